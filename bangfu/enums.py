@@ -1,0 +1,190 @@
+"""The hub's own vocabularies. Platform enums are mapped onto these by each connector.
+
+Stored as plain strings (non-native enums) so the same migrations run on SQLite and
+PostgreSQL and a new member needs no schema change.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PlatformKind(StrEnum):
+    TAOBAO = "taobao"
+    TMALL = "tmall"
+    JD = "jd"
+    DOUYIN = "douyin"
+    KUAISHOU = "kuaishou"
+    YOUZAN = "youzan"
+    SELFMALL = "selfmall"
+    # Offline channels arrive as CSV/POS imports into the same ledger.
+    COUNTER = "counter"
+    VENDING = "vending"
+    COMMUNITY = "community"
+    FAIR = "fair"
+
+
+class ChannelType(StrEnum):
+    """Channel types a county sales ledger reports by (DOMAIN.md report 1)."""
+
+    ECOMMERCE = "ecommerce"
+    LIVE = "live"
+    SELFMALL = "selfmall"
+    PLATFORM_832 = "832"
+    CANTEEN = "canteen"
+    UNION = "union"
+    COUNTER = "counter"
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    CANCELLED = "cancelled"  # closed before payment, never ships
+    PAID = "paid"
+    PART_SHIPPED = "part_shipped"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CLOSED = "closed"  # closed after payment (fully refunded)
+
+    @property
+    def rank(self) -> int:
+        """Lifecycle position: an upsert never replaces a higher rank with a lower one."""
+        return _ORDER_RANK[self]
+
+    @property
+    def is_paid(self) -> bool:
+        return self not in (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED)
+
+
+_ORDER_RANK = {
+    OrderStatus.PENDING_PAYMENT: 0,
+    OrderStatus.CANCELLED: 10,
+    OrderStatus.PAID: 20,
+    OrderStatus.PART_SHIPPED: 25,
+    OrderStatus.SHIPPED: 30,
+    OrderStatus.DELIVERED: 40,
+    OrderStatus.COMPLETED: 50,
+    OrderStatus.CLOSED: 60,
+}
+
+
+class RefundStatus(StrEnum):
+    REQUESTED = "requested"
+    AWAITING_RETURN = "awaiting_return"
+    AWAITING_CONFIRM = "awaiting_confirm"
+    REFUSED = "refused"
+    SUCCEEDED = "succeeded"
+    CLOSED = "closed"  # withdrawn or cancelled; no money moved
+
+    @property
+    def rank(self) -> int:
+        return _REFUND_RANK[self]
+
+
+_REFUND_RANK = {
+    RefundStatus.REQUESTED: 0,
+    RefundStatus.AWAITING_RETURN: 10,
+    RefundStatus.AWAITING_CONFIRM: 20,
+    RefundStatus.REFUSED: 30,
+    RefundStatus.SUCCEEDED: 90,
+    RefundStatus.CLOSED: 90,
+}
+
+
+class LineRefundState(StrEnum):
+    NONE = "none"
+    IN_PROGRESS = "in_progress"
+    PARTIAL = "partial"
+    FULL = "full"
+
+
+class SettlementKind(StrEnum):
+    """One settlement-bill line's nature; fees are negative amounts in the payout."""
+
+    SALE = "sale"
+    REFUND = "refund"
+    PLATFORM_FEE = "platform_fee"
+    HOST_COMMISSION = "host_commission"
+    PAYMENT_FEE = "payment_fee"
+    LOGISTICS = "logistics"
+    SUBSIDY = "subsidy"
+    OTHER = "other"
+
+
+class HouseholdCategory(StrEnum):
+    LIFTED = "lifted"  # 脱贫户
+    MONITORED = "monitored"  # 监测户
+    ORDINARY = "ordinary"  # 一般农户
+
+    @property
+    def is_priority(self) -> bool:
+        return self is not HouseholdCategory.ORDINARY
+
+
+class SupplierKind(StrEnum):
+    COOPERATIVE = "cooperative"
+    ENTERPRISE = "enterprise"
+
+
+class UnitType(StrEnum):
+    GOVERNMENT = "government"
+    HOSPITAL = "hospital"
+    SCHOOL = "school"
+    UNION = "union"
+    COMPANY = "company"
+    CANTEEN = "canteen"
+    OTHER = "other"
+
+
+class CertificationStatus(StrEnum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class HostKind(StrEnum):
+    OFFICIAL = "official"  # county official, no commission
+    INFLUENCER = "influencer"
+    STAFF = "staff"
+
+
+class AttributionConfidence(StrEnum):
+    EXACT = "exact"
+    LINK = "link"
+    INFERRED = "inferred"
+    NONE = "none"
+
+
+class SyncStream(StrEnum):
+    ORDERS = "orders"
+    REFUNDS = "refunds"
+    PRODUCTS = "products"
+    SETTLEMENTS = "settlements"
+    LIVE_SESSIONS = "live_sessions"
+
+
+class ErrorClass(StrEnum):
+    """What to do next about a platform error (see connectors.errors)."""
+
+    AUTH = "auth"  # fatal: stop this shop, alert
+    RATE_LIMIT = "rate_limit"  # retriable after the platform's ban hint
+    TRANSIENT = "transient"  # retriable with backoff
+    BAD_RECORD = "bad_record"  # skippable: quarantine the record, go on
+    BAD_REQUEST = "bad_request"  # our bug: stop the stream, alert
+
+
+class AccountKind(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    INCOME = "income"
+    EXPENSE = "expense"
+    EQUITY = "equity"
+
+
+class JournalKind(StrEnum):
+    SALE = "sale"
+    REFUND = "refund"
+    SETTLEMENT = "settlement"
+    TRUE_UP = "true_up"
+    SURPLUS = "surplus"
+    ADJUSTMENT = "adjustment"

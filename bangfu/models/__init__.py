@@ -1,0 +1,45 @@
+"""The hub's store: SQLAlchemy 2 typed models. Import this package to register every table."""
+
+from bangfu.models.base import Base
+from bangfu.models.catalog import Certification, Product, Sku
+from bangfu.models.channels import Listing, PurchasingUnit, ReservedShareRule, Shop, UnitTarget
+from bangfu.models.ledger import Journal, LedgerAccount, Posting
+from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
+from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine
+from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
+from bangfu.models.supply import LotContribution, SupplyLot
+from bangfu.models.sync import QuarantinedRecord, SyncCursor, SyncRun
+
+__all__ = [
+    "Base",
+    "Certification",
+    "Cooperative",
+    "ExplanationWindow",
+    "Host",
+    "Household",
+    "Journal",
+    "LedgerAccount",
+    "Listing",
+    "LiveMinuteStat",
+    "LiveSession",
+    "LotContribution",
+    "MemberAccount",
+    "Order",
+    "OrderLine",
+    "Posting",
+    "Product",
+    "PurchasingUnit",
+    "QuarantinedRecord",
+    "Refund",
+    "Region",
+    "ReservedShareRule",
+    "SettlementLine",
+    "Shop",
+    "Sku",
+    "SplitPolicy",
+    "Supplier",
+    "SupplyLot",
+    "SyncCursor",
+    "SyncRun",
+    "UnitTarget",
+]

@@ -1,0 +1,98 @@
+"""Channels: shops on platforms, their listings of our SKUs, and purchasing units."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bangfu.enums import ChannelType, PlatformKind, UnitType
+from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, TimestampMixin, enum_column
+from bangfu.models.catalog import Sku
+from bangfu.models.org import Region
+
+
+class Shop(IdMixin, TimestampMixin, Base):
+    """One shop on one platform (or an offline channel of its own kind).
+
+    Secrets are never stored here: ``credentials_ref`` names an entry in the secrets store
+    (environment or the data directory's secrets file), so listings and logs cannot leak them.
+    """
+
+    __tablename__ = "shops"
+    __table_args__ = (UniqueConstraint("platform", "platform_shop_id"),)
+
+    name: Mapped[str] = mapped_column(String(128))
+    platform: Mapped[PlatformKind] = enum_column(PlatformKind)
+    channel_type: Mapped[ChannelType] = enum_column(ChannelType)
+    platform_shop_id: Mapped[str] = mapped_column(String(64))
+    base_url: Mapped[str | None] = mapped_column(String(255))
+    credentials_ref: Mapped[str | None] = mapped_column(String(128))
+    county_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("regions.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+    listings: Mapped[list[Listing]] = relationship(back_populates="shop")
+
+
+class Listing(IdMixin, TimestampMixin, Base):
+    """Our SKU as a shop lists it (SKU mapping across channels)."""
+
+    __tablename__ = "listings"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_item_id", "platform_sku_id"),)
+
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
+    sku_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("skus.id"), index=True)
+    platform_item_id: Mapped[str] = mapped_column(String(64))
+    platform_sku_id: Mapped[str] = mapped_column(String(64), default="")  # "" when the item has none
+    outer_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(255))
+    price_fen: Mapped[int | None] = mapped_column(Fen)
+    platform_stock: Mapped[int | None] = mapped_column(Integer)
+    allocated_stock: Mapped[int] = mapped_column(Integer, default=0)
+    on_sale: Mapped[bool] = mapped_column(default=True)
+
+    shop: Mapped[Shop] = relationship(back_populates="listings")
+    sku: Mapped[Sku | None] = relationship()
+
+
+class PurchasingUnit(IdMixin, TimestampMixin, Base):
+    """采购单位: a body that buys, often against a yearly reserved share."""
+
+    __tablename__ = "purchasing_units"
+
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    unit_type: Mapped[UnitType] = enum_column(UnitType)
+    region_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("regions.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("purchasing_units.id"))
+    staff_count: Mapped[int | None] = mapped_column(Integer)
+
+    region: Mapped[Region | None] = relationship()
+    targets: Mapped[list[UnitTarget]] = relationship(back_populates="unit")
+
+
+class UnitTarget(IdMixin, Base):
+    """A unit's reserved-share target for one year, in fen."""
+
+    __tablename__ = "unit_targets"
+    __table_args__ = (UniqueConstraint("unit_id", "year"),)
+
+    unit_id: Mapped[int] = mapped_column(IdType, ForeignKey("purchasing_units.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    target_fen: Mapped[int] = mapped_column(Fen)
+    canteen_budget_fen: Mapped[int | None] = mapped_column(Fen)
+
+    unit: Mapped[PurchasingUnit] = relationship(back_populates="targets")
+
+
+class ReservedShareRule(IdMixin, Base):
+    """Per-region, per-year minimum share of canteen food buying (10% nationally, 30% in some)."""
+
+    __tablename__ = "reserved_share_rules"
+    __table_args__ = (UniqueConstraint("region_code", "year"),)
+
+    region_code: Mapped[str] = mapped_column(String(12))  # "000000" for the national rule
+    year: Mapped[int] = mapped_column(Integer)
+    share_bp: Mapped[int] = mapped_column(Integer)

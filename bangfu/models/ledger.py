@@ -1,0 +1,64 @@
+"""The append-only double-entry ledger, in integer fen.
+
+Every journal carries a deterministic id derived from its source event (uuid5 of e.g.
+``order-line:<shop>:<line>:v<version>:sale``), so a replay finds the journal already there and
+posts nothing twice. Postings of a journal sum to zero: on PostgreSQL a deferred constraint
+trigger (see the migration) refuses an unbalanced journal at commit; on SQLite the ledger
+store checks in the same transaction. Rows are never updated or deleted (triggers on both).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bangfu.enums import AccountKind, JournalKind
+from bangfu.models.base import Base, Fen, IdMixin, IdType, enum_column, utcnow
+
+
+class LedgerAccount(IdMixin, Base):
+    """An account: platform receivable, fees, host commission payable, cooperative, household...
+
+    ``code`` is structured, e.g. ``receivable:shop:12``, ``household:3456``,
+    ``cooperative:7:retained``, ``collective:7``, ``fees:shop:12:platform_fee``.
+    """
+
+    __tablename__ = "ledger_accounts"
+
+    code: Mapped[str] = mapped_column(String(96), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[AccountKind] = enum_column(AccountKind)
+    owner_type: Mapped[str | None] = mapped_column(String(24))  # shop | cooperative | household | host
+    owner_id: Mapped[int | None] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Journal(IdMixin, Base):
+    __tablename__ = "journals"
+
+    uid: Mapped[str] = mapped_column(String(36), unique=True)  # uuid5 of the source event
+    kind: Mapped[JournalKind] = enum_column(JournalKind)
+    source_event: Mapped[str] = mapped_column(String(160))
+    occurred_at: Mapped[datetime] = mapped_column(index=True)  # when it happened (refunds: then)
+    posted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    memo: Mapped[str | None] = mapped_column(Text)
+    reverses_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journals.id"))
+
+    postings: Mapped[list[Posting]] = relationship(back_populates="journal")
+
+
+class Posting(IdMixin, Base):
+    __tablename__ = "postings"
+    __table_args__ = (
+        UniqueConstraint("journal_id", "account_id"),
+        CheckConstraint("amount_fen <> 0", name="nonzero"),
+    )
+
+    journal_id: Mapped[int] = mapped_column(IdType, ForeignKey("journals.id"), index=True)
+    account_id: Mapped[int] = mapped_column(IdType, ForeignKey("ledger_accounts.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)  # debit positive, credit negative
+
+    journal: Mapped[Journal] = relationship(back_populates="postings")
+    account: Mapped[LedgerAccount] = relationship()

@@ -1,0 +1,110 @@
+"""Sales as the platforms report them: orders, lines, refunds and settlement-bill lines.
+
+Idempotency keys are unique constraints: (shop, platform id) on every table, so an upsert
+from a re-sync never creates a second row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
+from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, enum_column, utcnow
+
+
+class Order(IdMixin, Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_order_id"),
+        Index("ix_orders_shop_modified", "shop_id", "modified_at"),
+    )
+
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"))
+    platform_order_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[OrderStatus] = enum_column(OrderStatus)
+    platform_status: Mapped[str] = mapped_column(String(48))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    paid_at: Mapped[datetime | None]
+    modified_at: Mapped[datetime]
+    paid_fen: Mapped[int] = mapped_column(Fen)
+    post_fee_fen: Mapped[int] = mapped_column(Fen, default=0)
+    discount_fen: Mapped[int] = mapped_column(Fen, default=0)
+    buyer_ref: Mapped[str | None] = mapped_column(String(64))  # keyed hash, never the raw id
+    purchasing_unit_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("purchasing_units.id"), index=True
+    )
+    room_id: Mapped[str | None] = mapped_column(String(64))
+    author_id: Mapped[str | None] = mapped_column(String(64))
+    campaign_code: Mapped[str | None] = mapped_column(String(64))
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order")
+
+
+class OrderLine(IdMixin, Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_line_id"),)
+
+    order_id: Mapped[int] = mapped_column(IdType, ForeignKey("orders.id"), index=True)
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"))
+    platform_line_id: Mapped[str] = mapped_column(String(64))
+    listing_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("listings.id"))
+    sku_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("skus.id"), index=True)
+    platform_item_id: Mapped[str] = mapped_column(String(64))
+    platform_sku_id: Mapped[str | None] = mapped_column(String(64))
+    outer_sku_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(255), default="")
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_fen: Mapped[int] = mapped_column(Fen)
+    paid_fen: Mapped[int] = mapped_column(Fen)
+    refund_state: Mapped[LineRefundState] = enum_column(LineRefundState, default=LineRefundState.NONE)
+    room_id: Mapped[str | None] = mapped_column(String(64))
+    author_id: Mapped[str | None] = mapped_column(String(64))
+    # Bumped whenever the line's money or refund state changes; workers key events on it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class Refund(IdMixin, Base):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_refund_id"),
+        Index("ix_refunds_shop_modified", "shop_id", "modified_at"),
+    )
+
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"))
+    platform_refund_id: Mapped[str] = mapped_column(String(64))
+    platform_order_id: Mapped[str] = mapped_column(String(64), index=True)
+    platform_line_id: Mapped[str | None] = mapped_column(String(64))
+    order_line_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("order_lines.id"), index=True)
+    status: Mapped[RefundStatus] = enum_column(RefundStatus)
+    platform_status: Mapped[str] = mapped_column(String(48))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    with_return: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    modified_at: Mapped[datetime]
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+
+
+class SettlementLine(IdMixin, Base):
+    """One line of a platform's settlement bill (payout, fee, refund...), signed fen."""
+
+    __tablename__ = "settlement_lines"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_bill_id"),)
+
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"))
+    platform_bill_id: Mapped[str] = mapped_column(String(64))
+    platform_order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    platform_line_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[SettlementKind] = enum_column(SettlementKind)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    settled_at: Mapped[datetime] = mapped_column(index=True)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)

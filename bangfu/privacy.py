@@ -1,0 +1,51 @@
+"""Personal data (PIPL): keyed hashes for identity numbers and buyer ids, masks for display."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from bangfu.settings import get_settings
+
+_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+
+
+def keyed_hash(purpose: str, value: str, key: bytes | None = None) -> str:
+    """HMAC-SHA256 of ``value`` under the hub's key, separated by ``purpose``; hex."""
+    secret = key if key is not None else get_settings().resolved_hash_key()
+    message = f"{purpose}\x00{value}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def normalise_id_number(value: str) -> str:
+    """Upper-case, strip, and check the 18-character resident identity number shape."""
+    text = value.strip().upper()
+    if not _ID_NUMBER.match(text):
+        raise ValueError("identity number must be 17 digits followed by a digit or X")
+    return text
+
+
+def id_number_hash(value: str, key: bytes | None = None) -> str:
+    return keyed_hash("id-number", normalise_id_number(value), key)
+
+
+def buyer_ref(platform: str, buyer_id: str, key: bytes | None = None) -> str:
+    """What the hub keeps of a buyer: a keyed hash of the platform's buyer identifier."""
+    return keyed_hash(f"buyer:{platform}", buyer_id, key)[:32]
+
+
+def mask_phone(phone: str) -> str:
+    """``13812345678`` -> ``138****5678``; anything shorter keeps only its last two digits."""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) >= 11:
+        return f"{digits[:3]}****{digits[-4:]}"
+    if len(digits) <= 2:
+        return "*" * len(digits)
+    return "*" * (len(digits) - 2) + digits[-2:]
+
+
+def mask_name(name: str) -> str:
+    """``张三丰`` -> ``张**``."""
+    name = name.strip()
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
