@@ -14,6 +14,8 @@ from typing import TypeVar
 K = TypeVar("K")
 
 FEN_PER_YUAN = 100
+# Ten trillion yuan: far beyond any sale, well inside a 64-bit column.
+MAX_FEN = 10**15
 _CENT = Decimal("0.01")
 
 
@@ -30,7 +32,7 @@ def yuan_to_fen(value: str | int | Decimal) -> int:
     if isinstance(value, bool) or isinstance(value, float):
         raise MoneyError(f"refusing {type(value).__name__} for money: {value!r}")
     if isinstance(value, int):
-        return value * FEN_PER_YUAN
+        return _bounded(value * FEN_PER_YUAN, value)
     try:
         text = value.strip().replace(",", "") if isinstance(value, str) else value
         dec = Decimal(text)
@@ -39,9 +41,17 @@ def yuan_to_fen(value: str | int | Decimal) -> int:
     if not dec.is_finite():
         raise MoneyError(f"not a finite yuan amount: {value!r}")
     fen = dec * FEN_PER_YUAN
+    if abs(fen) > MAX_FEN:
+        raise MoneyError(f"yuan amount out of range: {value!r}")
     if fen != fen.to_integral_value():
         raise MoneyError(f"more than two decimals in yuan amount: {value!r}")
     return int(fen)
+
+
+def _bounded(fen: int, value: object) -> int:
+    if abs(fen) > MAX_FEN:
+        raise MoneyError(f"yuan amount out of range: {value!r}")
+    return fen
 
 
 def fen_to_yuan_str(fen: int) -> str:

@@ -5,15 +5,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 
 from bangfu.settings import get_settings
 
 _ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
 
 
+@lru_cache(maxsize=4)
+def _configured_key(data_dir: str, env_key: str | None) -> bytes:
+    return get_settings().resolved_hash_key()
+
+
 def keyed_hash(purpose: str, value: str, key: bytes | None = None) -> str:
     """HMAC-SHA256 of ``value`` under the hub's key, separated by ``purpose``; hex."""
-    secret = key if key is not None else get_settings().resolved_hash_key()
+    if key is None:
+        settings = get_settings()
+        env_key = settings.hash_key.get_secret_value() if settings.hash_key else None
+        key = _configured_key(str(settings.data_dir), env_key)
+    secret = key
     message = f"{purpose}\x00{value}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
@@ -38,6 +48,8 @@ def buyer_ref(platform: str, buyer_id: str, key: bytes | None = None) -> str:
 def mask_phone(phone: str) -> str:
     """``13812345678`` -> ``138****5678``; anything shorter keeps only its last two digits."""
     digits = re.sub(r"\D", "", phone)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]  # +86 country code
     if len(digits) >= 11:
         return f"{digits[:3]}****{digits[-4:]}"
     if len(digits) <= 2:

@@ -556,10 +556,15 @@ _PG_GUARDS = (
     """
     CREATE FUNCTION bangfu_journal_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE
-        jid bigint := CASE WHEN TG_TABLE_NAME = 'journals' THEN NEW.id ELSE NEW.journal_id END;
+        jid bigint;
         total numeric;
         legs integer;
     BEGIN
+        IF TG_TABLE_NAME = 'journals' THEN
+            jid := NEW.id;
+        ELSE
+            jid := NEW.journal_id;
+        END IF;
         SELECT coalesce(sum(amount_fen), 0), count(*) INTO total, legs
           FROM postings WHERE journal_id = jid;
         IF legs < 2 OR total <> 0 THEN

@@ -1,0 +1,77 @@
+"""The ``bangfu`` entry point. User mistakes end as one clear line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from bangfu.errors import UserError
+from bangfu.i18n import Lang, set_lang, t
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="bangfu",
+    help="Bangfu Hub (帮扶销售中台): sales integration hub for consumption-assistance programmes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    lang: Annotated[Lang | None, typer.Option("--lang", help="UI language: zh (default) or en.")] = None,
+) -> None:
+    if lang is not None:
+        set_lang(lang)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine for a command; a :class:`UserError` becomes one line on stderr, exit 2."""
+    try:
+        return asyncio.run(coro)
+    except UserError as exc:
+        fail(str(exc))
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    lines = message.splitlines() or [""]
+    err_console.print(f"[bold red]{t('error.prefix')}:[/] {lines[0]}", highlight=False, markup=True)
+    for line in lines[1:]:
+        err_console.print(line, highlight=False, markup=False)
+    raise typer.Exit(code)
+
+
+def _register() -> None:
+    from bangfu.cli import db, demo, imports
+
+    app.add_typer(db.db_app, name="db")
+    app.command("import")(imports.import_command)
+    app.command("demo")(demo.demo_command)
+    scenario_app = typer.Typer(help="The demo county scenario.", no_args_is_help=True)
+    scenario_app.command("export")(demo.export_command)
+    app.add_typer(scenario_app, name="scenario")
+    try:
+        from bangfu.cli.fakes import fakes_app
+    except ImportError:  # the fakes package is optional in a slimmed install
+        pass
+    else:
+        app.add_typer(fakes_app, name="fakes")
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,48 @@
+"""``bangfu db``: schema management."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bangfu.cli.app import console, run
+from bangfu.errors import UserError
+from bangfu.i18n import t
+from bangfu.settings import get_settings
+from bangfu.store import current_revision, make_engine, upgrade
+
+db_app = typer.Typer(help="Database schema: create or upgrade it.", no_args_is_help=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: BANGFU_DATABASE_URL or the embedded SQLite file)."),
+]
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def upgrade_database(url: str) -> str:
+    engine = make_engine(url)
+    try:
+        await upgrade(engine)
+        revision = await current_revision(engine)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise UserError(f"cannot open database {safe_url(url)}: {exc.__class__.__name__}: "
+                        f"{str(exc).splitlines()[0]}") from exc
+    finally:
+        await engine.dispose()
+    return revision or "-"
+
+
+@db_app.command("upgrade")
+def upgrade_command(db: DbOption = None) -> None:
+    """Create the schema or bring it up to date (safe to run again)."""
+    url = db or get_settings().resolved_database_url
+    revision = run(upgrade_database(url))
+    console.print(t("db.upgraded", revision=revision, url=safe_url(url)))

@@ -1,0 +1,86 @@
+"""``bangfu demo``: the whole hub on the embedded default, in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bangfu.cli.app import console, run
+from bangfu.cli.db import DbOption, safe_url, upgrade_database
+from bangfu.i18n import t
+from bangfu.money import format_yuan
+from bangfu.scenario import COUNTY_NAME, SCENARIO_STEPS, SCENARIO_YEAR, build_scenario, export_examples, load_scenario
+from bangfu.settings import get_settings
+from bangfu.store import open_store
+from bangfu.summary import StoreSummary, summarise
+
+
+def summary_table(summary: StoreSummary) -> Table:
+    table = Table(title=t("summary.title", county=COUNTY_NAME), title_justify="left")
+    table.add_column(t("summary.item"))
+    table.add_column(t("summary.count"), justify="right")
+    table.add_column(t("summary.detail"))
+    cats = {c.value: n for c, n in summary.households_by_category.items()}
+    table.add_row(t("entity.suppliers"), str(summary.suppliers),
+                  f"{summary.cooperatives} + {summary.enterprises}")
+    table.add_row(t("entity.households"), str(summary.households), t("detail.households", **cats))
+    table.add_row(t("entity.products"), str(summary.products), "")
+    table.add_row(t("entity.skus"), str(summary.skus), "")
+    table.add_row(t("entity.certified"), str(summary.certified_products), "")
+    table.add_row(t("entity.lots"), str(summary.lots), t("detail.lots", units=f"{summary.units_in_stock:,}"))
+    table.add_row(t("entity.units"), str(summary.units),
+                  t("detail.units", schools=summary.schools, target=format_yuan(summary.target_fen)))
+    table.add_row(t("entity.shops"), str(sum(summary.shops_by_platform.values())),
+                  t("detail.shops", platforms=", ".join(summary.shops_by_platform)))
+    table.add_row(t("entity.hosts"), str(summary.hosts), "")
+    table.add_row(t("entity.policies"), str(summary.policies), "")
+    return table
+
+
+async def _demo(url: str, seed: int, households: int) -> StoreSummary:
+    console.print(t("demo.db", url=safe_url(url)))
+    await upgrade_database(url)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task(t("demo.loading"), total=len(SCENARIO_STEPS) + 1)
+        scenario = build_scenario(seed, households=households)
+        progress.advance(task)
+        async with open_store(url) as sessions:
+            await load_scenario(sessions, scenario, on_step=lambda _kind: progress.advance(task))
+            async with sessions() as session:
+                return await summarise(session, SCENARIO_YEAR)
+
+
+def demo_command(
+    db: DbOption = None,
+    seed: Annotated[int, typer.Option(help="Scenario seed: the same seed builds the same county.")] = 7,
+    households: Annotated[int, typer.Option(help="How many member households to generate.", min=17)] = 3000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Run everything but long-running servers, then exit.")]
+    = False,
+) -> None:
+    """Create the embedded database, load a county scenario and show what it holds.
+
+    Safe to run again: the scenario is upserted, nothing is duplicated.
+    """
+    summary = run(_demo(db or get_settings().resolved_database_url, seed, households))
+    console.print(summary_table(summary))
+
+
+def export_command(
+    directory: Annotated[Path, typer.Argument(help="Where to write the files.")],
+    seed: Annotated[int, typer.Option(help="Scenario seed.")] = 7,
+    households: Annotated[int, typer.Option(help="How many member households.", min=17)] = 60,
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx.")] = "csv",
+    english: Annotated[bool, typer.Option("--english", help="English headers instead of Chinese.")] = False,
+) -> None:
+    """Write a scenario as import files (templates for `bangfu import`)."""
+    if fmt not in ("csv", "xlsx"):
+        raise typer.BadParameter("choose csv or xlsx", param_hint="--format")
+    paths = export_examples(build_scenario(seed, households=households), directory,
+                            chinese_headers=not english, fmt=fmt)
+    for path in paths:
+        console.print(str(path))

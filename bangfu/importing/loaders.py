@@ -1,0 +1,427 @@
+"""Write validated rows into the store: idempotent upserts on each kind's natural key.
+
+A loader first resolves every reference (cooperative codes, SKU codes, member numbers...) and
+collects :class:`RowError` for each one that is wrong; only when there is none does it write.
+The caller runs it inside one transaction, so a rejected file writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bangfu.enums import SupplierKind
+from bangfu.importing.rows import CooperativeRow, HouseholdRow, ImportRow, LotRow, ProductRow, UnitRow
+from bangfu.models import (
+    Certification,
+    Cooperative,
+    Household,
+    LotContribution,
+    MemberAccount,
+    Product,
+    PurchasingUnit,
+    Region,
+    Sku,
+    Supplier,
+    SupplyLot,
+    UnitTarget,
+)
+from bangfu.privacy import id_number_hash, mask_phone
+
+R = TypeVar("R", bound=ImportRow)
+NumberedRows = Sequence[tuple[int, R]]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int
+    field: str
+    reason: str
+
+
+@dataclass(slots=True)
+class LoadResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+def _assign(obj: Any, values: dict[str, Any]) -> bool:
+    """Set attributes that differ; True when anything changed."""
+    changed = False
+    for name, value in values.items():
+        if getattr(obj, name) != value:
+            setattr(obj, name, value)
+            changed = True
+    return changed
+
+
+def _tally(result: LoadResult, created: bool, changed: bool) -> None:
+    result.count("created" if created else "updated" if changed else "unchanged")
+
+
+async def _region(session: AsyncSession, code: str, name: str, level: str) -> Region:
+    region = await session.scalar(select(Region).where(Region.code == code))
+    if region is None:
+        region = Region(code=code, name=name, level=level, assisted=level == "county")
+        session.add(region)
+        await session.flush()
+    elif region.name != name:
+        region.name = name
+    return region
+
+
+async def _suppliers_by_code(session: AsyncSession, codes: set[str]) -> dict[str, Supplier]:
+    if not codes:
+        return {}
+    rows = await session.scalars(select(Supplier).where(Supplier.credit_code.in_(codes)))
+    return {s.credit_code: s for s in rows}
+
+
+async def load_cooperatives(session: AsyncSession, rows: NumberedRows[CooperativeRow]) -> LoadResult:
+    result = LoadResult()
+    existing = await _suppliers_by_code(session, {r.credit_code for _, r in rows})
+    coops = {
+        c.supplier_id: c
+        for c in await session.scalars(select(Cooperative).where(
+            Cooperative.supplier_id.in_([s.id for s in existing.values()])))
+    }
+    for number, row in rows:
+        supplier = existing.get(row.credit_code)
+        if supplier is not None and supplier.kind != row.kind:
+            result.errors.append(RowError(number, "kind", f"{row.credit_code} is already a {supplier.kind.value}"))
+    if result.errors:
+        return result
+    for _, row in rows:
+        county = await _region(session, row.county_code, row.county_name, "county")
+        values = {
+            "name": row.name,
+            "kind": row.kind,
+            "county_id": county.id,
+            "contact_name": row.contact_name,
+            "contact_phone_masked": mask_phone(row.contact_phone) if row.contact_phone else None,
+        }
+        supplier = existing.get(row.credit_code)
+        created = supplier is None
+        if supplier is None:
+            supplier = Supplier(credit_code=row.credit_code, **values)
+            session.add(supplier)
+            await session.flush()
+            changed = True
+        else:
+            changed = _assign(supplier, values)
+        if row.kind is SupplierKind.COOPERATIVE:
+            coop_values = {"registered_on": row.registered_on, "village_collective": row.village_collective}
+            coop = coops.get(supplier.id)
+            if coop is None:
+                session.add(Cooperative(supplier_id=supplier.id, **coop_values))
+                changed = True
+            else:
+                changed = _assign(coop, coop_values) or changed
+        _tally(result, created, changed)
+    return result
+
+
+async def _cooperatives_by_code(session: AsyncSession, codes: set[str]) -> dict[str, Cooperative]:
+    if not codes:
+        return {}
+    rows = await session.execute(
+        select(Supplier.credit_code, Cooperative).join(Cooperative, Cooperative.supplier_id == Supplier.id)
+        .where(Supplier.credit_code.in_(codes))
+    )
+    return {code: coop for code, coop in rows.tuples()}
+
+
+async def load_households(session: AsyncSession, rows: NumberedRows[HouseholdRow]) -> LoadResult:
+    result = LoadResult()
+    coops = await _cooperatives_by_code(session, {r.cooperative_code for _, r in rows})
+    for number, row in rows:
+        if row.cooperative_code not in coops:
+            result.errors.append(RowError(number, "cooperative_code",
+                                          f"no cooperative with credit code {row.cooperative_code}"))
+    if result.errors:
+        return result
+    existing: dict[tuple[int, str], Household] = {
+        (h.cooperative_id, h.member_no): h
+        for h in await session.scalars(select(Household).where(
+            Household.cooperative_id.in_([c.id for c in coops.values()])))
+    }
+    accounts = {
+        a.household_id: a
+        for a in await session.scalars(select(MemberAccount).where(
+            MemberAccount.household_id.in_([h.id for h in existing.values()])))
+    }
+    pending: list[tuple[Household, HouseholdRow, bool, bool]] = []
+    for _, row in rows:
+        coop = coops[row.cooperative_code]
+        values = {
+            "head_name": row.head_name,
+            "category": row.category,
+            "village": row.village,
+            "id_number_hash": id_number_hash(row.id_number) if row.id_number else None,
+            "phone_masked": mask_phone(row.phone) if row.phone else None,
+            "members": row.members,
+            "joined_on": row.joined_on,
+        }
+        household = existing.get((coop.id, row.member_no))
+        if household is None:
+            household = Household(cooperative_id=coop.id, member_no=row.member_no, **values)
+            session.add(household)
+            existing[(coop.id, row.member_no)] = household
+            pending.append((household, row, True, True))
+        else:
+            pending.append((household, row, False, _assign(household, values)))
+    await session.flush()  # one round for all new households' ids
+    for household, row, created, changed in pending:
+        account_values = {"capital_fen": row.capital, "reserve_share_fen": row.reserve_share,
+                          "subsidy_share_fen": row.subsidy_share}
+        account = accounts.get(household.id)
+        if account is None:
+            session.add(MemberAccount(household_id=household.id, **account_values))
+            changed = True
+        else:
+            changed = _assign(account, account_values) or changed
+        _tally(result, created, changed)
+    return result
+
+
+async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -> LoadResult:
+    result = LoadResult()
+    suppliers = await _suppliers_by_code(session, {r.supplier_code for _, r in rows})
+    first_of_spu: dict[str, tuple[int, ProductRow]] = {}
+    for number, row in rows:
+        if row.supplier_code not in suppliers:
+            result.errors.append(RowError(number, "supplier_code", f"no supplier with credit code {row.supplier_code}"))
+        first = first_of_spu.setdefault(row.spu_code, (number, row))
+        for name in ProductRow.PRODUCT_FIELDS:
+            if getattr(first[1], name) != getattr(row, name):
+                result.errors.append(RowError(number, name,
+                                              f"differs from row {first[0]} of the same product {row.spu_code}"))
+    if result.errors:
+        return result
+    products = {p.spu_code: p for p in await session.scalars(
+        select(Product).where(Product.spu_code.in_(first_of_spu)))}
+    skus = {s.sku_code: s for s in await session.scalars(
+        select(Sku).where(Sku.sku_code.in_([r.sku_code for _, r in rows])))}
+    certs = {(c.product_id, c.body, c.number): c for c in await session.scalars(
+        select(Certification).where(Certification.product_id.in_([p.id for p in products.values()])))}
+    product_changed: dict[str, bool] = {}
+    for number, row in rows:
+        product = products.get(row.spu_code)
+        values: dict[str, Any] = {
+            "name": row.name, "category": row.category, "supplier_id": suppliers[row.supplier_code].id,
+            "origin_county_id": suppliers[row.supplier_code].county_id,
+            "selling_points": row.selling_points, "selection_evaluation": row.selection_evaluation,
+            "perishable": row.perishable,
+        }
+        if product is None:
+            product = Product(spu_code=row.spu_code, **values)
+            session.add(product)
+            await session.flush()
+            products[row.spu_code] = product
+            product_changed[row.spu_code] = True
+        elif row.spu_code not in product_changed:
+            product_changed[row.spu_code] = _assign(product, values)
+        changed = product_changed[row.spu_code] and first_of_spu[row.spu_code][0] == number
+        sku_values = {"product_id": product.id, "spec": row.spec, "unit": row.unit,
+                      "retail_price_fen": row.retail_price, "promo_price_fen": row.promo_price}
+        sku = skus.get(row.sku_code)
+        created = sku is None
+        if sku is None:
+            sku = Sku(sku_code=row.sku_code, **sku_values)
+            session.add(sku)
+            skus[row.sku_code] = sku
+            changed = True
+        else:
+            changed = _assign(sku, sku_values) or changed
+        if row.cert_body and row.cert_number and row.cert_valid_from and row.cert_valid_to:
+            cert_values = {"county_id": product.origin_county_id, "valid_from": row.cert_valid_from,
+                           "valid_to": row.cert_valid_to, "status": row.cert_status or _default_status(row)}
+            cert = certs.get((product.id, row.cert_body, row.cert_number))
+            if cert is None:
+                cert = Certification(product_id=product.id, body=row.cert_body, number=row.cert_number,
+                                     **cert_values)
+                session.add(cert)
+                certs[(product.id, row.cert_body, row.cert_number)] = cert
+                changed = True
+            else:
+                changed = _assign(cert, cert_values) or changed
+        _tally(result, created, changed)
+    return result
+
+
+def _default_status(row: ProductRow) -> Any:
+    from datetime import date
+
+    from bangfu.enums import CertificationStatus
+
+    assert row.cert_valid_to is not None
+    return CertificationStatus.VALID if row.cert_valid_to >= date.today() else CertificationStatus.EXPIRED
+
+
+async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadResult:
+    result = LoadResult()
+    by_lot: dict[str, list[tuple[int, LotRow]]] = defaultdict(list)
+    for number, row in rows:
+        by_lot[row.lot_code].append((number, row))
+    suppliers = await _suppliers_by_code(session, {r.receiver_code for _, r in rows})
+    coops = await _cooperatives_by_code(session, {r.receiver_code for _, r in rows})
+    skus = {s.sku_code: s for s in await session.scalars(
+        select(Sku).where(Sku.sku_code.in_({r.sku_code for _, r in rows})))}
+    households = {
+        (h.cooperative_id, h.member_no): h
+        for h in await session.scalars(select(Household).where(
+            Household.cooperative_id.in_([c.id for c in coops.values()])))
+    }
+    lots = {lot.lot_code: lot for lot in await session.scalars(
+        select(SupplyLot).where(SupplyLot.lot_code.in_(by_lot)))}
+    contributions: dict[int, dict[int, LotContribution]] = defaultdict(dict)
+    for c in await session.scalars(select(LotContribution).where(
+            LotContribution.lot_id.in_([lot.id for lot in lots.values()]))):
+        contributions[c.lot_id][c.household_id] = c
+
+    errors = result.errors
+    for lot_code, lot_rows in by_lot.items():
+        first_no, first = lot_rows[0]
+        seen_members: set[str] = set()
+        for number, row in lot_rows:
+            for name in ("sku_code", "receiver_code", "received_on"):
+                if getattr(row, name) != getattr(first, name):
+                    errors.append(RowError(number, name, f"differs from row {first_no} of the same lot {lot_code}"))
+            if row.sku_code not in skus:
+                errors.append(RowError(number, "sku_code", f"no SKU with code {row.sku_code}"))
+            if row.receiver_code not in suppliers:
+                errors.append(RowError(number, "receiver_code", f"no supplier or cooperative {row.receiver_code}"))
+            if row.member_no is not None:
+                coop = coops.get(row.receiver_code)
+                if coop is None:
+                    if row.receiver_code in suppliers:
+                        errors.append(RowError(number, "member_no",
+                                               f"{row.receiver_code} is not a cooperative, so it has no members"))
+                elif (coop.id, row.member_no) not in households:
+                    errors.append(RowError(number, "member_no",
+                                           f"no member {row.member_no} in cooperative {row.receiver_code}"))
+                if row.member_no in seen_members:
+                    errors.append(RowError(number, "member_no", f"member {row.member_no} twice in lot {lot_code}"))
+                seen_members.add(row.member_no)
+            elif len(lot_rows) > 1:
+                errors.append(RowError(number, "member_no", f"lot {lot_code} has several rows, so each needs a member"))
+        lot = lots.get(lot_code)
+        if lot is not None:
+            new_quantity = sum(r.quantity for _, r in lot_rows)
+            sold = lot.quantity - lot.remaining
+            if new_quantity < sold:
+                errors.append(RowError(first_no, "quantity",
+                                       f"lot {lot_code} already sold {sold} units; it cannot shrink to {new_quantity}"))
+    if errors:
+        return result
+
+    for lot_code, lot_rows in by_lot.items():
+        _, first = lot_rows[0]
+        coop = coops.get(first.receiver_code)
+        quantity = sum(r.quantity for _, r in lot_rows)
+        values = {"sku_id": skus[first.sku_code].id, "received_on": first.received_on,
+                  "cooperative_id": coop.id if coop else None,
+                  "supplier_id": suppliers[first.receiver_code].id}
+        lot = lots.get(lot_code)
+        created = lot is None
+        if lot is None:
+            lot = SupplyLot(lot_code=lot_code, quantity=quantity, remaining=quantity, **values)
+            session.add(lot)
+            await session.flush()
+            changed = True
+        else:
+            changed = _assign(lot, values)
+            if lot.quantity != quantity:
+                lot.remaining += quantity - lot.quantity
+                lot.quantity = quantity
+                changed = True
+        wanted: dict[int, LotRow] = {}
+        if coop is not None:
+            for _, row in lot_rows:
+                if row.member_no is not None:
+                    wanted[households[(coop.id, row.member_no)].id] = row
+        current = contributions.get(lot.id, {})
+        for household_id, row in wanted.items():
+            contribution_values = {"quantity": row.quantity, "grade": row.grade.upper(),
+                                   "guaranteed_price_fen": row.guaranteed_price}
+            contribution = current.get(household_id)
+            if contribution is None:
+                session.add(LotContribution(lot_id=lot.id, household_id=household_id, **contribution_values))
+                changed = True
+            else:
+                changed = _assign(contribution, contribution_values) or changed
+        for household_id, contribution in current.items():
+            if household_id not in wanted:
+                await session.delete(contribution)
+                changed = True
+        _tally(result, created, changed)
+    return result
+
+
+async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow]) -> LoadResult:
+    result = LoadResult()
+    codes = {r.code for _, r in rows}
+    units = {u.code: u for u in await session.scalars(
+        select(PurchasingUnit).where(PurchasingUnit.code.in_(codes | {r.parent_code for _, r in rows if r.parent_code})))}
+    for number, row in rows:
+        if row.parent_code and row.parent_code not in units and row.parent_code not in codes:
+            result.errors.append(RowError(number, "parent_code", f"no purchasing unit {row.parent_code}"))
+        if row.parent_code == row.code:
+            result.errors.append(RowError(number, "parent_code", "a unit cannot be its own parent"))
+    if result.errors:
+        return result
+    targets = {(t.unit_id, t.year): t for t in await session.scalars(
+        select(UnitTarget).where(UnitTarget.unit_id.in_([u.id for u in units.values()])))}
+    outcomes: list[tuple[PurchasingUnit, bool, bool, str | None]] = []
+    for _, row in rows:
+        region = await _region(session, row.region_code, row.region_name or "", "county") if row.region_code else None
+        values: dict[str, Any] = {"name": row.name, "unit_type": row.unit_type,
+                                  "region_id": region.id if region else None, "staff_count": row.staff_count}
+        unit = units.get(row.code)
+        created = unit is None
+        if unit is None:
+            unit = PurchasingUnit(code=row.code, **values)
+            session.add(unit)
+            await session.flush()
+            units[row.code] = unit
+            changed = True
+        else:
+            changed = _assign(unit, values)
+        if row.year is not None and row.target is not None:
+            target_values = {"target_fen": row.target, "canteen_budget_fen": row.canteen_budget}
+            target = targets.get((unit.id, row.year))
+            if target is None:
+                target = UnitTarget(unit_id=unit.id, year=row.year, **target_values)
+                session.add(target)
+                targets[(unit.id, row.year)] = target
+                changed = True
+            else:
+                changed = _assign(target, target_values) or changed
+        outcomes.append((unit, created, changed, row.parent_code))
+    # Parents last: a parent may come later in the same file.
+    for unit, created, changed, parent_code in outcomes:
+        parent_id = units[parent_code].id if parent_code else None
+        if unit.parent_id != parent_id:
+            unit.parent_id = parent_id
+            changed = True
+        _tally(result, created, changed)
+    return result
+
+
+LOADERS: dict[str, Any] = {
+    "cooperatives": load_cooperatives,
+    "households": load_households,
+    "products": load_products,
+    "lots": load_lots,
+    "units": load_units,
+}

@@ -1,0 +1,311 @@
+"""One pydantic model per import kind: what a valid row is, with Chinese or English headers.
+
+Each field lists the headers it accepts (English first, then Chinese). Money columns are in
+yuan as people type them ("12.50") and become integer fen; more than two decimals is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    model_validator,
+)
+
+from bangfu.enums import CertificationStatus, HouseholdCategory, SupplierKind, UnitType
+from bangfu.money import MoneyError, yuan_to_fen
+
+_CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def credit_code_check_char(first17: str) -> str:
+    """The 18th character of a unified social credit code (GB 32100-2015 check)."""
+    total = sum(_CREDIT_CHARS.index(c) * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
+    return _CREDIT_CHARS[(31 - total % 31) % 31]
+
+
+def _credit_code(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 18 or any(c not in _CREDIT_CHARS for c in code):
+        raise ValueError("unified social credit code must be 18 characters of 0-9 and A-Y (no I, O, S, V, Z)")
+    if credit_code_check_char(code[:17]) != code[17]:
+        raise ValueError(f"unified social credit code check character should be {credit_code_check_char(code[:17])}")
+    return code
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _yuan(value: Any) -> Any:
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        return yuan_to_fen(str(value))
+    except MoneyError as exc:
+        raise ValueError(f"{value!r} is not an amount in yuan with at most two decimals") from exc
+
+
+def _choice(table: dict[str, Any]) -> Any:
+    def parse(value: Any) -> Any:
+        if value is None:
+            return None
+        key = str(value).strip().lower()
+        if key in table:
+            return table[key]
+        raise ValueError(f"{value!r} is not one of: {', '.join(sorted(set(table)))}")
+
+    return parse
+
+
+def _bool(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    key = str(value).strip().lower()
+    if key in ("1", "true", "yes", "y", "是", "√"):
+        return True
+    if key in ("0", "false", "no", "n", "否", ""):
+        return False
+    raise ValueError(f"{value!r} is not yes/no (是/否)")
+
+
+Opt = BeforeValidator(_blank_to_none)
+Yuan = Annotated[int, BeforeValidator(_yuan)]
+OptYuan = Annotated[NonNegativeInt | None, BeforeValidator(_yuan), Opt]
+OptStr = Annotated[str | None, Opt]
+OptDate = Annotated[date | None, Opt]
+OptInt = Annotated[int | None, Opt]
+CreditCode = Annotated[str, AfterValidator(_credit_code)]
+Text = Annotated[str, Field(min_length=1)]
+RegionCode = Annotated[str, Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$")]
+
+SUPPLIER_KINDS = {"cooperative": SupplierKind.COOPERATIVE, "合作社": SupplierKind.COOPERATIVE,
+                  "农民专业合作社": SupplierKind.COOPERATIVE, "enterprise": SupplierKind.ENTERPRISE,
+                  "企业": SupplierKind.ENTERPRISE}
+CATEGORIES = {"lifted": HouseholdCategory.LIFTED, "脱贫户": HouseholdCategory.LIFTED,
+              "monitored": HouseholdCategory.MONITORED, "监测户": HouseholdCategory.MONITORED,
+              "ordinary": HouseholdCategory.ORDINARY, "一般农户": HouseholdCategory.ORDINARY}
+UNIT_TYPES = {"government": UnitType.GOVERNMENT, "机关": UnitType.GOVERNMENT, "政府": UnitType.GOVERNMENT,
+              "hospital": UnitType.HOSPITAL, "医院": UnitType.HOSPITAL, "医疗机构": UnitType.HOSPITAL,
+              "school": UnitType.SCHOOL, "学校": UnitType.SCHOOL, "union": UnitType.UNION,
+              "工会": UnitType.UNION, "company": UnitType.COMPANY, "企业": UnitType.COMPANY,
+              "canteen": UnitType.CANTEEN, "食堂": UnitType.CANTEEN, "other": UnitType.OTHER,
+              "其他": UnitType.OTHER}
+CERT_STATUSES = {"valid": CertificationStatus.VALID, "有效": CertificationStatus.VALID,
+                 "expired": CertificationStatus.EXPIRED, "过期": CertificationStatus.EXPIRED,
+                 "已过期": CertificationStatus.EXPIRED, "revoked": CertificationStatus.REVOKED,
+                 "撤销": CertificationStatus.REVOKED, "已撤销": CertificationStatus.REVOKED}
+
+
+class ImportRow(BaseModel):
+    """Base of every row model. ``HEADERS`` maps each field to the headers it accepts."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    HEADERS: ClassVar[dict[str, tuple[str, ...]]]
+    KEY: ClassVar[tuple[str, ...]]
+
+
+class CooperativeRow(ImportRow):
+    HEADERS = {
+        "credit_code": ("credit_code", "统一社会信用代码"),
+        "name": ("name", "名称", "主体名称"),
+        "kind": ("kind", "类型", "主体类型"),
+        "county_code": ("county_code", "县区代码", "区县代码"),
+        "county_name": ("county_name", "县区", "区县"),
+        "village_collective": ("village_collective", "村集体"),
+        "registered_on": ("registered_on", "成立日期"),
+        "contact_name": ("contact_name", "联系人"),
+        "contact_phone": ("contact_phone", "联系电话"),
+    }
+    KEY = ("credit_code",)
+
+    credit_code: CreditCode
+    name: Text
+    kind: Annotated[SupplierKind, BeforeValidator(_choice(SUPPLIER_KINDS))]
+    county_code: RegionCode
+    county_name: Text
+    village_collective: OptStr = None
+    registered_on: OptDate = None
+    contact_name: OptStr = None
+    contact_phone: Annotated[str | None, Opt, Field(pattern=r"^[\d\-+ ]{7,20}$")] = None
+
+
+class HouseholdRow(ImportRow):
+    HEADERS = {
+        "cooperative_code": ("cooperative_code", "合作社信用代码", "合作社统一社会信用代码"),
+        "member_no": ("member_no", "成员编号"),
+        "head_name": ("head_name", "户主姓名", "户主"),
+        "category": ("category", "农户类别", "类别"),
+        "village": ("village", "村", "所在村"),
+        "id_number": ("id_number", "身份证号", "身份证号码"),
+        "phone": ("phone", "电话", "联系电话"),
+        "members": ("members", "家庭人口"),
+        "joined_on": ("joined_on", "入社日期"),
+        "capital": ("capital", "出资额", "出资额(元)", "出资额（元）"),
+        "reserve_share": ("reserve_share", "公积金份额", "公积金份额(元)", "公积金份额（元）"),
+        "subsidy_share": ("subsidy_share", "补助量化份额", "补助量化份额(元)", "补助量化份额（元）"),
+    }
+    KEY = ("cooperative_code", "member_no")
+
+    cooperative_code: CreditCode
+    member_no: Annotated[str, Field(min_length=1, max_length=32)]
+    head_name: Text
+    category: Annotated[HouseholdCategory, BeforeValidator(_choice(CATEGORIES))]
+    village: Text
+    id_number: Annotated[str | None, Opt, Field(pattern=r"^\d{17}[\dXx]$")] = None
+    phone: Annotated[str | None, Opt, Field(pattern=r"^[\d\-+ ]{7,20}$")] = None
+    members: Annotated[int, Field(ge=1, le=30)] = 1
+    joined_on: OptDate = None
+    capital: Annotated[int, BeforeValidator(_yuan), Opt, Field(ge=0)] = 0
+    reserve_share: Annotated[int, BeforeValidator(_yuan), Opt, Field(ge=0)] = 0
+    subsidy_share: Annotated[int, BeforeValidator(_yuan), Opt, Field(ge=0)] = 0
+
+
+class ProductRow(ImportRow):
+    """One SKU per row; rows of the same product must agree on the product's fields."""
+
+    HEADERS = {
+        "spu_code": ("spu_code", "产品编码"),
+        "name": ("name", "产品名称", "品名"),
+        "category": ("category", "品类"),
+        "supplier_code": ("supplier_code", "供应商信用代码", "供应商统一社会信用代码"),
+        "sku_code": ("sku_code", "SKU编码", "规格编码"),
+        "spec": ("spec", "规格"),
+        "unit": ("unit", "单位"),
+        "retail_price": ("retail_price", "零售价", "零售价(元)", "零售价（元）"),
+        "promo_price": ("promo_price", "促销活动价", "促销价", "促销活动价(元)", "促销活动价（元）"),
+        "selling_points": ("selling_points", "产品卖点", "卖点"),
+        "selection_evaluation": ("selection_evaluation", "选品评估"),
+        "perishable": ("perishable", "生鲜"),
+        "cert_body": ("cert_body", "认定机构"),
+        "cert_number": ("cert_number", "认定编号", "认定批次号"),
+        "cert_valid_from": ("cert_valid_from", "认定有效期起"),
+        "cert_valid_to": ("cert_valid_to", "认定有效期止"),
+        "cert_status": ("cert_status", "认定状态"),
+    }
+    KEY = ("sku_code",)
+    PRODUCT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "name", "category", "supplier_code", "selling_points", "selection_evaluation", "perishable")
+
+    spu_code: Annotated[str, Field(min_length=1, max_length=32)]
+    name: Text
+    category: Text
+    supplier_code: CreditCode
+    sku_code: Annotated[str, Field(min_length=1, max_length=40)]
+    spec: Text
+    unit: Text
+    retail_price: Annotated[int, BeforeValidator(_yuan), Field(gt=0)]
+    promo_price: Annotated[PositiveInt | None, BeforeValidator(_yuan), Opt] = None
+    selling_points: OptStr = None
+    selection_evaluation: OptStr = None
+    perishable: Annotated[bool, BeforeValidator(_bool)] = False
+    cert_body: OptStr = None
+    cert_number: OptStr = None
+    cert_valid_from: OptDate = None
+    cert_valid_to: OptDate = None
+    cert_status: Annotated[CertificationStatus | None, Opt, BeforeValidator(_choice(CERT_STATUSES))] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ProductRow:
+        if self.promo_price is not None and self.promo_price > self.retail_price:
+            raise ValueError("promo_price: the promotion price is above the retail price")
+        cert = (self.cert_body, self.cert_number, self.cert_valid_from, self.cert_valid_to)
+        if any(v is not None for v in cert) and any(v is None for v in cert):
+            raise ValueError("cert_number: a certificate needs body, number, valid from and valid to")
+        if self.cert_valid_from and self.cert_valid_to and self.cert_valid_to < self.cert_valid_from:
+            raise ValueError("cert_valid_to: the certificate ends before it starts")
+        return self
+
+
+class LotRow(ImportRow):
+    """One household's delivery into a lot per row; a lot with no households has one row."""
+
+    HEADERS = {
+        "lot_code": ("lot_code", "批次号", "收购批次号"),
+        "sku_code": ("sku_code", "SKU编码", "规格编码"),
+        "receiver_code": ("receiver_code", "收购主体信用代码", "收购主体统一社会信用代码"),
+        "received_on": ("received_on", "收购日期"),
+        "member_no": ("member_no", "成员编号"),
+        "quantity": ("quantity", "数量"),
+        "grade": ("grade", "等级"),
+        "guaranteed_price": ("guaranteed_price", "保底价", "保底价(元)", "保底价（元）"),
+    }
+    KEY = ("lot_code", "member_no")
+
+    lot_code: Annotated[str, Field(min_length=1, max_length=40)]
+    sku_code: Annotated[str, Field(min_length=1, max_length=40)]
+    receiver_code: CreditCode
+    received_on: date
+    member_no: OptStr = None
+    quantity: Annotated[int, Field(gt=0)]
+    grade: Annotated[str, Field(pattern=r"^[A-Ea-e特一二三]$")] = "A"
+    guaranteed_price: Annotated[int, BeforeValidator(_yuan), Opt, Field(ge=0)] = 0
+
+
+class UnitRow(ImportRow):
+    HEADERS = {
+        "code": ("code", "单位编码"),
+        "name": ("name", "单位名称"),
+        "unit_type": ("unit_type", "单位类型", "类型"),
+        "region_code": ("region_code", "地区代码"),
+        "region_name": ("region_name", "地区"),
+        "parent_code": ("parent_code", "上级单位编码"),
+        "staff_count": ("staff_count", "职工人数"),
+        "year": ("year", "年度"),
+        "target": ("target", "预留份额目标", "预留份额目标(元)", "预留份额目标（元）"),
+        "canteen_budget": ("canteen_budget", "食堂采购预算", "食堂采购预算(元)", "食堂采购预算（元）"),
+    }
+    KEY = ("code", "year")
+
+    code: Annotated[str, Field(min_length=1, max_length=32)]
+    name: Text
+    unit_type: Annotated[UnitType, BeforeValidator(_choice(UNIT_TYPES))]
+    region_code: Annotated[str | None, Opt, Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$")] = None
+    region_name: OptStr = None
+    parent_code: OptStr = None
+    staff_count: Annotated[NonNegativeInt | None, Opt] = None
+    year: Annotated[Annotated[int, Field(ge=2015, le=2100)] | None, Opt] = None
+    target: OptYuan = None
+    canteen_budget: OptYuan = None
+
+    @model_validator(mode="after")
+    def _check(self) -> UnitRow:
+        if (self.target is not None or self.canteen_budget is not None) and self.year is None:
+            raise ValueError("year: a reserved-share target needs its year")
+        if self.region_code and not self.region_name:
+            raise ValueError("region_name: a region code needs the region's name")
+        return self
+
+
+ROW_MODELS: dict[str, type[ImportRow]] = {
+    "cooperatives": CooperativeRow,
+    "households": HouseholdRow,
+    "products": ProductRow,
+    "lots": LotRow,
+    "units": UnitRow,
+}
+
+
+def header_index(model: type[ImportRow]) -> dict[str, str]:
+    """Normalised header text -> field name, for every header the model accepts."""
+    index: dict[str, str] = {}
+    for field_name, headers in model.HEADERS.items():
+        for header in headers:
+            index[normalise_header(header)] = field_name
+    return index
+
+
+def normalise_header(text: str) -> str:
+    return re.sub(r"[\s_]+", "", text).lower().replace("（", "(").replace("）", ")")

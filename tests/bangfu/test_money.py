@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bangfu.money import (
+    MoneyError,
+    fen_to_yuan_str,
+    format_yuan,
+    pro_rata,
+    split_evenly,
+    split_largest_remainder,
+    yuan_to_fen,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [("108.00", 10800), ("0.01", 1), ("3", 300), ("-1.5", -150), (" 1,234.50 ", 123450), ("0", 0)],
+)
+def test_yuan_strings_parse_exactly(text: str, fen: int) -> None:
+    assert yuan_to_fen(text) == fen
+
+
+@pytest.mark.parametrize("bad", ["1.005", "abc", "", "NaN", "Infinity", "1e400"])
+def test_yuan_strings_that_are_not_exact_money_are_refused(bad: str) -> None:
+    with pytest.raises(MoneyError):
+        yuan_to_fen(bad)
+
+
+def test_float_never_touches_money() -> None:
+    with pytest.raises(MoneyError, match="float"):
+        yuan_to_fen(1.1)  # type: ignore[arg-type]
+    assert yuan_to_fen(Decimal("2.10")) == 210
+    assert yuan_to_fen(5) == 500
+
+
+def test_display_forms() -> None:
+    assert fen_to_yuan_str(12345) == "123.45"
+    assert fen_to_yuan_str(-5) == "-0.05"
+    assert format_yuan(123450) == "¥1,234.50"
+    assert format_yuan(-99) == "-¥0.99"
+
+
+def test_largest_remainder_gives_leftover_fen_to_largest_remainders() -> None:
+    # 100 fen over 3 equal parts: 34 + 33 + 33, the first in order takes the extra fen.
+    assert split_largest_remainder(100, {"a": 1, "b": 1, "c": 1}) == {"a": 34, "b": 33, "c": 33}
+    # 10 fen at 1:2 -> 3.33 / 6.67: the larger remainder (b) takes the extra fen.
+    assert split_largest_remainder(10, {"a": 1, "b": 2}) == {"a": 3, "b": 7}
+
+
+def test_leftover_can_go_to_a_named_party() -> None:
+    parts = split_largest_remainder(100, {"coop": 0, "h1": 1, "h2": 1, "h3": 1}, leftover_to="coop")
+    assert parts == {"coop": 1, "h1": 33, "h2": 33, "h3": 33}
+
+
+def test_zero_weight_needs_someone_to_take_it_all() -> None:
+    with pytest.raises(MoneyError):
+        split_largest_remainder(5, {"a": 0})
+    assert split_largest_remainder(5, {"a": 0, "b": 0}, leftover_to="b") == {"a": 0, "b": 5}
+
+
+@given(
+    total=st.integers(min_value=-10**12, max_value=10**12),
+    weights=st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=40).filter(any),
+)
+def test_parts_always_sum_to_the_whole(total: int, weights: list[int]) -> None:
+    parts = split_largest_remainder(total, dict(enumerate(weights)))
+    assert sum(parts.values()) == total
+    weight_sum = sum(weights)
+    for key, weight in enumerate(weights):
+        exact = Decimal(total) * weight / weight_sum
+        assert abs(Decimal(parts[key]) - exact) < 1  # each part within a fen of its exact share
+
+
+@given(total=st.integers(min_value=-10**9, max_value=10**9), count=st.integers(min_value=1, max_value=50))
+def test_even_split(total: int, count: int) -> None:
+    parts = split_evenly(total, count)
+    assert sum(parts) == total
+    assert max(parts) - min(parts) <= 1
+
+
+def test_pro_rata_truncates_toward_zero() -> None:
+    assert pro_rata(100, 1, 3) == 33
+    assert pro_rata(-100, 1, 3) == -33
+    with pytest.raises(MoneyError):
+        pro_rata(1, 1, 0)

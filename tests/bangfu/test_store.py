@@ -1,0 +1,133 @@
+"""The schema on both back ends: migrations, types, idempotency keys and ledger guards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import inspect, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bangfu.enums import AccountKind, ChannelType, JournalKind, OrderStatus, PlatformKind
+from bangfu.models import Base, Journal, LedgerAccount, Order, Posting, Shop
+from bangfu.store import current_revision, head_revision, make_engine, upgrade
+
+
+async def test_migrations_create_every_table_and_are_idempotent(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
+    try:
+        assert await current_revision(engine) is None
+        await upgrade(engine)
+        await upgrade(engine)  # a second run is a no-op
+        assert await current_revision(engine) == head_revision()
+        async with engine.connect() as conn:
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            # The migration and the models agree: nothing left for autogenerate to add.
+            from alembic.autogenerate import compare_metadata
+            from alembic.runtime.migration import MigrationContext
+
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}),
+                                           Base.metadata))
+    finally:
+        await engine.dispose()
+    assert set(Base.metadata.tables) <= tables
+    assert diff == []
+
+
+async def _shop(session: AsyncSession, shop_id: str = "s1") -> Shop:
+    shop = Shop(name="测试店", platform=PlatformKind.DOUYIN, channel_type=ChannelType.LIVE,
+                platform_shop_id=shop_id, settings={})
+    session.add(shop)
+    await session.flush()
+    return shop
+
+
+def _order(shop: Shop, platform_order_id: str, when: datetime) -> Order:
+    return Order(shop_id=shop.id, platform_order_id=platform_order_id, status=OrderStatus.PAID,
+                 platform_status="2", created_at=when, modified_at=when, paid_fen=12345,
+                 raw={"order_id": platform_order_id, "金额": 12345})
+
+
+async def test_times_come_back_aware_utc_and_money_exact(sessions: async_sessionmaker[AsyncSession]) -> None:
+    shanghai = timezone(timedelta(hours=8))
+    when = datetime(2026, 4, 19, 15, 10, 0, tzinfo=shanghai)
+    async with sessions() as session, session.begin():
+        shop = await _shop(session)
+        order = _order(shop, "A1", when)
+        order.paid_fen = 9_007_199_254_740_993  # beyond float precision: must survive exactly
+        session.add(order)
+    async with sessions() as session:
+        stored = await session.scalar(select(Order))
+    assert stored is not None
+    assert stored.created_at == when and stored.created_at.tzinfo is not None
+    assert stored.created_at.utcoffset() == timedelta(0)
+    assert stored.paid_fen == 9_007_199_254_740_993
+    assert stored.status is OrderStatus.PAID
+    assert stored.raw == {"order_id": "A1", "金额": 12345}
+
+
+async def test_naive_datetimes_are_refused(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        shop = await _shop(session)
+        session.add(_order(shop, "A1", datetime(2026, 1, 1)))
+        with pytest.raises(Exception, match="naive datetime"):
+            await session.flush()
+
+
+async def test_shop_and_platform_id_is_an_idempotency_key(sessions: async_sessionmaker[AsyncSession]) -> None:
+    now = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        shop = await _shop(session)
+        other = await _shop(session, "s2")
+        session.add_all([_order(shop, "A1", now), _order(other, "A1", now)])  # same id, other shop: fine
+    async with sessions() as session:
+        shop_id = (await session.scalar(select(Shop.id).where(Shop.platform_shop_id == "s1")))
+        session.add(Order(shop_id=shop_id, platform_order_id="A1", status=OrderStatus.PAID, platform_status="x",
+                          created_at=now, modified_at=now, paid_fen=1))
+        with pytest.raises(IntegrityError):
+            await session.flush()
+
+
+async def _accounts(session: AsyncSession) -> tuple[LedgerAccount, LedgerAccount]:
+    receivable = LedgerAccount(code="receivable:shop:1", name="应收", kind=AccountKind.ASSET)
+    household = LedgerAccount(code="household:1", name="农户", kind=AccountKind.LIABILITY)
+    session.add_all([receivable, household])
+    await session.flush()
+    return receivable, household
+
+
+async def test_ledger_rows_cannot_be_updated_or_deleted(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session, session.begin():
+        receivable, household = await _accounts(session)
+        journal = Journal(uid="00000000-0000-5000-8000-000000000001", kind=JournalKind.SALE,
+                          source_event="test:1", occurred_at=datetime.now(UTC))
+        session.add(journal)
+        await session.flush()
+        session.add_all([Posting(journal_id=journal.id, account_id=receivable.id, amount_fen=500),
+                         Posting(journal_id=journal.id, account_id=household.id, amount_fen=-500)])
+    for statement in (update(Posting).values(amount_fen=1), text("DELETE FROM postings"),
+                      update(Journal).values(memo="edited"), text("DELETE FROM journals")):
+        async with sessions() as session:
+            with pytest.raises(DBAPIError, match="append-only"):
+                await session.execute(statement)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_postgres_refuses_an_unbalanced_journal_at_commit(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        receivable, household = await _accounts(session)
+        await session.commit()
+    async with sessions() as session:
+        journal = Journal(uid="00000000-0000-5000-8000-000000000002", kind=JournalKind.SALE,
+                          source_event="test:2", occurred_at=datetime.now(UTC))
+        session.add(journal)
+        await session.flush()
+        session.add_all([Posting(journal_id=journal.id, account_id=receivable.id, amount_fen=500),
+                         Posting(journal_id=journal.id, account_id=household.id, amount_fen=-499)])
+        await session.flush()  # deferred: only the commit checks
+        with pytest.raises(DBAPIError, match="unbalanced"):
+            await session.commit()
+    async with sessions() as session:
+        assert (await session.scalar(select(Journal.id))) is None

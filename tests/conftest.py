@@ -1,0 +1,174 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL for each test.
+
+PostgreSQL comes from ``BANGFU_TEST_PG_URL`` (default: ``postgresql+asyncpg://127.0.0.1:5432/test``,
+the OS user, trust auth). Where it cannot be reached the PostgreSQL variants are skipped with
+a message saying so, except in CI (``CI=true``), where a missing service is a failure.
+Each test gets its own database, cloned from a migrated template, so tests never see each
+other's rows and nothing needs cleaning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bangfu.store import make_engine, session_factory, upgrade
+
+PG_URL = os.environ.get("BANGFU_TEST_PG_URL", "postgresql+asyncpg://127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test runs with its own data directory and a fixed hash key; no user state leaks in."""
+    from bangfu.settings import get_settings
+
+    monkeypatch.setenv("BANGFU_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.setenv("BANGFU_HASH_KEY", "test-hash-key-not-a-secret")
+    monkeypatch.delenv("BANGFU_DATABASE_URL", raising=False)
+    monkeypatch.delenv("BANGFU_LANG", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def _pg_reachable() -> str | None:
+    try:
+        conn = await asyncpg.connect(_asyncpg_dsn(PG_URL), timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        return f"{exc.__class__.__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+class PgServer:
+    """Creates and drops throw-away databases on the test server."""
+
+    def __init__(self) -> None:
+        self.template = f"bangfu_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.created: list[str] = []
+
+    async def _admin(self, sql: str) -> None:
+        conn = await asyncpg.connect(_asyncpg_dsn(PG_URL), timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def url(self, database: str) -> str:
+        return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
+
+    async def create(self, template: str | None = None) -> str:
+        name = f"bangfu_t_{uuid.uuid4().hex[:12]}"
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        await self._admin(f'CREATE DATABASE "{name}"{suffix}')
+        self.created.append(name)
+        return name
+
+    async def drop(self, name: str) -> None:
+        await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    problem = asyncio.run(_pg_reachable())
+    if problem is not None:
+        message = (f"PostgreSQL is not reachable at {make_url(PG_URL).render_as_string(hide_password=True)} "
+                   f"({problem}); set BANGFU_TEST_PG_URL to a server where the user may create databases")
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+    server = PgServer()
+
+    async def make_template() -> None:
+        await server._admin(f'CREATE DATABASE "{server.template}"')
+        engine = make_engine(server.url(server.template))
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(make_template())
+    yield server
+
+    async def cleanup() -> None:
+        for name in [*server.created, server.template]:
+            await server.drop(name)
+
+    asyncio.run(cleanup())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+
+    async def make() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(make())
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgresql":
+        request.applymarker(pytest.mark.postgres)
+    return name
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database of the test's backend."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "hub.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    name = asyncio.run(server.create(template=server.template))
+    yield server.url(name)
+    asyncio.run(server.drop(name))
+
+
+@pytest.fixture
+def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, to test migrations themselves."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    name = asyncio.run(server.create())
+    yield server.url(name)
+    asyncio.run(server.drop(name))
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(db_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO_ROOT / "examples"
