@@ -33,8 +33,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "lifted {lifted}, monitored {monitored}, ordinary {ordinary}",
     },
     "detail.lots": {"zh": "库存合计 {units} 件", "en": "{units} units in stock"},
-    "detail.units": {"zh": "含学校 {schools} 所，年度预留份额 {target}",
-                     "en": "{schools} schools; reserved share this year {target}"},
+    "detail.units": {
+        "zh": "含学校 {schools} 所，年度预留份额 {target}",
+        "en": "{schools} schools; reserved share this year {target}",
+    },
     "detail.shops": {"zh": "平台：{platforms}", "en": "platforms: {platforms}"},
     "import.ok": {
         "zh": "{file}：{kind} 导入完成，新增 {created}，更新 {updated}，未变 {unchanged}",

@@ -29,7 +29,7 @@ def yuan_to_fen(value: str | int | Decimal) -> int:
     Raises :class:`MoneyError` for anything that is not a finite decimal with at most two
     decimals (``"1.005"`` is refused rather than rounded). Floats are refused outright.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise MoneyError(f"refusing {type(value).__name__} for money: {value!r}")
     if isinstance(value, int):
         return _bounded(value * FEN_PER_YUAN, value)
@@ -68,9 +68,7 @@ def format_yuan(fen: int, symbol: str = "¥") -> str:
     return f"{sign}{symbol}{whole:,}.{cents:02d}"
 
 
-def split_largest_remainder(
-    total: int, weights: Mapping[K, int], *, leftover_to: K | None = None
-) -> dict[K, int]:
+def split_largest_remainder(total: int, weights: Mapping[K, int], *, leftover_to: K | None = None) -> dict[K, int]:
     """Split ``total`` fen in proportion to integer ``weights``; the parts sum to ``total``.
 
     Each part gets ``floor(total * w / sum(w))``; the fen left over go one each to the parts
@@ -121,4 +119,3 @@ def pro_rata(amount: int, part: int, whole: int) -> int:
         raise MoneyError("pro rata over a zero whole")
     value = abs(amount) * part // whole
     return -value if amount < 0 else value
-

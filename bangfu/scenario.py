@@ -48,12 +48,44 @@ SCENARIO_YEAR = 2026
 
 _TOWNS = ("呷拉乡", "斯俄乡", "来马镇", "拖坝乡", "生康乡", "查龙乡", "色西底乡", "南多乡", "仁果乡", "庭卡乡")
 _VILLAGE_SUFFIX = ("一村", "二村", "三村", "四村")
-_GIVEN = ("泽仁", "扎西", "卓玛", "格桑", "洛绒", "尼玛", "次仁", "央金", "多吉", "拉姆", "降措", "呷绒", "益西", "四郎")
+_GIVEN = (
+    "泽仁",
+    "扎西",
+    "卓玛",
+    "格桑",
+    "洛绒",
+    "尼玛",
+    "次仁",
+    "央金",
+    "多吉",
+    "拉姆",
+    "降措",
+    "呷绒",
+    "益西",
+    "四郎",
+)
 _SUFFIX = ("", "措", "旺姆", "翁姆", "曲珍", "彭措", "志玛", "拥忠", "邓珠", "泽仁")
-_COOP_THEMES = ("青稞种植", "牦牛养殖", "中药材种植", "野生菌采集", "藏香猪养殖", "蔬菜种植",
-                "乳制品加工", "高原水果", "藏茶加工", "粮油加工")
-_ENTERPRISES = ("甘孜哦呀食品有限公司", "甘孜县牦牛肉加工有限公司", "甘孜雪域药业有限公司",
-                "甘孜高原粮油有限公司", "康巴菌业有限公司", "甘孜县乳业有限公司", "格萨尔茶业有限公司")
+_COOP_THEMES = (
+    "青稞种植",
+    "牦牛养殖",
+    "中药材种植",
+    "野生菌采集",
+    "藏香猪养殖",
+    "蔬菜种植",
+    "乳制品加工",
+    "高原水果",
+    "藏茶加工",
+    "粮油加工",
+)
+_ENTERPRISES = (
+    "甘孜哦呀食品有限公司",
+    "甘孜县牦牛肉加工有限公司",
+    "甘孜雪域药业有限公司",
+    "甘孜高原粮油有限公司",
+    "康巴菌业有限公司",
+    "甘孜县乳业有限公司",
+    "格萨尔茶业有限公司",
+)
 _EVALUATIONS = ("品质稳定，建议主推", "高原特色，适合礼品", "复购率高", "需加强包装")
 _GRADES = ("A", "A", "A", "B", "B", "C")
 
@@ -117,17 +149,24 @@ def build_scenario(seed: int = 7, households: int = 3000) -> Scenario:
         town = _TOWNS[index % len(_TOWNS)]
         code = credit_code(rng, "93" if is_coop else "91")
         supplier_codes.append(code)
-        name = (f"甘孜县{town}{_COOP_THEMES[index % len(_COOP_THEMES)]}专业合作社" if is_coop
-                else _ENTERPRISES[index - coop_count])
-        sc.cooperatives.append(CooperativeRow(
-            credit_code=code, name=name,
-            kind=SupplierKind.COOPERATIVE if is_coop else SupplierKind.ENTERPRISE,
-            county_code=COUNTY_CODE, county_name=COUNTY_NAME,
-            village_collective=f"{town}{_VILLAGE_SUFFIX[0]}村集体经济组织" if is_coop else None,
-            registered_on=date(2012 + index % 10, 1 + index % 12, 1 + index % 27),
-            contact_name=rng.choice(_GIVEN) + rng.choice(_SUFFIX),
-            contact_phone=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
-        ))
+        name = (
+            f"甘孜县{town}{_COOP_THEMES[index % len(_COOP_THEMES)]}专业合作社"
+            if is_coop
+            else _ENTERPRISES[index - coop_count]
+        )
+        sc.cooperatives.append(
+            CooperativeRow(
+                credit_code=code,
+                name=name,
+                kind=SupplierKind.COOPERATIVE if is_coop else SupplierKind.ENTERPRISE,
+                county_code=COUNTY_CODE,
+                county_name=COUNTY_NAME,
+                village_collective=f"{town}{_VILLAGE_SUFFIX[0]}村集体经济组织" if is_coop else None,
+                registered_on=date(2012 + index % 10, 1 + index % 12, 1 + index % 27),
+                contact_name=rng.choice(_GIVEN) + rng.choice(_SUFFIX),
+                contact_phone=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
+            )
+        )
 
     # Households spread over the cooperatives; about a third lifted out of poverty (脱贫户).
     members_by_coop: dict[str, list[str]] = {code: [] for code in supplier_codes[:coop_count]}
@@ -140,18 +179,24 @@ def build_scenario(seed: int = 7, households: int = 3000) -> Scenario:
         category = "lifted" if roll < 0.34 else "monitored" if roll < 0.40 else "ordinary"
         town = _TOWNS[(coop_index + rng.randrange(3)) % len(_TOWNS)]
         born = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 50))
-        sc.households.append(HouseholdRow.model_validate({
-            "cooperative_code": coop_code, "member_no": member_no,
-            "head_name": rng.choice(_GIVEN) + rng.choice(_SUFFIX),
-            "category": category, "village": town + rng.choice(_VILLAGE_SUFFIX),
-            "id_number": _id_number(rng, born, number),
-            "phone": f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
-            "members": rng.randint(1, 7),
-            "joined_on": date(2016, 1, 1) + timedelta(days=rng.randrange(3000)),
-            "capital": rng.choice((0, 50000, 100000, 200000, 500000)),
-            "reserve_share": rng.randrange(0, 30000),
-            "subsidy_share": rng.choice((0, 0, 20000, 50000)),
-        }))
+        sc.households.append(
+            HouseholdRow.model_validate(
+                {
+                    "cooperative_code": coop_code,
+                    "member_no": member_no,
+                    "head_name": rng.choice(_GIVEN) + rng.choice(_SUFFIX),
+                    "category": category,
+                    "village": town + rng.choice(_VILLAGE_SUFFIX),
+                    "id_number": _id_number(rng, born, number),
+                    "phone": f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
+                    "members": rng.randint(1, 7),
+                    "joined_on": date(2016, 1, 1) + timedelta(days=rng.randrange(3000)),
+                    "capital": rng.choice((0, 50000, 100000, 200000, 500000)),
+                    "reserve_share": rng.randrange(0, 30000),
+                    "subsidy_share": rng.choice((0, 0, 20000, 50000)),
+                }
+            )
+        )
 
     # Products: the catalogue of seed 000, each made by one of the 17 suppliers.
     certified_from = date(SCENARIO_YEAR - 1, 6, 1)
@@ -161,21 +206,33 @@ def build_scenario(seed: int = 7, households: int = 3000) -> Scenario:
         if sku.certified:
             expired = number % 29 == 0
             cert = {
-                "cert_body": "四川省乡村振兴局", "cert_number": f"川帮认〔{SCENARIO_YEAR - 1}〕{number:04d}号",
+                "cert_body": "四川省乡村振兴局",
+                "cert_number": f"川帮认〔{SCENARIO_YEAR - 1}〕{number:04d}号",
                 "cert_valid_from": certified_from - timedelta(days=730) if expired else certified_from,
-                "cert_valid_to": (certified_from - timedelta(days=1) if expired
-                                  else certified_from + timedelta(days=729)),
+                "cert_valid_to": (
+                    certified_from - timedelta(days=1) if expired else certified_from + timedelta(days=729)
+                ),
                 "cert_status": "expired" if expired else "valid",
             }
-        sc.products.append(ProductRow.model_validate({
-            "spu_code": sku.spu_code, "name": sku.title, "category": sku.category,
-            "supplier_code": supplier_codes[sku.supplier_index], "sku_code": sku.sku_code,
-            "spec": sku.spec, "unit": sku.unit, "retail_price": sku.price_fen,
-            "promo_price": sku.promo_price_fen, "selling_points": sku.selling_points,
-            "selection_evaluation": _EVALUATIONS[int(sku.spu_code[-4:]) % len(_EVALUATIONS)],
-            "perishable": sku.category in ("肉类", "菌类", "乳制品", "蔬果"),
-            **cert,
-        }))
+        sc.products.append(
+            ProductRow.model_validate(
+                {
+                    "spu_code": sku.spu_code,
+                    "name": sku.title,
+                    "category": sku.category,
+                    "supplier_code": supplier_codes[sku.supplier_index],
+                    "sku_code": sku.sku_code,
+                    "spec": sku.spec,
+                    "unit": sku.unit,
+                    "retail_price": sku.price_fen,
+                    "promo_price": sku.promo_price_fen,
+                    "selling_points": sku.selling_points,
+                    "selection_evaluation": _EVALUATIONS[int(sku.spu_code[-4:]) % len(_EVALUATIONS)],
+                    "perishable": sku.category in ("肉类", "菌类", "乳制品", "蔬果"),
+                    **cert,
+                }
+            )
+        )
 
     # Supply lots: cooperatives' lots list the households who delivered; enterprises' do not.
     lot_number = 0
@@ -189,24 +246,48 @@ def build_scenario(seed: int = 7, households: int = 3000) -> Scenario:
             guaranteed = sku.price_fen * rng.randint(35, 55) // 100
             if members:
                 for member_no in rng.sample(members, k=min(len(members), rng.randint(3, 12))):
-                    sc.lots.append(LotRow(
-                        lot_code=lot_code, sku_code=sku.sku_code, receiver_code=receiver,
-                        received_on=received, member_no=member_no, quantity=rng.randint(5, 60),
-                        grade=rng.choice(_GRADES), guaranteed_price=guaranteed,
-                    ))
+                    sc.lots.append(
+                        LotRow(
+                            lot_code=lot_code,
+                            sku_code=sku.sku_code,
+                            receiver_code=receiver,
+                            received_on=received,
+                            member_no=member_no,
+                            quantity=rng.randint(5, 60),
+                            grade=rng.choice(_GRADES),
+                            guaranteed_price=guaranteed,
+                        )
+                    )
             else:
-                sc.lots.append(LotRow(
-                    lot_code=lot_code, sku_code=sku.sku_code, receiver_code=receiver,
-                    received_on=received, quantity=rng.randint(100, 800), guaranteed_price=0,
-                ))
+                sc.lots.append(
+                    LotRow(
+                        lot_code=lot_code,
+                        sku_code=sku.sku_code,
+                        receiver_code=receiver,
+                        received_on=received,
+                        quantity=rng.randint(100, 800),
+                        guaranteed_price=0,
+                    )
+                )
 
     # Purchasing units of the Longquanyi district (seed 000), 66 schools among them.
     def unit(code: str, name: str, unit_type: str, staff: int, target_yuan: int, parent: str | None = None) -> None:
-        sc.units.append(UnitRow.model_validate({
-            "code": code, "name": name, "unit_type": unit_type, "region_code": BUYER_DISTRICT_CODE,
-            "region_name": BUYER_DISTRICT_NAME, "parent_code": parent, "staff_count": staff,
-            "year": SCENARIO_YEAR, "target": target_yuan * 100, "canteen_budget": target_yuan * 100 * 10 // 3,
-        }))
+        sc.units.append(
+            UnitRow.model_validate(
+                {
+                    "code": code,
+                    "name": name,
+                    "unit_type": unit_type,
+                    "region_code": BUYER_DISTRICT_CODE,
+                    "region_name": BUYER_DISTRICT_NAME,
+                    "parent_code": parent,
+                    "staff_count": staff,
+                    "year": SCENARIO_YEAR,
+                    "target": target_yuan * 100,
+                    "canteen_budget": target_yuan * 100 * 10 // 3,
+                }
+            )
+        )
 
     unit("U-HC-001", "龙泉驿区仁爱社区卫生服务中心", "hospital", 120, 60000)
     unit("U-GOV-001", "龙泉驿区市场监督管理局", "government", 180, 80000)
@@ -217,8 +298,14 @@ def build_scenario(seed: int = 7, households: int = 3000) -> Scenario:
     unit("U-EDU-000", "龙泉驿区教育局", "government", 90, 40000)
     for school in range(1, 67):
         kind = "小学" if school <= 40 else "中学" if school <= 62 else "职业学校"
-        unit(f"U-EDU-{school:03d}", f"龙泉驿区第{school}{kind}", "school", rng.randint(40, 220),
-             rng.randint(8, 40) * 1000, parent="U-EDU-000")
+        unit(
+            f"U-EDU-{school:03d}",
+            f"龙泉驿区第{school}{kind}",
+            "school",
+            rng.randint(40, 220),
+            rng.randint(8, 40) * 1000,
+            parent="U-EDU-000",
+        )
     return sc
 
 
@@ -255,31 +342,52 @@ async def _load_setup(session: AsyncSession) -> None:
     shops = {(s.platform, s.platform_shop_id) for s in await session.scalars(select(Shop))}
     for platform, channel, name, shop_id in SHOPS:
         if (platform, shop_id) not in shops:
-            session.add(Shop(name=name, platform=platform, channel_type=channel, platform_shop_id=shop_id,
-                             county_id=county.id if county else None, settings={}))
+            session.add(
+                Shop(
+                    name=name,
+                    platform=platform,
+                    channel_type=channel,
+                    platform_shop_id=shop_id,
+                    county_id=county.id if county else None,
+                    settings={},
+                )
+            )
     hosts = {(h.platform, h.author_id) for h in await session.scalars(select(Host))}
-    for name, kind, platform, author_id, commission in HOSTS:
-        if (platform, author_id) not in hosts:
-            session.add(Host(name=name, kind=kind, platform=platform, author_id=author_id, commission_bp=commission))
+    for name, kind, host_platform, author_id, commission in HOSTS:
+        if (host_platform, author_id) not in hosts:
+            session.add(
+                Host(name=name, kind=kind, platform=host_platform, author_id=author_id, commission_bp=commission)
+            )
     with_policy = set(await session.scalars(select(SplitPolicy.cooperative_id)))
     coops = await session.execute(
-        select(Cooperative.id, Supplier.credit_code).join(Supplier, Supplier.id == Cooperative.supplier_id)
-        .order_by(Supplier.credit_code))
-    for index, (coop_id, _code) in enumerate(coops.tuples()):
+        select(Cooperative.id, Supplier.credit_code)
+        .join(Supplier, Supplier.id == Cooperative.supplier_id)
+        .order_by(Supplier.credit_code)
+    )
+    for index, (coop_id, _code) in enumerate(coops):
         if coop_id in with_policy:
             continue
         patronage = 6000 + (index % 5) * 500
-        session.add(SplitPolicy(
-            cooperative_id=coop_id, version=1, effective_from=date(SCENARIO_YEAR, 1, 1),
-            patronage_return_bp=patronage, note="scenario default policy",
-            rules={
-                "retention_bp": 800, "collective_bp": 500, "priority_bonus_bp": 300,
-                "priority_categories": ["lifted", "monitored"], "basis": "quantity",
-                "grade_coefficients": {"A": 100, "B": 90, "C": 80, "D": 70, "E": 60},
-                "estimates_bp": {"platform_fee": 500, "payment_fee": 60, "logistics": 800},
-                "leftover_to": "cooperative", "patronage_return_bp": patronage,
-            },
-        ))
+        session.add(
+            SplitPolicy(
+                cooperative_id=coop_id,
+                version=1,
+                effective_from=date(SCENARIO_YEAR, 1, 1),
+                patronage_return_bp=patronage,
+                note="scenario default policy",
+                rules={
+                    "retention_bp": 800,
+                    "collective_bp": 500,
+                    "priority_bonus_bp": 300,
+                    "priority_categories": ["lifted", "monitored"],
+                    "basis": "quantity",
+                    "grade_coefficients": {"A": 100, "B": 90, "C": 80, "D": 70, "E": 60},
+                    "estimates_bp": {"platform_fee": 500, "payment_fee": 60, "logistics": 800},
+                    "leftover_to": "cooperative",
+                    "patronage_return_bp": patronage,
+                },
+            )
+        )
 
 
 def export_examples(
@@ -317,8 +425,16 @@ def export_examples(
     return paths
 
 
-_MONEY_FIELDS = {"capital", "reserve_share", "subsidy_share", "retail_price", "promo_price",
-                 "guaranteed_price", "target", "canteen_budget"}
+_MONEY_FIELDS = {
+    "capital",
+    "reserve_share",
+    "subsidy_share",
+    "retail_price",
+    "promo_price",
+    "guaranteed_price",
+    "target",
+    "canteen_budget",
+}
 
 
 def _cell(field_name: str, value: Any, chinese: bool) -> str:
@@ -342,6 +458,8 @@ def _first_chinese(table: dict[str, Any]) -> dict[Any, str]:
 
 
 _CHINESE_WORDS: dict[Any, str] = {
-    **_first_chinese(SUPPLIER_KINDS), **_first_chinese(CATEGORIES),
-    **_first_chinese(UNIT_TYPES), **_first_chinese(CERT_STATUSES),
+    **_first_chinese(SUPPLIER_KINDS),
+    **_first_chinese(CATEGORIES),
+    **_first_chinese(UNIT_TYPES),
+    **_first_chinese(CERT_STATUSES),
 }

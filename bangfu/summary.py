@@ -55,31 +55,38 @@ async def summarise(session: AsyncSession, year: int) -> StoreSummary:
 
     by_category = {
         HouseholdCategory(category): n
-        for category, n in (await session.execute(
-            select(Household.category, func.count()).group_by(Household.category))).tuples()
+        for category, n in (
+            await session.execute(select(Household.category, func.count()).group_by(Household.category))
+        )
     }
     shops = {
-        str(platform): n for platform, n in (await session.execute(
-            select(Shop.platform, func.count()).group_by(Shop.platform).order_by(Shop.platform))).tuples()
+        str(platform): n
+        for platform, n in (
+            await session.execute(select(Shop.platform, func.count()).group_by(Shop.platform).order_by(Shop.platform))
+        )
     }
     return StoreSummary(
         regions=await count(select(func.count()).select_from(Region)),
         suppliers=await count(select(func.count()).select_from(Supplier)),
         cooperatives=await count(select(func.count()).select_from(Cooperative)),
-        enterprises=await count(select(func.count()).select_from(Supplier)
-                                .where(Supplier.kind == SupplierKind.ENTERPRISE)),
+        enterprises=await count(
+            select(func.count()).select_from(Supplier).where(Supplier.kind == SupplierKind.ENTERPRISE)
+        ),
         households_by_category={c: by_category.get(c, 0) for c in HouseholdCategory},
         products=await count(select(func.count()).select_from(Product)),
         skus=await count(select(func.count()).select_from(Sku)),
-        certified_products=await count(select(func.count(func.distinct(Certification.product_id)))
-                                       .where(Certification.status == "valid")),
+        certified_products=await count(
+            select(func.count(func.distinct(Certification.product_id))).where(Certification.status == "valid")
+        ),
         lots=await count(select(func.count()).select_from(SupplyLot)),
         units_in_stock=await count(select(func.coalesce(func.sum(SupplyLot.remaining), 0))),
         units=await count(select(func.count()).select_from(PurchasingUnit)),
-        schools=await count(select(func.count()).select_from(PurchasingUnit)
-                            .where(PurchasingUnit.unit_type == UnitType.SCHOOL)),
-        target_fen=await count(select(func.coalesce(func.sum(UnitTarget.target_fen), 0))
-                               .where(UnitTarget.year == year)),
+        schools=await count(
+            select(func.count()).select_from(PurchasingUnit).where(PurchasingUnit.unit_type == UnitType.SCHOOL)
+        ),
+        target_fen=await count(
+            select(func.coalesce(func.sum(UnitTarget.target_fen), 0)).where(UnitTarget.year == year)
+        ),
         shops_by_platform=shops,
         hosts=await count(select(func.count()).select_from(Host)),
         policies=await count(select(func.count()).select_from(SplitPolicy)),

@@ -52,7 +52,7 @@ def _asyncpg_dsn(url: str, database: str | None = None) -> str:
 async def _pg_reachable() -> str | None:
     try:
         conn = await asyncpg.connect(_asyncpg_dsn(PG_URL), timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"{exc.__class__.__name__}: {exc}"
     await conn.close()
     return None
@@ -90,8 +90,10 @@ class PgServer:
 def pg_server() -> Iterator[PgServer]:
     problem = asyncio.run(_pg_reachable())
     if problem is not None:
-        message = (f"PostgreSQL is not reachable at {make_url(PG_URL).render_as_string(hide_password=True)} "
-                   f"({problem}); set BANGFU_TEST_PG_URL to a server where the user may create databases")
+        message = (
+            f"PostgreSQL is not reachable at {make_url(PG_URL).render_as_string(hide_password=True)} "
+            f"({problem}); set BANGFU_TEST_PG_URL to a server where the user may create databases"
+        )
         if IN_CI:
             pytest.fail(f"CI=true and {message}", pytrace=False)
         pytest.skip(message)

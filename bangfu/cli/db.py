@@ -33,8 +33,9 @@ async def upgrade_database(url: str) -> str:
         await upgrade(engine)
         revision = await current_revision(engine)
     except (OperationalError, DBAPIError, OSError) as exc:
-        raise UserError(f"cannot open database {safe_url(url)}: {exc.__class__.__name__}: "
-                        f"{str(exc).splitlines()[0]}") from exc
+        raise UserError(
+            f"cannot open database {safe_url(url)}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+        ) from exc
     finally:
         await engine.dispose()
     return revision or "-"

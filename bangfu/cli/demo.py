@@ -13,7 +13,14 @@ from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, safe_url, upgrade_database
 from bangfu.i18n import t
 from bangfu.money import format_yuan
-from bangfu.scenario import COUNTY_NAME, SCENARIO_STEPS, SCENARIO_YEAR, build_scenario, export_examples, load_scenario
+from bangfu.scenario import (
+    COUNTY_NAME,
+    SCENARIO_STEPS,
+    SCENARIO_YEAR,
+    build_scenario,
+    export_examples,
+    load_scenario,
+)
 from bangfu.settings import get_settings
 from bangfu.store import open_store
 from bangfu.summary import StoreSummary, summarise
@@ -25,17 +32,22 @@ def summary_table(summary: StoreSummary) -> Table:
     table.add_column(t("summary.count"), justify="right")
     table.add_column(t("summary.detail"))
     cats = {c.value: n for c, n in summary.households_by_category.items()}
-    table.add_row(t("entity.suppliers"), str(summary.suppliers),
-                  f"{summary.cooperatives} + {summary.enterprises}")
+    table.add_row(t("entity.suppliers"), str(summary.suppliers), f"{summary.cooperatives} + {summary.enterprises}")
     table.add_row(t("entity.households"), str(summary.households), t("detail.households", **cats))
     table.add_row(t("entity.products"), str(summary.products), "")
     table.add_row(t("entity.skus"), str(summary.skus), "")
     table.add_row(t("entity.certified"), str(summary.certified_products), "")
     table.add_row(t("entity.lots"), str(summary.lots), t("detail.lots", units=f"{summary.units_in_stock:,}"))
-    table.add_row(t("entity.units"), str(summary.units),
-                  t("detail.units", schools=summary.schools, target=format_yuan(summary.target_fen)))
-    table.add_row(t("entity.shops"), str(sum(summary.shops_by_platform.values())),
-                  t("detail.shops", platforms=", ".join(summary.shops_by_platform)))
+    table.add_row(
+        t("entity.units"),
+        str(summary.units),
+        t("detail.units", schools=summary.schools, target=format_yuan(summary.target_fen)),
+    )
+    table.add_row(
+        t("entity.shops"),
+        str(sum(summary.shops_by_platform.values())),
+        t("detail.shops", platforms=", ".join(summary.shops_by_platform)),
+    )
     table.add_row(t("entity.hosts"), str(summary.hosts), "")
     table.add_row(t("entity.policies"), str(summary.policies), "")
     return table
@@ -44,8 +56,14 @@ def summary_table(summary: StoreSummary) -> Table:
 async def _demo(url: str, seed: int, households: int) -> StoreSummary:
     console.print(t("demo.db", url=safe_url(url)))
     await upgrade_database(url)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         task = progress.add_task(t("demo.loading"), total=len(SCENARIO_STEPS) + 1)
         scenario = build_scenario(seed, households=households)
         progress.advance(task)
@@ -59,8 +77,9 @@ def demo_command(
     db: DbOption = None,
     seed: Annotated[int, typer.Option(help="Scenario seed: the same seed builds the same county.")] = 7,
     households: Annotated[int, typer.Option(help="How many member households to generate.", min=17)] = 3000,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Run everything but long-running servers, then exit.")]
-    = False,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Run everything but long-running servers, then exit.")
+    ] = False,
 ) -> None:
     """Create the embedded database, load a county scenario and show what it holds.
 
@@ -80,7 +99,8 @@ def export_command(
     """Write a scenario as import files (templates for `bangfu import`)."""
     if fmt not in ("csv", "xlsx"):
         raise typer.BadParameter("choose csv or xlsx", param_hint="--format")
-    paths = export_examples(build_scenario(seed, households=households), directory,
-                            chinese_headers=not english, fmt=fmt)
+    paths = export_examples(
+        build_scenario(seed, households=households), directory, chinese_headers=not english, fmt=fmt
+    )
     for path in paths:
         console.print(str(path))

@@ -22,9 +22,7 @@ from connectors.fakes.faults import FaultProfile
 from connectors.fakes.registry import PLATFORM_ORDER, FakeNotAvailableError
 from connectors.fakes.server import Running, serve_all
 
-fakes_app = typer.Typer(
-    help="Fake platform servers (loopback only) for tests and the demo.", no_args_is_help=True
-)
+fakes_app = typer.Typer(help="Fake platform servers (loopback only) for tests and the demo.", no_args_is_help=True)
 
 
 def _parse_platforms(value: str) -> list[str]:
@@ -42,9 +40,7 @@ def _parse_platforms(value: str) -> list[str]:
 
 @fakes_app.command()
 def serve(
-    platforms: Annotated[str, typer.Option(help="Comma-separated platforms to serve.")] = ",".join(
-        PLATFORM_ORDER
-    ),
+    platforms: Annotated[str, typer.Option(help="Comma-separated platforms to serve.")] = ",".join(PLATFORM_ORDER),
     host: Annotated[str, typer.Option(help="Interface to listen on (keep it loopback).")] = "127.0.0.1",
     port_base: Annotated[int, typer.Option(help="Port of taobao; the others follow in fixed order.")] = 18600,
     seed: Annotated[int, typer.Option(help="Seed of every world and of the fault injector.")] = 7,

@@ -23,8 +23,9 @@ async def _import(kind: str, path: Path, url: str) -> None:
             result = await import_file(sessions, kind, path)
         except ImportRejected as exc:
             raise UserError(t("import.rejected", file=path, count=len(exc.errors)) + "\n" + str(exc)) from exc
-    console.print(t("import.ok", file=path, kind=kind, created=result.created, updated=result.updated,
-                    unchanged=result.unchanged))
+    console.print(
+        t("import.ok", file=path, kind=kind, created=result.created, updated=result.updated, unchanged=result.unchanged)
+    )
 
 
 def import_command(

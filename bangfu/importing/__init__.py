@@ -68,10 +68,13 @@ def parse_rows(kind: str, path: Path) -> ParsedFile:
             errors.append(FileError(name, 1, column, f"same column as {column_of[field_name]!r}"))
         column_of[field_name] = column
     required = [f for f, info in model.model_fields.items() if info.is_required()]
+    chinese = any(not column.isascii() for column in header)
     for field_name in required:
         if field_name not in column_of:
             headers = model.HEADERS[field_name]
-            errors.append(FileError(name, 1, headers[0], f"missing column (also accepted: {' / '.join(headers[1:])})"))
+            shown = headers[1] if chinese else headers[0]
+            others = " / ".join(h for h in headers if h != shown)
+            errors.append(FileError(name, 1, shown, f"missing column (also accepted: {others})"))
     if errors:
         return ParsedFile([], errors, column_of)
 
@@ -93,8 +96,9 @@ def parse_rows(kind: str, path: Path) -> ParsedFile:
             continue
         key = tuple(getattr(row, k) for k in model.KEY)
         if key in seen_keys:
-            errors.append(FileError(name, number, column_of.get(model.KEY[0], model.KEY[0]),
-                                    f"duplicate of row {seen_keys[key]}"))
+            errors.append(
+                FileError(name, number, column_of.get(model.KEY[0], model.KEY[0]), f"duplicate of row {seen_keys[key]}")
+            )
             continue
         seen_keys[key] = number
         rows.append((number, row))
@@ -110,9 +114,7 @@ def _field_from_message(message: str, model: type[ImportRow]) -> str:
     return head if head in model.model_fields else "-"
 
 
-async def import_file(
-    sessions: async_sessionmaker[AsyncSession], kind: str, path: Path
-) -> LoadResult:
+async def import_file(sessions: async_sessionmaker[AsyncSession], kind: str, path: Path) -> LoadResult:
     """Validate and load one file in one transaction; raise :class:`ImportRejected` on any error."""
     parsed = parse_rows(kind, path)
     if parsed.errors:

@@ -92,8 +92,9 @@ async def load_cooperatives(session: AsyncSession, rows: NumberedRows[Cooperativ
     existing = await _suppliers_by_code(session, {r.credit_code for _, r in rows})
     coops = {
         c.supplier_id: c
-        for c in await session.scalars(select(Cooperative).where(
-            Cooperative.supplier_id.in_([s.id for s in existing.values()])))
+        for c in await session.scalars(
+            select(Cooperative).where(Cooperative.supplier_id.in_([s.id for s in existing.values()]))
+        )
     }
     for number, row in rows:
         supplier = existing.get(row.credit_code)
@@ -135,10 +136,11 @@ async def _cooperatives_by_code(session: AsyncSession, codes: set[str]) -> dict[
     if not codes:
         return {}
     rows = await session.execute(
-        select(Supplier.credit_code, Cooperative).join(Cooperative, Cooperative.supplier_id == Supplier.id)
+        select(Supplier.credit_code, Cooperative)
+        .join(Cooperative, Cooperative.supplier_id == Supplier.id)
         .where(Supplier.credit_code.in_(codes))
     )
-    return {code: coop for code, coop in rows.tuples()}
+    return {code: coop for code, coop in rows.all()}
 
 
 async def load_households(session: AsyncSession, rows: NumberedRows[HouseholdRow]) -> LoadResult:
@@ -146,19 +148,22 @@ async def load_households(session: AsyncSession, rows: NumberedRows[HouseholdRow
     coops = await _cooperatives_by_code(session, {r.cooperative_code for _, r in rows})
     for number, row in rows:
         if row.cooperative_code not in coops:
-            result.errors.append(RowError(number, "cooperative_code",
-                                          f"no cooperative with credit code {row.cooperative_code}"))
+            result.errors.append(
+                RowError(number, "cooperative_code", f"no cooperative with credit code {row.cooperative_code}")
+            )
     if result.errors:
         return result
     existing: dict[tuple[int, str], Household] = {
         (h.cooperative_id, h.member_no): h
-        for h in await session.scalars(select(Household).where(
-            Household.cooperative_id.in_([c.id for c in coops.values()])))
+        for h in await session.scalars(
+            select(Household).where(Household.cooperative_id.in_([c.id for c in coops.values()]))
+        )
     }
     accounts = {
         a.household_id: a
-        for a in await session.scalars(select(MemberAccount).where(
-            MemberAccount.household_id.in_([h.id for h in existing.values()])))
+        for a in await session.scalars(
+            select(MemberAccount).where(MemberAccount.household_id.in_([h.id for h in existing.values()]))
+        )
     }
     pending: list[tuple[Household, HouseholdRow, bool, bool]] = []
     for _, row in rows:
@@ -182,8 +187,11 @@ async def load_households(session: AsyncSession, rows: NumberedRows[HouseholdRow
             pending.append((household, row, False, _assign(household, values)))
     await session.flush()  # one round for all new households' ids
     for household, row, created, changed in pending:
-        account_values = {"capital_fen": row.capital, "reserve_share_fen": row.reserve_share,
-                          "subsidy_share_fen": row.subsidy_share}
+        account_values = {
+            "capital_fen": row.capital,
+            "reserve_share_fen": row.reserve_share,
+            "subsidy_share_fen": row.subsidy_share,
+        }
         account = accounts.get(household.id)
         if account is None:
             session.add(MemberAccount(household_id=household.id, **account_values))
@@ -204,23 +212,31 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -
         first = first_of_spu.setdefault(row.spu_code, (number, row))
         for name in ProductRow.PRODUCT_FIELDS:
             if getattr(first[1], name) != getattr(row, name):
-                result.errors.append(RowError(number, name,
-                                              f"differs from row {first[0]} of the same product {row.spu_code}"))
+                result.errors.append(
+                    RowError(number, name, f"differs from row {first[0]} of the same product {row.spu_code}")
+                )
     if result.errors:
         return result
-    products = {p.spu_code: p for p in await session.scalars(
-        select(Product).where(Product.spu_code.in_(first_of_spu)))}
-    skus = {s.sku_code: s for s in await session.scalars(
-        select(Sku).where(Sku.sku_code.in_([r.sku_code for _, r in rows])))}
-    certs = {(c.product_id, c.body, c.number): c for c in await session.scalars(
-        select(Certification).where(Certification.product_id.in_([p.id for p in products.values()])))}
+    products = {p.spu_code: p for p in await session.scalars(select(Product).where(Product.spu_code.in_(first_of_spu)))}
+    skus = {
+        s.sku_code: s for s in await session.scalars(select(Sku).where(Sku.sku_code.in_([r.sku_code for _, r in rows])))
+    }
+    certs = {
+        (c.product_id, c.body, c.number): c
+        for c in await session.scalars(
+            select(Certification).where(Certification.product_id.in_([p.id for p in products.values()]))
+        )
+    }
     product_changed: dict[str, bool] = {}
     for number, row in rows:
         product = products.get(row.spu_code)
         values: dict[str, Any] = {
-            "name": row.name, "category": row.category, "supplier_id": suppliers[row.supplier_code].id,
+            "name": row.name,
+            "category": row.category,
+            "supplier_id": suppliers[row.supplier_code].id,
             "origin_county_id": suppliers[row.supplier_code].county_id,
-            "selling_points": row.selling_points, "selection_evaluation": row.selection_evaluation,
+            "selling_points": row.selling_points,
+            "selection_evaluation": row.selection_evaluation,
             "perishable": row.perishable,
         }
         if product is None:
@@ -232,8 +248,13 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -
         elif row.spu_code not in product_changed:
             product_changed[row.spu_code] = _assign(product, values)
         changed = product_changed[row.spu_code] and first_of_spu[row.spu_code][0] == number
-        sku_values = {"product_id": product.id, "spec": row.spec, "unit": row.unit,
-                      "retail_price_fen": row.retail_price, "promo_price_fen": row.promo_price}
+        sku_values = {
+            "product_id": product.id,
+            "spec": row.spec,
+            "unit": row.unit,
+            "retail_price_fen": row.retail_price,
+            "promo_price_fen": row.promo_price,
+        }
         sku = skus.get(row.sku_code)
         created = sku is None
         if sku is None:
@@ -244,12 +265,15 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -
         else:
             changed = _assign(sku, sku_values) or changed
         if row.cert_body and row.cert_number and row.cert_valid_from and row.cert_valid_to:
-            cert_values = {"county_id": product.origin_county_id, "valid_from": row.cert_valid_from,
-                           "valid_to": row.cert_valid_to, "status": row.cert_status or _default_status(row)}
+            cert_values = {
+                "county_id": product.origin_county_id,
+                "valid_from": row.cert_valid_from,
+                "valid_to": row.cert_valid_to,
+                "status": row.cert_status or _default_status(row),
+            }
             cert = certs.get((product.id, row.cert_body, row.cert_number))
             if cert is None:
-                cert = Certification(product_id=product.id, body=row.cert_body, number=row.cert_number,
-                                     **cert_values)
+                cert = Certification(product_id=product.id, body=row.cert_body, number=row.cert_number, **cert_values)
                 session.add(cert)
                 certs[(product.id, row.cert_body, row.cert_number)] = cert
                 changed = True
@@ -275,18 +299,20 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
         by_lot[row.lot_code].append((number, row))
     suppliers = await _suppliers_by_code(session, {r.receiver_code for _, r in rows})
     coops = await _cooperatives_by_code(session, {r.receiver_code for _, r in rows})
-    skus = {s.sku_code: s for s in await session.scalars(
-        select(Sku).where(Sku.sku_code.in_({r.sku_code for _, r in rows})))}
+    skus = {
+        s.sku_code: s for s in await session.scalars(select(Sku).where(Sku.sku_code.in_({r.sku_code for _, r in rows})))
+    }
     households = {
         (h.cooperative_id, h.member_no): h
-        for h in await session.scalars(select(Household).where(
-            Household.cooperative_id.in_([c.id for c in coops.values()])))
+        for h in await session.scalars(
+            select(Household).where(Household.cooperative_id.in_([c.id for c in coops.values()]))
+        )
     }
-    lots = {lot.lot_code: lot for lot in await session.scalars(
-        select(SupplyLot).where(SupplyLot.lot_code.in_(by_lot)))}
+    lots = {lot.lot_code: lot for lot in await session.scalars(select(SupplyLot).where(SupplyLot.lot_code.in_(by_lot)))}
     contributions: dict[int, dict[int, LotContribution]] = defaultdict(dict)
-    for c in await session.scalars(select(LotContribution).where(
-            LotContribution.lot_id.in_([lot.id for lot in lots.values()]))):
+    for c in await session.scalars(
+        select(LotContribution).where(LotContribution.lot_id.in_([lot.id for lot in lots.values()]))
+    ):
         contributions[c.lot_id][c.household_id] = c
 
     errors = result.errors
@@ -305,11 +331,15 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
                 coop = coops.get(row.receiver_code)
                 if coop is None:
                     if row.receiver_code in suppliers:
-                        errors.append(RowError(number, "member_no",
-                                               f"{row.receiver_code} is not a cooperative, so it has no members"))
+                        errors.append(
+                            RowError(
+                                number, "member_no", f"{row.receiver_code} is not a cooperative, so it has no members"
+                            )
+                        )
                 elif (coop.id, row.member_no) not in households:
-                    errors.append(RowError(number, "member_no",
-                                           f"no member {row.member_no} in cooperative {row.receiver_code}"))
+                    errors.append(
+                        RowError(number, "member_no", f"no member {row.member_no} in cooperative {row.receiver_code}")
+                    )
                 if row.member_no in seen_members:
                     errors.append(RowError(number, "member_no", f"member {row.member_no} twice in lot {lot_code}"))
                 seen_members.add(row.member_no)
@@ -320,8 +350,13 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
             new_quantity = sum(r.quantity for _, r in lot_rows)
             sold = lot.quantity - lot.remaining
             if new_quantity < sold:
-                errors.append(RowError(first_no, "quantity",
-                                       f"lot {lot_code} already sold {sold} units; it cannot shrink to {new_quantity}"))
+                errors.append(
+                    RowError(
+                        first_no,
+                        "quantity",
+                        f"lot {lot_code} already sold {sold} units; it cannot shrink to {new_quantity}",
+                    )
+                )
     if errors:
         return result
 
@@ -329,9 +364,12 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
         _, first = lot_rows[0]
         coop = coops.get(first.receiver_code)
         quantity = sum(r.quantity for _, r in lot_rows)
-        values = {"sku_id": skus[first.sku_code].id, "received_on": first.received_on,
-                  "cooperative_id": coop.id if coop else None,
-                  "supplier_id": suppliers[first.receiver_code].id}
+        values = {
+            "sku_id": skus[first.sku_code].id,
+            "received_on": first.received_on,
+            "cooperative_id": coop.id if coop else None,
+            "supplier_id": suppliers[first.receiver_code].id,
+        }
         lot = lots.get(lot_code)
         created = lot is None
         if lot is None:
@@ -352,8 +390,11 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
                     wanted[households[(coop.id, row.member_no)].id] = row
         current = contributions.get(lot.id, {})
         for household_id, row in wanted.items():
-            contribution_values = {"quantity": row.quantity, "grade": row.grade.upper(),
-                                   "guaranteed_price_fen": row.guaranteed_price}
+            contribution_values = {
+                "quantity": row.quantity,
+                "grade": row.grade.upper(),
+                "guaranteed_price_fen": row.guaranteed_price,
+            }
             contribution = current.get(household_id)
             if contribution is None:
                 session.add(LotContribution(lot_id=lot.id, household_id=household_id, **contribution_values))
@@ -371,8 +412,14 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
 async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow]) -> LoadResult:
     result = LoadResult()
     codes = {r.code for _, r in rows}
-    units = {u.code: u for u in await session.scalars(
-        select(PurchasingUnit).where(PurchasingUnit.code.in_(codes | {r.parent_code for _, r in rows if r.parent_code})))}
+    units = {
+        u.code: u
+        for u in await session.scalars(
+            select(PurchasingUnit).where(
+                PurchasingUnit.code.in_(codes | {r.parent_code for _, r in rows if r.parent_code})
+            )
+        )
+    }
     for number, row in rows:
         if row.parent_code and row.parent_code not in units and row.parent_code not in codes:
             result.errors.append(RowError(number, "parent_code", f"no purchasing unit {row.parent_code}"))
@@ -380,13 +427,19 @@ async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow]) -> Load
             result.errors.append(RowError(number, "parent_code", "a unit cannot be its own parent"))
     if result.errors:
         return result
-    targets = {(t.unit_id, t.year): t for t in await session.scalars(
-        select(UnitTarget).where(UnitTarget.unit_id.in_([u.id for u in units.values()])))}
+    targets = {
+        (t.unit_id, t.year): t
+        for t in await session.scalars(select(UnitTarget).where(UnitTarget.unit_id.in_([u.id for u in units.values()])))
+    }
     outcomes: list[tuple[PurchasingUnit, bool, bool, str | None]] = []
     for _, row in rows:
         region = await _region(session, row.region_code, row.region_name or "", "county") if row.region_code else None
-        values: dict[str, Any] = {"name": row.name, "unit_type": row.unit_type,
-                                  "region_id": region.id if region else None, "staff_count": row.staff_count}
+        values: dict[str, Any] = {
+            "name": row.name,
+            "unit_type": row.unit_type,
+            "region_id": region.id if region else None,
+            "staff_count": row.staff_count,
+        }
         unit = units.get(row.code)
         created = unit is None
         if unit is None:

@@ -91,22 +91,49 @@ CreditCode = Annotated[str, AfterValidator(_credit_code)]
 Text = Annotated[str, Field(min_length=1)]
 RegionCode = Annotated[str, Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$")]
 
-SUPPLIER_KINDS = {"cooperative": SupplierKind.COOPERATIVE, "合作社": SupplierKind.COOPERATIVE,
-                  "农民专业合作社": SupplierKind.COOPERATIVE, "enterprise": SupplierKind.ENTERPRISE,
-                  "企业": SupplierKind.ENTERPRISE}
-CATEGORIES = {"lifted": HouseholdCategory.LIFTED, "脱贫户": HouseholdCategory.LIFTED,
-              "monitored": HouseholdCategory.MONITORED, "监测户": HouseholdCategory.MONITORED,
-              "ordinary": HouseholdCategory.ORDINARY, "一般农户": HouseholdCategory.ORDINARY}
-UNIT_TYPES = {"government": UnitType.GOVERNMENT, "机关": UnitType.GOVERNMENT, "政府": UnitType.GOVERNMENT,
-              "hospital": UnitType.HOSPITAL, "医院": UnitType.HOSPITAL, "医疗机构": UnitType.HOSPITAL,
-              "school": UnitType.SCHOOL, "学校": UnitType.SCHOOL, "union": UnitType.UNION,
-              "工会": UnitType.UNION, "company": UnitType.COMPANY, "企业": UnitType.COMPANY,
-              "canteen": UnitType.CANTEEN, "食堂": UnitType.CANTEEN, "other": UnitType.OTHER,
-              "其他": UnitType.OTHER}
-CERT_STATUSES = {"valid": CertificationStatus.VALID, "有效": CertificationStatus.VALID,
-                 "expired": CertificationStatus.EXPIRED, "过期": CertificationStatus.EXPIRED,
-                 "已过期": CertificationStatus.EXPIRED, "revoked": CertificationStatus.REVOKED,
-                 "撤销": CertificationStatus.REVOKED, "已撤销": CertificationStatus.REVOKED}
+SUPPLIER_KINDS = {
+    "cooperative": SupplierKind.COOPERATIVE,
+    "合作社": SupplierKind.COOPERATIVE,
+    "农民专业合作社": SupplierKind.COOPERATIVE,
+    "enterprise": SupplierKind.ENTERPRISE,
+    "企业": SupplierKind.ENTERPRISE,
+}
+CATEGORIES = {
+    "lifted": HouseholdCategory.LIFTED,
+    "脱贫户": HouseholdCategory.LIFTED,
+    "monitored": HouseholdCategory.MONITORED,
+    "监测户": HouseholdCategory.MONITORED,
+    "ordinary": HouseholdCategory.ORDINARY,
+    "一般农户": HouseholdCategory.ORDINARY,
+}
+UNIT_TYPES = {
+    "government": UnitType.GOVERNMENT,
+    "机关": UnitType.GOVERNMENT,
+    "政府": UnitType.GOVERNMENT,
+    "hospital": UnitType.HOSPITAL,
+    "医院": UnitType.HOSPITAL,
+    "医疗机构": UnitType.HOSPITAL,
+    "school": UnitType.SCHOOL,
+    "学校": UnitType.SCHOOL,
+    "union": UnitType.UNION,
+    "工会": UnitType.UNION,
+    "company": UnitType.COMPANY,
+    "企业": UnitType.COMPANY,
+    "canteen": UnitType.CANTEEN,
+    "食堂": UnitType.CANTEEN,
+    "other": UnitType.OTHER,
+    "其他": UnitType.OTHER,
+}
+CERT_STATUSES = {
+    "valid": CertificationStatus.VALID,
+    "有效": CertificationStatus.VALID,
+    "expired": CertificationStatus.EXPIRED,
+    "过期": CertificationStatus.EXPIRED,
+    "已过期": CertificationStatus.EXPIRED,
+    "revoked": CertificationStatus.REVOKED,
+    "撤销": CertificationStatus.REVOKED,
+    "已撤销": CertificationStatus.REVOKED,
+}
 
 
 class ImportRow(BaseModel):
@@ -197,7 +224,13 @@ class ProductRow(ImportRow):
     }
     KEY = ("sku_code",)
     PRODUCT_FIELDS: ClassVar[tuple[str, ...]] = (
-        "name", "category", "supplier_code", "selling_points", "selection_evaluation", "perishable")
+        "name",
+        "category",
+        "supplier_code",
+        "selling_points",
+        "selection_evaluation",
+        "perishable",
+    )
 
     spu_code: Annotated[str, Field(min_length=1, max_length=32)]
     name: Text

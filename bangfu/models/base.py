@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Integer, MetaData, String
 from sqlalchemy.dialects.postgresql import JSONB
@@ -58,8 +58,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 def enum_column(enum_cls: type[E], **kw: Any) -> Mapped[E]:
     """A string column holding a hub enum (non-native, so both back ends share migrations)."""
     return mapped_column(
-        Enum(enum_cls, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e],
-             validate_strings=True, create_constraint=False),
+        Enum(
+            enum_cls,
+            native_enum=False,
+            length=24,
+            values_callable=lambda e: [m.value for m in e],
+            validate_strings=True,
+            create_constraint=False,
+        ),
         **kw,
     )
 
@@ -70,7 +76,7 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), str: String(255)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), str: String(255)}
 
 
 class IdMixin:

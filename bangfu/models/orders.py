@@ -34,9 +34,7 @@ class Order(IdMixin, Base):
     post_fee_fen: Mapped[int] = mapped_column(Fen, default=0)
     discount_fen: Mapped[int] = mapped_column(Fen, default=0)
     buyer_ref: Mapped[str | None] = mapped_column(String(64))  # keyed hash, never the raw id
-    purchasing_unit_id: Mapped[int | None] = mapped_column(
-        IdType, ForeignKey("purchasing_units.id"), index=True
-    )
+    purchasing_unit_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("purchasing_units.id"), index=True)
     room_id: Mapped[str | None] = mapped_column(String(64))
     author_id: Mapped[str | None] = mapped_column(String(64))
     campaign_code: Mapped[str | None] = mapped_column(String(64))

@@ -100,8 +100,9 @@ class SplitPolicy(IdMixin, Base):
     __tablename__ = "split_policies"
     __table_args__ = (
         UniqueConstraint("cooperative_id", "version"),
-        CheckConstraint("patronage_return_bp >= 6000 AND patronage_return_bp <= 10000",
-                        name="patronage_return_at_least_60pct"),
+        CheckConstraint(
+            "patronage_return_bp >= 6000 AND patronage_return_bp <= 10000", name="patronage_return_at_least_60pct"
+        ),
     )
 
     cooperative_id: Mapped[int] = mapped_column(IdType, ForeignKey("cooperatives.id"), index=True)

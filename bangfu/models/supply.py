@@ -18,9 +18,7 @@ class SupplyLot(IdMixin, TimestampMixin, Base):
     __tablename__ = "supply_lots"
     __table_args__ = (
         CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining_within_quantity"),
-        CheckConstraint(
-            "(cooperative_id IS NOT NULL) OR (supplier_id IS NOT NULL)", name="has_receiver"
-        ),
+        CheckConstraint("(cooperative_id IS NOT NULL) OR (supplier_id IS NOT NULL)", name="has_receiver"),
     )
 
     lot_code: Mapped[str] = mapped_column(String(40), unique=True)

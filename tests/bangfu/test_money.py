@@ -64,7 +64,7 @@ def test_zero_weight_needs_someone_to_take_it_all() -> None:
 
 
 @given(
-    total=st.integers(min_value=-10**12, max_value=10**12),
+    total=st.integers(min_value=-(10**12), max_value=10**12),
     weights=st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=40).filter(any),
 )
 def test_parts_always_sum_to_the_whole(total: int, weights: list[int]) -> None:
@@ -76,7 +76,7 @@ def test_parts_always_sum_to_the_whole(total: int, weights: list[int]) -> None:
         assert abs(Decimal(parts[key]) - exact) < 1  # each part within a fen of its exact share
 
 
-@given(total=st.integers(min_value=-10**9, max_value=10**9), count=st.integers(min_value=1, max_value=50))
+@given(total=st.integers(min_value=-(10**9), max_value=10**9), count=st.integers(min_value=1, max_value=50))
 def test_even_split(total: int, count: int) -> None:
     parts = split_evenly(total, count)
     assert sum(parts) == total

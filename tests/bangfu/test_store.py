@@ -28,8 +28,8 @@ async def test_migrations_create_every_table_and_are_idempotent(empty_db_url: st
             from alembic.runtime.migration import MigrationContext
 
             diff = await conn.run_sync(
-                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}),
-                                           Base.metadata))
+                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
+            )
     finally:
         await engine.dispose()
     assert set(Base.metadata.tables) <= tables
@@ -37,17 +37,29 @@ async def test_migrations_create_every_table_and_are_idempotent(empty_db_url: st
 
 
 async def _shop(session: AsyncSession, shop_id: str = "s1") -> Shop:
-    shop = Shop(name="测试店", platform=PlatformKind.DOUYIN, channel_type=ChannelType.LIVE,
-                platform_shop_id=shop_id, settings={})
+    shop = Shop(
+        name="测试店",
+        platform=PlatformKind.DOUYIN,
+        channel_type=ChannelType.LIVE,
+        platform_shop_id=shop_id,
+        settings={},
+    )
     session.add(shop)
     await session.flush()
     return shop
 
 
 def _order(shop: Shop, platform_order_id: str, when: datetime) -> Order:
-    return Order(shop_id=shop.id, platform_order_id=platform_order_id, status=OrderStatus.PAID,
-                 platform_status="2", created_at=when, modified_at=when, paid_fen=12345,
-                 raw={"order_id": platform_order_id, "金额": 12345})
+    return Order(
+        shop_id=shop.id,
+        platform_order_id=platform_order_id,
+        status=OrderStatus.PAID,
+        platform_status="2",
+        created_at=when,
+        modified_at=when,
+        paid_fen=12345,
+        raw={"order_id": platform_order_id, "金额": 12345},
+    )
 
 
 async def test_times_come_back_aware_utc_and_money_exact(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -83,9 +95,18 @@ async def test_shop_and_platform_id_is_an_idempotency_key(sessions: async_sessio
         other = await _shop(session, "s2")
         session.add_all([_order(shop, "A1", now), _order(other, "A1", now)])  # same id, other shop: fine
     async with sessions() as session:
-        shop_id = (await session.scalar(select(Shop.id).where(Shop.platform_shop_id == "s1")))
-        session.add(Order(shop_id=shop_id, platform_order_id="A1", status=OrderStatus.PAID, platform_status="x",
-                          created_at=now, modified_at=now, paid_fen=1))
+        shop_id = await session.scalar(select(Shop.id).where(Shop.platform_shop_id == "s1"))
+        session.add(
+            Order(
+                shop_id=shop_id,
+                platform_order_id="A1",
+                status=OrderStatus.PAID,
+                platform_status="x",
+                created_at=now,
+                modified_at=now,
+                paid_fen=1,
+            )
+        )
         with pytest.raises(IntegrityError):
             await session.flush()
 
@@ -101,14 +122,26 @@ async def _accounts(session: AsyncSession) -> tuple[LedgerAccount, LedgerAccount
 async def test_ledger_rows_cannot_be_updated_or_deleted(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
         receivable, household = await _accounts(session)
-        journal = Journal(uid="00000000-0000-5000-8000-000000000001", kind=JournalKind.SALE,
-                          source_event="test:1", occurred_at=datetime.now(UTC))
+        journal = Journal(
+            uid="00000000-0000-5000-8000-000000000001",
+            kind=JournalKind.SALE,
+            source_event="test:1",
+            occurred_at=datetime.now(UTC),
+        )
         session.add(journal)
         await session.flush()
-        session.add_all([Posting(journal_id=journal.id, account_id=receivable.id, amount_fen=500),
-                         Posting(journal_id=journal.id, account_id=household.id, amount_fen=-500)])
-    for statement in (update(Posting).values(amount_fen=1), text("DELETE FROM postings"),
-                      update(Journal).values(memo="edited"), text("DELETE FROM journals")):
+        session.add_all(
+            [
+                Posting(journal_id=journal.id, account_id=receivable.id, amount_fen=500),
+                Posting(journal_id=journal.id, account_id=household.id, amount_fen=-500),
+            ]
+        )
+    for statement in (
+        update(Posting).values(amount_fen=1),
+        text("DELETE FROM postings"),
+        update(Journal).values(memo="edited"),
+        text("DELETE FROM journals"),
+    ):
         async with sessions() as session:
             with pytest.raises(DBAPIError, match="append-only"):
                 await session.execute(statement)
@@ -120,12 +153,20 @@ async def test_postgres_refuses_an_unbalanced_journal_at_commit(sessions: async_
         receivable, household = await _accounts(session)
         await session.commit()
     async with sessions() as session:
-        journal = Journal(uid="00000000-0000-5000-8000-000000000002", kind=JournalKind.SALE,
-                          source_event="test:2", occurred_at=datetime.now(UTC))
+        journal = Journal(
+            uid="00000000-0000-5000-8000-000000000002",
+            kind=JournalKind.SALE,
+            source_event="test:2",
+            occurred_at=datetime.now(UTC),
+        )
         session.add(journal)
         await session.flush()
-        session.add_all([Posting(journal_id=journal.id, account_id=receivable.id, amount_fen=500),
-                         Posting(journal_id=journal.id, account_id=household.id, amount_fen=-499)])
+        session.add_all(
+            [
+                Posting(journal_id=journal.id, account_id=receivable.id, amount_fen=500),
+                Posting(journal_id=journal.id, account_id=household.id, amount_fen=-499),
+            ]
+        )
         await session.flush()  # deferred: only the commit checks
         with pytest.raises(DBAPIError, match="unbalanced"):
             await session.commit()

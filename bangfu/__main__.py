@@ -1,0 +1,5 @@
+"""``python -m bangfu`` is the ``bangfu`` command."""
+
+from bangfu.cli import main
+
+main()

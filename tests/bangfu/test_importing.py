@@ -1,0 +1,225 @@
+"""`bangfu import`: all or nothing, idempotent, errors that name file, row and field."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bangfu.importing import KINDS, ImportRejected, import_file, parse_rows
+from bangfu.models import (
+    Base,
+    Household,
+    LotContribution,
+    MemberAccount,
+    PurchasingUnit,
+    Sku,
+    Supplier,
+    SupplyLot,
+    UnitTarget,
+)
+from tests.conftest import EXAMPLES
+
+ORDER = ("cooperatives", "households", "products", "lots", "units")
+
+
+async def _snapshot(sessions: async_sessionmaker[AsyncSession]) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, ignoring bookkeeping timestamps."""
+    out: dict[str, list[tuple[object, ...]]] = {}
+    async with sessions() as session:
+        for table in Base.metadata.sorted_tables:
+            columns = [c for c in table.columns if c.name not in ("created_at", "updated_at")]
+            rows = await session.execute(select(*columns).order_by(*table.primary_key.columns))
+            out[table.name] = [tuple(r) for r in rows]
+    return out
+
+
+async def _import_examples(sessions: async_sessionmaker[AsyncSession]) -> dict[str, tuple[int, int, int]]:
+    counts = {}
+    for kind in ORDER:
+        result = await import_file(sessions, kind, EXAMPLES / f"{kind}.csv")
+        counts[kind] = (result.created, result.updated, result.unchanged)
+    return counts
+
+
+async def test_examples_import_and_importing_twice_changes_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    first = await _import_examples(sessions)
+    assert all(created > 0 and updated == 0 for created, updated, _ in first.values())
+    before = await _snapshot(sessions)
+    second = await _import_examples(sessions)
+    assert all(created == 0 and updated == 0 and unchanged > 0 for created, updated, unchanged in second.values())
+    assert await _snapshot(sessions) == before
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Supplier)) == 17
+        assert await session.scalar(select(func.count()).select_from(Household)) == 60
+        assert await session.scalar(select(func.count()).select_from(MemberAccount)) == 60
+        assert await session.scalar(select(func.count()).select_from(Sku)) == 260
+        assert await session.scalar(select(func.count()).select_from(PurchasingUnit)) == 73
+        assert await session.scalar(select(func.count()).select_from(UnitTarget)) == 73
+        lot_total = await session.scalar(
+            select(func.sum(SupplyLot.quantity)).where(SupplyLot.cooperative_id.is_not(None))
+        )
+        contributed = await session.scalar(select(func.sum(LotContribution.quantity)))
+        assert lot_total == contributed  # a cooperative's lot is exactly what its members delivered
+        # identity numbers never stored in clear; phones masked
+        household = await session.scalar(select(Household).limit(1))
+        assert household is not None and household.id_number_hash and len(household.id_number_hash) == 64
+        assert household.phone_masked and "****" in household.phone_masked
+
+
+async def test_english_xlsx_files_match_the_chinese_csv(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await _import_examples(sessions)
+    before = await _snapshot(sessions)
+    for kind in ("units", "households"):
+        result = await import_file(sessions, kind, EXAMPLES / "xlsx" / f"{kind}_en.xlsx")
+        assert result.created == 0 and result.updated == 0
+    assert await _snapshot(sessions) == before
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _example_rows(kind: str) -> tuple[list[str], list[list[str]]]:
+    with (EXAMPLES / f"{kind}.csv").open(encoding="utf-8") as fh:
+        table = list(csv.reader(fh))
+    return table[0], table[1:]
+
+
+async def test_a_bad_row_rejects_the_whole_file_and_names_row_and_field(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await import_file(sessions, "cooperatives", EXAMPLES / "cooperatives.csv")
+    header, rows = _example_rows("households")
+    rows = [list(r) for r in rows[:10]]
+    rows[3][header.index("农户类别")] = "富裕户"  # row 5 in the file
+    rows[6][header.index("出资额")] = "12.345"  # row 8
+    rows[8][header.index("合作社信用代码")] = "93513328AY4CL12THX"  # row 10: bad check character
+    path = _write(tmp_path / "households.csv", header, rows)
+    before = await _snapshot(sessions)
+    with pytest.raises(ImportRejected) as caught:
+        await import_file(sessions, "households", path)
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith(f"{path}:5:农户类别: '富裕户' is not one of")
+    assert lines[1] == f"{path}:8:出资额: '12.345' is not an amount in yuan with at most two decimals"
+    assert lines[2].startswith(f"{path}:10:合作社信用代码: unified social credit code check character should be")
+    assert len(lines) == 3
+    assert await _snapshot(sessions) == before
+
+
+async def test_reference_errors_are_found_before_anything_is_written(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await import_file(sessions, "cooperatives", EXAMPLES / "cooperatives.csv")
+    header, rows = _example_rows("households")
+    # A valid-looking cooperative code that is not in the store, on the last row only:
+    # the rows before it are fine and must not be written either.
+    from bangfu.importing.rows import credit_code_check_char
+
+    unknown = "93513328YYYYYYYYY"
+    unknown += credit_code_check_char(unknown)
+    rows = [list(r) for r in rows]
+    rows[-1][header.index("合作社信用代码")] = unknown
+    path = _write(tmp_path / "h.csv", header, rows)
+    before = await _snapshot(sessions)
+    with pytest.raises(ImportRejected) as caught:
+        await import_file(sessions, "households", path)
+    assert str(caught.value) == f"{path}:{len(rows) + 1}:合作社信用代码: no cooperative with credit code {unknown}"
+    assert await _snapshot(sessions) == before
+
+
+async def test_a_lot_cannot_shrink_below_what_was_sold(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await _import_examples(sessions)
+    async with sessions() as session, session.begin():
+        lot = await session.scalar(select(SupplyLot).where(SupplyLot.lot_code == "LOT-2026-00001"))
+        assert lot is not None
+        lot.remaining = 0  # everything sold
+    header, rows = _example_rows("lots")
+    lot_rows = [list(r) for r in rows if r[0] == "LOT-2026-00001"]
+    lot_rows[0][header.index("数量")] = "1"
+    path = _write(tmp_path / "lots.csv", header, lot_rows)
+    with pytest.raises(ImportRejected, match=r"lots\.csv:2:数量: lot LOT-2026-00001 already sold"):
+        await import_file(sessions, "lots", path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "header", "row", "expected"),
+    [
+        (
+            "units",
+            ["单位编码", "单位名称", "单位类型", "年度"],
+            ["U1", "单位", "机关", "1999"],
+            ":2:年度: Input should be greater than or equal to 2015",
+        ),
+        (
+            "units",
+            ["code", "name", "unit_type", "target"],
+            ["U1", "Unit", "school", "100"],
+            ":2:year: a reserved-share target needs its year",
+        ),
+        ("products", ["产品编码"], ["P1"], ":1:产品名称: missing column (also accepted: name / 品名)"),
+        (
+            "units",
+            ["单位编码", "单位名称", "单位类型", "颜色"],
+            ["U1", "单位", "机关", "红"],
+            ":1:颜色: unknown column for units",
+        ),
+        (
+            "units",
+            ["单位编码", "单位名称", "单位类型"],
+            ["U1", "", "机关"],
+            ":2:单位名称: String should have at least 1 character",
+        ),
+    ],
+)
+def test_row_checks(tmp_path: Path, kind: str, header: list[str], row: list[str], expected: str) -> None:
+    path = _write(tmp_path / f"{kind}.csv", header, [row])
+    parsed = parse_rows(kind, path)
+    assert next(str(e) for e in parsed.errors) == f"{path}{expected}"
+
+
+def test_duplicate_keys_in_one_file_are_errors(tmp_path: Path) -> None:
+    header, rows = _example_rows("units")
+    path = _write(tmp_path / "units.csv", header, [rows[0], rows[1], rows[0]])
+    parsed = parse_rows("units", path)
+    assert [str(e) for e in parsed.errors] == [f"{path}:4:单位编码: duplicate of row 2"]
+
+
+def test_gb18030_csv_from_excel_is_read(tmp_path: Path) -> None:
+    header, rows = _example_rows("units")
+    path = tmp_path / "units.csv"
+    with path.open("w", newline="", encoding="gb18030") as fh:
+        csv.writer(fh).writerows([header, *rows[:3]])
+    parsed = parse_rows("units", path)
+    assert parsed.errors == [] and len(parsed.rows) == 3
+
+
+def test_every_kind_has_an_example() -> None:
+    assert set(KINDS) == set(ORDER)
+    for kind in KINDS:
+        assert parse_rows(kind, EXAMPLES / f"{kind}.csv").errors == []
+
+
+def test_unreadable_files_are_user_errors(tmp_path: Path) -> None:
+    from bangfu.errors import UserError
+
+    with pytest.raises(UserError, match="no such file"):
+        parse_rows("units", tmp_path / "missing.csv")
+    bogus = tmp_path / "units.xlsx"
+    shutil.copyfile(EXAMPLES / "units.csv", bogus)
+    with pytest.raises(UserError, match="not a readable XLSX"):
+        parse_rows("units", bogus)
+    with pytest.raises(UserError, match="unsupported file type"):
+        parse_rows("units", tmp_path / "x.json") if (tmp_path / "x.json").write_text("{}") else None
