@@ -228,8 +228,7 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -
         )
     }
     product_changed: dict[str, bool] = {}
-    for number, row in rows:
-        product = products.get(row.spu_code)
+    for spu_code, (_, row) in first_of_spu.items():
         values: dict[str, Any] = {
             "name": row.name,
             "category": row.category,
@@ -239,14 +238,16 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -
             "selection_evaluation": row.selection_evaluation,
             "perishable": row.perishable,
         }
+        product = products.get(spu_code)
         if product is None:
-            product = Product(spu_code=row.spu_code, **values)
-            session.add(product)
-            await session.flush()
-            products[row.spu_code] = product
-            product_changed[row.spu_code] = True
-        elif row.spu_code not in product_changed:
-            product_changed[row.spu_code] = _assign(product, values)
+            products[spu_code] = Product(spu_code=spu_code, **values)
+            session.add(products[spu_code])
+            product_changed[spu_code] = True
+        else:
+            product_changed[spu_code] = _assign(product, values)
+    await session.flush()  # one round for every new product's id
+    for number, row in rows:
+        product = products[row.spu_code]
         changed = product_changed[row.spu_code] and first_of_spu[row.spu_code][0] == number
         sku_values = {
             "product_id": product.id,
@@ -360,6 +361,8 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
     if errors:
         return result
 
+    # Lots first, with one flush for every new lot's id; then their contributions.
+    outcomes: list[tuple[SupplyLot, list[tuple[int, LotRow]], bool, bool]] = []
     for lot_code, lot_rows in by_lot.items():
         _, first = lot_rows[0]
         coop = coops.get(first.receiver_code)
@@ -371,23 +374,24 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
             "supplier_id": suppliers[first.receiver_code].id,
         }
         lot = lots.get(lot_code)
-        created = lot is None
         if lot is None:
             lot = SupplyLot(lot_code=lot_code, quantity=quantity, remaining=quantity, **values)
             session.add(lot)
-            await session.flush()
+            outcomes.append((lot, lot_rows, True, True))
+            continue
+        changed = _assign(lot, values)
+        if lot.quantity != quantity:
+            lot.remaining += quantity - lot.quantity
+            lot.quantity = quantity
             changed = True
-        else:
-            changed = _assign(lot, values)
-            if lot.quantity != quantity:
-                lot.remaining += quantity - lot.quantity
-                lot.quantity = quantity
-                changed = True
+        outcomes.append((lot, lot_rows, False, changed))
+    await session.flush()
+    for lot, lot_rows, created, changed in outcomes:
         wanted: dict[int, LotRow] = {}
-        if coop is not None:
+        if lot.cooperative_id is not None:
             for _, row in lot_rows:
                 if row.member_no is not None:
-                    wanted[households[(coop.id, row.member_no)].id] = row
+                    wanted[households[(lot.cooperative_id, row.member_no)].id] = row
         current = contributions.get(lot.id, {})
         for household_id, row in wanted.items():
             contribution_values = {
@@ -432,8 +436,15 @@ async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow]) -> Load
         for t in await session.scalars(select(UnitTarget).where(UnitTarget.unit_id.in_([u.id for u in units.values()])))
     }
     outcomes: list[tuple[PurchasingUnit, bool, bool, str | None]] = []
+    regions: dict[str, Region] = {}
     for _, row in rows:
-        region = await _region(session, row.region_code, row.region_name or "", "county") if row.region_code else None
+        region = None
+        if row.region_code:
+            region = regions.get(row.region_code)
+            if region is None:
+                region = regions[row.region_code] = await _region(
+                    session, row.region_code, row.region_name or "", "county"
+                )
         values: dict[str, Any] = {
             "name": row.name,
             "unit_type": row.unit_type,
