@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
@@ -52,6 +53,8 @@ class Listing(IdMixin, TimestampMixin, Base):
     platform_stock: Mapped[int | None] = mapped_column(Integer)
     allocated_stock: Mapped[int] = mapped_column(Integer, default=0)
     on_sale: Mapped[bool] = mapped_column(default=True)
+    platform_modified_at: Mapped[datetime | None]
+    content_hash: Mapped[str] = mapped_column(String(32), default="")
 
     shop: Mapped[Shop] = relationship(back_populates="listings")
     sku: Mapped[Sku | None] = relationship()

@@ -44,6 +44,7 @@ class LiveSession(IdMixin, TimestampMixin, Base):
     ad_spend_fen: Mapped[int] = mapped_column(Fen, default=0)
     modified_at: Mapped[datetime | None]
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    content_hash: Mapped[str] = mapped_column(String(32), default="")
 
     shop: Mapped[Shop] = relationship()
     host: Mapped[Host | None] = relationship()

@@ -26,6 +26,8 @@ class Order(IdMixin, Base):
     shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"))
     platform_order_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[OrderStatus] = enum_column(OrderStatus)
+    # OrderStatus.rank, stored so an upsert can refuse to move a record backwards in SQL.
+    status_rank: Mapped[int] = mapped_column(Integer, default=0)
     platform_status: Mapped[str] = mapped_column(String(48))
     created_at: Mapped[datetime] = mapped_column(index=True)
     paid_at: Mapped[datetime | None]
@@ -39,6 +41,7 @@ class Order(IdMixin, Base):
     author_id: Mapped[str | None] = mapped_column(String(64))
     campaign_code: Mapped[str | None] = mapped_column(String(64))
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    content_hash: Mapped[str] = mapped_column(String(32), default="")  # of the normalised record
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order")
@@ -65,6 +68,7 @@ class OrderLine(IdMixin, Base):
     author_id: Mapped[str | None] = mapped_column(String(64))
     # Bumped whenever the line's money or refund state changes; workers key events on it.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    content_hash: Mapped[str] = mapped_column(String(32), default="")
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
@@ -82,6 +86,7 @@ class Refund(IdMixin, Base):
     platform_line_id: Mapped[str | None] = mapped_column(String(64))
     order_line_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("order_lines.id"), index=True)
     status: Mapped[RefundStatus] = enum_column(RefundStatus)
+    status_rank: Mapped[int] = mapped_column(Integer, default=0)
     platform_status: Mapped[str] = mapped_column(String(48))
     amount_fen: Mapped[int] = mapped_column(Fen)
     quantity: Mapped[int | None] = mapped_column(Integer)
@@ -90,6 +95,7 @@ class Refund(IdMixin, Base):
     created_at: Mapped[datetime]
     modified_at: Mapped[datetime]
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    content_hash: Mapped[str] = mapped_column(String(32), default="")
 
 
 class SettlementLine(IdMixin, Base):
@@ -106,3 +112,4 @@ class SettlementLine(IdMixin, Base):
     amount_fen: Mapped[int] = mapped_column(Fen)
     settled_at: Mapped[datetime] = mapped_column(index=True)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    content_hash: Mapped[str] = mapped_column(String(32), default="")

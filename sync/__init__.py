@@ -1,0 +1,1 @@
+"""The sync engine: checkpointed incremental pulls from connectors into the store."""
