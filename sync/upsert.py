@@ -353,7 +353,7 @@ async def upsert_refunds(
         )
         line_ids.update({pid: lid for pid, lid in rows})
     known = await _existing(conn, REFUNDS, shop_id, "platform_refund_id", [r.platform_refund_id for r in refunds])
-    rows = [
+    refund_rows = [
         {
             "shop_id": shop_id,
             "platform_refund_id": r.platform_refund_id,
@@ -379,7 +379,7 @@ async def upsert_refunds(
     written = await _upsert(
         conn,
         REFUNDS,
-        rows,
+        refund_rows,
         ("shop_id", "platform_refund_id"),
         guard=lambda ex: _not_older(REFUNDS, ex, ranked=True),
         returning=("platform_refund_id",),

@@ -51,7 +51,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _register() -> None:
-    from bangfu.cli import db, demo, imports
+    from bangfu.cli import db, demo, imports, sync
 
     app.add_typer(db.db_app, name="db")
     app.command("import")(imports.import_command)
@@ -59,6 +59,9 @@ def _register() -> None:
     scenario_app = typer.Typer(help="The demo county scenario.", no_args_is_help=True)
     scenario_app.command("export")(demo.export_command)
     app.add_typer(scenario_app, name="scenario")
+    app.add_typer(sync.shops_app, name="shops")
+    app.add_typer(sync.sync_app, name="sync")
+    app.command("stats")(sync.stats_command)
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install

@@ -1,5 +1,6 @@
 """The hub's store: SQLAlchemy 2 typed models. Import this package to register every table."""
 
+from bangfu.models.alerts import Alert
 from bangfu.models.base import Base
 from bangfu.models.catalog import Certification, Product, Sku
 from bangfu.models.channels import Listing, PurchasingUnit, ReservedShareRule, Shop, UnitTarget
@@ -11,6 +12,7 @@ from bangfu.models.supply import LotContribution, SupplyLot
 from bangfu.models.sync import QuarantinedRecord, SyncCursor, SyncRun
 
 __all__ = [
+    "Alert",
     "Base",
     "Certification",
     "Cooperative",

@@ -1,0 +1,380 @@
+"""``bangfu shops``, ``bangfu sync`` and ``bangfu stats``: connect shops and keep them in sync."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from bangfu.cli.app import console, run
+from bangfu.cli.db import DbOption, upgrade_database
+from bangfu.enums import ChannelType, PlatformKind, SyncStream
+from bangfu.errors import UserError
+from bangfu.i18n import t
+from bangfu.models import Alert, Shop, SyncCursor, SyncRun
+from bangfu.money import format_yuan
+from bangfu.secrets import SecretStore
+from bangfu.settings import get_settings
+from bangfu.store import make_engine, session_factory
+
+shops_app = typer.Typer(help="Connected shops (channels) and their credentials.", no_args_is_help=True)
+sync_app = typer.Typer(help="Pull orders, refunds, products, settlements and live sessions.", no_args_is_help=True)
+
+
+def _url(db: str | None) -> str:
+    return db or get_settings().resolved_database_url
+
+
+# --------------------------------------------------------------------------- shops
+@shops_app.command("add")
+def shops_add(
+    platform: Annotated[PlatformKind, typer.Argument(help="taobao, tmall, jd, douyin, kuaishou, youzan, selfmall.")],
+    name: Annotated[str, typer.Option("--name", help="What people call the shop.")],
+    base_url: Annotated[str, typer.Option("--base-url", help="The platform gateway (or a fake's base_url).")],
+    app_key: Annotated[str, typer.Option("--app-key", help="App key / client id / login name.")],
+    app_secret: Annotated[str, typer.Option("--app-secret", help="App secret / password (kept out of the DB).")],
+    shop_id: Annotated[str, typer.Option("--shop-id", help="The platform's id of the shop.")],
+    access_token: Annotated[str | None, typer.Option("--access-token", help="Seller access token / session.")] = None,
+    refresh_token: Annotated[str | None, typer.Option("--refresh-token")] = None,
+    extra: Annotated[list[str] | None, typer.Option("--extra", help="More credentials as key=value.")] = None,
+    channel: Annotated[ChannelType | None, typer.Option("--channel", help="Channel type for reports.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Register a shop; its secrets go to the secrets file, never to the database."""
+    from sync.shops import ShopSpec, normalise_credentials
+
+    fields: dict[str, Any] = {
+        "app_key": app_key,
+        "app_secret": app_secret,
+        "shop_id": shop_id,
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+    }
+    for item in extra or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--extra")
+        fields[key] = value
+    spec = ShopSpec(platform, name, base_url, normalise_credentials(fields), channel)
+    run(_register(_url(db), [spec]))
+
+
+@shops_app.command("add-from-fakes")
+def shops_add_from_fakes(
+    file: Annotated[Path, typer.Argument(help="The JSON lines `bangfu fakes serve` printed.")],
+    db: DbOption = None,
+) -> None:
+    """Register every shop the fake platforms serve."""
+    from sync.shops import specs_from_fakes
+
+    run(_register(_url(db), specs_from_fakes(file)))
+
+
+async def _register(url: str, specs: Sequence[Any]) -> None:
+    from sync.shops import register
+
+    await upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            registered = await register(session, specs, SecretStore())
+            rows = [(shop.id, shop.platform.value, shop.name, created) for shop, created in registered]
+    finally:
+        await engine.dispose()
+    for shop_id, platform, name, created in rows:
+        console.print(t("shops.added" if created else "shops.updated", id=shop_id, platform=platform, name=name))
+
+
+@shops_app.command("list")
+def shops_list(db: DbOption = None) -> None:
+    """The shops, where they connect and whether they have credentials (never the secrets)."""
+    shops = run(_shops(_url(db)))
+    table = Table(title=t("shops.title"), title_justify="left")
+    for column in ("shops.id", "shops.platform", "shops.name", "shops.channel", "shops.endpoint", "shops.credentials"):
+        table.add_column(t(column))
+    for shop in shops:
+        table.add_row(
+            str(shop.id),
+            shop.platform.value,
+            shop.name,
+            shop.channel_type.value,
+            shop.base_url or "-",
+            t("yes") if shop.credentials_ref else t("no"),
+        )
+    console.print(table)
+
+
+async def _shops(url: str) -> list[Shop]:
+    await upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        async with session_factory(engine)() as session:
+            return list(await session.scalars(select(Shop).order_by(Shop.id)))
+    finally:
+        await engine.dispose()
+
+
+# --------------------------------------------------------------------------- sync
+StreamsOption = Annotated[
+    list[SyncStream] | None, typer.Option("--stream", help="Only these streams (repeatable). Default: all.")
+]
+
+
+@sync_app.command("run")
+def sync_run(
+    shop: Annotated[list[int] | None, typer.Option("--shop", help="Shop id (repeatable).")] = None,
+    all_shops: Annotated[bool, typer.Option("--all", help="Every active shop with an endpoint.")] = False,
+    until_caught_up: Annotated[bool, typer.Option("--until-caught-up", help="Repeat until nothing changes.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Re-scan the whole look-back period.")] = False,
+    stream: StreamsOption = None,
+    lag_seconds: Annotated[int, typer.Option("--lag-seconds", help="Stay this far behind now.", min=0)] = 60,
+    lookback_days: Annotated[
+        int, typer.Option("--lookback-days", help="How far back a first sync reaches.", min=1)
+    ] = 90,
+    db: DbOption = None,
+) -> None:
+    """Pull every stream of the chosen shops from their cursors to now, with progress bars."""
+    if not shop and not all_shops:
+        raise typer.BadParameter("name shops with --shop ID or use --all", param_hint="--shop/--all")
+    from sync.engine import SyncPolicy
+
+    policy = SyncPolicy(lag=timedelta(seconds=lag_seconds), lookback=timedelta(days=lookback_days))
+    failed = run(_sync(_url(db), shop or None, policy, until_caught_up=until_caught_up, full=full, streams=stream))
+    if failed:
+        raise typer.Exit(1)
+
+
+async def _sync(
+    url: str,
+    shop_ids: Sequence[int] | None,
+    policy: Any,
+    *,
+    until_caught_up: bool,
+    full: bool,
+    streams: Sequence[SyncStream] | None,
+) -> int:
+    """Run a sync with a progress bar per (shop, stream); print the summary; return the failures."""
+    from sync.engine import StreamOutcome, SyncEngine
+
+    await upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        sync = SyncEngine(engine, policy=policy)
+        shops = {s.id: s for s in await sync.shops(shop_ids)}
+        if not shops:
+            raise UserError(t("sync.no_shops"))
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
+            tasks: dict[tuple[int, SyncStream], TaskID] = {}
+
+            def on_progress(outcome: StreamOutcome) -> None:
+                key = (outcome.shop_id, outcome.stream)
+                if key not in tasks:
+                    label = f"{shops[outcome.shop_id].name} · {outcome.stream.value}"
+                    tasks[key] = progress.add_task(label, total=outcome.windows_total or 1)
+                progress.update(tasks[key], total=outcome.windows_total or 1, completed=outcome.windows_done)
+
+            results = await sync.sync_all(
+                list(shops), streams=streams, full=full, until_caught_up=until_caught_up, progress=on_progress
+            )
+        table = outcome_table(shops, results)
+        console.print(table)
+        return sum(1 for outcomes in results.values() for o in outcomes if not o.ok)
+    finally:
+        await engine.dispose()
+
+
+def outcome_table(shops: dict[int, Shop], results: dict[int, list[Any]]) -> Table:
+    table = Table(title=t("sync.summary"), title_justify="left")
+    for column in (
+        "sync.shop",
+        "sync.stream",
+        "sync.windows",
+        "sync.new",
+        "sync.changed",
+        "sync.unchanged",
+        "sync.duplicates",
+        "sync.quarantined",
+        "sync.errors",
+    ):
+        table.add_column(t(column), justify="left" if column in ("sync.shop", "sync.stream") else "right")
+    for shop_id, outcomes in results.items():
+        for o in outcomes:
+            errors = ", ".join(f"{k}×{v}" for k, v in sorted(o.errors.items())) or "-"
+            style = "red" if o.errors else None
+            table.add_row(
+                shops[shop_id].name,
+                o.stream.value,
+                f"{o.windows_done}/{o.windows_total}",
+                str(o.rows.new),
+                str(o.rows.changed),
+                str(o.rows.unchanged),
+                str(o.rows.duplicates),
+                str(o.rows.quarantined),
+                errors,
+                style=style,
+            )
+    return table
+
+
+@sync_app.command("status")
+def sync_status(db: DbOption = None) -> None:
+    """Per shop and stream: the cursor, the lag, and the last run's counts and errors."""
+    rows, alerts = run(_status(_url(db)))
+    table = Table(title=t("sync.status"), title_justify="left")
+    for column in (
+        "sync.shop",
+        "sync.stream",
+        "sync.cursor",
+        "sync.lag",
+        "sync.last_run",
+        "sync.outcome",
+        "sync.new",
+        "sync.changed",
+        "sync.quarantined",
+        "sync.errors",
+    ):
+        table.add_column(t(column))
+    for row in rows:
+        style = {"failed": "red", "running": "yellow"}.get(row["outcome"] or "")
+        table.add_row(
+            *[
+                str(row[k]) if row[k] is not None else "-"
+                for k in (
+                    "shop",
+                    "stream",
+                    "cursor",
+                    "lag",
+                    "finished",
+                    "outcome",
+                    "new",
+                    "changed",
+                    "quarantined",
+                    "errors",
+                )
+            ],
+            style=style,
+        )
+    console.print(table)
+    for alert in alerts:
+        console.print(f"[bold red]{t('sync.alert')}[/] {alert}")
+
+
+async def _status(url: str) -> tuple[list[dict[str, Any]], list[str]]:
+    await upgrade_database(url)
+    engine = make_engine(url)
+    now = datetime.now(UTC)
+    try:
+        async with engine.connect() as conn:
+            shops = {r.id: r.name for r in await conn.execute(select(Shop.id, Shop.name))}
+            cursors = {(r.shop_id, r.stream): r.watermark for r in await conn.execute(select(SyncCursor))}
+            latest = (
+                select(SyncRun.shop_id, SyncRun.stream, func.max(SyncRun.id).label("id"))
+                .group_by(SyncRun.shop_id, SyncRun.stream)
+                .subquery()
+            )
+            runs = (await conn.execute(select(SyncRun).join(latest, latest.c.id == SyncRun.id))).all()
+            alerts = [r.message for r in await conn.execute(select(Alert.message).where(Alert.resolved_at.is_(None)))]
+    finally:
+        await engine.dispose()
+    rows = []
+    tz = get_settings().timezone
+    from zoneinfo import ZoneInfo
+
+    local = ZoneInfo(tz)
+    for r in sorted(runs, key=lambda r: (r.shop_id, r.stream)):
+        cursor = cursors.get((r.shop_id, r.stream))
+        rows.append(
+            {
+                "shop": shops.get(r.shop_id, r.shop_id),
+                "stream": r.stream.value,
+                "cursor": cursor.astimezone(local).strftime("%m-%d %H:%M:%S") if cursor else None,
+                "lag": _human(now - cursor) if cursor else None,
+                "finished": r.finished_at.astimezone(local).strftime("%m-%d %H:%M:%S") if r.finished_at else None,
+                "outcome": r.outcome,
+                "new": r.rows_new,
+                "changed": r.rows_changed,
+                "quarantined": r.quarantined,
+                "errors": ", ".join(f"{k}×{v}" for k, v in sorted((r.errors or {}).items())) or None,
+            }
+        )
+    return rows, alerts
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
+@sync_app.command("watch")
+def sync_watch(
+    interval: Annotated[int, typer.Option("--interval", help="Seconds between passes.", min=5)] = 300,
+    lag_seconds: Annotated[int, typer.Option("--lag-seconds", min=0)] = 60,
+    db: DbOption = None,
+) -> None:
+    """Keep every shop in sync on a schedule until interrupted (Ctrl-C)."""
+    from sync.engine import SyncPolicy
+
+    run(_watch(_url(db), interval, SyncPolicy(lag=timedelta(seconds=lag_seconds))))
+
+
+async def _watch(url: str, interval: int, policy: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set():
+        await _sync(url, None, policy, until_caught_up=False, full=False, streams=None)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            continue
+
+
+# --------------------------------------------------------------------------- stats
+def stats_command(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for machines.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Per shop: orders, order lines, refunds, paid and refunded fen as the hub holds them."""
+    from sync.stats import shop_stats
+
+    async def collect() -> list[dict[str, Any]]:
+        await upgrade_database(_url(db))
+        engine = make_engine(_url(db))
+        try:
+            return await shop_stats(engine)
+        finally:
+            await engine.dispose()
+
+    stats = run(collect())
+    if as_json:
+        typer.echo(orjson.dumps({"shops": stats}).decode())
+        return
+    table = Table(title=t("stats.title"), title_justify="left")
+    for column in ("sync.shop", "stats.orders", "stats.lines", "stats.refunds", "stats.paid", "stats.refunded"):
+        table.add_column(t(column), justify="left" if column == "sync.shop" else "right")
+    for s in stats:
+        table.add_row(
+            s["name"],
+            f"{s['orders']:,}",
+            f"{s['order_lines']:,}",
+            f"{s['refunds']:,}",
+            format_yuan(s["paid_fen"]),
+            format_yuan(s["refunded_fen"]),
+        )
+    console.print(table)

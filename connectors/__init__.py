@@ -1,0 +1,1 @@
+"""Platform connectors: async clients of the platforms' open APIs, yielding normalised records."""

@@ -1,0 +1,1 @@
+"""Request signing, one module per platform (pure functions, no I/O)."""

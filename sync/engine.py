@@ -1,0 +1,499 @@
+"""Checkpointed incremental pulls: every (shop, stream) from its cursor to now, window by window.
+
+For a windowed stream the range ``[watermark - overlap, now - lag)`` is split into windows no
+wider than the connector allows. Records are written in batches (one statement per table per
+batch); the last batch of a window is written in the same transaction that moves the cursor to
+the window's end, so a crash anywhere loses nothing and redoes at most one window. Upserts are
+idempotent, so redoing is harmless. A full re-scan starts from the look-back floor but never
+moves a cursor backwards.
+
+Each pull is recorded as a sync run (windows, rows new/changed/unchanged, duplicates,
+quarantined, errors by class, lag). Shops sync concurrently and independently: one shop's
+failure is recorded and never stops the others. An auth failure raises an alert for people.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bangfu.enums import ErrorClass, SyncStream
+from bangfu.models import Alert, QuarantinedRecord, Shop, SyncCursor, SyncRun
+from bangfu.records import Quarantined
+from bangfu.secrets import SecretStore
+from connectors.base import Connector, Tokens
+from connectors.errors import AuthError, PlatformError, RecordError, UnsupportedStream
+from connectors.registry import connector_for
+from connectors.windows import split_windows
+from sync.shops import shop_config
+from sync.upsert import (
+    PageResult,
+    quarantine,
+    resolve_quarantine,
+    upsert_live_sessions,
+    upsert_orders,
+    upsert_products,
+    upsert_refunds,
+    upsert_settlements,
+)
+
+Clock = Callable[[], datetime]
+Progress = Callable[["StreamOutcome"], None]
+
+# Orders before refunds (so refunds find their lines), settlements after both.
+STREAM_ORDER = (
+    SyncStream.PRODUCTS,
+    SyncStream.ORDERS,
+    SyncStream.REFUNDS,
+    SyncStream.LIVE_SESSIONS,
+    SyncStream.SETTLEMENTS,
+)
+WINDOWED = frozenset(STREAM_ORDER) - {SyncStream.PRODUCTS}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPolicy:
+    overlap: timedelta = timedelta(minutes=10)  # re-read this much before the watermark
+    lag: timedelta = timedelta(minutes=1)  # stay this far behind now (platform indexing delay)
+    batch_size: int = 1000
+    lookback: timedelta = timedelta(days=90)  # how far back a first or full sync reaches
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        if self.overlap < timedelta(0) or self.lag < timedelta(0) or self.lookback <= timedelta(0):
+            raise ValueError("overlap and lag must not be negative; lookback must be positive")
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    shop_id: int
+    stream: SyncStream
+    windows_total: int = 0
+    windows_done: int = 0
+    rows: PageResult = field(default_factory=PageResult)
+    errors: Counter[str] = field(default_factory=Counter)
+    message: str | None = None
+    lag_seconds: int | None = None
+    skipped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class SyncEngine:
+    """Pulls shops' streams into the store. One instance per process; shares one DB engine."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        secrets: SecretStore | None = None,
+        policy: SyncPolicy = SyncPolicy(),
+        clock: Clock = utcnow,
+        connector_factory: Callable[[Shop], Connector] | None = None,
+        connector_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.secrets = secrets or SecretStore()
+        self.policy = policy
+        self.clock = clock
+        self._connector_factory = connector_factory
+        self._connector_kwargs = connector_kwargs or {}
+        # SQLite has one writer at a time: queue our own writers instead of waiting on locks.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    # ------------------------------------------------------------------ public
+    async def shops(self, shop_ids: Sequence[int] | None = None) -> list[Shop]:
+        async with self.engine.connect() as conn:
+            query = select(Shop).where(Shop.active.is_(True), Shop.base_url.is_not(None)).order_by(Shop.id)
+            if shop_ids:
+                query = select(Shop).where(Shop.id.in_(shop_ids)).order_by(Shop.id)
+            rows = await conn.execute(query)
+            shops = [Shop(**row._mapping) for row in rows]
+        if shop_ids and len(shops) != len(set(shop_ids)):
+            from bangfu.errors import UserError
+
+            missing = sorted(set(shop_ids) - {s.id for s in shops})
+            raise UserError(f"no shop with id {', '.join(map(str, missing))}")
+        return shops
+
+    async def sync_all(
+        self,
+        shop_ids: Sequence[int] | None = None,
+        *,
+        streams: Sequence[SyncStream] | None = None,
+        full: bool = False,
+        until_caught_up: bool = False,
+        max_passes: int = 20,
+        progress: Progress | None = None,
+    ) -> dict[int, list[StreamOutcome]]:
+        """Sync shops concurrently.
+
+        With ``until_caught_up``, passes repeat (each from the cursors, so cheaply) until a pass
+        has no failures and stores nothing new or changed: the hub has converged on the platform.
+        """
+        shops = await self.shops(shop_ids)
+        results: dict[int, list[StreamOutcome]] = {}
+        pending = list(shops)
+        for attempt in range(max_passes if until_caught_up else 1):
+            outcomes = await asyncio.gather(
+                *(
+                    self.sync_shop(shop, streams=streams, full=full and attempt == 0, progress=progress)
+                    for shop in pending
+                )
+            )
+            for shop, shop_outcomes in zip(pending, outcomes, strict=True):
+                results[shop.id] = shop_outcomes
+            # A shop stopped by auth will not heal by retrying; others go round until stable.
+            pending = [
+                shop
+                for shop, shop_outcomes in zip(pending, outcomes, strict=True)
+                if not any(ErrorClass.AUTH.value in o.errors for o in shop_outcomes)
+                and any(not o.ok or o.rows.new or o.rows.changed for o in shop_outcomes)
+            ]
+            if not pending:
+                break
+        return results
+
+    async def sync_shop(
+        self,
+        shop: Shop,
+        *,
+        streams: Sequence[SyncStream] | None = None,
+        full: bool = False,
+        progress: Progress | None = None,
+    ) -> list[StreamOutcome]:
+        outcomes: list[StreamOutcome] = []
+        try:
+            connector = self._connector(shop)
+        except Exception as exc:  # a shop that cannot even be configured is recorded, not fatal
+            outcome = StreamOutcome(
+                shop.id,
+                SyncStream.ORDERS,
+                errors=Counter({ErrorClass.AUTH.value: 1}),
+                message=f"cannot configure the connector: {exc}",
+            )
+            await self._record_failure_run(outcome)
+            return [outcome]
+        async with connector:
+            for stream in streams or STREAM_ORDER:
+                if stream not in connector.streams:
+                    continue
+                outcome = await self.sync_stream(shop, stream, connector, full=full, progress=progress)
+                outcomes.append(outcome)
+                if ErrorClass.AUTH.value in outcome.errors:
+                    break  # the shop is stopped until someone fixes its credentials
+        return outcomes
+
+    async def sync_stream(
+        self,
+        shop: Shop,
+        stream: SyncStream,
+        connector: Connector,
+        *,
+        full: bool = False,
+        progress: Progress | None = None,
+    ) -> StreamOutcome:
+        outcome = StreamOutcome(shop.id, stream)
+        run_id = await self._start_run(shop.id, stream)
+        try:
+            if stream in (SyncStream.ORDERS, SyncStream.REFUNDS):
+                await self._retry_quarantined(shop, stream, connector, outcome)
+            if stream in WINDOWED:
+                await self._pull_windows(shop, stream, connector, outcome, run_id, full=full, progress=progress)
+            else:
+                await self._pull_products(shop, connector, outcome, run_id, progress=progress)
+        except UnsupportedStream:
+            outcome.skipped = True
+        except PlatformError as exc:
+            outcome.errors[exc.error_class.value] += 1
+            outcome.message = f"{exc.__class__.__name__}: {exc}"
+            if isinstance(exc, AuthError):
+                await self._alert(shop, "sync.auth", f"{shop.name}: {exc}")
+        except Exception as exc:
+            outcome.errors["internal"] += 1
+            outcome.message = f"{exc.__class__.__name__}: {exc}"
+            await self._finish_run(run_id, outcome)
+            raise
+        await self._finish_run(run_id, outcome)
+        return outcome
+
+    # ------------------------------------------------------------------ streams
+    async def _pull_windows(
+        self,
+        shop: Shop,
+        stream: SyncStream,
+        connector: Connector,
+        outcome: StreamOutcome,
+        run_id: int,
+        *,
+        full: bool,
+        progress: Progress | None,
+    ) -> None:
+        now = self.clock()
+        end = now - self.policy.lag
+        watermark = await self._watermark(shop.id, stream)
+        floor = now - self.policy.lookback
+        start = floor if (full or watermark is None) else max(floor, watermark - self.policy.overlap)
+        if start >= end:
+            outcome.lag_seconds = int((now - (watermark or end)).total_seconds())
+            return
+        windows = split_windows(start, end, connector.window_for(stream))
+        outcome.windows_total = len(windows)
+        fetch = self._fetcher(stream, connector)
+        for window_start, window_end in windows:
+            batch: list[Any] = []
+            held: list[Quarantined] = []
+            async for record in fetch(window_start, window_end):
+                if isinstance(record, Quarantined):
+                    held.append(record)
+                else:
+                    batch.append(record)
+                if len(batch) >= self.policy.batch_size:
+                    await self._write(shop, stream, batch, held, outcome)
+                    batch, held = [], []
+            new_mark = window_end if watermark is None else max(watermark, window_end)
+            await self._write(shop, stream, batch, held, outcome, cursor=new_mark, run_id=run_id)
+            watermark = new_mark
+            outcome.windows_done += 1
+            outcome.lag_seconds = int((self.clock() - new_mark).total_seconds())
+            if progress:
+                progress(outcome)
+
+    async def _pull_products(
+        self, shop: Shop, connector: Connector, outcome: StreamOutcome, run_id: int, *, progress: Progress | None
+    ) -> None:
+        started = self.clock()
+        outcome.windows_total = 1
+        batch: list[Any] = []
+        held: list[Quarantined] = []
+        async for record in connector.products():
+            if isinstance(record, Quarantined):
+                held.append(record)
+            else:
+                batch.append(record)
+            if len(batch) >= self.policy.batch_size:
+                await self._write(shop, SyncStream.PRODUCTS, batch, held, outcome)
+                batch, held = [], []
+        await self._write(shop, SyncStream.PRODUCTS, batch, held, outcome, cursor=started, run_id=run_id)
+        outcome.windows_done = 1
+        outcome.lag_seconds = 0
+        if progress:
+            progress(outcome)
+
+    async def _retry_quarantined(
+        self, shop: Shop, stream: SyncStream, connector: Connector, outcome: StreamOutcome
+    ) -> None:
+        """Records quarantined earlier and never seen whole since: fetch each by id once more."""
+        async with self.engine.connect() as conn:
+            ids: list[str] = sorted(
+                set(
+                    await conn.scalars(
+                        select(QuarantinedRecord.platform_id).where(
+                            QuarantinedRecord.shop_id == shop.id,
+                            QuarantinedRecord.stream == stream,
+                            QuarantinedRecord.resolved_at.is_(None),
+                            QuarantinedRecord.platform_id.is_not(None),
+                        )
+                    )
+                )
+            )
+        recovered: list[Any] = []
+        for platform_id in ids:
+            try:
+                if stream is SyncStream.ORDERS:
+                    recovered.append(await connector.order_detail(platform_id))
+                else:
+                    recovered.append(await connector.refund_detail(platform_id))
+            except RecordError:
+                continue  # still malformed: stays in quarantine for an operator
+        if recovered:
+            await self._write(shop, stream, recovered, [], outcome)
+
+    def _fetcher(self, stream: SyncStream, connector: Connector) -> Callable[[datetime, datetime], AsyncIterator[Any]]:
+        return {
+            SyncStream.ORDERS: connector.orders,
+            SyncStream.REFUNDS: connector.refunds,
+            SyncStream.SETTLEMENTS: connector.settlements,
+            SyncStream.LIVE_SESSIONS: connector.live_sessions,
+        }[stream]
+
+    # ------------------------------------------------------------------ writes
+    async def _write(
+        self,
+        shop: Shop,
+        stream: SyncStream,
+        records: Sequence[Any],
+        held: Sequence[Quarantined],
+        outcome: StreamOutcome,
+        *,
+        cursor: datetime | None = None,
+        run_id: int | None = None,
+    ) -> None:
+        """One transaction: the batch's rows, its quarantined records and, if given, the cursor."""
+        if not records and not held and cursor is None:
+            return
+        now = self.clock()
+        if self._write_lock is not None:
+            async with self._write_lock:
+                await self._write_tx(shop, stream, records, held, outcome, cursor, run_id, now)
+        else:
+            await self._write_tx(shop, stream, records, held, outcome, cursor, run_id, now)
+
+    async def _write_tx(
+        self,
+        shop: Shop,
+        stream: SyncStream,
+        records: Sequence[Any],
+        held: Sequence[Quarantined],
+        outcome: StreamOutcome,
+        cursor: datetime | None,
+        run_id: int | None,
+        now: datetime,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            page = await self._upsert(conn, shop, stream, records, now)
+            page.quarantined = await quarantine(conn, shop.id, held, now=now)
+            if records:
+                # A record quarantined earlier that has now arrived whole closes its entry.
+                await resolve_quarantine(conn, shop.id, stream, [_record_id(stream, r) for r in records], now)
+            if cursor is not None:
+                await self._set_cursor(conn, shop.id, stream, cursor, now)
+            outcome.rows.add(page)
+            if run_id is not None:
+                await conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(**_run_values(outcome)))
+
+    async def _upsert(
+        self, conn: AsyncConnection, shop: Shop, stream: SyncStream, records: Sequence[Any], now: datetime
+    ) -> PageResult:
+        if not records:
+            return PageResult()
+        if stream is SyncStream.ORDERS:
+            return await upsert_orders(conn, shop.id, records, now=now)
+        if stream is SyncStream.REFUNDS:
+            return await upsert_refunds(conn, shop.id, records, now=now)
+        if stream is SyncStream.SETTLEMENTS:
+            return await upsert_settlements(conn, shop.id, records, now=now)
+        if stream is SyncStream.LIVE_SESSIONS:
+            return await upsert_live_sessions(conn, shop.id, shop.platform.value, records, now=now)
+        return await upsert_products(conn, shop.id, records, now=now)
+
+    async def _watermark(self, shop_id: int, stream: SyncStream) -> datetime | None:
+        async with self.engine.connect() as conn:
+            value: datetime | None = await conn.scalar(
+                select(SyncCursor.watermark).where(SyncCursor.shop_id == shop_id, SyncCursor.stream == stream)
+            )
+        return value
+
+    async def _set_cursor(
+        self, conn: AsyncConnection, shop_id: int, stream: SyncStream, watermark: datetime, now: datetime
+    ) -> None:
+        from sync.upsert import _insert
+
+        table: Table = SyncCursor.__table__  # type: ignore[assignment]
+        stmt = _insert(conn, table).values(shop_id=shop_id, stream=stream.value, watermark=watermark, updated_at=now)
+        # Never backwards: a slower concurrent pull cannot rewind what another stored.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.shop_id, table.c.stream],
+            set_={"watermark": stmt.excluded.watermark, "updated_at": stmt.excluded.updated_at},
+            where=(table.c.watermark.is_(None)) | (stmt.excluded.watermark > table.c.watermark),
+        )
+        await conn.execute(stmt)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _connector(self, shop: Shop) -> Connector:
+        if self._connector_factory is not None:
+            return self._connector_factory(shop)
+        config = shop_config(shop, self.secrets)
+        ref = shop.credentials_ref
+        assert ref is not None
+
+        async def keep_tokens(tokens: Tokens) -> None:
+            self.secrets.put(
+                ref,
+                {
+                    "access_token": tokens.access_token,
+                    "refresh_token": tokens.refresh_token,
+                    "token_expires_at": tokens.expires_at.isoformat() if tokens.expires_at else None,
+                },
+            )
+
+        return connector_for(config, on_tokens=keep_tokens, **self._connector_kwargs)
+
+    async def _start_run(self, shop_id: int, stream: SyncStream) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                _table(SyncRun).insert()
+                .values(shop_id=shop_id, stream=stream.value, started_at=self.clock(), errors={}, outcome="running")
+                .returning(_table(SyncRun).c.id)
+            )
+            return int(result.scalar_one())
+
+    async def _finish_run(self, run_id: int, outcome: StreamOutcome) -> None:
+        values = _run_values(outcome)
+        values.update(
+            finished_at=self.clock(),
+            outcome="skipped" if outcome.skipped else ("ok" if outcome.ok else "failed"),
+            message=outcome.message,
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(**values))
+
+    async def _record_failure_run(self, outcome: StreamOutcome) -> None:
+        run_id = await self._start_run(outcome.shop_id, outcome.stream)
+        await self._finish_run(run_id, outcome)
+
+    async def _alert(self, shop: Shop, kind: str, message: str) -> None:
+        async with self.engine.begin() as conn:
+            open_alert = await conn.scalar(
+                select(Alert.id).where(Alert.shop_id == shop.id, Alert.kind == kind, Alert.resolved_at.is_(None))
+            )
+            if open_alert is None:
+                await conn.execute(
+                    _table(Alert).insert().values(
+                        kind=kind, severity="error", shop_id=shop.id, message=message[:2000], created_at=self.clock()
+                    )
+                )
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _run_values(outcome: StreamOutcome) -> dict[str, Any]:
+    return {
+        "windows_done": outcome.windows_done,
+        "rows_new": outcome.rows.new,
+        "rows_changed": outcome.rows.changed,
+        "rows_unchanged": outcome.rows.unchanged,
+        "duplicates_suppressed": outcome.rows.duplicates,
+        "quarantined": outcome.rows.quarantined,
+        "errors": dict(outcome.errors),
+        "lag_seconds": outcome.lag_seconds,
+    }
+
+
+def _record_id(stream: SyncStream, record: Any) -> str:
+    if stream is SyncStream.ORDERS:
+        return str(record.platform_order_id)
+    if stream is SyncStream.REFUNDS:
+        return str(record.platform_refund_id)
+    if stream is SyncStream.SETTLEMENTS:
+        return str(record.platform_bill_id)
+    if stream is SyncStream.LIVE_SESSIONS:
+        return str(record.room_id)
+    return str(record.platform_item_id)
