@@ -231,6 +231,24 @@ class SyncEngine:
         await self._finish_run(run_id, outcome)
         return outcome
 
+    async def refresh_orders(self, shop: Shop, platform_order_ids: Sequence[str]) -> StreamOutcome:
+        """Fetch the named orders by id and store them (a webhook's follow-up pull).
+
+        Idempotent and never backwards like every other write; a missed or out-of-order push
+        therefore costs nothing, and the periodic sweep still runs.
+        """
+        outcome = StreamOutcome(shop.id, SyncStream.ORDERS)
+        async with self._connector(shop) as connector:
+            records: list[Any] = []
+            held: list[Quarantined] = []
+            for platform_order_id in dict.fromkeys(platform_order_ids):
+                try:
+                    records.append(await connector.order_detail(platform_order_id))
+                except RecordError as exc:
+                    held.append(Quarantined(SyncStream.ORDERS, platform_order_id, str(exc)))
+            await self._write(shop, SyncStream.ORDERS, records, held, outcome)
+        return outcome
+
     # ------------------------------------------------------------------ streams
     async def _pull_windows(
         self,

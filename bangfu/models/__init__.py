@@ -8,6 +8,7 @@ from bangfu.models.ledger import Journal, LedgerAccount, Posting
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
 from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
+from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
 from bangfu.models.sync import QuarantinedRecord, SyncCursor, SyncRun
 
@@ -24,6 +25,7 @@ __all__ = [
     "Listing",
     "LiveMinuteStat",
     "LiveSession",
+    "LotAllocation",
     "LotContribution",
     "MemberAccount",
     "Order",
@@ -39,9 +41,13 @@ __all__ = [
     "Shop",
     "Sku",
     "SplitPolicy",
+    "StockPush",
+    "StockReservation",
+    "StockRule",
     "Supplier",
     "SupplyLot",
     "SyncCursor",
     "SyncRun",
     "UnitTarget",
+    "WebhookEvent",
 ]

@@ -1,0 +1,104 @@
+"""Stock: how one truth per SKU is shared out to channels, and what was pushed to each.
+
+The truth for a SKU is what its supply lots hold (``supply_lots.remaining``) less what has
+been sold and not yet drawn from a lot. ``stock_rules`` say how to share it between shops
+(a share, a floor); ``stock_reservations`` hold units back for a scheduled live session;
+``stock_pushes`` records every delta sent to a platform under its idempotency key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bangfu.models.base import Base, IdMixin, IdType, utcnow
+
+
+class StockRule(IdMixin, Base):
+    """How much of a SKU's stock a shop may sell: ``share_bp`` of it, at least ``floor`` units.
+
+    A rule with ``sku_id`` NULL is the shop's default for every SKU.
+    """
+
+    __tablename__ = "stock_rules"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "sku_id"),
+        CheckConstraint("share_bp >= 0 AND share_bp <= 10000", name="share_in_range"),
+        CheckConstraint("floor >= 0", name="floor_not_negative"),
+    )
+
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
+    sku_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("skus.id"), index=True)
+    share_bp: Mapped[int] = mapped_column(Integer)
+    floor: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # who gets leftover units first
+
+
+class StockReservation(IdMixin, Base):
+    """Units held for one shop (usually a scheduled live session) between two times."""
+
+    __tablename__ = "stock_reservations"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
+    sku_id: Mapped[int] = mapped_column(IdType, ForeignKey("skus.id"), index=True)
+    live_session_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("live_sessions.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class StockPush(IdMixin, Base):
+    """One stock delta sent to a platform listing; the key makes a retry a no-op."""
+
+    __tablename__ = "stock_pushes"
+
+    idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
+    listing_id: Mapped[int] = mapped_column(IdType, ForeignKey("listings.id"), index=True)
+    allocated_before: Mapped[int] = mapped_column(Integer)
+    allocated_after: Mapped[int] = mapped_column(Integer)
+    delta: Mapped[int] = mapped_column(Integer)
+    platform_stock_after: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
+class LotAllocation(IdMixin, Base):
+    """Units of an order line drawn from (or, negative, returned to) a supply lot.
+
+    Append-only: a draw is recorded once under its ``source_key`` and never moves; a refund
+    returns units with a new row.
+    """
+
+    __tablename__ = "lot_allocations"
+    __table_args__ = (CheckConstraint("quantity <> 0", name="quantity_nonzero"),)
+
+    source_key: Mapped[str] = mapped_column(String(128), unique=True)
+    order_line_id: Mapped[int] = mapped_column(IdType, ForeignKey("order_lines.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(IdType, ForeignKey("supply_lots.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)  # positive draw, negative return
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEvent(IdMixin, Base):
+    """A platform push, kept once per (platform, event key); processing pulls the order again."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("platform", "event_key"),)
+
+    platform: Mapped[str] = mapped_column(String(16))
+    event_key: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))
+    shop_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
+    platform_order_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="received")  # received | done | failed
+    error: Mapped[str | None] = mapped_column(Text)
