@@ -50,6 +50,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "demo.db": {"zh": "演示数据库：{url}", "en": "demo database: {url}"},
     "demo.loading": {"zh": "生成并载入场景", "en": "Building and loading the scenario"},
     "error.prefix": {"zh": "错误", "en": "error"},
+    "demo.fakes": {
+        "zh": "启动 {count} 个模拟平台（本机回环），接入店铺并同步",
+        "en": "Starting {count} fake platforms on loopback, connecting the shops and syncing",
+    },
     "yes": {"zh": "是", "en": "yes"},
     "no": {"zh": "否", "en": "no"},
     "shops.added": {"zh": "已添加店铺 #{id}（{platform}）：{name}", "en": "added shop #{id} ({platform}): {name}"},
@@ -81,6 +85,13 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "sync.last_run": {"zh": "上次完成", "en": "Last run"},
     "sync.outcome": {"zh": "结果", "en": "Outcome"},
     "sync.alert": {"zh": "告警：", "en": "Alert:"},
+    "webhooks.serving": {
+        "zh": "平台推送接收服务已启动：{url}（抖店 {url}/webhooks/douyin，淘宝 {url}/webhooks/taobao；"
+        "每 {interval} 秒补处理一次未完成的推送；Ctrl-C 停止）",
+        "en": "Receiving platform pushes at {url} (Douyin {url}/webhooks/douyin, Taobao {url}/webhooks/taobao; "
+        "pending pushes retried every {interval} s; Ctrl-C stops)",
+    },
+    "webhooks.stopped": {"zh": "平台推送接收服务已停止", "en": "Stopped receiving platform pushes"},
     "stats.title": {"zh": "店铺数据汇总", "en": "Store totals per shop"},
     "stats.orders": {"zh": "订单", "en": "Orders"},
     "stats.lines": {"zh": "订单行", "en": "Order lines"},

@@ -339,9 +339,10 @@ async def load_scenario(
 
 async def _load_setup(session: AsyncSession) -> None:
     county = await session.scalar(select(Region).where(Region.code == COUNTY_CODE))
-    shops = {(s.platform, s.platform_shop_id) for s in await session.scalars(select(Shop))}
+    # Matched by name: connecting a shop to its platform later replaces its platform shop id.
+    shops = {(s.platform, s.name) for s in await session.scalars(select(Shop))}
     for platform, channel, name, shop_id in SHOPS:
-        if (platform, shop_id) not in shops:
+        if (platform, name) not in shops:
             session.add(
                 Shop(
                     name=name,

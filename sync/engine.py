@@ -3,8 +3,9 @@
 For a windowed stream the range ``[watermark - overlap, now - lag)`` is split into windows no
 wider than the connector allows. Records are written in batches (one statement per table per
 batch); the last batch of a window is written in the same transaction that moves the cursor to
-the window's end, so a crash anywhere loses nothing and redoes at most one window. Upserts are
-idempotent, so redoing is harmless. A full re-scan starts from the look-back floor but never
+the window's end, so a crash anywhere loses nothing and redoes at most the windows since the
+last commit (consecutive small windows share one commit: see ``SyncPolicy.flush_seconds``).
+Upserts are idempotent, so redoing is harmless. A full re-scan starts from the look-back floor but never
 moves a cursor backwards.
 
 Each pull is recorded as a sync run (windows, rows new/changed/unchanged, duplicates,
@@ -15,6 +16,8 @@ failure is recorded and never stops the others. An auth failure raises an alert 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from bangfu.records import Quarantined
 from bangfu.secrets import SecretStore
 from connectors.base import Connector, Tokens
 from connectors.errors import AuthError, PlatformError, RecordError, UnsupportedStream
+from connectors.ratelimit import RateLimit
 from connectors.registry import connector_for
 from connectors.windows import split_windows
 from sync.shops import shop_config
@@ -68,10 +72,15 @@ class SyncPolicy:
     lag: timedelta = timedelta(minutes=1)  # stay this far behind now (platform indexing delay)
     batch_size: int = 1000
     lookback: timedelta = timedelta(days=90)  # how far back a first or full sync reaches
+    # Windows are committed together (rows and cursor in one transaction) until the batch is
+    # full or this long has passed since the last commit, so sparse windows cost no commit each.
+    flush_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be positive")
+        if self.flush_seconds < 0:
+            raise ValueError("flush_seconds must not be negative")
         if self.overlap < timedelta(0) or self.lag < timedelta(0) or self.lookback <= timedelta(0):
             raise ValueError("overlap and lag must not be negative; lookback must be positive")
 
@@ -114,6 +123,9 @@ class SyncEngine:
         self._connector_kwargs = connector_kwargs or {}
         # SQLite has one writer at a time: queue our own writers instead of waiting on locks.
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # (shop, stream) pairs that may have open quarantine entries: only their writes look for
+        # entries to resolve (the lookup costs a statement per batch for nothing otherwise).
+        self._open_quarantine: set[tuple[int, SyncStream]] = set()
 
     # ------------------------------------------------------------------ public
     async def shops(self, shop_ids: Sequence[int] | None = None) -> list[Shop]:
@@ -210,6 +222,7 @@ class SyncEngine:
         outcome = StreamOutcome(shop.id, stream)
         run_id = await self._start_run(shop.id, stream)
         try:
+            await self._check_open_quarantine(shop.id, stream)
             if stream in (SyncStream.ORDERS, SyncStream.REFUNDS):
                 await self._retry_quarantined(shop, stream, connector, outcome)
             if stream in WINDOWED:
@@ -246,7 +259,7 @@ class SyncEngine:
                     records.append(await connector.order_detail(platform_order_id))
                 except RecordError as exc:
                     held.append(Quarantined(SyncStream.ORDERS, platform_order_id, str(exc)))
-            await self._write(shop, SyncStream.ORDERS, records, held, outcome)
+            await self._write(shop, SyncStream.ORDERS, records, held, outcome, resolve=True)
         return outcome
 
     # ------------------------------------------------------------------ streams
@@ -272,24 +285,39 @@ class SyncEngine:
         windows = split_windows(start, end, connector.window_for(stream))
         outcome.windows_total = len(windows)
         fetch = self._fetcher(stream, connector)
-        for window_start, window_end in windows:
-            batch: list[Any] = []
-            held: list[Quarantined] = []
+        batch: list[Any] = []
+        held: list[Quarantined] = []
+        # Windows read whole whose rows are not all committed yet, and the cursor they reach.
+        finished = 0
+        mark: datetime | None = None
+        flushed_at = time.monotonic()
+
+        async def flush() -> None:
+            nonlocal batch, held, finished, mark, flushed_at
+            await self._write(shop, stream, batch, held, outcome, cursor=mark, run_id=run_id if mark else None)
+            batch, held = [], []
+            flushed_at = time.monotonic()
+            if mark is not None:
+                outcome.windows_done += finished
+                outcome.lag_seconds = int((self.clock() - mark).total_seconds())
+                finished, mark = 0, None
+                if progress:
+                    progress(outcome)
+
+        for number, (window_start, window_end) in enumerate(windows, start=1):
             async for record in fetch(window_start, window_end):
                 if isinstance(record, Quarantined):
                     held.append(record)
                 else:
                     batch.append(record)
                 if len(batch) >= self.policy.batch_size:
-                    await self._write(shop, stream, batch, held, outcome)
-                    batch, held = [], []
-            new_mark = window_end if watermark is None else max(watermark, window_end)
-            await self._write(shop, stream, batch, held, outcome, cursor=new_mark, run_id=run_id)
-            watermark = new_mark
-            outcome.windows_done += 1
-            outcome.lag_seconds = int((self.clock() - new_mark).total_seconds())
-            if progress:
-                progress(outcome)
+                    await flush()  # moves the cursor over the windows before this one, if any
+            mark = window_end if watermark is None else max(watermark, window_end)
+            watermark = mark
+            finished += 1
+            # Small windows share a transaction: the cursor moves with the last of their rows.
+            if number == len(windows) or time.monotonic() - flushed_at >= self.policy.flush_seconds:
+                await flush()
 
     async def _pull_products(
         self, shop: Shop, connector: Connector, outcome: StreamOutcome, run_id: int, *, progress: Progress | None
@@ -360,16 +388,23 @@ class SyncEngine:
         *,
         cursor: datetime | None = None,
         run_id: int | None = None,
+        resolve: bool | None = None,
     ) -> None:
-        """One transaction: the batch's rows, its quarantined records and, if given, the cursor."""
+        """One transaction: the batch's rows, its quarantined records and, if given, the cursor.
+
+        ``resolve``: close quarantine entries of the records written (``None``: where some may
+        be open for this shop and stream).
+        """
         if not records and not held and cursor is None:
             return
         now = self.clock()
+        if resolve is None:
+            resolve = (shop.id, stream) in self._open_quarantine
         if self._write_lock is not None:
             async with self._write_lock:
-                await self._write_tx(shop, stream, records, held, outcome, cursor, run_id, now)
+                await self._write_tx(shop, stream, records, held, outcome, cursor, run_id, now, resolve)
         else:
-            await self._write_tx(shop, stream, records, held, outcome, cursor, run_id, now)
+            await self._write_tx(shop, stream, records, held, outcome, cursor, run_id, now, resolve)
 
     async def _write_tx(
         self,
@@ -381,11 +416,19 @@ class SyncEngine:
         cursor: datetime | None,
         run_id: int | None,
         now: datetime,
+        resolve: bool,
     ) -> None:
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Everything here can be pulled again and the cursor commits with its rows, so a
+                # server crash losing the last moments of commits costs a re-pull, never data:
+                # no need to wait for the WAL flush on every commit.
+                await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             page = await self._upsert(conn, shop, stream, records, now)
             page.quarantined = await quarantine(conn, shop.id, held, now=now)
-            if records:
+            if held:
+                self._open_quarantine.add((shop.id, stream))
+            if records and (resolve or held):
                 # A record quarantined earlier that has now arrived whole closes its entry.
                 await resolve_quarantine(conn, shop.id, stream, [_record_id(stream, r) for r in records], now)
             if cursor is not None:
@@ -408,6 +451,22 @@ class SyncEngine:
         if stream is SyncStream.LIVE_SESSIONS:
             return await upsert_live_sessions(conn, shop.id, shop.platform.value, records, now=now)
         return await upsert_products(conn, shop.id, records, now=now)
+
+    async def _check_open_quarantine(self, shop_id: int, stream: SyncStream) -> None:
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(QuarantinedRecord.id)
+                .where(
+                    QuarantinedRecord.shop_id == shop_id,
+                    QuarantinedRecord.stream == stream,
+                    QuarantinedRecord.resolved_at.is_(None),
+                )
+                .limit(1)
+            )
+        if found is None:
+            self._open_quarantine.discard((shop_id, stream))
+        else:
+            self._open_quarantine.add((shop_id, stream))
 
     async def _watermark(self, shop_id: int, stream: SyncStream) -> datetime | None:
         async with self.engine.connect() as conn:
@@ -436,6 +495,9 @@ class SyncEngine:
         if self._connector_factory is not None:
             return self._connector_factory(shop)
         config = shop_config(shop, self.secrets)
+        rate = shop_rate_limit(shop)
+        if rate is not None:
+            config = dataclasses.replace(config, rate_limit=rate)
         ref = shop.credentials_ref
         assert ref is not None
 
@@ -454,7 +516,8 @@ class SyncEngine:
     async def _start_run(self, shop_id: int, stream: SyncStream) -> int:
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                _table(SyncRun).insert()
+                _table(SyncRun)
+                .insert()
                 .values(shop_id=shop_id, stream=stream.value, started_at=self.clock(), errors={}, outcome="running")
                 .returning(_table(SyncRun).c.id)
             )
@@ -481,10 +544,26 @@ class SyncEngine:
             )
             if open_alert is None:
                 await conn.execute(
-                    _table(Alert).insert().values(
+                    _table(Alert)
+                    .insert()
+                    .values(
                         kind=kind, severity="error", shop_id=shop.id, message=message[:2000], created_at=self.clock()
                     )
                 )
+
+
+def shop_rate_limit(shop: Shop) -> RateLimit | None:
+    """The shop's own request rate, from ``settings["rate_limit"] = {"per_second": n, "burst": m}``.
+
+    Platforms grant quotas per app key, and every shop of an app key shares one bucket: give
+    them all the same setting. Without one the connector class's rate applies.
+    """
+    value = (shop.settings or {}).get("rate_limit")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or "per_second" not in value:
+        raise ValueError(f"shop {shop.id}: settings.rate_limit must be {{'per_second': n, 'burst': m}}, got {value!r}")
+    return RateLimit(per_second=float(value["per_second"]), burst=int(value.get("burst", 1)))
 
 
 def _table(model: Any) -> Table:

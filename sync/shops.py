@@ -74,28 +74,40 @@ def normalise_credentials(fields: Mapping[str, Any]) -> dict[str, str]:
 
 def specs_from_fakes(path: Path) -> list[ShopSpec]:
     """Read the JSON lines ``bangfu fakes serve`` printed (other lines, like ``ready``, are skipped)."""
-    specs: list[ShopSpec] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from exc
+    entries: list[tuple[str, dict[str, Any]]] = []
     for number, line in enumerate(lines, start=1):
         line = line.strip()
         if not line.startswith("{"):
             continue
         try:
-            entry = orjson.loads(line)
+            entries.append((f"{path}:{number}", orjson.loads(line)))
+        except orjson.JSONDecodeError as exc:
+            raise UserError(f"{path}:{number}: not a JSON line ({exc})") from exc
+    if not entries:
+        raise UserError(f"{path}: no platform lines found")
+    return specs_from_entries(entries)
+
+
+def specs_from_entries(entries: Iterable[tuple[str, Mapping[str, Any]]]) -> list[ShopSpec]:
+    """Shop specs from fake-platform descriptions; ``where`` (file:line) names a bad entry."""
+    specs: list[ShopSpec] = []
+    for where, entry in entries:
+        try:
             platform = PlatformKind(entry["platform"])
             base_url = str(entry["base_url"])
-        except (orjson.JSONDecodeError, KeyError, ValueError) as exc:
-            raise UserError(f"{path}:{number}: not a fake platform line ({exc})") from exc
+        except (KeyError, ValueError) as exc:
+            raise UserError(f"{where}: not a fake platform line ({exc})") from exc
         fields = entry.get("credentials") or {
             k: v for k, v in entry.items() if k not in ("platform", "base_url", "name", "shop_ids")
         }
         try:
             credentials = normalise_credentials(fields)
         except UserError as exc:
-            raise UserError(f"{path}:{number}: {exc}") from exc
+            raise UserError(f"{where}: {exc}") from exc
         name = str(entry.get("name") or f"{platform.value} {credentials['shop_id']}")
         specs.append(ShopSpec(platform, name, base_url, credentials))
         # A fake serving several shops lists each other shop's tokens as "<token name>:<shop id>".
@@ -111,8 +123,6 @@ def specs_from_fakes(path: Path) -> list[ShopSpec]:
             specs.append(
                 ShopSpec(platform, f"{platform.value} {other}", base_url, {**credentials, "shop_id": other, **tokens})
             )
-    if not specs:
-        raise UserError(f"{path}: no platform lines found")
     return specs
 
 

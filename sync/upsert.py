@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import orjson
@@ -165,30 +166,6 @@ async def _upsert(
     return returned
 
 
-def _order_row(shop_id: int, record: OrderRecord, unit_ids: Mapping[str, int], now: datetime) -> dict[str, Any]:
-    return {
-        "shop_id": shop_id,
-        "platform_order_id": record.platform_order_id,
-        "status": record.status.value,
-        "status_rank": record.status.rank,
-        "platform_status": record.platform_status,
-        "created_at": record.created_at,
-        "paid_at": record.paid_at,
-        "modified_at": record.modified_at,
-        "paid_fen": record.paid_fen,
-        "post_fee_fen": record.post_fee_fen,
-        "discount_fen": record.discount_fen,
-        "buyer_ref": record.buyer_ref,
-        "purchasing_unit_id": unit_ids.get(record.purchasing_unit_code or ""),
-        "room_id": record.room_id,
-        "author_id": record.author_id,
-        "campaign_code": record.campaign_code,
-        "raw": dict(record.raw),
-        "content_hash": _order_hash(record),
-        "synced_at": now,
-    }
-
-
 def _order_hash(record: OrderRecord) -> str:
     return content_hash(
         record.status.value,
@@ -217,6 +194,179 @@ def _order_hash(record: OrderRecord) -> str:
     )
 
 
+# ------------------------------------------------------------------ orders: the hot path
+#
+# Orders and their lines are most of what sync writes, so they skip SQLAlchemy's statement
+# building: the SQL text is fixed per table (and per row count for multi-row VALUES) and rows
+# are plain tuples. SQLite gets one multi-row ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``
+# per chunk of orders and one ``executemany`` for the lines; PostgreSQL gets ``COPY`` into a
+# session-private temp table and one ``INSERT ... SELECT ... ON CONFLICT`` per table. Raw
+# payloads are serialised once with orjson. The never-backwards guards are the same SQL as
+# :func:`_not_older` builds for the other tables.
+
+ORDER_COLUMNS = (
+    "shop_id",
+    "platform_order_id",
+    "status",
+    "status_rank",
+    "platform_status",
+    "created_at",
+    "paid_at",
+    "modified_at",
+    "paid_fen",
+    "post_fee_fen",
+    "discount_fen",
+    "buyer_ref",
+    "purchasing_unit_id",
+    "room_id",
+    "author_id",
+    "campaign_code",
+    "raw",
+    "content_hash",
+    "synced_at",
+)
+LINE_COLUMNS = (
+    "order_id",
+    "shop_id",
+    "platform_line_id",
+    "platform_item_id",
+    "platform_sku_id",
+    "outer_sku_id",
+    "title",
+    "quantity",
+    "unit_price_fen",
+    "paid_fen",
+    "refund_state",
+    "room_id",
+    "author_id",
+    "content_hash",
+    "version",
+)
+_ORDER_TIMES = tuple(ORDER_COLUMNS.index(c) for c in ("created_at", "paid_at", "modified_at", "synced_at"))
+_ORDER_GUARD = (
+    "(excluded.modified_at > orders.modified_at AND excluded.status_rank >= orders.status_rank)"
+    " OR (excluded.modified_at = orders.modified_at AND excluded.status_rank > orders.status_rank)"
+    " OR (excluded.modified_at = orders.modified_at AND excluded.status_rank = orders.status_rank"
+    " AND excluded.content_hash != orders.content_hash)"
+)
+# A line's version goes up only when its money or refund state changed: workers key on it.
+_LINE_GUARD = (
+    "excluded.content_hash != order_lines.content_hash"
+    " OR excluded.room_id IS DISTINCT FROM order_lines.room_id"
+    " OR excluded.sku_id IS DISTINCT FROM order_lines.sku_id"
+)
+_ORDER_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS if c not in ("shop_id", "platform_order_id"))
+_LINE_SET = ", ".join(
+    [f"{c} = excluded.{c}" for c in (*LINE_COLUMNS, "sku_id") if c not in ("shop_id", "platform_line_id", "version")]
+    + ["version = order_lines.version + 1"]
+)
+_ORDER_CONFLICT = f"ON CONFLICT (shop_id, platform_order_id) DO UPDATE SET {_ORDER_SET} WHERE {_ORDER_GUARD}"
+_LINE_CONFLICT = f"ON CONFLICT (shop_id, platform_line_id) DO UPDATE SET {_LINE_SET} WHERE {_LINE_GUARD}"
+_SQLITE_LINES = (
+    f"INSERT INTO order_lines ({', '.join((*LINE_COLUMNS, 'sku_id'))}) "
+    f"VALUES ({', '.join('?' * (len(LINE_COLUMNS) + 1))}) {_LINE_CONFLICT}"
+)
+_SQLITE_LINK_REFUNDS = (
+    "UPDATE refunds SET order_line_id = (SELECT l.id FROM order_lines l"
+    " WHERE l.shop_id = refunds.shop_id AND l.platform_line_id = refunds.platform_line_id)"
+    " WHERE shop_id = ? AND order_line_id IS NULL AND platform_order_id IN ({marks})"
+)
+_PG_TEMP = (
+    "CREATE TEMP TABLE IF NOT EXISTS bangfu_in_orders ON COMMIT DELETE ROWS AS"
+    f" SELECT {', '.join(ORDER_COLUMNS)} FROM orders WITH NO DATA;"
+    " CREATE TEMP TABLE IF NOT EXISTS bangfu_in_lines ON COMMIT DELETE ROWS AS"
+    f" SELECT {', '.join(LINE_COLUMNS)} FROM order_lines WITH NO DATA;"
+    # Emptied at commit; emptied here too for a second batch in the same transaction.
+    " DELETE FROM bangfu_in_orders; DELETE FROM bangfu_in_lines"
+)
+_PG_ORDERS = (
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) SELECT {', '.join(ORDER_COLUMNS)} FROM bangfu_in_orders "
+    f"{_ORDER_CONFLICT} RETURNING id, platform_order_id, (xmax = 0) AS inserted"
+)
+_PG_LINES = (
+    f"INSERT INTO order_lines ({', '.join((*LINE_COLUMNS, 'sku_id'))}) "
+    f"SELECT {', '.join('t.' + c for c in LINE_COLUMNS)}, s.id FROM bangfu_in_lines t"
+    f" LEFT JOIN skus s ON s.sku_code = t.outer_sku_id {_LINE_CONFLICT}"
+)
+_PG_LINK_REFUNDS = (
+    "UPDATE refunds r SET order_line_id = l.id FROM order_lines l"
+    " WHERE r.shop_id = $1 AND r.order_line_id IS NULL AND r.platform_order_id = ANY($2::text[])"
+    " AND l.shop_id = r.shop_id AND l.platform_line_id = r.platform_line_id"
+)
+
+
+def sqlite_time(value: datetime | None) -> str | None:
+    """What SQLAlchemy's SQLite DATETIME stores for an aware datetime: naive UTC text, microseconds."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.utcoffset() is None:
+            raise ValueError(f"naive datetime given for a UTC column: {value!r}")
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+@lru_cache(maxsize=64)
+def _sqlite_values(columns: int, rows: int) -> str:
+    one = "(" + ", ".join("?" * columns) + ")"
+    return ", ".join([one] * rows)
+
+
+@lru_cache(maxsize=64)
+def _sqlite_orders(rows: int) -> str:
+    return (
+        f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES {_sqlite_values(len(ORDER_COLUMNS), rows)} "
+        f"{_ORDER_CONFLICT} RETURNING id, platform_order_id"
+    )
+
+
+def _order_tuple(shop_id: int, record: OrderRecord, unit_ids: Mapping[str, int], now: datetime) -> tuple[Any, ...]:
+    code = record.purchasing_unit_code
+    return (
+        shop_id,
+        record.platform_order_id,
+        record.status.value,
+        record.status.rank,
+        record.platform_status,
+        record.created_at,
+        record.paid_at,
+        record.modified_at,
+        record.paid_fen,
+        record.post_fee_fen,
+        record.discount_fen,
+        record.buyer_ref,
+        unit_ids.get(code) if code else None,
+        record.room_id,
+        record.author_id,
+        record.campaign_code,
+        orjson.dumps(record.raw).decode(),
+        _order_hash(record),
+        now,
+    )
+
+
+def _line_tuples(shop_id: int, order_id: int, record: OrderRecord) -> Iterator[tuple[Any, ...]]:
+    for line in record.lines:
+        state = line.refund_state.value
+        yield (
+            order_id,
+            shop_id,
+            line.platform_line_id,
+            line.platform_item_id,
+            line.platform_sku_id,
+            line.outer_sku_id,
+            line.title[:255],
+            line.quantity,
+            line.unit_price_fen,
+            line.paid_fen,
+            state,
+            line.room_id or record.room_id,
+            line.author_id or record.author_id,
+            content_hash(line.quantity, line.unit_price_fen, line.paid_fen, state, line.platform_sku_id),
+            1,
+        )
+
+
 async def upsert_orders(
     conn: AsyncConnection, shop_id: int, records: Iterable[OrderRecord], *, now: datetime
 ) -> PageResult:
@@ -228,94 +378,80 @@ async def upsert_orders(
     result.max_modified = max(r.modified_at for r in orders)
     codes = {r.purchasing_unit_code for r in orders if r.purchasing_unit_code}
     unit_ids = await _unit_ids(conn, codes) if codes else {}
-    known = await _existing(conn, ORDERS, shop_id, "platform_order_id", [r.platform_order_id for r in orders])
-    rows = [_order_row(shop_id, r, unit_ids, now) for r in orders]
-    written = await _upsert(
-        conn,
-        ORDERS,
-        rows,
-        ("shop_id", "platform_order_id"),
-        guard=lambda ex: _not_older(ORDERS, ex, ranked=True),
-        returning=("id", "platform_order_id"),
-    )
-    ids = {platform_id: order_id for order_id, platform_id in written}
-    result.new = sum(1 for pid in ids if pid not in known)
-    result.changed = len(ids) - result.new
-    result.unchanged = len(orders) - len(ids)
+    rows = [_order_tuple(shop_id, r, unit_ids, now) for r in orders]
     by_id = {r.platform_order_id: r for r in orders}
-    await _upsert_lines(conn, shop_id, [(ids[pid], by_id[pid]) for pid in ids])
-    if ids:
-        await _link_refunds(conn, shop_id, list(ids))
+    if conn.dialect.name == "postgresql":
+        written, new = await _pg_orders(conn, shop_id, rows, by_id)
+    else:
+        written, new = await _sqlite_orders_write(conn, shop_id, rows, by_id)
+    result.new = new
+    result.changed = written - new
+    result.unchanged = len(orders) - written
     return result
 
 
-async def _upsert_lines(conn: AsyncConnection, shop_id: int, orders: Sequence[tuple[int, OrderRecord]]) -> None:
-    rows: list[dict[str, Any]] = []
-    outer_ids: set[str] = set()
-    for order_id, record in orders:
-        for line in record.lines:
-            if line.outer_sku_id:
-                outer_ids.add(line.outer_sku_id)
-            rows.append(
-                {
-                    "order_id": order_id,
-                    "shop_id": shop_id,
-                    "platform_line_id": line.platform_line_id,
-                    "platform_item_id": line.platform_item_id,
-                    "platform_sku_id": line.platform_sku_id,
-                    "outer_sku_id": line.outer_sku_id,
-                    "title": line.title[:255],
-                    "quantity": line.quantity,
-                    "unit_price_fen": line.unit_price_fen,
-                    "paid_fen": line.paid_fen,
-                    "refund_state": line.refund_state.value,
-                    "room_id": line.room_id or record.room_id,
-                    "author_id": line.author_id or record.author_id,
-                    "content_hash": content_hash(
-                        line.quantity, line.unit_price_fen, line.paid_fen, line.refund_state.value, line.platform_sku_id
-                    ),
-                    "version": 1,
-                }
-            )
-    if not rows:
-        return
-    sku_ids = await _sku_ids(conn, outer_ids) if outer_ids else {}
-    for row in rows:
-        row["sku_id"] = sku_ids.get(row["outer_sku_id"] or "")
-    stmt_rows = rows
-    # A line's version goes up only when its money or refund state changed: workers key on it.
-    for chunk in _chunks(stmt_rows, len(stmt_rows[0])):
-        stmt = _insert(conn, LINES).values(list(chunk))
-        ex = stmt.excluded
-        set_ = {c: ex[c] for c in stmt_rows[0] if c not in ("shop_id", "platform_line_id", "version")}
-        set_["version"] = LINES.c.version + 1
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[LINES.c.shop_id, LINES.c.platform_line_id],
-            set_=set_,
-            where=or_(
-                ex.content_hash != LINES.c.content_hash,
-                ex.room_id.is_distinct_from(LINES.c.room_id),
-                ex.sku_id.is_distinct_from(LINES.c.sku_id),
-            ),
-        )
-        await conn.execute(stmt)
+async def _sqlite_orders_write(
+    conn: AsyncConnection, shop_id: int, rows: list[tuple[Any, ...]], by_id: Mapping[str, OrderRecord]
+) -> tuple[int, int]:
+    """Returns (rows written, of which new)."""
+    known = await _existing(conn, ORDERS, shop_id, "platform_order_id", list(by_id))
+    times = _ORDER_TIMES
+    ids: dict[str, int] = {}
+    for chunk in _chunks(rows, len(ORDER_COLUMNS)):
+        params: list[Any] = []
+        for row in chunk:
+            values = list(row)
+            for index in times:
+                values[index] = sqlite_time(values[index])
+            params.extend(values)
+        returned = await conn.exec_driver_sql(_sqlite_orders(len(chunk)), tuple(params))
+        pairs: Sequence[Any] = returned.all()
+        ids.update((row[1], row[0]) for row in pairs)
+    if ids:
+        line_rows = [row for pid, order_id in ids.items() for row in _line_tuples(shop_id, order_id, by_id[pid])]
+        if line_rows:
+            outer = {row[5] for row in line_rows if row[5]}
+            sku_ids = await _sku_ids(conn, outer) if outer else {}
+            await conn.exec_driver_sql(_SQLITE_LINES, [(*row, sku_ids.get(row[5] or "")) for row in line_rows])
+        pids = list(ids)
+        for chunk_ids in _chunks(pids, 1):
+            sql = _SQLITE_LINK_REFUNDS.format(marks=", ".join("?" * len(chunk_ids)))
+            await conn.exec_driver_sql(sql, (shop_id, *chunk_ids))
+    return len(ids), sum(1 for pid in ids if pid not in known)
 
 
-async def _link_refunds(conn: AsyncConnection, shop_id: int, platform_order_ids: Sequence[str]) -> None:
-    """Refunds that arrived before their order get their order line now."""
-    line_id = (
-        select(LINES.c.id)
-        .where(LINES.c.shop_id == REFUNDS.c.shop_id, LINES.c.platform_line_id == REFUNDS.c.platform_line_id)
-        .scalar_subquery()
-    )
-    for chunk in _chunks(platform_order_ids, 1):
-        await conn.execute(
-            update(REFUNDS)
-            .where(
-                REFUNDS.c.shop_id == shop_id, REFUNDS.c.order_line_id.is_(None), REFUNDS.c.platform_order_id.in_(chunk)
-            )
-            .values(order_line_id=line_id)
-        )
+async def _pg_orders(
+    conn: AsyncConnection, shop_id: int, rows: list[tuple[Any, ...]], by_id: Mapping[str, OrderRecord]
+) -> tuple[int, int]:
+    """COPY into temp tables, then one upsert per table. Returns (rows written, of which new)."""
+    driver = await _asyncpg_in_transaction(conn)
+    await driver.execute(_PG_TEMP)
+    await driver.copy_records_to_table("bangfu_in_orders", records=rows, columns=ORDER_COLUMNS)
+    returned = await driver.fetch(_PG_ORDERS)
+    if returned:
+        line_rows = [row for rec in returned for row in _line_tuples(shop_id, rec[0], by_id[rec[1]])]
+        if line_rows:
+            await driver.copy_records_to_table("bangfu_in_lines", records=line_rows, columns=LINE_COLUMNS)
+            await driver.execute(_PG_LINES)
+        await driver.execute(_PG_LINK_REFUNDS, shop_id, [rec[1] for rec in returned])
+    return len(returned), sum(1 for rec in returned if rec[2])
+
+
+async def _asyncpg_in_transaction(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, inside the transaction SQLAlchemy runs on it.
+
+    SQLAlchemy begins its asyncpg transaction lazily, on the first statement: make sure it has
+    begun, because the temp tables empty themselves at commit and the batch must be atomic.
+    """
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("no driver connection")
+    if not driver.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+        if not driver.is_in_transaction():
+            raise RuntimeError("bulk order upserts need a transaction (the connection is in autocommit)")
+    return driver
 
 
 async def _sku_ids(conn: AsyncConnection, codes: set[str]) -> dict[str, int]:

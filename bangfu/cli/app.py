@@ -61,6 +61,9 @@ def _register() -> None:
     app.add_typer(scenario_app, name="scenario")
     app.add_typer(sync.shops_app, name="shops")
     app.add_typer(sync.sync_app, name="sync")
+    from bangfu.cli import webhooks
+
+    app.add_typer(webhooks.webhooks_app, name="webhooks")
     app.command("stats")(sync.stats_command)
     try:
         from bangfu.cli.fakes import fakes_app

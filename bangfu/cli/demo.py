@@ -53,7 +53,7 @@ def summary_table(summary: StoreSummary) -> Table:
     return table
 
 
-async def _demo(url: str, seed: int, households: int) -> StoreSummary:
+async def _load(url: str, seed: int, households: int) -> StoreSummary:
     console.print(t("demo.db", url=safe_url(url)))
     await upgrade_database(url)
     with Progress(
@@ -73,20 +73,75 @@ async def _demo(url: str, seed: int, households: int) -> StoreSummary:
                 return await summarise(session, SCENARIO_YEAR)
 
 
+async def _connect_and_sync(url: str, seed: int, orders: int, days: int) -> None:
+    """Start the fake platforms on loopback, connect the county's shops to them and sync everything."""
+    from datetime import timedelta
+
+    from bangfu.cli.sync import stats_table, sync_with_progress
+    from bangfu.demo_shops import attach_fake_specs
+    from bangfu.secrets import SecretStore
+    from bangfu.store import make_engine, session_factory
+    from connectors.fakes.clock import FakeClock
+    from connectors.fakes.registry import PLATFORM_ORDER
+    from connectors.fakes.server import build_fake, start
+    from sync.engine import SyncEngine, SyncPolicy
+    from sync.shops import register, specs_from_entries
+    from sync.stats import shop_stats
+
+    clock = FakeClock()
+    clock.freeze(clock.now())  # the demo's platforms stand still while it runs
+    running = []
+    engine = make_engine(url)
+    try:
+        console.print(t("demo.fakes", count=len(PLATFORM_ORDER)))
+        for index, platform in enumerate(PLATFORM_ORDER):
+            fake = build_fake(
+                platform,
+                seed=seed + index,
+                orders=orders,
+                days=days,
+                clock=clock,
+                shops=2 if platform == "taobao" else 1,
+            )
+            running.append(await start(fake, "127.0.0.1", 0))
+        specs = specs_from_entries((r.base_url, r.describe()) for r in running)
+        secrets = SecretStore()
+        async with session_factory(engine)() as session, session.begin():
+            await register(session, await attach_fake_specs(session, specs), secrets)
+        policy = SyncPolicy(lag=timedelta(0), lookback=timedelta(days=days + 2))
+        sync = SyncEngine(engine, secrets=secrets, policy=policy)
+        shops = {s.id: s for s in await sync.shops()}
+        await sync_with_progress(sync, shops, until_caught_up=True)
+        console.print(stats_table(await shop_stats(engine)))
+    finally:
+        for item in running:
+            await item.close()
+        await engine.dispose()
+
+
+async def _demo(url: str, seed: int, households: int, orders: int, days: int) -> StoreSummary:
+    summary = await _load(url, seed, households)
+    console.print(summary_table(summary))
+    await _connect_and_sync(url, seed, orders, days)
+    return summary
+
+
 def demo_command(
     db: DbOption = None,
     seed: Annotated[int, typer.Option(help="Scenario seed: the same seed builds the same county.")] = 7,
     households: Annotated[int, typer.Option(help="How many member households to generate.", min=17)] = 3000,
+    orders: Annotated[int, typer.Option(help="Orders each fake platform holds.", min=1)] = 1500,
+    days: Annotated[int, typer.Option(help="Days of sales history on the platforms.", min=1, max=85)] = 30,
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Run everything but long-running servers, then exit.")
     ] = False,
 ) -> None:
-    """Create the embedded database, load a county scenario and show what it holds.
+    """Build the county, start fake platforms on loopback, sync every shop and show the results.
 
-    Safe to run again: the scenario is upserted, nothing is duplicated.
+    Runs on the embedded default: a SQLite file in the data directory (or --db), Celery eager.
+    Safe to run again: the scenario and the orders are upserted, nothing is duplicated.
     """
-    summary = run(_demo(db or get_settings().resolved_database_url, seed, households))
-    console.print(summary_table(summary))
+    run(_demo(db or get_settings().resolved_database_url, seed, households, orders, days))
 
 
 def export_command(

@@ -163,7 +163,7 @@ async def _sync(
     streams: Sequence[SyncStream] | None,
 ) -> int:
     """Run a sync with a progress bar per (shop, stream); print the summary; return the failures."""
-    from sync.engine import StreamOutcome, SyncEngine
+    from sync.engine import SyncEngine
 
     await upgrade_database(url)
     engine = make_engine(url)
@@ -172,26 +172,40 @@ async def _sync(
         shops = {s.id: s for s in await sync.shops(shop_ids)}
         if not shops:
             raise UserError(t("sync.no_shops"))
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-        ) as progress:
-            tasks: dict[tuple[int, SyncStream], TaskID] = {}
-
-            def on_progress(outcome: StreamOutcome) -> None:
-                key = (outcome.shop_id, outcome.stream)
-                if key not in tasks:
-                    label = f"{shops[outcome.shop_id].name} · {outcome.stream.value}"
-                    tasks[key] = progress.add_task(label, total=outcome.windows_total or 1)
-                progress.update(tasks[key], total=outcome.windows_total or 1, completed=outcome.windows_done)
-
-            results = await sync.sync_all(
-                list(shops), streams=streams, full=full, until_caught_up=until_caught_up, progress=on_progress
-            )
-        table = outcome_table(shops, results)
-        console.print(table)
+        results = await sync_with_progress(sync, shops, until_caught_up=until_caught_up, full=full, streams=streams)
         return sum(1 for outcomes in results.values() for o in outcomes if not o.ok)
     finally:
         await engine.dispose()
+
+
+async def sync_with_progress(
+    sync: Any,
+    shops: dict[int, Shop],
+    *,
+    until_caught_up: bool,
+    full: bool = False,
+    streams: Sequence[SyncStream] | None = None,
+) -> dict[int, list[Any]]:
+    """``SyncEngine.sync_all`` with a rich progress bar per (shop, stream), then the results table."""
+    from sync.engine import StreamOutcome
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        tasks: dict[tuple[int, SyncStream], TaskID] = {}
+
+        def on_progress(outcome: StreamOutcome) -> None:
+            key = (outcome.shop_id, outcome.stream)
+            if key not in tasks:
+                label = f"{shops[outcome.shop_id].name} · {outcome.stream.value}"
+                tasks[key] = progress.add_task(label, total=outcome.windows_total or 1)
+            progress.update(tasks[key], total=outcome.windows_total or 1, completed=outcome.windows_done)
+
+        results: dict[int, list[Any]] = await sync.sync_all(
+            list(shops), streams=streams, full=full, until_caught_up=until_caught_up, progress=on_progress
+        )
+    console.print(outcome_table(shops, results))
+    return results
 
 
 def outcome_table(shops: dict[int, Shop], results: dict[int, list[Any]]) -> Table:
@@ -365,6 +379,10 @@ def stats_command(
     if as_json:
         typer.echo(orjson.dumps({"shops": stats}).decode())
         return
+    console.print(stats_table(stats))
+
+
+def stats_table(stats: Sequence[dict[str, Any]]) -> Table:
     table = Table(title=t("stats.title"), title_justify="left")
     for column in ("sync.shop", "stats.orders", "stats.lines", "stats.refunds", "stats.paid", "stats.refunded"):
         table.add_column(t(column), justify="left" if column == "sync.shop" else "right")
@@ -377,4 +395,4 @@ def stats_command(
             format_yuan(s["paid_fen"]),
             format_yuan(s["refunded_fen"]),
         )
-    console.print(table)
+    return table

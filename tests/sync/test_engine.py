@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,14 +17,17 @@ from bangfu.models import Order, OrderLine, QuarantinedRecord, SyncCursor, SyncR
 from bangfu.secrets import SecretStore
 from bangfu.store import make_engine, session_factory
 from connectors.fakes.clock import FakeClock
+from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
+from connectors.ratelimit import RateLimiter
 from connectors.retry import RetryPolicy
 from sync.engine import SyncEngine, SyncPolicy
 from sync.shops import register, specs_from_fakes
 from sync.stats import shop_stats
+from tests.connectors.contract import VirtualTime
 
 FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
-POLICY = SyncPolicy(lag=timedelta(0), lookback=timedelta(days=70), batch_size=200)
+POLICY = SyncPolicy(lag=timedelta(0), lookback=timedelta(days=32), batch_size=200)
 
 
 @pytest.fixture
@@ -73,14 +77,26 @@ async def test_sync_matches_truth_and_a_second_run_changes_nothing(
 
 async def test_chaos_converges_without_duplicates(engine: AsyncEngine, tmp_path: Path) -> None:
     clock = FakeClock()
+    # Every fault at chaos rates, with short hangs; bans and backoff run on virtual time.
+    chaos = FaultProfile.named("chaos").with_delays(slow_seconds=0.05, hang_seconds=0.6)
+    vt = VirtualTime()
+    fast = {
+        "retry": FAST_RETRY,
+        "timeout": 0.3,
+        "limiter": RateLimiter(clock=vt.clock, sleep=vt.sleep),
+        "sleep": vt.sleep,
+    }
     async with (
-        fake_server("kuaishou", seed=9, orders=500, days=20, faults="chaos", clock=clock) as ks,
-        fake_server("jd", seed=9, orders=300, days=20, faults="chaos", clock=clock) as jd,
+        fake_server("kuaishou", seed=9, orders=500, days=8, faults=chaos, clock=clock) as ks,
+        fake_server("jd", seed=9, orders=300, days=2, faults=chaos, clock=clock) as jd,
     ):
         clock.freeze(clock.now())
         secrets = await _register(engine, [ks, jd], tmp_path)
         sync = SyncEngine(
-            engine, secrets=secrets, policy=POLICY, connector_kwargs={"retry": FAST_RETRY, "timeout": 1.0}
+            engine,
+            secrets=secrets,
+            policy=replace(POLICY, lookback=timedelta(days=10)),
+            connector_kwargs=fast,
         )
         await sync.sync_all(until_caught_up=True)
         by_platform = {s["platform"]: s for s in await shop_stats(engine)}

@@ -77,9 +77,7 @@ class YouzanTestClient:
         """A call with a hand-made body and content type (for the gateway's 4004/4007 checks)."""
         query = {"access_token": self.access_token or ""}
         headers = {"Content-Type": content_type}
-        async with self.session.post(
-            f"{self.base_url}{path}", params=query, data=data, headers=headers
-        ) as resp:
+        async with self.session.post(f"{self.base_url}{path}", params=query, data=data, headers=headers) as resp:
             body: dict[str, Any] = await resp.json(content_type=None)
             return resp.status, body
 

@@ -1,0 +1,798 @@
+"""Stock: one truth per SKU, shared out to the shops that list it, pushed as deltas, no oversell.
+
+Definitions (all per SKU, read in one SQL statement so they come from one snapshot):
+
+* **Truth** = ``Σ supply_lots.remaining`` − *units sold and not yet drawn from a lot*. A unit is
+  sold when its order line belongs to the SKU (``order_lines.sku_id``, or, where the line has
+  none, a listing of the SKU with the line's shop/item/SKU ids), its order has been paid and is
+  not ``pending_payment``/``cancelled``/``closed``, and the order was paid at or after the SKU's
+  *count time*: the ``created_at`` of its earliest supply lot (when the hub first learned what
+  the lots hold; sales before that are taken to be reflected in ``remaining`` already). *Not
+  yet drawn* means less what ``lot_allocations`` already drew for that line (net of returns);
+  until lot allocation runs, that is every sold unit since the count. Truth is never below 0.
+
+* A **listing** (our SKU on one shop, ``listings.sku_id``) is *taken over* by its first push:
+  the hub reads the platform's stock ``p0``, records a ``stock_pushes`` row with delta 0 and
+  ``allocated_after = p0`` whose ``created_at`` is the read time plus
+  :attr:`StockPolicy.takeover_margin`; from then on the listing's sales count from that moment.
+
+* ``listings.allocated_stock`` (**G**) is an *upper bound of every unit the listing may ever
+  sell since takeover*, sold or still on the platform. An increase adds to G in the same
+  transaction that records its pending push (before it is sent); a decrease is subtracted in
+  that transaction too, but until its push is confirmed (``done``) it is added back
+  (*unconfirmed*), so G never undercounts. A decrease the platform could only take in part
+  (it had already sold more than the hub knew) is clamped at zero stock and G keeps the part
+  not taken.
+
+* **Believed platform stock** ``b = G + unconfirmed − sold since takeover`` (never below 0).
+  Real stock ``p = G − sold`` ≤ ``b``, because the hub knows at most the sales there were.
+
+**The invariant**: after every push ``Σ b ≤ truth`` over all taken-over listings of the SKU.
+Then ``Σ G = Σ b + Σ sold-known-since-takeover ≤ lots``, and as no platform can sell more than
+it was given, the units sold across every channel never exceed the lots, however the sales
+interleave with syncs and pushes. Sales the hub has not synced yet are in neither truth nor b,
+which is why the deltas (not absolute quantities) are what make this hold.
+
+**A push pass** per SKU, under a per-SKU lock (PostgreSQL advisory transaction lock; on SQLite
+the single writer lock taken by the first statement) held only while planning and recording:
+
+1. failed pushes are sent again with the same key (a platform that deduplicates makes a replay
+   a no-op; elsewhere a *failed* push is one the platform refused, so nothing was applied);
+   interrupted ``pending`` ones too where the platform deduplicates, else they become
+   ``uncertain``;
+2. listings not yet taken over are read and taken over;
+3. allocation (:func:`sync.allocation.allocate` over rules and reservations active now, then an
+   even split between a shop's listings) gives each listing a target; ``delta = target − b``;
+4. decreases are recorded (pending, key ``bf:stock:<listing>:<n>``) and sent first;
+5. then, from a fresh snapshot, increases are recorded and sent, capped so ``Σ b ≤ truth``.
+
+Push statuses: ``pending`` → ``done`` | ``failed`` (refused: retried with the same key) |
+``uncertain`` (sent to a platform without idempotency keys and the answer was lost: it may
+have applied; never resent; an increase counts as applied, a decrease as not). Listings of
+inactive shops keep their believed stock in the sum but are not pushed.
+
+Absolute-only platforms (JD, the self-built mall) apply a delta by read-then-set: a sale
+between the read and the set is overwritten and its unit goes back on sale (a window of one
+round trip); see ``Connector.push_stock_delta``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, exists, func, literal, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bangfu.enums import OrderStatus
+from bangfu.models import (
+    Listing,
+    LotAllocation,
+    Order,
+    OrderLine,
+    Shop,
+    Sku,
+    StockPush,
+    StockReservation,
+    StockRule,
+    SupplyLot,
+)
+from bangfu.secrets import SecretStore
+from connectors.base import Connector, StockDeltaResult, StockPushUncertain, Tokens
+from connectors.errors import PlatformError
+from connectors.registry import connector_for
+from sync.allocation import ShopShare, allocate, split_even
+from sync.shops import shop_config
+
+__all__ = [
+    "SOLD_STATUSES",
+    "ListingStock",
+    "PushLine",
+    "SkuStock",
+    "StockPolicy",
+    "StockPusher",
+    "load_stock",
+    "plan_targets",
+    "shares_for",
+]
+
+Clock = Callable[[], datetime]
+
+LISTINGS: Table = Listing.__table__  # type: ignore[assignment]
+LINES: Table = OrderLine.__table__  # type: ignore[assignment]
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+LOTS: Table = SupplyLot.__table__  # type: ignore[assignment]
+DRAWS: Table = LotAllocation.__table__  # type: ignore[assignment]
+PUSHES: Table = StockPush.__table__  # type: ignore[assignment]
+SHOPS: Table = Shop.__table__  # type: ignore[assignment]
+SKUS: Table = Sku.__table__  # type: ignore[assignment]
+RULES: Table = StockRule.__table__  # type: ignore[assignment]
+RESERVATIONS: Table = StockReservation.__table__  # type: ignore[assignment]
+
+#: Order statuses whose units are sold (paid and neither cancelled nor closed).
+SOLD_STATUSES: tuple[OrderStatus, ...] = tuple(
+    s for s in OrderStatus if s.is_paid and s not in (OrderStatus.CANCELLED, OrderStatus.CLOSED)
+)
+PENDING, DONE, FAILED, UNCERTAIN = "pending", "done", "failed", "uncertain"
+UNCONFIRMED = (PENDING, FAILED, UNCERTAIN)
+_LOCK_SPACE = 0x42465354 << 32  # "BFST": advisory lock keys for stock, one per SKU
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class StockPolicy:
+    #: sales within this long after a takeover read are not counted against the listing
+    #: (platform and hub clocks may differ); the choice errs on the safe side (fewer units)
+    takeover_margin: timedelta = timedelta(seconds=1)
+    #: a pending push older than this was interrupted (the process died while sending it)
+    stale_pending: timedelta = timedelta(minutes=10)
+
+    def __post_init__(self) -> None:
+        if self.takeover_margin < timedelta(0) or self.stale_pending <= timedelta(0):
+            raise ValueError("takeover_margin must not be negative and stale_pending must be positive")
+
+
+@dataclass(slots=True)
+class ListingStock:
+    listing_id: int
+    shop_id: int
+    platform_item_id: str
+    platform_sku_id: str
+    allocated: int  # G: listings.allocated_stock
+    unconfirmed: int  # decreases recorded but not confirmed: G does not drop until they are
+    sold: int  # sold units the hub knows of since takeover
+    taken_over: bool
+    shop_active: bool
+    platform_stock: int | None  # as the last product sync saw it
+
+    @property
+    def believed(self) -> int:
+        """What the platform holds at most, as far as the hub can tell (0 before takeover)."""
+        if not self.taken_over:
+            return 0
+        return max(0, self.allocated + self.unconfirmed - self.sold)
+
+
+@dataclass(slots=True)
+class SkuStock:
+    sku_id: int
+    sku_code: str
+    lots: int  # Σ supply_lots.remaining
+    undrawn: int  # sold since the count time and not yet drawn from a lot
+    listings: list[ListingStock] = field(default_factory=list)
+
+    @property
+    def truth(self) -> int:
+        return max(0, self.lots - self.undrawn)
+
+    @property
+    def held(self) -> int:
+        """Σ believed platform stock over the taken-over listings."""
+        return sum(listing.believed for listing in self.listings)
+
+
+@dataclass(slots=True)
+class PushLine:
+    """One listing's part of a push pass (what ``bangfu stock push`` prints)."""
+
+    sku_id: int
+    sku_code: str
+    truth: int
+    shop_id: int
+    listing_id: int
+    target: int  # its allocation
+    believed: int  # before the push
+    delta: int = 0  # asked for
+    applied: int = 0  # taken by the platform
+    stock_after: int | None = None  # the platform's stock after the push
+    status: str = "unchanged"  # unchanged|planned|done|failed|uncertain|skipped|capped
+    error: str | None = None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _sold() -> ColumnElement[bool]:
+    return and_(ORDERS.c.paid_at.is_not(None), ORDERS.c.status.in_(SOLD_STATUSES))
+
+
+def _snapshot_query(sku_ids: Sequence[int]) -> Any:
+    """One statement (one snapshot on both back ends) with every number the plan needs."""
+    mapping = LISTINGS.alias("mapping")
+    line_of_sku = or_(
+        LINES.c.sku_id == SKUS.c.id,
+        and_(
+            LINES.c.sku_id.is_(None),
+            exists().where(
+                mapping.c.sku_id == SKUS.c.id,
+                mapping.c.shop_id == LINES.c.shop_id,
+                mapping.c.platform_item_id == LINES.c.platform_item_id,
+                mapping.c.platform_sku_id == func.coalesce(LINES.c.platform_sku_id, ""),
+            ),
+        ),
+    )
+    counted_at = select(func.min(LOTS.c.created_at)).where(LOTS.c.sku_id == SKUS.c.id).scalar_subquery()
+    drawn = select(func.coalesce(func.sum(DRAWS.c.quantity), 0)).where(DRAWS.c.order_line_id == LINES.c.id)
+    undrawn = (
+        select(func.coalesce(func.sum(LINES.c.quantity - drawn.scalar_subquery()), 0))
+        .select_from(LINES.join(ORDERS, ORDERS.c.id == LINES.c.order_id))
+        .where(line_of_sku, _sold(), ORDERS.c.paid_at >= counted_at)
+        .scalar_subquery()
+    )
+    lots = select(func.coalesce(func.sum(LOTS.c.remaining), 0)).where(LOTS.c.sku_id == SKUS.c.id).scalar_subquery()
+    since = select(func.min(PUSHES.c.created_at)).where(PUSHES.c.listing_id == LISTINGS.c.id).scalar_subquery()
+    sold_since = (
+        select(func.coalesce(func.sum(LINES.c.quantity), 0))
+        .select_from(LINES.join(ORDERS, ORDERS.c.id == LINES.c.order_id))
+        .where(
+            LINES.c.shop_id == LISTINGS.c.shop_id,
+            LINES.c.platform_item_id == LISTINGS.c.platform_item_id,
+            func.coalesce(LINES.c.platform_sku_id, "") == LISTINGS.c.platform_sku_id,
+            or_(LINES.c.sku_id.is_(None), LINES.c.sku_id == LISTINGS.c.sku_id),
+            _sold(),
+            ORDERS.c.created_at > since,
+        )
+        .scalar_subquery()
+    )
+    unconfirmed = (
+        select(func.coalesce(func.sum(-PUSHES.c.delta), 0))
+        .where(PUSHES.c.listing_id == LISTINGS.c.id, PUSHES.c.delta < 0, PUSHES.c.status.in_(UNCONFIRMED))
+        .scalar_subquery()
+    )
+    return (
+        select(
+            SKUS.c.id,
+            SKUS.c.sku_code,
+            lots.label("lots"),
+            undrawn.label("undrawn"),
+            LISTINGS.c.id.label("listing_id"),
+            LISTINGS.c.shop_id,
+            LISTINGS.c.platform_item_id,
+            LISTINGS.c.platform_sku_id,
+            LISTINGS.c.allocated_stock,
+            LISTINGS.c.platform_stock,
+            since.label("since"),
+            sold_since.label("sold_since"),
+            unconfirmed.label("unconfirmed"),
+            SHOPS.c.active,
+        )
+        .select_from(
+            SKUS.outerjoin(LISTINGS, LISTINGS.c.sku_id == SKUS.c.id).outerjoin(SHOPS, SHOPS.c.id == LISTINGS.c.shop_id)
+        )
+        .where(SKUS.c.id.in_(list(sku_ids)))
+        .order_by(SKUS.c.id, LISTINGS.c.id)
+    )
+
+
+async def load_stock(conn: AsyncConnection, sku_ids: Sequence[int]) -> dict[int, SkuStock]:
+    """Truth and every listing's numbers for ``sku_ids``, from one snapshot."""
+    out: dict[int, SkuStock] = {}
+    if not sku_ids:
+        return out
+    for row in await conn.execute(_snapshot_query(sku_ids)):
+        sku = out.get(row.id)
+        if sku is None:
+            sku = out[row.id] = SkuStock(row.id, row.sku_code, int(row.lots), int(row.undrawn))
+        if row.listing_id is not None:
+            sku.listings.append(
+                ListingStock(
+                    listing_id=row.listing_id,
+                    shop_id=row.shop_id,
+                    platform_item_id=row.platform_item_id,
+                    platform_sku_id=row.platform_sku_id,
+                    allocated=int(row.allocated_stock),
+                    unconfirmed=int(row.unconfirmed),
+                    sold=int(row.sold_since),
+                    taken_over=row.since is not None,
+                    shop_active=bool(row.active),
+                    platform_stock=row.platform_stock,
+                )
+            )
+    return out
+
+
+async def shares_for(conn: AsyncConnection, sku_id: int, shop_ids: Iterable[int], now: datetime) -> list[ShopShare]:
+    """Each shop's rule for the SKU (its own, else the shop's default, else none) and the
+    units reserved for it now (reservations with ``starts_at <= now < ends_at``)."""
+    shops = sorted(set(shop_ids))
+    if not shops:
+        return []
+    rules: dict[int, tuple[int, int, int]] = {}
+    rows = await conn.execute(
+        select(RULES.c.shop_id, RULES.c.sku_id, RULES.c.share_bp, RULES.c.floor, RULES.c.priority)
+        .where(RULES.c.shop_id.in_(shops), or_(RULES.c.sku_id == sku_id, RULES.c.sku_id.is_(None)))
+        .order_by(RULES.c.sku_id.is_(None))  # the SKU's own rule first
+    )
+    for shop_id, _, share_bp, floor, priority in rows:
+        rules.setdefault(shop_id, (share_bp, floor, priority))
+    reserved = dict(
+        (
+            await conn.execute(
+                select(RESERVATIONS.c.shop_id, func.sum(RESERVATIONS.c.quantity))
+                .where(
+                    RESERVATIONS.c.sku_id == sku_id,
+                    RESERVATIONS.c.shop_id.in_(shops),
+                    RESERVATIONS.c.starts_at <= now,
+                    RESERVATIONS.c.ends_at > now,
+                )
+                .group_by(RESERVATIONS.c.shop_id)
+            )
+        ).all()
+    )
+    return [ShopShare.from_rule(shop, rules.get(shop), int(reserved.get(shop) or 0)) for shop in shops]
+
+
+def plan_targets(sku: SkuStock, shares: Sequence[ShopShare]) -> dict[int, int]:
+    """Target stock per listing: the SKU's truth, less what inactive shops' listings still hold,
+    allocated to the shops (``shares``), each shop's part split evenly over its listings."""
+    live = [listing for listing in sku.listings if listing.shop_active]
+    parked = sum(listing.believed for listing in sku.listings if not listing.shop_active)
+    by_shop: dict[int, list[int]] = defaultdict(list)
+    for listing in live:
+        by_shop[listing.shop_id].append(listing.listing_id)
+    shares = [share for share in shares if share.shop_id in by_shop]
+    parts = allocate(max(0, sku.truth - parked), shares)
+    targets = {listing.listing_id: 0 for listing in sku.listings}
+    for shop_id, units in parts.items():
+        targets.update(split_even(units, sorted(by_shop[shop_id])))
+    return targets
+
+
+# --------------------------------------------------------------------------- pushing
+
+
+@dataclass(slots=True)
+class _Push:
+    push_id: int
+    key: str
+    listing: ListingStock
+    delta: int
+
+
+class StockPusher:
+    """Shares each SKU's truth out to its listings and pushes the deltas (see the module doc)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        secrets: SecretStore | None = None,
+        policy: StockPolicy = StockPolicy(),
+        clock: Clock = utcnow,
+        connector_factory: Callable[[Shop], Connector] | None = None,
+        connector_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.secrets = secrets or SecretStore()
+        self.policy = policy
+        self.clock = clock
+        self._connector_factory = connector_factory
+        self._connector_kwargs = connector_kwargs or {}
+        self._pass_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ public
+    async def skus_in_scope(self, shop_ids: Sequence[int] | None = None) -> list[int]:
+        """SKUs listed (mapped) by the shops, or by any shop."""
+        query = select(LISTINGS.c.sku_id).distinct().where(LISTINGS.c.sku_id.is_not(None))
+        if shop_ids:
+            query = query.where(LISTINGS.c.shop_id.in_(list(shop_ids)))
+        async with self.engine.connect() as conn:
+            return sorted(int(sku_id) for sku_id in await conn.scalars(query))
+
+    async def truth(self, sku_ids: Sequence[int] | None = None) -> dict[int, SkuStock]:
+        """The current numbers per SKU (every SKU with a listing when ``sku_ids`` is None)."""
+        ids = list(sku_ids) if sku_ids is not None else await self.skus_in_scope()
+        async with self.engine.connect() as conn:
+            return await load_stock(conn, ids)
+
+    async def push(
+        self,
+        shop_ids: Sequence[int] | None = None,
+        *,
+        sku_ids: Sequence[int] | None = None,
+        dry_run: bool = False,
+    ) -> list[PushLine]:
+        """One pass over the SKUs the shops list (all shops when ``shop_ids`` is None).
+
+        Only listings of ``shop_ids`` are pushed, but every listing of a SKU counts toward its
+        truth. ``dry_run`` plans from the store without a read, a write or a platform call
+        (a listing not taken over yet shows its last synced platform stock as believed).
+        """
+        ids = list(sku_ids) if sku_ids is not None else await self.skus_in_scope(shop_ids)
+        scope = set(shop_ids) if shop_ids else None
+        if dry_run:
+            return await self._dry_run(ids, scope)
+        async with self._pass_lock:
+            shops = await self._shops()
+            connectors: dict[int, Connector] = {}
+            try:
+                lines: list[PushLine] = []
+                for sku_id in ids:
+                    lines.extend(await self._push_sku(sku_id, scope, shops, connectors))
+                return lines
+            finally:
+                for connector in connectors.values():
+                    await connector.aclose()
+
+    # ------------------------------------------------------------------ one SKU
+    async def _push_sku(
+        self, sku_id: int, scope: set[int] | None, shops: dict[int, Shop], connectors: dict[int, Connector]
+    ) -> list[PushLine]:
+        def in_scope(listing: ListingStock) -> bool:
+            return listing.shop_active and listing.shop_id in shops and (scope is None or listing.shop_id in scope)
+
+        failing = await self._retry_unfinished(sku_id, scope, shops, connectors)
+        async with self.engine.connect() as conn:
+            before = (await load_stock(conn, [sku_id])).get(sku_id)
+        if before is None:
+            return []
+        new = [x for x in before.listings if in_scope(x) and not x.taken_over]
+        reads = await self._read_new(new, shops, connectors)
+        lines: dict[int, PushLine] = {}
+        for listing in new:
+            read = reads[listing.listing_id]
+            if isinstance(read, str):
+                failing.add(listing.listing_id)
+                line = PushLine(sku_id, before.sku_code, before.truth, listing.shop_id, listing.listing_id, 0, 0)
+                line.status, line.error = FAILED, read
+                lines[listing.listing_id] = line
+
+        # Phase 1, one transaction under the SKU lock: takeovers, the plan, and the decreases
+        # (or, when nothing has to come back from any listing, the increases straight away).
+        async with self.engine.begin() as conn:
+            await self._lock(conn, sku_id)
+            await self._record_takeovers(conn, {k: v for k, v in reads.items() if not isinstance(v, str)})
+            sku, targets = await self._plan(conn, sku_id)
+            self._report(lines, sku, targets, in_scope, failing)
+            decreases = [
+                (x, targets[x.listing_id] - x.believed)
+                for x in sku.listings
+                if in_scope(x) and x.listing_id not in failing and targets[x.listing_id] < x.believed
+            ]
+            if decreases:
+                pushes = await self._record(conn, decreases)
+            else:
+                pushes = await self._record(conn, self._increases(sku, targets, in_scope, failing, lines))
+        await self._send_all(pushes, shops, connectors, lines)
+        if not decreases:
+            return [lines[k] for k in sorted(lines)]
+
+        # Phase 2: the decreases are settled (done, clamped or failed); plan again from a fresh
+        # snapshot and give out only what the listings do not hold.
+        async with self.engine.begin() as conn:
+            await self._lock(conn, sku_id)
+            sku, targets = await self._plan(conn, sku_id)
+            self._report(lines, sku, targets, in_scope, failing, keep_pushed=True)
+            pushes = await self._record(conn, self._increases(sku, targets, in_scope, failing, lines))
+        await self._send_all(pushes, shops, connectors, lines)
+        return [lines[k] for k in sorted(lines)]
+
+    async def _plan(self, conn: AsyncConnection, sku_id: int) -> tuple[SkuStock, dict[int, int]]:
+        sku = (await load_stock(conn, [sku_id]))[sku_id]
+        active = {x.shop_id for x in sku.listings if x.shop_active}
+        shares = await shares_for(conn, sku_id, active, self.clock())
+        return sku, plan_targets(sku, shares)
+
+    def _report(
+        self,
+        lines: dict[int, PushLine],
+        sku: SkuStock,
+        targets: dict[int, int],
+        in_scope: Callable[[ListingStock], bool],
+        failing: set[int],
+        *,
+        keep_pushed: bool = False,
+    ) -> None:
+        for listing in sku.listings:
+            if not in_scope(listing):
+                continue
+            line = lines.get(listing.listing_id)
+            if line is not None and ((keep_pushed and line.status != "unchanged") or line.status == FAILED):
+                line.truth, line.target = sku.truth, targets[listing.listing_id]
+                continue
+            lines[listing.listing_id] = PushLine(
+                sku.sku_id,
+                sku.sku_code,
+                sku.truth,
+                listing.shop_id,
+                listing.listing_id,
+                targets[listing.listing_id],
+                listing.believed,
+                status="skipped" if listing.listing_id in failing else "unchanged",
+            )
+
+    def _increases(
+        self,
+        sku: SkuStock,
+        targets: dict[int, int],
+        in_scope: Callable[[ListingStock], bool],
+        failing: set[int],
+        lines: dict[int, PushLine],
+    ) -> list[tuple[ListingStock, int]]:
+        """Positive deltas, capped so the listings never hold more than the truth in sum."""
+        headroom = sku.truth - sku.held
+        out: list[tuple[ListingStock, int]] = []
+        for listing in sku.listings:
+            want = targets[listing.listing_id] - listing.believed
+            if want <= 0 or not in_scope(listing) or listing.listing_id in failing:
+                continue
+            grant = min(want, max(0, headroom))
+            headroom -= grant
+            if grant < want:
+                lines[listing.listing_id].status = "capped"
+                lines[listing.listing_id].error = f"{want - grant} unit(s) held back: pushes still in flight"
+            if grant:
+                out.append((listing, grant))
+        return out
+
+    # ------------------------------------------------------------------ recording
+    async def _lock(self, conn: AsyncConnection, sku_id: int) -> None:
+        """Serialise planning per SKU across processes until the transaction ends."""
+        if conn.dialect.name == "postgresql":
+            key = _LOCK_SPACE + (sku_id & 0xFFFFFFFF)
+            await conn.execute(select(func.pg_advisory_xact_lock(literal(key))))
+        else:  # SQLite: a write statement takes the database's single writer lock
+            await conn.execute(text("UPDATE stock_pushes SET status = status WHERE 1 = 0"))
+
+    async def _record_takeovers(self, conn: AsyncConnection, reads: dict[int, tuple[int, datetime]]) -> None:
+        for listing_id, (stock, read_at) in reads.items():
+            taken = await conn.scalar(select(func.count()).where(PUSHES.c.listing_id == listing_id))
+            if taken:
+                continue  # another pass took it over meanwhile
+            row = (
+                await conn.execute(
+                    select(LISTINGS.c.shop_id, LISTINGS.c.allocated_stock).where(LISTINGS.c.id == listing_id)
+                )
+            ).one()
+            await conn.execute(
+                PUSHES.insert().values(
+                    idempotency_key=f"bf:stock:{listing_id}:0",
+                    shop_id=row.shop_id,
+                    listing_id=listing_id,
+                    allocated_before=row.allocated_stock,
+                    allocated_after=stock,
+                    delta=0,
+                    platform_stock_after=stock,
+                    status=DONE,
+                    created_at=read_at + self.policy.takeover_margin,
+                    done_at=read_at,
+                )
+            )
+            await conn.execute(update(LISTINGS).where(LISTINGS.c.id == listing_id).values(allocated_stock=stock))
+
+    async def _record(self, conn: AsyncConnection, deltas: Sequence[tuple[ListingStock, int]]) -> list[_Push]:
+        """Pending rows and G moved by the deltas, in the caller's transaction."""
+        out: list[_Push] = []
+        now = self.clock()
+        for listing, delta in deltas:
+            seq = await conn.scalar(select(func.count()).where(PUSHES.c.listing_id == listing.listing_id))
+            key = f"bf:stock:{listing.listing_id}:{int(seq or 0)}"
+            push_id = (
+                await conn.execute(
+                    PUSHES.insert()
+                    .values(
+                        idempotency_key=key,
+                        shop_id=listing.shop_id,
+                        listing_id=listing.listing_id,
+                        allocated_before=listing.allocated,
+                        allocated_after=listing.allocated + delta,
+                        delta=delta,
+                        status=PENDING,
+                        created_at=now,
+                    )
+                    .returning(PUSHES.c.id)
+                )
+            ).scalar_one()
+            moved = await conn.execute(
+                update(LISTINGS)
+                .where(LISTINGS.c.id == listing.listing_id, LISTINGS.c.allocated_stock == listing.allocated)
+                .values(allocated_stock=listing.allocated + delta)
+            )
+            if moved.rowcount != 1:  # cannot happen under the SKU lock; refuse rather than guess
+                raise RuntimeError(f"listing {listing.listing_id} changed while its push was recorded")
+            out.append(_Push(int(push_id), key, listing, delta))
+        return out
+
+    async def _finish(self, push: _Push, result: StockDeltaResult | PlatformError) -> tuple[str, str | None]:
+        """Mark a push done/failed/uncertain; a clamped decrease gives G back what was not taken."""
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            if isinstance(result, StockDeltaResult):
+                values: dict[str, Any] = {
+                    "status": DONE,
+                    "platform_stock_after": result.stock if result.stock >= 0 else None,
+                    "done_at": now,
+                    "error": None,
+                }
+                if result.applied != push.delta:
+                    values["allocated_after"] = PUSHES.c.allocated_before + result.applied
+                    await conn.execute(
+                        update(LISTINGS)
+                        .where(LISTINGS.c.id == push.listing.listing_id)
+                        .values(allocated_stock=LISTINGS.c.allocated_stock + (result.applied - push.delta))
+                    )
+                await conn.execute(update(PUSHES).where(PUSHES.c.id == push.push_id).values(**values))
+                return DONE, None
+            status = UNCERTAIN if isinstance(result, StockPushUncertain) else FAILED
+            error = f"{type(result).__name__}: {result}"[:2000]
+            await conn.execute(update(PUSHES).where(PUSHES.c.id == push.push_id).values(status=status, error=error))
+            return status, error
+
+    # ------------------------------------------------------------------ platform calls
+    async def _send_all(
+        self,
+        pushes: Sequence[_Push],
+        shops: dict[int, Shop],
+        connectors: dict[int, Connector],
+        lines: dict[int, PushLine],
+    ) -> None:
+        async def one(push: _Push) -> None:
+            result = await self._send(push, shops, connectors)
+            status, error = await self._finish(push, result)
+            line = lines[push.listing.listing_id]
+            line.delta += push.delta
+            line.status = status if line.status in ("unchanged", "done", "capped") else line.status
+            line.error = error or line.error
+            if isinstance(result, StockDeltaResult):
+                line.applied += result.applied
+                line.stock_after = result.stock if result.stock >= 0 else None
+
+        await asyncio.gather(*(one(push) for push in pushes))
+
+    async def _send(
+        self, push: _Push, shops: dict[int, Shop], connectors: dict[int, Connector]
+    ) -> StockDeltaResult | PlatformError:
+        listing = push.listing
+        platform = shops[listing.shop_id].platform.value
+        try:
+            connector = self._connector(shops[listing.shop_id], connectors)
+        except Exception as exc:  # nothing was sent: a plain failure, retried next pass
+            return PlatformError(platform, "connector", f"{type(exc).__name__}: {exc}")
+        try:
+            return await connector.push_stock_delta(
+                listing.platform_item_id, listing.platform_sku_id or None, push.delta, idempotency_key=push.key
+            )
+        except PlatformError as exc:
+            return exc
+        except Exception as exc:  # a bug after the write may have been sent: never resend it
+            return StockPushUncertain(platform, "internal", f"{type(exc).__name__}: {exc}")
+
+    async def _read_new(
+        self, listings: Sequence[ListingStock], shops: dict[int, Shop], connectors: dict[int, Connector]
+    ) -> dict[int, tuple[int, datetime] | str]:
+        """Takeover reads: each new listing's platform stock and when it was read (or an error)."""
+
+        async def one(listing: ListingStock) -> tuple[int, tuple[int, datetime] | str]:
+            try:
+                connector = self._connector(shops[listing.shop_id], connectors)
+                _, stock = await connector.read_stock(listing.platform_item_id, listing.platform_sku_id or None)
+            except Exception as exc:
+                return listing.listing_id, f"cannot read the platform's stock: {type(exc).__name__}: {exc}"
+            return listing.listing_id, (stock, self.clock())
+
+        return dict(await asyncio.gather(*(one(listing) for listing in listings)))
+
+    async def _retry_unfinished(
+        self, sku_id: int, scope: set[int] | None, shops: dict[int, Shop], connectors: dict[int, Connector]
+    ) -> set[int]:
+        """Send failed pushes (and interrupted pending ones where the platform deduplicates)
+        again under the same key; returns the listings whose retry failed again."""
+        stale = self.clock() - self.policy.stale_pending
+        query = (
+            select(
+                PUSHES.c.id.label("push_id"),
+                PUSHES.c.idempotency_key,
+                PUSHES.c.delta,
+                PUSHES.c.status,
+                LISTINGS.c.id.label("listing_id"),
+                LISTINGS.c.shop_id,
+                LISTINGS.c.platform_item_id,
+                LISTINGS.c.platform_sku_id,
+                LISTINGS.c.allocated_stock,
+                LISTINGS.c.platform_stock,
+            )
+            .join_from(PUSHES, LISTINGS, LISTINGS.c.id == PUSHES.c.listing_id)
+            .where(
+                LISTINGS.c.sku_id == sku_id,
+                or_(PUSHES.c.status == FAILED, and_(PUSHES.c.status == PENDING, PUSHES.c.created_at < stale)),
+            )
+            .order_by(PUSHES.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        failing: set[int] = set()
+        for row in rows:
+            shop = shops.get(row.shop_id)
+            if shop is None or (scope is not None and row.shop_id not in scope):
+                continue
+            listing = ListingStock(
+                row.listing_id,
+                row.shop_id,
+                row.platform_item_id,
+                row.platform_sku_id,
+                row.allocated_stock,
+                unconfirmed=0,
+                sold=0,
+                taken_over=True,
+                shop_active=True,
+                platform_stock=row.platform_stock,
+            )
+            push = _Push(row.push_id, row.idempotency_key, listing, row.delta)
+            if row.status == PENDING and not self._connector(shop, connectors).stock_delta_idempotent:
+                await self._finish(push, StockPushUncertain(shop.platform.value, "interrupted", "sent or not: unknown"))
+                continue
+            status, _ = await self._finish(push, await self._send(push, shops, connectors))
+            if status != DONE:
+                failing.add(listing.listing_id)
+        return failing
+
+    # ------------------------------------------------------------------ dry run
+    async def _dry_run(self, sku_ids: Sequence[int], scope: set[int] | None) -> list[PushLine]:
+        lines: list[PushLine] = []
+        async with self.engine.connect() as conn:
+            skus = await load_stock(conn, sku_ids)
+            for sku_id in sku_ids:
+                sku = skus.get(sku_id)
+                if sku is None:
+                    continue
+                for listing in sku.listings:
+                    if not listing.taken_over and listing.platform_stock is not None:
+                        listing.allocated, listing.taken_over = listing.platform_stock, True
+                active = {x.shop_id for x in sku.listings if x.shop_active}
+                targets = plan_targets(sku, await shares_for(conn, sku_id, active, self.clock()))
+                for listing in sku.listings:
+                    if not listing.shop_active or (scope is not None and listing.shop_id not in scope):
+                        continue
+                    delta = targets[listing.listing_id] - listing.believed
+                    lines.append(
+                        PushLine(
+                            sku.sku_id,
+                            sku.sku_code,
+                            sku.truth,
+                            listing.shop_id,
+                            listing.listing_id,
+                            targets[listing.listing_id],
+                            listing.believed,
+                            delta=delta,
+                            status="planned" if delta else "unchanged",
+                        )
+                    )
+        return lines
+
+    # ------------------------------------------------------------------ connectors
+    async def _shops(self) -> dict[int, Shop]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(Shop).where(Shop.active.is_(True)))
+            return {row.id: Shop(**row._mapping) for row in rows}
+
+    def _connector(self, shop: Shop, connectors: dict[int, Connector]) -> Connector:
+        connector = connectors.get(shop.id)
+        if connector is None:
+            if self._connector_factory is not None:
+                connector = self._connector_factory(shop)
+            else:
+                ref = shop.credentials_ref
+                secrets = self.secrets
+
+                async def keep_tokens(tokens: Tokens) -> None:
+                    if ref is not None:
+                        secrets.put(
+                            ref,
+                            {
+                                "access_token": tokens.access_token,
+                                "refresh_token": tokens.refresh_token,
+                                "token_expires_at": tokens.expires_at.isoformat() if tokens.expires_at else None,
+                            },
+                        )
+
+                config = shop_config(shop, self.secrets)
+                connector = connector_for(config, on_tokens=keep_tokens, **self._connector_kwargs)
+            connectors[shop.id] = connector
+        return connector
