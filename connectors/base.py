@@ -29,6 +29,8 @@ hook                                   what it does
 ``refresh_token()``                    where ``token_refresh = True``: call the token API with
                                        ``authenticated=False`` and ``self.set_tokens(...)``
 ``push_stock(...)``                    where the platform supports it
+``_stock_delta(...)``, ``read_stock``  the platform's incremental stock API and stock read
+                                       (default: read-then-set; see ``push_stock_delta``)
 =====================================  ====================================================
 
 The request loop, :meth:`Connector.call`::
@@ -114,6 +116,8 @@ __all__ = [
     "Request",
     "Response",
     "ShopConfig",
+    "StockDeltaResult",
+    "StockPushUncertain",
     "Tokens",
     "WindowLog",
 ]
@@ -141,6 +145,9 @@ class ShopConfig:
     refresh_token: str | None = field(default=None, repr=False)
     token_expires_at: datetime | None = None
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
+    #: the rate granted to this shop's app key where it differs from the connector class's
+    #: (a bigger quota, or an unthrottled loopback fake in benchmarks)
+    rate_limit: RateLimit | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "platform", PlatformKind(self.platform))
@@ -253,6 +260,24 @@ class ConnectorStats:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class StockDeltaResult(StockPushResult):
+    """What a stock delta did: the platform's ``stock`` after it, the delta asked for and the
+    delta the platform took. They differ only for a decrease the platform could not take
+    whole because it had already sold more than the hub knew: it is clamped at zero stock.
+    ``stock`` is -1 when the write was confirmed but the stock could not be read back."""
+
+    requested: int
+    applied: int
+
+
+class StockPushUncertain(PlatformError):
+    """A stock write went to a platform that cannot deduplicate it and no answer came back:
+    it may or may not have been applied, so it must never be sent again. Not retriable."""
+
+    error_class = ErrorClass.TRANSIENT
+
+
 #: HTTP status -> resolution used by the default ``classify`` (platforms add their codes).
 DEFAULT_HTTP_ERRORS: Mapping[int, ErrorResolution] = MappingProxyType(
     {
@@ -314,6 +339,8 @@ class Connector:
     refresh_margin: ClassVar[timedelta] = timedelta(minutes=5)
     #: status -> resolution for the default ``classify``
     http_errors: ClassVar[Mapping[int, ErrorResolution]] = DEFAULT_HTTP_ERRORS
+    #: the platform applies a stock delta once per idempotency key (a resend is a no-op)
+    stock_delta_idempotent: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -352,7 +379,7 @@ class Connector:
     @property
     def bucket(self) -> TokenBucket:
         """This connector's rate-limit bucket, shared per (platform, app_key)."""
-        return self._limiter.get(self.platform.value, self.config.app_key, self.rate)
+        return self._limiter.get(self.platform.value, self.config.app_key, self.config.rate_limit or self.rate)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -490,6 +517,64 @@ class Connector:
         except PlatformError as exc:
             self.stats.errors[exc.error_class] += 1
             raise
+
+    async def call_once(
+        self,
+        op: str,
+        *,
+        method: str = "POST",
+        path: str = "",
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        base_url: str | None = None,
+    ) -> Any:
+        """``call`` sent exactly once: no resend on any error (after a proactive token refresh).
+
+        For writes a platform cannot deduplicate (stock increments): a resend after a lost
+        answer could apply them twice. See :meth:`_send_once` for waiting out rate limits.
+        """
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        if self.token_refresh and self._token_expiring():
+            await self._refresh(stale=None)
+        root = (base_url or self.config.base_url).rstrip("/")
+        request = Request(
+            op=op,
+            method=method.upper(),
+            url=root + (path if not path or path.startswith("/") else "/" + path),
+            params=_stringify(params),
+            data=None if data is None else _stringify(data),
+            json=json,
+            headers=dict(headers or {}),
+        )
+        try:
+            return await self._exchange(request)
+        except PlatformError as exc:
+            self.stats.errors[exc.error_class] += 1
+            raise
+
+    async def _send_once(self, send: Callable[[], Awaitable[R]]) -> R:
+        """Run a write the platform cannot deduplicate (``send`` must send it once).
+
+        A rate-limit refusal was never applied: it is waited out and sent again (up to the
+        retry policy's attempts, then raised). Any other retriable failure (timeout, dropped
+        connection, 5xx) may have been applied after all: it becomes
+        :class:`StockPushUncertain`, never a resend.
+        """
+        attempt = 1
+        while True:
+            try:
+                return await send()
+            except RateLimitError as exc:
+                if attempt >= self.retry.max_attempts:
+                    raise
+                self.stats.retries[exc.error_class] += 1
+                await self._sleep(self.retry.delay_for(exc, attempt, self._rng))
+                attempt += 1
+            except RetriableError as exc:
+                raise StockPushUncertain(self.platform_name, exc.code, f"no answer, may have applied: {exc}") from exc
 
     async def _exchange(self, template: Request) -> Any:
         await self.bucket.acquire()
@@ -756,6 +841,110 @@ class Connector:
     ) -> StockPushResult:
         """Set the platform's stock of an item/SKU to ``quantity`` (full update)."""
         raise self._unsupported("push_stock")
+
+    async def push_stock_delta(
+        self,
+        platform_item_id: str,
+        platform_sku_id: str | None,
+        delta: int,
+        *,
+        idempotency_key: str,
+    ) -> StockDeltaResult:
+        """Add ``delta`` (negative: take away) to the platform's stock of an item/SKU.
+
+        Uses the platform's incremental API where it has one (:meth:`_stock_delta`); the base
+        default reads the stock and sets it, which races with a sale made between the read
+        and the set (that unit goes back on sale): one round trip of exposure, documented
+        per platform. Where the platform deduplicates by key (``stock_delta_idempotent``) the
+        key is sent and a resend is a no-op; elsewhere a write is sent once, and a lost
+        answer raises :class:`StockPushUncertain` (never send that push again).
+
+        A decrease never drives the stock below zero: when the platform refuses it because
+        it has sold more than the hub knew, the current stock is read and only that is taken
+        (``applied``; ``requested`` is what was asked). Other refusals propagate unchanged.
+        """
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise BadRequestError(self.platform_name, "stock", f"delta must be an int, got {delta!r}")
+        if delta == 0:
+            sku_id, stock = await self.read_stock(platform_item_id, platform_sku_id)
+            return StockDeltaResult(platform_item_id, sku_id, stock, 0, 0)
+        try:
+            result = await self._stock_delta(platform_item_id, platform_sku_id, delta, idempotency_key)
+        except UnsupportedStream:
+            raise
+        except (BadRequestError, RecordError) as refused:
+            if delta > 0:
+                raise
+            return await self._clamp_decrease(platform_item_id, platform_sku_id, delta, idempotency_key, refused)
+        return StockDeltaResult(result.platform_item_id, result.platform_sku_id, result.stock, delta, delta)
+
+    async def _clamp_decrease(
+        self, item_id: str, sku_id: str | None, delta: int, key: str, refused: PlatformError
+    ) -> StockDeltaResult:
+        """A refused decrease: take what the platform still has, re-reading if it sells meanwhile."""
+        for round_no in range(1, self.retry.max_attempts + 1):
+            resolved, current = await self.read_stock(item_id, sku_id)
+            if current >= -delta:
+                raise refused  # the stock was there: refused for another reason
+            if current == 0:
+                return StockDeltaResult(item_id, resolved, 0, delta, 0)
+            try:
+                result = await self._stock_delta(item_id, resolved, -current, f"{key}:c{round_no}")
+            except UnsupportedStream:
+                raise
+            except (BadRequestError, RecordError):
+                continue  # sold again between the read and the write: read again
+            return StockDeltaResult(item_id, result.platform_sku_id, result.stock, delta, -current)
+        raise refused
+
+    async def read_stock(self, platform_item_id: str, platform_sku_id: str | None) -> tuple[str | None, int]:
+        """The platform's current stock of an item/SKU and the SKU id it resolved to.
+
+        Default: walk :meth:`products` (every item; platforms with an item API override).
+        Without ``platform_sku_id`` the item must have at most one SKU.
+        """
+        async for product in self.products():
+            if isinstance(product, Quarantined) or product.platform_item_id != platform_item_id:
+                continue
+            if not product.skus and not platform_sku_id:
+                return None, product.stock
+            if platform_sku_id is None and len(product.skus) == 1:
+                return product.skus[0].platform_sku_id, product.skus[0].stock
+            if platform_sku_id is None:
+                raise BadRequestError(self.platform_name, "stock", f"item {platform_item_id} has several SKUs")
+            for sku in product.skus:
+                if sku.platform_sku_id == platform_sku_id:
+                    return sku.platform_sku_id, sku.stock
+            raise BadRequestError(self.platform_name, "stock", f"item {platform_item_id} has no SKU {platform_sku_id}")
+        raise BadRequestError(self.platform_name, "stock", f"no item {platform_item_id}")
+
+    async def _stock_after(self, platform_item_id: str, platform_sku_id: str | None) -> StockPushResult:
+        """Read the stock back after a confirmed write; ``-1`` if that read fails (the write
+        stands: failing the push now would invite a second, duplicate write)."""
+        try:
+            sku_id, stock = await self.read_stock(platform_item_id, platform_sku_id)
+        except PlatformError:
+            return StockPushResult(platform_item_id, platform_sku_id, -1)
+        return StockPushResult(platform_item_id, sku_id, stock)
+
+    async def _stock_delta(
+        self, platform_item_id: str, platform_sku_id: str | None, delta: int, idempotency_key: str
+    ) -> StockPushResult:
+        """Apply ``delta`` with the platform's API (one attempt of :meth:`push_stock_delta`).
+
+        Default, for platforms with only a full update: read the stock, then set it. A result
+        below zero is refused (like the incremental APIs); a set whose answer is lost becomes
+        :class:`StockPushUncertain` (a second read-then-set could apply the delta twice).
+        """
+        sku_id, current = await self.read_stock(platform_item_id, platform_sku_id)
+        if current + delta < 0:
+            raise BadRequestError(self.platform_name, "stock_short", f"stock {current} {delta:+d} would go below zero")
+        try:
+            return await self.push_stock(platform_item_id, sku_id, current + delta, idempotency_key=idempotency_key)
+        except RetriableError as exc:
+            raise StockPushUncertain(
+                self.platform_name, exc.code, f"set not confirmed, may have applied: {exc}"
+            ) from exc
 
     # ------------------------------------------------------------------ hooks: per stream
     def _orders_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:

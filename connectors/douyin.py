@@ -671,6 +671,8 @@ class DouyinConnector(Connector):
     )
     token_refresh: ClassVar[bool] = True
     sign_method: ClassVar[signing.SignMethod] = signing.SignMethod.HMAC_SHA256
+    #: ``sku.syncStock`` incremental updates carry ``idempotent_id``: one id applies once
+    stock_delta_idempotent: ClassVar[bool] = True
 
     def __init__(self, config: ShopConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
@@ -923,6 +925,41 @@ class DouyinConnector(Connector):
             },
         )
         return StockPushResult(platform_item_id, sku_id, quantity)
+
+    async def read_stock(self, platform_item_id: str, platform_sku_id: str | None) -> tuple[str | None, int]:
+        """A SKU's ``stock_num`` from ``sku.list`` (without a SKU id the product must have one)."""
+        skus = [s for s in await self._skus(platform_item_id) if isinstance(s, Mapping)]
+        if platform_sku_id is None and len(skus) != 1:
+            raise BadRequestError(PLATFORM, "stock", f"product {platform_item_id} has {len(skus)} SKUs: give a sku id")
+        for sku in skus:
+            sku_id = _id(sku, "id")
+            if platform_sku_id is None or sku_id == platform_sku_id:
+                return sku_id, _int(sku, "stock_num", 0)
+        raise BadRequestError(PLATFORM, "stock", f"product {platform_item_id} has no SKU {platform_sku_id}")
+
+    async def _stock_delta(
+        self, platform_item_id: str, platform_sku_id: str | None, delta: int, idempotency_key: str
+    ) -> StockPushResult:
+        """``sku.syncStock`` with ``incremental=true``, ``stock_num`` = the delta and
+        ``idempotent_id`` = our key: Douyin applies one id once, so the request loop's resends
+        and a later retry of the same push are no-ops. A result below zero is refused. The
+        answer carries no stock, so it is read back (``sku.list``)."""
+        for value in (platform_item_id, platform_sku_id):
+            if value and not value.isdigit():
+                raise BadRequestError(PLATFORM, "stock", f"Douyin ids are numeric, got {value!r}")
+        sku_id = platform_sku_id or (await self.read_stock(platform_item_id, None))[0]
+        assert sku_id is not None
+        await self.api(
+            "sku.syncStock",
+            {
+                "product_id": int(platform_item_id),
+                "sku_id": int(sku_id),
+                "stock_num": delta,
+                "incremental": True,
+                "idempotent_id": idempotency_key,
+            },
+        )
+        return await self._stock_after(platform_item_id, sku_id)
 
     async def _settlements_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
         lo, hi = window_seconds(start, end)

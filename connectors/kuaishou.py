@@ -879,6 +879,28 @@ class KuaishouConnector(Connector):
         assert last is not None  # max_attempts >= 1 and every failed round sets it
         raise last
 
+    async def read_stock(self, platform_item_id: str, platform_sku_id: str | None) -> tuple[str | None, int]:
+        """A SKU's stock from ``open.item.get``."""
+        return await self._sku_stock(platform_item_id, platform_sku_id)
+
+    async def _stock_delta(
+        self, platform_item_id: str, platform_sku_id: str | None, delta: int, idempotency_key: str
+    ) -> StockPushResult:
+        """``open.item.sku.stock.update`` with ``changeType`` 1 (add) or 2 (reduce; Kuaishou
+        refuses a result below zero). No idempotency key exists, so the write is sent exactly
+        once: a lost answer is ``StockPushUncertain``, a rate-limit refusal is waited out and
+        resent. The stock after is read back (``open.item.get``): it includes any sale made
+        since, which is what the platform holds."""
+        sku_id = platform_sku_id or (await self._sku_stock(platform_item_id, None))[0]
+        business = {
+            "kwaiItemId": _numeric(platform_item_id, "item id"),
+            "skuId": _numeric(sku_id, "sku id"),
+            "skuChangeStock": abs(delta),
+            "changeType": 1 if delta > 0 else 2,
+        }
+        await self._send_once(lambda: self._call_once("open.item.sku.stock.update", business))
+        return await self._stock_after(platform_item_id, sku_id)
+
     async def _call_once(self, method: str, business: Mapping[str, Any]) -> Any:
         """A POST sent exactly once: transport and retriable errors are raised, not retried."""
         token = _SEND_ONCE.set(True)

@@ -6,6 +6,7 @@ then :class:`TaobaoConnector`, which is the base request loop plus TOP's hooks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -208,6 +209,10 @@ def nested_list(container: Mapping[str, Any], outer: str, inner: str) -> list[An
 
 # -- field helpers -----------------------------------------------------------------------------
 
+#: a plain ``123.45`` yuan string: converted with integer arithmetic (exact, like ``yuan_to_fen``,
+#: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
+_PLAIN_YUAN = re.compile(r"-?\d{1,13}\.\d\d")
+
 
 def _req(raw: Mapping[str, Any], key: str) -> Any:
     value = raw.get(key)
@@ -248,6 +253,8 @@ def _fen(raw: Mapping[str, Any], key: str) -> int:
     value = _req(raw, key)
     if not isinstance(value, str):
         raise ValueError(f"{key!r} is not a yuan string: {value!r}")
+    if _PLAIN_YUAN.fullmatch(value):
+        return int(value.replace(".", ""))
     return yuan_to_fen(value)
 
 
@@ -745,18 +752,45 @@ class TaobaoConnector(Connector):
         if platform_sku_id is not None:
             business["sku_id"] = platform_sku_id
         body = await self.top(STOCK_METHOD, business)
+        return self._stock_answer(body, platform_item_id, platform_sku_id)
+
+    def _stock_answer(self, body: Mapping[str, Any], item_id: str, sku_id: str | None) -> StockPushResult:
+        """The stock after an ``item.quantity.update`` (the item's ``num`` or the SKU's ``quantity``)."""
         item = body.get("item")
         if not isinstance(item, Mapping):
             raise TransientError(self.platform_name, "envelope", "no item in item.quantity.update")
         try:
-            if platform_sku_id is None:
+            if sku_id is None:
                 stock = _int(item, "num")
             else:
-                sku = next(s for s in nested_list(item, "skus", "sku") if _id(s, "sku_id") == platform_sku_id)
+                sku = next(s for s in nested_list(item, "skus", "sku") if _id(s, "sku_id") == sku_id)
                 stock = _int(sku, "quantity")
         except (StopIteration, ValueError) as exc:
             raise TransientError(self.platform_name, "envelope", f"unexpected stock answer: {exc}") from exc
-        return StockPushResult(platform_item_id, platform_sku_id, stock)
+        return StockPushResult(item_id, sku_id, stock)
+
+    async def _stock_delta(
+        self, platform_item_id: str, platform_sku_id: str | None, delta: int, idempotency_key: str
+    ) -> StockPushResult:
+        """Incremental update (``type=2``, ``quantity`` may be negative; TOP refuses a result
+        below zero). TOP takes no idempotency key, so the write is sent exactly once: a lost
+        answer is :class:`~connectors.base.StockPushUncertain`, a flow-control refusal is
+        waited out and resent (see ``Connector._send_once``). The stock is read with
+        ``products()`` only when a decrease is clamped (TOP has no cheap single-item read here).
+        """
+        business: dict[str, Any] = {"num_iid": platform_item_id, "quantity": delta, "type": 2}
+        if platform_sku_id:
+            business["sku_id"] = platform_sku_id
+
+        async def send() -> Mapping[str, Any]:
+            answer: Mapping[str, Any] = await self.call_once(STOCK_METHOD, path=GATEWAY_PATH, data=business)
+            return answer
+
+        body = await self._send_once(send)
+        try:
+            return self._stock_answer(body, platform_item_id, platform_sku_id or None)
+        except TransientError:  # applied, but the answer is odd: never fail (and so resend) it
+            return StockPushResult(platform_item_id, platform_sku_id or None, -1)
 
     # ------------------------------------------------------------------ settlements
     def parse_settlement(self, raw: Raw) -> Sequence[SettlementLineRecord]:

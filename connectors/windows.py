@@ -36,6 +36,7 @@ __all__ = [
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_BEIJING_OFFSET = timedelta(hours=8)
 
 
 def utcnow() -> datetime:
@@ -105,6 +106,16 @@ def parse_local(text: str, fmt: str = LOCAL_FORMAT) -> datetime:
     """Beijing-time text to aware UTC. Raises ``ValueError`` on a malformed value."""
     if not isinstance(text, str):
         raise ValueError(f"expected a time string, got {type(text).__name__}: {text!r}")
+    if fmt == LOCAL_FORMAT and len(text) == 19 and text[10] == " ":
+        # Hot path (every order has several): fromisoformat is ~6x faster than strptime, and
+        # Shanghai has been UTC+8 without DST since 1992. Anything else takes the slow path.
+        try:
+            naive = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            if naive.year >= 1992:
+                return (naive - _BEIJING_OFFSET).replace(tzinfo=UTC)
     naive = datetime.strptime(text.strip(), fmt)
     if naive.tzinfo is not None:
         return naive.astimezone(UTC)

@@ -31,6 +31,7 @@ API                                        version    for
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -56,7 +57,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
-from connectors.base import Connector, Request
+from connectors.base import Connector, Request, StockPushUncertain
 from connectors.errors import (
     AuthError,
     BadRequestError,
@@ -75,7 +76,7 @@ from connectors.signing.youzan import (
     parse_token_response,
     token_request_body,
 )
-from connectors.windows import from_epoch_s, inclusive_end, parse_local, to_epoch_s, to_local_str
+from connectors.windows import inclusive_end, parse_local, to_epoch_s, to_local_str
 
 PLATFORM = "youzan"
 
@@ -292,6 +293,11 @@ def _int(raw: Mapping[str, Any], key: str) -> int:
     raise ValueError(f"{key!r} is not an integer: {value!r}")
 
 
+#: a plain ``123.45`` yuan string: converted with integer arithmetic (exact, like ``yuan_to_fen``,
+#: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
+_PLAIN_YUAN = re.compile(r"-?\d{1,13}\.\d\d")
+
+
 def _yuan(raw: Mapping[str, Any], key: str) -> int:
     """A yuan money field (string, e.g. ``"139.14"``) in fen; floats are refused."""
     value = raw.get(key)
@@ -299,6 +305,8 @@ def _yuan(raw: Mapping[str, Any], key: str) -> int:
         raise ValueError(f"missing {key!r}")
     if not isinstance(value, str):
         raise ValueError(f"{key!r} is not a yuan string: {value!r}")
+    if _PLAIN_YUAN.fullmatch(value):
+        return int(value.replace(".", ""))
     try:
         return yuan_to_fen(value)
     except MoneyError as exc:
@@ -837,6 +845,36 @@ class YouzanConnector(Connector):
             raise TransientError(PLATFORM, "not_confirmed", f"quantity.update did not confirm: {data!r}")
         return StockPushResult(platform_item_id, platform_sku_id, quantity)
 
+    async def read_stock(self, platform_item_id: str, platform_sku_id: str | None) -> tuple[str | None, int]:
+        """An item's or SKU's ``quantity`` from ``youzan.item.get``."""
+        data = await self.api(ITEM_GET, {"item_id": _numeric(platform_item_id)})
+        raw = data.get("item") if isinstance(data, Mapping) else None
+        if not isinstance(raw, Mapping):
+            raise TransientError(PLATFORM, "garbled", f"item.get answered without an item for {platform_item_id}")
+        product = parse_item(raw)
+        if not product.skus and not platform_sku_id:
+            return None, product.stock
+        for sku in product.skus:
+            if platform_sku_id in (None, sku.platform_sku_id) and (platform_sku_id or len(product.skus) == 1):
+                return sku.platform_sku_id, sku.stock
+        raise BadRequestError(PLATFORM, "stock", f"item {platform_item_id}: no single SKU {platform_sku_id!r}")
+
+    async def _stock_delta(
+        self, platform_item_id: str, platform_sku_id: str | None, delta: int, idempotency_key: str
+    ) -> StockPushResult:
+        """``youzan.item.quantity.update`` with ``type`` 1 (incremental; a result below zero is
+        refused). Youzan has no idempotency field, so the write is sent exactly once: a lost
+        answer is ``StockPushUncertain``, a rate-limit refusal is waited out and resent. The
+        stock after is read back with ``youzan.item.get``."""
+        body: dict[str, Any] = {"item_id": _numeric(platform_item_id), "quantity": delta, "type": 1}
+        if platform_sku_id:
+            body["sku_id"] = _numeric(platform_sku_id)
+        name, version = ITEM_QUANTITY_UPDATE
+        data = await self._send_once(lambda: self.call_once(name, path=api_path(name, version), json=body))
+        if not (isinstance(data, Mapping) and _bool(data, "is_success")):
+            raise StockPushUncertain(PLATFORM, "not_confirmed", f"quantity.update did not confirm: {data!r}")
+        return await self._stock_after(platform_item_id, platform_sku_id or None)
+
 
 def second_bounds(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """The whole seconds of ``[start, end)`` as Youzan's inclusive ``[first, last]`` bounds.
@@ -885,7 +923,6 @@ __all__ = [
     "REFUND_STATUS",
     "YouzanConnector",
     "classify_body",
-    "from_epoch_s",
     "order_status",
     "parse_bill",
     "parse_item",
@@ -893,5 +930,8 @@ __all__ = [
     "parse_order_line",
     "parse_refund",
     "parse_sku",
+    "post_fee_shares",
+    "second_bounds",
     "unwrap_body",
+    "window_is_empty",
 ]

@@ -60,6 +60,7 @@ STREAM_ORDER = (
     SyncStream.SETTLEMENTS,
 )
 WINDOWED = frozenset(STREAM_ORDER) - {SyncStream.PRODUCTS}
+FATAL_CLASSES = frozenset({ErrorClass.AUTH.value, ErrorClass.BAD_REQUEST.value})
 
 
 def utcnow() -> datetime:
@@ -167,15 +168,17 @@ class SyncEngine:
                     for shop in pending
                 )
             )
-            for shop, shop_outcomes in zip(pending, outcomes, strict=True):
-                results[shop.id] = shop_outcomes
-            # A shop stopped by auth will not heal by retrying; others go round until stable.
-            pending = [
+            # Fatal errors (auth, a request we got wrong) do not heal by retrying; a shop goes
+            # round again while this pass still stored something new or hit a retriable error.
+            again = [
                 shop
                 for shop, shop_outcomes in zip(pending, outcomes, strict=True)
-                if not any(ErrorClass.AUTH.value in o.errors for o in shop_outcomes)
+                if not any(FATAL_CLASSES & set(o.errors) for o in shop_outcomes)
                 and any(not o.ok or o.rows.new or o.rows.changed for o in shop_outcomes)
             ]
+            for shop, shop_outcomes in zip(pending, outcomes, strict=True):
+                results[shop.id] = _merge_passes(results.get(shop.id, []), shop_outcomes)
+            pending = again
             if not pending:
                 break
         return results
@@ -366,6 +369,13 @@ class SyncEngine:
                     recovered.append(await connector.refund_detail(platform_id))
             except RecordError:
                 continue  # still malformed: stays in quarantine for an operator
+            except AuthError:
+                raise
+            except PlatformError as exc:
+                # Gone or unreachable right now: the entry stays open and is tried again next
+                # run; it must never hold up the stream's own pull.
+                outcome.message = f"quarantined {platform_id} not re-read: {exc}"
+                continue
         if recovered:
             await self._write(shop, stream, recovered, [], outcome)
 
@@ -515,6 +525,13 @@ class SyncEngine:
 
     async def _start_run(self, shop_id: int, stream: SyncStream) -> int:
         async with self.engine.begin() as conn:
+            # A run still "running" here was cut off (killed, crashed): its rows and cursor
+            # stand as far as they were committed; say so instead of leaving it running.
+            await conn.execute(
+                update(SyncRun)
+                .where(SyncRun.shop_id == shop_id, SyncRun.stream == stream, SyncRun.outcome == "running")
+                .values(outcome="interrupted", finished_at=self.clock())
+            )
             result = await conn.execute(
                 _table(SyncRun)
                 .insert()
@@ -569,6 +586,34 @@ def shop_rate_limit(shop: Shop) -> RateLimit | None:
 def _table(model: Any) -> Table:
     table: Table = model.__table__
     return table
+
+
+def _merge_passes(earlier: list[StreamOutcome], latest: list[StreamOutcome]) -> list[StreamOutcome]:
+    """One outcome per stream over all passes: rows and windows add up; errors are the last pass's."""
+    before = {o.stream: o for o in earlier}
+    merged: list[StreamOutcome] = []
+    for outcome in latest:
+        previous = before.get(outcome.stream)
+        if previous is None:
+            merged.append(outcome)
+            continue
+        rows = PageResult()
+        rows.add(previous.rows)
+        rows.add(outcome.rows)
+        merged.append(
+            StreamOutcome(
+                outcome.shop_id,
+                outcome.stream,
+                windows_total=previous.windows_total + outcome.windows_total,
+                windows_done=previous.windows_done + outcome.windows_done,
+                rows=rows,
+                errors=outcome.errors,
+                message=outcome.message,
+                lag_seconds=outcome.lag_seconds,
+                skipped=outcome.skipped,
+            )
+        )
+    return merged
 
 
 def _run_values(outcome: StreamOutcome) -> dict[str, Any]:

@@ -7,9 +7,11 @@ Definitions (all per SKU, read in one SQL statement so they come from one snapsh
   none, a listing of the SKU with the line's shop/item/SKU ids), its order has been paid and is
   not ``pending_payment``/``cancelled``/``closed``, and the order was paid at or after the SKU's
   *count time*: the ``created_at`` of its earliest supply lot (when the hub first learned what
-  the lots hold; sales before that are taken to be reflected in ``remaining`` already). *Not
-  yet drawn* means less what ``lot_allocations`` already drew for that line (net of returns);
-  until lot allocation runs, that is every sold unit since the count. Truth is never below 0.
+  the lots hold; sales before that are taken to be reflected in ``remaining`` already) less
+  :attr:`StockPolicy.count_margin` (platform times have one-second resolution and their own
+  clocks: a sale near the count is rather counted twice than missed). *Not yet drawn* means
+  less what ``lot_allocations`` already drew for that line (net of returns); until lot
+  allocation runs, that is every sold unit since the count. Truth is never below 0.
 
 * A **listing** (our SKU on one shop, ``listings.sku_id``) is *taken over* by its first push:
   the hub reads the platform's stock ``p0``, records a ``stock_pushes`` row with delta 0 and
@@ -65,7 +67,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, literal, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, case, exists, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.enums import OrderStatus
@@ -81,6 +83,7 @@ from bangfu.models import (
     StockRule,
     SupplyLot,
 )
+from bangfu.models.base import UTCDateTime
 from bangfu.secrets import SecretStore
 from connectors.base import Connector, StockDeltaResult, StockPushUncertain, Tokens
 from connectors.errors import PlatformError
@@ -120,6 +123,8 @@ SOLD_STATUSES: tuple[OrderStatus, ...] = tuple(
 PENDING, DONE, FAILED, UNCERTAIN = "pending", "done", "failed", "uncertain"
 UNCONFIRMED = (PENDING, FAILED, UNCERTAIN)
 _LOCK_SPACE = 0x42465354 << 32  # "BFST": advisory lock keys for stock, one per SKU
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+COUNT_MARGIN = timedelta(minutes=1)
 
 
 def utcnow() -> datetime:
@@ -131,12 +136,18 @@ class StockPolicy:
     #: sales within this long after a takeover read are not counted against the listing
     #: (platform and hub clocks may differ); the choice errs on the safe side (fewer units)
     takeover_margin: timedelta = timedelta(seconds=1)
+    #: sales paid this long before a SKU's count time still count as sold (see the module doc)
+    count_margin: timedelta = COUNT_MARGIN
     #: a pending push older than this was interrupted (the process died while sending it)
     stale_pending: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
-        if self.takeover_margin < timedelta(0) or self.stale_pending <= timedelta(0):
-            raise ValueError("takeover_margin must not be negative and stale_pending must be positive")
+        if (
+            self.takeover_margin < timedelta(0)
+            or self.count_margin < timedelta(0)
+            or self.stale_pending <= timedelta(0)
+        ):
+            raise ValueError("margins must not be negative and stale_pending must be positive")
 
 
 @dataclass(slots=True)
@@ -203,22 +214,31 @@ def _sold() -> ColumnElement[bool]:
     return and_(ORDERS.c.paid_at.is_not(None), ORDERS.c.status.in_(SOLD_STATUSES))
 
 
-def _snapshot_query(sku_ids: Sequence[int]) -> Any:
-    """One statement (one snapshot on both back ends) with every number the plan needs."""
+def _snapshot_query(counted_from: dict[int, datetime]) -> Any:
+    """One statement (one snapshot on both back ends) with every number the plan needs.
+
+    ``counted_from``: per SKU id, sales paid from when count (count time less the margin).
+    """
     mapping = LISTINGS.alias("mapping")
     line_of_sku = or_(
         LINES.c.sku_id == SKUS.c.id,
         and_(
             LINES.c.sku_id.is_(None),
-            exists().where(
+            exists()
+            .where(
                 mapping.c.sku_id == SKUS.c.id,
                 mapping.c.shop_id == LINES.c.shop_id,
                 mapping.c.platform_item_id == LINES.c.platform_item_id,
                 mapping.c.platform_sku_id == func.coalesce(LINES.c.platform_sku_id, ""),
-            ),
+            )
+            .correlate(SKUS, LINES),
         ),
     )
-    counted_at = select(func.min(LOTS.c.created_at)).where(LOTS.c.sku_id == SKUS.c.id).scalar_subquery()
+    counted_at = case(
+        {sku_id: literal(moment, UTCDateTime()) for sku_id, moment in counted_from.items()},
+        value=SKUS.c.id,
+        else_=literal(EPOCH, UTCDateTime()),
+    )
     drawn = select(func.coalesce(func.sum(DRAWS.c.quantity), 0)).where(DRAWS.c.order_line_id == LINES.c.id)
     undrawn = (
         select(func.coalesce(func.sum(LINES.c.quantity - drawn.scalar_subquery()), 0))
@@ -227,7 +247,13 @@ def _snapshot_query(sku_ids: Sequence[int]) -> Any:
         .scalar_subquery()
     )
     lots = select(func.coalesce(func.sum(LOTS.c.remaining), 0)).where(LOTS.c.sku_id == SKUS.c.id).scalar_subquery()
-    since = select(func.min(PUSHES.c.created_at)).where(PUSHES.c.listing_id == LISTINGS.c.id).scalar_subquery()
+    # Nested two levels deep, so correlated by hand (auto-correlation reaches one level only).
+    since = (
+        select(func.min(PUSHES.c.created_at))
+        .where(PUSHES.c.listing_id == LISTINGS.c.id)
+        .correlate(LISTINGS)
+        .scalar_subquery()
+    )
     sold_since = (
         select(func.coalesce(func.sum(LINES.c.quantity), 0))
         .select_from(LINES.join(ORDERS, ORDERS.c.id == LINES.c.order_id))
@@ -266,17 +292,31 @@ def _snapshot_query(sku_ids: Sequence[int]) -> Any:
         .select_from(
             SKUS.outerjoin(LISTINGS, LISTINGS.c.sku_id == SKUS.c.id).outerjoin(SHOPS, SHOPS.c.id == LISTINGS.c.shop_id)
         )
-        .where(SKUS.c.id.in_(list(sku_ids)))
+        .where(SKUS.c.id.in_(list(counted_from)))
         .order_by(SKUS.c.id, LISTINGS.c.id)
     )
 
 
-async def load_stock(conn: AsyncConnection, sku_ids: Sequence[int]) -> dict[int, SkuStock]:
-    """Truth and every listing's numbers for ``sku_ids``, from one snapshot."""
+async def load_stock(
+    conn: AsyncConnection, sku_ids: Sequence[int], *, count_margin: timedelta = COUNT_MARGIN
+) -> dict[int, SkuStock]:
+    """Truth and every listing's numbers for ``sku_ids``, from one snapshot.
+
+    The count times are read first: they only ever move back (an earliest lot removed would
+    move one forward, and then the earlier one read here counts more sales: the safe side).
+    A SKU without lots yet counts every sale (its truth is 0 anyway).
+    """
     out: dict[int, SkuStock] = {}
     if not sku_ids:
         return out
-    for row in await conn.execute(_snapshot_query(sku_ids)):
+    ids = sorted(set(sku_ids))
+    counted_from = dict.fromkeys(ids, EPOCH)
+    rows = await conn.execute(
+        select(LOTS.c.sku_id, func.min(LOTS.c.created_at)).where(LOTS.c.sku_id.in_(ids)).group_by(LOTS.c.sku_id)
+    )
+    for sku_id, first in rows:
+        counted_from[sku_id] = max(EPOCH, first - count_margin)
+    for row in await conn.execute(_snapshot_query(counted_from)):
         sku = out.get(row.id)
         if sku is None:
             sku = out[row.id] = SkuStock(row.id, row.sku_code, int(row.lots), int(row.undrawn))
@@ -390,7 +430,7 @@ class StockPusher:
         """The current numbers per SKU (every SKU with a listing when ``sku_ids`` is None)."""
         ids = list(sku_ids) if sku_ids is not None else await self.skus_in_scope()
         async with self.engine.connect() as conn:
-            return await load_stock(conn, ids)
+            return await load_stock(conn, ids, count_margin=self.policy.count_margin)
 
     async def push(
         self,
@@ -430,7 +470,7 @@ class StockPusher:
 
         failing = await self._retry_unfinished(sku_id, scope, shops, connectors)
         async with self.engine.connect() as conn:
-            before = (await load_stock(conn, [sku_id])).get(sku_id)
+            before = (await load_stock(conn, [sku_id], count_margin=self.policy.count_margin)).get(sku_id)
         if before is None:
             return []
         new = [x for x in before.listings if in_scope(x) and not x.taken_over]
@@ -475,7 +515,7 @@ class StockPusher:
         return [lines[k] for k in sorted(lines)]
 
     async def _plan(self, conn: AsyncConnection, sku_id: int) -> tuple[SkuStock, dict[int, int]]:
-        sku = (await load_stock(conn, [sku_id]))[sku_id]
+        sku = (await load_stock(conn, [sku_id], count_margin=self.policy.count_margin))[sku_id]
         active = {x.shop_id for x in sku.listings if x.shop_active}
         shares = await shares_for(conn, sku_id, active, self.clock())
         return sku, plan_targets(sku, shares)
@@ -737,7 +777,7 @@ class StockPusher:
     async def _dry_run(self, sku_ids: Sequence[int], scope: set[int] | None) -> list[PushLine]:
         lines: list[PushLine] = []
         async with self.engine.connect() as conn:
-            skus = await load_stock(conn, sku_ids)
+            skus = await load_stock(conn, sku_ids, count_margin=self.policy.count_margin)
             for sku_id in sku_ids:
                 sku = skus.get(sku_id)
                 if sku is None:

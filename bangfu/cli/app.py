@@ -37,9 +37,19 @@ def _root(
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine for a command; a :class:`UserError` becomes one line on stderr, exit 2."""
     try:
-        return asyncio.run(coro)
+        return asyncio.run(_closing(coro))
     except UserError as exc:
         fail(str(exc))
+
+
+async def _closing(coro: Coroutine[Any, Any, T]) -> T:
+    """Await the command, then close the process's shared HTTP session if connectors opened one."""
+    try:
+        return await coro
+    finally:
+        http = sys.modules.get("connectors.http")
+        if http is not None:
+            await http.close_session()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -61,6 +71,9 @@ def _register() -> None:
     app.add_typer(scenario_app, name="scenario")
     app.add_typer(sync.shops_app, name="shops")
     app.add_typer(sync.sync_app, name="sync")
+    from bangfu.cli import stock
+
+    app.add_typer(stock.stock_app, name="stock")
     from bangfu.cli import webhooks
 
     app.add_typer(webhooks.webhooks_app, name="webhooks")

@@ -49,6 +49,9 @@ def serve(
     latency_ms: Annotated[int, typer.Option(min=0, help="Fixed delay added to every API request.")] = 0,
     shops: Annotated[int, typer.Option(min=1, help="Shops per platform.")] = 1,
     days: Annotated[int, typer.Option(min=1, help="Days of order history before now.")] = 60,
+    frozen: Annotated[
+        bool, typer.Option("--frozen", help="Stop the platforms' clock at start: data no longer changes.")
+    ] = False,
 ) -> None:
     """Start the fakes, print one JSON line per platform, then `ready`; stop on SIGINT/SIGTERM."""
     names = _parse_platforms(platforms)
@@ -57,7 +60,7 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from None
     try:
-        asyncio.run(_serve(names, host, port_base, seed, orders, faults, latency_ms, shops, days))
+        asyncio.run(_serve(names, host, port_base, seed, orders, faults, latency_ms, shops, days, frozen))
     except FakeNotAvailableError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -76,16 +79,20 @@ async def _serve(
     latency_ms: int,
     shops: int,
     days: int,
+    frozen: bool = False,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     running: list[Running] = []
+    clock = FakeClock()
     try:
         running = await serve_all(
-            names, host, port_base, seed, orders, faults, latency_ms, FakeClock(), shops=shops, days=days
+            names, host, port_base, seed, orders, faults, latency_ms, clock, shops=shops, days=days
         )
+        if frozen:
+            clock.freeze(clock.now())
         out = sys.stdout.buffer
         for item in running:
             out.write(orjson.dumps(item.describe()) + b"\n")

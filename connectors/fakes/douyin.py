@@ -57,7 +57,8 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
-from connectors.fakes.server import FakePlatform, Record
+from connectors.fakes.push import DOUYIN_PUSH, PushSender
+from connectors.fakes.server import FakePlatform, Record, json_response
 from connectors.fakes.world import (
     SHANGHAI,
     FakeItem,
@@ -245,6 +246,9 @@ class FakeDouyin(FakePlatform):
     def add_routes(self, app: web.Application) -> None:
         for method in self.methods:
             app.router.add_route("*", "/" + method.replace(".", "/"), self._gateway)
+        # Message push (消息推送) to registered targets: /_fake/webhooks, /_fake/push (see fakes/push.py).
+        self.pusher = PushSender(self, DOUYIN_PUSH)
+        self.pusher.install(app)
 
     # ----------------------------------------------------------------- envelopes
 
@@ -253,7 +257,7 @@ class FakeDouyin(FakePlatform):
         return f"{self.clock.now().astimezone(SHANGHAI):%Y%m%d%H%M%S}0F{self._log_serial:014X}"
 
     def _ok(self, data: Any) -> web.Response:
-        return web.json_response(
+        return json_response(
             {
                 "code": 10000,
                 "msg": "success",
@@ -263,8 +267,7 @@ class FakeDouyin(FakePlatform):
                 "data": data,
                 "err_no": 0,
                 "message": "success",
-            },
-            dumps=lambda value: json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+            }
         )
 
     def _error(self, error: DyError) -> web.Response:
@@ -468,12 +471,12 @@ class FakeDouyin(FakePlatform):
         if combine and isinstance(combine[0], Mapping) and combine[0].get("order_status"):
             wanted = {int(code) for code in str(combine[0]["order_status"]).split(",") if code.strip().isdigit()}
         if by_update is not None:
-            orders = world.orders_modified(*by_update)
+            orders = self.orders_modified(world, *by_update)
             if by_create is not None:
                 orders = [o for o in orders if by_create[0] <= o.created_at < by_create[1]]
         else:
             assert by_create is not None
-            orders = world.orders_created(*by_create)
+            orders = self.orders_created(world, *by_create)
         if wanted is not None:
             orders = [o for o in orders if ORDER_CODES[o.status] in wanted]
         field = "update_time" if params.get("order_by") == "update_time" else "create_time"
@@ -700,10 +703,10 @@ class FakeDouyin(FakePlatform):
             if by_update is None and by_apply is None:
                 by_update = (now - AFTERSALE_DEFAULT, now + timedelta(seconds=1))
             if by_update is not None:
-                refunds = world.refunds_modified(*by_update)
+                refunds = self.refunds_modified(world, *by_update)
             else:
                 assert by_apply is not None
-                refunds = world.refunds_modified(by_apply[0], now + timedelta(seconds=1))
+                refunds = self.refunds_modified(world, by_apply[0], now + timedelta(seconds=1))
             if by_apply is not None:
                 refunds = [r for r in refunds if by_apply[0] <= r.created_at < by_apply[1]]
         field, ascending = "apply_time", False

@@ -34,7 +34,7 @@ from aiohttp import web
 
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import fen_to_yuan_str
-from connectors.fakes.server import FakeCredentials, FakePlatform, Record, missing, replaced
+from connectors.fakes.server import FakeCredentials, FakePlatform, Record, json_response, missing, replaced
 from connectors.fakes.world import FakeItem, FakeOrder, FakeRefund, FakeSettlementLine, FakeWorld
 from connectors.signing import jd as jd_signing
 from connectors.windows import SHANGHAI, UTC, to_epoch_ms
@@ -222,7 +222,7 @@ class FakeJd(FakePlatform):
         super().__init__(**kwargs)
         self.ban_hint_seconds: int | None = None
         self._touches = 0
-        self._window_cache: dict[tuple[str, datetime, datetime, str, int, int], list[FakeOrder]] = {}
+        self._window_cache: dict[tuple[str, datetime, datetime, str, int, int, int], list[FakeOrder]] = {}
         self._codes: set[str] = {self.auth_code}
         self._code_serial = 0
         self._methods: dict[str, Callable[[FakeWorld, Mapping[str, Any]], dict[str, Any]]] = {
@@ -519,9 +519,11 @@ class FakeJd(FakePlatform):
 
     def _window_orders(self, world: FakeWorld, begin: datetime, stop: datetime, date_type: str) -> list[FakeOrder]:
         """The window's orders, cached while nothing can have changed them: the world is a
-        pure function of its clock and of the touches (which only this fake makes), so
-        paging through one window does not rebuild every order for every page."""
-        key = (world.shop_id, begin, stop, date_type, int(world.now().timestamp()), self._touches)
+        pure function of its clock, the touches (which only this fake makes) and the orders
+        placed by buyers (``/_fake/buy``), so paging through one window does not rebuild
+        every order for every page."""
+        now = int(world.now().timestamp())
+        key = (world.shop_id, begin, stop, date_type, now, self._touches, world.placed_count)
         cached = self._window_cache.get(key)
         if cached is None:
             cached = world.orders_modified(begin, stop) if date_type == "0" else world.orders_created(begin, stop)
@@ -791,11 +793,7 @@ class FakeJd(FakePlatform):
 
 
 def _json(payload: Mapping[str, Any]) -> web.Response:
-    return web.Response(
-        text=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-        content_type="application/json",
-        charset="utf-8",
-    )
+    return json_response(payload)
 
 
 __all__ = ["FakeJd", "parse_timestamp"]

@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from bangfu.enums import OrderStatus, RefundStatus, SettlementKind
-from connectors.fakes.server import FakePlatform, Record
+from connectors.fakes.server import FakePlatform, Record, json_response
 from connectors.fakes.world import (
     FakeItem,
     FakeLiveSession,
@@ -245,7 +245,7 @@ class FakeKuaishou(FakePlatform):
         return uuid.uuid4().hex
 
     def _ok(self, data: Any) -> web.Response:
-        return web.json_response(
+        return json_response(
             {
                 "result": 1,
                 "code": "0",
@@ -476,7 +476,9 @@ class FakeKuaishou(FakePlatform):
         cursor = str(business.get("cursor") or "")
         if cursor == "nomore":
             raise _bad_param("cursor无效")
-        orders = world.orders_modified(start, stop) if query_type == 2 else world.orders_created(start, stop)
+        orders = (
+            self.orders_modified(world, start, stop) if query_type == 2 else self.orders_created(world, start, stop)
+        )
         wanted = VIEW_STATUS[view]
         rows: list[tuple[int, str, FakeOrder]] = []
         for order in orders:
@@ -634,7 +636,7 @@ class FakeKuaishou(FakePlatform):
             raise _bad_param("pcursor无效")
         rows = [
             (ms(refund.modified_at), refund.refund_id, refund)
-            for refund in world.refunds_modified(start, stop)
+            for refund in self.refunds_modified(world, start, stop)
             if kind == 9 or REFUND_CODES[refund.status] in REFUND_WAITING
         ]
         page, nxt = self._cursor_page(rows, cursor, size)

@@ -29,12 +29,12 @@ need not depend on layout or CSS classes.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
@@ -491,7 +491,7 @@ class FakeSelfmall(FakePlatform):
             start, end = self._window(request, "updated_from", "updated_to")
         except PageError as exc:
             return self.error_page(exc, session)
-        orders = world.orders_modified(start, end)
+        orders = self.orders_modified(world, start, end)
         rows = self.page_slice(orders, page, per_page)
         views = [self.maybe_malform(f"order:{o.order_id}", order_view(o), _corrupt_money("paid")) for o in rows]
         self.touch_during_paging(world, [o.order_id for o in orders], page)
@@ -522,7 +522,7 @@ class FakeSelfmall(FakePlatform):
             start, end = self._window(request, "updated_from", "updated_to")
         except PageError as exc:
             return self.error_page(exc, session)
-        refunds = world.refunds_modified(start, end)
+        refunds = self.refunds_modified(world, start, end)
         rows = self.page_slice(refunds, page, per_page)
         views = [self.maybe_malform(f"refund:{r.refund_id}", refund_view(r), _corrupt_money("amount")) for r in rows]
         return self.render(
@@ -617,16 +617,6 @@ class FakeSelfmall(FakePlatform):
         return self._stock_page(session, world, item_id, sku_id, message="库存已更新", result="ok")
 
 
-def login_url(next_path: str) -> str:
-    """Where an expired session is sent (a test helper)."""
-    return f"/login?next={quote(next_path, safe='')}"
-
-
-def catalogue_items(world: FakeWorld) -> Sequence[FakeItem]:
-    """What the catalogue lists, in order (a test helper)."""
-    return world.products()
-
-
 __all__ = [
     "LINE_REFUND_WORDS",
     "MALL_NAME",
@@ -639,9 +629,7 @@ __all__ = [
     "MallSession",
     "PageError",
     "bill_view",
-    "catalogue_items",
     "item_view",
-    "login_url",
     "order_view",
     "refund_view",
 ]

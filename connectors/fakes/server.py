@@ -21,6 +21,10 @@ Every app gets, outside the fault middleware (never faulted, never delayed):
 * ``GET|POST /_fake/faults`` with ``{"profile": "none|light|chaos"}`` and/or field overrides
   (``{"rate_limit": 0.5, "hang_seconds": 0.2}``) -> the profile and counters;
 * ``POST /_fake/tokens/expire`` -> expires every issued access token (refresh tests).
+* ``POST /_fake/buy`` with ``{"item_id", "sku_id", "quantity", "shop_id"?, "buyer"?}`` -> a buyer's
+  paid order placed now (``FakeWorld.place_order``): ``200 {"ok": true, "order_id", "shop_id",
+  "quantity", "stock"}``, or ``409 {"ok": false, "error"}`` when the stock is short or the
+  item/SKU unknown (nothing changes), ``404`` for an unknown shop, ``400`` for a bad body.
 
 API requests pass: fixed latency (``latency_ms``), then a request fault: ``rate_limit`` ->
 ``rate_limit_response``; ``server_error`` -> ``server_error_response``; ``slow`` -> sleep
@@ -30,7 +34,10 @@ down) then answer; ``drop`` -> the connection is closed without an answer.
 Helpers for subclasses: :meth:`FakePlatform.page_slice` (applies ``duplicate_on_page``),
 :meth:`FakePlatform.touch_during_paging` (``modify_during_paging``: touching an order moves its
 ``modified_at`` to now, out of the window being paged), :meth:`FakePlatform.maybe_malform`
-(with :func:`missing` / :func:`replaced` corruptors), :class:`FakeTokens` for token endpoints.
+(with :func:`missing` / :func:`replaced` corruptors), :class:`FakeTokens` for token endpoints,
+and :meth:`FakePlatform.orders_modified` / ``orders_created`` / ``refunds_modified``: the world's
+window queries, cached while a client pages through one window (each page would otherwise
+rebuild every record of the window).
 
 Public interface (stable)::
 
@@ -59,6 +66,7 @@ import asyncio
 import copy
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -66,13 +74,14 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl
 
+import orjson
 from aiohttp import web
 
 from bangfu.catalog import CatalogSku
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultInjector, FaultKind, FaultProfile, RequestFault
 from connectors.fakes.registry import LIVE_PLATFORMS, load_fake, port_for
-from connectors.fakes.world import FakeWorld
+from connectors.fakes.world import FakeOrder, FakeRefund, FakeWorld, StockError
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -81,6 +90,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger(__name__)
 
 FAKE_PREFIX = "/_fake/"
+#: window query results kept per shop (a client pages through one window at a time per stream)
+WINDOW_CACHE_PER_SHOP = 3
 
 #: Request parameters that change on every retry and so do not identify "the same request".
 DEFAULT_VOLATILE_PARAMS: frozenset[str] = frozenset(
@@ -249,6 +260,8 @@ class FakePlatform:
         self.tokens = FakeTokens(self.clock, f"fake-{self.platform}", self.access_token_ttl, self.refresh_token_ttl)
         self.tokens.register(self.credentials.access_token, self.credentials.refresh_token)
         self._closing = asyncio.Event()
+        self._window_touches = 0
+        self._windows: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
 
     # ----------------------------------------------------------------- hooks
 
@@ -348,7 +361,45 @@ class FakePlatform:
             return None
         order_id = self.faults.choice(order_ids)
         world.touch(order_id)
+        self._window_touches += 1
         return order_id
+
+    def orders_modified(self, world: FakeWorld, start: datetime, end: datetime) -> list[FakeOrder]:
+        """``world.orders_modified(start, end)``, reused while a client pages through the window."""
+        return self._cached_window(world, "orders_modified", start, end, world.orders_modified)
+
+    def orders_created(self, world: FakeWorld, start: datetime, end: datetime) -> list[FakeOrder]:
+        """``world.orders_created(start, end)``, reused while a client pages through the window."""
+        return self._cached_window(world, "orders_created", start, end, world.orders_created)
+
+    def refunds_modified(self, world: FakeWorld, start: datetime, end: datetime) -> list[FakeRefund]:
+        """``world.refunds_modified(start, end)``, reused while a client pages through the window."""
+        return self._cached_window(world, "refunds_modified", start, end, world.refunds_modified)
+
+    def _cached_window(
+        self,
+        world: FakeWorld,
+        kind: str,
+        start: datetime,
+        end: datetime,
+        query: Callable[[datetime, datetime], list[T]],
+    ) -> list[T]:
+        """A window query's result (a fresh list), cached while nothing can have changed it.
+
+        A world is a pure function of its clock (to the second), the touches (which only the
+        fake makes, in :meth:`touch_during_paging`) and the orders buyers placed, so paging
+        through one window builds its records once instead of once per page.
+        """
+        key = (world.shop_id, kind, start, end, int(world.now().timestamp()), self._window_touches, world.placed_count)
+        cached = self._windows.get(key)
+        if cached is None:
+            cached = query(start, end)
+            self._windows[key] = cached
+            while len(self._windows) > WINDOW_CACHE_PER_SHOP * len(self.shops):
+                self._windows.popitem(last=False)
+        else:
+            self._windows.move_to_end(key)
+        return list(cached)
 
     def maybe_malform(self, key: str, record: Record, corrupt: Callable[[Record], Record]) -> Record:
         """``record``, or a corrupted deep copy of it (at most once per ``key``: transient)."""
@@ -381,6 +432,7 @@ class FakePlatform:
         app.router.add_route("*", "/_fake/clock", self._clock)
         app.router.add_route("*", "/_fake/faults", self._faults)
         app.router.add_post("/_fake/tokens/expire", self._expire_tokens)
+        app.router.add_post("/_fake/buy", self._buy)
         self.add_routes(app)
         app.on_shutdown.append(self._on_shutdown)
         return app
@@ -464,6 +516,37 @@ class FakePlatform:
 
     async def _expire_tokens(self, request: web.Request) -> web.Response:
         return web.json_response({"expired": self.tokens.expire_all()})
+
+    async def _buy(self, request: web.Request) -> web.Response:
+        """A buyer's order: takes the units from the SKU's stock or is refused (409)."""
+        payload = await _json_object(request)
+        world = self.world_for(str(payload.get("shop_id") or ""))
+        if world is None:
+            raise web.HTTPNotFound(text=f"no shop {payload.get('shop_id')!r} on this fake")
+        item_id = str(payload.get("item_id") or "")
+        sku_raw = payload.get("sku_id")
+        sku_id = str(sku_raw) if sku_raw not in (None, "") else None
+        quantity = payload.get("quantity", 1)
+        buyer = payload.get("buyer")
+        if not item_id or isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise web.HTTPBadRequest(text="expected item_id and an integer quantity")
+        try:
+            order = world.place_order(item_id, sku_id, quantity, None if buyer is None else str(buyer))
+        except StockError as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=409)
+        line = order.lines[0]
+        item = world.item(line.item_id)
+        stock = next((s.stock for s in item.skus if s.sku_id == line.sku_id), 0) if item is not None else 0
+        return web.json_response(
+            {"ok": True, "order_id": order.order_id, "shop_id": world.shop_id, "quantity": quantity, "stock": stock}
+        )
+
+
+def json_response(body: Any, *, status: int = 200) -> web.Response:
+    """Compact UTF-8 JSON (orjson; Chinese text as UTF-8, as the platforms send it, not escapes)."""
+    return web.Response(
+        body=orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status=status, content_type="application/json"
+    )
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

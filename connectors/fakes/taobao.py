@@ -37,7 +37,8 @@ from aiohttp import web
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import fen_to_yuan_str
 from connectors.fakes.faults import FaultInjector
-from connectors.fakes.server import FakeCredentials, FakePlatform, Record, missing, replaced
+from connectors.fakes.push import TAOBAO_PUSH, PushSender
+from connectors.fakes.server import FakeCredentials, FakePlatform, Record, json_response, missing, replaced
 from connectors.fakes.world import (
     FakeItem,
     FakeOrder,
@@ -427,6 +428,9 @@ class FakeTaobao(FakePlatform):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("POST", "/router/rest", self._gateway)
         app.router.add_route("GET", "/router/rest", self._gateway)
+        # TMC-like message push to registered targets: /_fake/webhooks, /_fake/push (see fakes/push.py).
+        self.pusher = PushSender(self, TAOBAO_PUSH)
+        self.pusher.install(app)
 
     def rate_limit_response(self, request: web.Request) -> web.StreamResponse:
         """Code 7 with TOP's ban hint (per-API or per-app-per-API flow control)."""
@@ -465,10 +469,10 @@ class FakeTaobao(FakePlatform):
             handler = self._routes[params["method"]]
             body = handler(world, params)
         except TopError as err:
-            return web.json_response(err.body())
+            return json_response(err.body())
         body["request_id"] = _request_id()
         key = params["method"].removeprefix("taobao.").replace(".", "_") + "_response"
-        return web.json_response({key: body})
+        return json_response({key: body})
 
     def _authenticate(self, params: Mapping[str, str]) -> FakeWorld:
         method = params.get("method", "")
@@ -619,7 +623,7 @@ class FakeTaobao(FakePlatform):
         start, end = self._window(params, "start_modified", "end_modified", INCREMENT_SPAN_MAX)
         keep = self._status_filter(params)
         # Inclusive ends at second resolution; newest modification first (DESC).
-        found = [o for o in world.orders_modified(start, end + timedelta(seconds=1)) if keep(o)]
+        found = [o for o in self.orders_modified(world, start, end + timedelta(seconds=1)) if keep(o)]
         found.sort(key=lambda o: (o.modified_at, int(o.order_id)), reverse=True)
         return self._paged(
             params,
@@ -641,7 +645,7 @@ class FakeTaobao(FakePlatform):
         if end < start:
             raise _invalid("end_created", "end_created must not be earlier than start_created")
         keep = self._status_filter(params)
-        found = [o for o in world.orders_created(start, end + timedelta(seconds=1)) if keep(o)]
+        found = [o for o in self.orders_created(world, start, end + timedelta(seconds=1)) if keep(o)]
         found.sort(key=lambda o: (o.created_at, int(o.order_id)), reverse=True)
         return self._paged(params, found, lambda order: render_trade(order, wanted), "trades", "trade", page_max=100)
 
@@ -671,7 +675,7 @@ class FakeTaobao(FakePlatform):
             raise _invalid("status")
         found = [
             r
-            for r in world.refunds_modified(start, end + timedelta(seconds=1))
+            for r in self.refunds_modified(world, start, end + timedelta(seconds=1))
             if not status or REFUND_STATUS[r.status] == status
         ]
         # [I] refunds.receive.get is sorted like the trade increment API: modified DESC.

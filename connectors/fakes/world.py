@@ -64,6 +64,8 @@ Public interface (stable)::
       .live_session(room_id) -> FakeLiveSession | None
       .campaigns() -> list[FakeCampaign]                     # selfmall only, else []
       .touch(order_id) -> FakeOrder             # modified_at := now, money unchanged
+      .place_order(item_id, sku_id, quantity, buyer=None) -> FakeOrder  # a sale now; StockError if short
+      .placed_count -> int                      # orders placed so far (they change query results)
       .truth() -> dict[str, int]                # orders, order_lines, refunds, paid_fen, refunded_fen
 """
 
@@ -74,7 +76,7 @@ import random
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -486,6 +488,7 @@ class FakeWorld:
         self._session_starts = [s.start for s in self._sessions]
         self._campaigns: list[FakeCampaign] = self._build_campaigns() if platform == "selfmall" else []
         self._touched: dict[int, int] = {}
+        self._placed: dict[str, FakeOrder] = {}  # orders placed by buyers (place_order), by id
         self._rng = random.Random()  # reseeded per order by _make_plan
         self._campaign_start = int(_epoch(self._campaigns[0].starts_at)) if self._campaigns else 0
         # Plans are pure functions of the index: cache the recently used ones.
@@ -912,6 +915,8 @@ class FakeWorld:
     def order(self, order_id: str) -> FakeOrder | None:
         """The order as of now, or None for an id this shop never had."""
         index = self._order_index(order_id)
+        if index is None and self._placed:
+            return self._placed_visible(order_id, self._now())
         if index is None or self._created[index] > self._now():
             return None
         return self._order_at(index, self._now())
@@ -921,7 +926,10 @@ class FakeWorld:
         now = self._now()
         lo = bisect_left(self._created, _ceil_seconds(start))
         hi = bisect_left(self._created, min(_ceil_seconds(end), now + 1))
-        return [self._order_at(i, now) for i in range(lo, hi)]
+        orders = [self._order_at(i, now) for i in range(lo, hi)]
+        if self._placed:
+            orders = self._with_placed(orders, _ceil_seconds(start), _ceil_seconds(end), now, by_created=True)
+        return orders
 
     def orders_modified(self, start: datetime, end: datetime) -> list[FakeOrder]:
         """Orders whose modified time (as of now) lies in [start, end), modified asc, then id."""
@@ -933,7 +941,10 @@ class FakeWorld:
             if lo <= modified < hi:
                 found.append((modified, index))
         found.sort()
-        return [self._order_at(index, now) for _, index in found]
+        orders = [self._order_at(index, now) for _, index in found]
+        if self._placed:
+            orders = self._with_placed(orders, lo, hi, now, by_created=False)
+        return orders
 
     def _candidates(self, lo: int, hi: int, now: int) -> set[int]:
         """Orders with an event or a touch in [lo, min(hi, now + 1))."""
@@ -961,6 +972,8 @@ class FakeWorld:
         """Bump an order's modified time to now without changing anything else."""
         index = self._order_index(order_id)
         now = self._now()
+        if index is None and self._placed_visible(order_id, now) is not None:
+            return self._touch_placed(order_id, now)
         if index is None or self._created[index] > now:
             raise KeyError(f"unknown order {order_id!r}")
         self._touched[index] = max(now, self._touched.get(index, now))
@@ -1311,13 +1324,120 @@ class FakeWorld:
         limit = ((now + 1 - self._base) << _INDEX_BITS) if now + 1 > self._base else 0
         paid = bisect_left(self._paid_keys, limit)
         refunds_ok = bisect_left(self._refund_ok_keys, limit)
-        return {
+        counts = {
             "orders": created,
             "order_lines": self._lines_prefix[created],
             "refunds": bisect_right(self._refund_created, now),
             "paid_fen": self._paid_prefix[paid],
             "refunded_fen": self._refund_ok_prefix[refunds_ok],
         }
+        for order in self._placed.values():
+            if order.created_at.timestamp() <= now:
+                counts["orders"] += 1
+                counts["order_lines"] += len(order.lines)
+                counts["paid_fen"] += order.paid_fen
+        return counts
+
+    # ----------------------------------------------------------------- public: sales placed now
+
+    @property
+    def placed_count(self) -> int:
+        """How many orders buyers have placed (a cache of query results must key on it)."""
+        return len(self._placed)
+
+    def place_order(self, item_id: str, sku_id: str | None, quantity: int, buyer: str | None = None) -> FakeOrder:
+        """A buyer's order placed and paid now: one line of ``quantity`` units of the SKU.
+
+        Atomic on the world's event loop (nothing here awaits): the SKU's stock is checked and
+        decremented and the order recorded in one step, so concurrent buyers can never take
+        more than the stock. Short stock, an unknown item/SKU or a quantity below 1 raises
+        :class:`StockError` and changes nothing. The order is paid at the catalogue price, has
+        no coupon, post fee, refund or settlement, and stays ``paid``; it shows in
+        :meth:`order`, :meth:`orders_modified`, :meth:`orders_created` and :meth:`truth` like a
+        generated order. Its id continues the shop's order ids (after the generated ones).
+        """
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise StockError(f"quantity must be a positive int, got {quantity!r}")
+        item_key, sku_key = self._stock_key(item_id, sku_id)
+        listing = next(self._listings[k] for k in self._item_skus[item_key] if self._listings[k].sku_id == sku_key)
+        self.adjust_stock(item_key, sku_key, -quantity)
+        now = self._now()
+        at = _dt(now)
+        index = len(self._created) + len(self._placed)
+        order_id = self._order_id(index)
+        price = listing.sku.price_fen
+        line = FakeOrderLine(
+            line_id=self._line_id(index, 0),
+            item_id=item_key,
+            sku_id=sku_key,
+            sku_code=listing.sku.sku_code,
+            spu_code=listing.sku.spu_code,
+            title=listing.sku.title,
+            spec=listing.sku.spec,
+            quantity=quantity,
+            price_fen=price,
+            unit_price_fen=price,
+            total_fen=price * quantity,
+            discount_fen=0,
+            paid_fen=price * quantity,
+            refund_state=LineRefundState.NONE,
+            refunded_fen=0,
+            refund_id=None,
+        )
+        tag = buyer or f"{index:07d}"
+        order = FakeOrder(
+            index=index,
+            order_id=order_id,
+            shop_id=self.shop_id,
+            status=OrderStatus.PAID,
+            created_at=at,
+            modified_at=at,
+            paid_at=at,
+            cancelled_at=None,
+            shipped_at=None,
+            finished_at=None,
+            closed_at=None,
+            total_fen=line.total_fen,
+            discount_fen=0,
+            post_fee_fen=0,
+            paid_fen=line.paid_fen,
+            lines=(line,),
+            refunds=(),
+            buyer_id=f"fake_buyer_{self._buyer_tag}{tag}",
+            buyer_nick=f"fake_nick_{tag}",
+            logistics_company=None,
+            tracking_no=None,
+        )
+        self._placed[order_id] = order
+        return order
+
+    def _placed_visible(self, order_id: str, now: int) -> FakeOrder | None:
+        order = self._placed.get(order_id)
+        if order is None or order.created_at.timestamp() > now:
+            return None
+        return order
+
+    def _touch_placed(self, order_id: str, now: int) -> FakeOrder:
+        order = self._placed[order_id]
+        touched = replace(order, modified_at=max(order.modified_at, _dt(now)))
+        self._placed[order_id] = touched
+        return touched
+
+    def _with_placed(self, orders: list[FakeOrder], lo: int, hi: int, now: int, *, by_created: bool) -> list[FakeOrder]:
+        """``orders`` plus the placed orders created (or modified) in [lo, min(hi, now + 1)),
+        in the same order as the generated ones: by that time, then by id."""
+        hi = min(hi, now + 1)
+        extra = [
+            order
+            for order in self._placed.values()
+            if order.created_at.timestamp() <= now
+            and lo <= (order.created_at if by_created else order.modified_at).timestamp() < hi
+        ]
+        if not extra:
+            return orders
+        merged = orders + extra
+        merged.sort(key=lambda o: ((o.created_at if by_created else o.modified_at), int(o.order_id)))
+        return merged
 
 
 __all__ = [

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -44,7 +44,7 @@ from aiohttp import web
 
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import fen_to_yuan_str, split_largest_remainder
-from connectors.fakes.server import FakeCredentials, FakePlatform, IssuedToken, Record
+from connectors.fakes.server import FakeCredentials, FakePlatform, IssuedToken, Record, json_response
 from connectors.fakes.world import (
     SHANGHAI,
     FakeItem,
@@ -121,7 +121,7 @@ _JSON = "application/json"
 
 def _json(data: Any) -> web.Response:
     """A JSON answer with Chinese text as UTF-8 (as the real gateway sends it), not escapes."""
-    return web.Response(text=json.dumps(data, ensure_ascii=False), content_type=_JSON, charset="utf-8")
+    return json_response(data)
 
 
 _ACCEPTED_CONTENT = (_JSON, "application/x-www-form-urlencoded", "multipart/form-data")
@@ -677,12 +677,12 @@ class FakeYouzan(FakePlatform):
         updated = self._local_window(params, "start_update", "end_update", MAX_ORDER_SPAN)
         created = self._local_window(params, "start_created", "end_created", MAX_ORDER_SPAN)
         if updated is not None:
-            orders = world.orders_modified(*updated)
+            orders = self.orders_modified(world, *updated)
         elif created is not None:
-            orders = world.orders_created(*created)
+            orders = self.orders_created(world, *created)
         else:
             now = world.now()
-            orders = world.orders_created(now - DEFAULT_LOOKBACK, now + timedelta(seconds=1))
+            orders = self.orders_created(world, now - DEFAULT_LOOKBACK, now + timedelta(seconds=1))
         status = params.get("status")
         if status not in (None, ""):
             orders = [order for order in orders if ORDER_STATUS[order.status] == status]
@@ -729,7 +729,7 @@ class FakeYouzan(FakePlatform):
         if window is None:
             now = world.now()
             window = (now - DEFAULT_LOOKBACK, now + timedelta(seconds=1))
-        refunds = world.refunds_modified(*window)
+        refunds = self.refunds_modified(world, *window)
         tid = params.get("tid")
         if isinstance(tid, str) and tid:
             refunds = [r for r in refunds if tid_of(r.order_id) == tid]
@@ -810,12 +810,6 @@ class FakeYouzan(FakePlatform):
         return {"total": len(lines), "bills": [render_bill(line) for line in page]}
 
 
-def world_orders(world: FakeWorld) -> Sequence[FakeOrder]:
-    """Every order created so far (a test helper)."""
-    now = world.now()
-    return world.orders_created(world.anchor - timedelta(days=world.days + 2), now + timedelta(seconds=1))
-
-
 __all__ = [
     "ORDER_STATUS",
     "REFUND_STATUS",
@@ -827,5 +821,4 @@ __all__ = [
     "render_order",
     "render_refund",
     "render_trade_detail",
-    "world_orders",
 ]

@@ -1,0 +1,356 @@
+"""Ingest orders end to end and print one JSON line: fake platforms -> HTTP -> connectors -> sync -> store.
+
+    python bench/ingest.py --orders 100000                      # a fresh SQLite file in a temp dir
+    python bench/ingest.py --orders 100000 --db postgresql+asyncpg://127.0.0.1:5432/postgres
+
+The fake platforms (``connectors.fakes.server``: ``build_fake`` + ``start``, as ``serve_all``
+does) serve ``--orders`` orders spread over ``--platforms`` x ``--shops`` worlds on loopback, with
+the world clock frozen. The shops are registered (``sync.shops``) with an unthrottled
+``rate_limit`` setting (loopback needs no politeness), then ``SyncEngine.sync_all`` pulls the
+orders stream of every shop concurrently into the store, as ``bangfu sync run`` would.
+
+By default the fakes run in a child process (``--fakes process``), so the platforms' side of the
+work (building orders from the world, rendering, JSON) uses the second core as real platforms
+would use their own machines; ``--fakes inline`` serves them from the hub's own event loop.
+Building the worlds is timed apart (``world_build_seconds``) and excluded from ``seconds``.
+
+With a PostgreSQL URL the database named in it is only used to create a scratch database
+(``bangfu_bench_<hex>``), dropped afterwards unless ``--keep-db``. Output keys: ``orders``,
+``order_lines`` (rows in the store), ``seconds``, ``orders_per_s``, ``peak_rss_mb`` (the hub
+process), ``db``; and where the time went: CPU seconds of the hub (``hub_cpu_s``, of which
+``hub_threads_cpu_s`` in threads such as aiosqlite's), of the fakes process and of the
+PostgreSQL backends, per-platform figures, the machine's load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import make_url
+
+from bangfu.enums import SyncStream
+from bangfu.models import Order, OrderLine, Shop
+from bangfu.secrets import SecretStore
+from bangfu.store import make_engine, session_factory, upgrade
+from connectors.fakes.clock import FakeClock
+from connectors.fakes.registry import PLATFORM_ORDER
+from connectors.fakes.server import Running, build_fake, start
+from connectors.http import close_all_sessions
+from sync.engine import StreamOutcome, SyncEngine, SyncPolicy
+from sync.shops import register, specs_from_fakes
+
+SEED = 7
+#: loopback fakes need no politeness: effectively unthrottled
+UNTHROTTLED = {"per_second": 1_000_000, "burst": 1_000}
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Plan:
+    platforms: tuple[str, ...]
+    orders_per_world: int
+    shops: int
+    days: int
+
+
+# --------------------------------------------------------------------------- the fakes
+
+
+async def _start_fakes(plan: Plan) -> tuple[list[Running], float]:
+    clock = FakeClock()
+    started = time.perf_counter()
+    fakes = [
+        build_fake(name, seed=SEED, orders=plan.orders_per_world, shops=plan.shops, days=plan.days, clock=clock)
+        for name in plan.platforms
+    ]
+    built = time.perf_counter() - started
+    clock.freeze()  # after the last world: every generated order is visible, nothing changes
+    running: list[Running] = []
+    try:
+        for fake in fakes:
+            running.append(await start(fake))
+    except BaseException:
+        for item in running:
+            await item.close()
+        raise
+    return running, built
+
+
+def _truth(running: Sequence[Running]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in running:
+        for world in item.worlds.values():
+            out[item.platform] = out.get(item.platform, 0) + world.truth()["orders"]
+    return out
+
+
+def _fakes_child(conn: Connection, plan: Plan) -> None:
+    """The fakes' process: start them, report, serve until told to stop, report CPU and memory."""
+
+    async def serve() -> None:
+        running, built = await _start_fakes(plan)
+        conn.send({"describe": [r.describe() for r in running], "build_seconds": built, "truth": _truth(running)})
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "stop"
+        for item in running:
+            await item.close()
+
+    asyncio.run(serve())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    conn.send({"cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024})
+    conn.close()
+
+
+class Fakes:
+    """The fake platforms, in a child process or in this event loop."""
+
+    def __init__(self, plan: Plan, where: str) -> None:
+        self.plan = plan
+        self.where = where
+        self.describe: list[dict[str, Any]] = []
+        self.build_seconds = 0.0
+        self.truth: dict[str, int] = {}
+        self.usage: dict[str, float] = {}
+        self._running: list[Running] = []
+        self._process: Any = None
+        self._conn: Connection | None = None
+
+    async def __aenter__(self) -> Fakes:
+        if self.where == "inline":
+            self._running, self.build_seconds = await _start_fakes(self.plan)
+            self.describe = [r.describe() for r in self._running]
+            self.truth = _truth(self._running)
+            return self
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        self._process = context.Process(target=_fakes_child, args=(theirs, self.plan), daemon=True)
+        self._process.start()
+        theirs.close()
+        self._conn = ours
+        ready = await asyncio.get_running_loop().run_in_executor(None, ours.recv)
+        self.describe, self.build_seconds, self.truth = ready["describe"], ready["build_seconds"], ready["truth"]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for item in self._running:
+            await item.close()
+        if self._conn is not None:
+            conn = self._conn
+            conn.send("stop")
+            self.usage = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+            conn.close()
+            self._process.join(10)
+
+
+# --------------------------------------------------------------------------- the database
+
+
+async def _scratch_database(url: str) -> tuple[str, str | None]:
+    """For PostgreSQL, a fresh database next to the one in ``url``; SQLite URLs are used as given."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url, None
+    name = f"bangfu_bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_database(url: str, name: str) -> None:
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.dispose()
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process or thread from /proc, 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _threads_cpu() -> float:
+    """CPU seconds of this process's threads other than the main one (aiosqlite's worker...)."""
+    main = threading.main_thread().native_id
+    total = 0.0
+    for task in Path("/proc/self/task").iterdir():
+        if int(task.name) != main:
+            total += _proc_cpu_path(task / "stat")
+    return total
+
+
+def _proc_cpu_path(path: Path) -> float:
+    try:
+        fields = path.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
+    platforms = tuple(p for p in args.platforms.split(",") if p)
+    unknown = [p for p in platforms if p not in PLATFORM_ORDER]
+    if unknown or not platforms:
+        raise SystemExit(f"unknown platforms {unknown}; choose from {', '.join(PLATFORM_ORDER)}")
+    plan = Plan(platforms, max(1, args.orders // (len(platforms) * args.shops)), args.shops, args.days)
+    load_before = os.getloadavg()
+    db_url, scratch = await _scratch_database(url)
+    try:
+        async with Fakes(plan, args.fakes) as fakes:
+            result = await _sync(args, db_url, fakes, tmp)
+        result["world_build_seconds"] = round(fakes.build_seconds, 3)
+        if fakes.usage:
+            result["fakes_cpu_s"] = round(fakes.usage["cpu_s"], 2)
+            result["fakes_peak_rss_mb"] = round(fakes.usage["peak_rss_mb"], 1)
+        truth = sum(fakes.truth.values())
+        result["complete"] = result["orders"] == truth
+        if not result["complete"]:
+            result["expected_orders"] = truth
+    finally:
+        if scratch is not None and not args.keep_db:
+            await _drop_database(url, scratch)
+    result["load_avg_before"] = [round(x, 2) for x in load_before]
+    result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["fakes"] = args.fakes
+    if scratch is not None and args.keep_db:
+        result["kept_db"] = scratch
+    return result
+
+
+async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> dict[str, Any]:
+    engine = make_engine(url)
+    try:
+        await upgrade(engine)
+        lines = tmp / "fakes.jsonl"
+        lines.write_text("\n".join(orjson.dumps(d).decode() for d in fakes.describe) + "\n")
+        secrets = SecretStore(tmp / "secrets.json")
+        async with session_factory(engine)() as session, session.begin():
+            registered = await register(session, specs_from_fakes(lines), secrets)
+            shop_ids = [shop.id for shop, _ in registered]
+            await session.execute(
+                update(Shop).where(Shop.id.in_(shop_ids)).values(settings={"rate_limit": UNTHROTTLED})
+            )
+        platform_of = {shop.id: shop.platform.value for shop, _ in registered}
+        sync = SyncEngine(
+            engine,
+            secrets=secrets,
+            policy=SyncPolicy(lag=timedelta(0), lookback=timedelta(days=args.days + 2), batch_size=args.batch_size),
+        )
+        finished: dict[int, float] = {}
+        started = time.perf_counter()
+
+        def progress(outcome: StreamOutcome) -> None:
+            finished[outcome.shop_id] = time.perf_counter() - started
+
+        db_pids = await _backend_pids(engine) if engine.dialect.name == "postgresql" else []
+        db_cpu_before = sum(_proc_cpu(pid) for pid in db_pids)
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+        threads_before = _threads_cpu()
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        results = await sync.sync_all(shop_ids, streams=[SyncStream.ORDERS], progress=progress)
+        seconds = time.perf_counter() - started
+        if args.profile:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+        threads_cpu = _threads_cpu() - threads_before
+        db_pids = sorted(set(db_pids) | set(await _backend_pids(engine))) if db_pids else []
+        db_cpu = sum(_proc_cpu(pid) for pid in db_pids) - db_cpu_before
+        async with engine.connect() as conn:
+            n_orders = int(await conn.scalar(select(func.count()).select_from(Order)) or 0)
+            n_lines = int(await conn.scalar(select(func.count()).select_from(OrderLine)) or 0)
+        errors = [f"{platform_of[shop]}: {o.message}" for shop, outs in results.items() for o in outs if not o.ok]
+        per_platform: dict[str, dict[str, Any]] = {}
+        for shop, outs in results.items():
+            entry = per_platform.setdefault(platform_of[shop], {"orders": 0, "windows": 0, "seconds": 0.0})
+            for outcome in outs:
+                entry["orders"] += outcome.rows.new + outcome.rows.changed + outcome.rows.unchanged
+                entry["windows"] += outcome.windows_done
+            entry["seconds"] = round(max(entry["seconds"], finished.get(shop, seconds)), 3)
+        for entry in per_platform.values():
+            entry["orders_per_s"] = round(entry["orders"] / entry["seconds"]) if entry["seconds"] else None
+        hub_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+        out: dict[str, Any] = {
+            "bench": "ingest",
+            "orders": n_orders,
+            "order_lines": n_lines,
+            "seconds": round(seconds, 3),
+            "orders_per_s": round(n_orders / seconds),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "db": engine.dialect.name,
+            "platforms": per_platform,
+            "shops": len(shop_ids),
+            "batch_size": args.batch_size,
+            "hub_cpu_s": round(hub_cpu, 2),
+            "hub_threads_cpu_s": round(threads_cpu, 2),
+            "hub_cpu_us_per_order": round(hub_cpu / n_orders * 1e6) if n_orders else None,
+        }
+        if db_pids:
+            out["db_cpu_s"] = round(db_cpu, 2)
+        if errors:
+            out["errors"] = errors
+        return out
+    finally:
+        await engine.dispose()
+        await close_all_sessions()
+
+
+async def _backend_pids(engine: Any) -> list[int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
+        return [int(row[0]) for row in rows]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=10_000, help="orders over all worlds (default 10000)")
+    parser.add_argument("--db", help="database URL (default: a fresh SQLite file in a temp dir)")
+    parser.add_argument("--platforms", default=",".join(PLATFORM_ORDER), help="comma-separated fake platforms")
+    parser.add_argument("--shops", type=int, default=1, help="shops per platform (default 1)")
+    parser.add_argument("--days", type=int, default=60, help="days of orders in each world (default 60)")
+    parser.add_argument("--batch-size", type=int, default=SyncPolicy().batch_size, help="sync batch size")
+    parser.add_argument("--fakes", choices=("process", "inline"), default="process", help="where the fakes run")
+    parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL scratch database")
+    parser.add_argument("--profile", help="write a cProfile of the sync (hub side) to this file")
+    args = parser.parse_args(argv)
+    if args.orders < 1 or args.shops < 1 or args.days < 1:
+        parser.error("--orders, --shops and --days must be positive")
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.db or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        return asyncio.run(run(args, url, Path(tmp)))
+
+
+if __name__ == "__main__":
+    sys.stdout.write(orjson.dumps(main()).decode() + "\n")
