@@ -10,13 +10,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bangfu.enums import SupplierKind
-from bangfu.importing.rows import CooperativeRow, HouseholdRow, ImportRow, LotRow, ProductRow, UnitRow
+from bangfu.importing.rows import (
+    CooperativeRow,
+    HouseholdRow,
+    ImportRow,
+    LotRow,
+    ProductRow,
+    SessionRow,
+    UnitRow,
+)
 from bangfu.models import (
     Certification,
     Cooperative,
@@ -26,12 +35,14 @@ from bangfu.models import (
     Product,
     PurchasingUnit,
     Region,
+    Shop,
     Sku,
     Supplier,
     SupplyLot,
     UnitTarget,
 )
 from bangfu.privacy import id_number_hash, mask_phone
+from bangfu.records import ExplanationRecord, LiveMinuteRecord, LiveSessionRecord
 
 R = TypeVar("R", bound=ImportRow)
 NumberedRows = Sequence[tuple[int, R]]
@@ -482,10 +493,77 @@ async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow]) -> Load
     return result
 
 
+async def load_sessions(session: AsyncSession, rows: NumberedRows[SessionRow]) -> LoadResult:
+    """Live sessions from an export, stored by the same upsert as sessions pulled from an API."""
+    from sync.upsert import upsert_live_sessions
+
+    result = LoadResult()
+    shops = {
+        (str(s.platform), s.platform_shop_id): s
+        for s in await session.scalars(select(Shop).where(Shop.platform_shop_id.in_({r.shop_id for _, r in rows})))
+    }
+    grouped: dict[tuple[str, str, str], list[tuple[int, SessionRow]]] = defaultdict(list)
+    for number, row in rows:
+        if (row.platform, row.shop_id) not in shops:
+            result.errors.append(RowError(number, "shop_id", f"no {row.platform} shop with id {row.shop_id}"))
+            continue
+        grouped[(row.platform, row.shop_id, row.room_id)].append((number, row))
+    for members in grouped.values():
+        first_no, first = members[0]
+        for number, row in members[1:]:
+            for name in SessionRow.SESSION_FIELDS:
+                if getattr(row, name) != getattr(first, name):
+                    result.errors.append(
+                        RowError(number, name, f"differs from row {first_no} of the same session {row.room_id}")
+                    )
+    if result.errors:
+        return result
+    conn = await session.connection()
+    now = datetime.now(UTC)
+    for (platform, shop_id, room_id), members in grouped.items():
+        first = members[0][1]
+        minutes = tuple(
+            LiveMinuteRecord(
+                minute_at=r.minute_at,
+                online=r.online or 0,
+                views=r.minute_views or 0,
+                new_buyers=r.new_buyers or 0,
+                gmv_fen=r.minute_gmv or 0,
+            )
+            for _, r in members
+            if r.minute_at is not None
+        )
+        explanations = tuple(
+            ExplanationRecord(platform_item_id=r.explained_item_id, started_at=r.explain_start, ended_at=r.explain_end)
+            for _, r in members
+            if r.explained_item_id and r.explain_start and r.explain_end
+        )
+        record = LiveSessionRecord(
+            room_id=room_id,
+            author_id=first.author_id,
+            started_at=first.started_at,
+            modified_at=first.ended_at or max((m.minute_at for m in minutes), default=first.started_at),
+            host_name=first.host_name or "",
+            title=first.title or "",
+            ended_at=first.ended_at,
+            views=first.views or sum(m.views for m in minutes),
+            unique_viewers=first.unique_viewers or 0,
+            peak_online=first.peak_online or max((m.online for m in minutes), default=0),
+            total_watch_seconds=first.total_watch_seconds or 0,
+            minutes=minutes,
+            explanations=tuple(dict.fromkeys(explanations)),
+            raw={"source": "export", "rows": [n for n, _ in members]},
+        )
+        page = await upsert_live_sessions(conn, shops[(platform, shop_id)].id, platform, [record], now=now)
+        result.count("created" if page.new else "updated" if page.changed else "unchanged")
+    return result
+
+
 LOADERS: dict[str, Any] = {
     "cooperatives": load_cooperatives,
     "households": load_households,
     "products": load_products,
     "lots": load_lots,
     "units": load_units,
+    "sessions": load_sessions,
 }

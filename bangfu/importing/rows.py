@@ -7,8 +7,9 @@ yuan as people type them ("12.50") and become integer fen; more than two decimal
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +25,7 @@ from pydantic import (
 from bangfu.enums import CertificationStatus, HouseholdCategory, SupplierKind, UnitType
 from bangfu.money import MoneyError, yuan_to_fen
 
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
 _CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
@@ -322,12 +324,106 @@ class UnitRow(ImportRow):
         return self
 
 
+def _local_time(value: Any) -> Any:
+    """``2026-04-19 19:00:00`` as the platforms' exports write it (Beijing time) -> aware UTC."""
+    if value is None or isinstance(value, datetime):
+        return value
+    text = str(value).strip().replace("/", "-")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a time like 2026-04-19 19:00:00") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_SHANGHAI)
+    return parsed.astimezone(UTC)
+
+
+LocalTime = Annotated[datetime, BeforeValidator(_local_time)]
+OptLocalTime = Annotated[datetime | None, BeforeValidator(_local_time), Opt]
+OptCount = Annotated[NonNegativeInt | None, Opt]
+
+
+class SessionRow(ImportRow):
+    """A live-session export (直播复盘, as 电商罗盘 exports it) for rooms without API access.
+
+    One row per minute of a session (the minute-trend export); the session's own columns repeat
+    on every row and must agree. A row may also name a product explained (讲解) in that span.
+    """
+
+    HEADERS = {
+        "platform": ("platform", "平台"),
+        "shop_id": ("shop_id", "店铺ID", "店铺编号"),
+        "room_id": ("room_id", "直播间ID", "场次ID"),
+        "author_id": ("author_id", "主播ID", "达人ID"),
+        "host_name": ("host_name", "主播", "主播昵称"),
+        "title": ("title", "直播标题", "标题"),
+        "started_at": ("started_at", "开播时间"),
+        "ended_at": ("ended_at", "下播时间"),
+        "views": ("views", "观看次数"),
+        "unique_viewers": ("unique_viewers", "观看人数"),
+        "peak_online": ("peak_online", "最高在线人数"),
+        "total_watch_seconds": ("total_watch_seconds", "总观看时长(秒)", "总观看时长（秒）"),
+        "minute_at": ("minute_at", "时间", "分钟"),
+        "online": ("online", "在线人数"),
+        "minute_views": ("minute_views", "进入直播间人次"),
+        "new_buyers": ("new_buyers", "新增成交人数"),
+        "minute_gmv": ("minute_gmv", "成交金额", "成交金额(元)", "成交金额（元）"),
+        "explained_item_id": ("explained_item_id", "讲解商品ID"),
+        "explain_start": ("explain_start", "讲解开始时间"),
+        "explain_end": ("explain_end", "讲解结束时间"),
+    }
+    KEY = ("platform", "shop_id", "room_id", "minute_at")
+    SESSION_FIELDS: ClassVar[tuple[str, ...]] = (
+        "author_id",
+        "host_name",
+        "title",
+        "started_at",
+        "ended_at",
+        "views",
+        "unique_viewers",
+        "peak_online",
+        "total_watch_seconds",
+    )
+
+    platform: Annotated[str, Field(pattern=r"^(douyin|kuaishou|taobao|tmall|jd|youzan|selfmall)$")]
+    shop_id: Annotated[str, Field(min_length=1, max_length=64)]
+    room_id: Annotated[str, Field(min_length=1, max_length=64)]
+    author_id: Annotated[str, Field(min_length=1, max_length=64)]
+    host_name: OptStr = None
+    title: OptStr = None
+    started_at: LocalTime
+    ended_at: OptLocalTime = None
+    views: OptCount = None
+    unique_viewers: OptCount = None
+    peak_online: OptCount = None
+    total_watch_seconds: OptCount = None
+    minute_at: OptLocalTime = None
+    online: OptCount = None
+    minute_views: OptCount = None
+    new_buyers: OptCount = None
+    minute_gmv: OptYuan = None
+    explained_item_id: OptStr = None
+    explain_start: OptLocalTime = None
+    explain_end: OptLocalTime = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SessionRow:
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at: the session ends before it starts")
+        if self.explained_item_id and (self.explain_start is None or self.explain_end is None):
+            raise ValueError("explain_start: an explained product needs its start and end times")
+        if self.explain_start and self.explain_end and self.explain_end < self.explain_start:
+            raise ValueError("explain_end: the explanation ends before it starts")
+        return self
+
+
 ROW_MODELS: dict[str, type[ImportRow]] = {
     "cooperatives": CooperativeRow,
     "households": HouseholdRow,
     "products": ProductRow,
     "lots": LotRow,
     "units": UnitRow,
+    "sessions": SessionRow,
 }
 
 

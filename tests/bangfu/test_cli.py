@@ -70,15 +70,21 @@ def test_import_twice_through_the_cli(db_url: str) -> None:
 
 def test_demo_builds_the_county_and_prints_the_summary(tmp_path: Path) -> None:
     env = {"BANGFU_DATA_DIR": str(tmp_path / "data")}
-    result = bangfu("demo", "--no-serve", "--households", "300", env=env)
+    result = bangfu("demo", "--no-serve", "--households", "300", "--orders", "120", "--days", "5", env=env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "data" / "bangfu.db").is_file()  # the embedded default
     out = result.stdout
     assert "场景概览：甘孜县" in out
     for expected in ("经营主体", "成员农户", "│  300 │", "│  130 │", "│  260 │", "含学校 66 所"):
         assert expected in out, expected
-    again = bangfu("--lang", "en", "demo", "--no-serve", "--households", "300", env=env)
+    for shop in ("甘孜好物淘宝店", "甘孜特产天猫旗舰店", "甘孜农特京东旗舰店", "雪域好物快手小店"):
+        assert shop in out, shop  # every channel connected and synced
+    assert "│  120 │" in out  # orders per shop, as the fakes hold them
+    again = bangfu(
+        "--lang", "en", "demo", "--no-serve", "--households", "300", "--orders", "120", "--days", "5", env=env
+    )
     assert again.returncode == 0 and "Scenario summary" in again.stdout and "│   300 │" in again.stdout
+    assert "Store totals per shop" in again.stdout
 
 
 def test_scenario_export_writes_importable_templates(tmp_path: Path) -> None:

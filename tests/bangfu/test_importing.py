@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bangfu.importing import KINDS, ImportRejected, import_file, parse_rows
 from bangfu.models import (
     Base,
+    ExplanationWindow,
+    Host,
     Household,
+    LiveMinuteStat,
+    LiveSession,
     LotContribution,
     MemberAccount,
     PurchasingUnit,
+    Shop,
     Sku,
     Supplier,
     SupplyLot,
@@ -207,7 +213,7 @@ def test_gb18030_csv_from_excel_is_read(tmp_path: Path) -> None:
 
 
 def test_every_kind_has_an_example() -> None:
-    assert set(KINDS) == set(ORDER)
+    assert set(KINDS) == {*ORDER, "sessions"}
     for kind in KINDS:
         assert parse_rows(kind, EXAMPLES / f"{kind}.csv").errors == []
 
@@ -223,3 +229,53 @@ def test_unreadable_files_are_user_errors(tmp_path: Path) -> None:
         parse_rows("units", bogus)
     with pytest.raises(UserError, match="unsupported file type"):
         parse_rows("units", tmp_path / "x.json") if (tmp_path / "x.json").write_text("{}") else None
+
+
+async def _scenario_shops(sessions: async_sessionmaker[AsyncSession]) -> None:
+    from bangfu.scenario import SHOPS
+
+    async with sessions() as session, session.begin():
+        for platform, channel, name, shop_id in SHOPS:
+            session.add(Shop(name=name, platform=platform, channel_type=channel, platform_shop_id=shop_id, settings={}))
+
+
+async def test_live_session_exports_import_like_api_sessions(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await _scenario_shops(sessions)
+    first = await import_file(sessions, "sessions", EXAMPLES / "sessions.csv")
+    assert (first.created, first.updated, first.unchanged) == (2, 0, 0)
+    before = await _snapshot(sessions)
+    again = await import_file(sessions, "sessions", EXAMPLES / "sessions.csv")
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    assert await _snapshot(sessions) == before
+    async with sessions() as session:
+        live = await session.scalar(select(LiveSession).where(LiveSession.room_id == "7301234567890123456"))
+        assert live is not None
+        assert live.started_at == datetime(2026, 4, 19, 11, 0, tzinfo=UTC)  # 19:00 Beijing time
+        assert (live.views, live.unique_viewers, live.peak_online) == (27043, 18028, 1541)
+        minutes = await session.scalar(
+            select(func.count()).select_from(LiveMinuteStat).where(LiveMinuteStat.session_id == live.id)
+        )
+        windows = await session.scalar(
+            select(func.count()).select_from(ExplanationWindow).where(ExplanationWindow.session_id == live.id)
+        )
+        host = await session.scalar(select(Host.name).where(Host.author_id == "dy-author-1001"))
+    assert (minutes, windows, host) == (90, 3, "甘孜县副县长 泽仁")
+
+
+async def test_a_session_export_for_an_unknown_shop_or_with_disagreeing_rows_is_refused(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await _scenario_shops(sessions)
+    header, rows = _example_rows("sessions")
+    rows = [list(r) for r in rows[:5]]
+    rows[1][header.index("店铺ID")] = "dy-nowhere"  # row 3
+    rows[3][header.index("观看次数")] = "1"  # row 5: the session's own column disagrees with row 2
+    path = _write(tmp_path / "sessions.csv", header, rows)
+    before = await _snapshot(sessions)
+    with pytest.raises(ImportRejected) as caught:
+        await import_file(sessions, "sessions", path)
+    assert str(caught.value).splitlines() == [  # every problem at once, not the first only
+        f"{path}:3:店铺ID: no douyin shop with id dy-nowhere",
+        f"{path}:5:观看次数: differs from row 2 of the same session 7301234567890123456",
+    ]
+    assert await _snapshot(sessions) == before
