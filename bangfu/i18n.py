@@ -85,6 +85,7 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "sync.last_run": {"zh": "上次完成", "en": "Last run"},
     "sync.outcome": {"zh": "结果", "en": "Outcome"},
     "sync.alert": {"zh": "告警：", "en": "Alert:"},
+    "sync.step_failed": {"zh": "{step} 步骤失败，下一轮重试：", "en": "{step} step failed, retried next pass:"},
     "webhooks.serving": {
         "zh": "平台推送接收服务已启动：{url}（抖店 {url}/webhooks/douyin，淘宝 {url}/webhooks/taobao；"
         "每 {interval} 秒补处理一次未完成的推送；Ctrl-C 停止）",

@@ -353,10 +353,33 @@ async def _watch(url: str, interval: int, policy: Any) -> None:
         loop.add_signal_handler(sig, stop.set)
     while not stop.is_set():
         await _sync(url, None, policy, until_caught_up=False, full=False, streams=None)
+        await _after_sync(url, policy)
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:
             continue
+
+
+async def _after_sync(url: str, policy: Any) -> None:
+    """What each watch pass does once orders are in: share stock out again, retry webhook events."""
+    from sync.engine import SyncEngine
+    from sync.stock import StockPusher
+    from sync.webhooks import process_pending
+
+    engine = make_engine(url)
+    try:
+        for step, action in (
+            ("stock", lambda: StockPusher(engine).push(None)),
+            ("webhooks", lambda: process_pending(engine, SyncEngine(engine, policy=policy))),
+        ):
+            try:
+                await action()
+            except UserError:
+                raise
+            except Exception as exc:  # one failing step is reported and retried next pass
+                console.print(f"[bold red]{t('sync.step_failed', step=step)}[/] {exc.__class__.__name__}: {exc}")
+    finally:
+        await engine.dispose()
 
 
 # --------------------------------------------------------------------------- stats
