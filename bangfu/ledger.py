@@ -1,0 +1,485 @@
+"""Journals for sales and refunds, and posting them to the append-only ledger.
+
+Pure part: :class:`Journal` and :class:`Posting` are plain values; :func:`build_sale_journal`
+turns an order line (paid amount, fees, lot draws, deliveries) and its cooperative's policy into
+one balanced journal; :func:`build_refund_journal` reverses a journal pro rata.
+
+I/O part: :func:`post` writes journals through an ``AsyncConnection`` inside the caller's
+transaction (the caller commits, and rolls back on error).
+
+Ids follow TigerBeetle: a journal's uid is uuid5 of its source event key, so a retry builds the
+same uid. Posting a uid already present with the same postings is ``exists`` (a no-op); the same
+uid with different postings is a :class:`JournalConflictError`. Balance follows django-hordak:
+an unbalanced journal is refused before anything is written, on SQLite the sum is checked again
+in the same transaction, and on PostgreSQL the deferred trigger checks it at commit.
+
+Sign convention: debit positive, credit negative. A sale debits the shop's platform receivable
+with the paid amount and credits the accrued fees, the host's commission, the cooperative's
+retention, the village collective, each household's advance (the guaranteed price recovered),
+rebate and bonus. Error hierarchy::
+
+    LedgerError
+    ├── UnbalancedJournalError   the journal is malformed (sum not zero, duplicate or zero legs)
+    ├── JournalConflictError     same uid, different content: a bug upstream, never retried
+    └── RefundError              a refund beyond what is left of the line, or its original missing
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from fractions import Fraction
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu.enums import AccountKind, JournalKind
+from bangfu.models.ledger import Journal as JournalRow
+from bangfu.models.ledger import LedgerAccount
+from bangfu.models.ledger import Posting as PostingRow
+from bangfu.policy import Policy
+from bangfu.split import Contribution, LineFees, LineSplit, net_attributable, split_line
+
+# Fixed forever: changing it would give every past event a new journal uid.
+LEDGER_NAMESPACE = uuid.UUID("f0353759-3c52-49b5-bca7-26bccc95873f")
+
+
+class LedgerError(Exception):
+    """A journal cannot be built or posted as given."""
+
+
+class UnbalancedJournalError(LedgerError):
+    """A journal whose legs do not sum to zero, or that has duplicate or zero legs."""
+
+
+class JournalConflictError(LedgerError):
+    """A journal uid already posted with different content (TigerBeetle: ``exists_with_different_*``)."""
+
+
+class RefundError(LedgerError):
+    """A refund that cannot be reversed: beyond the line, or of a journal not in the ledger."""
+
+
+class PostStatus(StrEnum):
+    CREATED = "created"
+    EXISTS = "exists"
+
+
+def journal_uid(source_event: str) -> str:
+    """The deterministic journal uid of a source event key."""
+    return str(uuid.uuid5(LEDGER_NAMESPACE, source_event))
+
+
+def sale_event_key(shop_id: int, line_id: int, version: int) -> str:
+    return f"order-line:{shop_id}:{line_id}:v{version}:sale"
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account by its structured code; created on first use."""
+
+    code: str
+    name: str
+    kind: AccountKind
+    owner_type: str | None = None
+    owner_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: Account
+    amount_fen: int  # debit positive, credit negative
+
+
+@dataclass(frozen=True)
+class Journal:
+    """A journal as a plain value. ``problems()`` lists what makes it unpostable."""
+
+    uid: str
+    kind: JournalKind
+    source_event: str
+    occurred_at: datetime
+    postings: tuple[Posting, ...]
+    memo: str | None = None
+    reverses_uid: str | None = None
+
+    @property
+    def legs(self) -> dict[str, int]:
+        """Amount per account code (duplicates summed; ``problems()`` reports them)."""
+        out: dict[str, int] = {}
+        for posting in self.postings:
+            out[posting.account.code] = out.get(posting.account.code, 0) + posting.amount_fen
+        return out
+
+    def problems(self) -> list[str]:
+        """Every reason this journal cannot be posted, as values (empty when it is fine)."""
+        found: list[str] = []
+        total = sum(p.amount_fen for p in self.postings)
+        if total != 0:
+            found.append(f"journal {self.uid} is unbalanced: its legs sum to {total} fen")
+        if len(self.postings) < 2:
+            found.append(f"journal {self.uid} has {len(self.postings)} legs; at least 2 are needed")
+        codes = [p.account.code for p in self.postings]
+        for code in sorted({c for c in codes if codes.count(c) > 1}):
+            found.append(f"journal {self.uid} posts to {code} more than once")
+        for posting in self.postings:
+            if posting.amount_fen == 0:
+                found.append(f"journal {self.uid} has a zero leg on {posting.account.code}")
+        if self.occurred_at.utcoffset() is None:
+            found.append(f"journal {self.uid} has a naive occurred_at")
+        if self.uid != journal_uid(self.source_event):
+            found.append(f"journal {self.uid} is not the uuid5 of its source event {self.source_event!r}")
+        return found
+
+
+# -- accounts -----------------------------------------------------------------------------------
+
+
+def receivable_account(shop_id: int) -> Account:
+    return Account(f"receivable:shop:{shop_id}", f"平台应收 店铺#{shop_id}", AccountKind.ASSET, "shop", shop_id)
+
+
+def fee_account(shop_id: int, fee: str) -> Account:
+    return Account(f"fees:shop:{shop_id}:{fee}", f"预提{fee} 店铺#{shop_id}", AccountKind.LIABILITY, "shop", shop_id)
+
+
+def host_commission_account(host_id: int) -> Account:
+    return Account(
+        f"payable:host:{host_id}:commission", f"应付主播佣金 #{host_id}", AccountKind.LIABILITY, "host", host_id
+    )
+
+
+def retention_account(cooperative_id: int) -> Account:
+    return Account(
+        f"cooperative:{cooperative_id}:retained",
+        f"合作社留存 #{cooperative_id}",
+        AccountKind.INCOME,
+        "cooperative",
+        cooperative_id,
+    )
+
+
+def collective_account(cooperative_id: int) -> Account:
+    return Account(
+        f"collective:{cooperative_id}",
+        f"村集体分成 合作社#{cooperative_id}",
+        AccountKind.LIABILITY,
+        "cooperative",
+        cooperative_id,
+    )
+
+
+def household_account(household_id: int) -> Account:
+    """The rebate the cooperative owes the household."""
+    return Account(
+        f"household:{household_id}", f"农户返利 #{household_id}", AccountKind.LIABILITY, "household", household_id
+    )
+
+
+def household_bonus_account(household_id: int) -> Account:
+    return Account(
+        f"household:{household_id}:bonus",
+        f"农户帮扶奖励 #{household_id}",
+        AccountKind.LIABILITY,
+        "household",
+        household_id,
+    )
+
+
+def household_advance_account(household_id: int) -> Account:
+    """Guaranteed price advanced at delivery, not yet covered by sales (an asset of the cooperative)."""
+    return Account(
+        f"household:{household_id}:advance", f"保底价预付 #{household_id}", AccountKind.ASSET, "household", household_id
+    )
+
+
+# -- building -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """What a sale journal needs from one paid order line, as plain values.
+
+    ``draws`` maps lot id to units drawn (the recorded lot allocations); ``lots`` maps each
+    drawn lot to its household contributions; all lots belong to ``cooperative_id``.
+    """
+
+    shop_id: int
+    line_id: int
+    version: int
+    occurred_at: datetime  # when it was paid
+    paid_fen: int
+    fees: LineFees
+    cooperative_id: int
+    draws: Mapping[int, int]
+    lots: Mapping[int, Sequence[Contribution]]
+    host_id: int | None = None
+    memo: str | None = field(default=None, compare=False)
+
+
+def build_sale_journal(line: SaleLine, policy: Policy) -> tuple[Journal, LineSplit]:
+    """The balanced sale journal of ``line`` under ``policy``, with the split it posts.
+
+    The receivable is debited with the paid amount; fees, commission and every part of the net
+    (:func:`bangfu.split.split_line`) are credited, so the credits sum to the paid amount exactly.
+    """
+    if line.paid_fen <= 0:
+        raise LedgerError(f"line {line.line_id}: paid {line.paid_fen} fen moves no money; there is no sale journal")
+    if line.fees.host_commission_fen and line.host_id is None:
+        raise LedgerError(f"line {line.line_id}: a host commission needs the host")
+    split = split_line(net_attributable(line.paid_fen, 0, line.fees), line.draws, line.lots, policy)
+    legs: list[tuple[Account, int]] = [
+        (receivable_account(line.shop_id), line.paid_fen),
+        (fee_account(line.shop_id, "platform_fee"), -line.fees.platform_fee_fen),
+        (fee_account(line.shop_id, "payment_fee"), -line.fees.payment_fee_fen),
+        (fee_account(line.shop_id, "logistics"), -line.fees.logistics_fen),
+    ]
+    if line.host_id is not None:
+        legs.append((host_commission_account(line.host_id), -line.fees.host_commission_fen))
+    legs += [
+        (retention_account(line.cooperative_id), -split.retention_fen),
+        (collective_account(line.cooperative_id), -split.collective_fen),
+    ]
+    for part in split.households:
+        legs += [
+            (household_advance_account(part.household_id), -part.recovered_fen),
+            (household_account(part.household_id), -part.rebate_fen),
+            (household_bonus_account(part.household_id), -part.bonus_fen),
+        ]
+    source = sale_event_key(line.shop_id, line.line_id, line.version)
+    journal = Journal(
+        uid=journal_uid(source),
+        kind=JournalKind.SALE,
+        source_event=source,
+        occurred_at=line.occurred_at,
+        postings=tuple(Posting(account, amount) for account, amount in legs if amount),
+        memo=line.memo,
+    )
+    _assert_postable(journal)
+    return journal, split
+
+
+def refund_fraction(
+    *,
+    amount_fen: int | None = None,
+    paid_fen: int | None = None,
+    units: int | None = None,
+    line_units: int | None = None,
+) -> Fraction:
+    """The part of a line a refund covers: ``amount/paid`` or ``units/line_units``, in (0, 1]."""
+    if (amount_fen is None) == (units is None):
+        raise RefundError("a refund is by amount or by quantity, exactly one of them")
+    if amount_fen is not None:
+        if not paid_fen or paid_fen <= 0:
+            raise RefundError("a refund by amount needs the line's positive paid amount")
+        fraction = Fraction(amount_fen, paid_fen)
+    else:
+        assert units is not None
+        if not line_units or line_units <= 0:
+            raise RefundError("a refund by quantity needs the line's positive quantity")
+        fraction = Fraction(units, line_units)
+    if not 0 < fraction <= 1:
+        raise RefundError(f"a refund must cover more than nothing and at most the whole line, got {fraction}")
+    return fraction
+
+
+def build_refund_journal(
+    original: Journal,
+    *,
+    refund_key: str,
+    occurred_at: datetime,
+    fraction: Fraction,
+    refunded_before: Fraction = Fraction(0),
+) -> Journal | None:
+    """Reverse ``fraction`` of ``original`` pro rata on every leg, dated when the refund happened.
+
+    Refunds of a line are cumulative: ``refunded_before`` is the part of the line already
+    refunded by earlier refunds. Each leg's reversal is the difference between the original scaled
+    to ``refunded_before + fraction`` and scaled to ``refunded_before``, where scaling rounds each
+    leg by largest remainder to within a fen of exact and keeps the legs summing to zero. So the
+    total reversed so far is always within a fen of exact on every account, and a line refunded in
+    full (at once or in parts) returns every account to its balance before the sale, exactly.
+    A refund by amount moves the receivable by exactly that amount. Returns None when a sliver
+    of a refund moves no fen at all (the next refund of the line catches it up).
+    """
+    if original.kind is not JournalKind.SALE:
+        raise RefundError(f"journal {original.uid} is a {original.kind} journal; only sales are refunded")
+    after = refunded_before + fraction
+    if refunded_before < 0 or fraction <= 0 or after > 1:
+        raise RefundError(
+            f"refund {refund_key!r} of journal {original.uid}: {fraction} after {refunded_before} already "
+            "refunded is not within the line"
+        )
+    accounts = {p.account.code: p.account for p in original.postings}
+    legs = original.legs
+    before_scaled = _scale_legs(legs, refunded_before)
+    after_scaled = _scale_legs(legs, after)
+    reversal = {code: before_scaled[code] - after_scaled[code] for code in legs}
+    postings = tuple(Posting(accounts[code], amount) for code, amount in reversal.items() if amount)
+    if not postings:
+        return None
+    stem = original.source_event.removesuffix(":sale")
+    source = f"{stem}:refund:{refund_key}"
+    journal = Journal(
+        uid=journal_uid(source),
+        kind=JournalKind.REFUND,
+        source_event=source,
+        occurred_at=occurred_at,
+        postings=postings,
+        memo=f"reverses {fraction} of {original.source_event}",
+        reverses_uid=original.uid,
+    )
+    _assert_postable(journal)
+    return journal
+
+
+def _scale_legs(legs: Mapping[str, int], fraction: Fraction) -> dict[str, int]:
+    """Each leg times ``fraction``, rounded by largest remainder so the results still sum to zero.
+
+    Exact values ``x_i = a_i * f`` sum to zero; each is floored and the deficit (an integer below
+    the number of legs) goes one fen each to the legs with the largest fractional parts, ties by
+    leg order. Every result is within one fen of exact; exact values stay exact.
+    """
+    exact = {code: amount * fraction for code, amount in legs.items()}
+    floors = {code: math.floor(value) for code, value in exact.items()}
+    deficit = -sum(floors.values())
+    by_remainder = sorted(enumerate(exact), key=lambda item: (floors[item[1]] - exact[item[1]], item[0]))
+    for _, code in by_remainder[:deficit]:
+        floors[code] += 1
+    return floors
+
+
+def _assert_postable(journal: Journal) -> None:
+    problems = journal.problems()
+    if problems:
+        raise UnbalancedJournalError("; ".join(problems))
+
+
+# -- posting ------------------------------------------------------------------------------------
+
+
+async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, PostStatus]:
+    """Post journals in the caller's transaction; returns each uid's status.
+
+    Every journal is checked before anything is written; an unbalanced or malformed one raises
+    :class:`UnbalancedJournalError` and nothing is posted. Accounts are created by code on first
+    use. A uid already in the ledger with the same kind, source event and legs is ``exists``;
+    with anything different it is a :class:`JournalConflictError`. Within one call the order of
+    ``journals`` does not matter: sales are written before the refunds that reverse them. On
+    error the caller must roll back its transaction.
+    """
+    batch: dict[str, Journal] = {}
+    for journal in journals:
+        _assert_postable(journal)
+        seen = batch.get(journal.uid)
+        if seen is not None and _fingerprint(seen) != _fingerprint(journal):
+            raise JournalConflictError(f"journal {journal.uid} appears twice in the batch with different content")
+        batch[journal.uid] = journal
+    if not batch:
+        return {}
+
+    existing = await _existing(conn, list(batch))
+    status: dict[str, PostStatus] = {}
+    for uid, fingerprint in existing.items():
+        if fingerprint != _fingerprint(batch[uid]):
+            raise JournalConflictError(f"journal {uid} is already posted with different content")
+        status[uid] = PostStatus.EXISTS
+    fresh = sorted((j for uid, j in batch.items() if uid not in existing), key=lambda j: j.reverses_uid is not None)
+    if not fresh:
+        return status
+
+    account_ids = await _ensure_accounts(conn, [p.account for j in fresh for p in j.postings])
+    rows = await conn.execute(select(JournalRow.uid, JournalRow.id).where(JournalRow.uid.in_(list(existing))))
+    journal_ids: dict[str, int] = {uid: journal_id for uid, journal_id in rows}
+    for journal in fresh:
+        reverses_id = None
+        if journal.reverses_uid is not None:
+            reverses_id = journal_ids.get(journal.reverses_uid)
+            if reverses_id is None:
+                reverses_id = await conn.scalar(select(JournalRow.id).where(JournalRow.uid == journal.reverses_uid))
+            if reverses_id is None:
+                raise RefundError(f"journal {journal.uid} reverses {journal.reverses_uid}, which is not in the ledger")
+        journal_id = await conn.scalar(
+            insert(JournalRow)
+            .values(
+                uid=journal.uid,
+                kind=journal.kind,
+                source_event=journal.source_event,
+                occurred_at=journal.occurred_at,
+                memo=journal.memo,
+                reverses_id=reverses_id,
+            )
+            .returning(JournalRow.id)
+        )
+        assert journal_id is not None
+        journal_ids[journal.uid] = journal_id
+        await conn.execute(
+            insert(PostingRow),
+            [
+                {"journal_id": journal_id, "account_id": account_ids[p.account.code], "amount_fen": p.amount_fen}
+                for p in journal.postings
+            ],
+        )
+        if conn.dialect.name != "postgresql":
+            # SQLite cannot defer a trigger: check the rows just written, in the same transaction.
+            total, legs = (
+                await conn.execute(
+                    select(func.coalesce(func.sum(PostingRow.amount_fen), 0), func.count()).where(
+                        PostingRow.journal_id == journal_id
+                    )
+                )
+            ).one()
+            if total != 0 or legs < 2:
+                raise UnbalancedJournalError(f"journal {journal.uid} is unbalanced in the store: {legs} legs, {total}")
+        status[journal.uid] = PostStatus.CREATED
+    return status
+
+
+_Fingerprint = tuple[str, str, frozenset[tuple[str, int]]]
+
+
+def _fingerprint(journal: Journal) -> _Fingerprint:
+    return (str(journal.kind), journal.source_event, frozenset(journal.legs.items()))
+
+
+async def _existing(conn: AsyncConnection, uids: list[str]) -> dict[str, _Fingerprint]:
+    rows = await conn.execute(
+        select(JournalRow.uid, JournalRow.kind, JournalRow.source_event, LedgerAccount.code, PostingRow.amount_fen)
+        .join(PostingRow, PostingRow.journal_id == JournalRow.id)
+        .join(LedgerAccount, LedgerAccount.id == PostingRow.account_id)
+        .where(JournalRow.uid.in_(uids))
+    )
+    found: dict[str, tuple[str, str, set[tuple[str, int]]]] = {}
+    for uid, kind, source, code, amount in rows:
+        found.setdefault(uid, (str(kind), source, set()))[2].add((code, amount))
+    return {uid: (kind, source, frozenset(legs)) for uid, (kind, source, legs) in found.items()}
+
+
+async def _ensure_accounts(conn: AsyncConnection, accounts: Iterable[Account]) -> dict[str, int]:
+    """Get-or-create accounts by code; concurrent creators do not collide (ON CONFLICT DO NOTHING)."""
+    wanted = {a.code: a for a in accounts}
+    statement = postgresql.insert(LedgerAccount) if conn.dialect.name == "postgresql" else sqlite.insert(LedgerAccount)
+    await conn.execute(
+        statement.on_conflict_do_nothing(index_elements=["code"]),
+        [
+            {"code": a.code, "name": a.name, "kind": a.kind, "owner_type": a.owner_type, "owner_id": a.owner_id}
+            for a in wanted.values()
+        ],
+    )
+    rows = await conn.execute(select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(list(wanted))))
+    return {code: account_id for code, account_id in rows}
+
+
+async def balances(conn: AsyncConnection) -> dict[str, int]:
+    """Every account's balance in fen by code (debit positive); accounts at zero are left out."""
+    rows = await conn.execute(
+        select(LedgerAccount.code, func.sum(PostingRow.amount_fen))
+        .join(PostingRow, PostingRow.account_id == LedgerAccount.id)
+        .group_by(LedgerAccount.code)
+    )
+    return {code: int(total) for code, total in rows if total}
