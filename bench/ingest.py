@@ -16,10 +16,14 @@ Building the worlds is timed apart (``world_build_seconds``) and excluded from `
 
 With a PostgreSQL URL the database named in it is only used to create a scratch database
 (``bangfu_bench_<hex>``), dropped afterwards unless ``--keep-db``. Output keys: ``orders``,
-``order_lines`` (rows in the store), ``seconds``, ``orders_per_s``, ``peak_rss_mb`` (the hub
-process), ``db``; and where the time went: CPU seconds of the hub (``hub_cpu_s``, of which
-``hub_threads_cpu_s`` in threads such as aiosqlite's), of the fakes process and of the
-PostgreSQL backends, per-platform figures, the machine's load average before and after.
+``order_lines`` (rows in the store), ``seconds`` (the sync, from the first request to the last
+commit), ``orders_per_s``, ``peak_rss_mb`` (the hub process), ``db``; and where the time went:
+CPU of the hub (``hub_cpu_s``, of which ``hub_threads_cpu_s`` in threads such as aiosqlite's
+worker, where SQLite itself runs), of the fakes while serving (``fakes_cpu_s``) and of the
+PostgreSQL backends (``db_cpu_s``), each also per order; per-platform figures (``orders`` stored,
+``reread`` records read again by a platform's paging walk, ``windows``, when it finished); the
+machine's load average before and after (the machine may be shared). ``--profile FILE`` writes
+a cProfile of the hub's side.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -106,15 +110,25 @@ def _fakes_child(conn: Connection, plan: Plan) -> None:
 
     async def serve() -> None:
         running, built = await _start_fakes(plan)
-        conn.send({"describe": [r.describe() for r in running], "build_seconds": built, "truth": _truth(running)})
+        ready = {
+            "describe": [r.describe() for r in running],
+            "build_seconds": built,
+            "truth": _truth(running),
+            "frozen_at": running[0].clock.now().isoformat(),
+        }
+        conn.send({**ready, "cpu_s": _own_cpu()})
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "stop"
         for item in running:
             await item.close()
 
     asyncio.run(serve())
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    conn.send({"cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024})
+    conn.send({"cpu_s": _own_cpu(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     conn.close()
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Fakes:
@@ -127,6 +141,8 @@ class Fakes:
         self.build_seconds = 0.0
         self.truth: dict[str, int] = {}
         self.usage: dict[str, float] = {}
+        self.ready_cpu_s = 0.0  # the fakes' CPU before serving (imports, building the worlds)
+        self.frozen_at = datetime.now(UTC)
         self._running: list[Running] = []
         self._process: Any = None
         self._conn: Connection | None = None
@@ -136,6 +152,7 @@ class Fakes:
             self._running, self.build_seconds = await _start_fakes(self.plan)
             self.describe = [r.describe() for r in self._running]
             self.truth = _truth(self._running)
+            self.frozen_at = self._running[0].clock.now()
             return self
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
@@ -145,6 +162,8 @@ class Fakes:
         self._conn = ours
         ready = await asyncio.get_running_loop().run_in_executor(None, ours.recv)
         self.describe, self.build_seconds, self.truth = ready["describe"], ready["build_seconds"], ready["truth"]
+        self.ready_cpu_s = ready["cpu_s"]
+        self.frozen_at = datetime.fromisoformat(ready["frozen_at"])
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -228,7 +247,9 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
             result = await _sync(args, db_url, fakes, tmp)
         result["world_build_seconds"] = round(fakes.build_seconds, 3)
         if fakes.usage:
-            result["fakes_cpu_s"] = round(fakes.usage["cpu_s"], 2)
+            serving = fakes.usage["cpu_s"] - fakes.ready_cpu_s  # the platforms' side of the sync
+            result["fakes_cpu_s"] = round(serving, 2)
+            result["fakes_cpu_us_per_order"] = round(serving / result["orders"] * 1e6) if result["orders"] else None
             result["fakes_peak_rss_mb"] = round(fakes.usage["peak_rss_mb"], 1)
         truth = sum(fakes.truth.values())
         result["complete"] = result["orders"] == truth
@@ -259,9 +280,13 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
                 update(Shop).where(Shop.id.in_(shop_ids)).values(settings={"rate_limit": UNTHROTTLED})
             )
         platform_of = {shop.id: shop.platform.value for shop, _ in registered}
+        frozen_at = fakes.frozen_at
         sync = SyncEngine(
             engine,
             secrets=secrets,
+            # The connectors live in the platforms' (frozen) time, as tests do: request
+            # timestamps stay within the gateways' tolerance however long the run takes.
+            connector_kwargs={"clock": lambda: frozen_at},
             policy=SyncPolicy(lag=timedelta(0), lookback=timedelta(days=args.days + 2), batch_size=args.batch_size),
         )
         finished: dict[int, float] = {}
@@ -294,9 +319,11 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
         errors = [f"{platform_of[shop]}: {o.message}" for shop, outs in results.items() for o in outs if not o.ok]
         per_platform: dict[str, dict[str, Any]] = {}
         for shop, outs in results.items():
-            entry = per_platform.setdefault(platform_of[shop], {"orders": 0, "windows": 0, "seconds": 0.0})
+            entry = per_platform.setdefault(platform_of[shop], {"orders": 0, "reread": 0, "windows": 0, "seconds": 0.0})
             for outcome in outs:
-                entry["orders"] += outcome.rows.new + outcome.rows.changed + outcome.rows.unchanged
+                entry["orders"] += outcome.rows.new + outcome.rows.changed
+                # records read again (a paging walk's overlap, duplicates on pages): no new rows
+                entry["reread"] += outcome.rows.unchanged + outcome.rows.duplicates
                 entry["windows"] += outcome.windows_done
             entry["seconds"] = round(max(entry["seconds"], finished.get(shop, seconds)), 3)
         for entry in per_platform.values():
@@ -319,6 +346,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
         }
         if db_pids:
             out["db_cpu_s"] = round(db_cpu, 2)
+            out["db_cpu_us_per_order"] = round(db_cpu / n_orders * 1e6) if n_orders else None
         if errors:
             out["errors"] = errors
         return out

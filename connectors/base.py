@@ -341,6 +341,8 @@ class Connector:
     http_errors: ClassVar[Mapping[int, ErrorResolution]] = DEFAULT_HTTP_ERRORS
     #: the platform applies a stock delta once per idempotency key (a resend is a no-op)
     stock_delta_idempotent: ClassVar[bool] = False
+    #: ``read_stock`` is one cheap call (an item API), not a walk of every product
+    cheap_stock_read: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -917,6 +919,35 @@ class Connector:
                     return sku.platform_sku_id, sku.stock
             raise BadRequestError(self.platform_name, "stock", f"item {platform_item_id} has no SKU {platform_sku_id}")
         raise BadRequestError(self.platform_name, "stock", f"no item {platform_item_id}")
+
+    async def read_stocks(
+        self, wanted: Sequence[tuple[str, str | None]]
+    ) -> dict[tuple[str, str | None], int | PlatformError]:
+        """The stock of several items/SKUs: one :meth:`read_stock` each where that is cheap
+        (``cheap_stock_read``), else a single walk of :meth:`products`. A pair that cannot be
+        read maps to the error; an error of the walk itself propagates."""
+        out: dict[tuple[str, str | None], int | PlatformError] = {}
+        if self.cheap_stock_read or len(wanted) == 1:
+            for pair in dict.fromkeys(wanted):
+                try:
+                    out[pair] = (await self.read_stock(*pair))[1]
+                except (BadRequestError, RecordError) as exc:
+                    out[pair] = exc
+            return out
+        items = {item for item, _ in wanted}
+        found: dict[tuple[str, str | None], int] = {}
+        async for product in self.products():
+            if isinstance(product, Quarantined) or product.platform_item_id not in items:
+                continue
+            found[(product.platform_item_id, None)] = product.stock if len(product.skus) <= 1 else -1
+            for sku in product.skus:
+                found[(product.platform_item_id, sku.platform_sku_id)] = sku.stock
+                if len(product.skus) == 1:
+                    found[(product.platform_item_id, None)] = sku.stock
+        for pair in wanted:
+            stock = found.get(pair, -1)
+            out[pair] = stock if stock >= 0 else BadRequestError(self.platform_name, "stock", f"cannot read {pair}")
+        return out
 
     async def _stock_after(self, platform_item_id: str, platform_sku_id: str | None) -> StockPushResult:
         """Read the stock back after a confirmed write; ``-1`` if that read fails (the write

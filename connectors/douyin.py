@@ -673,6 +673,7 @@ class DouyinConnector(Connector):
     sign_method: ClassVar[signing.SignMethod] = signing.SignMethod.HMAC_SHA256
     #: ``sku.syncStock`` incremental updates carry ``idempotent_id``: one id applies once
     stock_delta_idempotent: ClassVar[bool] = True
+    cheap_stock_read: ClassVar[bool] = True  # sku.list of one product
 
     def __init__(self, config: ShopConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)

@@ -881,6 +881,21 @@ class JdConnector(Connector):
         await self.gateway("jingdong.stock.write.updateSkuStock", {"skuId": sku_id, "stockNum": str(quantity)})
         return StockPushResult(platform_item_id, sku_id, quantity)
 
+    #: JD sets stock only in full, so a delta is read-then-set (``Connector._stock_delta``):
+    #: a sale between the read and the set is overwritten (one round trip of exposure).
+    cheap_stock_read: ClassVar[bool] = True  # searchSkuList of one ware
+
+    async def read_stock(self, platform_item_id: str, platform_sku_id: str | None) -> tuple[str | None, int]:
+        """A SKU's ``stockNum`` from ``jingdong.sku.read.searchSkuList`` of its ware."""
+        skus = (await self._skus_of([platform_item_id])).get(platform_item_id, [])
+        if platform_sku_id is None and len(skus) != 1:
+            raise BadRequestError(PLATFORM, "stock", f"ware {platform_item_id} has {len(skus)} SKUs: give a sku id")
+        for sku in skus:
+            sku_id = str(sku.get("skuId"))
+            if platform_sku_id in (None, sku_id):
+                return sku_id, _int(sku, "stockNum")
+        raise BadRequestError(PLATFORM, "stock", f"ware {platform_item_id} has no SKU {platform_sku_id}")
+
     # ------------------------------------------------------------------ settlement bills
     def parse_settlement(self, raw: Raw) -> Sequence[SettlementLineRecord]:
         return (parse_bill(raw),)

@@ -378,11 +378,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
             paid = total_fee - express_fee  # one item: what the buyer paid for it
         if paid < 0:
             raise ValueError(f"item {line_id} paid amount is negative: {paid}")
-        mine = [
-            r
-            for r in refunds
-            if single or str(r.get("orderItemId") or "") in ("", line_id)
-        ]
+        mine = [r for r in refunds if single or str(r.get("orderItemId") or "") in ("", line_id)]
         lines.append(
             OrderLineRecord(
                 platform_line_id=line_id,
@@ -767,9 +763,7 @@ class KuaishouConnector(Connector):
 
     async def _products_pages(self) -> AsyncIterator[Raw]:
         async def fetch(page_no: int) -> Page:
-            data = await self.api(
-                "open.item.list.get", {"pageNumber": page_no, "pageSize": self.item_page_size}
-            )
+            data = await self.api("open.item.list.get", {"pageNumber": page_no, "pageSize": self.item_page_size})
             items = _list(data, "items")
             total_pages = _opt_int(data, "totalPage")
             return Page(items, page_no + 1 if page_no < total_pages and items else None)
@@ -787,9 +781,7 @@ class KuaishouConnector(Connector):
             "settlementEndTime": stop,
             "pageSize": self.bill_page_size,
         }
-        async for raw in self._cursor_pages(
-            "open.funds.financial.bill.batch.detail", business, "billList", "cursor"
-        ):
+        async for raw in self._cursor_pages("open.funds.financial.bill.batch.detail", business, "billList", "cursor"):
             yield raw
 
     async def _live_sessions_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
@@ -878,6 +870,8 @@ class KuaishouConnector(Connector):
             return StockPushResult(platform_item_id, sku_id, after)
         assert last is not None  # max_attempts >= 1 and every failed round sets it
         raise last
+
+    cheap_stock_read: ClassVar[bool] = True  # open.item.get of one item
 
     async def read_stock(self, platform_item_id: str, platform_sku_id: str | None) -> tuple[str | None, int]:
         """A SKU's stock from ``open.item.get``."""

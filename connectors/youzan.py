@@ -845,6 +845,8 @@ class YouzanConnector(Connector):
             raise TransientError(PLATFORM, "not_confirmed", f"quantity.update did not confirm: {data!r}")
         return StockPushResult(platform_item_id, platform_sku_id, quantity)
 
+    cheap_stock_read: ClassVar[bool] = True  # youzan.item.get of one item
+
     async def read_stock(self, platform_item_id: str, platform_sku_id: str | None) -> tuple[str | None, int]:
         """An item's or SKU's ``quantity`` from ``youzan.item.get``."""
         data = await self.api(ITEM_GET, {"item_id": _numeric(platform_item_id)})

@@ -16,6 +16,7 @@ failure is recorded and never stops the others. An auth failure raises an alert 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections import Counter
@@ -294,33 +295,53 @@ class SyncEngine:
         finished = 0
         mark: datetime | None = None
         flushed_at = time.monotonic()
+        # One write in flight while the next batch is fetched; writes commit in order, each
+        # awaited before the next starts, so a cursor never commits ahead of earlier rows.
+        writing: asyncio.Task[None] | None = None
 
-        async def flush() -> None:
-            nonlocal batch, held, finished, mark, flushed_at
-            await self._write(shop, stream, batch, held, outcome, cursor=mark, run_id=run_id if mark else None)
-            batch, held = [], []
-            flushed_at = time.monotonic()
-            if mark is not None:
-                outcome.windows_done += finished
-                outcome.lag_seconds = int((self.clock() - mark).total_seconds())
-                finished, mark = 0, None
+        async def write(
+            records: list[Any], quarantined: list[Quarantined], cursor: datetime | None, windows_done: int
+        ) -> None:
+            await self._write(
+                shop, stream, records, quarantined, outcome, cursor=cursor, run_id=run_id if cursor else None
+            )
+            if cursor is not None:
+                outcome.windows_done += windows_done
+                outcome.lag_seconds = int((self.clock() - cursor).total_seconds())
                 if progress:
                     progress(outcome)
 
-        for number, (window_start, window_end) in enumerate(windows, start=1):
-            async for record in fetch(window_start, window_end):
-                if isinstance(record, Quarantined):
-                    held.append(record)
-                else:
-                    batch.append(record)
-                if len(batch) >= self.policy.batch_size:
-                    await flush()  # moves the cursor over the windows before this one, if any
-            mark = window_end if watermark is None else max(watermark, window_end)
-            watermark = mark
-            finished += 1
-            # Small windows share a transaction: the cursor moves with the last of their rows.
-            if number == len(windows) or time.monotonic() - flushed_at >= self.policy.flush_seconds:
-                await flush()
+        async def flush() -> None:
+            nonlocal batch, held, finished, mark, flushed_at, writing
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(write(batch, held, mark, finished))
+            batch, held, finished, mark = [], [], 0, None
+            flushed_at = time.monotonic()
+
+        try:
+            for number, (window_start, window_end) in enumerate(windows, start=1):
+                async for record in fetch(window_start, window_end):
+                    if isinstance(record, Quarantined):
+                        held.append(record)
+                    else:
+                        batch.append(record)
+                    if len(batch) >= self.policy.batch_size:
+                        await flush()  # moves the cursor over the windows before this one, if any
+                mark = window_end if watermark is None else max(watermark, window_end)
+                watermark = mark
+                finished += 1
+                # Small windows share a transaction: the cursor moves with the last of their rows.
+                if number == len(windows) or time.monotonic() - flushed_at >= self.policy.flush_seconds:
+                    await flush()
+            if writing is not None:
+                await writing
+        finally:
+            # On a failed fetch, the rows already read still commit (with the cursor over the
+            # windows they complete); the fetch's error is the one that propagates.
+            if writing is not None and not writing.done():
+                with contextlib.suppress(Exception):
+                    await writing
 
     async def _pull_products(
         self, shop: Shop, connector: Connector, outcome: StreamOutcome, run_id: int, *, progress: Progress | None
@@ -429,11 +450,6 @@ class SyncEngine:
         resolve: bool,
     ) -> None:
         async with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Everything here can be pulled again and the cursor commits with its rows, so a
-                # server crash losing the last moments of commits costs a re-pull, never data:
-                # no need to wait for the WAL flush on every commit.
-                await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             page = await self._upsert(conn, shop, stream, records, now)
             page.quarantined = await quarantine(conn, shop.id, held, now=now)
             if held:

@@ -1,6 +1,6 @@
 """Stock: one truth per SKU, shared out to the shops that list it, pushed as deltas, no oversell.
 
-Definitions (all per SKU, read in one SQL statement so they come from one snapshot):
+Definitions (all per SKU; the numbers are read in one SQL statement, so from one snapshot):
 
 * **Truth** = ``Σ supply_lots.remaining`` − *units sold and not yet drawn from a lot*. A unit is
   sold when its order line belongs to the SKU (``order_lines.sku_id``, or, where the line has
@@ -16,7 +16,8 @@ Definitions (all per SKU, read in one SQL statement so they come from one snapsh
 * A **listing** (our SKU on one shop, ``listings.sku_id``) is *taken over* by its first push:
   the hub reads the platform's stock ``p0``, records a ``stock_pushes`` row with delta 0 and
   ``allocated_after = p0`` whose ``created_at`` is the read time plus
-  :attr:`StockPolicy.takeover_margin`; from then on the listing's sales count from that moment.
+  :attr:`StockPolicy.takeover_margin`; the listing's sales count from that moment (orders
+  created strictly later: a sale in the read's own second is not counted, the safe side).
 
 * ``listings.allocated_stock`` (**G**) is an *upper bound of every unit the listing may ever
   sell since takeover*, sold or still on the platform. An increase adds to G in the same
@@ -42,20 +43,26 @@ the single writer lock taken by the first statement) held only while planning an
    a no-op; elsewhere a *failed* push is one the platform refused, so nothing was applied);
    interrupted ``pending`` ones too where the platform deduplicates, else they become
    ``uncertain``;
-2. listings not yet taken over are read and taken over;
+2. listings not yet taken over are taken over (their stock is read at the start of the pass,
+   one batch per shop);
 3. allocation (:func:`sync.allocation.allocate` over rules and reservations active now, then an
    even split between a shop's listings) gives each listing a target; ``delta = target − b``;
 4. decreases are recorded (pending, key ``bf:stock:<listing>:<n>``) and sent first;
 5. then, from a fresh snapshot, increases are recorded and sent, capped so ``Σ b ≤ truth``.
 
-Push statuses: ``pending`` → ``done`` | ``failed`` (refused: retried with the same key) |
-``uncertain`` (sent to a platform without idempotency keys and the answer was lost: it may
-have applied; never resent; an increase counts as applied, a decrease as not). Listings of
-inactive shops keep their believed stock in the sum but are not pushed.
+Push statuses: ``pending`` → ``done`` | ``failed`` (refused, or unanswered where the platform
+deduplicates: retried with the same key) | ``uncertain`` (sent to a platform without
+idempotency keys and the answer was lost: it may have applied, so it is never resent; an
+increase counts as applied, a decrease as not, so the error is always on the side of selling
+less). Listings of inactive shops, and of shops without an API endpoint, keep their believed
+stock in the sum but are not pushed. A shop that fails with a transport error is skipped for
+the rest of the pass (its listings are ``failed``, retried next pass).
 
-Absolute-only platforms (JD, the self-built mall) apply a delta by read-then-set: a sale
-between the read and the set is overwritten and its unit goes back on sale (a window of one
-round trip); see ``Connector.push_stock_delta``.
+**The one weaker spot**: platforms that only take absolute quantities (JD, the self-built
+mall) apply a delta by read-then-set. A sale between the read and the set is overwritten, so
+the platform may sell that unit again: an oversell of at most the sales made within one round
+trip (see ``Connector.push_stock_delta``). Taobao, Douyin, Kuaishou and Youzan take increments
+and refuse to go below zero, so they have no such window.
 """
 
 from __future__ import annotations
@@ -86,7 +93,7 @@ from bangfu.models import (
 from bangfu.models.base import UTCDateTime
 from bangfu.secrets import SecretStore
 from connectors.base import Connector, StockDeltaResult, StockPushUncertain, Tokens
-from connectors.errors import PlatformError
+from connectors.errors import PlatformError, RetriableError
 from connectors.registry import connector_for
 from sync.allocation import ShopShare, allocate, split_even
 from sync.shops import shop_config
@@ -442,65 +449,64 @@ class StockPusher:
         """One pass over the SKUs the shops list (all shops when ``shop_ids`` is None).
 
         Only listings of ``shop_ids`` are pushed, but every listing of a SKU counts toward its
-        truth. ``dry_run`` plans from the store without a read, a write or a platform call
-        (a listing not taken over yet shows its last synced platform stock as believed).
+        truth. Only active shops with an API endpoint are pushed. ``dry_run`` plans from the
+        store without a read, a write or a platform call (a listing not taken over yet shows
+        its last synced platform stock as held).
         """
         ids = list(sku_ids) if sku_ids is not None else await self.skus_in_scope(shop_ids)
         scope = set(shop_ids) if shop_ids else None
         if dry_run:
             return await self._dry_run(ids, scope)
         async with self._pass_lock:
-            shops = await self._shops()
-            connectors: dict[int, Connector] = {}
+            run = _Pass(scope, await self._shops())
             try:
+                await self._takeover_reads(run, ids)
                 lines: list[PushLine] = []
                 for sku_id in ids:
-                    lines.extend(await self._push_sku(sku_id, scope, shops, connectors))
+                    lines.extend(await self._push_sku(run, sku_id))
                 return lines
             finally:
-                for connector in connectors.values():
+                for connector in run.connectors.values():
                     await connector.aclose()
 
     # ------------------------------------------------------------------ one SKU
-    async def _push_sku(
-        self, sku_id: int, scope: set[int] | None, shops: dict[int, Shop], connectors: dict[int, Connector]
-    ) -> list[PushLine]:
-        def in_scope(listing: ListingStock) -> bool:
-            return listing.shop_active and listing.shop_id in shops and (scope is None or listing.shop_id in scope)
-
-        failing = await self._retry_unfinished(sku_id, scope, shops, connectors)
-        async with self.engine.connect() as conn:
-            before = (await load_stock(conn, [sku_id], count_margin=self.policy.count_margin)).get(sku_id)
-        if before is None:
-            return []
-        new = [x for x in before.listings if in_scope(x) and not x.taken_over]
-        reads = await self._read_new(new, shops, connectors)
+    async def _push_sku(self, run: _Pass, sku_id: int) -> list[PushLine]:
+        failing = await self._retry_unfinished(run, sku_id)
         lines: dict[int, PushLine] = {}
-        for listing in new:
-            read = reads[listing.listing_id]
-            if isinstance(read, str):
-                failing.add(listing.listing_id)
-                line = PushLine(sku_id, before.sku_code, before.truth, listing.shop_id, listing.listing_id, 0, 0)
-                line.status, line.error = FAILED, read
-                lines[listing.listing_id] = line
 
         # Phase 1, one transaction under the SKU lock: takeovers, the plan, and the decreases
         # (or, when nothing has to come back from any listing, the increases straight away).
         async with self.engine.begin() as conn:
             await self._lock(conn, sku_id)
-            await self._record_takeovers(conn, {k: v for k, v in reads.items() if not isinstance(v, str)})
+            sku = (await load_stock(conn, [sku_id], count_margin=self.policy.count_margin)).get(sku_id)
+            if sku is None:
+                return []
+            reads: dict[int, tuple[int, datetime]] = {}
+            for listing in sku.listings:
+                if listing.taken_over or not run.pushable(listing):
+                    continue
+                read = run.reads.get(listing.listing_id)
+                if isinstance(read, tuple):
+                    reads[listing.listing_id] = read
+                    continue
+                failing.add(listing.listing_id)
+                line = PushLine(sku_id, sku.sku_code, sku.truth, listing.shop_id, listing.listing_id, 0, 0)
+                line.status = FAILED
+                line.error = read or run.down.get(listing.shop_id) or "not read: the shop failed earlier in this pass"
+                lines[listing.listing_id] = line
+            await self._record_takeovers(conn, reads)
             sku, targets = await self._plan(conn, sku_id)
-            self._report(lines, sku, targets, in_scope, failing)
+            self._report(lines, sku, targets, run.pushable, failing)
             decreases = [
                 (x, targets[x.listing_id] - x.believed)
                 for x in sku.listings
-                if in_scope(x) and x.listing_id not in failing and targets[x.listing_id] < x.believed
+                if run.pushable(x) and x.listing_id not in failing and targets[x.listing_id] < x.believed
             ]
             if decreases:
                 pushes = await self._record(conn, decreases)
             else:
-                pushes = await self._record(conn, self._increases(sku, targets, in_scope, failing, lines))
-        await self._send_all(pushes, shops, connectors, lines)
+                pushes = await self._record(conn, self._increases(sku, targets, run.pushable, failing, lines))
+        await self._send_all(run, pushes, lines)
         if not decreases:
             return [lines[k] for k in sorted(lines)]
 
@@ -509,9 +515,9 @@ class StockPusher:
         async with self.engine.begin() as conn:
             await self._lock(conn, sku_id)
             sku, targets = await self._plan(conn, sku_id)
-            self._report(lines, sku, targets, in_scope, failing, keep_pushed=True)
-            pushes = await self._record(conn, self._increases(sku, targets, in_scope, failing, lines))
-        await self._send_all(pushes, shops, connectors, lines)
+            self._report(lines, sku, targets, run.pushable, failing, keep_pushed=True)
+            pushes = await self._record(conn, self._increases(sku, targets, run.pushable, failing, lines))
+        await self._send_all(run, pushes, lines)
         return [lines[k] for k in sorted(lines)]
 
     async def _plan(self, conn: AsyncConnection, sku_id: int) -> tuple[SkuStock, dict[int, int]]:
@@ -567,7 +573,7 @@ class StockPusher:
             headroom -= grant
             if grant < want:
                 lines[listing.listing_id].status = "capped"
-                lines[listing.listing_id].error = f"{want - grant} unit(s) held back: pushes still in flight"
+                lines[listing.listing_id].error = f"{want - grant} unit(s) held back: other listings hold them"
             if grant:
                 out.append((listing, grant))
         return out
@@ -666,15 +672,9 @@ class StockPusher:
             return status, error
 
     # ------------------------------------------------------------------ platform calls
-    async def _send_all(
-        self,
-        pushes: Sequence[_Push],
-        shops: dict[int, Shop],
-        connectors: dict[int, Connector],
-        lines: dict[int, PushLine],
-    ) -> None:
+    async def _send_all(self, run: _Pass, pushes: Sequence[_Push], lines: dict[int, PushLine]) -> None:
         async def one(push: _Push) -> None:
-            result = await self._send(push, shops, connectors)
+            result = await self._send(run, push)
             status, error = await self._finish(push, result)
             line = lines[push.listing.listing_id]
             line.delta += push.delta
@@ -686,42 +686,66 @@ class StockPusher:
 
         await asyncio.gather(*(one(push) for push in pushes))
 
-    async def _send(
-        self, push: _Push, shops: dict[int, Shop], connectors: dict[int, Connector]
-    ) -> StockDeltaResult | PlatformError:
+    async def _send(self, run: _Pass, push: _Push) -> StockDeltaResult | PlatformError:
         listing = push.listing
-        platform = shops[listing.shop_id].platform.value
+        shop = run.shops[listing.shop_id]
+        if listing.shop_id in run.down:  # it failed earlier in this pass: do not wait on it again
+            return PlatformError(shop.platform.value, "shop_down", run.down[listing.shop_id])
         try:
-            connector = self._connector(shops[listing.shop_id], connectors)
+            connector = run.connector(shop, self._make_connector)
         except Exception as exc:  # nothing was sent: a plain failure, retried next pass
-            return PlatformError(platform, "connector", f"{type(exc).__name__}: {exc}")
+            run.down[shop.id] = f"cannot connect: {type(exc).__name__}: {exc}"
+            return PlatformError(shop.platform.value, "connector", run.down[shop.id])
         try:
             return await connector.push_stock_delta(
                 listing.platform_item_id, listing.platform_sku_id or None, push.delta, idempotency_key=push.key
             )
+        except (RetriableError, StockPushUncertain) as exc:
+            run.down[shop.id] = f"{type(exc).__name__}: {exc}"
+            return exc
         except PlatformError as exc:
             return exc
         except Exception as exc:  # a bug after the write may have been sent: never resend it
-            return StockPushUncertain(platform, "internal", f"{type(exc).__name__}: {exc}")
+            return StockPushUncertain(shop.platform.value, "internal", f"{type(exc).__name__}: {exc}")
 
-    async def _read_new(
-        self, listings: Sequence[ListingStock], shops: dict[int, Shop], connectors: dict[int, Connector]
-    ) -> dict[int, tuple[int, datetime] | str]:
-        """Takeover reads: each new listing's platform stock and when it was read (or an error)."""
+    async def _takeover_reads(self, run: _Pass, sku_ids: Sequence[int]) -> None:
+        """Read the platform stock of every pushable listing not taken over yet: one batch per
+        shop (a single product walk where the platform has no cheap item read)."""
+        query = (
+            select(LISTINGS.c.id, LISTINGS.c.shop_id, LISTINGS.c.platform_item_id, LISTINGS.c.platform_sku_id)
+            .where(
+                LISTINGS.c.sku_id.in_(list(sku_ids)),
+                LISTINGS.c.shop_id.in_(list(run.shops)),
+                ~exists().where(PUSHES.c.listing_id == LISTINGS.c.id),
+            )
+            .order_by(LISTINGS.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = [r for r in (await conn.execute(query)).all() if run.scope is None or r.shop_id in run.scope]
+        by_shop: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_shop[row.shop_id].append(row)
 
-        async def one(listing: ListingStock) -> tuple[int, tuple[int, datetime] | str]:
+        async def one(shop_id: int, wanted: list[Any]) -> None:
+            pairs = [(r.platform_item_id, r.platform_sku_id or None) for r in wanted]
             try:
-                connector = self._connector(shops[listing.shop_id], connectors)
-                _, stock = await connector.read_stock(listing.platform_item_id, listing.platform_sku_id or None)
+                connector = run.connector(run.shops[shop_id], self._make_connector)
+                stocks = await connector.read_stocks(pairs)
             except Exception as exc:
-                return listing.listing_id, f"cannot read the platform's stock: {type(exc).__name__}: {exc}"
-            return listing.listing_id, (stock, self.clock())
+                run.down[shop_id] = f"cannot read the platform's stock: {type(exc).__name__}: {exc}"
+                return
+            read_at = self.clock()
+            for row, pair in zip(wanted, pairs, strict=True):
+                stock = stocks[pair]
+                run.reads[row.id] = (
+                    (stock, read_at)
+                    if isinstance(stock, int)
+                    else f"cannot read the platform's stock: {type(stock).__name__}: {stock}"
+                )
 
-        return dict(await asyncio.gather(*(one(listing) for listing in listings)))
+        await asyncio.gather(*(one(shop_id, wanted) for shop_id, wanted in by_shop.items()))
 
-    async def _retry_unfinished(
-        self, sku_id: int, scope: set[int] | None, shops: dict[int, Shop], connectors: dict[int, Connector]
-    ) -> set[int]:
+    async def _retry_unfinished(self, run: _Pass, sku_id: int) -> set[int]:
         """Send failed pushes (and interrupted pending ones where the platform deduplicates)
         again under the same key; returns the listings whose retry failed again."""
         stale = self.clock() - self.policy.stale_pending
@@ -749,8 +773,8 @@ class StockPusher:
             rows = (await conn.execute(query)).all()
         failing: set[int] = set()
         for row in rows:
-            shop = shops.get(row.shop_id)
-            if shop is None or (scope is not None and row.shop_id not in scope):
+            shop = run.shops.get(row.shop_id)
+            if shop is None or (run.scope is not None and row.shop_id not in run.scope):
                 continue
             listing = ListingStock(
                 row.listing_id,
@@ -765,10 +789,16 @@ class StockPusher:
                 platform_stock=row.platform_stock,
             )
             push = _Push(row.push_id, row.idempotency_key, listing, row.delta)
-            if row.status == PENDING and not self._connector(shop, connectors).stock_delta_idempotent:
-                await self._finish(push, StockPushUncertain(shop.platform.value, "interrupted", "sent or not: unknown"))
-                continue
-            status, _ = await self._finish(push, await self._send(push, shops, connectors))
+            if row.status == PENDING:
+                try:
+                    idempotent = run.connector(shop, self._make_connector).stock_delta_idempotent
+                except Exception:
+                    idempotent = False
+                if not idempotent:
+                    interrupted = StockPushUncertain(shop.platform.value, "interrupted", "sent or not: unknown")
+                    await self._finish(push, interrupted)
+                    continue
+            status, _ = await self._finish(push, await self._send(run, push))
             if status != DONE:
                 failing.add(listing.listing_id)
         return failing
@@ -808,31 +838,50 @@ class StockPusher:
 
     # ------------------------------------------------------------------ connectors
     async def _shops(self) -> dict[int, Shop]:
+        """Shops that can be pushed: active, with an API endpoint."""
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(Shop).where(Shop.active.is_(True)))
+            rows = await conn.execute(select(Shop).where(Shop.active.is_(True), Shop.base_url.is_not(None)))
             return {row.id: Shop(**row._mapping) for row in rows}
 
-    def _connector(self, shop: Shop, connectors: dict[int, Connector]) -> Connector:
-        connector = connectors.get(shop.id)
+    def _make_connector(self, shop: Shop) -> Connector:
+        if self._connector_factory is not None:
+            return self._connector_factory(shop)
+        ref = shop.credentials_ref
+        secrets = self.secrets
+
+        async def keep_tokens(tokens: Tokens) -> None:
+            if ref is not None:
+                secrets.put(
+                    ref,
+                    {
+                        "access_token": tokens.access_token,
+                        "refresh_token": tokens.refresh_token,
+                        "token_expires_at": tokens.expires_at.isoformat() if tokens.expires_at else None,
+                    },
+                )
+
+        return connector_for(shop_config(shop, self.secrets), on_tokens=keep_tokens, **self._connector_kwargs)
+
+
+@dataclass(slots=True)
+class _Pass:
+    """What one push pass keeps: the shops, their connectors, takeover reads, shops that failed."""
+
+    scope: set[int] | None
+    shops: dict[int, Shop]
+    connectors: dict[int, Connector] = field(default_factory=dict)
+    reads: dict[int, tuple[int, datetime] | str] = field(default_factory=dict)  # listing -> read or error
+    down: dict[int, str] = field(default_factory=dict)  # shop -> why it is skipped for the rest
+
+    def pushable(self, listing: ListingStock) -> bool:
+        return (
+            listing.shop_active
+            and listing.shop_id in self.shops
+            and (self.scope is None or listing.shop_id in self.scope)
+        )
+
+    def connector(self, shop: Shop, make: Callable[[Shop], Connector]) -> Connector:
+        connector = self.connectors.get(shop.id)
         if connector is None:
-            if self._connector_factory is not None:
-                connector = self._connector_factory(shop)
-            else:
-                ref = shop.credentials_ref
-                secrets = self.secrets
-
-                async def keep_tokens(tokens: Tokens) -> None:
-                    if ref is not None:
-                        secrets.put(
-                            ref,
-                            {
-                                "access_token": tokens.access_token,
-                                "refresh_token": tokens.refresh_token,
-                                "token_expires_at": tokens.expires_at.isoformat() if tokens.expires_at else None,
-                            },
-                        )
-
-                config = shop_config(shop, self.secrets)
-                connector = connector_for(config, on_tokens=keep_tokens, **self._connector_kwargs)
-            connectors[shop.id] = connector
+            connector = self.connectors[shop.id] = make(shop)
         return connector

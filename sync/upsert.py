@@ -242,7 +242,6 @@ LINE_COLUMNS = (
     "content_hash",
     "version",
 )
-_ORDER_TIMES = tuple(ORDER_COLUMNS.index(c) for c in ("created_at", "paid_at", "modified_at", "synced_at"))
 _ORDER_GUARD = (
     "(excluded.modified_at > orders.modified_at AND excluded.status_rank >= orders.status_rank)"
     " OR (excluded.modified_at = orders.modified_at AND excluded.status_rank > orders.status_rank)"
@@ -266,10 +265,16 @@ _SQLITE_LINES = (
     f"INSERT INTO order_lines ({', '.join((*LINE_COLUMNS, 'sku_id'))}) "
     f"VALUES ({', '.join('?' * (len(LINE_COLUMNS) + 1))}) {_LINE_CONFLICT}"
 )
+# Id lists go in as one JSON array: one statement text whatever the count, so SQLite's prepared
+# statement cache (per connection) does not fill up with a variant per list length.
+_SQLITE_KNOWN = (
+    "SELECT platform_order_id FROM orders WHERE shop_id = ? AND platform_order_id IN (SELECT value FROM json_each(?))"
+)
+_SQLITE_SKU_IDS = "SELECT sku_code, id FROM skus WHERE sku_code IN (SELECT value FROM json_each(?))"
 _SQLITE_LINK_REFUNDS = (
     "UPDATE refunds SET order_line_id = (SELECT l.id FROM order_lines l"
     " WHERE l.shop_id = refunds.shop_id AND l.platform_line_id = refunds.platform_line_id)"
-    " WHERE shop_id = ? AND order_line_id IS NULL AND platform_order_id IN ({marks})"
+    " WHERE shop_id = ? AND order_line_id IS NULL AND platform_order_id IN (SELECT value FROM json_each(?))"
 )
 _PG_TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS bangfu_in_orders ON COMMIT DELETE ROWS AS"
@@ -306,6 +311,17 @@ def sqlite_time(value: datetime | None) -> str | None:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _pow2_chunks(rows: Sequence[T], max_rows: int) -> Iterator[Sequence[T]]:
+    """Chunks whose sizes are powers of two (largest first): a handful of statement texts."""
+    size = 1 << (max(1, max_rows).bit_length() - 1)
+    start = 0
+    while start < len(rows):
+        while size > len(rows) - start:
+            size >>= 1
+        yield rows[start : start + size]
+        start += size
+
+
 @lru_cache(maxsize=64)
 def _sqlite_values(columns: int, rows: int) -> str:
     one = "(" + ", ".join("?" * columns) + ")"
@@ -320,7 +336,18 @@ def _sqlite_orders(rows: int) -> str:
     )
 
 
-def _order_tuple(shop_id: int, record: OrderRecord, unit_ids: Mapping[str, int], now: datetime) -> tuple[Any, ...]:
+def _same(value: datetime | None) -> Any:
+    return value
+
+
+def _order_tuple(
+    shop_id: int,
+    record: OrderRecord,
+    unit_ids: Mapping[str, int],
+    now: Any,
+    time: Callable[[datetime | None], Any] = _same,
+) -> tuple[Any, ...]:
+    """The row in ``ORDER_COLUMNS`` order; ``time`` converts datetimes for the driver."""
     code = record.purchasing_unit_code
     return (
         shop_id,
@@ -328,9 +355,9 @@ def _order_tuple(shop_id: int, record: OrderRecord, unit_ids: Mapping[str, int],
         record.status.value,
         record.status.rank,
         record.platform_status,
-        record.created_at,
-        record.paid_at,
-        record.modified_at,
+        time(record.created_at),
+        time(record.paid_at),
+        time(record.modified_at),
         record.paid_fen,
         record.post_fee_fen,
         record.discount_fen,
@@ -378,11 +405,13 @@ async def upsert_orders(
     result.max_modified = max(r.modified_at for r in orders)
     codes = {r.purchasing_unit_code for r in orders if r.purchasing_unit_code}
     unit_ids = await _unit_ids(conn, codes) if codes else {}
-    rows = [_order_tuple(shop_id, r, unit_ids, now) for r in orders]
     by_id = {r.platform_order_id: r for r in orders}
     if conn.dialect.name == "postgresql":
+        rows = [_order_tuple(shop_id, r, unit_ids, now) for r in orders]
         written, new = await _pg_orders(conn, shop_id, rows, by_id)
     else:
+        stamp = sqlite_time(now)
+        rows = [_order_tuple(shop_id, r, unit_ids, stamp, sqlite_time) for r in orders]
         written, new = await _sqlite_orders_write(conn, shop_id, rows, by_id)
     result.new = new
     result.changed = written - new
@@ -394,29 +423,25 @@ async def _sqlite_orders_write(
     conn: AsyncConnection, shop_id: int, rows: list[tuple[Any, ...]], by_id: Mapping[str, OrderRecord]
 ) -> tuple[int, int]:
     """Returns (rows written, of which new)."""
-    known = await _existing(conn, ORDERS, shop_id, "platform_order_id", list(by_id))
-    times = _ORDER_TIMES
+    found = await conn.exec_driver_sql(_SQLITE_KNOWN, (shop_id, orjson.dumps(list(by_id)).decode()))
+    known = {row[0] for row in found}
     ids: dict[str, int] = {}
-    for chunk in _chunks(rows, len(ORDER_COLUMNS)):
-        params: list[Any] = []
-        for row in chunk:
-            values = list(row)
-            for index in times:
-                values[index] = sqlite_time(values[index])
-            params.extend(values)
-        returned = await conn.exec_driver_sql(_sqlite_orders(len(chunk)), tuple(params))
-        pairs: Sequence[Any] = returned.all()
-        ids.update((row[1], row[0]) for row in pairs)
+    for chunk in _pow2_chunks(rows, MAX_PARAMS // len(ORDER_COLUMNS)):
+        params = tuple(value for row in chunk for value in row)
+        returned = await conn.exec_driver_sql(_sqlite_orders(len(chunk)), params)
+        written: Sequence[Any] = returned.all()
+        ids.update((row[1], row[0]) for row in written)
     if ids:
         line_rows = [row for pid, order_id in ids.items() for row in _line_tuples(shop_id, order_id, by_id[pid])]
         if line_rows:
-            outer = {row[5] for row in line_rows if row[5]}
-            sku_ids = await _sku_ids(conn, outer) if outer else {}
+            outer = sorted({row[5] for row in line_rows if row[5]})
+            sku_ids: dict[str, int] = {}
+            if outer:
+                skus = await conn.exec_driver_sql(_SQLITE_SKU_IDS, (orjson.dumps(outer).decode(),))
+                pairs: Sequence[Any] = skus.all()
+                sku_ids.update((row[0], row[1]) for row in pairs)
             await conn.exec_driver_sql(_SQLITE_LINES, [(*row, sku_ids.get(row[5] or "")) for row in line_rows])
-        pids = list(ids)
-        for chunk_ids in _chunks(pids, 1):
-            sql = _SQLITE_LINK_REFUNDS.format(marks=", ".join("?" * len(chunk_ids)))
-            await conn.exec_driver_sql(sql, (shop_id, *chunk_ids))
+        await conn.exec_driver_sql(_SQLITE_LINK_REFUNDS, (shop_id, orjson.dumps(list(ids)).decode()))
     return len(ids), sum(1 for pid in ids if pid not in known)
 
 

@@ -34,7 +34,15 @@ from aiohttp import web
 
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import fen_to_yuan_str
-from connectors.fakes.server import FakeCredentials, FakePlatform, Record, json_response, missing, replaced
+from connectors.fakes.server import (
+    FakeCredentials,
+    FakePlatform,
+    Record,
+    beijing_text,
+    json_response,
+    missing,
+    replaced,
+)
 from connectors.fakes.world import FakeItem, FakeOrder, FakeRefund, FakeSettlementLine, FakeWorld
 from connectors.signing import jd as jd_signing
 from connectors.windows import SHANGHAI, UTC, to_epoch_ms
@@ -142,7 +150,7 @@ class BusinessError(Exception):
 
 def local(at: datetime | None) -> str:
     """Beijing ``yyyy-MM-dd HH:mm:ss``, or JD's zero time for "not yet"."""
-    return ZERO_TIME if at is None else at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    return ZERO_TIME if at is None else beijing_text(at)
 
 
 def yuan(amount_fen: int) -> str:

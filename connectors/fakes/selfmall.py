@@ -42,7 +42,7 @@ from aiohttp import web
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import format_yuan
 from bangfu.privacy import mask_name
-from connectors.fakes.server import FakeCredentials, FakePlatform, Record
+from connectors.fakes.server import FakeCredentials, FakePlatform, Record, beijing_text
 from connectors.fakes.world import SHANGHAI, FakeItem, FakeOrder, FakeRefund, FakeSettlementLine, FakeWorld, StockError
 
 TEMPLATES = Path(__file__).parent / "templates" / "selfmall"
@@ -121,7 +121,7 @@ class Pager:
 
 
 def local(dt: datetime | None) -> str:
-    return dt.astimezone(SHANGHAI).strftime(LOCAL_FORMAT) if dt is not None else ""
+    return beijing_text(dt) if dt is not None else ""
 
 
 def order_view(order: FakeOrder) -> Record:

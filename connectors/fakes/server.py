@@ -70,9 +70,10 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 import orjson
 from aiohttp import web
@@ -90,6 +91,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger(__name__)
 
 FAKE_PREFIX = "/_fake/"
+_BEIJING_OFFSET = timedelta(hours=8)
 #: window query results kept per shop (a client pages through one window at a time per stream)
 WINDOW_CACHE_PER_SHOP = 3
 
@@ -366,15 +368,15 @@ class FakePlatform:
 
     def orders_modified(self, world: FakeWorld, start: datetime, end: datetime) -> list[FakeOrder]:
         """``world.orders_modified(start, end)``, reused while a client pages through the window."""
-        return self._cached_window(world, "orders_modified", start, end, world.orders_modified)
+        return self._cached_window(world, "orders_modified", start, end, world.orders_modified, _modified_at)
 
     def orders_created(self, world: FakeWorld, start: datetime, end: datetime) -> list[FakeOrder]:
         """``world.orders_created(start, end)``, reused while a client pages through the window."""
-        return self._cached_window(world, "orders_created", start, end, world.orders_created)
+        return self._cached_window(world, "orders_created", start, end, world.orders_created, _created_at)
 
     def refunds_modified(self, world: FakeWorld, start: datetime, end: datetime) -> list[FakeRefund]:
         """``world.refunds_modified(start, end)``, reused while a client pages through the window."""
-        return self._cached_window(world, "refunds_modified", start, end, world.refunds_modified)
+        return self._cached_window(world, "refunds_modified", start, end, world.refunds_modified, _modified_at)
 
     def _cached_window(
         self,
@@ -383,22 +385,31 @@ class FakePlatform:
         start: datetime,
         end: datetime,
         query: Callable[[datetime, datetime], list[T]],
+        moment: Callable[[T], datetime],
     ) -> list[T]:
         """A window query's result (a fresh list), cached while nothing can have changed it.
 
         A world is a pure function of its clock (to the second), the touches (which only the
         fake makes, in :meth:`touch_during_paging`) and the orders buyers placed, so paging
-        through one window builds its records once instead of once per page.
+        through one window builds its records once instead of once per page. A window inside
+        a cached one is cut out of it (the same records, in the same order: the queries sort
+        by ``moment``), so a client that counts a wide window and then pages narrow slices of
+        it (TOP's dense windows) builds each record once too.
         """
-        key = (world.shop_id, kind, start, end, int(world.now().timestamp()), self._window_touches, world.placed_count)
+        state = (world.shop_id, kind, int(world.now().timestamp()), self._window_touches, world.placed_count)
+        key = (*state, start, end)
         cached = self._windows.get(key)
-        if cached is None:
-            cached = query(start, end)
-            self._windows[key] = cached
-            while len(self._windows) > WINDOW_CACHE_PER_SHOP * len(self.shops):
-                self._windows.popitem(last=False)
-        else:
+        if cached is not None:
             self._windows.move_to_end(key)
+            return list(cached)
+        for wider, records in reversed(self._windows.items()):
+            if wider[:-2] == state and wider[-2] <= start and end <= wider[-1]:
+                self._windows.move_to_end(wider)
+                return [record for record in records if start <= moment(record) < end]
+        cached = query(start, end)
+        self._windows[key] = cached
+        while len(self._windows) > WINDOW_CACHE_PER_SHOP * len(self.shops):
+            self._windows.popitem(last=False)
         return list(cached)
 
     def maybe_malform(self, key: str, record: Record, corrupt: Callable[[Record], Record]) -> Record:
@@ -540,6 +551,23 @@ class FakePlatform:
         return web.json_response(
             {"ok": True, "order_id": order.order_id, "shop_id": world.shop_id, "quantity": quantity, "stock": stock}
         )
+
+
+def _modified_at(record: FakeOrder | FakeRefund) -> datetime:
+    return record.modified_at
+
+
+def _created_at(record: FakeOrder) -> datetime:
+    return record.created_at
+
+
+def beijing_text(value: datetime) -> str:
+    """Aware ``value`` as Beijing-time ``yyyy-MM-dd HH:mm:ss`` (the fakes' hot path: every record
+    has several; Shanghai has been UTC+8 without DST since 1992, earlier dates ask the zone)."""
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    if utc.year < 1992:
+        return value.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    return (utc + _BEIJING_OFFSET).replace(tzinfo=None).isoformat(" ", "seconds")
 
 
 def json_response(body: Any, *, status: int = 200) -> web.Response:

@@ -38,7 +38,15 @@ from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementK
 from bangfu.money import fen_to_yuan_str
 from connectors.fakes.faults import FaultInjector
 from connectors.fakes.push import TAOBAO_PUSH, PushSender
-from connectors.fakes.server import FakeCredentials, FakePlatform, Record, json_response, missing, replaced
+from connectors.fakes.server import (
+    FakeCredentials,
+    FakePlatform,
+    Record,
+    beijing_text,
+    json_response,
+    missing,
+    replaced,
+)
 from connectors.fakes.world import (
     FakeItem,
     FakeOrder,
@@ -174,7 +182,7 @@ def _invalid(name: str, detail: str = "") -> TopError:
 def top_time(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(SHANGHAI).strftime(TIME_FORMAT)
+    return beijing_text(value)
 
 
 def parse_top_time(text: str) -> datetime:

@@ -44,7 +44,7 @@ from aiohttp import web
 
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import fen_to_yuan_str, split_largest_remainder
-from connectors.fakes.server import FakeCredentials, FakePlatform, IssuedToken, Record, json_response
+from connectors.fakes.server import FakeCredentials, FakePlatform, IssuedToken, Record, beijing_text, json_response
 from connectors.fakes.world import (
     SHANGHAI,
     FakeItem,
@@ -150,7 +150,7 @@ class GatewayError(Exception):
 
 def local(dt: datetime | None) -> str:
     """Beijing-time text, ``""`` for no time (Youzan's empty time fields)."""
-    return dt.astimezone(SHANGHAI).strftime(LOCAL_FORMAT) if dt is not None else ""
+    return beijing_text(dt) if dt is not None else ""
 
 
 def parse_local_param(value: Any, name: str) -> datetime:

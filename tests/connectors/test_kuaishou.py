@@ -416,10 +416,8 @@ def test_live_stream_with_minutes_and_explanations() -> None:
         "maxOnlineCount": 900,
         "totalWatchDuration": 360000,
         "minuteList": [
-            {"minuteTime": ms(0), "onlineCount": 100, "enterCount": 20, "newBuyerCount": 1,
-             "payAmount": 3990},
-            {"minuteTime": ms(60), "onlineCount": 180, "enterCount": 31, "newBuyerCount": 0,
-             "payAmount": 0},
+            {"minuteTime": ms(0), "onlineCount": 100, "enterCount": 20, "newBuyerCount": 1, "payAmount": 3990},
+            {"minuteTime": ms(60), "onlineCount": 180, "enterCount": 31, "newBuyerCount": 0, "payAmount": 0},
         ],
         "explainList": [{"kwaiItemId": 111, "skuId": 1111, "beginTime": ms(30), "endTime": ms(630)}],
     }
@@ -448,17 +446,21 @@ def test_success_envelope() -> None:
 @pytest.mark.parametrize(
     ("body", "error_class", "token_expired"),
     [
-        ({"result": 100200102, "error": "access_denied", "error_msg": "invalid access_token"},
-         ErrorClass.AUTH, True),
-        ({"result": 100200101, "error": "unauthorized_client", "error_msg": "app not exist"},
-         ErrorClass.AUTH, False),
+        ({"result": 100200102, "error": "access_denied", "error_msg": "invalid access_token"}, ErrorClass.AUTH, True),
+        ({"result": 100200101, "error": "unauthorized_client", "error_msg": "app not exist"}, ErrorClass.AUTH, False),
         ({"result": 802001, "error_msg": "签名校验失败"}, ErrorClass.AUTH, False),
         ({"result": 802002, "error_msg": "timestamp invalid"}, ErrorClass.AUTH, False),
-        ({"result": 300004, "code": "300004", "error_msg": "SEARCH TIME RANGE EXPAND 7 DAYS"},
-         ErrorClass.BAD_REQUEST, False),
+        (
+            {"result": 300004, "code": "300004", "error_msg": "SEARCH TIME RANGE EXPAND 7 DAYS"},
+            ErrorClass.BAD_REQUEST,
+            False,
+        ),
         ({"result": 300019, "error_msg": "SEARCH TIME RANGE EXPAND LIMIT"}, ErrorClass.BAD_REQUEST, False),
-        ({"result": 2001, "subCode": "2001", "subMsg": "endTime无效", "msg": "业务处理失败"},
-         ErrorClass.BAD_REQUEST, False),
+        (
+            {"result": 2001, "subCode": "2001", "subMsg": "endTime无效", "msg": "业务处理失败"},
+            ErrorClass.BAD_REQUEST,
+            False,
+        ),
         ({"result": 802000, "error_msg": "系统繁忙"}, ErrorClass.TRANSIENT, False),
         ({"result": 100200500, "error": "server_error"}, ErrorClass.TRANSIENT, False),
         ({"result": 123456, "error_msg": "something new"}, ErrorClass.BAD_REQUEST, False),

