@@ -160,7 +160,10 @@ class Fakes:
         self._process.start()
         theirs.close()
         self._conn = ours
-        ready = await asyncio.get_running_loop().run_in_executor(None, ours.recv)
+        try:
+            ready = await asyncio.get_running_loop().run_in_executor(None, ours.recv)
+        except EOFError:
+            raise RuntimeError("the fakes' process failed to start (its traceback is above)") from None
         self.describe, self.build_seconds, self.truth = ready["describe"], ready["build_seconds"], ready["truth"]
         self.ready_cpu_s = ready["cpu_s"]
         self.frozen_at = datetime.fromisoformat(ready["frozen_at"])
@@ -205,25 +208,17 @@ async def _drop_database(url: str, name: str) -> None:
 
 
 def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process or thread from /proc, 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    """CPU seconds (user + system) of a process from /proc, 0 if it is gone."""
+    return _stat_cpu(Path(f"/proc/{pid}/stat"))
 
 
 def _threads_cpu() -> float:
     """CPU seconds of this process's threads other than the main one (aiosqlite's worker...)."""
     main = threading.main_thread().native_id
-    total = 0.0
-    for task in Path("/proc/self/task").iterdir():
-        if int(task.name) != main:
-            total += _proc_cpu_path(task / "stat")
-    return total
+    return sum(_stat_cpu(task / "stat") for task in Path("/proc/self/task").iterdir() if int(task.name) != main)
 
 
-def _proc_cpu_path(path: Path) -> float:
+def _stat_cpu(path: Path) -> float:
     try:
         fields = path.read_text().rsplit(")", 1)[1].split()
     except OSError:

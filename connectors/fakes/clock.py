@@ -38,6 +38,7 @@ class FakeClock:
         self._lock = threading.Lock()
         self._offset = timedelta(0)
         self._frozen: datetime | None = None
+        self._frozen_real = self._real()  # when the clock was frozen, in real time
         if frozen_at is not None:
             self._frozen = _aware_utc(frozen_at, "frozen_at")
 
@@ -56,12 +57,25 @@ class FakeClock:
                 return self._frozen
             return self._real() + self._offset
 
+    def wall_now(self) -> datetime:
+        """The gateway's clock: keeps running while the data is frozen.
+
+        A frozen clock stops the shops' data from changing, but a real gateway still checks
+        request timestamps against a running clock; a long sync against frozen fakes must not
+        start failing its timestamp check after ten minutes.
+        """
+        with self._lock:
+            if self._frozen is not None:
+                return self._frozen + (self._real() - self._frozen_real)
+            return self._real() + self._offset
+
     def freeze(self, at: datetime | None = None) -> datetime:
         """Stop the clock at ``at`` (default: the current fake now) and return that instant."""
         with self._lock:
             if at is None:
                 at = self._frozen if self._frozen is not None else self._real() + self._offset
             self._frozen = _aware_utc(at, "at")
+            self._frozen_real = self._real()
             return self._frozen
 
     def unfreeze(self) -> None:

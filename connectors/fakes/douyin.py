@@ -316,7 +316,7 @@ class FakeDouyin(FakePlatform):
         if query["v"] != signing.API_VERSION:
             raise DyError(40003, "平台参数不合法", "isv.version-invalid", "v只支持2")
         sent = parse_timestamp(query["timestamp"])
-        if sent is None or abs(sent - self.clock.now()) > TIMESTAMP_WINDOW:
+        if sent is None or abs(sent - self.clock.wall_now()) > TIMESTAMP_WINDOW:
             raise DyError(40003, "平台参数不合法", "isv.timestamp-invalid", "timestamp已过期或格式错误")
         param_json = body if body.strip() else query.get("param_json", "")
         if not param_json:
@@ -470,25 +470,32 @@ class FakeDouyin(FakePlatform):
         wanted: set[int] | None = None
         if combine and isinstance(combine[0], Mapping) and combine[0].get("order_status"):
             wanted = {int(code) for code in str(combine[0]["order_status"]).split(",") if code.strip().isdigit()}
-        if by_update is not None:
-            orders = self.orders_modified(world, *by_update)
-            if by_create is not None:
-                orders = [o for o in orders if by_create[0] <= o.created_at < by_create[1]]
-        else:
-            assert by_create is not None
-            orders = self.orders_created(world, *by_create)
-        if wanted is not None:
-            orders = [o for o in orders if ORDER_CODES[o.status] in wanted]
         field = "update_time" if params.get("order_by") == "update_time" else "create_time"
         ascending = _bool(params, "order_asc")
 
-        def sort_key(order: FakeOrder) -> tuple[int, int]:
-            moment = order.modified_at if field == "update_time" else order.created_at
-            return epoch(moment), int(order.order_id)
+        def window_orders() -> tuple[list[FakeOrder], list[str]]:
+            # The whole window, filtered and sorted: built once while a client pages through it.
+            if by_update is not None:
+                orders = self.orders_modified(world, *by_update)
+                if by_create is not None:
+                    orders = [o for o in orders if by_create[0] <= o.created_at < by_create[1]]
+            else:
+                assert by_create is not None
+                orders = self.orders_created(world, *by_create)
+            if wanted is not None:
+                orders = [o for o in orders if ORDER_CODES[o.status] in wanted]
 
-        orders.sort(key=sort_key, reverse=not ascending)
+            def sort_key(order: FakeOrder) -> tuple[int, int]:
+                moment = order.modified_at if field == "update_time" else order.created_at
+                return epoch(moment), int(order.order_id)
+
+            orders.sort(key=sort_key, reverse=not ascending)
+            return orders, [o.order_id for o in orders]
+
+        query = ("orders", by_update, by_create, None if wanted is None else frozenset(wanted), field, ascending)
+        orders, ids = self.memo(world, query, window_orders)
         served = self.page_slice(orders, page, size, first_page=0)
-        self.touch_during_paging(world, [o.order_id for o in orders], page, first_page=0)
+        self.touch_during_paging(world, ids, page, first_page=0)
         return {
             "page": page,
             "size": size,

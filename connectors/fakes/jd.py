@@ -359,7 +359,7 @@ class FakeJd(FakePlatform):
         if not stamp:
             raise GatewayError("7")
         sent_at = parse_timestamp(stamp)
-        if sent_at is None or abs(sent_at - self.clock.now()) > TIMESTAMP_TOLERANCE:
+        if sent_at is None or abs(sent_at - self.clock.wall_now()) > TIMESTAMP_TOLERANCE:
             raise GatewayError("8")
         if not params.get("sign"):
             raise GatewayError("11")

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -174,6 +175,17 @@ def _after(rows: Sequence[tuple[int, str, Any]], cursor: str, descending: bool) 
         if (mine < theirs) if descending else (mine > theirs):
             return position
     return len(rows)
+
+
+def _after_sorted(keys: Sequence[tuple[int, str]], cursor: str, descending: bool) -> int:
+    """``_after`` over rows whose ascending sort keys are ``keys``."""
+    if not cursor:
+        return 0
+    when, ident = _cursor_key(cursor)
+    theirs = (when, _pad(ident))
+    if descending:
+        return len(keys) - bisect_left(keys, theirs)
+    return bisect_right(keys, theirs)
 
 
 def _pad(ident: str) -> str:
@@ -377,7 +389,7 @@ class FakeKuaishou(FakePlatform):
         stamp = params["timestamp"]
         if not stamp.isdigit():
             raise KsError(802002, f"timestamp 无效: {stamp}")
-        if abs(from_ms(int(stamp)) - self.clock.now()) > TIMESTAMP_WINDOW:
+        if abs(from_ms(int(stamp)) - self.clock.wall_now()) > TIMESTAMP_WINDOW:
             raise KsError(802002, "timestamp 已过期, 请检查本地时间")
         if not verify(params, self.sign_secret):
             raise KsError(802001, "签名校验失败")
@@ -445,12 +457,16 @@ class FakeKuaishou(FakePlatform):
         size: int,
         *,
         descending: bool = False,
+        keys: Sequence[tuple[int, str]] | None = None,
     ) -> tuple[list[Any], str]:
         """Rows after ``cursor`` (a page of ``size``) and the next cursor or ``nomore``.
 
+        ``keys``: the rows' ``(time, padded id)`` in ascending order, to find the cursor by
+        bisection instead of a scan (a seven-day window holds tens of thousands of rows).
+
         With ``duplicate_on_page`` a later page repeats the row the cursor points at.
         """
-        start = _after(rows, cursor, descending)
+        start = _after(rows, cursor, descending) if keys is None else _after_sorted(keys, cursor, descending)
         chosen = list(rows[start : start + size])
         nxt = "nomore" if start + size >= len(rows) else f"{chosen[-1][0]}_{chosen[-1][1]}"
         items = [row[2] for row in chosen]
@@ -476,23 +492,32 @@ class FakeKuaishou(FakePlatform):
         cursor = str(business.get("cursor") or "")
         if cursor == "nomore":
             raise _bad_param("cursor无效")
-        orders = (
-            self.orders_modified(world, start, stop) if query_type == 2 else self.orders_created(world, start, stop)
-        )
-        wanted = VIEW_STATUS[view]
-        rows: list[tuple[int, str, FakeOrder]] = []
-        for order in orders:
-            if wanted is not None and ORDER_CODES[order.status] not in wanted:
-                continue
-            if cps and (2 if order.author_id else 1) != cps:
-                continue
-            moment = order.modified_at if query_type == 2 else order.created_at
-            rows.append((ms(moment), order.order_id, order))
         descending = sort == 1
-        rows.sort(key=lambda row: (row[0], _pad(row[1])), reverse=descending)
-        page, nxt = self._cursor_page(rows, cursor, size, descending=descending)
+
+        def window_rows() -> tuple[list[tuple[int, str, FakeOrder]], list[tuple[int, str]], list[str]]:
+            # The whole window's rows, sorted: built once while a client pages through it.
+            orders = (
+                self.orders_modified(world, start, stop) if query_type == 2 else self.orders_created(world, start, stop)
+            )
+            wanted = VIEW_STATUS[view]
+            rows: list[tuple[int, str, FakeOrder]] = []
+            for order in orders:
+                if wanted is not None and ORDER_CODES[order.status] not in wanted:
+                    continue
+                if cps and (2 if order.author_id else 1) != cps:
+                    continue
+                moment = order.modified_at if query_type == 2 else order.created_at
+                rows.append((ms(moment), order.order_id, order))
+            rows.sort(key=lambda row: (row[0], _pad(row[1])), reverse=descending)
+            keys = [(row[0], _pad(row[1])) for row in rows]
+            if descending:
+                keys.reverse()
+            return rows, keys, [row[1] for row in rows]
+
+        rows, keys, ids = self.memo(world, ("orders", start, stop, query_type, view, cps, sort), window_rows)
+        page, nxt = self._cursor_page(rows, cursor, size, descending=descending, keys=keys)
         rendered = [self._malformed_order(self.render_order(order)) for order in page]
-        self.touch_during_paging(world, [row[1] for row in rows], 2 if cursor else 1)
+        self.touch_during_paging(world, ids, 2 if cursor else 1)
         return {
             "orderList": rendered,
             "cursor": nxt,

@@ -264,6 +264,7 @@ class FakePlatform:
         self._closing = asyncio.Event()
         self._window_touches = 0
         self._windows: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
+        self._memos: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     # ----------------------------------------------------------------- hooks
 
@@ -396,7 +397,7 @@ class FakePlatform:
         by ``moment``), so a client that counts a wide window and then pages narrow slices of
         it (TOP's dense windows) builds each record once too.
         """
-        state = (world.shop_id, kind, int(world.now().timestamp()), self._window_touches, world.placed_count)
+        state = (*self._world_state(world), kind)
         key = (*state, start, end)
         cached = self._windows.get(key)
         if cached is not None:
@@ -411,6 +412,24 @@ class FakePlatform:
         while len(self._windows) > WINDOW_CACHE_PER_SHOP * len(self.shops):
             self._windows.popitem(last=False)
         return list(cached)
+
+    def memo(self, world: FakeWorld, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """``compute()`` for ``key`` (a window's filtered and sorted rows, say), kept like a window
+        query's result while the world cannot have changed. Callers must not mutate it."""
+        full = (*self._world_state(world), *key)
+        if full in self._memos:
+            self._memos.move_to_end(full)
+            value: T = self._memos[full]
+            return value
+        value = compute()
+        self._memos[full] = value
+        while len(self._memos) > WINDOW_CACHE_PER_SHOP * len(self.shops):
+            self._memos.popitem(last=False)
+        return value
+
+    def _world_state(self, world: FakeWorld) -> tuple[Any, ...]:
+        """What a world's answers depend on: its clock (to the second), touches, placed orders."""
+        return (world.shop_id, int(world.now().timestamp()), self._window_touches, world.placed_count)
 
     def maybe_malform(self, key: str, record: Record, corrupt: Callable[[Record], Record]) -> Record:
         """``record``, or a corrupted deep copy of it (at most once per ``key``: transient)."""

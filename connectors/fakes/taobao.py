@@ -510,7 +510,7 @@ class FakeTaobao(FakePlatform):
             sent_at = parse_timestamp(stamp)
         except (ValueError, OverflowError, OSError):
             raise TopError(31, "Invalid timestamp", sub_msg=f"unparsable timestamp {stamp!r}") from None
-        if abs(sent_at - self.clock.now()) > TIMESTAMP_TOLERANCE:
+        if abs(sent_at - self.clock.wall_now()) > TIMESTAMP_TOLERANCE:
             raise TopError(31, "Invalid timestamp", sub_msg="timestamp is more than 10 minutes off")
         if not verify_sign(params, self.credentials.app_secret):
             raise TopError(25, "Invalid signature")
