@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,6 @@ def _fakes_child(conn: Connection, plan: Plan) -> None:
             "describe": [r.describe() for r in running],
             "build_seconds": built,
             "truth": _truth(running),
-            "frozen_at": running[0].clock.now().isoformat(),
         }
         conn.send({**ready, "cpu_s": _own_cpu()})
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "stop"
@@ -142,7 +141,6 @@ class Fakes:
         self.truth: dict[str, int] = {}
         self.usage: dict[str, float] = {}
         self.ready_cpu_s = 0.0  # the fakes' CPU before serving (imports, building the worlds)
-        self.frozen_at = datetime.now(UTC)
         self._running: list[Running] = []
         self._process: Any = None
         self._conn: Connection | None = None
@@ -152,7 +150,6 @@ class Fakes:
             self._running, self.build_seconds = await _start_fakes(self.plan)
             self.describe = [r.describe() for r in self._running]
             self.truth = _truth(self._running)
-            self.frozen_at = self._running[0].clock.now()
             return self
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
@@ -166,7 +163,6 @@ class Fakes:
             raise RuntimeError("the fakes' process failed to start (its traceback is above)") from None
         self.describe, self.build_seconds, self.truth = ready["describe"], ready["build_seconds"], ready["truth"]
         self.ready_cpu_s = ready["cpu_s"]
-        self.frozen_at = datetime.fromisoformat(ready["frozen_at"])
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -275,13 +271,9 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
                 update(Shop).where(Shop.id.in_(shop_ids)).values(settings={"rate_limit": UNTHROTTLED})
             )
         platform_of = {shop.id: shop.platform.value for shop, _ in registered}
-        frozen_at = fakes.frozen_at
         sync = SyncEngine(
             engine,
             secrets=secrets,
-            # The connectors live in the platforms' (frozen) time, as tests do: request
-            # timestamps stay within the gateways' tolerance however long the run takes.
-            connector_kwargs={"clock": lambda: frozen_at},
             policy=SyncPolicy(lag=timedelta(0), lookback=timedelta(days=args.days + 2), batch_size=args.batch_size),
         )
         finished: dict[int, float] = {}
