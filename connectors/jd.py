@@ -282,15 +282,12 @@ def _id(raw: Mapping[str, Any], key: str) -> str:
 
 #: a plain ``123.45`` yuan string: converted with integer arithmetic (exact, like ``yuan_to_fen``,
 #: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
-_PLAIN_YUAN = re.compile(r"-?\d{1,13}\.\d\d")
 
 
 def fen(value: Any) -> int:
     """A JD money value (yuan string, or a JSON number kept as text/Decimal) in fen."""
     if isinstance(value, bool) or value is None:
         raise MoneyError(f"not a yuan amount: {value!r}")
-    if isinstance(value, str) and _PLAIN_YUAN.fullmatch(value):
-        return int(value.replace(".", ""))
     if isinstance(value, int | str | Decimal):
         return yuan_to_fen(value)
     raise MoneyError(f"not a yuan amount: {value!r}")

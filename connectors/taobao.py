@@ -6,7 +6,6 @@ then :class:`TaobaoConnector`, which is the base request loop plus TOP's hooks.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -211,7 +210,6 @@ def nested_list(container: Mapping[str, Any], outer: str, inner: str) -> list[An
 
 #: a plain ``123.45`` yuan string: converted with integer arithmetic (exact, like ``yuan_to_fen``,
 #: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
-_PLAIN_YUAN = re.compile(r"-?\d{1,13}\.\d\d")
 
 
 def _req(raw: Mapping[str, Any], key: str) -> Any:
@@ -253,8 +251,6 @@ def _fen(raw: Mapping[str, Any], key: str) -> int:
     value = _req(raw, key)
     if not isinstance(value, str):
         raise ValueError(f"{key!r} is not a yuan string: {value!r}")
-    if _PLAIN_YUAN.fullmatch(value):
-        return int(value.replace(".", ""))
     return yuan_to_fen(value)
 
 

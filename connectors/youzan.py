@@ -31,7 +31,6 @@ API                                        version    for
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -295,7 +294,6 @@ def _int(raw: Mapping[str, Any], key: str) -> int:
 
 #: a plain ``123.45`` yuan string: converted with integer arithmetic (exact, like ``yuan_to_fen``,
 #: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
-_PLAIN_YUAN = re.compile(r"-?\d{1,13}\.\d\d")
 
 
 def _yuan(raw: Mapping[str, Any], key: str) -> int:
@@ -305,8 +303,6 @@ def _yuan(raw: Mapping[str, Any], key: str) -> int:
         raise ValueError(f"missing {key!r}")
     if not isinstance(value, str):
         raise ValueError(f"{key!r} is not a yuan string: {value!r}")
-    if _PLAIN_YUAN.fullmatch(value):
-        return int(value.replace(".", ""))
     try:
         return yuan_to_fen(value)
     except MoneyError as exc:

@@ -66,6 +66,7 @@ import asyncio
 import copy
 import hashlib
 import logging
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -233,7 +234,7 @@ def _digest(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-class FakePlatform:
+class FakePlatform(ABC):
     """Base of every fake platform server (see the module docstring for the hooks)."""
 
     platform: ClassVar[str]
@@ -283,13 +284,13 @@ class FakePlatform:
         """The platform's id of shop ``number`` (0-based) for a seed: a numeric string."""
         return str(10**8 + _digest("bangfu-fake-shop", cls.platform, seed, number) % (9 * 10**8))
 
+    @abstractmethod
     def add_routes(self, app: web.Application) -> None:
         """Register the platform's API routes on ``app``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement add_routes")
 
+    @abstractmethod
     def rate_limit_response(self, request: web.Request) -> web.StreamResponse:
         """The platform's own rate-limit answer: its code, and its ban hint where it has one."""
-        raise NotImplementedError(f"{type(self).__name__} must implement rate_limit_response")
 
     def credential_fields(self) -> dict[str, str]:
         """Credentials under the platform's own names (``describe()`` prints them)."""
@@ -514,15 +515,15 @@ class FakePlatform:
 
     async def _clock(self, request: web.Request) -> web.Response:
         if request.method == "POST":
-            payload = await _json_object(request)
+            wanted = await _json_object(request)
             try:
-                if "advance_seconds" in payload:
-                    self.clock.advance(float(payload["advance_seconds"]))
-                if "freeze_at" in payload:
-                    self.clock.freeze(datetime.fromisoformat(str(payload["freeze_at"])))
-                elif payload.get("freeze"):
+                if "advance_seconds" in wanted:
+                    self.clock.advance(float(wanted["advance_seconds"]))
+                if "freeze_at" in wanted:
+                    self.clock.freeze(datetime.fromisoformat(str(wanted["freeze_at"])))
+                elif wanted.get("freeze"):
                     self.clock.freeze()
-                if payload.get("unfreeze"):
+                if wanted.get("unfreeze"):
                     self.clock.unfreeze()
             except (TypeError, ValueError) as exc:
                 raise web.HTTPBadRequest(text=f"bad clock request: {exc}") from None
