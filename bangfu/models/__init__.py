@@ -1,5 +1,12 @@
 """The hub's store: SQLAlchemy 2 typed models. Import this package to register every table."""
 
+from bangfu.models.accounting import (
+    LineAccounting,
+    LineAttribution,
+    ReconciliationResult,
+    RefundPosting,
+    SurplusDistribution,
+)
 from bangfu.models.alerts import Alert
 from bangfu.models.base import Base
 from bangfu.models.catalog import Certification, Product, Sku
@@ -22,6 +29,8 @@ __all__ = [
     "Household",
     "Journal",
     "LedgerAccount",
+    "LineAccounting",
+    "LineAttribution",
     "Listing",
     "LiveMinuteStat",
     "LiveSession",
@@ -34,7 +43,9 @@ __all__ = [
     "Product",
     "PurchasingUnit",
     "QuarantinedRecord",
+    "ReconciliationResult",
     "Refund",
+    "RefundPosting",
     "Region",
     "ReservedShareRule",
     "SettlementLine",
@@ -46,6 +57,7 @@ __all__ = [
     "StockRule",
     "Supplier",
     "SupplyLot",
+    "SurplusDistribution",
     "SyncCursor",
     "SyncRun",
     "UnitTarget",

@@ -1,0 +1,137 @@
+"""The accounting pipeline's own state: attribution, per-line progress, refunds folded in,
+reconciliation verdicts and year-end surplus distributions.
+
+Journals and postings (``bangfu.models.ledger``) are the money; these tables say which source
+events have been turned into journals, so a task that runs twice (or on two workers at once)
+finds the work done and does nothing. Unlike the ledger they may be updated: an attribution is
+redone when a live session arrives after its orders, and ``line_accounting`` moves forward as
+a line's inputs change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bangfu.enums import AttributionConfidence
+from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, enum_column, utcnow
+
+
+class LineAttribution(IdMixin, Base):
+    """Which live session (and host) sold an order line, and how sure the hub is.
+
+    ``rule`` names the evidence: ``room_id``, ``author_id`` (exact), ``campaign_code`` (link),
+    ``explanation`` or ``after_session`` (inferred), ``none``. Redone (updated in place) when a
+    session arrives after its orders; ``line_version`` is the order-line version it looked at.
+    """
+
+    __tablename__ = "line_attributions"
+
+    order_line_id: Mapped[int] = mapped_column(IdType, ForeignKey("order_lines.id"), unique=True)
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("live_sessions.id"), index=True)
+    host_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("hosts.id"), index=True)
+    explanation_window_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("explanation_windows.id"))
+    confidence: Mapped[AttributionConfidence] = enum_column(AttributionConfidence)
+    rule: Mapped[str] = mapped_column(String(24))
+    line_version: Mapped[int] = mapped_column(Integer)
+    attributed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LineAccounting(IdMixin, Base):
+    """Where one order line stands in the pipeline (attribute -> allocate -> post).
+
+    ``input_rev`` is bumped by every stage that changes an input of the line's journals (a new
+    line version, an attribution that changes the host, a lot draw, a refund, a bill line);
+    posting records the ``input_rev`` it read as ``posted_rev``. A line is due for posting while
+    ``posted_rev < input_rev``, so an input changed during a posting is never lost.
+    ``status``: ``pending``, ``posted``, ``waiting_lots`` (no stock in any lot yet),
+    ``not_split`` (supplier is not a cooperative: the net goes to the supplier), ``failed``
+    (``reason`` says why; retried on the next run).
+    """
+
+    __tablename__ = "line_accounting"
+    __table_args__ = (Index("ix_line_accounting_due", "status", "shop_id"),)
+
+    order_line_id: Mapped[int] = mapped_column(IdType, ForeignKey("order_lines.id"), unique=True)
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
+    line_version: Mapped[int] = mapped_column(Integer, default=0)
+    input_rev: Mapped[int] = mapped_column(Integer, default=1)
+    posted_rev: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    fees_source: Mapped[str | None] = mapped_column(String(16))  # estimate | bill
+    bill_lines: Mapped[int] = mapped_column(Integer, default=0)  # settlement lines folded in
+    posted_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RefundPosting(IdMixin, Base):
+    """A refund folded into its line's journals, once (``refund_id`` unique).
+
+    ``journal_id`` is NULL when the refund was too small to move a single fen (the next refund
+    of the line catches it up).
+    """
+
+    __tablename__ = "refund_postings"
+    __table_args__ = (CheckConstraint("returned_units >= 0", name="returned_units_not_negative"),)
+
+    refund_id: Mapped[int] = mapped_column(IdType, ForeignKey("refunds.id"), unique=True)
+    order_line_id: Mapped[int] = mapped_column(IdType, ForeignKey("order_lines.id"), index=True)
+    journal_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journals.id"))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    returned_units: Mapped[int] = mapped_column(Integer, default=0)  # units put back into lots
+    occurred_at: Mapped[datetime] = mapped_column()
+    posted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReconciliationResult(IdMixin, Base):
+    """One order's settlement verdict for a shop: the latest reconcile run's finding.
+
+    ``kind``: ``matched``, ``amount_differs`` (``differences`` holds fen by fee type),
+    ``payout_missing`` (no payout N days after the order completed), ``unknown_order`` (a payout
+    for an order the hub does not have). ``resolved_at`` is set by an operator clearing it.
+    """
+
+    __tablename__ = "reconciliation_results"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_order_id"),
+        Index("ix_reconciliation_results_shop_period", "shop_id", "period", "kind"),
+    )
+
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"))
+    platform_order_id: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("orders.id"))
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM of the order's payment (or payout)
+    kind: Mapped[str] = mapped_column(String(24))
+    expected_fen: Mapped[int | None] = mapped_column(Fen)
+    actual_fen: Mapped[int | None] = mapped_column(Fen)
+    differences: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class SurplusDistribution(IdMixin, Base):
+    """A cooperative's year-end surplus distribution (Farmers' Professional Cooperatives Law arts. 40-44).
+
+    Posted once per (cooperative, year) as one journal; ``plan`` keeps the computed parts per
+    member household (patronage return by transaction volume, the rest by capital, reserve and
+    subsidy shares) so the member-account statement can show how each amount was reached.
+    """
+
+    __tablename__ = "surplus_distributions"
+    __table_args__ = (UniqueConstraint("cooperative_id", "year"),)
+
+    cooperative_id: Mapped[int] = mapped_column(IdType, ForeignKey("cooperatives.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    distributable_fen: Mapped[int] = mapped_column(Fen)
+    patronage_fen: Mapped[int] = mapped_column(Fen)
+    shares_fen: Mapped[int] = mapped_column(Fen)
+    journal_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journals.id"))
+    plan: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
