@@ -69,6 +69,12 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "没有可同步的店铺：先用 bangfu shops add 或 add-from-fakes 接入店铺",
         "en": "no shops to sync: connect one with bangfu shops add or add-from-fakes",
     },
+    "worker.needs_redis": {
+        "zh": "worker 需要 Redis：请设置 BANGFU_REDIS_URL（嵌入式默认配置在进程内直接执行任务，无需 worker）",
+        "en": "a worker needs Redis: set BANGFU_REDIS_URL (the embedded default runs tasks in-process, no worker needed)",
+    },
+    "worker.unknown_queue": {"zh": "未知队列：{queues}（可用：{known}）", "en": "unknown queue: {queues} (known: {known})"},
+    "worker.failed": {"zh": "worker 启动失败：{error}", "en": "the worker could not start: {error}"},
     "sync.summary": {"zh": "同步结果", "en": "Sync results"},
     "sync.status": {"zh": "同步状态", "en": "Sync status"},
     "sync.shop": {"zh": "店铺", "en": "Shop"},

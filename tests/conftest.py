@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bangfu.store import make_engine, session_factory, upgrade
 
 PG_URL = os.environ.get("BANGFU_TEST_PG_URL", "postgresql+asyncpg://127.0.0.1:5432/test")
+# A database number of its own: tests flush it, so it must not be one anything else uses.
+REDIS_URL = os.environ.get("BANGFU_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
 
@@ -170,6 +172,32 @@ async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession
         yield session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A flushed Redis database for a test that needs a real broker (``BANGFU_TEST_REDIS_URL``).
+
+    Skipped where Redis is not reachable, except in CI (``CI=true``), where that is a failure.
+    """
+    import redis
+
+    request.applymarker(pytest.mark.redis)
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        message = f"Redis is not reachable at {REDIS_URL} ({exc}); set BANGFU_TEST_REDIS_URL to a Redis server"
+        client.close()
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+    client.flushdb()
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -78,6 +78,9 @@ def _register() -> None:
 
     app.add_typer(webhooks.webhooks_app, name="webhooks")
     app.command("stats")(sync.stats_command)
+    from bangfu.cli import worker
+
+    app.command("worker")(worker.worker_command)
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install

@@ -1,0 +1,1 @@
+"""Celery workers: attribution, lot allocation, income split, ledger, reconciliation, alerts."""

@@ -1,0 +1,168 @@
+"""Celery tasks: thin, idempotent wrappers around the pipeline's async functions.
+
+Each task opens its own database engine, runs one coroutine with ``asyncio.run`` and disposes
+of the engine, so the same code runs in a prefork pool process, in a thread, or eagerly inside
+``bangfu demo``. A task never carries the work itself, only which shop or period to look at.
+Each stage finds what is due in the store and records its effect under unique keys: journal
+uids derived from source events, lot draws keyed by line and lot, one attribution per line. A
+task delivered twice therefore finds nothing left to do. So does a task redelivered after its
+worker was killed (acks late), and so do two workers running the same task at once.
+
+Transient database errors (a lost connection, a serialization failure or a deadlock victim on
+PostgreSQL) are retried with backoff; anything else fails the task and stays in the result
+backend for operators to see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bangfu.settings import get_settings
+from bangfu.store import make_engine
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Retried: the database went away or PostgreSQL chose this transaction as a deadlock victim.
+TRANSIENT_DB_ERRORS = (OperationalError, DBAPIError, ConnectionError, TimeoutError)
+RETRY = {
+    "autoretry_for": TRANSIENT_DB_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+def run_with_engine(work: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None = None) -> T:
+    """Run ``work`` with a fresh engine on a fresh event loop; dispose of both afterwards."""
+
+    async def main() -> T:
+        engine = make_engine(database_url or get_settings().resolved_database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+            http = sys.modules.get("connectors.http")
+            if http is not None:
+                await http.close_session()
+
+    return asyncio.run(main())
+
+
+@app.task(name="bangfu.process_lines", **RETRY)  # type: ignore[untyped-decorator]
+def process_lines(shop_id: int | None = None, limit: int = 2_000, database_url: str | None = None) -> dict[str, int]:
+    """One pass of attribute -> allocate -> post over at most ``limit`` due lines (and refunds)."""
+    from workers.pipeline import run_once
+
+    async def work(engine: AsyncEngine) -> dict[str, int]:
+        return (await run_once(engine, shop_id=shop_id, limit=limit)).as_dict()
+
+    return run_with_engine(work, database_url)
+
+
+@app.task(name="bangfu.process_all", **RETRY)  # type: ignore[untyped-decorator]
+def process_all(shop_id: int | None = None, database_url: str | None = None) -> dict[str, int]:
+    """Passes of :func:`process_lines` until nothing is due."""
+    from workers.pipeline import run_pipeline
+
+    async def work(engine: AsyncEngine) -> dict[str, int]:
+        return (await run_pipeline(engine, shop_id=shop_id)).as_dict()
+
+    return run_with_engine(work, database_url)
+
+
+@app.task(name="bangfu.sync_shop", **RETRY)  # type: ignore[untyped-decorator]
+def sync_shop(shop_id: int, database_url: str | None = None) -> dict[str, Any]:
+    """Sync one shop until caught up, then queue the accounting of what arrived."""
+    from sync.engine import SyncEngine
+
+    async def work(engine: AsyncEngine) -> dict[str, Any]:
+        results = await SyncEngine(engine).sync_all([shop_id], until_caught_up=True)
+        outcomes = results.get(shop_id, [])
+        return {
+            "shop_id": shop_id,
+            "streams": len(outcomes),
+            "failed": sorted(o.stream.value for o in outcomes if not o.ok),
+            "new": sum(o.rows.new for o in outcomes),
+            "changed": sum(o.rows.changed for o in outcomes),
+        }
+
+    summary = run_with_engine(work, database_url)
+    process_all.delay(shop_id, database_url=database_url)
+    return summary
+
+
+@app.task(name="bangfu.sync_all")  # type: ignore[untyped-decorator]
+def sync_all(database_url: str | None = None) -> list[int]:
+    """Queue a sync of every active shop (one task per shop, so shops run on any worker)."""
+    shop_ids = run_with_engine(_active_shop_ids, database_url)
+    for shop_id in shop_ids:
+        sync_shop.delay(shop_id, database_url=database_url)
+    return shop_ids
+
+
+@app.task(name="bangfu.reconcile", **RETRY)  # type: ignore[untyped-decorator]
+def reconcile(shop_id: int, period: str, database_url: str | None = None) -> dict[str, int]:
+    """Reconcile one shop's settlement lines for a month (``YYYY-MM``); results are stored."""
+    from workers.reconcile import reconcile as reconcile_period
+
+    async def work(engine: AsyncEngine) -> dict[str, int]:
+        async with engine.begin() as conn:
+            summary = await reconcile_period(conn, shop_id=shop_id, period=period)
+        return summary.counts()
+
+    return run_with_engine(work, database_url)
+
+
+@app.task(name="bangfu.reconcile_all")  # type: ignore[untyped-decorator]
+def reconcile_all(database_url: str | None = None, now: str | None = None) -> list[list[Any]]:
+    """Queue reconciliation of this month and last month (Asia/Shanghai) for every active shop."""
+    moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    periods = recent_periods(moment)
+    queued: list[list[Any]] = []
+    for shop_id in run_with_engine(_active_shop_ids, database_url):
+        for period in periods:
+            reconcile.delay(shop_id, period, database_url=database_url)
+            queued.append([shop_id, period])
+    return queued
+
+
+@app.task(name="bangfu.detect_unsold", **RETRY)  # type: ignore[untyped-decorator]
+def detect_unsold(database_url: str | None = None) -> int:
+    """Open or refresh unsold-stock alerts; returns the number of open alerts."""
+    from workers.alerts import detect_unsold as detect
+
+    async def work(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            return await detect(conn)
+
+    return run_with_engine(work, database_url)
+
+
+def recent_periods(moment: datetime) -> list[str]:
+    """Last month and this month, as ``YYYY-MM`` in the programme's time zone."""
+    local = moment.astimezone(ZoneInfo(get_settings().timezone))
+    first = local.replace(day=1)
+    previous = first - timedelta(days=1)
+    return [f"{previous.year:04d}-{previous.month:02d}", f"{local.year:04d}-{local.month:02d}"]
+
+
+async def _active_shop_ids(engine: AsyncEngine) -> list[int]:
+    from bangfu.models import Shop
+
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Shop.id).where(Shop.active.is_(True)).order_by(Shop.id))
+        return [shop_id for (shop_id,) in rows]
