@@ -69,6 +69,33 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "没有可同步的店铺：先用 bangfu shops add 或 add-from-fakes 接入店铺",
         "en": "no shops to sync: connect one with bangfu shops add or add-from-fakes",
     },
+    "policy.no_cooperative": {
+        "zh": "找不到合作社：{ref}（请给出编号、统一社会信用代码或全称）",
+        "en": "no cooperative matches {ref} (give its id, credit code or full name)",
+    },
+    "policy.bad_json": {"zh": "不是有效的 JSON 分配方案", "en": "not a valid JSON policy"},
+    "policy.not_object": {"zh": "顶层必须是对象", "en": "the top level must be an object"},
+    "policy.not_future": {
+        "zh": "生效日期 {date} 必须晚于今天（{today}）：已入账的分配不会被改写",
+        "en": "the effective date {date} must be after today ({today}): posted splits are never rewritten",
+    },
+    "policy.not_after_latest": {
+        "zh": "生效日期 {date} 必须晚于最新版本的生效日期 {latest}",
+        "en": "the effective date {date} must be after the latest version's ({latest})",
+    },
+    "policy.added": {
+        "zh": "已为 {name} 新增第 {version} 版分配方案，自 {date} 起生效",
+        "en": "{name}: policy version {version} added, in force from {date}",
+    },
+    "policy.none": {"zh": "还没有任何分配方案", "en": "there are no split policies yet"},
+    "policy.title": {"zh": "收益分配方案", "en": "Income-split policies"},
+    "policy.cooperative": {"zh": "合作社", "en": "Cooperative"},
+    "policy.version": {"zh": "版本", "en": "Version"},
+    "policy.from": {"zh": "生效日期", "en": "From"},
+    "policy.retention": {"zh": "合作社留存", "en": "Retention"},
+    "policy.collective": {"zh": "村集体", "en": "Collective"},
+    "policy.bonus": {"zh": "脱贫户/监测户优先奖励", "en": "Priority bonus"},
+    "policy.patronage": {"zh": "按交易量返还", "en": "Patronage return"},
     "worker.needs_redis": {
         "zh": "worker 需要 Redis：请设置 BANGFU_REDIS_URL（嵌入式默认配置在进程内直接执行任务，无需 worker）",
         "en": "a worker needs Redis: set BANGFU_REDIS_URL (the embedded default runs tasks in-process, no worker needed)",

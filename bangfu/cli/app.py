@@ -78,7 +78,9 @@ def _register() -> None:
 
     app.add_typer(webhooks.webhooks_app, name="webhooks")
     app.command("stats")(sync.stats_command)
-    from bangfu.cli import worker
+    from bangfu.cli import policy, worker
+
+    app.add_typer(policy.policy_app, name="policy")
 
     app.command("worker")(worker.worker_command)
     try:

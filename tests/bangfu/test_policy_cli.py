@@ -1,0 +1,189 @@
+"""`bangfu policy add/list`: versioned split policies, validated before anything is stored."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bangfu.models import SplitPolicy
+from tests.bangfu.test_cli import bangfu
+from tests.conftest import EXAMPLES
+
+RULES = {
+    "retention_bp": 800,
+    "collective_bp": 500,
+    "priority_bonus_bp": 300,
+    "grade_coefficients": {"A": 100, "B": 90},
+    "estimates_bp": {"platform_fee": 500, "payment_fee": 60, "logistics": 800},
+    "patronage_return_bp": 6000,
+}
+
+
+def _write(tmp_path: Path, rules: dict[str, object], name: str = "policy.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(rules), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def coop_db(db_url: str) -> str:
+    result = bangfu("import", "cooperatives", str(EXAMPLES / "cooperatives.csv"), "--db", db_url)
+    assert result.returncode == 0, result.stderr
+    return db_url
+
+
+def _credit_code() -> str:
+    header, first = (EXAMPLES / "cooperatives.csv").read_text(encoding="utf-8-sig").splitlines()[:2]
+    return first.split(",")[header.split(",").index("统一社会信用代码")]
+
+
+async def _versions(db_url: str) -> list[tuple[int, date]]:
+    from bangfu.store import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(SplitPolicy.version, SplitPolicy.effective_from).order_by(SplitPolicy.id))
+            return [(v, d) for v, d in rows]
+    finally:
+        await engine.dispose()
+
+
+async def test_versions_are_added_in_order_and_listed(coop_db: str, tmp_path: Path) -> None:
+    code = _credit_code()
+    first = (date.today() + timedelta(days=10)).isoformat()
+    later = (date.today() + timedelta(days=40)).isoformat()
+    policy = _write(tmp_path, RULES)
+    assert (
+        bangfu(
+            "policy", "add", "--cooperative", code, "--file", str(policy), "--effective-from", first, "--db", coop_db
+        ).returncode
+        == 0
+    )
+    again = bangfu(
+        "policy", "add", "--cooperative", code, "--file", str(policy), "--effective-from", first, "--db", coop_db
+    )
+    assert again.returncode == 2
+    assert first in again.stderr and "Traceback" not in again.stderr
+    ok = bangfu(
+        "policy",
+        "add",
+        "--cooperative",
+        code,
+        "--file",
+        str(policy),
+        "--effective-from",
+        later,
+        "--db",
+        coop_db,
+        "--note",
+        "general meeting 2026",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert [v for v, _ in await _versions(coop_db)] == [1, 2]
+    listing = bangfu("policy", "list", "--db", coop_db)
+    assert listing.returncode == 0, listing.stderr
+    assert "60.00%" in listing.stdout and later in listing.stdout
+
+
+def test_a_policy_below_the_art_44_floor_is_refused_naming_the_file(coop_db: str, tmp_path: Path) -> None:
+    policy = _write(tmp_path, {**RULES, "patronage_return_bp": 5500}, "low.json")
+    result = bangfu(
+        "policy",
+        "add",
+        "--cooperative",
+        _credit_code(),
+        "--file",
+        str(policy),
+        "--effective-from",
+        (date.today() + timedelta(days=3)).isoformat(),
+        "--db",
+        coop_db,
+    )
+    assert result.returncode == 2
+    assert "low.json" in result.stderr and "patronage_return_bp" in result.stderr and "44" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_past_dates_unknown_cooperatives_and_bad_files_are_refused(coop_db: str, tmp_path: Path) -> None:
+    good = _write(tmp_path, RULES)
+    past = bangfu(
+        "policy",
+        "add",
+        "--cooperative",
+        _credit_code(),
+        "--file",
+        str(good),
+        "--effective-from",
+        date.today().isoformat(),
+        "--db",
+        coop_db,
+    )
+    assert past.returncode == 2 and "Traceback" not in past.stderr
+    nobody = bangfu(
+        "policy",
+        "add",
+        "--cooperative",
+        "no such coop",
+        "--file",
+        str(good),
+        "--effective-from",
+        "2099-01-01",
+        "--db",
+        coop_db,
+    )
+    assert nobody.returncode == 2 and "no such coop" in nobody.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    bad = bangfu(
+        "policy",
+        "add",
+        "--cooperative",
+        _credit_code(),
+        "--file",
+        str(broken),
+        "--effective-from",
+        "2099-01-01",
+        "--db",
+        coop_db,
+    )
+    assert bad.returncode == 2 and "broken.json" in bad.stderr
+
+
+def test_unknown_keys_are_refused(coop_db: str, tmp_path: Path) -> None:
+    policy = _write(tmp_path, {**RULES, "host_share_bp": 100})
+    result = bangfu(
+        "policy",
+        "add",
+        "--cooperative",
+        _credit_code(),
+        "--file",
+        str(policy),
+        "--effective-from",
+        "2099-01-01",
+        "--db",
+        coop_db,
+    )
+    assert result.returncode == 2 and "host_share_bp" in result.stderr
+
+
+async def test_nothing_is_stored_when_refused(coop_db: str, tmp_path: Path) -> None:
+    policy = _write(tmp_path, {**RULES, "retention_bp": 9000, "collective_bp": 2000})
+    bangfu(
+        "policy",
+        "add",
+        "--cooperative",
+        _credit_code(),
+        "--file",
+        str(policy),
+        "--effective-from",
+        "2099-01-01",
+        "--db",
+        coop_db,
+    )
+    assert await _versions(coop_db) == []
