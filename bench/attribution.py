@@ -1,0 +1,229 @@
+"""Attribution + lot allocation + posting throughput, as one JSON line.
+
+    python bench/attribution.py --lines 100000 --db postgresql+asyncpg://127.0.0.1:5432/bench
+
+Setup (not timed): the county scenario (3,000 households), its supply lots scaled up so every
+line finds stock, live sessions in the Douyin shop's room, and ``--lines`` order lines
+written straight into the store in bulk. About 40% of them are paid during a session and carry
+its room id, and 3% have a partial refund. Timed: ``workers.pipeline.run_pipeline`` until
+nothing is due, that is attribution, FIFO lot draws, sale journals with every household's
+share, and refund reversals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu.enums import OrderStatus, RefundStatus, SupplierKind
+from bangfu.models import Host, LiveSession, Order, OrderLine, Product, Refund, Shop, Sku, Supplier, SupplyLot
+from bangfu.scenario import build_scenario, load_scenario
+from bangfu.store import make_engine, session_factory, upgrade
+from workers.pipeline import run_pipeline
+
+START = datetime(2026, 9, 1, tzinfo=UTC)
+DAYS = 60
+CHUNK = 5_000
+
+
+async def _next_id(conn: AsyncConnection, table: Any) -> int:
+    return int(await conn.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
+
+
+async def _bulk(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), CHUNK):
+        await conn.execute(insert(table), rows[start : start + CHUNK])
+
+
+async def prepare(url: str, lines: int, seed: int) -> int:
+    """Fill the store; returns the number of paid order lines written."""
+    engine = make_engine(url)
+    await upgrade(engine)
+    await load_scenario(session_factory(engine), build_scenario(7, households=3000))
+    rng = random.Random(seed)
+    async with engine.begin() as conn:
+        shop_id = await conn.scalar(select(Shop.id).where(Shop.platform == "douyin").order_by(Shop.id).limit(1))
+        host = (await conn.execute(select(Host.id, Host.author_id).where(Host.platform == "douyin").limit(1))).one()
+        skus = [
+            sku_id
+            for (sku_id,) in await conn.execute(
+                select(Sku.id)
+                .join(Product, Product.id == Sku.product_id)
+                .join(Supplier, Supplier.id == Product.supplier_id)
+                .where(Supplier.kind == SupplierKind.COOPERATIVE)
+                .where(Sku.id.in_(select(SupplyLot.sku_id)))
+                .order_by(Sku.id)
+            )
+        ]
+        # Scale every lot (and its deliveries) so the lots hold enough for all lines.
+        held = int(await conn.scalar(select(func.sum(SupplyLot.remaining))) or 1)
+        factor = max(1, -(-lines * 3 // held))
+        if factor > 1:
+            scale = f"quantity = quantity * {factor}, remaining = remaining * {factor}"
+            await conn.execute(text(f"UPDATE supply_lots SET {scale}"))
+            await conn.execute(text(f"UPDATE lot_contributions SET quantity = quantity * {factor}"))
+
+        sessions = []
+        session_id = await _next_id(conn, LiveSession.__table__)
+        for day in range(DAYS):
+            starts = START + timedelta(days=day, hours=11)
+            sessions.append(
+                {
+                    "id": session_id + day,
+                    "shop_id": shop_id,
+                    "room_id": f"7{seed:03d}{day:015d}",
+                    "host_id": host.id,
+                    "title": f"bench session {day + 1}",
+                    "started_at": starts,
+                    "ended_at": starts + timedelta(hours=2),
+                    "views": 20_000,
+                    "unique_viewers": 8_000,
+                    "peak_online": 900,
+                    "total_watch_seconds": 8_000 * 95,
+                    "ad_spend_fen": 50_000,
+                    "modified_at": starts + timedelta(hours=3),
+                    "raw": None,
+                    "content_hash": "",
+                }
+            )
+        await _bulk(conn, LiveSession.__table__, sessions)
+
+        order_id = await _next_id(conn, Order.__table__)
+        line_id = await _next_id(conn, OrderLine.__table__)
+        refund_id = await _next_id(conn, Refund.__table__)
+        orders: list[dict[str, Any]] = []
+        order_lines: list[dict[str, Any]] = []
+        refunds: list[dict[str, Any]] = []
+        while len(order_lines) < lines:
+            live = rng.random() < 0.4
+            if live:
+                session = sessions[rng.randrange(DAYS)]
+                paid_at = session["started_at"] + timedelta(seconds=rng.randrange(7200))
+                room = session["room_id"]
+            else:
+                paid_at = START + timedelta(seconds=rng.randrange(DAYS * 86400))
+                room = None
+            oid = order_id + len(orders)
+            number = f"B{oid:012d}"
+            count = min(lines - len(order_lines), 1 if rng.random() < 0.7 else 2)
+            paid_total = 0
+            for index in range(count):
+                quantity = rng.choice((1, 1, 1, 2, 3))
+                price = rng.randrange(1_990, 19_900)
+                lid = line_id + len(order_lines)
+                paid_total += price * quantity
+                order_lines.append(
+                    {
+                        "id": lid,
+                        "order_id": oid,
+                        "shop_id": shop_id,
+                        "platform_line_id": f"{number}-{index + 1}",
+                        "sku_id": rng.choice(skus),
+                        "platform_item_id": "bench",
+                        "title": "bench line",
+                        "quantity": quantity,
+                        "unit_price_fen": price,
+                        "paid_fen": price * quantity,
+                        "refund_state": "none",
+                        "room_id": room,
+                        "author_id": host.author_id if room else None,
+                        "version": 1,
+                        "content_hash": "",
+                    }
+                )
+                if rng.random() < 0.03:
+                    refunds.append(
+                        {
+                            "id": refund_id + len(refunds),
+                            "shop_id": shop_id,
+                            "platform_refund_id": f"R{lid:012d}",
+                            "platform_order_id": number,
+                            "platform_line_id": f"{number}-{index + 1}",
+                            "order_line_id": lid,
+                            "status": RefundStatus.SUCCEEDED,
+                            "status_rank": RefundStatus.SUCCEEDED.rank,
+                            "platform_status": "SUCCESS",
+                            "amount_fen": price * quantity // 3,
+                            "quantity": None,
+                            "with_return": False,
+                            "created_at": paid_at + timedelta(days=2),
+                            "modified_at": paid_at + timedelta(days=3),
+                            "content_hash": "",
+                        }
+                    )
+            orders.append(
+                {
+                    "id": oid,
+                    "shop_id": shop_id,
+                    "platform_order_id": number,
+                    "status": OrderStatus.COMPLETED,
+                    "status_rank": OrderStatus.COMPLETED.rank,
+                    "platform_status": "5",
+                    "created_at": paid_at - timedelta(minutes=1),
+                    "paid_at": paid_at,
+                    "modified_at": paid_at + timedelta(days=5),
+                    "paid_fen": paid_total,
+                    "buyer_ref": f"buyer-{rng.randrange(lines)}",
+                    "room_id": room,
+                    "author_id": host.author_id if room else None,
+                    "content_hash": "",
+                }
+            )
+        await _bulk(conn, Order.__table__, orders)
+        await _bulk(conn, OrderLine.__table__, order_lines)
+        await _bulk(conn, Refund.__table__, refunds)
+        if conn.dialect.name == "postgresql":
+            for table in ("live_sessions", "orders", "order_lines", "refunds"):
+                await conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                )
+    await engine.dispose()
+    return len(order_lines)
+
+
+async def measure(url: str) -> tuple[float, dict[str, int]]:
+    engine = make_engine(url)
+    try:
+        started = time.perf_counter()
+        stats = await run_pipeline(engine)
+        return time.perf_counter() - started, stats.as_dict()
+    finally:
+        await engine.dispose()
+
+
+def main(lines: int, url: str, seed: int) -> dict[str, object]:
+    written = asyncio.run(prepare(url, lines, seed))
+    seconds, stats = asyncio.run(measure(url))
+    return {
+        "bench": "attribution",
+        "lines": written,
+        "seconds": round(seconds, 3),
+        "lines_per_s": round(written / seconds) if seconds else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "db": make_url(url).get_backend_name(),
+        "stages": stats,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=20_000)
+    parser.add_argument("--db", help="database URL (default: a fresh SQLite file in a temp dir)")
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = args.db or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        sys.stdout.write(orjson.dumps(main(args.lines, db_url, args.seed)).decode() + "\n")

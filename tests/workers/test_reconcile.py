@@ -1,0 +1,178 @@
+"""Reconciliation: matched, amount differs (by type), payout missing, pending, unknown order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from sqlalchemy import insert, select
+from typer.testing import CliRunner
+
+from bangfu.enums import SettlementKind as K
+from bangfu.models import LineAccounting, ReconciliationResult
+from bangfu.store import make_engine
+from tests.workers.reports_seed import add_bill, add_order, add_refund, at, base
+from workers.reconcile import reconcile
+
+NOW = at("2026-11-10T00:00")
+
+
+async def _seed(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            ids = await base(conn)
+            shop = ids["shop"]
+            settled = at("2026-10-20T00:00")
+            # A: bill folded into the ledger; pays the sale less the bill's fees -> matched.
+            _, lines = await add_order(conn, shop, "A", at("2026-10-05T04:00"), [6000, 4000], post_fee=800)
+            for line in lines:
+                await conn.execute(insert(LineAccounting).values(order_line_id=line, shop_id=shop, fees_source="bill"))
+            await add_bill(conn, shop, "A", K.SALE, 10800, settled)
+            await add_bill(conn, shop, "A", K.PLATFORM_FEE, -500, settled)
+            await add_bill(conn, shop, "A", K.PAYMENT_FEE, -64, settled)
+            # B: not posted, no policy: a platform fee the hub did not estimate -> differs by fee type.
+            await add_order(conn, shop, "B", at("2026-10-06T04:00"), [10000])
+            await add_bill(conn, shop, "B", K.SALE, 10000, settled)
+            await add_bill(conn, shop, "B", K.PLATFORM_FEE, -500, settled)
+            # C: paid 10000 but the platform paid for 9000 -> differs on the sale.
+            _, lines = await add_order(conn, shop, "C", at("2026-10-07T04:00"), [10000])
+            await conn.execute(insert(LineAccounting).values(order_line_id=lines[0], shop_id=shop, fees_source="bill"))
+            await add_bill(conn, shop, "C", K.SALE, 9000, settled)
+            # D: paid 40 days before now, no payout -> missing; E: 11 days -> pending.
+            await add_order(conn, shop, "D", at("2026-10-01T04:00"), [3000])
+            await add_order(conn, shop, "E", at("2026-10-30T04:00"), [3000])
+            # F: partly refunded, the bill deducts the refund -> matched.
+            _, lines = await add_order(conn, shop, "F", at("2026-10-08T04:00"), [5000])
+            await conn.execute(insert(LineAccounting).values(order_line_id=lines[0], shop_id=shop, fees_source="bill"))
+            await add_refund(conn, shop, "F", lines[0], 2000, at("2026-10-10T00:00"))
+            await add_bill(conn, shop, "F", K.SALE, 5000, settled)
+            await add_bill(conn, shop, "F", K.REFUND, -2000, settled)
+            # G: fully refunded before payout: nothing due, nothing came -> matched.
+            _, lines = await add_order(conn, shop, "G", at("2026-10-02T04:00"), [1000])
+            await add_refund(conn, shop, "G", lines[0], 1000, at("2026-10-02T05:00"))
+            # An order of another month and a payout for an order the hub never saw.
+            await add_order(conn, shop, "Z", at("2026-09-02T04:00"), [1000])
+            await add_bill(conn, shop, "X999", K.SALE, 7000, settled)
+            await add_bill(conn, shop, "X999", K.PLATFORM_FEE, -350, settled)
+            await add_bill(conn, shop, "X998", K.SALE, 100, at("2026-11-02T00:00"))  # settled next month
+    finally:
+        await engine.dispose()
+    return shop
+
+
+async def _results(url: str) -> dict[str, tuple[str, int | None, int | None, object]]:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    ReconciliationResult.platform_order_id,
+                    ReconciliationResult.kind,
+                    ReconciliationResult.expected_fen,
+                    ReconciliationResult.actual_fen,
+                    ReconciliationResult.differences,
+                )
+            )
+            return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+    finally:
+        await engine.dispose()
+
+
+async def test_kinds_and_an_idempotent_rerun(db_url: str) -> None:
+    shop = await _seed(db_url)
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            summary = await reconcile(conn, shop_id=shop, period="2026-10", now=NOW)
+        assert summary.counts() == {
+            "matched": 3,
+            "amount_differs": 2,
+            "payout_missing": 1,
+            "unknown_order": 1,
+            "pending": 1,
+        }
+        first = await _results(db_url)
+        assert first["A"] == ("matched", 10236, 10236, None)
+        assert first["B"] == ("amount_differs", 10000, 9500, {"platform_fee": -500})
+        assert first["C"] == ("amount_differs", 10000, 9000, {"sale": -1000})
+        assert first["D"][:3] == ("payout_missing", 3000, None)
+        assert first["E"][0] == "pending"
+        assert first["F"] == ("matched", 3000, 3000, None)
+        assert first["G"][0] == "matched"
+        assert first["X999"] == ("unknown_order", None, 6650, {"sale": 7000, "platform_fee": -350})
+        assert "Z" not in first and "X998" not in first
+        async with engine.connect() as conn:
+            detected = dict(
+                (
+                    await conn.execute(select(ReconciliationResult.platform_order_id, ReconciliationResult.detected_at))
+                ).all()
+            )
+
+        later = at("2026-11-11T00:00")
+        async with engine.begin() as conn:
+            again = await reconcile(conn, shop_id=shop, period="2026-10", now=later)
+        assert again.counts() == summary.counts()
+        assert await _results(db_url) == first
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(select(ReconciliationResult.platform_order_id, ReconciliationResult.detected_at))
+            ).all()
+        assert dict(rows) == detected  # same verdicts keep their detection time
+
+        # The unknown order is synced after all: its verdict moves to the order's own month.
+        async with engine.begin() as conn:
+            await add_order(conn, shop, "X999", at("2026-09-28T04:00"), [7000])
+            await reconcile(conn, shop_id=shop, period="2026-10", now=later)
+        assert "X999" not in await _results(db_url)
+        async with engine.begin() as conn:
+            await reconcile(conn, shop_id=shop, period="2026-09", now=later)
+        assert (await _results(db_url))["X999"] == ("amount_differs", 7000, 6650, {"platform_fee": -350})
+    finally:
+        await engine.dispose()
+
+
+async def test_ledger_basis_uses_the_posted_fees(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            ids = await base(conn)
+            shop = ids["shop"]
+            _, lines = await add_order(conn, shop, "L", at("2026-10-05T04:00"), [10000])
+            legs = {f"receivable:shop:{shop}": 10000, f"fees:shop:{shop}:platform_fee": -200, "household:1": -9800}
+            await conn.execute(
+                insert(LineAccounting).values(
+                    order_line_id=lines[0], shop_id=shop, fees_source="estimate", posted_rev=1, desired_legs=legs
+                )
+            )
+            await add_bill(conn, shop, "L", K.SALE, 10000, at("2026-10-20T00:00"))
+            await add_bill(conn, shop, "L", K.PLATFORM_FEE, -500, at("2026-10-20T00:00"))
+            summary = await reconcile(conn, shop_id=shop, period="2026-10", now=NOW)
+        (verdict,) = summary.verdicts
+        assert (verdict.kind, verdict.fee_basis, verdict.differences) == (
+            "amount_differs",
+            "ledger",
+            {"platform_fee": -300},
+        )
+    finally:
+        await engine.dispose()
+
+
+def test_cli_reconcile_json(db_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from bangfu.cli.app import app
+
+    shop = asyncio.run(_seed(db_url))
+    result = CliRunner().invoke(
+        app, ["reconcile", "--shop", str(shop), "--period", "2026-10", "--json", "--db", db_url]
+    )
+    assert result.exit_code == 0, result.output
+    payload = orjson.loads(result.stdout)
+    assert payload["counts"]["unknown_order"] == 1
+    assert {e["platform_order_id"] for e in payload["exceptions"]} >= {"B", "C", "X999"}
+    table = CliRunner().invoke(app, ["reconcile", "--shop", str(shop), "--period", "2026-10", "--db", db_url])
+    assert table.exit_code == 0, table.output
+    assert "未知订单回款" in table.stdout and "一致" in table.stdout
+    bad = CliRunner().invoke(app, ["reconcile", "--shop", str(shop), "--period", "2026-13", "--db", db_url])
+    assert bad.exit_code == 2

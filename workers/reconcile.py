@@ -1,0 +1,417 @@
+"""Reconciliation: each paid order's settlement-bill lines against the payout the hub expects.
+
+For a shop and a month (Asia/Shanghai month of ``orders.paid_at``) every paid order gets one
+verdict in ``reconciliation_results`` (unique per shop and platform order id, upserted in bulk):
+
+``matched``         the bill pays what the hub expects (or nothing is due and nothing came);
+``amount_differs``  ``differences`` holds, per type (``sale``, ``refund`` and each fee type),
+                    actual minus expected in fen, for the types beyond tolerance only;
+``payout_missing``  no bill line at all, and the order was paid (or, when completed, last
+                    changed) more than ``missing_after_days`` before ``now``;
+``pending``         no bill line yet, not overdue;
+``unknown_order``   bill lines settled in the month for a platform order id the hub does not
+                    have (``differences`` holds their amounts by type).
+
+What "expected" means. The payout identity is ``payout = sale + refund + fees`` (fees negative).
+Expected, per type, in the bill's sign convention:
+
+* ``sale``: the order's paid amount as the hub stored it (lines + post fee); no tolerance.
+* ``refund``: minus the order's succeeded refunds; no tolerance. So a payout for more or less
+  than was sold, or a refund the platform deducted that the hub never saw succeed (or the
+  reverse), is always flagged.
+* fees (``platform_fee``, ``host_commission``, ``payment_fee``, ``logistics``): the figure the
+  hub itself works with, on one basis per order (``fee_basis``):
+  - ``bill``: every line of the order has the bill folded into its journals
+    (``line_accounting.fees_source = 'bill'``). The ledger then holds the bill's own fees and
+    the gap to the old estimate was posted as a true-up, so the bill's fee lines are the expected
+    fees: nothing to flag on fees, only on money (sale, refund) and unexpected kinds.
+  - ``ledger``: every line is posted but the bill is not folded in yet: the fees of the line's
+    full (unrefunded) journal as posting last built it (``line_accounting.desired_legs``: the
+    shop's ``fees:shop:<shop>:<fee>`` accounts and the host's commission account).
+  - ``estimate``: otherwise, the policy in force when the line was paid (its cooperative's
+    ``estimates_bp``) and the attributed host's ``commission_bp``; ledger figures for the lines
+    that are posted.
+  A fee type is flagged only beyond a rounding tolerance: ``max(lines in the order,
+  paid x fee_tolerance_bp / 10000)`` fen, since estimates are floored per line while platforms
+  compute on the order (the fake platforms' payment fee is on the order total with post fee).
+  Fees are not refunded: both the fakes and the hub's full journal keep the fee on the whole
+  paid amount, so expected fees do not shrink with refunds.
+* ``subsidy`` and ``other``: the hub never expects them; any such line is flagged for a person
+  to look at.
+
+So the report catches missing payouts, payouts for unknown orders, money that differs from what
+was sold and refunded, and fee types whose bill figure differs from the hub's estimate (before
+the bill is folded into the ledger) or that the hub did not expect at all. A synced fake shop
+matches once its bills are folded in: the fakes' bills pay exactly lines + post fee, minus
+succeeded refunds, minus fees.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu.enums import OrderStatus, RefundStatus, SettlementKind
+from bangfu.models import (
+    Cooperative,
+    Host,
+    LineAccounting,
+    LineAttribution,
+    Order,
+    OrderLine,
+    Product,
+    ReconciliationResult,
+    Refund,
+    SettlementLine,
+    Sku,
+    SplitPolicy,
+)
+from bangfu.money import pro_rata
+from bangfu.policy import BP_WHOLE, Policy, PolicyError, parse_policy_row
+from bangfu.reports.base import SHANGHAI, month_period
+
+KINDS = ("matched", "amount_differs", "payout_missing", "unknown_order", "pending")
+EXCEPTIONS = ("amount_differs", "payout_missing", "unknown_order")
+FEE_TYPES = ("platform_fee", "host_commission", "payment_fee", "logistics")
+UNEXPECTED_TYPES = ("subsidy", "other")
+ALL_TYPES = ("sale", "refund", *FEE_TYPES, *UNEXPECTED_TYPES)
+_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    platform_order_id: str
+    order_id: int | None
+    kind: str
+    expected_fen: int | None
+    actual_fen: int | None
+    differences: dict[str, int] | None
+    fee_basis: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "platform_order_id": self.platform_order_id,
+            "order_id": self.order_id,
+            "kind": self.kind,
+            "expected_fen": self.expected_fen,
+            "actual_fen": self.actual_fen,
+            "differences": self.differences,
+            "fee_basis": self.fee_basis,
+        }
+
+
+@dataclass
+class ReconcileSummary:
+    shop_id: int
+    period: str
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(KINDS, 0)
+        for verdict in self.verdicts:
+            out[verdict.kind] += 1
+        return out
+
+    @property
+    def exceptions(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.kind in EXCEPTIONS]
+
+
+@dataclass
+class _Line:
+    id: int
+    paid_fen: int
+    paid_at: datetime
+    cooperative_id: int | None
+    host_commission_bp: int
+    fees_source: str | None
+    posted: bool
+    desired_legs: dict[str, Any] | None
+
+
+async def reconcile(
+    conn: AsyncConnection,
+    *,
+    shop_id: int,
+    period: str,
+    missing_after_days: int = 15,
+    now: datetime | None = None,
+    fee_tolerance_bp: int = 10,
+) -> ReconcileSummary:
+    """Classify the shop's paid orders of ``period`` (``YYYY-MM``) and upsert the verdicts."""
+    now = now or datetime.now(UTC)
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    month = month_period(period)
+    in_month = and_(
+        Order.shop_id == shop_id,
+        Order.paid_at.is_not(None),
+        Order.paid_at >= month.start,
+        Order.paid_at < month.end,
+    )
+    orders = (
+        await conn.execute(
+            select(Order.id, Order.platform_order_id, Order.status, Order.paid_at, Order.modified_at, Order.paid_fen)
+            .where(in_month)
+            .order_by(Order.id)
+        )
+    ).all()
+
+    bills: dict[str, dict[str, int]] = defaultdict(dict)
+    for order_no, bill_kind, total in await conn.execute(
+        select(SettlementLine.platform_order_id, SettlementLine.kind, func.sum(SettlementLine.amount_fen))
+        .join(
+            Order,
+            and_(Order.shop_id == SettlementLine.shop_id, Order.platform_order_id == SettlementLine.platform_order_id),
+        )
+        .where(in_month)
+        .group_by(SettlementLine.platform_order_id, SettlementLine.kind)
+    ):
+        bills[str(order_no)][SettlementKind(bill_kind).value] = int(total)
+
+    refunded: dict[int, int] = {
+        int(order_id): int(total)
+        for order_id, total in await conn.execute(
+            select(Order.id, func.sum(Refund.amount_fen))
+            .join(Refund, and_(Refund.shop_id == Order.shop_id, Refund.platform_order_id == Order.platform_order_id))
+            .where(in_month, Refund.status == RefundStatus.SUCCEEDED)
+            .group_by(Order.id)
+        )
+    }
+
+    lines = await _lines(conn, in_month)
+    policies = await _policies(conn, {line.cooperative_id for ls in lines.values() for line in ls if not line.posted})
+
+    verdicts: list[Verdict] = []
+    for order in orders:
+        order_lines = lines.get(order.id, [])
+        expected, basis = _expected(shop_id, order.paid_fen, refunded.get(order.id, 0), order_lines, policies)
+        bill = bills.get(order.platform_order_id)
+        expected_total = sum(expected.values())
+        if not bill:
+            due_from = order.modified_at if order.status is OrderStatus.COMPLETED else order.paid_at
+            if order.paid_fen - refunded.get(order.id, 0) <= 0:
+                kind = "matched"  # nothing is due and nothing came
+            elif due_from <= now - timedelta(days=missing_after_days):
+                kind = "payout_missing"
+            else:
+                kind = "pending"
+            verdicts.append(Verdict(order.platform_order_id, order.id, kind, expected_total, None, None, basis))
+            continue
+        if basis == "bill":
+            for fee in FEE_TYPES:
+                expected[fee] = bill.get(fee, 0)
+            expected_total = sum(expected.values())
+        tolerance = max(len(order_lines), pro_rata(order.paid_fen, fee_tolerance_bp, BP_WHOLE))
+        differences: dict[str, int] = {}
+        for kind_name in ALL_TYPES:
+            gap = bill.get(kind_name, 0) - expected.get(kind_name, 0)
+            limit = tolerance if kind_name in FEE_TYPES else 0
+            if abs(gap) > limit:
+                differences[kind_name] = gap
+        verdicts.append(
+            Verdict(
+                order.platform_order_id,
+                order.id,
+                "amount_differs" if differences else "matched",
+                expected_total,
+                sum(bill.values()),
+                differences or None,
+                basis,
+            )
+        )
+
+    verdicts += await _unknown(conn, shop_id, month.start, month.end)
+    await _store(conn, shop_id, month.label, verdicts, now)
+    return ReconcileSummary(shop_id, month.label, verdicts)
+
+
+def _expected(
+    shop_id: int,
+    paid_fen: int,
+    refunded_fen: int,
+    lines: Sequence[_Line],
+    policies: dict[int, list[tuple[date, Policy]]],
+) -> tuple[dict[str, int], str]:
+    """Expected amounts per type in the bill's sign (fees negative) and the fee basis."""
+    expected = {"sale": paid_fen, "refund": -refunded_fen}
+    fees = dict.fromkeys(FEE_TYPES, 0)
+    if lines and all(line.fees_source == "bill" for line in lines):
+        return expected | fees, "bill"
+    basis = "ledger" if lines and all(line.posted and line.desired_legs is not None for line in lines) else "estimate"
+    for line in lines:
+        if line.posted and line.desired_legs is not None:
+            for code, amount in line.desired_legs.items():
+                fee = _fee_of(shop_id, code)
+                if fee is not None:
+                    fees[fee] += int(amount)  # credits (negative), the bill's sign
+            continue
+        policy = _policy_at(policies.get(line.cooperative_id or 0, []), line.paid_at)
+        if policy is not None:
+            est = policy.estimates
+            fees["platform_fee"] -= pro_rata(line.paid_fen, est.platform_fee_bp, BP_WHOLE)
+            fees["payment_fee"] -= pro_rata(line.paid_fen, est.payment_fee_bp, BP_WHOLE)
+            fees["logistics"] -= pro_rata(line.paid_fen, est.logistics_bp, BP_WHOLE)
+        fees["host_commission"] -= pro_rata(line.paid_fen, line.host_commission_bp, BP_WHOLE)
+    return expected | fees, basis
+
+
+def _fee_of(shop_id: int, code: str) -> str | None:
+    prefix = f"fees:shop:{shop_id}:"
+    if code.startswith(prefix):
+        fee = code.removeprefix(prefix)
+        return fee if fee in FEE_TYPES else None
+    if code.startswith("payable:host:") and code.endswith(":commission"):
+        return "host_commission"
+    return None
+
+
+def _policy_at(versions: Sequence[tuple[date, Policy]], paid_at: datetime) -> Policy | None:
+    day = paid_at.astimezone(SHANGHAI).date()
+    chosen = None
+    for effective_from, policy in versions:  # sorted by effective_from, version
+        if effective_from <= day:
+            chosen = policy
+    return chosen
+
+
+async def _lines(conn: AsyncConnection, in_month: Any) -> dict[int, list[_Line]]:
+    query = (
+        select(
+            OrderLine.id,
+            OrderLine.order_id,
+            OrderLine.paid_fen,
+            Order.paid_at,
+            Cooperative.id.label("cooperative_id"),
+            func.coalesce(Host.commission_bp, 0).label("commission_bp"),
+            LineAccounting.fees_source,
+            LineAccounting.posted_rev,
+            LineAccounting.desired_legs,
+        )
+        .select_from(OrderLine)
+        .join(Order, Order.id == OrderLine.order_id)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+        .outerjoin(Cooperative, Cooperative.supplier_id == Product.supplier_id)
+        .outerjoin(LineAttribution, LineAttribution.order_line_id == OrderLine.id)
+        .outerjoin(Host, Host.id == LineAttribution.host_id)
+        .outerjoin(LineAccounting, LineAccounting.order_line_id == OrderLine.id)
+        .where(in_month)
+    )
+    out: dict[int, list[_Line]] = defaultdict(list)
+    for row in await conn.execute(query):
+        out[row.order_id].append(
+            _Line(
+                row.id,
+                int(row.paid_fen),
+                row.paid_at,
+                row.cooperative_id,
+                int(row.commission_bp),
+                row.fees_source,
+                bool(row.posted_rev),
+                row.desired_legs,
+            )
+        )
+    return out
+
+
+async def _policies(
+    conn: AsyncConnection, cooperative_ids: Iterable[int | None]
+) -> dict[int, list[tuple[date, Policy]]]:
+    wanted = sorted(c for c in cooperative_ids if c is not None)
+    out: dict[int, list[tuple[date, Policy]]] = defaultdict(list)
+    if not wanted:
+        return out
+    rows = await conn.execute(
+        select(
+            SplitPolicy.cooperative_id, SplitPolicy.effective_from, SplitPolicy.rules, SplitPolicy.patronage_return_bp
+        )
+        .where(SplitPolicy.cooperative_id.in_(wanted))
+        .order_by(SplitPolicy.cooperative_id, SplitPolicy.effective_from, SplitPolicy.version)
+    )
+    for cooperative_id, effective_from, rules, patronage in rows:
+        try:
+            out[cooperative_id].append((effective_from, parse_policy_row(rules, patronage)))
+        except PolicyError:
+            continue  # an invalid stored policy estimates nothing; posting reports it
+    return out
+
+
+async def _unknown(conn: AsyncConnection, shop_id: int, start: datetime, end: datetime) -> list[Verdict]:
+    known = exists().where(Order.shop_id == shop_id, Order.platform_order_id == SettlementLine.platform_order_id)
+    amounts: dict[str, dict[str, int]] = defaultdict(dict)
+    for order_no, kind, total in await conn.execute(
+        select(SettlementLine.platform_order_id, SettlementLine.kind, func.sum(SettlementLine.amount_fen))
+        .where(
+            SettlementLine.shop_id == shop_id,
+            SettlementLine.platform_order_id.is_not(None),
+            SettlementLine.settled_at >= start,
+            SettlementLine.settled_at < end,
+            ~known,
+        )
+        .group_by(SettlementLine.platform_order_id, SettlementLine.kind)
+    ):
+        amounts[str(order_no)][SettlementKind(kind).value] = int(total)
+    return [
+        Verdict(order_no, None, "unknown_order", None, sum(by_kind.values()), by_kind, None)
+        for order_no, by_kind in sorted(amounts.items())
+    ]
+
+
+async def _store(conn: AsyncConnection, shop_id: int, period: str, verdicts: Sequence[Verdict], now: datetime) -> None:
+    table = ReconciliationResult.__table__
+    # An order synced after its payout was seen as unknown: its old verdict goes.
+    await conn.execute(
+        delete(ReconciliationResult).where(
+            ReconciliationResult.shop_id == shop_id,
+            ReconciliationResult.kind == "unknown_order",
+            exists().where(Order.shop_id == shop_id, Order.platform_order_id == ReconciliationResult.platform_order_id),
+        )
+    )
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for start in range(0, len(verdicts), _BATCH):
+        chunk = verdicts[start : start + _BATCH]
+        statement = dialect.insert(ReconciliationResult)
+        excluded = statement.excluded
+        same = table.c.kind == excluded.kind
+        statement = statement.on_conflict_do_update(
+            index_elements=["shop_id", "platform_order_id"],
+            set_={
+                "order_id": excluded.order_id,
+                "period": excluded.period,
+                "kind": excluded.kind,
+                "expected_fen": excluded.expected_fen,
+                "actual_fen": excluded.actual_fen,
+                "differences": excluded.differences,
+                "fee_basis": excluded.fee_basis,
+                "detected_at": case((same, table.c.detected_at), else_=excluded.detected_at),
+                "resolved_at": case((same, table.c.resolved_at), else_=None),
+            },
+        )
+        await conn.execute(
+            statement,
+            [
+                {
+                    "shop_id": shop_id,
+                    "platform_order_id": v.platform_order_id,
+                    "order_id": v.order_id,
+                    "period": period,
+                    "kind": v.kind,
+                    "expected_fen": v.expected_fen,
+                    "actual_fen": v.actual_fen,
+                    "differences": v.differences,
+                    "fee_basis": v.fee_basis,
+                    "detected_at": now,
+                    "resolved_at": None,
+                    "note": None,
+                }
+                for v in chunk
+            ],
+        )
