@@ -162,6 +162,7 @@ class LiveSessionRecord:
     total_watch_seconds: int = 0
     minutes: tuple[LiveMinuteRecord, ...] = ()
     explanations: tuple[ExplanationRecord, ...] = ()
+    campaign_code: str | None = None  # self-built mall: the session's link / QR campaign code
     raw: Raw = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

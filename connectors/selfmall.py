@@ -18,7 +18,10 @@ connector:
 * turns display text into hub values through tables: Chinese status words -> hub enums, money
   text such as ``¥1,234.50`` / ``-¥0.07`` -> integer fen through :class:`decimal.Decimal`
   (never float), Beijing-time text -> aware UTC;
-* keeps as the raw payload of each record the extracted fields plus the card's HTML.
+* keeps as the raw payload of each record the extracted fields plus the card's HTML;
+* reads the mall's live broadcasts (``/admin/lives``: WeChat Channels lives, one per campaign,
+  promoting its link / QR code) as the ``live_sessions`` stream; each session carries the
+  campaign code, so orders placed through that code are attributed to it (confidence ``link``).
 
 Errors are pages too: 302 to the login page (session gone), 403 ``data-error="csrf"``,
 429 with ``Retry-After`` (honoured as the ban hint), 400/404 with a ``data-error`` code (our
@@ -52,6 +55,7 @@ from bangfu.enums import (
 from bangfu.money import MoneyError, yuan_to_fen
 from bangfu.privacy import buyer_ref
 from bangfu.records import (
+    LiveSessionRecord,
     OrderLineRecord,
     OrderRecord,
     ProductRecord,
@@ -353,6 +357,26 @@ def extract_bill(row: Any) -> dict[str, Any]:
     }
 
 
+def extract_broadcast(row: Any) -> dict[str, Any]:
+    """A row of the live broadcasts list (``/admin/lives``)."""
+    fields = fields_of(row)
+    return {
+        "broadcast_id": attr(row, "data-broadcast-id"),
+        "host_id": attr(row, "data-host-id"),
+        "host_name": _text(fields, "host"),
+        "title": _text(fields, "title"),
+        "status": _text(fields, "status"),
+        "started_at": _text(fields, "started-at"),
+        "ended_at": _text(fields, "ended-at"),
+        "campaign_code": _text(fields, "campaign-code"),
+        "link": attr(fields.get("link"), "href"),
+        "views": _text(fields, "views"),
+        "unique_viewers": _text(fields, "unique-viewers"),
+        "peak_online": _text(fields, "peak-online"),
+        "updated_at": _text(fields, "updated-at"),
+    }
+
+
 def extract_product(section: Any) -> dict[str, Any]:
     skus = []
     for row in _rows(section, "data-sku-id"):
@@ -526,6 +550,29 @@ def parse_bill(raw: Mapping[str, Any]) -> SettlementLineRecord:
     )
 
 
+def parse_broadcast(raw: Mapping[str, Any]) -> LiveSessionRecord:
+    """A live broadcast row -> :class:`LiveSessionRecord` carrying the campaign code it promotes
+    (orders placed through that link / QR code are attributed to it with confidence ``link``)."""
+    started = _time(raw, "started_at")
+    ended = _opt_time(raw, "ended_at")
+    if ended is not None and ended < started:
+        raise ValueError("the broadcast ends before it starts")
+    return LiveSessionRecord(
+        room_id=_required(raw, "broadcast_id"),
+        author_id=_required(raw, "host_id"),
+        started_at=started,
+        modified_at=_time(raw, "updated_at"),
+        host_name=_optional(raw, "host_name") or "",
+        title=_optional(raw, "title") or "",
+        ended_at=ended,
+        views=_count(raw, "views"),
+        unique_viewers=_count(raw, "unique_viewers"),
+        peak_online=_count(raw, "peak_online"),
+        campaign_code=_optional(raw, "campaign_code"),
+        raw=raw,
+    )
+
+
 def parse_product(raw: Mapping[str, Any]) -> ProductRecord:
     skus_raw = raw.get("skus")
     if not isinstance(skus_raw, list) or not skus_raw:
@@ -575,12 +622,17 @@ class SelfmallConnector(Connector):
     # [I] a small self-hosted site: be gentle.
     rate: ClassVar[RateLimit] = RateLimit(per_second=30.0, burst=10)
     streams: ClassVar[frozenset[SyncStream]] = frozenset(
-        {SyncStream.ORDERS, SyncStream.REFUNDS, SyncStream.PRODUCTS, SyncStream.SETTLEMENTS}
+        {SyncStream.ORDERS, SyncStream.REFUNDS, SyncStream.PRODUCTS, SyncStream.SETTLEMENTS, SyncStream.LIVE_SESSIONS}
+    )
+    # [I] a handful of broadcasts a week: one page per week-wide window.
+    stream_windows: ClassVar[Mapping[SyncStream, timedelta]] = MappingProxyType(
+        {SyncStream.LIVE_SESSIONS: timedelta(days=7)}
     )
     id_paths: ClassVar[Mapping[SyncStream, str]] = {
         SyncStream.ORDERS: "order_id",
         SyncStream.REFUNDS: "refund_id",
         SyncStream.PRODUCTS: "item_id",
+        SyncStream.LIVE_SESSIONS: "broadcast_id",
     }
     token_refresh: ClassVar[bool] = True  # the "token" is the login session
 
@@ -704,6 +756,9 @@ class SelfmallConnector(Connector):
     def parse_settlement(self, raw: Raw) -> Sequence[SettlementLineRecord]:
         return (parse_bill(raw),)
 
+    def parse_live_session(self, raw: Raw) -> LiveSessionRecord:
+        return parse_broadcast(raw)
+
     # ------------------------------------------------------------------ windows
     def _orders_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
         return self._list_window(
@@ -759,6 +814,22 @@ class SelfmallConnector(Connector):
             marker="data-bill-id",
             extract=extract_bill,
             ident=lambda raw: (str(raw.get("bill_id")), ""),
+        )
+
+    def _live_sessions_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
+        """The mall's live broadcasts (WeChat Channels lives promoting a campaign link / QR code)
+        updated in the window: the end once ended, the last minute of stats while live."""
+        return self._list_window(
+            "lives.list",
+            "/admin/lives",
+            "lives",
+            "updated_from",
+            "updated_to",
+            start,
+            end,
+            marker="data-broadcast-id",
+            extract=extract_broadcast,
+            ident=lambda raw: (str(raw.get("broadcast_id")), str(raw.get("updated_at"))),
         )
 
     async def _list_window(
@@ -907,11 +978,13 @@ __all__ = [
     "classify_page",
     "csrf_of",
     "extract_bill",
+    "extract_broadcast",
     "extract_order",
     "extract_product",
     "extract_refund",
     "money_fen",
     "parse_bill",
+    "parse_broadcast",
     "parse_line",
     "parse_order",
     "parse_product",

@@ -694,6 +694,7 @@ async def upsert_live_sessions(
             "room_id": s.room_id,
             "host_id": host_ids.get(s.author_id),
             "title": s.title[:255] or None,
+            "campaign_code": s.campaign_code,
             "started_at": s.started_at,
             "ended_at": s.ended_at,
             "views": s.views,
@@ -712,21 +713,29 @@ async def upsert_live_sessions(
                 s.minutes,
                 s.explanations,
                 s.title,
+                *((s.campaign_code,) if s.campaign_code else ()),  # hashes of sessions without one unchanged
             ),
             "created_at": now,
             "updated_at": now,
         }
         for s in sessions
     ]
-    written = await _upsert(
-        conn,
-        SESSIONS,
-        rows,
-        ("shop_id", "room_id"),
-        guard=lambda ex: _not_older(SESSIONS, ex, ranked=False),
-        returning=("id", "room_id"),
-        update_columns=[c for c in rows[0] if c not in ("created_at", "ad_spend_fen")],
-    )
+    # A record without a campaign code (every API but the self-mall's) leaves a stored one
+    # (e.g. imported) alone: those rows are written without the column.
+    coded = [r for r in rows if r["campaign_code"] is not None]
+    uncoded = [{k: v for k, v in r.items() if k != "campaign_code"} for r in rows if r["campaign_code"] is None]
+    written: list[Any] = []
+    for group in (coded, uncoded):
+        if group:
+            written += await _upsert(
+                conn,
+                SESSIONS,
+                group,
+                ("shop_id", "room_id"),
+                guard=lambda ex: _not_older(SESSIONS, ex, ranked=False),
+                returning=("id", "room_id"),
+                update_columns=[c for c in group[0] if c not in ("created_at", "ad_spend_fen")],
+            )
     session_ids = {room: sid for sid, room in written}
     result.new = len(set(session_ids) - known)
     result.changed = len(set(session_ids) & known)

@@ -30,6 +30,7 @@ from bangfu.models import (
     Certification,
     Cooperative,
     Household,
+    LiveSession,
     LotContribution,
     MemberAccount,
     Product,
@@ -516,6 +517,7 @@ async def load_sessions(session: AsyncSession, rows: NumberedRows[SessionRow]) -
                     result.errors.append(
                         RowError(number, name, f"differs from row {first_no} of the same session {row.room_id}")
                     )
+    result.errors.extend(await _campaign_code_clashes(session, grouped))
     if result.errors:
         return result
     conn = await session.connection()
@@ -552,11 +554,43 @@ async def load_sessions(session: AsyncSession, rows: NumberedRows[SessionRow]) -
             total_watch_seconds=first.total_watch_seconds or 0,
             minutes=minutes,
             explanations=tuple(dict.fromkeys(explanations)),
+            campaign_code=first.campaign_code,
             raw={"source": "export", "rows": [n for n, _ in members]},
         )
         page = await upsert_live_sessions(conn, shops[(platform, shop_id)].id, platform, [record], now=now)
         result.count("created" if page.new else "updated" if page.changed else "unchanged")
     return result
+
+
+async def _campaign_code_clashes(
+    session: AsyncSession, grouped: dict[tuple[str, str, str], list[tuple[int, SessionRow]]]
+) -> list[RowError]:
+    """A campaign code names one session: not two in the file, nor one already stored elsewhere."""
+    errors: list[RowError] = []
+    owners: dict[str, tuple[int, tuple[str, str, str]]] = {}
+    for key, members in grouped.items():
+        number, first = members[0]
+        code = first.campaign_code
+        if code is None:
+            continue
+        if code in owners:
+            other_row, other = owners[code]
+            errors.append(
+                RowError(number, "campaign_code", f"{code} is also the code of session {other[2]} (row {other_row})")
+            )
+            continue
+        owners[code] = (number, key)
+    if owners:
+        stored = await session.execute(
+            select(LiveSession.campaign_code, Shop.platform, Shop.platform_shop_id, LiveSession.room_id)
+            .join(Shop, Shop.id == LiveSession.shop_id)
+            .where(LiveSession.campaign_code.in_(sorted(owners)))
+        )
+        for code, platform, shop_id, room_id in stored:
+            number, key = owners[str(code)]
+            if (str(platform), shop_id, room_id) != key:
+                errors.append(RowError(number, "campaign_code", f"{code} is already the code of session {room_id}"))
+    return errors
 
 
 LOADERS: dict[str, Any] = {

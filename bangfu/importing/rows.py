@@ -348,6 +348,8 @@ class SessionRow(ImportRow):
 
     One row per minute of a session (the minute-trend export); the session's own columns repeat
     on every row and must agree. A row may also name a product explained (讲解) in that span.
+    An optional campaign code (活动码: a self-built mall session's link / QR code) is stored on the
+    session, so orders carrying it are attributed to it (confidence ``link``); one code, one session.
     """
 
     HEADERS = {
@@ -371,6 +373,7 @@ class SessionRow(ImportRow):
         "explained_item_id": ("explained_item_id", "讲解商品ID"),
         "explain_start": ("explain_start", "讲解开始时间"),
         "explain_end": ("explain_end", "讲解结束时间"),
+        "campaign_code": ("campaign_code", "活动码"),
     }
     KEY = ("platform", "shop_id", "room_id", "minute_at")
     SESSION_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -383,6 +386,7 @@ class SessionRow(ImportRow):
         "unique_viewers",
         "peak_online",
         "total_watch_seconds",
+        "campaign_code",
     )
 
     platform: Annotated[str, Field(pattern=r"^(douyin|kuaishou|taobao|tmall|jd|youzan|selfmall)$")]
@@ -405,6 +409,8 @@ class SessionRow(ImportRow):
     explained_item_id: OptStr = None
     explain_start: OptLocalTime = None
     explain_end: OptLocalTime = None
+    # Self-built mall: the session's link / QR campaign code (orders carrying it are attributed to it).
+    campaign_code: Annotated[str | None, Opt, Field(max_length=64)] = None
 
     @model_validator(mode="after")
     def _check(self) -> SessionRow:

@@ -15,7 +15,10 @@ hub scrapes it (``connectors.selfmall``). Every choice below is ours [I]:
   at most 31 days, sorted by update time ascending, each order a full card with lines, money,
   status in Chinese, campaign code and purchasing unit code), ``/admin/orders/{id}``,
   ``/admin/refunds`` (same window rules), ``/admin/refunds/{id}``,
-  ``/admin/settlements?settled_from=&settled_to=`` (statement lines, signed amounts), and
+  ``/admin/settlements?settled_from=&settled_to=`` (statement lines, signed amounts),
+  ``/admin/lives?updated_from=&updated_to=&page=&per_page=`` (the mall's live broadcasts: one
+  WeChat Channels live per campaign of the world, promoting that campaign's link / QR code; same
+  window rules as orders, sorted by update time ascending; see :func:`campaign_broadcasts`), and
   ``GET|POST /admin/stock`` (the stock form; POST needs the session's CSRF token);
 * every admin page carries ``<meta name="csrf-token">``; errors are HTML pages with a
   ``data-error`` code (400 ``bad_time``/``window_too_wide``/``bad_quantity``/``unknown_sku``,
@@ -28,6 +31,8 @@ need not depend on layout or CSS classes.
 
 from __future__ import annotations
 
+import hashlib
+import random
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +48,16 @@ from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementK
 from bangfu.money import format_yuan
 from bangfu.privacy import mask_name
 from connectors.fakes.server import FakeCredentials, FakePlatform, Record, beijing_text
-from connectors.fakes.world import SHANGHAI, FakeItem, FakeOrder, FakeRefund, FakeSettlementLine, FakeWorld, StockError
+from connectors.fakes.world import (
+    SHANGHAI,
+    FakeCampaign,
+    FakeItem,
+    FakeOrder,
+    FakeRefund,
+    FakeSettlementLine,
+    FakeWorld,
+    StockError,
+)
 
 TEMPLATES = Path(__file__).parent / "templates" / "selfmall"
 MALL_NAME = "甘孜消费帮扶馆（演示）"
@@ -55,6 +69,8 @@ DEFAULT_WINDOW = timedelta(days=7)
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 CATALOGUE_PER_PAGE = 20
+#: The mall's WeChat Channels (视频号) accounts that broadcast its campaigns [I]: the first hosts most.
+LIVE_HOSTS: tuple[str, ...] = ("甘孜消费帮扶馆", "县长带货直播间")
 
 ORDER_STATUS_WORDS: Mapping[OrderStatus, str] = {
     OrderStatus.PENDING_PAYMENT: "待付款",
@@ -115,6 +131,85 @@ class Pager:
     pages: int
     total: int
     per_page: int
+
+
+@dataclass(frozen=True, slots=True)
+class FakeBroadcast:
+    """A WeChat Channels live of the mall promoting one campaign's link / QR code, as of now."""
+
+    broadcast_id: str
+    host_id: str  # the Channels account id (finder username)
+    host_name: str
+    title: str
+    campaign_code: str
+    started_at: datetime
+    ended_at: datetime | None  # None while live
+    modified_at: datetime  # the end once ended, else the last whole minute of stats
+    views: int  # PV
+    unique_viewers: int  # UV
+    peak_online: int  # PCU
+
+
+def _broadcast_plan(world: FakeWorld, campaign: FakeCampaign) -> tuple[str, int, datetime, datetime, int, int, int]:
+    """(id, host index, start, end, peak, total views, UV per cent) of a campaign's live: the
+    first evening (20:00-20:30 Beijing time) at or after the campaign starts, 90-150 minutes."""
+    rng = random.Random(f"selfmall-live:{world.seed}:{world.shop_id}:{campaign.campaign_code}")
+    broadcast_id = str(10**17 + rng.randrange(9 * 10**17))
+    host = 0 if rng.random() < 0.8 else 1
+    local_start = campaign.starts_at.astimezone(SHANGHAI)
+    start = local_start.replace(hour=20, minute=rng.randint(0, 30), second=0, microsecond=0)
+    if start < local_start:
+        start += timedelta(days=1)
+    end = start + timedelta(minutes=rng.randint(90, 150))
+    peak = rng.randint(300, 4000)
+    return (
+        broadcast_id,
+        host,
+        start.astimezone(UTC),
+        end.astimezone(UTC),
+        peak,
+        peak * rng.randint(4, 9),
+        rng.randint(55, 75),
+    )
+
+
+def live_host(world: FakeWorld, host: int) -> tuple[str, str]:
+    """(account id, name) of one of the mall's Channels accounts."""
+    digest = hashlib.sha256(f"selfmall-host:{world.seed}:{world.shop_id}:{host}".encode()).hexdigest()
+    return f"sph{digest[:7]}", LIVE_HOSTS[host]
+
+
+def campaign_broadcasts(world: FakeWorld) -> list[FakeBroadcast]:
+    """The mall's lives started by now, one per campaign, by start time (deterministic from the
+    world; stats grow minute by minute while live, as the Channels console shows them)."""
+    now = world.now()
+    out: list[FakeBroadcast] = []
+    for campaign in world.campaigns():
+        broadcast_id, host, start, end, peak, total_views, uv_percent = _broadcast_plan(world, campaign)
+        if start > now:
+            continue
+        ended = end <= now
+        seen_to = end if ended else start + timedelta(minutes=int((now - start).total_seconds()) // 60)
+        share = (seen_to - start) / (end - start)
+        views = int(total_views * share)
+        host_id, host_name = live_host(world, host)
+        out.append(
+            FakeBroadcast(
+                broadcast_id=broadcast_id,
+                host_id=host_id,
+                host_name=host_name,
+                title=f"{campaign.title}｜视频号直播",
+                campaign_code=campaign.campaign_code,
+                started_at=start,
+                ended_at=end if ended else None,
+                modified_at=seen_to,
+                views=views,
+                unique_viewers=views * uv_percent // 100,
+                peak_online=max(1, int(peak * min(1.0, share / 0.3))) if share else 0,
+            )
+        )
+    out.sort(key=lambda b: (b.started_at, b.broadcast_id))
+    return out
 
 
 # -- views (pure) ------------------------------------------------------------------------------------
@@ -204,6 +299,25 @@ def item_view(item: FakeItem) -> Record:
     }
 
 
+def broadcast_view(broadcast: FakeBroadcast) -> Record:
+    return {
+        "broadcast_id": broadcast.broadcast_id,
+        "host_id": broadcast.host_id,
+        "host_name": broadcast.host_name,
+        "title": broadcast.title,
+        "status": "已结束" if broadcast.ended_at is not None else "直播中",
+        "started_at": local(broadcast.started_at),
+        "ended_at": local(broadcast.ended_at),
+        "campaign_code": broadcast.campaign_code,
+        "link": f"/?{urlencode({'campaign': broadcast.campaign_code})}",
+        "qr": f"/qr/{broadcast.campaign_code}.png",
+        "views": str(broadcast.views),
+        "unique_viewers": str(broadcast.unique_viewers),
+        "peak_online": str(broadcast.peak_online),
+        "updated_at": local(broadcast.modified_at),
+    }
+
+
 def _corrupt_money(field: str) -> Any:
     def corrupt(view: Record) -> Record:
         view[field] = "¥12.3.4"
@@ -283,6 +397,7 @@ class FakeSelfmall(FakePlatform):
         app.router.add_get("/admin/refunds", self._refunds)
         app.router.add_get("/admin/refunds/{refund_id}", self._refund)
         app.router.add_get("/admin/settlements", self._settlements)
+        app.router.add_get("/admin/lives", self._lives)
         app.router.add_get("/admin/stock", self._stock_form)
         app.router.add_post("/admin/stock", self._stock_update)
         app.router.add_post("/_fake/sessions/expire", self._expire_sessions)
@@ -563,6 +678,27 @@ class FakeSelfmall(FakePlatform):
             query_prefix=self._query_prefix(request),
         )
 
+    async def _lives(self, request: web.Request) -> web.Response:
+        session, world = self._require_login(request)
+        try:
+            page, per_page = self._paging(request)
+            start, end = self._window(request, "updated_from", "updated_to")
+        except PageError as exc:
+            return self.error_page(exc, session)
+        lives = [b for b in campaign_broadcasts(world) if start <= b.modified_at < end]
+        lives.sort(key=lambda b: (b.modified_at, b.broadcast_id))
+        rows = self.page_slice(lives, page, per_page)
+        return self.render(
+            "lives.html",
+            "lives",
+            session=session,
+            lives=[broadcast_view(b) for b in rows],
+            p=self._pager(page, per_page, len(lives)),
+            updated_from=request.query.get("updated_from", ""),
+            updated_to=request.query.get("updated_to", ""),
+            query_prefix=self._query_prefix(request),
+        )
+
     def _stock_page(
         self,
         session: MallSession,
@@ -619,16 +755,20 @@ class FakeSelfmall(FakePlatform):
 
 __all__ = [
     "LINE_REFUND_WORDS",
+    "LIVE_HOSTS",
     "MALL_NAME",
     "ORDER_STATUS_WORDS",
     "REFUND_STATUS_WORDS",
     "SESSION_COOKIE",
     "SESSION_IDLE",
     "SETTLEMENT_WORDS",
+    "FakeBroadcast",
     "FakeSelfmall",
     "MallSession",
     "PageError",
     "bill_view",
+    "broadcast_view",
+    "campaign_broadcasts",
     "item_view",
     "order_view",
     "refund_view",

@@ -279,3 +279,76 @@ async def test_a_session_export_for_an_unknown_shop_or_with_disagreeing_rows_is_
         f"{path}:5:观看次数: differs from row 2 of the same session 7301234567890123456",
     ]
     assert await _snapshot(sessions) == before
+
+
+async def test_a_session_export_with_a_campaign_code_stores_it(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """Self-mall sessions name the link / QR campaign code their orders carry (活动码)."""
+    await _scenario_shops(sessions)
+    header = ["平台", "店铺ID", "场次ID", "主播ID", "主播", "直播标题", "开播时间", "下播时间", "观看次数", "活动码"]
+    row = ["selfmall", "self-ganzi-001", "wx-live-0001", "self-host-5005", "工作队主播 小李", "帮扶专场"]
+    path = _write(
+        tmp_path / "sessions.csv",
+        header,
+        [[*row, "2026-04-20 20:00:00", "2026-04-20 21:30:00", "900", "CMP-0A1B-001"]],
+    )
+    first = await import_file(sessions, "sessions", path)
+    assert (first.created, first.updated, first.unchanged) == (1, 0, 0)
+    again = await import_file(sessions, "sessions", path)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
+    async with sessions() as session:
+        live = await session.scalar(select(LiveSession).where(LiveSession.room_id == "wx-live-0001"))
+        assert live is not None and live.campaign_code == "CMP-0A1B-001"
+        assert live.started_at == datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+    # English headers
+    english = ["platform", "shop_id", "room_id", "author_id", "started_at", "campaign_code"]
+    path = _write(
+        tmp_path / "sessions_en.csv",
+        english,
+        [["selfmall", "self-ganzi-001", "wx-live-0002", "self-host-5005", "2026-04-27 20:00:00", "CMP-0A1B-002"]],
+    )
+    assert (await import_file(sessions, "sessions", path)).created == 1
+    # a newer record without a code (as an API without codes sends) updates the session, keeps the code
+    from bangfu.records import LiveSessionRecord
+    from sync.upsert import upsert_live_sessions
+
+    newer = LiveSessionRecord(
+        room_id="wx-live-0001",
+        author_id="self-host-5005",
+        started_at=datetime(2026, 4, 20, 12, 0, tzinfo=UTC),
+        modified_at=datetime(2026, 4, 21, tzinfo=UTC),
+        views=1000,
+    )
+    async with sessions() as session, session.begin():
+        shop_id = await session.scalar(select(Shop.id).where(Shop.platform_shop_id == "self-ganzi-001"))
+        assert shop_id is not None
+        page = await upsert_live_sessions(
+            await session.connection(), shop_id, "selfmall", [newer], now=newer.modified_at
+        )
+        assert page.changed == 1
+    async with sessions() as session:
+        stored = (
+            await session.execute(
+                select(LiveSession.views, LiveSession.campaign_code).where(LiveSession.room_id == "wx-live-0001")
+            )
+        ).one()
+        assert tuple(stored) == (1000, "CMP-0A1B-001")
+    # one code names one session: in the file, and against what is stored
+    clash = _write(
+        tmp_path / "clash.csv",
+        header,
+        [
+            [*row[:2], "wx-live-0003", *row[3:], "2026-05-04 20:00:00", "", "", "CMP-0A1B-001"],
+            [*row[:2], "wx-live-0004", *row[3:], "2026-05-11 20:00:00", "", "", "CMP-0A1B-009"],
+            [*row[:2], "wx-live-0005", *row[3:], "2026-05-18 20:00:00", "", "", "CMP-0A1B-009"],
+        ],
+    )
+    before = await _snapshot(sessions)
+    with pytest.raises(ImportRejected) as caught:
+        await import_file(sessions, "sessions", clash)
+    assert str(caught.value).splitlines() == [
+        f"{clash}:4:活动码: CMP-0A1B-009 is also the code of session wx-live-0004 (row 3)",
+        f"{clash}:2:活动码: CMP-0A1B-001 is already the code of session wx-live-0001",
+    ]
+    assert await _snapshot(sessions) == before

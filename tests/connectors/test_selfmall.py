@@ -25,7 +25,7 @@ from bangfu.enums import (
     SyncStream,
 )
 from bangfu.privacy import buyer_ref
-from bangfu.records import ProductRecord
+from bangfu.records import LiveSessionRecord, ProductRecord
 from connectors.base import Request, ShopConfig
 from connectors.errors import AuthError, BadRequestError
 from connectors.fakes.clock import FakeClock
@@ -36,9 +36,10 @@ from connectors.fakes.selfmall import (
     REFUND_STATUS_WORDS,
     SETTLEMENT_WORDS,
     FakeSelfmall,
+    campaign_broadcasts,
 )
 from connectors.fakes.server import Running, fake_server
-from connectors.fakes.world import PURCHASING_UNITS
+from connectors.fakes.world import PURCHASING_UNITS, SHANGHAI
 from connectors.harvest import harvest
 from connectors.ratelimit import RateLimiter
 from connectors.selfmall import (
@@ -51,11 +52,13 @@ from connectors.selfmall import (
     classify_page,
     csrf_of,
     extract_bill,
+    extract_broadcast,
     extract_order,
     extract_product,
     extract_refund,
     money_fen,
     parse_bill,
+    parse_broadcast,
     parse_order,
     parse_product,
     parse_refund,
@@ -109,6 +112,16 @@ PRODUCT = """<section data-item-id="108227390721" data-outer-id="GZ-SPU-0004" da
 <td data-field="price">¥392.00</td><td>库存 <span data-field="stock">0</span></td></tr>
 <tr data-sku-id="2" data-outer-id="GZ-SPU-0004-02"><td data-field="spec">10g/盒</td>
 <td data-field="price">¥752.00</td><td>库存 <span data-field="stock">3</span></td></tr></table></section>"""
+
+
+LIVE_ROW = """<table><tr data-broadcast-id="123456789012345678" data-host-id="sphab12cd3">
+<td>123456789012345678</td><td data-field="title">消费帮扶专场 第3期｜视频号直播</td>
+<td data-field="host">甘孜消费帮扶馆</td><td data-field="status">直播中</td>
+<td data-field="started-at">2024-06-13 20:05:00</td><td data-field="ended-at"></td>
+<td data-field="campaign-code"> CMP-9BC5-003 </td>
+<td><a data-field="link" href="/?campaign=CMP-9BC5-003">/?campaign=CMP-9BC5-003</a></td>
+<td data-field="views">5230</td><td data-field="unique-viewers">3400</td><td data-field="peak-online">812</td>
+<td data-field="updated-at">2024-06-13 20:47:00</td></tr></table>"""
 
 
 def first(html: str, attribute: str) -> Tag:
@@ -210,6 +223,24 @@ def test_refund_bill_and_product_rows() -> None:
     assert [sku.outer_id for sku in product.skus] == ["GZ-SPU-0004-01", "GZ-SPU-0004-02"]
     with pytest.raises(ValueError):
         parse_product(extract_product(first(PRODUCT.replace("已下架", "隐藏"), "data-item-id")))
+
+
+def test_live_broadcast_row_is_a_session_with_its_campaign_code() -> None:
+    raw = extract_broadcast(first(LIVE_ROW, "data-broadcast-id"))
+    record = parse_broadcast(raw)
+    assert (record.room_id, record.author_id, record.host_name) == (
+        "123456789012345678",
+        "sphab12cd3",
+        "甘孜消费帮扶馆",
+    )
+    assert record.campaign_code == "CMP-9BC5-003" and record.raw["campaign_code"] == "CMP-9BC5-003"
+    assert record.started_at == datetime(2024, 6, 13, 12, 5, tzinfo=UTC) and record.ended_at is None  # still live
+    assert record.modified_at == datetime(2024, 6, 13, 12, 47, tzinfo=UTC)
+    assert (record.views, record.unique_viewers, record.peak_online) == (5230, 3400, 812)
+    with pytest.raises(ValueError):
+        parse_broadcast({**raw, "views": "五千"})
+    with pytest.raises(ValueError):
+        parse_broadcast({**raw, "ended_at": "2024-06-13 19:00:00"})  # ends before it starts
 
 
 # -- pages -> what to do next ------------------------------------------------------------------------------
@@ -426,6 +457,53 @@ async def test_campaign_and_unit_codes_reach_the_records(fake: Running, connecto
     for order in world:
         assert by_id[order.order_id].campaign_code == order.campaign_code
         assert by_id[order.order_id].purchasing_unit_code == order.purchasing_unit_code
+
+
+async def test_live_sessions_are_the_campaign_broadcasts_with_their_codes(
+    fake: Running, connector_kwargs: dict[str, Any]
+) -> None:
+    connector = connect(fake, connector_kwargs)
+    assert SyncStream.LIVE_SESSIONS in connector.streams
+    start = FROZEN - timedelta(days=12)
+    records = await collect(connector.live_sessions(start, FROZEN))
+    assert all(isinstance(r, LiveSessionRecord) for r in records)
+    expected = [b for b in campaign_broadcasts(fake.world) if start <= b.modified_at < FROZEN]
+    assert len(expected) >= 2  # one per campaign week begun by now
+    assert sorted(
+        (r.room_id, r.author_id, r.host_name, r.title, r.started_at, r.ended_at, r.campaign_code, r.views)
+        for r in records
+    ) == sorted(
+        (b.broadcast_id, b.host_id, b.host_name, b.title, b.started_at, b.ended_at, b.campaign_code, b.views)
+        for b in expected
+    )
+    assert all(r.unique_viewers <= r.views and r.peak_online > 0 for r in records)
+    # every campaign code the mall's orders carry names one of these sessions
+    codes = {r.campaign_code for r in records}
+    assert len(codes) == len(records) and codes <= {c.campaign_code for c in fake.world.campaigns()}
+    ordered = {o.campaign_code for o in fake.world.orders_modified(FROZEN - timedelta(days=8), FROZEN)}
+    assert ordered - {None} and ordered - {None} <= codes
+    assert {w.end - w.start for w in connector.stats.windows} <= {timedelta(days=7), timedelta(days=5)}
+
+
+async def test_a_broadcast_under_way_is_live_and_later_ends(fake: Running, connector_kwargs: dict[str, Any]) -> None:
+    connector = connect(fake, connector_kwargs)
+    upcoming = next(c for c in fake.world.campaigns() if c.starts_at > FROZEN)
+    # the campaign's live is on its first evening, 20:00-20:30 Beijing time, for 90-150 minutes
+    evening = upcoming.starts_at.astimezone(SHANGHAI).replace(hour=21, minute=0, second=30)
+    fake.clock.advance(int((evening - FROZEN).total_seconds()))
+    now = fake.clock.now()
+    live = [
+        r
+        for r in await collect(connector.live_sessions(now - timedelta(hours=2), now))
+        if isinstance(r, LiveSessionRecord)
+    ]
+    assert [r.campaign_code for r in live] == [upcoming.campaign_code]
+    assert live[0].ended_at is None and live[0].modified_at == now.replace(second=0)
+    fake.clock.advance(3 * 3600)
+    later = fake.clock.now()
+    ended = await collect(connector.live_sessions(now - timedelta(hours=2), later))
+    assert [r.room_id for r in ended] == [live[0].room_id]
+    assert ended[0].ended_at is not None and ended[0].views >= live[0].views
 
 
 async def test_own_session_keeps_no_cookies_and_is_closed(fake: Running) -> None:
