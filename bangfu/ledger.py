@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -198,6 +199,41 @@ def household_advance_account(household_id: int) -> Account:
     )
 
 
+def supplier_account(supplier_id: int) -> Account:
+    """What an enterprise (non-cooperative) supplier is owed: the whole net of its lines, unsplit."""
+    return Account(
+        f"supplier:{supplier_id}", f"应付经营主体 #{supplier_id}", AccountKind.LIABILITY, "supplier", supplier_id
+    )
+
+
+def account_from_code(code: str) -> Account:
+    """The :class:`Account` a structured code names (the inverse of the account functions above)."""
+    parts = code.split(":")
+    try:
+        head = parts[0]
+        if head == "receivable" and len(parts) == 3:
+            return receivable_account(int(parts[2]))
+        if head == "fees" and len(parts) == 4:
+            return fee_account(int(parts[2]), parts[3])
+        if head == "payable" and len(parts) == 4:
+            return host_commission_account(int(parts[2]))
+        if head == "cooperative" and len(parts) == 3:
+            return retention_account(int(parts[1]))
+        if head == "collective" and len(parts) == 2:
+            return collective_account(int(parts[1]))
+        if head == "supplier" and len(parts) == 2:
+            return supplier_account(int(parts[1]))
+        if head == "household" and len(parts) == 2:
+            return household_account(int(parts[1]))
+        if head == "household" and len(parts) == 3 and parts[2] == "bonus":
+            return household_bonus_account(int(parts[1]))
+        if head == "household" and len(parts) == 3 and parts[2] == "advance":
+            return household_advance_account(int(parts[1]))
+    except ValueError:
+        pass
+    raise LedgerError(f"unknown account code {code!r}")
+
+
 # -- building -----------------------------------------------------------------------------------
 
 
@@ -354,6 +390,109 @@ def _scale_legs(legs: Mapping[str, int], fraction: Fraction) -> dict[str, int]:
     return floors
 
 
+def refunded_legs(full: Mapping[str, int], refunded: Fraction) -> dict[str, int]:
+    """What the ledger holds for a line whose full (unrefunded) journal is ``full`` and of which
+    ``refunded`` is refunded: each leg minus its largest-remainder scaled part, exactly what the
+    sale plus :func:`build_refund_journal` reversals of a journal with its legs in code order
+    leave (ties of the largest remainder go by code, so the order a store keeps keys in, e.g.
+    JSONB's, never changes a fen). Zero legs are left out."""
+    if not 0 <= refunded <= 1:
+        raise RefundError(f"refunded fraction {refunded} is not within 0..1")
+    scaled = _scale_legs(dict(sorted(full.items())), refunded)
+    return {code: amount - scaled[code] for code, amount in full.items() if amount - scaled[code]}
+
+
+def legs_difference(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    """``after - before`` per account code, zero differences left out."""
+    out = {code: after.get(code, 0) - before.get(code, 0) for code in sorted(set(after) | set(before))}
+    return {code: amount for code, amount in out.items() if amount}
+
+
+def journal_from_legs(
+    kind: JournalKind,
+    source_event: str,
+    occurred_at: datetime,
+    legs: Mapping[str, int],
+    *,
+    memo: str | None = None,
+    reverses_uid: str | None = None,
+) -> Journal:
+    """A journal from amounts by account code (accounts rebuilt from their codes, zero legs dropped)."""
+    journal = Journal(
+        uid=journal_uid(source_event),
+        kind=kind,
+        source_event=source_event,
+        occurred_at=occurred_at,
+        postings=tuple(Posting(account_from_code(code), amount) for code, amount in legs.items() if amount),
+        memo=memo,
+        reverses_uid=reverses_uid,
+    )
+    _assert_postable(journal)
+    return journal
+
+
+def trueup_event_key(shop_id: int, line_id: int, version: int, fingerprint: str) -> str:
+    return f"order-line:{shop_id}:{line_id}:v{version}:trueup:{fingerprint}"
+
+
+def build_trueup_journal(
+    *,
+    shop_id: int,
+    line_id: int,
+    version: int,
+    fingerprint: str,
+    occurred_at: datetime,
+    desired: Mapping[str, int],
+    posted: Mapping[str, int],
+    memo: str | None = None,
+) -> Journal | None:
+    """The difference between what a line's ledger should hold and what it holds, or None if nothing."""
+    difference = legs_difference(desired, posted)
+    if not difference:
+        return None
+    source = trueup_event_key(shop_id, line_id, version, fingerprint)
+    return journal_from_legs(JournalKind.TRUE_UP, source, occurred_at, difference, memo=memo)
+
+
+def build_supplier_sale_journal(
+    *,
+    shop_id: int,
+    line_id: int,
+    version: int,
+    occurred_at: datetime,
+    paid_fen: int,
+    fees: LineFees,
+    supplier_id: int,
+    host_id: int | None = None,
+    memo: str | None = None,
+) -> Journal:
+    """The sale journal of a line whose supplier is an enterprise: the whole net to ``supplier:<id>``."""
+    if paid_fen <= 0:
+        raise LedgerError(f"line {line_id}: paid {paid_fen} fen moves no money; there is no sale journal")
+    if fees.host_commission_fen and host_id is None:
+        raise LedgerError(f"line {line_id}: a host commission needs the host")
+    legs: list[tuple[Account, int]] = [
+        (receivable_account(shop_id), paid_fen),
+        (fee_account(shop_id, "platform_fee"), -fees.platform_fee_fen),
+        (fee_account(shop_id, "payment_fee"), -fees.payment_fee_fen),
+        (fee_account(shop_id, "logistics"), -fees.logistics_fen),
+    ]
+    if host_id is not None:
+        legs.append((host_commission_account(host_id), -fees.host_commission_fen))
+    legs.append((supplier_account(supplier_id), -net_attributable(paid_fen, 0, fees)))
+    source = sale_event_key(shop_id, line_id, version)
+    journal = Journal(
+        uid=journal_uid(source),
+        kind=JournalKind.SALE,
+        source_event=source,
+        occurred_at=occurred_at,
+        postings=tuple(Posting(account, amount) for account, amount in legs if amount),
+        memo=memo,
+    )
+    _assert_postable(journal)
+    return journal
+
+
 def _assert_postable(journal: Journal) -> None:
     problems = journal.problems()
     if problems:
@@ -372,6 +511,10 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
     with anything different it is a :class:`JournalConflictError`. Within one call the order of
     ``journals`` does not matter: sales are written before the refunds that reverse them. On
     error the caller must roll back its transaction.
+
+    Batched: a constant number of statements whatever the batch size. One multi-row insert of
+    the journals that reverse nothing (ids returned), one of the journals that reverse another,
+    one executemany of every posting, and on SQLite one grouped query checking the balances.
     """
     batch: dict[str, Journal] = {}
     for journal in journals:
@@ -389,55 +532,85 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
         if fingerprint != _fingerprint(batch[uid]):
             raise JournalConflictError(f"journal {uid} is already posted with different content")
         status[uid] = PostStatus.EXISTS
-    fresh = sorted((j for uid, j in batch.items() if uid not in existing), key=lambda j: j.reverses_uid is not None)
+    fresh = [j for uid, j in batch.items() if uid not in existing]
     if not fresh:
         return status
 
     account_ids = await _ensure_accounts(conn, [p.account for j in fresh for p in j.postings])
-    rows = await conn.execute(select(JournalRow.uid, JournalRow.id).where(JournalRow.uid.in_(list(existing))))
-    journal_ids: dict[str, int] = {uid: journal_id for uid, journal_id in rows}
-    for journal in fresh:
-        reverses_id = None
-        if journal.reverses_uid is not None:
-            reverses_id = journal_ids.get(journal.reverses_uid)
-            if reverses_id is None:
-                reverses_id = await conn.scalar(select(JournalRow.id).where(JournalRow.uid == journal.reverses_uid))
-            if reverses_id is None:
+    journal_ids: dict[str, int] = {}
+    plain = [j for j in fresh if j.reverses_uid is None]
+    reversing = [j for j in fresh if j.reverses_uid is not None]
+    journal_ids.update(await _insert_journals(conn, plain, {}))
+    if reversing:
+        wanted = {j.reverses_uid for j in reversing if j.reverses_uid is not None} - set(journal_ids)
+        if wanted:
+            for chunk in _chunks(sorted(wanted)):
+                rows = await conn.execute(select(JournalRow.uid, JournalRow.id).where(JournalRow.uid.in_(chunk)))
+                journal_ids.update({uid: journal_id for uid, journal_id in rows})
+        for journal in reversing:
+            if journal.reverses_uid not in journal_ids:
                 raise RefundError(f"journal {journal.uid} reverses {journal.reverses_uid}, which is not in the ledger")
-        journal_id = await conn.scalar(
-            insert(JournalRow)
-            .values(
-                uid=journal.uid,
-                kind=journal.kind,
-                source_event=journal.source_event,
-                occurred_at=journal.occurred_at,
-                memo=journal.memo,
-                reverses_id=reverses_id,
-            )
-            .returning(JournalRow.id)
-        )
-        assert journal_id is not None
-        journal_ids[journal.uid] = journal_id
-        await conn.execute(
-            insert(PostingRow),
-            [
-                {"journal_id": journal_id, "account_id": account_ids[p.account.code], "amount_fen": p.amount_fen}
-                for p in journal.postings
-            ],
-        )
-        if conn.dialect.name != "postgresql":
-            # SQLite cannot defer a trigger: check the rows just written, in the same transaction.
-            total, legs = (
+        journal_ids.update(await _insert_journals(conn, reversing, journal_ids))
+
+    await conn.execute(
+        insert(PostingRow),
+        [
+            {"journal_id": journal_ids[j.uid], "account_id": account_ids[p.account.code], "amount_fen": p.amount_fen}
+            for j in fresh
+            for p in j.postings
+        ],
+    )
+    if conn.dialect.name != "postgresql":
+        # SQLite cannot defer a trigger: check the rows just written, in the same transaction.
+        new_ids = [journal_ids[j.uid] for j in fresh]
+        for chunk in _chunks(new_ids):
+            bad = (
                 await conn.execute(
-                    select(func.coalesce(func.sum(PostingRow.amount_fen), 0), func.count()).where(
-                        PostingRow.journal_id == journal_id
-                    )
+                    select(PostingRow.journal_id, func.sum(PostingRow.amount_fen), func.count())
+                    .where(PostingRow.journal_id.in_(chunk))
+                    .group_by(PostingRow.journal_id)
+                    .having((func.sum(PostingRow.amount_fen) != 0) | (func.count() < 2))
+                    .limit(1)
                 )
-            ).one()
-            if total != 0 or legs < 2:
-                raise UnbalancedJournalError(f"journal {journal.uid} is unbalanced in the store: {legs} legs, {total}")
+            ).first()
+            if bad is not None:
+                raise UnbalancedJournalError(
+                    f"journal #{bad[0]} is unbalanced in the store: {bad[2]} legs, {bad[1]} fen"
+                )
+    for journal in fresh:
         status[journal.uid] = PostStatus.CREATED
     return status
+
+
+_CHUNK = 5_000  # ids per IN list: far below SQLite's and asyncpg's bind-parameter limits
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+async def _insert_journals(
+    conn: AsyncConnection, journals: Sequence[Journal], known_ids: Mapping[str, int]
+) -> dict[str, int]:
+    """Insert journals with one multi-row statement (insertmanyvalues); their ids by uid."""
+    if not journals:
+        return {}
+    rows = await conn.execute(
+        insert(JournalRow).returning(JournalRow.uid, JournalRow.id, sort_by_parameter_order=True),
+        [
+            {
+                "uid": j.uid,
+                "kind": j.kind,
+                "source_event": j.source_event,
+                "occurred_at": j.occurred_at,
+                "memo": j.memo,
+                "reverses_id": known_ids[j.reverses_uid] if j.reverses_uid is not None else None,
+            }
+            for j in journals
+        ],
+    )
+    return {uid: journal_id for uid, journal_id in rows}
 
 
 _Fingerprint = tuple[str, str, frozenset[tuple[str, int]]]
@@ -448,31 +621,55 @@ def _fingerprint(journal: Journal) -> _Fingerprint:
 
 
 async def _existing(conn: AsyncConnection, uids: list[str]) -> dict[str, _Fingerprint]:
-    rows = await conn.execute(
-        select(JournalRow.uid, JournalRow.kind, JournalRow.source_event, LedgerAccount.code, PostingRow.amount_fen)
-        .join(PostingRow, PostingRow.journal_id == JournalRow.id)
-        .join(LedgerAccount, LedgerAccount.id == PostingRow.account_id)
-        .where(JournalRow.uid.in_(uids))
-    )
     found: dict[str, tuple[str, str, set[tuple[str, int]]]] = {}
-    for uid, kind, source, code, amount in rows:
-        found.setdefault(uid, (str(kind), source, set()))[2].add((code, amount))
+    for chunk in _chunks(uids):
+        rows = await conn.execute(
+            select(JournalRow.uid, JournalRow.kind, JournalRow.source_event, LedgerAccount.code, PostingRow.amount_fen)
+            .join(PostingRow, PostingRow.journal_id == JournalRow.id)
+            .join(LedgerAccount, LedgerAccount.id == PostingRow.account_id)
+            .where(JournalRow.uid.in_(chunk))
+        )
+        for uid, kind, source, code, amount in rows:
+            found.setdefault(uid, (str(kind), source, set()))[2].add((code, amount))
     return {uid: (kind, source, frozenset(legs)) for uid, (kind, source, legs) in found.items()}
 
 
 async def _ensure_accounts(conn: AsyncConnection, accounts: Iterable[Account]) -> dict[str, int]:
-    """Get-or-create accounts by code; concurrent creators do not collide (ON CONFLICT DO NOTHING)."""
+    """Get-or-create accounts by code; concurrent creators do not collide (ON CONFLICT DO NOTHING).
+
+    Existing accounts are read first, so a batch inserts only the new ones, in code order (two
+    workers creating the same accounts lock them in the same order and cannot deadlock).
+    """
     wanted = {a.code: a for a in accounts}
-    statement = postgresql.insert(LedgerAccount) if conn.dialect.name == "postgresql" else sqlite.insert(LedgerAccount)
-    await conn.execute(
-        statement.on_conflict_do_nothing(index_elements=["code"]),
-        [
-            {"code": a.code, "name": a.name, "kind": a.kind, "owner_type": a.owner_type, "owner_id": a.owner_id}
-            for a in wanted.values()
-        ],
-    )
-    rows = await conn.execute(select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(list(wanted))))
-    return {code: account_id for code, account_id in rows}
+    found = await _account_ids(conn, sorted(wanted))
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        statement = (
+            postgresql.insert(LedgerAccount) if conn.dialect.name == "postgresql" else sqlite.insert(LedgerAccount)
+        )
+        await conn.execute(
+            statement.on_conflict_do_nothing(index_elements=["code"]),
+            [
+                {
+                    "code": code,
+                    "name": wanted[code].name,
+                    "kind": wanted[code].kind,
+                    "owner_type": wanted[code].owner_type,
+                    "owner_id": wanted[code].owner_id,
+                }
+                for code in missing
+            ],
+        )
+        found.update(await _account_ids(conn, missing))
+    return found
+
+
+async def _account_ids(conn: AsyncConnection, codes: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(codes):
+        rows = await conn.execute(select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(chunk)))
+        found.update({code: account_id for code, account_id in rows})
+    return found
 
 
 async def balances(conn: AsyncConnection) -> dict[str, int]:

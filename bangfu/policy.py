@@ -116,12 +116,7 @@ class Policy:
                 "retention_bp + collective_bp + priority_bonus_bp add up to "
                 f"{self.retention_bp + self.collective_bp + self.priority_bonus_bp} bp, more than 10000",
             )
-        if self.patronage_return_bp < MIN_PATRONAGE_RETURN_BP:
-            raise PolicyError(
-                "patronage_return_bp",
-                f"{self.patronage_return_bp} bp is below the 6000 bp (60%) of distributable surplus that "
-                f"{_LAW_ART_44} requires to be returned by transaction volume",
-            )
+        check_patronage_return(self.patronage_return_bp)
         if not self.grade_coefficients:
             raise PolicyError("grade_coefficients", "at least one grade is needed")
         for grade, coefficient in self.grade_coefficients.items():
@@ -144,6 +139,16 @@ class Policy:
 
     def is_priority(self, category: HouseholdCategory) -> bool:
         return category in self.priority_categories
+
+
+def check_patronage_return(patronage_return_bp: int) -> None:
+    """Refuse a patronage-return ratio below the 60% that art. 44 requires, naming the law."""
+    if patronage_return_bp < MIN_PATRONAGE_RETURN_BP:
+        raise PolicyError(
+            "patronage_return_bp",
+            f"{patronage_return_bp} bp is below the 6000 bp (60%) of distributable surplus that "
+            f"{_LAW_ART_44} requires to be returned by transaction volume",
+        )
 
 
 def _is_int(value: object) -> bool:

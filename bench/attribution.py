@@ -57,17 +57,20 @@ async def prepare(url: str, lines: int, seed: int) -> int:
     async with engine.begin() as conn:
         shop_id = await conn.scalar(select(Shop.id).where(Shop.platform == "douyin").order_by(Shop.id).limit(1))
         host = (await conn.execute(select(Host.id, Host.author_id).where(Host.platform == "douyin").limit(1))).one()
-        skus = [
-            sku_id
-            for (sku_id,) in await conn.execute(
-                select(Sku.id)
+        # SKUs of cooperatives' lots, each as likely to sell as the stock it holds, so scaled lots suffice.
+        stock = (
+            await conn.execute(
+                select(SupplyLot.sku_id, func.sum(SupplyLot.remaining))
+                .join(Sku, Sku.id == SupplyLot.sku_id)
                 .join(Product, Product.id == Sku.product_id)
                 .join(Supplier, Supplier.id == Product.supplier_id)
-                .where(Supplier.kind == SupplierKind.COOPERATIVE)
-                .where(Sku.id.in_(select(SupplyLot.sku_id)))
-                .order_by(Sku.id)
+                .where(Supplier.kind == SupplierKind.COOPERATIVE, SupplyLot.remaining > 0)
+                .group_by(SupplyLot.sku_id)
+                .order_by(SupplyLot.sku_id)
             )
-        ]
+        ).all()
+        skus = [sku_id for sku_id, _ in stock]
+        weights = [int(held) for _, held in stock]
         # Scale every lot (and its deliveries) so the lots hold enough for all lines.
         held = int(await conn.scalar(select(func.sum(SupplyLot.remaining))) or 1)
         factor = max(1, -(-lines * 3 // held))
@@ -131,7 +134,7 @@ async def prepare(url: str, lines: int, seed: int) -> int:
                         "order_id": oid,
                         "shop_id": shop_id,
                         "platform_line_id": f"{number}-{index + 1}",
-                        "sku_id": rng.choice(skus),
+                        "sku_id": rng.choices(skus, weights)[0],
                         "platform_item_id": "bench",
                         "title": "bench line",
                         "quantity": quantity,

@@ -169,10 +169,16 @@ def _paid() -> Any:
 
 
 async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, limit: int = 10_000) -> AllocationStats:
-    """Draw up to ``limit`` paid lines' units from their SKUs' lots (see the module docstring)."""
+    """Draw up to about ``limit`` paid lines' units from their SKUs' lots (see the module docstring).
+
+    The outcome does not depend on how the work is cut into batches, nor on which worker runs
+    them: SKUs with due lines are picked first, their lots are locked, and only then are the
+    SKUs' due lines read, in payment order. A second worker wanting the same SKU waits for the
+    lock and then finds those lines drawn. So every line of a SKU draws in payment order (then
+    line id), whatever ``limit`` is, as long as the lines are in the store.
+    """
     stats = AllocationStats()
     now = datetime.now(UTC)
-    pg = conn.dialect.name == "postgresql"
     stock = (
         select(SupplyLot.sku_id.label("sku_id"), func.sum(SupplyLot.remaining).label("units"))
         .where(SupplyLot.remaining > 0)
@@ -180,30 +186,44 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
         .subquery("stock")
     )
     drawn = exists().where(LotAllocation.order_line_id == OrderLine.id, LotAllocation.quantity > 0)
-    base = (
-        select(OrderLine.id, OrderLine.sku_id, OrderLine.quantity, Order.paid_at)
-        .join(Order, Order.id == OrderLine.order_id)
-        .join(stock, stock.c.sku_id == OrderLine.sku_id)
-        .where(_paid(), OrderLine.quantity > 0, OrderLine.quantity <= stock.c.units, ~drawn)
-    )
+    due = and_(_paid(), OrderLine.quantity > 0, OrderLine.quantity <= stock.c.units, ~drawn)
     if shop_id is not None:
-        base = base.where(OrderLine.shop_id == shop_id)
+        due = and_(due, OrderLine.shop_id == shop_id)
 
-    def take(query: Any) -> Any:
-        query = query.order_by(OrderLine.id).limit(limit)
-        return query.with_for_update(skip_locked=True, of=OrderLine) if pg else query
+    def lines_of(query: Any) -> Any:
+        return (
+            query.select_from(OrderLine)
+            .join(Order, Order.id == OrderLine.order_id)
+            .join(stock, stock.c.sku_id == OrderLine.sku_id)
+        )
 
-    # Fast path first: lines after the last line that drew (new lines arrive with higher ids).
-    newest = select(func.max(LotAllocation.order_line_id)).where(LotAllocation.quantity > 0).scalar_subquery()
-    rows = list(await conn.execute(take(base.where(OrderLine.id > func.coalesce(newest, 0)))))
-    if len(rows) < limit:
-        seen = {row[0] for row in rows}
-        rows.extend(row for row in await conn.execute(take(base)) if row[0] not in seen)
-        rows = rows[:limit]
-    stats.examined = len(rows)
-    if rows:
-        await _draw(conn, rows, now, stats)
-    if len(rows) < limit:
+    # 1. SKUs with due lines, in id order, until they hold about ``limit`` lines.
+    skus: list[int] = []
+    wanted = 0
+    for sku_id, count in await conn.execute(
+        lines_of(select(OrderLine.sku_id, func.count()))
+        .where(due)
+        .group_by(OrderLine.sku_id)
+        .order_by(OrderLine.sku_id)
+    ):
+        skus.append(sku_id)
+        wanted += count
+        if wanted >= limit:
+            break
+    if skus:
+        # 2. Lock their lots (id order); 3. then read their due lines, in payment order.
+        lots = await _locked_stock(conn, skus)
+        rows = list(
+            await conn.execute(
+                lines_of(select(OrderLine.id, OrderLine.sku_id, OrderLine.quantity, Order.paid_at))
+                .where(due, OrderLine.sku_id.in_(skus))
+                .order_by(OrderLine.sku_id, Order.paid_at, OrderLine.id)
+                .limit(limit)
+            )
+        )
+        stats.examined = len(rows)
+        await _draw(conn, rows, lots, now, stats)
+    if wanted < limit:
         waiting = (
             select(func.count())
             .select_from(OrderLine)
@@ -216,8 +236,7 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
     return stats
 
 
-async def _draw(conn: AsyncConnection, rows: Sequence[Any], now: datetime, stats: AllocationStats) -> None:
-    skus = sorted({row[1] for row in rows})
+async def _locked_stock(conn: AsyncConnection, skus: Sequence[int]) -> dict[int, list[LotStock]]:
     lots: dict[int, list[LotStock]] = defaultdict(list)
     for start in range(0, len(skus), _CHUNK):
         locked = await _lock_lots(
@@ -225,16 +244,14 @@ async def _draw(conn: AsyncConnection, rows: Sequence[Any], now: datetime, stats
         )
         for lot_id, sku_id, received_on, _quantity, remaining in locked:
             lots[sku_id].append(LotStock(lot_id, received_on, remaining))
-    # Read again after the lock: a concurrent worker may have drawn for some of these lines.
-    ids = sorted(row[0] for row in rows)
-    done: set[int] = set()
-    for start in range(0, len(ids), _CHUNK):
-        found = await conn.execute(
-            select(LotAllocation.order_line_id)
-            .where(LotAllocation.order_line_id.in_(ids[start : start + _CHUNK]), LotAllocation.quantity > 0)
-            .distinct()
-        )
-        done.update(line_id for (line_id,) in found)
+    return lots
+
+
+async def _draw(
+    conn: AsyncConnection, rows: Sequence[Any], lots: dict[int, list[LotStock]], now: datetime, stats: AllocationStats
+) -> None:
+    """FIFO draws for ``rows`` (line id, SKU, quantity, paid at) over the SKUs' locked ``lots``."""
+    done: set[int] = set()  # read after the lots were locked, so nothing here is drawn yet
     demands: dict[int, list[tuple[datetime, int, int]]] = defaultdict(list)
     for line_id, sku_id, quantity, paid_at in rows:
         if line_id not in done:

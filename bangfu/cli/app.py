@@ -83,6 +83,14 @@ def _register() -> None:
     app.add_typer(policy.policy_app, name="policy")
 
     app.command("worker")(worker.worker_command)
+    from bangfu.cli import reports
+
+    app.command("report")(reports.report_command)
+    app.command("reconcile")(reports.reconcile_command)
+    from bangfu.cli import ledger
+
+    app.command("verify")(ledger.verify_command)
+    app.add_typer(ledger.surplus_app, name="surplus")
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install

@@ -13,6 +13,7 @@ from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, safe_url, upgrade_database
 from bangfu.i18n import t
 from bangfu.money import format_yuan
+from bangfu.reports.base import Report
 from bangfu.scenario import (
     COUNTY_NAME,
     SCENARIO_STEPS,
@@ -119,10 +120,76 @@ async def _connect_and_sync(url: str, seed: int, orders: int, days: int) -> None
         await engine.dispose()
 
 
+async def _account(url: str, days: int) -> None:
+    """Attribution, lot draws and the ledger over everything synced (the accounting task's work,
+    in-process as Celery's eager mode runs it), with a progress bar; then the county's view."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from bangfu.models import LineAccounting, Order, OrderLine
+    from bangfu.reports.base import Period
+    from bangfu.reports.households import household_income, households_driven
+    from bangfu.reports.sessions import session_review
+    from bangfu.reports.writers import to_table
+    from bangfu.store import make_engine
+    from workers.pipeline import run_pipeline
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            total = await conn.scalar(
+                select(func.count())
+                .select_from(OrderLine)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(Order.paid_at.is_not(None))
+            )
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
+            task = progress.add_task(t("demo.accounting"), total=total or 1)
+
+            async def on_pass() -> None:
+                async with engine.connect() as conn:
+                    done = await conn.scalar(
+                        select(func.count()).select_from(LineAccounting).where(LineAccounting.posted_rev > 0)
+                    )
+                progress.update(task, completed=done or 0)
+
+            stats = await run_pipeline(engine, on_pass=on_pass)
+            progress.update(task, completed=total or 1)
+        console.print(t("demo.accounted", **stats.as_dict()), highlight=False)
+
+        now = datetime.now(UTC)
+        period = Period(now - timedelta(days=days + 2), now + timedelta(minutes=1), t("demo.period", days=days))
+        async with engine.connect() as conn:
+            sessions = await session_review(conn, period)
+            income = await household_income(conn, period)
+            driven = await households_driven(conn, period)
+        sessions.rows = sorted(sessions.rows, key=lambda row: -(row.get("gmv") or 0))[:5]
+        sessions.title, sessions.totals = t("demo.top_sessions"), None
+        console.print(to_table(_only(sessions, ("session", "host", "start", "gmv", "orders", "gpm", "net_households"))))
+        income.rows = sorted(income.rows, key=lambda row: -(row.get("income") or 0))[:10]
+        income.title, income.totals = t("demo.top_households"), None
+        console.print(to_table(_only(income, ("member_no", "name", "category", "cooperative", "village", "income"))))
+        for line in driven.summary:
+            console.print(line, highlight=False)
+    finally:
+        await engine.dispose()
+
+
+def _only(report: Report, keys: tuple[str, ...]) -> Report:
+    """The report with just the named columns (those it has), in that order."""
+    columns = {c.key: c for c in report.columns}
+    report.columns = [columns[k] for k in keys if k in columns]
+    return report
+
+
 async def _demo(url: str, seed: int, households: int, orders: int, days: int) -> StoreSummary:
     summary = await _load(url, seed, households)
     console.print(summary_table(summary))
     await _connect_and_sync(url, seed, orders, days)
+    await _account(url, days)
     return summary
 
 

@@ -29,6 +29,13 @@ class LineAttribution(IdMixin, Base):
     """
 
     __tablename__ = "line_attributions"
+    __table_args__ = (
+        # Re-attribution (workers/attribution.py) finds the lines a new or changed session could
+        # take by shop and paid time, or by the order's campaign code, without touching orders.
+        Index("ix_line_attributions_shop_paid", "shop_id", "paid_at"),
+        Index("ix_line_attributions_campaign", "campaign_code"),
+        Index("ix_line_attributions_attributed_at", "attributed_at"),
+    )
 
     order_line_id: Mapped[int] = mapped_column(IdType, ForeignKey("order_lines.id"), unique=True)
     shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
@@ -39,6 +46,9 @@ class LineAttribution(IdMixin, Base):
     rule: Mapped[str] = mapped_column(String(24))
     line_version: Mapped[int] = mapped_column(Integer)
     attributed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Copied from the order when attributed (for re-attribution lookups; see __table_args__).
+    paid_at: Mapped[datetime | None] = mapped_column()
+    campaign_code: Mapped[str | None] = mapped_column(String(64))
 
 
 class LineAccounting(IdMixin, Base):
@@ -67,6 +77,15 @@ class LineAccounting(IdMixin, Base):
     bill_lines: Mapped[int] = mapped_column(Integer, default=0)  # settlement lines folded in
     posted_fingerprint: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Posting's own state (workers/posting.py): what the line's ledger holds is exactly
+    # ``bangfu.ledger.refunded_legs(desired_legs, refunded_num / refunded_den)``, so "already
+    # posted for the line" is read here, never summed from the journals (verify checks both agree).
+    desired_legs: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)  # full journal last posted, fen by account
+    sale_version: Mapped[int | None] = mapped_column(Integer)  # line version in the sale journal's key
+    journal_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # sale + true-ups posted
+    refunded_num: Mapped[int] = mapped_column(Fen, default=0, server_default="0")  # refunded part of the line
+    refunded_den: Mapped[int] = mapped_column(Fen, default=1, server_default="1")
+    checked_rev: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # rev a failed try looked at
 
 
 class RefundPosting(IdMixin, Base):
@@ -93,7 +112,10 @@ class ReconciliationResult(IdMixin, Base):
 
     ``kind``: ``matched``, ``amount_differs`` (``differences`` holds fen by fee type),
     ``payout_missing`` (no payout N days after the order completed), ``unknown_order`` (a payout
-    for an order the hub does not have). ``resolved_at`` is set by an operator clearing it.
+    for an order the hub does not have), ``pending`` (no payout yet, not overdue). ``fee_basis``
+    says where the expected fees came from: ``bill`` (already folded into the ledger), ``ledger``
+    or ``estimate`` (see ``workers/reconcile.py``). ``resolved_at`` is set by an operator clearing
+    it and cleared again when a later run reaches a different verdict.
     """
 
     __tablename__ = "reconciliation_results"
@@ -110,6 +132,7 @@ class ReconciliationResult(IdMixin, Base):
     expected_fen: Mapped[int | None] = mapped_column(Fen)
     actual_fen: Mapped[int | None] = mapped_column(Fen)
     differences: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    fee_basis: Mapped[str | None] = mapped_column(String(16))
     detected_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
     note: Mapped[str | None] = mapped_column(Text)

@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('expected_fen', sa.BigInteger(), nullable=True),
     sa.Column('actual_fen', sa.BigInteger(), nullable=True),
     sa.Column('differences', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('fee_basis', sa.String(length=16), nullable=True),
     sa.Column('detected_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
@@ -68,6 +69,12 @@ def upgrade() -> None:
     sa.Column('bill_lines', sa.Integer(), nullable=False),
     sa.Column('posted_fingerprint', sa.String(length=64), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('desired_legs', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('sale_version', sa.Integer(), nullable=True),
+    sa.Column('journal_seq', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('refunded_num', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('refunded_den', sa.BigInteger(), server_default='1', nullable=False),
+    sa.Column('checked_rev', sa.Integer(), server_default='0', nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.ForeignKeyConstraint(['order_line_id'], ['order_lines.id'], name=op.f('fk_line_accounting_order_line_id_order_lines')),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_line_accounting_shop_id_shops')),
@@ -88,6 +95,8 @@ def upgrade() -> None:
     sa.Column('rule', sa.String(length=24), nullable=False),
     sa.Column('line_version', sa.Integer(), nullable=False),
     sa.Column('attributed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('paid_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('campaign_code', sa.String(length=64), nullable=True),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.ForeignKeyConstraint(['explanation_window_id'], ['explanation_windows.id'], name=op.f('fk_line_attributions_explanation_window_id_explanation_windows')),
     sa.ForeignKeyConstraint(['host_id'], ['hosts.id'], name=op.f('fk_line_attributions_host_id_hosts')),
@@ -98,6 +107,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('order_line_id', name=op.f('uq_line_attributions_order_line_id'))
     )
     with op.batch_alter_table('line_attributions', schema=None) as batch_op:
+        batch_op.create_index('ix_line_attributions_attributed_at', ['attributed_at'], unique=False)
+        batch_op.create_index('ix_line_attributions_campaign', ['campaign_code'], unique=False)
+        batch_op.create_index('ix_line_attributions_shop_paid', ['shop_id', 'paid_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_line_attributions_host_id'), ['host_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_line_attributions_session_id'), ['session_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_line_attributions_shop_id'), ['shop_id'], unique=False)
@@ -134,6 +146,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_line_attributions_shop_id'))
         batch_op.drop_index(batch_op.f('ix_line_attributions_session_id'))
         batch_op.drop_index(batch_op.f('ix_line_attributions_host_id'))
+        batch_op.drop_index('ix_line_attributions_shop_paid')
+        batch_op.drop_index('ix_line_attributions_campaign')
+        batch_op.drop_index('ix_line_attributions_attributed_at')
 
     op.drop_table('line_attributions')
     with op.batch_alter_table('line_accounting', schema=None) as batch_op:

@@ -1,0 +1,273 @@
+"""The posting stage: sale, true-ups, waiting lines, enterprise lines, policy versions, refunds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bangfu.enums import HostKind, JournalKind, SettlementKind
+from bangfu.ledger import balances
+from bangfu.models import Host, Journal, LineAccounting, RefundPosting, SplitPolicy
+from bangfu.store import make_engine
+from tests.workers.accounting_seed import (
+    PAID_AT,
+    World,
+    add_bill_line,
+    add_order,
+    add_refund,
+    attribute,
+    draw,
+    rules,
+    seed,
+)
+from workers.posting import PostingStats, post_lines, post_refunds
+from workers.verify import verify
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(db_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def run(engine: AsyncEngine) -> PostingStats:
+    total = PostingStats()
+    async with engine.begin() as conn:
+        total += await post_lines(conn)
+        total += await post_refunds(conn)
+    return total
+
+
+async def world_of(engine: AsyncEngine, **kw: object) -> World:
+    async with engine.begin() as conn:
+        return await seed(conn, **kw)  # type: ignore[arg-type]
+
+
+async def state(engine: AsyncEngine, line_id: int) -> LineAccounting:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(LineAccounting).where(LineAccounting.order_line_id == line_id))).one()
+    return row  # type: ignore[return-value]
+
+
+async def ledger(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return await balances(conn)
+
+
+async def journals(engine: AsyncEngine) -> list[tuple[JournalKind, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Journal.kind, Journal.source_event).order_by(Journal.id))
+        return [(kind, source) for kind, source in rows]
+
+
+async def assert_verified(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        report = await verify(conn)
+    assert report.ok, report.as_dict()
+
+
+async def sold_line(engine: AsyncEngine, world: World, paid: int = 10_000, quantity: int = 2) -> tuple[str, int]:
+    async with engine.begin() as conn:
+        order, (line,) = await add_order(conn, world, [(world.coop_sku, quantity, paid)])
+        await run_discovery(conn)
+        await attribute(conn, world, line, world.host)
+        await draw(conn, line, world.lots[0], quantity)
+    return order, line
+
+
+async def run_discovery(conn: object) -> None:
+    from workers.posting import discover
+
+    await discover(conn)  # type: ignore[arg-type]
+
+
+async def test_a_sale_is_posted_once_dated_when_paid(db_url: str, engine: AsyncEngine) -> None:
+    world = await world_of(engine)
+    _, line = await sold_line(engine, world)
+    stats = await run(engine)
+    assert (stats.sales, stats.trueups, stats.failed) == (1, 0, 0)
+    ((kind, source),) = await journals(engine)
+    assert kind is JournalKind.SALE and source == f"order-line:{world.shop}:{line}:v1:sale"
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Journal.occurred_at)) == PAID_AT
+    balance = await ledger(engine)
+    assert balance[f"receivable:shop:{world.shop}"] == 10_000
+    assert balance[f"payable:host:{world.host}:commission"] == -1_000
+    assert balance[f"fees:shop:{world.shop}:platform_fee"] == -500  # the policy's estimate
+    assert (await state(engine, line)).status == "posted"
+    again = await run(engine)
+    assert (again.examined, again.journals) == (0, 0)
+    await assert_verified(engine)
+
+
+async def test_a_line_waits_for_its_lots_then_posts(db_url: str, engine: AsyncEngine) -> None:
+    world = await world_of(engine)
+    async with engine.begin() as conn:
+        _, (line,) = await add_order(conn, world, [(world.coop_sku, 1, 5_000)])
+    stats = await run(engine)
+    assert (stats.discovered, stats.waiting_lots, stats.journals) == (1, 1, 0)
+    assert (await state(engine, line)).status == "waiting_lots"
+    assert (await run(engine)).examined == 0  # waiting without draws is not due
+    async with engine.begin() as conn:
+        await draw(conn, line, world.lots[0], 1)
+    assert (await run(engine)).sales == 1
+    assert (await state(engine, line)).status == "posted"
+    await assert_verified(engine)
+
+
+async def test_an_enterprise_line_credits_the_supplier_unsplit(db_url: str, engine: AsyncEngine) -> None:
+    world = await world_of(engine)
+    async with engine.begin() as conn:
+        _, (line,) = await add_order(conn, world, [(world.enterprise_sku, 1, 3_000)])
+    stats = await run(engine)
+    assert (stats.sales, stats.not_split) == (1, 1)
+    balance = await ledger(engine)
+    assert balance[f"supplier:{world.enterprise}"] == -3_000
+    assert not any(code.startswith(("household:", "cooperative:")) for code in balance)
+    assert (await state(engine, line)).status == "not_split"
+    await assert_verified(engine)
+
+
+async def test_the_bill_trues_up_the_estimated_fees(db_url: str, engine: AsyncEngine) -> None:
+    world = await world_of(engine)
+    async with engine.begin() as conn:
+        order, (a, b) = await add_order(conn, world, [(world.coop_sku, 1, 3_000), (world.coop_sku, 2, 7_000)])
+        await draw(conn, a, world.lots[0], 1)
+        await draw(conn, b, world.lots[0], 2)
+    assert (await run(engine)).sales == 2
+    async with engine.begin() as conn:
+        # An order-level platform fee of 1001 fen: spread 300/701 by paid (largest remainder).
+        await add_bill_line(conn, world, order, SettlementKind.PLATFORM_FEE, -1_001)
+        await add_bill_line(conn, world, order, SettlementKind.LOGISTICS, -400, platform_line_id=f"{order}-1")
+    stats = await run(engine)
+    assert (stats.bumped, stats.trueups) == (2, 2)
+    kinds = [kind for kind, _ in await journals(engine)]
+    assert kinds == [JournalKind.SALE, JournalKind.SALE, JournalKind.TRUE_UP, JournalKind.TRUE_UP]
+    balance = await ledger(engine)
+    assert balance[f"fees:shop:{world.shop}:platform_fee"] == -1_001
+    assert balance[f"fees:shop:{world.shop}:logistics"] == -400
+    assert f"fees:shop:{world.shop}:payment_fee" not in balance  # the bill has none
+    assert (await state(engine, a)).fees_source == "bill"
+    async with engine.connect() as conn:
+        dated = await conn.scalar(select(func.max(Journal.occurred_at)))
+    assert dated == PAID_AT.replace(day=10)  # when the bill line settled
+    assert (await run(engine)).journals == 0
+    await assert_verified(engine)
+
+
+async def test_a_new_host_moves_the_commission(db_url: str, engine: AsyncEngine) -> None:
+    world = await world_of(engine)
+    _, line = await sold_line(engine, world)
+    await run(engine)
+    async with engine.begin() as conn:
+        other = await conn.scalar(
+            insert(Host)
+            .values(name="县长", kind=HostKind.OFFICIAL, platform="douyin", author_id="gov", commission_bp=0)
+            .returning(Host.id)
+        )
+        assert other is not None
+        await attribute(conn, world, line, other)
+    stats = await run(engine)
+    assert stats.trueups == 1
+    balance = await ledger(engine)
+    assert f"payable:host:{world.host}:commission" not in balance
+    assert sum(v for k, v in balance.items() if k.startswith("household:")) < 0
+    await assert_verified(engine)
+
+
+async def test_the_policy_in_force_when_paid_applies(db_url: str, engine: AsyncEngine) -> None:
+    world = await world_of(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(SplitPolicy).values(
+                cooperative_id=world.coop,
+                version=2,
+                effective_from=date(2026, 4, 1),
+                patronage_return_bp=6000,
+                rules=rules(retention=5000, collective=0, bonus=0),
+            )
+        )
+        _, (before,) = await add_order(conn, world, [(world.coop_sku, 1, 10_000)])
+        _, (after,) = await add_order(conn, world, [(world.coop_sku, 1, 10_000)], paid_at=PAID_AT + timedelta(days=40))
+        await draw(conn, before, world.lots[0], 1)
+        await draw(conn, after, world.lots[0], 1)
+    await run(engine)
+    a, b = await state(engine, before), await state(engine, after)
+    net = 10_000 - 500 - 60 - 800  # the estimates of both versions; no host
+    assert a.desired_legs is not None and b.desired_legs is not None
+    assert net * 800 // 10_000 <= -a.desired_legs[f"cooperative:{world.coop}:retained"] < net * 800 // 10_000 + 10
+    assert -b.desired_legs[f"cooperative:{world.coop}:retained"] >= net // 2
+    await assert_verified(engine)
+
+
+async def test_refunds_by_quantity_and_amount_reverse_pro_rata_to_zero(db_url: str, engine: AsyncEngine) -> None:
+    world = await world_of(engine)
+    order, line = await sold_line(engine, world, paid=9_999, quantity=4)
+    async with engine.begin() as conn:
+        early = await add_refund(conn, world, order, line, quantity=1, at=PAID_AT.replace(day=6))
+    before_posting = await ledger(engine)
+    assert before_posting == {}
+    stats = await run(engine)  # the sale and then the refund, in one pass
+    assert (stats.sales, stats.refunds, stats.refund_journals) == (1, 1, 1)
+    balance = await ledger(engine)
+    assert balance[f"receivable:shop:{world.shop}"] == 9_999 - 2_500  # a quarter of 9999, largest remainder
+    async with engine.connect() as conn:
+        folded = (await conn.execute(select(RefundPosting.refund_id, RefundPosting.occurred_at))).one()
+    assert folded == (early, PAID_AT.replace(day=6))
+    async with engine.begin() as conn:
+        await add_refund(conn, world, order, line, amount=9_999 - 2_500)
+    assert (await run(engine)).refunds == 1
+    assert await ledger(engine) == {}  # every account back where it was before the sale
+    await assert_verified(engine)
+
+
+async def test_a_refund_waits_for_its_sale_and_one_beyond_the_line_fails(db_url: str, engine: AsyncEngine) -> None:
+    world = await world_of(engine)
+    async with engine.begin() as conn:
+        order, (line,) = await add_order(conn, world, [(world.coop_sku, 1, 1_000)])
+        await add_refund(conn, world, order, line, amount=600)
+    stats = await run(engine)
+    assert (stats.waiting_lots, stats.refunds) == (1, 0)  # not posted yet: the refund waits
+    async with engine.begin() as conn:
+        await draw(conn, line, world.lots[0], 1)
+        await add_refund(conn, world, order, line, amount=600, at=PAID_AT.replace(day=7))
+    stats = await run(engine)
+    assert (stats.sales, stats.refunds, stats.failed) == (1, 1, 1)
+    failed = await state(engine, line)
+    assert failed.status == "failed" and failed.reason is not None and "within the line" in failed.reason
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(RefundPosting)) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_two_workers_post_each_line_once(db_url: str, engine: AsyncEngine) -> None:
+    world = await world_of(engine)
+    async with engine.begin() as conn:
+        for _ in range(60):
+            _, (line,) = await add_order(conn, world, [(world.coop_sku, 1, 1_000)])
+            await draw(conn, line, world.lots[0], 1)
+        await run_discovery(conn)
+
+    async def worker() -> PostingStats:
+        async with engine.begin() as conn:
+            stats = await post_lines(conn, limit=40)
+            await asyncio.sleep(0.2)  # hold the row locks while the other worker runs
+            return stats
+
+    first, second = await asyncio.gather(worker(), worker())
+    assert first.sales + second.sales == 60
+    assert first.sales and second.sales
+    rest = await run(engine)
+    assert rest.sales == 0
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(Journal)) == 60
+    await assert_verified(engine)
