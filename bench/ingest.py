@@ -23,7 +23,7 @@ worker, where SQLite itself runs), of the fakes while serving (``fakes_cpu_s``) 
 PostgreSQL backends (``db_cpu_s``), each also per order; per-platform figures (``orders`` stored,
 ``reread`` records read again by a platform's paging walk, ``windows``, when it finished); the
 machine's load average before and after (the machine may be shared). ``--profile FILE`` writes
-a cProfile of the hub's side.
+a cProfile of the hub's side, ``--profile-fakes FILE`` one of the fakes' process while serving.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Plan:
     orders_per_world: int
     shops: int
     days: int
+    profile: str | None = None  # write a cProfile of the fakes while they serve
 
 
 # --------------------------------------------------------------------------- the fakes
@@ -115,8 +116,17 @@ def _fakes_child(conn: Connection, plan: Plan) -> None:
             "build_seconds": built,
             "truth": _truth(running),
         }
+        profiler = None
+        if plan.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         conn.send({**ready, "cpu_s": _own_cpu()})
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "stop"
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(plan.profile)
         for item in running:
             await item.close()
 
@@ -230,7 +240,9 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
     unknown = [p for p in platforms if p not in PLATFORM_ORDER]
     if unknown or not platforms:
         raise SystemExit(f"unknown platforms {unknown}; choose from {', '.join(PLATFORM_ORDER)}")
-    plan = Plan(platforms, max(1, args.orders // (len(platforms) * args.shops)), args.shops, args.days)
+    plan = Plan(
+        platforms, max(1, args.orders // (len(platforms) * args.shops)), args.shops, args.days, args.profile_fakes
+    )
     load_before = os.getloadavg()
     db_url, scratch = await _scratch_database(url)
     try:
@@ -359,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--fakes", choices=("process", "inline"), default="process", help="where the fakes run")
     parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL scratch database")
     parser.add_argument("--profile", help="write a cProfile of the sync (hub side) to this file")
+    parser.add_argument("--profile-fakes", help="write a cProfile of the fakes while serving (with --fakes process)")
     args = parser.parse_args(argv)
     if args.orders < 1 or args.shops < 1 or args.days < 1:
         parser.error("--orders, --shops and --days must be positive")

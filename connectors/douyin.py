@@ -48,7 +48,6 @@ from bangfu.enums import (
     SettlementKind,
     SyncStream,
 )
-from bangfu.privacy import buyer_ref
 from bangfu.records import (
     ExplanationRecord,
     LiveMinuteRecord,
@@ -63,6 +62,7 @@ from bangfu.records import (
     StockPushResult,
 )
 from connectors.base import Connector, Page, Request, ShopConfig
+from connectors.buyers import buyer_ref
 from connectors.errors import (
     AuthError,
     BadRequestError,

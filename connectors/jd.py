@@ -44,7 +44,6 @@ from bangfu.enums import (
     SyncStream,
 )
 from bangfu.money import MoneyError, split_largest_remainder, yuan_to_fen
-from bangfu.privacy import buyer_ref
 from bangfu.records import (
     OrderLineRecord,
     OrderRecord,
@@ -56,6 +55,7 @@ from bangfu.records import (
     StockPushResult,
 )
 from connectors.base import Connector, Request, ShopConfig
+from connectors.buyers import buyer_ref
 from connectors.errors import (
     AuthError,
     BadRequestError,
@@ -69,6 +69,7 @@ from connectors.signing import jd as jd_signing
 from connectors.windows import (
     SHANGHAI,
     from_epoch_ms,
+    split_windows,
     to_local_str,
 )
 
@@ -583,7 +584,12 @@ class JdConnector(Connector):
     streams: ClassVar[frozenset[SyncStream]] = frozenset(
         {SyncStream.ORDERS, SyncStream.REFUNDS, SyncStream.PRODUCTS, SyncStream.SETTLEMENTS}
     )
+    #: an orders window holding more than this is re-read in ``window_advised`` slices
+    dense_window_records: ClassVar[int] = 500
     stream_windows: ClassVar[Mapping[SyncStream, timedelta]] = {
+        # Coarse windows, probed: a sparse day is one or two pages instead of 24 one-hour
+        # windows; a dense one is sliced into advised hours (see ``_orders_window``).
+        SyncStream.ORDERS: timedelta(days=1),
         SyncStream.REFUNDS: timedelta(hours=6),  # [I] after-sales are sparse
         SyncStream.SETTLEMENTS: timedelta(days=1),
     }
@@ -705,13 +711,18 @@ class JdConnector(Connector):
 
         A window that reaches "now" cannot see an order touched while paging leave it (it moves
         to the end instead, and orderTotal stays): sync holds its ranges a lag behind now.
+
+        Windows are coarse (a day) and probed: when the first page's ``orderTotal`` exceeds
+        ``dense_window_records`` and the window is wider than ``window_advised``, it is read as
+        advised slices instead (nothing of the probe is yielded), so sparse days cost a page or
+        two and dense ones keep the short scans the abort-and-restart rule needs.
         """
         yielded: set[tuple[str, str]] = set()
-        async for raw in self._scan_orders(start, end, yielded, 0):
+        async for raw in self._scan_orders(start, end, yielded, 0, slice_dense=True):
             yield raw
 
     async def _scan_orders(
-        self, start: datetime, end: datetime, yielded: set[tuple[str, str]], depth: int
+        self, start: datetime, end: datetime, yielded: set[tuple[str, str]], depth: int, *, slice_dense: bool = False
     ) -> AsyncIterator[Raw]:
         bounds = second_bounds(start, end)
         if bounds is None:
@@ -739,6 +750,12 @@ class JdConnector(Connector):
                 total = int(result.get("orderTotal") or 0)
                 items = result.get("orderInfoList") or []
                 self.stats.pages += 1
+                if slice_dense and total > self.dense_window_records and end - start > self.window_advised:
+                    for piece_start, piece_end in split_windows(start, end, self.window_advised):
+                        async for raw in self._scan_orders(piece_start, piece_end, yielded, 0):
+                            yield raw
+                    return
+                slice_dense = False  # probed: this window is read whole
                 if expected is None:
                     expected = total
                 elif total != expected:

@@ -53,7 +53,6 @@ from bangfu.enums import (
     SettlementKind,
     SyncStream,
 )
-from bangfu.privacy import buyer_ref
 from bangfu.records import (
     ExplanationRecord,
     LiveMinuteRecord,
@@ -68,6 +67,7 @@ from bangfu.records import (
     StockPushResult,
 )
 from connectors.base import Connector, Page, Request
+from connectors.buyers import buyer_ref
 from connectors.errors import (
     AuthError,
     BadRequestError,

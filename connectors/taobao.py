@@ -21,7 +21,6 @@ from bangfu.enums import (
     SyncStream,
 )
 from bangfu.money import yuan_to_fen
-from bangfu.privacy import buyer_ref
 from bangfu.records import (
     OrderLineRecord,
     OrderRecord,
@@ -34,6 +33,7 @@ from bangfu.records import (
     StockPushResult,
 )
 from connectors.base import Connector, Request, ShopConfig
+from connectors.buyers import buyer_ref
 from connectors.errors import BadRequestError, ErrorResolution, TransientError, lookup, parse_ban_hint
 from connectors.ratelimit import RateLimit
 from connectors.signing import taobao as top_signing

@@ -45,7 +45,6 @@ from bangfu.enums import (
     SyncStream,
 )
 from bangfu.money import MoneyError, split_largest_remainder, yuan_to_fen
-from bangfu.privacy import buyer_ref
 from bangfu.records import (
     OrderLineRecord,
     OrderRecord,
@@ -57,6 +56,7 @@ from bangfu.records import (
     StockPushResult,
 )
 from connectors.base import Connector, Request, StockPushUncertain
+from connectors.buyers import buyer_ref
 from connectors.errors import (
     AuthError,
     BadRequestError,

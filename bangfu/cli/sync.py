@@ -385,16 +385,28 @@ async def _after_sync(url: str, policy: Any) -> None:
 # --------------------------------------------------------------------------- stats
 def stats_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for machines.")] = False,
+    records: Annotated[
+        bool,
+        typer.Option(
+            "--records",
+            help="With --json: also order_records, refund_records ({id: [status, modified epoch]}) and duplicates.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Per shop: orders, order lines, refunds, paid and refunded fen as the hub holds them."""
-    from sync.stats import shop_stats
+    from sync.stats import shop_records, shop_stats
 
     async def collect() -> list[dict[str, Any]]:
         await upgrade_database(_url(db))
         engine = make_engine(_url(db))
         try:
-            return await shop_stats(engine)
+            stats = await shop_stats(engine)
+            if records and as_json:
+                details = await shop_records(engine)
+                for entry in stats:
+                    entry.update(details.get(entry["shop"], {}))
+            return stats
         finally:
             await engine.dispose()
 

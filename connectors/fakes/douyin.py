@@ -230,11 +230,28 @@ class FakeDouyin(FakePlatform):
         self.requests_by_method: dict[str, int] = {}
         self._token_shop: dict[str, str] = {self.credentials.access_token: self.world.shop_id}
         self._refresh_shop: dict[str, str] = {self.credentials.refresh_token: self.world.shop_id}
+        # Every other shop has its own token pair (the token says which shop is calling).
+        default_pair = self.tokens.current
+        for shop_id in list(self.shops)[1:]:
+            access, refresh = f"fake-douyin-access-token-{shop_id}", f"fake-douyin-refresh-token-{shop_id}"
+            self.tokens.register(access, refresh)
+            self._token_shop[access] = shop_id
+            self._refresh_shop[refresh] = shop_id
+        self.tokens.current = default_pair
         self._idempotent: dict[str, tuple[str, str, int]] = {}
         self._log_serial = 0
         self._host_names: dict[str, str] = {}  # room id -> host (a session is costly to build)
 
     # ----------------------------------------------------------------- hooks
+
+    def credential_fields(self) -> dict[str, str]:
+        """The first shop's credentials, and each other shop's tokens as ``<name>:<shop id>``."""
+        fields = super().credential_fields()
+        for access, shop_id in self._token_shop.items():
+            if shop_id != self.credentials.shop_id and access == f"fake-douyin-access-token-{shop_id}":
+                fields[f"access_token:{shop_id}"] = access
+                fields[f"refresh_token:{shop_id}"] = f"fake-douyin-refresh-token-{shop_id}"
+        return fields
 
     def rate_limit_response(self, request: web.Request) -> web.StreamResponse:
         seconds = self.ban_hint_seconds

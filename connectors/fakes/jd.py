@@ -233,6 +233,18 @@ class FakeJd(FakePlatform):
         self._window_cache: dict[tuple[str, datetime, datetime, str, int, int, int], list[FakeOrder]] = {}
         self._codes: set[str] = {self.auth_code}
         self._code_serial = 0
+        # JOS has no shop parameter: the access token says which vender is calling. The first
+        # shop keeps the default pair; every other shop gets its own.
+        first = self.world.shop_id
+        self._token_shop: dict[str, str] = {self.credentials.access_token: first}
+        self._refresh_shop: dict[str, str] = {self.credentials.refresh_token: first}
+        default_pair = self.tokens.current
+        for shop_id in list(self.shops)[1:]:
+            access, refresh = f"fake-jd-access-token-{shop_id}", f"fake-jd-refresh-token-{shop_id}"
+            self.tokens.register(access, refresh)
+            self._token_shop[access] = shop_id
+            self._refresh_shop[refresh] = shop_id
+        self.tokens.current = default_pair
         self._methods: dict[str, Callable[[FakeWorld, Mapping[str, Any]], dict[str, Any]]] = {
             "jingdong.pop.order.search": self._order_search,
             "jingdong.pop.order.get": self._order_get,
@@ -279,6 +291,12 @@ class FakeJd(FakePlatform):
             "shop_id": creds.shop_id,  # JD's vender_id
             # informational (":" keeps it out of a shop's config): a code for /oauth2/access_token
             "oauth:code": self.auth_code,
+            # each other shop's tokens, as "<name>:<shop id>"
+            **{
+                f"{name}:{shop_id}": f"fake-jd-{name.replace('_', '-')}-{shop_id}"
+                for shop_id in list(self.shops)[1:]
+                for name in ("access_token", "refresh_token")
+            },
         }
 
     def add_routes(self, app: web.Application) -> None:
@@ -330,8 +348,9 @@ class FakeJd(FakePlatform):
             return self._error(exc.code)
         method = params["method"]
         key = method.replace(".", "_") + "_responce"
+        world = self.shops[self._token_shop.get(params.get("access_token", ""), self.world.shop_id)]
         try:
-            payload = handler(self.world, business)
+            payload = handler(world, business)
         except BusinessError as exc:
             payload = self._business_failure(method, exc)
         return _json({key: {"code": "0", **payload}})
@@ -794,9 +813,13 @@ class FakeJd(FakePlatform):
             return params
         if params.get("grant_type") != "refresh_token":
             return _json({"code": 400, "msg": "grant_type错误"})
-        issued = self.tokens.refresh(params.get("refresh_token", ""))
+        old = params.get("refresh_token", "")
+        issued = self.tokens.refresh(old)
         if issued is None:
             return _json({"code": 403, "msg": "refresh_token无效或已过期"})
+        shop_id = self._refresh_shop.pop(old, self.world.shop_id)
+        self._token_shop[issued.access_token] = shop_id
+        self._refresh_shop[issued.refresh_token] = shop_id
         return self._token_answer(issued.access_token, issued.refresh_token, issued.expires_in(self.clock.now()))
 
 

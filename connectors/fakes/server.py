@@ -9,13 +9,16 @@ A platform fake subclasses :class:`FakePlatform`, sets ``platform`` and implemen
 Optional hooks: ``server_error_response(request)`` (default: a 5xx HTML page),
 ``default_credentials(shop_id)`` (obviously fake values), ``request_key(request, body)`` (what
 counts as "the same request" for the fault cap; drops ``volatile_params`` such as timestamp and
-sign), ``shop_id_for(seed, number)``, and the ClassVars ``volatile_params``,
+sign), ``shop_id_for(seed, number)``, ``public_order_id(order_id)`` (the id as the platform
+shows it, for ``/_fake/truth?records=1``), and the ClassVars ``volatile_params``,
 ``access_token_ttl``/``refresh_token_ttl``.
 
 Every app gets, outside the fault middleware (never faulted, never delayed):
 
 * ``GET /_fake/health`` -> ``{"ok": true, "platform", "now"}``;
 * ``GET /_fake/truth`` -> ``{"platform", "shops": {shop_id: world.truth()}, "as_of": iso}``;
+  ``?records=1`` adds each shop's ``"records"`` (``world.records()``: every order's and refund's
+  status and modified time, to check a sync holds the latest version of each);
 * ``GET|POST /_fake/clock`` with ``{"advance_seconds": N}`` | ``{"freeze_at": iso}`` |
   ``{"freeze": true}`` | ``{"unfreeze": true}`` -> ``{"now": iso, "frozen": bool}``;
 * ``GET|POST /_fake/faults`` with ``{"profile": "none|light|chaos"}`` and/or field overrides
@@ -47,7 +50,7 @@ Public interface (stable)::
         .expire_all() .current
     FakePlatform(*, shops, faults=None, latency_ms=0, credentials=None)
         .platform .shops (dict) .world .clock .faults .latency_ms .credentials .tokens
-        .build_app() .world_for(shop_id) .truth() .describe(base_url)
+        .build_app() .world_for(shop_id) .truth(records=False) .describe(base_url)
         .page_slice(items, page_no, page_size, *, first_page=1)
         .touch_during_paging(world, order_ids, page_no, *, first_page=1) -> str | None
         .maybe_malform(key, record, corrupt) -> dict
@@ -284,6 +287,11 @@ class FakePlatform(ABC):
         """The platform's id of shop ``number`` (0-based) for a seed: a numeric string."""
         return str(10**8 + _digest("bangfu-fake-shop", cls.platform, seed, number) % (9 * 10**8))
 
+    @classmethod
+    def public_order_id(cls, order_id: str) -> str:
+        """A world order id as the platform shows it (and the hub stores it)."""
+        return order_id
+
     @abstractmethod
     def add_routes(self, app: web.Application) -> None:
         """Register the platform's API routes on ``app``."""
@@ -438,12 +446,18 @@ class FakePlatform(ABC):
             return record
         return corrupt(copy.deepcopy(record))
 
-    def truth(self) -> dict[str, Any]:
-        return {
-            "platform": self.platform,
-            "shops": {shop_id: world.truth() for shop_id, world in self.shops.items()},
-            "as_of": self.clock.now().isoformat(),
-        }
+    def truth(self, *, records: bool = False) -> dict[str, Any]:
+        """Per shop ``world.truth()``; with ``records``, also ``world.records()`` under ``"records"``."""
+        shops: dict[str, Any] = {}
+        for shop_id, world in self.shops.items():
+            shops[shop_id] = world.truth()
+            if records:
+                found = world.records()
+                shops[shop_id]["records"] = {
+                    "orders": {self.public_order_id(i): v for i, v in found["orders"].items()},
+                    "refunds": found["refunds"],
+                }
+        return {"platform": self.platform, "shops": shops, "as_of": self.clock.now().isoformat()}
 
     def describe(self, base_url: str) -> dict[str, Any]:
         """The JSON line ``bangfu fakes serve`` prints for this platform."""
@@ -511,7 +525,8 @@ class FakePlatform(ABC):
         return web.json_response({"ok": True, "platform": self.platform, "now": self.clock.now().isoformat()})
 
     async def _truth(self, request: web.Request) -> web.Response:
-        return web.json_response(self.truth())
+        records = request.query.get("records", "") not in ("", "0", "false")
+        return json_response(self.truth(records=records))
 
     async def _clock(self, request: web.Request) -> web.Response:
         if request.method == "POST":

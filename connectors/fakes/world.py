@@ -67,6 +67,7 @@ Public interface (stable)::
       .place_order(item_id, sku_id, quantity, buyer=None) -> FakeOrder  # a sale now; StockError if short
       .placed_count -> int                      # orders placed so far (they change query results)
       .truth() -> dict[str, int]                # orders, order_lines, refunds, paid_fen, refunded_fen
+      .records() -> {"orders"|"refunds": {id: (status, modified epoch s)}}  # latest versions, O(n)
 """
 
 from __future__ import annotations
@@ -1337,6 +1338,20 @@ class FakeWorld:
                 counts["order_lines"] += len(order.lines)
                 counts["paid_fen"] += order.paid_fen
         return counts
+
+    def records(self) -> dict[str, dict[str, tuple[str, int]]]:
+        """Every order and refund as of now: ``{"orders"|"refunds": {id: (status, modified epoch s)}}``.
+
+        The latest version of each record, for checking that a sync holds no stale copy
+        (O(n): each order is rebuilt; meant for acceptance checks, not for hot paths).
+        """
+        orders: dict[str, tuple[str, int]] = {}
+        refunds: dict[str, tuple[str, int]] = {}
+        for order in self.orders_created(_dt(self._base), _dt(self._now() + 1)):
+            orders[order.order_id] = (order.status.value, int(order.modified_at.timestamp()))
+            for refund in order.refunds:
+                refunds[refund.refund_id] = (refund.status.value, int(refund.modified_at.timestamp()))
+        return {"orders": orders, "refunds": refunds}
 
     # ----------------------------------------------------------------- public: sales placed now
 

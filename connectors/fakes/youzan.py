@@ -438,6 +438,10 @@ class FakeYouzan(FakePlatform):
         }
 
     @classmethod
+    def public_order_id(cls, order_id: str) -> str:
+        return tid_of(order_id)
+
+    @classmethod
     def default_credentials(cls, shop_id: str) -> FakeCredentials:
         return FakeCredentials(
             app_key="fake-youzan-client-id",

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from contract import ContractTests, VirtualTime
 
-from bangfu.enums import ErrorClass, OrderStatus, RefundStatus, SettlementKind
+from bangfu.enums import ErrorClass, OrderStatus, RefundStatus, SettlementKind, SyncStream
 from bangfu.money import MoneyError
 from bangfu.privacy import buyer_ref
 from bangfu.records import OrderRecord, Quarantined
@@ -48,6 +48,7 @@ from connectors.jd import (
 )
 from connectors.ratelimit import RateLimiter
 from connectors.retry import RetryPolicy
+from connectors.windows import split_windows
 
 T0 = datetime(2024, 5, 1, 4, 0, tzinfo=UTC)  # 12:00 in Beijing
 
@@ -664,3 +665,24 @@ async def test_rate_limit_without_hint_backs_off_and_gives_up(jd: Running, make:
     with pytest.raises(RateLimitError):
         await connector.order_detail("1")
     assert connector.stats.requests == connector.retry.max_attempts
+
+
+async def test_sparse_days_are_read_whole_and_dense_ones_in_advised_hours(
+    clock: FakeClock, fast_kwargs: dict[str, Any]
+) -> None:
+    for orders, dense in ((120, False), (1500, True)):
+        async with fake_server("jd", seed=11, orders=orders, days=2, clock=clock) as running:
+            connector = JdConnector(config(running.base_url, running), clock=clock.now, **fast_kwargs)
+            assert connector.window_for(SyncStream.ORDERS) == timedelta(days=1)
+            start = history_start(running)
+            days = len(split_windows(start, clock.now(), timedelta(days=1)))
+            seen: list[str] = []
+            async for record in connector.orders(start, clock.now()):
+                assert isinstance(record, OrderRecord)
+                seen.append(record.platform_order_id)
+            assert sorted(seen) == sorted(o.order_id for o in running.world.orders_created(start, clock.now()))
+            assert len(seen) == orders
+            if dense:  # the busiest day holds over 500: its probe, then its 24 hours
+                assert connector.stats.pages > 1 + 24
+            else:  # ~60 orders a day: one page per day, no slicing
+                assert connector.stats.pages == days

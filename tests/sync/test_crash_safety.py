@@ -11,7 +11,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,23 +22,11 @@ from sqlalchemy import func, select
 
 from bangfu.models import LiveSession, Order, OrderLine, Refund, SettlementLine, SyncRun
 from bangfu.store import make_engine
+from connectors.fakes.process import FakesProcess
 from tests.conftest import REPO_ROOT
 
 PLATFORMS = "taobao,kuaishou"
 SYNC_ARGS = ["sync", "run", "--all", "--until-caught-up", "--lag-seconds", "0", "--lookback-days", "12"]
-
-
-def _free_port_base() -> int:
-    for _ in range(50):
-        base = random.randint(20000, 40000)
-        try:
-            for offset in range(6):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free block of ports")
 
 
 @pytest.fixture
@@ -49,46 +36,10 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def fakes(tmp_path: Path, env: dict[str, str]) -> Iterator[Path]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bangfu",
-            "fakes",
-            "serve",
-            "--platforms",
-            PLATFORMS,
-            "--port-base",
-            str(_free_port_base()),
-            "--orders",
-            "1500",
-            "--days",
-            "10",
-            "--seed",
-            "4",
-            "--faults",
-            "light",
-            "--frozen",
-        ],
-        stdout=subprocess.PIPE,
-        cwd=REPO_ROOT,
-        env=env,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if line.strip() == "ready":
-            break
-    path = tmp_path / "fakes.jsonl"
-    path.write_text("".join(lines))
-    try:
-        yield path
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
-        process.stdout.close()
+    with FakesProcess(
+        platforms=PLATFORMS.split(","), orders=1500, days=10, seed=4, faults="light", env=env, cwd=REPO_ROOT
+    ) as process:
+        yield process.write_lines(tmp_path / "fakes.jsonl")
 
 
 def bangfu(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -23,7 +23,7 @@ from connectors.ratelimit import RateLimiter
 from connectors.retry import RetryPolicy
 from sync.engine import SyncEngine, SyncPolicy
 from sync.shops import register, specs_from_fakes
-from sync.stats import shop_stats
+from sync.stats import compare_with_truth, shop_records, shop_stats
 from tests.connectors.contract import VirtualTime
 
 FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
@@ -118,3 +118,22 @@ async def test_chaos_converges_without_duplicates(engine: AsyncEngine, tmp_path:
             )
         assert cursors and open_quarantine == 0
         assert runs and all(outcome in ("ok", "failed") for outcome, _ in runs)
+
+
+@pytest.mark.parametrize("platform", ["taobao", "jd", "douyin", "kuaishou"])
+async def test_each_shop_of_a_platform_syncs_its_own_orders(engine: AsyncEngine, tmp_path: Path, platform: str) -> None:
+    """A fake serving several shops: each registered shop gets its own world's records, not shop 1's."""
+    clock = FakeClock()
+    async with fake_server(platform, seed=6, orders=40, days=3, shops=3, clock=clock) as fake:
+        clock.freeze(clock.now())
+        secrets = await _register(engine, [fake], tmp_path)
+        sync = SyncEngine(engine, secrets=secrets, policy=replace(POLICY, lookback=timedelta(days=5)))
+        results = await sync.sync_all(streams=[SyncStream.ORDERS, SyncStream.REFUNDS], until_caught_up=True)
+        assert all(o.ok for outcomes in results.values() for o in outcomes), results
+        stats = await shop_stats(engine)
+        records = await shop_records(engine)
+        truth = fake.fake.truth(records=True)["shops"]
+    assert sorted(s["platform_shop_id"] for s in stats) == sorted(truth)
+    for entry in stats:
+        hub = {**entry, **records[entry["shop"]]}
+        assert compare_with_truth(hub, truth[entry["platform_shop_id"]]) == [], entry["platform_shop_id"]
