@@ -40,8 +40,13 @@ def _populate(url: str) -> None:
     from bangfu.cli.demo import _connect_and_sync, _load
 
     async def main() -> None:
-        await _load(url, seed=11, households=240)
-        await _connect_and_sync(url, seed=11, orders=150, days=12)
+        from connectors.http import close_session
+
+        try:
+            await _load(url, seed=11, households=240)
+            await _connect_and_sync(url, seed=11, orders=110, days=10)
+        finally:
+            await close_session()
 
     asyncio.run(main())
 
