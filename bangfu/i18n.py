@@ -229,6 +229,7 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "report.channel.union": {"zh": "工会采购", "en": "Union"},
     "report.channel.counter": {"zh": "专柜", "en": "Counter"},
     "report.col.session": {"zh": "场次", "en": "Session"},
+    "report.col.title": {"zh": "标题", "en": "Title"},
     "report.col.room": {"zh": "直播间", "en": "Room"},
     "report.col.host": {"zh": "主播", "en": "Host"},
     "report.col.start": {"zh": "开播时间", "en": "Start"},

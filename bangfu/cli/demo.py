@@ -168,7 +168,7 @@ async def _account(url: str, days: int) -> None:
             driven = await households_driven(conn, period)
         sessions.rows = sorted(sessions.rows, key=lambda row: -(row.get("gmv") or 0))[:5]
         sessions.title, sessions.totals = t("demo.top_sessions"), None
-        console.print(to_table(_only(sessions, ("session", "host", "start", "gmv", "orders", "gpm", "net_households"))))
+        console.print(to_table(_only(sessions, ("title", "host", "start", "gmv", "orders", "gpm", "net_households"))))
         income.rows = sorted(income.rows, key=lambda row: -(row.get("income") or 0))[:10]
         income.title, income.totals = t("demo.top_households"), None
         console.print(to_table(_only(income, ("member_no", "name", "category", "cooperative", "village", "income"))))

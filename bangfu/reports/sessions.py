@@ -114,6 +114,7 @@ async def session_review(
         rows.append(
             {
                 "session": s.id,
+                "title": s.title,
                 "room": s.room_id,
                 "host": s.host_name or "-",
                 "start": s.started_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
@@ -140,6 +141,7 @@ async def session_review(
         )
     columns = [
         column("session", "int"),
+        column("title"),
         column("room"),
         column("host"),
         column("start"),

@@ -310,7 +310,7 @@ async def test_writers_csv_bom_and_exact_xlsx(db_url: str, seeded: dict[str, int
     data = to_csv(report)
     assert data.startswith(b"\xef\xbb\xbf")
     text = data.decode("utf-8-sig")
-    assert text.splitlines()[0].startswith("场次,直播间,主播,开播时间")
+    assert text.splitlines()[0].startswith("场次,标题,直播间,主播,开播时间")
     assert ",350.00," in text and ",175.00," in text and "14.29%" in text
     sheet = load_workbook(io.BytesIO(to_xlsx(report))).active
     assert sheet is not None
