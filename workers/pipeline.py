@@ -44,6 +44,28 @@ class PipelineStats:
         return dataclasses.asdict(self)
 
 
+def _stages() -> dict[str, Callable[..., Awaitable[Any]]]:
+    from workers.allocation import allocate_lines, return_refunded_units
+    from workers.attribution import attribute_lines
+    from workers.posting import post_lines, post_refunds
+
+    return {
+        "attribute": attribute_lines,
+        "allocate": allocate_lines,
+        "post": post_lines,
+        "refunds": post_refunds,
+        "return": return_refunded_units,
+    }
+
+
+def stage(name: str) -> Callable[..., Awaitable[Any]]:
+    """A stage function by name: attribute, allocate, post, refunds or return."""
+    stages = _stages()
+    if name not in stages:
+        raise KeyError(f"no pipeline stage {name!r}; known: {', '.join(stages)}")
+    return stages[name]
+
+
 async def _stage(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
     async with engine.begin() as conn:
         return await work(conn)
