@@ -2,7 +2,7 @@
 
     python bench/attribution.py --lines 100000 --db postgresql+asyncpg://127.0.0.1:5432/bench
 
-Setup (not timed): the county scenario (3,000 households), its supply lots scaled up so every
+Setup (not timed): the county scenario (3,000 households by default), its supply lots scaled up so every
 line finds stock, live sessions in the Douyin shop's room, and ``--lines`` order lines
 written straight into the store in bulk. About 40% of them are paid during a session and carry
 its room id, and 3% have a partial refund. Timed: ``workers.pipeline.run_pipeline`` until
@@ -48,11 +48,11 @@ async def _bulk(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -
         await conn.execute(insert(table), rows[start : start + CHUNK])
 
 
-async def prepare(url: str, lines: int, seed: int) -> int:
+async def prepare(url: str, lines: int, seed: int, households: int = 3000) -> int:
     """Fill the store; returns the number of paid order lines written."""
     engine = make_engine(url)
     await upgrade(engine)
-    await load_scenario(session_factory(engine), build_scenario(7, households=3000))
+    await load_scenario(session_factory(engine), build_scenario(7, households=households))
     rng = random.Random(seed)
     async with engine.begin() as conn:
         shop_id = await conn.scalar(select(Shop.id).where(Shop.platform == "douyin").order_by(Shop.id).limit(1))
@@ -207,8 +207,8 @@ async def measure(url: str) -> tuple[float, dict[str, int]]:
         await engine.dispose()
 
 
-def main(lines: int, url: str, seed: int) -> dict[str, object]:
-    written = asyncio.run(prepare(url, lines, seed))
+def main(lines: int, url: str, seed: int, households: int) -> dict[str, object]:
+    written = asyncio.run(prepare(url, lines, seed, households))
     seconds, stats = asyncio.run(measure(url))
     return {
         "bench": "attribution",
@@ -226,7 +226,8 @@ if __name__ == "__main__":
     parser.add_argument("--lines", type=int, default=20_000)
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file in a temp dir)")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--households", type=int, default=3000, help="households in the county scenario")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db_url = args.db or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        sys.stdout.write(orjson.dumps(main(args.lines, db_url, args.seed)).decode() + "\n")
+        sys.stdout.write(orjson.dumps(main(args.lines, db_url, args.seed, args.households)).decode() + "\n")
