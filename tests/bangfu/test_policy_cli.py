@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -41,6 +42,25 @@ def _credit_code() -> str:
     return first.split(",")[header.split(",").index("统一社会信用代码")]
 
 
+def add(
+    db_url: str, policy: Path, effective_from: str, cooperative: str | None = None, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``bangfu policy add`` as a user types it."""
+    return bangfu(
+        "policy",
+        "add",
+        "--cooperative",
+        cooperative or _credit_code(),
+        "--file",
+        str(policy),
+        "--effective-from",
+        effective_from,
+        "--db",
+        db_url,
+        *extra,
+    )
+
+
 async def _versions(db_url: str) -> list[tuple[int, date]]:
     from bangfu.store import make_engine
 
@@ -58,31 +78,11 @@ async def test_versions_are_added_in_order_and_listed(coop_db: str, tmp_path: Pa
     first = (date.today() + timedelta(days=10)).isoformat()
     later = (date.today() + timedelta(days=40)).isoformat()
     policy = _write(tmp_path, RULES)
-    assert (
-        bangfu(
-            "policy", "add", "--cooperative", code, "--file", str(policy), "--effective-from", first, "--db", coop_db
-        ).returncode
-        == 0
-    )
-    again = bangfu(
-        "policy", "add", "--cooperative", code, "--file", str(policy), "--effective-from", first, "--db", coop_db
-    )
+    assert add(coop_db, policy, first, code).returncode == 0
+    again = add(coop_db, policy, first, code)
     assert again.returncode == 2
     assert first in again.stderr and "Traceback" not in again.stderr
-    ok = bangfu(
-        "policy",
-        "add",
-        "--cooperative",
-        code,
-        "--file",
-        str(policy),
-        "--effective-from",
-        later,
-        "--db",
-        coop_db,
-        "--note",
-        "general meeting 2026",
-    )
+    ok = add(coop_db, policy, later, code, "--note", "general meeting 2026")
     assert ok.returncode == 0, ok.stderr
     assert [v for v, _ in await _versions(coop_db)] == [1, 2]
     listing = bangfu("policy", "list", "--db", coop_db)
@@ -90,20 +90,10 @@ async def test_versions_are_added_in_order_and_listed(coop_db: str, tmp_path: Pa
     assert "60.00%" in listing.stdout and later in listing.stdout
 
 
-def test_a_policy_below_the_art_44_floor_is_refused_naming_the_file(coop_db: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_policy_below_the_art_44_floor_is_refused_naming_the_file(coop_db: str, tmp_path: Path) -> None:
     policy = _write(tmp_path, {**RULES, "patronage_return_bp": 5500}, "low.json")
-    result = bangfu(
-        "policy",
-        "add",
-        "--cooperative",
-        _credit_code(),
-        "--file",
-        str(policy),
-        "--effective-from",
-        (date.today() + timedelta(days=3)).isoformat(),
-        "--db",
-        coop_db,
-    )
+    result = add(coop_db, policy, (date.today() + timedelta(days=3)).isoformat())
     assert result.returncode == 2
     assert "low.json" in result.stderr and "patronage_return_bp" in result.stderr and "44" in result.stderr
     assert "Traceback" not in result.stderr
@@ -112,78 +102,21 @@ def test_a_policy_below_the_art_44_floor_is_refused_naming_the_file(coop_db: str
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_past_dates_unknown_cooperatives_and_bad_files_are_refused(coop_db: str, tmp_path: Path) -> None:
     good = _write(tmp_path, RULES)
-    past = bangfu(
-        "policy",
-        "add",
-        "--cooperative",
-        _credit_code(),
-        "--file",
-        str(good),
-        "--effective-from",
-        date.today().isoformat(),
-        "--db",
-        coop_db,
-    )
+    past = add(coop_db, good, date.today().isoformat())
     assert past.returncode == 2 and "Traceback" not in past.stderr
-    nobody = bangfu(
-        "policy",
-        "add",
-        "--cooperative",
-        "no such coop",
-        "--file",
-        str(good),
-        "--effective-from",
-        "2099-01-01",
-        "--db",
-        coop_db,
-    )
+    nobody = add(coop_db, good, "2099-01-01", "no such coop")
     assert nobody.returncode == 2 and "no such coop" in nobody.stderr
     broken = tmp_path / "broken.json"
     broken.write_text("{not json", encoding="utf-8")
-    bad = bangfu(
-        "policy",
-        "add",
-        "--cooperative",
-        _credit_code(),
-        "--file",
-        str(broken),
-        "--effective-from",
-        "2099-01-01",
-        "--db",
-        coop_db,
-    )
+    bad = add(coop_db, broken, "2099-01-01")
     assert bad.returncode == 2 and "broken.json" in bad.stderr
 
 
-def test_unknown_keys_are_refused(coop_db: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_unknown_keys_and_broken_shares_are_refused_and_nothing_is_stored(coop_db: str, tmp_path: Path) -> None:
     policy = _write(tmp_path, {**RULES, "host_share_bp": 100})
-    result = bangfu(
-        "policy",
-        "add",
-        "--cooperative",
-        _credit_code(),
-        "--file",
-        str(policy),
-        "--effective-from",
-        "2099-01-01",
-        "--db",
-        coop_db,
-    )
+    result = add(coop_db, policy, "2099-01-01")
     assert result.returncode == 2 and "host_share_bp" in result.stderr
-
-
-async def test_nothing_is_stored_when_refused(coop_db: str, tmp_path: Path) -> None:
     policy = _write(tmp_path, {**RULES, "retention_bp": 9000, "collective_bp": 2000})
-    bangfu(
-        "policy",
-        "add",
-        "--cooperative",
-        _credit_code(),
-        "--file",
-        str(policy),
-        "--effective-from",
-        "2099-01-01",
-        "--db",
-        coop_db,
-    )
+    add(coop_db, policy, "2099-01-01")
     assert await _versions(coop_db) == []
