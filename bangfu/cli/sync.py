@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -361,17 +361,23 @@ async def _watch(url: str, interval: int, policy: Any) -> None:
 
 
 async def _after_sync(url: str, policy: Any) -> None:
-    """What each watch pass does once orders are in: share stock out again, retry webhook events."""
+    """What each watch pass does once orders are in: share stock out again, retry webhook events,
+    and, where no Celery worker does it (the embedded default), the accounting pipeline."""
+    from bangfu.settings import get_settings
     from sync.engine import SyncEngine
     from sync.stock import StockPusher
     from sync.webhooks import process_pending
+    from workers.pipeline import run_pipeline
 
     engine = make_engine(url)
     try:
-        for step, action in (
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("stock", lambda: StockPusher(engine).push(None)),
             ("webhooks", lambda: process_pending(engine, SyncEngine(engine, policy=policy))),
-        ):
+        ]
+        if get_settings().is_eager:
+            steps.append(("accounting", lambda: run_pipeline(engine)))
+        for step, action in steps:
             try:
                 await action()
             except UserError:
