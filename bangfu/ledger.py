@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -40,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import AccountKind, JournalKind
+from bangfu.models.base import utcnow
 from bangfu.models.ledger import Journal as JournalRow
 from bangfu.models.ledger import LedgerAccount
 from bangfu.models.ledger import Posting as PostingRow
@@ -71,6 +73,7 @@ class PostStatus(StrEnum):
     EXISTS = "exists"
 
 
+@lru_cache(maxsize=1 << 16)  # a journal's uid is computed when built, validated and posted
 def journal_uid(source_event: str) -> str:
     """The deterministic journal uid of a source event key."""
     return str(uuid.uuid5(LEDGER_NAMESPACE, source_event))
@@ -126,11 +129,13 @@ class Journal:
         if len(self.postings) < 2:
             found.append(f"journal {self.uid} has {len(self.postings)} legs; at least 2 are needed")
         codes = [p.account.code for p in self.postings]
-        for code in sorted({c for c in codes if codes.count(c) > 1}):
-            found.append(f"journal {self.uid} posts to {code} more than once")
-        for posting in self.postings:
-            if posting.amount_fen == 0:
-                found.append(f"journal {self.uid} has a zero leg on {posting.account.code}")
+        if len(set(codes)) != len(codes):
+            for code in sorted({c for c in codes if codes.count(c) > 1}):
+                found.append(f"journal {self.uid} posts to {code} more than once")
+        if not all(p.amount_fen for p in self.postings):
+            for posting in self.postings:
+                if posting.amount_fen == 0:
+                    found.append(f"journal {self.uid} has a zero leg on {posting.account.code}")
         if self.occurred_at.utcoffset() is None:
             found.append(f"journal {self.uid} has a naive occurred_at")
         if self.uid != journal_uid(self.source_event):
@@ -140,21 +145,27 @@ class Journal:
 
 # -- accounts -----------------------------------------------------------------------------------
 
+_ACCOUNT_CACHE = 1 << 16  # accounts are immutable values: a hot line reuses its households' ones
 
+
+@lru_cache(maxsize=_ACCOUNT_CACHE)
 def receivable_account(shop_id: int) -> Account:
     return Account(f"receivable:shop:{shop_id}", f"平台应收 店铺#{shop_id}", AccountKind.ASSET, "shop", shop_id)
 
 
+@lru_cache(maxsize=_ACCOUNT_CACHE)
 def fee_account(shop_id: int, fee: str) -> Account:
     return Account(f"fees:shop:{shop_id}:{fee}", f"预提{fee} 店铺#{shop_id}", AccountKind.LIABILITY, "shop", shop_id)
 
 
+@lru_cache(maxsize=_ACCOUNT_CACHE)
 def host_commission_account(host_id: int) -> Account:
     return Account(
         f"payable:host:{host_id}:commission", f"应付主播佣金 #{host_id}", AccountKind.LIABILITY, "host", host_id
     )
 
 
+@lru_cache(maxsize=_ACCOUNT_CACHE)
 def retention_account(cooperative_id: int) -> Account:
     return Account(
         f"cooperative:{cooperative_id}:retained",
@@ -165,6 +176,7 @@ def retention_account(cooperative_id: int) -> Account:
     )
 
 
+@lru_cache(maxsize=_ACCOUNT_CACHE)
 def collective_account(cooperative_id: int) -> Account:
     return Account(
         f"collective:{cooperative_id}",
@@ -175,6 +187,7 @@ def collective_account(cooperative_id: int) -> Account:
     )
 
 
+@lru_cache(maxsize=_ACCOUNT_CACHE)
 def household_account(household_id: int) -> Account:
     """The rebate the cooperative owes the household."""
     return Account(
@@ -182,6 +195,7 @@ def household_account(household_id: int) -> Account:
     )
 
 
+@lru_cache(maxsize=_ACCOUNT_CACHE)
 def household_bonus_account(household_id: int) -> Account:
     return Account(
         f"household:{household_id}:bonus",
@@ -192,6 +206,7 @@ def household_bonus_account(household_id: int) -> Account:
     )
 
 
+@lru_cache(maxsize=_ACCOUNT_CACHE)
 def household_advance_account(household_id: int) -> Account:
     """Guaranteed price advanced at delivery, not yet covered by sales (an asset of the cooperative)."""
     return Account(
@@ -199,6 +214,7 @@ def household_advance_account(household_id: int) -> Account:
     )
 
 
+@lru_cache(maxsize=_ACCOUNT_CACHE)
 def supplier_account(supplier_id: int) -> Account:
     """What an enterprise (non-cooperative) supplier is owed: the whole net of its lines, unsplit."""
     return Account(
@@ -552,14 +568,19 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
                 raise RefundError(f"journal {journal.uid} reverses {journal.reverses_uid}, which is not in the ledger")
         journal_ids.update(await _insert_journals(conn, reversing, journal_ids))
 
-    await conn.execute(
-        insert(PostingRow),
-        [
-            {"journal_id": journal_ids[j.uid], "account_id": account_ids[p.account.code], "amount_fen": p.amount_fen}
-            for j in fresh
-            for p in j.postings
-        ],
-    )
+    posting_rows = [(journal_ids[j.uid], account_ids[p.account.code], p.amount_fen) for j in fresh for p in j.postings]
+    if conn.dialect.name == "postgresql":
+        # COPY: one stream, no per-row statement or parameter processing.
+        driver = await asyncpg_in_transaction(conn)
+        await driver.copy_records_to_table(
+            PostingRow.__tablename__, records=posting_rows, columns=("journal_id", "account_id", "amount_fen")
+        )
+    else:
+        # The raw DBAPI executemany: plain ints need no SQLAlchemy parameter processing.
+        await conn.exec_driver_sql(
+            f"INSERT INTO {PostingRow.__tablename__} (journal_id, account_id, amount_fen) VALUES (?, ?, ?)",
+            posting_rows,
+        )
     if conn.dialect.name != "postgresql":
         # SQLite cannot defer a trigger: check the rows just written, in the same transaction.
         new_ids = [journal_ids[j.uid] for j in fresh]
@@ -590,12 +611,52 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
+async def asyncpg_in_transaction(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, inside the transaction SQLAlchemy runs on it.
+
+    SQLAlchemy begins its asyncpg transaction lazily, on the first statement: make sure it has
+    begun, so what is written through the driver commits or rolls back with the caller.
+    """
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("no driver connection")
+    if not driver.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+        if not driver.is_in_transaction():
+            raise RuntimeError("posting needs a transaction (the connection is in autocommit)")
+    return driver
+
+
+_PG_INSERT_JOURNALS = (
+    "INSERT INTO journals (uid, kind, source_event, occurred_at, posted_at, memo, reverses_id) "
+    "SELECT uid, kind, source_event, occurred_at, $5, memo, reverses_id "
+    "FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::timestamptz[], $6::text[], $7::bigint[]) "
+    "WITH ORDINALITY AS t(uid, kind, source_event, occurred_at, memo, reverses_id, n) ORDER BY n "
+    "RETURNING uid, id"
+)
+
+
 async def _insert_journals(
     conn: AsyncConnection, journals: Sequence[Journal], known_ids: Mapping[str, int]
 ) -> dict[str, int]:
-    """Insert journals with one multi-row statement (insertmanyvalues); their ids by uid."""
+    """Insert journals with one multi-row statement (PostgreSQL: unnest of arrays, elsewhere
+    insertmanyvalues), ids assigned in the order given; their ids by uid."""
     if not journals:
         return {}
+    if conn.dialect.name == "postgresql":
+        driver = await asyncpg_in_transaction(conn)
+        returned = await driver.fetch(
+            _PG_INSERT_JOURNALS,
+            [j.uid for j in journals],
+            [j.kind.value for j in journals],
+            [j.source_event for j in journals],
+            [j.occurred_at for j in journals],
+            utcnow(),
+            [j.memo for j in journals],
+            [known_ids[j.reverses_uid] if j.reverses_uid is not None else None for j in journals],
+        )
+        return {uid: journal_id for uid, journal_id in returned}
     rows = await conn.execute(
         insert(JournalRow).returning(JournalRow.uid, JournalRow.id, sort_by_parameter_order=True),
         [

@@ -31,7 +31,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from fractions import Fraction
 
 from bangfu.enums import HouseholdCategory
 from bangfu.money import pro_rata, split_largest_remainder
@@ -274,11 +273,18 @@ def _guaranteed(draws: Mapping[int, int], lots: Mapping[int, Sequence[Contributi
     A draw of ``u`` units from a lot of ``Q`` delivered units carries ``u * q_h / Q`` of household
     ``h``'s units. Flooring means the cooperative never recovers more than it advanced.
     """
-    exact: dict[int, Fraction] = {}
+    # Exact rationals as (numerator, denominator) pairs of ints: the same floor as Fraction sums.
+    exact: dict[int, tuple[int, int]] = {}
     for lot_id, units in draws.items():
-        delivered = sum(c.quantity for c in lots[lot_id])
-        for c in lots[lot_id]:
-            exact[c.household_id] = exact.get(c.household_id, Fraction(0)) + Fraction(
-                units * c.quantity * c.guaranteed_price_fen, delivered
-            )
-    return {hid: math.floor(value) for hid, value in exact.items()}
+        contributions = lots[lot_id]
+        delivered = sum(c.quantity for c in contributions)
+        for c in contributions:
+            num = units * c.quantity * c.guaranteed_price_fen
+            seen = exact.get(c.household_id)
+            if seen is None:
+                exact[c.household_id] = (num, delivered)
+            elif seen[1] == delivered:
+                exact[c.household_id] = (seen[0] + num, delivered)
+            else:
+                exact[c.household_id] = (seen[0] * delivered + num * seen[1], seen[1] * delivered)
+    return {hid: num // den for hid, (num, den) in exact.items()}

@@ -57,6 +57,7 @@ def make_app(settings: Settings | None = None) -> Celery:
     """The app for ``settings`` (the process's settings by default)."""
     settings = settings or get_settings()
     eager = settings.is_eager
+    visibility = int(os.environ.get("BANGFU_CELERY_VISIBILITY_TIMEOUT", "3600"))
     app = Celery("bangfu", include=["workers.tasks"])
     app.conf.update(
         broker_url=settings.redis_url or "memory://",
@@ -74,7 +75,10 @@ def make_app(settings: Settings | None = None) -> Celery:
         accept_content=["json"],
         result_expires=timedelta(days=1),
         broker_transport_options={
-            "visibility_timeout": int(os.environ.get("BANGFU_CELERY_VISIBILITY_TIMEOUT", "3600")),
+            "visibility_timeout": visibility,
+            # kombu looks for overdue unacknowledged messages on every tenth call of this timer,
+            # so a dead worker's tasks come back within about 1.1 x the visibility timeout.
+            "unacked_restore_interval": max(1, visibility // 10),
         },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -51,6 +51,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -60,6 +61,7 @@ from bangfu.ledger import (
     Journal,
     LedgerError,
     SaleLine,
+    asyncpg_in_transaction,
     build_refund_journal,
     build_sale_journal,
     build_supplier_sale_journal,
@@ -111,6 +113,7 @@ _FEE_KINDS = {
     SettlementKind.HOST_COMMISSION: "host_commission_fen",
 }
 _CHUNK = 5_000
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(doc, sort_keys=True) writes
 
 
 @dataclass
@@ -626,7 +629,7 @@ def _fingerprint(state: LineState, inp: LineInputs, fees: LineFees, host_id: int
             for lot, cs in sorted(inp.lots.items())
         },
     }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_FINGERPRINT_JSON.encode(doc).encode()).hexdigest()
 
 
 def trueup_time(state: LineState, inp: LineInputs) -> datetime:
@@ -740,7 +743,9 @@ async def post_lines(
 
     if journals:
         await post(conn, journals)
-    if done:
+    if done and conn.dialect.name == "postgresql":
+        await _pg_update_done(conn, done, now)
+    elif done:
         await conn.execute(
             update(LineAccounting)
             .where(LineAccounting.id == bindparam("b_id"))
@@ -774,6 +779,35 @@ async def post_lines(
             waiting,
         )
     return stats
+
+
+_PG_UPDATE_DONE = (
+    "UPDATE line_accounting AS la SET status = t.status, reason = t.reason, posted_rev = t.rev, "
+    "checked_rev = t.rev, posted_fingerprint = t.fp, fees_source = t.fees, bill_lines = t.bills, "
+    "desired_legs = t.desired::jsonb, sale_version = t.sale, journal_seq = t.seq, updated_at = $11 "
+    "FROM unnest($1::bigint[], $2::varchar[], $3::text[], $4::int[], $5::varchar[], $6::varchar[], $7::int[], "
+    "$8::text[], $9::int[], $10::int[]) AS t(id, status, reason, rev, fp, fees, bills, desired, sale, seq) "
+    "WHERE la.id = t.id"
+)
+
+
+async def _pg_update_done(conn: AsyncConnection, done: Sequence[dict[str, Any]], now: datetime) -> None:
+    """PostgreSQL: write the posted lines' state rows with one ``UPDATE ... FROM unnest`` statement."""
+    driver = await asyncpg_in_transaction(conn)
+    await driver.execute(
+        _PG_UPDATE_DONE,
+        [row["b_id"] for row in done],
+        [row["b_status"] for row in done],
+        [row["b_reason"] for row in done],
+        [row["b_rev"] for row in done],
+        [row["b_fp"] for row in done],
+        [row["b_fees"] for row in done],
+        [row["b_bills"] for row in done],
+        [orjson.dumps(row["b_desired"]).decode() for row in done],
+        [row["b_sale"] for row in done],
+        [row["b_seq"] for row in done],
+        now,
+    )
 
 
 # -- post_refunds -------------------------------------------------------------------------------
