@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from bangfu.cli.app import fail
 from bangfu.errors import UserError
 from bangfu.i18n import t
 from bangfu.settings import get_settings
@@ -29,7 +30,7 @@ def worker_command(
 
     settings = get_settings()
     if settings.is_eager or not settings.redis_url:
-        raise typer.BadParameter(t("worker.needs_redis"))
+        fail(t("worker.needs_redis"))
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = sorted(set(wanted) - set(QUEUES))
     if unknown or not wanted:

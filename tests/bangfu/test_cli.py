@@ -27,7 +27,20 @@ def bangfu(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["db"], ["db", "upgrade"], ["import"], ["demo"], ["scenario", "export"]],
+    [
+        [],
+        ["db"],
+        ["db", "upgrade"],
+        ["import"],
+        ["demo"],
+        ["scenario", "export"],
+        ["worker"],
+        ["report"],
+        ["reconcile"],
+        ["verify"],
+        ["surplus", "distribute"],
+        ["policy", "add"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = bangfu(*command, "--help")
@@ -97,3 +110,9 @@ def test_scenario_export_writes_importable_templates(tmp_path: Path) -> None:
         "products.xlsx",
         "units.xlsx",
     ]
+
+
+def test_a_worker_without_redis_says_what_is_missing() -> None:
+    result = bangfu("worker", env={"BANGFU_REDIS_URL": "", "BANGFU_CELERY_EAGER": ""})
+    assert result.returncode == 2
+    assert "BANGFU_REDIS_URL" in result.stderr and "Traceback" not in result.stderr
