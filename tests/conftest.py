@@ -32,8 +32,12 @@ BACKENDS = ("sqlite", "postgresql")
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test runs with its own data directory and a fixed hash key; no user state leaks in."""
+    """Every test runs with its own data directory, a fixed hash key and the default language;
+    no user state (nor a language chosen by an earlier in-process CLI call) leaks in."""
+    from bangfu.i18n import _override
     from bangfu.settings import get_settings
+
+    _override.set(None)
 
     monkeypatch.setenv("BANGFU_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     monkeypatch.setenv("BANGFU_HASH_KEY", "test-hash-key-not-a-secret")
