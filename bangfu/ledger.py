@@ -47,6 +47,7 @@ from bangfu.models.ledger import LedgerAccount
 from bangfu.models.ledger import Posting as PostingRow
 from bangfu.policy import Policy
 from bangfu.split import Contribution, LineFees, LineSplit, net_attributable, split_line
+from bangfu.store import asyncpg_in_transaction
 
 # Fixed forever: changing it would give every past event a new journal uid.
 LEDGER_NAMESPACE = uuid.UUID("f0353759-3c52-49b5-bca7-26bccc95873f")
@@ -609,23 +610,6 @@ _CHUNK = 5_000  # ids per IN list: far below SQLite's and asyncpg's bind-paramet
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
-
-
-async def asyncpg_in_transaction(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, inside the transaction SQLAlchemy runs on it.
-
-    SQLAlchemy begins its asyncpg transaction lazily, on the first statement: make sure it has
-    begun, so what is written through the driver commits or rolls back with the caller.
-    """
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is None:
-        raise RuntimeError("no driver connection")
-    if not driver.is_in_transaction():
-        await conn.exec_driver_sql("SELECT 1")
-        if not driver.is_in_transaction():
-            raise RuntimeError("posting needs a transaction (the connection is in autocommit)")
-    return driver
 
 
 _PG_INSERT_JOURNALS = (

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bangfu.settings import get_settings
 
@@ -102,3 +102,21 @@ def head_revision() -> str:
     if head is None:
         raise StoreError("no migrations found")
     return head
+
+
+async def asyncpg_in_transaction(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, inside the transaction SQLAlchemy runs on it.
+
+    SQLAlchemy begins its asyncpg transaction lazily, on the first statement: make sure it has
+    begun, so what is written through the driver (COPY, temp tables) commits or rolls back with
+    the caller's transaction.
+    """
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("no driver connection")
+    if not driver.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+        if not driver.is_in_transaction():
+            raise RuntimeError("bulk writes through the driver need a transaction (the connection is in autocommit)")
+    return driver

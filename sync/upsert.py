@@ -43,6 +43,7 @@ from bangfu.records import (
     RefundRecord,
     SettlementLineRecord,
 )
+from bangfu.store import asyncpg_in_transaction
 
 T = TypeVar("T")
 
@@ -449,7 +450,7 @@ async def _pg_orders(
     conn: AsyncConnection, shop_id: int, rows: list[tuple[Any, ...]], by_id: Mapping[str, OrderRecord]
 ) -> tuple[int, int]:
     """COPY into temp tables, then one upsert per table. Returns (rows written, of which new)."""
-    driver = await _asyncpg_in_transaction(conn)
+    driver = await asyncpg_in_transaction(conn)
     await driver.execute(_PG_TEMP)
     await driver.copy_records_to_table("bangfu_in_orders", records=rows, columns=ORDER_COLUMNS)
     returned = await driver.fetch(_PG_ORDERS)
@@ -460,23 +461,6 @@ async def _pg_orders(
             await driver.execute(_PG_LINES)
         await driver.execute(_PG_LINK_REFUNDS, shop_id, [rec[1] for rec in returned])
     return len(returned), sum(1 for rec in returned if rec[2])
-
-
-async def _asyncpg_in_transaction(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, inside the transaction SQLAlchemy runs on it.
-
-    SQLAlchemy begins its asyncpg transaction lazily, on the first statement: make sure it has
-    begun, because the temp tables empty themselves at commit and the batch must be atomic.
-    """
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is None:
-        raise RuntimeError("no driver connection")
-    if not driver.is_in_transaction():
-        await conn.exec_driver_sql("SELECT 1")
-        if not driver.is_in_transaction():
-            raise RuntimeError("bulk order upserts need a transaction (the connection is in autocommit)")
-    return driver
 
 
 async def _sku_ids(conn: AsyncConnection, codes: set[str]) -> dict[str, int]:

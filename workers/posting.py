@@ -61,7 +61,6 @@ from bangfu.ledger import (
     Journal,
     LedgerError,
     SaleLine,
-    asyncpg_in_transaction,
     build_refund_journal,
     build_sale_journal,
     build_supplier_sale_journal,
@@ -96,6 +95,7 @@ from bangfu.models import Journal as JournalRow
 from bangfu.money import split_largest_remainder
 from bangfu.policy import BP_WHOLE, Policy, PolicyError, parse_policy_row
 from bangfu.split import Contribution, LineFees, SplitError, estimate_fees
+from bangfu.store import asyncpg_in_transaction
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the programmes' local time: policy dates, surplus years
 
