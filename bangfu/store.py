@@ -5,12 +5,12 @@ The same code runs on the embedded SQLite file and on PostgreSQL; only the URL d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -120,3 +120,21 @@ async def asyncpg_in_transaction(conn: AsyncConnection) -> Any:
         if not driver.is_in_transaction():
             raise RuntimeError("bulk writes through the driver need a transaction (the connection is in autocommit)")
     return driver
+
+
+async def pg_unnest_insert(
+    conn: AsyncConnection, table: str, rows: Sequence[dict[str, Any]], types: dict[str, str], *, conflict: str
+) -> None:
+    """PostgreSQL: insert ``rows`` with one ``INSERT ... SELECT FROM unnest(arrays)`` statement
+    (one round trip, one plan, whatever the number of rows). ``types`` maps column -> SQL type;
+    ``conflict`` is the ``ON CONFLICT`` clause. Names come from code, never from data."""
+    if not rows:
+        return
+    names = list(types)
+    arrays = ", ".join(f"CAST(:c{i} AS {types[name]}[])" for i, name in enumerate(names))
+    sql = f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) {conflict}"
+    params = {
+        f"c{i}": [row[name].value if hasattr(row[name], "value") else row[name] for row in rows]
+        for i, name in enumerate(names)
+    }
+    await conn.execute(text(sql), params)

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import OrderStatus, RefundStatus
 from bangfu.models import LineAccounting, LotAllocation, Order, OrderLine, Refund, SupplyLot
-from workers.attribution import pg_unnest_insert
+from bangfu.store import pg_unnest_insert
 
 _UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _CHUNK = 2_000

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, func, literal, or_, select, text, union_all, update
+from sqlalchemy import String, and_, func, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,6 +50,7 @@ from bangfu.attribution import (
 from bangfu.enums import OrderStatus
 from bangfu.models import ExplanationWindow, Host, LineAccounting, LineAttribution, LiveSession, Order, OrderLine, Shop
 from bangfu.models.base import IdType, UTCDateTime
+from bangfu.store import pg_unnest_insert
 
 _UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _CHUNK = 2_000  # ids per IN list / rows per executemany (batched into multi-row inserts by SQLAlchemy)
@@ -301,24 +302,6 @@ _PG_CONFLICT = "ON CONFLICT (order_line_id) DO UPDATE SET " + ", ".join(
 )
 
 
-async def pg_unnest_insert(
-    conn: AsyncConnection, table: str, rows: Sequence[dict[str, Any]], types: dict[str, str], *, conflict: str
-) -> None:
-    """PostgreSQL: insert ``rows`` with one ``INSERT ... SELECT FROM unnest(arrays)`` statement
-    (one round trip, one plan, whatever the number of rows). ``types`` maps column -> SQL type;
-    ``conflict`` is the ``ON CONFLICT`` clause. Names come from code, never from data."""
-    if not rows:
-        return
-    names = list(types)
-    arrays = ", ".join(f"CAST(:c{i} AS {types[name]}[])" for i, name in enumerate(names))
-    sql = f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) {conflict}"
-    params = {
-        f"c{i}": [row[name].value if hasattr(row[name], "value") else row[name] for row in rows]
-        for i, name in enumerate(names)
-    }
-    await conn.execute(text(sql), params)
-
-
 async def _apply(conn: AsyncConnection, lines: Sequence[_Line], now: datetime, stats: AttributionStats) -> None:
     """Compute and write the attributions of ``lines`` (locked), bumping posting where needed."""
     if not lines:
@@ -513,4 +496,4 @@ async def reattribute_for_sessions(
     return stats
 
 
-__all__ = ["AttributionStats", "attribute_lines", "pg_unnest_insert", "reattribute_for_sessions"]
+__all__ = ["AttributionStats", "attribute_lines", "reattribute_for_sessions"]

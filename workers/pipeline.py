@@ -73,15 +73,16 @@ async def _stage(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitabl
 
 async def run_once(engine: AsyncEngine, *, shop_id: int | None = None, limit: int = 5_000) -> PipelineStats:
     """One pass over at most ``limit`` due items per stage."""
-    from workers.allocation import allocate_lines, return_refunded_units
-    from workers.attribution import attribute_lines
-    from workers.posting import post_lines, post_refunds
+    stages = _stages()
 
-    attributed = await _stage(engine, lambda conn: attribute_lines(conn, shop_id=shop_id, limit=limit))
-    allocated = await _stage(engine, lambda conn: allocate_lines(conn, shop_id=shop_id, limit=limit))
-    posted = await _stage(engine, lambda conn: post_lines(conn, shop_id=shop_id, limit=limit))
-    refunds = await _stage(engine, lambda conn: post_refunds(conn, shop_id=shop_id, limit=limit))
-    returned = await _stage(engine, lambda conn: return_refunded_units(conn, shop_id=shop_id, limit=limit))
+    async def run(name: str) -> Any:
+        return await _stage(engine, lambda conn: stages[name](conn, shop_id=shop_id, limit=limit))
+
+    attributed = await run("attribute")
+    allocated = await run("allocate")
+    posted = await run("post")
+    refunds = await run("refunds")
+    returned = await run("return")
     return PipelineStats(
         passes=1,
         attributed=attributed.changed,

@@ -73,13 +73,16 @@ def process_lines(shop_id: int | None = None, limit: int = 2_000, database_url: 
     return run_with_engine(work, database_url)
 
 
-def _stage_task(stage: str, shop_id: int | None, limit: int, database_url: str | None) -> dict[str, int]:
+def _stage_task(stages: dict[str, str], shop_id: int | None, limit: int, database_url: str | None) -> dict[str, int]:
+    """Run pipeline stages (name -> prefix of its figures) one transaction each, on one engine."""
     from workers.pipeline import stage as stage_function
 
     async def work(engine: AsyncEngine) -> dict[str, int]:
-        async with engine.begin() as conn:
-            stats = await stage_function(stage)(conn, shop_id=shop_id, limit=limit)
-        result: dict[str, int] = stats.as_dict()
+        result: dict[str, int] = {}
+        for name, prefix in stages.items():
+            async with engine.begin() as conn:
+                stats = await stage_function(name)(conn, shop_id=shop_id, limit=limit)
+            result |= {f"{prefix}{key}": value for key, value in stats.as_dict().items()}
         return result
 
     return run_with_engine(work, database_url)
@@ -88,23 +91,19 @@ def _stage_task(stage: str, shop_id: int | None, limit: int, database_url: str |
 @app.task(name="bangfu.attribute_lines", **RETRY)  # type: ignore[untyped-decorator]
 def attribute_lines(shop_id: int | None = None, limit: int = 5_000, database_url: str | None = None) -> dict[str, int]:
     """Attribute new or changed order lines (and lines near newly arrived sessions) to live sessions."""
-    return _stage_task("attribute", shop_id, limit, database_url)
+    return _stage_task({"attribute": ""}, shop_id, limit, database_url)
 
 
 @app.task(name="bangfu.allocate_lines", **RETRY)  # type: ignore[untyped-decorator]
 def allocate_lines(shop_id: int | None = None, limit: int = 5_000, database_url: str | None = None) -> dict[str, int]:
     """Draw paid lines' units from their SKUs' supply lots (FIFO), and put refunded units back."""
-    drawn = _stage_task("allocate", shop_id, limit, database_url)
-    returned = _stage_task("return", shop_id, limit, database_url)
-    return {**drawn, **{f"returns_{key}": value for key, value in returned.items()}}
+    return _stage_task({"allocate": "", "return": "returns_"}, shop_id, limit, database_url)
 
 
 @app.task(name="bangfu.post_journals", **RETRY)  # type: ignore[untyped-decorator]
 def post_journals(shop_id: int | None = None, limit: int = 5_000, database_url: str | None = None) -> dict[str, int]:
     """Post the sale, true-up and refund journals that are due."""
-    lines = _stage_task("post", shop_id, limit, database_url)
-    refunds = _stage_task("refunds", shop_id, limit, database_url)
-    return {**lines, **{f"refunds_{key}": value for key, value in refunds.items()}}
+    return _stage_task({"post": "", "refunds": "refunds_"}, shop_id, limit, database_url)
 
 
 @app.task(name="bangfu.process_all", **RETRY)  # type: ignore[untyped-decorator]
