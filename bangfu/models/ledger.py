@@ -5,6 +5,11 @@ Every journal carries a deterministic id derived from its source event (uuid5 of
 posts nothing twice. Postings of a journal sum to zero: on PostgreSQL a deferred constraint
 trigger (see the migration) refuses an unbalanced journal at commit; on SQLite the ledger
 store checks in the same transaction. Rows are never updated or deleted (triggers on both).
+
+``postings`` carries no row-by-row foreign keys: on PostgreSQL one statement-level trigger checks
+a whole insert (COPY included) at once, that every journal and account it names exists and that
+every journal it touched balances (migration 0006); on SQLite row triggers check existence.
+Accounts are never deleted.
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ class Journal(IdMixin, Base):
     memo: Mapped[str | None] = mapped_column(Text)
     reverses_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journals.id"))
 
-    postings: Mapped[list[Posting]] = relationship(back_populates="journal")
+    postings: Mapped[list[Posting]] = relationship(
+        back_populates="journal", primaryjoin="Journal.id == foreign(Posting.journal_id)"
+    )
 
 
 class Posting(IdMixin, Base):
@@ -56,9 +63,11 @@ class Posting(IdMixin, Base):
         CheckConstraint("amount_fen <> 0", name="nonzero"),
     )
 
-    journal_id: Mapped[int] = mapped_column(IdType, ForeignKey("journals.id"), index=True)
-    account_id: Mapped[int] = mapped_column(IdType, ForeignKey("ledger_accounts.id"), index=True)
+    journal_id: Mapped[int] = mapped_column(IdType)  # indexed by the unique key above
+    account_id: Mapped[int] = mapped_column(IdType, index=True)
     amount_fen: Mapped[int] = mapped_column(Fen)  # debit positive, credit negative
 
-    journal: Mapped[Journal] = relationship(back_populates="postings")
-    account: Mapped[LedgerAccount] = relationship()
+    journal: Mapped[Journal] = relationship(
+        back_populates="postings", primaryjoin="foreign(Posting.journal_id) == Journal.id"
+    )
+    account: Mapped[LedgerAccount] = relationship(primaryjoin="foreign(Posting.account_id) == LedgerAccount.id")

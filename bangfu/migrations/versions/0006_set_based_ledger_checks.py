@@ -1,0 +1,143 @@
+"""set-based ledger checks
+
+The postings table's integrity moves from row-by-row checks to set-based ones, because at
+~24 postings per order line the row-level checks were most of the cost of posting:
+
+- PostgreSQL: the two foreign keys of ``postings`` (journal, account) and the deferred
+  per-posting balance trigger are replaced by one statement-level trigger over the statement's
+  new rows (a transition table, so COPY is covered too). It refuses a posting to a journal or
+  account that does not exist, and re-checks the balance of every journal the statement
+  touched against all of its postings. The deferred per-journal trigger stays: it refuses, at
+  commit, a journal left with fewer than two legs or unbalanced. So a journal's postings are
+  written by one statement, as ``bangfu.ledger.post`` does.
+- SQLite: the foreign keys become row triggers (what SQLite's own enforcement is anyway).
+- Both: ledger accounts are never deleted (a posting's account must stay), and the index on
+  ``postings.journal_id`` goes: the unique key (journal_id, account_id) serves those lookups.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-24 00:55:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+_PG_UP = (
+    "DROP TRIGGER postings_balanced ON postings",
+    "ALTER TABLE postings DROP CONSTRAINT fk_postings_journal_id_journals",
+    "ALTER TABLE postings DROP CONSTRAINT fk_postings_account_id_ledger_accounts",
+    "DROP INDEX ix_postings_journal_id",
+    """
+    CREATE FUNCTION bangfu_postings_checked() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        bad record;
+    BEGIN
+        SELECT n.journal_id INTO bad
+          FROM (SELECT DISTINCT journal_id FROM new_postings) n
+          LEFT JOIN journals j ON j.id = n.journal_id
+         WHERE j.id IS NULL LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'posting to journal %, which does not exist', bad.journal_id
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        SELECT n.account_id INTO bad
+          FROM (SELECT DISTINCT account_id FROM new_postings) n
+          LEFT JOIN ledger_accounts a ON a.id = n.account_id
+         WHERE a.id IS NULL LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'posting to account %, which does not exist', bad.account_id
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        SELECT s.journal_id, s.legs, s.total INTO bad
+          FROM (SELECT p.journal_id, count(*) AS legs, sum(p.amount_fen) AS total
+                  FROM postings p
+                 WHERE p.journal_id IN (SELECT DISTINCT journal_id FROM new_postings)
+                 GROUP BY p.journal_id) s
+         WHERE s.legs < 2 OR s.total <> 0 LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'journal % is unbalanced: % legs summing to % fen', bad.journal_id, bad.legs, bad.total
+                USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE TRIGGER postings_checked AFTER INSERT ON postings
+        REFERENCING NEW TABLE AS new_postings
+        FOR EACH STATEMENT EXECUTE FUNCTION bangfu_postings_checked()
+    """,
+    """
+    CREATE TRIGGER ledger_accounts_kept BEFORE DELETE ON ledger_accounts
+        FOR EACH ROW EXECUTE FUNCTION bangfu_append_only()
+    """,
+)
+
+_PG_DOWN = (
+    "DROP TRIGGER ledger_accounts_kept ON ledger_accounts",
+    "DROP TRIGGER postings_checked ON postings",
+    "DROP FUNCTION bangfu_postings_checked()",
+    "CREATE INDEX ix_postings_journal_id ON postings (journal_id)",
+    "ALTER TABLE postings ADD CONSTRAINT fk_postings_journal_id_journals "
+    "FOREIGN KEY (journal_id) REFERENCES journals (id)",
+    "ALTER TABLE postings ADD CONSTRAINT fk_postings_account_id_ledger_accounts "
+    "FOREIGN KEY (account_id) REFERENCES ledger_accounts (id)",
+    """
+    CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON postings
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bangfu_journal_balanced()
+    """,
+)
+
+
+def _sqlite_guards() -> list[str]:
+    """Append-only and existence triggers of ``postings`` on SQLite (a table rebuild drops them)."""
+    statements = [
+        f"CREATE TRIGGER postings_no_{action.lower()} BEFORE {action} ON postings "
+        f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {action} on postings refused'); END"
+        for action in ("UPDATE", "DELETE")
+    ]
+    statements += [
+        "CREATE TRIGGER postings_journal_exists BEFORE INSERT ON postings "
+        "WHEN NOT EXISTS (SELECT 1 FROM journals WHERE id = NEW.journal_id) "
+        "BEGIN SELECT RAISE(ABORT, 'posting to a journal that does not exist'); END",
+        "CREATE TRIGGER postings_account_exists BEFORE INSERT ON postings "
+        "WHEN NOT EXISTS (SELECT 1 FROM ledger_accounts WHERE id = NEW.account_id) "
+        "BEGIN SELECT RAISE(ABORT, 'posting to an account that does not exist'); END",
+        "CREATE TRIGGER ledger_accounts_no_delete BEFORE DELETE ON ledger_accounts "
+        "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE on ledger_accounts refused'); END",
+    ]
+    return statements
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in _PG_UP:
+            op.execute(statement)
+        return
+    with op.batch_alter_table("postings", schema=None, recreate="always") as batch_op:
+        batch_op.drop_constraint("fk_postings_journal_id_journals", type_="foreignkey")
+        batch_op.drop_constraint("fk_postings_account_id_ledger_accounts", type_="foreignkey")
+        batch_op.drop_index("ix_postings_journal_id")
+    for statement in _sqlite_guards():
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in _PG_DOWN:
+            op.execute(statement)
+        return
+    for name in ("postings_journal_exists", "postings_account_exists", "ledger_accounts_no_delete"):
+        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    with op.batch_alter_table("postings", schema=None, recreate="always") as batch_op:
+        batch_op.create_foreign_key("fk_postings_journal_id_journals", "journals", ["journal_id"], ["id"])
+        batch_op.create_foreign_key("fk_postings_account_id_ledger_accounts", "ledger_accounts", ["account_id"], ["id"])
+        batch_op.create_index("ix_postings_journal_id", ["journal_id"], unique=False)
+    for statement in _sqlite_guards()[:2]:
+        op.execute(statement)
