@@ -34,7 +34,7 @@ from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,8 +46,8 @@ from bangfu.models.ledger import Journal as JournalRow
 from bangfu.models.ledger import LedgerAccount
 from bangfu.models.ledger import Posting as PostingRow
 from bangfu.policy import Policy
-from bangfu.split import Contribution, LineFees, LineSplit, net_attributable, split_line
-from bangfu.store import asyncpg_in_transaction
+from bangfu.split import Contribution, LineFees, LineSplit, SplitPlan, net_attributable, plan_split
+from bangfu.store import among, asyncpg_in_transaction
 
 # Fixed forever: changing it would give every past event a new journal uid.
 LEDGER_NAMESPACE = uuid.UUID("f0353759-3c52-49b5-bca7-26bccc95873f")
@@ -95,8 +95,9 @@ class Account:
     owner_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Posting:
+class Posting(NamedTuple):
+    """One leg of a journal (a tuple: a sale journal has about two dozen of them)."""
+
     account: Account
     amount_fen: int  # debit positive, credit negative
 
@@ -123,6 +124,15 @@ class Journal:
 
     def problems(self) -> list[str]:
         """Every reason this journal cannot be posted, as values (empty when it is fine)."""
+        distinct = {p.account.code for p in self.postings}
+        if (
+            len(distinct) == len(self.postings) >= 2
+            and sum(p.amount_fen for p in self.postings) == 0
+            and all(p.amount_fen for p in self.postings)
+            and self.occurred_at.utcoffset() is not None
+            and self.uid == journal_uid(self.source_event)
+        ):
+            return []
         found: list[str] = []
         total = sum(p.amount_fen for p in self.postings)
         if total != 0:
@@ -275,17 +285,21 @@ class SaleLine:
     memo: str | None = field(default=None, compare=False)
 
 
-def build_sale_journal(line: SaleLine, policy: Policy) -> tuple[Journal, LineSplit]:
+def build_sale_journal(line: SaleLine, policy: Policy, plan: SplitPlan | None = None) -> tuple[Journal, LineSplit]:
     """The balanced sale journal of ``line`` under ``policy``, with the split it posts.
 
     The receivable is debited with the paid amount; fees, commission and every part of the net
     (:func:`bangfu.split.split_line`) are credited, so the credits sum to the paid amount exactly.
+    ``plan`` is the :func:`bangfu.split.plan_split` of the line's draws and lots under ``policy``
+    when the caller already has it (lines with the same draws share one).
     """
     if line.paid_fen <= 0:
         raise LedgerError(f"line {line.line_id}: paid {line.paid_fen} fen moves no money; there is no sale journal")
     if line.fees.host_commission_fen and line.host_id is None:
         raise LedgerError(f"line {line.line_id}: a host commission needs the host")
-    split = split_line(net_attributable(line.paid_fen, 0, line.fees), line.draws, line.lots, policy)
+    if plan is None:
+        plan = plan_split(line.draws, line.lots, policy)
+    split = plan.split(net_attributable(line.paid_fen, 0, line.fees))
     legs: list[tuple[Account, int]] = [
         (receivable_account(line.shop_id), line.paid_fen),
         (fee_account(line.shop_id, "platform_fee"), -line.fees.platform_fee_fen),
@@ -562,7 +576,9 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
         wanted = {j.reverses_uid for j in reversing if j.reverses_uid is not None} - set(journal_ids)
         if wanted:
             for chunk in _chunks(sorted(wanted)):
-                rows = await conn.execute(select(JournalRow.uid, JournalRow.id).where(JournalRow.uid.in_(chunk)))
+                rows = await conn.execute(
+                    select(JournalRow.uid, JournalRow.id).where(among(conn, JournalRow.uid, chunk))
+                )
                 journal_ids.update({uid: journal_id for uid, journal_id in rows})
         for journal in reversing:
             if journal.reverses_uid not in journal_ids:
@@ -589,7 +605,7 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
             bad = (
                 await conn.execute(
                     select(PostingRow.journal_id, func.sum(PostingRow.amount_fen), func.count())
-                    .where(PostingRow.journal_id.in_(chunk))
+                    .where(among(conn, PostingRow.journal_id, chunk))
                     .group_by(PostingRow.journal_id)
                     .having((func.sum(PostingRow.amount_fen) != 0) | (func.count() < 2))
                     .limit(1)
@@ -672,7 +688,7 @@ async def _existing(conn: AsyncConnection, uids: list[str]) -> dict[str, _Finger
             select(JournalRow.uid, JournalRow.kind, JournalRow.source_event, LedgerAccount.code, PostingRow.amount_fen)
             .join(PostingRow, PostingRow.journal_id == JournalRow.id)
             .join(LedgerAccount, LedgerAccount.id == PostingRow.account_id)
-            .where(JournalRow.uid.in_(chunk))
+            .where(among(conn, JournalRow.uid, chunk))
         )
         for uid, kind, source, code, amount in rows:
             found.setdefault(uid, (str(kind), source, set()))[2].add((code, amount))
@@ -712,7 +728,9 @@ async def _ensure_accounts(conn: AsyncConnection, accounts: Iterable[Account]) -
 async def _account_ids(conn: AsyncConnection, codes: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in _chunks(codes):
-        rows = await conn.execute(select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(chunk)))
+        rows = await conn.execute(
+            select(LedgerAccount.code, LedgerAccount.id).where(among(conn, LedgerAccount.code, chunk))
+        )
         found.update({code: account_id for code, account_id in rows})
     return found
 

@@ -166,27 +166,63 @@ def _measure(contribution: Contribution, basis: Basis) -> int:
     return contribution.quantity * contribution.guaranteed_price_fen
 
 
-def _split_with_leftover(total: int, weights: Mapping[int, int], orphan_weight: int) -> tuple[dict[int, int], int]:
-    """Split ``total`` by household weights; the orphan weight and every leftover fen form the second value."""
-    keyed: dict[int | str, int] = dict(weights.items())
-    keyed[_LEFTOVER] = orphan_weight
-    parts = split_largest_remainder(total, keyed, leftover_to=_LEFTOVER)
-    leftover = parts.pop(_LEFTOVER)
-    return {key: value for key, value in parts.items() if isinstance(key, int)}, leftover
+@dataclass(frozen=True)
+class SplitPlan:
+    """What a split derives from a line's lot draws, their deliveries and the policy.
 
-
-def split_line(
-    net_fen: int,
-    draws: Mapping[int, int],
-    lots: Mapping[int, Sequence[Contribution]],
-    policy: Policy,
-) -> LineSplit:
-    """Split a line's net attributable revenue (fen) per ``policy``; the parts sum to ``net_fen``.
-
-    ``draws`` maps lot id to units of the line drawn from it (the recorded lot allocations);
-    ``lots`` maps each lot id to its household contributions. All lots belong to the cooperative
-    whose ``policy`` applies. A grade unknown to the policy raises ``UnknownGradeError``.
+    Only the net varies from line to line: lines with the same draws under the same policy
+    share a plan (:func:`plan_split`), and :meth:`split` is then a few integer splits.
     """
+
+    policy: Policy
+    categories: Mapping[int, HouseholdCategory]  # every weighed household, by household id
+    guaranteed: Mapping[int, int]  # guaranteed price of each household's units in the draws
+    pools: Mapping[_Pool, int]  # basis points of the net per pool
+    named: _Pool  # the pool the leftover fen go to
+    shares: Mapping[int | str, int]  # household weights plus the orphan weight under _LEFTOVER
+    bonuses: Mapping[int | str, int]  # priority households' weights, _LEFTOVER at 0
+
+    def split(self, net_fen: int) -> LineSplit:
+        """Split ``net_fen`` by this plan; the parts sum to ``net_fen`` exactly."""
+        policy = self.policy
+        pools = split_largest_remainder(net_fen, self.pools, leftover_to=self.named)
+        shares = split_largest_remainder(pools[_Pool.HOUSEHOLDS], self.shares, leftover_to=_LEFTOVER)
+        bonuses = split_largest_remainder(pools[_Pool.BONUS], self.bonuses, leftover_to=_LEFTOVER)
+        pools[self.named] += shares[_LEFTOVER] + bonuses[_LEFTOVER]
+        parts: list[HouseholdPart] = []
+        for hid, category in self.categories.items():
+            share = shares[hid]
+            owed = self.guaranteed.get(hid, 0)
+            if policy.allow_negative_rebate:
+                recovered, rebate = owed, share - owed
+            else:
+                rebate = max(0, share - owed)
+                recovered = share - rebate
+            parts.append(
+                HouseholdPart(
+                    household_id=hid,
+                    category=category,
+                    share_fen=share,
+                    guaranteed_fen=owed,
+                    recovered_fen=recovered,
+                    rebate_fen=rebate,
+                    bonus_fen=bonuses.get(hid, 0),
+                )
+            )
+        result = LineSplit(
+            net_fen=net_fen,
+            retention_fen=pools[_Pool.RETENTION],
+            collective_fen=pools[_Pool.COLLECTIVE],
+            households=tuple(parts),
+        )
+        assert result.total_fen == net_fen, "split parts must sum to the net"
+        return result
+
+
+def plan_split(draws: Mapping[int, int], lots: Mapping[int, Sequence[Contribution]], policy: Policy) -> SplitPlan:
+    """The :class:`SplitPlan` of a line's ``draws`` (lot id -> units) over ``lots`` (lot id ->
+    household contributions) under ``policy``. A grade unknown to the policy raises
+    ``UnknownGradeError``; draws the contributions cannot serve raise :class:`SplitError`."""
     if not draws:
         raise SplitError("the line has no lot draws to split over")
     weights_per_lot: dict[int, dict[int, int]] = {}
@@ -221,50 +257,39 @@ def split_line(
 
     priority = {hid: w for hid, w in weights.items() if w > 0 and policy.is_priority(categories[hid])}
     bonus_bp = policy.priority_bonus_bp if priority else 0
-    named = _Pool.RETENTION if policy.leftover_to is LeftoverParty.COOPERATIVE else _Pool.COLLECTIVE
-    pools = split_largest_remainder(
-        net_fen,
-        {
+    shares: dict[int | str, int] = dict(weights.items())
+    shares[_LEFTOVER] = orphan
+    bonuses: dict[int | str, int] = dict(priority.items())
+    bonuses[_LEFTOVER] = 0
+    return SplitPlan(
+        policy=policy,
+        categories={hid: categories[hid] for hid in weights},
+        guaranteed=_guaranteed(draws, lots),
+        pools={
             _Pool.RETENTION: policy.retention_bp,
             _Pool.COLLECTIVE: policy.collective_bp,
             _Pool.BONUS: bonus_bp,
             _Pool.HOUSEHOLDS: BP_WHOLE - policy.retention_bp - policy.collective_bp - bonus_bp,
         },
-        leftover_to=named,
+        named=_Pool.RETENTION if policy.leftover_to is LeftoverParty.COOPERATIVE else _Pool.COLLECTIVE,
+        shares=shares,
+        bonuses=bonuses,
     )
-    shares, leftover = _split_with_leftover(pools[_Pool.HOUSEHOLDS], weights, orphan)
-    bonuses, bonus_leftover = _split_with_leftover(pools[_Pool.BONUS], priority, 0)
-    pools[named] += leftover + bonus_leftover
 
-    guaranteed = _guaranteed(draws, lots)
-    parts: list[HouseholdPart] = []
-    for hid in weights:
-        share = shares[hid]
-        owed = guaranteed.get(hid, 0)
-        if policy.allow_negative_rebate:
-            recovered, rebate = owed, share - owed
-        else:
-            rebate = max(0, share - owed)
-            recovered = share - rebate
-        parts.append(
-            HouseholdPart(
-                household_id=hid,
-                category=categories[hid],
-                share_fen=share,
-                guaranteed_fen=owed,
-                recovered_fen=recovered,
-                rebate_fen=rebate,
-                bonus_fen=bonuses.get(hid, 0),
-            )
-        )
-    result = LineSplit(
-        net_fen=net_fen,
-        retention_fen=pools[_Pool.RETENTION],
-        collective_fen=pools[_Pool.COLLECTIVE],
-        households=tuple(parts),
-    )
-    assert result.total_fen == net_fen, "split parts must sum to the net"
-    return result
+
+def split_line(
+    net_fen: int,
+    draws: Mapping[int, int],
+    lots: Mapping[int, Sequence[Contribution]],
+    policy: Policy,
+) -> LineSplit:
+    """Split a line's net attributable revenue (fen) per ``policy``; the parts sum to ``net_fen``.
+
+    ``draws`` maps lot id to units of the line drawn from it (the recorded lot allocations);
+    ``lots`` maps each lot id to its household contributions. All lots belong to the cooperative
+    whose ``policy`` applies. A grade unknown to the policy raises ``UnknownGradeError``.
+    """
+    return plan_split(draws, lots, policy).split(net_fen)
 
 
 def _guaranteed(draws: Mapping[int, int], lots: Mapping[int, Sequence[Contribution]]) -> dict[int, int]:

@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import any_, bindparam, event, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -138,3 +139,15 @@ async def pg_unnest_insert(
         for i, name in enumerate(names)
     }
     await conn.execute(text(sql), params)
+
+
+def among(conn: AsyncConnection, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values`` for a batch of keys.
+
+    On PostgreSQL it is ``column = ANY($1)`` with the keys bound as one array: the statement
+    stays the same whatever the batch size, so it is neither re-rendered with thousands of
+    bind parameters nor re-planned. Elsewhere it is a plain expanding ``IN``.
+    """
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)

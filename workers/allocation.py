@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import OrderStatus, RefundStatus
 from bangfu.models import LineAccounting, LotAllocation, Order, OrderLine, Refund, SupplyLot
-from bangfu.store import pg_unnest_insert
+from bangfu.store import among, pg_unnest_insert
 
 _UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _CHUNK = 2_000
@@ -288,7 +288,7 @@ async def _draw(
     for start in range(0, len(served), _CHUNK):
         result = await conn.execute(
             update(LineAccounting)
-            .where(LineAccounting.order_line_id.in_(served[start : start + _CHUNK]))
+            .where(among(conn, LineAccounting.order_line_id, served[start : start + _CHUNK]))
             .values(input_rev=LineAccounting.input_rev + 1, updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -372,7 +372,7 @@ async def return_refunded_units(
     for start in range(0, len(line_ids), _CHUNK):
         found = await conn.execute(
             select(LotAllocation.lot_id)
-            .where(LotAllocation.order_line_id.in_(line_ids[start : start + _CHUNK]))
+            .where(among(conn, LotAllocation.order_line_id, line_ids[start : start + _CHUNK]))
             .distinct()
         )
         lot_ids.update(lot for (lot,) in found)
@@ -391,7 +391,7 @@ async def return_refunded_units(
         allocations = await conn.execute(
             select(
                 LotAllocation.order_line_id, LotAllocation.lot_id, LotAllocation.quantity, LotAllocation.source_key
-            ).where(LotAllocation.order_line_id.in_(line_ids[start : start + _CHUNK]))
+            ).where(among(conn, LotAllocation.order_line_id, line_ids[start : start + _CHUNK]))
         )
         for line_id, lot_id, units, key in allocations:
             if units > 0:

@@ -50,7 +50,7 @@ from bangfu.attribution import (
 from bangfu.enums import OrderStatus
 from bangfu.models import ExplanationWindow, Host, LineAccounting, LineAttribution, LiveSession, Order, OrderLine, Shop
 from bangfu.models.base import IdType, UTCDateTime
-from bangfu.store import pg_unnest_insert
+from bangfu.store import among, pg_unnest_insert
 
 _UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _CHUNK = 2_000  # ids per IN list / rows per executemany (batched into multi-row inserts by SQLAlchemy)
@@ -254,7 +254,7 @@ async def _current(conn: AsyncConnection, line_ids: Sequence[int]) -> dict[int, 
                 LineAttribution.confidence,
                 LineAttribution.rule,
                 LineAttribution.line_version,
-            ).where(LineAttribution.order_line_id.in_(ids[start : start + _CHUNK]))
+            ).where(among(conn, LineAttribution.order_line_id, ids[start : start + _CHUNK]))
         )
         for row in rows:
             out[row[0]] = tuple(row[1:])
@@ -353,7 +353,7 @@ async def _apply(conn: AsyncConnection, lines: Sequence[_Line], now: datetime, s
     for start in range(0, len(bump), _CHUNK):
         result = await conn.execute(
             update(LineAccounting)
-            .where(LineAccounting.order_line_id.in_(bump[start : start + _CHUNK]))
+            .where(among(conn, LineAccounting.order_line_id, bump[start : start + _CHUNK]))
             .values(input_rev=LineAccounting.input_rev + 1, updated_at=now)
             .execution_options(synchronize_session=False)
         )

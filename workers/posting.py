@@ -25,7 +25,10 @@ Definitions made here:
   written for refunds) are not subtracted, since the refund journal already reverses their share.
 - Fees: when any settlement line of the order exists, the fees are the bill's (fee kinds
   ``platform_fee``, ``payment_fee``, ``logistics``, ``host_commission``; fee lines are negative
-  in the payout, so a fee is minus their sum). A bill line naming a line of the order is that
+  in the payout, so a fee is minus their sum). These are the fees charged on the whole line:
+  a positive fee line (a fee given back because the buyer was refunded) is left out, since the
+  refund journal reverses the line's fees pro rata along with every other leg; any gap between
+  that and what the platform gave back shows in the reconciliation. A bill line naming a line of the order is that
   line's; any other is spread over the order's lines pro rata by ``paid_fen`` (largest
   remainder). Without a bill: the policy's estimates (none for enterprise suppliers). The host
   commission is the bill's when it has one, otherwise the attributed host's deal
@@ -94,8 +97,8 @@ from bangfu.models import (
 from bangfu.models import Journal as JournalRow
 from bangfu.money import split_largest_remainder
 from bangfu.policy import BP_WHOLE, Policy, PolicyError, parse_policy_row
-from bangfu.split import Contribution, LineFees, SplitError, estimate_fees
-from bangfu.store import asyncpg_in_transaction
+from bangfu.split import Contribution, LineFees, SplitError, estimate_fees, plan_split
+from bangfu.store import among, asyncpg_in_transaction
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the programmes' local time: policy dates, surplus years
 
@@ -381,14 +384,14 @@ async def load_inputs(conn: AsyncConnection, states: Sequence[LineState]) -> dic
             select(LineAttribution.order_line_id, LineAttribution.host_id, Host.commission_bp, LiveSession.started_at)
             .outerjoin(Host, Host.id == LineAttribution.host_id)
             .outerjoin(LiveSession, LiveSession.id == LineAttribution.session_id)
-            .where(LineAttribution.order_line_id.in_(chunk))
+            .where(among(conn, LineAttribution.order_line_id, chunk))
         )
         for line_id, host_id, commission_bp, started_at in hosts:
             inp = inputs[line_id]
             inp.host_id, inp.host_commission_bp, inp.session_started_at = host_id, commission_bp or 0, started_at
         draws = await conn.execute(
             select(LotAllocation.order_line_id, LotAllocation.lot_id, func.sum(LotAllocation.quantity))
-            .where(LotAllocation.order_line_id.in_(chunk), LotAllocation.quantity > 0)
+            .where(among(conn, LotAllocation.order_line_id, chunk), LotAllocation.quantity > 0)
             .group_by(LotAllocation.order_line_id, LotAllocation.lot_id)
         )
         for line_id, lot_id, units in draws:
@@ -407,7 +410,7 @@ async def load_inputs(conn: AsyncConnection, states: Sequence[LineState]) -> dic
                 LotContribution.guaranteed_price_fen,
             )
             .join(Household, Household.id == LotContribution.household_id)
-            .where(LotContribution.lot_id.in_(chunk))
+            .where(among(conn, LotContribution.lot_id, chunk))
             .order_by(LotContribution.lot_id, LotContribution.household_id)
         )
         for lot_id, household_id, category, quantity, grade, price in delivered:
@@ -425,7 +428,7 @@ async def load_inputs(conn: AsyncConnection, states: Sequence[LineState]) -> dic
                 SplitPolicy.version,
                 SplitPolicy.patronage_return_bp,
                 SplitPolicy.rules,
-            ).where(SplitPolicy.cooperative_id.in_(chunk))
+            ).where(among(conn, SplitPolicy.cooperative_id, chunk))
         )
         for coop_id, effective_from, version, patronage, rules in versions:
             policies[coop_id].append((effective_from, version, patronage, rules))
@@ -472,7 +475,7 @@ async def _load_bills(
     for chunk in _chunks(order_ids):
         siblings = await conn.execute(
             select(OrderLine.order_id, OrderLine.platform_line_id, OrderLine.id, OrderLine.paid_fen)
-            .where(OrderLine.order_id.in_(chunk))
+            .where(among(conn, OrderLine.order_id, chunk))
             .order_by(OrderLine.id)
         )
         for order_id, own_line_id, line_id, paid in siblings:
@@ -491,7 +494,7 @@ async def _load_bills(
                     SettlementLine.shop_id == Order.shop_id, SettlementLine.platform_order_id == Order.platform_order_id
                 ),
             )
-            .where(Order.id.in_(chunk))
+            .where(among(conn, Order.id, chunk))
             .order_by(SettlementLine.id)
         )
         for order_id, bill_line_id, kind, amount, settled_at in settled:
@@ -504,7 +507,9 @@ async def _load_bills(
         spread: dict[str, int] = defaultdict(int)
         for target, kind, amount, _ in lines:
             fee_name = _FEE_KINDS.get(kind)
-            if fee_name is None:
+            if fee_name is None or amount > 0:
+                # A positive fee line gives back a fee on refunded money: the refund's own journal
+                # already reverses the line's fees pro rata, so counting it here would take it twice.
                 continue
             if target is not None and target in own:
                 line_fees = fees[own[target][0]]
@@ -567,8 +572,13 @@ def _commission(paid_fen: int, bp: int) -> int:
     return paid_fen * bp // BP_WHOLE if paid_fen > 0 else 0
 
 
-def desired_journal(state: LineState, inp: LineInputs) -> Desired:
-    """Build the line's full journal from its inputs (pure)."""
+def desired_journal(state: LineState, inp: LineInputs, plans: dict[tuple[Any, ...], Any] | None = None) -> Desired:
+    """Build the line's full journal from its inputs (pure).
+
+    ``plans`` caches, within one batch (where every line's lots come from the same read), what
+    depends only on the line's draws: split plans and the encoded part of the fingerprint. Most
+    lines of a batch share their draws with others.
+    """
     if state.supplier_id is None:
         return Desired(WAITING_LOTS, reason="the line has no SKU mapped to a product and supplier yet")
     is_coop = state.supplier_kind is SupplierKind.COOPERATIVE and state.cooperative_id is not None
@@ -577,7 +587,7 @@ def desired_journal(state: LineState, inp: LineInputs) -> Desired:
     if is_coop and inp.policy is None:
         return Desired(FAILED, reason=inp.policy_error or "no split policy")
     fees, host_id, source = line_fees(state, inp)
-    fingerprint = _fingerprint(state, inp, fees, host_id, source)
+    fingerprint = _fingerprint(state, inp, fees, host_id, source, plans)
     status = POSTED if is_coop else NOT_SPLIT
     if state.paid_fen <= 0:
         return Desired(status, fingerprint=fingerprint, fees_source=source, reason="paid 0 fen: nothing to post")
@@ -596,7 +606,13 @@ def desired_journal(state: LineState, inp: LineInputs) -> Desired:
                 lots=inp.lots,
                 host_id=host_id,
             )
-            journal, _ = build_sale_journal(line, inp.policy)
+            plan = None
+            if plans is not None:
+                key = ("plan", state.cooperative_id, inp.policy_version, *sorted(inp.draws.items()))
+                plan = plans.get(key)
+                if plan is None:
+                    plan = plans[key] = plan_split(inp.draws, inp.lots, inp.policy)
+            journal, _ = build_sale_journal(line, inp.policy, plan)
         else:
             assert state.supplier_id is not None
             journal = build_supplier_sale_journal(
@@ -614,8 +630,9 @@ def desired_journal(state: LineState, inp: LineInputs) -> Desired:
     return Desired(status, journal.legs, journal, fingerprint, source)
 
 
-def _fingerprint(state: LineState, inp: LineInputs, fees: LineFees, host_id: int | None, source: str) -> str:
-    doc = {
+def fingerprint_doc(state: LineState, inp: LineInputs, fees: LineFees, host_id: int | None, source: str) -> Any:
+    """Everything a line's full journal depends on, as JSON values: its fingerprint hashes this."""
+    return {
         "paid": state.paid_fen,
         "fees": [fees.platform_fee_fen, fees.payment_fee_fen, fees.host_commission_fen, fees.logistics_fen],
         "fees_source": source,
@@ -629,7 +646,39 @@ def _fingerprint(state: LineState, inp: LineInputs, fees: LineFees, host_id: int
             for lot, cs in sorted(inp.lots.items())
         },
     }
-    return hashlib.sha256(_FINGERPRINT_JSON.encode(doc).encode()).hexdigest()
+
+
+def _fingerprint(
+    state: LineState,
+    inp: LineInputs,
+    fees: LineFees,
+    host_id: int | None,
+    source: str,
+    cache: dict[tuple[Any, ...], Any] | None = None,
+) -> str:
+    """sha256 of :func:`fingerprint_doc` as ``json.dumps(doc, sort_keys=True)`` writes it.
+
+    The text is assembled here in that exact form (keys sorted, default separators) so the draws
+    and lots part, the same for every line of a batch with the same draws, is encoded once per
+    batch (``cache``) instead of once per line.
+    """
+    encode = _FINGERPRINT_JSON.encode
+    draws = sorted(inp.draws.items())
+    key = ("fingerprint", *draws)
+    parts = cache.get(key) if cache is not None else None
+    if parts is None:
+        doc = fingerprint_doc(state, inp, fees, host_id, source)
+        parts = encode(doc["draws"]), encode(doc["lots"])
+        if cache is not None:
+            cache[key] = parts
+    fee_list = [fees.platform_fee_fen, fees.payment_fee_fen, fees.host_commission_fen, fees.logistics_fen]
+    text = (
+        f'{{"cooperative": {encode(state.cooperative_id)}, "draws": {parts[0]}, "fees": {encode(fee_list)}, '
+        f'"fees_source": {encode(source)}, "host": {encode(host_id)}, "lots": {parts[1]}, '
+        f'"paid": {encode(state.paid_fen)}, "policy": {encode(inp.policy_version)}, '
+        f'"supplier": {encode(state.supplier_id)}}}'
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def trueup_time(state: LineState, inp: LineInputs) -> datetime:
@@ -684,9 +733,10 @@ async def post_lines(
     journals: list[Journal] = []
     done: list[dict[str, Any]] = []
     waiting: list[dict[str, Any]] = []
+    plans: dict[tuple[Any, ...], Any] = {}
     for state in states:
         inp = inputs[state.line_id]
-        desired = desired_journal(state, inp)
+        desired = desired_journal(state, inp, plans)
         if desired.status in (WAITING_LOTS, FAILED):
             if desired.status == FAILED:
                 stats.failed += 1
@@ -895,7 +945,7 @@ async def post_refunds(conn: AsyncConnection, *, shop_id: int | None = None, lim
     ids: dict[str, int] = {}
     for start in range(0, len(journals), _CHUNK):
         uids = [j.uid for j in journals[start : start + _CHUNK]]
-        result = await conn.execute(select(JournalRow.uid, JournalRow.id).where(JournalRow.uid.in_(uids)))
+        result = await conn.execute(select(JournalRow.uid, JournalRow.id).where(among(conn, JournalRow.uid, uids)))
         ids.update({uid: journal_id for uid, journal_id in result})
     if folded:
         await conn.execute(

@@ -163,6 +163,26 @@ async def test_the_bill_trues_up_the_estimated_fees(db_url: str, engine: AsyncEn
     await assert_verified(engine)
 
 
+async def test_a_fee_given_back_on_a_refund_is_not_taken_twice(db_url: str, engine: AsyncEngine) -> None:
+    """The bill gives back 40% of the platform fee with the 40% refund; the refund journal already
+    reversed 40% of the line's fees, so the fee left in the ledger is 60% of the fee charged."""
+    world = await world_of(engine)
+    order, line = await sold_line(engine, world, paid=10_000)
+    async with engine.begin() as conn:
+        await add_refund(conn, world, order, line, amount=4_000)
+        await add_bill_line(conn, world, order, SettlementKind.SALE, 10_000, platform_line_id=f"{order}-1")
+        await add_bill_line(conn, world, order, SettlementKind.PLATFORM_FEE, -500, platform_line_id=f"{order}-1")
+        await add_bill_line(conn, world, order, SettlementKind.PLATFORM_FEE, 200, platform_line_id=f"{order}-1")
+        await add_bill_line(conn, world, order, SettlementKind.REFUND, -4_000, platform_line_id=f"{order}-1")
+    await run(engine)
+    await run(engine)
+    balance = await ledger(engine)
+    assert balance[f"receivable:shop:{world.shop}"] == 6_000
+    assert balance[f"fees:shop:{world.shop}:platform_fee"] == -300
+    assert sum(balance.values()) == 0
+    await assert_verified(engine)
+
+
 async def test_a_new_host_moves_the_commission(db_url: str, engine: AsyncEngine) -> None:
     world = await world_of(engine)
     _, line = await sold_line(engine, world)
@@ -271,3 +291,66 @@ async def test_two_workers_post_each_line_once(db_url: str, engine: AsyncEngine)
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(Journal)) == 60
     await assert_verified(engine)
+
+
+@pytest.mark.parametrize(
+    ("host_id", "policy_version", "draws"),
+    [(None, None, {7: 1}), (3, 2, {7: 2, 9: 1}), (3, 1, {9: 5})],
+)
+def test_the_fingerprint_hashes_the_sorted_json_of_the_inputs(
+    host_id: int | None, policy_version: int | None, draws: dict[int, int]
+) -> None:
+    """The fingerprint assembled with per-batch caching is byte for byte json.dumps(sort_keys=True)."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+    from fractions import Fraction
+
+    from bangfu.enums import HouseholdCategory, SupplierKind
+    from bangfu.split import Contribution, LineFees
+    from workers.posting import LineInputs, LineState, _fingerprint, fingerprint_doc
+
+    now = datetime(2026, 9, 1, tzinfo=UTC)
+    state = LineState(
+        la_id=1,
+        line_id=2,
+        shop_id=3,
+        input_rev=1,
+        status="pending",
+        fingerprint=None,
+        desired=None,
+        sale_version=None,
+        journal_seq=0,
+        refunded=Fraction(0),
+        line_version=1,
+        bill_lines=0,
+        version=1,
+        order_id=4,
+        platform_line_id="A-1",
+        sku_id=5,
+        quantity=2,
+        paid_fen=19_900,
+        paid_at=now,
+        order_modified_at=now,
+        supplier_id=6,
+        supplier_kind=SupplierKind.COOPERATIVE,
+        cooperative_id=8,
+    )
+    lots = {
+        7: [
+            Contribution(11, HouseholdCategory.LIFTED, 30, "一级", 500),
+            Contribution(12, HouseholdCategory.ORDINARY, 10, "B"),
+        ],
+        9: [Contribution(12, HouseholdCategory.ORDINARY, 5, "A", 700)],
+    }
+    inp = LineInputs(
+        host_id=host_id, draws=draws, lots={lot: lots[lot] for lot in draws}, policy_version=policy_version
+    )
+    fees = LineFees(platform_fee_fen=100, payment_fee_fen=12, host_commission_fen=0, logistics_fen=800)
+    doc = fingerprint_doc(state, inp, fees, host_id, "estimate")
+    expected = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    cache: dict[tuple[object, ...], object] = {}
+    assert _fingerprint(state, inp, fees, host_id, "estimate", cache) == expected
+    assert cache  # the second time round the draws' part comes from the cache
+    assert _fingerprint(state, inp, fees, host_id, "estimate", cache) == expected
+    assert _fingerprint(state, inp, fees, host_id, "estimate") == expected
