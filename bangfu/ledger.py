@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select
@@ -124,6 +124,11 @@ class Journal:
 
     def problems(self) -> list[str]:
         """Every reason this journal cannot be posted, as values (empty when it is fine)."""
+        return list(self._problems)
+
+    @cached_property
+    def _problems(self) -> tuple[str, ...]:
+        # Computed once: a journal is checked when built and again when posted.
         distinct = {p.account.code for p in self.postings}
         if (
             len(distinct) == len(self.postings) >= 2
@@ -132,7 +137,7 @@ class Journal:
             and self.occurred_at.utcoffset() is not None
             and self.uid == journal_uid(self.source_event)
         ):
-            return []
+            return ()
         found: list[str] = []
         total = sum(p.amount_fen for p in self.postings)
         if total != 0:
@@ -151,7 +156,7 @@ class Journal:
             found.append(f"journal {self.uid} has a naive occurred_at")
         if self.uid != journal_uid(self.source_event):
             found.append(f"journal {self.uid} is not the uuid5 of its source event {self.source_event!r}")
-        return found
+        return tuple(found)
 
 
 # -- accounts -----------------------------------------------------------------------------------

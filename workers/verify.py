@@ -102,7 +102,7 @@ async def verify(conn: AsyncConnection, *, inputs: bool = True) -> VerifyReport:
 
 async def _journals_balanced(conn: AsyncConnection) -> Check:
     total = func.coalesce(func.sum(Posting.amount_fen), 0)
-    legs = func.count(Posting.id)
+    legs = func.count(Posting.account_id)
     rows = await conn.execute(
         select(Journal.id, Journal.source_event, total, legs)
         .outerjoin(Posting, Posting.journal_id == Journal.id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bangfu.enums import AttributionConfidence
@@ -64,7 +64,16 @@ class LineAccounting(IdMixin, Base):
     """
 
     __tablename__ = "line_accounting"
-    __table_args__ = (Index("ix_line_accounting_due", "status", "shop_id"),)
+    __table_args__ = (
+        Index("ix_line_accounting_due", "status", "shop_id"),
+        # The lines due for posting: the next batch is read without skipping posted lines.
+        Index(
+            "ix_line_accounting_due_rev",
+            "id",
+            postgresql_where=text("posted_rev < input_rev"),
+            sqlite_where=text("posted_rev < input_rev"),
+        ),
+    )
 
     order_line_id: Mapped[int] = mapped_column(IdType, ForeignKey("order_lines.id"), unique=True)
     shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bangfu.enums import AccountKind, JournalKind
@@ -56,15 +56,14 @@ class Journal(IdMixin, Base):
     )
 
 
-class Posting(IdMixin, Base):
-    __tablename__ = "postings"
-    __table_args__ = (
-        UniqueConstraint("journal_id", "account_id"),
-        CheckConstraint("amount_fen <> 0", name="nonzero"),
-    )
+class Posting(Base):
+    """One leg of a journal: at most one per account, keyed by (journal, account)."""
 
-    journal_id: Mapped[int] = mapped_column(IdType)  # indexed by the unique key above
-    account_id: Mapped[int] = mapped_column(IdType, index=True)
+    __tablename__ = "postings"
+    __table_args__ = (CheckConstraint("amount_fen <> 0", name="nonzero"),)
+
+    journal_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False, index=True)
     amount_fen: Mapped[int] = mapped_column(Fen)  # debit positive, credit negative
 
     journal: Mapped[Journal] = relationship(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, inspect, select, text, update
+from sqlalchemy import func, insert, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -119,6 +119,12 @@ async def _accounts(session: AsyncSession) -> tuple[LedgerAccount, LedgerAccount
     return receivable, household
 
 
+async def _post_legs(session: AsyncSession, journal_id: int, legs: list[tuple[int, int]]) -> None:
+    """A journal's postings, written as the ledger store writes them: all in one statement."""
+    rows = [{"journal_id": journal_id, "account_id": account, "amount_fen": amount} for account, amount in legs]
+    await session.execute(insert(Posting).values(rows))
+
+
 async def test_ledger_rows_cannot_be_updated_or_deleted(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
         receivable, household = await _accounts(session)
@@ -130,12 +136,7 @@ async def test_ledger_rows_cannot_be_updated_or_deleted(sessions: async_sessionm
         )
         session.add(journal)
         await session.flush()
-        session.add_all(
-            [
-                Posting(journal_id=journal.id, account_id=receivable.id, amount_fen=500),
-                Posting(journal_id=journal.id, account_id=household.id, amount_fen=-500),
-            ]
-        )
+        await _post_legs(session, journal.id, [(receivable.id, 500), (household.id, -500)])
     for statement in (
         update(Posting).values(amount_fen=1),
         text("DELETE FROM postings"),
@@ -161,15 +162,9 @@ async def test_postgres_refuses_an_unbalanced_journal(sessions: async_sessionmak
         )
         session.add(journal)
         await session.flush()
-        session.add_all(
-            [
-                Posting(journal_id=journal.id, account_id=receivable.id, amount_fen=500),
-                Posting(journal_id=journal.id, account_id=household.id, amount_fen=-499),
-            ]
-        )
         # Checked per statement: the insert of the postings itself is refused.
         with pytest.raises(DBAPIError, match="unbalanced: 2 legs summing to 1 fen"):
-            await session.flush()
+            await _post_legs(session, journal.id, [(receivable.id, 500), (household.id, -499)])
     async with sessions() as session:
         assert (await session.scalar(select(Journal.id))) is None
 
@@ -206,12 +201,7 @@ async def test_postings_to_a_posted_journal_or_unknown_rows_are_refused(
         )
         session.add(journal)
         await session.flush()
-        session.add_all(
-            [
-                Posting(journal_id=journal.id, account_id=receivable.id, amount_fen=500),
-                Posting(journal_id=journal.id, account_id=household.id, amount_fen=-500),
-            ]
-        )
+        await _post_legs(session, journal.id, [(receivable.id, 500), (household.id, -500)])
         ids = journal.id, receivable.id
     journal_id, account_id = ids
     later = LedgerAccount(code="household:2", name="农户", kind=AccountKind.LIABILITY)
