@@ -305,31 +305,32 @@ def build_sale_journal(line: SaleLine, policy: Policy, plan: SplitPlan | None = 
     if plan is None:
         plan = plan_split(line.draws, line.lots, policy)
     split = plan.split(net_attributable(line.paid_fen, 0, line.fees))
-    legs: list[tuple[Account, int]] = [
-        (receivable_account(line.shop_id), line.paid_fen),
-        (fee_account(line.shop_id, "platform_fee"), -line.fees.platform_fee_fen),
-        (fee_account(line.shop_id, "payment_fee"), -line.fees.payment_fee_fen),
-        (fee_account(line.shop_id, "logistics"), -line.fees.logistics_fen),
+    fees = line.fees
+    legs: list[Posting] = [
+        Posting(receivable_account(line.shop_id), line.paid_fen),
+        Posting(fee_account(line.shop_id, "platform_fee"), -fees.platform_fee_fen),
+        Posting(fee_account(line.shop_id, "payment_fee"), -fees.payment_fee_fen),
+        Posting(fee_account(line.shop_id, "logistics"), -fees.logistics_fen),
     ]
     if line.host_id is not None:
-        legs.append((host_commission_account(line.host_id), -line.fees.host_commission_fen))
-    legs += [
-        (retention_account(line.cooperative_id), -split.retention_fen),
-        (collective_account(line.cooperative_id), -split.collective_fen),
-    ]
+        legs.append(Posting(host_commission_account(line.host_id), -fees.host_commission_fen))
+    legs.append(Posting(retention_account(line.cooperative_id), -split.retention_fen))
+    legs.append(Posting(collective_account(line.cooperative_id), -split.collective_fen))
     for part in split.households:
-        legs += [
-            (household_advance_account(part.household_id), -part.recovered_fen),
-            (household_account(part.household_id), -part.rebate_fen),
-            (household_bonus_account(part.household_id), -part.bonus_fen),
-        ]
+        hid = part.household_id
+        if part.recovered_fen:
+            legs.append(Posting(household_advance_account(hid), -part.recovered_fen))
+        if part.rebate_fen:
+            legs.append(Posting(household_account(hid), -part.rebate_fen))
+        if part.bonus_fen:
+            legs.append(Posting(household_bonus_account(hid), -part.bonus_fen))
     source = sale_event_key(line.shop_id, line.line_id, line.version)
     journal = Journal(
         uid=journal_uid(source),
         kind=JournalKind.SALE,
         source_event=source,
         occurred_at=line.occurred_at,
-        postings=tuple(Posting(account, amount) for account, amount in legs if amount),
+        postings=tuple(leg for leg in legs if leg.amount_fen),
         memo=line.memo,
     )
     _assert_postable(journal)

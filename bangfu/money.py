@@ -94,6 +94,11 @@ def split_largest_remainder(total: int, weights: Mapping[K, int], *, leftover_to
         return out
     sign = -1 if total < 0 else 1
     magnitude = abs(total)
+    if leftover_to is not None:
+        # Every leftover fen goes to one party: no remainders to rank.
+        floors = {key: magnitude * weight // weight_sum for key, weight in weights.items()}
+        floors[leftover_to] = floors.get(leftover_to, 0) + magnitude - sum(floors.values())
+        return floors if sign > 0 else {key: -value for key, value in floors.items()}
     parts: dict[K, int] = {}
     remainders: list[tuple[int, int, K]] = []
     for index, key in enumerate(keys):

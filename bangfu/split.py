@@ -31,6 +31,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from bangfu.enums import HouseholdCategory
 from bangfu.money import pro_rata, split_largest_remainder
@@ -97,8 +98,7 @@ def net_attributable(paid_fen: int, refunds_fen: int, fees: LineFees) -> int:
     return paid_fen - refunds_fen - fees.total_fen
 
 
-@dataclass(frozen=True)
-class HouseholdPart:
+class HouseholdPart(NamedTuple):
     """What one household gets from one line, in fen.
 
     ``share_fen = recovered_fen + rebate_fen``; ``guaranteed_fen`` is the guaranteed price of the
@@ -190,25 +190,18 @@ class SplitPlan:
         bonuses = split_largest_remainder(pools[_Pool.BONUS], self.bonuses, leftover_to=_LEFTOVER)
         pools[self.named] += shares[_LEFTOVER] + bonuses[_LEFTOVER]
         parts: list[HouseholdPart] = []
+        negative = policy.allow_negative_rebate
+        guaranteed = self.guaranteed
         for hid, category in self.categories.items():
             share = shares[hid]
-            owed = self.guaranteed.get(hid, 0)
-            if policy.allow_negative_rebate:
+            owed = guaranteed.get(hid, 0)
+            if negative:
                 recovered, rebate = owed, share - owed
             else:
-                rebate = max(0, share - owed)
+                rebate = share - owed if share > owed else 0
                 recovered = share - rebate
-            parts.append(
-                HouseholdPart(
-                    household_id=hid,
-                    category=category,
-                    share_fen=share,
-                    guaranteed_fen=owed,
-                    recovered_fen=recovered,
-                    rebate_fen=rebate,
-                    bonus_fen=bonuses.get(hid, 0),
-                )
-            )
+            # Positional, in field order: household, category, share, guaranteed, recovered, rebate, bonus.
+            parts.append(HouseholdPart(hid, category, share, owed, recovered, rebate, bonuses.get(hid, 0)))
         result = LineSplit(
             net_fen=net_fen,
             retention_fen=pools[_Pool.RETENTION],

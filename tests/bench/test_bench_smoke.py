@@ -66,3 +66,30 @@ def test_attribution_prints_its_figures(tmp_path: Path) -> None:
     stages = out["stages"]
     assert stages["attributed"] == 400 and stages["allocated"] == 400 and stages["posted"] == 400
     assert stages["failed"] == 0 and stages["waiting_lots"] == 0
+
+
+def test_attribution_with_two_workers_shares_out_the_lines(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Two worker processes on one PostgreSQL store: every line is processed exactly once."""
+    import asyncio
+
+    pg_server = request.getfixturevalue("pg_server")  # skips (or fails in CI) without a server
+    name = asyncio.run(pg_server.create())
+    try:
+        out = run_bench(
+            "attribution.py",
+            "--lines",
+            "600",
+            "--households",
+            "120",
+            "--workers",
+            "2",
+            "--db",
+            pg_server.url(name),
+            cwd=tmp_path,
+        )
+    finally:
+        asyncio.run(pg_server.drop(name))
+    assert out["db"] == "postgresql" and out["workers"] == 2 and out["lines"] == 600
+    stages = out["stages"]
+    assert stages["attributed"] == 600 and stages["allocated"] == 600 and stages["posted"] == 600
+    assert stages["failed"] == 0 and stages["waiting_lots"] == 0
