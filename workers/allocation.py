@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import OrderStatus, RefundStatus
-from bangfu.models import LineAccounting, LotAllocation, Order, OrderLine, Refund, SupplyLot
+from bangfu.models import LineAccounting, LotAllocation, Order, OrderLine, Refund, RefundPosting, SupplyLot
 from bangfu.store import among, pg_unnest_insert
 
 _UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
@@ -436,6 +436,19 @@ async def return_refunded_units(
     await _write(conn, inserts)
     await _move_remaining(conn, deltas, now)
     stats.rows = len(inserts)
+    # A refund already folded into the ledger records the units it put back (one folded later
+    # reads them from lot_allocations when its refund_postings row is written).
+    returned: dict[int, int] = defaultdict(int)
+    for row in inserts:
+        returned[int(row["source_key"].split(":")[1])] -= row["quantity"]
+    if returned:
+        await conn.execute(
+            update(RefundPosting)
+            .where(RefundPosting.refund_id == bindparam("b_refund"))
+            .values(returned_units=bindparam("b_units"))
+            .execution_options(synchronize_session=False),
+            [{"b_refund": refund_id, "b_units": units} for refund_id, units in sorted(returned.items())],
+        )
     return stats
 
 

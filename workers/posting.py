@@ -948,6 +948,7 @@ async def post_refunds(conn: AsyncConnection, *, shop_id: int | None = None, lim
         result = await conn.execute(select(JournalRow.uid, JournalRow.id).where(among(conn, JournalRow.uid, uids)))
         ids.update({uid: journal_id for uid, journal_id in result})
     if folded:
+        returned = await _returned_units(conn, [refund_id for refund_id, _, _, _ in folded])
         await conn.execute(
             insert(RefundPosting),
             [
@@ -956,7 +957,7 @@ async def post_refunds(conn: AsyncConnection, *, shop_id: int | None = None, lim
                     "order_line_id": line_id,
                     "journal_id": ids[journal.uid] if journal is not None else None,
                     "amount_fen": -journal.legs.get(receivable_account_code(journal), 0) if journal else 0,
-                    "returned_units": 0,
+                    "returned_units": returned.get(refund_id, 0),
                     "occurred_at": occurred_at,
                     "posted_at": now,
                 }
@@ -985,6 +986,23 @@ async def post_refunds(conn: AsyncConnection, *, shop_id: int | None = None, lim
             [{"b_id": la_ids[line_id], "b_reason": reason} for line_id, reason in failures.items()],
         )
     return stats
+
+
+async def _returned_units(conn: AsyncConnection, refund_ids: Sequence[int]) -> dict[int, int]:
+    """Units each refund has put back into lots so far (its ``refund:<id>:lot:<lot>`` allocations)."""
+    keys = {f"refund:{refund_id}": refund_id for refund_id in refund_ids}
+    line_ids = select(Refund.order_line_id).where(among(conn, Refund.id, sorted(keys.values())))
+    rows = await conn.execute(
+        select(LotAllocation.source_key, LotAllocation.quantity).where(
+            LotAllocation.order_line_id.in_(line_ids.scalar_subquery()), LotAllocation.quantity < 0
+        )
+    )
+    out: dict[int, int] = defaultdict(int)
+    for key, quantity in rows:
+        refund_id = keys.get(key.split(":lot:", 1)[0])
+        if refund_id is not None:
+            out[refund_id] -= quantity
+    return out
 
 
 def receivable_account_code(journal: Journal) -> str:

@@ -184,3 +184,36 @@ async def test_two_concurrent_workers_never_overdraw(db_url: str) -> None:
             assert await conn.scalar(select(OrderLine.id).where(OrderLine.id.in_(lines)).limit(1)) is not None
     finally:
         await engine.dispose()
+
+
+async def test_the_refund_posting_records_the_units_put_back_in_either_order(db_url: str) -> None:
+    """Folded into the ledger before or after its units went back, a refund's refund_postings row
+    ends with the units it returned to lots (none for a refund that keeps the goods)."""
+    from bangfu.models import RefundPosting
+    from workers.pipeline import run_pipeline
+    from workers.posting import post_lines, post_refunds
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            world, _, _ = await _world_with_two_lots(conn)
+            first_order, (first_line,) = await add_order(conn, world, [(world.coop_sku, 2, 2000)])
+            second_order, (second_line,) = await add_order(conn, world, [(world.coop_sku, 2, 2000)])
+        await run_pipeline(engine)
+        async with engine.begin() as conn:
+            # Posted first, returned in the same pass after it.
+            folded_first = await add_refund(conn, world, first_order, first_line, amount=1000, quantity=1)
+            await conn.execute(update(Refund).where(Refund.id == folded_first).values(with_return=True))
+            kept = await add_refund(conn, world, first_order, first_line, amount=500)
+        await run_pipeline(engine)
+        async with engine.begin() as conn:
+            returned_first = await add_refund(conn, world, second_order, second_line, amount=2000, quantity=2)
+            await conn.execute(update(Refund).where(Refund.id == returned_first).values(with_return=True))
+            assert (await return_refunded_units(conn)).units_returned == 2
+            await post_lines(conn)
+            await post_refunds(conn)
+        async with engine.connect() as conn:
+            rows = dict((await conn.execute(select(RefundPosting.refund_id, RefundPosting.returned_units))).all())
+        assert rows == {folded_first: 1, kept: 0, returned_first: 2}
+    finally:
+        await engine.dispose()
