@@ -9,8 +9,7 @@ Units sold are the quantities of paid order lines (``orders.paid_at`` in the win
 on every channel. Perishable products (``products.perishable``) use the shorter
 ``perishable_days`` window and are raised as ``error`` rather than ``warning``.
 
-One open alert per lot (kind ``unsold``): the ``alerts`` table has no subject column, so the
-message starts with ``[lot:<id>]`` and that prefix is the key. A run opens alerts for newly
+One open alert per lot (kind ``unsold``, subject ``lot:<id>``). A run opens alerts for newly
 unsold lots, refreshes the message of those still unsold, and resolves (``resolved_at``) those
 that sold through or are selling again; running it twice changes nothing. On PostgreSQL a
 transaction-scoped advisory lock keeps two concurrent runs from opening the same alert twice.
@@ -29,17 +28,17 @@ from bangfu.models import Alert, Order, OrderLine, Product, Sku, SupplyLot
 
 KIND = "unsold"
 _LOCK_KEY = 0x62616E67_75736F  # "bang" "uso": any constant shared by every run
-_PREFIX = re.compile(r"\[lot:(\d+)\]")
+_SUBJECT = re.compile(r"lot:(\d+)")
 SHANGHAI_OFFSET = timedelta(hours=8)
 
 
-def lot_prefix(lot_id: int) -> str:
-    return f"[lot:{lot_id}]"
+def lot_subject(lot_id: int) -> str:
+    return f"lot:{lot_id}"
 
 
-def lot_of(message: str) -> int | None:
-    """The lot id an unsold alert's message names, or None."""
-    match = _PREFIX.match(message)
+def lot_of(subject: str | None) -> int | None:
+    """The lot id an unsold alert's subject names, or None."""
+    match = _SUBJECT.fullmatch(subject or "")
     return int(match.group(1)) if match else None
 
 
@@ -115,24 +114,20 @@ async def detect_unsold(
             continue
         last = last_sale.get(lot.sku_id)
         idle = (now - last).days if last is not None else (today - lot.received_on).days
-        message = (
-            lot_prefix(lot.id)
-            + " "
-            + t(
-                "alert.unsold",
-                lot=lot.lot_code,
-                sku=lot.sku_code,
-                remaining=lot.remaining,
-                days=window,
-                sold=units,
-                idle=idle,
-            )
+        message = t(
+            "alert.unsold",
+            lot=lot.lot_code,
+            sku=lot.sku_code,
+            remaining=lot.remaining,
+            days=window,
+            sold=units,
+            idle=idle,
         )
         flagged[lot.id] = ("error" if lot.perishable else "warning", message)
 
     open_alerts = (
         await conn.execute(
-            select(Alert.id, Alert.message, Alert.severity)
+            select(Alert.id, Alert.subject, Alert.message, Alert.severity)
             .where(Alert.kind == KIND, Alert.resolved_at.is_(None))
             .order_by(Alert.id)
         )
@@ -140,7 +135,7 @@ async def detect_unsold(
     seen: set[int] = set()
     to_resolve: list[int] = []
     for alert in open_alerts:
-        lot_id = lot_of(alert.message)
+        lot_id = lot_of(alert.subject)
         if lot_id is None or lot_id not in flagged or lot_id in seen:
             to_resolve.append(alert.id)
             continue
@@ -151,7 +146,14 @@ async def detect_unsold(
     if to_resolve:
         await conn.execute(update(Alert).where(Alert.id.in_(to_resolve)).values(resolved_at=now))
     fresh = [
-        {"kind": KIND, "severity": severity, "shop_id": None, "message": message, "created_at": now}
+        {
+            "kind": KIND,
+            "severity": severity,
+            "shop_id": None,
+            "subject": lot_subject(lot_id),
+            "message": message,
+            "created_at": now,
+        }
         for lot_id, (severity, message) in sorted(flagged.items())
         if lot_id not in seen
     ]

@@ -17,12 +17,12 @@ from workers.alerts import KIND, lot_of
 async def unsold(conn: AsyncConnection, *, now: datetime) -> Report:
     alerts = (
         await conn.execute(
-            select(Alert.id, Alert.message, Alert.created_at, Alert.severity)
+            select(Alert.id, Alert.subject, Alert.message, Alert.created_at, Alert.severity)
             .where(Alert.kind == KIND, Alert.resolved_at.is_(None))
             .order_by(Alert.id)
         )
     ).all()
-    by_lot = {lid: alert for alert in alerts if (lid := lot_of(alert.message)) is not None}
+    by_lot = {lid: alert for alert in alerts if (lid := lot_of(alert.subject)) is not None}
     lots = {
         row.id: row
         for row in await conn.execute(

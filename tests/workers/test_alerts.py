@@ -15,7 +15,7 @@ NOW = at("2026-10-31T04:00")
 
 
 async def _alerts(conn: object) -> list[tuple[int | None, str, bool]]:
-    rows = await conn.execute(select(Alert.message, Alert.severity, Alert.resolved_at).where(Alert.kind == "unsold"))  # type: ignore[attr-defined]
+    rows = await conn.execute(select(Alert.subject, Alert.severity, Alert.resolved_at).where(Alert.kind == "unsold"))  # type: ignore[attr-defined]
     return sorted((lot_of(m), s, r is not None) for m, s, r in rows)
 
 
@@ -61,7 +61,7 @@ async def test_open_refresh_resolve(db_url: str) -> None:
             # Refresh: the stock changed, the same alert says so.
             await conn.execute(update(SupplyLot).where(SupplyLot.id == slow).values(remaining=80))
             assert await detect_unsold(conn, now=NOW) == 2
-            message = await conn.scalar(select(Alert.message).where(Alert.message.like(f"[lot:{slow}]%")))
+            message = await conn.scalar(select(Alert.message).where(Alert.subject == f"lot:{slow}"))
             assert message is not None and "80" in message
             assert len(await _alerts(conn)) == 2
 
