@@ -451,12 +451,15 @@ class SyncEngine:
     ) -> None:
         async with self.engine.begin() as conn:
             page = await self._upsert(conn, shop, stream, records, now)
-            page.quarantined = await quarantine(conn, shop.id, held, now=now)
-            if held:
+            refused = [*held, *page.held]  # the connector's bad records and those the store refused
+            page.quarantined = await quarantine(conn, shop.id, refused, now=now)
+            if refused:
                 self._open_quarantine.add((shop.id, stream))
-            if records and (resolve or held):
+            if records and (resolve or refused):
                 # A record quarantined earlier that has now arrived whole closes its entry.
-                await resolve_quarantine(conn, shop.id, stream, [_record_id(stream, r) for r in records], now)
+                stored = [_record_id(stream, r) for r in records]
+                kept_back = {q.platform_id for q in page.held}
+                await resolve_quarantine(conn, shop.id, stream, [i for i in stored if i not in kept_back], now)
             if cursor is not None:
                 await self._set_cursor(conn, shop.id, stream, cursor, now)
             outcome.rows.add(page)

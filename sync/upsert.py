@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -72,6 +72,8 @@ class PageResult:
     duplicates: int = 0
     quarantined: int = 0
     max_modified: datetime | None = None
+    # Records the store refused as bad records while writing (quarantined with the batch's own).
+    held: list[Quarantined] = field(default_factory=list)
 
     def add(self, other: PageResult) -> None:
         self.new += other.new
@@ -642,6 +644,7 @@ async def upsert_live_sessions(
     """Sessions, their hosts (created on first sight), per-minute stats and explanation windows."""
     sessions, duplicates = _newest(records, lambda r: r.room_id, lambda r: (r.modified_at,))
     result = PageResult(duplicates=duplicates)
+    sessions, result.held = await _campaign_code_clashes(conn, shop_id, sessions)
     if not sessions:
         return result
     result.max_modified = max(r.modified_at for r in sessions)
@@ -753,6 +756,48 @@ async def upsert_live_sessions(
         conn, WINDOWS, window_rows, ("session_id", "platform_item_id", "started_at"), guard=None, returning=("id",)
     )
     return result
+
+
+async def _campaign_code_clashes(
+    conn: AsyncConnection, shop_id: int, sessions: list[LiveSessionRecord]
+) -> tuple[list[LiveSessionRecord], list[Quarantined]]:
+    """Sessions whose campaign code another session already has, held back as bad records.
+
+    A campaign code names one session (self-mall links are attributed by it), so a second
+    session with the same code, stored or in the same page, would make attribution ambiguous.
+    It is quarantined with both sessions named; it is stored once its code is fixed at the source.
+    """
+    codes = sorted({s.campaign_code for s in sessions if s.campaign_code})
+    if not codes:
+        return sessions, []
+    owners: dict[str, tuple[int, str]] = {}
+    for chunk in _chunks(codes, 1):
+        rows = await conn.execute(
+            select(SESSIONS.c.campaign_code, SESSIONS.c.shop_id, SESSIONS.c.room_id).where(
+                SESSIONS.c.campaign_code.in_(chunk)
+            )
+        )
+        owners.update({code: (owner_shop, room) for code, owner_shop, room in rows})
+    kept: list[LiveSessionRecord] = []
+    held: list[Quarantined] = []
+    for session in sorted(sessions, key=lambda s: (s.started_at, s.room_id)):
+        code = session.campaign_code
+        owner = owners.get(code) if code else None
+        if code and owner is not None and owner != (shop_id, session.room_id):
+            held.append(
+                Quarantined(
+                    SyncStream.LIVE_SESSIONS,
+                    session.room_id,
+                    f"campaign code {code!r} of room {session.room_id} already belongs to room {owner[1]} "
+                    f"of shop #{owner[0]}; a campaign code must name one session",
+                    session.raw,
+                )
+            )
+            continue
+        if code:
+            owners[code] = (shop_id, session.room_id)  # a later session of this page with it clashes
+        kept.append(session)
+    return kept, held
 
 
 async def quarantine(conn: AsyncConnection, shop_id: int, items: Sequence[Quarantined], *, now: datetime) -> int:

@@ -163,3 +163,81 @@ async def test_settlement_lines_upsert(db_url: str) -> None:
             assert await conn.scalar(select(SettlementLine.__table__.c.amount_fen)) == -60
     finally:
         await engine.dispose()
+
+
+async def test_a_session_with_another_sessions_campaign_code_is_held_back(db_url: str) -> None:
+    """A campaign code names one session: a second one, stored or in the same page, is held back
+    as a bad record (with both named) and nothing else in the page is lost."""
+    from bangfu.models import LiveSession
+    from bangfu.records import LiveSessionRecord
+    from sync.upsert import upsert_live_sessions
+
+    def session(room: str, code: str, minutes: int = 0) -> LiveSessionRecord:
+        return LiveSessionRecord(
+            room_id=room,
+            author_id="mall-host",
+            started_at=T0 + timedelta(minutes=minutes),
+            modified_at=T0 + timedelta(hours=3),
+            campaign_code=code,
+        )
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            shop = await _shop(conn)
+            first = await upsert_live_sessions(conn, shop, "selfmall", [session("R1", "SPRING")], now=NOW)
+            assert first.new == 1 and not first.held
+        async with engine.begin() as conn:
+            page = [
+                session("R1", "SPRING"),  # its own code: fine
+                session("R2", "SPRING"),  # the stored R1's code
+                session("R3", "AUTUMN", minutes=1),
+                session("R4", "AUTUMN", minutes=2),  # R3's code, same page, started later
+            ]
+            result = await upsert_live_sessions(conn, shop, "selfmall", page, now=NOW)
+        held = {q.platform_id: q.error for q in result.held}
+        assert set(held) == {"R2", "R4"}
+        assert "'SPRING'" in held["R2"] and "room R1" in held["R2"]
+        assert "'AUTUMN'" in held["R4"] and "room R3" in held["R4"]
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(LiveSession.room_id, LiveSession.campaign_code))).all()
+        assert sorted(rows) == [("R1", "SPRING"), ("R3", "AUTUMN")]
+    finally:
+        await engine.dispose()
+
+
+async def test_the_sync_engine_quarantines_a_clashing_session_until_its_code_is_fixed(db_url: str) -> None:
+    from types import SimpleNamespace
+
+    from bangfu.enums import SyncStream
+    from bangfu.models import LiveSession, QuarantinedRecord
+    from bangfu.records import LiveSessionRecord
+    from sync.engine import StreamOutcome, SyncEngine
+
+    def session(room: str, code: str) -> LiveSessionRecord:
+        return LiveSessionRecord(
+            room_id=room, author_id="mall-host", started_at=T0, modified_at=T0 + timedelta(hours=1), campaign_code=code
+        )
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            shop = SimpleNamespace(id=await _shop(conn), name="店", platform=PlatformKind.SELFMALL)
+        sync = SyncEngine(engine, clock=lambda: NOW)
+        stream = SyncStream.LIVE_SESSIONS
+        outcome = StreamOutcome(shop.id, stream)
+        await sync._write(shop, stream, [session("R1", "SPRING"), session("R2", "SPRING")], [], outcome)  # type: ignore[arg-type]
+        assert outcome.rows.quarantined == 1 and outcome.rows.new == 1
+        async with engine.connect() as conn:
+            entries = (await conn.execute(select(QuarantinedRecord.platform_id, QuarantinedRecord.resolved_at))).all()
+        assert entries == [("R2", None)]
+        # The shop fixes R2's code: it is stored, and its quarantine entry closes.
+        fixed = replace(session("R2", "SUMMER"), modified_at=T0 + timedelta(hours=2))
+        await sync._write(shop, stream, [fixed], [], StreamOutcome(shop.id, stream))  # type: ignore[arg-type]
+        async with engine.connect() as conn:
+            entries = (await conn.execute(select(QuarantinedRecord.platform_id, QuarantinedRecord.resolved_at))).all()
+            rooms = (await conn.execute(select(LiveSession.room_id, LiveSession.campaign_code))).all()
+        assert [(room, resolved is not None) for room, resolved in entries] == [("R2", True)]
+        assert sorted(rooms) == [("R1", "SPRING"), ("R2", "SUMMER")]
+    finally:
+        await engine.dispose()
