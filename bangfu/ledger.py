@@ -573,7 +573,8 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
     if not fresh:
         return status
 
-    account_ids = await _ensure_accounts(conn, [p.account for j in fresh for p in j.postings])
+    # Accounts are values: one per code is enough (a batch names each household's many times).
+    account_ids = await _ensure_accounts(conn, {p.account.code: p.account for j in fresh for p in j.postings}.values())
     journal_ids: dict[str, int] = {}
     plain = [j for j in fresh if j.reverses_uid is None]
     reversing = [j for j in fresh if j.reverses_uid is not None]
@@ -591,7 +592,12 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
                 raise RefundError(f"journal {journal.uid} reverses {journal.reverses_uid}, which is not in the ledger")
         journal_ids.update(await _insert_journals(conn, reversing, journal_ids))
 
-    posting_rows = [(journal_ids[j.uid], account_ids[p.account.code], p.amount_fen) for j in fresh for p in j.postings]
+    posting_rows = [
+        (journal_id, account_ids[account.code], amount)
+        for j in fresh
+        for journal_id in (journal_ids[j.uid],)
+        for account, amount in j.postings
+    ]
     if conn.dialect.name == "postgresql":
         # COPY: one stream, no per-row statement or parameter processing.
         driver = await asyncpg_in_transaction(conn)
