@@ -11,7 +11,8 @@ Ids follow TigerBeetle: a journal's uid is uuid5 of its source event key, so a r
 same uid. Posting a uid already present with the same postings is ``exists`` (a no-op); the same
 uid with different postings is a :class:`JournalConflictError`. Balance follows django-hordak:
 an unbalanced journal is refused before anything is written, on SQLite the sum is checked again
-in the same transaction, and on PostgreSQL the deferred trigger checks it at commit.
+in the same transaction, and on PostgreSQL the database checks each statement of postings (all
+of a journal's postings go in one statement, a COPY here) and, at commit, every new journal.
 
 Sign convention: debit positive, credit negative. A sale debits the shop's platform receivable
 with the paid amount and credits the accrued fees, the host's commission, the cooperative's
