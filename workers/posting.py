@@ -28,11 +28,12 @@ Definitions made here:
   in the payout, so a fee is minus their sum). These are the fees charged on the whole line:
   a positive fee line (a fee given back because the buyer was refunded) is left out, since the
   refund journal reverses the line's fees pro rata along with every other leg; any gap between
-  that and what the platform gave back shows in the reconciliation. A bill line naming a line of the order is that
-  line's; any other is spread over the order's lines pro rata by ``paid_fen`` (largest
-  remainder). Without a bill: the policy's estimates (none for enterprise suppliers). The host
-  commission is the bill's when it has one, otherwise the attributed host's deal
-  (``Host.commission_bp``); a billed commission with no attributed host is booked as platform fee.
+  that and what the platform gave back shows in the reconciliation. A bill line naming a line
+  of the order is that line's; any other is spread over the order's lines pro rata by
+  ``paid_fen`` (largest remainder). Without a bill: the policy's estimates (none for enterprise
+  suppliers). The host commission is the bill's when it has one, otherwise the attributed
+  host's deal (``Host.commission_bp``); a billed commission with no attributed host is booked
+  as platform fee.
 - A sale is dated when paid; a true-up at the latest of the payment, the order's last change,
   the last bill line and the attributed session's start (data, never the clock, so a replay
   dates it the same); a refund when it was last modified (succeeded).
