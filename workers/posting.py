@@ -735,6 +735,7 @@ async def post_lines(
     done: list[dict[str, Any]] = []
     waiting: list[dict[str, Any]] = []
     plans: dict[tuple[Any, ...], Any] = {}
+    refolded = await _refunded_at_new_paid(conn, states)
     for state in states:
         inp = inputs[state.line_id]
         desired = desired_journal(state, inp, plans)
@@ -758,6 +759,7 @@ async def post_lines(
             "b_desired": desired.legs,
             "b_sale": state.sale_version,
             "b_seq": state.journal_seq,
+            "b_refunded": refolded.get(state.line_id, state.refunded),
         }
         if desired.status == NOT_SPLIT:
             stats.not_split += 1
@@ -768,7 +770,7 @@ async def post_lines(
             stats.sales += 1
         elif not unchanged:
             before = refunded_legs(state.desired or {}, state.refunded)
-            after = refunded_legs(desired.legs, state.refunded)
+            after = refunded_legs(desired.legs, row["b_refunded"])
             seq = state.journal_seq + 1
             trueup = build_trueup_journal(
                 shop_id=state.shop_id,
@@ -811,10 +813,12 @@ async def post_lines(
                 desired_legs=bindparam("b_desired", type_=LineAccounting.desired_legs.type),
                 sale_version=bindparam("b_sale"),
                 journal_seq=bindparam("b_seq"),
+                refunded_num=bindparam("b_num"),
+                refunded_den=bindparam("b_den"),
                 updated_at=now,
             )
             .execution_options(synchronize_session=False),
-            done,
+            [{**row, "b_num": row["b_refunded"].numerator, "b_den": row["b_refunded"].denominator} for row in done],
         )
     if waiting:
         await conn.execute(
@@ -835,9 +839,11 @@ async def post_lines(
 _PG_UPDATE_DONE = (
     "UPDATE line_accounting AS la SET status = t.status, reason = t.reason, posted_rev = t.rev, "
     "checked_rev = t.rev, posted_fingerprint = t.fp, fees_source = t.fees, bill_lines = t.bills, "
-    "desired_legs = t.desired::jsonb, sale_version = t.sale, journal_seq = t.seq, updated_at = $11 "
+    "desired_legs = t.desired::jsonb, sale_version = t.sale, journal_seq = t.seq, updated_at = $11, "
+    "refunded_num = t.num, refunded_den = t.den "
     "FROM unnest($1::bigint[], $2::varchar[], $3::text[], $4::int[], $5::varchar[], $6::varchar[], $7::int[], "
-    "$8::text[], $9::int[], $10::int[]) AS t(id, status, reason, rev, fp, fees, bills, desired, sale, seq) "
+    "$8::text[], $9::int[], $10::int[], $12::bigint[], $13::bigint[]) "
+    "AS t(id, status, reason, rev, fp, fees, bills, desired, sale, seq, num, den) "
     "WHERE la.id = t.id"
 )
 
@@ -858,7 +864,40 @@ async def _pg_update_done(conn: AsyncConnection, done: Sequence[dict[str, Any]],
         [row["b_sale"] for row in done],
         [row["b_seq"] for row in done],
         now,
+        [row["b_refunded"].numerator for row in done],
+        [row["b_refunded"].denominator for row in done],
     )
+
+
+async def _refunded_at_new_paid(conn: AsyncConnection, states: Sequence[LineState]) -> dict[int, Fraction]:
+    """The refunded part of each refunded line whose paid amount changed since it was posted.
+
+    A refund by amount took back ``amount / paid`` of the line *then*. When the paid amount
+    changes afterwards, the same fen are a different part of the line: the part is recomputed
+    from the line's folded refunds over the new paid amount (by quantity: units over the line's
+    units, unchanged), at most the whole line, so the true-up leaves the receivable at the new
+    paid amount minus exactly the fen refunded.
+    """
+    changed = {
+        s.line_id: s
+        for s in states
+        if s.refunded and s.desired is not None and s.desired.get(receivable_account(s.shop_id).code) != s.paid_fen
+    }
+    if not changed:
+        return {}
+    rows = await conn.execute(
+        select(RefundPosting.order_line_id, Refund.amount_fen, Refund.quantity)
+        .join(Refund, Refund.id == RefundPosting.refund_id)
+        .where(among(conn, RefundPosting.order_line_id, sorted(changed)))
+    )
+    parts: dict[int, Fraction] = defaultdict(Fraction)
+    for line_id, amount, units in rows:
+        state = changed[line_id]
+        if amount and state.paid_fen > 0:
+            parts[line_id] += Fraction(amount, state.paid_fen)
+        elif units and state.quantity > 0:
+            parts[line_id] += Fraction(units, state.quantity)
+    return {line_id: min(part, Fraction(1)) for line_id, part in parts.items()}
 
 
 # -- post_refunds -------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from fractions import Fraction
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu.enums import HostKind, JournalKind, SettlementKind
@@ -180,6 +181,36 @@ async def test_a_fee_given_back_on_a_refund_is_not_taken_twice(db_url: str, engi
     assert balance[f"receivable:shop:{world.shop}"] == 6_000
     assert balance[f"fees:shop:{world.shop}:platform_fee"] == -300
     assert sum(balance.values()) == 0
+    await assert_verified(engine)
+
+
+async def test_a_paid_amount_changed_after_a_refund_keeps_the_refunded_fen(db_url: str, engine: AsyncEngine) -> None:
+    """4,000 fen refunded of 10,000; the line is then corrected to 9,000 paid. The ledger holds
+    9,000 - 4,000 on the receivable (not 60% of 9,000), and a full refund of the rest clears it."""
+    from bangfu.models import OrderLine
+
+    world = await world_of(engine)
+    order, line = await sold_line(engine, world, paid=10_000)
+    async with engine.begin() as conn:
+        await add_refund(conn, world, order, line, amount=4_000)
+    await run(engine)
+    assert (await ledger(engine))[f"receivable:shop:{world.shop}"] == 6_000
+    async with engine.begin() as conn:
+        # What the sync does with a corrected line: new content, a new version.
+        await conn.execute(
+            update(OrderLine)
+            .where(OrderLine.id == line)
+            .values(paid_fen=9_000, unit_price_fen=4_500, version=OrderLine.version + 1)
+        )
+    assert (await run(engine)).trueups == 1
+    assert (await ledger(engine))[f"receivable:shop:{world.shop}"] == 5_000
+    after = await state(engine, line)
+    assert Fraction(after.refunded_num, after.refunded_den) == Fraction(4, 9)
+    await assert_verified(engine)
+    async with engine.begin() as conn:
+        await add_refund(conn, world, order, line, amount=5_000, at=PAID_AT.replace(day=7))
+    await run(engine)
+    assert await ledger(engine) == {}
     await assert_verified(engine)
 
 
