@@ -93,3 +93,29 @@ def test_attribution_with_two_workers_shares_out_the_lines(request: pytest.Fixtu
     stages = out["stages"]
     assert stages["attributed"] == 600 and stages["allocated"] == 600 and stages["posted"] == 600
     assert stages["failed"] == 0 and stages["waiting_lots"] == 0
+
+
+def test_ledger_rows_prints_its_figures(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    import asyncio
+
+    pg_server = request.getfixturevalue("pg_server")  # skips (or fails in CI) without a server
+    name = asyncio.run(pg_server.create())
+    try:
+        out = run_bench(
+            "ledger_rows.py",
+            "--lines",
+            "300",
+            "--legs",
+            "5",
+            "--repeat",
+            "1",
+            "--db",
+            pg_server.url(name),
+            cwd=tmp_path,
+        )
+    finally:
+        asyncio.run(pg_server.drop(name))
+    assert out["bench"] == "ledger_rows" and out["lines"] == 300 and out["legs_per_line"] == 5
+    for key in ("posting_row_us", "postings_per_line_us", "compact_line_us"):
+        assert out[key] > 0, key
+    assert out["postings_lines_per_s_one_core"] > 0 and out["compact_lines_per_s_one_core"] > 0
