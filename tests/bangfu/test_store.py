@@ -119,6 +119,19 @@ async def _accounts(session: AsyncSession) -> tuple[LedgerAccount, LedgerAccount
     return receivable, household
 
 
+async def _journal(session: AsyncSession, number: int) -> Journal:
+    """An empty sale journal, flushed (its id known)."""
+    journal = Journal(
+        uid=f"00000000-0000-5000-8000-{number:012d}",
+        kind=JournalKind.SALE,
+        source_event=f"test:{number}",
+        occurred_at=datetime.now(UTC),
+    )
+    session.add(journal)
+    await session.flush()
+    return journal
+
+
 async def _post_legs(session: AsyncSession, journal_id: int, legs: list[tuple[int, int]]) -> None:
     """A journal's postings, written as the ledger store writes them: all in one statement."""
     rows = [{"journal_id": journal_id, "account_id": account, "amount_fen": amount} for account, amount in legs]
@@ -128,14 +141,7 @@ async def _post_legs(session: AsyncSession, journal_id: int, legs: list[tuple[in
 async def test_ledger_rows_cannot_be_updated_or_deleted(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
         receivable, household = await _accounts(session)
-        journal = Journal(
-            uid="00000000-0000-5000-8000-000000000001",
-            kind=JournalKind.SALE,
-            source_event="test:1",
-            occurred_at=datetime.now(UTC),
-        )
-        session.add(journal)
-        await session.flush()
+        journal = await _journal(session, 1)
         await _post_legs(session, journal.id, [(receivable.id, 500), (household.id, -500)])
     for statement in (
         update(Posting).values(amount_fen=1),
@@ -154,14 +160,7 @@ async def test_postgres_refuses_an_unbalanced_journal(sessions: async_sessionmak
         receivable, household = await _accounts(session)
         await session.commit()
     async with sessions() as session:
-        journal = Journal(
-            uid="00000000-0000-5000-8000-000000000002",
-            kind=JournalKind.SALE,
-            source_event="test:2",
-            occurred_at=datetime.now(UTC),
-        )
-        session.add(journal)
-        await session.flush()
+        journal = await _journal(session, 2)
         # Checked per statement: the insert of the postings itself is refused.
         with pytest.raises(DBAPIError, match="unbalanced: 2 legs summing to 1 fen"):
             await _post_legs(session, journal.id, [(receivable.id, 500), (household.id, -499)])
@@ -174,15 +173,7 @@ async def test_postgres_refuses_a_journal_left_without_legs_at_commit(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session:
-        session.add(
-            Journal(
-                uid="00000000-0000-5000-8000-000000000003",
-                kind=JournalKind.SALE,
-                source_event="test:3",
-                occurred_at=datetime.now(UTC),
-            )
-        )
-        await session.flush()  # deferred: only the commit checks
+        await _journal(session, 3)  # deferred: only the commit checks
         with pytest.raises(DBAPIError, match="unbalanced: 0 legs"):
             await session.commit()
 
@@ -193,14 +184,7 @@ async def test_postings_to_a_posted_journal_or_unknown_rows_are_refused(
     """What the foreign keys and the per-row balance trigger guarded, the set-based checks still do."""
     async with sessions() as session, session.begin():
         receivable, household = await _accounts(session)
-        journal = Journal(
-            uid="00000000-0000-5000-8000-000000000004",
-            kind=JournalKind.SALE,
-            source_event="test:4",
-            occurred_at=datetime.now(UTC),
-        )
-        session.add(journal)
-        await session.flush()
+        journal = await _journal(session, 4)
         await _post_legs(session, journal.id, [(receivable.id, 500), (household.id, -500)])
         ids = journal.id, receivable.id
     journal_id, account_id = ids

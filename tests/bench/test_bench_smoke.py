@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,53 +69,33 @@ def test_attribution_prints_its_figures(tmp_path: Path) -> None:
     assert stages["failed"] == 0 and stages["waiting_lots"] == 0
 
 
-def test_attribution_with_two_workers_shares_out_the_lines(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    """Two worker processes on one PostgreSQL store: every line is processed exactly once."""
+@pytest.fixture
+def scratch_pg(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of an empty PostgreSQL database, dropped afterwards (skips, or fails in CI, without a server)."""
     import asyncio
 
-    pg_server = request.getfixturevalue("pg_server")  # skips (or fails in CI) without a server
+    pg_server = request.getfixturevalue("pg_server")
     name = asyncio.run(pg_server.create())
     try:
-        out = run_bench(
-            "attribution.py",
-            "--lines",
-            "600",
-            "--households",
-            "120",
-            "--workers",
-            "2",
-            "--db",
-            pg_server.url(name),
-            cwd=tmp_path,
-        )
+        yield pg_server.url(name)
     finally:
         asyncio.run(pg_server.drop(name))
+
+
+def test_attribution_with_two_workers_shares_out_the_lines(scratch_pg: str, tmp_path: Path) -> None:
+    """Two worker processes on one PostgreSQL store: every line is processed exactly once."""
+    args = ["--lines", "600", "--households", "120", "--workers", "2", "--db", scratch_pg]
+    out = run_bench("attribution.py", *args, cwd=tmp_path)
     assert out["db"] == "postgresql" and out["workers"] == 2 and out["lines"] == 600
     stages = out["stages"]
     assert stages["attributed"] == 600 and stages["allocated"] == 600 and stages["posted"] == 600
     assert stages["failed"] == 0 and stages["waiting_lots"] == 0
 
 
-def test_ledger_rows_prints_its_figures(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    import asyncio
-
-    pg_server = request.getfixturevalue("pg_server")  # skips (or fails in CI) without a server
-    name = asyncio.run(pg_server.create())
-    try:
-        out = run_bench(
-            "ledger_rows.py",
-            "--lines",
-            "300",
-            "--legs",
-            "5",
-            "--repeat",
-            "1",
-            "--db",
-            pg_server.url(name),
-            cwd=tmp_path,
-        )
-    finally:
-        asyncio.run(pg_server.drop(name))
+def test_ledger_rows_prints_its_figures(scratch_pg: str, tmp_path: Path) -> None:
+    out = run_bench(
+        "ledger_rows.py", "--lines", "300", "--legs", "5", "--repeat", "1", "--db", scratch_pg, cwd=tmp_path
+    )
     assert out["bench"] == "ledger_rows" and out["lines"] == 300 and out["legs_per_line"] == 5
     for key in ("posting_row_us", "postings_per_line_us", "compact_line_us"):
         assert out[key] > 0, key
