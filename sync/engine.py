@@ -266,6 +266,27 @@ class SyncEngine:
             await self._write(shop, SyncStream.ORDERS, records, held, outcome, resolve=True)
         return outcome
 
+    async def refresh_refunds(self, shop: Shop, platform_refund_ids: Sequence[str]) -> StreamOutcome:
+        """Fetch the named refunds (after-sales) by id and store them (a webhook's follow-up pull).
+
+        A platform whose connector has no refund detail call (Taobao's) is skipped: its refunds
+        come with the periodic refunds stream, as they did before the push.
+        """
+        outcome = StreamOutcome(shop.id, SyncStream.REFUNDS)
+        async with self._connector(shop) as connector:
+            records: list[Any] = []
+            held: list[Quarantined] = []
+            for platform_refund_id in dict.fromkeys(platform_refund_ids):
+                try:
+                    records.append(await connector.refund_detail(platform_refund_id))
+                except RecordError as exc:
+                    held.append(Quarantined(SyncStream.REFUNDS, platform_refund_id, str(exc)))
+                except UnsupportedStream:
+                    outcome.skipped = True
+                    return outcome
+            await self._write(shop, SyncStream.REFUNDS, records, held, outcome, resolve=True)
+        return outcome
+
     # ------------------------------------------------------------------ streams
     async def _pull_windows(
         self,

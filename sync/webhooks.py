@@ -26,10 +26,13 @@ Each message is stored once in ``webhook_events`` (unique platform + event key: 
 ``msg_id``, TMC message ``id``); a replay hits the unique key, is acknowledged and ignored. The
 shop is found among the registered shops by (platform, app key, platform shop id) through their
 stored credentials. Messages about orders and after-sales are then followed by
-:meth:`SyncEngine.refresh_orders` for the named orders, in a background task after the answer
-(a burst is coalesced into one pull per shop). The pull fetches the order's *current* state and
-the never-backwards upserts keep whatever is newer, so a duplicated, out-of-order or missed push
-costs nothing: the periodic sync still runs and covers whatever no push announced.
+:meth:`SyncEngine.refresh_orders` for the named orders, and after-sale messages by
+:meth:`SyncEngine.refresh_refunds` for the refund they name (Douyin ``aftersale_id``, Taobao
+``refund_id``; a platform without a refund detail call waits for the refunds stream), in a
+background task after the answer (a burst is coalesced into one pull per shop). The pull
+fetches the *current* state and the never-backwards upserts keep whatever is newer, so a
+duplicated, out-of-order or missed push costs nothing: the periodic sync still runs and covers
+whatever no push announced.
 
 Event statuses: ``received`` -> ``processing`` (claimed: ``processed_at`` is the claim time)
 -> ``done`` | ``failed`` (``error`` says why; retried by :func:`process_pending`, which the sweep
@@ -142,6 +145,7 @@ class IncomingEvent:
     platform_shop_id: str | None
     platform_order_id: str | None  # None: nothing to pull
     payload: str  # the message as received
+    platform_refund_id: str | None = None  # an after-sale message's refund: pulled after the order
 
 
 @dataclass(slots=True)
@@ -150,7 +154,7 @@ class ProcessSummary:
     done: int = 0
     failed: int = 0
     abandoned: int = 0
-    pulls: int = 0  # refresh_orders calls (one per shop per batch)
+    pulls: int = 0  # follow-up pulls (one per shop per batch: its orders, then its refunds)
 
     def add(self, other: ProcessSummary) -> None:
         self.claimed += other.claimed
@@ -207,6 +211,7 @@ def parse_douyin(body: bytes) -> list[IncomingEvent]:
         raw_data = message.get("data")
         data = _embedded(raw_data)
         about_order = len(tag) == 3 and tag[0] in "12"
+        about_refund = len(tag) == 3 and tag[0] == "2"  # 2xx: after-sale (refund) messages
         name = DOUYIN_TAG_NAMES.get(tag)
         events.append(
             IncomingEvent(
@@ -215,6 +220,7 @@ def parse_douyin(body: bytes) -> list[IncomingEvent]:
                 platform_shop_id=_id_text(data.get("shop_id")),
                 platform_order_id=_id_text(data.get("p_id")) if about_order else None,
                 payload=orjson.dumps(message).decode(),
+                platform_refund_id=_id_text(data.get("aftersale_id")) if about_refund else None,
             )
         )
     return events
@@ -239,6 +245,7 @@ def parse_taobao(body: bytes) -> list[IncomingEvent]:
                 platform_shop_id=_id_text(message.get("user_id")),
                 platform_order_id=_id_text(content.get("tid")) if about_order else None,
                 payload=orjson.dumps(message).decode(),
+                platform_refund_id=_id_text(content.get("refund_id")) if topic.startswith("taobao_refund_") else None,
             )
         )
     return events
@@ -373,6 +380,7 @@ async def store_events(
                 "kind": event.kind,
                 "shop_id": shop_id,
                 "platform_order_id": event.platform_order_id,
+                "platform_refund_id": event.platform_refund_id,
                 "payload": event.payload,
                 "received_at": now,
                 "processed_at": now if ignored else None,
@@ -403,8 +411,8 @@ def _claimable(now: datetime, stale_after: timedelta) -> ColumnElement[bool]:
 
 async def _claim(
     engine: AsyncEngine, event_ids: Sequence[int], now: datetime, stale_after: timedelta
-) -> list[tuple[int, int | None, str | None]]:
-    claimed: list[tuple[int, int | None, str | None]] = []
+) -> list[tuple[int, int | None, str | None, str | None]]:
+    claimed: list[tuple[int, int | None, str | None, str | None]] = []
     ids = sorted(set(event_ids))
     for start in range(0, len(ids), CLAIM_CHUNK):
         chunk = ids[start : start + CLAIM_CHUNK]
@@ -412,10 +420,12 @@ async def _claim(
             update(EVENTS)
             .where(EVENTS.c.id.in_(chunk), _claimable(now, stale_after))
             .values(status=EventStatus.PROCESSING.value, processed_at=now)
-            .returning(EVENTS.c.id, EVENTS.c.shop_id, EVENTS.c.platform_order_id)
+            .returning(EVENTS.c.id, EVENTS.c.shop_id, EVENTS.c.platform_order_id, EVENTS.c.platform_refund_id)
         )
         async with engine.begin() as conn:
-            claimed.extend((int(r.id), r.shop_id, r.platform_order_id) for r in await conn.execute(stmt))
+            claimed.extend(
+                (int(r.id), r.shop_id, r.platform_order_id, r.platform_refund_id) for r in await conn.execute(stmt)
+            )
     return claimed
 
 
@@ -432,38 +442,46 @@ async def _finish(
         )
 
 
-async def _still_quarantined(engine: AsyncEngine, shop_id: int, order_ids: Sequence[str]) -> set[str]:
+async def _still_quarantined(engine: AsyncEngine, shop_id: int, stream: SyncStream, ids: Sequence[str]) -> set[str]:
     async with engine.connect() as conn:
         found = await conn.scalars(
             select(QuarantinedRecord.platform_id).where(
                 QuarantinedRecord.shop_id == shop_id,
-                QuarantinedRecord.stream == SyncStream.ORDERS,
+                QuarantinedRecord.stream == stream,
                 QuarantinedRecord.resolved_at.is_(None),
-                QuarantinedRecord.platform_id.in_(list(order_ids)),
+                QuarantinedRecord.platform_id.in_(list(ids)),
             )
         )
         return {value for value in found if value is not None}
 
 
 async def _process_shop(
-    engine: AsyncEngine, sync: SyncEngine, shop: Shop, events: Sequence[tuple[int, str]], clock: Clock
+    engine: AsyncEngine, sync: SyncEngine, shop: Shop, events: Sequence[tuple[int, str, str | None]], clock: Clock
 ) -> ProcessSummary:
     summary = ProcessSummary(pulls=1)
-    order_ids = list(dict.fromkeys(order_id for _, order_id in events))
-    ids = [event_id for event_id, _ in events]
+    order_ids = list(dict.fromkeys(order_id for _, order_id, _ in events))
+    refund_ids = list(dict.fromkeys(refund_id for _, _, refund_id in events if refund_id is not None))
+    ids = [event_id for event_id, _, _ in events]
     try:
         outcome = await sync.refresh_orders(shop, order_ids)
+        refunds = await sync.refresh_refunds(shop, refund_ids) if refund_ids else None
     except Exception as exc:  # any failure leaves the events for the sweep, never kills the worker
         log.warning("webhook follow-up pull for shop %s failed: %s: %s", shop.id, exc.__class__.__name__, exc)
         await _finish(engine, ids, EventStatus.FAILED, clock(), f"{exc.__class__.__name__}: {exc}"[:2000])
         summary.failed = len(ids)
         return summary
-    held = await _still_quarantined(engine, shop.id, order_ids) if outcome.rows.quarantined else set()
-    failed = [event_id for event_id, order_id in events if order_id in held]
-    done = [event_id for event_id, order_id in events if order_id not in held]
+    held = (
+        await _still_quarantined(engine, shop.id, SyncStream.ORDERS, order_ids) if outcome.rows.quarantined else set()
+    )
+    if refunds is not None and refunds.rows.quarantined:
+        held_refunds = await _still_quarantined(engine, shop.id, SyncStream.REFUNDS, refund_ids)
+    else:
+        held_refunds = set()
+    failed = [event_id for event_id, order_id, refund_id in events if order_id in held or refund_id in held_refunds]
+    done = sorted(set(ids) - set(failed))
     now = clock()
     await _finish(engine, done, EventStatus.DONE, now)
-    await _finish(engine, failed, EventStatus.FAILED, now, "the order did not parse and is quarantined")
+    await _finish(engine, failed, EventStatus.FAILED, now, "the order or its refund did not parse and is quarantined")
     summary.done, summary.failed = len(done), len(failed)
     return summary
 
@@ -476,18 +494,19 @@ async def process_events(
     clock: Clock | None = None,
     stale_after: timedelta = STALE_AFTER,
 ) -> ProcessSummary:
-    """Claim these events and pull their orders: one ``refresh_orders`` per shop, shops concurrently."""
+    """Claim these events and pull their orders, then the refunds after-sale messages name: one
+    ``refresh_orders`` (and ``refresh_refunds``) per shop, shops concurrently."""
     clock = clock or sync.clock
     summary = ProcessSummary()
     claimed = await _claim(engine, event_ids, clock(), stale_after)
     summary.claimed = len(claimed)
-    by_shop: dict[int, list[tuple[int, str]]] = {}
+    by_shop: dict[int, list[tuple[int, str, str | None]]] = {}
     orphans: list[int] = []
-    for event_id, shop_id, order_id in claimed:
+    for event_id, shop_id, order_id, refund_id in claimed:
         if shop_id is None or order_id is None:
             orphans.append(event_id)  # stored as ignored, so only a hand-edited row gets here
         else:
-            by_shop.setdefault(shop_id, []).append((event_id, order_id))
+            by_shop.setdefault(shop_id, []).append((event_id, order_id, refund_id))
     await _finish(engine, orphans, EventStatus.IGNORED, clock(), "no shop or order to pull")
     if not by_shop:
         return summary

@@ -87,7 +87,8 @@ class LotAllocation(IdMixin, Base):
 
 
 class WebhookEvent(IdMixin, Base):
-    """A platform push, kept once per (platform, event key); processing pulls the order again."""
+    """A platform push, kept once per (platform, event key); processing pulls the order (and the
+    refund an after-sale message names) again."""
 
     __tablename__ = "webhook_events"
     __table_args__ = (UniqueConstraint("platform", "event_key"),)
@@ -97,6 +98,7 @@ class WebhookEvent(IdMixin, Base):
     kind: Mapped[str] = mapped_column(String(64))
     shop_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
     platform_order_id: Mapped[str | None] = mapped_column(String(64))
+    platform_refund_id: Mapped[str | None] = mapped_column(String(64))  # after-sale messages: pulled too
     payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]

@@ -61,10 +61,15 @@ class CountingSync(SyncEngine):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.refreshes: list[tuple[int, list[str]]] = []
+        self.refund_refreshes: list[tuple[int, list[str]]] = []
 
     async def refresh_orders(self, shop: Shop, platform_order_ids: Sequence[str]) -> StreamOutcome:
         self.refreshes.append((shop.id, list(platform_order_ids)))
         return await super().refresh_orders(shop, platform_order_ids)
+
+    async def refresh_refunds(self, shop: Shop, platform_refund_ids: Sequence[str]) -> StreamOutcome:
+        self.refund_refreshes.append((shop.id, list(platform_refund_ids)))
+        return await super().refresh_refunds(shop, platform_refund_ids)
 
 
 @dataclass
@@ -465,3 +470,36 @@ async def test_webhooks_serve_command(db_url: str, tmp_path: Path) -> None:
         assert process.returncode == 0, err.decode()
         assert f"Receiving platform pushes at http://127.0.0.1:{port}" in out.decode()
         assert "Stopped receiving" in out.decode() and "Traceback" not in err.decode()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("platform", ["douyin", "taobao"])
+async def test_an_after_sale_push_brings_the_refund_too(db_url: str, tmp_path: Path, platform: str) -> None:
+    """The refund an after-sale message names is pulled by id right after its order, without a
+    sync run: it is in the store, succeeded, before the periodic refunds stream runs."""
+    from bangfu.enums import RefundStatus
+    from bangfu.models import Refund
+
+    async with hub(db_url, tmp_path, platform, orders=200) as h:
+        h.clock.advance(ADVANCE)
+        now = h.fake.clock.now()
+        refunded = [
+            order
+            for order in h.fake.world.orders_created(now - timedelta(days=10), now)
+            if any(r.status is RefundStatus.SUCCEEDED for r in order.refunds)
+        ]
+        assert refunded, "the fake world has no refunded order to push"
+        order = refunded[0]
+        refund = next(r for r in order.refunds if r.status is RefundStatus.SUCCEEDED)
+        runs = await h.sync_runs()
+        await h.fake_push(order_id=order.order_id, events="all")
+        await h.settle()
+        assert await h.sync_runs() == runs
+        events = await h.events()
+        assert {e.status for e in events} == {"done"}
+        assert str(refund.refund_id) in {e.platform_refund_id for e in events}
+        async with h.engine.connect() as conn:
+            stored = (await conn.execute(select(Refund.status, Refund.amount_fen))).all()
+        assert stored == [(RefundStatus.SUCCEEDED, refund.amount_fen)]
+        pulled = [ids for _, ids in h.sync.refund_refreshes]
+        assert pulled and all(ids == [str(refund.refund_id)] for ids in pulled)
