@@ -77,7 +77,7 @@ async def prepare(url: str, lines: int, seed: int, households: int = 3000) -> in
         weights = [int(held) for _, held in stock]
         # Scale every lot (and its deliveries) so the lots hold enough for all lines.
         held = int(await conn.scalar(select(func.sum(SupplyLot.remaining))) or 1)
-        factor = max(1, -(-lines * 3 // held))
+        factor = max(1, -(-lines * 4 // held))  # up to 3 units a line, SKUs drawn at random: a margin
         if factor > 1:
             scale = f"quantity = quantity * {factor}, remaining = remaining * {factor}"
             await conn.execute(text(f"UPDATE supply_lots SET {scale}"))
