@@ -71,16 +71,22 @@ async def _stage(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitabl
         return await work(conn)
 
 
-async def run_once(engine: AsyncEngine, *, shop_id: int | None = None, limit: int = 5_000) -> PipelineStats:
-    """One pass over at most ``limit`` due items per stage."""
+async def run_once(
+    engine: AsyncEngine, *, shop_id: int | None = None, limit: int = 5_000, discovery: bool = True
+) -> PipelineStats:
+    """One pass over at most ``limit`` due items per stage.
+
+    ``discovery=False``: posting does not look for newly paid or changed lines (a scan of every
+    paid line); :func:`run_pipeline` looks once, in its first pass.
+    """
     stages = _stages()
 
-    async def run(name: str) -> Any:
-        return await _stage(engine, lambda conn: stages[name](conn, shop_id=shop_id, limit=limit))
+    async def run(name: str, **options: Any) -> Any:
+        return await _stage(engine, lambda conn: stages[name](conn, shop_id=shop_id, limit=limit, **options))
 
     attributed = await run("attribute")
     allocated = await run("allocate")
-    posted = await run("post")
+    posted = await run("post", discovery=discovery)
     refunds = await run("refunds")
     returned = await run("return")
     return PipelineStats(
@@ -107,11 +113,14 @@ async def run_pipeline(
 ) -> PipelineStats:
     """Passes until one does no work (lines waiting for stock stay waiting, and are counted).
 
-    ``on_pass`` is awaited after each pass (progress bars).
+    Paid lines, new line versions and new bill lines are discovered in the first pass only:
+    what the sync stores while the passes run is found by the next run (attribution and lot
+    draws of known lines still make them due in any pass). ``on_pass`` is awaited after each
+    pass (progress bars).
     """
     total = PipelineStats()
-    for _ in range(max_passes):
-        stats = await run_once(engine, shop_id=shop_id, limit=limit)
+    for number in range(max_passes):
+        stats = await run_once(engine, shop_id=shop_id, limit=limit, discovery=number == 0)
         if on_pass is not None:
             await on_pass()
         waiting, failed = stats.waiting_lots, stats.failed

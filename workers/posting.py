@@ -709,15 +709,23 @@ def _due(retry_failed: bool) -> Any:
 
 
 async def post_lines(
-    conn: AsyncConnection, *, shop_id: int | None = None, limit: int = 5_000, retry_failed: bool = False
+    conn: AsyncConnection,
+    *,
+    shop_id: int | None = None,
+    limit: int = 5_000,
+    retry_failed: bool = False,
+    discovery: bool = True,
 ) -> PostingStats:
     """Discover paid lines, then post the journals of up to ``limit`` due lines.
 
     A failed line (``reason`` says why) is tried again when one of its inputs changes, or on
-    ``retry_failed``. Runs in the caller's transaction.
+    ``retry_failed``. ``discovery=False`` skips :func:`discover`, whose statements read every
+    paid line: a caller that has just run it (the pipeline's later passes) saves that scan.
+    Runs in the caller's transaction.
     """
     stats = PostingStats()
-    stats.discovered, stats.bumped = await discover(conn, shop_id=shop_id)
+    if discovery:
+        stats.discovered, stats.bumped = await discover(conn, shop_id=shop_id)
     query = state_select().where(_due(retry_failed))
     if shop_id is not None:
         query = query.where(LineAccounting.shop_id == shop_id)
