@@ -299,22 +299,10 @@ def build_sale_journal(line: SaleLine, policy: Policy, plan: SplitPlan | None = 
     ``plan`` is the :func:`bangfu.split.plan_split` of the line's draws and lots under ``policy``
     when the caller already has it (lines with the same draws share one).
     """
-    if line.paid_fen <= 0:
-        raise LedgerError(f"line {line.line_id}: paid {line.paid_fen} fen moves no money; there is no sale journal")
-    if line.fees.host_commission_fen and line.host_id is None:
-        raise LedgerError(f"line {line.line_id}: a host commission needs the host")
+    legs = _sale_head(line.shop_id, line.line_id, line.paid_fen, line.fees, line.host_id)
     if plan is None:
         plan = plan_split(line.draws, line.lots, policy)
     split = plan.split(net_attributable(line.paid_fen, 0, line.fees))
-    fees = line.fees
-    legs: list[Posting] = [
-        Posting(receivable_account(line.shop_id), line.paid_fen),
-        Posting(fee_account(line.shop_id, "platform_fee"), -fees.platform_fee_fen),
-        Posting(fee_account(line.shop_id, "payment_fee"), -fees.payment_fee_fen),
-        Posting(fee_account(line.shop_id, "logistics"), -fees.logistics_fen),
-    ]
-    if line.host_id is not None:
-        legs.append(Posting(host_commission_account(line.host_id), -fees.host_commission_fen))
     legs.append(Posting(retention_account(line.cooperative_id), -split.retention_fen))
     legs.append(Posting(collective_account(line.cooperative_id), -split.collective_fen))
     for part in split.households:
@@ -325,17 +313,42 @@ def build_sale_journal(line: SaleLine, policy: Policy, plan: SplitPlan | None = 
             legs.append(Posting(household_account(hid), -part.rebate_fen))
         if part.bonus_fen:
             legs.append(Posting(household_bonus_account(hid), -part.bonus_fen))
-    source = sale_event_key(line.shop_id, line.line_id, line.version)
+    journal = _sale_journal(line.shop_id, line.line_id, line.version, line.occurred_at, legs, line.memo)
+    return journal, split
+
+
+def _sale_head(shop_id: int, line_id: int, paid_fen: int, fees: LineFees, host_id: int | None) -> list[Posting]:
+    """The legs every sale journal starts with: the receivable, the fees and the host's commission."""
+    if paid_fen <= 0:
+        raise LedgerError(f"line {line_id}: paid {paid_fen} fen moves no money; there is no sale journal")
+    if fees.host_commission_fen and host_id is None:
+        raise LedgerError(f"line {line_id}: a host commission needs the host")
+    legs = [
+        Posting(receivable_account(shop_id), paid_fen),
+        Posting(fee_account(shop_id, "platform_fee"), -fees.platform_fee_fen),
+        Posting(fee_account(shop_id, "payment_fee"), -fees.payment_fee_fen),
+        Posting(fee_account(shop_id, "logistics"), -fees.logistics_fen),
+    ]
+    if host_id is not None:
+        legs.append(Posting(host_commission_account(host_id), -fees.host_commission_fen))
+    return legs
+
+
+def _sale_journal(
+    shop_id: int, line_id: int, version: int, occurred_at: datetime, legs: Sequence[Posting], memo: str | None
+) -> Journal:
+    """The sale journal of a line version from its legs (zero legs dropped), checked postable."""
+    source = sale_event_key(shop_id, line_id, version)
     journal = Journal(
         uid=journal_uid(source),
         kind=JournalKind.SALE,
         source_event=source,
-        occurred_at=line.occurred_at,
+        occurred_at=occurred_at,
         postings=tuple(leg for leg in legs if leg.amount_fen),
-        memo=line.memo,
+        memo=memo,
     )
     _assert_postable(journal)
-    return journal, split
+    return journal
 
 
 def refund_fraction(
@@ -505,30 +518,9 @@ def build_supplier_sale_journal(
     memo: str | None = None,
 ) -> Journal:
     """The sale journal of a line whose supplier is an enterprise: the whole net to ``supplier:<id>``."""
-    if paid_fen <= 0:
-        raise LedgerError(f"line {line_id}: paid {paid_fen} fen moves no money; there is no sale journal")
-    if fees.host_commission_fen and host_id is None:
-        raise LedgerError(f"line {line_id}: a host commission needs the host")
-    legs: list[tuple[Account, int]] = [
-        (receivable_account(shop_id), paid_fen),
-        (fee_account(shop_id, "platform_fee"), -fees.platform_fee_fen),
-        (fee_account(shop_id, "payment_fee"), -fees.payment_fee_fen),
-        (fee_account(shop_id, "logistics"), -fees.logistics_fen),
-    ]
-    if host_id is not None:
-        legs.append((host_commission_account(host_id), -fees.host_commission_fen))
-    legs.append((supplier_account(supplier_id), -net_attributable(paid_fen, 0, fees)))
-    source = sale_event_key(shop_id, line_id, version)
-    journal = Journal(
-        uid=journal_uid(source),
-        kind=JournalKind.SALE,
-        source_event=source,
-        occurred_at=occurred_at,
-        postings=tuple(Posting(account, amount) for account, amount in legs if amount),
-        memo=memo,
-    )
-    _assert_postable(journal)
-    return journal
+    legs = _sale_head(shop_id, line_id, paid_fen, fees, host_id)
+    legs.append(Posting(supplier_account(supplier_id), -net_attributable(paid_fen, 0, fees)))
+    return _sale_journal(shop_id, line_id, version, occurred_at, legs, memo)
 
 
 def _assert_postable(journal: Journal) -> None:
