@@ -98,7 +98,7 @@ from bangfu.models import (
 from bangfu.models import Journal as JournalRow
 from bangfu.money import split_largest_remainder
 from bangfu.policy import BP_WHOLE, Policy, PolicyError, parse_policy_row
-from bangfu.split import Contribution, LineFees, SplitError, estimate_fees, plan_split
+from bangfu.split import Contribution, LineFees, SplitError, SplitPlan, estimate_fees, plan_split
 from bangfu.store import among, asyncpg_in_transaction
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the programmes' local time: policy dates, surplus years
@@ -573,13 +573,17 @@ def _commission(paid_fen: int, bp: int) -> int:
     return paid_fen * bp // BP_WHOLE if paid_fen > 0 else 0
 
 
-def desired_journal(state: LineState, inp: LineInputs, plans: dict[tuple[Any, ...], Any] | None = None) -> Desired:
-    """Build the line's full journal from its inputs (pure).
+@dataclass
+class BatchCache:
+    """What depends only on a line's draws, kept for one batch (every line's lots come from the
+    same read): most lines of a batch share their draws with others."""
 
-    ``plans`` caches, within one batch (where every line's lots come from the same read), what
-    depends only on the line's draws: split plans and the encoded part of the fingerprint. Most
-    lines of a batch share their draws with others.
-    """
+    plans: dict[tuple[Any, ...], SplitPlan] = field(default_factory=dict)  # by coop, policy, draws
+    lots_json: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict)  # by draws
+
+
+def desired_journal(state: LineState, inp: LineInputs, cache: BatchCache | None = None) -> Desired:
+    """Build the line's full journal from its inputs (pure); ``cache`` is the batch's :class:`BatchCache`."""
     if state.supplier_id is None:
         return Desired(WAITING_LOTS, reason="the line has no SKU mapped to a product and supplier yet")
     is_coop = state.supplier_kind is SupplierKind.COOPERATIVE and state.cooperative_id is not None
@@ -588,7 +592,7 @@ def desired_journal(state: LineState, inp: LineInputs, plans: dict[tuple[Any, ..
     if is_coop and inp.policy is None:
         return Desired(FAILED, reason=inp.policy_error or "no split policy")
     fees, host_id, source = line_fees(state, inp)
-    fingerprint = _fingerprint(state, inp, fees, host_id, source, plans)
+    fingerprint = _fingerprint(state, inp, fees, host_id, source, cache)
     status = POSTED if is_coop else NOT_SPLIT
     if state.paid_fen <= 0:
         return Desired(status, fingerprint=fingerprint, fees_source=source, reason="paid 0 fen: nothing to post")
@@ -608,11 +612,11 @@ def desired_journal(state: LineState, inp: LineInputs, plans: dict[tuple[Any, ..
                 host_id=host_id,
             )
             plan = None
-            if plans is not None:
-                key = ("plan", state.cooperative_id, inp.policy_version, *sorted(inp.draws.items()))
-                plan = plans.get(key)
+            if cache is not None:
+                key = (state.cooperative_id, inp.policy_version, *sorted(inp.draws.items()))
+                plan = cache.plans.get(key)
                 if plan is None:
-                    plan = plans[key] = plan_split(inp.draws, inp.lots, inp.policy)
+                    plan = cache.plans[key] = plan_split(inp.draws, inp.lots, inp.policy)
             journal, _ = build_sale_journal(line, inp.policy, plan)
         else:
             assert state.supplier_id is not None
@@ -631,11 +635,15 @@ def desired_journal(state: LineState, inp: LineInputs, plans: dict[tuple[Any, ..
     return Desired(status, journal.legs, journal, fingerprint, source)
 
 
+def _fee_list(fees: LineFees) -> list[int]:
+    return [fees.platform_fee_fen, fees.payment_fee_fen, fees.host_commission_fen, fees.logistics_fen]
+
+
 def fingerprint_doc(state: LineState, inp: LineInputs, fees: LineFees, host_id: int | None, source: str) -> Any:
     """Everything a line's full journal depends on, as JSON values: its fingerprint hashes this."""
     return {
         "paid": state.paid_fen,
-        "fees": [fees.platform_fee_fen, fees.payment_fee_fen, fees.host_commission_fen, fees.logistics_fen],
+        "fees": _fee_list(fees),
         "fees_source": source,
         "host": host_id,
         "supplier": state.supplier_id,
@@ -655,7 +663,7 @@ def _fingerprint(
     fees: LineFees,
     host_id: int | None,
     source: str,
-    cache: dict[tuple[Any, ...], Any] | None = None,
+    cache: BatchCache | None = None,
 ) -> str:
     """sha256 of :func:`fingerprint_doc` as ``json.dumps(doc, sort_keys=True)`` writes it.
 
@@ -665,16 +673,15 @@ def _fingerprint(
     """
     encode = _FINGERPRINT_JSON.encode
     draws = sorted(inp.draws.items())
-    key = ("fingerprint", *draws)
-    parts = cache.get(key) if cache is not None else None
+    key = tuple(draws)
+    parts = cache.lots_json.get(key) if cache is not None else None
     if parts is None:
         doc = fingerprint_doc(state, inp, fees, host_id, source)
         parts = encode(doc["draws"]), encode(doc["lots"])
         if cache is not None:
-            cache[key] = parts
-    fee_list = [fees.platform_fee_fen, fees.payment_fee_fen, fees.host_commission_fen, fees.logistics_fen]
+            cache.lots_json[key] = parts
     text = (
-        f'{{"cooperative": {encode(state.cooperative_id)}, "draws": {parts[0]}, "fees": {encode(fee_list)}, '
+        f'{{"cooperative": {encode(state.cooperative_id)}, "draws": {parts[0]}, "fees": {encode(_fee_list(fees))}, '
         f'"fees_source": {encode(source)}, "host": {encode(host_id)}, "lots": {parts[1]}, '
         f'"paid": {encode(state.paid_fen)}, "policy": {encode(inp.policy_version)}, '
         f'"supplier": {encode(state.supplier_id)}}}'
@@ -742,11 +749,11 @@ async def post_lines(
     journals: list[Journal] = []
     done: list[dict[str, Any]] = []
     waiting: list[dict[str, Any]] = []
-    plans: dict[tuple[Any, ...], Any] = {}
+    cache = BatchCache()
     refolded = await _refunded_at_new_paid(conn, states)
     for state in states:
         inp = inputs[state.line_id]
-        desired = desired_journal(state, inp, plans)
+        desired = desired_journal(state, inp, cache)
         if desired.status in (WAITING_LOTS, FAILED):
             if desired.status == FAILED:
                 stats.failed += 1
