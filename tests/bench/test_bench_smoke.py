@@ -100,3 +100,15 @@ def test_ledger_rows_prints_its_figures(scratch_pg: str, tmp_path: Path) -> None
     for key in ("posting_row_us", "postings_per_line_us", "compact_line_us"):
         assert out[key] > 0, key
     assert out["postings_lines_per_s_one_core"] > 0 and out["compact_lines_per_s_one_core"] > 0
+
+
+def test_line_floor_computes_the_same_journals_in_sql_and_vectorised(scratch_pg: str, tmp_path: Path) -> None:
+    """Both ways of computing the floor's sale journals write identical, balanced journals (the CHECK
+    refuses an unbalanced one), on two worker processes."""
+    args = ["--lines", "400", "--households", "5", "--workers", "2", "--repeat", "1", "--db", scratch_pg]
+    outs = [run_bench("line_floor.py", *args, "--split", split, cwd=tmp_path) for split in ("sql", "numpy")]
+    for out, split in zip(outs, ("sql", "numpy"), strict=True):
+        assert out["bench"] == "line_floor" and out["split"] == split and out["lines"] == 400
+        assert out["workers"] == 2 and out["lines_per_s"] > 0 and out["peak_rss_mb"] > 0
+        assert 7 < out["legs_per_line"] <= 7 + 3 * 5
+    assert outs[0]["journals_md5"] == outs[1]["journals_md5"]
