@@ -340,6 +340,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "verify.check.lot_remaining": {"zh": "批次余量 = 数量 − 已分配", "en": "Lot remaining = quantity - allocated"},
     "verify.check.no_negative_remaining": {"zh": "批次余量不为负", "en": "No negative lot remaining"},
     "verify.check.refunds_within_paid": {"zh": "退款不超过实付", "en": "Refunds within paid"},
+    "verify.check.due_lines_queued": {
+        "zh": "待处理订单行都在变更队列中",
+        "en": "Every due line is in the change queue",
+    },
     "surplus.title": {
         "zh": "合作社 #{cooperative} {year} 年盈余分配",
         "en": "Cooperative #{cooperative} surplus {year}",

@@ -58,6 +58,11 @@ _TABLES = (
 )
 _WORK_TABLES = (
     "CREATE TABLE {s}.attributions (line_id bigint PRIMARY KEY, session_id bigint, confidence smallint NOT NULL)",
+    # Four lots per SKU, received a day apart, together holding more than the SKU's lines want.
+    "CREATE TABLE {s}.lots (id bigint PRIMARY KEY, sku_id bigint NOT NULL, received_on date NOT NULL, "
+    "remaining int NOT NULL CHECK (remaining >= 0))",
+    "INSERT INTO {s}.lots SELECT (sku - 1) * 4 + k + 1, sku, date '2026-01-01' + k, {lot_units} "
+    "FROM generate_series(1, 300) AS sku, generate_series(0, 3) AS k",
     "CREATE TABLE {s}.draws (line_id bigint NOT NULL, lot_id bigint NOT NULL, units int NOT NULL, "
     "PRIMARY KEY (line_id, lot_id))",
     "CREATE TABLE {s}.journals (line_id bigint NOT NULL, seq smallint NOT NULL, occurred_at timestamptz NOT NULL, "
@@ -72,42 +77,66 @@ _FILL = (
     "priority boolean NOT NULL, guaranteed_fen bigint NOT NULL, PRIMARY KEY (lot_id, household_id))",
     # Every lot has a priority household (h = 0).
     "INSERT INTO {s}.contributions SELECT lot, (lot * 13 + h) % 3000 + 1, 50 + (lot * 7 + h * 11) % 200, h % 3 = 0, "
-    "800 FROM generate_series(1, 1300) AS lot, generate_series(0, $1 - 1) AS h",
+    "800 FROM generate_series(1, 1200) AS lot, generate_series(0, $1 - 1) AS h",
     "CREATE TABLE {s}.lot_totals AS SELECT lot_id, sum(weight)::bigint AS total, "
     "sum(weight) FILTER (WHERE priority)::bigint AS priority_total FROM {s}.contributions GROUP BY lot_id",
     "ALTER TABLE {s}.lot_totals ADD PRIMARY KEY (lot_id)",
     "INSERT INTO {s}.lines SELECT j, CASE WHEN j % 5 < 2 THEN 'room-' || (j % 60 + 1) END, j % 300 + 1, "
     "j % 3 + 1, 1990 * (j % 3 + 1), now() - j * interval '1 minute' FROM generate_series(1, $1) AS j",
 )
-# One connection's share: lines with id % $1 = $2.
+# One worker's share: the lines of the SKUs with sku_id % $1 = $2 (a SKU's lots draw in one place).
 _WORK = (
     "INSERT INTO {s}.attributions SELECT l.id, s.id, CASE WHEN s.id IS NULL THEN 0 ELSE 1 END "
-    "FROM {s}.lines AS l LEFT JOIN {s}.sessions AS s ON s.room_id = l.room_id WHERE l.id % $1 = $2",
-    "INSERT INTO {s}.draws SELECT l.id, l.sku_id * 4 + l.id % 4, l.quantity FROM {s}.lines AS l WHERE l.id % $1 = $2",
+    "FROM {s}.lines AS l LEFT JOIN {s}.sessions AS s ON s.room_id = l.room_id WHERE l.sku_id % $1 = $2",
+    # FIFO: a line's units [upto - quantity, upto) in payment order meet each lot's units in
+    # receipt order; the overlap is the draw. Then the lots' stock moves.
+    "SELECT id FROM {s}.lots WHERE sku_id % $1 = $2 ORDER BY id FOR UPDATE",
+    "WITH demand AS (SELECT id, sku_id, quantity, sum(quantity) OVER (PARTITION BY sku_id ORDER BY paid_at, id) "
+    "AS upto FROM {s}.lines WHERE sku_id % $1 = $2), "
+    "stock AS (SELECT id, sku_id, remaining, sum(remaining) OVER (PARTITION BY sku_id ORDER BY received_on, id) "
+    "AS upto FROM {s}.lots WHERE sku_id % $1 = $2 AND remaining > 0) "
+    "INSERT INTO {s}.draws SELECT d.id, s.id, "
+    "least(d.upto, s.upto) - greatest(d.upto - d.quantity, s.upto - s.remaining) "
+    "FROM demand AS d JOIN stock AS s ON s.sku_id = d.sku_id AND s.upto - s.remaining < d.upto "
+    "AND s.upto > d.upto - d.quantity",
+    "UPDATE {s}.lots SET remaining = remaining - drawn.units FROM (SELECT d.lot_id, sum(d.units) AS units "
+    "FROM {s}.draws AS d JOIN {s}.lots AS lot ON lot.id = d.lot_id WHERE lot.sku_id % $1 = $2 GROUP BY d.lot_id) "
+    "AS drawn WHERE {s}.lots.id = drawn.lot_id",
     # The sale journal: seven legs by rate (receivable, three fees, commission, retention,
-    # collective); the household pool split over the drawn lot's households by weight and the
-    # bonus pool over its priority households, both largest remainder first; each household's
-    # share credited first against the guaranteed price of its units, the rest as rebate. Up
-    # to three legs per household (recovered, rebate, bonus), zero legs left out.
+    # collective). The household pool and the bonus pool are split over the line's draws by
+    # units, then each draw's parts over its lot's households by weight (the bonus over the
+    # priority households only), every split largest remainder first. Each household's share
+    # is credited first against the guaranteed price of its units, the rest as rebate: up to
+    # three legs per household (recovered, rebate, bonus), zero legs left out.
     "WITH base AS (SELECT l.id, l.paid_at, l.paid_fen, l.paid_fen * 2 / 100 AS fee1, l.paid_fen / 100 AS fee2, "
-    "l.paid_fen / 100 AS fee3, l.paid_fen * 3 / 100 AS commission FROM {s}.lines AS l WHERE l.id % $1 = $2), "
+    "l.paid_fen / 100 AS fee3, l.paid_fen * 3 / 100 AS commission FROM {s}.lines AS l WHERE l.sku_id % $1 = $2), "
     "net AS (SELECT *, paid_fen - fee1 - fee2 - fee3 - commission AS net FROM base), "
     "heads AS (SELECT *, net * 5 / 100 AS retention, net * 3 / 100 AS collective, net * 2 / 100 AS bonus FROM net), "
-    "pools AS (SELECT *, net - retention - collective - bonus AS pool FROM heads), "
-    "parts AS (SELECT p.id, c.household_id, c.priority, d.units * c.guaranteed_fen * c.weight / t.total AS guaranteed, "
-    "p.pool * c.weight / t.total AS part, p.pool * c.weight % t.total AS remainder, "
-    "CASE WHEN c.priority THEN p.bonus * c.weight / t.priority_total ELSE 0 END AS bonus_part, "
-    "CASE WHEN c.priority THEN p.bonus * c.weight % t.priority_total ELSE -1 END AS bonus_remainder, "
-    "p.pool, p.bonus "
-    "FROM pools AS p JOIN {s}.draws AS d ON d.line_id = p.id JOIN {s}.contributions AS c ON c.lot_id = d.lot_id "
-    "JOIN {s}.lot_totals AS t ON t.lot_id = d.lot_id), "
-    "ranked AS (SELECT *, pool - sum(part) OVER line AS leftover, bonus - sum(bonus_part) OVER line AS bonus_leftover, "
-    "row_number() OVER (line ORDER BY remainder DESC, household_id) AS rank, "
-    "row_number() OVER (line ORDER BY bonus_remainder DESC, household_id) AS bonus_rank "
-    "FROM parts WINDOW line AS (PARTITION BY id)), "
-    "shares AS (SELECT id, household_id, part + CASE WHEN rank <= leftover THEN 1 ELSE 0 END AS share, guaranteed, "
-    "bonus_part + CASE WHEN priority AND bonus_rank <= bonus_leftover THEN 1 ELSE 0 END AS bonus_share "
-    "FROM ranked), "
+    "pools AS (SELECT id, bonus, net - retention - collective - bonus AS pool FROM heads), "
+    "draws AS (SELECT p.id, p.pool, p.bonus, d.lot_id, d.units, sum(d.units) OVER (PARTITION BY p.id) AS line_units "
+    "FROM pools AS p JOIN {s}.draws AS d ON d.line_id = p.id), "
+    "draw_ranked AS (SELECT *, pool * units / line_units AS part, bonus * units / line_units AS bonus_part, "
+    "pool - sum(pool * units / line_units) OVER line AS leftover, "
+    "bonus - sum(bonus * units / line_units) OVER line AS bonus_leftover, "
+    "row_number() OVER (line ORDER BY pool * units % line_units DESC, lot_id) AS rank, "
+    "row_number() OVER (line ORDER BY bonus * units % line_units DESC, lot_id) AS bonus_rank "
+    "FROM draws WINDOW line AS (PARTITION BY id)), "
+    "draw_pools AS (SELECT id, lot_id, units, part + CASE WHEN rank <= leftover THEN 1 ELSE 0 END AS pool, "
+    "bonus_part + CASE WHEN bonus_rank <= bonus_leftover THEN 1 ELSE 0 END AS bonus FROM draw_ranked), "
+    "parts AS (SELECT d.id, d.lot_id, c.household_id, c.priority, d.units * c.guaranteed_fen * c.weight / t.total "
+    "AS guaranteed, d.pool * c.weight / t.total AS part, d.pool * c.weight % t.total AS remainder, "
+    "CASE WHEN c.priority THEN d.bonus * c.weight / t.priority_total ELSE 0 END AS bonus_part, "
+    "CASE WHEN c.priority THEN d.bonus * c.weight % t.priority_total ELSE -1 END AS bonus_remainder, d.pool, d.bonus "
+    "FROM draw_pools AS d JOIN {s}.contributions AS c ON c.lot_id = d.lot_id JOIN {s}.lot_totals AS t "
+    "ON t.lot_id = d.lot_id), "
+    "ranked AS (SELECT *, pool - sum(part) OVER draw AS leftover, bonus - sum(bonus_part) OVER draw AS bonus_leftover, "
+    "row_number() OVER (draw ORDER BY remainder DESC, household_id) AS rank, "
+    "row_number() OVER (draw ORDER BY bonus_remainder DESC, household_id) AS bonus_rank "
+    "FROM parts WINDOW draw AS (PARTITION BY id, lot_id)), "
+    "shares AS (SELECT id, household_id, sum(part + CASE WHEN rank <= leftover THEN 1 ELSE 0 END) AS share, "
+    "sum(guaranteed) AS guaranteed, "
+    "sum(bonus_part + CASE WHEN priority AND bonus_rank <= bonus_leftover THEN 1 ELSE 0 END) AS bonus_share "
+    "FROM ranked GROUP BY id, household_id), "
     "legs AS (SELECT id, "
     "array_agg(household_id * 3 + 100) FILTER (WHERE recovered <> 0) "
     "|| array_agg(household_id * 3 + 101) FILTER (WHERE share <> recovered) "
@@ -119,13 +148,11 @@ _WORK = (
     "INSERT INTO {s}.journals SELECT h.id, 1, h.paid_at, ARRAY[1, 2, 3, 4, 5, 6, 7]::bigint[] || legs.accounts, "
     "ARRAY[h.paid_fen, -h.fee1, -h.fee2, -h.fee3, -h.commission, -h.retention, -h.collective] || legs.amounts "
     "FROM heads AS h JOIN legs USING (id)",
-    "INSERT INTO {s}.states SELECT l.id, 1, 2 FROM {s}.lines AS l WHERE l.id % $1 = $2",
+    "INSERT INTO {s}.states SELECT l.id, 1, 2 FROM {s}.lines AS l WHERE l.sku_id % $1 = $2",
 )
-
-
 _INPUTS = (
     "SELECT l.id, l.paid_at, l.paid_fen, d.lot_id, d.units FROM {s}.lines AS l "
-    "JOIN {s}.draws AS d ON d.line_id = l.id WHERE l.id % $1 = $2 ORDER BY l.id"
+    "JOIN {s}.draws AS d ON d.line_id = l.id WHERE l.sku_id % $1 = $2 ORDER BY l.id, d.lot_id"
 )
 _CONTRIBUTIONS = (
     "SELECT c.lot_id, c.household_id, c.weight, c.priority, c.guaranteed_fen, t.total, t.priority_total "
@@ -133,18 +160,19 @@ _CONTRIBUTIONS = (
 )
 
 
-def _largest_remainder(line: Any, pool: Any, weight: Any, total: Any, eligible: Any, order_key: Any) -> Any:
-    """Each row's part of its line's ``pool`` by ``weight / total``; the fen left after flooring go one
-    each to the eligible rows of the line with the largest remainders (ties: lower ``order_key``)."""
+def _largest_remainder(group: Any, pool: Any, weight: Any, total: Any, eligible: Any, order_key: Any) -> Any:
+    """Each row's part of its group's ``pool`` by ``weight / total``; the fen left after flooring go
+    one each to the group's eligible rows with the largest remainders (ties: lower ``order_key``).
+    ``group`` numbers the groups 0, 1, 2... with each group's rows contiguous."""
     import numpy as np
 
     part = np.where(eligible, pool * weight // total, 0)
     remainder = np.where(eligible, pool * weight % total, -1)
-    leftover = pool - np.bincount(line, weights=part, minlength=int(line.max()) + 1).astype(np.int64)[line]
-    order = np.lexsort((order_key, -remainder, line))
-    starts = np.searchsorted(line[order], line[order], side="left")
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    leftover = pool - np.add.reduceat(part, starts)[group]
+    order = np.lexsort((order_key, -remainder, group))
     rank = np.empty_like(order)
-    rank[order] = np.arange(len(order)) - starts
+    rank[order] = np.arange(len(order)) - starts[group[order]]
     return part + ((rank < leftover) & eligible)
 
 
@@ -155,42 +183,58 @@ async def _journals_numpy(driver: Any, schema: str, connections: int, index: int
     lots: dict[int, list[Any]] = {}
     for row in await driver.fetch(_CONTRIBUTIONS.format(s=schema)):
         lots.setdefault(row[0], []).append(row[1:])
-    inputs = await driver.fetch(_INPUTS.format(s=schema), connections, index)
-    paid = np.fromiter((r[2] for r in inputs), np.int64, len(inputs))
-    lot_of = np.fromiter((r[3] for r in inputs), np.int64, len(inputs))
-    units = np.fromiter((r[4] for r in inputs), np.int64, len(inputs))
+    table = {lot: np.array(rows, dtype=np.int64) for lot, rows in lots.items()}
+    inputs = await driver.fetch(_INPUTS.format(s=schema), connections, index)  # one row per draw
+    draw_line_id = np.fromiter((r[0] for r in inputs), np.int64, len(inputs))
+    first = np.flatnonzero(np.r_[True, draw_line_id[1:] != draw_line_id[:-1]])
+    line_of_draw = np.cumsum(np.r_[False, draw_line_id[1:] != draw_line_id[:-1]])  # 0, 1, 2... per line
+    paid = np.fromiter((inputs[i][2] for i in first), np.int64, len(first))
     fee1, fee2, fee3, commission = paid * 2 // 100, paid // 100, paid // 100, paid * 3 // 100
     net = paid - fee1 - fee2 - fee3 - commission
     retention, collective, bonus = net * 5 // 100, net * 3 // 100, net * 2 // 100
     pool = net - retention - collective - bonus
-    # One row per (line, household of its lot).
-    table = {lot: np.array(rows, dtype=np.int64) for lot, rows in lots.items()}
-    blocks = [table[int(lot)] for lot in lot_of]
+    # Level 1: each pool over the line's draws by units.
+    units = np.fromiter((r[4] for r in inputs), np.int64, len(inputs))
+    draw_lots = np.fromiter((r[3] for r in inputs), np.int64, len(inputs))
+    line_units = np.add.reduceat(units, first)[line_of_draw]
+    everyone = np.ones(len(inputs), bool)
+    draw_pool = _largest_remainder(line_of_draw, pool[line_of_draw], units, line_units, everyone, draw_lots)
+    draw_bonus = _largest_remainder(line_of_draw, bonus[line_of_draw], units, line_units, everyone, draw_lots)
+    # Level 2: one row per (draw, household of its lot); each draw's parts over the households.
+    blocks = [table[int(lot)] for lot in draw_lots]
     counts = np.fromiter((len(block) for block in blocks), np.int64, len(blocks))
     rows = np.concatenate(blocks)
-    line = np.repeat(np.arange(len(inputs)), counts)
+    draw = np.repeat(np.arange(len(inputs)), counts)
     household, weight, priority, guaranteed_price, total, priority_total = rows.T
-    share = _largest_remainder(line, pool[line], weight, total, np.ones(len(line), bool), household)
+    share = _largest_remainder(draw, draw_pool[draw], weight, total, np.ones(len(draw), bool), household)
     bonus_share = _largest_remainder(
-        line, bonus[line], weight, np.maximum(priority_total, 1), priority.astype(bool), household
+        draw, draw_bonus[draw], weight, np.maximum(priority_total, 1), priority.astype(bool), household
     )
-    guaranteed = units[line] * guaranteed_price * weight // total
+    guaranteed = units[draw] * guaranteed_price * weight // total
+    # Per (line, household): sums over the line's draws, in line then household order.
+    keys, position = np.unique(line_of_draw[draw] * (int(household.max()) + 1) + household, return_inverse=True)
+    line = keys // (int(household.max()) + 1)
+    household = keys % (int(household.max()) + 1)
+    share = np.bincount(position, weights=share).astype(np.int64)
+    bonus_share = np.bincount(position, weights=bonus_share).astype(np.int64)
+    guaranteed = np.bincount(position, weights=guaranteed).astype(np.int64)
     recovered = np.minimum(share, guaranteed)
     rebate = share - recovered
     # Every line's legs in one flat array, ordered by line (its seven head legs first, then its
     # households' nonzero legs), cut into per-line lists by slicing.
+    lines = len(first)
     heads = np.stack([paid, -fee1, -fee2, -fee3, -commission, -retention, -collective], axis=1)
     household_amounts = np.stack([-recovered, -rebate, -bonus_share], axis=1).ravel()
     household_accounts = (household[:, None] * 3 + np.array([100, 101, 102])).ravel()
     kept = household_amounts != 0
-    leg_line = np.concatenate((np.repeat(np.arange(len(inputs)), 7), np.repeat(line, 3)[kept]))
+    leg_line = np.concatenate((np.repeat(np.arange(lines), 7), np.repeat(line, 3)[kept]))
     order = np.argsort(leg_line, kind="stable")
-    all_accounts = np.concatenate((np.tile(np.arange(1, 8), len(inputs)), household_accounts[kept]))[order].tolist()
+    all_accounts = np.concatenate((np.tile(np.arange(1, 8), lines), household_accounts[kept]))[order].tolist()
     all_amounts = np.concatenate((heads.ravel(), household_amounts[kept]))[order].tolist()
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(leg_line, minlength=len(inputs))))).tolist()
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(leg_line, minlength=lines)))).tolist()
     records = [
-        (record[0], 1, record[1], all_accounts[bounds[n] : bounds[n + 1]], all_amounts[bounds[n] : bounds[n + 1]])
-        for n, record in enumerate(inputs)
+        (inputs[i][0], 1, inputs[i][1], all_accounts[bounds[n] : bounds[n + 1]], all_amounts[bounds[n] : bounds[n + 1]])
+        for n, i in enumerate(first.tolist())
     ]
     await driver.copy_records_to_table("journals", schema_name=schema, records=records)
 
@@ -266,10 +310,10 @@ async def measure(
         for _ in range(repeat):
             async with engine.begin() as conn:
                 driver = await asyncpg_in_transaction(conn)
-                for name in ("attributions", "draws", "journals", "states"):
+                for name in ("attributions", "lots", "draws", "journals", "states"):
                     await driver.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
                 for statement in _WORK_TABLES:
-                    await driver.execute(statement.format(s=schema))
+                    await driver.execute(statement.format(s=schema, lot_units=lines // 300 + 2))
             timings.append(await asyncio.to_thread(_run_processes, url, schema, connections, split))
         async with engine.connect() as conn:
             driver = await asyncpg_in_transaction(conn)
@@ -277,6 +321,9 @@ async def measure(
                 "SELECT count(*), avg(cardinality(amounts))::float, md5(string_agg(legs, ';' ORDER BY line_id)) "
                 f"FROM (SELECT line_id, amounts, line_id || ':' || (SELECT string_agg(a || '=' || m, ',' ORDER BY a) "
                 f"FROM unnest(account_ids, amounts) AS u (a, m)) AS legs FROM {schema}.journals) AS j"
+            )
+            straddling = await driver.fetchval(
+                f"SELECT count(*) FROM (SELECT line_id FROM {schema}.draws GROUP BY line_id HAVING count(*) > 1) AS d"
             )
             if written != lines:
                 raise SystemExit(f"expected {lines} journals, found {written}")
@@ -297,6 +344,7 @@ async def measure(
         "seconds": round(seconds, 3),
         "lines_per_s": round(lines / seconds),
         "line_us_per_worker": round(seconds * connections / lines * 1e6, 1),
+        "lines_drawing_two_lots": straddling,
         "journals_md5": digest,
         "peak_rss_mb": round(
             max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024, 1

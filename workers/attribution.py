@@ -13,6 +13,10 @@ A line is due when it is paid (``paid_at`` set, status neither pending nor cance
    attributed by ``room_id`` are left alone unless attributed to the changed session itself
    (nothing outranks a room id).
 
+Case 1 is read from the change queue (:mod:`workers.changes`: triggers queue a line when it
+is stored, re-versioned or its order's payment changes), plus a fast path for lines newer than
+every attribution; so an idle run does not read every line ever stored.
+
 Re-examined lines get ``attributed_at`` = the time this run started reading, even when their
 verdict is unchanged, so a session is looked at once. ``attributed_at`` is taken before the
 reads: a session committed after that is newer than the attribution and is looked at next run.
@@ -32,7 +36,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, func, literal, or_, select, union_all, update
+from sqlalchemy import String, and_, exists, func, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,9 +52,20 @@ from bangfu.attribution import (
     attribute,
 )
 from bangfu.enums import OrderStatus
-from bangfu.models import ExplanationWindow, Host, LineAccounting, LineAttribution, LiveSession, Order, OrderLine, Shop
+from bangfu.models import (
+    ExplanationWindow,
+    Host,
+    LineAccounting,
+    LineAttribution,
+    LineChange,
+    LiveSession,
+    Order,
+    OrderLine,
+    Shop,
+)
 from bangfu.models.base import IdType, UTCDateTime
 from bangfu.store import among, pg_unnest_insert
+from workers import changes
 
 _UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _CHUNK = 2_000  # ids per IN list / rows per executemany (batched into multi-row inserts by SQLAlchemy)
@@ -67,6 +82,7 @@ class AttributionStats:
     reattributed: int = 0  # lines whose session or host changed
     unchanged: int = 0  # re-examined lines whose verdict held (only attributed_at moved)
     sessions: int = 0  # new or changed sessions that made lines due
+    dequeued: int = 0  # rows of the change queue settled (their lines no longer due)
     bumped: int = 0  # line_accounting rows whose input_rev was bumped
     exact: int = 0
     link: int = 0
@@ -135,25 +151,51 @@ def _lock(query: Any, conn: AsyncConnection) -> Any:
     return query
 
 
-async def _due_lines(conn: AsyncConnection, shop_id: int | None, limit: int) -> list[_Line]:
-    """Paid lines with no attribution or an attribution of an older line version."""
-    base = (
+def _due_filter() -> Any:
+    """Paid, and with no attribution or an attribution of an older line version."""
+    return and_(
+        _paid_filter(), or_(LineAttribution.id.is_(None), LineAttribution.line_version < OrderLine.version)
+    )
+
+
+def _due_base() -> Any:
+    return (
         select(*_line_columns())
         .join(Order, Order.id == OrderLine.order_id)
         .outerjoin(LineAttribution, LineAttribution.order_line_id == OrderLine.id)
-        .where(_paid_filter())
     )
+
+
+def due_lines() -> Any:
+    """``SELECT`` of the lines due for attribution by their own state (case 1 of the module
+    docstring): paid, with no attribution or one of an older line version."""
+    return _due_base().with_only_columns(OrderLine.id).where(_due_filter())
+
+
+def _queued_due() -> Any:
+    """The attribution-due predicate of a queued row's line (for :func:`workers.changes.settle`)."""
+    return exists(due_lines().where(OrderLine.id == LineChange.order_line_id))
+
+
+async def _due_lines(
+    conn: AsyncConnection, shop_id: int | None, limit: int, queued: Sequence[int]
+) -> list[_Line]:
+    """Due lines: first lines newer than every attribution, then the queued lines still due."""
+    base = _due_base().where(_paid_filter())
     if shop_id is not None:
         base = base.where(OrderLine.shop_id == shop_id)
     # Fast path: lines newer than every attribution (new lines arrive with higher ids).
     newest = select(func.max(LineAttribution.order_line_id)).scalar_subquery()
     fast = base.where(LineAttribution.id.is_(None), OrderLine.id > func.coalesce(newest, 0))
     rows = list(await conn.execute(_lock(fast.order_by(OrderLine.id).limit(limit), conn)))
-    if len(rows) < limit:
-        taken = {row[0] for row in rows}
-        full = base.where(or_(LineAttribution.id.is_(None), LineAttribution.line_version < OrderLine.version))
-        more = await conn.execute(_lock(full.order_by(OrderLine.id).limit(limit), conn))
-        rows.extend(row for row in more if row[0] not in taken and len(rows) < limit)
+    taken = {row[0] for row in rows}
+    wanted = sorted(set(queued) - taken)
+    for start in range(0, len(wanted), _CHUNK):
+        if len(rows) >= limit:
+            break
+        chunk = _due_base().where(_due_filter(), among(conn, OrderLine.id, wanted[start : start + _CHUNK]))
+        more = await conn.execute(_lock(chunk.order_by(OrderLine.id).limit(limit - len(rows)), conn))
+        rows.extend(more)
     return [_to_line(row) for row in rows]
 
 
@@ -465,7 +507,8 @@ async def attribute_lines(
     transaction; idempotent; safe on several workers at once."""
     now = datetime.now(UTC)
     stats = AttributionStats()
-    lines = await _due_lines(conn, shop_id, limit)
+    queued = await changes.take(conn, changes.ATTRIBUTE, shop_id=shop_id, limit=limit)
+    lines = await _due_lines(conn, shop_id, limit, [line_id for _row, line_id in queued])
     if len(lines) < limit:
         sessions = await _newer_sessions(conn, shop_id)
         near = await _lines_near_sessions(
@@ -475,6 +518,7 @@ async def attribute_lines(
             stats.sessions = len({s[0] for s in sessions})
         lines.extend(near)
     await _apply(conn, lines, now, stats)
+    stats.dequeued = await changes.settle(conn, [row for row, _line_id in queued], _queued_due())
     return stats
 
 
@@ -496,4 +540,4 @@ async def reattribute_for_sessions(
     return stats
 
 
-__all__ = ["AttributionStats", "attribute_lines", "reattribute_for_sessions"]
+__all__ = ["AttributionStats", "attribute_lines", "due_lines", "reattribute_for_sessions"]

@@ -28,13 +28,14 @@ class PipelineStats:
     trueups: int = 0  # true-up journals
     refunds_posted: int = 0  # refunds folded into their lines' journals
     posting_steps: int = 0  # line states moved forward by posting (discovered, bumped, posted, unchanged)
+    dequeued: int = 0  # change-queue rows attribution settled (their lines turned out not due)
     waiting_lots: int = 0
     failed: int = 0
 
     @property
     def work(self) -> int:
         """Rows changed by the stages: zero means a pass found nothing to do."""
-        return self.attributed + self.allocated + self.units_returned + self.posting_steps
+        return self.attributed + self.allocated + self.units_returned + self.posting_steps + self.dequeued
 
     def add(self, other: PipelineStats) -> None:
         for item in dataclasses.fields(self):
@@ -98,6 +99,7 @@ async def run_once(
         trueups=posted.trueups,
         refunds_posted=refunds.refunds,
         posting_steps=posted.progress + refunds.progress,
+        dequeued=attributed.dequeued,
         waiting_lots=allocated.lines_waiting,
         failed=posted.failed + refunds.failed,
     )

@@ -2,10 +2,11 @@
 
 :func:`post_lines` and :func:`post_refunds` run in the caller's transaction (the caller commits,
 and rolls back on error). Each works in batches with a constant number of statements per batch:
-discovery is three set-based statements, the due lines are read with one joined select (locked
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL so concurrent workers take different lines), their
-inputs with one select per input table, the journals go through one batched
-:func:`bangfu.ledger.post`, and the state rows are written back with one executemany.
+discovery is three set-based statements per chunk of the change queue (:mod:`workers.changes`),
+the due lines are read with one joined select (locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
+so concurrent workers take different lines), their inputs with one select per input table, the
+journals go through one batched :func:`bangfu.ledger.post`, and the state rows are written back
+with one executemany.
 
 What is already posted for a line is never summed from the journals. ``line_accounting`` keeps
 the full (unrefunded) journal last posted for the line, ``desired_legs``, and the refunded part
@@ -82,6 +83,7 @@ from bangfu.models import (
     Household,
     LineAccounting,
     LineAttribution,
+    LineChange,
     LiveSession,
     LotAllocation,
     LotContribution,
@@ -100,6 +102,7 @@ from bangfu.money import split_largest_remainder
 from bangfu.policy import BP_WHOLE, Policy, PolicyError, parse_policy_row
 from bangfu.split import Contribution, LineFees, SplitError, SplitPlan, estimate_fees, plan_split
 from bangfu.store import among, asyncpg_in_transaction
+from workers import changes
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the programmes' local time: policy dates, surplus years
 
@@ -156,11 +159,63 @@ class PostingStats:
 # -- discovery ----------------------------------------------------------------------------------
 
 
-async def discover(conn: AsyncConnection, *, shop_id: int | None = None) -> tuple[int, int]:
+async def discover(conn: AsyncConnection, *, shop_id: int | None = None, chunk: int = 20_000) -> tuple[int, int]:
     """Create state rows for paid lines without one; make lines with new inputs due.
 
-    Returns (rows created, lines bumped). Three set-based statements whatever the size.
+    Reads the lines that the change queue (:mod:`workers.changes`) holds for posting, ``chunk``
+    queue rows at a time, with three set-based statements per chunk; a queue row is settled
+    once its line needs no discovery. Returns (rows created, lines bumped).
     """
+    created = bumped = 0
+    after = 0
+    while True:
+        queued = await changes.take(conn, changes.POST, shop_id=shop_id, limit=chunk, after=after)
+        if not queued:
+            break
+        after = queued[-1][0]
+        made, moved = await _discover_lines(conn, sorted({line_id for _row, line_id in queued}))
+        created += made
+        bumped += moved
+        await changes.settle(conn, [row for row, _line_id in queued], _discovery_due())
+        if len(queued) < chunk:
+            break
+    return created, bumped
+
+
+def _bill_count() -> Any:
+    """Settlement lines of the line's order (correlated to ``Order``)."""
+    return (
+        select(func.count(SettlementLine.id))
+        .where(SettlementLine.shop_id == Order.shop_id, SettlementLine.platform_order_id == Order.platform_order_id)
+        .scalar_subquery()
+    )
+
+
+def discovery_due() -> Any:
+    """``SELECT`` of the lines discovery would act on: paid, and without a state row, or with a
+    newer version or more settlement lines than their state row has seen."""
+    return (
+        select(OrderLine.id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .outerjoin(LineAccounting, LineAccounting.order_line_id == OrderLine.id)
+        .where(
+            Order.paid_at.is_not(None),
+            Order.status.not_in(_UNPAID),
+            or_(
+                LineAccounting.id.is_(None),
+                OrderLine.version > LineAccounting.line_version,
+                _bill_count() > LineAccounting.bill_lines,
+            ),
+        )
+    )
+
+
+def _discovery_due() -> Any:
+    return exists(discovery_due().where(OrderLine.id == LineChange.order_line_id))
+
+
+async def _discover_lines(conn: AsyncConnection, line_ids: Sequence[int]) -> tuple[int, int]:
+    """Discovery for the lines ``line_ids``: three set-based statements."""
     now = datetime.now(UTC)
     paid = select(
         OrderLine.id,
@@ -177,12 +232,11 @@ async def discover(conn: AsyncConnection, *, shop_id: int | None = None) -> tupl
         literal(0),
     ).join(Order, Order.id == OrderLine.order_id)
     paid = paid.where(
+        among(conn, OrderLine.id, line_ids),
         Order.paid_at.is_not(None),
         Order.status.not_in(_UNPAID),
         ~exists().where(LineAccounting.order_line_id == OrderLine.id),
     )
-    if shop_id is not None:
-        paid = paid.where(OrderLine.shop_id == shop_id)
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     created = await conn.execute(
         dialect_insert(LineAccounting)
@@ -209,9 +263,9 @@ async def discover(conn: AsyncConnection, *, shop_id: int | None = None) -> tupl
 
     # A newer line version (paid amount, SKU, refund state changed).
     stale = select(LineAccounting.id).join(OrderLine, OrderLine.id == LineAccounting.order_line_id)
-    stale = stale.where(OrderLine.version > LineAccounting.line_version).correlate(None)
-    if shop_id is not None:
-        stale = stale.where(LineAccounting.shop_id == shop_id)
+    stale = stale.where(
+        among(conn, LineAccounting.order_line_id, line_ids), OrderLine.version > LineAccounting.line_version
+    ).correlate(None)
     if pg:
         stale = stale.with_for_update(skip_locked=True, of=LineAccounting)
     newer = select(OrderLine.version).where(OrderLine.id == LineAccounting.order_line_id).scalar_subquery()
@@ -230,10 +284,9 @@ async def discover(conn: AsyncConnection, *, shop_id: int | None = None) -> tupl
             SettlementLine,
             and_(SettlementLine.shop_id == Order.shop_id, SettlementLine.platform_order_id == Order.platform_order_id),
         )
+        .where(among(conn, OrderLine.id, line_ids))
         .group_by(OrderLine.id)
     )
-    if shop_id is not None:
-        counts = counts.where(Order.shop_id == shop_id)
     bills = counts.subquery()
     unseen = select(LineAccounting.id).join(bills, bills.c.line_id == LineAccounting.order_line_id)
     unseen = unseen.where(bills.c.n > LineAccounting.bill_lines).correlate(None)

@@ -19,6 +19,8 @@ found (``count``) with the first few spelled out (``details``):
 - ``no_negative_remaining``: no lot's remaining stock is negative.
 - ``refunds_within_paid``: per line, succeeded refunds never exceed the paid amount (nor
   the refunded fraction posted exceed the whole line).
+- ``due_lines_queued``: every line due for attribution or for posting discovery has a row in
+  the change queue (``line_changes``), which is all the stages read.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import RefundStatus
@@ -37,18 +39,22 @@ from bangfu.models import (
     Journal,
     LedgerAccount,
     LineAccounting,
+    LineChange,
     LotAllocation,
     OrderLine,
     Posting,
     Refund,
     SupplyLot,
 )
+from workers import changes
+from workers.attribution import due_lines as attribution_due
 from workers.posting import (
     FAILED,
     NOT_SPLIT,
     POSTED,
     WAITING_LOTS,
     desired_journal,
+    discovery_due,
     load_inputs,
     state_select,
     to_state,
@@ -97,6 +103,7 @@ async def verify(conn: AsyncConnection, *, inputs: bool = True) -> VerifyReport:
     if inputs:
         checks.append(await _lines_match_inputs(conn))
     checks += [await _lot_remaining(conn), await _no_negative_remaining(conn), await _refunds_within_paid(conn)]
+    checks.append(await _due_lines_queued(conn))
     return VerifyReport(checks)
 
 
@@ -258,3 +265,14 @@ async def _refunds_within_paid(conn: AsyncConnection) -> Check:
     )
     problems += [f"line {line}: {num}/{den} of the line refunded" for line, num, den in over]
     return _check("refunds_within_paid", problems)
+
+
+async def _due_lines_queued(conn: AsyncConnection) -> Check:
+    """Every line due for attribution or posting discovery has a row in the change queue (the
+    stages read only the queue, so a due line without one would wait forever)."""
+    problems: list[str] = []
+    for stage, due in ((changes.ATTRIBUTE, attribution_due()), (changes.POST, discovery_due())):
+        queued = exists().where(LineChange.stage == stage, LineChange.order_line_id == OrderLine.id)
+        rows = await conn.execute(due.where(~queued).order_by(OrderLine.id))
+        problems += [f"line {line_id}: due for {stage} but not in the change queue" for (line_id,) in rows]
+    return _check("due_lines_queued", problems)

@@ -3,6 +3,7 @@
 from bangfu.models.accounting import (
     LineAccounting,
     LineAttribution,
+    LineChange,
     ReconciliationResult,
     RefundPosting,
     SurplusDistribution,
@@ -31,6 +32,7 @@ __all__ = [
     "LedgerAccount",
     "LineAccounting",
     "LineAttribution",
+    "LineChange",
     "Listing",
     "LiveMinuteStat",
     "LiveSession",

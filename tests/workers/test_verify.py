@@ -64,6 +64,7 @@ def test_a_posted_ledger_verifies(db_url: str) -> None:
         "lot_remaining",
         "no_negative_remaining",
         "refunds_within_paid",
+        "due_lines_queued",
     }
     assert all(set(c) == {"name", "ok", "count", "details"} for c in report["checks"])
     code, out = _verify_cli(db_url)
