@@ -10,7 +10,9 @@ line finds stock, live sessions in the Douyin shop's room, and ``--lines`` order
 written straight into the store in bulk. About 40% of them are paid during a session and carry
 its room id, and 3% have a partial refund. Timed: ``workers.pipeline.run_pipeline`` until
 nothing is due, that is attribution, FIFO lot draws, sale journals with every household's
-share, and refund reversals.
+share, and refund reversals. Then, untimed by ``seconds``, one more run once nothing is due:
+``idle_run_seconds`` is what each scheduled run costs while no order arrives (the stages read
+the change queue, not every line stored).
 """
 
 from __future__ import annotations
@@ -211,6 +213,23 @@ async def measure(url: str) -> tuple[float, dict[str, int]]:
         await engine.dispose()
 
 
+async def measure_idle(url: str) -> float:
+    """Seconds of one pipeline run once everything is done (what the once-a-minute beat costs
+    between syncs), after the statistics are refreshed as autovacuum would."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
+        started = time.perf_counter()
+        stats = await run_pipeline(engine)
+        if stats.work:
+            raise SystemExit(f"the idle run found work: {stats.as_dict()}")
+        return time.perf_counter() - started
+    finally:
+        await engine.dispose()
+
+
 def _worker(url: str, ready: Any, go: Any, results: Any) -> None:
     """One worker process: imported and connected before the clock starts, then the pipeline."""
     ready.release()
@@ -253,12 +272,14 @@ def main(lines: int, url: str, seed: int, households: int, workers: int = 1) -> 
         seconds, stats = asyncio.run(measure(url))
         worker_rss = 0.0
     own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    idle = asyncio.run(measure_idle(url))
     return {
         "bench": "attribution",
         "lines": written,
         "seconds": round(seconds, 3),
         "lines_per_s": round(written / seconds) if seconds else None,
         "peak_rss_mb": round(max(own_rss, worker_rss), 1),
+        "idle_run_seconds": round(idle, 3),
         "db": make_url(url).get_backend_name(),
         "workers": workers,
         "stages": stats,

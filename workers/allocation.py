@@ -17,6 +17,11 @@ line for a refund without a quantity whose amount is the line's paid amount; nev
 the line drew less what earlier refunds returned. They go back to the lots the line drew from,
 newest lot first, as negative rows keyed ``refund:<refund id>:lot:<lot id>``.
 
+:func:`allocate_lines` finds its SKUs through the change queue (:mod:`workers.changes`): a
+line is queued when stored, re-versioned or paid, and when its SKU gets its first lot; its row
+stays while the line waits for stock and goes once it drew (or cannot draw: unpaid, no SKU,
+a SKU without lots). So a run reads the lines still to draw, not every line ever sold.
+
 Both run in the caller's transaction, a few statements per batch. On PostgreSQL the lots
 involved are locked ``FOR UPDATE`` in id order and the existing draws are read again after the
 lock, so two workers never draw (or return) twice, nor over-draw a lot; SQLite serialises
@@ -32,13 +37,23 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, or_, select, update
+from sqlalchemy import String, and_, bindparam, cast, delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import OrderStatus, RefundStatus
-from bangfu.models import LineAccounting, LotAllocation, Order, OrderLine, Refund, RefundPosting, SupplyLot
+from bangfu.models import (
+    LineAccounting,
+    LineChange,
+    LotAllocation,
+    Order,
+    OrderLine,
+    Refund,
+    RefundPosting,
+    SupplyLot,
+)
 from bangfu.store import among, pg_unnest_insert
+from workers import changes
 
 _UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _CHUNK = 2_000
@@ -55,6 +70,7 @@ class AllocationStats:
     lots_touched: int = 0
     lines_waiting: int = 0  # paid lines with a SKU and no draw left after this run (short of stock)
     bumped: int = 0  # line_accounting rows whose input_rev was bumped
+    dequeued: int = 0  # change-queue rows settled (their lines drew, or cannot draw)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -185,8 +201,7 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
         .group_by(SupplyLot.sku_id)
         .subquery("stock")
     )
-    drawn = exists().where(LotAllocation.order_line_id == OrderLine.id, LotAllocation.quantity > 0)
-    due = and_(_paid(), OrderLine.quantity > 0, OrderLine.quantity <= stock.c.units, ~drawn)
+    due = and_(_paid(), OrderLine.quantity > 0, OrderLine.quantity <= stock.c.units, ~_drawn())
     if shop_id is not None:
         due = and_(due, OrderLine.shop_id == shop_id)
 
@@ -197,12 +212,13 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
             .join(stock, stock.c.sku_id == OrderLine.sku_id)
         )
 
-    # 1. SKUs with due lines, in id order, until they hold about ``limit`` lines.
+    # 1. SKUs with due lines, in id order, until they hold about ``limit`` lines. Every due line
+    #    is in the change queue (a waiting line keeps its row), so the queue names the SKUs.
     skus: list[int] = []
     wanted = 0
     for sku_id, count in await conn.execute(
         lines_of(select(OrderLine.sku_id, func.count()))
-        .where(due)
+        .where(due, _queued())
         .group_by(OrderLine.sku_id)
         .order_by(OrderLine.sku_id)
     ):
@@ -223,17 +239,39 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
         )
         stats.examined = len(rows)
         await _draw(conn, rows, lots, now, stats)
+    # 4. Queue rows of lines that can no longer draw (drawn, unpaid, no SKU, or a SKU without
+    #    lots) go; lines still waiting for stock keep theirs.
+    still_waiting = exists(waiting_lines().where(OrderLine.id == LineChange.order_line_id))
+    settled = await conn.execute(
+        delete(LineChange)
+        .where(LineChange.stage == changes.ALLOCATE, ~still_waiting)
+        .execution_options(synchronize_session=False)
+    )
+    stats.dequeued = settled.rowcount or 0
     if wanted < limit:
-        waiting = (
-            select(func.count())
-            .select_from(OrderLine)
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(_paid(), OrderLine.sku_id.in_(select(SupplyLot.sku_id)), OrderLine.quantity > 0, ~drawn)
-        )
+        waiting = waiting_lines().where(_queued())
         if shop_id is not None:
             waiting = waiting.where(OrderLine.shop_id == shop_id)
-        stats.lines_waiting = int(await conn.scalar(waiting) or 0)
+        stats.lines_waiting = int(await conn.scalar(select(func.count()).select_from(waiting.subquery())) or 0)
     return stats
+
+
+def _drawn() -> Any:
+    return exists().where(LotAllocation.order_line_id == OrderLine.id, LotAllocation.quantity > 0)
+
+
+def _queued() -> Any:
+    return exists().where(LineChange.stage == changes.ALLOCATE, LineChange.order_line_id == OrderLine.id)
+
+
+def waiting_lines() -> Any:
+    """``SELECT`` of the lines allocation has to draw, now or once there is stock: paid, with a
+    quantity, not drawn yet, of a SKU that has lots."""
+    return (
+        select(OrderLine.id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(_paid(), OrderLine.sku_id.in_(select(SupplyLot.sku_id)), OrderLine.quantity > 0, ~_drawn())
+    )
 
 
 async def _locked_stock(conn: AsyncConnection, skus: Sequence[int]) -> dict[int, list[LotStock]]:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu.models import LineChange, OrderLine
 from bangfu.store import among
 
-ATTRIBUTE, POST = "attribute", "post"
+ATTRIBUTE, ALLOCATE, POST = "attribute", "allocate", "post"
 _CHUNK = 2_000
 
 
@@ -52,4 +52,4 @@ async def settle(conn: AsyncConnection, rows: Sequence[int], due: ColumnElement[
     return deleted
 
 
-__all__ = ["ATTRIBUTE", "POST", "settle", "take"]
+__all__ = ["ALLOCATE", "ATTRIBUTE", "POST", "settle", "take"]

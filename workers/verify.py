@@ -19,8 +19,9 @@ found (``count``) with the first few spelled out (``details``):
 - ``no_negative_remaining``: no lot's remaining stock is negative.
 - ``refunds_within_paid``: per line, succeeded refunds never exceed the paid amount (nor
   the refunded fraction posted exceed the whole line).
-- ``due_lines_queued``: every line due for attribution or for posting discovery has a row in
-  the change queue (``line_changes``), which is all the stages read.
+- ``due_lines_queued``: every line due for attribution, waiting for a lot draw or due for
+  posting discovery has a row in the change queue (``line_changes``), which is what the
+  stages read.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from bangfu.models import (
     SupplyLot,
 )
 from workers import changes
+from workers.allocation import waiting_lines
 from workers.attribution import due_lines as attribution_due
 from workers.posting import (
     FAILED,
@@ -271,7 +273,12 @@ async def _due_lines_queued(conn: AsyncConnection) -> Check:
     """Every line due for attribution or posting discovery has a row in the change queue (the
     stages read only the queue, so a due line without one would wait forever)."""
     problems: list[str] = []
-    for stage, due in ((changes.ATTRIBUTE, attribution_due()), (changes.POST, discovery_due())):
+    stages = (
+        (changes.ATTRIBUTE, attribution_due()),
+        (changes.ALLOCATE, waiting_lines()),
+        (changes.POST, discovery_due()),
+    )
+    for stage, due in stages:
         queued = exists().where(LineChange.stage == stage, LineChange.order_line_id == OrderLine.id)
         rows = await conn.execute(due.where(~queued).order_by(OrderLine.id))
         problems += [f"line {line_id}: due for {stage} but not in the change queue" for (line_id,) in rows]

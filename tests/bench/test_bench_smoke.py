@@ -61,9 +61,9 @@ def test_scenario_load_prints_its_figures(tmp_path: Path) -> None:
 
 def test_attribution_prints_its_figures(tmp_path: Path) -> None:
     out = run_bench("attribution.py", "--lines", "400", "--households", "120", cwd=tmp_path)
-    for key in ("lines", "seconds", "lines_per_s", "peak_rss_mb", "db"):
+    for key in ("lines", "seconds", "lines_per_s", "peak_rss_mb", "db", "idle_run_seconds"):
         assert key in out, key
-    assert out["db"] == "sqlite" and out["lines"] == 400 and out["lines_per_s"] > 0
+    assert out["db"] == "sqlite" and out["lines"] == 400 and out["lines_per_s"] > 0 and out["idle_run_seconds"] > 0
     stages = out["stages"]
     assert stages["attributed"] == 400 and stages["allocated"] == 400 and stages["posted"] == 400
     assert stages["failed"] == 0 and stages["waiting_lots"] == 0

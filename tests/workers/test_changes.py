@@ -10,9 +10,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.enums import OrderStatus, SettlementKind
-from bangfu.models import LineAccounting, LineAttribution, LineChange, Order, OrderLine, SettlementLine
+from bangfu.models import LineAccounting, LineAttribution, LineChange, Order, OrderLine, SettlementLine, SupplyLot
 from bangfu.store import make_engine, upgrade
-from tests.workers.accounting_seed import PAID_AT, World, add_bill_line, add_order, seed
+from tests.workers.accounting_seed import PAID_AT, World, add_bill_line, add_lot, add_order, seed
 from workers import posting
 from workers.attribution import attribute_lines
 from workers.pipeline import run_pipeline
@@ -33,19 +33,19 @@ async def queued(conn: AsyncConnection) -> set[tuple[str, int]]:
     return {(stage, line) for stage, line in await conn.execute(select(LineChange.stage, LineChange.order_line_id))}
 
 
-def both(*lines: int) -> set[tuple[str, int]]:
-    return {(stage, line) for line in lines for stage in ("attribute", "post")}
+def every(*lines: int) -> set[tuple[str, int]]:
+    return {(stage, line) for line in lines for stage in ("attribute", "allocate", "post")}
 
 
 async def test_triggers_queue_each_kind_of_change_and_nothing_else(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         world = await seed(conn)
         paid_order, (a, b) = await add_order(conn, world, [(world.coop_sku, 1, 5_000), (world.coop_sku, 2, 9_000)])
-        assert await queued(conn) == both(a, b)  # new lines
+        assert await queued(conn) == every(a, b)  # new lines
 
         await conn.execute(delete(LineChange))
         await conn.execute(update(OrderLine).where(OrderLine.id == a).values(version=2))
-        assert await queued(conn) == both(a)  # a new version
+        assert await queued(conn) == every(a)  # a new version
         await conn.execute(delete(LineChange))
         await conn.execute(update(OrderLine).where(OrderLine.id == b).values(title="renamed"))
         assert await queued(conn) == set()  # same version: nothing for the stages
@@ -55,11 +55,24 @@ async def test_triggers_queue_each_kind_of_change_and_nothing_else(engine: Async
         await conn.execute(
             update(Order).where(Order.platform_order_id == pending).values(status=OrderStatus.PAID, paid_at=PAID_AT)
         )
-        assert await queued(conn) == both(c)  # its order was paid
+        assert await queued(conn) == every(c)  # its order was paid
         await conn.execute(delete(LineChange))
         await conn.execute(update(Order).where(Order.platform_order_id == pending).values(buyer_ref="someone"))
         assert await queued(conn) == set()
 
+        await conn.execute(delete(LineChange))
+        await conn.execute(update(OrderLine).where(OrderLine.id == b).values(sku_id=world.enterprise_sku))
+        assert await queued(conn) == every(b)  # another SKU
+        await conn.execute(delete(LineChange))
+        first_lot = await add_lot(conn, world, [(world.households[0], 5, "A", 100)], sku=world.enterprise_sku)
+        assert await queued(conn) == {("allocate", b)}  # the SKU's first lot: its undrawn lines
+        await conn.execute(delete(LineChange))
+        await add_lot(conn, world, [(world.households[0], 5, "A", 100)], sku=world.enterprise_sku)
+        assert await queued(conn) == set()  # its waiting lines are queued already while it has lots
+        await conn.execute(update(SupplyLot).where(SupplyLot.id == first_lot).values(remaining=1))
+        assert await queued(conn) == set()  # stock moves are not changes of the SKU's lots
+
+        await conn.execute(delete(LineChange))
         await add_bill_line(conn, world, paid_order, SettlementKind.PLATFORM_FEE, -120)
         assert await queued(conn) == {("post", a), ("post", b)}  # a bill line for their order
         await conn.execute(delete(LineChange))
@@ -201,7 +214,7 @@ async def test_the_migration_queues_what_was_due_before_it(empty_db_url: str) ->
             await add_bill_line(conn, world, billed_order, SettlementKind.PLATFORM_FEE, -80)
         await upgrade(engine)
         async with engine.connect() as conn:
-            assert await queued(conn) == both(fresh) | {("post", billed)}
+            assert await queued(conn) == every(fresh) | {("post", billed), ("allocate", done), ("allocate", billed)}
             assert unpaid not in {line for _, line in await queued(conn)}
     finally:
         await engine.dispose()

@@ -1,16 +1,20 @@
 """line change queue
 
 The pipeline used to find its work by reading every paid line each run (attribution: lines
-without an attribution of their current version; posting discovery: lines without a state
-row, with a newer version, or with more settlement lines than they have seen), so an idle run
-took time in proportion to all the lines ever stored: 0.7 s at 100,000 lines, once a minute.
+without an attribution of their current version; lot allocation: undrawn lines of SKUs with
+lots; posting discovery: lines without a state row, with a newer version, or with more
+settlement lines than they have seen), so an idle run took time in proportion to all the lines
+ever stored: 0.7 s at 100,000 lines, once a minute.
 
 ``line_changes`` is the stages' work queue, filled by triggers in the transaction of the change
 itself, so a change can never be committed without its queue row:
 
-- a new order line, or a new version of one: the line, for ``attribute`` and ``post``;
-- an order whose ``paid_at`` or ``status`` changes: its lines, for both;
-- a new settlement line, or one moved to another order: the lines of its order, for ``post``.
+- a new order line, or a new version, SKU or quantity of one: the line, for ``attribute``,
+  ``allocate`` and ``post``;
+- an order whose ``paid_at`` or ``status`` changes: its lines, for all three;
+- a new settlement line, or one moved to another order: the lines of its order, for ``post``;
+- the first lot of a SKU (or a lot moved to a SKU without lots): the SKU's undrawn lines, for
+  ``allocate`` (a line waiting for stock keeps its row while its SKU has lots).
 
 PostgreSQL uses statement-level triggers over transition tables (one insert per statement,
 COPY included), joined to the lines by index lookups (``LATERAL``); SQLite uses row triggers.
@@ -31,14 +35,15 @@ down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BOTH = "(VALUES ('attribute'), ('post')) AS s (stage)"
+_ALL = "(VALUES ('attribute'), ('allocate'), ('post')) AS s (stage)"
+_ALL_SQLITE = "(SELECT 'attribute' AS stage UNION ALL SELECT 'allocate' UNION ALL SELECT 'post') AS s"
 
 _PG_UP = (
     f"""
     CREATE FUNCTION bangfu_new_lines_queued() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO line_changes (stage, order_line_id)
-        SELECT s.stage, n.id FROM new_lines n CROSS JOIN {_BOTH} ORDER BY n.id, s.stage;
+        SELECT s.stage, n.id FROM new_lines n CROSS JOIN {_ALL} ORDER BY n.id, s.stage;
         RETURN NULL;
     END $$
     """,
@@ -46,8 +51,10 @@ _PG_UP = (
     CREATE FUNCTION bangfu_changed_lines_queued() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO line_changes (stage, order_line_id)
-        SELECT s.stage, n.id FROM new_lines n JOIN old_lines o ON o.id = n.id CROSS JOIN {_BOTH}
-         WHERE n.version IS DISTINCT FROM o.version ORDER BY n.id, s.stage;
+        SELECT s.stage, n.id FROM new_lines n JOIN old_lines o ON o.id = n.id CROSS JOIN {_ALL}
+         WHERE n.version IS DISTINCT FROM o.version OR n.sku_id IS DISTINCT FROM o.sku_id
+            OR n.quantity <> o.quantity
+         ORDER BY n.id, s.stage;
         RETURN NULL;
     END $$
     """,
@@ -58,7 +65,7 @@ _PG_UP = (
         SELECT s.stage, l.id
           FROM new_orders n JOIN old_orders o ON o.id = n.id
          CROSS JOIN LATERAL (SELECT id FROM order_lines WHERE order_id = n.id) l
-         CROSS JOIN {_BOTH}
+         CROSS JOIN {_ALL}
          WHERE n.paid_at IS DISTINCT FROM o.paid_at OR n.status IS DISTINCT FROM o.status
          ORDER BY l.id, s.stage;
         RETURN NULL;
@@ -91,6 +98,34 @@ _PG_UP = (
         RETURN NULL;
     END $$
     """,
+    # A SKU's first lot (or a lot moved to a SKU without lots): its undrawn lines are queued for
+    # allocation (a SKU's waiting lines stay queued while it has lots, so later lots need nothing).
+    *(
+        f"""
+        CREATE FUNCTION bangfu_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO line_changes (stage, order_line_id)
+            SELECT 'allocate', l.id
+              FROM (SELECT DISTINCT n.sku_id FROM new_lots n {moved}) n
+             CROSS JOIN LATERAL (SELECT ol.id FROM order_lines ol WHERE ol.sku_id = n.sku_id) l
+             WHERE NOT EXISTS (SELECT 1 FROM supply_lots s WHERE s.sku_id = n.sku_id
+                                  AND s.id NOT IN (SELECT id FROM new_lots))
+               AND NOT EXISTS (SELECT 1 FROM lot_allocations a WHERE a.order_line_id = l.id AND a.quantity > 0)
+               AND NOT EXISTS (SELECT 1 FROM line_changes c WHERE c.stage = 'allocate' AND c.order_line_id = l.id)
+             ORDER BY l.id;
+            RETURN NULL;
+        END $$
+        """
+        for name, moved in (
+            ("new_lot_lines_queued", ""),
+            ("moved_lot_lines_queued", "JOIN old_lots o ON o.id = n.id WHERE n.sku_id IS DISTINCT FROM o.sku_id"),
+        )
+    ),
+    "CREATE TRIGGER supply_lots_queued_insert AFTER INSERT ON supply_lots REFERENCING NEW TABLE AS new_lots "
+    "FOR EACH STATEMENT EXECUTE FUNCTION bangfu_new_lot_lines_queued()",
+    "CREATE TRIGGER supply_lots_queued_update AFTER UPDATE ON supply_lots "
+    "REFERENCING OLD TABLE AS old_lots NEW TABLE AS new_lots "
+    "FOR EACH STATEMENT EXECUTE FUNCTION bangfu_moved_lot_lines_queued()",
     "CREATE TRIGGER order_lines_queued_insert AFTER INSERT ON order_lines REFERENCING NEW TABLE AS new_lines "
     "FOR EACH STATEMENT EXECUTE FUNCTION bangfu_new_lines_queued()",
     "CREATE TRIGGER order_lines_queued_update AFTER UPDATE ON order_lines "
@@ -108,6 +143,10 @@ _PG_UP = (
 )
 
 _PG_DOWN = (
+    "DROP TRIGGER supply_lots_queued_update ON supply_lots",
+    "DROP TRIGGER supply_lots_queued_insert ON supply_lots",
+    "DROP FUNCTION bangfu_moved_lot_lines_queued()",
+    "DROP FUNCTION bangfu_new_lot_lines_queued()",
     "DROP TRIGGER settlement_lines_queued_update ON settlement_lines",
     "DROP TRIGGER settlement_lines_queued_insert ON settlement_lines",
     "DROP TRIGGER orders_queued_update ON orders",
@@ -122,14 +161,14 @@ _PG_DOWN = (
 
 _SQLITE_UP = (
     "CREATE TRIGGER order_lines_queued_insert AFTER INSERT ON order_lines BEGIN "
-    "INSERT INTO line_changes (stage, order_line_id) VALUES ('attribute', NEW.id), ('post', NEW.id); END",
-    "CREATE TRIGGER order_lines_queued_update AFTER UPDATE OF version ON order_lines "
-    "WHEN NEW.version IS NOT OLD.version BEGIN "
-    "INSERT INTO line_changes (stage, order_line_id) VALUES ('attribute', NEW.id), ('post', NEW.id); END",
+    f"INSERT INTO line_changes (stage, order_line_id) SELECT s.stage, NEW.id FROM {_ALL_SQLITE}; END",
+    "CREATE TRIGGER order_lines_queued_update AFTER UPDATE OF version, sku_id, quantity ON order_lines "
+    "WHEN NEW.version IS NOT OLD.version OR NEW.sku_id IS NOT OLD.sku_id OR NEW.quantity IS NOT OLD.quantity "
+    f"BEGIN INSERT INTO line_changes (stage, order_line_id) SELECT s.stage, NEW.id FROM {_ALL_SQLITE}; END",
     "CREATE TRIGGER orders_queued_update AFTER UPDATE OF paid_at, status ON orders "
     "WHEN NEW.paid_at IS NOT OLD.paid_at OR NEW.status IS NOT OLD.status BEGIN "
     "INSERT INTO line_changes (stage, order_line_id) SELECT s.stage, l.id FROM order_lines AS l "
-    "CROSS JOIN (SELECT 'attribute' AS stage UNION ALL SELECT 'post') AS s WHERE l.order_id = NEW.id; END",
+    f"CROSS JOIN {_ALL_SQLITE} WHERE l.order_id = NEW.id; END",
     *(
         f"CREATE TRIGGER settlement_lines_queued_{event.split()[0].lower()} AFTER {event} ON settlement_lines "
         "WHEN NEW.platform_order_id IS NOT NULL BEGIN "
@@ -138,11 +177,22 @@ _SQLITE_UP = (
         "WHERE o.shop_id = NEW.shop_id AND o.platform_order_id = NEW.platform_order_id; END"
         for event in ("INSERT", "UPDATE OF shop_id, platform_order_id")
     ),
+    *(
+        f"CREATE TRIGGER supply_lots_queued_{event.split()[0].lower()} AFTER {event} ON supply_lots "
+        f"WHEN {moved}NOT EXISTS (SELECT 1 FROM supply_lots WHERE sku_id = NEW.sku_id AND id <> NEW.id) BEGIN "
+        "INSERT INTO line_changes (stage, order_line_id) SELECT 'allocate', l.id FROM order_lines AS l "
+        "WHERE l.sku_id = NEW.sku_id "
+        "AND NOT EXISTS (SELECT 1 FROM lot_allocations AS a WHERE a.order_line_id = l.id AND a.quantity > 0) "
+        "AND NOT EXISTS (SELECT 1 FROM line_changes AS c WHERE c.stage = 'allocate' AND c.order_line_id = l.id); END"
+        for event, moved in (("INSERT", ""), ("UPDATE OF sku_id", "NEW.sku_id IS NOT OLD.sku_id AND "))
+    ),
 )
 
 _SQLITE_DOWN = tuple(
     f"DROP TRIGGER {name}"
     for name in (
+        "supply_lots_queued_update",
+        "supply_lots_queued_insert",
         "settlement_lines_queued_update",
         "settlement_lines_queued_insert",
         "orders_queued_update",
@@ -163,6 +213,11 @@ _SEED = (
     f"WHERE {_PAID} AND (la.id IS NULL OR l.version > la.line_version OR la.bill_lines < "
     "(SELECT count(*) FROM settlement_lines AS b WHERE b.shop_id = o.shop_id "
     "AND b.platform_order_id = o.platform_order_id)) ORDER BY l.id",
+    "INSERT INTO line_changes (stage, order_line_id) SELECT 'allocate', l.id FROM order_lines AS l "
+    f"JOIN orders AS o ON o.id = l.order_id WHERE {_PAID} AND l.quantity > 0 "
+    "AND l.sku_id IN (SELECT sku_id FROM supply_lots) "
+    "AND NOT EXISTS (SELECT 1 FROM lot_allocations AS a WHERE a.order_line_id = l.id AND a.quantity > 0) "
+    "ORDER BY l.id",
 )
 
 
