@@ -56,19 +56,20 @@ class LineChange(IdMixin, Base):
     work queue, so a pass reads what changed instead of every line ever stored.
 
     Written only by database triggers (migration 0009), in the transaction of the change
-    itself, so no change is ever missed: a new or re-versioned order line queues the line for
-    ``attribute`` and ``post``; an order whose payment or status changes queues its lines for
-    both; a new settlement line queues the lines of its order for ``post``. A stage takes
-    rows by ``id`` and deletes a row only once its line is no longer due for that stage (a
-    line another worker holds keeps its row), so a change that arrives while a stage runs
-    leaves a row of its own behind. ``bangfu verify`` checks that every due line is queued.
+    itself, so no change is ever missed: a new order line, or a new version, SKU or quantity of
+    one, queues the line for ``attribute``, ``allocate`` and ``post``; so does a change of its
+    order's payment or status; a new settlement line queues the lines of its order for
+    ``post``; a SKU's first lot queues its undrawn lines for ``allocate``. A stage deletes a
+    row only once its line is no longer due for that stage (a line another worker holds, or one
+    waiting for stock, keeps its row), so a change that arrives while a stage runs leaves a row
+    of its own behind. ``bangfu verify`` checks that every due line is queued.
     """
 
     __tablename__ = "line_changes"
     __table_args__ = (Index("ix_line_changes_stage_id", "stage", "id"),)
 
-    stage: Mapped[str] = mapped_column(String(16))  # attribute | post
-    order_line_id: Mapped[int] = mapped_column(IdType)
+    stage: Mapped[str] = mapped_column(String(16))  # attribute | allocate | post
+    order_line_id: Mapped[int] = mapped_column(IdType, index=True)
 
 
 class LineAccounting(IdMixin, Base):

@@ -230,6 +230,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_line_changes")),
     )
     op.create_index("ix_line_changes_stage_id", "line_changes", ["stage", "id"], unique=False)
+    op.create_index("ix_line_changes_order_line_id", "line_changes", ["order_line_id"], unique=False)
     pg = op.get_bind().dialect.name == "postgresql"
     for statement in _PG_UP if pg else _SQLITE_UP:
         op.execute(statement)
@@ -241,5 +242,6 @@ def downgrade() -> None:
     pg = op.get_bind().dialect.name == "postgresql"
     for statement in _PG_DOWN if pg else _SQLITE_DOWN:
         op.execute(statement)
+    op.drop_index("ix_line_changes_order_line_id", table_name="line_changes")
     op.drop_index("ix_line_changes_stage_id", table_name="line_changes")
     op.drop_table("line_changes")
