@@ -242,10 +242,11 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
     # 4. Queue rows of lines that can no longer draw (drawn, unpaid, no SKU, or a SKU without
     #    lots) go; lines still waiting for stock keep theirs.
     still_waiting = exists(waiting_lines().where(OrderLine.id == LineChange.order_line_id))
+    done = select(LineChange.id).where(LineChange.stage == changes.ALLOCATE, ~still_waiting)
+    if conn.dialect.name == "postgresql":  # rows another worker is settling are its to delete
+        done = done.with_for_update(skip_locked=True)
     settled = await conn.execute(
-        delete(LineChange)
-        .where(LineChange.stage == changes.ALLOCATE, ~still_waiting)
-        .execution_options(synchronize_session=False)
+        delete(LineChange).where(LineChange.id.in_(done.scalar_subquery())).execution_options(synchronize_session=False)
     )
     stats.dequeued = settled.rowcount or 0
     if wanted < limit:
