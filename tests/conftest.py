@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bangfu.store import make_engine, session_factory, upgrade
 
@@ -167,6 +167,16 @@ def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     name = asyncio.run(server.create())
     yield server.url(name)
     asyncio.run(server.drop(name))
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a freshly migrated database of the test's backend."""
+    engine = make_engine(db_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bangfu.enums import SyncStream
 from bangfu.models import Order, OrderLine, QuarantinedRecord, SyncCursor, SyncRun
 from bangfu.secrets import SecretStore
-from bangfu.store import make_engine, session_factory
+from bangfu.store import session_factory
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
@@ -28,13 +27,6 @@ from tests.connectors.contract import VirtualTime
 
 FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
 POLICY = SyncPolicy(lag=timedelta(0), lookback=timedelta(days=32), batch_size=200)
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(db_url)
-    yield eng
-    await eng.dispose()
 
 
 async def _register(engine: AsyncEngine, fakes: list[Running], tmp_path: Path) -> SecretStore:

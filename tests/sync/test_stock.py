@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,13 +74,6 @@ SKU_Y = CatalogSku(
     supplier_index=0,
     certified=True,
 )
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(db_url)
-    yield eng
-    await eng.dispose()
 
 
 async def _catalogue(engine: AsyncEngine, lots: dict[str, int]) -> dict[str, int]:

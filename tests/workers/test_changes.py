@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,15 +17,6 @@ from workers.attribution import attribute_lines
 from workers.pipeline import run_pipeline
 from workers.posting import discover
 from workers.verify import verify
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def queued(conn: AsyncConnection) -> set[tuple[str, int]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from fractions import Fraction
 
@@ -14,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bangfu.enums import HostKind, JournalKind, SettlementKind
 from bangfu.ledger import balances
 from bangfu.models import Host, Journal, LineAccounting, RefundPosting, SplitPolicy
-from bangfu.store import make_engine
 from tests.workers.accounting_seed import (
     PAID_AT,
     World,
@@ -28,15 +26,6 @@ from tests.workers.accounting_seed import (
 )
 from workers.posting import PostingStats, post_lines, post_refunds
 from workers.verify import verify
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def run(engine: AsyncEngine) -> PostingStats:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -13,20 +12,10 @@ from bangfu.enums import HouseholdCategory
 from bangfu.ledger import balances
 from bangfu.models import Journal, SurplusDistribution
 from bangfu.policy import PolicyError
-from bangfu.store import make_engine
 from tests.workers.accounting_seed import add_household, add_lot, add_order, draw, seed
 from workers.posting import post_lines
 from workers.surplus import SurplusError, distribute_surplus, plan_surplus
 from workers.verify import verify
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 def test_the_plan_returns_at_least_60_percent_by_volume_and_sums_exactly() -> None:

@@ -71,33 +71,29 @@ _PG_UP = (
         RETURN NULL;
     END $$
     """,
-    """
-    CREATE FUNCTION bangfu_billed_lines_queued() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO line_changes (stage, order_line_id)
-        SELECT DISTINCT 'post', l.id
-          FROM (SELECT DISTINCT shop_id, platform_order_id FROM new_bills
-                 WHERE platform_order_id IS NOT NULL) n
-         CROSS JOIN LATERAL (SELECT ol.id FROM orders o JOIN order_lines ol ON ol.order_id = o.id
-                              WHERE o.shop_id = n.shop_id AND o.platform_order_id = n.platform_order_id) l
-         ORDER BY l.id;
-        RETURN NULL;
-    END $$
-    """,
-    """
-    CREATE FUNCTION bangfu_moved_bills_queued() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO line_changes (stage, order_line_id)
-        SELECT DISTINCT 'post', l.id
-          FROM (SELECT DISTINCT n.shop_id, n.platform_order_id FROM new_bills n JOIN old_bills o ON o.id = n.id
-                 WHERE n.platform_order_id IS NOT NULL AND (n.shop_id <> o.shop_id
-                       OR n.platform_order_id IS DISTINCT FROM o.platform_order_id)) n
-         CROSS JOIN LATERAL (SELECT ol.id FROM orders o JOIN order_lines ol ON ol.order_id = o.id
-                              WHERE o.shop_id = n.shop_id AND o.platform_order_id = n.platform_order_id) l
-         ORDER BY l.id;
-        RETURN NULL;
-    END $$
-    """,
+    # Settlement lines for an order (new, or moved to it): the order's lines, for posting.
+    *(
+        f"""
+        CREATE FUNCTION bangfu_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO line_changes (stage, order_line_id)
+            SELECT DISTINCT 'post', l.id
+              FROM (SELECT DISTINCT n.shop_id, n.platform_order_id FROM new_bills n {moved}) n
+             CROSS JOIN LATERAL (SELECT ol.id FROM orders o JOIN order_lines ol ON ol.order_id = o.id
+                                  WHERE o.shop_id = n.shop_id AND o.platform_order_id = n.platform_order_id) l
+             ORDER BY l.id;
+            RETURN NULL;
+        END $$
+        """
+        for name, moved in (
+            ("billed_lines_queued", "WHERE n.platform_order_id IS NOT NULL"),
+            (
+                "moved_bills_queued",
+                "JOIN old_bills o ON o.id = n.id WHERE n.platform_order_id IS NOT NULL "
+                "AND (n.shop_id <> o.shop_id OR n.platform_order_id IS DISTINCT FROM o.platform_order_id)",
+            ),
+        )
+    ),
     # A SKU's first lot (or a lot moved to a SKU without lots): its undrawn lines are queued for
     # allocation (a SKU's waiting lines stay queued while it has lots, so later lots need nothing).
     *(
