@@ -23,9 +23,9 @@ import asyncio
 import statistics
 import sys
 import time
-import uuid
 
 import orjson
+from _scratch import scratch_schema
 from sqlalchemy.engine import make_url
 
 from bangfu.store import asyncpg_in_transaction, make_engine
@@ -60,27 +60,23 @@ _COMPACT = (
 
 async def measure(url: str, lines: int, legs: int, repeat: int) -> dict[str, object]:
     engine = make_engine(url)
-    schema = f"bench_ledger_rows_{uuid.uuid4().hex[:8]}"
     try:
-        async with engine.begin() as conn:
-            driver = await asyncpg_in_transaction(conn)
-            await driver.execute(f"CREATE SCHEMA {schema}")
-            for statement in _SETUP:
-                await driver.execute(statement.format(schema=schema))
-        timings: dict[str, list[float]] = {"postings": [], "compact": []}
-        for _ in range(repeat):
-            for name, statement in (("postings", _POSTINGS), ("compact", _COMPACT)):
-                async with engine.connect() as conn:
-                    transaction = await conn.begin()
-                    driver = await asyncpg_in_transaction(conn)
-                    started = time.perf_counter()
-                    await driver.execute(statement.format(schema=schema), lines, legs)
-                    timings[name].append(time.perf_counter() - started)
-                    await transaction.rollback()
+        async with scratch_schema(engine, "bench_ledger_rows") as schema:
+            async with engine.begin() as conn:
+                driver = await asyncpg_in_transaction(conn)
+                for statement in _SETUP:
+                    await driver.execute(statement.format(schema=schema))
+            timings: dict[str, list[float]] = {"postings": [], "compact": []}
+            for _ in range(repeat):
+                for name, statement in (("postings", _POSTINGS), ("compact", _COMPACT)):
+                    async with engine.connect() as conn:
+                        transaction = await conn.begin()
+                        driver = await asyncpg_in_transaction(conn)
+                        started = time.perf_counter()
+                        await driver.execute(statement.format(schema=schema), lines, legs)
+                        timings[name].append(time.perf_counter() - started)
+                        await transaction.rollback()
     finally:
-        async with engine.begin() as conn:
-            driver = await asyncpg_in_transaction(conn)
-            await driver.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await engine.dispose()
     postings = statistics.median(timings["postings"])
     compact = statistics.median(timings["compact"])

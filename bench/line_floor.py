@@ -41,11 +41,12 @@ import resource
 import statistics
 import sys
 import time
-import uuid
 from typing import Any
 
 import orjson
+from _scratch import scratch_schema
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu.store import asyncpg_in_transaction, make_engine
 
@@ -150,6 +151,14 @@ _WORK = (
     "FROM heads AS h JOIN legs USING (id)",
     "INSERT INTO {s}.states SELECT l.id, 1, 2 FROM {s}.lines AS l WHERE l.sku_id % $1 = $2",
 )
+# What was written: journals, mean legs, and a digest of every journal's legs sorted by account
+# (the same for both ways of computing them); lines whose draw took two lots.
+_DIGEST = (
+    "SELECT count(*), avg(cardinality(amounts))::float, md5(string_agg(legs, ';' ORDER BY line_id)) "
+    "FROM (SELECT line_id, amounts, line_id || ':' || (SELECT string_agg(a || '=' || m, ',' ORDER BY a) "
+    "FROM unnest(account_ids, amounts) AS u (a, m)) AS legs FROM {s}.journals) AS j"
+)
+_STRADDLING = "SELECT count(*) FROM (SELECT line_id FROM {s}.draws GROUP BY line_id HAVING count(*) > 1) AS d"
 _INPUTS = (
     "SELECT l.id, l.paid_at, l.paid_fen, d.lot_id, d.units FROM {s}.lines AS l "
     "JOIN {s}.draws AS d ON d.line_id = l.id WHERE l.sku_id % $1 = $2 ORDER BY l.id, d.lot_id"
@@ -239,8 +248,8 @@ async def _journals_numpy(driver: Any, schema: str, connections: int, index: int
     await driver.copy_records_to_table("journals", schema_name=schema, records=records)
 
 
-async def _share(engine: object, schema: str, connections: int, index: int, split: str) -> None:
-    async with engine.begin() as conn:  # type: ignore[attr-defined]
+async def _share(engine: AsyncEngine, schema: str, connections: int, index: int, split: str) -> None:
+    async with engine.begin() as conn:
         driver = await asyncpg_in_transaction(conn)
         for statement in _WORK:
             if split == "numpy" and "INTO {s}.journals" in statement:
@@ -295,42 +304,32 @@ async def measure(
     url: str, lines: int, households: int, connections: int, repeat: int, split: str
 ) -> dict[str, object]:
     engine = make_engine(url)
-    schema = f"bench_line_floor_{uuid.uuid4().hex[:8]}"
     timings: list[float] = []
     try:
-        async with engine.begin() as conn:
-            driver = await asyncpg_in_transaction(conn)
-            await driver.execute(f"CREATE SCHEMA {schema}")
-            for statement in _TABLES:
-                await driver.execute(statement.format(s=schema))
-            for statement in _FILL:
-                argument = households if "contributions SELECT" in statement else lines
-                await driver.execute(statement.format(s=schema), *([argument] if "$1" in statement else []))
-            await driver.execute(f"ANALYZE {schema}.lines")
-        for _ in range(repeat):
+        async with scratch_schema(engine, "bench_line_floor") as schema:
             async with engine.begin() as conn:
                 driver = await asyncpg_in_transaction(conn)
-                for name in ("attributions", "lots", "draws", "journals", "states"):
-                    await driver.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
-                for statement in _WORK_TABLES:
-                    await driver.execute(statement.format(s=schema, lot_units=lines // 300 + 2))
-            timings.append(await asyncio.to_thread(_run_processes, url, schema, connections, split))
-        async with engine.connect() as conn:
-            driver = await asyncpg_in_transaction(conn)
-            written, legs, digest = await driver.fetchrow(
-                "SELECT count(*), avg(cardinality(amounts))::float, md5(string_agg(legs, ';' ORDER BY line_id)) "
-                f"FROM (SELECT line_id, amounts, line_id || ':' || (SELECT string_agg(a || '=' || m, ',' ORDER BY a) "
-                f"FROM unnest(account_ids, amounts) AS u (a, m)) AS legs FROM {schema}.journals) AS j"
-            )
-            straddling = await driver.fetchval(
-                f"SELECT count(*) FROM (SELECT line_id FROM {schema}.draws GROUP BY line_id HAVING count(*) > 1) AS d"
-            )
-            if written != lines:
-                raise SystemExit(f"expected {lines} journals, found {written}")
+                for statement in _TABLES:
+                    await driver.execute(statement.format(s=schema))
+                for statement in _FILL:
+                    argument = households if "contributions SELECT" in statement else lines
+                    await driver.execute(statement.format(s=schema), *([argument] if "$1" in statement else []))
+                await driver.execute(f"ANALYZE {schema}.lines")
+            for _ in range(repeat):
+                async with engine.begin() as conn:
+                    driver = await asyncpg_in_transaction(conn)
+                    for name in ("attributions", "lots", "draws", "journals", "states"):
+                        await driver.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
+                    for statement in _WORK_TABLES:
+                        await driver.execute(statement.format(s=schema, lot_units=lines // 300 + 2))
+                timings.append(await asyncio.to_thread(_run_processes, url, schema, connections, split))
+            async with engine.connect() as conn:
+                driver = await asyncpg_in_transaction(conn)
+                written, legs, digest = await driver.fetchrow(_DIGEST.format(s=schema))
+                straddling = await driver.fetchval(_STRADDLING.format(s=schema))
+                if written != lines:
+                    raise SystemExit(f"expected {lines} journals, found {written}")
     finally:
-        async with engine.begin() as conn:
-            driver = await asyncpg_in_transaction(conn)
-            await driver.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await engine.dispose()
     seconds = statistics.median(timings)
     return {

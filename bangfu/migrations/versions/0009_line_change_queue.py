@@ -39,25 +39,26 @@ _ALL = "(VALUES ('attribute'), ('allocate'), ('post')) AS s (stage)"
 _ALL_SQLITE = "(SELECT 'attribute' AS stage UNION ALL SELECT 'allocate' UNION ALL SELECT 'post') AS s"
 
 _PG_UP = (
-    f"""
-    CREATE FUNCTION bangfu_new_lines_queued() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO line_changes (stage, order_line_id)
-        SELECT s.stage, n.id FROM new_lines n CROSS JOIN {_ALL} ORDER BY n.id, s.stage;
-        RETURN NULL;
-    END $$
-    """,
-    f"""
-    CREATE FUNCTION bangfu_changed_lines_queued() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO line_changes (stage, order_line_id)
-        SELECT s.stage, n.id FROM new_lines n JOIN old_lines o ON o.id = n.id CROSS JOIN {_ALL}
-         WHERE n.version IS DISTINCT FROM o.version OR n.sku_id IS DISTINCT FROM o.sku_id
-            OR n.quantity <> o.quantity
-         ORDER BY n.id, s.stage;
-        RETURN NULL;
-    END $$
-    """,
+    # Lines stored, or stored again with another version, SKU or quantity: for every stage.
+    *(
+        f"""
+        CREATE FUNCTION bangfu_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO line_changes (stage, order_line_id)
+            SELECT s.stage, n.id FROM new_lines n {changed} CROSS JOIN {_ALL} {where} ORDER BY n.id, s.stage;
+            RETURN NULL;
+        END $$
+        """
+        for name, changed, where in (
+            ("new_lines_queued", "", ""),
+            (
+                "changed_lines_queued",
+                "JOIN old_lines o ON o.id = n.id",
+                "WHERE n.version IS DISTINCT FROM o.version OR n.sku_id IS DISTINCT FROM o.sku_id "
+                "OR n.quantity <> o.quantity",
+            ),
+        )
+    ),
     f"""
     CREATE FUNCTION bangfu_order_lines_queued() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
