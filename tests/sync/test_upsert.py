@@ -241,3 +241,204 @@ async def test_the_sync_engine_quarantines_a_clashing_session_until_its_code_is_
         assert sorted(rooms) == [("R1", "SPRING"), ("R2", "SUMMER")]
     finally:
         await engine.dispose()
+
+
+# -- the lifecycle/time table ----------------------------------------------------------------------
+#
+# Every case starts from one stored version and offers one incoming version of the same record.
+# The rule (sync/upsert.py): the incoming version replaces the stored one only when its modified
+# time is later and its status is not earlier in the lifecycle, or the time is the same and the
+# status later, or both are the same and the content differs. Expected rows are written out.
+
+AT_0710 = datetime(2026, 4, 19, 7, 10, tzinfo=UTC)  # T0
+AT_0810 = datetime(2026, 4, 19, 8, 10, tzinfo=UTC)  # T0 + 1 h: when every stored version was modified
+AT_0910 = datetime(2026, 4, 19, 9, 10, tzinfo=UTC)  # T0 + 2 h
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive UTC, PostgreSQL aware times: compare them as aware UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# case: (incoming status, modified, paid fen) -> stored afterwards (status, modified, paid fen).
+# Stored before: shipped, 08:10, 1000 fen.
+ORDER_CASES: dict[str, tuple[tuple[OrderStatus, datetime, int], tuple[str, datetime, int]]] = {
+    "older-earlier-status": ((OrderStatus.PAID, AT_0710, 1000), ("shipped", AT_0810, 1000)),
+    "older-later-status": ((OrderStatus.COMPLETED, AT_0710, 1000), ("shipped", AT_0810, 1000)),
+    "older-same-status-new-content": ((OrderStatus.SHIPPED, AT_0710, 1200), ("shipped", AT_0810, 1000)),
+    "same-time-earlier-status": ((OrderStatus.PAID, AT_0810, 1200), ("shipped", AT_0810, 1000)),
+    "same-time-same-status-same-content": ((OrderStatus.SHIPPED, AT_0810, 1000), ("shipped", AT_0810, 1000)),
+    "same-time-same-status-new-content": ((OrderStatus.SHIPPED, AT_0810, 1200), ("shipped", AT_0810, 1200)),
+    "same-time-later-status": ((OrderStatus.COMPLETED, AT_0810, 1000), ("completed", AT_0810, 1000)),
+    "newer-earlier-status": ((OrderStatus.PAID, AT_0910, 1200), ("shipped", AT_0810, 1000)),
+    "newer-much-earlier-status": ((OrderStatus.PENDING_PAYMENT, AT_0910, 1000), ("shipped", AT_0810, 1000)),
+    "newer-same-status": ((OrderStatus.SHIPPED, AT_0910, 1000), ("shipped", AT_0910, 1000)),
+    "newer-later-status": ((OrderStatus.CLOSED, AT_0910, 1000), ("closed", AT_0910, 1000)),
+}
+
+
+async def _orders_stored(conn: AsyncConnection) -> dict[str, tuple[str, datetime, int]]:
+    table = Order.__table__
+    rows = await conn.execute(select(table.c.platform_order_id, table.c.status, table.c.modified_at, table.c.paid_fen))
+    return {oid: (str(status), _utc(modified), paid) for oid, status, modified, paid in rows}
+
+
+async def test_orders_lifecycle_and_time_table(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            shop = await _shop(conn)
+            base = [order(case, OrderStatus.SHIPPED, modified=AT_0810, paid=1000) for case in ORDER_CASES]
+            assert (await upsert_orders(conn, shop, base, now=NOW)).new == 11
+        async with engine.begin() as conn:
+            incoming = [
+                order(case, status, modified=modified, paid=paid)
+                for case, ((status, modified, paid), _) in ORDER_CASES.items()
+            ]
+            result = await upsert_orders(conn, shop, incoming, now=NOW)
+        assert (result.new, result.changed, result.unchanged, result.duplicates) == (0, 4, 7, 0)
+        async with engine.connect() as conn:
+            stored = await _orders_stored(conn)
+        assert stored == {case: expected for case, (_, expected) in ORDER_CASES.items()}
+    finally:
+        await engine.dispose()
+
+
+def refund(
+    rid: str, status: RefundStatus, modified: datetime, amount: int = 300, platform_status: str | None = None
+) -> RefundRecord:
+    return RefundRecord(
+        platform_refund_id=rid,
+        platform_order_id="A",
+        platform_line_id="A-1",
+        status=status,
+        platform_status=platform_status or status.value.upper(),
+        amount_fen=amount,
+        created_at=AT_0710,
+        modified_at=modified,
+    )
+
+
+# Stored before: awaiting_confirm, 08:10, 300 fen. (succeeded and closed share the top rank.)
+REFUND_CASES: dict[str, tuple[tuple[RefundStatus, datetime, int], tuple[str, datetime, int]]] = {
+    "older-earlier-status": ((RefundStatus.REQUESTED, AT_0710, 300), ("awaiting_confirm", AT_0810, 300)),
+    "older-later-status": ((RefundStatus.SUCCEEDED, AT_0710, 300), ("awaiting_confirm", AT_0810, 300)),
+    "same-time-earlier-status": ((RefundStatus.AWAITING_RETURN, AT_0810, 300), ("awaiting_confirm", AT_0810, 300)),
+    "same-time-same-status-same-content": (
+        (RefundStatus.AWAITING_CONFIRM, AT_0810, 300),
+        ("awaiting_confirm", AT_0810, 300),
+    ),
+    "same-time-same-status-new-content": (
+        (RefundStatus.AWAITING_CONFIRM, AT_0810, 250),
+        ("awaiting_confirm", AT_0810, 250),
+    ),
+    "same-time-later-status": ((RefundStatus.SUCCEEDED, AT_0810, 300), ("succeeded", AT_0810, 300)),
+    "newer-earlier-status": ((RefundStatus.REQUESTED, AT_0910, 250), ("awaiting_confirm", AT_0810, 300)),
+    "newer-same-status": ((RefundStatus.AWAITING_CONFIRM, AT_0910, 300), ("awaiting_confirm", AT_0910, 300)),
+    "newer-later-status": ((RefundStatus.REFUSED, AT_0910, 300), ("refused", AT_0910, 300)),
+}
+
+
+async def _refunds_stored(conn: AsyncConnection) -> dict[str, tuple[str, datetime, int]]:
+    table = Refund.__table__
+    rows = await conn.execute(
+        select(table.c.platform_refund_id, table.c.status, table.c.modified_at, table.c.amount_fen)
+    )
+    return {rid: (str(status), _utc(modified), amount) for rid, status, modified, amount in rows}
+
+
+async def test_refunds_lifecycle_and_time_table(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            shop = await _shop(conn)
+            base = [refund(case, RefundStatus.AWAITING_CONFIRM, AT_0810) for case in REFUND_CASES]
+            assert (await upsert_refunds(conn, shop, base, now=NOW)).new == 9
+        async with engine.begin() as conn:
+            incoming = [
+                refund(case, status, modified, amount) for case, ((status, modified, amount), _) in REFUND_CASES.items()
+            ]
+            result = await upsert_refunds(conn, shop, incoming, now=NOW)
+        assert (result.new, result.changed, result.unchanged, result.duplicates) == (0, 4, 5, 0)
+        async with engine.connect() as conn:
+            stored = await _refunds_stored(conn)
+        assert stored == {case: expected for case, (_, expected) in REFUND_CASES.items()}
+    finally:
+        await engine.dispose()
+
+
+# Copies of one record in one page (a platform repeating a record across pages it serves while
+# the record changes): whatever their order in the page, the newest copy is the one stored.
+async def test_the_newest_copy_in_a_page_wins_whatever_its_place(db_url: str) -> None:
+    engine = make_engine(db_url)
+    page = [
+        # later time and later status, after the older copy
+        order("up", OrderStatus.PAID, modified=AT_0710, paid=1000),
+        order("up", OrderStatus.SHIPPED, modified=AT_0810, paid=1100),
+        # the same two copies the other way round
+        order("down", OrderStatus.SHIPPED, modified=AT_0810, paid=1100),
+        order("down", OrderStatus.PAID, modified=AT_0710, paid=1000),
+        # same time: the later status wins, first or last
+        order("tie-first", OrderStatus.COMPLETED, modified=AT_0810, paid=1100),
+        order("tie-first", OrderStatus.PAID, modified=AT_0810, paid=1000),
+        order("tie-last", OrderStatus.PAID, modified=AT_0810, paid=1000),
+        order("tie-last", OrderStatus.COMPLETED, modified=AT_0810, paid=1100),
+        # same status: the later time wins, among three copies
+        order("three", OrderStatus.PAID, modified=AT_0810, paid=1050),
+        order("three", OrderStatus.PAID, modified=AT_0910, paid=1100),
+        order("three", OrderStatus.PAID, modified=AT_0710, paid=1000),
+    ]
+    try:
+        async with engine.begin() as conn:
+            shop = await _shop(conn)
+            result = await upsert_orders(conn, shop, page, now=NOW)
+            assert (result.new, result.duplicates) == (5, 6)
+            assert await _orders_stored(conn) == {
+                "up": ("shipped", AT_0810, 1100),
+                "down": ("shipped", AT_0810, 1100),
+                "tie-first": ("completed", AT_0810, 1100),
+                "tie-last": ("completed", AT_0810, 1100),
+                "three": ("paid", AT_0910, 1100),
+            }
+            lines = OrderLine.__table__
+            line_paid = await conn.execute(select(lines.c.platform_line_id, lines.c.paid_fen))
+            assert dict(line_paid.all()) == {
+                "up-1": 1100,
+                "down-1": 1100,
+                "tie-first-1": 1100,
+                "tie-last-1": 1100,
+                "three-1": 1100,
+            }
+    finally:
+        await engine.dispose()
+
+
+async def test_the_newest_refund_copy_in_a_page_wins_whatever_its_place(db_url: str) -> None:
+    engine = make_engine(db_url)
+    page = [
+        refund("up", RefundStatus.REQUESTED, AT_0710, 300),
+        refund("up", RefundStatus.SUCCEEDED, AT_0810, 280),
+        refund("down", RefundStatus.SUCCEEDED, AT_0810, 280),
+        refund("down", RefundStatus.REQUESTED, AT_0710, 300),
+        refund("tie-first", RefundStatus.AWAITING_CONFIRM, AT_0810, 280),
+        refund("tie-first", RefundStatus.AWAITING_RETURN, AT_0810, 300),
+        refund("tie-last", RefundStatus.AWAITING_RETURN, AT_0810, 300),
+        refund("tie-last", RefundStatus.AWAITING_CONFIRM, AT_0810, 280),
+        refund("three", RefundStatus.REQUESTED, AT_0810, 290),
+        refund("three", RefundStatus.REQUESTED, AT_0910, 280),
+        refund("three", RefundStatus.REQUESTED, AT_0710, 300),
+    ]
+    try:
+        async with engine.begin() as conn:
+            shop = await _shop(conn)
+            result = await upsert_refunds(conn, shop, page, now=NOW)
+            assert (result.new, result.duplicates) == (5, 6)
+            assert await _refunds_stored(conn) == {
+                "up": ("succeeded", AT_0810, 280),
+                "down": ("succeeded", AT_0810, 280),
+                "tie-first": ("awaiting_confirm", AT_0810, 280),
+                "tie-last": ("awaiting_confirm", AT_0810, 280),
+                "three": ("requested", AT_0910, 280),
+            }
+    finally:
+        await engine.dispose()
