@@ -14,8 +14,10 @@ Endpoints used (``[I]`` where PLATFORMS.md has no source; the fake serves the sa
 
 =================================  ===========================================================
 ``jingdong.pop.order.search``      orders by modified time (``dateType=0``), page from 1,
-                                   ``orderTotal``, page_size <= 100, window <= 1 month
-``jingdong.pop.order.get``         one order (``orderDetailInfo.orderInfo``)
+                                   ``orderTotal``, page_size <= 100, window <= 1 month;
+                                   ``optional_fields`` (required) = :data:`ORDER_FIELDS`
+``jingdong.pop.order.get``         one order (``orderDetailInfo.orderInfo``), the same
+                                   ``optional_fields``
 ``jingdong.asc.query.list``        after-sales services by ``updateTimeBegin/End``
 ``jingdong.asc.query.view``        one after-sales service [I: envelope]
 ``jingdong.ware.read.searchWare4Valid``  wares, ``page{data,totalItem}``
@@ -370,6 +372,25 @@ def order_status(state: str, paid_at: datetime | None) -> OrderStatus:
     if status is OrderStatus.CANCELLED and paid_at is not None:
         return OrderStatus.CLOSED
     return status
+
+
+#: The ``optional_fields`` of ``pop.order.search`` and ``pop.order.get``: exactly the
+#: ``orderInfo`` fields :func:`parse_order` reads (JD refuses the call when the list is missing
+#: or empty, and returns only the fields asked for). ``itemInfoList`` comes back whole.
+#: Kept beside the parser so the two cannot drift: ``tests/connectors/test_jd.py`` fails when
+#: the parser reads a field that is not listed here.
+ORDER_FIELDS: tuple[str, ...] = (
+    "orderId",
+    "orderState",
+    "orderStartTime",
+    "modified",
+    "paymentConfirmTime",
+    "orderPayment",
+    "freightPrice",
+    "sellerDiscount",
+    "pin",
+    "itemInfoList",
+)
 
 
 def parse_order(raw: Mapping[str, Any]) -> OrderRecord:
@@ -735,6 +756,7 @@ class JdConnector(Connector):
             "order_state": ALL_ORDER_STATES,
             "page_size": str(self.page_size),
             "dateType": "1" if by_created else "0",
+            "optional_fields": ",".join(ORDER_FIELDS),
         }
         middle = _ceil_second(start + (end - start) / 2)
         can_split = depth < MAX_SPLIT_DEPTH and start < middle < end
@@ -779,7 +801,12 @@ class JdConnector(Connector):
 
     async def _order_detail_raw(self, platform_order_id: str) -> Raw:
         body = await self.gateway(
-            "jingdong.pop.order.get", {"order_id": platform_order_id, "order_state": ALL_ORDER_STATES}
+            "jingdong.pop.order.get",
+            {
+                "order_id": platform_order_id,
+                "order_state": ALL_ORDER_STATES,
+                "optional_fields": ",".join(ORDER_FIELDS),
+            },
         )
         info = body.get("orderDetailInfo")
         order = info.get("orderInfo") if isinstance(info, Mapping) else None
@@ -947,6 +974,7 @@ __all__ = [
     "MAX_SPLIT_DEPTH",
     "MAX_WINDOW_RESTARTS",
     "OAUTH_ERRORS",
+    "ORDER_FIELDS",
     "ORDER_STATE",
     "SCANS_BEFORE_SPLIT",
     "SERVICE_STATUS",

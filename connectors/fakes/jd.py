@@ -14,6 +14,11 @@ What a conforming client of the real API sees:
   ``apiResult.success=false`` + ``numberCode``/``chineseErrCode`` (orders, bills),
   ``success=false`` + ``resultCode``/``resultMessage`` (after-sales, stock) [I codes, the same
   the connector's tables name].
+* ``pop.order.search`` and ``pop.order.get`` require ``optional_fields`` ("需返回的字段列表。
+  必填，不填或者为空则请求被拒绝"): a missing or empty list is a parameter error (``10100021``),
+  and an ``orderInfo`` carries only the fields asked for, so a client that forgets a field it
+  reads finds out. ``dateType`` 1 searches by creation time, 0 and any other number ("其它数字
+  同0") by modification time; a non-number is a parameter error.
 * ``GET|POST /oauth2/access_token`` (authorization code) and ``/oauth2/refresh_token``:
   ``{"access_token", "refresh_token", "expires_in", ...}`` or ``{"code": 40x, "msg"}`` [I].
 
@@ -200,6 +205,33 @@ def _positive(value: Any, name: str) -> int:
     if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
         raise BusinessError(BAD_PARAM, f"{name}参数错误")
     return int(text)
+
+
+def optional_fields(params: Mapping[str, Any]) -> frozenset[str]:
+    """The ``optional_fields`` CSV of ``pop.order.search``/``pop.order.get``: "需返回的字段列表。
+    必填，不填或者为空则请求被拒绝" (required; a missing or empty list is refused)."""
+    value = params.get("optional_fields")
+    fields = frozenset(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else None
+    if not fields:
+        raise BusinessError(BAD_PARAM, "optional_fields不能为空")
+    return fields
+
+
+def select(record: Record, fields: frozenset[str]) -> Record:
+    """Only the asked-for top-level fields (nested objects such as ``itemInfoList`` whole);
+    names JD does not know are ignored [I]."""
+    return {key: value for key, value in record.items() if key in fields}
+
+
+def date_type(value: Any) -> str:
+    """``dateType``: 1 searches by creation time; 0, a missing value and any other number
+    ("其它数字同0") by modification time. A value that is not an integer is a parameter error."""
+    if value is None or value == "":
+        return "0"
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[+-]?\d+", text):
+        raise BusinessError(BAD_PARAM, "dateType参数错误")
+    return "1" if int(text) == 1 else "0"
 
 
 def window(params: Mapping[str, Any], begin_key: str, end_key: str, limit: timedelta) -> tuple[datetime, datetime]:
@@ -508,13 +540,12 @@ class FakeJd(FakePlatform):
     def _order_search(self, world: FakeWorld, params: Mapping[str, Any]) -> dict[str, Any]:
         wrapped = params.get("paramOrderJSFQuery")  # the 2026-08 doc's container [V*]
         query: Mapping[str, Any] = wrapped if isinstance(wrapped, Mapping) else params
+        fields = optional_fields(query)
         begin, end = window(query, "start_date", "end_date", ORDER_WINDOW_MAX)
         page, size = page_args(query, "page", "page_size", PAGE_SIZE_MAX)
-        date_type = str(query.get("dateType", "0") or "0")
-        if date_type not in ("0", "1"):
-            raise BusinessError(BAD_PARAM, "dateType参数错误")
+        by = date_type(query.get("dateType"))
         now = world.now()
-        lookback = MODIFIED_LOOKBACK if date_type == "0" else CREATED_LOOKBACK
+        lookback = MODIFIED_LOOKBACK if by == "0" else CREATED_LOOKBACK
         if begin < now - lookback:
             raise BusinessError(OUT_OF_RANGE, f"只能查询{lookback.days}天内的订单")
         states_text = str(query.get("order_state") or "")
@@ -522,7 +553,7 @@ class FakeJd(FakePlatform):
         if not states or not states <= KNOWN_STATES:
             raise BusinessError(BAD_PARAM, "order_state参数错误")
         stop = end + timedelta(seconds=1)  # end_date is inclusive
-        found = self._window_orders(world, begin, stop, date_type)
+        found = self._window_orders(world, begin, stop, by)
         orders = [order for order in found if self._order_state(order)[0] in states]
         if str(query.get("sortType", "")) == "1":
             orders.reverse()
@@ -531,8 +562,11 @@ class FakeJd(FakePlatform):
         if self.touch_during_paging(world, [order.order_id for order in orders], page) is not None:
             self._touches += 1
         rendered = [
-            self.maybe_malform(
-                f"order:{order.order_id}", self.render_order(order), self._order_corruptor(order.order_id)
+            select(
+                self.maybe_malform(
+                    f"order:{order.order_id}", self.render_order(order), self._order_corruptor(order.order_id)
+                ),
+                fields,
             )
             for order in rows
         ]
@@ -563,10 +597,12 @@ class FakeJd(FakePlatform):
         order_id = str(params.get("order_id") or "").strip()
         if not order_id.isdigit():
             raise BusinessError(BAD_PARAM, "order_id参数错误")
+        fields = optional_fields(params)
         order = world.order(order_id)
         if order is None:
             raise BusinessError(NO_SUCH_ORDER, "订单不存在")
-        return {"orderDetailInfo": {"apiResult": _ok_api_result(), "orderInfo": self.render_order(order)}}
+        info = select(self.render_order(order), fields)
+        return {"orderDetailInfo": {"apiResult": _ok_api_result(), "orderInfo": info}}
 
     # ----------------------------------------------------------------- after-sales
 

@@ -4,7 +4,8 @@ the fake JOS gateway (chaos harvest, the orderTotal restart rule, tokens, stock,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from connectors.jd import (
     FEE_TYPE,
     MAX_SPLIT_DEPTH,
     MAX_WINDOW_RESTARTS,
+    ORDER_FIELDS,
     ORDER_STATE,
     SCANS_BEFORE_SPLIT,
     SERVICE_STATUS,
@@ -178,6 +180,60 @@ def test_parse_order_unpaid_and_closed() -> None:
     assert cancelled.status is OrderStatus.CANCELLED
     closed = parse_order(sample_order(orderState="TRADE_CANCELED"))
     assert closed.status is OrderStatus.CLOSED and closed.status.is_paid
+
+
+class OnlyListed(dict[str, Any]):
+    """A payload holding only the listed fields that records every key read from it and
+    refuses (KeyError) a subscript of a key that is not listed."""
+
+    def __init__(self, data: Mapping[str, Any], listed: Iterable[str]) -> None:
+        self.listed = frozenset(listed)
+        super().__init__({key: value for key, value in data.items() if key in self.listed})
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        if key not in self.listed:
+            raise KeyError(f"{key} is read but not listed")
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.read.add(key)
+        return super().__contains__(key)
+
+
+ORDER_SAMPLES = {
+    "paid": sample_order(),
+    "unpaid": sample_order(orderState="WAIT_PAY", paymentConfirmTime="0001-01-01 00:00:00"),
+    "closed": sample_order(orderState="TRADE_CANCELED", sellerDiscount="0.00"),
+    "no-optional": {k: v for k, v in sample_order().items() if k not in ("sellerDiscount", "freightPrice", "pin")},
+}
+
+
+@pytest.mark.parametrize("raw", ORDER_SAMPLES.values(), ids=ORDER_SAMPLES.keys())
+def test_parse_order_reads_only_the_fields_it_asks_for(raw: dict[str, Any]) -> None:
+    """ORDER_FIELDS (sent as ``optional_fields``) names every orderInfo field parse_order reads:
+    JD returns only the fields asked for, so a field read but not asked would always be absent."""
+    payload = OnlyListed(raw, ORDER_FIELDS)
+    record = parse_order(payload)
+    assert payload.read - set(ORDER_FIELDS) == set(), "parse_order reads fields ORDER_FIELDS does not ask for"
+    assert set(ORDER_FIELDS) - payload.read == set(), "ORDER_FIELDS asks for fields parse_order never reads"
+    assert record == parse_order(raw)  # the listed fields are all the parser needs
+    assert len(ORDER_FIELDS) == len(set(ORDER_FIELDS))
+
+
+def test_the_field_check_catches_a_field_missing_from_the_list() -> None:
+    """The check above is not vacuous: drop any listed field and it fails."""
+    for dropped in ORDER_FIELDS:
+        payload = OnlyListed(sample_order(), [name for name in ORDER_FIELDS if name != dropped])
+        with contextlib.suppress(KeyError, ValueError, MoneyError):
+            parse_order(payload)  # a required field: the parser fails outright
+        assert dropped in payload.read - payload.listed, dropped
 
 
 def test_parse_order_same_sku_twice_gets_distinct_line_ids() -> None:
@@ -563,6 +619,7 @@ async def test_too_wide_a_window_is_refused_by_the_platform(jd: Running, make: M
         "start_date": "2024-04-01 00:00:00",
         "end_date": "2024-05-15 00:00:00",
         "order_state": ALL_ORDER_STATES,
+        "optional_fields": ",".join(ORDER_FIELDS),
         "page": "1",
         "page_size": "100",
     }
@@ -573,6 +630,35 @@ async def test_too_wide_a_window_is_refused_by_the_platform(jd: Running, make: M
         await connector.gateway(
             "jingdong.pop.order.search", {**query, "end_date": "2024-04-02 00:00:00", "page_size": "101"}
         )
+
+
+async def test_order_search_without_optional_fields_is_refused(jd: Running, make: Make) -> None:
+    """JD refuses a search or detail call without ``optional_fields``: a bad request, not retried."""
+    connector = make()
+    query = {
+        "start_date": "2024-05-30 00:00:00",
+        "end_date": "2024-05-30 23:59:59",
+        "order_state": ALL_ORDER_STATES,
+        "page": "1",
+        "page_size": "100",
+    }
+    with pytest.raises(BadRequestError) as caught:
+        await connector.gateway("jingdong.pop.order.search", query)
+    assert caught.value.code == "10100021"
+    order_id = jd.world.orders_created(history_start(jd), jd.clock.now())[0].order_id
+    with pytest.raises(BadRequestError):
+        await connector.gateway("jingdong.pop.order.get", {"order_id": order_id, "optional_fields": ""})
+    assert not connector.stats.retries
+
+
+async def test_connector_asks_for_exactly_the_parsed_fields(jd: Running, make: Make) -> None:
+    """What the fake returns for the connector's optional_fields is what the parser reads."""
+    connector = make()
+    order = jd.world.orders_created(history_start(jd), jd.clock.now())[0]
+    raw = await connector._order_detail_raw(order.order_id)
+    assert set(raw) == set(ORDER_FIELDS)
+    record = await connector.order_detail(order.order_id)
+    assert record.paid_fen == order.paid_fen and len(record.lines) == len(order.lines)
 
 
 async def test_unknown_order_detail_is_a_record_error(jd: Running, make: Make) -> None:

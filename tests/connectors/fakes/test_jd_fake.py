@@ -38,6 +38,12 @@ def _load_client() -> ModuleType:
 jd_client = _load_client()
 NOW = datetime(2024, 6, 1, 4, 0, tzinfo=UTC)  # 12:00 Beijing
 SEARCH = "jingdong.pop.order.search"
+DETAIL = "jingdong.pop.order.get"
+#: the orderInfo fields these tests read (JD returns only the fields named in optional_fields)
+FIELDS = (
+    "orderId,orderState,orderStartTime,modified,paymentConfirmTime,orderPayment,freightPrice,"
+    "sellerDiscount,itemInfoList"
+)
 
 
 def window(hours: float = 24, end: datetime = NOW) -> dict[str, str]:
@@ -46,9 +52,14 @@ def window(hours: float = 24, end: datetime = NOW) -> dict[str, str]:
         "start_date": jd_client.plain_timestamp(start),
         "end_date": jd_client.plain_timestamp(end - timedelta(seconds=1)),
         "order_state": "WAIT_PAY,WAIT_SELLER_STOCK_OUT,WAIT_GOODS_RECEIVE_CONFIRM,FINISHED_L,TRADE_CANCELED,LOCKED",
+        "optional_fields": FIELDS,
         "page": "1",
         "page_size": "100",
     }
+
+
+def detail(order_id: str, fields: str = FIELDS) -> dict[str, str]:
+    return {"order_id": order_id, "optional_fields": fields}
 
 
 @pytest.fixture
@@ -220,8 +231,8 @@ async def test_order_fields_and_detail(jd: Running, client: Any) -> None:
     orders = jd.world.orders_created(NOW - timedelta(days=5), NOW)
     paid = max(orders, key=lambda o: (o.status is OrderStatus.SHIPPED, o.post_fee_fen > 0, o.discount_fen))
     assert paid.status is OrderStatus.SHIPPED and paid.post_fee_fen
-    body = await client.call("jingdong.pop.order.get", {"order_id": paid.order_id})
-    info = result(body, "jingdong.pop.order.get")["orderDetailInfo"]["orderInfo"]
+    body = await client.call(DETAIL, detail(paid.order_id))
+    info = result(body, DETAIL)["orderDetailInfo"]["orderInfo"]
     assert info["orderState"] == "WAIT_GOODS_RECEIVE_CONFIRM"
     assert info["sellerDiscount"] == f"{paid.discount_fen // 100}.{paid.discount_fen % 100:02d}"
     assert info["orderPayment"] == f"{paid.paid_fen // 100}.{paid.paid_fen % 100:02d}"
@@ -231,13 +242,65 @@ async def test_order_fields_and_detail(jd: Running, client: Any) -> None:
     assert info["itemInfoList"][0]["itemTotal"] == str(paid.lines[0].quantity)
     unpaid = next((o for o in orders if not o.is_paid), None)
     if unpaid is not None:
-        got = await client.call("jingdong.pop.order.get", {"order_id": unpaid.order_id})
-        unpaid_info = result(got, "jingdong.pop.order.get")["orderDetailInfo"]["orderInfo"]
+        got = await client.call(DETAIL, detail(unpaid.order_id))
+        unpaid_info = result(got, DETAIL)["orderDetailInfo"]["orderInfo"]
         assert unpaid_info["paymentConfirmTime"] == "0001-01-01 00:00:00"
         assert unpaid_info["orderState"] in ("WAIT_PAY", "TRADE_CANCELED")
-    missing = await client.call("jingdong.pop.order.get", {"order_id": "1"})
-    api = result(missing, "jingdong.pop.order.get")["orderDetailInfo"]["apiResult"]
+    missing = await client.call(DETAIL, detail("1"))
+    api = result(missing, DETAIL)["orderDetailInfo"]["apiResult"]
     assert api["success"] is False and api["numberCode"] == 10100051
+
+
+@pytest.mark.parametrize("fields", [None, "", " , "], ids=["missing", "empty", "blank"])
+async def test_optional_fields_is_required(jd: Running, client: Any, fields: str | None) -> None:
+    """Search and detail refuse a missing or empty list ("必填，不填或者为空则请求被拒绝")."""
+    query = window()
+    order_id = jd.world.orders_created(NOW - timedelta(days=5), NOW)[0].order_id
+    asked = detail(order_id)
+    if fields is None:
+        del query["optional_fields"], asked["optional_fields"]
+    else:
+        query["optional_fields"] = asked["optional_fields"] = fields
+    found = result(await client.call(SEARCH, query))["searchorderinfo_result"]
+    assert found["apiResult"]["success"] is False and found["apiResult"]["numberCode"] == 10100021
+    assert "orderInfoList" not in found
+    got = result(await client.call(DETAIL, asked), DETAIL)["orderDetailInfo"]
+    assert got["apiResult"]["success"] is False and got["apiResult"]["numberCode"] == 10100021
+    assert "orderInfo" not in got
+    wrapped = {"paramOrderJSFQuery": query, "source_id": "bangfu"}
+    boxed = result(await client.call(SEARCH, wrapped))["searchorderinfo_result"]
+    assert boxed["apiResult"]["numberCode"] == 10100021
+
+
+async def test_only_the_asked_fields_come_back(jd: Running, client: Any) -> None:
+    found = result(await client.call(SEARCH, {**window(), "optional_fields": "orderId, modified,nosuchField"}))
+    orders = found["searchorderinfo_result"]["orderInfoList"]
+    assert orders and all(set(order) == {"orderId", "modified"} for order in orders)
+    order_id = orders[0]["orderId"]
+    info = result(await client.call(DETAIL, detail(order_id, "itemInfoList,orderPayment")), DETAIL)
+    order = info["orderDetailInfo"]["orderInfo"]
+    assert set(order) == {"itemInfoList", "orderPayment"}
+    assert order["itemInfoList"] and "skuId" in order["itemInfoList"][0]  # nested lists come whole
+
+
+@pytest.mark.parametrize(("value", "like"), [("2", "0"), (7, "0"), ("-1", "0"), ("", "0"), (1, "1"), ("1", "1")])
+async def test_other_date_type_numbers_act_like_zero(client: Any, value: Any, like: str) -> None:
+    """Any number but 1 searches by modification time, like 0 ("其它数字同0")."""
+    query = window(hours=24 * 5)
+
+    async def ids(date_type: Any) -> list[str]:
+        found = result(await client.call(SEARCH, {**query, "dateType": date_type}))["searchorderinfo_result"]
+        assert found["apiResult"]["success"] is True
+        return [order["orderId"] for order in found["orderInfoList"]]
+
+    assert await ids(value) == await ids(like)
+    assert await ids("0") != await ids("1")  # the two searches do differ on this window
+
+
+@pytest.mark.parametrize("value", ["x", "1.5", True, "一"])
+async def test_date_type_that_is_not_a_number_is_refused(client: Any, value: Any) -> None:
+    found = result(await client.call(SEARCH, {**window(), "dateType": value}))["searchorderinfo_result"]
+    assert found["apiResult"]["success"] is False and found["apiResult"]["numberCode"] == 10100021
 
 
 # ---------------------------------------------------------------------------- the other APIs
