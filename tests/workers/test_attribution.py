@@ -6,18 +6,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.attribution import (
+    Attribution,
     AttributionRules,
     LineFacts,
     SessionFacts,
     SessionIndex,
     WindowFacts,
     attribute,
+    stronger,
 )
 from bangfu.enums import AttributionConfidence, ChannelType, OrderStatus, PlatformKind
 from bangfu.models import (
@@ -86,6 +89,91 @@ def test_campaign_code_links_any_shop_any_time() -> None:
 def test_room_outranks_link() -> None:
     index = SessionIndex.build([_session(1, 0, 2), _session(2, 0, 2, campaign_code="C")])
     assert attribute(_line(1, room_id="r1", campaign_code="C"), index, AttributionRules()).session_id == 1
+
+
+# The precedence table: room > author > link > inferred. One index holds a session for each rule,
+# so every piece of evidence a line carries points at a different session; the line (paid at 1 h)
+# carries each subset of room id, author id and campaign code, with the inferred rule on (a window
+# explaining its item) and off.
+PRECEDENCE_SESSIONS = [
+    _session(1, 0, 2, room_id="r1"),  # named by the line's room id
+    _session(2, 0, 2, host_author_id="a"),  # hosted by the line's author id
+    _session(3, 0, 2, shop_id=9, campaign_code="C"),  # the line's campaign code (another shop)
+    _session(4, 0.5, 2),  # explaining item i1 when the line was paid
+]
+PRECEDENCE_WINDOWS = [WindowFacts(41, 4, "i1", T0 + timedelta(minutes=45), T0 + timedelta(minutes=75))]
+INFERRED_ON = AttributionRules(inferred=True)
+
+# (room id, author id, campaign code) -> (confidence, rule, session, host) with inferred on; off
+PRECEDENCE: list[tuple[tuple[str | None, str | None, str | None], tuple[Any, ...], tuple[Any, ...]]] = [
+    (("r1", "a", "C"), (EXACT, "room_id", 1, 10), (EXACT, "room_id", 1, 10)),
+    (("r1", "a", None), (EXACT, "room_id", 1, 10), (EXACT, "room_id", 1, 10)),
+    (("r1", None, "C"), (EXACT, "room_id", 1, 10), (EXACT, "room_id", 1, 10)),
+    (("r1", None, None), (EXACT, "room_id", 1, 10), (EXACT, "room_id", 1, 10)),
+    ((None, "a", "C"), (EXACT, "author_id", 2, 20), (EXACT, "author_id", 2, 20)),
+    ((None, "a", None), (EXACT, "author_id", 2, 20), (EXACT, "author_id", 2, 20)),
+    ((None, None, "C"), (LINK, "campaign_code", 3, 30), (LINK, "campaign_code", 3, 30)),
+    ((None, None, None), (INFERRED, "explanation", 4, 40), (NONE, "none", None, None)),
+]
+
+
+@pytest.mark.parametrize(("evidence", "with_inferred", "without_inferred"), PRECEDENCE)
+def test_precedence_room_author_link_inferred(
+    evidence: tuple[str | None, str | None, str | None],
+    with_inferred: tuple[Any, ...],
+    without_inferred: tuple[Any, ...],
+) -> None:
+    room, author, code = evidence
+    index = SessionIndex.build(PRECEDENCE_SESSIONS, PRECEDENCE_WINDOWS)
+    line = _line(1, room_id=room, author_id=author, campaign_code=code)
+    on = attribute(line, index, INFERRED_ON)
+    off = attribute(line, index, AttributionRules())
+    assert (on.confidence, on.rule, on.session_id, on.host_id) == with_inferred
+    assert (off.confidence, off.rule, off.session_id, off.host_id) == without_inferred
+
+
+def test_evidence_that_finds_no_session_falls_to_the_next_rule() -> None:
+    """A room id or author id naming no session live at payment gives way to the next rule."""
+    index = SessionIndex.build(PRECEDENCE_SESSIONS, PRECEDENCE_WINDOWS)
+    late = _line(3, room_id="r1", author_id="a", campaign_code="C")  # 1 h after both ended
+    verdict = attribute(late, index, INFERRED_ON)
+    assert (verdict.confidence, verdict.rule, verdict.session_id) == (LINK, "campaign_code", 3)
+    unknown_room = _line(1, room_id="r-none", author_id="a", campaign_code="C")
+    verdict = attribute(unknown_room, index, INFERRED_ON)
+    assert (verdict.confidence, verdict.rule, verdict.session_id) == (EXACT, "author_id", 2)
+    unknown_code = _line(1, campaign_code="C-none")
+    verdict = attribute(unknown_code, index, INFERRED_ON)
+    assert (verdict.confidence, verdict.rule, verdict.session_id) == (INFERRED, "explanation", 4)
+
+
+# stronger(new, old): new's confidence ranks above old's (exact > link > inferred > none > nothing).
+STRONGER: list[tuple[AttributionConfidence, AttributionConfidence | None, bool]] = [
+    (EXACT, None, True),
+    (EXACT, NONE, True),
+    (EXACT, INFERRED, True),
+    (EXACT, LINK, True),
+    (EXACT, EXACT, False),
+    (LINK, None, True),
+    (LINK, NONE, True),
+    (LINK, INFERRED, True),
+    (LINK, LINK, False),
+    (LINK, EXACT, False),
+    (INFERRED, None, True),
+    (INFERRED, NONE, True),
+    (INFERRED, INFERRED, False),
+    (INFERRED, LINK, False),
+    (INFERRED, EXACT, False),
+    (NONE, None, True),
+    (NONE, NONE, False),
+    (NONE, INFERRED, False),
+    (NONE, LINK, False),
+    (NONE, EXACT, False),
+]
+
+
+@pytest.mark.parametrize(("new", "old", "expected"), STRONGER)
+def test_stronger(new: AttributionConfidence, old: AttributionConfidence | None, expected: bool) -> None:
+    assert stronger(Attribution(new, "any", session_id=1), old) is expected
 
 
 def test_inferred_is_off_by_default_and_configurable() -> None:
