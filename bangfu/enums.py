@@ -188,3 +188,14 @@ class JournalKind(StrEnum):
     TRUE_UP = "true_up"
     SURPLUS = "surplus"
     ADJUSTMENT = "adjustment"
+
+
+class UserRole(StrEnum):
+    """Console roles; each but ``admin`` sees one scope (ARCHITECTURE.md "Who uses it")."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"  # all shops, or the shops named for the user
+    HOST = "host"  # one host's sessions
+    COOPERATIVE = "cooperative"  # one cooperative's households, lots, journals and income
+    COUNTY = "county"  # a region (county office)
+    UNIT = "unit"  # one purchasing unit

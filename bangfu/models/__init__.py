@@ -19,9 +19,11 @@ from bangfu.models.org import Cooperative, Household, MemberAccount, Region, Spl
 from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
 from bangfu.models.sync import QuarantinedRecord, SyncCursor, SyncRun
+from bangfu.models.web import ApiToken, LoginFailure, User, UserShop, WebSession
 
 __all__ = [
     "Alert",
+    "ApiToken",
     "Base",
     "Certification",
     "Cooperative",
@@ -36,6 +38,7 @@ __all__ = [
     "Listing",
     "LiveMinuteStat",
     "LiveSession",
+    "LoginFailure",
     "LotAllocation",
     "LotContribution",
     "MemberAccount",
@@ -63,5 +66,8 @@ __all__ = [
     "SyncCursor",
     "SyncRun",
     "UnitTarget",
+    "User",
+    "UserShop",
+    "WebSession",
     "WebhookEvent",
 ]
