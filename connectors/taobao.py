@@ -219,9 +219,10 @@ def _req(raw: Mapping[str, Any], key: str) -> Any:
     return value
 
 
-def _id(raw: Mapping[str, Any], key: str) -> str:
-    """An int64 id, preferring its ``<key>_str`` twin (JSON numbers lose precision in JS)."""
-    text = raw.get(f"{key}_str")
+def _id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str:
+    """An int64 id; with ``twin``, preferring its ``<key>_str`` twin (JSON numbers lose
+    precision in JS). Only trades and sub-orders have twins (``tid_str``, ``oid_str``)."""
+    text = raw.get(f"{key}_str") if twin else None
     value = text if text not in (None, "") else _req(raw, key)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"{key!r} is not an id: {value!r}")
@@ -231,10 +232,10 @@ def _id(raw: Mapping[str, Any], key: str) -> str:
     return out
 
 
-def _opt_id(raw: Mapping[str, Any], key: str) -> str | None:
-    if raw.get(key) in (None, "") and raw.get(f"{key}_str") in (None, ""):
+def _opt_id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str | None:
+    if raw.get(key) in (None, "") and (not twin or raw.get(f"{key}_str") in (None, "")):
         return None
-    return _id(raw, key)
+    return _id(raw, key, twin=twin)
 
 
 def _time(raw: Mapping[str, Any], key: str) -> Any:
@@ -298,7 +299,7 @@ def parse_order_line(raw: Mapping[str, Any]) -> OrderLineRecord:
     # payment is the sub-order's own paid amount. They are equal without shop discounts.
     paid_key = "divide_order_fee" if raw.get("divide_order_fee") not in (None, "") else "payment"
     return OrderLineRecord(
-        platform_line_id=_id(raw, "oid"),
+        platform_line_id=_id(raw, "oid", twin=True),
         platform_item_id=_id(raw, "num_iid"),
         quantity=_int(raw, "num"),
         unit_price_fen=_fen(raw, "price"),
@@ -311,6 +312,18 @@ def parse_order_line(raw: Mapping[str, Any]) -> OrderLineRecord:
     )
 
 
+#: The ``fields`` of trades.sold.increment.get and trade.fullinfo.get (TOP requires the list and
+#: returns only the fields it names). ``orders`` brings the sub-orders back whole, so
+#: :func:`parse_order_line` needs no list of its own. Every trade field :func:`parse_trade` reads
+#: is listed (``tests/connectors/test_taobao.py`` fails otherwise); the others are kept for the
+#: stored raw payload.
+TRADE_FIELDS: tuple[str, ...] = (
+    "tid", "tid_str", "status", "type", "created", "modified", "pay_time", "consign_time", "end_time",
+    "payment", "total_fee", "post_fee", "discount_fee", "adjust_fee", "received_payment",
+    "num", "num_iid", "buyer_nick", "buyer_open_uid", "seller_nick", "trade_from", "orders",
+)  # fmt: skip
+
+
 def parse_trade(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> OrderRecord:
     """A ``trade`` from trades.sold.increment.get or trade.fullinfo.get -> :class:`OrderRecord`."""
     status = _enum(TRADE_STATUS, raw, "status")
@@ -319,7 +332,7 @@ def parse_trade(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         raise ValueError("trade has no sub-orders")
     buyer = raw.get("buyer_open_uid") or raw.get("buyer_nick")
     return OrderRecord(
-        platform_order_id=_id(raw, "tid"),
+        platform_order_id=_id(raw, "tid", twin=True),
         status=status,
         platform_status=str(raw["status"]),
         created_at=_time(raw, "created"),
@@ -333,6 +346,15 @@ def parse_trade(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         buyer_ref=buyer_ref(BUYER_NAMESPACE, str(buyer), hash_key) if buyer else None,
         raw=raw,
     )
+
+
+#: The ``fields`` of refunds.receive.get and refund.get: every field :func:`parse_refund` reads
+#: (checked by a test), plus a few kept for the stored raw payload.
+REFUND_FIELDS: tuple[str, ...] = (
+    "refund_id", "tid", "oid", "title", "buyer_nick", "total_fee", "status", "created", "refund_fee",
+    "good_status", "has_good_return", "payment", "reason", "desc", "modified", "order_status",
+    "refund_phase", "num", "outer_id", "sku",
+)  # fmt: skip
 
 
 def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
@@ -366,6 +388,16 @@ def parse_sku(raw: Mapping[str, Any]) -> SkuRecord:
     )
 
 
+#: The ``fields`` of items.onsale.get and items.inventory.get: every field :func:`parse_item`
+#: reads (checked by a test); ``sku`` brings the SKUs back whole under ``skus``.
+ITEM_FIELDS: tuple[str, ...] = (
+    "num_iid", "title", "approve_status", "num", "price", "outer_id", "modified", "list_time",
+    "delist_time", "cid", "sku",
+)  # fmt: skip
+#: Requested field -> the key it comes back under, where the two differ.
+ITEM_FIELD_KEYS: Mapping[str, str] = {"sku": "skus"}
+
+
 def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
     """An ``item`` from items.onsale.get (with ``skus``) -> :class:`ProductRecord`."""
     return ProductRecord(
@@ -379,6 +411,14 @@ def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
         skus=tuple(parse_sku(sku) for sku in nested_list(raw, "skus", "sku")),
         raw=raw,
     )
+
+
+#: The ``fields`` of bill.bills.get and bill.bill.get (TOP requires the list; at most 20 names):
+#: every field :func:`parse_bill` reads (checked by a test), plus a few for the raw payload.
+BILL_FIELDS: tuple[str, ...] = (
+    "bid", "account_id", "trade_id", "order_id", "num_iid", "amount", "total_amount", "status",
+    "biz_time", "pay_time", "book_time",
+)  # fmt: skip
 
 
 def parse_bill(raw: Mapping[str, Any]) -> SettlementLineRecord:
@@ -415,19 +455,6 @@ BILLS_METHOD = "taobao.bill.bills.get"
 BILL_DETAIL_METHOD = "taobao.bill.bill.get"
 GATEWAY_PATH = "/router/rest"
 
-TRADE_FIELDS = ",".join(
-    (
-        "tid,tid_str,status,type,created,modified,pay_time,consign_time,end_time",
-        "payment,total_fee,post_fee,discount_fee,adjust_fee,received_payment",
-        "num,num_iid,buyer_nick,buyer_open_uid,seller_nick,trade_from,orders",
-    )
-)
-REFUND_FIELDS = (
-    "refund_id,tid,oid,title,buyer_nick,total_fee,status,created,refund_fee,good_status,"
-    "has_good_return,payment,reason,desc,modified,order_status,refund_phase,num,outer_id,sku"
-)
-ITEM_FIELDS = "num_iid,title,approve_status,num,price,outer_id,modified,list_time,delist_time,cid,sku"
-BILL_FIELDS = "bid,account_id,trade_id,order_id,num_iid,amount,total_amount,status,biz_time,pay_time,book_time"
 SIGN_METHODS = frozenset({"md5", "hmac", "hmac-sha256"})
 #: How many times a window is scanned again when records entered it while we paged.
 MAX_RESCANS = 2
@@ -669,7 +696,7 @@ class TaobaoConnector(Connector):
     async def _orders_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
         async for raw in self._windowed_walk(
             ORDERS_METHOD,
-            {"fields": TRADE_FIELDS},
+            {"fields": ",".join(TRADE_FIELDS)},
             start,
             end,
             ("start_modified", "end_modified"),
@@ -680,7 +707,7 @@ class TaobaoConnector(Connector):
             yield raw
 
     async def _order_detail_raw(self, platform_order_id: str) -> Raw:
-        body = await self.top(ORDER_DETAIL_METHOD, {"fields": TRADE_FIELDS, "tid": platform_order_id})
+        body = await self.top(ORDER_DETAIL_METHOD, {"fields": ",".join(TRADE_FIELDS), "tid": platform_order_id})
         trade = body.get("trade")
         if not isinstance(trade, Mapping):
             raise TransientError(self.platform_name, "envelope", "no trade in trade.fullinfo.get")
@@ -693,7 +720,7 @@ class TaobaoConnector(Connector):
     async def _refunds_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
         async for raw in self._windowed_walk(
             REFUNDS_METHOD,
-            {"fields": REFUND_FIELDS},
+            {"fields": ",".join(REFUND_FIELDS)},
             start,
             end,
             ("start_modified", "end_modified"),
@@ -704,7 +731,7 @@ class TaobaoConnector(Connector):
             yield raw
 
     async def _refund_detail_raw(self, platform_refund_id: str) -> Raw:
-        business = {"fields": REFUND_FIELDS, "refund_id": platform_refund_id}
+        business = {"fields": ",".join(REFUND_FIELDS), "refund_id": platform_refund_id}
         body = await self.top(REFUND_DETAIL_METHOD, business)
         refund = body.get("refund")
         if not isinstance(refund, Mapping):
@@ -721,7 +748,7 @@ class TaobaoConnector(Connector):
             # modified:desc so an item changed while we page moves to the top (see walk()).
             async for raw in self.walk(
                 method,
-                {"fields": ITEM_FIELDS, "order_by": "modified:desc"},
+                {"fields": ",".join(ITEM_FIELDS), "order_by": "modified:desc"},
                 "items",
                 "item",
                 _record_key("num_iid", "modified"),
@@ -805,7 +832,7 @@ class TaobaoConnector(Connector):
             yield item
 
     async def _bill_detail_raw(self, bid: str) -> Raw:
-        body = await self.top(BILL_DETAIL_METHOD, {"fields": BILL_FIELDS, "bid": bid})
+        body = await self.top(BILL_DETAIL_METHOD, {"fields": ",".join(BILL_FIELDS), "bid": bid})
         bill = body.get("bill")
         if not isinstance(bill, Mapping):
             raise TransientError(self.platform_name, "envelope", "no bill in bill.bill.get")
@@ -815,7 +842,7 @@ class TaobaoConnector(Connector):
         # time_type 2: by pay time, which is when the line settled.
         async for raw in self._windowed_walk(
             BILLS_METHOD,
-            {"fields": BILL_FIELDS, "time_type": 2},
+            {"fields": ",".join(BILL_FIELDS), "time_type": 2},
             start,
             end,
             ("start_time", "end_time"),

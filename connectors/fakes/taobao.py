@@ -13,6 +13,9 @@ APIs: trades.sold.increment.get (modified DESC, span <= 1 day, inclusive ends), 
 trade.fullinfo.get, refunds.receive.get, refund.get, items.onsale.get / items.inventory.get
 (with ``skus``), item.quantity.update (type 1 full / 2 incremental, never below 0),
 bill.bills.get (<= 1 day unless trade_id/order_id; ``amount`` in fen [I]), bill.bill.get.
+Every one of them but item.quantity.update requires ``fields`` (40 ``isv.missing-parameter:fields``
+when missing or empty) and answers with only the fields named (``orders`` / ``sku`` bring the
+sub-orders / SKUs back whole).
 Server-error faults are answered half the time as TOP does, HTTP 200 with code 15/520 and an
 ``isp.*`` sub_code, and otherwise with a gateway 5xx page. Only ``format=json``
 is served (the real default is XML; asking for it here is answered with code 23).
@@ -393,7 +396,7 @@ def render_bill(line: FakeSettlementLine, order: FakeOrder | None, wanted: froze
         "obj_alipay_id": 2088000000000001,
         "memo": line.kind.value,
     }
-    return _select(record, wanted) if wanted else {k: v for k, v in record.items() if v is not None}
+    return _select(record, wanted)
 
 
 # --------------------------------------------------------------------------- the fake
@@ -556,9 +559,11 @@ class FakeTaobao(FakePlatform):
         return value
 
     @staticmethod
-    def _fields(params: Mapping[str, str], *, required: bool = True) -> frozenset[str]:
+    def _fields(params: Mapping[str, str]) -> frozenset[str]:
+        """``fields``: required by every read API served here (40 when missing or empty); the
+        answer carries only the fields it names."""
         wanted = _field_set(params.get("fields"))
-        if required and not wanted:
+        if not wanted:
             raise _missing("fields")
         return wanted
 
@@ -805,7 +810,7 @@ class FakeTaobao(FakePlatform):
     # ----------------------------------------------------------------- bills
 
     def _bills(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
-        wanted = self._fields(params, required=False)
+        wanted = self._fields(params)
         trade_id = params.get("trade_id") or None
         order_id = params.get("order_id") or None
         span = None if (trade_id or order_id) else BILL_SPAN_MAX
@@ -837,7 +842,7 @@ class FakeTaobao(FakePlatform):
 
     def _bill_get(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
         """One bill by ``bid`` (a linear scan of the shop's bills: only recoveries call it)."""
-        wanted = self._fields(params, required=False)
+        wanted = self._fields(params)
         bid = params.get("bid", "")
         if not bid:
             raise _missing("bid")

@@ -5,13 +5,14 @@ the fake JOS gateway (chaos harvest, the orderTotal restart rule, tokens, stock,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import aiohttp
 import pytest
 from contract import ContractTests, VirtualTime
+from fieldcheck import OnlyListed
 
 from bangfu.enums import ErrorClass, OrderStatus, RefundStatus, SettlementKind, SyncStream
 from bangfu.money import MoneyError
@@ -182,31 +183,6 @@ def test_parse_order_unpaid_and_closed() -> None:
     assert closed.status is OrderStatus.CLOSED and closed.status.is_paid
 
 
-class OnlyListed(dict[str, Any]):
-    """A payload holding only the listed fields that records every key read from it and
-    refuses (KeyError) a subscript of a key that is not listed."""
-
-    def __init__(self, data: Mapping[str, Any], listed: Iterable[str]) -> None:
-        self.listed = frozenset(listed)
-        super().__init__({key: value for key, value in data.items() if key in self.listed})
-        self.read: set[str] = set()
-
-    def __getitem__(self, key: str) -> Any:
-        self.read.add(key)
-        if key not in self.listed:
-            raise KeyError(f"{key} is read but not listed")
-        return super().__getitem__(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self.read.add(key)
-        return super().get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        if isinstance(key, str):
-            self.read.add(key)
-        return super().__contains__(key)
-
-
 ORDER_SAMPLES = {
     "paid": sample_order(),
     "unpaid": sample_order(orderState="WAIT_PAY", paymentConfirmTime="0001-01-01 00:00:00"),
@@ -221,8 +197,8 @@ def test_parse_order_reads_only_the_fields_it_asks_for(raw: dict[str, Any]) -> N
     JD returns only the fields asked for, so a field read but not asked would always be absent."""
     payload = OnlyListed(raw, ORDER_FIELDS)
     record = parse_order(payload)
-    assert payload.read - set(ORDER_FIELDS) == set(), "parse_order reads fields ORDER_FIELDS does not ask for"
-    assert set(ORDER_FIELDS) - payload.read == set(), "ORDER_FIELDS asks for fields parse_order never reads"
+    assert payload.unlisted_reads() == set(), "parse_order reads fields ORDER_FIELDS does not ask for"
+    assert payload.unread() == set(), "ORDER_FIELDS asks for fields parse_order never reads"
     assert record == parse_order(raw)  # the listed fields are all the parser needs
     assert len(ORDER_FIELDS) == len(set(ORDER_FIELDS))
 
@@ -233,7 +209,7 @@ def test_the_field_check_catches_a_field_missing_from_the_list() -> None:
         payload = OnlyListed(sample_order(), [name for name in ORDER_FIELDS if name != dropped])
         with contextlib.suppress(KeyError, ValueError, MoneyError):
             parse_order(payload)  # a required field: the parser fails outright
-        assert dropped in payload.read - payload.listed, dropped
+        assert dropped in payload.unlisted_reads(), dropped
 
 
 def test_parse_order_same_sku_twice_gets_distinct_line_ids() -> None:

@@ -4,15 +4,17 @@ windows, products, stock push, bills, signing options, error handling, Tmall).""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from contract import CONTRACT_RETRY, ContractTests, VirtualTime, collect
+from fieldcheck import OnlyListed
 
 from bangfu.enums import (
     ErrorClass,
@@ -35,9 +37,14 @@ from connectors.harvest import harvest
 from connectors.ratelimit import RateLimiter
 from connectors.registry import connector_class
 from connectors.taobao import (
+    BILL_FIELDS,
     ERRORS,
+    ITEM_FIELD_KEYS,
+    ITEM_FIELDS,
     LINE_REFUND_STATE,
+    REFUND_FIELDS,
     REFUND_STATUS,
+    TRADE_FIELDS,
     TRADE_STATUS,
     TaobaoConnector,
     TopPage,
@@ -283,6 +290,62 @@ def test_parse_bill_amount_in_fen() -> None:
         parse_bill({**BILL, "amount": "3.48"})
     with pytest.raises(ValueError):
         parse_bill({**BILL, "amount": 3.48})
+
+
+#: (parser, the ``fields`` it is sent with, as the keys they come back under, sample payloads)
+FIELD_CASES: dict[str, tuple[Callable[[Any], Any], frozenset[str], list[dict[str, Any]]]] = {
+    "trade": (
+        lambda raw: parse_trade(raw, hash_key=KEY),
+        frozenset(TRADE_FIELDS),
+        [
+            TRADE,
+            {**TRADE, "status": "WAIT_BUYER_PAY", "pay_time": None, "tid_str": None},
+            {k: v for k, v in TRADE.items() if k not in ("buyer_open_uid", "post_fee", "discount_fee")},
+        ],
+    ),
+    "refund": (parse_refund, frozenset(REFUND_FIELDS), [REFUND, {**REFUND, "num": None, "oid": None}]),
+    "item": (
+        parse_item,
+        frozenset(ITEM_FIELD_KEYS.get(name, name) for name in ITEM_FIELDS),
+        [ITEM, {**ITEM, "skus": {}, "approve_status": "instock", "outer_id": None}],
+    ),
+    "bill": (parse_bill, frozenset(BILL_FIELDS), [BILL, {**BILL, "pay_time": None, "order_id": None}]),
+}
+
+
+@pytest.mark.parametrize("case", FIELD_CASES)
+def test_parsers_read_only_the_fields_they_ask_for(case: str) -> None:
+    """TOP returns only the fields a request names: every field a parser reads must be in the
+    list the connector sends (``orders`` and ``skus`` come back whole, so nested keys are free)."""
+    parse, listed, samples = FIELD_CASES[case]
+    for sample in samples:
+        payload = OnlyListed(sample, listed)
+        record = parse(payload)
+        assert payload.unlisted_reads() == set(), f"{case}: read but not asked for"
+        assert record == parse(sample)  # the listed fields are all the parser needs
+
+
+@pytest.mark.parametrize("case", FIELD_CASES)
+def test_the_field_check_catches_a_field_missing_from_a_list(case: str) -> None:
+    parse, listed, samples = FIELD_CASES[case]
+    probe = OnlyListed(samples[0], listed)
+    parse(probe)
+    assert probe.read & listed
+    for dropped in probe.read & listed:
+        payload = OnlyListed(samples[0], listed - {dropped})
+        with contextlib.suppress(KeyError, ValueError, MoneyError):
+            parse(payload)  # a required field: the parser fails outright
+        assert dropped in payload.unlisted_reads(), (case, dropped)
+
+
+def test_connector_record_keys_are_asked_for() -> None:
+    """Ids and the paging dedup keys (id, modified) are read from raw records too."""
+    paths = TaobaoConnector.id_paths
+    assert {paths[SyncStream.ORDERS], "modified"} <= set(TRADE_FIELDS)
+    assert {paths[SyncStream.REFUNDS], "modified"} <= set(REFUND_FIELDS)
+    assert {paths[SyncStream.PRODUCTS], "modified"} <= set(ITEM_FIELDS)
+    assert paths[SyncStream.SETTLEMENTS] in BILL_FIELDS
+    assert len(BILL_FIELDS) <= 20  # bill.bills.get: "最大列表长度:20"
 
 
 def test_response_key_and_nested_lists() -> None:

@@ -320,6 +320,7 @@ async def test_bills_in_fen_within_one_day(fake: Running, session: aiohttp.Clien
     world = fake.world.settlements(start, end + timedelta(seconds=1))
     assert bills and len(bills) == len(world) == body["total_results"]
     assert all(isinstance(b["amount"], int) for b in bills)
+    assert all(set(b) <= set(params["fields"].split(",")) for b in bills)  # only the fields asked
     assert sum(b["amount"] for b in bills) == sum(line.amount_fen for line in world)
     kinds = {line.bill_id: line.kind for line in world}
     assert all((b["account_id"] == 1001) == (kinds[str(b["bid"])] is SettlementKind.SALE) for b in bills)
@@ -328,6 +329,30 @@ async def test_bills_in_fen_within_one_day(fake: Running, session: aiohttp.Clien
     trade_id = bills[0]["trade_id"]
     by_trade = top.payload(await top.call(method, {**wide, "trade_id": trade_id}), method)
     assert {b["trade_id"] for b in top.nested(by_trade, "bills", "bill")} == {trade_id}
+
+
+READ_APIS = {
+    INCREMENT: {"start_modified": "2024-06-14 10:00:00", "end_modified": "2024-06-14 11:00:00"},
+    "taobao.trades.sold.get": {},
+    "taobao.trade.fullinfo.get": {"tid": "1"},
+    "taobao.refunds.receive.get": {},
+    "taobao.refund.get": {"refund_id": "1"},
+    "taobao.items.onsale.get": {},
+    "taobao.items.inventory.get": {},
+    "taobao.bill.bills.get": {"start_time": "2024-06-14 10:00:00", "end_time": "2024-06-14 11:00:00"},
+    "taobao.bill.bill.get": {"bid": "1"},
+}
+
+
+@pytest.mark.parametrize("fields", [None, "", " , "], ids=["missing", "empty", "blank"])
+@pytest.mark.parametrize("method", READ_APIS)
+async def test_every_read_api_requires_fields(
+    fake: Running, session: aiohttp.ClientSession, method: str, fields: str | None
+) -> None:
+    """``fields`` is 必须 for each of them (the official SDKs' request checks say the same)."""
+    params = dict(READ_APIS[method]) if fields is None else {**READ_APIS[method], "fields": fields}
+    err = error(await client(fake, session).call(method, params))
+    assert (err["code"], err["sub_code"]) == (40, "isv.missing-parameter:fields")
 
 
 # -- faults ---------------------------------------------------------------------------------------
