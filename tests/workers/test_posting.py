@@ -79,6 +79,81 @@ async def run_discovery(conn: object) -> None:
     await discover(conn)  # type: ignore[arg-type]
 
 
+def named(world: World, figures: dict[str, int], *, host: int | None = None) -> dict[str, int]:
+    """Account balances written like a statement: short names (``H1`` is the lifted household
+    with 60 units of grade A at 2,000 fen guaranteed, ``H2`` the ordinary one with 30 of B at
+    1,500, ``H3`` the monitored one with 10 of C at 0; ``host`` the world's host unless given)
+    mapped to the accounts' codes."""
+    h1, h2, h3 = world.households
+    codes = {
+        "receivable": f"receivable:shop:{world.shop}",
+        "platform_fee": f"fees:shop:{world.shop}:platform_fee",
+        "payment_fee": f"fees:shop:{world.shop}:payment_fee",
+        "logistics": f"fees:shop:{world.shop}:logistics",
+        "commission": f"payable:host:{host or world.host}:commission",
+        "retained": f"cooperative:{world.coop}:retained",
+        "collective": f"collective:{world.coop}",
+    }
+    for name, hid in (("H1", h1), ("H2", h2), ("H3", h3)):
+        codes |= {name: f"household:{hid}", f"{name}:advance": f"household:{hid}:advance"}
+        codes[f"{name}:bonus"] = f"household:{hid}:bonus"
+    return {codes[name]: fen for name, fen in figures.items()}
+
+
+# A line of 2 units paid 10,000 fen under the seed's policy (retention 8%, collective 5%,
+# priority bonus 3%, fee estimates 5% / 0.6% / 8%), drawn from the seed's lot (weights 6000 :
+# 2700 : 800 by quantity x grade, guarantees 2,400 / 900 / 0 fen for 2 of its 100 units).
+#
+# With the world's host (commission 10%): net 10,000 - 500 - 60 - 800 - 1,000 = 7,640; pools
+# floor 611 / 382 / 229 / 6,417 (+1 to retention); households 4,052 / 1,823 / 540 of 6,417
+# (+2 to retention); bonus 202 / 26 of 229 (+1 to retention): retained 615.
+SOLD_WITH_HOST_A = {
+    "receivable": 10_000,
+    "platform_fee": -500,
+    "payment_fee": -60,
+    "logistics": -800,
+    "commission": -1_000,
+    "retained": -615,
+    "collective": -382,
+    "H1:advance": -2_400,
+    "H1": -1_652,
+    "H1:bonus": -202,
+    "H2:advance": -900,
+    "H2": -923,
+    "H3": -540,
+    "H3:bonus": -26,
+}
+# With a host on 0% commission: net 8,640; pools floor 691 / 432 / 259 / 7,257 (+1);
+# households 4,583 / 2,062 / 611 of 7,257 (+1); bonus 228 / 30 of 259 (+1): retained 694.
+SOLD_WITH_HOST_B = {
+    "receivable": 10_000,
+    "platform_fee": -500,
+    "payment_fee": -60,
+    "logistics": -800,
+    "retained": -694,
+    "collective": -432,
+    "H1:advance": -2_400,
+    "H1": -2_183,
+    "H1:bonus": -228,
+    "H2:advance": -900,
+    "H2": -1_162,
+    "H3": -611,
+    "H3:bonus": -30,
+}
+
+
+async def unpaid_host(engine: AsyncEngine) -> int:
+    """A county official hosting for 0% commission."""
+    async with engine.begin() as conn:
+        host = await conn.scalar(
+            insert(Host)
+            .values(name="县长", kind=HostKind.OFFICIAL, platform="douyin", author_id="gov", commission_bp=0)
+            .returning(Host.id)
+        )
+    assert host is not None
+    return int(host)
+
+
 async def test_a_sale_is_posted_once_dated_when_paid(db_url: str, engine: AsyncEngine) -> None:
     world = await world_of(engine)
     _, line = await sold_line(engine, world)
@@ -207,19 +282,41 @@ async def test_a_new_host_moves_the_commission(db_url: str, engine: AsyncEngine)
     world = await world_of(engine)
     _, line = await sold_line(engine, world)
     await run(engine)
+    assert await ledger(engine) == named(world, SOLD_WITH_HOST_A)
+    other = await unpaid_host(engine)
     async with engine.begin() as conn:
-        other = await conn.scalar(
-            insert(Host)
-            .values(name="县长", kind=HostKind.OFFICIAL, platform="douyin", author_id="gov", commission_bp=0)
-            .returning(Host.id)
-        )
-        assert other is not None
         await attribute(conn, world, line, other)
     stats = await run(engine)
     assert stats.trueups == 1
-    balance = await ledger(engine)
-    assert f"payable:host:{world.host}:commission" not in balance
-    assert sum(v for k, v in balance.items() if k.startswith("household:")) < 0
+    # The commission goes back to the households and the cooperative, to the fen.
+    assert await ledger(engine) == named(world, SOLD_WITH_HOST_B, host=other)
+    await assert_verified(engine)
+
+
+async def test_a_host_going_a_b_a_b_posts_three_true_ups(db_url: str, engine: AsyncEngine) -> None:
+    """The line's inputs go A -> B -> A -> B: the third true-up has the first one's inputs, and
+    must still post (its key counts the line's journals), leaving the ledger at B to the fen."""
+    world = await world_of(engine)
+    _, line = await sold_line(engine, world)
+    other = await unpaid_host(engine)
+    at_a, at_b = named(world, SOLD_WITH_HOST_A), named(world, SOLD_WITH_HOST_B, host=other)
+    assert (await run(engine)).sales == 1
+    assert await ledger(engine) == at_a
+    for host, expected in ((other, at_b), (world.host, at_a), (other, at_b)):
+        async with engine.begin() as conn:
+            await attribute(conn, world, line, host)
+        stats = await run(engine)
+        assert (stats.sales, stats.trueups, stats.unchanged, stats.failed) == (0, 1, 0, 0)
+        assert await ledger(engine) == expected
+        assert (await state(engine, line)).desired_legs == expected
+    stem = f"order-line:{world.shop}:{line}:v1"
+    kinds, sources = zip(*await journals(engine), strict=True)
+    assert kinds == (JournalKind.SALE, JournalKind.TRUE_UP, JournalKind.TRUE_UP, JournalKind.TRUE_UP)
+    assert sources[0] == f"{stem}:sale"
+    to_b, to_a, to_b_again = (source.removeprefix(f"{stem}:trueup:") for source in sources[1:])
+    assert (to_b[:2], to_a[:2], to_b_again[:2]) == ("2.", "3.", "4.")
+    assert to_b[2:] == to_b_again[2:] != to_a[2:]  # the same inputs, a different journal
+    assert (await state(engine, line)).journal_seq == 4
     await assert_verified(engine)
 
 
@@ -241,10 +338,42 @@ async def test_the_policy_in_force_when_paid_applies(db_url: str, engine: AsyncE
         await draw(conn, after, world.lots[0], 1)
     await run(engine)
     a, b = await state(engine, before), await state(engine, after)
-    net = 10_000 - 500 - 60 - 800  # the estimates of both versions; no host
-    assert a.desired_legs is not None and b.desired_legs is not None
-    assert net * 800 // 10_000 <= -a.desired_legs[f"cooperative:{world.coop}:retained"] < net * 800 // 10_000 + 10
-    assert -b.desired_legs[f"cooperative:{world.coop}:retained"] >= net // 2
+    # One unit each, no host: net 10,000 - 500 - 60 - 800 = 8,640 (the estimates of both versions).
+    # Version 1 (8% / 5% / 3% bonus): pools floor 691 / 432 / 259 / 7,257 (+1 to retention);
+    # households 4,583 / 2,062 / 611 (+1); bonus 228 / 30 (+1); guarantees 1,200 / 450 / 0.
+    paid_in_march = {
+        "receivable": 10_000,
+        "platform_fee": -500,
+        "payment_fee": -60,
+        "logistics": -800,
+        "retained": -694,
+        "collective": -432,
+        "H1:advance": -1_200,
+        "H1": -3_383,
+        "H1:bonus": -228,
+        "H2:advance": -450,
+        "H2": -1_612,
+        "H3": -611,
+        "H3:bonus": -30,
+    }
+    # Version 2 (50% retained, nothing else): 4,320 each; households 2,728 / 1,227 / 363 of 4,320
+    # (+2 to retention).
+    paid_in_april = {
+        "receivable": 10_000,
+        "platform_fee": -500,
+        "payment_fee": -60,
+        "logistics": -800,
+        "retained": -4_322,
+        "H1:advance": -1_200,
+        "H1": -1_528,
+        "H2:advance": -450,
+        "H2": -777,
+        "H3": -363,
+    }
+    assert a.desired_legs == named(world, paid_in_march)
+    assert b.desired_legs == named(world, paid_in_april)
+    both = {name: paid_in_march.get(name, 0) + paid_in_april.get(name, 0) for name in paid_in_march}
+    assert await ledger(engine) == named(world, both)
     await assert_verified(engine)
 
 
