@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from bangfu.models import Alert, Journal, LineAttribution, LotAllocation, ReconciliationResult
+from bangfu.enums import SettlementKind
+from bangfu.models import Alert, Journal, LineAttribution, LotAllocation, ReconciliationResult, SupplyLot
 from bangfu.store import make_engine
-from tests.workers.accounting_seed import add_order, seed
+from tests.workers.accounting_seed import add_bill_line, add_order, seed
 from workers import tasks
 from workers.app import ROUTES, app
 
@@ -75,17 +77,79 @@ def test_stage_tasks_run_the_pipeline_once_however_often_they_are_sent(db_url: s
     assert world["line"] > 0
 
 
+def _billed_world(url: str) -> dict[str, Any]:
+    """Three orders paid on 2026-03-01 (Asia/Shanghai March) and a payout for an unknown order:
+    one billed as sold, one billed 100 fen short, one never billed; a lot of 100 units."""
+
+    async def main() -> dict[str, Any]:
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                world = await seed(conn)
+                matched, _ = await add_order(conn, world, [(world.coop_sku, 2, 10_000)])
+                short, _ = await add_order(conn, world, [(world.coop_sku, 1, 5_000)])
+                unbilled, _ = await add_order(conn, world, [(world.coop_sku, 1, 5_000)])
+                await add_bill_line(conn, world, matched, SettlementKind.SALE, 10_000)
+                await add_bill_line(conn, world, matched, SettlementKind.PLATFORM_FEE, -500)
+                await add_bill_line(conn, world, short, SettlementKind.SALE, 4_900)
+                await add_bill_line(conn, world, "GHOST-1", SettlementKind.SALE, 777)
+                return {
+                    "shop": world.shop,
+                    "lot": world.lots[0],
+                    "matched": matched,
+                    "short": short,
+                    "unbilled": unbilled,
+                }
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _rows(url: str, *columns: Any) -> list[tuple[Any, ...]]:
+    async def main() -> list[tuple[Any, ...]]:
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return [tuple(row) for row in await conn.execute(select(*columns))]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_reconcile_and_unsold_tasks_store_their_findings(db_url: str) -> None:
-    world = _world(db_url)
+    world = _billed_world(db_url)
     tasks.process_all.apply(kwargs={"database_url": db_url}).get()
-    counts = tasks.reconcile.apply(args=(world["shop"], "2024-04"), kwargs={"database_url": db_url}).get()
-    assert isinstance(counts, dict)
+    counts = tasks.reconcile.apply(args=(world["shop"], "2026-03"), kwargs={"database_url": db_url}).get()
+    assert counts == {"matched": 1, "amount_differs": 1, "payout_missing": 1, "unknown_order": 1, "pending": 0}
+    stored = _rows(
+        db_url,
+        ReconciliationResult.platform_order_id,
+        ReconciliationResult.period,
+        ReconciliationResult.kind,
+        ReconciliationResult.differences,
+    )
+    assert sorted(stored) == sorted(
+        [
+            (world["matched"], "2026-03", "matched", None),
+            (world["short"], "2026-03", "amount_differs", {"sale": -100}),
+            (world["unbilled"], "2026-03", "payout_missing", None),
+            ("GHOST-1", "2026-03", "unknown_order", {"sale": 777}),
+        ]
+    )
+    # The months around 2026-11-23 are queued (and, eager, run): they hold nothing to store.
     queued = tasks.reconcile_all.apply(kwargs={"database_url": db_url, "now": "2026-11-23T08:00:00+00:00"}).get()
-    assert [world["shop"], "2026-11"] in queued and [world["shop"], "2026-10"] in queued
-    assert _count(db_url, ReconciliationResult) >= 0
-    open_alerts = tasks.detect_unsold.apply(kwargs={"database_url": db_url}).get()
-    assert open_alerts == _count(db_url, Alert)
+    assert queued == [[world["shop"], "2026-10"], [world["shop"], "2026-11"]]
+    assert _count(db_url, ReconciliationResult) == 4
+    # The lot holds 96 of its 100 units and sold nothing for months: one unsold alert, and a
+    # second run opens no other.
+    for _ in range(2):
+        assert tasks.detect_unsold.apply(kwargs={"database_url": db_url}).get() == 1
+    alerts = _rows(db_url, Alert.kind, Alert.subject, Alert.severity, Alert.resolved_at)
+    assert alerts == [("unsold", f"lot:{world['lot']}", "warning", None)]
+    assert _rows(db_url, SupplyLot.remaining) == [(96,)]
 
 
 def test_recent_periods_are_local_months() -> None:
