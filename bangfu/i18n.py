@@ -364,6 +364,45 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "dry run: nothing posted. File the plan 15 days before the general meeting (art. 40)",
     },
     "surplus.posted": {"zh": "已记账：盈余分配凭证已生成", "en": "posted: the surplus journal is in the ledger"},
+    "report.currency_note": {"zh": "金额单位：元", "en": "Amounts in yuan (元)"},
+    "users.password_short": {"zh": "密码至少 {n} 个字符", "en": "the password needs at least {n} characters"},
+    "users.scope_not_for_role": {
+        "zh": "角色 {role} 不能带 {options}",
+        "en": "role {role} takes no {options}",
+    },
+    "users.scope_missing": {"zh": "角色 {role} 须指定 {option}", "en": "role {role} needs {option}"},
+    "users.no_cooperative": {"zh": "没有信用代码为 {code} 的合作社", "en": "no cooperative with credit code {code}"},
+    "users.no_host": {"zh": "没有编号为 {id} 的主播", "en": "no host with id {id}"},
+    "users.no_region": {"zh": "没有区划代码为 {code} 的地区", "en": "no region with code {code}"},
+    "users.no_unit": {"zh": "没有编号为 {id} 的采购单位", "en": "no purchasing unit with id {id}"},
+    "users.no_shop": {"zh": "没有编号为 {id} 的店铺", "en": "no shop with id {id}"},
+    "users.bad_name": {
+        "zh": "用户名“{name}”无效（1–64 个字符，不含空格）",
+        "en": "bad user name '{name}' (1-64 characters, no spaces)",
+    },
+    "users.exists": {"zh": "用户 {name} 已存在", "en": "user {name} already exists"},
+    "users.unknown": {"zh": "没有用户 {name}", "en": "no user {name}"},
+    "users.disabled": {"zh": "用户 {name} 已停用", "en": "user {name} is disabled"},
+    "users.need_password_stdin": {
+        "zh": "请用 --password-stdin 从标准输入提供密码",
+        "en": "give the password on standard input with --password-stdin",
+    },
+    "users.added": {"zh": "已添加用户 {name}（{role}）", "en": "user {name} added ({role})"},
+    "users.password_set": {
+        "zh": "已为 {name} 设置新密码，其已登录的会话均已退出",
+        "en": "new password set for {name}; their sessions ended",
+    },
+    "users.disabled_done": {
+        "zh": "已停用 {name}：会话退出，令牌作废",
+        "en": "{name} disabled: sessions ended, tokens revoked",
+    },
+    "users.enabled": {"zh": "已启用 {name}", "en": "{name} enabled"},
+    "users.disabled_mark": {"zh": "已停用", "en": "disabled"},
+    "users.title": {"zh": "控制台用户", "en": "Console users"},
+    "users.col.name": {"zh": "用户名", "en": "Name"},
+    "users.col.role": {"zh": "角色", "en": "Role"},
+    "users.col.scope": {"zh": "范围", "en": "Scope"},
+    "users.col.state": {"zh": "状态", "en": "State"},
 }
 
 

@@ -91,6 +91,10 @@ def _register() -> None:
 
     app.command("verify")(ledger.verify_command)
     app.add_typer(ledger.surplus_app, name="surplus")
+    from bangfu.cli import serve, users
+
+    app.add_typer(users.users_app, name="users")
+    app.command("serve")(serve.serve_command)
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, safe_url, upgrade_database
+from bangfu.demo_users import DEMO_PASSWORD, DemoLogin, ensure_demo_users
 from bangfu.i18n import t
 from bangfu.money import format_yuan
 from bangfu.reports.base import Report
@@ -185,12 +186,44 @@ def _only(report: Report, keys: tuple[str, ...]) -> Report:
     return report
 
 
-async def _demo(url: str, seed: int, households: int, orders: int, days: int) -> StoreSummary:
+async def _demo(url: str, seed: int, households: int, orders: int, days: int, serve: bool) -> StoreSummary:
     summary = await _load(url, seed, households)
     console.print(summary_table(summary))
     await _connect_and_sync(url, seed, orders, days)
     await _account(url, days)
+    logins = await _demo_logins(url)
+    if serve:
+        await _serve(url, logins)
     return summary
+
+
+async def _demo_logins(url: str) -> list[DemoLogin]:
+    from bangfu.store import make_engine, session_factory
+
+    engine = make_engine(url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            return await ensure_demo_users(session)
+    finally:
+        await engine.dispose()
+
+
+async def _serve(url: str, logins: list[DemoLogin]) -> None:
+    """Serve the console on 127.0.0.1:8080 (or a free port), print the demo logins, until Ctrl-C."""
+    from bangfu.cli.serve import free_port, serve_until_stopped
+
+    host = "127.0.0.1"
+    port = free_port(host, 8080)
+
+    def ready(address: str) -> None:
+        console.print(t("web.serving", url=address), highlight=False)
+        console.print(t("web.demo_logins", password=DEMO_PASSWORD), highlight=False)
+        for login in logins:
+            scope = f"  ({login.scope})" if login.scope else ""
+            console.print(f"  {login.name:<10} {t('web.role.' + login.role.value)}{scope}", highlight=False)
+        console.print(t("web.stop_hint"))
+
+    await serve_until_stopped(url, host, port, on_ready=ready)
 
 
 def demo_command(
@@ -206,9 +239,13 @@ def demo_command(
     """Build the county, start fake platforms on loopback, sync every shop and show the results.
 
     Runs on the embedded default: a SQLite file in the data directory (or --db), Celery eager.
+    Ends by serving the web console on 127.0.0.1:8080 (a free port if taken) with one demo
+    login per role, until Ctrl-C; --no-serve exits after the summary instead.
     Safe to run again: the scenario and the orders are upserted, nothing is duplicated.
     """
-    run(_demo(db or get_settings().resolved_database_url, seed, households, orders, days))
+    import web.messages  # noqa: F401  (the console's text, for the serving lines)
+
+    run(_demo(db or get_settings().resolved_database_url, seed, households, orders, days, serve=not no_serve))
 
 
 def export_command(

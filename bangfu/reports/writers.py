@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.table import Table
 
+from bangfu.i18n import t
 from bangfu.money import fen_to_yuan_str, format_yuan
 from bangfu.reports.base import Column, Report
 
@@ -80,33 +81,65 @@ def to_csv(report: Report) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(report: Report) -> bytes:
-    """The report as an XLSX workbook (one sheet); money cells are exact Decimal yuan."""
+HEADER_ROW = 3  # row 1: the title; row 2: unit, period and currency; row 3: the column headers
+
+
+def display_width(text: str) -> int:
+    """Columns a text takes in a spreadsheet: a CJK (wide) character counts two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def to_xlsx(report: Report, subtitle: str | None = None) -> bytes:
+    """The report as an XLSX workbook (one sheet) ready to print and filter.
+
+    Row 1 is the title, row 2 says whose figures, for which period and in what currency (元),
+    row 3 holds the headers (frozen, with filters); money cells are exact Decimal yuan; column
+    widths fit their widest text, Chinese characters counting double.
+    """
     from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
 
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
     sheet.title = report.name[:31]
+    width = max(len(report.columns), 1)
+    sheet.append([report.title])
+    sheet.append([subtitle or t("report.currency_note")])
+    sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
+    sheet.cell(row=2, column=1).font = Font(color="555555")
+    for row in (1, 2):
+        sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=width)
+        sheet.cell(row=row, column=1).alignment = Alignment(horizontal="left")
     sheet.append([col.header for col in report.columns])
-    for cell in sheet[1]:
+    for cell in sheet[HEADER_ROW]:
         cell.font = Font(bold=True)
+    widths = [display_width(col.header) for col in report.columns]
 
     def emit(row: dict[str, Any]) -> None:
         sheet.append([_xlsx_value(col, row.get(col.key)) for col in report.columns])
-        for col, cell in zip(report.columns, sheet[sheet.max_row], strict=True):
+        for i, (col, cell) in enumerate(zip(report.columns, sheet[sheet.max_row], strict=True)):
             if col.kind == "money":
                 cell.number_format = "#,##0.00"
             elif col.kind == "ratio":
                 cell.number_format = "0.00%"
+            widths[i] = max(widths[i], display_width(plain(col, row.get(col.key))) + (2 if col.kind == "money" else 0))
 
-    for row in report.rows:
-        emit(row)
+    for data_row in report.rows:
+        emit(data_row)
+    last_data_row = sheet.max_row
     if report.totals:
         emit(report.totals)
     for line in report.summary:
         sheet.append([line])
+    sheet.freeze_panes = f"A{HEADER_ROW + 1}"
+    if report.columns:
+        sheet.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(width)}{max(last_data_row, HEADER_ROW)}"
+    for i, w in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = min(max(w + 2, 6), 60)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
@@ -122,9 +155,9 @@ def _xlsx_value(col: Column, value: Any) -> Any:
     return value
 
 
-def write(report: Report, fmt: str, out: Path | None) -> bytes:
+def write(report: Report, fmt: str, out: Path | None, subtitle: str | None = None) -> bytes:
     """CSV or XLSX bytes, also written to ``out`` when given."""
-    data = to_csv(report) if fmt == "csv" else to_xlsx(report)
+    data = to_csv(report) if fmt == "csv" else to_xlsx(report, subtitle)
     if out is not None:
         out.write_bytes(data)
     return data

@@ -314,10 +314,14 @@ async def test_writers_csv_bom_and_exact_xlsx(db_url: str, seeded: dict[str, int
     assert ",350.00," in text and ",175.00," in text and "14.29%" in text
     sheet = load_workbook(io.BytesIO(to_xlsx(report))).active
     assert sheet is not None
-    headers = [c.value for c in sheet[1]]
-    gmv = sheet.cell(row=2, column=headers.index("成交金额(GMV)") + 1)
+    assert sheet["A1"].value == report.title and "金额单位：元" in str(sheet["A2"].value)
+    headers = [c.value for c in sheet[3]]
+    assert sheet.freeze_panes == "A4" and sheet.auto_filter.ref is not None and sheet.auto_filter.ref.startswith("A3:")
+    gmv = sheet.cell(row=4, column=headers.index("成交金额(GMV)") + 1)
     assert Decimal(str(gmv.value)) == Decimal("350.00") and gmv.number_format == "#,##0.00"
-    assert Decimal(str(sheet.cell(row=2, column=headers.index("千次观看成交(GPM)") + 1).value)) == Decimal("175")
+    assert Decimal(str(sheet.cell(row=4, column=headers.index("千次观看成交(GPM)") + 1).value)) == Decimal("175")
+    # Chinese headers get wide enough columns: "成交金额(GMV)" is 4 wide characters and 5 narrow ones.
+    assert sheet.column_dimensions["G"].width == 4 * 2 + 5 + 2
     set_lang("en")
     try:
         english = await _report(db_url, "households-driven")

@@ -1,0 +1,77 @@
+"""The application factory: ``create_app(url)`` serves the console, the API and static files.
+
+Several ``bangfu serve`` processes may run on one database behind a reverse proxy: sessions and
+the login throttle live in the database, nothing is kept in a process's memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from types import ModuleType
+
+from aiohttp import web
+from aiohttp_session import session_middleware
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bangfu.store import make_engine
+from web.errors import error_middleware
+from web.keys import ENGINE, SECURE_COOKIES, SESSION_STORAGE
+from web.render import STATIC_DIR, setup_templates
+from web.security import auth_middleware, forwarded_middleware
+from web.sessions import DbStorage
+
+MAX_BODY = 1024 * 1024  # forms only: nothing larger is ever posted to the console
+
+
+def create_app(
+    database_url: str | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    secure_cookies: bool = False,
+    behind_proxy: bool = False,
+) -> web.Application:
+    """The console and API on the store at ``database_url`` (or an engine the caller owns)."""
+    own_engine = engine is None
+    db = engine if engine is not None else make_engine(database_url)
+    storage = DbStorage(db, secure=True if secure_cookies else None)
+    middlewares = [error_middleware, session_middleware(storage), auth_middleware]
+    if behind_proxy:
+        middlewares.insert(0, forwarded_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
+    app[ENGINE] = db
+    app[SECURE_COOKIES] = secure_cookies
+    app[SESSION_STORAGE] = storage
+    setup_templates(app)
+
+    from web import api
+    from web.views import auth
+
+    auth.setup(app)
+    api.setup(app)
+    for module in surface_modules():
+        module.setup(app)
+    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
+
+    async def lifespan(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        if own_engine:
+            await db.dispose()
+
+    app.cleanup_ctx.append(lifespan)
+    return app
+
+
+def surface_modules() -> list[ModuleType]:
+    """The view modules of each surface, in menu order (each has ``setup(app)``, and may have
+    ``OPENAPI_PATHS`` / ``OPENAPI_SCHEMAS`` for the API routes it serves)."""
+    import importlib
+
+    names = ["web.views.sessions", "web.views.cooperatives", "web.views.units"]
+    modules = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return modules

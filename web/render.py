@@ -1,0 +1,111 @@
+"""Templates (``storefront_templates/``, jinja2 through aiohttp-jinja2) and how figures look.
+
+Money arrives in integer fen and is shown as ``¥1,234.50`` (``yuan``) or, for large sums where
+the programme speaks so, ``123.46 万元`` (``wan``); a missing figure is ``-``, never 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bangfu.enums import UserRole
+from bangfu.i18n import current_lang, t
+from bangfu.money import format_yuan
+from bangfu.reports.base import SHANGHAI
+from bangfu.reports.households import wan_yuan
+from web.keys import CSRF, SCOPE, USER
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "storefront_templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MISSING = "-"
+
+
+def yuan(fen: int | None) -> str:
+    return MISSING if fen is None else format_yuan(int(fen))
+
+
+def wan(fen: int | None) -> str:
+    """万元 with two decimals (``1,234.56 万元``); the unit follows the language."""
+    if fen is None:
+        return MISSING
+    return t("web.wan", value=f"{wan_yuan(int(fen)):,}")
+
+
+def num(value: int | Decimal | None) -> str:
+    return MISSING if value is None else f"{value:,}"
+
+
+def pct(value: Decimal | float | None, places: int = 2) -> str:
+    if value is None:
+        return MISSING
+    return f"{Decimal(str(value)) * 100:.{places}f}%"
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return MISSING if value is None else value.astimezone(SHANGHAI).strftime(fmt)
+
+
+def dash(value: Any) -> Any:
+    return MISSING if value is None or value == "" else value
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    label: str
+
+
+def nav_for(request: web.Request) -> list[NavItem]:
+    """The menu of the signed-in user's role (pages of each role register theirs in NAV)."""
+    scope = request.get(SCOPE)
+    if scope is None:
+        return []
+    items: list[NavItem] = []
+    for builder in NAV:
+        items.extend(builder(scope))
+    return items
+
+
+# Each surface appends a function scope -> [NavItem] (web/views/*.py at import).
+NAV: list[Any] = []
+
+
+def base_context(request: web.Request) -> dict[str, Any]:
+    user = request.get(USER)
+    scope = request.get(SCOPE)
+    return {
+        "request": request,
+        "user": user,
+        "scope": scope,
+        "role": scope.role.value if scope else None,
+        "roles": UserRole,
+        "csrf_token": request.get(CSRF, ""),
+        "lang": current_lang(),
+        "nav": nav_for(request),
+        "path": request.path,
+    }
+
+
+def render(request: web.Request, template: str, context: dict[str, Any], *, status: int = 200) -> web.Response:
+    return aiohttp_jinja2.render_template(template, request, base_context(request) | context, status=status)
+
+
+def setup_templates(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=jinja2.select_autoescape(["html", "xml"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["t"] = t
+    env.filters.update(yuan=yuan, wan=wan, num=num, pct=pct, local_time=local_time, dash=dash)
