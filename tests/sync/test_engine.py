@@ -22,7 +22,7 @@ from connectors.ratelimit import RateLimiter
 from connectors.retry import RetryPolicy
 from sync.engine import SyncEngine, SyncPolicy
 from sync.shops import register, specs_from_fakes
-from sync.stats import compare_with_truth, shop_records, shop_stats
+from sync.stats import TOTALS, compare_with_truth, shop_records, shop_stats
 from tests.connectors.contract import VirtualTime
 
 FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
@@ -92,10 +92,25 @@ async def test_chaos_converges_without_duplicates(engine: AsyncEngine, tmp_path:
         )
         await sync.sync_all(until_caught_up=True)
         by_platform = {s["platform"]: s for s in await shop_stats(engine)}
+        records = await shop_records(engine)
         for fake in (ks, jd):
-            truth = _truth(fake)
-            hub = by_platform[fake.platform]
-            assert {k: hub[k] for k in truth if k in hub} == {k: truth[k] for k in truth if k in hub}, fake.platform
+            truth = fake.fake.truth(records=True)["shops"][fake.credentials.shop_id]
+            hub = {**by_platform[fake.platform], **records[by_platform[fake.platform]["shop"]]}
+            # Every total the platform reports, and every order and refund on either side, each
+            # at its latest status and modified time: a key only one side has is a difference.
+            totals = {k: v for k, v in truth.items() if k != "records"}
+            assert {k: hub.get(k) for k in totals.keys() | set(TOTALS)} == {
+                k: totals.get(k) for k in totals.keys() | set(TOTALS)
+            }, fake.platform
+            for kind in ("orders", "refunds"):
+                theirs = {key: list(value) for key, value in truth["records"][kind].items()}
+                ours = hub[f"{kind[:-1]}_records"]
+                assert len(theirs) == totals[kind], (fake.platform, kind)
+                assert {k: ours.get(k) for k in ours.keys() | theirs.keys()} == {
+                    k: theirs.get(k) for k in ours.keys() | theirs.keys()
+                }, (fake.platform, kind)
+            assert hub["duplicates"] == {"orders": 0, "order_lines": 0, "refunds": 0}, fake.platform
+            assert compare_with_truth(hub, truth) == [], fake.platform
         async with engine.connect() as conn:
             assert await conn.scalar(select(func.count()).select_from(Order)) == sum(
                 _truth(f)["orders"] for f in (ks, jd)
