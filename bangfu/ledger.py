@@ -530,6 +530,8 @@ def _assert_postable(journal: Journal) -> None:
 
 
 # -- posting ------------------------------------------------------------------------------------
+# Database I/O from here on, proven by the ledger's database tests, not by mutation testing.
+# pragma: no mutate block
 
 
 async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, PostStatus]:
