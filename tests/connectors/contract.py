@@ -15,8 +15,9 @@ fake prints beyond the standard five goes to ``ShopConfig.extra``: e.g. Kuaishou
 
 What the contract checks, each on a fresh fake with a frozen clock:
 
-* signing accepted: a call with the fake's credentials succeeds, and ``order_detail`` (where
-  the platform has it) returns the world's order exactly;
+* signing accepted: a call with the fake's credentials succeeds, and ``order_detail`` returns
+  the world's order exactly; a platform without a detail API (``has_order_detail = False``,
+  for a platform whose API truly lacks one) must refuse it with :class:`UnsupportedStream`;
 * paging ends and windows hold: a full-history harvest (no faults) terminates, every window is
   within ``window_for(stream)`` and ``window_max``, windows are contiguous and increasing
   (the cursor only moves forward), and the totals equal ``GET /_fake/truth``;
@@ -110,6 +111,8 @@ class ContractTests:
     timeout: ClassVar[float] = 1.5
     #: client timeout under chaos; the fake's hangs last twice as long
     chaos_timeout: ClassVar[float] = 0.5
+    #: the platform has an order detail API (PLATFORMS.md): every platform the hub supports does
+    has_order_detail: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ hooks for platforms
     def make_config(self, fake: Running) -> ShopConfig:
@@ -217,10 +220,14 @@ class ContractTests:
             world_orders = fake.world.orders_created(self.history_start(fake), now)
             assert world_orders, "the fake world has no orders"
             expected = world_orders[len(world_orders) // 2]
-            try:
-                record = await connector.order_detail(self.platform_order_id(expected.order_id))
-            except UnsupportedStream:
+            order_id = self.platform_order_id(expected.order_id)
+            if not self.has_order_detail:
+                # No detail API on this platform: the connector says so, the documented way.
+                with pytest.raises(UnsupportedStream) as refused:
+                    await connector.order_detail(order_id)
+                assert refused.value.stream == "order_detail"
                 return
+            record = await connector.order_detail(order_id)  # UnsupportedStream here is a failure
             assert self.world_order_id(record.platform_order_id) == expected.order_id
             assert record.paid_fen == expected.paid_fen
             assert len(record.lines) == len(expected.lines)
