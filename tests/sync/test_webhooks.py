@@ -47,6 +47,7 @@ from sync.webhooks import (
     process_pending,
     store_events,
     tmc_sign,
+    verify_tmc,
 )
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.02)
@@ -230,6 +231,51 @@ async def test_signature_accepted_and_refused(db_url: str, tmp_path: Path, platf
             statuses = {e.event_key: e.status for e in await h.events()}
             assert statuses["m-400"] == "ignored" and sorted(statuses.values()) == ["done", "done", "ignored"]
             assert len(h.sync.refreshes) == 2
+
+
+# A fixed vector for the TMC-like push signature, x-top-sign = base64(HMAC-SHA256(app secret, raw
+# body)) [I], the algorithm sync/webhooks.py and connectors/fakes/push.py state (PLATFORMS.md
+# documents TOP request signing, §1.2, but not TMC push signing). Worked out by hand outside the
+# code under test: printf '%s' "$BODY" | openssl dgst -sha256 -hmac helloworld -binary | base64
+# (hex: 7599ddbcdb7aa7c77780411380fa1fc8401c7dbbc48b32f370954efa13ab068e).
+TMC_SECRET = "helloworld"
+TMC_APP_KEY = "12345678"
+TMC_BODY = (
+    b'{"messages":[{"id":"2300000000000000001","topic":"taobao_trade_TradeBuyerPay","user_id":1234567,'
+    b'"user_nick":"test","pub_time":"2024-06-15 12:00:00",'
+    b'"content":"{\\"tid\\":4000000000000001,\\"status\\":\\"WAIT_SELLER_SEND_GOODS\\"}"}]}'
+)
+TMC_SIGN = "dZndvNt6p8d3gEETgPofyEAcfbvEizLzcJVO+hOrBo4="
+
+
+def test_tmc_push_signature_vector() -> None:
+    from connectors.fakes import push
+
+    assert tmc_sign(TMC_BODY, TMC_SECRET) == TMC_SIGN
+    assert push.tmc_sign(TMC_BODY, TMC_SECRET) == TMC_SIGN  # what the fake sends
+    headers = {"X-Top-Appkey": TMC_APP_KEY, "X-Top-Sign": TMC_SIGN}
+    assert verify_tmc(headers, TMC_BODY, app_key=TMC_APP_KEY, secret=TMC_SECRET)
+    refused = [
+        (headers, TMC_BODY + b" ", TMC_APP_KEY, TMC_SECRET),  # one byte more
+        (headers, TMC_BODY, TMC_APP_KEY, "helloworlD"),  # another secret
+        (headers, TMC_BODY, "87654321", TMC_SECRET),  # another app's push
+        ({"X-Top-Appkey": TMC_APP_KEY}, TMC_BODY, TMC_APP_KEY, TMC_SECRET),  # no signature
+        (
+            {**headers, "X-Top-Sign": "7599ddbcdb7aa7c77780411380fa1fc8401c7dbbc48b32f370954efa13ab068e"},
+            TMC_BODY,
+            TMC_APP_KEY,
+            TMC_SECRET,
+        ),  # the right digest, as hex instead of base64
+    ]
+    for given, body, app_key, secret in refused:
+        assert not verify_tmc(given, body, app_key=app_key, secret=secret)
+    (event,) = parse_taobao(TMC_BODY)
+    assert (event.event_key, event.kind, event.platform_shop_id, event.platform_order_id) == (
+        "2300000000000000001",
+        "taobao_trade_TradeBuyerPay",
+        "1234567",
+        "4000000000000001",
+    )
 
 
 # --------------------------------------------------------------------------- duplicates
