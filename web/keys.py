@@ -15,9 +15,9 @@ SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 SESSION_STORAGE: web.AppKey[Any] = web.AppKey("session_storage")
 
 # Request keys (aiohttp's request mapping): set by web.security.auth_middleware.
-USER = "bangfu.user"
-SCOPE = "bangfu.scope"
-CSRF = "bangfu.csrf"
+USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]
+SCOPE = web.RequestKey("scope", Scope)
+CSRF = web.RequestKey("csrf", str)
 
 
 def user_of(request: web.Request) -> User | None:

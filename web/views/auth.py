@@ -12,7 +12,7 @@ from bangfu.enums import UserRole
 from bangfu.i18n import t
 from bangfu.models import User
 from bangfu.store import session_factory
-from web.keys import ENGINE, SESSION_STORAGE, USER, scope_of
+from web.keys import ENGINE, SESSION_STORAGE, USER
 from web.render import render
 from web.security import LANG_COOKIE, safe_redirect_target
 
@@ -34,7 +34,8 @@ def home_path(user: User) -> str:
 @routes.get("/")
 async def home(request: web.Request) -> web.StreamResponse:
     user = request[USER]
-    scope_of(request)
+    if user is None:
+        raise web.HTTPFound("/login")
     raise web.HTTPFound(home_path(user))
 
 
