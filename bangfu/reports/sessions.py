@@ -8,14 +8,21 @@
   ``online``; average watch time = total watch seconds / unique viewers; ROI = GMV / ad spend.
 - Net to households: what the ledger credited to the households' accounts (rebate, bonus and
   the guaranteed price recovered) on the journals of the session's lines, refunds included.
+- Missing is not zero: a figure the platform does not report (watch time on a self-built mall,
+  ad spend nobody entered, a per-minute series never sent) is None, shown ``-``; see
+  :func:`unreported`. Ratios built on a missing figure are missing too.
+
+:func:`session_metrics` computes the rows for given session ids; the report and the console
+(``bangfu.queries.sessions``) both call it, so they cannot disagree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import AttributionConfidence, JournalKind, RefundStatus
@@ -33,57 +40,175 @@ from bangfu.models import (
     Posting,
     Product,
     Refund,
+    Shop,
     Sku,
 )
-from bangfu.reports.base import SHANGHAI, Period, Report, column, div_round, parse_line_event, ratio, totals_of
+from bangfu.reports.base import SHANGHAI, Column, Period, Report, column, div_round, parse_line_event, ratio, totals_of
 
 LINE_JOURNALS = (JournalKind.SALE, JournalKind.REFUND, JournalKind.TRUE_UP)
 EXACT = (AttributionConfidence.EXACT, AttributionConfidence.LINK)
+
+
+# Which LiveSession figures each platform reports, as keys of the raw payload the connector kept
+# (connectors/douyin.py, kuaishou.py, selfmall.py). A figure whose key is absent is unreported.
+REPORTED_KEYS: dict[str, tuple[tuple[str, ...], Mapping[str, str]]] = {
+    "douyin": (
+        ("room",),
+        {
+            "views": "watch_cnt",
+            "unique_viewers": "watch_ucnt",
+            "peak_online": "max_online_ucnt",
+            "total_watch_seconds": "total_watch_duration",
+        },
+    ),
+    "kuaishou": (
+        (),
+        {
+            "views": "watchCount",
+            "unique_viewers": "watchUserCount",
+            "peak_online": "maxOnlineCount",
+            "total_watch_seconds": "totalWatchDuration",
+        },
+    ),
+    # The self-built mall's broadcast list has no watch time.
+    "selfmall": ((), {"views": "views", "unique_viewers": "unique_viewers", "peak_online": "peak_online"}),
+}
+SESSION_FIGURES = ("views", "unique_viewers", "peak_online", "total_watch_seconds")
+
+
+def unreported(platform: str | None, raw: Any, figures: Mapping[str, int], orders: int) -> frozenset[str]:
+    """The session figures that are missing rather than zero.
+
+    From the payload when the platform is known (its key absent or empty), and from the data
+    either way: no views, viewers or peak with orders or views to show for it, no watch time with
+    viewers, no ad spend entered (no platform reports it; it is typed in by hand).
+    """
+    out: set[str] = set()
+    spec = REPORTED_KEYS.get(platform or "")
+    if spec is not None and isinstance(raw, dict) and raw:
+        node: Any = raw
+        for step in spec[0]:
+            node = node.get(step) if isinstance(node, dict) else None
+        for name in SESSION_FIGURES:
+            key = spec[1].get(name)
+            if key is None or not isinstance(node, dict) or node.get(key) in (None, ""):
+                out.add(name)
+    views, uv = figures.get("views", 0), figures.get("unique_viewers", 0)
+    if not views and orders:
+        out.add("views")
+    if not uv and (orders or views):
+        out.add("unique_viewers")
+    if not figures.get("peak_online", 0) and views:
+        out.add("peak_online")
+    if not figures.get("total_watch_seconds", 0) and uv:
+        out.add("total_watch_seconds")
+    if not figures.get("ad_spend_fen", 0):
+        out.add("ad_spend_fen")
+    return frozenset(out)
+
+
+CHUNK = 200  # lines per statement: OR-ed source-event ranges stay well inside SQLite's limits
+
+
+def _source_ranges(conn: AsyncConnection, prefixes: Sequence[str]) -> ColumnElement[bool]:
+    """``source_event`` starts with one of ``prefixes``, as byte-order ranges (an index on
+    ``source_event``, ``COLLATE "C"`` on PostgreSQL, turns each into a range scan)."""
+    col: Any = Journal.source_event
+    if conn.dialect.name == "postgresql":
+        col = col.collate("C")
+    # every prefix ends with ":"; ";" is the next byte, so [prefix, prefix[:-1] + ";") is the prefix
+    return or_(*(and_(col >= p, col < p[:-1] + ";") for p in prefixes))
+
+
+async def household_credits(
+    conn: AsyncConnection, line_ids: Iterable[int], since: datetime | None = None
+) -> list[tuple[int, int, int]]:
+    """``(line, household, fen)``: what the journals of these order lines credited to each
+    household's accounts (rebate, bonus, guarantee recovered), net of refunds.
+
+    Only the lines' own journals are read (their source events start ``order-line:<shop>:<line>:``),
+    never every household journal in the store.
+    """
+    ids = sorted(set(line_ids))
+    sums: dict[tuple[int, int], int] = {}
+    for offset in range(0, len(ids), CHUNK):
+        chunk = ids[offset : offset + CHUNK]
+        lines = await conn.execute(select(OrderLine.id, OrderLine.shop_id).where(OrderLine.id.in_(chunk)))
+        prefixes = sorted(f"order-line:{shop}:{line}:" for line, shop in lines)
+        if not prefixes:
+            continue
+        query = (
+            select(Journal.source_event, LedgerAccount.owner_id, func.sum(Posting.amount_fen))
+            .join(Posting, Posting.journal_id == Journal.id)
+            .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+            .where(
+                _source_ranges(conn, prefixes),
+                LedgerAccount.owner_type == "household",
+                Journal.kind.in_(LINE_JOURNALS),
+            )
+            .group_by(Journal.source_event, LedgerAccount.owner_id)
+        )
+        if since is not None:
+            query = query.where(Journal.occurred_at >= since)
+        wanted = set(chunk)
+        for source, owner, total in await conn.execute(query):
+            line_id = parse_line_event(source)
+            if line_id is None or line_id not in wanted or owner is None:
+                continue
+            key = (line_id, int(owner))
+            sums[key] = sums.get(key, 0) - int(total)  # credits are negative
+    return [(line, household, fen) for (line, household), fen in sorted(sums.items())]
 
 
 async def household_credits_by_line(
     conn: AsyncConnection, line_ids: set[int], since: datetime | None = None
 ) -> dict[int, int]:
     """Fen credited to household accounts (rebate, bonus, guarantee recovered) per order line, net of refunds."""
-    if not line_ids:
-        return {}
-    query = (
-        select(Journal.source_event, func.sum(Posting.amount_fen))
-        .join(Posting, Posting.journal_id == Journal.id)
-        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .where(
-            LedgerAccount.owner_type == "household",
-            Journal.kind.in_(LINE_JOURNALS),
-            Journal.source_event.like("order-line:%"),
-        )
-        .group_by(Journal.source_event)
-    )
-    if since is not None:
-        query = query.where(Journal.occurred_at >= since)
     out: dict[int, int] = {}
-    for source, total in await conn.execute(query):
-        line_id = parse_line_event(source)
-        if line_id is not None and line_id in line_ids:
-            out[line_id] = out.get(line_id, 0) - int(total)  # credits are negative
+    for line, _household, fen in await household_credits(conn, line_ids, since):
+        out[line] = out.get(line, 0) + fen
     return out
 
 
-async def session_review(
-    conn: AsyncConnection, period: Period, *, shop_id: int | None = None, session_id: int | None = None
-) -> Report:
-    if session_id is not None:
-        return await session_products(conn, session_id)
+async def session_lines(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, int]:
+    """Order line -> session, for the lines attributed to these sessions."""
+    if not ids:
+        return {}
+    return {
+        int(line): int(sid)
+        for line, sid in await conn.execute(
+            select(LineAttribution.order_line_id, LineAttribution.session_id).where(
+                LineAttribution.session_id.in_(list(ids))
+            )
+        )
+        if sid is not None
+    }
+
+
+async def session_metrics(conn: AsyncConnection, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The review row of each session in ``ids`` (in that order; unknown ids are left out).
+
+    Keys: the report's 24 columns, and for the console ``shop_id``, ``shop``, ``platform``,
+    ``host_id``, ``started_at``/``ended_at`` (aware UTC), ``unique_viewers`` and ``missing`` (the
+    names of unreported figures). Net to households counts every journal of the sessions' lines,
+    whenever it happened (a refund after the period still reverses the session's share).
+    """
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return []
     query = (
-        select(LiveSession, Host.name.label("host_name"))
+        select(
+            LiveSession,
+            Host.name.label("host_name"),
+            Shop.name.label("shop_name"),
+            Shop.platform.label("platform"),
+        )
         .outerjoin(Host, Host.id == LiveSession.host_id)
-        .where(LiveSession.started_at >= period.start, LiveSession.started_at < period.end)
-        .order_by(LiveSession.started_at, LiveSession.id)
+        .join(Shop, Shop.id == LiveSession.shop_id)
+        .where(LiveSession.id.in_(ids))
     )
-    if shop_id is not None:
-        query = query.where(LiveSession.shop_id == shop_id)
-    sessions = (await conn.execute(query)).all()
-    ids = [row.id for row in sessions]
-    sales = await _sales(conn, ids)
+    found = {int(row.id): row for row in await conn.execute(query)}
+    sales = await session_sales(conn, ids)
     refunds = await _refunds(conn, ids)
     minutes = {
         sid: (int(total), int(count))
@@ -94,29 +219,40 @@ async def session_review(
         )
         if sid is not None
     }
-    line_session: dict[int, int] = {
-        int(line): int(sid)
-        for line, sid in await conn.execute(
-            select(LineAttribution.order_line_id, LineAttribution.session_id).where(LineAttribution.session_id.in_(ids))
-        )
-        if sid is not None
-    }
+    line_session = await session_lines(conn, ids)
     net: dict[int, int] = {}
-    for line, amount in (await household_credits_by_line(conn, set(line_session), period.start)).items():
+    for line, amount in (await household_credits_by_line(conn, set(line_session))).items():
         net[line_session[line]] = net.get(line_session[line], 0) + amount
 
     rows: list[dict[str, Any]] = []
-    for s in sessions:
+    for sid in ids:
+        found_row = found.get(sid)
+        if found_row is None:
+            continue
+        s = found_row
+        platform = str(getattr(found_row.platform, "value", found_row.platform))
         gmv, orders, buyers, units, exact, inferred = sales.get(s.id, (0, 0, 0, 0, 0, 0))
         refunded = refunds.get(s.id, 0)
         online_total, online_minutes = minutes.get(s.id, (0, 0))
         duration = int((s.ended_at - s.started_at).total_seconds() // 60) if s.ended_at else None
+        figures = {
+            "views": s.views,
+            "unique_viewers": s.unique_viewers,
+            "peak_online": s.peak_online,
+            "total_watch_seconds": s.total_watch_seconds,
+            "ad_spend_fen": s.ad_spend_fen,
+        }
+        missing = unreported(platform, s.raw, figures, orders)
+        views = None if "views" in missing else s.views
+        uv = None if "unique_viewers" in missing else s.unique_viewers
+        watch = None if "total_watch_seconds" in missing else s.total_watch_seconds
+        ad_spend = None if "ad_spend_fen" in missing else s.ad_spend_fen
         rows.append(
             {
                 "session": s.id,
                 "title": s.title,
                 "room": s.room_id,
-                "host": s.host_name or "-",
+                "host": found_row.host_name or "-",
                 "start": s.started_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
                 "duration_min": duration,
                 "gmv": gmv,
@@ -125,21 +261,33 @@ async def session_review(
                 "units": units,
                 "refunds": refunded,
                 "refund_rate": ratio(refunded, gmv),
-                "views": s.views,
-                "gpm": div_round(gmv * 1000, s.views),
-                "conversion": ratio(orders, s.views),
-                "uv_value": div_round(gmv, s.unique_viewers),
-                "pcu": s.peak_online,
+                "views": views,
+                "gpm": div_round(gmv * 1000, views or 0),
+                "conversion": ratio(orders, views or 0),
+                "uv_value": div_round(gmv, uv or 0),
+                "pcu": None if "peak_online" in missing else s.peak_online,
                 "acu": div_round(online_total, online_minutes),
-                "avg_watch_s": div_round(s.total_watch_seconds, s.unique_viewers),
-                "ad_spend": s.ad_spend_fen,
-                "roi": ratio(gmv, s.ad_spend_fen, 2),
+                "avg_watch_s": None if watch is None else div_round(watch, uv or 0),
+                "ad_spend": ad_spend,
+                "roi": ratio(gmv, ad_spend or 0, 2),
                 "net_households": net.get(s.id, 0),
                 "orders_exact": exact,
                 "orders_inferred": inferred,
+                "shop_id": s.shop_id,
+                "shop": found_row.shop_name,
+                "platform": platform,
+                "host_id": s.host_id,
+                "started_at": s.started_at,
+                "ended_at": s.ended_at,
+                "unique_viewers": uv,
+                "missing": sorted(missing),
             }
         )
-    columns = [
+    return rows
+
+
+def review_columns() -> list[Column]:
+    return [
         column("session", "int"),
         column("title"),
         column("room"),
@@ -165,6 +313,9 @@ async def session_review(
         column("orders_exact", "int"),
         column("orders_inferred", "int"),
     ]
+
+
+def review_totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     totals: dict[str, Any] = {"session": t("report.total")}
     totals |= totals_of(rows, ["gmv", "orders", "units", "refunds", "views", "ad_spend", "net_households"])
     totals |= totals_of(rows, ["orders_exact", "orders_inferred"])
@@ -172,10 +323,28 @@ async def session_review(
     totals["gpm"] = div_round(totals["gmv"] * 1000, totals["views"])
     totals["conversion"] = ratio(totals["orders"], totals["views"])
     totals["roi"] = ratio(totals["gmv"], totals["ad_spend"], 2)
-    return Report("session-review", t("report.title.session-review", period=period.label), columns, rows, totals)
+    return totals
 
 
-async def _sales(conn: AsyncConnection, ids: list[int]) -> dict[int, tuple[int, int, int, int, int, int]]:
+async def session_review(
+    conn: AsyncConnection, period: Period, *, shop_id: int | None = None, session_id: int | None = None
+) -> Report:
+    if session_id is not None:
+        return await session_products(conn, session_id)
+    query = (
+        select(LiveSession.id)
+        .where(LiveSession.started_at >= period.start, LiveSession.started_at < period.end)
+        .order_by(LiveSession.started_at, LiveSession.id)
+    )
+    if shop_id is not None:
+        query = query.where(LiveSession.shop_id == shop_id)
+    ids = [int(i) for i in await conn.scalars(query)]
+    rows = await session_metrics(conn, ids)
+    title = t("report.title.session-review", period=period.label)
+    return Report("session-review", title, review_columns(), rows, review_totals(rows))
+
+
+async def session_sales(conn: AsyncConnection, ids: list[int]) -> dict[int, tuple[int, int, int, int, int, int]]:
     exact_order = case((LineAttribution.confidence.in_(EXACT), OrderLine.order_id))
     inferred_order = case((LineAttribution.confidence == AttributionConfidence.INFERRED, OrderLine.order_id))
     query = (
