@@ -12,7 +12,7 @@ returns count too. Settlement journals (paying out what is owed) are not income 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -162,8 +162,18 @@ async def households_driven(conn: AsyncConnection, period: Period, *, cooperativ
     return Report("households-driven", title, columns, rows, totals, summary)
 
 
-async def member_accounts(conn: AsyncConnection, period: Period, *, cooperative_id: int | None = None) -> Report:
-    """成员账户 (arts. 40/43/44) for the period's year: shares, transaction volume, surplus returned."""
+async def member_accounts(
+    conn: AsyncConnection,
+    period: Period,
+    *,
+    cooperative_id: int | None = None,
+    name_of: Callable[[str, int], str] | None = None,
+) -> Report:
+    """成员账户 (arts. 40/43/44) for the period's year: shares, transaction volume, surplus returned.
+
+    Names are masked unless ``name_of(name, cooperative_id)`` says how the reader may see them
+    (the console passes its scope's rule). Each row also carries ``household_id`` (not a column).
+    """
     year = period.year
     whole_year = Period(
         local_midnight(period.first_day.replace(month=1, day=1)),
@@ -198,9 +208,10 @@ async def member_accounts(conn: AsyncConnection, period: Period, *, cooperative_
     for h in await conn.execute(query):
         rows.append(
             {
+                "household_id": h.id,
                 "cooperative": h.cooperative_name,
                 "member_no": h.member_no,
-                "name": mask_name(h.head_name),
+                "name": name_of(h.head_name, h.cooperative_id) if name_of else mask_name(h.head_name),
                 "category": category_label(h.category),
                 "capital": h.capital_fen or 0,
                 "reserve_share": h.reserve_share_fen or 0,
