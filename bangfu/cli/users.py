@@ -13,10 +13,9 @@ import typer
 from rich.table import Table
 
 from bangfu.accounts import ScopeTarget, add_user, issue_token, list_users, set_disabled, set_password, shops_of
-from bangfu.cli.app import console, run
+from bangfu.cli.app import console, fail, run
 from bangfu.cli.db import DbOption, upgrade_database
 from bangfu.enums import UserRole
-from bangfu.errors import UserError
 from bangfu.i18n import t
 from bangfu.settings import get_settings
 from bangfu.store import make_engine, session_factory
@@ -30,7 +29,7 @@ PasswordStdin = Annotated[
 
 def _read_password(password_stdin: bool) -> str:
     if not password_stdin:
-        raise UserError(t("users.need_password_stdin"))
+        fail(t("users.need_password_stdin"))
     line = sys.stdin.readline()
     return line.rstrip("\r\n")
 
