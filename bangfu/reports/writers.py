@@ -3,6 +3,11 @@
 Money stays integer fen until here. CSV gets exact yuan strings (``1234.50``); XLSX gets
 :class:`~decimal.Decimal` yuan cells (written as exact decimal text, shown ``#,##0.00``), never
 a float computed from fen. Ratios are percentages (``12.34%``; XLSX: a ``0.00%`` cell).
+
+Text can come from imports and platforms (names, titles), so every text cell that a spreadsheet
+could take for a formula (it starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return) gets a
+leading single quote (OWASP, CSV injection), and XLSX text cells are always strings, never
+formulas. Numbers (money, counts, ratios) stay numbers: a negative amount is not text.
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ from bangfu.money import fen_to_yuan_str, format_yuan
 from bangfu.reports.base import Column, Report
 
 PERCENT = Decimal(100)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """Text that a spreadsheet would run as a formula, quoted so it stays text (a lone ``-`` is safe)."""
+    if text.startswith(FORMULA_START) and text != "-":
+        return "'" + text
+    return text
 
 
 def yuan(fen: int) -> Decimal:
@@ -50,7 +63,7 @@ def plain(col: Column, value: Any) -> str:
         return fen_to_yuan_str(int(value))
     if col.kind == "ratio":
         return _percent_text(Decimal(value))
-    return str(value)
+    return neutralise(value) if isinstance(value, str) else str(value)
 
 
 def to_table(report: Report) -> Table:
@@ -71,13 +84,13 @@ def to_csv(report: Report) -> bytes:
     """The report as CSV bytes: UTF-8 with a BOM, headers in the report's language."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([col.header for col in report.columns])
+    writer.writerow([neutralise(col.header) for col in report.columns])
     for row in report.rows:
         writer.writerow([plain(col, row.get(col.key)) for col in report.columns])
     if report.totals:
         writer.writerow([plain(col, report.totals.get(col.key)) for col in report.columns])
     for line in report.summary:
-        writer.writerow([line])
+        writer.writerow([neutralise(line)])
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -107,20 +120,20 @@ def to_xlsx(report: Report, subtitle: str | None = None) -> bytes:
     assert sheet is not None
     sheet.title = report.name[:31]
     width = max(len(report.columns), 1)
-    sheet.append([report.title])
-    sheet.append([subtitle or t("report.currency_note")])
+    _append_row(sheet, [report.title])
+    _append_row(sheet, [subtitle or t("report.currency_note")])
     sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
     sheet.cell(row=2, column=1).font = Font(color="555555")
     for row in (1, 2):
         sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=width)
         sheet.cell(row=row, column=1).alignment = Alignment(horizontal="left")
-    sheet.append([col.header for col in report.columns])
+    _append_row(sheet, [col.header for col in report.columns])
     for cell in sheet[HEADER_ROW]:
         cell.font = Font(bold=True)
     widths = [display_width(col.header) for col in report.columns]
 
     def emit(row: dict[str, Any]) -> None:
-        sheet.append([_xlsx_value(col, row.get(col.key)) for col in report.columns])
+        _append_row(sheet, [_xlsx_value(col, row.get(col.key)) for col in report.columns])
         for i, (col, cell) in enumerate(zip(report.columns, sheet[sheet.max_row], strict=True)):
             if col.kind == "money":
                 cell.number_format = "#,##0.00"
@@ -134,7 +147,7 @@ def to_xlsx(report: Report, subtitle: str | None = None) -> bytes:
     if report.totals:
         emit(report.totals)
     for line in report.summary:
-        sheet.append([line])
+        _append_row(sheet, [line])
     sheet.freeze_panes = f"A{HEADER_ROW + 1}"
     if report.columns:
         sheet.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(width)}{max(last_data_row, HEADER_ROW)}"
@@ -143,6 +156,14 @@ def to_xlsx(report: Report, subtitle: str | None = None) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _append_row(sheet: Any, values: list[Any]) -> None:
+    """Append a row; text cells are neutralised and typed as strings, so none is ever a formula."""
+    sheet.append([neutralise(v) if isinstance(v, str) else v for v in values])
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
 
 
 def _xlsx_value(col: Column, value: Any) -> Any:

