@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from bangfu.enums import UserRole
-from bangfu.i18n import MESSAGES, t
+from bangfu.i18n import MESSAGES, current_lang, t
 from bangfu.queries import cooperatives as qc
 from bangfu.queries import households as qh
 from bangfu.queries import ledger as ql
@@ -565,6 +565,7 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
     if fmt:
         return _dashboard_export(d, table, fmt)
     chart = {
+        "zh": current_lang() == "zh",
         "months": [m for m, _ in d.trend],
         "series": [
             {"name": t("web.coop.sales"), "data": [round(f.sales / 100, 2) for _, f in d.trend]},
