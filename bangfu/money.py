@@ -53,6 +53,35 @@ def yuan_to_fen(value: str | int | Decimal) -> int:
     return int(fen)
 
 
+# What a person types into a spreadsheet: ASCII digits, thousands grouped by commas only if every
+# group is three digits, at most two decimals. No exponent, underscore, full-width digit or "1,50".
+_TYPED_YUAN = re.compile(r"(?P<sign>-?)(?P<whole>0|[1-9][0-9]{0,2}(?:,[0-9]{3})+|[1-9][0-9]*)(?:\.(?P<frac>[0-9]+))?")
+
+
+def parse_yuan(text: str, *, max_fen: int = MAX_FEN, allow_negative: bool = False) -> int:
+    """Parse yuan as typed into an import file (``"1,234,567.89"``, ``"12.5"``) into fen, strictly.
+
+    The one money grammar for imports: digits, optionally grouped in thousands by commas
+    (``1,50`` and ``1,0,0,0`` are refused, not guessed at), at most two decimals, a leading minus
+    only when ``allow_negative``; the absolute value must not exceed ``max_fen``. Unlike
+    :func:`yuan_to_fen` (platform payloads), no other form is accepted.
+    """
+    match = _TYPED_YUAN.fullmatch(text.strip())
+    if match is None:
+        raise MoneyError(f"{text!r} is not an amount in yuan (like 1234.50 or 1,234.50)")
+    frac = match["frac"] or ""
+    if len(frac) > 2:
+        raise MoneyError(f"{text!r} is not an amount in yuan with at most two decimals")
+    fen = int(match["whole"].replace(",", "")) * FEN_PER_YUAN + int(frac.ljust(2, "0"))
+    if match["sign"] and fen:
+        if not allow_negative:
+            raise MoneyError(f"{text!r} is negative")
+        fen = -fen
+    if abs(fen) > max_fen:
+        raise MoneyError(f"{text!r} is above the limit of {format_yuan(max_fen)}")
+    return fen
+
+
 def _bounded(fen: int, value: object) -> int:
     if abs(fen) > MAX_FEN:
         raise MoneyError(f"yuan amount out of range: {value!r}")

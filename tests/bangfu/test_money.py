@@ -10,6 +10,7 @@ from bangfu.money import (
     MoneyError,
     fen_to_yuan_str,
     format_yuan,
+    parse_yuan,
     pro_rata,
     split_evenly,
     split_largest_remainder,
@@ -88,3 +89,40 @@ def test_pro_rata_truncates_toward_zero() -> None:
     assert pro_rata(-100, 1, 3) == -33
     with pytest.raises(MoneyError):
         pro_rata(1, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [("1,234,567.89", 123456789), ("1234567.8", 123456780), ("0", 0), ("0.05", 5), (" 12 ", 1200), ("-0", 0)],
+)
+def test_typed_yuan_parse_strictly(text: str, fen: int) -> None:
+    assert parse_yuan(text) == fen
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("1,50", "not an amount"),  # issue 12 item 9: yuan_to_fen reads this as 150.00
+        ("1,0,0,0", "not an amount"),
+        ("1e3", "not an amount"),
+        ("1_000", "not an amount"),
+        ("１２３", "not an amount"),
+        ("12,34.5", "not an amount"),
+        ("01", "not an amount"),
+        (".5", "not an amount"),
+        ("5.", "not an amount"),
+        ("", "not an amount"),
+        ("NaN", "not an amount"),
+        ("12.345", "at most two decimals"),
+        ("-5", "negative"),
+        ("10,000,000.01", "above the limit of ¥10,000,000.00"),
+    ],
+)
+def test_typed_yuan_refuses_what_is_not_plainly_money(text: str, reason: str) -> None:
+    with pytest.raises(MoneyError, match=reason):
+        parse_yuan(text, max_fen=10**9)
+
+
+def test_typed_yuan_negative_only_when_allowed() -> None:
+    assert parse_yuan("-1,234.5", allow_negative=True) == -123450
+    assert yuan_to_fen("1,50") == 15000  # platforms' form is unchanged for the connectors
