@@ -78,9 +78,22 @@ def nav_for(request: web.Request) -> list[NavItem]:
 NAV: list[Any] = []
 
 
+def active_href(items: list[NavItem], path: str) -> str | None:
+    """The menu item the page belongs to: the longest item path that is the page's path or a
+    folder of it (``/cooperatives/7`` for ``/cooperatives/7``, ``/cooperatives/7/households`` for
+    its pages), so one item is highlighted, never two."""
+    best: str | None = None
+    for item in items:
+        href = item.href.split("?", 1)[0]
+        if (path == href or path.startswith(href.rstrip("/") + "/")) and (best is None or len(href) > len(best)):
+            best = href
+    return best
+
+
 def base_context(request: web.Request) -> dict[str, Any]:
     user = request.get(USER)
     scope = request.get(SCOPE)
+    nav = nav_for(request)
     return {
         "request": request,
         "user": user,
@@ -89,7 +102,8 @@ def base_context(request: web.Request) -> dict[str, Any]:
         "roles": UserRole,
         "csrf_token": request.get(CSRF, ""),
         "lang": current_lang(),
-        "nav": nav_for(request),
+        "nav": nav,
+        "active_href": active_href(nav, request.path),
         "path": request.path,
     }
 
