@@ -46,7 +46,59 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "{file}：有 {count} 处错误，整个文件未导入：",
         "en": "{file}: {count} error(s); nothing was imported:",
     },
+    "import.bad_encoding": {
+        "zh": "不是 UTF-8 或 GB18030 编码的中文文本（可能是 Big5 或 Shift-JIS）；"
+        "请在 Excel 中另存为“CSV UTF-8”后再导入",
+        "en": "not UTF-8 or GB18030 Chinese text (Big5 or Shift-JIS?); "
+        'save it from Excel as "CSV UTF-8" and import that',
+    },
+    "import.too_big": {
+        "zh": "文件 {size} 字节，超过导入上限 {cap} 字节；请拆分后导入",
+        "en": "the file is {size} bytes, over the import limit of {cap} bytes; split it",
+    },
+    "import.too_big_unpacked": {
+        "zh": "XLSX 解压后共 {size} 字节，超过上限 {cap} 字节；未读取（请拆分，或另存为 CSV）",
+        "en": "the XLSX unpacks to {size} bytes, over the limit of {cap} bytes; not read (split it or save as CSV)",
+    },
+    "import.too_many_rows": {
+        "zh": "超过导入上限 {cap} 行数据；请拆分后导入",
+        "en": "more than {cap} data rows, the import limit; split the file",
+    },
+    "import.too_many_columns": {
+        "zh": "超过导入上限 {cap} 列",
+        "en": "more than {cap} columns, the import limit",
+    },
+    "import.database_refused": {
+        "zh": "数据库拒绝写入，整个文件未导入：{error}",
+        "en": "the database refused the data; nothing was imported: {error}",
+    },
+    "import.no_shop": {
+        "zh": "没有 {platform} 店铺 {shop_id}（共 {rows} 行，自第 {first} 行起）：请先接入该店铺，"
+        "如 bangfu shops add {platform} --shop-id {shop_id} --name 名称 --base-url 接口地址 "
+        "--app-key KEY --app-secret SECRET（见 bangfu shops add --help），再导入",
+        "en": "no {platform} shop {shop_id} ({rows} rows from row {first}): connect the shop first, e.g. "
+        "bangfu shops add {platform} --shop-id {shop_id} --name NAME --base-url URL "
+        "--app-key KEY --app-secret SECRET (see bangfu shops add --help), then import again",
+    },
+    "import.broken_xlsx": {
+        "zh": "XLSX 文件已损坏，无法读取此行（XML 错误：{error}）",
+        "en": "the XLSX is broken at this row (XML error: {error})",
+    },
     "db.upgraded": {"zh": "数据库已升级到 {revision}（{url}）", "en": "database at {revision} ({url})"},
+    "db.granted": {
+        "zh": "已为角色 {role} 设置应用权限：{tables} 张表（{url}）；账本表只可插入与查询",
+        "en": "application privileges set for role {role}: {tables} tables ({url}); "
+        "ledger tables insert and select only",
+    },
+    "db.grant_sqlite": {
+        "zh": "SQLite 没有数据库角色与权限，bangfu db grant 不适用；账本仍由触发器与哈希链保护",
+        "en": "SQLite has no database roles or privileges: bangfu db grant does not apply; "
+        "the ledger is still guarded by triggers and its hash chain",
+    },
+    "db.grant_not_current": {
+        "zh": "{url} 的表结构不是最新版本：请先以所有者身份运行 bangfu db upgrade，再授权",
+        "en": "the schema of {url} is not current: run bangfu db upgrade as the owner first, then grant",
+    },
     "demo.accounting": {"zh": "归属直播、扣减批次、分账入账", "en": "Attributing, drawing on lots, posting"},
     "demo.accounted": {
         "zh": "入账完成：{posted} 行销售、{refunds_posted} 笔退款；{waiting_lots} 行等待批次库存",
@@ -129,6 +181,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "sync.last_run": {"zh": "上次完成", "en": "Last run"},
     "sync.outcome": {"zh": "结果", "en": "Outcome"},
     "sync.alert": {"zh": "告警：", "en": "Alert:"},
+    "sync.failed_stream": {
+        "zh": "同步失败 · {shop} · {stream}（{error}）：{message}",
+        "en": "sync failed · {shop} · {stream} ({error}): {message}",
+    },
     "sync.step_failed": {"zh": "{step} 步骤失败，下一轮重试：", "en": "{step} step failed, retried next pass:"},
     "webhooks.serving": {
         "zh": "平台推送接收服务已启动：{url}（抖店 {url}/webhooks/douyin，淘宝 {url}/webhooks/taobao；"
@@ -290,6 +346,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "report.col.certified": {"zh": "已认定", "en": "Certified"},
     "report.col.gross": {"zh": "销售额", "en": "Gross"},
     "report.col.net": {"zh": "净销售额", "en": "Net"},
+    "alert.sync_failing": {
+        "zh": "{shop}：{stream} 已连续 {runs} 次同步失败（{error}）：{message}",
+        "en": "{shop}: {stream} failed {runs} runs in a row ({error}): {message}",
+    },
     "alert.unsold": {
         "zh": "批次 {lot}（{sku}）剩余 {remaining} 件，近 {days} 天售出 {sold} 件，已 {idle} 天未售出",
         "en": "lot {lot} ({sku}): {remaining} left, {sold} sold in {days} days, {idle} days without a sale",
@@ -328,6 +388,23 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "verify.count": {"zh": "问题数", "en": "Problems"},
     "verify.details": {"zh": "说明", "en": "Details"},
     "verify.ok": {"zh": "通过", "en": "ok"},
+    "verify.head": {"zh": "账本链头（可交外部留存）：{digest}", "en": "Ledger chain head (keep it outside): {digest}"},
+    "verify.check.journal_chain": {
+        "zh": "凭证哈希链完整（内容、分录与前一凭证）",
+        "en": "Journal hash chain intact (content, legs, previous)",
+    },
+    "verify.check.adjustments_recorded": {
+        "zh": "手工调整凭证与其登记一致",
+        "en": "Adjustments move what their records say",
+    },
+    "ledger.chain_broken": {
+        "zh": "账本哈希链已断，不给出链头：\n{details}",
+        "en": "the ledger's hash chain is broken; no head is given:\n{details}",
+    },
+    "ledger.adjusted": {
+        "zh": "已记手工调整 {source}：{amount}，借 {src}，贷 {dst}；链头 {head}",
+        "en": "adjustment {source} posted: {amount}, debit {src}, credit {dst}; chain head {head}",
+    },
     "verify.failed": {"zh": "未通过", "en": "failed"},
     "verify.check.journals_balanced": {"zh": "每张凭证借贷平衡且至少两条分录", "en": "Every journal balanced, 2+ legs"},
     "verify.check.ledger_total_zero": {"zh": "全部分录合计为零", "en": "All postings sum to zero"},
@@ -362,6 +439,28 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "surplus.dry_run": {
         "zh": "试算：未记账。分配方案须于成员大会召开十五日前置备（第四十条）",
         "en": "dry run: nothing posted. File the plan 15 days before the general meeting (art. 40)",
+    },
+    "surplus.err.none": {
+        "zh": "合作社 #{cooperative} {year} 年没有可分配盈余（留存 {fen} 分）",
+        "en": "cooperative {cooperative} has no distributable surplus for {year} ({fen} fen retained)",
+    },
+    "surplus.err.no_volume": {
+        "zh": "合作社 #{cooperative} {year} 年没有成员与其交易，按交易量返还（第四十四条）无从计算",
+        "en": "cooperative {cooperative}: no member household traded with it in {year}; "
+        "the patronage return (art. 44) has no base",
+    },
+    "surplus.err.no_cooperative": {
+        "zh": "没有编号为 {cooperative} 的合作社",
+        "en": "no cooperative with id {cooperative}",
+    },
+    "surplus.err.no_policy": {
+        "zh": "合作社 #{cooperative} {year} 年没有生效的收益分配方案",
+        "en": "cooperative {cooperative} has no split policy in force in {year}",
+    },
+    "surplus.err.done": {
+        "zh": "合作社 #{cooperative} {year} 年盈余已于 {day} 分配，每年只分配一次",
+        "en": "the {year} surplus of cooperative {cooperative} was already distributed on {day}; "
+        "it is distributed once",
     },
     "surplus.posted": {"zh": "已记账：盈余分配凭证已生成", "en": "posted: the surplus journal is in the ledger"},
     "report.currency_note": {"zh": "金额单位：元", "en": "Amounts in yuan (元)"},

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import JournalKind
 from bangfu.errors import UserError
+from bangfu.i18n import t
 from bangfu.ledger import (
     Journal,
     collective_account,
@@ -137,15 +138,10 @@ def plan_surplus(
     """Split ``distributable_fen`` (pure). ``members``: household -> (member no, volume, capital, reserve, subsidy)."""
     check_patronage_return(patronage_return_bp)
     if distributable_fen <= 0:
-        raise SurplusError(
-            f"cooperative {cooperative_id} has no distributable surplus for {year} ({distributable_fen} fen retained)"
-        )
+        raise SurplusError(t("surplus.err.none", cooperative=cooperative_id, year=year, fen=distributable_fen))
     volumes = {hid: max(m[1], 0) for hid, m in sorted(members.items())}
     if not any(volumes.values()):
-        raise SurplusError(
-            f"cooperative {cooperative_id}: no member household traded with it in {year}; "
-            "the patronage return (art. 44) has no base"
-        )
+        raise SurplusError(t("surplus.err.no_volume", cooperative=cooperative_id, year=year))
     parts = split_largest_remainder(
         distributable_fen,
         {"patronage": patronage_return_bp, "shares": BP_WHOLE - patronage_return_bp},
@@ -186,7 +182,7 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
 async def compute_surplus(conn: AsyncConnection, cooperative_id: int, year: int) -> SurplusPlan:
     """The plan of ``cooperative_id`` for ``year`` from the ledger and the member accounts."""
     if await conn.scalar(select(Cooperative.id).where(Cooperative.id == cooperative_id)) is None:
-        raise SurplusError(f"no cooperative with id {cooperative_id}")
+        raise SurplusError(t("surplus.err.no_cooperative", cooperative=cooperative_id))
     versions = [
         (row[0], row[1], row[2], row[3])
         for row in await conn.execute(
@@ -197,7 +193,7 @@ async def compute_surplus(conn: AsyncConnection, cooperative_id: int, year: int)
     ]
     chosen = policy_in_force(versions, date(year, 12, 31))
     if chosen is None:
-        raise SurplusError(f"cooperative {cooperative_id} has no split policy in force in {year}")
+        raise SurplusError(t("surplus.err.no_policy", cooperative=cooperative_id, year=year))
     _, policy_version, patronage_bp, _ = chosen
 
     start, end = year_bounds(year)
@@ -270,10 +266,7 @@ async def distribute_surplus(
         )
     )
     if done is not None:
-        raise SurplusError(
-            f"the {year} surplus of cooperative {cooperative_id} was already distributed on {done:%Y-%m-%d}; "
-            "it is distributed once"
-        )
+        raise SurplusError(t("surplus.err.done", cooperative=cooperative_id, year=year, day=f"{done:%Y-%m-%d}"))
     plan = await compute_surplus(conn, cooperative_id, year)
     if dry_run:
         return plan

@@ -76,7 +76,7 @@ async def test_the_distribution_is_posted_once_and_excludes_non_members(db_url: 
         assert await conn.scalar(select(func.count()).select_from(SurplusDistribution)) == 1
         report = await verify(conn)
         assert report.ok, report.as_dict()
-    with pytest.raises(SurplusError, match="already distributed"):
+    with pytest.raises(SurplusError, match="已于 .* 分配"):
         async with engine.begin() as conn:
             await distribute_surplus(conn, world.coop, 2026)
     async with engine.connect() as conn:
@@ -93,5 +93,5 @@ async def test_a_dry_run_writes_nothing_and_an_empty_year_is_an_error(db_url: st
         plan = await distribute_surplus(conn, world.coop, 2026, dry_run=True)
         assert plan.distributable_fen > 0
         assert await conn.scalar(select(func.count()).select_from(SurplusDistribution)) == 0
-        with pytest.raises(SurplusError, match="no distributable surplus"):
+        with pytest.raises(SurplusError, match="没有可分配盈余"):
             await distribute_surplus(conn, world.coop, 2027)
