@@ -52,6 +52,15 @@ a record whose parse raises is yielded as ``Quarantined(stream, id, error, raw)`
 base fetches the detail once (``_order_detail_raw``) and yields it if it parses. Paging never
 stops because of one bad record. Streams not in ``streams`` raise :class:`UnsupportedStream`.
 
+Two policies hold for every connector, here and nowhere else:
+
+* look-back: a range starting before ``earliest_start(stream)`` (the platform's look-back from
+  ``stream_lookback``, less ``lookback_margin`` for clock skew) is cut to start there, so a first
+  sync never asks for what the platform refuses;
+* unstable windows: a window whose records kept moving while paged (the connector raises
+  :class:`WindowUnstable` after its own rescans) is read again ``unstable_retries`` times, then
+  the error propagates: sync keeps the cursor before that window and reports the run failed.
+
 Paging within a window is platform-specific; :meth:`Connector.paginate` runs the common loop
 (``fetch(token) -> Page(items, next)`` until ``next is None``, refusing a repeated token)::
 
@@ -101,6 +110,7 @@ from connectors.errors import (
     RetriableError,
     TransientError,
     UnsupportedStream,
+    WindowUnstable,
     error_for,
 )
 from connectors.http import decode_json, encode_json, get_session, request_timeout
@@ -243,6 +253,8 @@ class ConnectorStats:
     quarantined: int = 0
     recovered: int = 0  # quarantined records recovered from the detail API
     token_refreshes: int = 0
+    clamped: Counter[SyncStream] = field(default_factory=Counter)  # ranges cut to the look-back
+    unstable_windows: int = 0  # passes over a window that ended in WindowUnstable
     windows: deque[WindowLog] = field(default_factory=lambda: deque(maxlen=20_000))
 
     def snapshot(self) -> dict[str, Any]:
@@ -256,6 +268,8 @@ class ConnectorStats:
             "quarantined": self.quarantined,
             "recovered": self.recovered,
             "token_refreshes": self.token_refreshes,
+            "clamped": {k.value: v for k, v in self.clamped.items()},
+            "unstable_windows": self.unstable_windows,
             "windows": len(self.windows),
         }
 
@@ -332,6 +346,16 @@ class Connector:
     #: (e.g. Kuaishou refunds <= 1 day while orders <= 7 days).
     stream_windows: ClassVar[Mapping[SyncStream, timedelta]] = {}
     stream_window_max: ClassVar[Mapping[SyncStream, timedelta]] = {}
+    #: how far back the platform serves each windowed stream: a window starting earlier is
+    #: refused (e.g. Kuaishou 300005 "只能查询最近90天内的订单"). Streams not listed have no
+    #: known limit. Applied in one place, :meth:`earliest_start`, to every windowed stream.
+    stream_lookback: ClassVar[Mapping[SyncStream, timedelta]] = {}
+    #: kept clear of the look-back edge: our clock may run behind the platform's (TOP allows
+    #: +-10 min of timestamp skew) and the request arrives a little after it is built.
+    lookback_margin: ClassVar[timedelta] = timedelta(minutes=10)
+    #: times a window that never settled (:class:`WindowUnstable`) is read again, after a
+    #: backoff, before the error propagates (sync then keeps the cursor before the window)
+    unstable_retries: ClassVar[int] = 1
     #: dotted path of the platform id in a raw record, per stream (for quarantine)
     id_paths: ClassVar[Mapping[SyncStream, str]] = {}
     #: the platform refreshes access tokens (``refresh_token`` is implemented)
@@ -392,6 +416,14 @@ class Connector:
         advised = self.stream_windows.get(stream, self.window_advised)
         hard = self.stream_window_max.get(stream, self.window_max)
         return min(advised, hard)
+
+    def earliest_start(self, stream: SyncStream) -> datetime | None:
+        """The earliest window start the platform accepts for ``stream`` right now (its
+        look-back less :attr:`lookback_margin`), or ``None`` where it has no known limit."""
+        lookback = self.stream_lookback.get(stream)
+        if lookback is None:
+            return None
+        return self.clock() - lookback + self.lookback_margin
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(shop_id={self.config.shop_id!r}, app_key={self.config.app_key!r})"
@@ -749,11 +781,25 @@ class Connector:
         detail: Callable[[str], Awaitable[Raw]] | None,
     ) -> AsyncIterator[R | Quarantined]:
         self._require(stream)
+        floor = self.earliest_start(stream)
+        if floor is not None and ensure_utc(start, "start") < floor:
+            start = floor  # older records are out of the platform's reach: asking is refused
+            self.stats.clamped[stream] += 1
         for window_start, window_end in split_windows(start, end, self.window_for(stream)):
             self.stats.windows.append(WindowLog(stream, window_start, window_end))
-            async for raw in fetch_window(window_start, window_end):
-                async for item in self.guard(stream, raw, parse, detail=detail):
-                    yield item
+            for attempt in range(1, self.unstable_retries + 2):
+                try:
+                    async for raw in fetch_window(window_start, window_end):
+                        async for item in self.guard(stream, raw, parse, detail=detail):
+                            yield item
+                    break
+                except WindowUnstable as exc:
+                    # Read it again after a pause (what was yielded is yielded again: upserts
+                    # are idempotent); still moving, it propagates and the window stays unread.
+                    self.stats.unstable_windows += 1
+                    if attempt > self.unstable_retries:
+                        raise
+                    await self._sleep(self.retry.delay_for(exc, attempt, self._rng))
 
     def _require(self, stream: SyncStream) -> None:
         if stream not in self.streams:

@@ -12,8 +12,8 @@ Streams and endpoints:
 
 * orders: ``order.searchList`` by ``update_time`` window (``order_by=update_time``), pages
   from 0, ``total``; ``page x size <= 50,000`` (a window holding more is split in halves);
-  only the last 90 days are served (older window parts are not asked for, see
-  :data:`LOOKBACK`). Detail: ``order.orderDetail``.
+  only the last 90 days are served (older window parts are not asked for: the base clamps
+  to ``stream_lookback``). Detail: ``order.orderDetail``.
 * refunds: ``afterSale.List`` by ``update_start_time/update_end_time`` with
   ``order_by=["update_time asc"]``, pages from 0; detail: the same list filtered by
   ``aftersale_id`` (same shape).
@@ -28,7 +28,12 @@ shifts the records behind it one place forward, so walking pages 0, 1, 2... can 
 connector reads page 0 (which gives ``total``), then the remaining pages from the last to the
 first, then page 0 again: removals then only cause duplicates (merged by id downstream), never
 gaps, and records modified into the window are newer than the window start and are seen by the
-next incremental run (sync overlaps its windows).
+next incremental run (sync overlaps its windows). Records *entering* the window while we page
+(``total`` grew: late indexing, or a window reaching into "now") push others onto pages already
+read, so then the window is paged again, without yielding a record twice, up to
+:data:`MAX_RESCANS` times; a window that still does not settle raises
+:class:`~connectors.errors.WindowUnstable` (the base reads it again, then sync keeps its cursor
+before it). A shrinking total is the harmless case above.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
+
+import orjson
 
 from bangfu.enums import (
     ErrorClass,
@@ -70,6 +77,7 @@ from connectors.errors import (
     RecordError,
     TransientError,
     UnsupportedStream,
+    WindowUnstable,
     lookup,
     parse_ban_hint,
 )
@@ -86,7 +94,7 @@ SETTLE_OK = "100000"
 ORDER_PAGE_SIZE = 100  # order.searchList / afterSale.List: size <= 100
 OFFSET_CAP = 50_000  # page x size <= 50,000 (isv.parameter-invalid:20013)
 LOOKBACK = timedelta(days=90)  # order.searchList serves the last 90 days only (…:20022)
-LOOKBACK_MARGIN = timedelta(minutes=5)  # keep clear of the edge (our clock vs. theirs)
+MAX_RESCANS = 4  # re-page a window whose total grew while we paged it
 PRODUCT_PAGE_SIZE = 100  # product.listV2: size 1-100, page from 1, page x size <= 10,000
 PRODUCT_CAP = 10_000
 SETTLE_PAGE_SIZE = 100
@@ -647,6 +655,7 @@ class DouyinConnector(Connector):
     stream_window_max: ClassVar[Mapping[SyncStream, timedelta]] = MappingProxyType(
         {SyncStream.SETTLEMENTS: timedelta(days=7), SyncStream.LIVE_SESSIONS: timedelta(days=31)}
     )
+    stream_lookback: ClassVar[Mapping[SyncStream, timedelta]] = MappingProxyType({SyncStream.ORDERS: LOOKBACK})
     page_size: ClassVar[int] = ORDER_PAGE_SIZE
     # [I] Douyin meters calls per app; 50 requests/s with a burst of 25 stays under the
     # default per-app allowance. A 60000 answer bans the key for the hinted time.
@@ -788,7 +797,8 @@ class DouyinConnector(Connector):
         """A page-from-0 list over ``[start, end)``: page 0, then last..1, then 0 again.
 
         A window with more than 50,000 records is split in halves (the cap makes the rest
-        unreachable).
+        unreachable). A pass over which ``total`` grew is repeated (see the module doc);
+        what was yielded (same id, same ``update_time``) is not yielded again.
         """
         lo, hi = window_seconds(start, end)
         if hi < lo:
@@ -804,28 +814,45 @@ class DouyinConnector(Connector):
             self.stats.pages += 1
             return Page(items, total=total)
 
-        first = await fetch(0)
-        total = first.total or 0
-        if total > OFFSET_CAP and hi > lo:
-            middle = start + (end - start) / 2
-            async for item in self._offset_pages(method, params, list_key, start, middle, bounds):
-                yield item
-            async for item in self._offset_pages(method, params, list_key, middle, end, bounds):
-                yield item
-            return
-        for item in first.items:
-            yield item
-        for page in page_order(total, size):
-            for item in (await fetch(page)).items:
-                yield item
+        yielded: set[bytes] = set()
+        rescan = False
 
-    def _lookback_start(self, start: datetime) -> datetime:
-        return max(ensure_utc(start), self.clock() - LOOKBACK + LOOKBACK_MARGIN)
+        def fresh(items: Sequence[Raw]) -> list[Raw]:
+            """The items, less (on a rescan) those yielded before exactly as they are now."""
+            out: list[Raw] = []
+            for item in items:
+                mark = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+                if rescan and mark in yielded:
+                    continue
+                yielded.add(mark)
+                out.append(item)
+            return out
+
+        totals: list[int] = []
+        for scan in range(MAX_RESCANS + 1):
+            rescan = scan > 0
+            first = await fetch(0)
+            total = first.total or 0
+            if total > OFFSET_CAP and hi > lo:
+                middle = start + (end - start) / 2
+                async for item in self._offset_pages(method, params, list_key, start, middle, bounds):
+                    yield item
+                async for item in self._offset_pages(method, params, list_key, middle, end, bounds):
+                    yield item
+                return
+            totals = [total]
+            for item in fresh(first.items):
+                yield item
+            for page in page_order(total, size):
+                answer = await fetch(page)
+                totals.append(answer.total or 0)
+                for item in fresh(answer.items):
+                    yield item
+            if max(totals) <= total:
+                return  # nothing entered the window while we paged: no record slipped past us
+        raise WindowUnstable(PLATFORM, f"{method}: total kept growing in [{start}, {end}): {totals}")
 
     async def _orders_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
-        start = self._lookback_start(start)
-        if start >= end:
-            return
         async for raw in self._offset_pages(
             "order.searchList",
             {"order_by": "update_time", "order_asc": True},

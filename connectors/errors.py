@@ -12,6 +12,9 @@
     ├── RetriableError             back off and retry (RetryPolicy: max_attempts, base, cap, jitter)
     │   ├── RateLimitError         .retry_after seconds from the platform's ban hint, if any
     │   └── TransientError         5xx, isp.*, timeouts, dropped connections, garbled bodies
+    │       └── WindowUnstable     a window's records kept moving while we paged it: the base
+    │                              re-reads it, then sync keeps the cursor before it and fails
+    │                              the run (retried next run; an alert if it keeps failing)
     └── RecordError                skippable: quarantine the record with raw + error, go on
 
 Policy is data: each platform module maps its error codes to an :class:`ErrorResolution` in one
@@ -53,6 +56,7 @@ __all__ = [
     "RetriableError",
     "TransientError",
     "UnsupportedStream",
+    "WindowUnstable",
     "error_for",
     "lookup",
     "parse_ban_hint",
@@ -149,6 +153,15 @@ class TransientError(RetriableError):
     """5xx, ``isp.*`` service errors, timeouts, dropped connections, truncated bodies."""
 
     error_class = ErrorClass.TRANSIENT
+
+
+class WindowUnstable(TransientError):
+    """A window that never settled: the platform's total (or the records seen) kept moving
+    between passes, so what was read may have gaps. Every connector raises this, never
+    returns quietly: the window must not count as read (the cursor stays before it)."""
+
+    def __init__(self, platform: str, message: str) -> None:
+        super().__init__(platform, "window_unstable", message)
 
 
 class RecordError(PlatformError):

@@ -63,6 +63,7 @@ from connectors.errors import (
     BadRequestError,
     ErrorResolution,
     TransientError,
+    WindowUnstable,
     lookup,
     parse_ban_hint,
 )
@@ -86,6 +87,8 @@ MODIFIED_LOOKBACK = timedelta(days=90)
 #: Windows starting earlier than this (a little inside the 3 months, for clock skew) are
 #: searched by created time instead: over a whole history the union is the same orders.
 MODIFIED_LOOKBACK_SAFE = timedelta(days=89)
+#: Created-time order search sees two years.
+CREATED_LOOKBACK = timedelta(days=730)
 #: [I] "abort and restart the window if orderTotal changes mid-scan": scans of a window before
 #: it is cut in halves, how deep it is cut, and restarts of a window that cannot be cut.
 SCANS_BEFORE_SPLIT = 2
@@ -614,6 +617,9 @@ class JdConnector(Connector):
         SyncStream.REFUNDS: timedelta(hours=6),  # [I] after-sales are sparse
         SyncStream.SETTLEMENTS: timedelta(days=1),
     }
+    # Windows older than the modified-time search's 3 months go by created time (see
+    # ``_scan_orders``), which reaches 2 years back [V*:S8].
+    stream_lookback: ClassVar[Mapping[SyncStream, timedelta]] = {SyncStream.ORDERS: CREATED_LOOKBACK}
     id_paths: ClassVar[Mapping[SyncStream, str]] = {
         SyncStream.ORDERS: "orderId",
         SyncStream.REFUNDS: "serviceId",
@@ -794,7 +800,7 @@ class JdConnector(Connector):
                     return
                 page += 1
         if not can_split:
-            raise TransientError(PLATFORM, "window_unstable", f"orderTotal kept changing in [{start}, {end})")
+            raise WindowUnstable(PLATFORM, f"orderTotal kept changing in [{start}, {end})")
         for half_start, half_end in ((start, middle), (middle, end)):
             async for raw in self._scan_orders(half_start, half_end, yielded, depth + 1):
                 yield raw

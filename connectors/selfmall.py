@@ -66,7 +66,14 @@ from bangfu.records import (
     StockPushResult,
 )
 from connectors.base import Connector, Request, Response
-from connectors.errors import AuthError, BadRequestError, ErrorResolution, TransientError, parse_ban_hint
+from connectors.errors import (
+    AuthError,
+    BadRequestError,
+    ErrorResolution,
+    TransientError,
+    WindowUnstable,
+    parse_ban_hint,
+)
 from connectors.http import POOL_LIMIT, POOL_LIMIT_PER_HOST, USER_AGENT, request_timeout
 from connectors.ratelimit import RateLimit
 from connectors.windows import parse_local, to_local_str
@@ -851,7 +858,8 @@ class SelfmallConnector(Connector):
         The list is live: a record changed while we page moves to the end or out of the window
         and shifts the rest, so a row can slip between two pages. A pass counts only if the
         total held still and we saw as many distinct rows as it says; otherwise the window is
-        paged again (up to ``MAX_RESCANS`` times) without yielding a row twice.
+        paged again (up to ``MAX_RESCANS`` times, then :class:`WindowUnstable`) without yielding
+        a row twice.
         """
         first, stop = _ceil_second(start), _ceil_second(end)
         if first >= stop:
@@ -880,7 +888,9 @@ class SelfmallConnector(Connector):
                 number += 1
             if len(totals) == 1 and len(seen) >= next(iter(totals)):
                 return
-        # Still moving after the rescans: sync's overlap and its next run pick up the rest.
+        # Still moving after the rescans: rows may have slipped between pages. The window must
+        # not count as read (sync keeps its cursor before it and retries).
+        raise WindowUnstable(PLATFORM, f"{op}: the total kept moving in [{start}, {end}): {sorted(totals)}")
 
     # ------------------------------------------------------------------ products and stock
     async def _products_pages(self) -> AsyncIterator[Raw]:

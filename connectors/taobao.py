@@ -34,7 +34,14 @@ from bangfu.records import (
 )
 from connectors.base import Connector, Request, ShopConfig
 from connectors.buyers import buyer_ref
-from connectors.errors import BadRequestError, ErrorResolution, TransientError, lookup, parse_ban_hint
+from connectors.errors import (
+    BadRequestError,
+    ErrorResolution,
+    TransientError,
+    WindowUnstable,
+    lookup,
+    parse_ban_hint,
+)
 from connectors.ratelimit import RateLimit
 from connectors.signing import taobao as top_signing
 from connectors.signing.taobao import SignMethod
@@ -511,8 +518,9 @@ class TaobaoConnector(Connector):
     not read yet past us. Records that moved up onto page 1 meanwhile are picked up by reading
     page 1 again at the end. If the total grew, records *entered* the window (it reached into
     "now", or the platform indexed late) and pushed others down past pages already read, so
-    the window is scanned again (at most ``MAX_RESCANS`` times, then a TransientError so sync
-    retries the window). The same walk serves refunds, items and bills.
+    the window is scanned again (at most ``MAX_RESCANS`` times, then ``WindowUnstable``: the
+    base reads it again, then sync keeps its cursor before the window and retries it next
+    run). The same walk serves refunds, items and bills.
 
     Windows: the base cuts ranges into windows of up to the 1-day hard limit; a window whose
     ``total_results`` exceeds ``dense_window_records`` is re-read in 30-minute slices, the
@@ -539,6 +547,13 @@ class TaobaoConnector(Connector):
         SyncStream.ORDERS: timedelta(days=1),
         SyncStream.REFUNDS: timedelta(days=1),
         SyncStream.SETTLEMENTS: timedelta(days=1),  # bill.bills.get: <= 1 day
+    }
+    # trades.sold.increment.get "data covers 3 months only" [V:S1]; bill.bills.get answers
+    # "start_time must be within the last three months" (code 41) [I]. Three calendar months
+    # are never less than 89 days. refunds.receive.get states no limit.
+    stream_lookback: ClassVar[Mapping[SyncStream, timedelta]] = {
+        SyncStream.ORDERS: timedelta(days=89),
+        SyncStream.SETTLEMENTS: timedelta(days=89),
     }
     id_paths: ClassVar[Mapping[SyncStream, str]] = {
         SyncStream.ORDERS: "tid",
@@ -657,7 +672,8 @@ class TaobaoConnector(Connector):
                 yield raw  # records that moved up onto page 1 while we walked
             if tail.total <= head.total:
                 return
-        raise TransientError(self.platform_name, "window_unstable", f"{method}: records kept entering the window")
+        bounds = " .. ".join(str(v) for k, v in business.items() if k.startswith(("start_", "end_")))
+        raise WindowUnstable(self.platform_name, f"{method}: records kept entering the window [{bounds}]")
 
     async def _windowed_walk(
         self,

@@ -62,6 +62,7 @@ from connectors.errors import (
     BadRequestError,
     ErrorResolution,
     TransientError,
+    WindowUnstable,
     lookup,
     parse_ban_hint,
 )
@@ -749,8 +750,9 @@ class YouzanConnector(Connector):
         Youzan pages by number over a live result set: a record modified while we page leaves
         the window or moves to its end, shifting the rest by one, so a record can slip between
         two pages. A pass is trusted only if the total stayed put and we saw as many distinct
-        ids as it says; otherwise the window is paged again (up to ``MAX_RESCANS`` times), and
-        what was already yielded (same id, same modified time) is not yielded twice. A window
+        ids as it says; otherwise the window is paged again (up to ``MAX_RESCANS`` times, then
+        :class:`WindowUnstable`), and what was already yielded (same id, same modified time)
+        is not yielded twice. A window
         holding more than the API can page through is split in halves.
         """
         if window_is_empty(start, end):
@@ -793,8 +795,9 @@ class YouzanConnector(Connector):
                 page_no += 1
             if len(totals) == 1 and len(seen_ids) >= min(total, max_items):
                 return
-        # Still moving after the rescans: what we saw is yielded; sync's overlap and its next
-        # run pick up the rest.
+        # Still moving after the rescans: records may have slipped between pages. The window
+        # must not count as read (sync keeps its cursor before it and retries).
+        raise WindowUnstable(PLATFORM, f"{api[0]}: total_results kept moving in [{start}, {end}): {sorted(totals)}")
 
     # ------------------------------------------------------------------ products and stock
     async def _products_pages(self) -> AsyncIterator[Raw]:

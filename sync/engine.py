@@ -10,7 +10,14 @@ moves a cursor backwards.
 
 Each pull is recorded as a sync run (windows, rows new/changed/unchanged, duplicates,
 quarantined, errors by class, lag). Shops sync concurrently and independently: one shop's
-failure is recorded and never stops the others. An auth failure raises an alert for people.
+failure is recorded and never stops the others. An auth failure raises an alert for people, and
+so does a (shop, stream) whose last ``SyncPolicy.alert_after`` runs all failed (kind
+``sync.failing``, subject the stream; resolved by the stream's next successful run).
+
+A window that never settles (:class:`~connectors.errors.WindowUnstable`, after the connector's
+rescans and the base's re-read) does not count as read: the cursor stays before it, the later
+windows are still read and stored, and the run ends failed with the platform's message, so the
+next run starts again from that window.
 """
 
 from __future__ import annotations
@@ -29,11 +36,12 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.enums import ErrorClass, SyncStream
+from bangfu.i18n import t
 from bangfu.models import Alert, QuarantinedRecord, Shop, SyncCursor, SyncRun
 from bangfu.records import Quarantined
 from bangfu.secrets import SecretStore
 from connectors.base import Connector, Tokens
-from connectors.errors import AuthError, PlatformError, RecordError, UnsupportedStream
+from connectors.errors import AuthError, PlatformError, RecordError, UnsupportedStream, WindowUnstable
 from connectors.ratelimit import RateLimit
 from connectors.registry import connector_for
 from connectors.windows import split_windows
@@ -77,10 +85,14 @@ class SyncPolicy:
     # Windows are committed together (rows and cursor in one transaction) until the batch is
     # full or this long has passed since the last commit, so sparse windows cost no commit each.
     flush_seconds: float = 2.0
+    # A (shop, stream) whose last this many runs all failed raises a ``sync.failing`` alert.
+    alert_after: int = 3
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be positive")
+        if self.alert_after < 1:
+            raise ValueError("alert_after must be at least 1")
         if self.flush_seconds < 0:
             raise ValueError("flush_seconds must not be negative")
         if self.overlap < timedelta(0) or self.lag < timedelta(0) or self.lookback <= timedelta(0):
@@ -203,6 +215,7 @@ class SyncEngine:
                 message=f"cannot configure the connector: {exc}",
             )
             await self._record_failure_run(outcome)
+            await self._watch_failures(shop, outcome.stream, outcome)
             return [outcome]
         async with connector:
             for stream in streams or STREAM_ORDER:
@@ -244,8 +257,10 @@ class SyncEngine:
             outcome.errors["internal"] += 1
             outcome.message = f"{exc.__class__.__name__}: {exc}"
             await self._finish_run(run_id, outcome)
+            await self._watch_failures(shop, stream, outcome)
             raise
         await self._finish_run(run_id, outcome)
+        await self._watch_failures(shop, stream, outcome)
         return outcome
 
     async def refresh_orders(self, shop: Shop, platform_order_ids: Sequence[str]) -> StreamOutcome:
@@ -316,6 +331,8 @@ class SyncEngine:
         finished = 0
         mark: datetime | None = None
         flushed_at = time.monotonic()
+        # The first window that never settled: the cursor stays before it (later ones are read).
+        unstable: WindowUnstable | None = None
         # One write in flight while the next batch is fetched; writes commit in order, each
         # awaited before the next starts, so a cursor never commits ahead of earlier rows.
         writing: asyncio.Task[None] | None = None
@@ -342,21 +359,27 @@ class SyncEngine:
 
         try:
             for number, (window_start, window_end) in enumerate(windows, start=1):
-                async for record in fetch(window_start, window_end):
-                    if isinstance(record, Quarantined):
-                        held.append(record)
-                    else:
-                        batch.append(record)
-                    if len(batch) >= self.policy.batch_size:
-                        await flush()  # moves the cursor over the windows before this one, if any
-                mark = window_end if watermark is None else max(watermark, window_end)
-                watermark = mark
+                try:
+                    async for record in fetch(window_start, window_end):
+                        if isinstance(record, Quarantined):
+                            held.append(record)
+                        else:
+                            batch.append(record)
+                        if len(batch) >= self.policy.batch_size:
+                            await flush()  # moves the cursor over the windows before this one, if any
+                except WindowUnstable as exc:
+                    unstable = unstable or exc  # what it yielded is still stored
+                if unstable is None:
+                    mark = window_end if watermark is None else max(watermark, window_end)
+                    watermark = mark
                 finished += 1
                 # Small windows share a transaction: the cursor moves with the last of their rows.
                 if number == len(windows) or time.monotonic() - flushed_at >= self.policy.flush_seconds:
                     await flush()
             if writing is not None:
                 await writing
+            if unstable is not None:
+                raise unstable
         finally:
             # On a failed fetch, the rows already read still commit (with the cursor over the
             # windows they complete); the fetch's error is the one that propagates.
@@ -593,6 +616,60 @@ class SyncEngine:
     async def _record_failure_run(self, outcome: StreamOutcome) -> None:
         run_id = await self._start_run(outcome.shop_id, outcome.stream)
         await self._finish_run(run_id, outcome)
+
+    async def _watch_failures(self, shop: Shop, stream: SyncStream, outcome: StreamOutcome) -> None:
+        """Open (or refresh) a ``sync.failing`` alert when the stream's last
+        ``policy.alert_after`` runs all failed; a successful run resolves it."""
+        if outcome.skipped:
+            return
+        kind, subject = "sync.failing", stream.value
+        async with self.engine.begin() as conn:
+            open_alert = await conn.scalar(
+                select(Alert.id).where(
+                    Alert.shop_id == shop.id, Alert.kind == kind, Alert.subject == subject, Alert.resolved_at.is_(None)
+                )
+            )
+            if outcome.ok:
+                if open_alert is not None:
+                    await conn.execute(update(Alert).where(Alert.id == open_alert).values(resolved_at=self.clock()))
+                return
+            recent = list(
+                await conn.scalars(
+                    select(SyncRun.outcome)
+                    .where(
+                        SyncRun.shop_id == shop.id,
+                        SyncRun.stream == stream,
+                        SyncRun.outcome.in_(("ok", "failed")),
+                    )
+                    .order_by(SyncRun.id.desc())
+                    .limit(self.policy.alert_after)
+                )
+            )
+            if len(recent) < self.policy.alert_after or any(o != "failed" for o in recent):
+                return
+            message = t(
+                "alert.sync_failing",
+                shop=shop.name,
+                stream=stream.value,
+                runs=len(recent),
+                error=", ".join(sorted(outcome.errors)),
+                message=outcome.message or "-",
+            )[:2000]
+            if open_alert is not None:
+                await conn.execute(update(Alert).where(Alert.id == open_alert).values(message=message))
+                return
+            await conn.execute(
+                _table(Alert)
+                .insert()
+                .values(
+                    kind=kind,
+                    severity="error",
+                    shop_id=shop.id,
+                    subject=subject,
+                    message=message,
+                    created_at=self.clock(),
+                )
+            )
 
     async def _alert(self, shop: Shop, kind: str, message: str) -> None:
         async with self.engine.begin() as conn:

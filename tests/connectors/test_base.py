@@ -30,6 +30,7 @@ from connectors.errors import (
     RecordError,
     TransientError,
     UnsupportedStream,
+    WindowUnstable,
     lookup,
     parse_ban_hint,
 )
@@ -719,3 +720,58 @@ async def test_harvest_rereads_a_window_whose_quarantine_was_not_recovered(
     assert sorted(result.orders) == ["0", "1", "2"]
     assert result.unresolved() == []
     assert connector.stats.recovered == 0
+
+
+async def test_a_range_older_than_the_lookback_starts_at_what_the_platform_accepts(
+    toy_server: tuple[Toy, str], make_connector: Any
+) -> None:
+    """Issue 12.1: a first sync asking for exactly the platform's look-back was refused (the
+    request arrives after it was built, and clocks drift). The base cuts the range to the
+    declared look-back less a margin, for every connector."""
+
+    class Limited(ToyConnector):
+        stream_lookback: ClassVar[Mapping[SyncStream, timedelta]] = {SyncStream.ORDERS: timedelta(hours=2)}
+        lookback_margin: ClassVar[timedelta] = timedelta(minutes=5)
+
+    now = T0 + timedelta(hours=3)
+    connector = Limited(make_config(make_connector().config.base_url), clock=lambda: now, **_options(make_connector))
+    assert connector.earliest_start(SyncStream.ORDERS) == T0 + timedelta(hours=1, minutes=5)
+    assert connector.earliest_start(SyncStream.REFUNDS) is None
+    [o async for o in connector.orders(T0, now)]
+    assert connector.stats.windows[0].start == T0 + timedelta(hours=1, minutes=5)
+    assert connector.stats.clamped[SyncStream.ORDERS] == 1
+    [o async for o in connector.refunds(T0, now)]  # no limit declared: asked whole
+    assert connector.stats.windows[-1].stream is SyncStream.REFUNDS
+    assert min(w.start for w in connector.stats.windows if w.stream is SyncStream.REFUNDS) == T0
+
+
+async def test_an_unstable_window_is_read_again_then_propagates(
+    toy_server: tuple[Toy, str], make_connector: Any
+) -> None:
+    """Issue 12.2: one policy for every connector: a window that never settles is re-read
+    ``unstable_retries`` times and then raises, never returns as if read."""
+    passes: list[datetime] = []
+
+    class Shifty(ToyConnector):
+        async def _orders_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
+            passes.append(start)
+            yield toy_order("1", 1)
+            raise WindowUnstable(self.platform_name, "total kept moving")
+
+    _, base_url = toy_server
+    connector = Shifty(make_config(base_url), **_options(make_connector))
+    got: list[Any] = []
+    with pytest.raises(WindowUnstable):
+        async for item in connector.orders(T0, T0 + timedelta(minutes=90)):
+            got.append(item)
+    assert passes == [T0] * (Shifty.unstable_retries + 1)  # the first window only, read twice
+    assert len(got) == Shifty.unstable_retries + 1 and connector.stats.unstable_windows == len(passes)
+
+
+def _options(make_connector: Any) -> dict[str, Any]:
+    sample = make_connector()
+    return {"session": sample._session, "limiter": sample._limiter, "retry": sample.retry, "sleep": _no_sleep}
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None

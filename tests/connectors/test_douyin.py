@@ -26,7 +26,7 @@ from bangfu.privacy import buyer_ref
 from bangfu.records import LiveSessionRecord, ProductRecord, Quarantined, SettlementLineRecord
 from connectors import douyin as dy
 from connectors.base import ShopConfig
-from connectors.errors import AuthError, BadRequestError, RecordError
+from connectors.errors import AuthError, BadRequestError, RecordError, WindowUnstable
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.douyin import FakeDouyin
 from connectors.fakes.faults import FaultProfile
@@ -648,3 +648,40 @@ async def test_live_sessions_stream(fake: Running, session: aiohttp.ClientSessio
 async def test_streams_are_declared() -> None:
     assert dy.DouyinConnector.streams == frozenset(SyncStream)
     assert dy.DouyinConnector.token_refresh
+
+
+async def test_a_window_whose_total_keeps_growing_raises_window_unstable(session: aiohttp.ClientSession) -> None:
+    """Issue 12.2: Douyin never checked its window: records entering it while we paged (the
+    ``total`` growing) pushed unread ones onto pages already read, and the window was taken
+    as read. Now it is paged again and, never settling, raises ``WindowUnstable``."""
+
+    class Growing(FakeDouyin):
+        calls = 0
+
+        def _order_search(self, world: Any, params: dict[str, Any]) -> dict[str, Any]:
+            answer = super()._order_search(world, params)
+            Growing.calls += 1
+            answer["total"] += Growing.calls
+            return answer
+
+    async with fake_server(Growing, seed=21, orders=2500, days=10, clock=FakeClock(frozen_at=FROZEN)) as running:
+        connector = make_connector(running, session, sleep=VirtualTime().sleep)
+        start = FROZEN - timedelta(days=2)
+        with pytest.raises(WindowUnstable, match="total kept growing"):
+            async for _ in connector.orders(start, start + timedelta(days=1)):
+                pass
+        assert connector.stats.unstable_windows == connector.unstable_retries + 1
+        # every pass re-read the window: page 0, the rest backwards, page 0 again
+        assert Growing.calls > (dy.MAX_RESCANS + 1) * (connector.unstable_retries + 1)
+
+
+async def test_a_window_whose_total_only_shrinks_is_read_once(session: aiohttp.ClientSession) -> None:
+    """Records leaving the window while it is paged backwards cost duplicates, never gaps: no rescan."""
+    clock = FakeClock(frozen_at=FROZEN)
+    async with fake_server("douyin", seed=21, orders=2500, days=10, clock=clock) as running:
+        running.fake.faults.profile = FaultProfile(modify_during_paging=1.0)
+        connector = make_connector(running, session)
+        start = FROZEN - timedelta(days=2)
+        [item async for item in connector.orders(start, start + timedelta(days=1))]
+        assert running.fake.faults.stats["modify_during_paging"] > 0
+        assert connector.stats.unstable_windows == 0

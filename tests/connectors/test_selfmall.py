@@ -27,7 +27,7 @@ from bangfu.enums import (
 from bangfu.privacy import buyer_ref
 from bangfu.records import LiveSessionRecord, ProductRecord
 from connectors.base import Request, ShopConfig
-from connectors.errors import AuthError, BadRequestError
+from connectors.errors import AuthError, BadRequestError, WindowUnstable
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.selfmall import (
@@ -544,3 +544,29 @@ async def test_chaos_over_two_weeks_equals_the_truth(session: aiohttp.ClientSess
         assert connector.stats.recovered > 0 and not connector.stats.errors
         units = {o.purchasing_unit_code for o in result.orders.values() if o.purchasing_unit_code}
         assert units and units <= set(PURCHASING_UNITS)
+
+
+async def test_a_window_whose_total_keeps_moving_raises_instead_of_passing_as_read(
+    connector_kwargs: dict[str, Any],
+) -> None:
+    """Issue 12.2: after its rescans the self-built mall connector returned quietly, so sync
+    moved the cursor past a window whose rows kept moving (what slipped between pages was
+    lost until a ``--full`` run). Now it raises ``WindowUnstable``, like every connector."""
+
+    class Moving(FakeSelfmall):
+        calls = 0
+
+        @staticmethod
+        def _pager(page: int, per_page: int, total: int) -> Any:
+            Moving.calls += 1
+            return FakeSelfmall._pager(page, per_page, total + Moving.calls)
+
+    async with fake_server(Moving, seed=5, orders=120, days=8, clock=FakeClock(frozen_at=FROZEN)) as running:
+        connector = connect(running, {**connector_kwargs, "sleep": _no_sleep})
+        with pytest.raises(WindowUnstable):
+            await collect(connector.orders(FROZEN - timedelta(days=3), FROZEN - timedelta(days=2)))
+        assert connector.stats.unstable_windows == connector.unstable_retries + 1
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None

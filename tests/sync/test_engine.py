@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -12,16 +14,19 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu.enums import SyncStream
-from bangfu.models import Order, OrderLine, QuarantinedRecord, SyncCursor, SyncRun
+from bangfu.models import Alert, Order, OrderLine, QuarantinedRecord, SyncCursor, SyncRun
 from bangfu.secrets import SecretStore
 from bangfu.store import session_factory
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
+from connectors.fakes.youzan import FakeYouzan
+from connectors.kuaishou import KuaishouConnector
 from connectors.ratelimit import RateLimiter
 from connectors.retry import RetryPolicy
+from connectors.windows import to_local_str
 from sync.engine import SyncEngine, SyncPolicy
-from sync.shops import register, specs_from_fakes
+from sync.shops import register, shop_config, specs_from_fakes
 from sync.stats import TOTALS, compare_with_truth, shop_records, shop_stats
 from tests.connectors.contract import VirtualTime
 
@@ -144,3 +149,136 @@ async def test_each_shop_of_a_platform_syncs_its_own_orders(engine: AsyncEngine,
     for entry in stats:
         hub = {**entry, **records[entry["shop"]]}
         assert compare_with_truth(hub, truth[entry["platform_shop_id"]]) == [], entry["platform_shop_id"]
+
+
+# -- issue 12 ("Hardening"): look-back, failing streams, unstable windows ---------------------------
+
+SKEW = timedelta(seconds=2)  # our clock a moment behind the platform's, as in production
+
+
+@pytest.mark.parametrize("platform", ["kuaishou", "taobao", "douyin", "jd"])
+async def test_first_sync_with_the_default_90_day_lookback_is_not_refused(
+    engine: AsyncEngine, tmp_path: Path, platform: str
+) -> None:
+    """Issue 12.1: with ``SyncPolicy()`` (look-back 90 days, the platforms' own limit) every
+    first sync was refused, every run: ``[kuaishou 300005] 只能查询最近90天内的订单`` (orders,
+    refunds, live, settlements), ``[taobao 41] start_time must be within the last three
+    months``. The connectors now start no earlier than their platform accepts."""
+    clock = FakeClock()
+    async with fake_server(platform, seed=4, orders=60, days=3, clock=clock) as fake:
+        now = clock.freeze(clock.now())
+
+        def ours() -> datetime:
+            return now - SKEW
+
+        secrets = await _register(engine, [fake], tmp_path)
+        sync = SyncEngine(
+            engine,
+            secrets=secrets,
+            policy=SyncPolicy(),
+            clock=ours,
+            connector_kwargs={"retry": FAST_RETRY, "clock": ours},
+        )
+        results = await sync.sync_all()
+        failed = [(o.stream.value, o.message) for outcomes in results.values() for o in outcomes if not o.ok]
+        assert failed == []
+        assert (await shop_stats(engine))[0]["orders"] > 0
+
+
+class _Unclamped(KuaishouConnector):
+    """Kuaishou as before issue 12: asks for the whole 90 days, so the platform refuses it."""
+
+    stream_lookback: ClassVar[Mapping[SyncStream, timedelta]] = {}
+
+
+async def _open_alerts(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list(
+            (await conn.execute(select(Alert).where(Alert.kind == "sync.failing", Alert.resolved_at.is_(None)))).all()
+        )
+
+
+async def test_a_stream_refused_every_run_raises_an_alert_until_a_run_succeeds(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Issue 12.1: Kuaishou orders failed every run (``300005 只能查询最近90天内的订单``) and
+    nobody was told. Three failed runs in a row of a (shop, stream) open one alert naming the
+    shop, the stream, the error class and the platform's message; a good run resolves it."""
+    clock = FakeClock()
+    async with fake_server("kuaishou", seed=4, orders=30, days=3, clock=clock) as fake:
+        now = clock.freeze(clock.now())
+
+        def ours() -> datetime:
+            return now - SKEW
+
+        secrets = await _register(engine, [fake], tmp_path)
+        broken = SyncEngine(
+            engine,
+            secrets=secrets,
+            clock=ours,
+            connector_factory=lambda shop: _Unclamped(shop_config(shop, secrets), clock=ours, retry=FAST_RETRY),
+        )
+        for run in range(1, 4):
+            results = await broken.sync_all(streams=[SyncStream.ORDERS])
+            (outcome,) = next(iter(results.values()))
+            assert outcome.errors == {"bad_request": 1} and "300005" in (outcome.message or "")
+            assert len(await _open_alerts(engine)) == (1 if run == 3 else 0)
+        await broken.sync_all(streams=[SyncStream.ORDERS])  # a fourth failure: still one alert
+        (alert,) = await _open_alerts(engine)
+        assert alert.subject == "orders" and alert.severity == "error"
+        for part in (fake.describe()["shop_ids"][0], "orders", "bad_request", "只能查询最近90天内的订单"):
+            assert part in alert.message, (part, alert.message)
+        fixed = SyncEngine(engine, secrets=secrets, clock=ours, connector_kwargs={"retry": FAST_RETRY, "clock": ours})
+        results = await fixed.sync_all(streams=[SyncStream.ORDERS])
+        assert all(o.ok for outcomes in results.values() for o in outcomes)
+        assert await _open_alerts(engine) == []
+
+
+class _NeverSettles(FakeYouzan):
+    """Youzan whose ``total_results`` moves on every call for one update-time day: that window
+    never settles, whatever the client does."""
+
+    day = ""
+    calls = 0
+
+    async def _trades_sold_get(self, world: Any, shop_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        answer = await super()._trades_sold_get(world, shop_id, params)
+        if str(params.get("start_update", "")).startswith(_NeverSettles.day):
+            _NeverSettles.calls += 1
+            answer["total_results"] += _NeverSettles.calls
+        return answer
+
+
+async def test_a_window_that_never_settles_keeps_the_cursor_and_fails_the_run(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Issue 12.2: Youzan (and the self-built mall) returned quietly after their rescans, so the
+    cursor moved past a window whose records kept moving; anything that slipped between its
+    pages was lost until a ``--full`` run. Now the cursor stays before that window, the later
+    windows are still read, and the run fails with the window's error."""
+    clock = FakeClock()
+    async with fake_server(_NeverSettles, seed=8, orders=400, days=4, clock=clock) as fake:
+        now = clock.freeze(clock.now())
+        bad_start = now - timedelta(days=5) + timedelta(days=3)  # the fourth one-day window
+        _NeverSettles.day = to_local_str(bad_start + timedelta(seconds=1))[:13]
+        secrets = await _register(engine, [fake], tmp_path)
+        vt = VirtualTime()
+        sync = SyncEngine(
+            engine,
+            secrets=secrets,
+            policy=replace(POLICY, lookback=timedelta(days=5)),
+            clock=lambda: now,
+            connector_kwargs={"retry": FAST_RETRY, "clock": lambda: now, "sleep": vt.sleep},
+        )
+        results = await sync.sync_all(streams=[SyncStream.ORDERS])
+        (outcome,) = next(iter(results.values()))
+        assert _NeverSettles.calls > 0
+        assert outcome.errors == {"transient": 1} and "window_unstable" in (outcome.message or "")
+        async with engine.connect() as conn:
+            cursor = await conn.scalar(select(SyncCursor.watermark).where(SyncCursor.stream == SyncStream.ORDERS))
+            run = (await conn.execute(select(SyncRun.outcome, SyncRun.message).order_by(SyncRun.id))).all()[-1]
+        # Held at the start of the unsettled window, not moved on to "now".
+        assert cursor is not None and cursor.replace(tzinfo=UTC) == bad_start
+        assert run.outcome == "failed" and "window_unstable" in run.message
+        # The windows after it were read all the same (and what it yielded was stored).
+        assert (await shop_stats(engine))[0]["orders"] == _truth(fake)["orders"]
