@@ -13,9 +13,10 @@ import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import func, select
 
-from bangfu.cli.app import console, run
+from bangfu.cli.app import console, err_console, run
 from bangfu.cli.db import DbOption, upgrade_database
 from bangfu.enums import ChannelType, PlatformKind, SyncStream
 from bangfu.errors import UserError
@@ -173,7 +174,10 @@ async def _sync(
         if not shops:
             raise UserError(t("sync.no_shops"))
         results = await sync_with_progress(sync, shops, until_caught_up=until_caught_up, full=full, streams=streams)
-        return sum(1 for outcomes in results.values() for o in outcomes if not o.ok)
+        failed = [(shops[shop_id].name, o) for shop_id, outcomes in results.items() for o in outcomes if not o.ok]
+        for name, outcome in failed:
+            print_failure(name, outcome.stream.value, outcome.errors, outcome.message)
+        return len(failed)
     finally:
         await engine.dispose()
 
@@ -206,6 +210,13 @@ async def sync_with_progress(
         )
     console.print(outcome_table(shops, results))
     return results
+
+
+def print_failure(shop: str, stream: str, errors: Any, message: str | None) -> None:
+    """One line on stderr for a failed (shop, stream): the error class and the platform's message."""
+    classes = ", ".join(sorted(errors or {})) or "-"
+    line = t("sync.failed_stream", shop=shop, stream=stream, error=classes, message=message or "-")
+    err_console.print(Text(line, style="bold red"), soft_wrap=True)
 
 
 def outcome_table(shops: dict[int, Shop], results: dict[int, list[Any]]) -> Table:
@@ -280,6 +291,9 @@ def sync_status(db: DbOption = None) -> None:
             style=style,
         )
     console.print(table)
+    for row in rows:
+        if row["outcome"] == "failed":
+            print_failure(str(row["shop"]), row["stream"], row["error_classes"], row["message"])
     for alert in alerts:
         console.print(f"[bold red]{t('sync.alert')}[/] {alert}")
 
@@ -320,6 +334,8 @@ async def _status(url: str) -> tuple[list[dict[str, Any]], list[str]]:
                 "changed": r.rows_changed,
                 "quarantined": r.quarantined,
                 "errors": ", ".join(f"{k}×{v}" for k, v in sorted((r.errors or {}).items())) or None,
+                "error_classes": sorted(r.errors or {}),
+                "message": r.message,
             }
         )
     return rows, alerts
