@@ -2,7 +2,11 @@
 
 A loader first resolves every reference (cooperative codes, SKU codes, member numbers...) and
 collects :class:`RowError` for each one that is wrong; only when there is none does it write.
-The caller runs it inside one transaction, so a rejected file writes nothing.
+The caller runs it inside one transaction, so a rejected file writes nothing. ``partial`` says
+some rows of the file did not parse: checks over a whole group of rows (a lot's total) wait.
+
+An existing record is updated only in the fields the row gives: a blank cell or a missing column
+keeps what is stored (:func:`_given`); a cleared cell (``<清空>``) counts as given, with its default.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bangfu.enums import SupplierKind
+from bangfu.i18n import t
 from bangfu.importing.rows import (
     CooperativeRow,
     HouseholdRow,
@@ -77,6 +82,12 @@ def _assign(obj: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
+def _given(row: ImportRow, values: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
+    """``values`` without those whose source field (``sources``: attribute -> row field) the row
+    did not give, so an update keeps what is stored there."""
+    return {k: v for k, v in values.items() if k not in sources or sources[k] in row.model_fields_set}
+
+
 def _tally(result: LoadResult, created: bool, changed: bool) -> None:
     result.count("created" if created else "updated" if changed else "unchanged")
 
@@ -99,7 +110,34 @@ async def _suppliers_by_code(session: AsyncSession, codes: set[str]) -> dict[str
     return {s.credit_code: s for s in rows}
 
 
-async def load_cooperatives(session: AsyncSession, rows: NumberedRows[CooperativeRow]) -> LoadResult:
+SUPPLIER_SOURCES = {"contact_name": "contact_name", "contact_phone_masked": "contact_phone"}
+COOPERATIVE_SOURCES = {"registered_on": "registered_on", "village_collective": "village_collective"}
+HOUSEHOLD_SOURCES = {
+    "id_number_hash": "id_number",
+    "phone_masked": "phone",
+    "members": "members",
+    "joined_on": "joined_on",
+}
+ACCOUNT_SOURCES = {
+    "capital_fen": "capital",
+    "reserve_share_fen": "reserve_share",
+    "subsidy_share_fen": "subsidy_share",
+}
+PRODUCT_SOURCES = {
+    "selling_points": "selling_points",
+    "selection_evaluation": "selection_evaluation",
+    "perishable": "perishable",
+}
+SKU_SOURCES = {"promo_price_fen": "promo_price"}
+CERT_SOURCES = {"status": "cert_status"}
+CONTRIBUTION_SOURCES = {"grade": "grade", "guaranteed_price_fen": "guaranteed_price"}
+UNIT_SOURCES = {"region_id": "region_code", "staff_count": "staff_count"}
+TARGET_SOURCES = {"canteen_budget_fen": "canteen_budget"}
+
+
+async def load_cooperatives(
+    session: AsyncSession, rows: NumberedRows[CooperativeRow], *, partial: bool = False
+) -> LoadResult:
     result = LoadResult()
     existing = await _suppliers_by_code(session, {r.credit_code for _, r in rows})
     coops = {
@@ -131,7 +169,7 @@ async def load_cooperatives(session: AsyncSession, rows: NumberedRows[Cooperativ
             await session.flush()
             changed = True
         else:
-            changed = _assign(supplier, values)
+            changed = _assign(supplier, _given(row, values, SUPPLIER_SOURCES))
         if row.kind is SupplierKind.COOPERATIVE:
             coop_values = {"registered_on": row.registered_on, "village_collective": row.village_collective}
             coop = coops.get(supplier.id)
@@ -139,7 +177,7 @@ async def load_cooperatives(session: AsyncSession, rows: NumberedRows[Cooperativ
                 session.add(Cooperative(supplier_id=supplier.id, **coop_values))
                 changed = True
             else:
-                changed = _assign(coop, coop_values) or changed
+                changed = _assign(coop, _given(row, coop_values, COOPERATIVE_SOURCES)) or changed
         _tally(result, created, changed)
     return result
 
@@ -155,7 +193,9 @@ async def _cooperatives_by_code(session: AsyncSession, codes: set[str]) -> dict[
     return {code: coop for code, coop in rows.all()}
 
 
-async def load_households(session: AsyncSession, rows: NumberedRows[HouseholdRow]) -> LoadResult:
+async def load_households(
+    session: AsyncSession, rows: NumberedRows[HouseholdRow], *, partial: bool = False
+) -> LoadResult:
     result = LoadResult()
     coops = await _cooperatives_by_code(session, {r.cooperative_code for _, r in rows})
     for number, row in rows:
@@ -163,6 +203,7 @@ async def load_households(session: AsyncSession, rows: NumberedRows[HouseholdRow
             result.errors.append(
                 RowError(number, "cooperative_code", f"no cooperative with credit code {row.cooperative_code}")
             )
+    result.errors.extend(await _identity_clashes(session, rows, coops))
     if result.errors:
         return result
     existing: dict[tuple[int, str], Household] = {
@@ -196,7 +237,7 @@ async def load_households(session: AsyncSession, rows: NumberedRows[HouseholdRow
             existing[(coop.id, row.member_no)] = household
             pending.append((household, row, True, True))
         else:
-            pending.append((household, row, False, _assign(household, values)))
+            pending.append((household, row, False, _assign(household, _given(row, values, HOUSEHOLD_SOURCES))))
     await session.flush()  # one round for all new households' ids
     for household, row, created, changed in pending:
         account_values = {
@@ -209,12 +250,53 @@ async def load_households(session: AsyncSession, rows: NumberedRows[HouseholdRow
             session.add(MemberAccount(household_id=household.id, **account_values))
             changed = True
         else:
-            changed = _assign(account, account_values) or changed
+            changed = _assign(account, _given(row, account_values, ACCOUNT_SOURCES)) or changed
         _tally(result, created, changed)
     return result
 
 
-async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -> LoadResult:
+async def _identity_clashes(
+    session: AsyncSession, rows: NumberedRows[HouseholdRow], coops: dict[str, Cooperative]
+) -> list[RowError]:
+    """One identity number, one household: in the file and against the store (PIPL: the hash is
+    compared, and a message names rows and members, never the number)."""
+    errors: list[RowError] = []
+    first_row: dict[str, tuple[int, HouseholdRow]] = {}
+    for number, row in rows:
+        if row.id_number is None:
+            continue
+        digest = id_number_hash(row.id_number)
+        if digest in first_row:
+            errors.append(RowError(number, "id_number", f"the same identity number as row {first_row[digest][0]}"))
+        else:
+            first_row[digest] = (number, row)
+    if not first_row:
+        return errors
+    # A stored household this file gives another number (or clears it) no longer holds its old one.
+    renumbered = {
+        (coops[r.cooperative_code].id, r.member_no)
+        for _, r in rows
+        if r.cooperative_code in coops and "id_number" in r.model_fields_set
+    }
+    stored = await session.execute(
+        select(Household.id_number_hash, Household.cooperative_id, Household.member_no, Supplier.credit_code)
+        .join(Cooperative, Cooperative.id == Household.cooperative_id)
+        .join(Supplier, Supplier.id == Cooperative.supplier_id)
+        .where(Household.id_number_hash.in_(sorted(first_row)))
+    )
+    for stored_digest, cooperative_id, member_no, code in stored:
+        number, row = first_row[str(stored_digest)]
+        coop = coops.get(row.cooperative_code)
+        owner = (cooperative_id, member_no)
+        if (coop is not None and owner == (coop.id, row.member_no)) or owner in renumbered:
+            continue
+        errors.append(
+            RowError(number, "id_number", f"the same identity number as member {member_no} of cooperative {code}")
+        )
+    return sorted(errors, key=lambda e: e.row)
+
+
+async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow], *, partial: bool = False) -> LoadResult:
     result = LoadResult()
     suppliers = await _suppliers_by_code(session, {r.supplier_code for _, r in rows})
     first_of_spu: dict[str, tuple[int, ProductRow]] = {}
@@ -256,7 +338,7 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -
             session.add(products[spu_code])
             product_changed[spu_code] = True
         else:
-            product_changed[spu_code] = _assign(product, values)
+            product_changed[spu_code] = _assign(product, _given(row, values, PRODUCT_SOURCES))
     await session.flush()  # one round for every new product's id
     for number, row in rows:
         product = products[row.spu_code]
@@ -276,7 +358,7 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -
             skus[row.sku_code] = sku
             changed = True
         else:
-            changed = _assign(sku, sku_values) or changed
+            changed = _assign(sku, _given(row, sku_values, SKU_SOURCES)) or changed
         if row.cert_body and row.cert_number and row.cert_valid_from and row.cert_valid_to:
             cert_values = {
                 "county_id": product.origin_county_id,
@@ -291,7 +373,7 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow]) -
                 certs[(product.id, row.cert_body, row.cert_number)] = cert
                 changed = True
             else:
-                changed = _assign(cert, cert_values) or changed
+                changed = _assign(cert, _given(row, cert_values, CERT_SOURCES)) or changed
         _tally(result, created, changed)
     return result
 
@@ -305,7 +387,7 @@ def _default_status(row: ProductRow) -> Any:
     return CertificationStatus.VALID if row.cert_valid_to >= date.today() else CertificationStatus.EXPIRED
 
 
-async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadResult:
+async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow], *, partial: bool = False) -> LoadResult:
     result = LoadResult()
     by_lot: dict[str, list[tuple[int, LotRow]]] = defaultdict(list)
     for number, row in rows:
@@ -359,7 +441,7 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
             elif len(lot_rows) > 1:
                 errors.append(RowError(number, "member_no", f"lot {lot_code} has several rows, so each needs a member"))
         lot = lots.get(lot_code)
-        if lot is not None:
+        if lot is not None and not partial:  # with rows missing, the total is not the lot's
             new_quantity = sum(r.quantity for _, r in lot_rows)
             sold = lot.quantity - lot.remaining
             if new_quantity < sold:
@@ -416,7 +498,7 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
                 session.add(LotContribution(lot_id=lot.id, household_id=household_id, **contribution_values))
                 changed = True
             else:
-                changed = _assign(contribution, contribution_values) or changed
+                changed = _assign(contribution, _given(row, contribution_values, CONTRIBUTION_SOURCES)) or changed
         for household_id, contribution in current.items():
             if household_id not in wanted:
                 await session.delete(contribution)
@@ -425,7 +507,7 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow]) -> LoadRe
     return result
 
 
-async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow]) -> LoadResult:
+async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow], *, partial: bool = False) -> LoadResult:
     result = LoadResult()
     codes = {r.code for _, r in rows}
     units = {
@@ -447,7 +529,7 @@ async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow]) -> Load
         (t.unit_id, t.year): t
         for t in await session.scalars(select(UnitTarget).where(UnitTarget.unit_id.in_([u.id for u in units.values()])))
     }
-    outcomes: list[tuple[PurchasingUnit, bool, bool, str | None]] = []
+    outcomes: list[tuple[PurchasingUnit, bool, bool, str | None, bool]] = []
     regions: dict[str, Region] = {}
     for _, row in rows:
         region = None
@@ -472,7 +554,7 @@ async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow]) -> Load
             units[row.code] = unit
             changed = True
         else:
-            changed = _assign(unit, values)
+            changed = _assign(unit, _given(row, values, UNIT_SOURCES))
         if row.year is not None and row.target is not None:
             target_values = {"target_fen": row.target, "canteen_budget_fen": row.canteen_budget}
             target = targets.get((unit.id, row.year))
@@ -482,19 +564,19 @@ async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow]) -> Load
                 targets[(unit.id, row.year)] = target
                 changed = True
             else:
-                changed = _assign(target, target_values) or changed
-        outcomes.append((unit, created, changed, row.parent_code))
+                changed = _assign(target, _given(row, target_values, TARGET_SOURCES)) or changed
+        outcomes.append((unit, created, changed, row.parent_code, created or "parent_code" in row.model_fields_set))
     # Parents last: a parent may come later in the same file.
-    for unit, created, changed, parent_code in outcomes:
+    for unit, created, changed, parent_code, parent_given in outcomes:
         parent_id = units[parent_code].id if parent_code else None
-        if unit.parent_id != parent_id:
+        if parent_given and unit.parent_id != parent_id:
             unit.parent_id = parent_id
             changed = True
         _tally(result, created, changed)
     return result
 
 
-async def load_sessions(session: AsyncSession, rows: NumberedRows[SessionRow]) -> LoadResult:
+async def load_sessions(session: AsyncSession, rows: NumberedRows[SessionRow], *, partial: bool = False) -> LoadResult:
     """Live sessions from an export, stored by the same upsert as sessions pulled from an API."""
     from sync.upsert import upsert_live_sessions
 
@@ -504,11 +586,15 @@ async def load_sessions(session: AsyncSession, rows: NumberedRows[SessionRow]) -
         for s in await session.scalars(select(Shop).where(Shop.platform_shop_id.in_({r.shop_id for _, r in rows})))
     }
     grouped: dict[tuple[str, str, str], list[tuple[int, SessionRow]]] = defaultdict(list)
+    missing: dict[tuple[str, str], list[int]] = defaultdict(list)
     for number, row in rows:
         if (row.platform, row.shop_id) not in shops:
-            result.errors.append(RowError(number, "shop_id", f"no {row.platform} shop with id {row.shop_id}"))
+            missing[(row.platform, row.shop_id)].append(number)
             continue
         grouped[(row.platform, row.shop_id, row.room_id)].append((number, row))
+    for (platform, shop_id), numbers in missing.items():  # one line per shop, not one per row
+        reason = t("import.no_shop", platform=platform, shop_id=shop_id, rows=len(numbers), first=numbers[0])
+        result.errors.append(RowError(numbers[0], "shop_id", reason))
     for members in grouped.values():
         first_no, first = members[0]
         for number, row in members[1:]:

@@ -1,13 +1,23 @@
 """One pydantic model per import kind: what a valid row is, with Chinese or English headers.
 
-Each field lists the headers it accepts (English first, then Chinese). Money columns are in
-yuan as people type them ("12.50") and become integer fen; more than two decimals is an error.
+Each field lists the headers it accepts (English first, then Chinese). Parsing is strict, so a
+file is never read as something its author did not mean:
+
+- money is yuan as people type it (``12.50``, ``1,234.50``) in the one grammar of
+  :func:`bangfu.money.parse_yuan`, with an upper bound per kind of amount (``MAX_YUAN``);
+- counts are plain digits (``1,234`` grouping allowed; no ``1_000``, ``1e3`` or full-width digits)
+  within the database column;
+- text fits its database column; dates of past events (a lot received, a member joining) are not
+  in the future, beyond a day's margin for time zones.
+
+A blank cell means "not given" (an upsert keeps what is stored); ``<清空>`` / ``<clear>`` clears an
+optional field (back to its default: empty, or 0 for amounts).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -17,13 +27,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    NonNegativeInt,
-    PositiveInt,
     model_validator,
 )
 
 from bangfu.enums import CertificationStatus, HouseholdCategory, SupplierKind, UnitType
-from bangfu.money import MoneyError, yuan_to_fen
+from bangfu.money import FEN_PER_YUAN, MoneyError, parse_yuan
 
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 _CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -51,13 +59,73 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
-def _yuan(value: Any) -> Any:
+CLEAR_MARKERS = ("<清空>", "<clear>")  # compared case-insensitively
+
+# Upper bounds per kind of amount, in yuan: far above any real value, far below what would
+# overflow or hide a typo of a few extra digits.
+MAX_YUAN = {
+    "member_account": 10_000_000,  # one household's capital, reserve or subsidy share
+    "price": 1_000_000,  # one unit of a SKU
+    "unit_budget": 1_000_000_000,  # a purchasing unit's yearly target or canteen budget
+    "minute_gmv": 100_000_000,  # one minute of one live session
+}
+MAX_INT = 2**31 - 1  # INTEGER columns
+
+
+def _money(bound: str) -> Any:
+    max_fen = MAX_YUAN[bound] * FEN_PER_YUAN
+
+    def parse(value: Any) -> Any:
+        if value is None or isinstance(value, int):
+            return value
+        try:
+            return parse_yuan(str(value), max_fen=max_fen)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from exc
+
+    return BeforeValidator(parse)
+
+
+_WHOLE = re.compile(r"[0-9]+|[1-9][0-9]{0,2}(?:,[0-9]{3})+")
+
+
+def _whole(value: Any) -> Any:
     if value is None or isinstance(value, int):
         return value
-    try:
-        return yuan_to_fen(str(value))
-    except MoneyError as exc:
-        raise ValueError(f"{value!r} is not an amount in yuan with at most two decimals") from exc
+    text = str(value).strip()
+    if not _WHOLE.fullmatch(text):
+        raise ValueError(f"{value!r} is not a whole number (digits only, like 1234 or 1,234)")
+    return int(text.replace(",", ""))
+
+
+def _today() -> date:
+    return datetime.now(_SHANGHAI).date()
+
+
+EARLIEST = date(1950, 1, 1)
+LATEST = date(2100, 12, 31)
+
+
+def _in_horizon(value: date | None) -> date | None:
+    if value is not None and not EARLIEST <= value <= LATEST:
+        raise ValueError(f"{value} is outside {EARLIEST.year}-{LATEST.year}")
+    return value
+
+
+def _not_future(value: date | None) -> date | None:
+    """Past events: a day's margin, so a file written late in the evening elsewhere still fits."""
+    if value is not None and value > _today() + timedelta(days=1):
+        raise ValueError(f"{value} is in the future (today is {_today()})")
+    return _in_horizon(value)
+
+
+def _time_not_future(value: datetime | None) -> datetime | None:
+    if value is not None:
+        if value > datetime.now(UTC) + timedelta(days=1):
+            raise ValueError(f"{value.astimezone(_SHANGHAI):%Y-%m-%d %H:%M} is in the future")
+        if value.year < 2015:
+            raise ValueError(f"{value.astimezone(_SHANGHAI):%Y-%m-%d %H:%M} is before 2015")
+    return value
 
 
 def _choice(table: dict[str, Any]) -> Any:
@@ -84,14 +152,21 @@ def _bool(value: Any) -> Any:
 
 
 Opt = BeforeValidator(_blank_to_none)
-Yuan = Annotated[int, BeforeValidator(_yuan)]
-OptYuan = Annotated[NonNegativeInt | None, BeforeValidator(_yuan), Opt]
-OptStr = Annotated[str | None, Opt]
-OptDate = Annotated[date | None, Opt]
-OptInt = Annotated[int | None, Opt]
+Whole = BeforeValidator(_whole)
+OptDate = Annotated[date | None, Opt, AfterValidator(_in_horizon)]
+PastDate = Annotated[date, AfterValidator(_not_future)]
+OptPastDate = Annotated[date | None, Opt, AfterValidator(_not_future)]
+OptCount = Annotated[int | None, Whole, Opt, Field(ge=0, le=MAX_INT)]
 CreditCode = Annotated[str, AfterValidator(_credit_code)]
-Text = Annotated[str, Field(min_length=1)]
-RegionCode = Annotated[str, Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$")]
+# Text columns, by the length of the database column they go into.
+Text32 = Annotated[str, Field(min_length=1, max_length=32)]
+Text64 = Annotated[str, Field(min_length=1, max_length=64)]
+Text128 = Annotated[str, Field(min_length=1, max_length=128)]
+OptText64 = Annotated[str | None, Opt, Field(max_length=64)]
+OptText128 = Annotated[str | None, Opt, Field(max_length=128)]
+OptText255 = Annotated[str | None, Opt, Field(max_length=255)]
+OptLongText = Annotated[str | None, Opt, Field(max_length=4000)]
+RegionCode = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{3})?([0-9]{3})?$")]
 
 SUPPLIER_KINDS = {
     "cooperative": SupplierKind.COOPERATIVE,
@@ -161,14 +236,14 @@ class CooperativeRow(ImportRow):
     KEY = ("credit_code",)
 
     credit_code: CreditCode
-    name: Text
+    name: Text128
     kind: Annotated[SupplierKind, BeforeValidator(_choice(SUPPLIER_KINDS))]
     county_code: RegionCode
-    county_name: Text
-    village_collective: OptStr = None
-    registered_on: OptDate = None
-    contact_name: OptStr = None
-    contact_phone: Annotated[str | None, Opt, Field(pattern=r"^[\d\-+ ]{7,20}$")] = None
+    county_name: Text64
+    village_collective: OptText128 = None
+    registered_on: OptPastDate = None
+    contact_name: OptText64 = None
+    contact_phone: Annotated[str | None, Opt, Field(pattern=r"^[0-9\-+ ]{7,20}$")] = None
 
 
 class HouseholdRow(ImportRow):
@@ -190,16 +265,16 @@ class HouseholdRow(ImportRow):
 
     cooperative_code: CreditCode
     member_no: Annotated[str, Field(min_length=1, max_length=32)]
-    head_name: Text
+    head_name: Text64
     category: Annotated[HouseholdCategory, BeforeValidator(_choice(CATEGORIES))]
-    village: Text
-    id_number: Annotated[str | None, Opt, Field(pattern=r"^\d{17}[\dXx]$")] = None
-    phone: Annotated[str | None, Opt, Field(pattern=r"^[\d\-+ ]{7,20}$")] = None
-    members: Annotated[int, Field(ge=1, le=30)] = 1
-    joined_on: OptDate = None
-    capital: Annotated[int, BeforeValidator(_yuan), Opt, Field(ge=0)] = 0
-    reserve_share: Annotated[int, BeforeValidator(_yuan), Opt, Field(ge=0)] = 0
-    subsidy_share: Annotated[int, BeforeValidator(_yuan), Opt, Field(ge=0)] = 0
+    village: Text64
+    id_number: Annotated[str | None, Opt, Field(pattern=r"^[0-9]{17}[0-9Xx]$")] = None
+    phone: Annotated[str | None, Opt, Field(pattern=r"^[0-9\-+ ]{7,20}$")] = None
+    members: Annotated[int, Whole, Opt, Field(ge=1, le=30)] = 1
+    joined_on: OptPastDate = None
+    capital: Annotated[int, _money("member_account"), Opt] = 0
+    reserve_share: Annotated[int, _money("member_account"), Opt] = 0
+    subsidy_share: Annotated[int, _money("member_account"), Opt] = 0
 
 
 class ProductRow(ImportRow):
@@ -235,19 +310,19 @@ class ProductRow(ImportRow):
     )
 
     spu_code: Annotated[str, Field(min_length=1, max_length=32)]
-    name: Text
-    category: Text
+    name: Text128
+    category: Text32
     supplier_code: CreditCode
     sku_code: Annotated[str, Field(min_length=1, max_length=40)]
-    spec: Text
-    unit: Text
-    retail_price: Annotated[int, BeforeValidator(_yuan), Field(gt=0)]
-    promo_price: Annotated[PositiveInt | None, BeforeValidator(_yuan), Opt] = None
-    selling_points: OptStr = None
-    selection_evaluation: OptStr = None
+    spec: Text64
+    unit: Annotated[str, Field(min_length=1, max_length=16)]
+    retail_price: Annotated[int, _money("price"), Field(gt=0)]
+    promo_price: Annotated[int | None, _money("price"), Opt, Field(gt=0)] = None
+    selling_points: OptLongText = None
+    selection_evaluation: OptLongText = None
     perishable: Annotated[bool, BeforeValidator(_bool)] = False
-    cert_body: OptStr = None
-    cert_number: OptStr = None
+    cert_body: OptText128 = None
+    cert_number: OptText64 = None
     cert_valid_from: OptDate = None
     cert_valid_to: OptDate = None
     cert_status: Annotated[CertificationStatus | None, Opt, BeforeValidator(_choice(CERT_STATUSES))] = None
@@ -282,11 +357,11 @@ class LotRow(ImportRow):
     lot_code: Annotated[str, Field(min_length=1, max_length=40)]
     sku_code: Annotated[str, Field(min_length=1, max_length=40)]
     receiver_code: CreditCode
-    received_on: date
-    member_no: OptStr = None
-    quantity: Annotated[int, Field(gt=0)]
-    grade: Annotated[str, Field(pattern=r"^[A-Ea-e特一二三]$")] = "A"
-    guaranteed_price: Annotated[int, BeforeValidator(_yuan), Opt, Field(ge=0)] = 0
+    received_on: PastDate
+    member_no: Annotated[str | None, Opt, Field(max_length=32)] = None
+    quantity: Annotated[int, Whole, Field(gt=0, le=MAX_INT)]
+    grade: Annotated[str, Opt, Field(pattern=r"^[A-Ea-e特一二三]$")] = "A"
+    guaranteed_price: Annotated[int, _money("price"), Opt] = 0
 
 
 class UnitRow(ImportRow):
@@ -305,15 +380,15 @@ class UnitRow(ImportRow):
     KEY = ("code", "year")
 
     code: Annotated[str, Field(min_length=1, max_length=32)]
-    name: Text
+    name: Text128
     unit_type: Annotated[UnitType, BeforeValidator(_choice(UNIT_TYPES))]
-    region_code: Annotated[str | None, Opt, Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$")] = None
-    region_name: OptStr = None
-    parent_code: OptStr = None
-    staff_count: Annotated[NonNegativeInt | None, Opt] = None
-    year: Annotated[Annotated[int, Field(ge=2015, le=2100)] | None, Opt] = None
-    target: OptYuan = None
-    canteen_budget: OptYuan = None
+    region_code: Annotated[str | None, Opt, Field(pattern=r"^[0-9]{6}([0-9]{3})?([0-9]{3})?$")] = None
+    region_name: OptText64 = None
+    parent_code: Annotated[str | None, Opt, Field(max_length=32)] = None
+    staff_count: OptCount = None
+    year: Annotated[int | None, Whole, Opt, Field(ge=2015, le=2100)] = None
+    target: Annotated[int | None, _money("unit_budget"), Opt] = None
+    canteen_budget: Annotated[int | None, _money("unit_budget"), Opt] = None
 
     @model_validator(mode="after")
     def _check(self) -> UnitRow:
@@ -338,9 +413,8 @@ def _local_time(value: Any) -> Any:
     return parsed.astimezone(UTC)
 
 
-LocalTime = Annotated[datetime, BeforeValidator(_local_time)]
-OptLocalTime = Annotated[datetime | None, BeforeValidator(_local_time), Opt]
-OptCount = Annotated[NonNegativeInt | None, Opt]
+LocalTime = Annotated[datetime, BeforeValidator(_local_time), AfterValidator(_time_not_future)]
+OptLocalTime = Annotated[datetime | None, BeforeValidator(_local_time), Opt, AfterValidator(_time_not_future)]
 
 
 class SessionRow(ImportRow):
@@ -393,8 +467,8 @@ class SessionRow(ImportRow):
     shop_id: Annotated[str, Field(min_length=1, max_length=64)]
     room_id: Annotated[str, Field(min_length=1, max_length=64)]
     author_id: Annotated[str, Field(min_length=1, max_length=64)]
-    host_name: OptStr = None
-    title: OptStr = None
+    host_name: OptText64 = None
+    title: OptText255 = None
     started_at: LocalTime
     ended_at: OptLocalTime = None
     views: OptCount = None
@@ -405,8 +479,8 @@ class SessionRow(ImportRow):
     online: OptCount = None
     minute_views: OptCount = None
     new_buyers: OptCount = None
-    minute_gmv: OptYuan = None
-    explained_item_id: OptStr = None
+    minute_gmv: Annotated[int | None, _money("minute_gmv"), Opt] = None
+    explained_item_id: OptText64 = None
     explain_start: OptLocalTime = None
     explain_end: OptLocalTime = None
     # Self-built mall: the session's link / QR campaign code (orders carrying it are attributed to it).
