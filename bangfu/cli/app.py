@@ -9,6 +9,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from bangfu.errors import UserError
 from bangfu.i18n import Lang, set_lang, t
@@ -22,8 +23,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console()
-err_console = Console(stderr=True)
+# No emoji codes: user text like ``sessions.csv:100:店铺ID`` must not print as ``sessions.csv💯店铺ID``.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 
 @app.callback()
@@ -53,10 +55,11 @@ async def _closing(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
+    """``message`` (user text: file names, cells) as it is: no markup, no emoji, lines never wrapped."""
     lines = message.splitlines() or [""]
-    err_console.print(f"[bold red]{t('error.prefix')}:[/] {lines[0]}", highlight=False, markup=True)
+    err_console.print(Text.assemble((f"{t('error.prefix')}:", "bold red"), " ", lines[0]), soft_wrap=True)
     for line in lines[1:]:
-        err_console.print(line, highlight=False, markup=False)
+        err_console.print(Text(line), soft_wrap=True)
     raise typer.Exit(code)
 
 
