@@ -4,10 +4,11 @@
 
 Setup (``build_seconds``): the store of ``bench/attribution.py`` (the county scenario, live
 sessions of one Douyin host, ``--lines`` order lines written in bulk), the accounting pipeline
-run over it (attribution, lot draws, the ledger; two worker processes on PostgreSQL), and one
-console login per role (``bangfu.demo_users``). With a PostgreSQL URL the database named in it
-is only used to create a scratch database next to it (``bench/ingest.py``'s helper), dropped
-afterwards unless ``--keep-db``; ``--reuse`` measures a store such a run kept, without building.
+run over it (attribution, lot draws, the ledger; two worker processes on PostgreSQL), one
+console login per role (``bangfu.demo_users``), then ``ANALYZE`` as autovacuum would. With a
+PostgreSQL URL the database named in it is only used to create a scratch database next to it
+(``bench/ingest.py``'s helper), dropped afterwards unless ``--keep-db``; ``--reuse`` measures a
+store such a run kept, without building.
 
 Measured: ``web.create_app`` served by a child process (the server has a core to itself, as far
 as a 2-core machine allows) on a free loopback port; the parent signs in as each role through
@@ -43,7 +44,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -293,7 +294,20 @@ def build(url: str, lines: int, households: int, workers: int) -> tuple[int, flo
         attribution.run_workers(url, workers)
     else:
         asyncio.run(attribution.measure(url))
+    asyncio.run(analyze(url))
     return written, time.perf_counter() - started
+
+
+async def analyze(url: str) -> None:
+    """Fresh planner statistics, as autovacuum would leave them after a load (a server may run
+    with autovacuum off; without them PostgreSQL plans the ledger's joins for empty tables)."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
+    finally:
+        await engine.dispose()
 
 
 async def _count_lines(url: str) -> int:
@@ -555,6 +569,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     if args.reuse:
         db_url = url
         lines, build_seconds = asyncio.run(_count_lines(url)), 0.0
+        asyncio.run(analyze(url))
     else:
         db_url, scratch = asyncio.run(ingest._scratch_database(url))
     try:
