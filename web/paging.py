@@ -38,7 +38,7 @@ def int_param(request: web.Request, name: str, default: int, *, lo: int = 1, hi:
 def id_param(request: web.Request, name: str = "id") -> int:
     """A path id; anything but a positive integer is simply not found."""
     raw = request.match_info.get(name, "")
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # str.isdigit() also takes "²" and "٣"
         raise web.HTTPNotFound()
     return int(raw)
 
