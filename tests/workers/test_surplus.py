@@ -76,7 +76,7 @@ async def test_the_distribution_is_posted_once_and_excludes_non_members(db_url: 
         assert await conn.scalar(select(func.count()).select_from(SurplusDistribution)) == 1
         report = await verify(conn)
         assert report.ok, report.as_dict()
-    with pytest.raises(SurplusError, match="已于 .* 分配"):
+    with pytest.raises(SurplusError, match=r"已于 .* 分配"):
         async with engine.begin() as conn:
             await distribute_surplus(conn, world.coop, 2026)
     async with engine.connect() as conn:
