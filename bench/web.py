@@ -19,7 +19,8 @@ households, journals and order lines...), each URL asked for the data's whole pe
 that answers a role with anything but 200 on a first probe is noted under ``skipped`` with its
 status (not that role's surface); a route the console is expected to have but does not serve
 yet is listed under ``not_routed``. Each measured (role, route) gets ``--requests`` requests,
-then p50/p95/p99 in milliseconds. The login (argon2 by design) is measured apart.
+then p50/p95/p99 in milliseconds (``n`` is fewer where ``--route-seconds`` ran out: a slow
+route gets at least one wave of ``--concurrency``). The login (argon2 by design) is measured apart.
 """
 
 from __future__ import annotations
@@ -102,7 +103,6 @@ EXPECTED = (
 )
 PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 PROBE_TIMEOUT = aiohttp.ClientTimeout(total=60)
-SLOW_PAGE_S = 2.0
 IDS_PER_ROUTE = 3  # distinct URLs per route, taken in turn, so one cached row does not flatter it
 
 
@@ -385,14 +385,22 @@ class Measured:
         return out
 
 
-async def hammer(send: Callable[[int], Any], total: int, concurrency: int, expect: int = 200) -> Measured:
-    """``total`` requests, ``concurrency`` at a time; ``send(i)`` opens the i-th response."""
+async def hammer(
+    send: Callable[[int], Any], total: int, concurrency: int, expect: int = 200, budget: float | None = None
+) -> Measured:
+    """``total`` requests, ``concurrency`` at a time; ``send(i)`` opens the i-th response. After
+    ``budget`` seconds no new request starts once ``concurrency`` have (a slow route stays bounded)."""
     result = Measured()
     counter = itertools.count()
     started_all = time.perf_counter()
 
+    def more(i: int) -> bool:
+        if i >= total:
+            return False
+        return budget is None or i < concurrency or time.perf_counter() - started_all < budget
+
     async def worker() -> None:
-        while (i := next(counter)) < total:
+        while more(i := next(counter)):
             started = time.perf_counter()
             try:
                 async with send(i) as response:
@@ -451,6 +459,7 @@ async def drive(
     period: dict[str, str],
     requests: int,
     concurrency: int,
+    budget: float,
 ) -> dict[str, Any]:
     measured: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -501,12 +510,11 @@ async def drive(
                 if status != 200:
                     skipped[key] = f"HTTP {status}"
                     continue
-                # A page slower than SLOW_PAGE_S alone gets one wave, so the run stays bounded.
-                count = requests if first < SLOW_PAGE_S else min(requests, concurrency)
                 result = await hammer(
                     lambda i, u=urls: session.get(base + u[i % len(u)], allow_redirects=False),
-                    count,
+                    requests,
                     concurrency,
+                    budget=budget,
                 )
                 measured[key] = result.summary() | {"first_ms": round(first * 1000, 1), "url": urls[0]}
                 _progress(key, measured[key])
@@ -524,7 +532,9 @@ def _receive(conn: Connection, process: Any) -> Any:
     return conn.recv()
 
 
-def measure_server(url: str, roles: dict[str, dict[str, list[int]]], requests: int, concurrency: int) -> dict[str, Any]:
+def measure_server(
+    url: str, roles: dict[str, dict[str, list[int]]], requests: int, concurrency: int, budget: float
+) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     process = context.Process(target=_serve, args=(url, child), daemon=True)
@@ -533,7 +543,7 @@ def measure_server(url: str, roles: dict[str, dict[str, list[int]]], requests: i
         ready = _receive(parent, process)
         base = f"http://127.0.0.1:{ready['port']}"
         started = time.perf_counter()
-        out = asyncio.run(drive(base, ready["routes"], roles, data_period(), requests, concurrency))
+        out = asyncio.run(drive(base, ready["routes"], roles, data_period(), requests, concurrency, budget))
         out["measure_seconds"] = round(time.perf_counter() - started, 1)
         parent.send("stop")
         usage = _receive(parent, process)
@@ -585,7 +595,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 raise SystemExit(f"--roles: no login named {', '.join(sorted(unknown))} (have {', '.join(roles)})")
             roles = {name: roles[name] for name in wanted}
         users_seconds = time.perf_counter() - started
-        out = measure_server(db_url, roles, args.requests, args.concurrency)
+        out = measure_server(db_url, roles, args.requests, args.concurrency, args.route_seconds)
     finally:
         if scratch is not None and not args.keep_db:
             asyncio.run(ingest._drop_database(url, scratch))
@@ -597,6 +607,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "users_seconds": round(users_seconds, 1),
         "concurrency": args.concurrency,
         "requests_per_route": args.requests,
+        "route_seconds": args.route_seconds,
         "period": data_period(),
     }
     result |= page_figures(out["measured"])
@@ -616,6 +627,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--households", type=int, default=3000, help="households in the county scenario")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--requests", type=int, default=160, help="requests per (role, route)")
+    parser.add_argument(
+        "--route-seconds", type=float, default=10.0, help="time budget per route (at least one wave is sent)"
+    )
     parser.add_argument("--roles", help="comma-separated logins to drive (default: every role)")
     parser.add_argument("--workers", type=int, default=0, help="pipeline processes (default: 2 on PostgreSQL)")
     parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL scratch database")
