@@ -30,6 +30,7 @@ from bangfu.models import (
     ExplanationWindow,
     Household,
     LineAttribution,
+    Listing,
     LiveMinuteStat,
     LiveSession,
     Order,
@@ -290,18 +291,27 @@ async def session_minutes(conn: AsyncConnection, scope: Scope, session_id: int) 
             .order_by(LiveMinuteStat.minute_at)
         )
     ]
-    name = func.coalesce(Product.name, ExplanationWindow.platform_item_id)
+    # The explained product: the window's SKU, else the shop's listing of the explained item.
+    listing = and_(
+        Listing.shop_id == LiveSession.shop_id,
+        Listing.platform_item_id == ExplanationWindow.platform_item_id,
+        Listing.platform_sku_id == func.coalesce(ExplanationWindow.platform_sku_id, ""),
+    )
+    sku_id = func.coalesce(ExplanationWindow.sku_id, Listing.sku_id)
+    name = func.coalesce(Product.name, Listing.title, ExplanationWindow.platform_item_id)
     explanations = [
-        Explanation(str(product), sku, str(item), start, end)
+        Explanation(str(product), None if sku is None else int(sku), str(item), start, end)
         for product, sku, item, start, end in await conn.execute(
             select(
                 name,
-                ExplanationWindow.sku_id,
+                sku_id,
                 ExplanationWindow.platform_item_id,
                 ExplanationWindow.started_at,
                 ExplanationWindow.ended_at,
             )
-            .outerjoin(Sku, Sku.id == ExplanationWindow.sku_id)
+            .join(LiveSession, LiveSession.id == ExplanationWindow.session_id)
+            .outerjoin(Listing, listing)
+            .outerjoin(Sku, Sku.id == sku_id)
             .outerjoin(Product, Product.id == Sku.product_id)
             .where(ExplanationWindow.session_id == session_id)
             .order_by(ExplanationWindow.started_at, ExplanationWindow.id)

@@ -5,6 +5,8 @@ which computes them with the ``session-review`` report's own function.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +14,7 @@ from aiohttp import web
 from bangfu.i18n import MESSAGES, t
 from bangfu.queries.sessions import (
     SORTS,
+    SessionMinutes,
     compare_page,
     detail_json,
     list_sessions,
@@ -37,7 +40,7 @@ MESSAGES.update(
         "web.sessions.menu.compare": {"zh": "场次对比", "en": "Compare sessions"},
         "web.sessions.title": {"zh": "直播场次", "en": "Live sessions"},
         "web.sessions.period": {"zh": "期间", "en": "Period"},
-        "web.sessions.period_hint": {"zh": "如 2026-10 或 2026", "en": "e.g. 2026-10 or 2026"},
+        "web.sessions.period_hint": {"zh": "2026-10 或 2026", "en": "2026-10 or 2026"},
         "web.sessions.from": {"zh": "开始日期", "en": "From"},
         "web.sessions.to": {"zh": "结束日期", "en": "To"},
         "web.sessions.shop": {"zh": "店铺", "en": "Shop"},
@@ -92,6 +95,9 @@ MESSAGES.update(
         "web.sessions.products": {"zh": "商品成交明细", "en": "Sales by product"},
         "web.sessions.no_products": {"zh": "本场暂无归属成交。", "en": "No sales attributed to this session."},
         "web.sessions.explanations": {"zh": "讲解时段", "en": "Explanation windows"},
+        "web.sessions.window_from": {"zh": "开始", "en": "From"},
+        "web.sessions.window_to": {"zh": "结束", "en": "To"},
+        "web.sessions.explaining": {"zh": "讲解", "en": "Explaining"},
         "web.sessions.confidence": {"zh": "归属可信度", "en": "Attribution confidence"},
         "web.sessions.confidence_note": {
             "zh": "确定：订单带直播间/主播编号；链接：场次专属链接或二维码；推断：按讲解时段推断，报表中不计为确定。",
@@ -158,7 +164,7 @@ METRIC_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
             ("refunds", "money"),
             ("refund_rate", "ratio"),
             ("net_households", "money"),
-            ("duration_min", "minutes"),
+            ("duration_min", "int"),
         ],
     ),
     (
@@ -276,35 +282,32 @@ async def sessions_view(request: web.Request) -> web.StreamResponse:
     return render(request, "console/sessions/list.html", context)
 
 
-def _chart(minutes: Any) -> dict[str, Any]:
-    """The timeline's data for ECharts: local HH:MM labels, three series, explanation bands."""
-    labels = [local_time(m.minute_at, "%H:%M") for m in minutes.minutes]
-    index = {m.minute_at.replace(second=0, microsecond=0): i for i, m in enumerate(minutes.minutes)}
+def _chart(minutes: SessionMinutes) -> dict[str, Any]:
+    """The timeline's data for ECharts: local HH:MM labels, three series, and the explanation
+    windows as (first, last) minute indexes clipped to the series."""
+    series = minutes.minutes
+    labels = [local_time(m.minute_at, "%H:%M") for m in series]
+    starts = [m.minute_at for m in series]
 
-    def nearest(when: Any) -> str | None:
-        if not labels:
-            return None
-        key = when.replace(second=0, microsecond=0)
-        if key in index:
-            return labels[index[key]]
-        first, last = minutes.minutes[0].minute_at, minutes.minutes[-1].minute_at
-        return labels[0] if when < first else labels[-1] if when > last else local_time(key, "%H:%M")
+    def index(when: datetime) -> int:
+        return max(0, bisect_right(starts, when) - 1)
 
-    bands = []
-    for e in minutes.explanations:
-        start, end = nearest(e.started_at), nearest(e.ended_at)
-        if start is not None and end is not None:
-            bands.append({"name": e.product, "from": start, "to": end})
+    bands = [
+        {"name": e.product, "from": index(e.started_at), "to": index(e.ended_at)}
+        for e in minutes.explanations
+        if series and e.ended_at >= starts[0] and e.started_at <= starts[-1] + timedelta(minutes=1)
+    ]
     return {
         "labels": labels,
-        "online": [m.online for m in minutes.minutes],
-        "entering": [m.views for m in minutes.minutes],
-        "gmv": [round(m.gmv_fen / 100, 2) for m in minutes.minutes],
+        "online": [m.online for m in series],
+        "entering": [m.views for m in series],
+        "gmv": [round(m.gmv_fen / 100, 2) for m in series],
         "bands": bands,
         "names": {
             "online": t("web.sessions.online"),
             "entering": t("web.sessions.entering"),
             "gmv": t("web.sessions.gmv_minute"),
+            "explaining": t("web.sessions.explaining"),
         },
     }
 

@@ -5,14 +5,25 @@
   var source = document.getElementById('timeline-data');
   if (!holder || !source || typeof echarts === 'undefined') { return; }
   var data = JSON.parse(source.textContent);
+  var esc = echarts.format.encodeHTML;
   var bands = data.bands.map(function (b) {
     return [{name: b.name, xAxis: b.from}, {xAxis: b.to}];
   });
-  var narrow = holder.clientWidth < 520;
   var chart = echarts.init(holder);
   chart.setOption({
     animation: false,
-    tooltip: {trigger: 'axis'},
+    tooltip: {
+      trigger: 'axis',
+      formatter: function (items) {
+        var at = items.length ? items[0].dataIndex : -1;
+        var lines = [esc(items.length ? String(items[0].axisValue) : '')];
+        items.forEach(function (it) { lines.push(it.marker + esc(it.seriesName) + ': ' + esc(String(it.value))); });
+        data.bands.forEach(function (b) {
+          if (b.from <= at && at <= b.to) { lines.push(esc(data.names.explaining) + ': ' + esc(b.name)); }
+        });
+        return lines.join('<br>');
+      }
+    },
     legend: {top: 0, data: [data.names.online, data.names.entering, data.names.gmv]},
     grid: {left: 48, right: 56, top: 40, bottom: 56},
     dataZoom: [{type: 'inside'}, {type: 'slider', height: 18, bottom: 8}],
@@ -28,7 +39,7 @@
         markArea: {
           silent: true,
           itemStyle: {color: 'rgba(47, 125, 79, 0.10)'},
-          label: {show: !narrow, position: 'insideTop', color: '#2f7d4f', fontSize: 11},
+          label: {show: false},
           data: bands
         }
       },
