@@ -1,0 +1,176 @@
+"""bangfu.queries.sessions and the session-review functions it shares with the report, on the demo
+county: the metric rows, household credits read from the lines' own journals only, missing
+figures, scope and sorting."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu.enums import UserRole
+from bangfu.models import Journal, LedgerAccount, LineAttribution, LiveSession, Posting
+from bangfu.queries.sessions import list_sessions, session_detail, session_minutes, sessions_report
+from bangfu.reports.base import Period, parse_line_event
+from bangfu.reports.sessions import (
+    LINE_JOURNALS,
+    household_credits_by_line,
+    review_columns,
+    session_metrics,
+    session_review,
+    unreported,
+)
+from bangfu.scope import Scope
+from bangfu.store import make_engine
+from tests.web import conftest as web
+from tests.web.conftest import World
+
+# The web tests' demo county, built once per backend (pytest names a fixture by its attribute).
+_sqlite_world = web._sqlite_world
+_pg_world = web._pg_world
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> World:
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.postgres)
+        return request.getfixturevalue("_pg_world")  # type: ignore[no-any-return]
+    return request.getfixturevalue("_sqlite_world")  # type: ignore[no-any-return]
+
+
+async def _scan_every_household_journal(conn: AsyncConnection, lines: set[int], since: Any) -> dict[int, int]:
+    """The former household_credits_by_line: every household journal in the store, filtered after."""
+    query = (
+        select(Journal.source_event, func.sum(Posting.amount_fen))
+        .join(Posting, Posting.journal_id == Journal.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(
+            LedgerAccount.owner_type == "household",
+            Journal.kind.in_(LINE_JOURNALS),
+            Journal.source_event.like("order-line:%"),
+        )
+        .group_by(Journal.source_event)
+    )
+    if since is not None:
+        query = query.where(Journal.occurred_at >= since)
+    out: dict[int, int] = {}
+    for source, total in await conn.execute(query):
+        line = parse_line_event(source)
+        if line is not None and line in lines:
+            out[line] = out.get(line, 0) - int(total)
+    return out
+
+
+async def _with_conn(world: World, check: Any) -> None:
+    engine = make_engine(world.url)
+    try:
+        async with engine.connect() as conn:
+            await check(conn)
+    finally:
+        await engine.dispose()
+
+
+async def _all_period(conn: AsyncConnection) -> Period:
+    first, last = (await conn.execute(select(func.min(LiveSession.started_at), func.max(LiveSession.started_at)))).one()
+    return Period(first, last + timedelta(seconds=1), "all")
+
+
+async def test_household_credits_read_only_the_lines_journals_and_agree_with_a_full_scan(store: World) -> None:
+    async def check(conn: AsyncConnection) -> None:
+        lines = {int(i) for i in await conn.scalars(select(LineAttribution.order_line_id))}
+        assert len(lines) > 200  # more than one chunk
+        first = await conn.scalar(select(func.min(Journal.occurred_at)))
+        assert first is not None
+        since: datetime | None
+        for since in (None, first + timedelta(days=5)):
+            expected = await _scan_every_household_journal(conn, lines, since)
+            assert expected and await household_credits_by_line(conn, lines, since) == expected
+        some = set(sorted(lines)[::7])
+        assert await household_credits_by_line(conn, some) == {
+            k: v for k, v in (await _scan_every_household_journal(conn, lines, None)).items() if k in some
+        }
+        assert await household_credits_by_line(conn, set()) == {}
+
+    await _with_conn(store, check)
+
+
+async def test_session_metrics_are_the_reports_rows(store: World) -> None:
+    async def check(conn: AsyncConnection) -> None:
+        period = await _all_period(conn)
+        report = await session_review(conn, period)
+        ids = [r["session"] for r in report.rows]
+        rows = await session_metrics(conn, [*reversed(ids), 10**9])
+        assert [r["session"] for r in rows] == list(reversed(ids))
+        keys = [c.key for c in review_columns()]
+        assert len(keys) == 24
+        by_id = {r["session"]: r for r in rows}
+        for expected in report.rows:
+            assert {k: by_id[expected["session"]][k] for k in keys} == {k: expected[k] for k in keys}
+        exported = await sessions_report(conn, Scope.admin(), period, sort="start", descending=False)
+        assert exported.rows == report.rows and exported.totals == report.totals
+
+    await _with_conn(store, check)
+
+
+def test_unreported_figures() -> None:
+    full = {"views": 100, "unique_viewers": 70, "peak_online": 20, "total_watch_seconds": 900, "ad_spend_fen": 500}
+    douyin = {"room": {"watch_cnt": 100, "watch_ucnt": 70, "max_online_ucnt": 20, "total_watch_duration": 900}}
+    assert unreported("douyin", douyin, full, 3) == frozenset()
+    no_watch = {"room": {k: v for k, v in douyin["room"].items() if k != "total_watch_duration"}}
+    assert unreported("douyin", no_watch, full, 3) == {"total_watch_seconds"}
+    # The self-built mall has no watch time at all; no raw payload: judged from the data alone.
+    assert "total_watch_seconds" in unreported("selfmall", {"views": "100"}, full, 3)
+    assert unreported(None, None, full, 3) == frozenset()
+    assert unreported(None, None, full | {"total_watch_seconds": 0}, 3) == {"total_watch_seconds"}
+    assert unreported(None, None, full | {"ad_spend_fen": 0}, 3) == {"ad_spend_fen"}
+    assert unreported(None, None, full | {"views": 0}, 3) >= {"views"}
+    # Nothing watched, nothing sold: zero is a real zero.
+    zero = dict.fromkeys(full, 0) | {"ad_spend_fen": 1}
+    assert unreported(None, None, zero, 0) == frozenset()
+
+
+async def test_scope_sort_and_window(store: World) -> None:
+    async def check(conn: AsyncConnection) -> None:
+        period = await _all_period(conn)
+        admin = Scope.admin()
+        everything = await list_sessions(conn, admin, period, sort="gmv", descending=True, limit=None)
+        gmv = [r["gmv"] for r in everything.rows]
+        assert gmv == sorted(gmv, reverse=True) and everything.gmv_fen == sum(gmv)
+        window = await list_sessions(conn, admin, period, sort="gmv", descending=True, offset=3, limit=4)
+        assert [r["session"] for r in window.rows] == [r["session"] for r in everything.rows[3:7]]
+        assert window.total == everything.total
+        ascending = await list_sessions(conn, admin, period, sort="start", descending=False, limit=None)
+        starts = [r["started_at"] for r in ascending.rows]
+        assert starts == sorted(starts)
+
+        host_id = await conn.scalar(select(LiveSession.host_id).where(LiveSession.host_id.is_not(None)).limit(1))
+        host = Scope(UserRole.HOST, host_id=host_id)
+        own = await list_sessions(conn, host, period, limit=None)
+        assert own.rows and {r["host_id"] for r in own.rows} == {host_id}
+        other = next(r["session"] for r in everything.rows if r["host_id"] != host_id)
+        assert await session_detail(conn, host, other) is None and await session_minutes(conn, host, other) is None
+        for role in (UserRole.COOPERATIVE, UserRole.UNIT):
+            nobody = Scope(role, cooperative_id=1, unit_id=1)
+            assert (await list_sessions(conn, nobody, period)).total == 0
+            assert await session_detail(conn, nobody, other) is None
+
+        detail = await session_detail(conn, admin, everything.rows[0]["session"])
+        assert detail is not None
+        assert sum(c.net_fen for c in detail.cooperatives) == detail.metrics["net_households"]
+        assert detail.households == sum(c.households for c in detail.cooperatives) > 0
+
+    await _with_conn(store, check)
+
+
+@pytest.mark.parametrize("key", ["start", "duration", "gmv", "orders", "buyers", "views", "gpm", "conversion"])
+async def test_every_sort_key(store: World, key: str) -> None:
+    async def check(conn: AsyncConnection) -> None:
+        period = await _all_period(conn)
+        for descending in (True, False):
+            listed = await list_sessions(conn, Scope.admin(), period, sort=key, descending=descending, limit=None)
+            assert len({r["session"] for r in listed.rows}) == listed.total > 0
+
+    await _with_conn(store, check)
