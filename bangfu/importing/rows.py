@@ -156,16 +156,18 @@ Whole = BeforeValidator(_whole)
 OptDate = Annotated[date | None, Opt, AfterValidator(_in_horizon)]
 PastDate = Annotated[date, AfterValidator(_not_future)]
 OptPastDate = Annotated[date | None, Opt, AfterValidator(_not_future)]
-OptCount = Annotated[int | None, Whole, Opt, Field(ge=0, le=MAX_INT)]
+# Constraints sit on the inner type, so an explicit None (as the scenario builder passes) is fine.
+OptCount = Annotated[Annotated[int, Field(ge=0, le=MAX_INT)] | None, Whole, Opt]
 CreditCode = Annotated[str, AfterValidator(_credit_code)]
 # Text columns, by the length of the database column they go into.
 Text32 = Annotated[str, Field(min_length=1, max_length=32)]
 Text64 = Annotated[str, Field(min_length=1, max_length=64)]
 Text128 = Annotated[str, Field(min_length=1, max_length=128)]
-OptText64 = Annotated[str | None, Opt, Field(max_length=64)]
-OptText128 = Annotated[str | None, Opt, Field(max_length=128)]
-OptText255 = Annotated[str | None, Opt, Field(max_length=255)]
-OptLongText = Annotated[str | None, Opt, Field(max_length=4000)]
+OptText32 = Annotated[Annotated[str, Field(max_length=32)] | None, Opt]
+OptText64 = Annotated[Annotated[str, Field(max_length=64)] | None, Opt]
+OptText128 = Annotated[Annotated[str, Field(max_length=128)] | None, Opt]
+OptText255 = Annotated[Annotated[str, Field(max_length=255)] | None, Opt]
+OptLongText = Annotated[Annotated[str, Field(max_length=4000)] | None, Opt]
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{3})?([0-9]{3})?$")]
 
 SUPPLIER_KINDS = {
@@ -243,7 +245,7 @@ class CooperativeRow(ImportRow):
     village_collective: OptText128 = None
     registered_on: OptPastDate = None
     contact_name: OptText64 = None
-    contact_phone: Annotated[str | None, Opt, Field(pattern=r"^[0-9\-+ ]{7,20}$")] = None
+    contact_phone: Annotated[Annotated[str, Field(pattern=r"^[0-9\-+ ]{7,20}$")] | None, Opt] = None
 
 
 class HouseholdRow(ImportRow):
@@ -268,8 +270,8 @@ class HouseholdRow(ImportRow):
     head_name: Text64
     category: Annotated[HouseholdCategory, BeforeValidator(_choice(CATEGORIES))]
     village: Text64
-    id_number: Annotated[str | None, Opt, Field(pattern=r"^[0-9]{17}[0-9Xx]$")] = None
-    phone: Annotated[str | None, Opt, Field(pattern=r"^[0-9\-+ ]{7,20}$")] = None
+    id_number: Annotated[Annotated[str, Field(pattern=r"^[0-9]{17}[0-9Xx]$")] | None, Opt] = None
+    phone: Annotated[Annotated[str, Field(pattern=r"^[0-9\-+ ]{7,20}$")] | None, Opt] = None
     members: Annotated[int, Whole, Opt, Field(ge=1, le=30)] = 1
     joined_on: OptPastDate = None
     capital: Annotated[int, _money("member_account"), Opt] = 0
@@ -317,7 +319,7 @@ class ProductRow(ImportRow):
     spec: Text64
     unit: Annotated[str, Field(min_length=1, max_length=16)]
     retail_price: Annotated[int, _money("price"), Field(gt=0)]
-    promo_price: Annotated[int | None, _money("price"), Opt, Field(gt=0)] = None
+    promo_price: Annotated[Annotated[int, Field(gt=0)] | None, _money("price"), Opt] = None
     selling_points: OptLongText = None
     selection_evaluation: OptLongText = None
     perishable: Annotated[bool, BeforeValidator(_bool)] = False
@@ -358,7 +360,7 @@ class LotRow(ImportRow):
     sku_code: Annotated[str, Field(min_length=1, max_length=40)]
     receiver_code: CreditCode
     received_on: PastDate
-    member_no: Annotated[str | None, Opt, Field(max_length=32)] = None
+    member_no: OptText32 = None
     quantity: Annotated[int, Whole, Field(gt=0, le=MAX_INT)]
     grade: Annotated[str, Opt, Field(pattern=r"^[A-Ea-e特一二三]$")] = "A"
     guaranteed_price: Annotated[int, _money("price"), Opt] = 0
@@ -382,11 +384,11 @@ class UnitRow(ImportRow):
     code: Annotated[str, Field(min_length=1, max_length=32)]
     name: Text128
     unit_type: Annotated[UnitType, BeforeValidator(_choice(UNIT_TYPES))]
-    region_code: Annotated[str | None, Opt, Field(pattern=r"^[0-9]{6}([0-9]{3})?([0-9]{3})?$")] = None
+    region_code: Annotated[Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{3})?([0-9]{3})?$")] | None, Opt] = None
     region_name: OptText64 = None
-    parent_code: Annotated[str | None, Opt, Field(max_length=32)] = None
+    parent_code: OptText32 = None
     staff_count: OptCount = None
-    year: Annotated[int | None, Whole, Opt, Field(ge=2015, le=2100)] = None
+    year: Annotated[Annotated[int, Field(ge=2015, le=2100)] | None, Whole, Opt] = None
     target: Annotated[int | None, _money("unit_budget"), Opt] = None
     canteen_budget: Annotated[int | None, _money("unit_budget"), Opt] = None
 
@@ -484,7 +486,7 @@ class SessionRow(ImportRow):
     explain_start: OptLocalTime = None
     explain_end: OptLocalTime = None
     # Self-built mall: the session's link / QR campaign code (orders carrying it are attributed to it).
-    campaign_code: Annotated[str | None, Opt, Field(max_length=64)] = None
+    campaign_code: OptText64 = None
 
     @model_validator(mode="after")
     def _check(self) -> SessionRow:

@@ -719,10 +719,8 @@ def test_strict_money_still_reads_what_people_write(tmp_path: Path, value: str) 
     assert parsed.rows[0][1].capital == parse_yuan(value)
 
 
-@pytest.mark.parametrize(
-    ("value", "reason"), [("1_000", "whole number"), ("１２", "whole number"), ("1e3", "whole number")]
-)
-def test_lax_counts_are_refused(tmp_path: Path, value: str, reason: str) -> None:
+@pytest.mark.parametrize("value", ["1_000", "１２", "1e3", "-1", "12.0"])
+def test_lax_counts_are_refused(tmp_path: Path, value: str) -> None:
     """Issue 12 item 9: counts took ``1_000`` (Python's int syntax) silently."""
     path = _units(tmp_path, ["U1", "单位", "机关", value])
     errors = [str(e) for e in parse_rows("units", path).errors]
