@@ -50,7 +50,9 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import re
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -78,6 +80,9 @@ Clock = Callable[[], datetime]
 
 MAX_BODY = 2 * 1024 * 1024
 CLAIM_CHUNK = 500
+# Bind parameters per statement: asyncpg refuses more than 32,767 (a protocol limit); SQLite's
+# default since 3.32 is 32,766. Inserts are batched under this.
+MAX_BIND_PARAMS = 32_000
 STALE_AFTER = timedelta(minutes=10)  # a claim older than this was lost (its process died)
 KEY_MAX = 128  # webhook_events.event_key
 ID_MAX = 64  # webhook_events.platform_order_id
@@ -162,6 +167,37 @@ class ProcessSummary:
         self.failed += other.failed
         self.abandoned += other.abandoned
         self.pulls += other.pulls
+
+
+# --------------------------------------------------------------------------- errors in logs
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+ERROR_TEXT_MAX = 200
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Class: message`` for logs and the event's ``error``, with no statement, parameter or
+    quoted value in it: a SQLAlchemy error's text holds the whole statement and every bound
+    parameter (each message's payload), and a driver's message may quote a value. What is left
+    is the driver's own first line, quoted values replaced by ``'…'``, cut at 200 characters."""
+    orig = getattr(exc, "orig", None) if isinstance(exc, SQLAlchemyError) else None
+    source = orig if isinstance(orig, BaseException) else exc
+    lines = str(source).strip().splitlines()
+    first = lines[0] if lines else ""
+    if first.startswith("(") and ")" in first:  # "(sqlite3.IntegrityError) ..." as SQLAlchemy prefixes it
+        first = first[first.index(")") + 1 :].strip()
+    first = _QUOTED.sub("'…'", first.split("[SQL:")[0].split("[parameters:")[0]).strip()
+    if len(first) > ERROR_TEXT_MAX:
+        first = first[: ERROR_TEXT_MAX - 1] + "…"
+    name = exc.__class__.__name__
+    if source is not exc:
+        name = f"{name} ({source.__class__.__name__})"
+    return f"{name}: {first}" if first else name
+
+
+def _frames(exc: BaseException) -> str:
+    """Where ``exc`` was raised (file, line, function, source line), without its message."""
+    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
 # --------------------------------------------------------------------------- parsing
@@ -359,16 +395,25 @@ def _insert(engine: AsyncEngine, table: Table) -> Any:
     return postgresql.insert(table) if engine.dialect.name == "postgresql" else sqlite.insert(table)
 
 
+def batch_rows(columns: int, limit: int = MAX_BIND_PARAMS) -> int:
+    """Rows of ``columns`` values each that one statement can bind under ``limit`` parameters."""
+    if columns < 1:
+        raise ValueError("columns must be positive")
+    return max(1, limit // columns)
+
+
 async def store_events(
     engine: AsyncEngine,
     platform: str,
     rows: Sequence[tuple[IncomingEvent, int | None, str | None]],
     now: datetime,
 ) -> list[int]:
-    """Insert the events not seen before (one statement, committed); return those to process.
+    """Insert the events not seen before (in one transaction, committed); return those to process.
 
     ``rows`` holds each event with its shop id (or None) and, for an event with nothing to pull,
     why (it is stored as ``ignored``). A replay conflicts on (platform, event key) and is skipped.
+    The rows go in batches small enough for the driver's bind-parameter limit (asyncpg: 32,767
+    per statement), so a push of any size the body limit lets in can be stored.
     """
     values: dict[str, dict[str, Any]] = {}
     for event, shop_id, ignored in rows:
@@ -390,13 +435,18 @@ async def store_events(
         )
     if not values:
         return []
-    stmt = _insert(engine, EVENTS).values(list(values.values()))
-    stmt = stmt.on_conflict_do_nothing(index_elements=[EVENTS.c.platform, EVENTS.c.event_key]).returning(
-        EVENTS.c.id, EVENTS.c.status
-    )
+    pending = list(values.values())
+    size = batch_rows(len(pending[0]))
+    new: list[int] = []
     async with engine.begin() as conn:
-        result = await conn.execute(stmt)
-        return sorted(int(row.id) for row in result if row.status == EventStatus.RECEIVED.value)
+        for start in range(0, len(pending), size):
+            stmt = _insert(engine, EVENTS).values(pending[start : start + size])
+            stmt = stmt.on_conflict_do_nothing(index_elements=[EVENTS.c.platform, EVENTS.c.event_key]).returning(
+                EVENTS.c.id, EVENTS.c.status
+            )
+            result = await conn.execute(stmt)
+            new.extend(int(row.id) for row in result if row.status == EventStatus.RECEIVED.value)
+    return sorted(new)
 
 
 # --------------------------------------------------------------------------- processing
@@ -466,8 +516,9 @@ async def _process_shop(
         outcome = await sync.refresh_orders(shop, order_ids)
         refunds = await sync.refresh_refunds(shop, refund_ids) if refund_ids else None
     except Exception as exc:  # any failure leaves the events for the sweep, never kills the worker
-        log.warning("webhook follow-up pull for shop %s failed: %s: %s", shop.id, exc.__class__.__name__, exc)
-        await _finish(engine, ids, EventStatus.FAILED, clock(), f"{exc.__class__.__name__}: {exc}"[:2000])
+        error = describe_error(exc)
+        log.warning("webhook follow-up pull of %d events for shop %s failed: %s", len(ids), shop.id, error)
+        await _finish(engine, ids, EventStatus.FAILED, clock(), error)
         summary.failed = len(ids)
         return summary
     held = (
@@ -644,7 +695,8 @@ class WebhookReceiver:
         try:
             new_ids = await store_events(self.engine, family, rows, self.clock())
         except (SQLAlchemyError, OSError) as exc:
-            log.error("cannot store %s push: %s: %s", family, exc.__class__.__name__, exc)
+            # Never the exception itself: its text holds every message of the push.
+            log.error("cannot store a %s push of %d messages: %s", family, len(rows), describe_error(exc))
             return False
         self.enqueue(new_ids)
         return True
@@ -671,8 +723,10 @@ class WebhookReceiver:
             if ids:
                 try:
                     self.processed.add(await process_events(self.engine, self.sync, ids, clock=self.clock))
-                except Exception:  # the events stay claimable; the sweep retries them
-                    log.exception("processing %d webhook events failed", len(ids))
+                except Exception as exc:  # the events stay claimable; the sweep retries them
+                    log.error(
+                        "processing %d webhook events failed: %s\n%s", len(ids), describe_error(exc), _frames(exc)
+                    )
             if not self._pending:
                 self._idle.set()
                 if self._closing:
@@ -730,8 +784,8 @@ async def sweep_forever(
             summary = await process_pending(engine, sync, policy=policy)
             if summary.claimed or summary.abandoned:
                 log.info("webhook sweep: %s", summary)
-        except Exception:  # a sweep that fails is logged and tried again next interval
-            log.exception("webhook sweep failed")
+        except Exception as exc:  # a sweep that fails is logged and tried again next interval
+            log.error("webhook sweep failed: %s\n%s", describe_error(exc), _frames(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 

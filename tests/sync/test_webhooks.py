@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -43,6 +44,8 @@ from sync.webhooks import (
     WebhookReceiver,
     add_webhook_routes,
     build_app,
+    describe_error,
+    event_counts,
     parse_taobao,
     process_pending,
     store_events,
@@ -549,3 +552,97 @@ async def test_an_after_sale_push_brings_the_refund_too(db_url: str, tmp_path: P
         assert stored == [(RefundStatus.SUCCEEDED, refund.amount_fen)]
         pulled = [ids for _, ids in h.sync.refund_refreshes]
         assert pulled and all(ids == [str(refund.refund_id)] for ids in pulled)
+
+
+# --------------------------------------------------------------------------- large pushes and logs
+
+
+def _signed_douyin(h: Hub, messages: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+    body = orjson.dumps(messages)
+    creds = h.fake.credentials
+    return body, {
+        "app-id": creds.app_key,
+        "event-sign": douyin_signing.push_sign(body, app_key=creds.app_key, secret=creds.app_secret),
+    }
+
+
+def _product_messages(count: int, marker: str) -> list[dict[str, Any]]:
+    """``count`` product messages (tag 400: kept, nothing to pull), each carrying ``marker``."""
+    return [
+        {"tag": "400", "msg_id": f"p-{i}", "data": orjson.dumps({"product_id": i, "name": marker}).decode()}
+        for i in range(count)
+    ]
+
+
+async def test_a_push_of_3500_messages_is_stored_in_batches_not_refused_forever(db_url: str, tmp_path: Path) -> None:
+    """Issue 12 item 5: a signed Douyin push of more than ~2,978 messages went into one INSERT of
+    11 parameters a row, over asyncpg's 32,767-parameter limit (SQLite builds may allow more), so
+    every delivery and redelivery was answered 503. It is stored in batches under the limit, in one
+    transaction: answered 200, every message stored, the order messages followed by a pull."""
+    async with hub(db_url, tmp_path, "douyin") as h:
+        orders = [_first_order(h.fake, skip=i) for i in range(3)]
+        about_orders = [
+            {
+                "tag": "101",
+                "msg_id": f"o-{order_id}",
+                "data": orjson.dumps({"shop_id": int(h.fake.world.shop_id), "p_id": int(order_id)}).decode(),
+            }
+            for order_id in orders
+        ]
+        messages = _product_messages(3497, "produce") + about_orders
+        body, headers = _signed_douyin(h, messages)
+        status, answer = await h.post(body, headers)
+        assert (status, answer) == (200, {"code": 0, "msg": "success"})
+        await h.settle()
+        assert await event_counts(h.engine) == {"ignored": 3497, "done": 3}
+        assert sorted(oid for _, ids in h.sync.refreshes for oid in ids) == sorted(orders)
+        # A redelivery is acknowledged and stores nothing twice.
+        assert (await h.post(body, headers))[0] == 200
+        await h.settle()
+        async with h.engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(WebhookEvent)) == 3500
+        assert len(h.sync.refreshes) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_failed_store_logs_no_payload(db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 item 5: when the store failed, the log line carried SQLAlchemy's message, which
+    holds the statement and every parameter (each message's payload: about 2.2 MB per delivery
+    of a large push). Only the platform, the count and the error class (and a message with no
+    values) are logged now. The store is made to fail by a trigger refusing every insert."""
+    from sqlalchemy import text
+
+    async with hub(db_url, tmp_path, "douyin") as h:
+        async with h.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_events BEFORE INSERT ON webhook_events "
+                    "BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END"
+                )
+            )
+        marker = "SECRET-BUYER-ADDRESS-7731"
+        body, headers = _signed_douyin(h, _product_messages(40, marker))
+        with caplog.at_level(logging.DEBUG, logger="sync"):
+            status, _ = await h.post(body, headers)
+            await h.settle()
+        assert status == 503
+        assert await h.events() == []
+        ours = [r for r in caplog.records if r.name.startswith("sync")]  # not the driver's own debug log
+        logged = "\n".join(logging.Formatter().format(r) for r in ours)
+        assert "douyin" in logged and "40" in logged and "IntegrityError" in logged
+        for leaked in (marker, "p-1", "product_id", "INSERT", "parameters"):
+            assert leaked not in logged, leaked
+
+
+def test_describe_error_keeps_no_statement_parameter_or_value() -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    orig = Exception(
+        'duplicate key value violates unique constraint "uq_x"\nDETAIL:  Key (event_key)=(SECRET-1) already exists.'
+    )
+    exc = IntegrityError("INSERT INTO webhook_events (payload) VALUES ($1)", ("SECRET-2",), orig)
+    text = describe_error(exc)
+    assert text == "IntegrityError (Exception): duplicate key value violates unique constraint '…'"
+    assert describe_error(ValueError("bad 'SECRET-3' here")) == "ValueError: bad '…' here"
+    assert describe_error(RuntimeError()) == "RuntimeError"
+    assert len(describe_error(ValueError("x" * 5000))) < 250
