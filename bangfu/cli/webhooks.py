@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 import typer
 from aiohttp import web
+from rich.table import Table
 
 from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, upgrade_database
@@ -40,6 +42,39 @@ def serve(
     # worker finish the stored events, stops the sweep and runs the cleanups below.
     web.run_app(_app(url, sweep_seconds), host=host, port=port, print=announce, access_log=None, shutdown_timeout=10.0)
     console.print(t("webhooks.stopped"))
+
+
+@webhooks_app.command("status")
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object {status: count}, for machines.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Stored push events by status (the receiver's GET /webhooks tells only that it is up)."""
+    from sync.webhooks import event_counts
+
+    url = db or get_settings().resolved_database_url
+
+    async def main() -> dict[str, int]:
+        await upgrade_database(url)
+        engine = make_engine(url)
+        try:
+            return await event_counts(engine)
+        finally:
+            await engine.dispose()
+
+    counts = run(main())
+    if as_json:
+        typer.echo(orjson.dumps(dict(sorted(counts.items()))).decode())
+        return
+    if not counts:
+        console.print(t("webhooks.none"))
+        return
+    table = Table(title=t("webhooks.status_title"), title_justify="left")
+    table.add_column(t("webhooks.status"))
+    table.add_column(t("webhooks.count"), justify="right")
+    for name, count in sorted(counts.items()):
+        table.add_row(name, f"{count:,}")
+    console.print(table)
 
 
 async def _app(url: str, sweep_seconds: int) -> web.Application:

@@ -52,6 +52,7 @@ from sync.webhooks import (
     tmc_sign,
     verify_tmc,
 )
+from tests.bangfu.test_cli import bangfu
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.02)
 POLICY = SyncPolicy(lag=timedelta(0), lookback=timedelta(days=5), batch_size=500)
@@ -451,10 +452,8 @@ async def test_the_app_sweeps_events_left_unprocessed(db_url: str, tmp_path: Pat
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
-            status_url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks"
             for _ in range(200):
-                async with h.http.get(status_url) as response:
-                    counts = (await response.json())["events"]
+                counts = await event_counts(h.engine)
                 if counts == {"done": 1}:
                     break
                 await asyncio.sleep(0.02)
@@ -505,12 +504,15 @@ async def test_webhooks_serve_command(db_url: str, tmp_path: Path) -> None:
                 async with http.post(f"{fake.base_url}/_fake/push", json={"order_id": order_id}) as response:
                     (delivery,) = (await response.json())["sent"]
                 assert delivery["answer"] == '{"code":0,"msg":"success"}'
-                for _ in range(200):
-                    async with http.get(f"{base}/webhooks") as response:
-                        counts = (await response.json())["events"]
-                    if counts == {"done": 1}:
-                        break
-                    await asyncio.sleep(0.05)
+                counts_engine = make_engine(db_url)
+                try:
+                    for _ in range(200):
+                        counts = await event_counts(counts_engine)
+                        if counts == {"done": 1}:
+                            break
+                        await asyncio.sleep(0.05)
+                finally:
+                    await counts_engine.dispose()
                 assert counts == {"done": 1}
         finally:
             if process.returncode is None:
@@ -646,3 +648,23 @@ def test_describe_error_keeps_no_statement_parameter_or_value() -> None:
     assert describe_error(ValueError("bad 'SECRET-3' here")) == "ValueError: bad '…' here"
     assert describe_error(RuntimeError()) == "RuntimeError"
     assert len(describe_error(ValueError("x" * 5000))) < 250
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_get_webhooks_tells_nobody_the_event_counts(db_url: str, tmp_path: Path) -> None:
+    """Issue 12, also: ``GET /webhooks`` answered every caller with the events by status, without
+    authentication. It is a health reply now, ``{"ok": true}``; the counts are for operators, from
+    ``bangfu webhooks status``."""
+    async with hub(db_url, tmp_path, "douyin") as h:
+        await h.fake_push(order_id=_first_order(h.fake))
+        await h.settle()
+        async with h.http.get(h.url.rsplit("/", 1)[0]) as response:
+            assert response.status == 200
+            assert await response.json() == {"ok": True}
+        assert await event_counts(h.engine) == {"done": 1}
+        result = bangfu("webhooks", "status", "--db", db_url)
+        assert result.returncode == 0, result.stderr
+        assert "done" in result.stdout and "1" in result.stdout
+        as_json = bangfu("webhooks", "status", "--json", "--db", db_url)
+        assert as_json.returncode == 0, as_json.stderr
+        assert orjson.loads(as_json.stdout) == {"done": 1}
