@@ -52,14 +52,18 @@ a record whose parse raises is yielded as ``Quarantined(stream, id, error, raw)`
 base fetches the detail once (``_order_detail_raw``) and yields it if it parses. Paging never
 stops because of one bad record. Streams not in ``streams`` raise :class:`UnsupportedStream`.
 
-Two policies hold for every connector, here and nowhere else:
+Three policies hold for every connector, here and nowhere else:
 
 * look-back: a range starting before ``earliest_start(stream)`` (the platform's look-back from
   ``stream_lookback``, less ``lookback_margin`` for clock skew) is cut to start there, so a first
   sync never asks for what the platform refuses;
 * unstable windows: a window whose records kept moving while paged (the connector raises
   :class:`WindowUnstable` after its own rescans) is read again ``unstable_retries`` times, then
-  the error propagates: sync keeps the cursor before that window and reports the run failed.
+  the error propagates: sync keeps the cursor before that window and reports the run failed;
+* personal data (PIPL): every record :meth:`Connector.guard` and the detail calls yield, and
+  every quarantined payload, has its raw payload scrubbed after parsing (:meth:`scrub_raw`,
+  the per-platform table ``bangfu.scrub.PERSONAL_FIELDS``): no raw buyer id, nick, receiver
+  name, phone or address reaches the store.
 
 Paging within a window is platform-specific; :meth:`Connector.paginate` runs the common loop
 (``fetch(token) -> Page(items, next)`` until ``next is None``, refusing a repeated token)::
@@ -99,6 +103,7 @@ from bangfu.records import (
     SettlementLineRecord,
     StockPushResult,
 )
+from bangfu.scrub import scrub_raw
 from connectors.errors import (
     AuthError,
     BadRequestError,
@@ -730,6 +735,20 @@ class Connector:
         text = str(value).strip()
         return text or None
 
+    def scrub_raw(self, stream: SyncStream, raw: Raw) -> Raw:
+        """``raw`` without its personal fields (PIPL; the table is ``bangfu.scrub.PERSONAL_FIELDS``):
+        buyer ids hashed, names, phones and addresses dropped. Applied to every record and
+        quarantined payload this class yields, after parsing (which needs the buyer id)."""
+        return scrub_raw(self.config.platform, stream, raw)
+
+    def scrubbed(self, stream: SyncStream, record: R) -> R:
+        """``record`` with its ``raw`` scrubbed (the same object when nothing changed)."""
+        raw = getattr(record, "raw", None)
+        if not isinstance(raw, Mapping):
+            return record
+        clean = self.scrub_raw(stream, raw)
+        return record if clean is raw else dataclasses.replace(record, raw=clean)  # type: ignore[type-var]
+
     async def guard(
         self,
         stream: SyncStream,
@@ -743,21 +762,23 @@ class Connector:
         Any exception from ``parse`` quarantines the record (parse functions are pure; a bug
         in one shows up as quarantined records with the error, not a dead stream), except
         fatal and retriable platform errors, which propagate. A failed recovery is left
-        quarantined: sync re-fetches it on a later run.
+        quarantined: sync re-fetches it on a later run. Records and quarantined payloads come
+        out with their personal fields scrubbed (:meth:`scrub_raw`).
         """
         try:
-            results = list(parse(raw))
+            results = [self.scrubbed(stream, record) for record in parse(raw)]
         except (FatalError, RetriableError):
             raise
         except Exception as exc:
             platform_id = self.record_id(stream, raw)
             self.stats.quarantined += 1
-            yield Quarantined(stream, platform_id, _describe(exc), raw if isinstance(raw, Mapping) else {"value": raw})
+            kept = self.scrub_raw(stream, raw) if isinstance(raw, Mapping) else {"value": raw}
+            yield Quarantined(stream, platform_id, _describe(exc), kept)
             if platform_id is None or detail is None:
                 return
             try:
                 fresh = await detail(platform_id)
-                recovered = list(parse(fresh))
+                recovered = [self.scrubbed(stream, record) for record in parse(fresh)]
             except UnsupportedStream:
                 return  # no detail API: the record stays quarantined
             except FatalError:
@@ -825,7 +846,7 @@ class Connector:
         """One order by id; a record that does not parse raises :class:`RecordError`."""
         raw = await self._order_detail_raw(platform_order_id)
         try:
-            return self.parse_order(raw)
+            return self.scrubbed(SyncStream.ORDERS, self.parse_order(raw))
         except PlatformError:
             raise
         except Exception as exc:
@@ -835,7 +856,7 @@ class Connector:
         """One refund by id; a record that does not parse raises :class:`RecordError`."""
         raw = await self._refund_detail_raw(platform_refund_id)
         try:
-            return self.parse_refund(raw)
+            return self.scrubbed(SyncStream.REFUNDS, self.parse_refund(raw))
         except PlatformError:
             raise
         except Exception as exc:

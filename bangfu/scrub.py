@@ -1,0 +1,249 @@
+"""Personal data in raw platform payloads (PIPL): which fields, and how they are scrubbed.
+
+The hub keeps each platform's payload beside the normalised record (``orders.raw``,
+``refunds.raw``, ``quarantined_records.raw``), so nothing the platform said about the sale is
+lost. What it said about the buyer is another matter: before a payload is stored, the fields
+named in :data:`PERSONAL_FIELDS` (per platform and stream) are scrubbed:
+
+* ``hashed``: buyer identifiers, which are worth matching (the same buyer's orders): the value
+  becomes ``"hmac:" + bangfu.privacy.buyer_ref(namespace, value)``, the keyed hash that
+  ``orders.buyer_ref`` holds where the connector took the buyer from that field;
+* ``dropped``: everything else personal (nicknames, receiver or consignee name, phone and
+  address, identity-card fields, buyer messages that carry them): removed with their subtree.
+
+A path is dotted keys; ``[]`` walks every element of a list (``orders[].buyer_messages``).
+Paths a payload does not have are skipped. Scrubbing copies only the containers on a changed
+path and never modifies its input; it is idempotent (a hashed value keeps its ``hmac:`` prefix
+and is left alone), so scrubbing a stored payload twice changes nothing.
+
+The connectors apply it in one place, :meth:`connectors.base.Connector.guard` and the detail
+calls, so every record (and every quarantined payload) of every platform reaches the store
+scrubbed; migration 0012 applied the same table to what was stored before. A change to this
+table needs a migration that scrubs the stored payloads again (``tests/bangfu/test_scrub.py``
+compares the migration's frozen copy with it).
+
+Fields are those of PLATFORMS.md and of the real payloads it cites; entries marked [I] are
+fields the platforms are known to send in some API versions that our fakes do not model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from bangfu.enums import PlatformKind, SyncStream
+from bangfu.privacy import buyer_ref
+
+HASHED_PREFIX = "hmac:"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalFields:
+    """The personal fields of one platform's payloads of one stream."""
+
+    hashed: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformPersonalFields:
+    namespace: str  # bangfu.privacy.buyer_ref namespace (what the connector hashes buyer_ref with)
+    streams: Mapping[SyncStream, PersonalFields]
+
+
+_ORDERS, _REFUNDS = SyncStream.ORDERS, SyncStream.REFUNDS
+
+_TOP = PlatformPersonalFields(
+    "taobao",  # Taobao and Tmall share buyers (connectors.taobao.BUYER_NAMESPACE)
+    {
+        _ORDERS: PersonalFields(
+            hashed=("buyer_open_uid",),
+            dropped=(
+                "buyer_nick",
+                "buyer_email",
+                "buyer_alipay_no",
+                "buyer_area",
+                "buyer_ip",
+                "receiver_name",
+                "receiver_mobile",
+                "receiver_phone",
+                "receiver_address",
+                "receiver_state",
+                "receiver_city",
+                "receiver_district",
+                "receiver_town",
+                "receiver_zip",
+                "receiver_country",
+                "oaid",  # names the encrypted receiver for the decryption API
+            ),
+        ),
+        _REFUNDS: PersonalFields(hashed=("buyer_open_uid",), dropped=("buyer_nick",)),
+    },
+)
+
+PERSONAL_FIELDS: Mapping[PlatformKind, PlatformPersonalFields] = MappingProxyType(
+    {
+        PlatformKind.TAOBAO: _TOP,
+        PlatformKind.TMALL: _TOP,
+        PlatformKind.JD: PlatformPersonalFields(
+            "jd",
+            {
+                _ORDERS: PersonalFields(
+                    hashed=("pin", "open_id_buyer", "xid_buyer"),  # the last two [I]: JD's pin successors
+                    dropped=(
+                        "consigneeInfo",
+                        "invoiceEasyInfo.invoiceConsigneePhone",  # [I]
+                        "invoiceEasyInfo.invoiceConsigneeEmail",  # [I]
+                    ),
+                ),
+                _REFUNDS: PersonalFields(
+                    hashed=("customerPin",),
+                    dropped=(  # [I] the asc service's customer contact fields
+                        "customerName",
+                        "customerContactName",
+                        "customerTel",
+                        "customerMobilePhone",
+                        "customerEmail",
+                        "customerPostcode",
+                        "pickwareAddress",
+                        "returnwareAddress",
+                    ),
+                ),
+            },
+        ),
+        PlatformKind.DOUYIN: PlatformPersonalFields(
+            "douyin",
+            {
+                _ORDERS: PersonalFields(
+                    hashed=("doudian_open_id", "open_id"),
+                    dropped=(
+                        "post_receiver",
+                        "post_tel",
+                        "post_addr",
+                        "encrypt_post_receiver",
+                        "encrypt_post_tel",
+                        "mask_post_receiver",
+                        "mask_post_tel",
+                        "mask_post_addr",
+                        "user_id_info",  # identity card of cross-border buyers
+                    ),
+                ),
+            },
+        ),
+        PlatformKind.KUAISHOU: PlatformPersonalFields(
+            "kuaishou",
+            {
+                _ORDERS: PersonalFields(
+                    hashed=("orderBaseInfo.buyerOpenId",),
+                    dropped=("orderBaseInfo.buyerNick", "orderBaseInfo.buyerImage", "orderAddress"),
+                ),
+                _REFUNDS: PersonalFields(hashed=("buyerOpenId",), dropped=("buyerNick",)),  # [I]
+            },
+        ),
+        PlatformKind.YOUZAN: PlatformPersonalFields(
+            "youzan",
+            {
+                _ORDERS: PersonalFields(
+                    hashed=(
+                        "full_order_info.buyer_info.yz_open_id",
+                        "full_order_info.buyer_info.buyer_id",
+                        "full_order_info.buyer_info.outer_user_id",
+                        "full_order_info.buyer_info.fans_id",
+                    ),
+                    dropped=(
+                        "full_order_info.buyer_info.fans_nickname",
+                        "full_order_info.buyer_info.buyer_phone",
+                        "full_order_info.address_info",
+                        "full_order_info.order_info.order_extra.id_card_number",
+                        "full_order_info.orders[].buyer_messages",  # buyers' form answers (ID numbers...)
+                        "full_order_info.child_info.child_orders[].receiver_name",  # gift orders [I]
+                        "full_order_info.child_info.child_orders[].receiver_tel",
+                        "full_order_info.child_info.child_orders[].address_detail",
+                    ),
+                ),
+            },
+        ),
+        PlatformKind.SELFMALL: PlatformPersonalFields(
+            "selfmall",
+            {_ORDERS: PersonalFields(hashed=("buyer_id",), dropped=("buyer_nick", "buyer_phone"))},
+        ),
+    }
+)
+
+Hasher = Callable[[str], str]
+
+
+def personal_fields(platform: PlatformKind | str, stream: SyncStream) -> tuple[str, PersonalFields] | None:
+    """The buyer-hash namespace and the personal fields of ``platform``'s ``stream``, if any."""
+    try:
+        entry = PERSONAL_FIELDS.get(PlatformKind(platform))
+    except ValueError:
+        return None
+    if entry is None or stream not in entry.streams:
+        return None
+    return entry.namespace, entry.streams[stream]
+
+
+def scrub_raw(
+    platform: PlatformKind | str, stream: SyncStream | str, raw: Mapping[str, Any], *, key: bytes | None = None
+) -> Mapping[str, Any]:
+    """``raw`` without the personal fields of ``platform``'s ``stream`` (``raw`` itself when
+    there is nothing to scrub); ``key`` is the hash key (default: the hub's)."""
+    found = personal_fields(platform, SyncStream(stream))
+    if found is None or not isinstance(raw, Mapping):
+        return raw
+    namespace, fields = found
+
+    def hasher(value: str) -> str:
+        return HASHED_PREFIX + buyer_ref(namespace, value, key)
+
+    return scrub(raw, fields, hasher)
+
+
+def scrub(raw: Mapping[str, Any], fields: PersonalFields, hasher: Hasher) -> Mapping[str, Any]:
+    """Apply ``fields`` to ``raw`` with ``hasher`` for the hashed ones (copy-on-write)."""
+    out: Any = raw
+    for path in fields.hashed:
+        out = _apply(out, _split(path), lambda value: _hashed(value, hasher))
+    for path in fields.dropped:
+        out = _apply(out, _split(path), None)
+    return out  # type: ignore[no-any-return]
+
+
+def _split(path: str) -> Sequence[str]:
+    parts: list[str] = []
+    for part in path.split("."):
+        if part.endswith("[]"):
+            parts.extend((part[:-2], "[]"))
+        else:
+            parts.append(part)
+    return parts
+
+
+def _hashed(value: Any, hasher: Hasher) -> Any:
+    if value is None or isinstance(value, bool | Mapping | list) or value == "":
+        return value  # nothing personal, or not an identifier
+    if isinstance(value, str) and value.startswith(HASHED_PREFIX):
+        return value  # scrubbed before
+    return hasher(str(value))
+
+
+def _apply(node: Any, parts: Sequence[str], change: Callable[[Any], Any] | None) -> Any:
+    """``node`` with the value at ``parts`` changed (``change``) or dropped (``None``)."""
+    head, rest = parts[0], parts[1:]
+    if head == "[]":
+        if not isinstance(node, list):
+            return node
+        items = [_apply(item, rest, change) for item in node]
+        return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
+    if not isinstance(node, Mapping) or head not in node:
+        return node
+    if not rest:
+        if change is None:
+            return {k: v for k, v in node.items() if k != head}
+        value = change(node[head])
+        return node if value is node[head] else {**node, head: value}
+    child = _apply(node[head], rest, change)
+    return node if child is node[head] else {**node, head: child}
