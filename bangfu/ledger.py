@@ -42,9 +42,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import AccountKind, JournalKind
+from bangfu.ledger_chain import Head, journal_hash, lock_head, set_head
 from bangfu.models.base import utcnow
 from bangfu.models.ledger import Journal as JournalRow
-from bangfu.models.ledger import LedgerAccount
+from bangfu.models.ledger import LedgerAccount, LedgerAdjustment
 from bangfu.models.ledger import Posting as PostingRow
 from bangfu.policy import Policy
 from bangfu.split import Contribution, LineFees, LineSplit, SplitPlan, net_attributable, plan_split
@@ -547,6 +548,10 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
     Batched: a constant number of statements whatever the batch size. One multi-row insert of
     the journals that reverse nothing (ids returned), one of the journals that reverse another,
     one executemany of every posting, and on SQLite one grouped query checking the balances.
+
+    Chained: each new journal's hash (:func:`bangfu.ledger_chain.journal_hash`) is computed here,
+    in the batch, after the chain head this call locks right before inserting the journals; the
+    lock is held until the caller's transaction ends, so commit soon after posting.
     """
     batch: dict[str, Journal] = {}
     for journal in journals:
@@ -573,19 +578,39 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
     journal_ids: dict[str, int] = {}
     plain = [j for j in fresh if j.reverses_uid is None]
     reversing = [j for j in fresh if j.reverses_uid is not None]
-    journal_ids.update(await _insert_journals(conn, plain, {}))
+    reversed_ids: dict[str, int] = {}
     if reversing:
-        wanted = {j.reverses_uid for j in reversing if j.reverses_uid is not None} - set(journal_ids)
-        if wanted:
-            for chunk in _chunks(sorted(wanted)):
-                rows = await conn.execute(
-                    select(JournalRow.uid, JournalRow.id).where(among(conn, JournalRow.uid, chunk))
-                )
-                journal_ids.update({uid: journal_id for uid, journal_id in rows})
+        in_batch = {j.uid for j in plain}
+        wanted = {j.reverses_uid for j in reversing if j.reverses_uid is not None} - in_batch
+        for chunk in _chunks(sorted(wanted)):
+            rows = await conn.execute(select(JournalRow.uid, JournalRow.id).where(among(conn, JournalRow.uid, chunk)))
+            reversed_ids.update({uid: journal_id for uid, journal_id in rows})
         for journal in reversing:
-            if journal.reverses_uid not in journal_ids:
+            if journal.reverses_uid not in reversed_ids and journal.reverses_uid not in in_batch:
                 raise RefundError(f"journal {journal.uid} reverses {journal.reverses_uid}, which is not in the ledger")
-        journal_ids.update(await _insert_journals(conn, reversing, journal_ids))
+
+    # The chain: taken right before the journals get their ids, so id order is chain order and
+    # a concurrent poster appends after this transaction ends (bangfu.ledger_chain).
+    head = await lock_head(conn)
+    hashes: dict[str, str] = {}
+    previous = head.hash
+    for journal in (*plain, *reversing):
+        previous = journal_hash(
+            previous,
+            journal.uid,
+            journal.kind.value,
+            journal.source_event,
+            journal.occurred_at,
+            journal.memo,
+            journal.reverses_uid,
+            journal.legs.items(),
+        )
+        hashes[journal.uid] = previous
+    journal_ids.update(await _insert_journals(conn, plain, {}, hashes))
+    if reversing:
+        journal_ids.update(await _insert_journals(conn, reversing, {**reversed_ids, **journal_ids}, hashes))
+    last = (*plain, *reversing)[-1]
+    await set_head(conn, Head(journal_ids[last.uid], previous))
 
     posting_rows = [
         (journal_id, account_ids[account.code], amount)
@@ -636,16 +661,17 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 _PG_INSERT_JOURNALS = (
-    "INSERT INTO journals (uid, kind, source_event, occurred_at, posted_at, memo, reverses_id) "
-    "SELECT uid, kind, source_event, occurred_at, $5, memo, reverses_id "
-    "FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::timestamptz[], $6::text[], $7::bigint[]) "
-    "WITH ORDINALITY AS t(uid, kind, source_event, occurred_at, memo, reverses_id, n) ORDER BY n "
+    "INSERT INTO journals (uid, kind, source_event, occurred_at, posted_at, memo, reverses_id, chain_hash) "
+    "SELECT uid, kind, source_event, occurred_at, $5, memo, reverses_id, chain_hash "
+    "FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::timestamptz[], $6::text[], $7::bigint[], "
+    "$8::varchar[]) WITH ORDINALITY AS t(uid, kind, source_event, occurred_at, memo, reverses_id, chain_hash, n) "
+    "ORDER BY n "
     "RETURNING uid, id"
 )
 
 
 async def _insert_journals(
-    conn: AsyncConnection, journals: Sequence[Journal], known_ids: Mapping[str, int]
+    conn: AsyncConnection, journals: Sequence[Journal], known_ids: Mapping[str, int], hashes: Mapping[str, str]
 ) -> dict[str, int]:
     """Insert journals with one multi-row statement (PostgreSQL: unnest of arrays, elsewhere
     insertmanyvalues), ids assigned in the order given; their ids by uid."""
@@ -662,6 +688,7 @@ async def _insert_journals(
             utcnow(),
             [j.memo for j in journals],
             [known_ids[j.reverses_uid] if j.reverses_uid is not None else None for j in journals],
+            [hashes[j.uid] for j in journals],
         )
         return {uid: journal_id for uid, journal_id in returned}
     rows = await conn.execute(
@@ -674,6 +701,7 @@ async def _insert_journals(
                 "occurred_at": j.occurred_at,
                 "memo": j.memo,
                 "reverses_id": known_ids[j.reverses_uid] if j.reverses_uid is not None else None,
+                "chain_hash": hashes[j.uid],
             }
             for j in journals
         ],
@@ -750,3 +778,52 @@ async def balances(conn: AsyncConnection) -> dict[str, int]:
         .group_by(LedgerAccount.code)
     )
     return {code: int(total) for code, total in rows if total}
+
+
+async def post_adjustment(
+    conn: AsyncConnection,
+    *,
+    from_code: str,
+    to_code: str,
+    amount_fen: int,
+    reason: str,
+    requested_by: str,
+    at: datetime | None = None,
+) -> Journal:
+    """A manual adjustment: debit ``from_code``, credit ``to_code`` with ``amount_fen``, recorded
+    (who, why, when) in ``ledger_adjustments`` and posted, balanced and chained, as the journal
+    ``adjustment:<record id>``. Both accounts must already be in the ledger. In the caller's
+    transaction; :class:`LedgerError` when the request is not a valid adjustment."""
+    reason, requested_by = reason.strip(), requested_by.strip()
+    if amount_fen <= 0:
+        raise LedgerError(f"an adjustment moves a positive amount, not {amount_fen} fen")
+    if from_code == to_code:
+        raise LedgerError(f"an adjustment moves money between two accounts, not from {from_code} to itself")
+    if not reason or not requested_by:
+        raise LedgerError("an adjustment needs a reason and the name of who asked for it")
+    accounts = {code: account_from_code(code) for code in (from_code, to_code)}
+    missing = sorted(set(accounts) - set(await _account_ids(conn, sorted(accounts))))
+    if missing:
+        raise LedgerError(f"no such ledger account: {', '.join(missing)}")
+    when = at or utcnow()
+    record_id = await conn.scalar(
+        insert(LedgerAdjustment)
+        .values(
+            from_code=from_code,
+            to_code=to_code,
+            amount_fen=amount_fen,
+            reason=reason,
+            requested_by=requested_by,
+            requested_at=when,
+        )
+        .returning(LedgerAdjustment.id)
+    )
+    journal = journal_from_legs(
+        JournalKind.ADJUSTMENT,
+        f"adjustment:{record_id}",
+        when,
+        {from_code: amount_fen, to_code: -amount_fen},
+        memo=f"adjustment by {requested_by} at {when.isoformat()}: {reason}",
+    )
+    await post(conn, [journal])
+    return journal

@@ -22,6 +22,14 @@ found (``count``) with the first few spelled out (``details``):
 - ``due_lines_queued``: every line due for attribution, waiting for a lot draw or due for
   posting discovery has a row in the change queue (``line_changes``), which is what the
   stages read.
+- ``journal_chain``: every journal's stored hash is the one its content, its legs and the
+  previous journal's hash give (:mod:`bangfu.ledger_chain`), its uid is the uuid5 of its source
+  event, and the chain head row names the last journal. Each break is named on its own journal
+  (the next one is hashed after the stored hash), first break first. With a digest kept from
+  ``bangfu ledger digest`` (``ID:HASH``), the journal it names must still carry that hash.
+- ``adjustments_recorded``: every ``adjustment`` journal moves exactly what its record says.
+
+The report carries the chain head (last journal id and hash) for an outside party to keep.
 """
 
 from __future__ import annotations
@@ -34,11 +42,13 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import RefundStatus
-from bangfu.ledger import refunded_legs
+from bangfu.enums import JournalKind, RefundStatus
+from bangfu.ledger import journal_uid, refunded_legs
+from bangfu.ledger_chain import GENESIS, Head, stored_head, walk
 from bangfu.models import (
     Journal,
     LedgerAccount,
+    LedgerAdjustment,
     LineAccounting,
     LineChange,
     LotAllocation,
@@ -80,13 +90,17 @@ class Check:
 @dataclass
 class VerifyReport:
     checks: list[Check]
+    head: Head | None = None  # the chain head as recomputed (None when the chain was not checked)
 
     @property
     def ok(self) -> bool:
         return all(check.ok for check in self.checks)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [check.as_dict() for check in self.checks]}
+        out: dict[str, Any] = {"ok": self.ok, "checks": [check.as_dict() for check in self.checks]}
+        if self.head is not None:
+            out["head"] = {"journal_id": self.head.journal_id, "hash": self.head.hash}
+        return out
 
 
 def _check(name: str, problems: list[str], count: int | None = None) -> Check:
@@ -94,9 +108,13 @@ def _check(name: str, problems: list[str], count: int | None = None) -> Check:
     return Check(name, total == 0, total, problems[:MAX_DETAILS])
 
 
-async def verify(conn: AsyncConnection, *, inputs: bool = True) -> VerifyReport:
-    """Run every check; ``inputs=False`` skips rebuilding each posted line from its inputs."""
+async def verify(conn: AsyncConnection, *, inputs: bool = True, digest: Head | None = None) -> VerifyReport:
+    """Run every check; ``inputs=False`` skips rebuilding each posted line from its inputs;
+    ``digest`` is a chain head kept earlier, which the ledger must still contain."""
+    chain, head = await journal_chain(conn, digest)
     checks = [
+        chain,
+        await _adjustments_recorded(conn),
         await _journals_balanced(conn),
         await _total_zero(conn),
         await _unique_sources(conn),
@@ -106,7 +124,68 @@ async def verify(conn: AsyncConnection, *, inputs: bool = True) -> VerifyReport:
         checks.append(await _lines_match_inputs(conn))
     checks += [await _lot_remaining(conn), await _no_negative_remaining(conn), await _refunds_within_paid(conn)]
     checks.append(await _due_lines_queued(conn))
-    return VerifyReport(checks)
+    return VerifyReport(checks, head)
+
+
+async def journal_chain(conn: AsyncConnection, digest: Head | None = None) -> tuple[Check, Head]:
+    """Recompute the hash chain; the check and the head as recomputed."""
+    problems: list[str] = []
+    count = 0
+    head = Head(0, GENESIS)
+    digest_seen = digest is None or digest.journal_id == 0
+    async for batch in walk(conn):
+        for journal in batch:
+            if journal.stored != journal.computed:
+                count += 1
+                if len(problems) < MAX_DETAILS:
+                    problems.append(
+                        f"journal #{journal.id} ({journal.source_event}): its hash does not match its content, "
+                        "legs and place in the chain"
+                    )
+            if journal.uid != journal_uid(journal.source_event):
+                count += 1
+                problems.append(f"journal #{journal.id} ({journal.source_event}): uid is not its source event's")
+            if digest is not None and journal.id == digest.journal_id:
+                digest_seen = True
+                if journal.stored != digest.hash:
+                    count += 1
+                    problems.append(f"journal #{journal.id}: hash differs from the digest kept ({digest.hash[:12]}...)")
+            head = Head(journal.id, journal.computed)
+    if not digest_seen:
+        assert digest is not None
+        count += 1
+        problems.append(f"journal #{digest.journal_id} of the digest kept is not in the ledger")
+    stored = await stored_head(conn)
+    if stored != head:
+        count += 1
+        problems.append(f"the chain head row says {stored}, the chain ends at {head}")
+    return _check("journal_chain", problems, count), head
+
+
+async def _adjustments_recorded(conn: AsyncConnection) -> Check:
+    legs: dict[str, dict[str, int]] = defaultdict(dict)
+    rows = await conn.execute(
+        select(Journal.source_event, LedgerAccount.code, Posting.amount_fen)
+        .join(Posting, Posting.journal_id == Journal.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(Journal.kind == JournalKind.ADJUSTMENT)
+    )
+    for source, code, amount in rows:
+        legs[source][code] = amount
+    records = {
+        f"adjustment:{rid}": {src: amount, dst: -amount}
+        for rid, src, dst, amount in await conn.execute(
+            select(
+                LedgerAdjustment.id, LedgerAdjustment.from_code, LedgerAdjustment.to_code, LedgerAdjustment.amount_fen
+            )
+        )
+    }
+    problems = [
+        f"{source}: legs {moved} differ from its record {records.get(source)}"
+        for source, moved in sorted(legs.items())
+        if records.get(source) != moved
+    ]
+    return _check("adjustments_recorded", problems)
 
 
 async def _journals_balanced(conn: AsyncConnection) -> Check:

@@ -12,7 +12,7 @@ from bangfu.models.alerts import Alert
 from bangfu.models.base import Base
 from bangfu.models.catalog import Certification, Product, Sku
 from bangfu.models.channels import Listing, PurchasingUnit, ReservedShareRule, Shop, UnitTarget
-from bangfu.models.ledger import Journal, LedgerAccount, Posting
+from bangfu.models.ledger import Journal, LedgerAccount, LedgerAdjustment, LedgerChainHead, Posting
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
 from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
@@ -32,6 +32,8 @@ __all__ = [
     "Household",
     "Journal",
     "LedgerAccount",
+    "LedgerAdjustment",
+    "LedgerChainHead",
     "LineAccounting",
     "LineAttribution",
     "LineChange",

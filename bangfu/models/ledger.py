@@ -9,14 +9,22 @@ store checks in the same transaction. Rows are never updated or deleted (trigger
 ``postings`` carries no row-by-row foreign keys: on PostgreSQL one statement-level trigger checks
 a whole insert (COPY included) at once, that every journal and account it names exists and that
 every journal it touched balances (migration 0006); on SQLite row triggers check existence.
-Accounts are never deleted.
+Accounts are never deleted, and an account's identity (code, kind, owner) never changes.
+
+Tamper evidence (migration 0011): every journal carries ``chain_hash``, SHA-256 over its content
+and legs and the previous journal's hash (:mod:`bangfu.ledger_chain`); ``ledger_chain_head`` is
+the one row appends lock and move. Only the pipeline's kinds are accepted, each with its source
+event's shape (a CHECK on PostgreSQL, a trigger on SQLite), and an ``adjustment`` journal only
+with its :class:`LedgerAdjustment` record (who, why, when). ``chain_hash`` is nullable in the
+column type only because SQLite cannot add a NOT NULL column to a table others reference; the
+database refuses a journal without one on both back ends.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bangfu.enums import AccountKind, JournalKind
@@ -50,6 +58,7 @@ class Journal(IdMixin, Base):
     posted_at: Mapped[datetime] = mapped_column(default=utcnow)
     memo: Mapped[str | None] = mapped_column(Text)
     reverses_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journals.id"))
+    chain_hash: Mapped[str | None] = mapped_column(String(64))  # required: see the module docstring
 
     postings: Mapped[list[Posting]] = relationship(
         back_populates="journal", primaryjoin="Journal.id == foreign(Posting.journal_id)"
@@ -70,3 +79,28 @@ class Posting(Base):
         back_populates="postings", primaryjoin="foreign(Posting.journal_id) == Journal.id"
     )
     account: Mapped[LedgerAccount] = relationship(primaryjoin="foreign(Posting.account_id) == LedgerAccount.id")
+
+
+class LedgerChainHead(Base):
+    """The chain head: one row (id 1), locked by every append and moved to its last journal."""
+
+    __tablename__ = "ledger_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    journal_id: Mapped[int] = mapped_column(IdType)  # 0 while the ledger is empty
+    chain_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerAdjustment(IdMixin, Base):
+    """Who asked for a manual adjustment, why and when; its journal's source event is
+    ``adjustment:<id>``. Written only by ``bangfu ledger adjust``; never updated or deleted."""
+
+    __tablename__ = "ledger_adjustments"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="positive"),)
+
+    from_code: Mapped[str] = mapped_column(String(96))  # debited
+    to_code: Mapped[str] = mapped_column(String(96))  # credited
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -186,7 +186,10 @@ async def _seed(conn: AsyncConnection) -> dict[str, int]:
                 [(keep, 700), (household_account(h1), -700)],
             ),
             _journal(
-                "surplus:2026", JournalKind.SURPLUS, "2026-12-31T00:00", [(keep, 1000), (household_account(h1), -1000)]
+                f"surplus:{coop}:2026",
+                JournalKind.SURPLUS,
+                "2026-12-31T00:00",
+                [(keep, 1000), (household_account(h1), -1000)],
             ),
         ],
     )
@@ -194,7 +197,7 @@ async def _seed(conn: AsyncConnection) -> dict[str, int]:
 
     from bangfu.models import Journal as JournalRow
 
-    surplus_journal = await conn.scalar(select(JournalRow.id).where(JournalRow.source_event == "surplus:2026"))
+    surplus_journal = await conn.scalar(select(JournalRow.id).where(JournalRow.source_event == f"surplus:{coop}:2026"))
     await new_id(
         conn,
         SurplusDistribution,

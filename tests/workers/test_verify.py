@@ -56,6 +56,8 @@ def test_a_posted_ledger_verifies(db_url: str) -> None:
     report = json.loads(out)
     assert code == 0 and report["ok"] is True
     assert {c["name"] for c in report["checks"]} >= {
+        "journal_chain",
+        "adjustments_recorded",
         "journals_balanced",
         "ledger_total_zero",
         "source_events_unique",
@@ -67,15 +69,19 @@ def test_a_posted_ledger_verifies(db_url: str) -> None:
         "due_lines_queued",
     }
     assert all(set(c) == {"name", "ok", "count", "details"} for c in report["checks"])
+    head = report["head"]
+    assert head["journal_id"] > 0 and len(head["hash"]) == 64
     code, out = _verify_cli(db_url)
-    assert code == 0 and "账本校验" in out
+    assert code == 0 and "账本校验" in out and f"{head['journal_id']}:{head['hash']}" in out
 
 
-def test_each_breakage_is_caught(db_url: str) -> None:
+def test_each_breakage_is_caught(db_url: str, owner_db_url: str) -> None:
+    """Tampering as the owner (the hub's own role may not disable a trigger): each check catches
+    its own breakage, and the hash chain catches the journal written behind the ledger's back."""
     world, line = asyncio.run(_posted(db_url))
 
     async def tamper() -> None:
-        engine = make_engine(db_url)
+        engine = make_engine(owner_db_url)
         try:
             async with engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
@@ -90,10 +96,11 @@ def test_each_breakage_is_caught(db_url: str) -> None:
                 journal = await conn.scalar(
                     insert(Journal)
                     .values(
-                        uid=journal_uid("manual:1"),
-                        kind=JournalKind.ADJUSTMENT,
-                        source_event="manual:1",
+                        uid=journal_uid("surplus:1:2026"),
+                        kind=JournalKind.SURPLUS,
+                        source_event="surplus:1:2026",
                         occurred_at=PAID_AT,
+                        chain_hash="0" * 64,
                     )
                     .returning(Journal.id)
                 )
@@ -107,6 +114,7 @@ def test_each_breakage_is_caught(db_url: str) -> None:
 
     asyncio.run(tamper())
     assert asyncio.run(_failed(db_url)) == {
+        "journal_chain",
         "journals_balanced",
         "ledger_total_zero",
         "lot_remaining",
