@@ -5,6 +5,15 @@ the OS user, trust auth). Where it cannot be reached the PostgreSQL variants are
 a message saying so, except in CI (``CI=true``), where a missing service is a failure.
 Each test gets its own database, cloned from a migrated template, so tests never see each
 other's rows and nothing needs cleaning.
+
+Two roles on PostgreSQL, as in production (README "Running against PostgreSQL and Redis"): the
+migrations run as the owner (the ``BANGFU_TEST_PG_URL`` user), and the hub runs as an application
+role (``BANGFU_TEST_APP_ROLE``, default ``bangfu_test_app``: a plain LOGIN role, created once if
+missing and never dropped, as other test sessions may share it) given ``bangfu db grant``'s
+privileges on the template. So ``db_url`` connects as the application role; a test that needs
+the owner's rights (tampering as the owner, migrations, creating schemas) takes ``owner_db_url``
+(the same database as the owner), ``empty_db_url`` (owner) or ``PgServer.url`` (owner;
+``PgServer.app_url`` is the application role's). On SQLite both are the same file.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bangfu.store import make_engine, session_factory, upgrade
 
 PG_URL = os.environ.get("BANGFU_TEST_PG_URL", "postgresql+asyncpg://127.0.0.1:5432/test")
+APP_ROLE = os.environ.get("BANGFU_TEST_APP_ROLE", "bangfu_test_app")
 # A database number of its own: tests flush it, so it must not be one anything else uses.
 REDIS_URL = os.environ.get("BANGFU_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -79,7 +89,25 @@ class PgServer:
             await conn.close()
 
     def url(self, database: str) -> str:
+        """The owner's URL of ``database`` (migrations, DDL, tampering in tests)."""
         return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
+
+    owner_url = url
+
+    def app_url(self, database: str) -> str:
+        """The application role's URL of ``database``: what the hub connects as."""
+        return (
+            make_url(PG_URL)
+            .set(database=database, username=APP_ROLE, password=None)
+            .render_as_string(hide_password=False)
+        )
+
+    async def ensure_app_role(self) -> None:
+        # Concurrent sessions may race to create it: either error means it is there.
+        await self._admin(
+            f"DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; "
+            "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )
 
     async def create(self, template: str | None = None) -> str:
         name = f"bangfu_t_{uuid.uuid4().hex[:12]}"
@@ -106,10 +134,17 @@ def pg_server() -> Iterator[PgServer]:
     server = PgServer()
 
     async def make_template() -> None:
+        from bangfu.grants import grant
+
+        await server.ensure_app_role()
         await server._admin(f'CREATE DATABASE "{server.template}"')
         engine = make_engine(server.url(server.template))
-        await upgrade(engine)
-        await engine.dispose()
+        try:
+            await upgrade(engine)
+            async with engine.begin() as conn:
+                await grant(conn, APP_ROLE)  # what `bangfu db grant` does; clones keep it
+        finally:
+            await engine.dispose()
 
     asyncio.run(make_template())
     yield server
@@ -144,7 +179,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated, empty database of the test's backend."""
+    """A freshly migrated, empty database of the test's backend, as the hub connects to it: on
+    PostgreSQL as the application role, with ``bangfu db grant``'s privileges only."""
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "hub.db"
@@ -153,13 +189,22 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         return
     server: PgServer = request.getfixturevalue("pg_server")
     name = asyncio.run(server.create(template=server.template))
-    yield server.url(name)
+    yield server.app_url(name)
     asyncio.run(server.drop(name))
 
 
 @pytest.fixture
+def owner_db_url(db_url: str, backend: str) -> str:
+    """The database of ``db_url`` as its owner (PostgreSQL; the same file on SQLite)."""
+    if backend == "sqlite":
+        return db_url
+    database = make_url(db_url).database
+    return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture
 def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all, to test migrations themselves."""
+    """A database with no schema at all, to test migrations themselves (the owner's URL)."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
@@ -182,6 +227,16 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = make_engine(db_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def owner_sessions(owner_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test's database as its owner (to test what guards hold even for the owner)."""
+    engine = make_engine(owner_db_url)
     try:
         yield session_factory(engine)
     finally:

@@ -93,6 +93,7 @@ def _register() -> None:
     from bangfu.cli import ledger
 
     app.command("verify")(ledger.verify_command)
+    app.add_typer(ledger.ledger_app, name="ledger")
     app.add_typer(ledger.surplus_app, name="surplus")
     from bangfu.cli import serve, users
 
