@@ -36,10 +36,11 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.enums import ErrorClass, SyncStream
+from bangfu.errors import UserError
 from bangfu.i18n import t
 from bangfu.models import Alert, QuarantinedRecord, Shop, SyncCursor, SyncRun
 from bangfu.records import Quarantined
-from bangfu.secrets import SecretStore
+from bangfu.secrets import SecretStore, redact, secret_values
 from connectors.base import Connector, Tokens
 from connectors.errors import AuthError, PlatformError, RecordError, UnsupportedStream, WindowUnstable
 from connectors.ratelimit import RateLimit
@@ -140,6 +141,8 @@ class SyncEngine:
         # (shop, stream) pairs that may have open quarantine entries: only their writes look for
         # entries to resolve (the lookup costs a statement per batch for nothing otherwise).
         self._open_quarantine: set[tuple[int, SyncStream]] = set()
+        # shop id -> (credentials ref, latest connector): whose secrets and tokens to redact
+        self._credentials: dict[int, tuple[str | None, Connector | None]] = {}
 
     # ------------------------------------------------------------------ public
     async def shops(self, shop_ids: Sequence[int] | None = None) -> list[Shop]:
@@ -150,8 +153,6 @@ class SyncEngine:
             rows = await conn.execute(query)
             shops = [Shop(**row._mapping) for row in rows]
         if shop_ids and len(shops) != len(set(shop_ids)):
-            from bangfu.errors import UserError
-
             missing = sorted(set(shop_ids) - {s.id for s in shops})
             raise UserError(f"no shop with id {', '.join(map(str, missing))}")
         return shops
@@ -496,6 +497,9 @@ class SyncEngine:
         async with self.engine.begin() as conn:
             page = await self._upsert(conn, shop, stream, records, now)
             refused = [*held, *page.held]  # the connector's bad records and those the store refused
+            if refused:  # their errors may quote the platform
+                known = self._known_secrets(shop.id)
+                refused = [dataclasses.replace(q, error=redact(q.error, known)) for q in refused]
             page.quarantined = await quarantine(conn, shop.id, refused, now=now)
             if refused:
                 self._open_quarantine.add((shop.id, stream))
@@ -565,6 +569,12 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ bookkeeping
     def _connector(self, shop: Shop) -> Connector:
+        self._credentials[shop.id] = (shop.credentials_ref, None)
+        connector = self._build_connector(shop)
+        self._credentials[shop.id] = (shop.credentials_ref, connector)
+        return connector
+
+    def _build_connector(self, shop: Shop) -> Connector:
         if self._connector_factory is not None:
             return self._connector_factory(shop)
         config = shop_config(shop, self.secrets)
@@ -586,6 +596,25 @@ class SyncEngine:
 
         return connector_for(config, on_tokens=keep_tokens, **self._connector_kwargs)
 
+    def _redact(self, shop_id: int, text: str) -> str:
+        """``text`` safe to store: the shop's own secrets and tokens (stored, configured and
+        refreshed ones) and anything credential-shaped replaced by ``***``. Every message this
+        engine stores (sync runs, alerts, quarantine errors) goes through here, since platform
+        error text is stored as the platform wrote it and some gateways echo the request."""
+        return redact(text, self._known_secrets(shop_id))
+
+    def _known_secrets(self, shop_id: int) -> list[str | None]:
+        ref, connector = self._credentials.get(shop_id, (None, None))
+        known: list[str | None] = []
+        if ref:
+            with contextlib.suppress(UserError):
+                known += secret_values(self.secrets.get(ref))
+        if connector is not None:
+            config, tokens = connector.config, connector.tokens
+            known += [config.app_secret, config.access_token, config.refresh_token, *config.extra.values()]
+            known += [tokens.access_token, tokens.refresh_token]
+        return known
+
     async def _start_run(self, shop_id: int, stream: SyncStream) -> int:
         async with self.engine.begin() as conn:
             # A run still "running" here was cut off (killed, crashed): its rows and cursor
@@ -604,6 +633,8 @@ class SyncEngine:
             return int(result.scalar_one())
 
     async def _finish_run(self, run_id: int, outcome: StreamOutcome) -> None:
+        if outcome.message is not None:
+            outcome.message = self._redact(outcome.shop_id, outcome.message)  # also what the CLI prints
         values = _run_values(outcome)
         values.update(
             finished_at=self.clock(),
@@ -647,13 +678,16 @@ class SyncEngine:
             )
             if len(recent) < self.policy.alert_after or any(o != "failed" for o in recent):
                 return
-            message = t(
-                "alert.sync_failing",
-                shop=shop.name,
-                stream=stream.value,
-                runs=len(recent),
-                error=", ".join(sorted(outcome.errors)),
-                message=outcome.message or "-",
+            message = self._redact(
+                shop.id,
+                t(
+                    "alert.sync_failing",
+                    shop=shop.name,
+                    stream=stream.value,
+                    runs=len(recent),
+                    error=", ".join(sorted(outcome.errors)),
+                    message=outcome.message or "-",
+                ),
             )[:2000]
             if open_alert is not None:
                 await conn.execute(update(Alert).where(Alert.id == open_alert).values(message=message))
@@ -672,6 +706,7 @@ class SyncEngine:
             )
 
     async def _alert(self, shop: Shop, kind: str, message: str) -> None:
+        message = self._redact(shop.id, message)
         async with self.engine.begin() as conn:
             open_alert = await conn.scalar(
                 select(Alert.id).where(Alert.shop_id == shop.id, Alert.kind == kind, Alert.resolved_at.is_(None))
