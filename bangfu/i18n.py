@@ -74,11 +74,11 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     },
     "import.no_shop": {
         "zh": "没有 {platform} 店铺 {shop_id}（共 {rows} 行，自第 {first} 行起）：请先接入该店铺，"
-        "如 bangfu shops add {platform} --shop-id {shop_id} --name 名称 --base-url 接口地址 "
-        "--app-key KEY --app-secret SECRET（见 bangfu shops add --help），再导入",
+        "如 bangfu shops add {platform} --shop-id {shop_id} --name 名称 --base-url 接口地址 --app-key KEY"
+        "（凭据等其余选项见 bangfu shops add --help），再导入",
         "en": "no {platform} shop {shop_id} ({rows} rows from row {first}): connect the shop first, e.g. "
-        "bangfu shops add {platform} --shop-id {shop_id} --name NAME --base-url URL "
-        "--app-key KEY --app-secret SECRET (see bangfu shops add --help), then import again",
+        "bangfu shops add {platform} --shop-id {shop_id} --name NAME --base-url URL --app-key KEY "
+        "(the secret and other options: bangfu shops add --help), then import again",
     },
     "import.broken_xlsx": {
         "zh": "XLSX 文件已损坏，无法读取此行（XML 错误：{error}）",
