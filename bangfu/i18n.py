@@ -125,6 +125,28 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "shops.channel": {"zh": "渠道类型", "en": "Channel"},
     "shops.endpoint": {"zh": "接口地址", "en": "Endpoint"},
     "shops.credentials": {"zh": "已配置凭据", "en": "Credentials"},
+    "shops.secret_on_command_line": {
+        "zh": "不接受 --app-secret：命令行参数会出现在进程列表（ps）里。请用 --app-secret-stdin 从标准输入传入"
+        "（如 printf '%s' \"$SECRET\" | bangfu shops add ... --app-secret-stdin），或省略它，在终端里输入",
+        "en": "--app-secret is refused: command-line arguments show in the process list (ps). Pipe the secret "
+        "with --app-secret-stdin (printf '%s' \"$SECRET\" | bangfu shops add ... --app-secret-stdin), "
+        "or leave it out to be asked for it on the terminal",
+    },
+    "shops.secret_prompt": {"zh": "App 密钥（输入不回显）", "en": "App secret (not echoed)"},
+    "shops.secret_missing": {
+        "zh": "没有 App 密钥：标准输入不是终端，请加 --app-secret-stdin 从标准输入传入",
+        "en": "no app secret: stdin is not a terminal; pipe the secret with --app-secret-stdin",
+    },
+    "shops.secret_empty": {"zh": "App 密钥为空", "en": "the app secret is empty"},
+    "shops.exists": {
+        "zh": "店铺 #{id}（{platform} {shop_id}）已存在；要替换它的接口地址和凭据，请加 --replace",
+        "en": "shop #{id} ({platform} {shop_id}) exists already; add --replace to replace its endpoint and credentials",
+    },
+    "shops.bad_base_url": {
+        "zh": "接口地址 {url} 无效：需要 http:// 或 https:// 开头并带主机名，如 https://gw.api.taobao.com/router/rest",
+        "en": "base URL {url} is not valid: it needs http:// or https:// and a host, "
+        "e.g. https://gw.api.taobao.com/router/rest",
+    },
     "sync.no_shops": {
         "zh": "没有可同步的店铺：先用 bangfu shops add 或 add-from-fakes 接入店铺",
         "en": "no shops to sync: connect one with bangfu shops add or add-from-fakes",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bangfu.enums import ChannelType, PlatformKind
 from bangfu.errors import UserError
+from bangfu.i18n import t
 from bangfu.models import Shop
 from bangfu.secrets import SecretStore
 from connectors.base import ShopConfig
@@ -51,9 +53,25 @@ class ShopSpec:
     credentials: Mapping[str, str]  # ShopConfig field names, plus platform extras
     channel_type: ChannelType | None = None
 
+    def __post_init__(self) -> None:
+        validate_base_url(self.base_url)
+
     @property
     def platform_shop_id(self) -> str:
         return self.credentials["shop_id"]
+
+
+def validate_base_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host, else a :class:`UserError` saying what is wanted."""
+    try:
+        parts = urlsplit(url)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        good = False
+    if not good:
+        raise UserError(t("shops.bad_base_url", url=repr(url)))
+    return url
 
 
 def normalise_credentials(fields: Mapping[str, Any]) -> dict[str, str]:
@@ -130,15 +148,27 @@ def credentials_ref(platform: PlatformKind, platform_shop_id: str) -> str:
     return f"shop:{platform.value}:{platform_shop_id}"
 
 
-async def register(session: AsyncSession, specs: Iterable[ShopSpec], secrets: SecretStore) -> list[tuple[Shop, bool]]:
-    """Create or update shops; secrets go to the secret store, never to the database."""
+async def register(
+    session: AsyncSession, specs: Iterable[ShopSpec], secrets: SecretStore, *, replace: bool = True
+) -> list[tuple[Shop, bool]]:
+    """Create or update shops; secrets go to the secret store, never to the database.
+
+    ``replace=False`` refuses (:class:`UserError`, before anything is written) a shop that is
+    registered already: its endpoint and credentials are replaced only when asked.
+    """
+    specs = list(specs)
+    if not replace:
+        for spec in specs:
+            shop = await _registered(session, spec)
+            if shop is not None:
+                raise UserError(
+                    t("shops.exists", id=shop.id, platform=spec.platform.value, shop_id=spec.platform_shop_id)
+                )
     out: list[tuple[Shop, bool]] = []
     for spec in specs:
         ref = credentials_ref(spec.platform, spec.platform_shop_id)
         secrets.put(ref, dict(spec.credentials))
-        shop = await session.scalar(
-            select(Shop).where(Shop.platform == spec.platform, Shop.platform_shop_id == spec.platform_shop_id)
-        )
+        shop = await _registered(session, spec)
         created = shop is None
         if shop is None:
             shop = Shop(
@@ -155,6 +185,12 @@ async def register(session: AsyncSession, specs: Iterable[ShopSpec], secrets: Se
         out.append((shop, created))
     await session.flush()
     return out
+
+
+async def _registered(session: AsyncSession, spec: ShopSpec) -> Shop | None:
+    return await session.scalar(
+        select(Shop).where(Shop.platform == spec.platform, Shop.platform_shop_id == spec.platform_shop_id)
+    )
 
 
 def shop_config(shop: Shop, secrets: SecretStore) -> ShopConfig:

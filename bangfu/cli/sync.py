@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
 
-from bangfu.cli.app import console, err_console, run
+from bangfu.cli.app import console, err_console, fail, run
 from bangfu.cli.db import DbOption, upgrade_database
 from bangfu.enums import ChannelType, PlatformKind, SyncStream
 from bangfu.errors import UserError
@@ -42,20 +43,45 @@ def shops_add(
     name: Annotated[str, typer.Option("--name", help="What people call the shop.")],
     base_url: Annotated[str, typer.Option("--base-url", help="The platform gateway (or a fake's base_url).")],
     app_key: Annotated[str, typer.Option("--app-key", help="App key / client id / login name.")],
-    app_secret: Annotated[str, typer.Option("--app-secret", help="App secret / password (kept out of the DB).")],
     shop_id: Annotated[str, typer.Option("--shop-id", help="The platform's id of the shop.")],
+    app_secret_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--app-secret-stdin",
+            help="Read the app secret / password from stdin (one line); without it you are asked on the "
+            "terminal. Kept in the secrets file, never in the DB.",
+        ),
+    ] = False,
+    app_secret: Annotated[
+        str | None, typer.Option("--app-secret", hidden=True, help="Refused: it would show in the process list.")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace the endpoint and credentials of a shop already registered.")
+    ] = False,
     access_token: Annotated[str | None, typer.Option("--access-token", help="Seller access token / session.")] = None,
     refresh_token: Annotated[str | None, typer.Option("--refresh-token")] = None,
     extra: Annotated[list[str] | None, typer.Option("--extra", help="More credentials as key=value.")] = None,
     channel: Annotated[ChannelType | None, typer.Option("--channel", help="Channel type for reports.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Register a shop; its secrets go to the secrets file, never to the database."""
-    from sync.shops import ShopSpec, normalise_credentials
+    """Register a shop; its secrets go to the secrets file, never to the database.
 
+    The app secret is read from stdin (``--app-secret-stdin``) or asked for on the terminal,
+    never taken as an argument (arguments show in ``ps``). A shop already registered is
+    refused unless ``--replace`` is given.
+    """
+    from sync.shops import ShopSpec, normalise_credentials, validate_base_url
+
+    if app_secret is not None:
+        fail(t("shops.secret_on_command_line"))
+    try:
+        validate_base_url(base_url)
+    except UserError as exc:
+        fail(str(exc))
+    secret = _read_secret(app_secret_stdin)
     fields: dict[str, Any] = {
         "app_key": app_key,
-        "app_secret": app_secret,
+        "app_secret": secret,
         "shop_id": shop_id,
         "access_token": access_token,
         "refresh_token": refresh_token,
@@ -66,7 +92,20 @@ def shops_add(
             raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--extra")
         fields[key] = value
     spec = ShopSpec(platform, name, base_url, normalise_credentials(fields), channel)
-    run(_register(_url(db), [spec]))
+    run(_register(_url(db), [spec], replace=replace))
+
+
+def _read_secret(from_stdin: bool) -> str:
+    """The app secret: one line of stdin, or typed on the terminal without echo."""
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        secret = typer.prompt(t("shops.secret_prompt"), hide_input=True, err=True)
+    else:
+        fail(t("shops.secret_missing"))
+    if not secret.strip():
+        fail(t("shops.secret_empty"))
+    return secret
 
 
 @shops_app.command("add-from-fakes")
@@ -80,14 +119,14 @@ def shops_add_from_fakes(
     run(_register(_url(db), specs_from_fakes(file)))
 
 
-async def _register(url: str, specs: Sequence[Any]) -> None:
+async def _register(url: str, specs: Sequence[Any], *, replace: bool = True) -> None:
     from sync.shops import register
 
     await upgrade_database(url)
     engine = make_engine(url)
     try:
         async with session_factory(engine)() as session, session.begin():
-            registered = await register(session, specs, SecretStore())
+            registered = await register(session, specs, SecretStore(), replace=replace)
             rows = [(shop.id, shop.platform.value, shop.name, created) for shop, created in registered]
     finally:
         await engine.dispose()

@@ -20,17 +20,20 @@ def test_a_failed_stream_exits_non_zero_and_says_why_in_run_and_status(tmp_path:
         "BANGFU_SECRETS_FILE": str(tmp_path / "secrets.json"),
     }
 
-    def bangfu(*args: str) -> subprocess.CompletedProcess[str]:
+    def bangfu(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "bangfu", "--lang", "en", *args]
-        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+        return subprocess.run(
+            command, env=env, cwd=tmp_path, input=stdin, capture_output=True, text=True, timeout=300, check=False
+        )
 
     with FakesProcess(orders=20, days=2, seed=3, platforms=["kuaishou"], env=env, cwd=tmp_path) as fakes:
         (shop,) = fakes.described
         creds = shop["credentials"]
         added = bangfu(
             "shops", "add", "kuaishou", "--name", "ks-shop", "--base-url", shop["base_url"],
-            "--app-key", creds["app_key"], "--app-secret", creds["app_secret"], "--shop-id", creds["shop_id"],
+            "--app-key", creds["app_key"], "--app-secret-stdin", "--shop-id", creds["shop_id"],
             "--access-token", creds["access_token"], "--extra", "sign_secret=not-the-sign-secret",
+            stdin=creds["app_secret"] + "\n",
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
         done = bangfu("sync", "run", "--all")
