@@ -160,6 +160,11 @@ async def _account(url: str, days: int) -> None:
             stats = await run_pipeline(engine, on_pass=on_pass)
             progress.update(task, completed=total or 1)
         console.print(t("demo.accounted", **stats.as_dict()), highlight=False)
+        if engine.dialect.name == "postgresql":
+            # Planner statistics for what was just loaded, as autovacuum would gather them later:
+            # without them the console's first queries on a fresh county are planned blind.
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql("ANALYZE")
 
         now = datetime.now(UTC)
         period = Period(now - timedelta(days=days + 2), now + timedelta(minutes=1), t("demo.period", days=days))
