@@ -379,3 +379,27 @@ async def test_openapi_describes_the_cooperative_routes(client: Client) -> None:
         assert params["id"]["schema"] == {"type": "integer", "minimum": 1}
         assert "404" in op["responses"] and "200" in op["responses"]
     assert "CooperativeIncome" in doc["components"]["schemas"]
+
+
+async def test_admin_opens_an_enterprise_sale_journal_the_order_line_links(world: World, client: Client) -> None:
+    """Reproduction: as admin, /order-lines/N linked /journals/M of a company supplier's sale
+    (only the shop receivable and the supplier payable), and that page answered 404."""
+    engine = make_engine(world.url)
+    try:
+        async with engine.connect() as conn:
+            touches_coop = (
+                select(Posting.journal_id)
+                .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+                .where(LedgerAccount.owner_type.in_(["cooperative", "household"]))
+            )
+            journal_id = await conn.scalar(
+                select(Journal.id).where(Journal.id.not_in(touches_coop), Journal.kind == "sale").limit(1)
+            )
+    finally:
+        await engine.dispose()
+    assert journal_id is not None, "the demo county has enterprise sales"
+    await login(client, "admin")
+    assert (await client.get(f"/journals/{journal_id}")).status == 200
+    client.session.cookie_jar.clear()
+    await login(client, "coop")
+    assert (await client.get(f"/journals/{journal_id}")).status == 404
