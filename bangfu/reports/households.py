@@ -8,11 +8,18 @@ the sale is the household's income already received, so it counts here (at the s
 delivery, so nothing is counted twice). Refund journals debit the same accounts back, dated when
 the refund happened, so income is net of refunds month by month. Year-end surplus (patronage)
 returns count too. Settlement journals (paying out what is owed) are not income and are left out.
+
+Households driven (带农增收表), one definition for a month and a year alike: the *count* is of
+distinct households whose net income in the period is above 0, so monthly counts do not add up to
+the year's; the *income* is the net of every household in the period, negatives included (a month
+whose refunds took back more than it credited counts below zero), so monthly incomes do add up to
+the year's, and to the ``household-income`` report's total for the same period.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -20,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import HouseholdCategory, JournalKind
-from bangfu.i18n import t
+from bangfu.i18n import MESSAGES, t
 from bangfu.models import (
     Cooperative,
     Household,
@@ -33,6 +40,18 @@ from bangfu.models import (
 )
 from bangfu.privacy import mask_name
 from bangfu.reports.base import Column, Period, Report, column, div_round, local_midnight, local_month, totals_of
+
+MESSAGES.update(
+    {
+        "report.driven_definition": {
+            "zh": "户数：期间内净收入大于 0 的不同农户，各月户数不能相加；"
+            "增收：期间内全部农户净收入之和（含净收入为负的农户），各月增收相加等于全年。",
+            "en": "Households: distinct households with net income above 0 in the period, so monthly counts "
+            "do not add up; income: the net of every household in the period, negatives included, so "
+            "monthly incomes add up to the year's.",
+        },
+    }
+)
 
 INCOME_JOURNALS = (JournalKind.SALE, JournalKind.REFUND, JournalKind.TRUE_UP, JournalKind.SURPLUS)
 TRADE_JOURNALS = (JournalKind.SALE, JournalKind.REFUND, JournalKind.TRUE_UP)
@@ -48,8 +67,12 @@ async def income_by_household(
     *,
     cooperative_id: int | None = None,
     kinds: Iterable[JournalKind] = INCOME_JOURNALS,
+    cooperative_ids: Collection[int] | None = None,
 ) -> dict[int, dict[str, int]]:
-    """Income per household id per local month (``YYYY-MM``), in fen, net of refunds."""
+    """Income per household id per local month (``YYYY-MM``), in fen, net of refunds.
+
+    ``cooperative_ids``: only the member households of these cooperatives (the console's scope).
+    """
     month = local_month(conn, Journal.occurred_at)
     query = (
         select(LedgerAccount.owner_id, month, func.sum(Posting.amount_fen))
@@ -67,6 +90,9 @@ async def income_by_household(
         query = query.join(Household, Household.id == LedgerAccount.owner_id).where(
             Household.cooperative_id == cooperative_id
         )
+    if cooperative_ids is not None:
+        members = select(Household.id).where(Household.cooperative_id.in_(sorted(cooperative_ids)))
+        query = query.where(LedgerAccount.owner_id.in_(members))
     out: dict[int, dict[str, int]] = {}
     for owner, mon, total in await conn.execute(query):
         if owner is not None and total:
@@ -84,8 +110,14 @@ async def _households(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, An
     return {row.id: row for row in await conn.execute(query)}
 
 
-async def household_income(conn: AsyncConnection, period: Period, *, cooperative_id: int | None = None) -> Report:
-    income = await income_by_household(conn, period, cooperative_id=cooperative_id)
+async def household_income(
+    conn: AsyncConnection,
+    period: Period,
+    *,
+    cooperative_id: int | None = None,
+    cooperative_ids: Collection[int] | None = None,
+) -> Report:
+    income = await income_by_household(conn, period, cooperative_id=cooperative_id, cooperative_ids=cooperative_ids)
     households = await _households(conn, income)
     months = period.months()
     rows: list[dict[str, Any]] = []
@@ -125,31 +157,67 @@ def wan_yuan(fen: int) -> Decimal:
     return (Decimal(fen) / Decimal(1_000_000)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-async def households_driven(conn: AsyncConnection, period: Period, *, cooperative_id: int | None = None) -> Report:
-    """Distinct households with income > 0 in the period, by category (带农增收表)."""
-    income = await income_by_household(conn, period, cooperative_id=cooperative_id)
-    totals_by_household = {hid: sum(months.values()) for hid, months in income.items()}
-    earning = {hid: fen for hid, fen in totals_by_household.items() if fen > 0}
-    households = await _households(conn, earning)
-    by_category: dict[HouseholdCategory, list[int]] = {c: [] for c in HouseholdCategory}
-    for hid, fen in earning.items():
-        by_category[HouseholdCategory(households[hid].category)].append(fen)
-    rows = [
-        {
-            "category": category_label(category),
-            "households": len(amounts),
-            "income": sum(amounts),
-            "per_household": div_round(sum(amounts), len(amounts)),
-        }
-        for category, amounts in by_category.items()
-    ]
-    count = len(earning)
-    total = sum(earning.values())
+@dataclass(frozen=True)
+class Driven:
+    """Households driven over one set of households' net incomes (see the module docstring)."""
+
+    households: int  # distinct households with net income > 0
+    income: int  # net of every household, negatives included
+    negative: int  # households whose net is below 0 (in ``income``, not in ``households``)
+
+    @property
+    def per_household(self) -> int | None:
+        return div_round(self.income, self.households)
+
+
+def driven(net_by_household: Mapping[int, int]) -> Driven:
+    """The one definition of households driven, for a month, a year or any group of households."""
+    values = list(net_by_household.values())
+    return Driven(sum(1 for v in values if v > 0), sum(values), sum(1 for v in values if v < 0))
+
+
+def net_by_household(income: Mapping[int, Mapping[str, int]], months: Iterable[str] | None = None) -> dict[int, int]:
+    """Each household's net over ``months`` (every month when None) of :func:`income_by_household`."""
+    wanted = None if months is None else set(months)
+    out: dict[int, int] = {}
+    for hid, by_month in income.items():
+        fen = sum(v for m, v in by_month.items() if wanted is None or m in wanted)
+        if fen:
+            out[hid] = fen
+    return out
+
+
+async def households_driven(
+    conn: AsyncConnection,
+    period: Period,
+    *,
+    cooperative_id: int | None = None,
+    cooperative_ids: Collection[int] | None = None,
+) -> Report:
+    """带农增收表 by category: households with net income > 0, and the net of every household."""
+    income = await income_by_household(conn, period, cooperative_id=cooperative_id, cooperative_ids=cooperative_ids)
+    nets = net_by_household(income)
+    households = await _households(conn, nets)
+    by_category: dict[HouseholdCategory, dict[int, int]] = {c: {} for c in HouseholdCategory}
+    for hid, fen in nets.items():
+        by_category[HouseholdCategory(households[hid].category)][hid] = fen
+    rows = []
+    for category, members in by_category.items():
+        figures = driven(members)
+        rows.append(
+            {
+                "category": category_label(category),
+                "households": figures.households,
+                "income": figures.income,
+                "per_household": figures.per_household,
+            }
+        )
+    total = driven(nets)
     totals = {
         "category": t("report.total"),
-        "households": count,
-        "income": total,
-        "per_household": div_round(total, count),
+        "households": total.households,
+        "income": total.income,
+        "per_household": total.per_household,
     }
     columns = [
         column("category"),
@@ -157,7 +225,10 @@ async def households_driven(conn: AsyncConnection, period: Period, *, cooperativ
         column("income", "money"),
         column("per_household", "money"),
     ]
-    summary = [t("report.driven_line", households=count, wan=wan_yuan(total))]
+    summary = [
+        t("report.driven_line", households=total.households, wan=wan_yuan(total.income)),
+        t("report.driven_definition"),
+    ]
     title = t("report.title.households-driven", period=period.label)
     return Report("households-driven", title, columns, rows, totals, summary)
 

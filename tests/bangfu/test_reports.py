@@ -273,7 +273,7 @@ async def test_households_driven_and_income(db_url: str, seeded: dict[str, int])
     assert (by["监测户"]["households"], by["监测户"]["income"]) == (1, 3000)
     assert by["一般农户"]["households"] == 0
     assert report.totals == {"category": "合计", "households": 2, "income": 6250, "per_household": 3125}
-    assert report.summary == ["带动 2 户、增收 0.01 万元"]
+    assert report.summary[0] == "带动 2 户、增收 0.01 万元" and "含净收入为负的农户" in report.summary[1]
 
     income = await _report(db_url, "household-income")
     assert [(r["member_no"], r["name"], r["income"]) for r in income.rows] == [
@@ -390,3 +390,16 @@ def test_exports_neutralise_formula_text_and_keep_numbers_numbers() -> None:
         assert amount.data_type == "n" and Decimal(str(amount.value)) == Decimal("-12.50")
         assert count.data_type == "n" and count.value == -3
     assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+
+
+def test_households_driven_counts_earning_households_and_nets_every_household() -> None:
+    """One definition for a month and a year: negatives stay in the income, out of the count."""
+    from bangfu.reports.households import driven, net_by_household
+
+    income = {1: {"2026-11": 5000, "2026-12": -800}, 2: {"2026-12": 300}, 3: {"2026-11": 1000}}
+    months = {m: driven(net_by_household(income, [m])) for m in ("2026-11", "2026-12")}
+    year = driven(net_by_household(income))
+    assert (months["2026-12"].households, months["2026-12"].income, months["2026-12"].negative) == (1, -500, 1)
+    assert (months["2026-11"].households, months["2026-11"].income) == (2, 6000)
+    assert year.income == sum(m.income for m in months.values()) == 5500
+    assert year.households == 3 and year.per_household == 1833
