@@ -178,6 +178,19 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "policy.collective": {"zh": "村集体", "en": "Collective"},
     "policy.bonus": {"zh": "脱贫户/监测户优先奖励", "en": "Priority bonus"},
     "policy.patronage": {"zh": "按交易量返还", "en": "Patronage return"},
+    "policy.too_far": {
+        "zh": "生效日期 {date} 太远：最晚只能是 {horizon}（今天起两年内；日期写错了吗？）",
+        "en": "the effective date {date} is too far ahead: {horizon} at the latest (two years from today; a typo?)",
+    },
+    "policy.household_floor": {
+        "zh": "retention_bp（合作社留存 {retention}）+ collective_bp（村集体 {collective}）之后，"
+        "成员农户每笔销售只得到扣费后净额的 {households}；本平台要求至少 {floor}"
+        "（依《农民专业合作社法》（2017）第 44 条“按交易量返还不低于 60%”的原则制定的平台规则）",
+        "en": "retention_bp ({retention} to the cooperative) + collective_bp ({collective} to the village) leave "
+        "member households {households} of each sale's net after fees; the hub requires at least {floor} "
+        "(its rule after the principle of the Farmers' Professional Cooperatives Law (2017) art. 44: "
+        "at least 60% returned to members by transaction volume)",
+    },
     "worker.needs_redis": {
         "zh": "worker 需要 Redis：请设置 BANGFU_REDIS_URL（嵌入式默认配置在进程内直接执行任务，无需 worker）",
         "en": "a worker needs Redis: set BANGFU_REDIS_URL (the embedded default runs tasks in-process)",

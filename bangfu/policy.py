@@ -8,17 +8,25 @@ Law: the Farmers' Professional Cooperatives Law (2017) art. 44 requires that the
 surplus returned to members by transaction volume (patronage return) be at least 60%, so
 ``patronage_return_bp`` below 6000 is refused.
 
+Adopting a new version (:func:`admit_policy`, ``bangfu policy add``) adds the hub's own rules on
+top of the law: member households must get at least :data:`MIN_HOUSEHOLD_SHARE_BP` of each
+sale's net after fees, and a version may start at most :data:`MAX_POLICY_LEAD_YEARS` ahead
+(:func:`latest_effective_from`). A version already stored is not re-judged by these rules when
+it is read (:func:`parse_policy`), so the lines it split keep posting as they did.
+
 Error hierarchy::
 
     ValueError
     └── PolicyError            the policy document is invalid; fix the document (field named)
-        └── UnknownGradeError  a lot names a grade the policy has no coefficient for
+        ├── UnknownGradeError  a lot names a grade the policy has no coefficient for
+        └── HouseholdShareError  a new version leaves households less than the per-sale floor
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -28,6 +36,24 @@ from bangfu.enums import HouseholdCategory
 BP_WHOLE = 10_000  # basis points in one whole
 MIN_PATRONAGE_RETURN_BP = 6_000  # art. 44: at least 60% returned by transaction volume
 MAX_GRADE_COEFFICIENT = 1_000  # percent; a grade worth more than 10x grade 100 is a typo
+
+MIN_HOUSEHOLD_SHARE_BP = 6_000
+"""The least share of each sale's net attributable revenue (after fees and host commission) a new
+policy version must leave to member households: what is not cooperative retention or village
+collective share (the priority bonus goes to households too), so ``retention_bp +
+collective_bp <= 10000 - MIN_HOUSEHOLD_SHARE_BP``.
+
+This is the hub's policy, not a quotation of the law. It is derived from the principle of the
+Farmers' Professional Cooperatives Law (2017) art. 44: distributable surplus returned to members
+by transaction volume must be at least 60%, i.e. most of the value goes back to the members whose
+produce made it. The hub applies the same 60% to every sale, so a policy cannot keep the money
+in the cooperative or the village until a year-end distribution that may never come. Change it
+here (and in README) if a programme sets another floor."""
+
+MAX_POLICY_LEAD_YEARS = 2
+"""How far ahead a new version may start: at most this many years after today (Asia/Shanghai).
+A date beyond it (``9999-12-31``, a typo like ``2207``) is refused: a version must start after
+the latest one, so a far-off version would block every later one."""
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -48,6 +74,24 @@ class UnknownGradeError(PolicyError):
     def __init__(self, grade: str, known: tuple[str, ...]) -> None:
         super().__init__("grade_coefficients", f"unknown grade {grade!r} (policy knows {', '.join(known) or 'none'})")
         self.grade = grade
+
+
+class HouseholdShareError(PolicyError):
+    """A new version leaves member households less than :data:`MIN_HOUSEHOLD_SHARE_BP` per sale."""
+
+    fields = ("retention_bp", "collective_bp")
+
+    def __init__(self, retention_bp: int, collective_bp: int) -> None:
+        self.households_bp = BP_WHOLE - retention_bp - collective_bp
+        self.floor_bp = MIN_HOUSEHOLD_SHARE_BP
+        ValueError.__init__(
+            self,
+            f"split policy fields 'retention_bp' ({retention_bp} bp) + 'collective_bp' ({collective_bp} bp) "
+            f"leave member households {self.households_bp} bp of each sale's net after fees; the hub requires "
+            f"at least {self.floor_bp} bp ({self.floor_bp // 100}%), its rule after the principle of "
+            f"{_LAW_ART_44} (at least 60% returned to members by transaction volume)",
+        )
+        self.field = "retention_bp"
 
 
 class Basis(StrEnum):
@@ -211,6 +255,30 @@ def parse_policy(rules: Mapping[str, Any]) -> Policy:
             raise PolicyError(f"estimates_bp.{extra[0]}", message)
         kwargs["estimates"] = FeeEstimates(**{f"{k}_bp": estimates[k] for k in _ESTIMATE_KEYS if k in estimates})
     return Policy(**kwargs)
+
+
+def check_household_share(policy: Policy) -> None:
+    """Refuse a policy that leaves member households less than the per-sale floor."""
+    if BP_WHOLE - policy.retention_bp - policy.collective_bp < MIN_HOUSEHOLD_SHARE_BP:
+        raise HouseholdShareError(policy.retention_bp, policy.collective_bp)
+
+
+def admit_policy(rules: Mapping[str, Any]) -> Policy:
+    """Parse a document proposed as a new version: :func:`parse_policy`, then the hub's adoption
+    rule that households get at least :data:`MIN_HOUSEHOLD_SHARE_BP` of each sale's net."""
+    policy = parse_policy(rules)
+    check_household_share(policy)
+    return policy
+
+
+def latest_effective_from(today: date) -> date:
+    """The last day a version added ``today`` may start: :data:`MAX_POLICY_LEAD_YEARS` years on
+    (29 February to 28 February)."""
+    year = today.year + MAX_POLICY_LEAD_YEARS
+    try:
+        return today.replace(year=year)
+    except ValueError:
+        return today.replace(year=year, day=28)
 
 
 def parse_policy_row(rules: Mapping[str, Any], patronage_return_bp: int) -> Policy:

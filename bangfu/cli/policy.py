@@ -1,9 +1,11 @@
 """``bangfu policy``: a cooperative's versioned income-split policy.
 
-A new version is validated in full: the policy's own rules, and the art. 44 floor of 60%
-patronage return. It takes effect from a date after the latest version's and after today
-(Asia/Shanghai). Lines are split by the version in force when they were paid, so a new
-version never changes a posted journal.
+A new version is validated in full: the policy's own rules, the art. 44 floor of 60%
+patronage return, and the hub's floor of households' share per sale
+(``bangfu.policy.MIN_HOUSEHOLD_SHARE_BP``). It takes effect from a date after the latest
+version's and after today (Asia/Shanghai), and at most ``MAX_POLICY_LEAD_YEARS`` ahead. Lines are
+split by the version in force when they were paid, so a new version never changes a posted
+journal.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from bangfu.cli.db import DbOption, upgrade_database
 from bangfu.errors import UserError
 from bangfu.i18n import t
 from bangfu.models import Cooperative, SplitPolicy, Supplier
-from bangfu.policy import PolicyError, parse_policy
+from bangfu.policy import (
+    MIN_HOUSEHOLD_SHARE_BP,
+    HouseholdShareError,
+    PolicyError,
+    admit_policy,
+    latest_effective_from,
+)
 from bangfu.settings import get_settings
 from bangfu.store import make_engine, session_factory
 
@@ -63,7 +71,16 @@ def read_rules(path: Path) -> dict[str, Any]:
     if not isinstance(rules, dict):
         raise UserError(f"{path}: {t('policy.bad_json')}: {t('policy.not_object')}")
     try:
-        parse_policy(rules)
+        admit_policy(rules)
+    except HouseholdShareError as exc:
+        message = t(
+            "policy.household_floor",
+            retention=_pct(rules["retention_bp"]),
+            collective=_pct(rules["collective_bp"]),
+            households=_pct(exc.households_bp),
+            floor=_pct(MIN_HOUSEHOLD_SHARE_BP),
+        )
+        raise UserError(f"{path}: {message}") from exc
     except PolicyError as exc:
         raise UserError(f"{path}: {exc}") from exc
     return rules
@@ -83,6 +100,9 @@ async def add_version(
     ).first()
     if effective_from <= now:
         raise UserError(t("policy.not_future", date=effective_from.isoformat(), today=now.isoformat()))
+    horizon = latest_effective_from(now)
+    if effective_from > horizon:
+        raise UserError(t("policy.too_far", date=effective_from.isoformat(), horizon=horizon.isoformat()))
     if latest is not None and effective_from <= latest.effective_from:
         raise UserError(
             t("policy.not_after_latest", date=effective_from.isoformat(), latest=latest.effective_from.isoformat())
@@ -107,12 +127,17 @@ def policy_add(
     cooperative: Annotated[str, typer.Option("--cooperative", help="Cooperative id, credit code or name.")],
     file: Annotated[Path, typer.Option("--file", help="The policy as a JSON object (see docs/accounting.md).")],
     effective_from: Annotated[
-        str, typer.Option("--effective-from", help="First day it applies (YYYY-MM-DD), after today.")
+        str,
+        typer.Option(
+            "--effective-from",
+            help="First day it applies (YYYY-MM-DD): after today and at most 2 years ahead.",
+        ),
     ],
     note: Annotated[str | None, typer.Option(help="Why it changed (e.g. the general meeting's resolution).")] = None,
     db: DbOption = None,
 ) -> None:
-    """Add a new version of a cooperative's split policy, validated (art. 44: at least 60% returned)."""
+    """Add a new version of a cooperative's split policy, validated (art. 44: at least 60% returned;
+    households at least 60% of each sale's net)."""
     try:
         starts = date.fromisoformat(effective_from)
     except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from typing import Any
 
 import pytest
@@ -11,10 +12,15 @@ from hypothesis import strategies as st
 
 from bangfu.enums import HouseholdCategory
 from bangfu.policy import (
+    MAX_POLICY_LEAD_YEARS,
+    MIN_HOUSEHOLD_SHARE_BP,
     Basis,
+    HouseholdShareError,
     LeftoverParty,
     PolicyError,
     UnknownGradeError,
+    admit_policy,
+    latest_effective_from,
     parse_policy,
     parse_policy_row,
 )
@@ -149,3 +155,41 @@ def test_any_document_is_either_valid_or_refused_by_name(
         with pytest.raises(PolicyError) as caught:
             parse_policy(rules)
         assert caught.value.field in ("retention_bp", "patronage_return_bp")
+
+
+def test_a_policy_giving_households_nothing_per_sale_is_refused_naming_the_fields() -> None:
+    """Issue 12 item 14: retention 90% + collective 10% (nothing per sale to member households)
+    was accepted. A new version must leave households at least MIN_HOUSEHOLD_SHARE_BP (60%) of
+    each sale's net after fees: the hub's rule after the principle of art. 44."""
+    with pytest.raises(HouseholdShareError) as caught:
+        admit_policy(scenario_rules(retention_bp=9000, collective_bp=1000, priority_bonus_bp=0))
+    error = caught.value
+    assert isinstance(error, PolicyError)
+    assert error.fields == ("retention_bp", "collective_bp")
+    assert (error.households_bp, error.floor_bp) == (0, MIN_HOUSEHOLD_SHARE_BP)
+    message = str(error)
+    assert "'retention_bp'" in message and "'collective_bp'" in message and "art. 44" in message
+    # The priority bonus goes to households, so it counts towards their share.
+    assert admit_policy(scenario_rules(retention_bp=2500, collective_bp=1500, priority_bonus_bp=4000))
+    with pytest.raises(HouseholdShareError):
+        admit_policy(scenario_rules(retention_bp=2500, collective_bp=1501, priority_bonus_bp=0))
+    # A version already stored still parses (its lines keep posting as they did).
+    assert parse_policy(scenario_rules(retention_bp=9000, collective_bp=1000, priority_bonus_bp=0)).retention_bp == 9000
+
+
+@given(retention=st.integers(0, 10_000), collective=st.integers(0, 10_000))
+def test_admission_is_exactly_the_household_floor(retention: int, collective: int) -> None:
+    rules = scenario_rules(retention_bp=retention, collective_bp=collective, priority_bonus_bp=0)
+    if retention + collective > 10_000:
+        return
+    if 10_000 - retention - collective >= MIN_HOUSEHOLD_SHARE_BP:
+        assert admit_policy(rules).retention_bp == retention
+    else:
+        with pytest.raises(HouseholdShareError):
+            admit_policy(rules)
+
+
+def test_the_horizon_is_two_years_from_today() -> None:
+    assert MAX_POLICY_LEAD_YEARS == 2
+    assert latest_effective_from(date(2026, 3, 15)) == date(2028, 3, 15)
+    assert latest_effective_from(date(2028, 2, 29)) == date(2030, 2, 28)

@@ -120,3 +120,33 @@ async def test_unknown_keys_and_broken_shares_are_refused_and_nothing_is_stored(
     policy = _write(tmp_path, {**RULES, "retention_bp": 9000, "collective_bp": 2000})
     add(coop_db, policy, "2099-01-01")
     assert await _versions(coop_db) == []
+
+
+async def test_a_date_beyond_the_horizon_is_refused(coop_db: str, tmp_path: Path) -> None:
+    """Issue 12 item 14: ``--effective-from 9999-12-31`` (or a typo like 2207) was accepted, and
+    then no later version could ever be added. At most MAX_POLICY_LEAD_YEARS (2) ahead now."""
+    from bangfu.cli.policy import today
+    from bangfu.policy import latest_effective_from
+
+    policy = _write(tmp_path, RULES)
+    horizon = latest_effective_from(today())  # the command's today: Asia/Shanghai
+    for typo in ("9999-12-31", "2207-01-01", (horizon + timedelta(days=1)).isoformat()):
+        result = add(coop_db, policy, typo)
+        assert result.returncode == 2, result.stdout
+        assert typo in result.stderr and horizon.isoformat() in result.stderr and "Traceback" not in result.stderr
+    assert await _versions(coop_db) == []
+    assert add(coop_db, policy, horizon.isoformat()).returncode == 0
+    assert [v for v, _ in await _versions(coop_db)] == [1]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_policy_leaving_households_nothing_per_sale_is_refused(coop_db: str, tmp_path: Path) -> None:
+    """Issue 12 item 14: retention 90% + collective 10% was accepted: nothing per sale went to the
+    member households."""
+    policy = _write(tmp_path, {**RULES, "retention_bp": 9000, "collective_bp": 1000, "priority_bonus_bp": 0}, "r.json")
+    result = add(coop_db, policy, (date.today() + timedelta(days=3)).isoformat(), None)
+    assert result.returncode == 2
+    for text in ("r.json", "retention_bp", "collective_bp", "60", "44"):
+        assert text in result.stderr, text
+    assert "Traceback" not in result.stderr
+    assert await _versions(coop_db) == []
