@@ -178,6 +178,8 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "policy.collective": {"zh": "村集体", "en": "Collective"},
     "policy.bonus": {"zh": "脱贫户/监测户优先奖励", "en": "Priority bonus"},
     "policy.patronage": {"zh": "按交易量返还", "en": "Patronage return"},
+    "policy.state": {"zh": "状态", "en": "State"},
+    "policy.state_withdrawn": {"zh": "已撤回（{at}）", "en": "withdrawn ({at})"},
     "policy.too_far": {
         "zh": "生效日期 {date} 太远：最晚只能是 {horizon}（今天起两年内；日期写错了吗？）",
         "en": "the effective date {date} is too far ahead: {horizon} at the latest (two years from today; a typo?)",
@@ -190,6 +192,20 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "member households {households} of each sale's net after fees; the hub requires at least {floor} "
         "(its rule after the principle of the Farmers' Professional Cooperatives Law (2017) art. 44: "
         "at least 60% returned to members by transaction volume)",
+    },
+    "policy.no_version": {"zh": "没有第 {version} 版分配方案", "en": "there is no policy version {version}"},
+    "policy.already_withdrawn": {
+        "zh": "第 {version} 版已于 {at} 撤回",
+        "en": "version {version} was withdrawn on {at}",
+    },
+    "policy.in_force": {
+        "zh": "第 {version} 版自 {date} 起生效（今天 {today}），已经适用过，不能撤回；请新增一个版本",
+        "en": "version {version} applies from {date} (today is {today}): a version in force or past is never "
+        "withdrawn; add a new version instead",
+    },
+    "policy.withdrawn": {
+        "zh": "已撤回 {name} 的第 {version} 版分配方案（原定 {date} 生效），记录已保留",
+        "en": "{name}: policy version {version} (due from {date}) withdrawn; the record is kept",
     },
     "worker.needs_redis": {
         "zh": "worker 需要 Redis：请设置 BANGFU_REDIS_URL（嵌入式默认配置在进程内直接执行任务，无需 worker）",

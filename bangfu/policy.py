@@ -53,7 +53,8 @@ here (and in README) if a programme sets another floor."""
 MAX_POLICY_LEAD_YEARS = 2
 """How far ahead a new version may start: at most this many years after today (Asia/Shanghai).
 A date beyond it (``9999-12-31``, a typo like ``2207``) is refused: a version must start after
-the latest one, so a far-off version would block every later one."""
+the latest one, so a far-off version would block every later one. A version not yet in force
+can be withdrawn (``bangfu policy withdraw``)."""
 
 E = TypeVar("E", bound=StrEnum)
 

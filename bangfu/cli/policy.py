@@ -5,7 +5,8 @@ patronage return, and the hub's floor of households' share per sale
 (``bangfu.policy.MIN_HOUSEHOLD_SHARE_BP``). It takes effect from a date after the latest
 version's and after today (Asia/Shanghai), and at most ``MAX_POLICY_LEAD_YEARS`` ahead. Lines are
 split by the version in force when they were paid, so a new version never changes a posted
-journal.
+journal. A version not yet in force can be withdrawn (moved, with the reason, to
+``split_policy_withdrawals``); one in force or past never is.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bangfu.cli.db import DbOption, upgrade_database
 from bangfu.errors import UserError
 from bangfu.i18n import t
 from bangfu.models import Cooperative, SplitPolicy, Supplier
+from bangfu.models.org import SplitPolicyWithdrawal
 from bangfu.policy import (
     MIN_HOUSEHOLD_SHARE_BP,
     HouseholdShareError,
@@ -89,7 +91,9 @@ def read_rules(path: Path) -> dict[str, Any]:
 async def add_version(
     session: AsyncSession, coop_id: int, rules: dict[str, Any], effective_from: date, note: str | None, *, now: date
 ) -> int:
-    """Store ``rules`` as the cooperative's next version; returns the version number."""
+    """Store ``rules`` as the cooperative's next version; returns the version number.
+
+    The number follows every version ever given, withdrawn ones included."""
     latest = (
         await session.execute(
             select(SplitPolicy.version, SplitPolicy.effective_from)
@@ -107,7 +111,10 @@ async def add_version(
         raise UserError(
             t("policy.not_after_latest", date=effective_from.isoformat(), latest=latest.effective_from.isoformat())
         )
-    version = (latest.version if latest else 0) + 1
+    withdrawn = await session.scalar(
+        select(func.max(SplitPolicyWithdrawal.version)).where(SplitPolicyWithdrawal.cooperative_id == coop_id)
+    )
+    version = max(latest.version if latest else 0, withdrawn or 0) + 1
     session.add(
         SplitPolicy(
             cooperative_id=coop_id,
@@ -120,6 +127,45 @@ async def add_version(
     )
     await session.flush()
     return version
+
+
+async def withdraw_version(session: AsyncSession, coop_id: int, version: int, reason: str | None, *, now: date) -> date:
+    """Withdraw a version not yet in force: move it, whole, to ``split_policy_withdrawals`` with
+    ``reason``; returns the date it would have started. A version whose first day is today or
+    earlier has applied (or applies now) and is refused: it stays, like every journal it split."""
+    row = await session.scalar(
+        select(SplitPolicy)
+        .where(SplitPolicy.cooperative_id == coop_id, SplitPolicy.version == version)
+        .with_for_update()
+    )
+    if row is None:
+        gone = await session.scalar(
+            select(SplitPolicyWithdrawal.withdrawn_at).where(
+                SplitPolicyWithdrawal.cooperative_id == coop_id, SplitPolicyWithdrawal.version == version
+            )
+        )
+        if gone is not None:
+            raise UserError(t("policy.already_withdrawn", version=version, at=gone.date().isoformat()))
+        raise UserError(t("policy.no_version", version=version))
+    if row.effective_from <= now:
+        raise UserError(
+            t("policy.in_force", version=version, date=row.effective_from.isoformat(), today=now.isoformat())
+        )
+    session.add(
+        SplitPolicyWithdrawal(
+            cooperative_id=coop_id,
+            version=row.version,
+            effective_from=row.effective_from,
+            patronage_return_bp=row.patronage_return_bp,
+            rules=row.rules,
+            note=row.note,
+            created_at=row.created_at,
+            reason=reason,
+        )
+    )
+    await session.delete(row)
+    await session.flush()
+    return row.effective_from
 
 
 @policy_app.command("add")
@@ -161,6 +207,32 @@ def policy_add(
     console.print(t("policy.added", name=name, version=version, date=starts.isoformat()))
 
 
+@policy_app.command("withdraw")
+def policy_withdraw(
+    cooperative: Annotated[str, typer.Option("--cooperative", help="Cooperative id, credit code or name.")],
+    version: Annotated[int, typer.Option("--version", help="The version to withdraw (not yet in force).", min=1)],
+    reason: Annotated[str | None, typer.Option(help="Why (kept with the withdrawn version).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Withdraw a version that is not yet in force (a wrong date or a typo); recorded, never deleted.
+    A version in force or past is refused."""
+
+    async def main() -> tuple[str, date]:
+        url = _url(db)
+        await upgrade_database(url)
+        engine = make_engine(url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                coop_id, name = await find_cooperative(session, cooperative)
+                starts = await withdraw_version(session, coop_id, version, reason, now=today())
+                return name, starts
+        finally:
+            await engine.dispose()
+
+    name, starts = run(main())
+    console.print(t("policy.withdrawn", name=name, version=version, date=starts.isoformat()))
+
+
 @policy_app.command("list")
 def policy_list(
     cooperative: Annotated[str | None, typer.Option("--cooperative", help="Only this cooperative.")] = None,
@@ -182,11 +254,20 @@ def policy_list(
                 )
                 if cooperative is not None:
                     coop_id, _ = await find_cooperative(session, cooperative)
+                withdrawn = (
+                    select(Supplier.name, SplitPolicyWithdrawal)
+                    .join(Cooperative, Cooperative.id == SplitPolicyWithdrawal.cooperative_id)
+                    .join(Supplier, Supplier.id == Cooperative.supplier_id)
+                )
+                if cooperative is not None:
                     query = query.where(SplitPolicy.cooperative_id == coop_id)
+                    withdrawn = withdrawn.where(SplitPolicyWithdrawal.cooperative_id == coop_id)
                 count = await session.scalar(select(func.count()).select_from(SplitPolicy))
-                if not count:
+                gone = list((await session.execute(withdrawn)).all())
+                if not count and not gone:
                     raise UserError(t("policy.none"))
-                return list((await session.execute(query)).all())
+                rows: list[Any] = [*(await session.execute(query)).all(), *gone]
+                return sorted(rows, key=lambda r: (r[0], r[1].version))
         finally:
             await engine.dispose()
 
@@ -196,6 +277,7 @@ def policy_list(
         table.add_column(t(key))
     table.add_column(t("policy.bonus"), justify="right")
     table.add_column(t("policy.patronage"), justify="right")
+    table.add_column(t("policy.state"))
     for name, policy in rows:
         rules = policy.rules
         table.add_row(
@@ -206,6 +288,9 @@ def policy_list(
             _pct(rules.get("collective_bp", 0)),
             _pct(rules.get("priority_bonus_bp", 0)),
             _pct(policy.patronage_return_bp),
+            t("policy.state_withdrawn", at=policy.withdrawn_at.date().isoformat())
+            if isinstance(policy, SplitPolicyWithdrawal)
+            else "",
         )
     console.print(table)
 

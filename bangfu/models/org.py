@@ -112,3 +112,26 @@ class SplitPolicy(IdMixin, Base):
     rules: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SplitPolicyWithdrawal(IdMixin, Base):
+    """A policy version withdrawn before it came into force (``bangfu policy withdraw``).
+
+    The version is moved here whole, as it was stored, with when and why it was withdrawn; it
+    leaves ``split_policies``, so every reader of policies in force ignores it without knowing
+    about withdrawals. Only a version that never applied can be withdrawn (its first day after
+    today), so no journal was ever split by it. Its number is never given to another version.
+    """
+
+    __tablename__ = "split_policy_withdrawals"
+    __table_args__ = (UniqueConstraint("cooperative_id", "version"),)
+
+    cooperative_id: Mapped[int] = mapped_column(IdType, ForeignKey("cooperatives.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[date] = mapped_column(Date)  # the first day it would have applied
+    patronage_return_bp: Mapped[int] = mapped_column(Integer)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    note: Mapped[str | None] = mapped_column(Text)  # the version's own note
+    created_at: Mapped[datetime]  # when the version was added
+    withdrawn_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bangfu.models import SplitPolicy
 from tests.bangfu.test_cli import bangfu
@@ -122,6 +122,29 @@ async def test_unknown_keys_and_broken_shares_are_refused_and_nothing_is_stored(
     assert await _versions(coop_db) == []
 
 
+def withdraw(db_url: str, version: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    return bangfu(
+        "policy", "withdraw", "--cooperative", _credit_code(), "--version", str(version), "--db", db_url, *extra
+    )
+
+
+async def _withdrawals(db_url: str) -> list[tuple[int, date, str | None]]:
+    from bangfu.models.org import SplitPolicyWithdrawal
+    from bangfu.store import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    SplitPolicyWithdrawal.version, SplitPolicyWithdrawal.effective_from, SplitPolicyWithdrawal.reason
+                ).order_by(SplitPolicyWithdrawal.version)
+            )
+            return [(v, d, r) for v, d, r in rows]
+    finally:
+        await engine.dispose()
+
+
 async def test_a_date_beyond_the_horizon_is_refused(coop_db: str, tmp_path: Path) -> None:
     """Issue 12 item 14: ``--effective-from 9999-12-31`` (or a typo like 2207) was accepted, and
     then no later version could ever be added. At most MAX_POLICY_LEAD_YEARS (2) ahead now."""
@@ -137,6 +160,46 @@ async def test_a_date_beyond_the_horizon_is_refused(coop_db: str, tmp_path: Path
     assert await _versions(coop_db) == []
     assert add(coop_db, policy, horizon.isoformat()).returncode == 0
     assert [v for v, _ in await _versions(coop_db)] == [1]
+
+
+async def test_a_version_not_yet_in_force_can_be_withdrawn_and_is_recorded(coop_db: str, tmp_path: Path) -> None:
+    """Issue 12 item 14: a version added with the wrong date could never be taken back, so nothing
+    after it could be added. ``policy withdraw`` takes back a version not yet in force (recorded,
+    its number never reused); a version in force or past is refused (simulated by the date)."""
+    policy = _write(tmp_path, RULES)
+    soon = date.today() + timedelta(days=10)
+    far = date.today() + timedelta(days=700)
+    assert add(coop_db, policy, soon.isoformat()).returncode == 0
+    assert add(coop_db, policy, far.isoformat(), None, "--note", "typo: meant next month").returncode == 0
+    blocked = add(coop_db, policy, (soon + timedelta(days=30)).isoformat())
+    assert blocked.returncode == 2 and far.isoformat() in blocked.stderr
+    done = withdraw(coop_db, 2, "--reason", "wrong year")
+    assert done.returncode == 0, done.stderr
+    assert await _versions(coop_db) == [(1, soon)]
+    assert await _withdrawals(coop_db) == [(2, far, "wrong year")]
+    again = withdraw(coop_db, 2)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    # The next version follows; number 2 stays the withdrawn one's.
+    later = soon + timedelta(days=30)
+    assert add(coop_db, policy, later.isoformat()).returncode == 0
+    assert await _versions(coop_db) == [(1, soon), (3, later)]
+    listing = bangfu("policy", "list", "--db", coop_db, env={"BANGFU_LANG": "en"})
+    assert listing.returncode == 0, listing.stderr
+    assert far.isoformat() in listing.stdout and "withdrawn" in listing.stdout
+    # In force today (version 1 from today on): refused, and it stays.
+    from bangfu.store import make_engine
+
+    engine = make_engine(coop_db)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(update(SplitPolicy).where(SplitPolicy.version == 1).values(effective_from=date.today()))
+    finally:
+        await engine.dispose()
+    refused = withdraw(coop_db, 1)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr and date.today().isoformat() in refused.stderr
+    missing = withdraw(coop_db, 9)
+    assert missing.returncode == 2 and "9" in missing.stderr
+    assert [v for v, _ in await _versions(coop_db)] == [1, 3]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
