@@ -39,6 +39,7 @@ from bangfu.enums import ErrorClass, SyncStream
 from bangfu.errors import UserError
 from bangfu.i18n import t
 from bangfu.models import Alert, QuarantinedRecord, Shop, SyncCursor, SyncRun
+from bangfu.notify import orders_changed
 from bangfu.records import Quarantined
 from bangfu.secrets import SecretStore, redact, secret_values
 from connectors.base import Connector, Tokens
@@ -513,6 +514,8 @@ class SyncEngine:
             outcome.rows.add(page)
             if run_id is not None:
                 await conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(**_run_values(outcome)))
+        if stream in (SyncStream.ORDERS, SyncStream.REFUNDS) and page.new + page.changed:
+            await orders_changed(self.engine, orders=page.new + page.changed)  # committed: tell the board
 
     async def _upsert(
         self, conn: AsyncConnection, shop: Shop, stream: SyncStream, records: Sequence[Any], now: datetime
