@@ -12,6 +12,7 @@ from bangfu.models.alerts import Alert
 from bangfu.models.base import Base
 from bangfu.models.catalog import Certification, Product, Sku
 from bangfu.models.channels import Listing, PurchasingUnit, ReservedShareRule, Shop, UnitTarget
+from bangfu.models.county import CampaignGroup, MonitoringLine, UnitKind
 from bangfu.models.ledger import Journal, LedgerAccount, LedgerAdjustment, LedgerChainHead, Posting
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
 from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine
@@ -25,6 +26,7 @@ __all__ = [
     "Alert",
     "ApiToken",
     "Base",
+    "CampaignGroup",
     "Certification",
     "Cooperative",
     "ExplanationWindow",
@@ -44,6 +46,7 @@ __all__ = [
     "LotAllocation",
     "LotContribution",
     "MemberAccount",
+    "MonitoringLine",
     "Order",
     "OrderLine",
     "Posting",
@@ -67,6 +70,7 @@ __all__ = [
     "SurplusDistribution",
     "SyncCursor",
     "SyncRun",
+    "UnitKind",
     "UnitTarget",
     "User",
     "UserShop",

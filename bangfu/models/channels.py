@@ -71,6 +71,9 @@ class PurchasingUnit(IdMixin, TimestampMixin, Base):
     region_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("regions.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("purchasing_units.id"))
     staff_count: Mapped[int | None] = mapped_column(Integer)
+    # The unit's kind for campaign reports when the county names one beyond ``unit_type``
+    # (``unit_kinds.code``: 军营, 社区, 商超 ...); None: its ``unit_type``.
+    kind_code: Mapped[str | None] = mapped_column(String(24))
 
     region: Mapped[Region | None] = relationship()
     targets: Mapped[list[UnitTarget]] = relationship(back_populates="unit")
