@@ -66,7 +66,7 @@ def surface_modules() -> list[ModuleType]:
     ``OPENAPI_PATHS`` / ``OPENAPI_SCHEMAS`` for the API routes it serves)."""
     import importlib
 
-    names = ["web.views.sessions", "web.views.cooperatives", "web.views.units", "web.views.board"]
+    names = ["web.views.sessions", "web.views.cooperatives", "web.views.units", "web.views.board", "web.views.county"]
     modules = []
     for name in names:
         try:

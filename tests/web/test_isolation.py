@@ -41,6 +41,7 @@ from tests.web.conftest import ROLES, World, api_token, login
 ALL = frozenset(ROLES)
 SEES_SESSIONS = frozenset({"admin", "operator", "host", "county"})
 SEES_COOPERATIVES = frozenset({"admin", "county"})  # the list; the coop user is sent to its own
+COUNTY_OFFICE = frozenset({"admin", "county"})
 MISSING = "999999999"
 # Not ids: each must be a 404 in a path (a path id is a positive whole number in ASCII digits,
 # nothing else), a 400 naming the parameter in a query string.
@@ -115,6 +116,15 @@ ROUTES: dict[str, Route] = {
     "/units": Route(status=only(frozenset({"admin", "county"}))),
     "/units/{id}": Route(kind="unit"),
     "/api/v1/units/{id}": Route(kind="unit"),
+    # the county office (issue 13): the county (its region and below) and the admin
+    "/county": Route(status=only(COUNTY_OFFICE)),
+    "/county/units": Route(status=only(COUNTY_OFFICE)),
+    "/county/monitoring": Route(status=only(COUNTY_OFFICE)),
+    "/county/products": Route(status=only(COUNTY_OFFICE)),
+    "/api/v1/county/overview": Route(status=only(COUNTY_OFFICE)),
+    "/api/v1/county/units": Route(status=only(COUNTY_OFFICE), items=("unit", ("items", "*", "id"))),
+    "/api/v1/county/monitoring": Route(status=only(COUNTY_OFFICE), items=("household", ("items", "*", "household_id"))),
+    "/api/v1/county/products": Route(status=only(COUNTY_OFFICE)),
 }
 
 PARAM = re.compile(r"\{(\w+)\}")

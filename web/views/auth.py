@@ -28,6 +28,8 @@ def home_path(user: User) -> str:
             return f"/cooperatives/{user.cooperative_id}"
         case UserRole.UNIT:
             return f"/units/{user.unit_id}"
+        case UserRole.COUNTY:
+            return "/county"
     return "/cooperatives"
 
 
