@@ -98,6 +98,9 @@ def _register() -> None:
     from bangfu.cli import serve, users
 
     app.add_typer(users.users_app, name="users")
+    from bangfu.cli import county
+
+    app.add_typer(county.county_app, name="county")
     app.command("serve")(serve.serve_command)
     try:
         from bangfu.cli.fakes import fakes_app

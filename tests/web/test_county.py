@@ -287,3 +287,31 @@ async def test_unit_kinds_and_monitoring_lines_are_data(world_copy: World) -> No
             assert any(not default for _, _, default in m.lines)
     finally:
         await engine.dispose()
+
+
+def test_county_cli_edits_kinds_groups_and_lines(sqlite_world: World, tmp_path: Any) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from bangfu.cli.app import app
+
+    source = sqlite_world.url.removeprefix("sqlite+aiosqlite:///")
+    shutil.copyfile(source, tmp_path / "world.db")
+    db = ["--db", f"sqlite+aiosqlite:///{tmp_path / 'world.db'}"]
+    runner = CliRunner()
+    ok = runner.invoke(app, ["county", "groups", "set", "fairs", "--zh", "进展会", "--en", "Fairs", *db])
+    assert ok.exit_code == 0, ok.output
+    ok = runner.invoke(app, ["county", "kinds", "set", "fair", "--zh", "展会", "--en", "Fair", "--group", "fairs", *db])
+    assert ok.exit_code == 0, ok.output
+    listed = runner.invoke(app, ["county", "groups", "list", *db])
+    assert "进展会" in listed.stdout and "进学校" in listed.stdout  # the defaults are kept
+    assert (
+        runner.invoke(app, ["county", "kinds", "set", "x", "--zh", "x", "--en", "x", "--group", "nope", *db]).exit_code
+        == 2
+    )
+    assert runner.invoke(app, ["county", "assign", "NO-SUCH-UNIT", "fair", *db]).exit_code == 2
+    line = ["county", "monitoring-line", "set", "--region", "513328", "--year", "2026"]
+    assert runner.invoke(app, [*line, "--yuan", "7400", *db]).exit_code == 0
+    assert runner.invoke(app, [*line, "--yuan", "7.001", *db]).exit_code == 2
+    assert "7,400.00" in runner.invoke(app, ["county", "monitoring-line", "list", *db]).stdout
