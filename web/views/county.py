@@ -213,6 +213,10 @@ MESSAGES.update(
             "zh": "低于监测线：{n} 户 / 共 {total} 户",
             "en": "Below the line: {n} of {total} households",
         },
+        "web.county.no_income": {
+            "zh": "其中 {n} 户本年度尚无经平台的收入。",
+            "en": "{n} of them have had no income through the hub this year.",
+        },
         "web.county.member_no": {"zh": "成员编号", "en": "Member no."},
         "web.county.name": {"zh": "户主", "en": "Head"},
         "web.county.village": {"zh": "村", "en": "Village"},
