@@ -222,6 +222,7 @@ async def _serve(url: str, logins: list[DemoLogin]) -> None:
 
     def ready(address: str) -> None:
         console.print(t("web.serving", url=address), highlight=False)
+        console.print(t("web.board.serving", url=f"{address.rstrip('/')}/board"), highlight=False)
         console.print(t("web.demo_logins", password=DEMO_PASSWORD), highlight=False)
         for login in logins:
             scope = f"  ({login.scope})" if login.scope else ""

@@ -214,8 +214,3 @@ def setup(app: web.Application) -> None:
 
     app.on_shutdown.append(stop)
     app.add_routes(routes)
-
-
-def board_url(address: str) -> str:
-    """The board's address on a server at ``address`` (``bangfu demo`` prints it)."""
-    return f"{address.rstrip('/')}/board"
