@@ -86,9 +86,16 @@
     var rows = units.slice().reverse();
     var big = window.innerWidth >= 1400;
     var narrow = window.innerWidth < 500;
+    // A row per unit, at the top: a few units are a few bars, not bars spread over the panel.
+    var rowHeight = big ? 56 : 38;
+    if (!big) {
+      var wanted = Math.max(120, rows.length * rowHeight + 8) + 'px';
+      if (holder.style.height !== wanted) { holder.style.height = wanted; chart.resize(); }
+    }
+    var height = Math.max(rowHeight, Math.min(holder.clientHeight - 8, rows.length * rowHeight));
     chart.setOption({
       animationDurationUpdate: 600,
-      grid: {left: 8, right: narrow ? 86 : 120, top: 4, bottom: 4, containLabel: true},
+      grid: {left: 8, right: narrow ? 86 : 120, top: 4, height: height, containLabel: true},
       tooltip: {trigger: 'axis', axisPointer: {type: 'shadow'},
         valueFormatter: function (v) { return money(Math.round(v * 100)); }},
       xAxis: {type: 'value', show: false},
