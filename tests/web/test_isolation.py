@@ -69,6 +69,7 @@ class Route:
     items: tuple[str, tuple[str, ...]] | None = None
     shows_name: bool = False
     public: bool = False
+    at: str | None = None  # the path to request, for a route whose parameter is no id (a region code)
 
 
 def only(roles: frozenset[str], status: int = 200, **others: int) -> dict[str, int]:
@@ -125,6 +126,11 @@ ROUTES: dict[str, Route] = {
     "/api/v1/county/units": Route(status=only(COUNTY_OFFICE), items=("unit", ("items", "*", "id"))),
     "/api/v1/county/monitoring": Route(status=only(COUNTY_OFFICE), items=("household", ("items", "*", "household_id"))),
     "/api/v1/county/products": Route(status=only(COUNTY_OFFICE)),
+    # the public board (issue 13): no login, no personal data; {code} is a region code, no id
+    "/board": Route(status=only(ALL), public=True),
+    "/board/events": Route(status=only(ALL), public=True),
+    "/board/{code}": Route(status=only(ALL), public=True, at="/board/513328"),
+    "/board/{code}/events": Route(status=only(ALL), public=True, at="/board/513328/events"),
 }
 
 PARAM = re.compile(r"\{(\w+)\}")
@@ -152,7 +158,7 @@ def test_every_route_is_in_the_table(tmp_path: Any) -> None:
     assert not gone, f"ROUTES rows for routes the app no longer serves: {gone}"
     arity = {"session_pair": 2, "policy": 2}
     for path, route in ROUTES.items():
-        params = PARAM.findall(path) or list(route.query)
+        params = [] if route.at else PARAM.findall(path) or list(route.query)
         assert (route.kind is None) == (not params), f"{path}: a kind exactly when the route takes ids"
         if route.kind is not None:
             assert len(params) == arity.get(route.kind, 1), f"{path}: {route.kind} takes {arity.get(route.kind, 1)}"
@@ -306,7 +312,7 @@ def probes(path: str, route: Route, held: Holdings, span: str) -> Iterator[Probe
     extra = route.extra.replace(SPAN, span)
     if route.kind is None or route.query:
         status = route.status.get(held.role, 404)
-        yield Probe("bare", path + (f"?{extra}" if extra else ""), status)
+        yield Probe("bare", (route.at or path) + (f"?{extra}" if extra else ""), status)
         if route.kind is None:
             return
     own, foreign = held.own[route.kind], held.foreign[route.kind]
