@@ -83,6 +83,7 @@ ROUTES: dict[str, Route] = {
     "/": Route(status=only(ALL, 302)),
     "/login": Route(status=only(ALL, 302)),  # signed in already: on to the home page
     "/healthz": Route(status=only(ALL), public=True),
+    "/favicon.ico": Route(status=only(ALL, 301), public=True),
     "/api/v1/me": Route(status=only(ALL)),
     "/api/v1/openapi.json": Route(status=only(ALL), public=True),
     # live sessions

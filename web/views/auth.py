@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
-from bangfu.accounts import authenticate
+from bangfu.accounts import login as check_login
 from bangfu.enums import UserRole
 from bangfu.i18n import t
 from bangfu.models import User
@@ -22,8 +22,10 @@ routes = web.RouteTableDef()
 def home_path(user: User) -> str:
     """Where each role starts."""
     match UserRole(user.role):
-        case UserRole.HOST | UserRole.OPERATOR:
+        case UserRole.HOST:
             return "/sessions"
+        case UserRole.OPERATOR:
+            return "/operator"
         case UserRole.COOPERATIVE:
             return f"/cooperatives/{user.cooperative_id}"
         case UserRole.UNIT:
@@ -58,10 +60,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     name = str(form.get("name", "")).strip()
     password = str(form.get("password", ""))
     target = safe_redirect_target(str(form.get("next", "")) or None)
-    async with session_factory(request.app[ENGINE])() as db, db.begin():
-        result = await authenticate(db, name, password, client_address(request))
-        user_id, lang = (result.user.id, result.user.lang) if result.user else (None, None)
-        home = home_path(result.user) if result.user else "/"
+    result = await check_login(session_factory(request.app[ENGINE]), name, password, client_address(request))
+    user_id, lang = (result.user.id, result.user.lang) if result.user else (None, None)
+    home = home_path(result.user) if result.user else "/"
     if result.throttled_for is not None:
         minutes = max(1, int(result.throttled_for.total_seconds() + 59) // 60)
         context = {"error": t("web.login.throttled", minutes=minutes), "name": name, "next": target}
@@ -102,6 +103,12 @@ async def switch_lang(request: web.Request) -> web.StreamResponse:
     response = web.HTTPFound(safe_redirect_target(str(form.get("next", "")) or None))
     response.set_cookie(LANG_COOKIE, lang, path="/", samesite="Lax", httponly=True, max_age=365 * 86400)
     raise response
+
+
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """Browsers ask for /favicon.ico whatever the page says: point them at the icon."""
+    raise web.HTTPMovedPermanently(str(request.app.router["static"].url_for(filename="favicon.svg")))
 
 
 @routes.get("/healthz")
