@@ -978,8 +978,13 @@ async def post_refunds(conn: AsyncConnection, *, shop_id: int | None = None, lim
     cumulative per line. A refund of a line not posted yet waits; one beyond what is left of
     its line is recorded as the line's ``reason`` (status ``failed``) and tried again next time.
     Runs in the caller's transaction.
+
+    On PostgreSQL the lines are locked first (up to ``limit`` of them, ``SKIP LOCKED``) and
+    their refunds read afterwards, by a statement of their own (:func:`_lock_refunded_lines`);
+    elsewhere (one writer) up to ``limit`` refunds are read at once.
     """
     stats = PostingStats()
+    pg = conn.dialect.name == "postgresql"
     query = (
         select(
             Refund.id,
@@ -1004,12 +1009,16 @@ async def post_refunds(conn: AsyncConnection, *, shop_id: int | None = None, lim
             ~exists().where(RefundPosting.refund_id == Refund.id),
         )
         .order_by(Refund.order_line_id, Refund.modified_at, Refund.id)
-        .limit(limit)
     )
     if shop_id is not None:
         query = query.where(Refund.shop_id == shop_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=LineAccounting)
+    if pg:
+        locked = await _lock_refunded_lines(conn, shop_id=shop_id, limit=limit)
+        if not locked:
+            return stats
+        query = query.where(among(conn, LineAccounting.id, locked))
+    else:
+        query = query.limit(limit)
     rows = (await conn.execute(query)).all()
     if not rows:
         return stats
@@ -1094,6 +1103,35 @@ async def post_refunds(conn: AsyncConnection, *, shop_id: int | None = None, lim
             [{"b_id": la_ids[line_id], "b_reason": reason} for line_id, reason in failures.items()],
         )
     return stats
+
+
+async def _lock_refunded_lines(conn: AsyncConnection, *, shop_id: int | None, limit: int) -> list[int]:
+    """PostgreSQL: lock the state rows of up to ``limit`` posted lines with a succeeded refund not
+    folded yet (``FOR UPDATE SKIP LOCKED``: lines another worker holds are left to it); their ids.
+
+    The refunds themselves must be read by a later statement. A select that locks takes its
+    snapshot first and its row locks afterwards: when another worker folds one of the line's
+    refunds and commits in between, the lock hands back the state row as that worker left it
+    (refunded part moved on), while the refund, joined, and the ``NOT EXISTS`` over
+    ``refund_postings`` are still judged by the older snapshot. Folding from that select folded
+    the refund a second time, into different legs under the same journal uid (``bench/attribution.py
+    --workers 2``: "already posted with different content"). A statement begun after the lock is
+    held sees every commit of the line's previous holder, and no other worker can fold the line's
+    refunds, move its refunded part or post a true-up to it until this transaction ends, so what
+    is folded is computed from one consistent state, by one worker.
+    """
+    unfolded = exists().where(
+        Refund.order_line_id == LineAccounting.order_line_id,
+        Refund.status == RefundStatus.SUCCEEDED,
+        ~exists().where(RefundPosting.refund_id == Refund.id),
+    )
+    query = select(LineAccounting.id).where(
+        LineAccounting.sale_version.is_not(None), LineAccounting.desired_legs.is_not(None), unfolded
+    )
+    if shop_id is not None:
+        query = query.where(LineAccounting.shop_id == shop_id)
+    query = query.order_by(LineAccounting.order_line_id).limit(limit).with_for_update(skip_locked=True)
+    return list((await conn.execute(query)).scalars())
 
 
 async def _returned_units(conn: AsyncConnection, refund_ids: Sequence[int]) -> dict[int, int]:
