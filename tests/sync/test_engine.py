@@ -52,10 +52,12 @@ async def test_sync_matches_truth_and_a_second_run_changes_nothing(
     engine: AsyncEngine, tmp_path: Path, platform: str
 ) -> None:
     clock = FakeClock()
-    async with fake_server(platform, seed=5, orders=600, days=30, clock=clock) as fake:
+    # About 19 orders a day, as at any size: several day windows and several batches per stream.
+    async with fake_server(platform, seed=5, orders=150, days=8, clock=clock) as fake:
         clock.freeze(clock.now())
         secrets = await _register(engine, [fake], tmp_path)
-        sync = SyncEngine(engine, secrets=secrets, policy=POLICY, connector_kwargs={"retry": FAST_RETRY})
+        policy = replace(POLICY, lookback=timedelta(days=10), batch_size=50)
+        sync = SyncEngine(engine, secrets=secrets, policy=policy, connector_kwargs={"retry": FAST_RETRY})
         results = await sync.sync_all(until_caught_up=True)
         assert all(o.ok for outcomes in results.values() for o in outcomes), results
         stats = await shop_stats(engine)
