@@ -120,6 +120,15 @@ def test_legacy_datetime_timestamp_is_signed_verbatim() -> None:
     assert sig.verify(md5, app_key=APP_KEY, secret=SECRET, method=METHOD, param_json="{}", timestamp=legacy_ts)
 
 
+def test_the_version_is_signed_as_given() -> None:
+    common = {"app_key": APP_KEY, "secret": SECRET, "method": METHOD, "param_json": PARAM_JSON, "timestamp": TS}
+    v1_hmac = "5b20eff52490fdc3942b6c79f5b239e44880a7b758157800ed755ae4d2844120"  # [C] with "v1" in the pattern
+    assert sig.sign(v="1", **common) == v1_hmac
+    assert sig.sign(v="1", sign_method="md5", **common) == "b6fdd03154466758372554d04771a87c"  # [C]
+    assert sig.verify(v1_hmac, v="1", sign_method="hmac-sha256", **common)
+    assert not sig.verify(HMAC_VECTOR, v="1", sign_method="hmac-sha256", **common)
+
+
 # Message push: computed with the verified md5 rule and the [I] hmac variant.
 PUSH_BODY = (
     b'[{"tag":"101","msg_id":"7000000000000000001","data":"{\\"p_id\\":4987000000000000001,\\"shop_id\\":1234567}"}]'

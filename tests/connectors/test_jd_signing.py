@@ -75,3 +75,14 @@ def test_verify() -> None:
     assert not verify({**signed, "access_token": "othertoken"}, SECRET)
     assert not verify({**signed, "sign_method": "hmac"}, SECRET)
     assert not verify(DOC_PARAMS, SECRET)
+
+
+def test_an_empty_sign_method_means_md5_and_any_case_of_md5_is_md5() -> None:
+    # An empty value is left out of the concatenation too, so the official vector still holds.
+    assert sign({**DOC_PARAMS, "sign_method": ""}, SECRET) == OFFICIAL
+    assert sign({**DOC_PARAMS, "sign_method": "MD5"}, SECRET) == "111210807F3CABF1730E47E21DCAA3A4"  # [C]
+
+
+def test_the_refusal_names_the_method() -> None:
+    with pytest.raises(ValueError, match="JOS signs with md5 only, not 'hmac'"):
+        sign({**DOC_PARAMS, "sign_method": "hmac"}, SECRET)

@@ -76,3 +76,10 @@ def test_verify() -> None:
     assert not verify({**VECTOR, "signMethod": "HMAC_SHA256", "sign": MD5_EXPECTED}, SIGN_SECRET)
     assert not verify({**VECTOR, "signMethod": "SHA1", "sign": MD5_EXPECTED}, SIGN_SECRET)
     assert not verify(VECTOR, SIGN_SECRET)
+
+
+def test_without_a_sign_method_md5_is_used_and_an_explicit_method_wins() -> None:
+    no_method = {k: v for k, v in VECTOR.items() if k != "signMethod"}
+    assert sign(no_method, SIGN_SECRET) == "3f658e035adad8dea03cd03aaaaa8eea"  # [C]
+    assert sign({**no_method, "signMethod": None}, SIGN_SECRET) == "3f658e035adad8dea03cd03aaaaa8eea"
+    assert sign(no_method, SIGN_SECRET, SignMethod.HMAC_SHA256) == "6IoROAVFCtaKVJd26Th7PI/05zhmx+fdCwwiWxpKCw0="

@@ -83,3 +83,15 @@ def test_verify() -> None:
     assert not verify({**signed, "num_iid": "11223345"}, SECRET)
     assert not verify({**signed, "sign_method": "sha1"}, SECRET)
     assert not verify(DOC_PARAMS, SECRET)
+
+
+def test_without_a_sign_method_param_md5_is_used() -> None:
+    no_method = {k: v for k, v in DOC_PARAMS.items() if k != "sign_method"}
+    assert sign(no_method, SECRET) == "FDCF629E159E33081F0BADACEC016CD5"  # [C] MD5(secret + concat + secret)
+    assert verify({**no_method, "sign": "FDCF629E159E33081F0BADACEC016CD5"}, SECRET)
+
+
+def test_an_explicit_method_wins_over_the_sign_method_param() -> None:
+    # sign_method=md5 is still signed as a param, but the digest is the one asked for: HMAC-MD5
+    assert sign(DOC_PARAMS, SECRET, SignMethod.HMAC) == "B4DDA503460D60A86B16E950E5D303E9"  # [C]
+    assert sign(DOC_PARAMS, SECRET, "md5") == "66987CB115214E59E6EC978214934FB8"
