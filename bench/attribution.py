@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import queue
 import random
 import resource
 import sys
 import tempfile
 import time
+import traceback
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -233,27 +235,67 @@ async def measure_idle(url: str) -> float:
 
 
 def _worker(url: str, ready: Any, go: Any, results: Any) -> None:
-    """One worker process: imported and connected before the clock starts, then the pipeline."""
+    """One worker process: imported and connected before the clock starts, then the pipeline.
+    Puts ``("ok", (stats, peak RSS))`` on ``results``, or ``("error", traceback)`` and fails."""
     ready.release()
     go.wait()
-    _, stats = asyncio.run(measure(url))
-    results.put((stats, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    try:
+        _, stats = asyncio.run(measure(url))
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+        raise
+    results.put(("ok", (stats, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+
+
+def _dead(processes: list[Any]) -> str | None:
+    """Why a worker is gone without reporting (killed, or failed before it could), or None."""
+    for process in processes:
+        if process.exitcode not in (None, 0):
+            return f"worker process {process.pid} exited with code {process.exitcode}"
+    return None
+
+
+def _stop(processes: list[Any], failure: str) -> None:
+    """Stop the workers still running and fail the bench with ``failure``."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(10)
+    raise SystemExit(f"a bench worker failed:\n{failure}")
 
 
 def run_workers(url: str, workers: int) -> tuple[float, dict[str, int], float]:
     """``workers`` processes run the pipeline on the same store at once, as Celery workers do
     (row locks and SKIP LOCKED share out the work). Seconds from the start signal until the
-    last one finds nothing left, the stages summed, and the largest worker's peak RSS."""
+    last one finds nothing left, the stages summed, and the largest worker's peak RSS.
+
+    A worker that fails (its traceback) or dies (its exit code) stops the others and the bench
+    exits non-zero with it, rather than waiting for a result that will never come."""
     context = multiprocessing.get_context("spawn")
     ready, go, results = context.Semaphore(0), context.Event(), context.Queue()
     processes = [context.Process(target=_worker, args=(url, ready, go, results)) for _ in range(workers)]
     for process in processes:
         process.start()
     for _ in processes:
-        ready.acquire()
+        while not ready.acquire(timeout=0.5):
+            failure = _dead(processes)
+            if failure is not None:
+                _stop(processes, failure)
     started = time.perf_counter()
     go.set()
-    outcomes = [results.get() for _ in processes]
+    outcomes: list[tuple[dict[str, int], float]] = []
+    while len(outcomes) < len(processes):
+        try:
+            kind, value = results.get(timeout=0.5)
+        except queue.Empty:
+            failure = _dead(processes)
+            if failure is not None:
+                _stop(processes, failure)
+            continue
+        if kind == "error":
+            _stop(processes, value)
+        outcomes.append(value)
     seconds = time.perf_counter() - started
     for process in processes:
         process.join()

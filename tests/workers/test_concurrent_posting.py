@@ -19,6 +19,8 @@ with a single worker's run on a clone of the same database.
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from fractions import Fraction
 from typing import Any
@@ -47,7 +49,7 @@ from tests.workers.accounting_seed import (
 from workers.posting import PostingStats, discover, post_lines, post_refunds
 from workers.verify import verify
 
-pytestmark = [pytest.mark.parametrize("backend", ["postgresql"], indirect=True)]
+ON_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 GATE_KEY = 4242  # the advisory lock the gated scan waits on
 
@@ -200,6 +202,7 @@ async def _gated(
     return task, release
 
 
+@ON_POSTGRESQL
 async def test_a_refund_folded_while_another_worker_reads_it_is_folded_once(
     owner_db_url: str, engines: Callable[[], AsyncEngine]
 ) -> None:
@@ -236,6 +239,7 @@ async def test_a_refund_folded_while_another_worker_reads_it_is_folded_once(
     await _ledger(first)
 
 
+@ON_POSTGRESQL
 async def test_two_workers_posting_at_once_leave_the_ledger_one_worker_leaves(
     db_url: str, owner_db_url: str, pg_server: PgServer, engines: Callable[[], AsyncEngine]
 ) -> None:
@@ -275,3 +279,18 @@ async def test_two_workers_posting_at_once_leave_the_ledger_one_worker_leaves(
     assert got == expected
     assert (got["refunds"], got["folded"]) == (160, 160)
     assert got["journals"] == 120 + 160
+
+
+@pytest.mark.postgres
+def test_the_bench_exits_with_a_failed_workers_error_instead_of_waiting(pg_server: PgServer) -> None:
+    """``bench/attribution.py --workers 2`` hung for good once a worker had died: its parent waited
+    for results that never came. Now the first failure stops the others and exits non-zero with
+    the worker's traceback."""
+    from bench.attribution import run_workers
+
+    url = pg_server.url(f"bangfu_absent_{uuid.uuid4().hex[:8]}")
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as failed:
+        run_workers(url, 2)
+    assert time.monotonic() - started < 60
+    assert "a bench worker failed" in str(failed.value) and "does not exist" in str(failed.value)
