@@ -13,6 +13,7 @@ once and kept as SHA-256 hashes; session keys likewise (``web/sessions.py``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bangfu.enums import UserRole
 from bangfu.errors import UserError
@@ -220,12 +221,43 @@ async def authenticate(
     """Check a login; a failure is recorded, and too many recent ones lock the account or address.
 
     A locked login is refused before the password is checked, so guessing gets no answer; the
-    same message is given for an unknown name as for a wrong password.
+    same message is given for an unknown name as for a wrong password. argon2 runs in a worker
+    thread (it takes tens of milliseconds of CPU by design), not on the event loop; a caller
+    that can, should use :func:`login`, which also keeps it outside any open transaction.
     """
     now = now or datetime.now(UTC)
+    name, address = name.strip()[:64], address[:64]
+    throttled, user = await _login_lookup(session, name, address, now)
+    if throttled is not None:
+        return throttled
+    verdict = await _verify(user, password)
+    return await _login_record(session, name, address, now, user, verdict)
+
+
+async def login(
+    factory: async_sessionmaker[AsyncSession], name: str, password: str, address: str, *, now: datetime | None = None
+) -> LoginResult:
+    """:func:`authenticate` in three steps: the throttle and the user are read in one short
+    transaction, the password is checked (argon2, in a worker thread) with no transaction open
+    and no pooled connection held, and the outcome is recorded in a second short transaction.
+    So a burst of logins neither blocks the event loop nor holds connections through argon2."""
+    now = now or datetime.now(UTC)
+    name, address = name.strip()[:64], address[:64]
+    async with factory() as db, db.begin():
+        throttled, user = await _login_lookup(db, name, address, now)
+    if throttled is not None:
+        return throttled
+    verdict = await _verify(user, password)
+    async with factory() as db, db.begin():
+        if user is not None:
+            user = await db.merge(user, load=False)
+        return await _login_record(db, name, address, now, user, verdict)
+
+
+async def _login_lookup(
+    session: AsyncSession, name: str, address: str, now: datetime
+) -> tuple[LoginResult | None, User | None]:
     since = now - THROTTLE_WINDOW
-    name = name.strip()[:64]
-    address = address[:64]
     await session.execute(delete(LoginFailure).where(LoginFailure.at < since))
     for column, key, limit in (
         (LoginFailure.name, name, FAILURES_PER_ACCOUNT),
@@ -237,12 +269,33 @@ async def authenticate(
             )
         ).one()
         if count >= limit and oldest is not None:
-            return LoginResult(None, throttled_for=max(oldest + THROTTLE_WINDOW - now, timedelta(seconds=1)))
+            return LoginResult(None, throttled_for=max(oldest + THROTTLE_WINDOW - now, timedelta(seconds=1))), None
     user = await session.scalar(select(User).where(User.name == name))
-    if user is None or user.disabled or not check_password(user.password_hash, password):
+    return None, (None if user is None or user.disabled else user)
+
+
+async def _verify(user: User | None, password: str) -> tuple[bool, str | None]:
+    """(password matches, a new hash when the stored one needs rehashing), off the event loop."""
+    if user is None:
+        return False, None
+    stored = user.password_hash
+
+    def check() -> tuple[bool, str | None]:
+        if not check_password(stored, password):
+            return False, None
+        return True, (_hasher.hash(password) if _hasher.check_needs_rehash(stored) else None)
+
+    return await asyncio.to_thread(check)
+
+
+async def _login_record(
+    session: AsyncSession, name: str, address: str, now: datetime, user: User | None, verdict: tuple[bool, str | None]
+) -> LoginResult:
+    ok, rehashed = verdict
+    if user is None or not ok:
         session.add(LoginFailure(name=name, address=address, at=now))
         return LoginResult(None)
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if rehashed is not None:
+        user.password_hash = rehashed
     await session.execute(delete(LoginFailure).where(LoginFailure.name == name))
     return LoginResult(user)

@@ -21,6 +21,23 @@ from web.security import auth_middleware, forwarded_middleware
 from web.sessions import DbStorage
 
 MAX_BODY = 1024 * 1024  # forms only: nothing larger is ever posted to the console
+# The web's own pool (workers keep the engine defaults): a request holds a connection for its
+# few statements only, so 20 serve well over the 16 requests in flight of bench/web.py; a
+# request that still finds none within POOL_TIMEOUT_S is answered 503 with Retry-After
+# (web/errors.py), never left waiting 30 s to end in a 500.
+POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT_S = 10, 10, 5.0
+
+
+def web_engine(database_url: str | None) -> AsyncEngine:
+    """An engine for the console: a pool sized for concurrent requests on PostgreSQL."""
+    from sqlalchemy.engine import make_url
+
+    from bangfu.settings import get_settings
+
+    url = database_url or get_settings().resolved_database_url
+    if make_url(url).get_backend_name() == "postgresql":
+        return make_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, pool_timeout=POOL_TIMEOUT_S)
+    return make_engine(url)
 
 
 def create_app(
@@ -32,7 +49,7 @@ def create_app(
 ) -> web.Application:
     """The console and API on the store at ``database_url`` (or an engine the caller owns)."""
     own_engine = engine is None
-    db = engine if engine is not None else make_engine(database_url)
+    db = engine if engine is not None else web_engine(database_url)
     storage = DbStorage(db, secure=True if secure_cookies else None)
     middlewares = [error_middleware, session_middleware(storage), auth_middleware]
     if behind_proxy:
@@ -66,7 +83,14 @@ def surface_modules() -> list[ModuleType]:
     ``OPENAPI_PATHS`` / ``OPENAPI_SCHEMAS`` for the API routes it serves)."""
     import importlib
 
-    names = ["web.views.sessions", "web.views.cooperatives", "web.views.units", "web.views.board", "web.views.county"]
+    names = [
+        "web.views.sessions",
+        "web.views.cooperatives",
+        "web.views.units",
+        "web.views.board",
+        "web.views.county",
+        "web.views.operator",
+    ]
     modules = []
     for name in names:
         try:

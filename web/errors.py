@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bangfu.errors import UserError
 from bangfu.i18n import t
@@ -28,7 +29,9 @@ CODES = {
     413: "too_large",
     429: "too_many_requests",
     500: "internal",
+    503: "unavailable",
 }
+RETRY_AFTER_S = 2  # told to a client turned away because every database connection was busy
 
 
 class BadParam(web.HTTPBadRequest):
@@ -70,6 +73,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if api:
             return api_error(400, "bad_request", str(exc))
         return _page(request, 400, str(exc))
+    except PoolTimeout:
+        # Every pooled connection stayed busy for the pool timeout: overload, not a fault. The
+        # client is told to come back shortly instead of waiting on (web/app.py sizes the pool).
+        log.warning("no database connection free for %s %s", request.method, request.path)
+        response = (
+            api_error(503, "unavailable", "busy, retry shortly")
+            if api
+            else _page(request, 503, t("web.error.503"))
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if api:

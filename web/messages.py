@@ -34,6 +34,7 @@ MESSAGES.update(
             "zh": "服务器出错，已记录，请稍后再试。",
             "en": "Server error; it was logged. Try again later.",
         },
+        "web.error.503": {"zh": "系统繁忙，请稍后刷新。", "en": "Busy right now; reload in a moment."},
         "web.role.admin": {"zh": "管理员", "en": "Administrator"},
         "web.role.operator": {"zh": "电商运营", "en": "Operator"},
         "web.role.host": {"zh": "主播", "en": "Host"},

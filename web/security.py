@@ -26,6 +26,7 @@ from bangfu.models import User
 from bangfu.scope import scope_of as load_scope
 from bangfu.store import session_factory
 from web.keys import CSRF, ENGINE, SCOPE, SECURE_COOKIES, USER
+from web.sessions import LOADED
 
 CSRF_COOKIE = "bangfu_csrf"
 LANG_COOKIE = "bangfu_lang"
@@ -49,8 +50,14 @@ async def _session_user(request: web.Request) -> User | None:
     user_id = session.get("user_id")
     if not isinstance(user_id, int):
         return None
-    async with session_factory(request.app[ENGINE])() as db:
-        user = await db.get(User, user_id)
+    loaded = request.get(LOADED)  # read with the session (web/sessions.py): no second query
+    scope = None
+    if loaded is not None and loaded[0].id == user_id:
+        user: User | None = loaded[0]
+        scope = loaded[1]
+    else:
+        async with session_factory(request.app[ENGINE])() as db:
+            user = await db.get(User, user_id)
     login_at = session.get("login_at")
     if user is None or user.disabled or not isinstance(login_at, (int, float)):
         session.invalidate()
@@ -58,6 +65,8 @@ async def _session_user(request: web.Request) -> User | None:
     if datetime.fromtimestamp(login_at, UTC) < user.sessions_valid_after.replace(microsecond=0):
         session.invalidate()
         return None
+    if scope is not None:
+        request[SCOPE] = scope
     return user
 
 
@@ -71,6 +80,8 @@ async def _token_user(request: web.Request) -> User | bool | None:
         return False
     async with session_factory(request.app[ENGINE])() as db, db.begin():
         user = await user_for_token(db, token.strip())
+        if user is not None:  # the scope on the same connection, for this request only
+            request[SCOPE] = await load_scope(await db.connection(), user)
     return user if user is not None else False
 
 
@@ -94,7 +105,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         user = await _session_user(request)
     request[USER] = user
     set_lang(_lang_for(request, user))
-    if user is not None:
+    if user is not None and request.get(SCOPE) is None:
         async with request.app[ENGINE].connect() as conn:
             request[SCOPE] = await load_scope(conn, user)
 

@@ -17,10 +17,18 @@ from aiohttp_session import AbstractStorage, Session
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bangfu.models import WebSession
+from bangfu.models import User, WebSession
+from bangfu.scope import Scope
+from bangfu.scope import scope_of as load_scope
+from bangfu.store import session_factory
 
 COOKIE = "bangfu_session"
 MAX_AGE = int(timedelta(days=7).total_seconds())
+
+
+# The session's user and scope, read with the session itself (one connection, one query for
+# most roles) and kept for this request only: web/security.py checks and uses them.
+LOADED: web.RequestKey[tuple[User, Scope]] = web.RequestKey("session_user", tuple)
 
 
 def _hash(key: str) -> str:
@@ -37,16 +45,19 @@ class DbStorage(AbstractStorage):
         key = self.load_cookie(request)
         if not key or len(key) > 128:
             return Session(None, data=None, new=True, max_age=self.max_age)
-        async with self._engine.connect() as conn:
+        async with session_factory(self._engine)() as db:
             row = (
-                await conn.execute(
-                    select(WebSession.data, WebSession.created_at, WebSession.expires_at).where(
-                        WebSession.key_hash == _hash(key)
-                    )
+                await db.execute(
+                    select(WebSession.data, WebSession.created_at, WebSession.expires_at, User)
+                    .outerjoin(User, User.id == WebSession.user_id)
+                    .where(WebSession.key_hash == _hash(key))
                 )
             ).first()
-        if row is None or row.expires_at <= datetime.now(UTC):
-            return Session(None, data=None, new=True, max_age=self.max_age)
+            if row is None or row.expires_at <= datetime.now(UTC):
+                return Session(None, data=None, new=True, max_age=self.max_age)
+            user = row.User
+            if user is not None and not user.disabled:
+                request[LOADED] = (user, await load_scope(await db.connection(), user))
         data = {"created": int(row.created_at.timestamp()), "session": dict(row.data)}
         return Session(key, data=data, new=False, max_age=self.max_age)  # type: ignore[arg-type]
 
