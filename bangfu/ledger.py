@@ -647,6 +647,11 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
                 raise UnbalancedJournalError(
                     f"journal #{bad[0]} is unbalanced in the store: {bad[2]} legs, {bad[1]} fen"
                 )
+    # Household credits per order line (line_household_credits), a pre-aggregate the sessions
+    # pages read: kept in this transaction, by whoever posts a line journal.
+    from bangfu.line_credits import credit_households
+
+    await credit_households(conn, fresh)
     for journal in fresh:
         status[journal.uid] = PostStatus.CREATED
     return status

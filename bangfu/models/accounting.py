@@ -118,6 +118,24 @@ class LineAccounting(IdMixin, Base):
     checked_rev: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # rev a failed try looked at
 
 
+class LineHouseholdCredit(Base):
+    """What one order line's journals (sale, true-ups, refunds) credited to one household, net,
+    in fen (positive: credited): the sum of the legs on the household's accounts (rebate, bonus,
+    guarantee recovered), negated. A pre-aggregate of the ledger kept so pages need not re-sum
+    postings: written by ``bangfu.ledger.post`` in the transaction that posts each journal
+    (:func:`bangfu.line_credits.credit_households`), backfilled from the ledger by migration
+    0016, and equal to the ledger's figure (``bangfu.line_credits.credits_differing_from_ledger``).
+    A household a line's journals touched keeps its row when the figure returns to zero (a full
+    refund), as the ledger does.
+    """
+
+    __tablename__ = "line_household_credits"
+
+    order_line_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    credit_fen: Mapped[int] = mapped_column(Fen)
+
+
 class RefundPosting(IdMixin, Base):
     """A refund folded into its line's journals, once (``refund_id`` unique).
 

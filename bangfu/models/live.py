@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bangfu.enums import HostKind
@@ -28,7 +28,11 @@ class Host(IdMixin, TimestampMixin, Base):
 
 class LiveSession(IdMixin, TimestampMixin, Base):
     __tablename__ = "live_sessions"
-    __table_args__ = (UniqueConstraint("shop_id", "room_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "room_id"),
+        # A host's session list: their sessions started in a period (bangfu.queries.sessions).
+        Index("ix_live_sessions_host_started", "host_id", "started_at"),
+    )
 
     shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
     room_id: Mapped[str] = mapped_column(String(64))

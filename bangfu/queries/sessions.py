@@ -30,6 +30,7 @@ from bangfu.models import (
     ExplanationWindow,
     Household,
     LineAttribution,
+    LineHouseholdCredit,
     Listing,
     LiveMinuteStat,
     LiveSession,
@@ -42,10 +43,8 @@ from bangfu.models import (
 )
 from bangfu.reports.base import Period, Report, div_round, ratio
 from bangfu.reports.sessions import (
-    household_credits,
     review_columns,
     review_totals,
-    session_lines,
     session_metrics,
     session_products,
     session_sales,
@@ -240,10 +239,16 @@ async def _confidence(conn: AsyncConnection, session_id: int) -> list[dict[str, 
 
 
 async def _cooperatives(conn: AsyncConnection, session_id: int) -> tuple[list[CooperativeSupport], int]:
-    lines = await session_lines(conn, [session_id])
-    per_household: dict[int, int] = {}
-    for _line, household, fen in await household_credits(conn, lines):
-        per_household[household] = per_household.get(household, 0) + fen
+    # household_credits over session_lines, summed per household in one grouped query
+    per_household = {
+        int(household): int(fen)
+        for household, fen in await conn.execute(
+            select(LineHouseholdCredit.household_id, func.sum(LineHouseholdCredit.credit_fen))
+            .join(LineAttribution, LineAttribution.order_line_id == LineHouseholdCredit.order_line_id)
+            .where(LineAttribution.session_id == session_id)
+            .group_by(LineHouseholdCredit.household_id)
+        )
+    }
     if not per_household:
         return [], 0
     owners = await conn.execute(

@@ -33,6 +33,7 @@ from bangfu.models import (
     Journal,
     LedgerAccount,
     LineAttribution,
+    LineHouseholdCredit,
     LiveMinuteStat,
     LiveSession,
     Order,
@@ -44,6 +45,7 @@ from bangfu.models import (
     Sku,
 )
 from bangfu.reports.base import SHANGHAI, Column, Period, Report, column, div_round, parse_line_event, ratio, totals_of
+from bangfu.store import among
 
 LINE_JOURNALS = (JournalKind.SALE, JournalKind.REFUND, JournalKind.TRUE_UP)
 EXACT = (AttributionConfidence.EXACT, AttributionConfidence.LINK)
@@ -108,6 +110,7 @@ def unreported(platform: str | None, raw: Any, figures: Mapping[str, int], order
 
 
 CHUNK = 200  # lines per statement: OR-ed source-event ranges stay well inside SQLite's limits
+LEDGER_CHUNK = 500  # lines per statement reading line_household_credits (SQLite's IN lists)
 
 
 def _source_ranges(conn: AsyncConnection, prefixes: Sequence[str]) -> ColumnElement[bool]:
@@ -126,9 +129,28 @@ async def household_credits(
     """``(line, household, fen)``: what the journals of these order lines credited to each
     household's accounts (rebate, bonus, guarantee recovered), net of refunds.
 
-    Only the lines' own journals are read (their source events start ``order-line:<shop>:<line>:``),
-    never every household journal in the store.
+    Read from ``line_household_credits``, the ledger's figures kept per line as journals are
+    posted (``bangfu.line_credits``). With ``since`` (journals from then on only) the lines'
+    own journals are summed: :func:`household_credits_from_ledger`.
     """
+    if since is not None:
+        return await household_credits_from_ledger(conn, line_ids, since)
+    ids = sorted(set(line_ids))
+    out: list[tuple[int, int, int]] = []
+    for offset in range(0, len(ids), LEDGER_CHUNK):
+        chunk = ids[offset : offset + LEDGER_CHUNK]
+        query = select(
+            LineHouseholdCredit.order_line_id, LineHouseholdCredit.household_id, LineHouseholdCredit.credit_fen
+        ).where(among(conn, LineHouseholdCredit.order_line_id, chunk))
+        out.extend((int(line), int(household), int(fen)) for line, household, fen in await conn.execute(query))
+    return sorted(out)
+
+
+async def household_credits_from_ledger(
+    conn: AsyncConnection, line_ids: Iterable[int], since: datetime | None = None
+) -> list[tuple[int, int, int]]:
+    """:func:`household_credits` summed from the postings of the lines' own journals (their
+    source events start ``order-line:<shop>:<line>:``), never every household journal."""
     ids = sorted(set(line_ids))
     sums: dict[tuple[int, int], int] = {}
     for offset in range(0, len(ids), CHUNK):
@@ -185,6 +207,21 @@ async def session_lines(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, 
     }
 
 
+async def session_household_credits(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, int]:
+    """Session -> fen its lines' journals credited to households, net (one grouped query over
+    ``line_household_credits``; the same sum as :func:`household_credits_by_line` over
+    :func:`session_lines`)."""
+    if not ids:
+        return {}
+    query = (
+        select(LineAttribution.session_id, func.sum(LineHouseholdCredit.credit_fen))
+        .join(LineHouseholdCredit, LineHouseholdCredit.order_line_id == LineAttribution.order_line_id)
+        .where(LineAttribution.session_id.in_(list(ids)))
+        .group_by(LineAttribution.session_id)
+    )
+    return {int(sid): int(total) for sid, total in await conn.execute(query) if sid is not None}
+
+
 async def session_metrics(conn: AsyncConnection, ids: Sequence[int]) -> list[dict[str, Any]]:
     """The review row of each session in ``ids`` (in that order; unknown ids are left out).
 
@@ -219,10 +256,7 @@ async def session_metrics(conn: AsyncConnection, ids: Sequence[int]) -> list[dic
         )
         if sid is not None
     }
-    line_session = await session_lines(conn, ids)
-    net: dict[int, int] = {}
-    for line, amount in (await household_credits_by_line(conn, set(line_session))).items():
-        net[line_session[line]] = net.get(line_session[line], 0) + amount
+    net = await session_household_credits(conn, ids)
 
     rows: list[dict[str, Any]] = []
     for sid in ids:

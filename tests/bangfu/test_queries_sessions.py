@@ -174,3 +174,29 @@ async def test_every_sort_key(store: World, key: str) -> None:
             assert len({r["session"] for r in listed.rows}) == listed.total > 0
 
     await _with_conn(store, check)
+
+
+async def test_line_household_credits_equal_the_ledger_for_every_line(store: World) -> None:
+    """The pre-aggregate posting keeps (bangfu.line_credits) is the ledger's figure, line by line,
+    household by household, refunds included; and what the pages read from it agrees."""
+    from bangfu.line_credits import credits_differing_from_ledger, ledger_credits_query
+    from bangfu.models import LineHouseholdCredit, Refund
+    from bangfu.reports.sessions import household_credits, household_credits_from_ledger
+
+    async def check(conn: AsyncConnection) -> None:
+        assert await conn.scalar(select(func.count()).select_from(Refund)), "the demo has refunds"
+        ledger = {(int(a), int(b)): int(c) for a, b, c in await conn.execute(ledger_credits_query(conn))}
+        table = {
+            (int(a), int(b)): int(c)
+            for a, b, c in await conn.execute(
+                select(
+                    LineHouseholdCredit.order_line_id, LineHouseholdCredit.household_id, LineHouseholdCredit.credit_fen
+                )
+            )
+        }
+        assert ledger and table == ledger
+        assert await credits_differing_from_ledger(conn) == []
+        lines = {line for line, _household in ledger}
+        assert await household_credits(conn, lines) == await household_credits_from_ledger(conn, lines)
+
+    await _with_conn(store, check)
