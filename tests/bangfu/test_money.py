@@ -126,3 +126,54 @@ def test_typed_yuan_refuses_what_is_not_plainly_money(text: str, reason: str) ->
 def test_typed_yuan_negative_only_when_allowed() -> None:
     assert parse_yuan("-1,234.5", allow_negative=True) == -123450
     assert yuan_to_fen("1,50") == 15000  # platforms' form is unchanged for the connectors
+
+
+# -- exact values at the edges (mutation testing found these untested) --------------------------
+
+
+def test_zero_has_no_sign() -> None:
+    assert fen_to_yuan_str(0) == "0.00"
+    assert format_yuan(0) == "¥0.00"
+    assert fen_to_yuan_str(1) == "0.01" and format_yuan(1) == "¥0.01"
+
+
+def test_the_largest_amount_is_allowed_and_one_fen_more_is_not() -> None:
+    assert yuan_to_fen(10**13) == 10**15  # MAX_FEN, as an int of yuan
+    assert yuan_to_fen("10000000000000") == 10**15
+    with pytest.raises(MoneyError, match=r"^yuan amount out of range: 10000000000001$"):
+        yuan_to_fen(10**13 + 1)
+    with pytest.raises(MoneyError, match=r"^yuan amount out of range: '10000000000000\.01'$"):
+        yuan_to_fen("10000000000000.01")
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("abc", "not a yuan amount: 'abc'"),
+        ("NaN", "not a finite yuan amount: 'NaN'"),
+        ("1.005", "more than two decimals in yuan amount: '1.005'"),
+    ],
+)
+def test_refusals_quote_the_value(bad: str, message: str) -> None:
+    with pytest.raises(MoneyError, match=f"^{message}$"):
+        yuan_to_fen(bad)
+
+
+def test_a_named_party_outside_the_weights_takes_the_leftover() -> None:
+    # All weights zero: everything to the named party, added to the keys.
+    assert split_largest_remainder(5, {"a": 0}, leftover_to="coop") == {"a": 0, "coop": 5}
+    # 100 at 1:2 floors to 33 + 66; the fen left goes to the party named, not to b's remainder.
+    assert split_largest_remainder(100, {"a": 1, "b": 2}, leftover_to="coop") == {"a": 33, "b": 66, "coop": 1}
+    assert split_largest_remainder(-100, {"a": 1, "b": 2}, leftover_to="coop") == {"a": -33, "b": -66, "coop": -1}
+
+
+def test_split_refusals_say_why() -> None:
+    with pytest.raises(MoneyError, match=r"^split weights must not be negative$"):
+        split_largest_remainder(5, {"a": -1, "b": 2})
+    with pytest.raises(MoneyError, match=r"^cannot split 5 fen over zero total weight$"):
+        split_largest_remainder(5, {"a": 0})
+    for count in (0, -1):
+        with pytest.raises(MoneyError, match=r"^cannot split into zero parts$"):
+            split_evenly(5, count)
+    with pytest.raises(MoneyError, match=r"^pro rata over a zero whole$"):
+        pro_rata(1, 1, 0)

@@ -193,3 +193,78 @@ def test_the_horizon_is_two_years_from_today() -> None:
     assert MAX_POLICY_LEAD_YEARS == 2
     assert latest_effective_from(date(2026, 3, 15)) == date(2028, 3, 15)
     assert latest_effective_from(date(2028, 2, 29)) == date(2030, 2, 28)
+
+
+# -- every refusal word for word (mutation testing found the messages unchecked) ------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"grade_coefficients": {"": 100}}, "'grade_coefficients': grade names must be non-empty strings, got ''"),
+        (
+            {"grade_coefficients": {"A": 1001}},
+            "'grade_coefficients.A': coefficient must be an integer percent in 1..1000, got 1001",
+        ),
+        ({"grade_coefficients": {}}, "'grade_coefficients': at least one grade is needed"),
+        ({"grade_coefficients": ["A"]}, "'grade_coefficients': must be a mapping of grade to percent"),
+        ({"priority_bonus_bp": "300"}, "'priority_bonus_bp': basis points must be an integer, got '300'"),
+        ({"retention_bp": -1}, "'retention_bp': basis points must be within 0..10000, got -1"),
+        ({"retension_bp": 1}, "'retension_bp': unknown key in the split policy"),
+        ({"allow_negative_rebate": "yes"}, "'allow_negative_rebate': must be true or false, got 'yes'"),
+        ({"estimates_bp": [1]}, "'estimates_bp': must be a mapping of fee to basis points"),
+        ({"estimates_bp": {"foo": 1}}, "'estimates_bp.foo': unknown fee estimate"),
+        (
+            {"estimates_bp": {"host_commission": 1}},
+            "'estimates_bp.host_commission': unknown fee estimate (the host commission comes from the host's deal, "
+            "not the policy)",
+        ),
+        (
+            {"estimates_bp": {"platform_fee": 1, "payment_fee": 5000, "logistics": 5000}},
+            "'estimates_bp': fee estimates add up to more than 10000 bp",
+        ),
+        (
+            {"retention_bp": 5000, "collective_bp": 4000, "priority_bonus_bp": 1001},
+            "'retention_bp': retention_bp + collective_bp + priority_bonus_bp add up to 10001 bp, more than 10000",
+        ),
+        ({"priority_categories": 5}, "'priority_categories': must be a list, got 5"),
+        ({"priority_categories": "lifted"}, "'priority_categories': must be a list, got 'lifted'"),
+        ({"priority_categories": ["rich"]}, "'priority_categories': 'rich' is not one of lifted, monitored, ordinary"),
+        ({"basis": "volume"}, "'basis': 'volume' is not one of quantity, weight, value"),
+        ({"basis": 1}, "'basis': 1 is not one of quantity, weight, value"),
+        ({"leftover_to": "x"}, "'leftover_to': 'x' is not one of cooperative, collective"),
+    ],
+)
+def test_each_refusal_says_exactly_what_is_wrong(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(scenario_rules(**changes))
+    assert str(caught.value) == f"split policy field {message}"
+    assert caught.value.field == message.split("'")[1]
+
+
+def test_the_sums_may_reach_the_whole_and_a_coefficient_its_maximum() -> None:
+    policy = parse_policy(
+        scenario_rules(
+            retention_bp=5000,
+            collective_bp=4000,
+            priority_bonus_bp=1000,
+            estimates_bp={"platform_fee": 5000, "payment_fee": 4000, "logistics": 1000},
+            grade_coefficients={"A": 1000},
+        )
+    )
+    assert (policy.retention_bp, policy.estimates.payment_fee_bp, policy.coefficient("A")) == (5000, 4000, 1000)
+
+
+def test_unknown_grade_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownGradeError) as caught:
+        parse_policy(scenario_rules(grade_coefficients={"A": 100, "B": 90})).coefficient("Z")
+    assert caught.value.field == "grade_coefficients"
+    assert str(caught.value) == "split policy field 'grade_coefficients': unknown grade 'Z' (policy knows A, B)"
+    assert str(UnknownGradeError("Z", ())).endswith("unknown grade 'Z' (policy knows none)")
+
+
+def test_a_row_that_disagrees_names_both_figures() -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy_row(scenario_rules(patronage_return_bp=7000), 6500)
+    assert caught.value.field == "patronage_return_bp"
+    assert str(caught.value).endswith("rules say 7000 bp but the policy row says 6500 bp")

@@ -187,3 +187,102 @@ def test_parts_sum_to_the_net_to_the_fen(
             assert pol.is_priority(part.category)
     if net >= 0:
         assert all(part.share_fen >= 0 and part.bonus_fen >= 0 for part in split.households)
+
+
+# -- exact values where the properties above cannot tell ---------------------------------------
+
+
+def test_a_line_over_several_lots_splits_to_the_exact_fen() -> None:
+    # Household 1 delivered into lots 1 and 2 (40 units each), household 2 into lots 1 and 3
+    # (40 and 35 units), household 3 into lots 2 and 3; lots 4 and 5 have no households, and
+    # one of them is drawn before any other.
+    lots = {
+        1: [
+            Contribution(household_id=1, category=LIFTED, quantity=30, grade="A", guaranteed_price_fen=400),
+            Contribution(household_id=2, category=ORDINARY, quantity=10, grade="B", guaranteed_price_fen=301),
+        ],
+        2: [
+            Contribution(household_id=1, category=LIFTED, quantity=20, grade="C", guaranteed_price_fen=500),
+            Contribution(household_id=3, category=MONITORED, quantity=20, grade="A"),
+        ],
+        3: [
+            Contribution(household_id=2, category=ORDINARY, quantity=25, grade="A", guaranteed_price_fen=201),
+            Contribution(household_id=3, category=MONITORED, quantity=10, grade="B"),
+        ],
+        4: [],
+        5: [],
+    }
+    split = split_line(100_000, {4: 2, 1: 3, 2: 3, 5: 1, 3: 5}, lots, policy())
+    assert split.net_fen == 100_000
+    # Weights (units x share of the lot's weight): 1 -> 3*3000/3900 + 3*1600/3600 = 3.641,
+    # 2 -> 3*900/3900 + 5*2500/3400 = 4.369, 3 -> 3*2000/3600 + 5*900/3400 = 2.990, and the 3
+    # units of lots 4 and 5: the households' 84% (84,000 fen) is 21,846.15 / 26,212.67 /
+    # 17,941.18 and 18,000 that goes to the cooperative with the leftover fen of each split.
+    assert (split.retention_fen, split.collective_fen) == (8000 + 18_000 + 1 + 1, 5000)
+    # Guaranteed: 1 -> 3*30*400/40 + 3*20*500/40 = 1650; 2 -> 3*10*301/40 + 5*25*201/35 =
+    # 225.75 + 717.86, floored once: 943. Bonus 3,000 between the priority households 1 and 3.
+    assert [tuple(part) for part in split.households] == [
+        (1, LIFTED, 21_846, 1650, 1650, 20_196, 1647),
+        (2, ORDINARY, 26_212, 943, 943, 25_269, 0),
+        (3, MONITORED, 17_941, 0, 0, 17_941, 1352),
+    ]
+    # No float ever touches money, not even one that equals an integer.
+    assert all(type(value) is int for part in split.households for value in tuple(part)[2:])
+
+
+def test_a_priority_household_with_no_weight_gets_no_bonus_pool() -> None:
+    lots = {
+        1: [
+            Contribution(household_id=1, category=LIFTED, quantity=5, grade="A", weight_g=0),
+            Contribution(household_id=2, category=ORDINARY, quantity=5, grade="A", weight_g=1000),
+        ]
+    }
+    split = split_line(10_000, {1: 1}, lots, policy(basis="weight"))
+    # Household 1 weighs nothing: no priority household drew, so the 3% bonus joins the pool.
+    assert (split.retention_fen, split.collective_fen) == (800, 500)
+    assert [(part.share_fen, part.bonus_fen) for part in split.households] == [(0, 0), (8700, 0)]
+
+
+def test_a_priority_household_of_the_least_weight_gets_the_bonus() -> None:
+    lots = {1: [Contribution(household_id=1, category=LIFTED, quantity=1, grade="D")]}
+    split = split_line(10_000, {1: 1}, lots, policy(grade_coefficients={"A": 100, "D": 1}))
+    (part,) = split.households
+    assert (part.share_fen, part.bonus_fen, split.retention_fen, split.collective_fen) == (8400, 300, 800, 500)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"quantity": 0}, "household 7: delivered quantity must be positive"),
+        ({"guaranteed_price_fen": -1}, "household 7: guaranteed price must not be negative"),
+        ({"weight_g": -1}, "household 7: delivered weight must not be negative"),
+    ],
+)
+def test_a_bad_delivery_is_refused_naming_the_household(changes: dict[str, int], message: str) -> None:
+    fields: dict[str, Any] = {"household_id": 7, "category": ORDINARY, "quantity": 1, "grade": "A", **changes}
+    with pytest.raises(SplitError, match=f"^{message}$"):
+        Contribution(**fields)
+    assert Contribution(**{**fields, **dict.fromkeys(changes, 1)}).household_id == 7
+
+
+def test_draw_refusals_say_exactly_what_is_wrong() -> None:
+    with pytest.raises(SplitError, match=r"^the line has no lot draws to split over$"):
+        split_line(100, {}, {}, policy())
+    twice = [Contribution(household_id=7, category=ORDINARY, quantity=1, grade="A")] * 2
+    with pytest.raises(SplitError, match=r"^lot 1: household 7 appears twice$"):
+        split_line(100, {1: 1}, {1: twice}, policy())
+
+
+def test_fees_without_a_host_and_at_the_bounds_of_the_commission() -> None:
+    rates = policy(estimates_bp={"payment_fee": 60})
+    assert estimate_fees(10_000, rates) == LineFees(payment_fee_fen=60)
+    assert estimate_fees(10_000, rates, host_commission_bp=0).host_commission_fen == 0
+    assert estimate_fees(10_000, rates, host_commission_bp=10_000).host_commission_fen == 10_000
+    for bad in (-1, 10_001):
+        with pytest.raises(SplitError, match=rf"^host commission must be within 0\.\.10000 bp, got {bad}$"):
+            estimate_fees(10_000, rates, host_commission_bp=bad)
+
+
+def test_refunds_come_off_the_net() -> None:
+    fees = LineFees(platform_fee_fen=100, payment_fee_fen=6, host_commission_fen=200, logistics_fen=80)
+    assert net_attributable(paid_fen=10_000, refunds_fen=1_500, fees=fees) == 10_000 - 1_500 - 386
