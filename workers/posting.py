@@ -786,13 +786,17 @@ async def post_lines(
     stats = PostingStats()
     if discovery:
         stats.discovered, stats.bumped = await discover(conn, shop_id=shop_id)
-    query = state_select().where(_due(retry_failed))
-    if shop_id is not None:
-        query = query.where(LineAccounting.shop_id == shop_id)
-    query = query.order_by(LineAccounting.id).limit(limit)
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=LineAccounting)
-    states = [to_state(row) for row in await conn.execute(query)]
+        # Lock, then read: see _lock_due_lines.
+        locked = await _lock_due_lines(conn, shop_id=shop_id, limit=limit, retry_failed=retry_failed)
+        query = state_select().where(among(conn, LineAccounting.id, locked))
+    else:
+        locked = None
+        query = state_select().where(_due(retry_failed))
+        if shop_id is not None:
+            query = query.where(LineAccounting.shop_id == shop_id)
+        query = query.limit(limit)
+    states = [to_state(row) for row in await conn.execute(query.order_by(LineAccounting.id))] if locked != [] else []
     stats.examined = len(states)
     if not states:
         return stats
@@ -902,6 +906,25 @@ async def post_lines(
             waiting,
         )
     return stats
+
+
+async def _lock_due_lines(conn: AsyncConnection, *, shop_id: int | None, limit: int, retry_failed: bool) -> list[int]:
+    """PostgreSQL: lock the state rows of up to ``limit`` due lines (``FOR UPDATE SKIP LOCKED``:
+    lines another worker holds are left to it); their ids, for :func:`state_select` to read.
+
+    The line, its order and its product are read by that later statement, not joined here: a
+    select that locks takes its snapshot first and its row locks afterwards, so when another
+    worker changes the state row and commits in between (discovery bumping it for a new line
+    version), the lock hands back the new state row joined to the line as the old snapshot had
+    it, and the line would be marked posted at the new version with the old version's amounts.
+    Every stage that changes an input of the line bumps this row, so once it is locked the
+    inputs read afterwards are the ones its ``input_rev`` stands for.
+    """
+    query = select(LineAccounting.id).where(_due(retry_failed))
+    if shop_id is not None:
+        query = query.where(LineAccounting.shop_id == shop_id)
+    query = query.order_by(LineAccounting.id).limit(limit).with_for_update(skip_locked=True)
+    return list((await conn.execute(query)).scalars())
 
 
 _PG_UPDATE_DONE = (

@@ -27,12 +27,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.enums import HouseholdCategory, JournalKind
-from bangfu.models import Journal, LineAccounting, Refund, RefundPosting
+from bangfu.models import Journal, LedgerAccount, LineAccounting, Order, OrderLine, Posting, Refund, RefundPosting
 from bangfu.store import make_engine
 from tests.conftest import PgServer, _asyncpg_dsn
 from tests.workers.accounting_seed import (
@@ -53,23 +53,25 @@ ON_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"], indirect=True
 
 GATE_KEY = 4242  # the advisory lock the gated scan waits on
 
-# A scan of ``refunds`` by a transaction that set ``bangfu.test_gate`` waits until the test
+
+# A scan of ``table`` by a transaction that set ``bangfu.test_gate`` waits until the test
 # releases GATE_KEY; everyone else reads as usual. The owner creates it; the hub's role is subject
 # to it (row-level security does not apply to the table's owner).
-GATE_SQL = [
-    f"""
-    CREATE FUNCTION test_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
-    BEGIN
-        IF current_setting('bangfu.test_gate', true) = 'wait' THEN
-            PERFORM pg_advisory_lock_shared({GATE_KEY});
-            PERFORM pg_advisory_unlock_shared({GATE_KEY});
-        END IF;
-        RETURN true;
-    END $$
-    """,
-    "CREATE POLICY test_gate ON refunds USING (test_gate())",
-    "ALTER TABLE refunds ENABLE ROW LEVEL SECURITY",
-]
+def gate_sql(table: str) -> list[str]:
+    return [
+        f"""
+        CREATE FUNCTION test_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+        BEGIN
+            IF current_setting('bangfu.test_gate', true) = 'wait' THEN
+                PERFORM pg_advisory_lock_shared({GATE_KEY});
+                PERFORM pg_advisory_unlock_shared({GATE_KEY});
+            END IF;
+            RETURN true;
+        END $$
+        """,
+        f"CREATE POLICY test_gate ON {table} USING (test_gate())",
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+    ]
 
 
 # Every scan of a refund row takes a moment (for everyone): the time between a select's snapshot
@@ -178,13 +180,13 @@ async def _wait_for_gate(owner: asyncpg.Connection) -> None:
         if waiting:
             return
         await asyncio.sleep(0.02)
-    raise AssertionError("the gated worker never reached the refunds")
+    raise AssertionError("the gated worker never reached the gated table")
 
 
 async def _gated(
     engine: AsyncEngine, owner: asyncpg.Connection, work: Callable[[AsyncConnection], Awaitable[PostingStats]]
 ) -> tuple[asyncio.Task[PostingStats], Callable[[], Awaitable[None]]]:
-    """Start ``work`` in a transaction whose scans of ``refunds`` wait at the gate; returns the
+    """Start ``work`` in a transaction whose scans of the gated table wait; returns the
     task and the function that opens the gate."""
     await owner.execute("SELECT pg_advisory_lock($1)", GATE_KEY)
 
@@ -219,7 +221,7 @@ async def test_a_refund_folded_while_another_worker_reads_it_is_folded_once(
         assert (await post_lines(conn)).sales == 1
     owner = await _owner(owner_db_url)
     try:
-        for statement in GATE_SQL:
+        for statement in gate_sql("refunds"):
             await owner.execute(statement)
         task, release = await _gated(second, owner, lambda conn: post_refunds(conn))
         async with first.begin() as conn:  # worker A: folds the refund and commits
@@ -236,6 +238,53 @@ async def test_a_refund_folded_while_another_worker_reads_it_is_folded_once(
     assert kinds == [JournalKind.SALE, JournalKind.REFUND]
     assert folded == 1
     assert Fraction(state.refunded_num, state.refunded_den) == Fraction(3_333, 10_000)
+    await _ledger(first)
+
+
+@ON_POSTGRESQL
+async def test_a_line_changed_while_another_worker_reads_it_is_posted_with_its_new_amount(
+    owner_db_url: str, engines: Callable[[], AsyncEngine]
+) -> None:
+    """Worker B's select of due lines has its snapshot (a posted line, re-attributed, so due)
+    when the sync stores a new version of the line (8,000 fen instead of 10,000) and worker A's
+    discovery bumps its state row and commits. Before the fix B then locked that bumped row
+    joined to the old line and marked the line posted at the new version with 10,000 fen, for
+    good; now B reads the line after locking its row, and the ledger holds 8,000."""
+    first, second = engines(), engines()
+    async with first.begin() as conn:
+        world = await seed(conn)
+        order, line = await _line(conn, world, world.lots[0], 10_001)
+    async with first.begin() as conn:
+        assert (await post_lines(conn)).sales == 1
+    async with first.begin() as conn:
+        await attribute(conn, world, line, None)  # re-attributed: due again
+    owner = await _owner(owner_db_url)
+    try:
+        for statement in gate_sql("order_lines"):
+            await owner.execute(statement)
+        task, release = await _gated(second, owner, lambda conn: post_lines(conn, discovery=False))
+        async with first.begin() as conn:  # the sync: a new version of the line
+            await conn.execute(
+                update(OrderLine)
+                .where(OrderLine.id == line)
+                .values(paid_fen=8_000, unit_price_fen=8_000, version=OrderLine.version + 1)
+            )
+            await conn.execute(update(Order).where(Order.platform_order_id == order).values(paid_fen=8_000))
+        async with first.begin() as conn:  # worker A's discovery (B's lock, if taken, is skipped)
+            await discover(conn)
+        await release()
+        await asyncio.wait_for(task, 30)
+    finally:
+        await owner.close()
+    await _until_idle(first, 100)
+    async with first.connect() as conn:
+        held = await conn.scalar(
+            select(func.sum(Posting.amount_fen))
+            .join(Journal, Journal.id == Posting.journal_id)
+            .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+            .where(Journal.source_event.like(f"order-line:%:{line}:%"), LedgerAccount.code.like("receivable:%"))
+        )
+    assert held == 8_000
     await _ledger(first)
 
 
