@@ -1132,7 +1132,8 @@ async def _lock_refunded_lines(conn: AsyncConnection, *, shop_id: int | None, li
     """PostgreSQL: lock the state rows of up to ``limit`` posted lines with a succeeded refund not
     folded yet (``FOR UPDATE SKIP LOCKED``: lines another worker holds are left to it); their ids.
 
-    The refunds themselves must be read by a later statement. A select that locks takes its
+    The line's ``order_lines`` row is held too (``_LOCK_REFUNDED``). The refunds themselves must
+    be read by a later statement. A select that locks takes its
     snapshot first and its row locks afterwards: when another worker folds one of the line's
     refunds and commits in between, the lock hands back the state row as that worker left it
     (refunded part moved on), while the refund, joined, and the ``NOT EXISTS`` over
@@ -1148,13 +1149,23 @@ async def _lock_refunded_lines(conn: AsyncConnection, *, shop_id: int | None, li
         Refund.status == RefundStatus.SUCCEEDED,
         ~exists().where(RefundPosting.refund_id == Refund.id),
     )
-    query = select(LineAccounting.id).where(
-        LineAccounting.sale_version.is_not(None), LineAccounting.desired_legs.is_not(None), unfolded
+    query = (
+        select(LineAccounting.id)
+        .join(OrderLine, OrderLine.id == LineAccounting.order_line_id)
+        .where(LineAccounting.sale_version.is_not(None), LineAccounting.desired_legs.is_not(None), unfolded)
     )
     if shop_id is not None:
         query = query.where(LineAccounting.shop_id == shop_id)
-    query = query.order_by(LineAccounting.order_line_id).limit(limit).with_for_update(skip_locked=True)
+    query = query.order_by(LineAccounting.order_line_id).limit(limit).suffix_with(_LOCK_REFUNDED)
     return list((await conn.execute(query)).scalars())
+
+
+# The line's order_lines row too, in the mode of the foreign key check that writing its
+# refund_postings row makes later (KEY SHARE: the sync's updates of the line do not wait for it).
+# Attribution locks order_lines rows FOR UPDATE and then bumps their state rows: taking the state
+# row here and waiting for the line in that check deadlocked two workers (bench --workers 2);
+# a line whose row another stage holds is skipped like a locked state row.
+_LOCK_REFUNDED = "FOR UPDATE OF line_accounting SKIP LOCKED FOR KEY SHARE OF order_lines SKIP LOCKED"
 
 
 async def _returned_units(conn: AsyncConnection, refund_ids: Sequence[int]) -> dict[int, int]:

@@ -242,6 +242,41 @@ async def test_a_refund_folded_while_another_worker_reads_it_is_folded_once(
 
 
 @ON_POSTGRESQL
+async def test_folding_refunds_skips_a_line_another_stage_holds_instead_of_deadlocking(
+    engines: Callable[[], AsyncEngine],
+) -> None:
+    """Attribution locks a line's ``order_lines`` row and then bumps its state row. Folding the
+    line's refund locked the state row and then waited for the line (the foreign key check of
+    its ``refund_postings`` row): a deadlock between two workers (bench --workers 2). Now the
+    fold skips the line while another stage holds it, and folds it once that one commits."""
+    first, second = engines(), engines()
+    async with first.begin() as conn:
+        world = await seed(conn)
+        order, line = await _line(conn, world, world.lots[0], 10_000)
+        await add_refund(conn, world, order, line, amount=2_500)
+    async with first.begin() as conn:
+        assert (await post_lines(conn)).sales == 1
+
+    async def fold() -> PostingStats:
+        async with first.begin() as conn:
+            return await post_refunds(conn)
+
+    async with second.connect() as other:  # the attribution stage of another worker
+        await other.execute(select(OrderLine.id).where(OrderLine.id == line).with_for_update(skip_locked=True))
+        folding = asyncio.create_task(fold())
+        await asyncio.sleep(0.5)  # before the fix: folding now waits for the line
+        await other.execute(
+            update(LineAccounting)
+            .where(LineAccounting.order_line_id == line)
+            .values(input_rev=LineAccounting.input_rev + 1)
+        )
+        await other.commit()
+    assert (await asyncio.wait_for(folding, 30)).refunds == 0
+    assert (await _until_idle(first, 100)).refunds == 1
+    await _ledger(first)
+
+
+@ON_POSTGRESQL
 async def test_a_line_changed_while_another_worker_reads_it_is_posted_with_its_new_amount(
     owner_db_url: str, engines: Callable[[], AsyncEngine]
 ) -> None:
