@@ -20,10 +20,10 @@ async def test_pages_need_a_login_and_the_login_form_works_without_javascript(cl
 async def test_each_role_lands_on_its_home(client: TestClient) -> None:  # type: ignore[type-arg]
     homes = {
         "admin": "/cooperatives",
-        "operator": "/sessions",
+        "operator": "/operator",
         "host": "/sessions",
         "coop": r"/cooperatives/\d+",
-        "county": "/cooperatives",
+        "county": "/county",
         "unit": r"/units/\d+",
     }
     for name, pattern in homes.items():
@@ -96,9 +96,15 @@ async def test_api_needs_a_valid_token(world: World, client: TestClient) -> None
     assert me.status == 200 and (await me.json())["role"] == "host"
 
 
-async def test_language_switch_is_kept(client: TestClient) -> None:  # type: ignore[type-arg]
-    await login(client, "host")
-    token = await csrf_of(client, "/sessions")
-    await client.post("/lang", data={"lang": "en", "_csrf": token, "next": "/sessions"})
-    page = await (await client.get("/sessions")).text()
-    assert "Sign out" in page
+async def test_language_switch_is_kept(world_copy: World) -> None:
+    """On a private copy: the choice is kept on the user, and the shared world's host stays Chinese."""
+    from tests.web.conftest import _client
+
+    async for client in _client(world_copy.url):
+        await login(client, "host")
+        token = await csrf_of(client, "/sessions")
+        await client.post("/lang", data={"lang": "en", "_csrf": token, "next": "/sessions"})
+        assert "Sign out" in await (await client.get("/sessions")).text()
+        client.session.cookie_jar.clear()
+        await login(client, "host")  # a new session, no language cookie: the user's own choice
+        assert "Sign out" in await (await client.get("/sessions")).text()

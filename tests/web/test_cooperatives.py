@@ -355,14 +355,16 @@ async def test_english_has_no_chinese_menu_and_chinese_shows_no_account_codes(cl
     assert "平台应收" in journal and "合作社留存" in journal
     token = await csrf_of(client, f"/cooperatives/{coop_id}")
     await client.post("/lang", data={"lang": "en", "_csrf": token, "next": "/"})
-    english = await (await client.get(f"/cooperatives/{coop_id}?{_pq()}")).text()
-    menu = english.split('<nav class="menu"', 1)[1].split("</nav>", 1)[0]
-    assert "Income" in menu and "Households" in menu
-    assert not re.search(r"[\u4e00-\u9fff]", menu)
-    for label in ("收益概览", "成员账户", "盈余分配", "销售额", "净收入"):
-        assert label not in english
-    assert "Platform receivable" in await (await client.get(journal_path.group(1))).text()
-    await client.post("/lang", data={"lang": "zh", "_csrf": token, "next": "/"})
+    try:
+        english = await (await client.get(f"/cooperatives/{coop_id}?{_pq()}")).text()
+        menu = english.split('<nav class="menu"', 1)[1].split("</nav>", 1)[0]
+        assert "Income" in menu and "Households" in menu
+        assert not re.search(r"[\u4e00-\u9fff]", menu)
+        for label in ("收益概览", "成员账户", "盈余分配", "销售额", "净收入"):
+            assert label not in english
+        assert "Platform receivable" in await (await client.get(journal_path.group(1))).text()
+    finally:  # the choice is kept on the user of the shared world: give it back
+        await client.post("/lang", data={"lang": "zh", "_csrf": token, "next": "/"})
 
 
 async def test_openapi_describes_the_cooperative_routes(client: Client) -> None:
