@@ -138,6 +138,28 @@ def sync_shop(shop_id: int, database_url: str | None = None) -> dict[str, Any]:
     return summary
 
 
+@app.task(name="bangfu.sync_shop_requested", **RETRY)  # type: ignore[untyped-decorator]
+def sync_shop_requested(shop_id: int, full: bool = False, database_url: str | None = None) -> dict[str, Any]:
+    """A sync of one shop an operator asked for in the console (``/operator``): from the cursors
+    until caught up, or with ``full`` a re-scan of the whole look-back period; then the accounting
+    of what arrived. Progress and outcome land in ``sync_runs`` as for any sync."""
+    from sync.engine import SyncEngine
+
+    async def work(engine: AsyncEngine) -> dict[str, Any]:
+        results = await SyncEngine(engine).sync_all([shop_id], full=full, until_caught_up=True)
+        outcomes = results.get(shop_id, [])
+        return {
+            "shop_id": shop_id,
+            "full": full,
+            "streams": len(outcomes),
+            "failed": sorted(o.stream.value for o in outcomes if not o.ok),
+        }
+
+    summary = run_with_engine(work, database_url)
+    process_all.delay(shop_id, database_url=database_url)
+    return summary
+
+
 @app.task(name="bangfu.sync_all")  # type: ignore[untyped-decorator]
 def sync_all(database_url: str | None = None) -> list[int]:
     """Queue a sync of every active shop (one task per shop, so shops run on any worker)."""

@@ -15,14 +15,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bangfu.cli.app import console, err_console, fail, run
 from bangfu.cli.db import DbOption, upgrade_database
 from bangfu.enums import ChannelType, PlatformKind, SyncStream
 from bangfu.errors import UserError
 from bangfu.i18n import t
-from bangfu.models import Alert, Shop, SyncCursor, SyncRun
+from bangfu.models import Shop
 from bangfu.money import format_yuan
 from bangfu.secrets import SecretStore
 from bangfu.settings import get_settings
@@ -338,55 +338,48 @@ def sync_status(db: DbOption = None) -> None:
 
 
 async def _status(url: str) -> tuple[list[dict[str, Any]], list[str]]:
-    await upgrade_database(url)
-    engine = make_engine(url)
-    now = datetime.now(UTC)
-    try:
-        async with engine.connect() as conn:
-            shops = {r.id: r.name for r in await conn.execute(select(Shop.id, Shop.name))}
-            cursors = {(r.shop_id, r.stream): r.watermark for r in await conn.execute(select(SyncCursor))}
-            latest = (
-                select(SyncRun.shop_id, SyncRun.stream, func.max(SyncRun.id).label("id"))
-                .group_by(SyncRun.shop_id, SyncRun.stream)
-                .subquery()
-            )
-            runs = (await conn.execute(select(SyncRun).join(latest, latest.c.id == SyncRun.id))).all()
-            alerts = [r.message for r in await conn.execute(select(Alert.message).where(Alert.resolved_at.is_(None)))]
-    finally:
-        await engine.dispose()
-    rows = []
-    tz = get_settings().timezone
+    """The rows of ``sync status``: :func:`bangfu.queries.operator.sync_health` with the admin's
+    scope, the same computation as the operator console's ``/operator``."""
     from zoneinfo import ZoneInfo
 
-    local = ZoneInfo(tz)
-    for r in sorted(runs, key=lambda r: (r.shop_id, r.stream)):
-        cursor = cursors.get((r.shop_id, r.stream))
-        rows.append(
-            {
-                "shop": shops.get(r.shop_id, r.shop_id),
-                "stream": r.stream.value,
-                "cursor": cursor.astimezone(local).strftime("%m-%d %H:%M:%S") if cursor else None,
-                "lag": _human(now - cursor) if cursor else None,
-                "finished": r.finished_at.astimezone(local).strftime("%m-%d %H:%M:%S") if r.finished_at else None,
-                "outcome": r.outcome,
-                "new": r.rows_new,
-                "changed": r.rows_changed,
-                "quarantined": r.quarantined,
-                "errors": ", ".join(f"{k}×{v}" for k, v in sorted((r.errors or {}).items())) or None,
-                "error_classes": sorted(r.errors or {}),
-                "message": r.message,
-            }
-        )
+    from bangfu.queries.operator import sync_health
+    from bangfu.scope import Scope
+
+    await upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            health = await sync_health(conn, Scope.admin(), datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    assert health is not None
+    local = ZoneInfo(get_settings().timezone)
+    rows = []
+    for shop in health.shops:
+        for stream in shop.streams:
+            r = stream.run
+            if r is None:
+                continue
+            rows.append(
+                {
+                    "shop": shop.name,
+                    "stream": stream.stream,
+                    "cursor": stream.watermark.astimezone(local).strftime("%m-%d %H:%M:%S")
+                    if stream.watermark
+                    else None,
+                    "lag": stream.lag,
+                    "finished": r.finished_at.astimezone(local).strftime("%m-%d %H:%M:%S") if r.finished_at else None,
+                    "outcome": r.outcome,
+                    "new": r.rows_new,
+                    "changed": r.rows_changed,
+                    "quarantined": r.quarantined,
+                    "errors": ", ".join(f"{k}×{v}" for k, v in r.errors.items()) or None,
+                    "error_classes": sorted(r.errors),
+                    "message": r.message,
+                }
+            )
+    alerts = [a.message for s in health.shops for a in s.alerts] + [a.message for a in health.other_alerts]
     return rows, alerts
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h"
 
 
 @sync_app.command("watch")

@@ -60,3 +60,5 @@ class QuarantinedRecord(IdMixin, Base):
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+    # The operator who marked it handled in the console (NULL: a later sync read it whole).
+    resolved_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))

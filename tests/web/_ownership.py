@@ -22,6 +22,8 @@ a company supplier's sale, which posts to no cooperative or household account, i
 list.)
 | policy       | (cooperative_id, version)| the cooperative is own                                     |
 | unit         | (purchasing_units.id,)   | unit: its own; county: region in region tree               |
+| shop         | (shops.id,)              | operator: user_shops (none: all shops); no other role runs |
+|              |                          | shops (the county sees their sales, never runs them)       |
 
 The admin owns everything else. The region tree is the user's region and every region below it
 (``regions.parent_id``).
@@ -38,7 +40,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Key = tuple[int, ...]
-KINDS = ("session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit")
+KINDS = ("session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop")
 
 
 @dataclass
@@ -212,4 +214,11 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     own_units = {(int(u),) for u, r in units if admin or u == unit_id or (r is not None and int(r) in tree)}
     no_region = {(int(u),) for u, r in units if role == "county" and r is None}
     out.own["unit"], out.foreign["unit"] = _split({(int(u),) for u, _ in units}, own_units, no_region)
+
+    # Shops an operator runs (the operator console).
+    shops = {(s,) for s in await _ids(conn, "SELECT id FROM shops")}
+    run_shops = shops if admin or (role == "operator" and not operator_shops) else set()
+    if role == "operator" and operator_shops:
+        run_shops = {(s,) for s in operator_shops}
+    out.own["shop"], out.foreign["shop"] = _split(shops, run_shops)
     return out

@@ -42,6 +42,7 @@ ALL = frozenset(ROLES)
 SEES_SESSIONS = frozenset({"admin", "operator", "host", "county"})
 SEES_COOPERATIVES = frozenset({"admin", "county"})  # the list; the coop user is sent to its own
 COUNTY_OFFICE = frozenset({"admin", "county"})
+OPERATES = frozenset({"admin", "operator"})  # the operator console
 MISSING = "999999999"
 # Not ids: each must be a 404 in a path (a path id is a positive whole number in ASCII digits,
 # nothing else), a 400 naming the parameter in a query string.
@@ -127,6 +128,12 @@ ROUTES: dict[str, Route] = {
     "/api/v1/county/units": Route(status=only(COUNTY_OFFICE), items=("unit", ("items", "*", "id"))),
     "/api/v1/county/monitoring": Route(status=only(COUNTY_OFFICE), items=("household", ("items", "*", "household_id"))),
     "/api/v1/county/products": Route(status=only(COUNTY_OFFICE)),
+    # the operator console (issue 13): the admin and operators, of the shops they run
+    "/operator": Route(status=only(OPERATES)),
+    "/operator/quarantine": Route(kind="shop", query=("shop",), status=only(OPERATES)),
+    "/operator/waiting": Route(status=only(OPERATES)),
+    "/api/v1/operator/sync": Route(status=only(OPERATES), items=("shop", ("items", "*", "id"))),
+    "/api/v1/operator/waiting": Route(status=only(OPERATES)),
     # the public board (issue 13): no login, no personal data; {code} is a region code, no id
     "/board": Route(status=only(ALL), public=True),
     "/board/events": Route(status=only(ALL), public=True),
