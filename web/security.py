@@ -62,7 +62,9 @@ async def _session_user(request: web.Request) -> User | None:
     if user is None or user.disabled or not isinstance(login_at, (int, float)):
         session.invalidate()
         return None
-    if datetime.fromtimestamp(login_at, UTC) < user.sessions_valid_after.replace(microsecond=0):
+    # A session is void unless it began after the last password change or disable: compared to
+    # the microsecond, so a new password set within the same second as a login still ends it.
+    if datetime.fromtimestamp(login_at, UTC) <= user.sessions_valid_after:
         session.invalidate()
         return None
     if scope is not None:

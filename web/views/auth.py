@@ -76,7 +76,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         await storage.forget(str(old.identity))
     session = await new_session(request)  # a fresh key: no session fixation
     session["user_id"] = user_id
-    session["login_at"] = int(datetime.now(UTC).timestamp())
+    session["login_at"] = datetime.now(UTC).timestamp()  # to the microsecond: see web.security
     response = web.HTTPFound(target if target != "/" else home)
     response.set_cookie(LANG_COOKIE, lang or "zh", path="/", samesite="Lax", httponly=True)
     raise response
