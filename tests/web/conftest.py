@@ -76,7 +76,7 @@ def _sqlite_world(tmp_path_factory: pytest.TempPathFactory) -> World:
 @pytest.fixture(scope="session")
 def _pg_world(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> World:
     name = asyncio.run(pg_server.create(template=pg_server.template))
-    url = pg_server.url(name)
+    url = pg_server.app_url(name)  # the hub runs as the application role (bangfu db grant), as in production
     _build(url, tmp_path_factory.mktemp("world-pg"))
     return World(url, "postgresql")
 
@@ -108,7 +108,7 @@ def world_copy(world: World, tmp_path: Path, pg_server_or_none: PgServer | None)
     assert pg_server_or_none is not None
     template = world.url.rsplit("/", 1)[1]
     name = asyncio.run(pg_server_or_none.create(template=template))
-    yield World(pg_server_or_none.url(name), "postgresql")
+    yield World(pg_server_or_none.app_url(name), "postgresql")
     asyncio.run(pg_server_or_none.drop(name))
 
 

@@ -154,9 +154,10 @@ def two_databases(pg_server: PgServer) -> Iterator[tuple[str, str]]:
     original = asyncio.run(pg_server.create(template=pg_server.template))
     clone: str | None = None
     try:
-        _populate(pg_server.url(original))
+        _populate(pg_server.app_url(original))
         clone = asyncio.run(pg_server.create(template=original))
-        yield pg_server.url(original), pg_server.url(clone)
+        # The worker and the pipeline connect as the application role, as in production.
+        yield pg_server.app_url(original), pg_server.app_url(clone)
     finally:
         asyncio.run(pg_server.drop(original))
         if clone is not None:
