@@ -26,10 +26,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 HOMES = {
     "admin": r"/cooperatives",
-    "operator": r"/sessions",
+    "operator": r"/operator",
     "host": r"/sessions",
     "coop": r"/cooperatives/\d+",
-    "county": r"/cooperatives",
+    "county": r"/county",
     "unit": r"/units/\d+",
 }
 # (role, page name, route template, URL with {ids} and {pq} (the period's query string)).
@@ -38,6 +38,8 @@ PAGES = [
     ("host", "session", "/sessions/{id}", "/sessions/{session}"),
     ("host", "compare", "/sessions/compare", "/sessions/compare?a={session}&b={session2}"),
     ("operator", "sessions", "/sessions", "/sessions?{pq}"),
+    ("operator", "sync", "/operator", "/operator"),
+    ("operator", "waiting", "/operator/waiting", "/operator/waiting"),
     ("coop", "dashboard", "/cooperatives/{id}", "/cooperatives/{coop}?{pq}"),
     ("coop", "households", "/cooperatives/{id}/households", "/cooperatives/{coop}/households?{pq}"),
     ("coop", "household", "/households/{id}", "/households/{household}?{pq}"),
@@ -48,6 +50,7 @@ PAGES = [
     ("coop", "surplus", "/cooperatives/{id}/surplus", "/cooperatives/{coop}/surplus"),
     ("coop", "policy", "/cooperatives/{id}/policies/{version}", "/cooperatives/{coop}/policies/{policy}"),
     ("county", "cooperatives", "/cooperatives", "/cooperatives?{pq}"),
+    ("county", "overview", "/county", "/county"),
     ("admin", "cooperatives", "/cooperatives", "/cooperatives?{pq}"),
     ("admin", "units", "/units", "/units"),
     ("unit", "unit", "/units/{id}", "/units/{unit}"),
