@@ -81,6 +81,7 @@ def test_import_twice_through_the_cli(db_url: str) -> None:
     assert "0 new, 0 updated, 60 unchanged" in again.stdout
 
 
+@pytest.mark.slow
 def test_demo_builds_the_county_and_prints_the_summary(tmp_path: Path) -> None:
     env = {"BANGFU_DATA_DIR": str(tmp_path / "data")}
     result = bangfu("demo", "--no-serve", "--households", "300", "--orders", "120", "--days", "5", env=env)

@@ -162,6 +162,7 @@ async def test_a_date_beyond_the_horizon_is_refused(coop_db: str, tmp_path: Path
     assert [v for v, _ in await _versions(coop_db)] == [1]
 
 
+@pytest.mark.slow
 async def test_a_version_not_yet_in_force_can_be_withdrawn_and_is_recorded(coop_db: str, tmp_path: Path) -> None:
     """Issue 12 item 14: a version added with the wrong date could never be taken back, so nothing
     after it could be added. ``policy withdraw`` takes back a version not yet in force (recorded,

@@ -11,6 +11,7 @@ from tests.bench.test_bench_smoke import run_bench
 from tests.conftest import PG_URL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_board_bench_prints_commit_to_event_latency(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.bench.test_bench_smoke import run_bench
 
 LATENCY_KEYS = ("p50", "p95", "p99", "n")
 
 
+@pytest.mark.slow
 def test_web_bench_prints_latencies_per_role_and_route(tmp_path: Path) -> None:
     args = ["--lines", "200", "--households", "40", "--requests", "3", "--concurrency", "3"]
     out = run_bench("web.py", *args, cwd=tmp_path)

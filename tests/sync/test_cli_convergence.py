@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.conftest import REPO_ROOT
 
@@ -26,6 +27,7 @@ PLATFORMS = ["taobao", "jd", "douyin", "kuaishou", "youzan", "selfmall"]
 ORDERS = 250  # per shop
 
 
+@pytest.mark.slow
 def test_six_platforms_converge_on_their_truth(tmp_path: Path) -> None:
     args = ["--orders", str(ORDERS), "--days", "6", "--faults", "light", "--seed", "21"]
     done = subprocess.run(

@@ -158,6 +158,7 @@ async def test_each_shop_of_a_platform_syncs_its_own_orders(engine: AsyncEngine,
 SKEW = timedelta(seconds=2)  # our clock a moment behind the platform's, as in production
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("platform", ["kuaishou", "taobao", "douyin", "jd"])
 async def test_first_sync_with_the_default_90_day_lookback_is_not_refused(
     engine: AsyncEngine, tmp_path: Path, platform: str

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
@@ -499,6 +500,7 @@ def _neutral(body: str) -> str:
     return re.sub(r"\d+", "N", body)
 
 
+@pytest.mark.slow
 async def test_every_role_sees_only_its_own_on_every_route(world_copy: World) -> None:
     from tests.web.conftest import _client
 

@@ -97,6 +97,7 @@ async def test_world_has_what_these_tests_need(facts: Facts) -> None:
     assert facts.with_minutes
 
 
+@pytest.mark.slow
 async def test_every_route_for_every_role(client: Client, facts: Facts) -> None:
     own, other = _own(facts)[0], _others(facts)[0]
     for role in ROLES:

@@ -323,6 +323,7 @@ async def test_a_line_changed_while_another_worker_reads_it_is_posted_with_its_n
     await _ledger(first)
 
 
+@pytest.mark.slow
 @ON_POSTGRESQL
 async def test_two_workers_posting_at_once_leave_the_ledger_one_worker_leaves(
     db_url: str, owner_db_url: str, pg_server: PgServer, engines: Callable[[], AsyncEngine]

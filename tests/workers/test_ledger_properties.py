@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -221,6 +222,7 @@ async def _scenario(url: str, spec: dict[str, Any], seed_: int) -> None:
         await engine.dispose()
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=worlds(), seed_=st.integers(0, 2**32))
 def test_the_ledger_depends_on_the_events_not_their_order(db_url: str, spec: dict[str, Any], seed_: int) -> None:
