@@ -177,3 +177,10 @@ def test_split_refusals_say_why() -> None:
             split_evenly(5, count)
     with pytest.raises(MoneyError, match=r"^pro rata over a zero whole$"):
         pro_rata(1, 1, 0)
+
+
+def test_typed_yuan_may_reach_the_limit_exactly() -> None:
+    assert parse_yuan("10,000,000.00", max_fen=10**9) == 10**9
+    assert parse_yuan("-10,000,000.00", max_fen=10**9, allow_negative=True) == -(10**9)
+    with pytest.raises(MoneyError, match=r"^'10,000,000\.01' is above the limit of ¥10,000,000\.00$"):
+        parse_yuan("10,000,000.01", max_fen=10**9)

@@ -268,3 +268,15 @@ def test_a_row_that_disagrees_names_both_figures() -> None:
         parse_policy_row(scenario_rules(patronage_return_bp=7000), 6500)
     assert caught.value.field == "patronage_return_bp"
     assert str(caught.value).endswith("rules say 7000 bp but the policy row says 6500 bp")
+
+
+def test_a_share_below_the_floor_is_refused_word_for_word() -> None:
+    with pytest.raises(HouseholdShareError) as caught:
+        admit_policy(scenario_rules(retention_bp=2500, collective_bp=1501, priority_bonus_bp=0))
+    assert caught.value.field == "retention_bp" and caught.value.households_bp == 5999
+    assert str(caught.value) == (
+        "split policy fields 'retention_bp' (2500 bp) + 'collective_bp' (1501 bp) leave member households "
+        "5999 bp of each sale's net after fees; the hub requires at least 6000 bp (60%), its rule after the "
+        "principle of Farmers' Professional Cooperatives Law (2017) art. 44 (at least 60% returned to members "
+        "by transaction volume)"
+    )

@@ -15,6 +15,7 @@ from connectors.signing.youzan import (
     TokenRequestError,
     TokenResponseError,
     YouzanToken,
+    api_path,
     api_url,
     datetime_to_expires_ms,
     expires_ms_to_datetime,
@@ -136,3 +137,9 @@ def test_needs_refresh_default_margin_is_one_hour() -> None:
     token = YouzanToken("t", EXPIRES_AT)
     assert token.needs_refresh(EXPIRES_AT - timedelta(hours=1))
     assert not token.needs_refresh(EXPIRES_AT - timedelta(hours=1, microseconds=1))
+
+
+@pytest.mark.parametrize(("api", "version"), [("youzan.trade.get", "4.0/2"), ("", "1.0.0"), ("youzan/trade", "1.0.0")])
+def test_an_api_path_never_takes_a_slash_from_its_parts(api: str, version: str) -> None:
+    with pytest.raises(ValueError, match=rf"^bad api/version: {api!r} {version!r}$"):
+        api_path(api, version)
