@@ -78,6 +78,7 @@ async def _all_period(conn: AsyncConnection) -> Period:
     return Period(first, last + timedelta(seconds=1), "all")
 
 
+@pytest.mark.slow
 async def test_household_credits_read_only_the_lines_journals_and_agree_with_a_full_scan(store: World) -> None:
     async def check(conn: AsyncConnection) -> None:
         lines = {int(i) for i in await conn.scalars(select(LineAttribution.order_line_id))}

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import func, select
@@ -115,6 +116,7 @@ def _routes(ids: dict[str, Any], coop: str = "coop", household: str = "household
     ]
 
 
+@pytest.mark.slow
 async def test_every_route_for_every_role(world: World, client: Client) -> None:
     coop_id = await _own_coop(client)
     ids = await _ids(world, coop_id)

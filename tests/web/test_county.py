@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -229,6 +230,7 @@ async def test_only_county_and_admin_and_bad_params(world: World, client: Client
             assert (await response.json())["error"]["code"] == "bad_request"
 
 
+@pytest.mark.slow
 async def test_exports_and_english(world: World, client: Client) -> None:
     await login(client, "county")
     for table in ("monthly", "category", "cooperative", "channel", "product", "sales", "campaigns"):
