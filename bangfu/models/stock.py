@@ -63,10 +63,16 @@ class StockPush(IdMixin, Base):
     allocated_after: Mapped[int] = mapped_column(Integer)
     delta: Mapped[int] = mapped_column(Integer)
     platform_stock_after: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
+    #: pending | done | failed | uncertain | not_applied (an uncertain push settled as not applied)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
+    # An uncertain push settled by reading the platform's stock back (sync/stock.py, settle):
+    settled_at: Mapped[datetime | None]
+    settled_by: Mapped[str | None] = mapped_column(String(128))  # a console user's name, or cli:<login>
+    settled_stock: Mapped[int | None] = mapped_column(Integer)  # the stock read back
+    settle_note: Mapped[str | None] = mapped_column(Text)  # how the verdict was reached
 
 
 class LotAllocation(IdMixin, Base):
