@@ -12,7 +12,7 @@ from bangfu.models.accounting import (
 from bangfu.models.alerts import Alert
 from bangfu.models.base import Base
 from bangfu.models.catalog import Certification, Product, Sku
-from bangfu.models.channels import Listing, PurchasingUnit, ReservedShareRule, Shop, UnitTarget
+from bangfu.models.channels import ChannelPrice, Listing, PricePush, PurchasingUnit, ReservedShareRule, Shop, UnitTarget
 from bangfu.models.county import CampaignGroup, MonitoringLine, UnitKind
 from bangfu.models.ledger import Journal, LedgerAccount, LedgerAdjustment, LedgerChainHead, Posting
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
@@ -29,6 +29,7 @@ __all__ = [
     "Base",
     "CampaignGroup",
     "Certification",
+    "ChannelPrice",
     "Cooperative",
     "ExplanationWindow",
     "Host",
@@ -52,6 +53,7 @@ __all__ = [
     "Order",
     "OrderLine",
     "Posting",
+    "PricePush",
     "Product",
     "PurchasingUnit",
     "QuarantinedRecord",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bangfu.enums import ChannelType, PlatformKind, UnitType
-from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, TimestampMixin, enum_column
+from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, TimestampMixin, enum_column, utcnow
 from bangfu.models.catalog import Sku
 from bangfu.models.org import Region
 
@@ -38,7 +38,13 @@ class Shop(IdMixin, TimestampMixin, Base):
 
 
 class Listing(IdMixin, TimestampMixin, Base):
-    """Our SKU as a shop lists it (SKU mapping across channels)."""
+    """Our SKU as a shop lists it (SKU mapping across channels).
+
+    ``mapping`` says who set ``sku_id``: ``auto`` (the product sync, by outer id: the SKU whose
+    code is the listing's merchant code) or ``manual`` (an operator, ``mapped_by``/``mapped_at``;
+    a manual unmap is ``manual`` with ``sku_id`` NULL). The product sync never overrides a
+    manual mapping.
+    """
 
     __tablename__ = "listings"
     __table_args__ = (UniqueConstraint("shop_id", "platform_item_id", "platform_sku_id"),)
@@ -55,9 +61,52 @@ class Listing(IdMixin, TimestampMixin, Base):
     on_sale: Mapped[bool] = mapped_column(default=True)
     platform_modified_at: Mapped[datetime | None]
     content_hash: Mapped[str] = mapped_column(String(32), default="")
+    mapping: Mapped[str] = mapped_column(String(8), default="auto", server_default="auto")  # auto | manual
+    mapped_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
+    mapped_at: Mapped[datetime | None]
 
     shop: Mapped[Shop] = relationship(back_populates="listings")
     sku: Mapped[Sku | None] = relationship()
+
+
+class ChannelPrice(IdMixin, Base):
+    """The price (fen) an operator set for one SKU on one shop (channel); pushed to every
+    listing of the SKU on that shop by :mod:`sync.prices`."""
+
+    __tablename__ = "channel_prices"
+    __table_args__ = (
+        UniqueConstraint("sku_id", "shop_id"),
+        CheckConstraint("price_fen > 0", name="price_positive"),
+    )
+
+    sku_id: Mapped[int] = mapped_column(IdType, ForeignKey("skus.id"), index=True)
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
+    price_fen: Mapped[int] = mapped_column(Fen)
+    set_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PricePush(IdMixin, Base):
+    """One price sent to one platform listing.
+
+    ``idempotency_key`` is ``bf:price:<listing>:<price>:<n>``: a price already confirmed on a
+    listing is not pushed again. Statuses: ``pending`` -> ``done`` | ``failed`` (the platform
+    refused; ``error`` holds its message) | ``uncertain`` (no answer: it may have applied; a
+    price is absolute, so the next pass sends it again).
+    """
+
+    __tablename__ = "price_pushes"
+
+    idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
+    listing_id: Mapped[int] = mapped_column(IdType, ForeignKey("listings.id"), index=True)
+    price_fen: Mapped[int] = mapped_column(Fen)
+    price_before_fen: Mapped[int | None] = mapped_column(Fen)
+    platform_price_fen: Mapped[int | None] = mapped_column(Fen)  # as the platform answered
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
 
 
 class PurchasingUnit(IdMixin, TimestampMixin, Base):
