@@ -17,10 +17,11 @@ class Alert(IdMixin, Base):
         Index("ix_alerts_subject", "kind", "subject"),
     )
 
-    kind: Mapped[str] = mapped_column(String(48))  # e.g. sync.auth, stock.unsold
+    kind: Mapped[str] = mapped_column(String(48))  # e.g. sync.auth, unsold
     severity: Mapped[str] = mapped_column(String(16))  # info | warning | error
     shop_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("shops.id"), index=True)
     subject: Mapped[str | None] = mapped_column(String(64))  # what it is about, e.g. lot:12
     message: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON: the figures behind it (migration 0023)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
