@@ -164,17 +164,25 @@ WITH_RETURN_TYPES: frozenset[int] = frozenset({0, 3})  # 退货退款, 换货
 
 #: settle bill columns (fen, positive numbers meaning costs) -> the payout line they make.
 #: ``total_income`` is the sale; every cost column is one negative line; the lines of a row sum
-#: to its ``settle_amount`` (checked: a row that does not is quarantined).
+#: to its ``settle_amount`` (checked: a row that does not is quarantined). Every cost column maps
+#: to a fee type the ledger folds in and the reconciliation expects (``workers/reconcile.py``),
+#: so a clean bill leaves no ``other`` line:
+#:
+#: * ``other_sharing_amount`` (其他分成) [I]: Douyin's bill has no payment-fee column; the
+#:   payment channel's cost is withheld here (the fake bills its payment fee in it), so it is
+#:   the payment fee. Left as ``other`` it was never expected and flagged nearly every order.
+#: * ``good_learn_channel_fee`` (渠道分成), ``colonel_service_fee`` (团长服务费),
+#:   ``channel_promotion_fee`` (直播间站外推广) [I]: withheld by the platform for a channel, a
+#:   distribution colonel or off-site promotion, none of them the hub's own host: platform fees
+#:   (as ``host_commission`` they would be credited to the attributed host's payable).
 SETTLE_COST_COLUMNS: Mapping[str, SettlementKind] = MappingProxyType(
     {
         "platform_service_fee": SettlementKind.PLATFORM_FEE,  # 平台服务费
         "commission": SettlementKind.HOST_COMMISSION,  # 达人佣金
-        "good_learn_channel_fee": SettlementKind.OTHER,  # 渠道分成
-        "colonel_service_fee": SettlementKind.OTHER,  # 团长服务费
-        "channel_promotion_fee": SettlementKind.OTHER,  # 直播间站外推广
-        # [I] Douyin's bill has no payment-fee column: channel costs that are not a platform
-        # fee or a commission are booked under 其他分成.
-        "other_sharing_amount": SettlementKind.OTHER,
+        "good_learn_channel_fee": SettlementKind.PLATFORM_FEE,  # 渠道分成
+        "colonel_service_fee": SettlementKind.PLATFORM_FEE,  # 团长服务费
+        "channel_promotion_fee": SettlementKind.PLATFORM_FEE,  # 直播间站外推广
+        "other_sharing_amount": SettlementKind.PAYMENT_FEE,  # 其他分成
     }
 )
 #: settle row ``trade_type``: 0 settled sale; 1/3 refund after settlement; 2 deposit refund.

@@ -372,6 +372,8 @@ def test_parse_settlement_lines_add_up_to_the_payout() -> None:
     assert by_kind["platform_service_fee"].amount_fen == -549
     assert by_kind["commission"].kind is SettlementKind.HOST_COMMISSION and by_kind["commission"].amount_fen == -2196
     assert by_kind["other_sharing_amount"].amount_fen == -71
+    assert by_kind["other_sharing_amount"].kind is SettlementKind.PAYMENT_FEE  # 其他分成: the payment fee
+    assert SettlementKind.OTHER not in {line.kind for line in lines}  # a clean row: every column mapped
     assert sum(line.amount_fen for line in lines) == 8964
     assert "colonel_service_fee" not in by_kind  # zero columns make no lines
     assert lines[0].settled_at == datetime(2024, 6, 20, 2, 0, tzinfo=UTC)  # Beijing 10:00
