@@ -29,6 +29,7 @@ LEDGER_TABLES = ("journals", "postings", "ledger_accounts", "ledger_adjustments"
 PRIVILEGES: Mapping[str, str] = {
     **dict.fromkeys(LEDGER_TABLES, "SELECT, INSERT"),
     "ledger_chain_head": "SELECT, UPDATE",
+    "reconciliation_events": "SELECT, INSERT",  # an exception's history is append-only
     "alembic_version": "SELECT",
 }
 OTHER_TABLES = "SELECT, INSERT, UPDATE, DELETE"

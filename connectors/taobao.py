@@ -403,6 +403,10 @@ ITEM_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 #: Requested field -> the key it comes back under, where the two differ.
 ITEM_FIELD_KEYS: Mapping[str, str] = {"sku": "skus"}
+#: The stock of one item: ``taobao.item.seller.get`` (the seller's view of an item, its ``num``
+#: and each SKU's ``quantity``), with the fields the read needs.
+STOCK_READ_METHOD = "taobao.item.seller.get"
+STOCK_READ_FIELDS: tuple[str, ...] = ("num_iid", "num", "modified", "sku")
 
 
 def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
@@ -772,6 +776,35 @@ class TaobaoConnector(Connector):
             ):
                 yield raw
 
+    cheap_stock_read: ClassVar[bool] = True  # item.seller.get of one item
+
+    async def read_stock(self, platform_item_id: str, platform_sku_id: str | None) -> tuple[str | None, int]:
+        """The stock of one item (``num``) or of one of its SKUs (``quantity``), read with
+        ``taobao.item.seller.get``. Without ``platform_sku_id`` the item must have at most one
+        SKU. An unknown item or SKU is a :class:`BadRequestError`; an answer without the item
+        or with an unreadable count is transient."""
+        if not platform_item_id.isdigit():
+            raise BadRequestError(self.platform_name, "stock", f"no item {platform_item_id}: TOP ids are numeric")
+        business = {"fields": ",".join(STOCK_READ_FIELDS), "num_iid": platform_item_id}
+        body = await self.top(STOCK_READ_METHOD, business)
+        item = body.get("item")
+        if not isinstance(item, Mapping):
+            raise TransientError(self.platform_name, "envelope", "no item in item.seller.get")
+        try:
+            skus = nested_list(item, "skus", "sku")
+            if not skus and not platform_sku_id:
+                return None, _int(item, "num")
+            if platform_sku_id is None and len(skus) == 1:
+                return _id(skus[0], "sku_id"), _int(skus[0], "quantity")
+            if platform_sku_id is None:
+                raise BadRequestError(self.platform_name, "stock", f"item {platform_item_id} has several SKUs")
+            for sku in skus:
+                if _id(sku, "sku_id") == platform_sku_id:
+                    return platform_sku_id, _int(sku, "quantity")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TransientError(self.platform_name, "envelope", f"unexpected item.seller.get answer: {exc}") from exc
+        raise BadRequestError(self.platform_name, "stock", f"item {platform_item_id} has no SKU {platform_sku_id}")
+
     async def push_stock(
         self,
         platform_item_id: str,
@@ -814,8 +847,8 @@ class TaobaoConnector(Connector):
         """Incremental update (``type=2``, ``quantity`` may be negative; TOP refuses a result
         below zero). TOP takes no idempotency key, so the write is sent exactly once: a lost
         answer is :class:`~connectors.base.StockPushUncertain`, a flow-control refusal is
-        waited out and resent (see ``Connector._send_once``). The stock is read with
-        ``products()`` only when a decrease is clamped (TOP has no cheap single-item read here).
+        waited out and resent (see ``Connector._send_once``). The stock is read (``read_stock``)
+        only when a decrease is clamped.
         """
         business: dict[str, Any] = {"num_iid": platform_item_id, "quantity": delta, "type": 2}
         if platform_sku_id:

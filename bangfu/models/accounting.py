@@ -181,9 +181,64 @@ class ReconciliationResult(IdMixin, Base):
     actual_fen: Mapped[int | None] = mapped_column(Fen)
     differences: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     fee_basis: Mapped[str | None] = mapped_column(String(16))
+    expected_by_type: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)  # fen per type, the bill's sign
+    actual_by_type: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)  # the bill's lines summed per type
     detected_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
     note: Mapped[str | None] = mapped_column(Text)
+
+
+EXCEPTION_STATES = ("open", "accepted", "resolved", "reopened")
+
+
+class ReconciliationException(IdMixin, Base):
+    """A reconciliation exception an operator works through: one per (shop, platform order).
+
+    Opened by a reconcile run that finds the order ``amount_differs``, ``payout_missing`` or
+    ``unknown_order``. ``state``: ``open``; ``accepted`` (the difference stands, for ``reason``);
+    ``resolved`` (the cause was dealt with, or a later run matched the order); ``reopened`` (a
+    person reopened it, or a run found a different verdict after it was accepted or resolved).
+    ``kind`` and ``differences`` are the verdict the current state was reached on. Every change
+    appends a :class:`ReconciliationEvent` (who and when); this row is only the latest state.
+    Keyed by order number, not by ``reconciliation_results.id``: an unknown order's verdict row
+    is replaced when the order arrives, and its exception goes on.
+    """
+
+    __tablename__ = "reconciliation_exceptions"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_order_id"),
+        Index("ix_reconciliation_exceptions_state", "state", "shop_id"),
+        CheckConstraint("state IN ('open', 'accepted', 'resolved', 'reopened')", name="state_known"),
+    )
+
+    shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"))
+    platform_order_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
+    differences: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    reason: Mapped[str | None] = mapped_column(Text)  # the latest acceptance reason or note
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))  # None: a reconcile run
+
+
+class ReconciliationEvent(IdMixin, Base):
+    """One step of an exception's history, append-only (the application role may not update or
+    delete it, ``bangfu.grants``): ``action`` ``opened``, ``changed`` (a run found other amounts
+    while open), ``accepted``, ``resolved`` or ``reopened``; ``state`` after it; ``user_id`` who
+    (None: the reconcile run); ``reason``; the verdict (``kind``, ``differences``) it saw."""
+
+    __tablename__ = "reconciliation_events"
+    __table_args__ = (Index("ix_reconciliation_events_exception", "exception_id", "id"),)
+
+    exception_id: Mapped[int] = mapped_column(IdType, ForeignKey("reconciliation_exceptions.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(24))
+    differences: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SurplusDistribution(IdMixin, Base):

@@ -113,6 +113,7 @@ KNOWN_METHODS = frozenset(
         "taobao.refund.get",
         "taobao.items.onsale.get",
         "taobao.items.inventory.get",
+        "taobao.item.seller.get",
         "taobao.item.quantity.update",
         "taobao.bill.bills.get",
         "taobao.bill.bill.get",
@@ -429,6 +430,7 @@ class FakeTaobao(FakePlatform):
             "taobao.refund.get": self._refund_get,
             "taobao.items.onsale.get": self._items_onsale,
             "taobao.items.inventory.get": self._items_inventory,
+            "taobao.item.seller.get": self._item_seller_get,
             "taobao.item.quantity.update": self._quantity_update,
             "taobao.bill.bills.get": self._bills,
             "taobao.bill.bill.get": self._bill_get,
@@ -755,6 +757,18 @@ class FakeTaobao(FakePlatform):
 
     def _items_inventory(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
         return self._items(world, params, on_sale=False)
+
+    def _item_seller_get(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
+        """One item as its seller sees it (on sale or in the warehouse), with the ``fields``
+        asked for: ``num`` is its stock, ``skus.sku[].quantity`` each SKU's."""
+        wanted = self._fields(params)
+        num_iid = params.get("num_iid", "")
+        if not num_iid:
+            raise _missing("num_iid")
+        item = world.item(num_iid) if num_iid.isdigit() else None
+        if item is None:
+            raise TopError(15, "Remote service error", "isv.item-not-exist", f"商品{num_iid}不存在")
+        return {"item": render_item(item, wanted)}
 
     def _quantity_update(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
         num_iid = params.get("num_iid", "")
