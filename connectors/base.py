@@ -290,6 +290,20 @@ class StockDeltaResult(StockPushResult):
     applied: int
 
 
+#: the highest price a push may set: 1,000,000 yuan (TOP's own cap is 100,000,000 yuan)
+MAX_PRICE_FEN = 100_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PricePushResult:
+    """What a price write did: the price (fen) the platform holds for the item/SKU after it,
+    as the platform answered (or as sent where the answer carries no price)."""
+
+    platform_item_id: str
+    platform_sku_id: str | None
+    price_fen: int
+
+
 class StockPushUncertain(PlatformError):
     """A stock write went to a platform that cannot deduplicate it and no answer came back:
     it may or may not have been applied, so it must never be sent again. Not retriable."""
@@ -1043,6 +1057,34 @@ class Connector:
             raise StockPushUncertain(
                 self.platform_name, exc.code, f"set not confirmed, may have applied: {exc}"
             ) from exc
+
+    # ------------------------------------------------------------------ price push
+    async def push_price(
+        self,
+        platform_item_id: str,
+        platform_sku_id: str | None,
+        price_fen: int,
+        *,
+        idempotency_key: str,
+    ) -> PricePushResult:
+        """Set the platform's price of an item/SKU to ``price_fen`` (integer fen) with the
+        platform's price API (:meth:`_price_write`).
+
+        A price write is absolute: sending the same price again leaves the same price, so a
+        resend (the request loop's retries, a later pass after a lost answer) can never apply
+        twice; no platform here takes a key for it, so ``idempotency_key`` is not sent (the
+        hub's own ledger of pushes, ``price_pushes``, is what keeps one price from being
+        pushed twice). Bad prices are refused before anything is sent.
+        """
+        if isinstance(price_fen, bool) or not isinstance(price_fen, int):
+            raise BadRequestError(self.platform_name, "price", f"price must be an int of fen, got {price_fen!r}")
+        if not 0 < price_fen <= MAX_PRICE_FEN:
+            raise BadRequestError(self.platform_name, "price", f"price must be 1..{MAX_PRICE_FEN} fen, got {price_fen}")
+        return await self._price_write(platform_item_id, platform_sku_id or None, price_fen)
+
+    async def _price_write(self, platform_item_id: str, platform_sku_id: str | None, price_fen: int) -> PricePushResult:
+        """One platform's price API (overridden per platform)."""
+        raise self._unsupported("push_price")
 
     # ------------------------------------------------------------------ hooks: per stream
     def _orders_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:

@@ -68,7 +68,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
-from connectors.base import Connector, Page, Request, ShopConfig
+from connectors.base import Connector, Page, PricePushResult, Request, ShopConfig
 from connectors.buyers import buyer_ref
 from connectors.errors import (
     AuthError,
@@ -996,6 +996,19 @@ class DouyinConnector(Connector):
             },
         )
         return await self._stock_after(platform_item_id, sku_id)
+
+    async def _price_write(self, platform_item_id: str, platform_sku_id: str | None, price_fen: int) -> PricePushResult:
+        """``sku.editPrice`` (``product_id``, ``sku_id``, ``price`` in fen). Without a SKU id
+        the product must have exactly one SKU (looked up with ``sku.list``). The answer carries
+        no price, so the price set is the one sent."""
+        for value in (platform_item_id, platform_sku_id):
+            if value is not None and not value.isdigit():
+                raise BadRequestError(PLATFORM, "price", f"Douyin ids are numeric, got {value!r}")
+        sku_id = platform_sku_id or (await self.read_stock(platform_item_id, None))[0]
+        assert sku_id is not None
+        business = {"product_id": int(platform_item_id), "sku_id": int(sku_id), "price": price_fen}
+        await self.api("sku.editPrice", business)
+        return PricePushResult(platform_item_id, sku_id, price_fen)
 
     async def _settlements_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
         lo, hi = window_seconds(start, end)

@@ -45,7 +45,7 @@ from bangfu.enums import (
     SettlementKind,
     SyncStream,
 )
-from bangfu.money import MoneyError, split_largest_remainder, yuan_to_fen
+from bangfu.money import MoneyError, fen_to_yuan_str, split_largest_remainder, yuan_to_fen
 from bangfu.records import (
     OrderLineRecord,
     OrderRecord,
@@ -56,7 +56,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
-from connectors.base import Connector, Request, ShopConfig
+from connectors.base import Connector, PricePushResult, Request, ShopConfig
 from connectors.buyers import buyer_ref
 from connectors.errors import (
     AuthError,
@@ -942,6 +942,27 @@ class JdConnector(Connector):
             if platform_sku_id in (None, sku_id):
                 return sku_id, _int(sku, "stockNum")
         raise BadRequestError(PLATFORM, "stock", f"ware {platform_item_id} has no SKU {platform_sku_id}")
+
+    # ------------------------------------------------------------------ price push
+    async def _price_write(self, platform_item_id: str, platform_sku_id: str | None, price_fen: int) -> PricePushResult:
+        """``jingdong.price.write.updateSkuJdPrice`` (``skuId``, ``jdPrice`` in yuan): JD's price
+        is per SKU, so a ware's only SKU is looked up when no SKU id is given. A business
+        failure (``apiResult.success=false``) is classified by the request loop; an answer
+        that does not say ``success`` is not taken as done."""
+        sku_id = platform_sku_id
+        if sku_id is None:
+            skus = (await self._skus_of([platform_item_id])).get(platform_item_id, [])
+            if len(skus) != 1:
+                raise BadRequestError(PLATFORM, "price", f"ware {platform_item_id} has {len(skus)} SKUs: give a sku id")
+            sku_id = str(skus[0].get("skuId"))
+        if not sku_id.isdigit():
+            raise BadRequestError(PLATFORM, "price", f"JD sku ids are numeric, got {sku_id!r}")
+        answer = await self.gateway(
+            "jingdong.price.write.updateSkuJdPrice", {"skuId": sku_id, "jdPrice": fen_to_yuan_str(price_fen)}
+        )
+        if answer.get("success") is not True:
+            raise TransientError(PLATFORM, "not_confirmed", f"updateSkuJdPrice did not confirm: {dict(answer)!r}"[:300])
+        return PricePushResult(platform_item_id, sku_id, price_fen)
 
     # ------------------------------------------------------------------ settlement bills
     def parse_settlement(self, raw: Raw) -> Sequence[SettlementLineRecord]:

@@ -66,7 +66,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
-from connectors.base import Connector, Page, Request
+from connectors.base import Connector, Page, PricePushResult, Request
 from connectors.buyers import buyer_ref
 from connectors.errors import (
     AuthError,
@@ -900,6 +900,19 @@ class KuaishouConnector(Connector):
         }
         await self._send_once(lambda: self._call_once("open.item.sku.stock.update", business))
         return await self._stock_after(platform_item_id, sku_id)
+
+    async def _price_write(self, platform_item_id: str, platform_sku_id: str | None, price_fen: int) -> PricePushResult:
+        """``open.item.sku.price.update`` (``kwaiItemId``, ``skuId``, ``price`` in fen), a POST
+        like every Kuaishou write. A price is absolute, so the request loop may resend it.
+        Without a SKU id the item must have one SKU (read with ``open.item.get``)."""
+        sku_id = platform_sku_id or (await self._sku_stock(platform_item_id, None))[0]
+        business = {
+            "kwaiItemId": _numeric(platform_item_id, "item id"),
+            "skuId": _numeric(sku_id, "sku id"),
+            "price": price_fen,
+        }
+        await self.api("open.item.sku.price.update", business, post=True)
+        return PricePushResult(platform_item_id, sku_id, price_fen)
 
     async def _call_once(self, method: str, business: Mapping[str, Any]) -> Any:
         """A POST sent exactly once: transport and retriable errors are raised, not retried."""

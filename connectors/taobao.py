@@ -20,7 +20,7 @@ from bangfu.enums import (
     SettlementKind,
     SyncStream,
 )
-from bangfu.money import yuan_to_fen
+from bangfu.money import fen_to_yuan_str, yuan_to_fen
 from bangfu.records import (
     OrderLineRecord,
     OrderRecord,
@@ -32,7 +32,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
-from connectors.base import Connector, Request, ShopConfig
+from connectors.base import Connector, PricePushResult, Request, ShopConfig
 from connectors.buyers import buyer_ref
 from connectors.errors import (
     BadRequestError,
@@ -462,6 +462,9 @@ REFUND_DETAIL_METHOD = "taobao.refund.get"
 ONSALE_METHOD = "taobao.items.onsale.get"
 INVENTORY_METHOD = "taobao.items.inventory.get"
 STOCK_METHOD = "taobao.item.quantity.update"
+#: price writes: one SKU of an item (price in yuan, 2 decimals), or an item without SKUs
+SKU_PRICE_METHOD = "taobao.item.sku.price.update"
+ITEM_PRICE_METHOD = "taobao.item.price.update"
 BILLS_METHOD = "taobao.bill.bills.get"
 BILL_DETAIL_METHOD = "taobao.bill.bill.get"
 GATEWAY_PATH = "/router/rest"
@@ -863,6 +866,26 @@ class TaobaoConnector(Connector):
             return self._stock_answer(body, platform_item_id, platform_sku_id or None)
         except TransientError:  # applied, but the answer is odd: never fail (and so resend) it
             return StockPushResult(platform_item_id, platform_sku_id or None, -1)
+
+    # ------------------------------------------------------------------ price push
+    async def _price_write(self, platform_item_id: str, platform_sku_id: str | None, price_fen: int) -> PricePushResult:
+        """``taobao.item.sku.price.update`` (``num_iid``, ``sku_id``, ``price`` in yuan) for a
+        SKU, ``taobao.item.price.update`` for an item without SKUs. TOP answers with the SKU's
+        (or item's) ``modified`` only, not the price, so the price set is the one sent."""
+        if not platform_item_id.isdigit() or (platform_sku_id is not None and not platform_sku_id.isdigit()):
+            ids = f"{platform_item_id}/{platform_sku_id}"
+            raise BadRequestError(self.platform_name, "price", f"TOP ids are numeric: {ids}")
+        business: dict[str, Any] = {"num_iid": platform_item_id, "price": fen_to_yuan_str(price_fen)}
+        if platform_sku_id is not None:
+            business["sku_id"] = platform_sku_id
+            body = await self.top(SKU_PRICE_METHOD, business)
+            answered = body.get("sku")
+        else:
+            body = await self.top(ITEM_PRICE_METHOD, business)
+            answered = body.get("item")
+        if not isinstance(answered, Mapping) or str(answered.get("num_iid", "")) != platform_item_id:
+            raise TransientError(self.platform_name, "envelope", f"unexpected price answer: {dict(body)!r}"[:300])
+        return PricePushResult(platform_item_id, platform_sku_id, price_fen)
 
     # ------------------------------------------------------------------ settlements
     def parse_settlement(self, raw: Raw) -> Sequence[SettlementLineRecord]:

@@ -55,7 +55,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
-from connectors.base import Connector, Request, StockPushUncertain
+from connectors.base import Connector, PricePushResult, Request, StockPushUncertain
 from connectors.buyers import buyer_ref
 from connectors.errors import (
     AuthError,
@@ -88,6 +88,8 @@ ITEMS_ONSALE_GET = ("youzan.items.onsale.get", "3.0.0")
 ITEMS_INVENTORY_GET = ("youzan.items.inventory.get", "3.0.0")
 ITEM_GET = ("youzan.item.get", "3.0.0")
 ITEM_QUANTITY_UPDATE = ("youzan.item.quantity.update", "3.0.0")
+# [I] the price write: PLATFORMS.md names no Youzan price API; SKU price in fen like item.get's
+ITEM_SKU_UPDATE = ("youzan.item.sku.update", "3.0.0")
 # [I] PLATFORMS.md §5 lists no settlement/bill API for Youzan. We use this name and shape
 # (settle-time window in Beijing time, page_no/page_size, signed yuan amounts); the fake
 # serves the same.
@@ -843,6 +845,18 @@ class YouzanConnector(Connector):
         if not (isinstance(data, Mapping) and _bool(data, "is_success")):
             raise TransientError(PLATFORM, "not_confirmed", f"quantity.update did not confirm: {data!r}")
         return StockPushResult(platform_item_id, platform_sku_id, quantity)
+
+    async def _price_write(self, platform_item_id: str, platform_sku_id: str | None, price_fen: int) -> PricePushResult:
+        """``youzan.item.sku.update`` with ``price`` in fen (``sku_id`` left out for an item
+        without specs). Youzan answers ``is_success`` only, so the price set is the one sent;
+        an answer without it is not taken as done."""
+        body: dict[str, Any] = {"item_id": _numeric(platform_item_id), "price": price_fen}
+        if platform_sku_id:
+            body["sku_id"] = _numeric(platform_sku_id)
+        data = await self.api(ITEM_SKU_UPDATE, body)
+        if not (isinstance(data, Mapping) and _bool(data, "is_success")):
+            raise TransientError(PLATFORM, "not_confirmed", f"item.sku.update did not confirm: {data!r}"[:300])
+        return PricePushResult(platform_item_id, platform_sku_id, price_fen)
 
     cheap_stock_read: ClassVar[bool] = True  # youzan.item.get of one item
 

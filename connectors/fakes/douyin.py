@@ -219,6 +219,7 @@ class FakeDouyin(FakePlatform):
         "product.listV2",
         "sku.list",
         "sku.syncStock",
+        "sku.editPrice",
         "order.getSettleBillDetailV3",
         "live.sessionList",
         "live.sessionDetail",
@@ -393,6 +394,7 @@ class FakeDouyin(FakePlatform):
             "product.listV2": self._product_list,
             "sku.list": self._sku_list,
             "sku.syncStock": self._sku_sync_stock,
+            "sku.editPrice": self._sku_edit_price,
             "order.getSettleBillDetailV3": self._settle_bill,
             "live.sessionList": self._live_list,
             "live.sessionDetail": self._live_detail,
@@ -946,6 +948,27 @@ class FakeDouyin(FakePlatform):
                 world.set_stock(item.item_id, sku.sku_id, stock_num)
         except StockError as exc:
             raise _business(10007, f"库存更新失败: {exc}") from None
+        return {}
+
+    def _sku_edit_price(self, world: FakeWorld, params: dict[str, Any]) -> dict[str, Any]:
+        """sku.editPrice: ``product_id`` (or ``out_product_id``), ``sku_id`` (or ``code``) and
+        ``price`` in fen (integer, > 0)."""
+        item = self._find_item(world, params)
+        sku_id = _id_text(params.get("sku_id"))
+        code = _id_text(params.get("code") or params.get("out_sku_id"))
+        sku = next(
+            (s for s in item.skus if (sku_id and s.sku_id == sku_id) or (not sku_id and code and s.sku_code == code)),
+            None,
+        )
+        if sku is None:
+            if sku_id or code:
+                raise _business(10003, "sku不存在")
+            raise _missing("sku_id", "isv.sku-id-missing")
+        bad = _invalid(10008, "price不合法，单位为分且须大于0")
+        price = _int(params, "price", None, bad)
+        if not 0 < price <= 100_000_000 * 100:
+            raise bad
+        world.set_price(item.item_id, sku.sku_id, price)
         return {}
 
     # ----------------------------------------------------------------- settlement bills

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
-from bangfu.money import fen_to_yuan_str
+from bangfu.money import MoneyError, fen_to_yuan_str, parse_yuan
 from connectors.fakes.server import (
     FakeCredentials,
     FakePlatform,
@@ -285,6 +285,7 @@ class FakeJd(FakePlatform):
             "jingdong.ware.read.searchWare4Valid": self._ware_search,
             "jingdong.sku.read.searchSkuList": self._sku_search,
             "jingdong.stock.write.updateSkuStock": self._stock_update,
+            "jingdong.price.write.updateSkuJdPrice": self._price_update,
             "jingdong.pop.bill.detail.query": self._bill_detail,
             "jingdong.vender.shop.query": self._shop_query,
         }
@@ -762,6 +763,24 @@ class FakeJd(FakePlatform):
         for item in world.products():
             if any(sku.sku_id == sku_id for sku in item.skus):
                 world.set_stock(item.item_id, sku_id, int(stock_text))
+                return {"success": True}
+        raise BusinessError(NO_SUCH_SKU, "SKU不存在")
+
+    def _price_update(self, world: FakeWorld, params: Mapping[str, Any]) -> dict[str, Any]:
+        """jingdong.price.write.updateSkuJdPrice [I]: ``skuId`` and ``jdPrice`` (yuan, 2 decimals)."""
+        sku_id = str(params.get("skuId") or "").strip()
+        text = str(params.get("jdPrice", "")).strip()
+        if not sku_id:
+            raise BusinessError(BAD_PARAM, "skuId不能为空")
+        try:
+            price = parse_yuan(text, max_fen=100_000_000 * 100)
+        except MoneyError:
+            raise BusinessError(BAD_PARAM, f"jdPrice参数错误:{text}") from None
+        if price <= 0:
+            raise BusinessError(BAD_PARAM, "jdPrice必须大于0")
+        for item in world.products():
+            if any(sku.sku_id == sku_id for sku in item.skus):
+                world.set_price(item.item_id, sku_id, price)
                 return {"success": True}
         raise BusinessError(NO_SUCH_SKU, "SKU不存在")
 

@@ -113,7 +113,7 @@ BILL_CODES: Mapping[SettlementKind, int] = {
     SettlementKind.SUBSIDY: 7,
     SettlementKind.OTHER: 99,
 }
-WRITE_METHODS = frozenset({"open.item.sku.stock.update"})
+WRITE_METHODS = frozenset({"open.item.sku.stock.update", "open.item.sku.price.update"})
 
 
 class KsError(Exception):
@@ -420,6 +420,7 @@ class FakeKuaishou(FakePlatform):
             "open.item.list.get": self._item_list,
             "open.item.get": self._item_get,
             "open.item.sku.stock.update": self._stock_update,
+            "open.item.sku.price.update": self._price_update,
             "open.funds.financial.bill.batch.detail": self._bills,
             "open.live.stream.list": self._live_list,
             "open.live.stream.detail": self._live_detail,
@@ -749,6 +750,19 @@ class FakeKuaishou(FakePlatform):
             world.adjust_stock(str(item_id), str(sku_id), change if change_type == 1 else -change)
         except StockError as exc:
             raise _bad_param(f"当前库存不足或商品不存在: {exc}") from None
+        return {}
+
+    def _price_update(self, world: FakeWorld, business: dict[str, Any]) -> dict[str, Any]:
+        """open.item.sku.price.update [I]: ``kwaiItemId``, ``skuId`` and ``price`` in fen (> 0)."""
+        item_id = _int_param(business, "kwaiItemId")
+        sku_id = _int_param(business, "skuId")
+        price = _int_param(business, "price")
+        if not 0 < price <= 100_000_000 * 100:
+            raise _bad_param("price 取值范围 (0, 10000000000]，单位分")
+        try:
+            world.set_price(str(item_id), str(sku_id), price)
+        except StockError as exc:
+            raise _bad_param(f"商品或SKU不存在: {exc}") from None
         return {}
 
     # ----------------------------------------------------------------- funds

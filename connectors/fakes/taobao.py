@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
-from bangfu.money import fen_to_yuan_str
+from bangfu.money import MoneyError, fen_to_yuan_str, parse_yuan
 from connectors.fakes.faults import FaultInjector
 from connectors.fakes.push import TAOBAO_PUSH, PushSender
 from connectors.fakes.server import (
@@ -115,6 +115,8 @@ KNOWN_METHODS = frozenset(
         "taobao.items.inventory.get",
         "taobao.item.seller.get",
         "taobao.item.quantity.update",
+        "taobao.item.sku.price.update",
+        "taobao.item.price.update",
         "taobao.bill.bills.get",
         "taobao.bill.bill.get",
     }
@@ -432,6 +434,8 @@ class FakeTaobao(FakePlatform):
             "taobao.items.inventory.get": self._items_inventory,
             "taobao.item.seller.get": self._item_seller_get,
             "taobao.item.quantity.update": self._quantity_update,
+            "taobao.item.sku.price.update": self._sku_price_update,
+            "taobao.item.price.update": self._item_price_update,
             "taobao.bill.bills.get": self._bills,
             "taobao.bill.bill.get": self._bill_get,
         }
@@ -820,6 +824,56 @@ class FakeTaobao(FakePlatform):
                 },
             }
         }
+
+    # ----------------------------------------------------------------- prices
+
+    @staticmethod
+    def _price_arg(params: Mapping[str, str]) -> int:
+        """``price``: yuan with at most 2 decimals, 0.01 to 100,000,000 (TOP's range)."""
+        text = params.get("price", "")
+        if not text:
+            raise _missing("price")
+        try:
+            fen = parse_yuan(text, max_fen=100_000_000 * 100)
+        except MoneyError:
+            raise _invalid("price", f"价格格式错误:{text}") from None
+        if fen <= 0:
+            raise _invalid("price", "价格必须大于0")
+        return fen
+
+    def _priced_item(self, world: FakeWorld, params: Mapping[str, str]) -> FakeItem:
+        num_iid = params.get("num_iid", "")
+        if not num_iid:
+            raise _missing("num_iid")
+        item = world.item(num_iid) if num_iid.isdigit() else None
+        if item is None:
+            raise TopError(15, "Remote service error", "isv.item-not-exist", f"商品{num_iid}不存在")
+        return item
+
+    def _sku_price_update(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
+        """taobao.item.sku.price.update: the SKU by ``sku_id`` or merchant ``outer_id``; answers
+        the SKU's ``num_iid`` and ``modified`` only, as TOP does."""
+        item = self._priced_item(world, params)
+        price = self._price_arg(params)
+        sku_id = params.get("sku_id") or None
+        outer_id = params.get("outer_id") or None
+        if sku_id is None and outer_id is not None:
+            sku_id = next((s.sku_id for s in item.skus if s.sku_code == outer_id), None)
+        if sku_id is None:
+            raise _missing("sku_id")
+        if all(s.sku_id != sku_id for s in item.skus):
+            raise TopError(15, "Remote service error", "isv.sku-not-exist", f"SKU {sku_id} 不存在")
+        world.set_price(item.item_id, sku_id, price)
+        return {"sku": {"sku_id": int(sku_id), "num_iid": int(item.item_id), "modified": top_time(self.clock.now())}}
+
+    def _item_price_update(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
+        """taobao.item.price.update: an item without SKU choice (one SKU here)."""
+        item = self._priced_item(world, params)
+        price = self._price_arg(params)
+        if len(item.skus) != 1:
+            raise _invalid("num_iid", f"商品{item.item_id}有{len(item.skus)}个SKU,请用taobao.item.sku.price.update")
+        world.set_price(item.item_id, item.skus[0].sku_id, price)
+        return {"item": {"num_iid": int(item.item_id), "modified": top_time(self.clock.now())}}
 
     # ----------------------------------------------------------------- bills
 

@@ -54,6 +54,7 @@ Public interface (stable)::
       .products() -> list[FakeItem]          .item(item_id) -> FakeItem | None
       .set_stock(item_id, sku_id, quantity) -> int      # raises StockError
       .adjust_stock(item_id, sku_id, delta) -> int      # never below 0: raises StockError
+      .set_price(item_id, sku_id, price_fen) -> int     # > 0; raises StockError for an unknown SKU
       .order(order_id) -> FakeOrder | None              # None: unknown
       .orders_modified(start, end) -> list[FakeOrder]   # [start, end), modified asc
       .orders_created(start, end) -> list[FakeOrder]    # [start, end), created asc
@@ -519,6 +520,7 @@ class FakeWorld:
         self._listings: list[_Listing] = []
         self._items: list[tuple[str, CatalogSku, bool, int]] = []  # item_id, first sku, on_sale, created
         self._stock: dict[tuple[str, str], tuple[int, int]] = {}  # (item_id, sku_id) -> (stock, modified)
+        self._set_prices: dict[tuple[str, str], int] = {}  # (item_id, sku_id) -> price set by a price write
         self._item_modified: dict[str, int] = {}
         self._item_skus: dict[str, list[int]] = {}
         for item_index, code in enumerate(chosen):
@@ -864,8 +866,11 @@ class FakeWorld:
                     sku_id=listing.sku_id,
                     sku_code=listing.sku.sku_code,
                     spec=listing.sku.spec,
-                    price_fen=listing.sku.price_fen,
-                    promo_price_fen=listing.sku.promo_price_fen,
+                    price_fen=self._set_prices.get((item_id, listing.sku_id), listing.sku.price_fen),
+                    # a price write replaces any promotion price (what the listing then shows)
+                    promo_price_fen=(
+                        None if (item_id, listing.sku_id) in self._set_prices else listing.sku.promo_price_fen
+                    ),
                     stock=stock,
                     modified_at=_dt(sku_modified),
                 )
@@ -910,6 +915,17 @@ class FakeWorld:
         if current + delta < 0:
             raise StockError(f"stock {current} {delta:+d} would go below zero")
         return self.set_stock(key[0], key[1], current + delta)
+
+    def set_price(self, item_id: str, sku_id: str | None, price_fen: int) -> int:
+        """Set a SKU's price in fen (what a platform's price API does); the SKU's modified time
+        moves, so the next product sync sees the new price. Returns the price."""
+        key = self._stock_key(item_id, sku_id)
+        if price_fen <= 0:
+            raise StockError(f"price must be positive: {price_fen}")
+        self._set_prices[key] = price_fen
+        stock, modified = self._stock[key]
+        self._stock[key] = (stock, max(self._now(), modified))
+        return price_fen
 
     # ----------------------------------------------------------------- public: orders
 

@@ -434,6 +434,7 @@ class FakeYouzan(FakePlatform):
             ("youzan.items.inventory.get", "3.0.0"): self._items_inventory,
             ("youzan.item.get", "3.0.0"): self._item_get,
             ("youzan.item.quantity.update", "3.0.0"): self._quantity_update,
+            ("youzan.item.sku.update", "3.0.0"): self._sku_price_update,
             ("youzan.trade.settlement.bill.search", "1.0.0"): self._bill_search,
         }
 
@@ -800,6 +801,25 @@ class FakeYouzan(FakePlatform):
             if "SKUs" in text or "unknown SKU" in text:
                 raise BizError(123004002, "SKU 不存在") from None
             raise BizError(5000, text) from None
+        return {"is_success": True}
+
+    async def _sku_price_update(self, world: FakeWorld, shop_id: str, params: dict[str, Any]) -> Record:
+        """youzan.item.sku.update 3.0.0 [I], the price part: ``item_id``, ``sku_id`` (absent for
+        an item without specs) and ``price`` in fen, > 0."""
+        item_id = str(params.get("item_id") or "")
+        if not item_id.isdigit():
+            raise BizError(5000, "item_id 不能为空")
+        if world.item(item_id) is None:
+            raise BizError(123005001, "商品不存在")
+        sku_raw = params.get("sku_id")
+        sku_id = str(sku_raw) if sku_raw not in (None, "", 0, "0") else None
+        price = self._int_param(params, "price", -1)
+        if not 0 < price <= 100_000_000 * 100:
+            raise BizError(5000, "price 必须大于0，单位分")
+        try:
+            world.set_price(item_id, sku_id, price)
+        except StockError:
+            raise BizError(123004002, "SKU 不存在") from None
         return {"is_success": True}
 
     # ----------------------------------------------------------------- settlement [I]
