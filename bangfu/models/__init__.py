@@ -1,6 +1,7 @@
 """The hub's store: SQLAlchemy 2 typed models. Import this package to register every table."""
 
 from bangfu.models.accounting import (
+    CooperativeLineFact,
     LineAccounting,
     LineAttribution,
     LineChange,
@@ -33,6 +34,7 @@ __all__ = [
     "Certification",
     "ChannelPrice",
     "Cooperative",
+    "CooperativeLineFact",
     "ExplanationWindow",
     "Host",
     "Household",

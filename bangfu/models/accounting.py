@@ -10,10 +10,10 @@ a line's inputs change.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bangfu.enums import AttributionConfidence
@@ -134,6 +134,39 @@ class LineHouseholdCredit(Base):
     order_line_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
     household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
     credit_fen: Mapped[int] = mapped_column(Fen)
+
+
+class CooperativeLineFact(Base):
+    """One order line's line journals (sale, true-ups, refunds) as one cooperative's dashboard
+    reads them, summed per Asia/Shanghai day of the journals, in fen: every leg of each journal
+    that posts to the cooperative's own accounts (retention or village collective), booked by the
+    role of its account (``bangfu.queries.cooperatives.Figures``: receivable as sales or refunds,
+    credits positive), and ``to_non_members``, the households' legs that went to households of
+    other cooperatives. A pre-aggregate of the ledger kept so the cooperative pages need not
+    re-sum postings: written by ``bangfu.ledger.post`` in the transaction that posts each
+    journal (:func:`bangfu.line_credits.record_cooperative_facts`), backfilled from the ledger by
+    migration 0019, and equal to the ledger's figures
+    (``bangfu.line_credits.facts_differing_from_ledger``).
+    """
+
+    __tablename__ = "cooperative_line_facts"
+
+    cooperative_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    order_line_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    sales: Mapped[int] = mapped_column(Fen)
+    refunds: Mapped[int] = mapped_column(Fen)
+    platform_fee: Mapped[int] = mapped_column(Fen)
+    payment_fee: Mapped[int] = mapped_column(Fen)
+    logistics: Mapped[int] = mapped_column(Fen)
+    commission: Mapped[int] = mapped_column(Fen)
+    retention: Mapped[int] = mapped_column(Fen)
+    collective: Mapped[int] = mapped_column(Fen)
+    guaranteed: Mapped[int] = mapped_column(Fen)
+    rebate: Mapped[int] = mapped_column(Fen)
+    bonus: Mapped[int] = mapped_column(Fen)
+    other: Mapped[int] = mapped_column(Fen)
+    to_non_members: Mapped[int] = mapped_column(Fen)
 
 
 class RefundPosting(IdMixin, Base):
