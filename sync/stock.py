@@ -58,6 +58,18 @@ less). Listings of inactive shops, and of shops without an API endpoint, keep th
 stock in the sum but are not pushed. A shop that fails with a transport error is skipped for
 the rest of the pass (its listings are ``failed``, retried next pass).
 
+**Settling** (:meth:`StockPusher.settle`, ``bangfu stock settle``, the console's button): an
+``uncertain`` push is settled by reading the listing's stock back from the platform. The
+verdict (``done``: applied, or ``not_applied``) is the explanation of the read-back that needs
+the fewest sales the hub has not synced yet (:func:`explain_read_back`), recorded with who,
+when, the stock read and the expectations. The accounting does not rest on the verdict: the
+listing is *re-based* like a takeover (a ``delta 0`` row, G = the stock read back, its sales
+counted from the read), which is exact because nothing else of the listing is unconfirmed then
+(a pending or failed push makes the settlement wait) and the stock read is what the platform
+can still sell. Re-basing lowers b to the real stock (a stock raised outside the hub is taken
+back by the next pass), so the invariant holds. A push pass follows for the settled SKUs, which
+makes good a push that did not apply.
+
 **The one weaker spot**: platforms that only take absolute quantities (JD, the self-built
 mall) apply a delta by read-then-set. A sale between the read and the set is overwritten, so
 the platform may sell that unit again: an oversell of at most the sales made within one round
@@ -68,6 +80,7 @@ and refuse to go below zero, so they have no such window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -91,7 +104,7 @@ from bangfu.models import (
     SupplyLot,
 )
 from bangfu.models.base import UTCDateTime
-from bangfu.secrets import SecretStore
+from bangfu.secrets import SecretStore, redact, secret_values
 from connectors.base import Connector, StockDeltaResult, StockPushUncertain, Tokens
 from connectors.errors import PlatformError, RetriableError
 from connectors.registry import connector_for
@@ -102,6 +115,8 @@ __all__ = [
     "SOLD_STATUSES",
     "ListingStock",
     "PushLine",
+    "SettleLine",
+    "SettleReport",
     "SkuStock",
     "StockPolicy",
     "StockPusher",
@@ -128,7 +143,12 @@ SOLD_STATUSES: tuple[OrderStatus, ...] = tuple(
     s for s in OrderStatus if s.is_paid and s not in (OrderStatus.CANCELLED, OrderStatus.CLOSED)
 )
 PENDING, DONE, FAILED, UNCERTAIN = "pending", "done", "failed", "uncertain"
+NOT_APPLIED = "not_applied"  # an uncertain push that its read-back showed was not applied
 UNCONFIRMED = (PENDING, FAILED, UNCERTAIN)
+APPLIED, WAITING = "applied", "waiting"  # settle verdicts besides NOT_APPLIED and FAILED
+#: at most this many uncertain pushes of one listing are settled together (their 2**n
+#: combinations are compared with the read-back)
+SETTLE_AT_ONCE = 16
 _LOCK_SPACE = 0x42465354 << 32  # "BFST": advisory lock keys for stock, one per SKU
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 COUNT_MARGIN = timedelta(minutes=1)
@@ -147,11 +167,15 @@ class StockPolicy:
     count_margin: timedelta = COUNT_MARGIN
     #: a pending push older than this was interrupted (the process died while sending it)
     stale_pending: timedelta = timedelta(minutes=10)
+    #: an uncertain push younger than this is not settled yet: a request whose answer was lost
+    #: may still be on its way and land after the read-back
+    settle_after: timedelta = timedelta(minutes=1)
 
     def __post_init__(self) -> None:
         if (
             self.takeover_margin < timedelta(0)
             or self.count_margin < timedelta(0)
+            or self.settle_after < timedelta(0)
             or self.stale_pending <= timedelta(0)
         ):
             raise ValueError("margins must not be negative and stale_pending must be positive")
@@ -214,6 +238,63 @@ class PushLine:
     error: str | None = None
 
 
+@dataclass(slots=True)
+class SettleLine:
+    """One uncertain push and what settling it found (what ``bangfu stock settle`` prints)."""
+
+    push_id: int
+    sku_id: int
+    sku_code: str
+    shop_id: int
+    listing_id: int
+    delta: int
+    created_at: datetime
+    verdict: str  # applied | not_applied (settled) | waiting | failed (still uncertain)
+    read_back: int | None = None  # the platform's stock as read back
+    expected_applied: int | None = None  # what the platform would hold had the push applied
+    expected_not_applied: int | None = None  # ... had it not
+    note: str | None = None  # how the verdict was reached, or why there is none
+    error_class: str | None = None  # a platform error's class (connectors.errors), when the read failed
+
+    @property
+    def settled(self) -> bool:
+        return self.verdict in (APPLIED, NOT_APPLIED)
+
+
+@dataclass(slots=True)
+class SettleReport:
+    """A settle run: one line per uncertain push looked at, and the push pass that followed."""
+
+    lines: list[SettleLine]
+    pushed: list[PushLine]
+
+    @property
+    def unsettled(self) -> list[SettleLine]:
+        return [line for line in self.lines if not line.settled]
+
+
+def explain_read_back(deltas: Sequence[int], allocated: int, sold: int, read_back: int) -> tuple[tuple[bool, ...], int]:
+    """Which of a listing's uncertain pushes applied, judged by the stock read back.
+
+    ``allocated`` (G) counts every one of ``deltas`` as applied, so had the pushes in a set A
+    applied, the platform would hold ``allocated - sold - Σ deltas outside A`` less the sales it
+    made that the hub has not synced yet (never negative). The chosen set is the one that needs
+    the fewest such sales; when none fits (the platform holds more than any set explains: its
+    stock was changed outside the hub) the one that comes closest. Returns the set (one flag per
+    delta) and the unsynced sales it implies (negative: units added outside the hub).
+    """
+    best: tuple[int, int, tuple[bool, ...]] | None = None
+    for mask in range(1 << len(deltas)):
+        applied = tuple(not (mask >> n) & 1 for n in range(len(deltas)))  # mask 0: all applied
+        expected = allocated - sold - sum(d for d, a in zip(deltas, applied, strict=True) if not a)
+        unsynced = expected - read_back
+        rank = (0, unsynced) if unsynced >= 0 else (1, -unsynced)
+        if best is None or rank < best[:2]:
+            best = (*rank, applied)
+    assert best is not None
+    return best[2], best[1] if best[0] == 0 else -best[1]
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -255,9 +336,10 @@ def _snapshot_query(counted_from: dict[int, datetime]) -> Any:
     )
     lots = select(func.coalesce(func.sum(LOTS.c.remaining), 0)).where(LOTS.c.sku_id == SKUS.c.id).scalar_subquery()
     # Nested two levels deep, so correlated by hand (auto-correlation reaches one level only).
+    # Sales count from the latest baseline: the takeover, or the read-back of a settlement.
     since = (
-        select(func.min(PUSHES.c.created_at))
-        .where(PUSHES.c.listing_id == LISTINGS.c.id)
+        select(func.max(PUSHES.c.created_at))
+        .where(PUSHES.c.listing_id == LISTINGS.c.id, PUSHES.c.delta == 0)
         .correlate(LISTINGS)
         .scalar_subquery()
     )
@@ -392,6 +474,19 @@ def plan_targets(sku: SkuStock, shares: Sequence[ShopShare]) -> dict[int, int]:
     return targets
 
 
+def _settle_note(line: SettleLine, unsynced: int) -> str:
+    verdict = "applied" if line.verdict == APPLIED else "not applied"
+    note = (
+        f"{verdict}: read back {line.read_back}; expected {line.expected_applied} had it applied, "
+        f"{line.expected_not_applied} had it not"
+    )
+    if unsynced > 0:
+        note += f"; {unsynced} unit(s) sold and not synced yet would account for the rest"
+    elif unsynced < 0:
+        note += f"; the platform holds {-unsynced} more than the hub gave it: changed outside the hub"
+    return note
+
+
 # --------------------------------------------------------------------------- pushing
 
 
@@ -468,6 +563,199 @@ class StockPusher:
             finally:
                 for connector in run.connectors.values():
                     await connector.aclose()
+
+    async def settle(
+        self,
+        shop_ids: Sequence[int] | None = None,
+        *,
+        by: str,
+        push_ids: Sequence[int] | None = None,
+        repush: bool = True,
+    ) -> SettleReport:
+        """Settle the ``uncertain`` pushes of the shops (all shops when ``shop_ids`` is None; only
+        ``push_ids`` when given) by reading each listing's stock back from the platform.
+
+        Per listing: its uncertain pushes are judged applied or not by
+        :func:`explain_read_back`, marked ``done`` or ``not_applied`` with ``by``, the time, the
+        stock read and how; and the listing is re-based on what the platform holds: G becomes
+        the stock read back and its sales count from the read (a ``delta 0`` row, as at the
+        takeover), so the accounting is exact whatever the verdict. A listing with a pending or
+        failed push, or an uncertain one younger than :attr:`StockPolicy.settle_after`, waits
+        (its request may still land); one whose read fails keeps its pushes uncertain, with the
+        platform's error and its class. Running it again settles nothing twice. With ``repush``
+        the settled SKUs are then pushed to those shops (a push that did not apply is made good).
+        """
+        async with self._pass_lock:
+            run = _Pass(set(shop_ids) if shop_ids else None, await self._shops())
+            try:
+                lines = await self._settle(run, by, push_ids)
+            finally:
+                for connector in run.connectors.values():
+                    await connector.aclose()
+        settled = [line for line in lines if line.settled]
+        pushed: list[PushLine] = []
+        if repush and settled:
+            shops = sorted({line.shop_id for line in settled})
+            pushed = await self.push(shops, sku_ids=sorted({line.sku_id for line in settled}))
+        return SettleReport(lines, pushed)
+
+    async def uncertain(self, shop_ids: Sequence[int] | None = None) -> list[int]:
+        """Ids of the pushes still ``uncertain`` (of the shops, or of every shop)."""
+        query = select(PUSHES.c.id).where(PUSHES.c.status == UNCERTAIN).order_by(PUSHES.c.id)
+        if shop_ids:
+            query = query.where(PUSHES.c.shop_id.in_(list(shop_ids)))
+        async with self.engine.connect() as conn:
+            return [int(i) for i in await conn.scalars(query)]
+
+    async def _settle(self, run: _Pass, by: str, push_ids: Sequence[int] | None) -> list[SettleLine]:
+        query = (
+            select(
+                PUSHES.c.id,
+                PUSHES.c.delta,
+                PUSHES.c.created_at,
+                LISTINGS.c.id.label("listing_id"),
+                LISTINGS.c.shop_id,
+                LISTINGS.c.sku_id,
+                LISTINGS.c.platform_item_id,
+                LISTINGS.c.platform_sku_id,
+                SKUS.c.sku_code,
+            )
+            .join_from(PUSHES, LISTINGS, LISTINGS.c.id == PUSHES.c.listing_id)
+            .join(SKUS, SKUS.c.id == LISTINGS.c.sku_id)
+            .where(PUSHES.c.status == UNCERTAIN)
+            .order_by(LISTINGS.c.id, PUSHES.c.id)
+        )
+        if run.scope is not None:
+            query = query.where(PUSHES.c.shop_id.in_(sorted(run.scope)))
+        if push_ids is not None:  # their listings: a listing's uncertain pushes are settled together
+            query = query.where(
+                LISTINGS.c.id.in_(select(PUSHES.c.listing_id).where(PUSHES.c.id.in_(list(push_ids))).scalar_subquery())
+            )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        by_listing: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_listing[row.listing_id].append(row)
+        out: list[SettleLine] = []
+        for listing_rows in by_listing.values():
+            out.extend(await self._settle_listing(run, by, listing_rows))
+        return out
+
+    async def _settle_listing(self, run: _Pass, by: str, rows: list[Any]) -> list[SettleLine]:
+        first = rows[0]
+        lines = [
+            SettleLine(r.id, r.sku_id, r.sku_code, r.shop_id, r.listing_id, r.delta, r.created_at, WAITING)
+            for r in rows
+        ]
+
+        def unsettled(verdict: str, note: str, error_class: str | None = None) -> list[SettleLine]:
+            for line in lines:
+                line.verdict, line.note, line.error_class = verdict, note, error_class
+            return lines
+
+        if len(rows) > SETTLE_AT_ONCE:
+            return unsettled(
+                FAILED,
+                f"{len(rows)} uncertain pushes on one listing are more than one read-back can tell apart "
+                f"({SETTLE_AT_ONCE} at most): they stay uncertain, counted on the safe side",
+            )
+        shop = run.shops.get(first.shop_id)
+        if shop is None:
+            return unsettled(FAILED, "the shop is inactive or has no API endpoint: its stock cannot be read back")
+        young = self.clock() - self.policy.settle_after
+        if any(r.created_at > young for r in rows):
+            wait = int(self.policy.settle_after.total_seconds())
+            return unsettled(WAITING, f"sent less than {wait} s ago: its request may still land; settle it later")
+        listing_id = first.listing_id
+        async with self.engine.connect() as conn:
+            blocking = (
+                await conn.execute(
+                    select(PUSHES.c.id, PUSHES.c.status)
+                    .where(PUSHES.c.listing_id == listing_id, PUSHES.c.status.in_((PENDING, FAILED)))
+                    .order_by(PUSHES.c.id)
+                )
+            ).first()
+            last = await conn.scalar(select(func.max(PUSHES.c.id)).where(PUSHES.c.listing_id == listing_id))
+        if blocking is not None:
+            return unsettled(
+                WAITING,
+                f"push #{blocking.id} of this listing is {blocking.status}: "
+                "the next stock push finishes it; settle after that",
+            )
+        try:
+            connector = run.connector(shop, self._make_connector)
+            _, stock = await connector.read_stock(first.platform_item_id, first.platform_sku_id or None)
+        except PlatformError as exc:
+            return unsettled(FAILED, self._redact(shop, f"{type(exc).__name__}: {exc}"), exc.error_class.value)
+        except Exception as exc:  # cannot connect (credentials, configuration) or a bug: nothing settled
+            why = f"cannot read the platform's stock: {type(exc).__name__}: {exc}"
+            return unsettled(FAILED, self._redact(shop, why))
+        read_at = self.clock()
+
+        async with self.engine.begin() as conn:
+            await self._lock(conn, first.sku_id)
+            now_last = await conn.scalar(select(func.max(PUSHES.c.id)).where(PUSHES.c.listing_id == listing_id))
+            still = set(
+                await conn.scalars(
+                    select(PUSHES.c.id).where(PUSHES.c.listing_id == listing_id, PUSHES.c.status == UNCERTAIN)
+                )
+            )
+            if now_last != last or still != {r.id for r in rows}:
+                return unsettled(WAITING, "the listing was pushed or settled while its stock was read; settle again")
+            sku = (await load_stock(conn, [first.sku_id], count_margin=self.policy.count_margin))[first.sku_id]
+            listing = next(x for x in sku.listings if x.listing_id == listing_id)
+            deltas = [int(r.delta) for r in rows]
+            applied, unsynced = explain_read_back(deltas, listing.allocated, listing.sold, stock)
+            base = listing.allocated - listing.sold - sum(d for d, a in zip(deltas, applied, strict=True) if not a)
+            for line, delta, was in zip(lines, deltas, applied, strict=True):
+                line.verdict = APPLIED if was else NOT_APPLIED
+                line.read_back = stock
+                line.expected_applied = base + (0 if was else delta)
+                line.expected_not_applied = base - (delta if was else 0)
+                line.note = _settle_note(line, unsynced)
+                await conn.execute(
+                    update(PUSHES)
+                    .where(PUSHES.c.id == line.push_id)
+                    .values(
+                        status=DONE if was else NOT_APPLIED,
+                        done_at=read_at if was else None,
+                        settled_at=read_at,
+                        settled_by=by,
+                        settled_stock=stock,
+                        settle_note=line.note,
+                    )
+                )
+            seq = await conn.scalar(select(func.count()).where(PUSHES.c.listing_id == listing_id))
+            await conn.execute(
+                PUSHES.insert().values(
+                    idempotency_key=f"bf:stock:{listing_id}:{int(seq or 0)}",
+                    shop_id=first.shop_id,
+                    listing_id=listing_id,
+                    allocated_before=listing.allocated,
+                    allocated_after=stock,
+                    delta=0,
+                    platform_stock_after=stock,
+                    status=DONE,
+                    created_at=read_at + self.policy.takeover_margin,
+                    done_at=read_at,
+                    settled_at=read_at,
+                    settled_by=by,
+                    settled_stock=stock,
+                    settle_note="re-based on the stock read back while settling push "
+                    + ", ".join(f"#{line.push_id}" for line in lines),
+                )
+            )
+            await conn.execute(update(LISTINGS).where(LISTINGS.c.id == listing_id).values(allocated_stock=stock))
+        return lines
+
+    def _redact(self, shop: Shop, text: str) -> str:
+        """A platform's message safe to store and show: the shop's secrets and anything
+        credential-shaped replaced (some gateways echo the request)."""
+        known: list[str] = []
+        if shop.credentials_ref:
+            with contextlib.suppress(Exception):
+                known = secret_values(self.secrets.get(shop.credentials_ref))
+        return redact(text, known)[:2000]
 
     # ------------------------------------------------------------------ one SKU
     async def _push_sku(self, run: _Pass, sku_id: int) -> list[PushLine]:

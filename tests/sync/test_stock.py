@@ -42,7 +42,7 @@ from connectors.registry import connector_for
 from connectors.retry import RetryPolicy
 from sync.engine import SyncEngine, SyncPolicy
 from sync.shops import register, shop_config, specs_from_fakes
-from sync.stock import StockPolicy, StockPusher, load_stock
+from sync.stock import StockPolicy, StockPusher, explain_read_back, load_stock
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
 SYNC_POLICY = SyncPolicy(lag=timedelta(0), overlap=timedelta(seconds=30), lookback=timedelta(days=2), batch_size=200)
@@ -603,3 +603,108 @@ def test_stock_commands(sqlite_template: Path, tmp_path: Path) -> None:
     )
     assert wrong.exit_code == 2 and "no shop with id 9" in wrong.output
     assert bangfu("reserve", "--shop", "1", "--quantity", "1").exit_code == 2
+
+
+# --------------------------------------------------------------------------- settling uncertain pushes
+async def test_settle_reads_back_pushes_that_did_and_did_not_apply(engine: AsyncEngine, tmp_path: Path) -> None:
+    """Taobao takes no idempotency key: a push whose answer is lost is uncertain. Settling reads
+    the stock back: a 5xx before the gateway applied it is settled as not applied (and pushed
+    again), a request the platform applied after the client gave up (a hang) as applied; a read
+    that fails leaves the push uncertain with the platform's error and its class."""
+    async with fake_server("taobao", seed=9, orders=0, days=2, catalog=[SKU_X, SKU_Y]) as tb:
+        item_id, sku_id, _ = _stock_of(tb, SKU_X.sku_code)
+        tb.world.set_stock(item_id, sku_id, 0)
+        sku_x = (await _catalogue(engine, {SKU_X.sku_code: 10}))[SKU_X.sku_code]
+        secrets = await _register(engine, [tb], tmp_path)
+        sync, pusher = _hub(engine, secrets)
+        settle_now = StockPusher(
+            engine,
+            secrets=secrets,
+            policy=StockPolicy(takeover_margin=timedelta(0), settle_after=timedelta(0)),
+            connector_kwargs={"retry": FAST_RETRY, "timeout": 0.4},
+        )
+        await sync.sync_all(streams=[SyncStream.PRODUCTS])
+        [line] = await pusher.push()
+        assert (line.delta, line.status, _stock_of(tb, SKU_X.sku_code)[2]) == (10, "done", 10)
+
+        # 1. Not applied: the gateway answers 5xx without applying it.
+        async with engine.begin() as conn:
+            await conn.execute(update(SupplyLot).where(SupplyLot.sku_id == sku_x).values(remaining=15))
+        tb.fake.faults.profile = FaultProfile(server_error=1.0, max_consecutive=1000)
+        [line] = await pusher.push()
+        assert (line.delta, line.status, _stock_of(tb, SKU_X.sku_code)[2]) == (5, "uncertain", 10)
+        [uncertain_id] = await pusher.uncertain()
+
+        # Too young to settle under the default policy: its request might still land.
+        report = await pusher.settle(by="tester")
+        assert [(x.push_id, x.verdict) for x in report.lines] == [(uncertain_id, "waiting")]
+        assert report.lines[0].note is not None and "later" in report.lines[0].note
+
+        # The read-back fails (the platform still answers 5xx): nothing settled, the class kept.
+        report = await settle_now.settle(by="tester")
+        [failed] = report.lines
+        assert (failed.verdict, failed.error_class, report.pushed) == ("failed", "transient", [])
+        assert failed.note is not None and "taobao" in failed.note
+        assert await pusher.uncertain() == [uncertain_id]
+
+        tb.fake.faults.profile = FaultProfile()
+        report = await settle_now.settle(by="tester")
+        [settled] = report.lines
+        assert (settled.verdict, settled.read_back, settled.expected_applied, settled.expected_not_applied) == (
+            "not_applied",
+            10,
+            15,
+            10,
+        )
+        assert [(x.delta, x.status) for x in report.pushed] == [(5, "done")]  # made good at once
+        assert _stock_of(tb, SKU_X.sku_code)[2] == 15
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(StockPush).where(StockPush.id == uncertain_id))).one()
+            baseline = (
+                await conn.execute(select(StockPush).where(StockPush.delta == 0).order_by(StockPush.id.desc()))
+            ).first()
+        assert (row.status, row.settled_by, row.settled_stock) == ("not_applied", "tester", 10)
+        assert row.settled_at is not None and row.settle_note is not None and "not applied" in row.settle_note
+        assert baseline is not None and (baseline.allocated_after, baseline.settled_by) == (10, "tester")
+        assert (await settle_now.settle(by="tester")).lines == []  # idempotent: nothing left
+
+        # 2. Applied: the gateway holds the request past the client's timeout, then applies it.
+        async with engine.begin() as conn:
+            await conn.execute(update(SupplyLot).where(SupplyLot.sku_id == sku_x).values(remaining=20))
+        tb.fake.faults.profile = FaultProfile(hang=1.0, hang_seconds=0.7, max_consecutive=1000)
+        [line] = await settle_now.push()
+        assert (line.delta, line.status) == (5, "uncertain")
+        tb.fake.faults.profile = FaultProfile()
+        for _ in range(50):  # the held request lands
+            if _stock_of(tb, SKU_X.sku_code)[2] == 20:
+                break
+            await asyncio.sleep(0.05)
+        report = await settle_now.settle(by="tester")
+        [settled] = report.lines
+        assert (settled.verdict, settled.read_back, settled.expected_applied, settled.expected_not_applied) == (
+            "applied",
+            20,
+            20,
+            15,
+        )
+        assert [(x.delta, x.status) for x in report.pushed] == [(0, "unchanged")]
+        assert _stock_of(tb, SKU_X.sku_code)[2] == 20
+
+        # Sales after the read-back count against the re-based listing: the hub's belief stays exact.
+        await asyncio.sleep(1.02 - datetime.now(UTC).microsecond / 1e6)
+        tb.world.place_order(item_id, sku_id, 3)
+        await sync.sync_all(streams=[SyncStream.ORDERS])
+        [line] = await pusher.push()
+        assert (line.truth, line.believed, line.status) == (17, 17, "unchanged")
+        assert _stock_of(tb, SKU_X.sku_code)[2] == 17
+
+
+def test_explain_read_back_takes_the_fewest_unsynced_sales() -> None:
+    # G counts every push as applied: 20 given, 2 sold -> 18 expected had both applied.
+    assert explain_read_back([5], 20, 2, 18) == ((True,), 0)
+    assert explain_read_back([5], 20, 2, 13) == ((False,), 0)
+    assert explain_read_back([5], 20, 2, 16) == ((True,), 2)  # 2 sales not synced yet
+    assert explain_read_back([-4], 20, 2, 22) == ((False,), 0)  # the decrease did not apply
+    assert explain_read_back([-4], 20, 2, 18) == ((True,), 0)
+    assert explain_read_back([5, -4], 20, 2, 22) == ((True, False), 0)
+    assert explain_read_back([5], 20, 2, 25) == ((True,), -7)  # more than any explanation: changed outside
