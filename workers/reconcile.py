@@ -28,6 +28,11 @@ Expected, per type, in the bill's sign convention:
   - ``ledger``: every line is posted but the bill is not folded in yet: the fees of the line's
     full (unrefunded) journal as posting last built it (``line_accounting.desired_legs``: the
     shop's ``fees:shop:<shop>:<fee>`` accounts and the host's commission account).
+  - ``bill_unposted``: the bill came and no line of the order is posted yet (waiting for lot
+    stock, say). Posting takes the bill's fees whenever the order has a bill, so the bill's fee
+    lines are what the ledger will hold: nothing to flag on fees. (Compared with the policy's
+    estimates instead, every such order was flagged: the estimates are one rate per
+    cooperative, not the platform's, and include a logistics share no platform bills.)
   - ``estimate``: otherwise, the policy in force when the line was paid (its cooperative's
     ``estimates_bp``) and the attributed host's ``commission_bp``; ledger figures for the lines
     that are posted.
@@ -38,6 +43,17 @@ Expected, per type, in the bill's sign convention:
   paid amount, so expected fees do not shrink with refunds.
 * ``subsidy`` and ``other``: the hub never expects them; any such line is flagged for a person
   to look at.
+
+Each platform's bill fields map to these types in its connector (``connectors/<platform>.py``:
+Douyin's ``other_sharing_amount`` is the payment fee, for one), so a clean bill has no
+``other`` line. A verdict stores the figures per type (``expected_by_type``,
+``actual_by_type``) as well as the differences beyond tolerance.
+
+Exceptions. A run opens a ``reconciliation_exceptions`` row for each flagged order (state
+``open``), records a changed verdict on an open one (``changed``), reopens an accepted or
+resolved one whose verdict changed (``reopened``), and resolves one whose order now matches or
+waits (``resolved``); each step appends a ``reconciliation_events`` row with no user (the run).
+People accept (with a reason), resolve and reopen in the console (``bangfu.queries.reconciliation``).
 
 So the report catches missing payouts, payouts for unknown orders, money that differs from what
 was sold and refunded, and fee types whose bill figure differs from the hub's estimate (before
@@ -54,7 +70,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, select
+from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -67,6 +83,8 @@ from bangfu.models import (
     Order,
     OrderLine,
     Product,
+    ReconciliationEvent,
+    ReconciliationException,
     ReconciliationResult,
     Refund,
     SettlementLine,
@@ -94,6 +112,8 @@ class Verdict:
     actual_fen: int | None
     differences: dict[str, int] | None
     fee_basis: str | None
+    expected_by_type: dict[str, int] | None = None  # nonzero types only
+    actual_by_type: dict[str, int] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +124,8 @@ class Verdict:
             "actual_fen": self.actual_fen,
             "differences": self.differences,
             "fee_basis": self.fee_basis,
+            "expected_by_type": self.expected_by_type,
+            "actual_by_type": self.actual_by_type,
         }
 
 
@@ -203,9 +225,15 @@ async def reconcile(
                 kind = "payout_missing"
             else:
                 kind = "pending"
-            verdicts.append(Verdict(order.platform_order_id, order.id, kind, expected_total, None, None, basis))
+            verdicts.append(
+                Verdict(
+                    order.platform_order_id, order.id, kind, expected_total, None, None, basis, _nonzero(expected), None
+                )
+            )
             continue
-        if basis == "bill":
+        if basis == "estimate" and order_lines and not any(line.posted for line in order_lines):
+            basis = "bill_unposted"  # posting will take the bill's fees
+        if basis in ("bill", "bill_unposted"):
             for fee in FEE_TYPES:
                 expected[fee] = bill.get(fee, 0)
             expected_total = sum(expected.values())
@@ -225,12 +253,20 @@ async def reconcile(
                 sum(bill.values()),
                 differences or None,
                 basis,
+                _nonzero(expected),
+                _nonzero(bill),
             )
         )
 
     verdicts += await _unknown(conn, shop_id, month.start, month.end)
     await _store(conn, shop_id, month.label, verdicts, now)
+    await _track_exceptions(conn, shop_id, verdicts, now)
     return ReconcileSummary(shop_id, month.label, verdicts)
+
+
+def _nonzero(amounts: dict[str, int]) -> dict[str, int] | None:
+    kept = {k: v for k, v in amounts.items() if v}
+    return kept or None
 
 
 def _expected(
@@ -360,7 +396,7 @@ async def _unknown(conn: AsyncConnection, shop_id: int, start: datetime, end: da
     ):
         amounts[str(order_no)][SettlementKind(kind).value] = int(total)
     return [
-        Verdict(order_no, None, "unknown_order", None, sum(by_kind.values()), by_kind, None)
+        Verdict(order_no, None, "unknown_order", None, sum(by_kind.values()), by_kind, None, None, by_kind)
         for order_no, by_kind in sorted(amounts.items())
     ]
 
@@ -391,6 +427,8 @@ async def _store(conn: AsyncConnection, shop_id: int, period: str, verdicts: Seq
                 "actual_fen": excluded.actual_fen,
                 "differences": excluded.differences,
                 "fee_basis": excluded.fee_basis,
+                "expected_by_type": excluded.expected_by_type,
+                "actual_by_type": excluded.actual_by_type,
                 "detected_at": case((same, table.c.detected_at), else_=excluded.detected_at),
                 "resolved_at": case((same, table.c.resolved_at), else_=None),
             },
@@ -408,6 +446,8 @@ async def _store(conn: AsyncConnection, shop_id: int, period: str, verdicts: Seq
                     "actual_fen": v.actual_fen,
                     "differences": v.differences,
                     "fee_basis": v.fee_basis,
+                    "expected_by_type": v.expected_by_type,
+                    "actual_by_type": v.actual_by_type,
                     "detected_at": now,
                     "resolved_at": None,
                     "note": None,
@@ -415,3 +455,90 @@ async def _store(conn: AsyncConnection, shop_id: int, period: str, verdicts: Seq
                 for v in chunk
             ],
         )
+
+
+async def _track_exceptions(conn: AsyncConnection, shop_id: int, verdicts: Sequence[Verdict], now: datetime) -> None:
+    """Open, update, reopen or resolve the shop's exceptions after the verdicts of a run."""
+    table = ReconciliationException
+    existing = {
+        row.platform_order_id: row
+        for row in await conn.execute(
+            select(table.id, table.platform_order_id, table.state, table.kind, table.differences).where(
+                table.shop_id == shop_id
+            )
+        )
+    }
+    new: list[Verdict] = []
+    changes: list[dict[str, Any]] = []  # exception updates
+    events: list[dict[str, Any]] = []
+    for v in verdicts:
+        flagged = v.kind in EXCEPTIONS
+        ex = existing.get(v.platform_order_id)
+        if ex is None:
+            if flagged:
+                new.append(v)
+            continue
+        if flagged:
+            if ex.kind == v.kind and (ex.differences or None) == v.differences:
+                continue
+            action, state = ("reopened", "reopened") if ex.state in ("accepted", "resolved") else ("changed", ex.state)
+        elif ex.state != "resolved":
+            action, state = "resolved", "resolved"
+        else:
+            continue
+        changes.append({"b_id": ex.id, "b_state": state, "b_kind": v.kind, "b_diff": v.differences, "b_at": now})
+        events.append(_event(ex.id, action, state, v, now))
+    for start in range(0, len(new), _BATCH):
+        chunk = new[start : start + _BATCH]
+        await conn.execute(
+            insert(table),
+            [
+                {
+                    "shop_id": shop_id,
+                    "platform_order_id": v.platform_order_id,
+                    "state": "open",
+                    "kind": v.kind,
+                    "differences": v.differences,
+                    "opened_at": now,
+                    "updated_at": now,
+                    "updated_by": None,
+                }
+                for v in chunk
+            ],
+        )
+        by_pid = {v.platform_order_id: v for v in chunk}
+        ids = await conn.execute(
+            select(table.id, table.platform_order_id).where(
+                table.shop_id == shop_id, table.platform_order_id.in_(sorted(by_pid))
+            )
+        )
+        events += [_event(ex_id, "opened", "open", by_pid[pid], now) for ex_id, pid in ids]
+    if changes:
+        await conn.execute(
+            update(table)
+            .where(table.id == bindparam("b_id"))
+            .values(
+                state=bindparam("b_state"),
+                kind=bindparam("b_kind"),
+                differences=bindparam("b_diff", type_=table.differences.type),
+                updated_at=bindparam("b_at"),
+                updated_by=None,
+            )
+            .execution_options(synchronize_session=False),
+            changes,
+        )
+    for start in range(0, len(events), _BATCH):
+        await conn.execute(insert(ReconciliationEvent), events[start : start + _BATCH])
+
+
+def _event(exception_id: int, action: str, state: str, v: Verdict, now: datetime) -> dict[str, Any]:
+    return {
+        "exception_id": exception_id,
+        "action": action,
+        "state": state,
+        "user_id": None,
+        "reason": None,
+        "kind": v.kind,
+        "differences": v.differences,
+        "at": now,
+    }

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from bangfu.enums import SettlementKind as K
 from bangfu.models import LineAccounting, ReconciliationResult
+from bangfu.models import ReconciliationEvent as Event
+from bangfu.models import ReconciliationException as Exc
 from bangfu.store import make_engine
 from tests.workers.reports_seed import add_bill, add_order, add_refund, at, base
 from workers.reconcile import reconcile
@@ -31,7 +33,7 @@ async def _seed(url: str) -> int:
             await add_bill(conn, shop, "A", K.SALE, 10800, settled)
             await add_bill(conn, shop, "A", K.PLATFORM_FEE, -500, settled)
             await add_bill(conn, shop, "A", K.PAYMENT_FEE, -64, settled)
-            # B: not posted, no policy: a platform fee the hub did not estimate -> differs by fee type.
+            # B: not posted yet (no policy either): it will post with the bill's fees -> matched.
             await add_order(conn, shop, "B", at("2026-10-06T04:00"), [10000])
             await add_bill(conn, shop, "B", K.SALE, 10000, settled)
             await add_bill(conn, shop, "B", K.PLATFORM_FEE, -500, settled)
@@ -86,15 +88,15 @@ async def test_kinds_and_an_idempotent_rerun(db_url: str) -> None:
         async with engine.begin() as conn:
             summary = await reconcile(conn, shop_id=shop, period="2026-10", now=NOW)
         assert summary.counts() == {
-            "matched": 3,
-            "amount_differs": 2,
+            "matched": 4,
+            "amount_differs": 1,
             "payout_missing": 1,
             "unknown_order": 1,
             "pending": 1,
         }
         first = await _results(db_url)
         assert first["A"] == ("matched", 10236, 10236, None)
-        assert first["B"] == ("amount_differs", 10000, 9500, {"platform_fee": -500})
+        assert first["B"] == ("matched", 9500, 9500, None)
         assert first["C"] == ("amount_differs", 10000, 9000, {"sale": -1000})
         assert first["D"][:3] == ("payout_missing", 3000, None)
         assert first["E"][0] == "pending"
@@ -127,7 +129,25 @@ async def test_kinds_and_an_idempotent_rerun(db_url: str) -> None:
         assert "X999" not in await _results(db_url)
         async with engine.begin() as conn:
             await reconcile(conn, shop_id=shop, period="2026-09", now=later)
-        assert (await _results(db_url))["X999"] == ("amount_differs", 7000, 6650, {"platform_fee": -350})
+        # Not posted yet: it will post with the bill's fees, so the bill's platform fee is expected.
+        assert (await _results(db_url))["X999"] == ("matched", 6650, 6650, None)
+        async with engine.connect() as conn:
+            states = dict((await conn.execute(select(Exc.platform_order_id, Exc.state))).all())
+            history = (
+                await conn.execute(
+                    select(Exc.platform_order_id, Event.action, Event.state, Event.user_id, Event.kind)
+                    .join(Exc, Exc.id == Event.exception_id)
+                    .order_by(Event.id)
+                )
+            ).all()
+        # The run opened one exception per flagged order, once (the rerun changed nothing), and
+        # resolved the unknown payout once its order matched.
+        assert states == {"C": "open", "D": "open", "X999": "resolved", "Z": "open"}  # Z: September, unpaid
+        assert [tuple(h) for h in history if h[0] == "X999"] == [
+            ("X999", "opened", "open", None, "unknown_order"),
+            ("X999", "resolved", "resolved", None, "matched"),
+        ]
+        assert sorted(h[0] for h in history if h[1] == "opened") == ["C", "D", "X999", "Z"]
     finally:
         await engine.dispose()
 
@@ -170,7 +190,7 @@ def test_cli_reconcile_json(db_url: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     payload = orjson.loads(result.stdout)
     assert payload["counts"]["unknown_order"] == 1
-    assert {e["platform_order_id"] for e in payload["exceptions"]} >= {"B", "C", "X999"}
+    assert {e["platform_order_id"] for e in payload["exceptions"]} >= {"C", "X999"}
     table = CliRunner().invoke(app, ["reconcile", "--shop", str(shop), "--period", "2026-10", "--db", db_url])
     assert table.exit_code == 0, table.output
     assert "未知订单回款" in table.stdout and "一致" in table.stdout
