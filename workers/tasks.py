@@ -196,13 +196,18 @@ def reconcile_all(database_url: str | None = None, now: str | None = None) -> li
 
 
 @app.task(name="bangfu.detect_unsold", **RETRY)  # type: ignore[untyped-decorator]
-def detect_unsold(database_url: str | None = None) -> int:
-    """Open or refresh unsold-stock alerts; returns the number of open alerts."""
-    from workers.alerts import detect_unsold as detect
+def detect_unsold(database_url: str | None = None, now: str | None = None) -> int:
+    """Open, refresh and resolve unsold (滞销) alerts, as ``bangfu alerts run`` does (the rule of
+    :mod:`bangfu.unsold`, ``BANGFU_UNSOLD_RULE`` if set); returns the number of open alerts."""
+    from bangfu.unsold import load_rule
+    from workers.alerts import run_unsold
+
+    moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    rule = load_rule()
 
     async def work(engine: AsyncEngine) -> int:
         async with engine.begin() as conn:
-            return await detect(conn)
+            return (await run_unsold(conn, now=moment, rule=rule)).open
 
     return run_with_engine(work, database_url)
 

@@ -101,6 +101,9 @@ def _register() -> None:
     from bangfu.cli import county
 
     app.add_typer(county.county_app, name="county")
+    from bangfu.cli import alerts
+
+    app.add_typer(alerts.alerts_app, name="alerts")
     app.command("serve")(serve.serve_command)
     try:
         from bangfu.cli.fakes import fakes_app

@@ -1,79 +1,66 @@
-"""Open unsold-stock alerts (see ``workers/alerts.py``) with their lot, SKU, stock and idle days."""
+"""Open unsold (滞销) alerts as a report (``bangfu report unsold``): the figures the alert run kept
+(:mod:`workers.alerts`), one row per lot, in the order the county page lists them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.i18n import t
-from bangfu.models import Alert, Order, OrderLine, Product, Sku, SupplyLot
+from bangfu.queries.unsold import channel_text, rule_lines, unsold_alerts
 from bangfu.reports.base import SHANGHAI, Report, column
-from workers.alerts import KIND, lot_of
+from bangfu.scope import Scope
+from bangfu.unsold import load_rule
 
 
-async def unsold(conn: AsyncConnection, *, now: datetime) -> Report:
-    alerts = (
-        await conn.execute(
-            select(Alert.id, Alert.subject, Alert.message, Alert.created_at, Alert.severity)
-            .where(Alert.kind == KIND, Alert.resolved_at.is_(None))
-            .order_by(Alert.id)
-        )
-    ).all()
-    by_lot = {lid: alert for alert in alerts if (lid := lot_of(alert.subject)) is not None}
-    lots = {
-        row.id: row
-        for row in await conn.execute(
-            select(SupplyLot.id, SupplyLot.lot_code, SupplyLot.sku_id, SupplyLot.remaining, SupplyLot.received_on)
-            .add_columns(Sku.sku_code, Product.name.label("product"), Product.perishable)
-            .join(Sku, Sku.id == SupplyLot.sku_id)
-            .join(Product, Product.id == Sku.product_id)
-            .where(SupplyLot.id.in_(list(by_lot)))
-        )
-    }
-    sku_ids = sorted({lot.sku_id for lot in lots.values()})
-    last_sale = {
-        int(sku): value
-        for sku, value in await conn.execute(
-            select(OrderLine.sku_id, func.max(Order.paid_at))
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(OrderLine.sku_id.in_(sku_ids), Order.paid_at.is_not(None))
-            .group_by(OrderLine.sku_id)
-        )
-        if value is not None and sku is not None
-    }
-    today = now.astimezone(SHANGHAI).date()
+async def unsold(conn: AsyncConnection, *, now: datetime, cooperative_id: int | None = None) -> Report:
+    """Every open unsold alert (the report reads as the admin; ``cooperative_id`` narrows it)."""
+    del now  # the alerts carry the figures of their last run
     rows: list[dict[str, Any]] = []
-    for lot_id, alert in sorted(by_lot.items()):
-        if lot_id not in lots:
-            continue
-        lot = lots[lot_id]
-        last = last_sale.get(lot.sku_id)
+    for a in await unsold_alerts(conn, Scope.admin(), cooperative_id):
+        d = a.detail
         rows.append(
             {
-                "lot": lot.lot_code,
-                "sku": lot.sku_code,
-                "product": lot.product,
-                "perishable": t("yes") if lot.perishable else t("no"),
-                "remaining": lot.remaining,
-                "received_on": lot.received_on.isoformat(),
-                "last_sale": last.astimezone(SHANGHAI).date().isoformat() if last else None,
-                "idle_days": (today - (last.astimezone(SHANGHAI).date() if last else lot.received_on)).days,
-                "alert_since": alert.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                "status": t(f"unsold.status.{a.status}"),
+                "lot": d["lot"],
+                "sku": d["sku"],
+                "product": d["product"],
+                "owner": a.owner,
+                "received_on": d["received_on"],
+                "expires_on": d["expires_on"],
+                "days_left": d["days_left"],
+                "remaining": d["remaining"],
+                "sold": d["sold"],
+                "left_at_end": d["left_at_end"],
+                "value": d["value_fen"],
+                "channels": "；".join(channel_text(c) for c in a.channels),
+                "alert_since": a.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+                if a.created_at.utcoffset() is not None
+                else a.created_at.strftime("%Y-%m-%d %H:%M"),
             }
         )
     columns = [
+        column("status", header_key="unsold.col.status"),
         column("lot"),
         column("sku"),
         column("product"),
-        column("perishable"),
-        column("remaining", "int"),
+        column("owner", header_key="unsold.col.owner"),
         column("received_on"),
-        column("last_sale"),
-        column("idle_days", "int"),
+        column("expires_on", header_key="unsold.col.expires_on"),
+        column("days_left", "int", header_key="unsold.col.days_left"),
+        column("remaining", "int"),
+        column("sold", "int", header_key="unsold.col.sold"),
+        column("left_at_end", "int", header_key="unsold.col.left_at_end"),
+        column("value", "money", header_key="unsold.col.value"),
+        column("channels", header_key="unsold.col.channels"),
         column("alert_since"),
     ]
-    totals = {"lot": t("report.total"), "remaining": sum(r["remaining"] for r in rows)}
-    return Report("unsold", t("report.title.unsold"), columns, rows, totals)
+    totals = {
+        "status": t("report.total"),
+        "remaining": sum(r["remaining"] for r in rows),
+        "left_at_end": sum(r["left_at_end"] for r in rows),
+        "value": sum(r["value"] for r in rows),
+    }
+    return Report("unsold", t("report.title.unsold"), columns, rows, totals, rule_lines(load_rule()))

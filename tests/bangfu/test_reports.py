@@ -223,7 +223,8 @@ async def _seed(conn: AsyncConnection) -> dict[str, int]:
     await add_order(conn, shop, "U2-1", at("2026-05-01T04:00"), [5000], unit=u2)
     await add_order(conn, shop, "U2-old", at("2025-05-01T04:00"), [9000], unit=u2)
 
-    lot = await add_lot(conn, sku, ids["supplier"], date(2026, 8, 1), 500, 400)
+    # Received 2025-11-20 with 365 days of shelf life: 15 days left at NOW, 7 units sold in 30 days.
+    lot = await add_lot(conn, sku, ids["supplier"], date(2025, 11, 20), 500, 400)
     return ids | {"session": session, "h1": h1, "h2": h2, "h3": h3, "lot": lot}
 
 
@@ -299,7 +300,9 @@ async def test_member_accounts_reserved_share_unsold_and_sales_ledger(db_url: st
 
     unsold = await _report(db_url, "unsold")
     (row,) = unsold.rows
-    assert row["remaining"] == 400 and row["last_sale"] == "2026-10-10" and row["idle_days"] == 26
+    assert (row["remaining"], row["expires_on"], row["days_left"], row["sold"]) == (400, "2026-11-20", 15, 7)
+    assert row["left_at_end"] == 397 and row["value"] == 397 * 10000  # 7 x 15 // 30 = 3 sell before the end
+    assert row["status"] == "临期滞销" and unsold.summary[0].startswith("只有同时满足以下条件的批次才会预警")
 
     ledger = await _report(db_url, "sales-ledger")
     assert [(r["month"], r["channel"], r["certified"], r["gross"], r["refunds"], r["net"]) for r in ledger.rows] == [

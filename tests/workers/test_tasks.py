@@ -143,10 +143,12 @@ def test_reconcile_and_unsold_tasks_store_their_findings(db_url: str) -> None:
     queued = tasks.reconcile_all.apply(kwargs={"database_url": db_url, "now": "2026-11-23T08:00:00+00:00"}).get()
     assert queued == [[world["shop"], "2026-10"], [world["shop"], "2026-11"]]
     assert _count(db_url, ReconciliationResult) == 4
-    # The lot holds 96 of its 100 units and sold nothing for months: one unsold alert, and a
+    # The lot (received 2026-02-01, shelf life 365 days) holds 96 of its 100 units and sold nothing
+    # in the 30 days before 2027-01-20, 12 days before its shelf life ends: one unsold alert, and a
     # second run opens no other.
+    late = "2027-01-20T00:00:00+00:00"
     for _ in range(2):
-        assert tasks.detect_unsold.apply(kwargs={"database_url": db_url}).get() == 1
+        assert tasks.detect_unsold.apply(kwargs={"database_url": db_url, "now": late}).get() == 1
     alerts = _rows(db_url, Alert.kind, Alert.subject, Alert.severity, Alert.resolved_at)
     assert alerts == [("unsold", f"lot:{world['lot']}", "warning", None)]
     assert _rows(db_url, SupplyLot.remaining) == [(96,)]
