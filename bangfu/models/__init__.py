@@ -23,7 +23,7 @@ from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
 from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
-from bangfu.models.sync import QuarantinedRecord, SyncCursor, SyncRun
+from bangfu.models.sync import QuarantinedRecord, QuarantineRefetch, SyncCursor, SyncRun
 from bangfu.models.web import ApiToken, LoginFailure, User, UserShop, WebSession
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "PricePush",
     "Product",
     "PurchasingUnit",
+    "QuarantineRefetch",
     "QuarantinedRecord",
     "ReconciliationEvent",
     "ReconciliationException",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bangfu.enums import SyncStream
@@ -62,3 +62,24 @@ class QuarantinedRecord(IdMixin, Base):
     resolved_at: Mapped[datetime | None]
     # The operator who marked it handled in the console (NULL: a later sync read it whole).
     resolved_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
+
+
+class QuarantineRefetch(IdMixin, Base):
+    """One operator's (or the CLI's) request to fetch a quarantined record again by id.
+
+    ``outcome``: ``queued`` until the task ran, then ``stored`` (the record parsed and was stored
+    through the normal sync path; the quarantine entry is closed with ``resolved_by`` the
+    requester) or ``failed`` (the entry stays open; ``error_class`` and the platform's
+    ``message``, redacted, say why).
+    """
+
+    __tablename__ = "quarantine_refetches"
+    __table_args__ = (CheckConstraint("outcome IN ('queued', 'stored', 'failed')", name="outcome_known"),)
+
+    quarantined_id: Mapped[int] = mapped_column(IdType, ForeignKey("quarantined_records.id"), index=True)
+    requested_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))  # NULL: the CLI
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(16), default="queued")  # queued | stored | failed
+    error_class: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
