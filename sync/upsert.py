@@ -264,9 +264,14 @@ _LINE_SET = ", ".join(
 )
 _ORDER_CONFLICT = f"ON CONFLICT (shop_id, platform_order_id) DO UPDATE SET {_ORDER_SET} WHERE {_ORDER_GUARD}"
 _LINE_CONFLICT = f"ON CONFLICT (shop_id, platform_line_id) DO UPDATE SET {_LINE_SET} WHERE {_LINE_GUARD}"
+# A line's SKU: its listing's mapping (an operator may have mapped it by hand), else the SKU
+# whose code is the line's merchant code. A line of an unmapped listing keeps sku_id NULL and
+# waits; mapping the listing sets it (bangfu.listing_map), and a later sync keeps it.
 _SQLITE_LINES = (
     f"INSERT INTO order_lines ({', '.join((*LINE_COLUMNS, 'sku_id'))}) "
-    f"VALUES ({', '.join('?' * (len(LINE_COLUMNS) + 1))}) {_LINE_CONFLICT}"
+    f"VALUES ({', '.join(f'?{n}' for n in range(1, len(LINE_COLUMNS) + 1))}, "
+    "COALESCE((SELECT m.sku_id FROM listings m WHERE m.shop_id = ?2 AND m.platform_item_id = ?4"
+    f" AND m.platform_sku_id = COALESCE(?5, '')), ?{len(LINE_COLUMNS) + 1})) {_LINE_CONFLICT}"
 )
 # Id lists go in as one JSON array: one statement text whatever the count, so SQLite's prepared
 # statement cache (per connection) does not fill up with a variant per list length.
@@ -293,7 +298,9 @@ _PG_ORDERS = (
 )
 _PG_LINES = (
     f"INSERT INTO order_lines ({', '.join((*LINE_COLUMNS, 'sku_id'))}) "
-    f"SELECT {', '.join('t.' + c for c in LINE_COLUMNS)}, s.id FROM bangfu_in_lines t"
+    f"SELECT {', '.join('t.' + c for c in LINE_COLUMNS)}, COALESCE((SELECT m.sku_id FROM listings m"
+    " WHERE m.shop_id = t.shop_id AND m.platform_item_id = t.platform_item_id"
+    " AND m.platform_sku_id = COALESCE(t.platform_sku_id, '')), s.id) FROM bangfu_in_lines t"
     f" LEFT JOIN skus s ON s.sku_code = t.outer_sku_id {_LINE_CONFLICT}"
 )
 _PG_LINK_REFUNDS = (
@@ -613,8 +620,20 @@ async def upsert_products(
                 }
             )
     sku_ids = await _sku_ids(conn, {r["outer_id"] for r in rows if r["outer_id"]})
+    manual = {
+        (item, sku): mapped
+        for item, sku, mapped in await conn.execute(
+            select(LISTINGS.c.platform_item_id, LISTINGS.c.platform_sku_id, LISTINGS.c.sku_id).where(
+                LISTINGS.c.shop_id == shop_id,
+                LISTINGS.c.mapping == "manual",
+                LISTINGS.c.platform_item_id.in_(sorted({r["platform_item_id"] for r in rows})),
+            )
+        )
+    }
     for row in rows:
-        row["sku_id"] = sku_ids.get(row["outer_id"] or "")
+        key = (row["platform_item_id"], row["platform_sku_id"])
+        # An operator's mapping (or unmapping) stands; otherwise the SKU with the merchant code.
+        row["sku_id"] = manual[key] if key in manual else sku_ids.get(row["outer_id"] or "")
     known_rows = await conn.execute(
         select(LISTINGS.c.platform_item_id, LISTINGS.c.platform_sku_id).where(
             LISTINGS.c.shop_id == shop_id,

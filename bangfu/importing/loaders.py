@@ -26,6 +26,7 @@ from bangfu.importing.rows import (
     CooperativeRow,
     HouseholdRow,
     ImportRow,
+    ListingMapRow,
     LotRow,
     ProductRow,
     SessionRow,
@@ -35,6 +36,7 @@ from bangfu.models import (
     Certification,
     Cooperative,
     Household,
+    Listing,
     LiveSession,
     LotContribution,
     MemberAccount,
@@ -679,6 +681,67 @@ async def _campaign_code_clashes(
     return errors
 
 
+async def load_listing_map(
+    session: AsyncSession,
+    rows: NumberedRows[ListingMapRow],
+    *,
+    partial: bool = False,
+    shop_ids: frozenset[int] | None = None,
+    user_id: int | None = None,
+) -> LoadResult:
+    """Map listings by hand (see :mod:`bangfu.listing_map`); ``shop_ids`` limits the shops a
+    row may name (an operator's), None: any shop. Waiting lines of a mapped listing flow on."""
+    from bangfu.listing_map import ListingKey, set_mapping
+
+    result = LoadResult()
+    shops = list(await session.scalars(select(Shop)))
+    by_id = {str(s.id): s for s in shops}
+    by_name: dict[str, list[Shop]] = defaultdict(list)
+    for shop in shops:
+        by_name[shop.name].append(shop)
+    skus = {
+        s.sku_code: s.id
+        for s in await session.scalars(select(Sku).where(Sku.sku_code.in_({r.sku_code for _, r in rows if r.sku_code})))
+    }
+    resolved: list[tuple[ListingKey, int | None]] = []
+    for number, row in rows:
+        named = by_name.get(row.shop, [])
+        found = by_id.get(row.shop) if row.shop.isdigit() else (named[0] if len(named) == 1 else None)
+        if found is None or (shop_ids is not None and found.id not in shop_ids):
+            reason = f"{len(named)} shops are named {row.shop}: give the shop id" if len(named) > 1 else None
+            result.errors.append(RowError(number, "shop", reason or f"no shop {row.shop} among yours"))
+            continue
+        if "sku_code" not in row.model_fields_set:
+            result.errors.append(RowError(number, "sku_code", "blank: give the hub SKU code, or <清空> to unmap"))
+            continue
+        if row.sku_code is not None and row.sku_code not in skus:
+            result.errors.append(RowError(number, "sku_code", f"no SKU with code {row.sku_code}"))
+            continue
+        key = ListingKey(found.id, row.platform_item_id, row.platform_sku_id or "")
+        resolved.append((key, skus[row.sku_code] if row.sku_code is not None else None))
+    if result.errors:
+        return result
+    conn = await session.connection()
+    now = datetime.now(UTC)
+    for key, sku_id in resolved:
+        before = (
+            await conn.execute(
+                select(Listing.sku_id, Listing.mapping).where(
+                    Listing.shop_id == key.shop_id,
+                    Listing.platform_item_id == key.platform_item_id,
+                    Listing.platform_sku_id == key.platform_sku_id,
+                )
+            )
+        ).first()
+        await set_mapping(conn, key, sku_id, user_id=user_id, now=now)
+        if before is None:
+            result.count("created")
+        else:
+            same = before.sku_id == sku_id and before.mapping == "manual"
+            result.count("unchanged" if same else "updated")
+    return result
+
+
 LOADERS: dict[str, Any] = {
     "cooperatives": load_cooperatives,
     "households": load_households,
@@ -686,4 +749,5 @@ LOADERS: dict[str, Any] = {
     "lots": load_lots,
     "units": load_units,
     "sessions": load_sessions,
+    "listings": load_listing_map,
 }

@@ -499,6 +499,24 @@ class SessionRow(ImportRow):
         return self
 
 
+class ListingMapRow(ImportRow):
+    """A listing mapped by hand (商品对应): the shop (its id or exact name), the platform's item
+    and SKU ids, and the hub SKU code; ``<清空>`` / ``<clear>`` in ``sku_code`` unmaps."""
+
+    HEADERS = {
+        "shop": ("shop", "店铺", "店铺ID"),
+        "platform_item_id": ("platform_item_id", "平台商品ID", "商品ID"),
+        "platform_sku_id": ("platform_sku_id", "平台SKU ID", "平台SKUID"),
+        "sku_code": ("sku_code", "SKU编码", "中台SKU编码"),
+    }
+    KEY = ("shop", "platform_item_id", "platform_sku_id")
+
+    shop: Text128
+    platform_item_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_.:-]+$")]
+    platform_sku_id: Annotated[Annotated[str, Field(max_length=64, pattern=r"^[0-9A-Za-z_.:-]*$")] | None, Opt] = None
+    sku_code: OptText64 = None
+
+
 ROW_MODELS: dict[str, type[ImportRow]] = {
     "cooperatives": CooperativeRow,
     "households": HouseholdRow,
@@ -506,6 +524,7 @@ ROW_MODELS: dict[str, type[ImportRow]] = {
     "lots": LotRow,
     "units": UnitRow,
     "sessions": SessionRow,
+    "listings": ListingMapRow,
 }
 
 
