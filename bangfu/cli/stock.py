@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import delete, select
 
 from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, upgrade_database
 from bangfu.errors import UserError
-from bangfu.i18n import t
+from bangfu.i18n import MESSAGES, t
 from bangfu.models import Shop, Sku, StockReservation, StockRule
 from bangfu.settings import get_settings
 from bangfu.store import make_engine, session_factory
@@ -26,6 +27,30 @@ stock_app = typer.Typer(
 )
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+MESSAGES.update(
+    {
+        "stock.settled": {
+            "zh": "结果未知的推送：回读平台库存后的结论",
+            "en": "Uncertain pushes, settled by reading back",
+        },
+        "stock.push": {"zh": "推送", "en": "Push"},
+        "stock.sent": {"zh": "推送时间", "en": "Sent"},
+        "stock.read_back": {"zh": "平台回读", "en": "Read back"},
+        "stock.if_applied": {"zh": "若已生效", "en": "If applied"},
+        "stock.if_not": {"zh": "若未生效", "en": "If not"},
+        "stock.verdict": {"zh": "结论", "en": "Verdict"},
+        "stock.verdict.applied": {"zh": "已生效", "en": "applied"},
+        "stock.verdict.not_applied": {"zh": "未生效", "en": "not applied"},
+        "stock.verdict.waiting": {"zh": "暂缓", "en": "waiting"},
+        "stock.verdict.failed": {"zh": "回读失败", "en": "read-back failed"},
+        "stock.nothing_uncertain": {"zh": "没有结果未知的推送", "en": "no uncertain push: nothing to settle"},
+        "stock.unsettled": {
+            "zh": "{n} 条推送仍未确定（原因见上表），退出码 1",
+            "en": "{n} push(es) still uncertain (reasons above): exit code 1",
+        },
+    }
+)
 
 
 def _url(db: str | None) -> str:
@@ -263,6 +288,15 @@ def push_command(
     if not shop and not all_shops:
         raise typer.BadParameter("name shops with --shop ID or use --all", param_hint="--shop/--all")
     names, lines = run(_push(_url(db), shop or None, dry_run))
+    failed = _print_push(names, lines, dry_run=dry_run)
+    if not lines:
+        console.print(t("stock.nothing"))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_push(names: dict[int, str], lines: Sequence[Any], *, dry_run: bool) -> int:
+    """The push table; returns how many lines failed or are uncertain."""
     table = Table(title=t("stock.plan" if dry_run else "stock.pushed"), title_justify="left")
     for key in (
         "stock.sku",
@@ -290,14 +324,11 @@ def push_command(
             f"{line.delta:+d}" if line.delta else "0",
             "-" if dry_run else (f"{line.applied:+d}" if line.applied else "0"),
             "-" if line.stock_after is None else str(line.stock_after),
-            result,
+            escape(result),
             style="red" if bad else None,
         )
     console.print(table)
-    if not lines:
-        console.print(t("stock.nothing"))
-    if failed:
-        raise typer.Exit(1)
+    return failed
 
 
 async def _push(url: str, shop_ids: Sequence[int] | None, dry_run: bool) -> tuple[dict[int, str], list[Any]]:
@@ -312,5 +343,94 @@ async def _push(url: str, shop_ids: Sequence[int] | None, dry_run: bool) -> tupl
             raise UserError(t("stock.no_shop", id=", ".join(map(str, missing))))
         lines = await StockPusher(engine).push(shop_ids, dry_run=dry_run)
         return names, lines
+    finally:
+        await engine.dispose()
+
+
+# --------------------------------------------------------------------------- settle
+@stock_app.command("settle")
+def settle_command(
+    shop: Annotated[list[int] | None, typer.Option("--shop", help="Shop id (repeatable); default: every shop.")] = None,
+    older_than: Annotated[
+        int, typer.Option("--older-than", help="Only pushes sent at least this many seconds ago.", min=0)
+    ] = 60,
+    repush: Annotated[bool, typer.Option("--push/--no-push", help="Push the settled SKUs again afterwards.")] = True,
+    db: DbOption = None,
+) -> None:
+    """Settle the pushes whose outcome is unknown (uncertain) by reading the stock back from the
+    platform: each is marked applied or not applied, and the SKUs are pushed again. Exits 1 when a
+    push could not be settled (the platform's error and its class, or why it waits)."""
+    by = f"cli:{_login()}"
+    report = run(_settle(_url(db), shop or None, by, timedelta(seconds=older_than), repush))
+    names, result = report
+    if not result.lines:
+        console.print(t("stock.nothing_uncertain"))
+        return
+    table = Table(title=t("stock.settled"), title_justify="left")
+    for key in (
+        "stock.push",
+        "stock.sku",
+        "stock.shop",
+        "stock.delta",
+        "stock.sent",
+        "stock.read_back",
+        "stock.if_applied",
+        "stock.if_not",
+        "stock.verdict",
+    ):
+        table.add_column(
+            t(key), justify="left" if key in ("stock.sku", "stock.shop", "stock.sent", "stock.verdict") else "right"
+        )
+    for line in result.lines:
+        verdict = t(f"stock.verdict.{line.verdict}")
+        if not line.settled:
+            cls = f"[{line.error_class}] " if line.error_class else ""
+            verdict += f": {cls}{line.note}"
+        table.add_row(
+            f"#{line.push_id}",
+            line.sku_code,
+            names.get(line.shop_id, str(line.shop_id)),
+            f"{line.delta:+d}",
+            _local(line.created_at),
+            "-" if line.read_back is None else str(line.read_back),
+            "-" if line.expected_applied is None else str(line.expected_applied),
+            "-" if line.expected_not_applied is None else str(line.expected_not_applied),
+            escape(verdict),  # platform messages hold [brackets] that are not markup
+            style=None if line.settled else "red",
+        )
+    console.print(table)
+    if result.pushed:
+        _print_push(names, result.pushed, dry_run=False)
+    if result.unsettled:
+        console.print(t("stock.unsettled", n=len(result.unsettled)), style="red")
+        raise typer.Exit(1)
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment (a container): still say it was the CLI
+        return "unknown"
+
+
+async def _settle(
+    url: str, shop_ids: Sequence[int] | None, by: str, older_than: timedelta, repush: bool
+) -> tuple[dict[int, str], Any]:
+    from dataclasses import replace
+
+    from sync.stock import StockPolicy, StockPusher
+
+    engine = await _open(url)
+    try:
+        async with engine.connect() as conn:
+            names = {int(i): str(n) for i, n in await conn.execute(select(Shop.id, Shop.name))}
+        missing = sorted(set(shop_ids or ()) - set(names))
+        if missing:
+            raise UserError(t("stock.no_shop", id=", ".join(map(str, missing))))
+        policy = replace(StockPolicy(), settle_after=older_than)
+        report = await StockPusher(engine, policy=policy).settle(shop_ids, by=by, repush=repush)
+        return names, report
     finally:
         await engine.dispose()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -708,3 +711,100 @@ def test_explain_read_back_takes_the_fewest_unsynced_sales() -> None:
     assert explain_read_back([-4], 20, 2, 18) == ((True,), 0)
     assert explain_read_back([5, -4], 20, 2, 22) == ((True, False), 0)
     assert explain_read_back([5], 20, 2, 25) == ((True,), -7)  # more than any explanation: changed outside
+
+
+@contextlib.contextmanager
+def _fake_in_thread(platform: str, **kwargs: Any) -> Iterator[Running]:
+    """A fake platform served from its own thread and event loop (for CLI tests, which run theirs)."""
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            async with fake_server(platform, **kwargs) as fake:
+                box["fake"], box["loop"], box["stop"] = fake, asyncio.get_running_loop(), asyncio.Event()
+                ready.set()
+                await box["stop"].wait()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10), "the fake did not start"
+    try:
+        yield box["fake"]
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
+
+
+def test_stock_settle_command(sqlite_template: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bangfu.cli.app import app
+
+    db = tmp_path / "hub.db"
+    db.write_bytes(sqlite_template.read_bytes())
+    url = f"sqlite+aiosqlite:///{db}"
+    runner = CliRunner()
+
+    def bangfu(*args: str) -> Any:
+        env = {"COLUMNS": "400", "BANGFU_SECRETS_FILE": str(tmp_path / "secrets.json")}
+        return runner.invoke(app, ["--lang", "en", "stock", *args, "--db", url], env=env)
+
+    with _fake_in_thread("taobao", seed=10, orders=0, days=2, catalog=[SKU_X]) as tb:
+        item_id, sku_id, _ = _stock_of(tb, SKU_X.sku_code)
+        tb.world.set_stock(item_id, sku_id, 0)
+
+        async def setup() -> None:
+            engine = make_engine(url)
+            try:
+                await _catalogue(engine, {SKU_X.sku_code: 10})
+                secrets = await _register(engine, [tb], tmp_path)
+                await _hub(engine, secrets)[0].sync_all(streams=[SyncStream.PRODUCTS])
+            finally:
+                await engine.dispose()
+
+        asyncio.run(setup())
+        assert bangfu("push", "--all").exit_code == 0
+
+        async def more_stock() -> None:
+            engine = make_engine(url)
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(update(SupplyLot).values(remaining=14))
+            finally:
+                await engine.dispose()
+
+        asyncio.run(more_stock())
+        tb.fake.faults.profile = FaultProfile(server_error=1.0, max_consecutive=1000)
+        assert bangfu("push", "--all").exit_code == 1  # uncertain: +4 may have applied
+
+        waiting = bangfu("settle")  # sent just now: its request may still land
+        assert waiting.exit_code == 1 and "waiting" in waiting.output and "still uncertain" in waiting.output
+        failing = bangfu("settle", "--older-than", "0")
+        assert failing.exit_code == 1, failing.output
+        assert "read-back failed: [transient]" in failing.output
+
+        tb.fake.faults.profile = FaultProfile()
+        settled = bangfu("settle", "--older-than", "0", "--shop", "1")
+        assert settled.exit_code == 0, settled.output
+        [row] = [line.split("│") for line in settled.output.splitlines() if "#" in line and "│" in line]
+        # push, SKU, shop, delta, sent, read back, if applied, if not, verdict
+        cells = [cell.strip() for cell in row[1:-1]]
+        assert cells[1] == SKU_X.sku_code and cells[3:4] + cells[5:] == ["+4", "10", "14", "10", "not applied"]
+        assert "Stock pushed" in settled.output and _stock_of(tb, SKU_X.sku_code)[2] == 14
+        assert bangfu("settle", "--older-than", "0").output.strip() == "no uncertain push: nothing to settle"
+        wrong = bangfu("settle", "--shop", "99")
+        assert wrong.exit_code == 2 and "no shop with id 99" in wrong.output
+
+    async def who() -> str | None:
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.scalar(select(StockPush.settled_by).where(StockPush.status == "not_applied"))
+        finally:
+            await engine.dispose()
+
+    settled_by = asyncio.run(who())
+    assert settled_by is not None and settled_by.startswith("cli:")
