@@ -90,6 +90,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.board",
         "web.views.county",
         "web.views.operator",
+        "web.views.operator_recon",
     ]
     modules = []
     for name in names:
