@@ -2,8 +2,8 @@
 
 ``celery -A workers worker`` finds this app (``workers.app``, re-exported by the package's
 ``celery`` attribute); ``bangfu worker`` starts the same worker. Tasks live in
-:mod:`workers.tasks`; every one of them is idempotent, so the settings below choose
-redelivery over loss:
+:mod:`workers.tasks` and :mod:`workers.refetch` (a quarantined record fetched again); every
+one of them is idempotent, so the settings below choose redelivery over loss:
 
 - ``task_acks_late``: a message is acknowledged only after its task has finished, so a worker
   that dies mid-task leaves the message to be delivered again.
@@ -34,6 +34,7 @@ QUEUES = ("sync", "accounting", "reconcile", "alerts")
 ROUTES = {
     "bangfu.sync_shop": {"queue": "sync"},
     "bangfu.sync_all": {"queue": "sync"},
+    "bangfu.refetch_quarantined": {"queue": "sync"},
     "bangfu.process_lines": {"queue": "accounting"},
     "bangfu.attribute_lines": {"queue": "accounting"},
     "bangfu.allocate_lines": {"queue": "accounting"},
@@ -58,7 +59,7 @@ def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     eager = settings.is_eager
     visibility = int(os.environ.get("BANGFU_CELERY_VISIBILITY_TIMEOUT", "3600"))
-    app = Celery("bangfu", include=["workers.tasks"])
+    app = Celery("bangfu", include=["workers.tasks", "workers.refetch"])
     app.conf.update(
         broker_url=settings.redis_url or "memory://",
         result_backend=None if eager else settings.redis_url,
