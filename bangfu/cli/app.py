@@ -105,6 +105,10 @@ def _register() -> None:
 
     app.add_typer(alerts.alerts_app, name="alerts")
     app.command("serve")(serve.serve_command)
+    from bangfu.cli import listings
+
+    app.add_typer(listings.listings_app, name="listings")
+    app.add_typer(listings.prices_app, name="prices")
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install
