@@ -91,6 +91,12 @@ async def _run(url: str, rule: UnsoldRule) -> dict[str, int]:
         await engine.dispose()
 
 
+async def print_unsold_run(url: str) -> None:
+    """Run the unsold check once and print what it did (``bangfu demo`` after accounting)."""
+    counts = await _run(url, load_rule())
+    console.print(t("alerts.run.done", **counts), highlight=False)
+
+
 @alerts_app.command("list")
 def list_command(
     kind: Annotated[str | None, typer.Option("--kind", help="Only this kind, e.g. unsold.")] = None,

@@ -196,6 +196,9 @@ async def _demo(url: str, seed: int, households: int, orders: int, days: int, se
     console.print(summary_table(summary))
     await _connect_and_sync(url, seed, orders, days)
     await _account(url, days)
+    from bangfu.cli.alerts import print_unsold_run
+
+    await print_unsold_run(url)
     logins = await _demo_logins(url)
     if serve:
         await _serve(url, logins)

@@ -317,3 +317,17 @@ def alert_json(a: UnsoldAlert) -> dict[str, Any]:
 
 def rule_json(rule: UnsoldRule) -> dict[str, Any]:
     return {"parameters": rule.as_dict(), "explanation": rule_lines(rule)}
+
+
+async def cooperative_unsold(
+    conn: AsyncConnection, scope: Scope, cooperative_id: int
+) -> tuple[str, list[UnsoldAlert]] | None:
+    """One cooperative's name and open unsold alerts, or None when it is outside the scope."""
+    name = await conn.scalar(
+        select(Supplier.name)
+        .join(Cooperative, Cooperative.supplier_id == Supplier.id)
+        .where(Cooperative.id == cooperative_id, scope.cooperatives(Cooperative.id))
+    )
+    if name is None:
+        return None
+    return str(name), await unsold_alerts(conn, scope, cooperative_id)

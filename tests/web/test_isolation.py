@@ -129,6 +129,9 @@ ROUTES: dict[str, Route] = {
     "/api/v1/county/units": Route(status=only(COUNTY_OFFICE), items=("unit", ("items", "*", "id"))),
     "/api/v1/county/monitoring": Route(status=only(COUNTY_OFFICE), items=("household", ("items", "*", "household_id"))),
     "/api/v1/county/products": Route(status=only(COUNTY_OFFICE)),
+    "/county/unsold": Route(status=only(COUNTY_OFFICE)),
+    "/api/v1/county/unsold": Route(status=only(COUNTY_OFFICE)),
+    "/cooperatives/{id}/unsold": Route(kind="cooperative"),
     # the operator console (issue 13): the admin and operators, of the shops they run
     "/operator": Route(status=only(OPERATES)),
     "/operator/quarantine": Route(kind="shop", query=("shop",), status=only(OPERATES)),

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu.enums import AttributionConfidence, ChannelType, HostKind, PlatformKind, UnitType, UserRole
 from bangfu.errors import UserError
 from bangfu.models import Alert, Host, LineAttribution, Product, PurchasingUnit, Shop, Sku, SupplyLot
-from bangfu.queries.unsold import unsold_alerts
+from bangfu.queries.unsold import UnsoldAlert, unsold_alerts
 from bangfu.scope import Scope
 from bangfu.store import make_engine
 from bangfu.unsold import DEFAULT_RULE, LotFacts, UnsoldRule, assess, load_rule
@@ -223,8 +223,8 @@ async def test_who_sees_which_lots_and_channels(db_url: str) -> None:
             await conn.execute(update(Shop).where(Shop.id == w["shop"]).values(county_id=w["county"]))
             await run_unsold(conn, now=NOW, rule=RUN_RULE)
 
-            def lots(alerts: list[object]) -> list[int]:
-                return sorted(a.detail["lot_id"] for a in alerts)  # type: ignore[attr-defined]
+            def lots(alerts: list[UnsoldAlert]) -> list[int]:
+                return sorted(int(a.detail["lot_id"]) for a in alerts)
 
             everything = await unsold_alerts(conn, Scope.admin())
             assert lots(everything) == sorted([w["slow"], w["old"]])

@@ -18,15 +18,18 @@ from aiohttp import web
 
 from bangfu.enums import UserRole
 from bangfu.i18n import MESSAGES, t
+from bangfu.money import format_yuan
 from bangfu.queries import county as qc
+from bangfu.queries import unsold as qu
 from bangfu.reports.base import SHANGHAI, Column, Period, Report
 from bangfu.reports.households import wan_yuan
 from bangfu.scope import Scope
+from bangfu.unsold import load_rule
 from web.api import error_responses, json_ok
 from web.errors import BadParam
 from web.export import FORMATS, export_response
 from web.keys import ENGINE, scope_of
-from web.paging import choice_param, cursor_window, int_param, next_cursor, page_window
+from web.paging import choice_param, cursor_window, id_param, int_param, next_cursor, page_window
 from web.paging import period_param as _period_param
 from web.render import NAV, NavItem, render
 
@@ -728,6 +731,82 @@ async def products_api(request: web.Request) -> web.StreamResponse:
     return web.json_response(qc.pivot_json(p))
 
 
+# -- unsold (滞销) early warning ------------------------------------------------------------------
+
+MESSAGES.update(
+    {
+        "web.county.tab.unsold": {"zh": "滞销预警", "en": "Unsold stock"},
+        "web.unsold.title": {"zh": "滞销预警", "en": "Unsold stock alerts"},
+        "web.unsold.coop_title": {"zh": "{name} · 滞销预警", "en": "{name} · unsold stock alerts"},
+        "web.unsold.count": {
+            "zh": "{n} 个批次需要处理：临期 {at_risk} 个，已过保质期 {expired} 个；预计剩余货值 {value}",
+            "en": "{n} lots to act on: {at_risk} at risk, {expired} past shelf life; value left about {value}",
+        },
+        "web.unsold.lot": {"zh": "批次", "en": "Lot"},
+        "web.unsold.received": {"zh": "收购日", "en": "Received"},
+        "web.unsold.since": {"zh": "预警开启", "en": "Alert since"},
+        "web.unsold.channels": {"zh": "可承接渠道", "en": "Channels that could take it"},
+        "web.unsold.no_channels": {"zh": "近期没有渠道卖过本规格或同品类", "en": "No channel sold it lately"},
+        "web.unsold.clear": {
+            "zh": "按近期速度约 {n} 天卖完（含更早批次）",
+            "en": "about {n} days to sell at the recent rate",
+        },
+        "web.unsold.no_sales": {"zh": "近 {n} 天没有销量", "en": "no sales in {n} days"},
+    }
+)
+
+
+def _unsold_context(alerts: list[qu.UnsoldAlert]) -> dict[str, Any]:
+    at_risk = sum(1 for a in alerts if a.status == "at_risk")
+    return {
+        "alerts": alerts,
+        "rule": qu.rule_lines(load_rule()),
+        "channel_text": qu.channel_text,
+        "count_line": t(
+            "web.unsold.count",
+            n=len(alerts),
+            at_risk=at_risk,
+            expired=len(alerts) - at_risk,
+            value=format_yuan(sum(int(a.detail["value_fen"]) for a in alerts)),
+        ),
+    }
+
+
+@routes.get("/county/unsold")
+async def unsold_page(request: web.Request) -> web.StreamResponse:
+    scope = _scope(request)
+    async with request.app[ENGINE].connect() as conn:
+        alerts = await qu.unsold_alerts(conn, scope)
+    context = _base(request, scope, "unsold") | _unsold_context(alerts) | {"title": t("web.unsold.title")}
+    return render(request, "console/county/unsold.html", context)
+
+
+@routes.get("/api/v1/county/unsold")
+async def unsold_api(request: web.Request) -> web.StreamResponse:
+    scope = _scope(request)
+    async with request.app[ENGINE].connect() as conn:
+        alerts = await qu.unsold_alerts(conn, scope)
+    return web.json_response({"rule": qu.rule_json(load_rule()), "items": [qu.alert_json(a) for a in alerts]})
+
+
+@routes.get("/cooperatives/{id}/unsold")
+async def cooperative_unsold_page(request: web.Request) -> web.StreamResponse:
+    """A cooperative's own unsold lots (the cooperative; the county and the admin over it)."""
+    scope = scope_of(request)
+    coop_id = id_param(request)
+    async with request.app[ENGINE].connect() as conn:
+        found = await qu.cooperative_unsold(conn, scope, coop_id)
+    if found is None:
+        raise web.HTTPNotFound()
+    name, alerts = found
+    context = _unsold_context(alerts) | {
+        "tab": None,
+        "title": t("web.unsold.coop_title", name=name),
+        "scope_label": name,
+    }
+    return render(request, "console/county/unsold.html", context)
+
+
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
@@ -814,7 +893,65 @@ _PIVOT_ROW = {
         "net_fen": _FEN,
     },
 }
+_UNSOLD_CHANNEL = {
+    "type": "object",
+    "required": ["kind", "id", "name", "sku_units", "category_units", "days", "reason"],
+    "properties": {
+        "kind": {"type": "string", "enum": list(qu.CHANNEL_KINDS)},
+        "id": _INT,
+        "name": {"type": "string"},
+        "sku_units": {"type": "integer", "description": "units of this SKU sold or bought in the last `days` days"},
+        "category_units": {"type": "integer", "description": "units of the product category, same days"},
+        "days": _INT,
+        "reason": {"type": "string"},
+    },
+}
+_UNSOLD_ITEM_PROPS: dict[str, Any] = {
+    "id": _INT,
+    "severity": {"type": "string", "enum": ["warning", "error"]},
+    "status": {"type": "string", "enum": ["at_risk", "expired"]},
+    "since": {"type": "string", "format": "date-time"},
+    "message": {"type": "string"},
+    "lot_id": _INT,
+    "lot": {"type": "string"},
+    "sku": {"type": "string"},
+    "product": {"type": "string"},
+    "category": {"type": "string"},
+    "owner": {"type": "string"},
+    "cooperative_id": {"type": ["integer", "null"]},
+    "received_on": {"type": "string", "format": "date"},
+    "shelf_days": _INT,
+    "expires_on": {"type": "string", "format": "date"},
+    "days_left": {"type": "integer", "description": "negative: days past the end of shelf life"},
+    "quantity": _INT,
+    "remaining": _INT,
+    "ahead": {"type": "integer", "description": "units of the SKU's older lots still in stock"},
+    "sold_in_window": _INT,
+    "window_days": _INT,
+    "left_at_end": _INT,
+    "days_to_clear": {"type": ["integer", "null"]},
+    "value_fen": _FEN,
+    "channels": {"type": "array", "items": _UNSOLD_CHANNEL},
+}
 OPENAPI_SCHEMAS: dict[str, Any] = {
+    "CountyUnsold": {
+        "type": "object",
+        "required": ["rule", "items"],
+        "properties": {
+            "rule": {
+                "type": "object",
+                "required": ["parameters", "explanation"],
+                "properties": {
+                    "parameters": {"type": "object"},
+                    "explanation": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "items": {
+                "type": "array",
+                "items": {"type": "object", "required": list(_UNSOLD_ITEM_PROPS), "properties": _UNSOLD_ITEM_PROPS},
+            },
+        },
+    },
     "CountyOverview": {
         "type": "object",
         "required": ["period", "households_driven", "income_fen", "monthly", "by_category", "sales", "campaigns"],
@@ -1019,5 +1156,11 @@ OPENAPI_PATHS: dict[str, Any] = {
     ),
     "/api/v1/county/products": _op(
         "countyProducts", "Net sales per product and month", "CountyProducts", _PERIOD_PARAMS
+    ),
+    "/api/v1/county/unsold": _op(
+        "countyUnsold",
+        "Open unsold (滞销) alerts on the region's lots, with the rule, the figures and the channels",
+        "CountyUnsold",
+        [],
     ),
 }
