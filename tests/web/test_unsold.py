@@ -6,6 +6,7 @@ from __future__ import annotations
 import html as htmllib
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -16,7 +17,7 @@ from bangfu.scope import Scope, region_and_below
 from bangfu.store import make_engine
 from tests.web.conftest import World, api_token, csrf_of, login
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 
 
 async def _facts(world: World) -> dict[str, Any]:
