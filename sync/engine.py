@@ -304,6 +304,29 @@ class SyncEngine:
             await self._write(shop, SyncStream.REFUNDS, records, held, outcome, resolve=True)
         return outcome
 
+    async def refetch(self, shop: Shop, stream: SyncStream, platform_id: str) -> StreamOutcome:
+        """Fetch one order or refund again by id (an operator's re-fetch of a quarantined record)
+        and store it like any synced record, closing its open quarantine entries.
+
+        The platform's error propagates and nothing is written: :class:`RecordError` when the
+        record still does not parse, :class:`UnsupportedStream` for a stream (or a platform)
+        without a fetch by id.
+        """
+        if stream not in (SyncStream.ORDERS, SyncStream.REFUNDS):
+            raise UnsupportedStream(shop.platform.value, f"fetching one {stream.value} record by id")
+        outcome = StreamOutcome(shop.id, stream)
+        async with self._connector(shop) as connector:
+            if stream is SyncStream.ORDERS:
+                record: Any = await connector.order_detail(platform_id)
+            else:
+                record = await connector.refund_detail(platform_id)
+            await self._write(shop, stream, [record], [], outcome, resolve=True)
+        return outcome
+
+    def redacted(self, shop_id: int, text: str) -> str:
+        """``text`` with the shop's secrets and anything credential-shaped replaced (see ``_redact``)."""
+        return self._redact(shop_id, text)
+
     # ------------------------------------------------------------------ streams
     async def _pull_windows(
         self,

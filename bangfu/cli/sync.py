@@ -21,8 +21,8 @@ from bangfu.cli.app import console, err_console, fail, run
 from bangfu.cli.db import DbOption, upgrade_database
 from bangfu.enums import ChannelType, PlatformKind, SyncStream
 from bangfu.errors import UserError
-from bangfu.i18n import t
-from bangfu.models import Shop
+from bangfu.i18n import MESSAGES, t
+from bangfu.models import QuarantinedRecord, Shop
 from bangfu.money import format_yuan
 from bangfu.secrets import SecretStore
 from bangfu.settings import get_settings
@@ -380,6 +380,75 @@ async def _status(url: str) -> tuple[list[dict[str, Any]], list[str]]:
             )
     alerts = [a.message for s in health.shops for a in s.alerts] + [a.message for a in health.other_alerts]
     return rows, alerts
+
+
+MESSAGES.update(
+    {
+        "sync.refetch.stored": {
+            "zh": "隔离记录 {id}（{stream} {platform_id}）已重新获取并入库，已标记为已处理。",
+            "en": "Quarantined record {id} ({stream} {platform_id}) fetched again and stored; marked handled.",
+        },
+        "sync.refetch.failed": {
+            "zh": "隔离记录 {id} 重新获取失败（{error}）：{message}",
+            "en": "re-fetch of quarantined record {id} failed ({error}): {message}",
+        },
+        "sync.refetch.missing": {"zh": "没有编号为 {id} 的隔离记录", "en": "no quarantined record {id}"},
+        "sync.refetch.resolved": {
+            "zh": "隔离记录 {id} 已处理过，无需重新获取",
+            "en": "quarantined record {id} is handled already; nothing to re-fetch",
+        },
+        "sync.refetch.unsupported": {
+            "zh": "隔离记录 {id} 无法按编号重新获取：只有订单和退款可按编号获取，且记录需有平台编号",
+            "en": "quarantined record {id} cannot be fetched by id: only orders and refunds with a platform id can",
+        },
+    }
+)
+
+
+@sync_app.command("refetch")
+def sync_refetch(
+    quarantine: Annotated[int, typer.Option("--quarantine", help="The quarantined record's id.", min=1)],
+    db: DbOption = None,
+) -> None:
+    """Fetch one quarantined record again from its platform by id and store it if it parses now."""
+    stored = run(_refetch(_url(db), quarantine))
+    if not stored:
+        raise typer.Exit(1)
+
+
+async def _refetch(url: str, record_id: int) -> bool:
+    """Request and run the re-fetch (as the console's button does, without Celery); True: stored."""
+    from bangfu.queries.operator import request_refetch
+    from bangfu.scope import Scope
+    from sync.engine import SyncEngine
+    from sync.refetch import run_refetch
+
+    await upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            requested = await request_refetch(conn, Scope.admin(), record_id, None, datetime.now(UTC))
+            record = (
+                await conn.execute(
+                    select(QuarantinedRecord.stream, QuarantinedRecord.platform_id).where(
+                        QuarantinedRecord.id == record_id
+                    )
+                )
+            ).first()
+        if requested is None or record is None:
+            raise UserError(t("sync.refetch.missing", id=record_id))
+        if isinstance(requested, str):
+            raise UserError(t(f"sync.refetch.{requested}", id=record_id))
+        result = await run_refetch(SyncEngine(engine), requested)
+    finally:
+        await engine.dispose()
+    if result.ok:
+        stream = SyncStream(record.stream).value
+        console.print(t("sync.refetch.stored", id=record_id, stream=stream, platform_id=record.platform_id))
+        return True
+    line = t("sync.refetch.failed", id=record_id, error=result.error_class or "-", message=result.message or "-")
+    err_console.print(Text(line, style="bold red"), soft_wrap=True)
+    return False
 
 
 @sync_app.command("watch")

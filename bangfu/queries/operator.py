@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import OrderStatus, SupplierKind, SyncStream, UserRole
@@ -39,6 +39,7 @@ from bangfu.models import (
     Posting,
     Product,
     QuarantinedRecord,
+    QuarantineRefetch,
     Shop,
     Sku,
     Supplier,
@@ -49,6 +50,8 @@ from bangfu.models import (
 from bangfu.models import Journal as JournalRow
 from bangfu.scope import Scope
 
+# Streams whose records a connector fetches one at a time by id (order_detail, refund_detail).
+REFETCH_STREAMS = frozenset({SyncStream.ORDERS.value, SyncStream.REFUNDS.value})
 WAITING_LOTS = "waiting_lots"  # workers.posting.WAITING_LOTS (core cannot import workers)
 _UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _STREAM_ORDER = {s: i for i, s in enumerate(SyncStream)}
@@ -303,6 +306,30 @@ class QuarantineItem:
     seen_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None  # the operator who marked it handled; None: cleared by a sync
+    refetch: RefetchStatus | None = None  # the latest re-fetch asked for, if any
+
+    @property
+    def refetchable(self) -> bool:
+        """Whether the platform can be asked for this record again by id (orders and refunds)."""
+        return self.platform_id is not None and self.stream in REFETCH_STREAMS
+
+    @property
+    def handled_by_refetch(self) -> bool:
+        return self.resolved_at is not None and self.refetch is not None and self.refetch.outcome == "stored"
+
+
+@dataclass(frozen=True)
+class RefetchStatus:
+    """One re-fetch of a quarantined record: who asked, when, and what came of it."""
+
+    id: int
+    quarantined_id: int
+    requested_by: str | None  # None: asked for from the command line
+    requested_at: datetime
+    finished_at: datetime | None
+    outcome: str  # queued | stored | failed
+    error_class: str | None
+    message: str | None  # the platform's message, redacted
 
 
 @dataclass(frozen=True)
@@ -349,6 +376,8 @@ async def quarantine_page(
         .offset(offset)
         .limit(limit)
     )
+    found = rows.all()
+    refetches = await _latest_refetches(conn, [int(r.id) for r in found])
     items = [
         QuarantineItem(
             id=int(r.id),
@@ -361,8 +390,9 @@ async def quarantine_page(
             seen_at=r.seen_at,
             resolved_at=r.resolved_at,
             resolved_by=r.by,
+            refetch=refetches.get(int(r.id)),
         )
-        for r in rows
+        for r in found
     ]
     return QuarantinePage(items, total, open_total)
 
@@ -389,6 +419,80 @@ async def mark_handled(conn: AsyncConnection, scope: Scope, record_id: int, user
         .values(resolved_at=now, resolved_by=user_id)
     )
     return bool(done.rowcount)
+
+
+# -- re-fetch of a quarantined record -------------------------------------------------------------
+def _refetch_query() -> Any:
+    return select(QuarantineRefetch, User.name.label("by")).outerjoin(User, User.id == QuarantineRefetch.requested_by)
+
+
+def _refetch_status(r: Any) -> RefetchStatus:
+    return RefetchStatus(
+        id=int(r.id),
+        quarantined_id=int(r.quarantined_id),
+        requested_by=r.by,
+        requested_at=r.requested_at,
+        finished_at=r.finished_at,
+        outcome=str(r.outcome),
+        error_class=r.error_class,
+        message=r.message,
+    )
+
+
+async def _latest_refetches(conn: AsyncConnection, record_ids: list[int]) -> dict[int, RefetchStatus]:
+    if not record_ids:
+        return {}
+    latest = (
+        select(func.max(QuarantineRefetch.id))
+        .where(QuarantineRefetch.quarantined_id.in_(record_ids))
+        .group_by(QuarantineRefetch.quarantined_id)
+    )
+    rows = await conn.execute(_refetch_query().where(QuarantineRefetch.id.in_(latest)))
+    return {int(r.quarantined_id): _refetch_status(r) for r in rows}
+
+
+async def request_refetch(
+    conn: AsyncConnection, scope: Scope, record_id: int, user_id: int | None, now: datetime
+) -> int | str | None:
+    """Write a ``queued`` re-fetch of a quarantined record (in the caller's transaction) and return
+    its id; the caller queues the task that runs it. None: no such record in scope; ``resolved``:
+    the record is handled already; ``unsupported``: its stream has no fetch by id, or the record
+    has no platform id (a record too broken to name itself)."""
+    if not operates(scope):
+        return None
+    found = (
+        await conn.execute(
+            select(QuarantinedRecord.stream, QuarantinedRecord.platform_id, QuarantinedRecord.resolved_at).where(
+                QuarantinedRecord.id == record_id, scope.shops(QuarantinedRecord.shop_id)
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    if found.resolved_at is not None:
+        return "resolved"
+    if found.platform_id is None or SyncStream(found.stream).value not in REFETCH_STREAMS:
+        return "unsupported"
+    result = await conn.execute(
+        insert(QuarantineRefetch)
+        .values(quarantined_id=record_id, requested_by=user_id, requested_at=now, outcome="queued")
+        .returning(QuarantineRefetch.id)
+    )
+    return int(result.scalar_one())
+
+
+async def refetch_status(conn: AsyncConnection, scope: Scope, refetch_id: int) -> RefetchStatus | None:
+    """A re-fetch of a record in scope (None otherwise)."""
+    if not operates(scope):
+        return None
+    row = (
+        await conn.execute(
+            _refetch_query()
+            .join(QuarantinedRecord, QuarantinedRecord.id == QuarantineRefetch.quarantined_id)
+            .where(QuarantineRefetch.id == refetch_id, scope.shops(QuarantinedRecord.shop_id))
+        )
+    ).first()
+    return _refetch_status(row) if row is not None else None
 
 
 # -- lines waiting for stock; enterprise sales -----------------------------------------------------
