@@ -381,7 +381,20 @@ class StockPusher:
             by_listing[row.listing_id].append(row)
         out: list[SettleLine] = []
         for listing_rows in by_listing.values():
-            out.extend(await self._settle_listing(run, by, listing_rows))
+            lines = await self._settle_listing(run, by, listing_rows)
+            unsettled = [line for line in lines if not line.settled]
+            if unsettled:  # the attempt is kept on the push (it stays uncertain), for the console
+                when = self.clock().strftime("%Y-%m-%d %H:%M:%S UTC")
+                async with self.engine.begin() as conn:
+                    for line in unsettled:
+                        cls = f" [{line.error_class}]" if line.error_class else ""
+                        note = f"{when}, {by}: {line.verdict}{cls}: {line.note}"[:2000]
+                        await conn.execute(
+                            update(PUSHES)
+                            .where(PUSHES.c.id == line.push_id, PUSHES.c.status == UNCERTAIN)
+                            .values(settle_note=note)
+                        )
+            out.extend(lines)
         return out
 
     async def _settle_listing(self, run: _Pass, by: str, rows: list[Any]) -> list[SettleLine]:

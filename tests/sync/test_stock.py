@@ -649,6 +649,9 @@ async def test_settle_reads_back_pushes_that_did_and_did_not_apply(engine: Async
         assert (failed.verdict, failed.error_class, report.pushed) == ("failed", "transient", [])
         assert failed.note is not None and "taobao" in failed.note
         assert await pusher.uncertain() == [uncertain_id]
+        async with engine.connect() as conn:  # the attempt is kept on the push, for the console
+            attempt = await conn.scalar(select(StockPush.settle_note).where(StockPush.id == uncertain_id))
+        assert attempt is not None and "tester: failed [transient]" in attempt
 
         tb.fake.faults.profile = FaultProfile()
         report = await settle_now.settle(by="tester")
