@@ -160,6 +160,25 @@ def sync_shop_requested(shop_id: int, full: bool = False, database_url: str | No
     return summary
 
 
+@app.task(name="bangfu.stock_settle_requested")  # type: ignore[untyped-decorator]
+def stock_settle_requested(shop_ids: list[int] | None, by: str, database_url: str | None = None) -> dict[str, Any]:
+    """Settle the uncertain stock pushes of the shops (None: every shop) an operator asked for in
+    the console (``/operator/stock``): read each listing's stock back, mark its pushes applied or
+    not (``stock_pushes.settled_at``/``settled_by``), then push the settled SKUs again. Idempotent:
+    a settled push is not looked at twice."""
+    from sync.stock import StockPusher
+
+    async def work(engine: AsyncEngine) -> dict[str, Any]:
+        report = await StockPusher(engine).settle(shop_ids, by=by)
+        return {
+            "settled": sorted(line.push_id for line in report.lines if line.settled),
+            "unsettled": sorted(line.push_id for line in report.unsettled),
+            "pushed": len(report.pushed),
+        }
+
+    return run_with_engine(work, database_url)
+
+
 @app.task(name="bangfu.sync_all")  # type: ignore[untyped-decorator]
 def sync_all(database_url: str | None = None) -> list[int]:
     """Queue a sync of every active shop (one task per shop, so shops run on any worker)."""
