@@ -259,3 +259,102 @@ async def test_other_roles_get_404(world: World, client: TestClient) -> None:  #
     client.session.cookie_jar.clear()
     await login(client, "operator")
     assert "/operator/waiting" in await (await client.get("/operator")).text()
+
+
+async def test_refetch_button_queues_the_task_and_the_list_says_what_came_of_it(
+    world_copy: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bangfu.models import QuarantineRefetch
+    from workers.refetch import refetch_quarantined
+
+    calls: list[tuple[Any, ...]] = []
+
+    def fake_apply_async(args: Any = None, kwargs: Any = None, **options: Any) -> None:
+        calls.append((tuple(args), dict(kwargs), options))
+
+    monkeypatch.setattr(refetch_quarantined, "apply_async", fake_apply_async)
+    seen = datetime(2026, 11, 2, tzinfo=UTC)
+    rows = [
+        {"shop_id": 1, "stream": "orders", "platform_id": "R-ORDER", "error": "bad pay", "raw": {}, "seen_at": seen},
+        {"shop_id": 1, "stream": "settlements", "platform_id": "R-BILL", "error": "bad", "raw": {}, "seen_at": seen},
+        {"shop_id": 2, "stream": "refunds", "platform_id": "R-REFUND", "error": "bad", "raw": {}, "seen_at": seen},
+    ]
+    engine = make_engine(world_copy.url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(QuarantinedRecord), rows)
+            ids = {
+                pid: rid
+                for rid, pid in await conn.execute(
+                    select(QuarantinedRecord.id, QuarantinedRecord.platform_id).where(
+                        QuarantinedRecord.platform_id.like("R-%")
+                    )
+                )
+            }
+    finally:
+        await engine.dispose()
+    order, bill, refund = ids["R-ORDER"], ids["R-BILL"], ids["R-REFUND"]
+    async for client in _client(world_copy.url):
+        await login(client, "operator")
+        body = await (await client.get("/operator/quarantine")).text()
+        assert f'action="/operator/quarantine/{order}/refetch"' in body
+        assert f'action="/operator/quarantine/{bill}/refetch"' not in body  # no fetch by id for bills
+        denied = await client.post(f"/operator/quarantine/{order}/refetch", data={}, allow_redirects=False)
+        assert denied.status == 403 and not calls
+        csrf = await csrf_of(client, "/operator/quarantine")
+        done = await client.post(
+            f"/operator/quarantine/{order}/refetch", data={"_csrf": csrf, "back": "shop=1"}, allow_redirects=False
+        )
+        assert done.status == 303
+        (call,) = calls
+        (refetch_id,) = call[0]
+        assert call[1]["database_url"] == world_copy.url and call[2]["queue"] == "sync"
+        assert done.headers["Location"] == f"/operator/quarantine?shop=1&refetched={refetch_id}#q-{order}"
+        operator = await _scalar(world_copy.url, select(User.id).where(User.name == "operator"))
+        row = (await _exec(world_copy.url, select(QuarantineRefetch).where(QuarantineRefetch.id == refetch_id)))[
+            0
+        ].one()
+        assert (row.quarantined_id, row.requested_by, row.outcome) == (order, operator, "queued")
+        page = await (await client.get(done.headers["Location"])).text()
+        assert "已提交重新获取" in page
+        # The task failed: the platform's class and message are shown, the record stays open.
+        await _exec(
+            world_copy.url,
+            QuarantineRefetch.__table__.update()  # type: ignore[attr-defined]
+            .where(QuarantineRefetch.__table__.c.id == refetch_id)  # type: ignore[attr-defined]
+            .values(outcome="failed", error_class="auth", message="AuthError: [kuaishou 24] 签名错误"),
+        )
+        page = await (await client.get(done.headers["Location"])).text()
+        assert "重新获取失败（auth）：AuthError: [kuaishou 24] 签名错误" in page
+        assert f'action="/operator/quarantine/{order}/handled"' in page
+        # It was stored: the record is handled by the re-fetch, with who and when.
+        await _exec(
+            world_copy.url,
+            QuarantineRefetch.__table__.update()  # type: ignore[attr-defined]
+            .where(QuarantineRefetch.__table__.c.id == refetch_id)  # type: ignore[attr-defined]
+            .values(outcome="stored", error_class=None, message=None),
+            QuarantinedRecord.__table__.update()  # type: ignore[attr-defined]
+            .where(QuarantinedRecord.__table__.c.id == order)  # type: ignore[attr-defined]
+            .values(resolved_at=datetime.now(UTC), resolved_by=operator),
+        )
+        page = await (await client.get(f"/operator/quarantine?all=1&refetched={refetch_id}")).text()
+        assert "已重新获取并入库" in page and "重新获取后入库，已处理" in page
+        again = await client.post(f"/operator/quarantine/{order}/refetch", data={"_csrf": csrf}, allow_redirects=False)
+        assert again.status == 303 and again.headers["Location"].endswith(f"refetched=resolved#q-{order}")
+        unsupported = await client.post(
+            f"/operator/quarantine/{bill}/refetch", data={"_csrf": csrf}, allow_redirects=False
+        )
+        assert unsupported.headers["Location"].endswith(f"refetched=unsupported#q-{bill}") and len(calls) == 1
+        missing = await client.post("/operator/quarantine/99999999/refetch", data={"_csrf": csrf})
+        assert missing.status == 404
+        bad_id = await client.post("/operator/quarantine/abc/refetch", data={"_csrf": csrf})
+        assert bad_id.status in (400, 404)
+        # A stranger's request id in the query string tells nothing.
+        assert 'role="status"' not in await (await client.get("/operator/quarantine?refetched=99999999")).text()
+        for role in OTHER_ROLES:
+            client.session.cookie_jar.clear()
+            await login(client, role)
+            csrf = await csrf_of(client, "/login")
+            response = await client.post(f"/operator/quarantine/{refund}/refetch", data={"_csrf": csrf})
+            assert response.status == 404, role
+        assert len(calls) == 1

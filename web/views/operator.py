@@ -6,6 +6,8 @@ The admin sees every shop, an operator their named shops (every shop when none i
 everyone else gets a 404, as does a shop or record outside the scope. A sync asked for here is
 queued as the Celery task ``bangfu.sync_shop_requested`` on the ``sync`` queue; in the embedded
 default (no Redis) Celery runs it eagerly, so it runs in a worker thread before the redirect.
+A re-fetch of a quarantined record is queued the same way (``bangfu.refetch_quarantined``), and
+the list then says what came of it (stored and handled, or the platform's error).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from bangfu.queries.operator import (
     mark_handled,
     operates,
     quarantine_page,
+    refetch_status,
+    request_refetch,
     shop_in_scope,
     sync_health,
     waiting_as_json,
@@ -96,6 +100,35 @@ MESSAGES.update(
         "web.op.q.counts": {
             "zh": "待处理 {open} 条；本页列出 {total} 条中的第 {page} 页",
             "en": "{open} open; page {page} of {total} listed",
+        },
+        "web.op.q.refetch": {"zh": "重新获取", "en": "Re-fetch"},
+        "web.op.q.refetch_hint": {
+            "zh": "按平台记录号向平台重新获取这一条；能解析则照常入库并标记为已处理。",
+            "en": "Fetch this one record again from the platform by id; if it parses now it is stored as "
+            "any synced record and marked handled.",
+        },
+        "web.op.q.refetched_by": {
+            "zh": "{who} 于 {when} 重新获取后入库，已处理",
+            "en": "Fetched again and stored at {when}, asked for by {who}",
+        },
+        "web.op.q.cli": {"zh": "命令行", "en": "the command line"},
+        "web.op.q.last_refetch": {
+            "zh": "最近一次重新获取：{who}，{when}",
+            "en": "Latest re-fetch: {who}, {when}",
+        },
+        "web.op.q.rf.queued": {"zh": "已提交重新获取，等待执行。", "en": "Re-fetch queued; waiting to run."},
+        "web.op.q.rf.stored": {
+            "zh": "已重新获取并入库，该记录已标记为已处理。",
+            "en": "Fetched again and stored; the record is marked handled.",
+        },
+        "web.op.q.rf.failed": {
+            "zh": "重新获取失败（{error}）：{message}",
+            "en": "Re-fetch failed ({error}): {message}",
+        },
+        "web.op.q.rf.resolved": {"zh": "该记录已处理过，无需重新获取。", "en": "That record was handled already."},
+        "web.op.q.rf.unsupported": {
+            "zh": "该记录无法按编号重新获取：只有带平台记录号的订单和退款可以。",
+            "en": "That record cannot be fetched by id: only orders and refunds with a platform id can.",
         },
         "web.op.prev": {"zh": "上一页", "en": "Previous"},
         "web.op.next": {"zh": "下一页", "en": "Next"},
@@ -233,6 +266,8 @@ async def quarantine_view(request: web.Request) -> web.StreamResponse:
     if page is None or health is None:
         raise web.HTTPNotFound()
     query = "&".join(p for p in (f"shop={shop_id}" if shop_id else "", "all=1" if include else "") if p)
+    async with request.app[ENGINE].connect() as conn:
+        refetch = await _refetch_notice(conn, scope, request.query.get("refetched", ""))
     return render(
         request,
         "console/operator/quarantine.html",
@@ -244,8 +279,55 @@ async def quarantine_view(request: web.Request) -> web.StreamResponse:
             "window": window,
             "query": query,
             "notice": request.query.get("done"),
+            "refetch": refetch,
         },
     )
+
+
+async def _refetch_notice(conn: Any, scope: Scope, value: str) -> tuple[str, str] | None:
+    """``?refetched=<request id>`` (or ``resolved`` / ``unsupported``) after a re-fetch: (kind, text)."""
+    if value in ("resolved", "unsupported"):
+        return ("note", t(f"web.op.q.rf.{value}"))
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return None
+    status = await refetch_status(conn, scope, int(value))
+    if status is None:
+        return None
+    if status.outcome == "failed":
+        return ("failure", t("web.op.q.rf.failed", error=status.error_class or "-", message=status.message or "-"))
+    return ("notice" if status.outcome == "stored" else "note", t(f"web.op.q.rf.{status.outcome}"))
+
+
+def _back_query(form: Any) -> str:
+    """The list's filters the form came from (``shop=3&all=1``), echoed back after the redirect."""
+    back = str(form.get("back") or "")
+    return back if back and all(c.isalnum() or c in "=&" for c in back) else ""
+
+
+def queue_refetch(refetch_id: int, database_url: str | None) -> None:
+    """Queue ``bangfu.refetch_quarantined`` (eager in the embedded default: it runs here)."""
+    from workers.refetch import refetch_quarantined
+
+    refetch_quarantined.apply_async(args=(refetch_id,), kwargs={"database_url": database_url}, queue="sync")
+
+
+@routes.post("/operator/quarantine/{id}/refetch")
+async def quarantine_refetch(request: web.Request) -> web.StreamResponse:
+    scope = _operator_scope(request)
+    record_id = id_param(request)
+    user = user_of(request)
+    assert user is not None
+    form = await request.post()
+    async with request.app[ENGINE].begin() as conn:
+        requested = await request_refetch(conn, scope, record_id, user.id, datetime.now(UTC))
+    if requested is None:
+        raise web.HTTPNotFound()
+    if isinstance(requested, int):
+        # In eager mode the task fetches with its own event loop: keep it off this one.
+        await asyncio.to_thread(queue_refetch, requested, _task_database_url(request))
+    query = _back_query(form)
+    sep = "&" if query else ""
+    raise web.HTTPSeeOther(f"/operator/quarantine?{query}{sep}refetched={requested}#q-{record_id}")
 
 
 @routes.post("/operator/quarantine/{id}/handled")
@@ -259,8 +341,7 @@ async def quarantine_handled(request: web.Request) -> web.StreamResponse:
         done = await mark_handled(conn, scope, record_id, user.id, datetime.now(UTC))
     if done is None:
         raise web.HTTPNotFound()
-    back = str(form.get("back") or "")
-    query = back if back and all(c.isalnum() or c in "=&" for c in back) else ""
+    query = _back_query(form)
     sep = "&" if query else ""
     raise web.HTTPSeeOther(f"/operator/quarantine?{query}{sep}done={'1' if done else '0'}")
 
