@@ -24,6 +24,8 @@ list.)
 | unit         | (purchasing_units.id,)   | unit: its own; county: region in region tree               |
 | shop         | (shops.id,)              | operator: user_shops (none: all shops); no other role runs |
 |              |                          | shops (the county sees their sales, never runs them)       |
+| sku          | (skus.id,)               | admin: every SKU; operator: SKUs a shop they run lists     |
+|              |                          | (listings.sku_id); no other role                           |
 
 The admin owns everything else. The region tree is the user's region and every region below it
 (``regions.parent_id``).
@@ -40,7 +42,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Key = tuple[int, ...]
-KINDS = ("session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop")
+KINDS = (
+    "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
+)  # fmt: skip
 
 
 @dataclass
@@ -221,4 +225,10 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     if role == "operator" and operator_shops:
         run_shops = {(s,) for s in operator_shops}
     out.own["shop"], out.foreign["shop"] = _split(shops, run_shops)
+
+    # SKUs on the stock pages: those a shop the operator runs lists; every SKU for the admin.
+    skus = {(s,) for s in await _ids(conn, "SELECT id FROM skus")}
+    listed = await _rows(conn, "SELECT DISTINCT sku_id, shop_id FROM listings WHERE sku_id IS NOT NULL")
+    own_skus = skus if admin else {(int(k),) for k, s in listed if (int(s),) in run_shops}
+    out.own["sku"], out.foreign["sku"] = _split(skus, own_skus)
     return out

@@ -136,6 +136,12 @@ ROUTES: dict[str, Route] = {
     "/operator": Route(status=only(OPERATES)),
     "/operator/quarantine": Route(kind="shop", query=("shop",), status=only(OPERATES)),
     "/operator/waiting": Route(status=only(OPERATES)),
+    "/operator/stock": Route(kind="shop", query=("shop",), status=only(OPERATES)),
+    "/operator/stock/{id}": Route(kind="sku"),
+    "/api/v1/operator/stock": Route(
+        kind="shop", query=("shop",), status=only(OPERATES), items=("sku", ("items", "*", "sku_id"))
+    ),
+    "/api/v1/operator/stock/{id}": Route(kind="sku"),
     "/api/v1/operator/sync": Route(status=only(OPERATES), items=("shop", ("items", "*", "id"))),
     "/api/v1/operator/waiting": Route(status=only(OPERATES)),
     # the public board (issue 13): no login, no personal data; {code} is a region code, no id

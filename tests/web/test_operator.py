@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from markupsafe import escape
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 
 from bangfu.models import Alert, LineAccounting, QuarantinedRecord, SyncRun, User, UserShop
 from bangfu.money import format_yuan
@@ -320,8 +320,8 @@ async def test_refetch_button_queues_the_task_and_the_list_says_what_came_of_it(
         # The task failed: the platform's class and message are shown, the record stays open.
         await _exec(
             world_copy.url,
-            QuarantineRefetch.__table__.update()  # type: ignore[attr-defined]
-            .where(QuarantineRefetch.__table__.c.id == refetch_id)  # type: ignore[attr-defined]
+            update(QuarantineRefetch)
+            .where(QuarantineRefetch.id == refetch_id)
             .values(outcome="failed", error_class="auth", message="AuthError: [kuaishou 24] 签名错误"),
         )
         page = await (await client.get(done.headers["Location"])).text()
@@ -330,11 +330,11 @@ async def test_refetch_button_queues_the_task_and_the_list_says_what_came_of_it(
         # It was stored: the record is handled by the re-fetch, with who and when.
         await _exec(
             world_copy.url,
-            QuarantineRefetch.__table__.update()  # type: ignore[attr-defined]
-            .where(QuarantineRefetch.__table__.c.id == refetch_id)  # type: ignore[attr-defined]
+            update(QuarantineRefetch)
+            .where(QuarantineRefetch.id == refetch_id)
             .values(outcome="stored", error_class=None, message=None),
-            QuarantinedRecord.__table__.update()  # type: ignore[attr-defined]
-            .where(QuarantinedRecord.__table__.c.id == order)  # type: ignore[attr-defined]
+            update(QuarantinedRecord)
+            .where(QuarantinedRecord.id == order)
             .values(resolved_at=datetime.now(UTC), resolved_by=operator),
         )
         page = await (await client.get(f"/operator/quarantine?all=1&refetched={refetch_id}")).text()
