@@ -1,15 +1,24 @@
-"""Household credits per order line (``line_household_credits``), kept as journals are posted.
+"""Pre-aggregates of the ledger kept as journals are posted: household credits per order line
+(``line_household_credits``) and each cooperative's line journals per day and line
+(``cooperative_line_facts``).
 
 The sessions pages show what the ledger credited to households for a session's lines. Summing
 postings for that on every view grew with the ledger; instead, every sale, true-up and refund
 journal of a line adds its household legs here, in the transaction that posts it. The figures
 are exactly the ledger's (``tests/bangfu/test_queries_sessions.py`` compares them with the
 postings, line by line; :func:`credits_differing_from_ledger` is the same check, for a store).
+
+The cooperative pages (``bangfu.queries.cooperatives``) book every leg of a cooperative's line
+journals by the role of its account; :func:`record_cooperative_facts` books each new journal the
+same way, per Asia/Shanghai day, in the posting transaction, so a dashboard sums a few rows per
+line instead of two dozen postings (``tests/bangfu/test_cooperative_facts.py`` compares them with
+the ledger; :func:`facts_differing_from_ledger` is the same check, for a store).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
@@ -17,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import JournalKind
 from bangfu.ledger import Journal, PostStatus
+from bangfu.models import CooperativeLineFact, Household, LedgerAccount, LineHouseholdCredit, Posting
 from bangfu.models import Journal as JournalRow
-from bangfu.models import LedgerAccount, LineHouseholdCredit, Posting
-from bangfu.reports.base import parse_line_event
-from bangfu.store import pg_unnest_insert
+from bangfu.reports.base import SHANGHAI, parse_line_event
+from bangfu.store import among, pg_unnest_insert
 
 LINE_JOURNALS = (JournalKind.SALE, JournalKind.REFUND, JournalKind.TRUE_UP)
 SQLITE_ROWS = 250  # rows per multi-row insert on SQLite (3 parameters each)
@@ -53,6 +62,7 @@ async def credit_households(
     for journal in journals:
         if status is None or status.get(journal.uid) == PostStatus.CREATED:
             fresh[journal.uid] = journal
+    await record_cooperative_facts(conn, list(fresh.values()))
     deltas = deltas_of(fresh.values())
     if not deltas:
         return
@@ -107,5 +117,215 @@ async def credits_differing_from_ledger(conn: AsyncConnection, limit: int = 20) 
         (k[0], k[1], table.get(k, 0), ledger.get(k, 0))
         for k in sorted(set(ledger) | set(table))
         if table.get(k) != ledger.get(k)
+    ]
+    return out[:limit]
+
+
+# -- cooperative line facts -------------------------------------------------------------------
+
+FACT_MONEY = (
+    "sales",
+    "refunds",
+    "platform_fee",
+    "payment_fee",
+    "logistics",
+    "commission",
+    "retention",
+    "collective",
+    "guaranteed",
+    "rebate",
+    "bonus",
+    "other",
+    "to_non_members",
+)
+# An account's role by its code: (prefix, suffix, role), first match wins; the same patterns as
+# ``bangfu.queries.cooperatives.account_class`` (``LIKE 'prefix%suffix'``).
+ACCOUNT_ROLES = (
+    ("receivable:", "", "receivable"),
+    ("fees:", ":platform_fee", "platform_fee"),
+    ("fees:", ":payment_fee", "payment_fee"),
+    ("fees:", ":logistics", "logistics"),
+    ("payable:host:", "", "commission"),
+    ("cooperative:", "", "retention"),
+    ("collective:", "", "collective"),
+    ("household:", ":bonus", "bonus"),
+    ("household:", ":advance", "guaranteed"),
+    ("household:", "", "rebate"),
+)
+
+
+def account_role(code: str) -> str:
+    """The role of an account by its code, as the cooperative pages book it."""
+    for prefix, suffix, role in ACCOUNT_ROLES:
+        if code.startswith(prefix) and code.endswith(suffix) and len(code) >= len(prefix) + len(suffix):
+            return role
+    return "other"
+
+
+FactKey = tuple[int, date, int]  # cooperative, local day, order line
+
+
+def facts_of(journals: Iterable[Journal], cooperative_of: Mapping[int, int]) -> dict[FactKey, dict[str, int]]:
+    """(cooperative, day, line) -> the money columns these line journals add.
+
+    ``cooperative_of`` maps a household to its cooperative (for ``to_non_members``). Every leg
+    of a journal counts for each cooperative whose own account the journal posts to."""
+    out: dict[FactKey, dict[str, int]] = {}
+    for journal in journals:
+        if journal.kind not in LINE_JOURNALS:
+            continue
+        line = parse_line_event(journal.source_event)
+        if line is None:
+            continue
+        coops = sorted(
+            {
+                int(leg.account.owner_id)
+                for leg in journal.postings
+                if leg.account.owner_type == "cooperative" and leg.account.owner_id is not None
+            }
+        )
+        if not coops:
+            continue
+        day = journal.occurred_at.astimezone(SHANGHAI).date()
+        refund = journal.kind == JournalKind.REFUND
+        for coop in coops:
+            row = out.setdefault((coop, day, line), dict.fromkeys(FACT_MONEY, 0))
+            for leg in journal.postings:
+                role = account_role(leg.account.code)
+                if role == "receivable":
+                    if refund:
+                        row["refunds"] -= leg.amount_fen
+                    else:
+                        row["sales"] += leg.amount_fen
+                else:
+                    row[role] -= leg.amount_fen
+                account = leg.account
+                if account.owner_type == "household" and account.owner_id is not None:
+                    home = cooperative_of.get(int(account.owner_id))
+                    if home is not None and home != coop:
+                        row["to_non_members"] -= leg.amount_fen
+    return out
+
+
+def _households_of(journals: Iterable[Journal]) -> set[int]:
+    return {
+        int(leg.account.owner_id)
+        for journal in journals
+        if journal.kind in LINE_JOURNALS and any(leg.account.owner_type == "cooperative" for leg in journal.postings)
+        for leg in journal.postings
+        if leg.account.owner_type == "household" and leg.account.owner_id is not None
+    }
+
+
+async def record_cooperative_facts(conn: AsyncConnection, journals: Sequence[Journal]) -> None:
+    """Add newly posted ``journals`` to ``cooperative_line_facts``, in the caller's transaction
+    (called by :func:`credit_households` with the journals :func:`bangfu.ledger.post` created)."""
+    households = sorted(_households_of(journals))
+    cooperative_of: dict[int, int] = {}
+    for offset in range(0, len(households), 5_000):
+        chunk = households[offset : offset + 5_000]
+        found = await conn.execute(
+            select(Household.id, Household.cooperative_id).where(among(conn, Household.id, chunk))
+        )
+        cooperative_of.update({int(h): int(c) for h, c in found if c is not None})
+    facts = facts_of(journals, cooperative_of)
+    if not facts:
+        return
+    rows = [{"cooperative_id": k[0], "day": k[1], "order_line_id": k[2], **money} for k, money in sorted(facts.items())]
+    if conn.dialect.name == "postgresql":
+        types = {"cooperative_id": "bigint", "day": "date", "order_line_id": "bigint"}
+        types |= dict.fromkeys(FACT_MONEY, "bigint")
+        adds = ", ".join(f"{name} = cooperative_line_facts.{name} + excluded.{name}" for name in FACT_MONEY)
+        conflict = f"ON CONFLICT (cooperative_id, day, order_line_id) DO UPDATE SET {adds}"
+        await pg_unnest_insert(conn, "cooperative_line_facts", rows, types, conflict=conflict)
+        return
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    per_statement = max(1, 990 // (3 + len(FACT_MONEY)))  # inside SQLite's bind-parameter limit
+    table = CooperativeLineFact.__table__
+    for offset in range(0, len(rows), per_statement):
+        stmt = sqlite_insert(CooperativeLineFact).values(rows[offset : offset + per_statement])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["cooperative_id", "day", "order_line_id"],
+            set_={name: table.c[name] + stmt.excluded[name] for name in FACT_MONEY},
+        )
+        await conn.execute(stmt)
+
+
+def ledger_facts_query(conn: AsyncConnection) -> Any:
+    """SQL: (cooperative, day, line, *FACT_MONEY) summed from the ledger's postings (what
+    ``cooperative_line_facts`` must hold; the migration's backfill, as a query)."""
+    from sqlalchemy import Date as SqlDate
+    from sqlalchemy import String, and_, case, cast, literal_column
+
+    from bangfu.queries.cooperatives import account_class, line_id_of
+
+    own = (
+        select(Posting.journal_id.label("journal_id"), LedgerAccount.owner_id.label("cooperative_id"))
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None))
+        .distinct()
+        .subquery("own")
+    )
+    if conn.dialect.name == "postgresql":
+        day: Any = cast(JournalRow.occurred_at.op("AT TIME ZONE")(literal_column("'Asia/Shanghai'")), SqlDate)
+    else:
+        day = cast(func.date(JournalRow.occurred_at, "+8 hours"), String)
+    line = line_id_of(conn, JournalRow.source_event)
+    klass = account_class()
+    amount = Posting.amount_fen
+    refund = JournalRow.kind == JournalKind.REFUND
+
+    def credit(role: str) -> Any:
+        return func.sum(case((klass == role, -amount), else_=0))
+
+    foreign = and_(LedgerAccount.owner_type == "household", Household.cooperative_id != own.c.cooperative_id)
+    columns = [
+        func.sum(case((and_(klass == "receivable", ~refund), amount), else_=0)),
+        func.sum(case((and_(klass == "receivable", refund), -amount), else_=0)),
+        *(credit(name) for name in FACT_MONEY[2:-1]),
+        func.sum(case((foreign, -amount), else_=0)),
+    ]
+    return (
+        select(own.c.cooperative_id, day, line, *columns)
+        .select_from(own)
+        .join(JournalRow, JournalRow.id == own.c.journal_id)
+        .join(Posting, Posting.journal_id == JournalRow.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .outerjoin(Household, and_(LedgerAccount.owner_type == "household", Household.id == LedgerAccount.owner_id))
+        .where(JournalRow.kind.in_(LINE_JOURNALS))
+        .group_by(own.c.cooperative_id, day, line)
+    )
+
+
+async def facts_differing_from_ledger(
+    conn: AsyncConnection, limit: int = 20
+) -> list[tuple[FactKey, dict[str, int], dict[str, int]]]:
+    """(key, table figures, ledger figures) where ``cooperative_line_facts`` and the ledger disagree."""
+    zero = dict.fromkeys(FACT_MONEY, 0)
+
+    def key(coop: Any, day: Any, line: Any) -> FactKey:
+        return (int(coop), day if isinstance(day, date) else date.fromisoformat(str(day)), int(line))
+
+    ledger = {
+        key(*row[:3]): dict(zip(FACT_MONEY, (int(v) for v in row[3:]), strict=True))
+        for row in await conn.execute(ledger_facts_query(conn))
+    }
+    table_cols = [CooperativeLineFact.__table__.c[name] for name in FACT_MONEY]
+    table = {
+        key(*row[:3]): dict(zip(FACT_MONEY, (int(v) for v in row[3:]), strict=True))
+        for row in await conn.execute(
+            select(
+                CooperativeLineFact.cooperative_id,
+                CooperativeLineFact.day,
+                CooperativeLineFact.order_line_id,
+                *table_cols,
+            )
+        )
+    }
+    out = [
+        (k, table.get(k, zero), ledger.get(k, zero))
+        for k in sorted(set(ledger) | set(table))
+        if table.get(k, zero) != ledger.get(k, zero)
     ]
     return out[:limit]

@@ -25,13 +25,14 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, literal_column, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, String, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import JournalKind
 from bangfu.ledger import collective_account, retention_account
 from bangfu.models import (
     Cooperative,
+    CooperativeLineFact,
     Household,
     Journal,
     LedgerAccount,
@@ -49,7 +50,7 @@ from bangfu.models import (
     SurplusDistribution,
 )
 from bangfu.money import split_largest_remainder
-from bangfu.reports.base import Period, Report, local_midnight, local_month
+from bangfu.reports.base import SHANGHAI, Period, Report, local_midnight, local_month
 from bangfu.reports.households import INCOME_JOURNALS, income_by_household, member_accounts
 from bangfu.scope import Scope
 from bangfu.store import among
@@ -253,13 +254,27 @@ async def member_income(conn: AsyncConnection, scope: Scope, period: Period) -> 
     return out
 
 
-async def list_cooperatives(conn: AsyncConnection, scope: Scope, period: Period) -> list[CooperativeRow]:
-    """Every cooperative in scope with the period's headline figures."""
+async def list_cooperatives(
+    conn: AsyncConnection, scope: Scope, period: Period, *, from_ledger: bool = False
+) -> list[CooperativeRow]:
+    """Every cooperative in scope with the period's headline figures (from
+    ``cooperative_line_facts``; ``from_ledger``: summed from the postings, the same figures)."""
     refs = await _cooperatives(conn, scope)
-    own = own_journals(scope)
     by_coop: dict[int, Figures] = defaultdict(Figures)
-    for coop, kind, klass, amount in await _facts(conn, own, period, own.c.cooperative_id):
-        _book(by_coop[int(coop)], _kind(kind), str(klass), int(amount))
+    days = fact_days(period)
+    if days is None or from_ledger:
+        own = own_journals(scope)
+        for coop, kind, klass, amount in await _facts(conn, own, period, own.c.cooperative_id):
+            _book(by_coop[int(coop)], _kind(kind), str(klass), int(amount))
+    else:
+        fact = CooperativeLineFact
+        query = (
+            select(fact.cooperative_id, *_fact_sums())
+            .where(_in_days(days), scope.cooperatives(fact.cooperative_id))
+            .group_by(fact.cooperative_id)
+        )
+        for coop, *money in await conn.execute(query):
+            by_coop[int(coop)] = _figures(money)
     income = await member_income(conn, scope, period)
     rows = []
     for ref in refs:
@@ -351,43 +366,35 @@ def trend_period_for(period: Period) -> Period:
 
 
 async def dashboard(
-    conn: AsyncConnection, scope: Scope, cooperative_id: int, period: Period, *, session_link: bool | None = None
+    conn: AsyncConnection,
+    scope: Scope,
+    cooperative_id: int,
+    period: Period,
+    *,
+    session_link: bool | None = None,
+    from_ledger: bool = False,
 ) -> Dashboard | None:
-    """The cooperative's income for ``period``; None when it is not in the scope (or not there)."""
+    """The cooperative's income for ``period``; None when it is not in the scope (or not there).
+
+    Read from ``cooperative_line_facts`` (a few grouped queries, whatever the number of lines);
+    ``from_ledger`` (and a period that is not whole local days) sums the postings instead, line
+    by line: the same figures, the check the tests make."""
     ref = await cooperative_ref(conn, scope, cooperative_id)
     if ref is None:
         return None
-    own = own_journals(scope, cooperative_id)
-    line = line_id_of(conn, Journal.source_event).label("line_id")
-    per_line: dict[int, Figures] = defaultdict(Figures)
-    for line_id, kind, klass, amount in await _facts(conn, own, period, line):
-        _book(per_line[int(line_id)], _kind(kind), str(klass), int(amount))
-    for fig in per_line.values():
-        fig.lines = 1
-    totals = Figures()
-    for fig in per_line.values():
-        totals.add(fig)
-
-    line_ids = sorted(per_line)
-    info = await _line_info(conn, scope, line_ids)
-    draws = await _line_draws(conn, line_ids)
-    by_product = _group(per_line, info, "product")
-    by_channel = _group(per_line, info, "shop")
-    by_session = _group(per_line, info, "session")
-    by_lot = await _by_lot(conn, per_line, draws)
-
     trend_span = trend_period_for(period)
-    month = local_month(conn, Journal.occurred_at).label("month")
-    monthly: dict[str, Figures] = {m: Figures() for m in trend_span.months()}
-    for mon, kind, klass, amount in await _facts(conn, own, trend_span, month):
-        _book(monthly.setdefault(str(mon), Figures()), _kind(kind), str(klass), int(amount))
+    days, trend_days = fact_days(period), fact_days(trend_span)
+    if from_ledger or days is None or trend_days is None:
+        parts = await _ledger_parts(conn, scope, cooperative_id, period, trend_span)
+    else:
+        parts = await _fact_parts(conn, scope, cooperative_id, days, trend_days, trend_span)
+    totals, by_product, by_lot, by_channel, by_session, monthly, non_members = parts
 
     income = await income_by_household(conn, period, cooperative_id=cooperative_id)
     paid = sum(sum(m.values()) for m in income.values())
     reached = sum(1 for m in income.values() if sum(m.values()) > 0)
     surplus = await income_by_household(conn, period, cooperative_id=cooperative_id, kinds=[JournalKind.SURPLUS])
     surplus_fen = sum(sum(m.values()) for m in surplus.values())
-    non_members = await _to_non_members(conn, own, period, cooperative_id)
     share = totals.households
     reconciliation = Reconciliation(
         households_share=share,
@@ -419,6 +426,237 @@ async def dashboard(
         trend_span,
         versions,
     )
+
+
+Parts = tuple[Figures, list[Breakdown], list[Breakdown], list[Breakdown], list[Breakdown], dict[str, Figures], int]
+
+
+async def _ledger_parts(
+    conn: AsyncConnection, scope: Scope, cooperative_id: int, period: Period, trend_span: Period
+) -> Parts:
+    """The dashboard's figures summed from the postings of the cooperative's line journals."""
+    own = own_journals(scope, cooperative_id)
+    line = line_id_of(conn, Journal.source_event).label("line_id")
+    per_line: dict[int, Figures] = defaultdict(Figures)
+    for line_id, kind, klass, amount in await _facts(conn, own, period, line):
+        _book(per_line[int(line_id)], _kind(kind), str(klass), int(amount))
+    for fig in per_line.values():
+        fig.lines = 1
+    totals = Figures()
+    for fig in per_line.values():
+        totals.add(fig)
+
+    line_ids = sorted(per_line)
+    info = await _line_info(conn, scope, line_ids)
+    draws = await _line_draws(conn, line_ids)
+    by_product = _group(per_line, info, "product")
+    by_channel = _group(per_line, info, "shop")
+    by_session = _group(per_line, info, "session")
+    by_lot = await _by_lot(conn, per_line, draws)
+
+    month = local_month(conn, Journal.occurred_at).label("month")
+    monthly: dict[str, Figures] = {m: Figures() for m in trend_span.months()}
+    for mon, kind, klass, amount in await _facts(conn, own, trend_span, month):
+        _book(monthly.setdefault(str(mon), Figures()), _kind(kind), str(klass), int(amount))
+    non_members = await _to_non_members(conn, own, period, cooperative_id)
+    return totals, by_product, by_lot, by_channel, by_session, monthly, non_members
+
+
+# -- the dashboard from cooperative_line_facts --------------------------------------------------
+
+
+def fact_days(period: Period) -> tuple[date, date] | None:
+    """The local days ``period`` covers (first, last), when it is whole local days, as the
+    console's periods are; None otherwise (``cooperative_line_facts`` holds days)."""
+    for bound in (period.start, period.end):
+        local = bound.astimezone(SHANGHAI)
+        if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+            return None
+    return period.first_day, period.last_day
+
+
+def _in_days(days: tuple[date, date]) -> ColumnElement[bool]:
+    fact = CooperativeLineFact
+    return (fact.day >= days[0]) & (fact.day <= days[1])
+
+
+def _fact_sums() -> list[Any]:
+    """SQL: the sum of every money column of ``cooperative_line_facts`` (in MONEY_FIELDS order)."""
+    table = CooperativeLineFact.__table__
+    return [func.coalesce(func.sum(table.c[name]), 0) for name in MONEY_FIELDS]
+
+
+def _figures(money: Sequence[Any], lines: int = 0) -> Figures:
+    fig = Figures(**{name: int(v or 0) for name, v in zip(MONEY_FIELDS, money, strict=True)})
+    fig.lines = lines
+    return fig
+
+
+async def _fact_parts(
+    conn: AsyncConnection,
+    scope: Scope,
+    cooperative_id: int,
+    days: tuple[date, date],
+    trend_days: tuple[date, date],
+    trend_span: Period,
+) -> Parts:
+    """The dashboard's figures from ``cooperative_line_facts``: one query grouped by product,
+    shop and session (each line is in exactly one such group, so distinct lines add up), one by
+    lot (a line drawn from several lots is apportioned by units, as :func:`_by_lot` does), one
+    by month."""
+    fact = CooperativeLineFact
+    mine = (fact.cooperative_id == cooperative_id) & _in_days(days)
+    query = (
+        select(
+            OrderLine.id.is_(None),
+            Product.id,
+            Product.name,
+            func.min(OrderLine.title),
+            Shop.id,
+            Shop.name,
+            Shop.channel_type,
+            LiveSession.id,
+            LiveSession.title,
+            LiveSession.room_id,
+            LiveSession.started_at,
+            func.count(func.distinct(fact.order_line_id)),
+            func.coalesce(func.sum(fact.to_non_members), 0),
+            *_fact_sums(),
+        )
+        .select_from(fact)
+        .outerjoin(OrderLine, OrderLine.id == fact.order_line_id)
+        .outerjoin(Shop, Shop.id == OrderLine.shop_id)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+        .outerjoin(LineAttribution, LineAttribution.order_line_id == OrderLine.id)
+        .outerjoin(LiveSession, LiveSession.id == LineAttribution.session_id)
+        .where(mine)
+        .group_by(
+            OrderLine.id.is_(None),
+            Product.id,
+            Product.name,
+            Shop.id,
+            Shop.name,
+            Shop.channel_type,
+            LiveSession.id,
+            LiveSession.title,
+            LiveSession.room_id,
+            LiveSession.started_at,
+        )
+    )
+    groups = list(await conn.execute(query))
+    sessions = sorted({int(row[7]) for row in groups if row[7] is not None})
+    seen: set[int] = set()
+    if sessions and scope.sees_sessions:
+        seen = {
+            int(i)
+            for i in await conn.scalars(
+                select(LiveSession.id).where(among(conn, LiveSession.id, sessions), scope.sessions())
+            )
+        }
+    totals = Figures()
+    non_members = 0
+    dims: dict[str, dict[str, Breakdown]] = {"product": {}, "shop": {}, "session": {}}
+    for group in groups:
+        row: tuple[Any, ...] = tuple(group)
+        (missing, pid, pname, title, sid, sname, channel, sess, stitle, room, started, lines, foreign) = row[:13]
+        fig = _figures(row[13:], int(lines))
+        totals.add(fig)
+        non_members += int(foreign)
+        keys: dict[str, tuple[str, str, str, str | None]]
+        if missing:
+            keys = {dim: ("-", "", "", None) for dim in dims}
+        else:
+            product = (f"p{pid}", str(pname), "", None) if pid is not None else ("p-", str(title or "-"), "", None)
+            channel_value = channel.value if hasattr(channel, "value") else str(channel)
+            session: tuple[str, str, str, str | None] = ("s-", "", "", None)
+            if sess is not None:
+                label = stitle or room
+                if started is not None:
+                    label = f"{label} ({started:%Y-%m-%d})"
+                session = (f"s{sess}", str(label), "", f"/sessions/{sess}" if int(sess) in seen else None)
+            keys = {"product": product, "shop": (f"shop{sid}", str(sname), channel_value, None), "session": session}
+        for dim, (key, label, detail, link) in keys.items():
+            found = dims[dim].setdefault(key, Breakdown(key, label, Figures(), detail, link))
+            if key == "p-" and label < found.label:
+                found.label = label  # the lines without a product: one of their titles, the least
+            found.figures.add(fig)
+
+    def ordered(rows: Mapping[str, Breakdown]) -> list[Breakdown]:
+        return sorted(rows.values(), key=lambda r: (-r.figures.sales, r.label))
+
+    by_lot = await _fact_lots(conn, mine)
+
+    month: Any = (
+        func.to_char(fact.day, "YYYY-MM") if conn.dialect.name == "postgresql" else func.strftime("%Y-%m", fact.day)
+    )
+    monthly: dict[str, Figures] = {m: Figures() for m in trend_span.months()}
+    trend = (
+        select(cast(month, String), *_fact_sums())
+        .where(fact.cooperative_id == cooperative_id, _in_days(trend_days))
+        .group_by(month)
+    )
+    for mon, *money in await conn.execute(trend):
+        monthly.setdefault(str(mon), Figures()).add(_figures(money))
+    return (
+        totals,
+        ordered(dims["product"]),
+        by_lot,
+        ordered(dims["shop"]),
+        ordered(dims["session"]),
+        monthly,
+        non_members,
+    )
+
+
+async def _fact_lots(conn: AsyncConnection, mine: ColumnElement[bool]) -> list[Breakdown]:
+    """The by-lot breakdown from ``cooperative_line_facts``: a line drawn from one lot adds to it
+    whole (grouped in SQL), a line without draws to lot 0, a line drawn from several lots is
+    apportioned by units (largest remainder, in Python, as :func:`_by_lot`)."""
+    fact = CooperativeLineFact
+    lines = select(fact.order_line_id).where(mine).distinct().subquery("lines")
+    draws = (
+        select(
+            LotAllocation.order_line_id.label("line"),
+            LotAllocation.lot_id.label("lot"),
+        )
+        .join(lines, lines.c.order_line_id == LotAllocation.order_line_id)
+        .where(LotAllocation.quantity > 0)
+        .group_by(LotAllocation.order_line_id, LotAllocation.lot_id)
+        .subquery("draws")
+    )
+    per_line = (
+        select(draws.c.line, func.count().label("lots"), func.min(draws.c.lot).label("lot"))
+        .group_by(draws.c.line)
+        .subquery("per_line")
+    )
+    lot_key = case((per_line.c.lots.is_(None), 0), (per_line.c.lots == 1, per_line.c.lot), else_=-1)
+    query = (
+        select(lot_key, func.count(func.distinct(fact.order_line_id)), *_fact_sums())
+        .select_from(fact)
+        .outerjoin(per_line, per_line.c.line == fact.order_line_id)
+        .where(mine)
+        .group_by(lot_key)
+    )
+    rows: dict[int, Figures] = defaultdict(Figures)
+    several = False
+    for lot, count, *money in await conn.execute(query):
+        if int(lot) < 0:
+            several = True
+        else:
+            rows[int(lot)].add(_figures(money, int(count)))
+    if several:
+        split = (
+            select(fact.order_line_id, *_fact_sums())
+            .join(per_line, per_line.c.line == fact.order_line_id)
+            .where(mine, per_line.c.lots > 1)
+            .group_by(fact.order_line_id)
+        )
+        per_line_figures = {int(line): _figures(money, 1) for line, *money in await conn.execute(split)}
+        draws_of = await _line_draws(conn, sorted(per_line_figures))
+        for lot, fig in (await _apportioned(per_line_figures, draws_of)).items():
+            rows[lot].add(fig)
+    return await _lot_breakdown(conn, rows)
 
 
 async def _to_non_members(conn: AsyncConnection, own: Any, period: Period, cooperative_id: int) -> int:
@@ -528,6 +766,11 @@ async def _by_lot(
     conn: AsyncConnection, per_line: Mapping[int, Figures], draws: Mapping[int, Mapping[int, int]]
 ) -> list[Breakdown]:
     """Each line's figures apportioned over the lots it drew from, by units (largest remainder)."""
+    return await _lot_breakdown(conn, await _apportioned(per_line, draws))
+
+
+async def _apportioned(per_line: Mapping[int, Figures], draws: Mapping[int, Mapping[int, int]]) -> dict[int, Figures]:
+    """Lot -> the lines' figures apportioned over the lots each drew from (0: no draws)."""
     rows: dict[int, Figures] = defaultdict(Figures)
     for line_id, fig in per_line.items():
         weights = {lot: units for lot, units in sorted(draws.get(line_id, {}).items()) if units > 0}
@@ -538,6 +781,10 @@ async def _by_lot(
         for lot, part in parts.items():
             part.lines = 1
             rows[lot].add(part)
+    return rows
+
+
+async def _lot_breakdown(conn: AsyncConnection, rows: Mapping[int, Figures]) -> list[Breakdown]:
     lot_ids = sorted(k for k in rows if k)
     labels: dict[int, tuple[str, str]] = {}
     if lot_ids:
