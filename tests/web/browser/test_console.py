@@ -51,6 +51,8 @@ PAGES = [
     ("coop", "policy", "/cooperatives/{id}/policies/{version}", "/cooperatives/{coop}/policies/{policy}"),
     ("county", "cooperatives", "/cooperatives", "/cooperatives?{pq}"),
     ("county", "overview", "/county", "/county"),
+    ("county", "unsold", "/county/unsold", "/county/unsold"),
+    ("coop", "unsold", "/cooperatives/{id}/unsold", "/cooperatives/{coop}/unsold"),
     ("admin", "cooperatives", "/cooperatives", "/cooperatives?{pq}"),
     ("admin", "units", "/units", "/units"),
     ("unit", "unit", "/units/{id}", "/units/{unit}"),
