@@ -91,6 +91,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.county",
         "web.views.operator",
         "web.views.operator_recon",
+        "web.views.operator_listings",
         "web.views.operator_stock",
     ]
     modules = []

@@ -144,6 +144,8 @@ ROUTES: dict[str, Route] = {
     "/api/v1/operator/stock/{id}": Route(kind="sku"),
     "/api/v1/operator/sync": Route(status=only(OPERATES), items=("shop", ("items", "*", "id"))),
     "/api/v1/operator/waiting": Route(status=only(OPERATES)),
+    "/operator/listings": Route(kind="shop", query=("shop",), status=only(OPERATES)),
+    "/api/v1/operator/listings": Route(status=only(OPERATES), items=("shop", ("items", "*", "shop_id"))),
     # the public board (issue 13): no login, no personal data; {code} is a region code, no id
     "/board": Route(status=only(ALL), public=True),
     "/board/events": Route(status=only(ALL), public=True),
