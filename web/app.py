@@ -90,6 +90,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.board",
         "web.views.county",
         "web.views.operator",
+        "web.views.lots",
         "web.views.operator_recon",
         "web.views.operator_listings",
         "web.views.operator_stock",

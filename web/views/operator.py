@@ -148,6 +148,7 @@ MESSAGES.update(
         "web.op.w.money": {"zh": "待配金额", "en": "Money waiting"},
         "web.op.w.since": {"zh": "最早付款", "en": "Oldest paid"},
         "web.op.w.none": {"zh": "没有等待库存的订单行。", "en": "No lines wait for stock."},
+        "web.op.w.add_lot": {"zh": "新增批次", "en": "Add a lot"},
         "web.op.e.title": {"zh": "企业主体销售", "en": "Enterprise suppliers' sales"},
         "web.op.e.intro": {
             "zh": "企业（非合作社）经营主体的商品不做农户分配：扣除费用后的净额全部计入“应付经营主体”账户。",
