@@ -26,6 +26,10 @@ list.)
 |              |                          | shops (the county sees their sales, never runs them)       |
 | sku          | (skus.id,)               | admin: every SKU; operator: SKUs a shop they run lists     |
 |              |                          | (listings.sku_id); no other role                           |
+| lot_sku      | (skus.id,)               | SKUs one may add a supply lot for: admin every SKU;        |
+|              |                          | operator: a shop they run sold it (order_lines.sku_id);    |
+|              |                          | coop: its product (products.supplier_id = its supplier)    |
+| lot          | (supply_lots.id,)        | its SKU is an own lot_sku                                  |
 
 The admin owns everything else. The region tree is the user's region and every region below it
 (``regions.parent_id``).
@@ -44,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
+    "lot_sku", "lot",
 )  # fmt: skip
 
 
@@ -231,4 +236,20 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     listed = await _rows(conn, "SELECT DISTINCT sku_id, shop_id FROM listings WHERE sku_id IS NOT NULL")
     own_skus = skus if admin else {(int(k),) for k, s in listed if (int(s),) in run_shops}
     out.own["sku"], out.foreign["sku"] = _split(skus, own_skus)
+
+    # SKUs one may add a supply lot for, and the lots (each goes with its SKU).
+    sold = await _rows(conn, "SELECT DISTINCT sku_id, shop_id FROM order_lines WHERE sku_id IS NOT NULL")
+    sku_supplier = await _rows(conn, "SELECT k.id, p.supplier_id FROM skus k JOIN products p ON p.id = k.product_id")
+    coop_supplier = await _ids(conn, "SELECT supplier_id FROM cooperatives WHERE id = :c", c=coop_id or 0)
+    if admin:
+        own_lot_skus = skus
+    elif role == "operator":
+        own_lot_skus = {(int(k),) for k, s in sold if (int(s),) in run_shops}
+    else:
+        own_lot_skus = {(int(k),) for k, p in sku_supplier if int(p) in coop_supplier}
+    out.own["lot_sku"], out.foreign["lot_sku"] = _split(skus, own_lot_skus)
+    lots = await _rows(conn, "SELECT id, sku_id FROM supply_lots")
+    out.own["lot"], out.foreign["lot"] = _split(
+        {(int(lot),) for lot, _ in lots}, {(int(lot),) for lot, k in lots if (int(k),) in own_lot_skus}
+    )
     return out

@@ -144,6 +144,10 @@ ROUTES: dict[str, Route] = {
     "/api/v1/operator/stock/{id}": Route(kind="sku"),
     "/api/v1/operator/sync": Route(status=only(OPERATES), items=("shop", ("items", "*", "id"))),
     "/api/v1/operator/waiting": Route(status=only(OPERATES)),
+    # adding a supply lot for a SKU (issue 13): the admin, operators for SKUs their shops sold,
+    # cooperatives for their own products; /lots/{id} shows what a lot filled
+    "/lots/new": Route(kind="lot_sku", query=("sku",), status=only(OPERATES | {"coop"})),
+    "/lots/{id}": Route(kind="lot"),
     "/operator/listings": Route(kind="shop", query=("shop",), status=only(OPERATES)),
     "/api/v1/operator/listings": Route(status=only(OPERATES), items=("shop", ("items", "*", "shop_id"))),
     # the public board (issue 13): no login, no personal data; {code} is a region code, no id
