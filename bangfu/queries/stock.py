@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.enums import UserRole
 from bangfu.models import LiveSession, Product, Shop, Sku, StockReservation, StockRule
 from bangfu.queries.operator import operates, shop_in_scope
 from bangfu.scope import Scope
@@ -341,7 +342,8 @@ async def _views(
 async def _reservations(
     conn: AsyncConnection, scope: Scope, now: datetime, *, sku_id: int | None = None, shop_id: int | None = None
 ) -> list[ReservationItem]:
-    where = and_(RESERVATIONS.c.ends_at > now, scope.shops(RESERVATIONS.c.shop_id))
+    listed = exists().where(LISTINGS.c.sku_id == RESERVATIONS.c.sku_id, scope.shops(LISTINGS.c.shop_id))
+    where = and_(RESERVATIONS.c.ends_at > now, scope.shops(RESERVATIONS.c.shop_id), listed)
     if sku_id is not None:
         where = and_(where, RESERVATIONS.c.sku_id == sku_id)
     if shop_id is not None:
@@ -435,13 +437,16 @@ async def stock_overview(
 
 async def sku_stock(conn: AsyncConnection, scope: Scope, sku_id: int, now: datetime) -> SkuDetail | None:
     """One SKU: its numbers, its push history on the shops in scope, its reservations (None:
-    no shop in scope lists it, or the user runs no shops)."""
+    no shop in scope lists it, or the user runs no shops; the admin sees every SKU)."""
     if not operates(scope):
         return None
-    listed = await conn.scalar(
-        select(LISTINGS.c.id).where(LISTINGS.c.sku_id == sku_id, scope.shops(LISTINGS.c.shop_id)).limit(1)
-    )
-    if listed is None:
+    if scope.role == UserRole.ADMIN:  # every SKU, listed anywhere or not yet
+        found = await conn.scalar(select(SKUS.c.id).where(SKUS.c.id == sku_id))
+    else:
+        found = await conn.scalar(
+            select(LISTINGS.c.id).where(LISTINGS.c.sku_id == sku_id, scope.shops(LISTINGS.c.shop_id)).limit(1)
+        )
+    if found is None:
         return None
     [view] = await _views(conn, scope, [sku_id], now, None)
     pushes = [

@@ -480,7 +480,7 @@ async def run_matrix(client: TestClient, url: str, facts: Facts) -> tuple[list[s
                 if status >= 500 or status != probe.expect:
                     failures.append(f"{where}: expected {probe.expect}, got {status}: {body[:300]}")
                     continue
-                if api and status >= 400 and not _is_error(data, "not_found"):
+                if api and status >= 400 and not _is_error(data, "not_found" if status == 404 else "bad_request"):
                     failures.append(f"{where}: not the JSON error shape: {ctype} {body[:300]}")
                 if status == 200:
                     for problem in body_problems(role, route, body, data, held, facts):
