@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, safe_url, upgrade_database
 from bangfu.demo_users import DEMO_PASSWORD, DemoLogin, ensure_demo_users
-from bangfu.i18n import t
+from bangfu.i18n import MESSAGES, t
 from bangfu.money import format_yuan
 from bangfu.reports.base import Report
 from bangfu.scenario import (
@@ -26,6 +27,23 @@ from bangfu.scenario import (
 from bangfu.settings import get_settings
 from bangfu.store import open_store
 from bangfu.summary import StoreSummary, summarise
+
+MESSAGES.update(
+    {
+        "demo.recon.title": {"zh": "对账结果（按店铺、付款月份）", "en": "Reconciliation by shop and month paid"},
+        "demo.recon.shop": {"zh": "店铺", "en": "Shop"},
+        "demo.recon.period": {"zh": "月份", "en": "Month"},
+        "demo.recon.done": {
+            "zh": "对账：{orders} 单，一致 {matched}，待结算 {pending}；异常 {exceptions} 单"
+            "（金额不符 {amount_differs}，未回款 {payout_missing}，未知订单回款 {unknown_order}），"
+            "在控制台“运营 → 对账”处理。",
+            "en": "Reconciliation: {orders} orders, {matched} matched, {pending} pending; {exceptions} exceptions "
+            "({amount_differs} amounts differ, {payout_missing} payouts missing, {unknown_order} unknown orders), "
+            "worked in the console under Operator -> Reconciliation.",
+        },
+    }
+)
+RECON_COLUMNS = ("matched", "pending", "amount_differs", "payout_missing", "unknown_order")
 
 
 def summary_table(summary: StoreSummary) -> Table:
@@ -124,7 +142,7 @@ async def _connect_and_sync(url: str, seed: int, orders: int, days: int) -> None
 async def _account(url: str, days: int) -> None:
     """Attribution, lot draws and the ledger over everything synced (the accounting task's work,
     in-process as Celery's eager mode runs it), with a progress bar; then the county's view."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from sqlalchemy import func, select
 
@@ -184,6 +202,75 @@ async def _account(url: str, days: int) -> None:
         await engine.dispose()
 
 
+def _months(first: datetime, last: datetime) -> list[str]:
+    """Every Asia/Shanghai month from ``first`` to ``last`` (inclusive), as ``YYYY-MM``."""
+    from bangfu.reports.base import SHANGHAI
+
+    start, end = (d.replace(tzinfo=d.tzinfo or UTC).astimezone(SHANGHAI) for d in (first, last))
+    year, month, out = start.year, start.month, []
+    while (year, month) <= (end.year, end.month):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+async def reconcile_shops(
+    url: str, *, missing_after_days: int = 15, now: datetime | None = None
+) -> list[tuple[str, str, dict[str, int]]]:
+    """Reconcile every shop for every month in which it has paid orders (what the beat's
+    ``bangfu.reconcile_all`` does for the last two months), one transaction per shop and month;
+    returns (shop name, month, counts by verdict) in shop order."""
+    from sqlalchemy import func, select
+
+    from bangfu.models import Order, Shop
+    from bangfu.store import make_engine
+    from workers.reconcile import reconcile
+
+    engine = make_engine(url)
+    out: list[tuple[str, str, dict[str, int]]] = []
+    try:
+        async with engine.connect() as conn:
+            spans = (
+                await conn.execute(
+                    select(Shop.id, Shop.name, func.min(Order.paid_at), func.max(Order.paid_at))
+                    .join(Order, Order.shop_id == Shop.id)
+                    .where(Order.paid_at.is_not(None))
+                    .group_by(Shop.id, Shop.name)
+                    .order_by(Shop.id)
+                )
+            ).all()
+        for shop_id, name, first, last in spans:
+            if first is None or last is None:
+                continue
+            for period in _months(first, last):
+                async with engine.begin() as conn:
+                    summary = await reconcile(
+                        conn, shop_id=shop_id, period=period, missing_after_days=missing_after_days, now=now
+                    )
+                out.append((str(name), period, summary.counts()))
+    finally:
+        await engine.dispose()
+    return out
+
+
+async def _reconcile(url: str) -> None:
+    """The demo's reconciliation step: every shop and month, a table and a one-line total."""
+    rows = await reconcile_shops(url)
+    table = Table(title=t("demo.recon.title"), title_justify="left")
+    table.add_column(t("demo.recon.shop"), overflow="fold")
+    table.add_column(t("demo.recon.period"))
+    for key in RECON_COLUMNS:
+        table.add_column(t(f"reconcile.kind.{key}"), justify="right")
+    totals = dict.fromkeys(RECON_COLUMNS, 0)
+    for name, period, counts in rows:
+        table.add_row(name, period, *(str(counts.get(key, 0)) for key in RECON_COLUMNS))
+        for key in RECON_COLUMNS:
+            totals[key] += counts.get(key, 0)
+    console.print(table)
+    exceptions = totals["amount_differs"] + totals["payout_missing"] + totals["unknown_order"]
+    console.print(t("demo.recon.done", orders=sum(totals.values()), exceptions=exceptions, **totals), highlight=False)
+
+
 def _only(report: Report, keys: tuple[str, ...]) -> Report:
     """The report with just the named columns (those it has), in that order."""
     columns = {c.key: c for c in report.columns}
@@ -196,6 +283,7 @@ async def _demo(url: str, seed: int, households: int, orders: int, days: int, se
     console.print(summary_table(summary))
     await _connect_and_sync(url, seed, orders, days)
     await _account(url, days)
+    await _reconcile(url)
     from bangfu.cli.alerts import print_unsold_run
 
     await print_unsold_run(url)

@@ -30,6 +30,7 @@ list.)
 |              |                          | operator: a shop they run sold it (order_lines.sku_id);    |
 |              |                          | coop: its product (products.supplier_id = its supplier)    |
 | lot          | (supply_lots.id,)        | its SKU is an own lot_sku                                  |
+| recon_exception | (reconciliation_exceptions.id,) | its shop is own, as for shop                        |
 
 The admin owns everything else. The region tree is the user's region and every region below it
 (``regions.parent_id``).
@@ -49,6 +50,7 @@ Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
     "lot_sku", "lot",
+    "recon_exception",
 )  # fmt: skip
 
 
@@ -236,6 +238,12 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     listed = await _rows(conn, "SELECT DISTINCT sku_id, shop_id FROM listings WHERE sku_id IS NOT NULL")
     own_skus = skus if admin else {(int(k),) for k, s in listed if (int(s),) in run_shops}
     out.own["sku"], out.foreign["sku"] = _split(skus, own_skus)
+
+    # Reconciliation exceptions, through their shop (the operator console).
+    exceptions = await _rows(conn, "SELECT id, shop_id FROM reconciliation_exceptions")
+    out.own["recon_exception"], out.foreign["recon_exception"] = _split(
+        {(int(e),) for e, _ in exceptions}, {(int(e),) for e, s in exceptions if (int(s),) in run_shops}
+    )
 
     # SKUs one may add a supply lot for, and the lots (each goes with its SKU).
     sold = await _rows(conn, "SELECT DISTINCT sku_id, shop_id FROM order_lines WHERE sku_id IS NOT NULL")

@@ -148,6 +148,12 @@ ROUTES: dict[str, Route] = {
     # cooperatives for their own products; /lots/{id} shows what a lot filled
     "/lots/new": Route(kind="lot_sku", query=("sku",), status=only(OPERATES | {"coop"})),
     "/lots/{id}": Route(kind="lot"),
+    "/operator/reconciliation": Route(kind="shop", query=("shop",), status=only(OPERATES)),
+    "/operator/reconciliation/{id}": Route(kind="recon_exception"),
+    "/api/v1/operator/reconciliation": Route(
+        kind="shop", query=("shop",), status=only(OPERATES), items=("recon_exception", ("items", "*", "id"))
+    ),
+    "/api/v1/operator/reconciliation/{id}": Route(kind="recon_exception"),
     "/operator/listings": Route(kind="shop", query=("shop",), status=only(OPERATES)),
     "/api/v1/operator/listings": Route(status=only(OPERATES), items=("shop", ("items", "*", "shop_id"))),
     # the public board (issue 13): no login, no personal data; {code} is a region code, no id
