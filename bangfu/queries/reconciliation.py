@@ -35,6 +35,7 @@ from bangfu.models import (
 from bangfu.scope import Scope
 
 STATES = ("open", "accepted", "resolved", "reopened")
+VERDICTS = ("matched", "pending", "amount_differs", "payout_missing", "unknown_order")
 TYPES = tuple(kind.value for kind in SettlementKind)  # sale, refund, each fee type, subsidy, other
 ACTIONS = {"accept": "accepted", "resolve": "resolved", "reopen": "reopened"}
 FROM = {
@@ -211,7 +212,9 @@ async def exceptions_page(
     where = and_(
         _scoped(scope),
         ReconciliationException.shop_id == shop_id if shop_id is not None else true(),
-        ReconciliationException.differences[fee_type].is_not(None) if fee_type else true(),
+        # as_string: JSON_EXTRACT on SQLite (NULL for a missing key; the plain index operator
+        # JSON_QUOTEs it into the string "null"), ->> on PostgreSQL.
+        ReconciliationException.differences[fee_type].as_string().is_not(None) if fee_type else true(),
     )
     counts = dict.fromkeys(STATES, 0)
     for name, n in await conn.execute(
@@ -341,6 +344,60 @@ async def act(
         )
     )
     return state
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    """How many orders of a shop's month got each verdict in the latest runs."""
+
+    shop_id: int
+    shop_name: str
+    period: str
+    counts: dict[str, int]  # by VERDICTS, zeros included
+
+    @property
+    def orders(self) -> int:
+        return sum(self.counts.values())
+
+
+async def verdict_summary(conn: AsyncConnection, scope: Scope, shop_id: int | None = None) -> list[VerdictRow]:
+    """Verdicts by shop and month (newest month first within a shop) for the shops in scope,
+    or the one shop; empty for a role that runs no shops."""
+    if not operates(scope):
+        return []
+    rows: dict[tuple[int, str], VerdictRow] = {}
+    for shop, name, period, kind, n in await conn.execute(
+        select(
+            ReconciliationResult.shop_id,
+            Shop.name,
+            ReconciliationResult.period,
+            ReconciliationResult.kind,
+            func.count(),
+        )
+        .join(Shop, Shop.id == ReconciliationResult.shop_id)
+        .where(
+            scope.shops(ReconciliationResult.shop_id),
+            ReconciliationResult.shop_id == shop_id if shop_id is not None else true(),
+        )
+        .group_by(ReconciliationResult.shop_id, Shop.name, ReconciliationResult.period, ReconciliationResult.kind)
+    ):
+        row = rows.setdefault((int(shop), str(period)), VerdictRow(int(shop), str(name), str(period), {}))
+        row.counts[str(kind)] = row.counts.get(str(kind), 0) + int(n)
+    out = []
+    for (shop, period), row in sorted(rows.items(), key=lambda item: (item[0][0], _desc(item[0][1]))):
+        out.append(VerdictRow(shop, row.shop_name, period, {k: row.counts.get(k, 0) for k in VERDICTS}))
+    return out
+
+
+def _desc(period: str) -> tuple[int, ...]:
+    return tuple(-int(part) for part in period.split("-") if part.isdigit())
+
+
+def verdicts_as_json(rows: list[VerdictRow]) -> list[dict[str, Any]]:
+    return [
+        {"shop_id": r.shop_id, "shop_name": r.shop_name, "period": r.period, "orders": r.orders, "counts": r.counts}
+        for r in rows
+    ]
 
 
 async def shops_in_scope(conn: AsyncConnection, scope: Scope) -> list[tuple[int, str]]:

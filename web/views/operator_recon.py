@@ -16,10 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bangfu.i18n import MESSAGES
+from bangfu.i18n import MESSAGES, t
 from bangfu.queries.reconciliation import (
+    REASON_MAX,
     STATES,
     TYPES,
+    VERDICTS,
     TransitionError,
     act,
     detail_as_json,
@@ -28,6 +30,8 @@ from bangfu.queries.reconciliation import (
     operates,
     page_as_json,
     shops_in_scope,
+    verdict_summary,
+    verdicts_as_json,
 )
 from bangfu.scope import Scope
 from web.api import error_responses, json_ok
@@ -96,8 +100,14 @@ MESSAGES.update(
             "en": "A reason is required to accept (at most 500 characters).",
         },
         "web.op.r.done": {"zh": "已记录：{state}。", "en": "Recorded: {state}."},
-        "web.op.r.err.reason_missing": {"zh": "接受差额需要填写原因。", "en": "Accepting needs a reason."},
-        "web.op.r.err.reason_long": {"zh": "原因最多 500 字。", "en": "The reason is at most 500 characters."},
+        "web.op.r.err.reason_missing": {
+            "zh": "“原因”一栏：接受差额必须填写原因。",
+            "en": "Reason: accepting the difference needs a reason.",
+        },
+        "web.op.r.err.reason_long": {
+            "zh": "“原因”一栏：最多 500 字，填写了 {n} 字。",
+            "en": "Reason: at most 500 characters; this one has {n}.",
+        },
         "web.op.r.err.state": {
             "zh": "当前状态不允许此操作（可能已被他人处理），请刷新后重试。",
             "en": "The exception's state does not allow that (someone may have acted on it); reload and retry.",
@@ -120,6 +130,17 @@ MESSAGES.update(
         "web.op.r.type.logistics": {"zh": "物流费", "en": "Logistics"},
         "web.op.r.type.subsidy": {"zh": "平台补贴", "en": "Subsidy"},
         "web.op.r.type.other": {"zh": "其他", "en": "Other"},
+        "web.op.r.verdicts": {"zh": "对账结论（按店铺、付款月份）", "en": "Verdicts by shop and month paid"},
+        "web.op.r.verdicts_intro": {
+            "zh": "最近一次对账中各订单的结论；一致和待回款的订单不是异常。",
+            "en": "Each order's verdict in the latest run; matched and pending orders are no exceptions.",
+        },
+        "web.op.r.orders": {"zh": "订单数", "en": "Orders"},
+        "web.op.r.never_run": {
+            "zh": "尚未对账：选择店铺和月份后点击“运行对账”。",
+            "en": "Not reconciled yet: pick a shop and a month and run the reconciliation.",
+        },
+        "web.op.r.allowed_none": {"zh": "当前状态下没有可做的操作。", "en": "No action is open in this state."},
     }
 )
 
@@ -150,7 +171,7 @@ def _filters(request: web.Request) -> tuple[int | None, str | None, str | None]:
     return shop, state, fee
 
 
-async def _page(request: web.Request) -> tuple[Any, Any, tuple[int | None, str | None, str | None], Any]:
+async def _page(request: web.Request) -> tuple[Any, Any, tuple[int | None, str | None, str | None], Any, Any]:
     scope = _scope(request)
     filters = _filters(request)
     window = page_window(request, 50)
@@ -164,15 +185,16 @@ async def _page(request: web.Request) -> tuple[Any, Any, tuple[int | None, str |
             offset=window.offset,
             limit=window.limit,
         )
+        if page is None:
+            raise web.HTTPNotFound()
         shops = await shops_in_scope(conn, scope)
-    if page is None:
-        raise web.HTTPNotFound()
-    return page, shops, filters, window
+        verdicts = await verdict_summary(conn, scope, filters[0])
+    return page, shops, filters, window, verdicts
 
 
 @routes.get("/operator/reconciliation")
 async def list_page(request: web.Request) -> web.StreamResponse:
-    page, shops, (shop, state, fee), window = await _page(request)
+    page, shops, (shop, state, fee), window, verdicts = await _page(request)
     query = "&".join(
         p
         for p in (f"shop={shop}" if shop else "", f"state={state}" if state else "", f"type={fee}" if fee else "")
@@ -196,6 +218,8 @@ async def list_page(request: web.Request) -> web.StreamResponse:
             "fee": fee,
             "states": STATES,
             "types": TYPES,
+            "verdicts": verdicts,
+            "verdict_kinds": VERDICTS,
             "window": window,
             "query": query,
             "notice": notice,
@@ -206,8 +230,8 @@ async def list_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/operator/reconciliation")
 async def list_api(request: web.Request) -> web.StreamResponse:
-    page, _, _, _ = await _page(request)
-    return web.json_response(page_as_json(page))
+    page, _, _, _, verdicts = await _page(request)
+    return web.json_response(page_as_json(page) | {"verdicts": verdicts_as_json(verdicts)})
 
 
 async def _detail(request: web.Request) -> Any:
@@ -223,16 +247,25 @@ async def _detail(request: web.Request) -> Any:
 @routes.get("/operator/reconciliation/{id}")
 async def detail_page(request: web.Request) -> web.StreamResponse:
     detail = await _detail(request)
-    error = request.query.get("error")
     done = request.query.get("done")
+    return _detail_page(request, detail, done=done if done in STATES else None)
+
+
+def _detail_page(
+    request: web.Request,
+    detail: Any,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    action: str | None = None,
+    reason: str = "",
+    status: int = 200,
+) -> web.Response:
     return render(
         request,
         "console/operator/reconciliation_detail.html",
-        {
-            "d": detail,
-            "error": error if error in ("reason_missing", "reason_long", "state") else None,
-            "done": done if done in STATES else None,
-        },
+        {"d": detail, "done": done, "error": error, "action": action, "reason": reason, "reason_max": REASON_MAX},
+        status=status,
     )
 
 
@@ -261,7 +294,19 @@ async def action_post(request: web.Request) -> web.StreamResponse:
                 datetime.now(UTC),
             )
     except TransitionError as exc:
-        raise web.HTTPSeeOther(f"/operator/reconciliation/{exception_id}?error={exc.code}") from None
+        # Nothing was written. Bad reason: 400, the page again with the reason as typed and the
+        # field named; a state that does not allow the action (someone else acted first): 409.
+        detail = await _detail(request)
+        text = reason.strip() if isinstance(reason, str) else ""
+        message = t(f"web.op.r.err.{exc.code}", n=len(text))
+        return _detail_page(
+            request,
+            detail,
+            error=message,
+            action=request.match_info["action"],
+            reason=text,
+            status=409 if exc.code == "state" else 400,
+        )
     if state is None:
         raise web.HTTPNotFound()
     raise web.HTTPSeeOther(f"/operator/reconciliation/{exception_id}?done={state}")
@@ -320,11 +365,30 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     "ReconException": {"type": "object", "required": _ITEM_REQUIRED, "properties": _ITEM_PROPS},
     "ReconExceptionPage": {
         "type": "object",
-        "required": ["items", "total", "counts"],
+        "required": ["items", "total", "counts", "verdicts"],
         "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/ReconException"}},
             "total": {"type": "integer"},
             "counts": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "by state"},
+            "verdicts": {
+                "type": "array",
+                "description": "the latest runs' verdicts by shop and month paid (the shop filter applies)",
+                "items": {
+                    "type": "object",
+                    "required": ["shop_id", "shop_name", "period", "orders", "counts"],
+                    "properties": {
+                        "shop_id": {"type": "integer"},
+                        "shop_name": {"type": "string"},
+                        "period": {"type": "string"},
+                        "orders": {"type": "integer"},
+                        "counts": {
+                            "type": "object",
+                            "required": list(VERDICTS),
+                            "properties": {k: {"type": "integer"} for k in VERDICTS},
+                        },
+                    },
+                },
+            },
         },
     },
     "ReconExceptionDetail": {
