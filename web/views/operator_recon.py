@@ -33,6 +33,7 @@ from bangfu.queries.reconciliation import (
     verdict_summary,
     verdicts_as_json,
 )
+from bangfu.reports.base import SHANGHAI
 from bangfu.scope import Scope
 from web.api import error_responses, json_ok
 from web.errors import BadParam
@@ -81,7 +82,7 @@ MESSAGES.update(
         "web.op.r.month": {"zh": "付款月份", "en": "Month paid"},
         "web.op.r.ran": {"zh": "已完成对账：{shop} {period}。", "en": "Reconciled: {shop} {period}."},
         "web.op.r.detail": {"zh": "订单对账", "en": "Order reconciliation"},
-        "web.op.r.basis": {"zh": "费用依据", "en": "Fee basis"},
+        "web.op.r.basis_is": {"zh": "费用依据：{basis}", "en": "Fee basis: {basis}"},
         "web.op.r.by_type": {"zh": "按类型", "en": "By type"},
         "web.op.r.flagged": {"zh": "超出容差", "en": "Beyond tolerance"},
         "web.op.r.bill": {"zh": "结算单明细", "en": "Bill lines"},
@@ -223,9 +224,19 @@ async def list_page(request: web.Request) -> web.StreamResponse:
             "window": window,
             "query": query,
             "notice": notice,
-            "this_month": datetime.now(UTC).strftime("%Y-%m"),
+            "months": _recent_months(datetime.now(UTC), 12),
         },
     )
+
+
+def _recent_months(now: datetime, count: int) -> list[str]:
+    """This month and the ones before it (Asia/Shanghai), newest first, as ``YYYY-MM``."""
+    local = now.astimezone(SHANGHAI)
+    year, month, out = local.year, local.month, []
+    for _ in range(count):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return out
 
 
 @routes.get("/api/v1/operator/reconciliation")
