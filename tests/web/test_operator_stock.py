@@ -210,8 +210,14 @@ async def test_settle_button_queues_the_task_for_the_users_shops(
     done = await client.post("/operator/stock/settle", data={"_csrf": csrf}, allow_redirects=False)
     assert done.status == 303 and done.headers["Location"] == "/operator/stock?settle=queued"
     one = await client.post("/operator/stock/settle", data={"_csrf": csrf, "shop": "2"}, allow_redirects=False)
-    assert one.status == 303 and one.headers["Location"] == "/operator/stock?settle=queued&shop=2"
-    assert [(c[0], c[2]["queue"]) for c in calls] == [((None, "admin"), "sync"), (([2], "admin"), "sync")]
+    assert one.status == 303 and one.headers["Location"] == "/operator/stock?shop=2&settle=queued"
+    kept = await client.post(
+        "/operator/stock/settle", data={"_csrf": csrf, "back": "q=GZ&problems=1"}, allow_redirects=False
+    )
+    assert kept.headers["Location"] == "/operator/stock?q=GZ&problems=1&settle=queued"
+    odd = await client.post("/operator/stock/settle", data={"_csrf": csrf, "back": "x=<y>"}, allow_redirects=False)
+    assert odd.headers["Location"] == "/operator/stock?settle=queued"  # not a query this page made
+    assert [(c[0], c[2]["queue"]) for c in calls][:2] == [((None, "admin"), "sync"), (([2], "admin"), "sync")]
     assert calls[0][1]["database_url"] == sqlite_world.url
     page = await (await client.get(one.headers["Location"])).text()
     assert "已提交回读确认" in page

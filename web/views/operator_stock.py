@@ -263,7 +263,11 @@ async def settle_post(request: web.Request) -> web.StreamResponse:
         shops = sorted(scope.shop_ids)
     # In eager mode the task settles with its own event loop: keep it off this one.
     await asyncio.to_thread(queue_settle, shops, user.name, _task_database_url(request))
-    raise web.HTTPSeeOther(f"/operator/stock?settle=queued{f'&shop={shop_id}' if shop_id else ''}")
+    back = str(form.get("back") or "")  # the page's filters, to come back to
+    query = back if back and all(c.isascii() and (c.isalnum() or c in "=&%+-_.") for c in back) else ""
+    if not query and shop_id:
+        query = f"shop={shop_id}"
+    raise web.HTTPSeeOther(f"/operator/stock?{query}{'&' if query else ''}settle=queued")
 
 
 def setup(app: web.Application) -> None:
