@@ -24,6 +24,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -36,6 +37,20 @@ PG_URL = os.environ.get("BANGFU_TEST_PG_URL", "postgresql+asyncpg://127.0.0.1:54
 APP_ROLE = os.environ.get("BANGFU_TEST_APP_ROLE", "bangfu_test_app")
 # A database number of its own: tests flush it, so it must not be one anything else uses.
 REDIS_URL = os.environ.get("BANGFU_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _per_worker_redis(url: str) -> str:
+    """Each pytest-xdist worker flushes a Redis database of its own (gw0 the given one, gw1 the
+    next, ...), so parallel workers never flush each other's broker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + int(worker[2:])}"))
+
+
+REDIS_URL = _per_worker_redis(REDIS_URL)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
 
