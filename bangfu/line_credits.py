@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,7 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import JournalKind
 from bangfu.ledger import Journal, PostStatus
-from bangfu.models import CooperativeLineFact, Household, LedgerAccount, LineHouseholdCredit, Posting
+from bangfu.models import (
+    CooperativeLineFact,
+    Household,
+    HouseholdDailyIncome,
+    LedgerAccount,
+    LineHouseholdCredit,
+    Posting,
+)
 from bangfu.models import Journal as JournalRow
 from bangfu.reports.base import SHANGHAI, parse_line_event
 from bangfu.store import among, pg_unnest_insert
@@ -63,6 +71,7 @@ async def credit_households(
         if status is None or status.get(journal.uid) == PostStatus.CREATED:
             fresh[journal.uid] = journal
     await record_cooperative_facts(conn, list(fresh.values()))
+    await record_household_income(conn, list(fresh.values()))
     deltas = deltas_of(fresh.values())
     if not deltas:
         return
@@ -154,6 +163,7 @@ ACCOUNT_ROLES = (
 )
 
 
+@lru_cache(maxsize=1 << 16)  # a batch names the same few dozen accounts over and over
 def account_role(code: str) -> str:
     """The role of an account by its code, as the cooperative pages book it."""
     for prefix, suffix, role in ACCOUNT_ROLES:
@@ -323,6 +333,118 @@ async def facts_differing_from_ledger(
             )
         )
     }
+    out = [
+        (k, table.get(k, zero), ledger.get(k, zero))
+        for k in sorted(set(ledger) | set(table))
+        if table.get(k, zero) != ledger.get(k, zero)
+    ]
+    return out[:limit]
+
+
+# -- household daily income -------------------------------------------------------------------
+
+INCOME_KINDS = (*LINE_JOURNALS, JournalKind.SURPLUS)  # the household-income report's journals
+
+
+def income_of(journals: Iterable[Journal]) -> dict[tuple[int, date], tuple[int, int]]:
+    """(household, local day) -> (trade fen, surplus fen) these journals credited its accounts."""
+    out: dict[tuple[int, date], tuple[int, int]] = {}
+    for journal in journals:
+        if journal.kind not in INCOME_KINDS:
+            continue
+        day = journal.occurred_at.astimezone(SHANGHAI).date()
+        surplus = journal.kind == JournalKind.SURPLUS
+        for leg in journal.postings:
+            account = leg.account
+            if account.owner_type != "household" or account.owner_id is None:
+                continue
+            key = (int(account.owner_id), day)
+            trade, returned = out.get(key, (0, 0))
+            out[key] = (trade, returned - leg.amount_fen) if surplus else (trade - leg.amount_fen, returned)
+    return out
+
+
+async def record_household_income(conn: AsyncConnection, journals: Sequence[Journal]) -> None:
+    """Add newly posted ``journals`` to ``household_daily_income``, in the caller's transaction."""
+    income = income_of(journals)
+    if not income:
+        return
+    rows = [
+        {"household_id": k[0], "day": k[1], "trade_fen": v[0], "surplus_fen": v[1]} for k, v in sorted(income.items())
+    ]
+    if conn.dialect.name == "postgresql":
+        types = {"household_id": "bigint", "day": "date", "trade_fen": "bigint", "surplus_fen": "bigint"}
+        conflict = (
+            "ON CONFLICT (household_id, day) DO UPDATE SET "
+            "trade_fen = household_daily_income.trade_fen + excluded.trade_fen, "
+            "surplus_fen = household_daily_income.surplus_fen + excluded.surplus_fen"
+        )
+        await pg_unnest_insert(conn, "household_daily_income", rows, types, conflict=conflict)
+        return
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    for offset in range(0, len(rows), 200):
+        stmt = sqlite_insert(HouseholdDailyIncome).values(rows[offset : offset + 200])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["household_id", "day"],
+            set_={
+                "trade_fen": HouseholdDailyIncome.trade_fen + stmt.excluded.trade_fen,
+                "surplus_fen": HouseholdDailyIncome.surplus_fen + stmt.excluded.surplus_fen,
+            },
+        )
+        await conn.execute(stmt)
+
+
+def ledger_income_query(conn: AsyncConnection) -> Any:
+    """SQL: (household, day, trade fen, surplus fen) summed from the ledger's postings."""
+    from sqlalchemy import Date as SqlDate
+    from sqlalchemy import String, case, cast, literal_column
+
+    if conn.dialect.name == "postgresql":
+        day: Any = cast(JournalRow.occurred_at.op("AT TIME ZONE")(literal_column("'Asia/Shanghai'")), SqlDate)
+    else:
+        day = cast(func.date(JournalRow.occurred_at, "+8 hours"), String)
+    surplus = JournalRow.kind == JournalKind.SURPLUS
+    return (
+        select(
+            LedgerAccount.owner_id,
+            day,
+            -func.sum(case((~surplus, Posting.amount_fen), else_=0)),
+            -func.sum(case((surplus, Posting.amount_fen), else_=0)),
+        )
+        .select_from(JournalRow)
+        .join(Posting, Posting.journal_id == JournalRow.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(
+            LedgerAccount.owner_type == "household",
+            LedgerAccount.owner_id.is_not(None),
+            JournalRow.kind.in_(INCOME_KINDS),
+        )
+        .group_by(LedgerAccount.owner_id, day)
+    )
+
+
+async def income_differing_from_ledger(
+    conn: AsyncConnection, limit: int = 20
+) -> list[tuple[tuple[int, date], tuple[int, int], tuple[int, int]]]:
+    """(key, table figures, ledger figures) where ``household_daily_income`` and the ledger disagree."""
+
+    def key(household: Any, day: Any) -> tuple[int, date]:
+        return (int(household), day if isinstance(day, date) else date.fromisoformat(str(day)))
+
+    ledger = {key(h, d): (int(t), int(s)) for h, d, t, s in await conn.execute(ledger_income_query(conn))}
+    table = {
+        key(h, d): (int(t), int(s))
+        for h, d, t, s in await conn.execute(
+            select(
+                HouseholdDailyIncome.household_id,
+                HouseholdDailyIncome.day,
+                HouseholdDailyIncome.trade_fen,
+                HouseholdDailyIncome.surplus_fen,
+            )
+        )
+    }
+    zero = (0, 0)
     out = [
         (k, table.get(k, zero), ledger.get(k, zero))
         for k in sorted(set(ledger) | set(table))

@@ -460,6 +460,7 @@ async def drive(
     requests: int,
     concurrency: int,
     budget: float,
+    only: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     measured: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -479,7 +480,7 @@ async def drive(
         )
         measured["anonymous POST /login"] = result.summary()
 
-    surface = [r for r in routes if r not in SHELL]
+    surface = [r for r in routes if r not in SHELL and (only is None or normalise(r) in only)]
     for role, ids in roles.items():
         async with _new_session(concurrency) as session:
             await login(session, base, role)
@@ -533,7 +534,12 @@ def _receive(conn: Connection, process: Any) -> Any:
 
 
 def measure_server(
-    url: str, roles: dict[str, dict[str, list[int]]], requests: int, concurrency: int, budget: float
+    url: str,
+    roles: dict[str, dict[str, list[int]]],
+    requests: int,
+    concurrency: int,
+    budget: float,
+    only: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
@@ -543,7 +549,7 @@ def measure_server(
         ready = _receive(parent, process)
         base = f"http://127.0.0.1:{ready['port']}"
         started = time.perf_counter()
-        out = asyncio.run(drive(base, ready["routes"], roles, data_period(), requests, concurrency, budget))
+        out = asyncio.run(drive(base, ready["routes"], roles, data_period(), requests, concurrency, budget, only))
         out["measure_seconds"] = round(time.perf_counter() - started, 1)
         parent.send("stop")
         usage = _receive(parent, process)
@@ -595,7 +601,10 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 raise SystemExit(f"--roles: no login named {', '.join(sorted(unknown))} (have {', '.join(roles)})")
             roles = {name: roles[name] for name in wanted}
         users_seconds = time.perf_counter() - started
-        out = measure_server(db_url, roles, args.requests, args.concurrency, args.route_seconds)
+        only = None
+        if args.routes:
+            only = frozenset(normalise(r.strip()) for r in args.routes.split(",") if r.strip())
+        out = measure_server(db_url, roles, args.requests, args.concurrency, args.route_seconds, only)
     finally:
         if scratch is not None and not args.keep_db:
             asyncio.run(ingest._drop_database(url, scratch))
@@ -631,6 +640,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--route-seconds", type=float, default=10.0, help="time budget per route (at least one wave is sent)"
     )
     parser.add_argument("--roles", help="comma-separated logins to drive (default: every role)")
+    parser.add_argument(
+        "--routes", help="comma-separated route templates to measure, e.g. /sessions,/cooperatives/{id} (default: all)"
+    )
     parser.add_argument("--workers", type=int, default=0, help="pipeline processes (default: 2 on PostgreSQL)")
     parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL scratch database")
     parser.add_argument("--reuse", action="store_true", help="--db is a store a --keep-db run kept: no build")

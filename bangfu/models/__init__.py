@@ -2,6 +2,7 @@
 
 from bangfu.models.accounting import (
     CooperativeLineFact,
+    HouseholdDailyIncome,
     LineAccounting,
     LineAttribution,
     LineChange,
@@ -38,6 +39,7 @@ __all__ = [
     "ExplanationWindow",
     "Host",
     "Household",
+    "HouseholdDailyIncome",
     "Journal",
     "LedgerAccount",
     "LedgerAdjustment",

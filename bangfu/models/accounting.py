@@ -169,6 +169,24 @@ class CooperativeLineFact(Base):
     to_non_members: Mapped[int] = mapped_column(Fen)
 
 
+class HouseholdDailyIncome(Base):
+    """What the ledger credited one household's accounts on one Asia/Shanghai day, net, in fen
+    (positive: credited): ``trade_fen`` from line journals (sale, true-up, refund), ``surplus_fen``
+    from surplus returns; the ``household-income`` report's sums, per day. A pre-aggregate of the
+    ledger the cooperative pages read for *paid to households* and *households reached*: written
+    by ``bangfu.ledger.post`` in the transaction that posts each journal
+    (:func:`bangfu.line_credits.record_household_income`), backfilled by migration 0019, and equal
+    to the ledger's figures (``bangfu.line_credits.income_differing_from_ledger``).
+    """
+
+    __tablename__ = "household_daily_income"
+
+    household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    trade_fen: Mapped[int] = mapped_column(Fen)
+    surplus_fen: Mapped[int] = mapped_column(Fen)
+
+
 class RefundPosting(IdMixin, Base):
     """A refund folded into its line's journals, once (``refund_id`` unique).
 

@@ -34,6 +34,7 @@ from bangfu.models import (
     Cooperative,
     CooperativeLineFact,
     Household,
+    HouseholdDailyIncome,
     Journal,
     LedgerAccount,
     LineAttribution,
@@ -230,8 +231,17 @@ async def cooperative_ref(conn: AsyncConnection, scope: Scope, cooperative_id: i
     return found[0] if found else None
 
 
-async def member_income(conn: AsyncConnection, scope: Scope, period: Period) -> dict[int, dict[int, int]]:
-    """Income per visible cooperative per member household in ``period`` (the report's definition)."""
+async def member_income(
+    conn: AsyncConnection, scope: Scope, period: Period, *, from_ledger: bool = False
+) -> dict[int, dict[int, int]]:
+    """Income per visible cooperative per member household in ``period`` (the report's
+    definition), from ``household_daily_income``; ``from_ledger``: summed from the postings."""
+    days = fact_days(period)
+    if days is not None and not from_ledger:
+        return {
+            coop: {hid: total for hid, (total, _surplus) in members.items() if total}
+            for coop, members in (await _daily_income(conn, days, scope=scope)).items()
+        }
     query = (
         select(Household.cooperative_id, LedgerAccount.owner_id, func.sum(Posting.amount_fen))
         .select_from(LedgerAccount)
@@ -275,7 +285,7 @@ async def list_cooperatives(
         )
         for coop, *money in await conn.execute(query):
             by_coop[int(coop)] = _figures(money)
-    income = await member_income(conn, scope, period)
+    income = await member_income(conn, scope, period, from_ledger=from_ledger)
     rows = []
     for ref in refs:
         households = income.get(ref.id, {})
@@ -390,11 +400,17 @@ async def dashboard(
         parts = await _fact_parts(conn, scope, cooperative_id, days, trend_days, trend_span)
     totals, by_product, by_lot, by_channel, by_session, monthly, non_members = parts
 
-    income = await income_by_household(conn, period, cooperative_id=cooperative_id)
-    paid = sum(sum(m.values()) for m in income.values())
-    reached = sum(1 for m in income.values() if sum(m.values()) > 0)
-    surplus = await income_by_household(conn, period, cooperative_id=cooperative_id, kinds=[JournalKind.SURPLUS])
-    surplus_fen = sum(sum(m.values()) for m in surplus.values())
+    if from_ledger or days is None:
+        income = await income_by_household(conn, period, cooperative_id=cooperative_id)
+        paid = sum(sum(m.values()) for m in income.values())
+        reached = sum(1 for m in income.values() if sum(m.values()) > 0)
+        surplus = await income_by_household(conn, period, cooperative_id=cooperative_id, kinds=[JournalKind.SURPLUS])
+        surplus_fen = sum(sum(m.values()) for m in surplus.values())
+    else:
+        members = (await _daily_income(conn, days, cooperative_id=cooperative_id)).get(cooperative_id, {})
+        paid = sum(total for total, _surplus in members.values())
+        reached = sum(1 for total, _surplus in members.values() if total > 0)
+        surplus_fen = sum(returned for _total, returned in members.values())
     share = totals.households
     reconciliation = Reconciliation(
         households_share=share,
@@ -473,6 +489,35 @@ def fact_days(period: Period) -> tuple[date, date] | None:
         if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
             return None
     return period.first_day, period.last_day
+
+
+async def _daily_income(
+    conn: AsyncConnection, days: tuple[date, date], *, cooperative_id: int | None = None, scope: Scope | None = None
+) -> dict[int, dict[int, tuple[int, int]]]:
+    """Cooperative -> member household -> (income, of which surplus returned) over ``days``,
+    from ``household_daily_income`` (the household-income report's sums); households whose
+    income nets to zero are left out, as the report leaves them."""
+    daily = HouseholdDailyIncome
+    query = (
+        select(
+            Household.cooperative_id,
+            daily.household_id,
+            func.sum(daily.trade_fen + daily.surplus_fen),
+            func.sum(daily.surplus_fen),
+        )
+        .join(Household, Household.id == daily.household_id)
+        .where(daily.day >= days[0], daily.day <= days[1])
+        .group_by(Household.cooperative_id, daily.household_id)
+    )
+    if cooperative_id is not None:
+        query = query.where(Household.cooperative_id == cooperative_id)
+    if scope is not None:
+        query = query.where(scope.cooperatives(Household.cooperative_id))
+    out: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    for coop, hid, total, returned in await conn.execute(query):
+        if total or returned:
+            out[int(coop)][int(hid)] = (int(total), int(returned))
+    return out
 
 
 def _in_days(days: tuple[date, date]) -> ColumnElement[bool]:

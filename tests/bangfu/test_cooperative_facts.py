@@ -1,8 +1,9 @@
-"""cooperative_line_facts, the pre-aggregate the cooperative pages read (bangfu.line_credits), on
-the demo county (posted by the pipeline, refunds included): the table equals the ledger line by
-line and day by day, the migration's backfill writes the same rows, a journal posted by
-``bangfu.ledger.post`` adds to it once, and every dashboard and the cooperatives' list read from
-it equal the same pages summed from the postings."""
+"""cooperative_line_facts and household_daily_income, the pre-aggregates the cooperative pages
+read (bangfu.line_credits), on the demo county (posted by the pipeline, refunds included): the
+tables equal the ledger line by line, household by household and day by day, the migration's
+backfill writes the same rows, a journal posted by ``bangfu.ledger.post`` adds to them once, and
+every dashboard and the cooperatives' list read from them equal the same pages summed from the
+postings."""
 
 from __future__ import annotations
 
@@ -31,10 +32,12 @@ from bangfu.line_credits import (
     FACT_MONEY,
     account_role,
     facts_differing_from_ledger,
+    income_differing_from_ledger,
     ledger_facts_query,
+    ledger_income_query,
 )
-from bangfu.models import Cooperative, CooperativeLineFact, Household, LedgerAccount, OrderLine
-from bangfu.queries.cooperatives import account_class, dashboard, fact_days, list_cooperatives
+from bangfu.models import Cooperative, CooperativeLineFact, Household, HouseholdDailyIncome, LedgerAccount, OrderLine
+from bangfu.queries.cooperatives import account_class, dashboard, fact_days, list_cooperatives, member_income
 from bangfu.reports.base import Period, local_midnight
 from bangfu.scope import Scope
 from bangfu.store import make_engine
@@ -70,6 +73,12 @@ async def _table(conn: AsyncConnection) -> dict[tuple[int, date, int], tuple[int
         select(fact.cooperative_id, fact.day, fact.order_line_id, *(fact.__table__.c[n] for n in FACT_MONEY))
     )
     return {(int(c), _day(d), int(li)): tuple(int(v) for v in m) for c, d, li, *m in rows}
+
+
+async def _income(conn: AsyncConnection) -> dict[tuple[int, date], tuple[int, int]]:
+    daily = HouseholdDailyIncome
+    rows = await conn.execute(select(daily.household_id, daily.day, daily.trade_fen, daily.surplus_fen))
+    return {(int(h), _day(d)): (int(t), int(r)) for h, d, t, r in rows}
 
 
 def _day(value: Any) -> date:
@@ -133,11 +142,21 @@ async def test_facts_equal_the_ledger_and_the_backfill(store: World) -> None:
             credits=credits,
             klass=migration.CLASS,
         )
+        income = await _income(conn)
+        assert income and income == {
+            (int(h), _day(d)): (int(t), int(r)) for h, d, t, r in await conn.execute(ledger_income_query(conn))
+        }
+        assert await income_differing_from_ledger(conn) == []
         await conn.commit()  # ends the reads' transaction; the backfill's is rolled back
         try:
             await conn.execute(delete(CooperativeLineFact))
+            await conn.execute(delete(HouseholdDailyIncome))
             await conn.exec_driver_sql(sql)
+            await conn.exec_driver_sql(
+                migration.INCOME_BACKFILL.format(day=migration.PG_DAY if postgres else migration.SQLITE_DAY)
+            )
             assert await _table(conn) == table
+            assert await _income(conn) == income
         finally:
             await conn.rollback()
 
@@ -179,6 +198,7 @@ async def test_a_posted_journal_adds_its_legs_once(store: World) -> None:
         await conn.commit()
         try:
             before = await _table(conn)
+            before_income = await _income(conn)
             await post(conn, [sale])
             await post(conn, [sale])  # exists: not counted twice
             await post(conn, [back])
@@ -205,6 +225,14 @@ async def test_a_posted_journal_adds_its_legs_once(store: World) -> None:
                 (coops[0], date(2031, 4, 2), int(line.id)): tuple(refund[n] for n in FACT_MONEY),
             }
             assert await facts_differing_from_ledger(conn) == []
+            income = await _income(conn)
+            assert {k: v for k, v in income.items() if before_income.get(k) != v} == {
+                (member, date(2031, 4, 1)): (4_000, 0),
+                (stranger, date(2031, 4, 1)): (2_000, 0),
+                (member, date(2031, 4, 2)): (-2_000, 0),
+                (stranger, date(2031, 4, 2)): (-1_000, 0),
+            }
+            assert await income_differing_from_ledger(conn) == []
         finally:
             await conn.rollback()
 
@@ -242,6 +270,9 @@ async def test_dashboards_from_facts_equal_the_ledger(store: World) -> None:
             assert fact_days(period) is not None
             for scope in scopes:
                 assert await list_cooperatives(conn, scope, period) == await list_cooperatives(
+                    conn, scope, period, from_ledger=True
+                )
+                assert await member_income(conn, scope, period) == await member_income(
                     conn, scope, period, from_ledger=True
                 )
                 # two cooperatives over the whole span, one in the shorter periods (each

@@ -1,11 +1,13 @@
-"""cooperative line facts
+"""cooperative line facts and household daily income
 
 ``cooperative_line_facts``: per cooperative, Asia/Shanghai day and order line, the legs of the
 line journals (sale, true-up, refund) that post to the cooperative's own accounts, booked by the
 role of each account (sales, refunds, fees, retention, collective, households' share) and the
 households' legs that went to other cooperatives' households. A pre-aggregate of the ledger the
 cooperative pages read instead of summing postings on every view; ``bangfu.ledger.post`` adds to
-it in the transaction that posts each line journal. Backfilled here from the ledger. The
+it in the transaction that posts each line journal. ``household_daily_income``: per household
+and day, what line journals and surplus returns credited its accounts (the ``household-income``
+report's sums, for *paid to households*), kept the same way. Both backfilled here. The
 application role gets its privileges from ``bangfu db grant`` (every table but the ledger's).
 
 Revision ID: 0019
@@ -77,6 +79,18 @@ LEFT JOIN households h ON l.owner_type = 'household' AND h.id = l.owner_id
 WHERE j.kind IN ('sale', 'refund', 'true_up') AND j.source_event LIKE 'order-line:%'
 GROUP BY o.cooperative_id, {day}, {line}
 """
+INCOME_BACKFILL = """
+INSERT INTO household_daily_income (household_id, day, trade_fen, surplus_fen)
+SELECT a.owner_id, {day},
+    -SUM(CASE WHEN j.kind IN ('sale', 'refund', 'true_up') THEN p.amount_fen ELSE 0 END),
+    -SUM(CASE WHEN j.kind = 'surplus' THEN p.amount_fen ELSE 0 END)
+FROM journals j
+JOIN postings p ON p.journal_id = j.id
+JOIN ledger_accounts a ON a.id = p.account_id
+WHERE a.owner_type = 'household' AND a.owner_id IS NOT NULL
+  AND j.kind IN ('sale', 'refund', 'true_up', 'surplus')
+GROUP BY a.owner_id, {day}
+"""
 PG_LINE = "CAST(split_part(j.source_event, ':', 3) AS BIGINT)"
 SQLITE_LINE = (
     "CAST(substr(substr(substr(j.source_event, 12), instr(substr(j.source_event, 12), ':') + 1), 1, "
@@ -95,6 +109,14 @@ def upgrade() -> None:
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in MONEY),
         sa.PrimaryKeyConstraint("cooperative_id", "day", "order_line_id", name=op.f("pk_cooperative_line_facts")),
     )
+    op.create_table(
+        "household_daily_income",
+        sa.Column("household_id", ID, autoincrement=False, nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("trade_fen", sa.BigInteger(), nullable=False),
+        sa.Column("surplus_fen", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("household_id", "day", name=op.f("pk_household_daily_income")),
+    )
     postgres = op.get_bind().dialect.name == "postgresql"
     credits = ",\n    ".join(
         f"SUM(CASE WHEN l.klass = '{name}' THEN -l.amount_fen ELSE 0 END)"
@@ -112,6 +134,9 @@ def upgrade() -> None:
         )
     )
 
+    op.get_bind().exec_driver_sql(INCOME_BACKFILL.format(day=PG_DAY if postgres else SQLITE_DAY))
+
 
 def downgrade() -> None:
+    op.drop_table("household_daily_income")
     op.drop_table("cooperative_line_facts")
