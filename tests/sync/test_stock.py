@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import random
 import threading
 from collections.abc import Iterator
@@ -530,7 +531,16 @@ async def test_buyers_orders_appear_in_the_fake_world_and_short_stock_is_refused
 
 
 # --------------------------------------------------------------------------- the command line
-def test_stock_commands(sqlite_template: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's rich consoles are made once per process: a width fixed by whichever test made
+    them first (another xdist worker order, another COLUMNS) must not cut these tables."""
+    cli_app = importlib.import_module("bangfu.cli.app")  # the module: bangfu.cli.app is also its Typer
+    monkeypatch.setattr(cli_app.console, "_width", 400)
+    monkeypatch.setattr(cli_app.err_console, "_width", 400)
+
+
+def test_stock_commands(sqlite_template: Path, tmp_path: Path, wide_console: None) -> None:
     from typer.testing import CliRunner
 
     from bangfu.cli.app import app
@@ -741,7 +751,7 @@ def _fake_in_thread(platform: str, **kwargs: Any) -> Iterator[Running]:
         thread.join(10)
 
 
-def test_stock_settle_command(sqlite_template: Path, tmp_path: Path) -> None:
+def test_stock_settle_command(sqlite_template: Path, tmp_path: Path, wide_console: None) -> None:
     from typer.testing import CliRunner
 
     from bangfu.cli.app import app
