@@ -92,8 +92,8 @@ def surface_modules() -> list[ModuleType]:
         "web.views.operator",
         "web.views.lots",
         "web.views.operator_recon",
-        "web.views.operator_listings",
         "web.views.operator_stock",
+        "web.views.operator_listings",
     ]
     modules = []
     for name in names:
