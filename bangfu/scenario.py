@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bangfu.catalog import SUPPLIER_COUNT, default_catalog
+from bangfu.demo.catalog import SUPPLIER_COUNT, default_catalog
 from bangfu.enums import ChannelType, HostKind, PlatformKind, SupplierKind
 from bangfu.importing.loaders import LOADERS, LoadResult
 from bangfu.importing.rows import (

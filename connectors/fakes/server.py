@@ -82,7 +82,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from aiohttp import web
 
-from bangfu.catalog import CatalogSku
+from bangfu.demo.catalog import CatalogSku
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultInjector, FaultKind, FaultProfile, RequestFault
 from connectors.fakes.registry import LIVE_PLATFORMS, load_fake, port_for

@@ -82,7 +82,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
-from bangfu.catalog import CatalogSku, default_catalog
+from bangfu.demo.catalog import CatalogSku, default_catalog
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import pro_rata, split_largest_remainder
 from connectors.fakes.clock import FakeClock

@@ -5,7 +5,7 @@ from collections import Counter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bangfu.catalog import default_catalog
+from bangfu.demo.catalog import default_catalog
 from bangfu.enums import HouseholdCategory, SupplierKind
 from bangfu.models import Shop, SplitPolicy, SupplyLot
 from bangfu.scenario import SCENARIO_YEAR, build_scenario, load_scenario

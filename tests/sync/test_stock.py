@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bangfu.catalog import CatalogSku
+from bangfu.demo.catalog import CatalogSku
 from bangfu.enums import ChannelType, LineRefundState, OrderStatus, PlatformKind, SupplierKind, SyncStream
 from bangfu.models import (
     Listing,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bangfu.catalog import CatalogSku, default_catalog
+from bangfu.demo.catalog import CatalogSku, default_catalog
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.world import (
