@@ -36,9 +36,9 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.demo.scenario import build_scenario, load_scenario
 from bangfu.enums import OrderStatus, RefundStatus, SupplierKind
 from bangfu.models import Host, LiveSession, Order, OrderLine, Product, Refund, Shop, Sku, Supplier, SupplyLot
-from bangfu.scenario import build_scenario, load_scenario
 from bangfu.store import make_engine, session_factory, upgrade
 from workers.pipeline import run_pipeline
 

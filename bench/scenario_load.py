@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy.engine import make_url
 
-from bangfu.scenario import build_scenario, load_scenario
+from bangfu.demo.scenario import build_scenario, load_scenario
 from bangfu.store import make_engine, session_factory, upgrade
 
 

@@ -5,7 +5,7 @@
 Setup (``build_seconds``): the store of ``bench/attribution.py`` (the county scenario, live
 sessions of one Douyin host, ``--lines`` order lines written in bulk), the accounting pipeline
 run over it (attribution, lot draws, the ledger; two worker processes on PostgreSQL), one
-console login per role (``bangfu.demo_users``), then ``ANALYZE`` as autovacuum would. With a
+console login per role (``bangfu.demo.users``), then ``ANALYZE`` as autovacuum would. With a
 PostgreSQL URL the database named in it is only used to create a scratch database next to it
 (``bench/ingest.py``'s helper), dropped afterwards unless ``--keep-db``; ``--reuse`` measures a
 store such a run kept, without building.
@@ -266,7 +266,7 @@ def urls_for(template: str, ids: dict[str, list[int]], period: dict[str, str]) -
 
 async def _users(url: str) -> dict[str, dict[str, list[int]]]:
     """One login per role, and the ids each one's scope holds."""
-    from bangfu.demo_users import ensure_demo_users
+    from bangfu.demo.users import ensure_demo_users
 
     engine = make_engine(url)
     try:
@@ -435,7 +435,7 @@ async def _csrf(session: Any, base: str) -> str:
 
 
 async def login(session: Any, base: str, name: str) -> None:
-    from bangfu.demo_users import DEMO_PASSWORD
+    from bangfu.demo.users import DEMO_PASSWORD
 
     token = await _csrf(session, base)
     form = {"name": name, PASSWORD_FIELD: DEMO_PASSWORD, "_csrf": token}
@@ -471,7 +471,7 @@ async def drive(
         result = await hammer(lambda i: anon.get(base + "/login"), requests, concurrency)
         measured["anonymous GET /login"] = result.summary()
         token = await _csrf(anon, base)
-        from bangfu.demo_users import DEMO_PASSWORD
+        from bangfu.demo.users import DEMO_PASSWORD
 
         form = {"name": "host", PASSWORD_FIELD: DEMO_PASSWORD, "_csrf": token}
         logins = min(requests, 2 * concurrency)

@@ -12,11 +12,7 @@ from rich.table import Table
 
 from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, safe_url, upgrade_database
-from bangfu.demo_users import DEMO_PASSWORD, DemoLogin, ensure_demo_users
-from bangfu.i18n import MESSAGES, t
-from bangfu.money import format_yuan
-from bangfu.reports.base import Report
-from bangfu.scenario import (
+from bangfu.demo.scenario import (
     COUNTY_NAME,
     SCENARIO_STEPS,
     SCENARIO_YEAR,
@@ -24,9 +20,13 @@ from bangfu.scenario import (
     export_examples,
     load_scenario,
 )
+from bangfu.demo.summary import StoreSummary, summarise
+from bangfu.demo.users import DEMO_PASSWORD, DemoLogin, ensure_demo_users
+from bangfu.i18n import MESSAGES, t
+from bangfu.money import format_yuan
+from bangfu.reports.base import Report
 from bangfu.settings import get_settings
 from bangfu.store import open_store
-from bangfu.summary import StoreSummary, summarise
 
 MESSAGES.update(
     {

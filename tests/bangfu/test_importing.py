@@ -237,7 +237,7 @@ def test_unreadable_files_are_user_errors(tmp_path: Path) -> None:
 
 
 async def _scenario_shops(sessions: async_sessionmaker[AsyncSession]) -> None:
-    from bangfu.scenario import SHOPS
+    from bangfu.demo.scenario import SHOPS
 
     async with sessions() as session, session.begin():
         for platform, channel, name, shop_id in SHOPS:

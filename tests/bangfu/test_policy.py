@@ -27,7 +27,7 @@ from bangfu.policy import (
 
 
 def scenario_rules(**changes: Any) -> dict[str, Any]:
-    """The document bangfu.scenario writes for every cooperative."""
+    """The document bangfu.demo.scenario writes for every cooperative."""
     rules: dict[str, Any] = {
         "retention_bp": 800,
         "collective_bp": 500,

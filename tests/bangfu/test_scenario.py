@@ -6,10 +6,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bangfu.demo.catalog import default_catalog
+from bangfu.demo.scenario import SCENARIO_YEAR, build_scenario, load_scenario
+from bangfu.demo.summary import summarise
 from bangfu.enums import HouseholdCategory, SupplierKind
 from bangfu.models import Shop, SplitPolicy, SupplyLot
-from bangfu.scenario import SCENARIO_YEAR, build_scenario, load_scenario
-from bangfu.summary import summarise
 
 
 def test_scenario_is_deterministic_and_shaped_like_seed_000() -> None:

@@ -2,7 +2,7 @@
 
 ``world_url`` is a store built the way ``bangfu demo`` builds one (scenario, fake platforms on
 loopback, sync, attribution, lot draws, ledger), small enough to build in seconds, with one
-login per role (``bangfu.demo_users``; password ``DEMO_PASSWORD``). Tests read it; a test that
+login per role (``bangfu.demo.users``; password ``DEMO_PASSWORD``). Tests read it; a test that
 changes users makes its own, and nothing changes money. ``client`` serves ``web.create_app`` on
 it through aiohttp's test server. The world is reconciled with a short payout deadline so that it
 has open reconciliation exceptions (payout_missing) in every shop.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bangfu.demo_users import DEMO_PASSWORD
+from bangfu.demo.users import DEMO_PASSWORD
 from bangfu.store import make_engine, session_factory
 from tests.conftest import PgServer
 

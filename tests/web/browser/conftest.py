@@ -21,7 +21,7 @@ import pytest_asyncio
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bangfu.demo_users import DEMO_PASSWORD
+from bangfu.demo.users import DEMO_PASSWORD
 from bangfu.models import (
     Cooperative,
     Household,
