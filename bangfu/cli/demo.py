@@ -95,10 +95,11 @@ async def _load(url: str, seed: int, households: int) -> StoreSummary:
 
 async def _connect_and_sync(url: str, seed: int, orders: int, days: int) -> None:
     """Start the fake platforms on loopback, connect the county's shops to them and sync everything."""
+    from dataclasses import replace
     from datetime import timedelta
 
     from bangfu.cli.sync import stats_table, sync_with_progress
-    from bangfu.demo_shops import attach_fake_specs
+    from bangfu.demo.shops import pair_with_fakes
     from bangfu.secrets import SecretStore
     from bangfu.store import make_engine, session_factory
     from connectors.fakes.clock import FakeClock
@@ -127,7 +128,12 @@ async def _connect_and_sync(url: str, seed: int, orders: int, days: int) -> None
         specs = specs_from_entries((r.base_url, r.describe()) for r in running)
         secrets = SecretStore()
         async with session_factory(engine)() as session, session.begin():
-            await register(session, await attach_fake_specs(session, specs), secrets)
+            pairs = await pair_with_fakes(session, specs)
+            attached = [
+                replace(spec, platform=shop.platform, name=shop.name, channel_type=shop.channel_type)
+                for shop, spec in pairs
+            ]
+            await register(session, attached, secrets)
         policy = SyncPolicy(lag=timedelta(0), lookback=timedelta(days=days + 2))
         sync = SyncEngine(engine, secrets=secrets, policy=policy)
         shops = {s.id: s for s in await sync.shops()}
