@@ -1,6 +1,6 @@
 """The attribution stage: paid order lines -> live sessions (``line_attributions``).
 
-The rules are :mod:`bangfu.attribution` (pure); this module finds the due lines in bulk, loads
+The rules are :mod:`bangfu.attribution_rules` (pure); this module finds the due lines in bulk, loads
 the sessions they could belong to, computes, and writes one multi-row upsert per batch (on the
 unique ``order_line_id``, so a replay or a second worker changes nothing).
 
@@ -40,7 +40,7 @@ from sqlalchemy import String, and_, exists, func, literal, or_, select, union_a
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.attribution import (
+from bangfu.attribution_rules import (
     DEFAULT_RULES,
     RULE_ROOM,
     Attribution,

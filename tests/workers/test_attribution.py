@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.attribution import (
+from bangfu.attribution_rules import (
     Attribution,
     AttributionRules,
     LineFacts,
