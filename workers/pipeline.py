@@ -46,8 +46,8 @@ class PipelineStats:
 
 
 def _stages() -> dict[str, Callable[..., Awaitable[Any]]]:
-    from workers.allocation import allocate_lines, return_refunded_units
     from workers.attribution import attribute_lines
+    from workers.lot_draws import allocate_lines, return_refunded_units
     from workers.posting import post_lines, post_refunds
 
     return {

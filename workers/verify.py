@@ -58,8 +58,8 @@ from bangfu.models import (
     SupplyLot,
 )
 from workers import changes
-from workers.allocation import waiting_lines
 from workers.attribution import due_lines as attribution_due
+from workers.lot_draws import waiting_lines
 from workers.posting import (
     FAILED,
     NOT_SPLIT,

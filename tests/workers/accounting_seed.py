@@ -1,7 +1,7 @@
 """A small county for the posting, surplus and verify tests, written with plain inserts.
 
 Attribution and allocation rows are inserted directly (their stages are tested elsewhere), the
-way ``workers/attribution.py`` and ``workers/allocation.py`` leave them: one attribution per
+way ``workers/attribution.py`` and ``workers/lot_draws.py`` leave them: one attribution per
 line, positive draws keyed ``line:<line>:lot:<lot>``, and ``line_accounting.input_rev`` bumped.
 """
 

@@ -15,7 +15,7 @@ from bangfu.enums import HouseholdCategory, OrderStatus
 from bangfu.models import LineAccounting, LotAllocation, Order, OrderLine, Refund, SupplyLot
 from bangfu.store import make_engine
 from tests.workers.accounting_seed import World, add_household, add_lot, add_order, add_refund, seed
-from workers.allocation import LotStock, allocate_lines, fifo_draws, refund_units, return_plan, return_refunded_units
+from workers.lot_draws import LotStock, allocate_lines, fifo_draws, refund_units, return_plan, return_refunded_units
 
 
 def test_fifo_draws_across_lots_all_or_nothing() -> None:
