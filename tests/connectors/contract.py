@@ -50,6 +50,7 @@ from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 import pytest
+from harvest import HarvestResult, harvest
 
 from bangfu.enums import ErrorClass, PlatformKind, RefundStatus, SyncStream
 from bangfu.records import OrderRecord, Quarantined
@@ -58,7 +59,6 @@ from connectors.errors import AuthError, UnsupportedStream
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
-from connectors.harvest import HarvestResult, harvest
 from connectors.ratelimit import RateLimiter
 from connectors.registry import connector_class
 from connectors.retry import RetryPolicy

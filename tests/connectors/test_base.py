@@ -1,4 +1,4 @@
-"""connectors.base (and harvest) against a tiny platform served over real loopback HTTP.
+"""connectors.base (and the tests' harvest) against a tiny platform served over real loopback HTTP.
 
 The "toy" platform is just enough API to exercise the base: an MD5-signed form POST, an
 envelope ``{"code": 0, "data": ...}`` with error codes, a token endpoint, order list/detail
@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import aiohttp
 import pytest
 from aiohttp import web
+from harvest import harvest
 
 from bangfu.enums import ErrorClass, OrderStatus, PlatformKind, RefundStatus, SyncStream
 from bangfu.records import OrderLineRecord, OrderRecord, Quarantined, Raw, RefundRecord
@@ -34,7 +35,6 @@ from connectors.errors import (
     lookup,
     parse_ban_hint,
 )
-from connectors.harvest import harvest
 from connectors.ratelimit import RateLimit, RateLimiter
 from connectors.retry import RetryPolicy
 from connectors.windows import from_epoch_s, to_epoch_s

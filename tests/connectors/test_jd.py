@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from contract import ContractTests, VirtualTime
 from fieldcheck import OnlyListed
+from harvest import harvest
 
 from bangfu.enums import ErrorClass, OrderStatus, RefundStatus, SettlementKind, SyncStream
 from bangfu.money import MoneyError
@@ -24,7 +25,6 @@ from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.jd import FakeJd
 from connectors.fakes.server import Running, fake_server
-from connectors.harvest import harvest
 from connectors.jd import (
     ALL_ORDER_STATES,
     ERRORS,

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from contract import CONTRACT_RETRY, ContractTests, VirtualTime
+from harvest import harvest
 
 from bangfu.enums import (
     ErrorClass,
@@ -29,7 +30,6 @@ from connectors.errors import AuthError, BadRequestError, TransientError
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
-from connectors.harvest import harvest
 from connectors.kuaishou import (
     ERRORS,
     ORDER_STATUS,

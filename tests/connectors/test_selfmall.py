@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from bs4 import BeautifulSoup, Tag
 from contract import CONTRACT_RETRY, ContractTests, VirtualTime
+from harvest import harvest
 
 from bangfu.enums import (
     ErrorClass,
@@ -40,7 +41,6 @@ from connectors.fakes.selfmall import (
 )
 from connectors.fakes.server import Running, fake_server
 from connectors.fakes.world import PURCHASING_UNITS, SHANGHAI
-from connectors.harvest import harvest
 from connectors.ratelimit import RateLimiter
 from connectors.selfmall import (
     LINE_REFUND,

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from contract import CONTRACT_RETRY, ContractTests, VirtualTime, collect
 from fieldcheck import OnlyListed
+from harvest import harvest
 
 from bangfu.enums import (
     ErrorClass,
@@ -33,7 +34,6 @@ from connectors.errors import AuthError, BadRequestError
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
-from connectors.harvest import harvest
 from connectors.ratelimit import RateLimiter
 from connectors.registry import connector_class
 from connectors.taobao import (

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from contract import CONTRACT_RETRY, ContractTests, VirtualTime
+from harvest import harvest
 
 from bangfu.enums import (
     ErrorClass,
@@ -30,7 +31,6 @@ from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
 from connectors.fakes.youzan import render_order
-from connectors.harvest import harvest
 from connectors.ratelimit import RateLimiter
 from connectors.signing.youzan import (
     AuthorizeType,
