@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu.settings import get_settings
 from bangfu.store import make_engine
+from connectors.http import close_session
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,7 @@ def run_with_engine(work: Callable[[AsyncEngine], Awaitable[T]], database_url: s
             return await work(engine)
         finally:
             await engine.dispose()
-            http = sys.modules.get("connectors.http")
-            if http is not None:
-                await http.close_session()
+            await close_session()
 
     return asyncio.run(main())
 

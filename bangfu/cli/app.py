@@ -46,12 +46,12 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 async def _closing(coro: Coroutine[Any, Any, T]) -> T:
     """Await the command, then close the process's shared HTTP session if connectors opened one."""
+    from connectors.http import close_session  # the CLI is a composition root: it may import connectors
+
     try:
         return await coro
     finally:
-        http = sys.modules.get("connectors.http")
-        if http is not None:
-            await http.close_session()
+        await close_session()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
