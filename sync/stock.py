@@ -45,7 +45,7 @@ the single writer lock taken by the first statement) held only while planning an
    ``uncertain``;
 2. listings not yet taken over are taken over (their stock is read at the start of the pass,
    one batch per shop);
-3. allocation (:func:`sync.allocation.allocate` over rules and reservations active now, then an
+3. allocation (:func:`bangfu.channel_shares.allocate` over rules and reservations active now, then an
    even split between a shop's listings) gives each listing a target; ``delta = target − b``;
 4. decreases are recorded (pending, key ``bf:stock:<listing>:<n>``) and sent first;
 5. then, from a fresh snapshot, increases are recorded and sent, capped so ``Σ b ≤ truth``.

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.channel_shares import ShopShare, allocate, split_even
 from bangfu.enums import OrderStatus
 from bangfu.models import (
     Listing,
@@ -28,7 +29,6 @@ from bangfu.models import (
     SupplyLot,
 )
 from bangfu.models.base import UTCDateTime
-from sync.allocation import ShopShare, allocate, split_even
 
 __all__ = [
     "COUNT_MARGIN",

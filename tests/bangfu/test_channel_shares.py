@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.allocation import BP_WHOLE, ShopShare, allocate, split_even
+from bangfu.channel_shares import BP_WHOLE, ShopShare, allocate, split_even
 
 
 def test_reservation_first_then_shares_then_leftover_by_priority() -> None:
