@@ -92,11 +92,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.models import Shop
 from bangfu.secrets import SecretStore, redact, secret_values
-from connectors.base import Connector, StockDeltaResult, StockPushUncertain, Tokens
-from connectors.errors import PlatformError, RetriableError
-from connectors.registry import connector_for
-from sync.shops import shop_config
-from sync.stock_truth import (
+from bangfu.stock_truth import (
     APPLIED,
     COUNT_MARGIN,
     DONE,
@@ -117,6 +113,10 @@ from sync.stock_truth import (
     plan_targets,
     shares_for,
 )
+from connectors.base import Connector, StockDeltaResult, StockPushUncertain, Tokens
+from connectors.errors import PlatformError, RetriableError
+from connectors.registry import connector_for
+from sync.shops import shop_config
 
 __all__ = [
     "SOLD_STATUSES",

@@ -1,5 +1,5 @@
 """Stock across channels for the operator console (``/operator/stock``), one computation with
-``bangfu stock push --dry-run`` (``sync.stock_truth``: the same truth, believed stock, shares and
+``bangfu stock push --dry-run`` (``bangfu.stock_truth``: the same truth, believed stock, shares and
 targets).
 
 Per SKU listed by a shop in scope: the **truth** (what the lots hold less sales not yet drawn),
@@ -28,7 +28,7 @@ from bangfu.enums import UserRole
 from bangfu.models import LiveSession, Product, Shop, Sku, StockReservation, StockRule
 from bangfu.queries.operator import operates, shop_in_scope
 from bangfu.scope import Scope
-from sync.stock_truth import (
+from bangfu.stock_truth import (
     DONE,
     FAILED,
     LISTINGS,
