@@ -116,7 +116,7 @@ async def commit_orders(url: str, rate: float, seconds: float) -> dict[int, floa
     from bangfu.notify import orders_changed
     from bangfu.records import OrderLineRecord, OrderRecord
     from bangfu.store import make_engine
-    from sync.upsert import upsert_orders
+    from bangfu.upsert import upsert_orders
 
     engine = make_engine(url)
     committed: dict[int, float] = {}

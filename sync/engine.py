@@ -42,13 +42,7 @@ from bangfu.models import Alert, QuarantinedRecord, Shop, SyncCursor, SyncRun
 from bangfu.notify import orders_changed
 from bangfu.records import Quarantined
 from bangfu.secrets import SecretStore, redact, secret_values
-from connectors.base import Connector, Tokens
-from connectors.errors import AuthError, PlatformError, RecordError, UnsupportedStream, WindowUnstable
-from connectors.ratelimit import RateLimit
-from connectors.registry import connector_for
-from connectors.windows import split_windows
-from sync.shops import shop_config
-from sync.upsert import (
+from bangfu.upsert import (
     PageResult,
     quarantine,
     resolve_quarantine,
@@ -58,6 +52,12 @@ from sync.upsert import (
     upsert_refunds,
     upsert_settlements,
 )
+from connectors.base import Connector, Tokens
+from connectors.errors import AuthError, PlatformError, RecordError, UnsupportedStream, WindowUnstable
+from connectors.ratelimit import RateLimit
+from connectors.registry import connector_for
+from connectors.windows import split_windows
+from sync.shops import shop_config
 
 Clock = Callable[[], datetime]
 Progress = Callable[["StreamOutcome"], None]
@@ -581,7 +581,7 @@ class SyncEngine:
     async def _set_cursor(
         self, conn: AsyncConnection, shop_id: int, stream: SyncStream, watermark: datetime, now: datetime
     ) -> None:
-        from sync.upsert import _insert
+        from bangfu.upsert import _insert
 
         table: Table = SyncCursor.__table__  # type: ignore[assignment]
         stmt = _insert(conn, table).values(shop_id=shop_id, stream=stream.value, watermark=watermark, updated_at=now)

@@ -580,7 +580,7 @@ async def load_units(session: AsyncSession, rows: NumberedRows[UnitRow], *, part
 
 async def load_sessions(session: AsyncSession, rows: NumberedRows[SessionRow], *, partial: bool = False) -> LoadResult:
     """Live sessions from an export, stored by the same upsert as sessions pulled from an API."""
-    from sync.upsert import upsert_live_sessions
+    from bangfu.upsert import upsert_live_sessions
 
     result = LoadResult()
     shops = {

@@ -316,7 +316,7 @@ async def test_a_session_export_with_a_campaign_code_stores_it(
     assert (await import_file(sessions, "sessions", path)).created == 1
     # a newer record without a code (as an API without codes sends) updates the session, keeps the code
     from bangfu.records import LiveSessionRecord
-    from sync.upsert import upsert_live_sessions
+    from bangfu.upsert import upsert_live_sessions
 
     newer = LiveSessionRecord(
         room_id="wx-live-0001",

@@ -19,13 +19,13 @@ from bangfu.listing_map import ListingKey, SkuChoice, set_mapping, suggest
 from bangfu.models import ChannelPrice, Listing, PricePush, Product, Region, Shop, Sku, Supplier
 from bangfu.records import ProductRecord, SkuRecord
 from bangfu.store import session_factory
+from bangfu.upsert import upsert_products
 from connectors.base import Connector, ShopConfig
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.server import Running, fake_server
 from connectors.registry import connector_class
 from connectors.retry import RetryPolicy
 from sync.prices import PricePusher
-from sync.upsert import upsert_products
 
 FROZEN = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)
 

@@ -55,8 +55,8 @@ def _figure(text: str, element: str) -> int:
 async def new_orders(engine: AsyncEngine, count: int, *, through_sync: bool = False) -> int:
     """Store ``count`` new paid orders like the busiest shop's latest, paid now; then tell the
     board: through the sync engine's own write (which publishes), or a direct write + publish."""
+    from bangfu.upsert import upsert_orders
     from sync.engine import StreamOutcome, SyncEngine
-    from sync.upsert import upsert_orders
 
     async with engine.connect() as conn:
         line = (

@@ -19,7 +19,7 @@ from bangfu.enums import (
 from bangfu.models import Order, OrderLine, Refund, SettlementLine, Shop
 from bangfu.records import OrderLineRecord, OrderRecord, RefundRecord, SettlementLineRecord
 from bangfu.store import make_engine
-from sync.upsert import upsert_orders, upsert_refunds, upsert_settlements
+from bangfu.upsert import upsert_orders, upsert_refunds, upsert_settlements
 
 T0 = datetime(2026, 4, 19, 7, 10, tzinfo=UTC)
 NOW = datetime(2026, 4, 20, tzinfo=UTC)
@@ -170,7 +170,7 @@ async def test_a_session_with_another_sessions_campaign_code_is_held_back(db_url
     as a bad record (with both named) and nothing else in the page is lost."""
     from bangfu.models import LiveSession
     from bangfu.records import LiveSessionRecord
-    from sync.upsert import upsert_live_sessions
+    from bangfu.upsert import upsert_live_sessions
 
     def session(room: str, code: str, minutes: int = 0) -> LiveSessionRecord:
         return LiveSessionRecord(
@@ -246,7 +246,7 @@ async def test_the_sync_engine_quarantines_a_clashing_session_until_its_code_is_
 # -- the lifecycle/time table ----------------------------------------------------------------------
 #
 # Every case starts from one stored version and offers one incoming version of the same record.
-# The rule (sync/upsert.py): the incoming version replaces the stored one only when its modified
+# The rule (bangfu/upsert.py): the incoming version replaces the stored one only when its modified
 # time is later and its status is not earlier in the lifecycle, or the time is the same and the
 # status later, or both are the same and the content differs. Expected rows are written out.
 
