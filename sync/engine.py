@@ -52,12 +52,10 @@ from bangfu.upsert import (
     upsert_refunds,
     upsert_settlements,
 )
-from connectors.base import Connector, Tokens
+from connectors.base import Connector
 from connectors.errors import AuthError, PlatformError, RecordError, UnsupportedStream, WindowUnstable
-from connectors.ratelimit import RateLimit
-from connectors.registry import connector_for
 from connectors.windows import split_windows
-from sync.shops import shop_config
+from sync.factory import ConnectorFactory
 
 Clock = Callable[[], datetime]
 Progress = Callable[["StreamOutcome"], None]
@@ -135,8 +133,9 @@ class SyncEngine:
         self.secrets = secrets or SecretStore()
         self.policy = policy
         self.clock = clock
-        self._connector_factory = connector_factory
-        self._connector_kwargs = connector_kwargs or {}
+        self._make_connector = ConnectorFactory(
+            self.secrets, override=connector_factory, connector_kwargs=connector_kwargs
+        )
         # SQLite has one writer at a time: queue our own writers instead of waiting on locks.
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         # (shop, stream) pairs that may have open quarantine entries: only their writes look for
@@ -596,31 +595,9 @@ class SyncEngine:
     # ------------------------------------------------------------------ bookkeeping
     def _connector(self, shop: Shop) -> Connector:
         self._credentials[shop.id] = (shop.credentials_ref, None)
-        connector = self._build_connector(shop)
+        connector = self._make_connector(shop)
         self._credentials[shop.id] = (shop.credentials_ref, connector)
         return connector
-
-    def _build_connector(self, shop: Shop) -> Connector:
-        if self._connector_factory is not None:
-            return self._connector_factory(shop)
-        config = shop_config(shop, self.secrets)
-        rate = shop_rate_limit(shop)
-        if rate is not None:
-            config = dataclasses.replace(config, rate_limit=rate)
-        ref = shop.credentials_ref
-        assert ref is not None
-
-        async def keep_tokens(tokens: Tokens) -> None:
-            self.secrets.put(
-                ref,
-                {
-                    "access_token": tokens.access_token,
-                    "refresh_token": tokens.refresh_token,
-                    "token_expires_at": tokens.expires_at.isoformat() if tokens.expires_at else None,
-                },
-            )
-
-        return connector_for(config, on_tokens=keep_tokens, **self._connector_kwargs)
 
     def _redact(self, shop_id: int, text: str) -> str:
         """``text`` safe to store: the shop's own secrets and tokens (stored, configured and
@@ -745,20 +722,6 @@ class SyncEngine:
                         kind=kind, severity="error", shop_id=shop.id, message=message[:2000], created_at=self.clock()
                     )
                 )
-
-
-def shop_rate_limit(shop: Shop) -> RateLimit | None:
-    """The shop's own request rate, from ``settings["rate_limit"] = {"per_second": n, "burst": m}``.
-
-    Platforms grant quotas per app key, and every shop of an app key shares one bucket: give
-    them all the same setting. Without one the connector class's rate applies.
-    """
-    value = (shop.settings or {}).get("rate_limit")
-    if value is None:
-        return None
-    if not isinstance(value, dict) or "per_second" not in value:
-        raise ValueError(f"shop {shop.id}: settings.rate_limit must be {{'per_second': n, 'burst': m}}, got {value!r}")
-    return RateLimit(per_second=float(value["per_second"]), burst=int(value.get("burst", 1)))
 
 
 def _table(model: Any) -> Table:

@@ -33,8 +33,7 @@ from bangfu.models import ChannelPrice, Listing, PricePush, Shop, Sku
 from bangfu.secrets import SecretStore
 from connectors.base import Connector, PricePushResult
 from connectors.errors import PlatformError, RetriableError
-from connectors.registry import connector_for
-from sync.shops import shop_config
+from sync.factory import ConnectorFactory
 
 __all__ = ["PriceLine", "PricePusher", "price_key"]
 
@@ -82,8 +81,7 @@ class PricePusher:
         self.engine = engine
         self.secrets = secrets or SecretStore()
         self.clock = clock
-        self._factory = connector_factory
-        self._kwargs = connector_kwargs or {}
+        self._connector = ConnectorFactory(self.secrets, override=connector_factory, connector_kwargs=connector_kwargs)
 
     async def plan(self, shop_ids: Sequence[int] | None = None) -> list[PriceLine]:
         """Every listing with a channel price, and whether it needs a push (no call, no write)."""
@@ -207,8 +205,3 @@ class PricePusher:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(Shop).where(Shop.active.is_(True), Shop.base_url.is_not(None)))
             return {row.id: Shop(**row._mapping) for row in rows}
-
-    def _connector(self, shop: Shop) -> Connector:
-        if self._factory is not None:
-            return self._factory(shop)
-        return connector_for(shop_config(shop, self.secrets), **self._kwargs)

@@ -113,10 +113,9 @@ from bangfu.stock_truth import (
     plan_targets,
     shares_for,
 )
-from connectors.base import Connector, StockDeltaResult, StockPushUncertain, Tokens
+from connectors.base import Connector, StockDeltaResult, StockPushUncertain
 from connectors.errors import PlatformError, RetriableError
-from connectors.registry import connector_for
-from sync.shops import shop_config
+from sync.factory import ConnectorFactory
 
 __all__ = [
     "SOLD_STATUSES",
@@ -258,8 +257,9 @@ class StockPusher:
         self.secrets = secrets or SecretStore()
         self.policy = policy
         self.clock = clock
-        self._connector_factory = connector_factory
-        self._connector_kwargs = connector_kwargs or {}
+        self._make_connector = ConnectorFactory(
+            self.secrets, override=connector_factory, connector_kwargs=connector_kwargs
+        )
         self._pass_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ public
@@ -886,25 +886,6 @@ class StockPusher:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(Shop).where(Shop.active.is_(True), Shop.base_url.is_not(None)))
             return {row.id: Shop(**row._mapping) for row in rows}
-
-    def _make_connector(self, shop: Shop) -> Connector:
-        if self._connector_factory is not None:
-            return self._connector_factory(shop)
-        ref = shop.credentials_ref
-        secrets = self.secrets
-
-        async def keep_tokens(tokens: Tokens) -> None:
-            if ref is not None:
-                secrets.put(
-                    ref,
-                    {
-                        "access_token": tokens.access_token,
-                        "refresh_token": tokens.refresh_token,
-                        "token_expires_at": tokens.expires_at.isoformat() if tokens.expires_at else None,
-                    },
-                )
-
-        return connector_for(shop_config(shop, self.secrets), on_tokens=keep_tokens, **self._connector_kwargs)
 
 
 @dataclass(slots=True)
