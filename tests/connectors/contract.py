@@ -50,7 +50,6 @@ from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 import pytest
-from harvest import HarvestResult, harvest
 
 from bangfu.enums import ErrorClass, PlatformKind, RefundStatus, SyncStream
 from bangfu.records import OrderRecord, Quarantined
@@ -62,6 +61,7 @@ from connectors.fakes.server import Running, fake_server
 from connectors.ratelimit import RateLimiter
 from connectors.registry import connector_class
 from connectors.retry import RetryPolicy
+from tests.connectors.harvest import HarvestResult, harvest
 
 __all__ = ["CONTRACT_RETRY", "ContractTests", "VirtualTime", "collect", "make_contract_tests"]
 

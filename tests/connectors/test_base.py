@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 import aiohttp
 import pytest
 from aiohttp import web
-from harvest import harvest
 
 from bangfu.enums import ErrorClass, OrderStatus, PlatformKind, RefundStatus, SyncStream
 from bangfu.records import OrderLineRecord, OrderRecord, Quarantined, Raw, RefundRecord
@@ -38,6 +37,7 @@ from connectors.errors import (
 from connectors.ratelimit import RateLimit, RateLimiter
 from connectors.retry import RetryPolicy
 from connectors.windows import from_epoch_s, to_epoch_s
+from tests.connectors.harvest import harvest
 
 SECRET = "toy-secret-not-real"
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

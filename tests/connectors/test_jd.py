@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 from contract import ContractTests, VirtualTime
 from fieldcheck import OnlyListed
-from harvest import harvest
 
 from bangfu.enums import ErrorClass, OrderStatus, RefundStatus, SettlementKind, SyncStream
 from bangfu.money import MoneyError
@@ -52,6 +51,7 @@ from connectors.jd import (
 from connectors.ratelimit import RateLimiter
 from connectors.retry import RetryPolicy
 from connectors.windows import split_windows
+from tests.connectors.harvest import harvest
 
 T0 = datetime(2024, 5, 1, 4, 0, tzinfo=UTC)  # 12:00 in Beijing
 

@@ -12,7 +12,6 @@ from typing import Any
 import aiohttp
 import pytest
 from contract import CONTRACT_RETRY, ContractTests, VirtualTime
-from harvest import harvest
 
 from bangfu.enums import (
     ErrorClass,
@@ -47,6 +46,7 @@ from connectors.kuaishou import (
     parse_refund,
 )
 from connectors.ratelimit import RateLimiter
+from tests.connectors.harvest import harvest
 
 HASH_KEY = b"test-only-hash-key-not-a-secret"
 T0 = 1_700_000_000_000  # ms

@@ -14,7 +14,6 @@ import pytest
 from aiohttp import web
 from bs4 import BeautifulSoup, Tag
 from contract import CONTRACT_RETRY, ContractTests, VirtualTime
-from harvest import harvest
 
 from bangfu.enums import (
     ErrorClass,
@@ -64,6 +63,7 @@ from connectors.selfmall import (
     parse_refund,
     read_pager,
 )
+from tests.connectors.harvest import harvest
 
 HASH_KEY = b"test-only-hash-key-not-a-secret"
 FROZEN = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)

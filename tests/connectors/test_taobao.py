@@ -15,7 +15,6 @@ import aiohttp
 import pytest
 from contract import CONTRACT_RETRY, ContractTests, VirtualTime, collect
 from fieldcheck import OnlyListed
-from harvest import harvest
 
 from bangfu.enums import (
     ErrorClass,
@@ -57,6 +56,7 @@ from connectors.taobao import (
     response_key,
     window_bounds,
 )
+from tests.connectors.harvest import harvest
 
 KEY = b"test-hash-key-not-real"
 

@@ -12,7 +12,6 @@ from typing import Any
 import aiohttp
 import pytest
 from contract import CONTRACT_RETRY, ContractTests, VirtualTime
-from harvest import harvest
 
 from bangfu.enums import (
     ErrorClass,
@@ -60,6 +59,7 @@ from connectors.youzan import (
     unwrap_body,
     window_is_empty,
 )
+from tests.connectors.harvest import harvest
 
 HASH_KEY = b"test-only-hash-key-not-a-secret"
 FROZEN = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)
