@@ -676,30 +676,25 @@ async def _fact_lots(conn: AsyncConnection, mine: ColumnElement[bool]) -> list[B
         .subquery("per_line")
     )
     lot_key = case((per_line.c.lots.is_(None), 0), (per_line.c.lots == 1, per_line.c.lot), else_=-1)
+    # One row per lot for the lines of one lot (or none); one per line for the others.
+    split_line = case((per_line.c.lots > 1, fact.order_line_id))
     query = (
-        select(lot_key, func.count(func.distinct(fact.order_line_id)), *_fact_sums())
+        select(lot_key, split_line, func.count(func.distinct(fact.order_line_id)), *_fact_sums())
         .select_from(fact)
         .outerjoin(per_line, per_line.c.line == fact.order_line_id)
         .where(mine)
-        .group_by(lot_key)
+        .group_by(lot_key, split_line)
     )
     rows: dict[int, Figures] = defaultdict(Figures)
-    several = False
-    for lot, count, *money in await conn.execute(query):
-        if int(lot) < 0:
-            several = True
+    split: dict[int, Figures] = {}
+    for lot, line, count, *money in await conn.execute(query):
+        if line is not None:
+            split[int(line)] = _figures(money, 1)
         else:
             rows[int(lot)].add(_figures(money, int(count)))
-    if several:
-        split = (
-            select(fact.order_line_id, *_fact_sums())
-            .join(per_line, per_line.c.line == fact.order_line_id)
-            .where(mine, per_line.c.lots > 1)
-            .group_by(fact.order_line_id)
-        )
-        per_line_figures = {int(line): _figures(money, 1) for line, *money in await conn.execute(split)}
-        draws_of = await _line_draws(conn, sorted(per_line_figures))
-        for lot, fig in (await _apportioned(per_line_figures, draws_of)).items():
+    if split:
+        draws_of = await _line_draws(conn, sorted(split))
+        for lot, fig in (await _apportioned(split, draws_of)).items():
             rows[lot].add(fig)
     return await _lot_breakdown(conn, rows)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import JournalKind, UserRole
@@ -36,7 +36,16 @@ from bangfu.line_credits import (
     ledger_facts_query,
     ledger_income_query,
 )
-from bangfu.models import Cooperative, CooperativeLineFact, Household, HouseholdDailyIncome, LedgerAccount, OrderLine
+from bangfu.models import (
+    Cooperative,
+    CooperativeLineFact,
+    Household,
+    HouseholdDailyIncome,
+    LedgerAccount,
+    LotAllocation,
+    OrderLine,
+    SupplyLot,
+)
 from bangfu.queries.cooperatives import account_class, dashboard, fact_days, list_cooperatives, member_income
 from bangfu.reports.base import Period, local_midnight
 from bangfu.scope import Scope
@@ -286,5 +295,48 @@ async def test_dashboards_from_facts_equal_the_ledger(store: World) -> None:
         assert compared >= 3  # not only empty dashboards
         lots = await conn.scalar(select(func.count()).select_from(CooperativeLineFact))
         assert lots
+
+    await _with_conn(store, check)
+
+
+async def test_a_line_drawn_from_several_lots_is_apportioned_as_from_the_ledger(store: World) -> None:
+    """Lines of one cooperative drawn from two or three of its lots (draws added, rolled back):
+    the by-lot breakdown from the facts apportions each by units exactly as the ledger path."""
+
+    async def check(conn: AsyncConnection) -> None:
+        coop = await conn.scalar(
+            select(CooperativeLineFact.cooperative_id)
+            .group_by(CooperativeLineFact.cooperative_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        )
+        assert coop is not None
+        lots = [int(i) for i in await conn.scalars(select(SupplyLot.id).where(SupplyLot.cooperative_id == coop))]
+        assert len(lots) >= 2
+        lines = sorted(
+            {
+                int(i)
+                for i in await conn.scalars(
+                    select(CooperativeLineFact.order_line_id).where(CooperativeLineFact.cooperative_id == coop)
+                )
+            }
+        )[:5]
+        period = Period(local_midnight(date(2020, 1, 1)), local_midnight(date(2040, 1, 1)), "all")
+        scope = Scope(role=UserRole.ADMIN, user_id=0)
+        await conn.commit()
+        try:
+            rows = [
+                {"source_key": f"test-split:{line}:{n}", "order_line_id": line, "lot_id": lot, "quantity": n + i}
+                for i, line in enumerate(lines)
+                for n, lot in enumerate(lots[: 2 + i % 2], start=1)
+            ]
+            await conn.execute(insert(LotAllocation), rows)
+            facts = await dashboard(conn, scope, coop, period)
+            ledger = await dashboard(conn, scope, coop, period, from_ledger=True)
+            assert facts is not None and ledger is not None
+            assert facts.by_lot == ledger.by_lot
+            assert facts == ledger
+        finally:
+            await conn.rollback()
 
     await _with_conn(store, check)
