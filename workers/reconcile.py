@@ -3,12 +3,14 @@
 For a shop and a month (Asia/Shanghai month of ``orders.paid_at``) every paid order gets one
 verdict in ``reconciliation_results`` (unique per shop and platform order id, upserted in bulk):
 
-``matched``         the bill pays what the hub expects (or nothing is due and nothing came);
+``matched``         the bill pays what the hub expects (or nothing is due and nothing came:
+                    the order is refunded in full, or the platform closed the trade);
 ``amount_differs``  ``differences`` holds, per type (``sale``, ``refund`` and each fee type),
                     actual minus expected in fen, for the types beyond tolerance only;
 ``payout_missing``  no bill line at all, and the order was paid (or, when completed, last
                     changed) more than ``missing_after_days`` before ``now``;
-``pending``         no bill line yet, not overdue;
+``pending``         no bill line yet, not overdue; or the bill differs only by refunds that
+                    succeeded less than ``refund_grace_days`` before ``now`` (below);
 ``unknown_order``   bill lines settled in the month for a platform order id the hub does not
                     have (``differences`` holds their amounts by type).
 
@@ -18,7 +20,14 @@ Expected, per type, in the bill's sign convention:
 * ``sale``: the order's paid amount as the hub stored it (lines + post fee); no tolerance.
 * ``refund``: minus the order's succeeded refunds; no tolerance. So a payout for more or less
   than was sold, or a refund the platform deducted that the hub never saw succeed (or the
-  reverse), is always flagged.
+  reverse), is flagged. One timing gap is not a difference: a refund the hub saw succeed
+  (``refunds.modified_at``) less than ``refund_grace_days`` (default 3) before ``now`` whose
+  deduction is not on the bill yet. Platforms put a refund on the next day's bill (the fakes:
+  one day after it succeeds), so while the bill lacks exactly some of those recent refunds the
+  refund type waits: the order is ``pending`` when nothing else differs, and its other
+  differences are flagged without the refund when something does. After the window the
+  missing deduction is an ``amount_differs`` like any other; a deduction the hub cannot match
+  with its own refunds (a different amount, or one it never saw) is flagged at once.
 * fees (``platform_fee``, ``host_commission``, ``payment_fee``, ``logistics``): the figure the
   hub itself works with, on one basis per order (``fee_basis``):
   - ``bill``: every line of the order has the bill folded into its journals
@@ -28,11 +37,17 @@ Expected, per type, in the bill's sign convention:
   - ``ledger``: every line is posted but the bill is not folded in yet: the fees of the line's
     full (unrefunded) journal as posting last built it (``line_accounting.desired_legs``: the
     shop's ``fees:shop:<shop>:<fee>`` accounts and the host's commission account).
-  - ``bill_unposted``: the bill came and no line of the order is posted yet (waiting for lot
-    stock, say). Posting takes the bill's fees whenever the order has a bill, so the bill's fee
-    lines are what the ledger will hold: nothing to flag on fees. (Compared with the policy's
-    estimates instead, every such order was flagged: the estimates are one rate per
-    cooperative, not the platform's, and include a logistics share no platform bills.)
+  - ``bill_unposted``: the bill came and some line of the order is not posted yet (waiting for
+    lot stock, say) while every posted line already has the bill folded in. Posting takes the
+    bill's fees for every line of an order that has a bill (``workers/posting.py``: the fee
+    lines naming a line are that line's, the others are spread over the order's lines by paid
+    amount, largest remainder), so once the rest is posted the ledger's fee accounts hold the
+    bill's fee lines: nothing to flag on fees. (Compared with the policy's estimates instead,
+    every such order was flagged: the estimates are one rate per cooperative, not the
+    platform's, and include a logistics share no platform bills.) Two nuances of posting do not
+    change the payout: a billed host commission with no attributed host is booked as platform
+    fee, and an attributed host's commission the bill does not deduct is booked from the host's
+    deal (the hub owes it to the host; the platform did not take it).
   - ``estimate``: otherwise, the policy in force when the line was paid (its cooperative's
     ``estimates_bp``) and the attributed host's ``commission_bp``; ledger figures for the lines
     that are posted.
@@ -55,11 +70,18 @@ resolved one whose verdict changed (``reopened``), and resolves one whose order 
 waits (``resolved``); each step appends a ``reconciliation_events`` row with no user (the run).
 People accept (with a reason), resolve and reopen in the console (``bangfu.queries.reconciliation``).
 
+Nothing is due for an order the platform closed (``closed``: the fakes close a one-line order
+refunded in full before shipping and never settle it; the buyer's post fee goes back with the
+trade), so with no bill line it is ``matched``, however old, like an order refunded in full.
+
 So the report catches missing payouts, payouts for unknown orders, money that differs from what
 was sold and refunded, and fee types whose bill figure differs from the hub's estimate (before
 the bill is folded into the ledger) or that the hub did not expect at all. A synced fake shop
 matches once its bills are folded in: the fakes' bills pay exactly lines + post fee, minus
-succeeded refunds, minus fees.
+succeeded refunds, minus fees. In the default demo (``bangfu demo``) every order is ``matched``
+or ``pending``: the fakes' faults (``connectors/fakes/faults.py``) are failed requests and
+transient malformed or duplicated records, none a bill that differs from its order, and the
+demo runs without them.
 """
 
 from __future__ import annotations
@@ -101,6 +123,7 @@ FEE_TYPES = ("platform_fee", "host_commission", "payment_fee", "logistics")
 UNEXPECTED_TYPES = ("subsidy", "other")
 ALL_TYPES = ("sale", "refund", *FEE_TYPES, *UNEXPECTED_TYPES)
 _BATCH = 1000
+_MAX_RECENT_REFUNDS = 16  # subset sums of at most 2**16 totals
 
 
 @dataclass(frozen=True)
@@ -166,6 +189,7 @@ async def reconcile(
     missing_after_days: int = 15,
     now: datetime | None = None,
     fee_tolerance_bp: int = 10,
+    refund_grace_days: int = 3,
 ) -> ReconcileSummary:
     """Classify the shop's paid orders of ``period`` (``YYYY-MM``) and upsert the verdicts."""
     now = now or datetime.now(UTC)
@@ -198,15 +222,17 @@ async def reconcile(
     ):
         bills[str(order_no)][SettlementKind(bill_kind).value] = int(total)
 
-    refunded: dict[int, int] = {
-        int(order_id): int(total)
-        for order_id, total in await conn.execute(
-            select(Order.id, func.sum(Refund.amount_fen))
-            .join(Refund, and_(Refund.shop_id == Order.shop_id, Refund.platform_order_id == Order.platform_order_id))
-            .where(in_month, Refund.status == RefundStatus.SUCCEEDED)
-            .group_by(Order.id)
-        )
-    }
+    refunded: dict[int, int] = defaultdict(int)
+    recent_refunds: dict[int, list[int]] = defaultdict(list)  # succeeded within the grace window
+    grace_from = now - timedelta(days=refund_grace_days)
+    for order_id, amount, modified_at in await conn.execute(
+        select(Order.id, Refund.amount_fen, Refund.modified_at)
+        .join(Refund, and_(Refund.shop_id == Order.shop_id, Refund.platform_order_id == Order.platform_order_id))
+        .where(in_month, Refund.status == RefundStatus.SUCCEEDED)
+    ):
+        refunded[int(order_id)] += int(amount)
+        if _aware(modified_at) > grace_from:
+            recent_refunds[int(order_id)].append(int(amount))
 
     lines = await _lines(conn, in_month)
     policies = await _policies(conn, {line.cooperative_id for ls in lines.values() for line in ls if not line.posted})
@@ -219,8 +245,8 @@ async def reconcile(
         expected_total = sum(expected.values())
         if not bill:
             due_from = order.modified_at if order.status is OrderStatus.COMPLETED else order.paid_at
-            if order.paid_fen - refunded.get(order.id, 0) <= 0:
-                kind = "matched"  # nothing is due and nothing came
+            if order.status is OrderStatus.CLOSED or order.paid_fen - refunded.get(order.id, 0) <= 0:
+                kind = "matched"  # nothing is due (a closed trade is never settled) and nothing came
             elif due_from <= now - timedelta(days=missing_after_days):
                 kind = "payout_missing"
             else:
@@ -231,8 +257,12 @@ async def reconcile(
                 )
             )
             continue
-        if basis == "estimate" and order_lines and not any(line.posted for line in order_lines):
-            basis = "bill_unposted"  # posting will take the bill's fees
+        if (
+            basis == "estimate"
+            and order_lines
+            and all(line.fees_source == "bill" or not line.posted for line in order_lines)
+        ):
+            basis = "bill_unposted"  # posting will take the bill's fees for the lines still to post
         if basis in ("bill", "bill_unposted"):
             for fee in FEE_TYPES:
                 expected[fee] = bill.get(fee, 0)
@@ -244,11 +274,16 @@ async def reconcile(
             limit = tolerance if kind_name in FEE_TYPES else 0
             if abs(gap) > limit:
                 differences[kind_name] = gap
+        # Refunds that succeeded within the grace window and are not on the bill yet wait for
+        # their bill line: not a difference until the window has passed.
+        waiting = differences.get("refund", 0) in _subset_sums(recent_refunds.get(order.id, []))
+        if waiting:
+            del differences["refund"]
         verdicts.append(
             Verdict(
                 order.platform_order_id,
                 order.id,
-                "amount_differs" if differences else "matched",
+                "amount_differs" if differences else "pending" if waiting else "matched",
                 expected_total,
                 sum(bill.values()),
                 differences or None,
@@ -262,6 +297,19 @@ async def reconcile(
     await _store(conn, shop_id, month.label, verdicts, now)
     await _track_exceptions(conn, shop_id, verdicts, now)
     return ReconcileSummary(shop_id, month.label, verdicts)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the hub stores UTC."""
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+
+
+def _subset_sums(amounts: Sequence[int]) -> set[int]:
+    """Every positive total of some of ``amounts`` (refunds of one order: a handful at most)."""
+    sums: set[int] = set()
+    for amount in amounts[:_MAX_RECENT_REFUNDS]:
+        sums |= {amount} | {total + amount for total in sums}
+    return {total for total in sums if total > 0}
 
 
 def _nonzero(amounts: dict[str, int]) -> dict[str, int] | None:

@@ -1,19 +1,28 @@
-"""Reconciliation: matched, amount differs (by type), payout missing, pending, unknown order."""
+"""Reconciliation: matched, amount differs (by type), payout missing, pending, unknown order; the
+rules that keep a clean bill from being an exception (partly posted orders, refunds waiting for
+their bill line, closed orders)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
+from bangfu.enums import OrderStatus
 from bangfu.enums import SettlementKind as K
+from bangfu.ledger import balances
 from bangfu.models import LineAccounting, ReconciliationResult
 from bangfu.models import ReconciliationEvent as Event
 from bangfu.models import ReconciliationException as Exc
 from bangfu.store import make_engine
+from tests.workers.accounting_seed import PAID_AT, add_bill_line, draw, seed
+from tests.workers.accounting_seed import add_order as add_world_order
 from tests.workers.reports_seed import add_bill, add_order, add_refund, at, base
+from workers.posting import post_lines
 from workers.reconcile import reconcile
 
 NOW = at("2026-11-10T00:00")
@@ -196,3 +205,98 @@ def test_cli_reconcile_json(db_url: str, tmp_path: Path) -> None:
     assert "未知订单回款" in table.stdout and "一致" in table.stdout
     bad = CliRunner().invoke(app, ["reconcile", "--shop", str(shop), "--period", "2026-13", "--db", db_url])
     assert bad.exit_code == 2
+
+
+async def test_a_partly_posted_order_expects_the_fees_posting_books(engine: AsyncEngine) -> None:
+    """One line posted on the bill's fees, the other waiting for lot stock: the order expects the
+    bill's fees (posting will take them for the waiting line too), not the policy's estimates,
+    and once the waiting line posts the ledger holds exactly the fees the verdict expected."""
+    async with engine.begin() as conn:
+        world = await seed(conn)
+        order, (a, b) = await add_world_order(conn, world, [(world.coop_sku, 1, 3_000), (world.coop_sku, 2, 7_000)])
+        await draw(conn, a, world.lots[0], 1)  # b waits for lot stock
+        await add_bill_line(conn, world, order, K.SALE, 10_000)
+        await add_bill_line(conn, world, order, K.PLATFORM_FEE, -1_001)  # spread 300 / 701
+        await add_bill_line(conn, world, order, K.PAYMENT_FEE, -60)  # no logistics billed
+        await post_lines(conn)
+    now = PAID_AT + timedelta(days=20)
+    period = PAID_AT.strftime("%Y-%m")
+    fees = {"platform_fee": -1_001, "payment_fee": -60}
+    async with engine.begin() as conn:
+        states = dict((await conn.execute(select(LineAccounting.order_line_id, LineAccounting.status))).all())
+        assert (states[a], states[b]) == ("posted", "waiting_lots")
+        (verdict,) = (await reconcile(conn, shop_id=world.shop, period=period, now=now)).verdicts
+    assert (verdict.kind, verdict.fee_basis, verdict.differences) == ("matched", "bill_unposted", None)
+    assert verdict.expected_by_type == {"sale": 10_000, **fees}
+
+    async with engine.begin() as conn:
+        await draw(conn, b, world.lots[0], 2)
+        await post_lines(conn)
+        ledger = await balances(conn)
+        (verdict,) = (await reconcile(conn, shop_id=world.shop, period=period, now=now)).verdicts
+    shop_fees = {
+        code.rsplit(":", 1)[1]: amount for code, amount in ledger.items() if code.startswith(f"fees:shop:{world.shop}:")
+    }
+    assert shop_fees == fees  # what the partly posted order expected
+    assert (verdict.kind, verdict.fee_basis, verdict.differences) == ("matched", "bill", None)
+
+
+async def test_a_refund_waits_for_its_bill_line_within_the_grace_window(db_url: str) -> None:
+    """The hub sees a refund succeed a day before the platform's bill deducts it: ``pending``
+    within ``refund_grace_days``, an exception after it, matched once the bill line comes."""
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            shop = (await base(conn))["shop"]
+            for number in ("R1", "R2", "R3"):
+                _, (line,) = await add_order(conn, shop, number, at("2026-10-05T04:00"), [5000])
+                await conn.execute(insert(LineAccounting).values(order_line_id=line, shop_id=shop, fees_source="bill"))
+                await add_refund(conn, shop, number, line, 2000, at("2026-11-08T00:00"))
+                await add_bill(conn, shop, number, K.SALE, 5000 if number != "R3" else 4000, at("2026-10-20T00:00"))
+            # R2: the platform deducts a refund the hub never saw succeed, besides the one it did.
+            await add_bill(conn, shop, "R2", K.REFUND, -1500, at("2026-11-09T00:00"))
+
+        async def run(now: datetime) -> dict[str, tuple[str, dict[str, int] | None]]:
+            async with engine.begin() as conn:
+                summary = await reconcile(conn, shop_id=shop, period="2026-10", now=now)
+            return {v.platform_order_id: (v.kind, v.differences) for v in summary.verdicts}
+
+        # Two days after the refund: R1 waits for the refund's bill line; R2's bill deducts
+        # 1500 the hub cannot match with its refund; R3's sale differs, its refund just waits.
+        assert await run(at("2026-11-10T00:00")) == {
+            "R1": ("pending", None),
+            "R2": ("amount_differs", {"refund": 500}),
+            "R3": ("amount_differs", {"sale": -1000}),
+        }
+        assert await run(at("2026-11-11T01:00")) == {  # past the 3 days
+            "R1": ("amount_differs", {"refund": 2000}),
+            "R2": ("amount_differs", {"refund": 500}),
+            "R3": ("amount_differs", {"sale": -1000, "refund": 2000}),
+        }
+        async with engine.begin() as conn:
+            await add_bill(conn, shop, "R1", K.REFUND, -2000, at("2026-11-11T00:00"))
+        assert (await run(at("2026-11-11T02:00")))["R1"] == ("matched", None)
+        async with engine.connect() as conn:
+            states = dict((await conn.execute(select(Exc.platform_order_id, Exc.state))).all())
+        assert states == {"R1": "resolved", "R2": "open", "R3": "open"}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_closed_order_expects_no_payout(db_url: str) -> None:
+    """A trade the platform closed (the line refunded before shipping) is never settled: the
+    buyer gets the post fee back with the refund, so nothing is missing, however long ago."""
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            shop = (await base(conn))["shop"]
+            for number, status in (("CL", OrderStatus.CLOSED), ("CO", OrderStatus.COMPLETED)):
+                _, (line,) = await add_order(
+                    conn, shop, number, at("2026-10-02T04:00"), [8000], post_fee=1000, status=status
+                )
+                await add_refund(conn, shop, number, line, 8000, at("2026-10-03T00:00"))
+            summary = await reconcile(conn, shop_id=shop, period="2026-10", now=NOW)
+        kinds = {v.platform_order_id: v.kind for v in summary.verdicts}
+        assert kinds == {"CL": "matched", "CO": "payout_missing"}  # a completed one still owes the post fee
+    finally:
+        await engine.dispose()
