@@ -68,6 +68,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
+from connectors import fields
 from connectors.base import Connector, Page, PricePushResult, Request, ShopConfig
 from connectors.buyers import buyer_ref
 from connectors.errors import (
@@ -272,68 +273,9 @@ def classify_body(body: Any) -> ErrorResolution | None:
 # -- field helpers -----------------------------------------------------------------------------
 
 
-def _req(raw: Mapping[str, Any], key: str) -> Any:
-    value = raw.get(key)
-    if value is None or value == "":
-        raise ValueError(f"missing {key!r}")
-    return value
-
-
-def _as_int(value: Any, key: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{key!r} is not an integer: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise ValueError(f"{key!r} is not an integer: {value!r}")
-
-
-def _int(raw: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = raw.get(key)
-    if value is None or value == "":
-        if default is None:
-            raise ValueError(f"missing {key!r}")
-        return default
-    return _as_int(value, key)
-
-
-def _fen(raw: Mapping[str, Any], key: str, *, required: bool = True) -> int:
-    """A money field: Douyin sends integer fen as a JSON number (never a float, never yuan)."""
-    value = raw.get(key)
-    if value is None:
-        if required:
-            raise ValueError(f"missing money field {key!r}")
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{key!r} is not integer fen: {value!r}")
-    return value
-
-
-def _id(raw: Mapping[str, Any], key: str) -> str:
-    """An int64 id, preferring its ``<key>_str`` twin (JSON numbers lose precision in JS)."""
-    text = raw.get(f"{key}_str")
-    value = text if text not in (None, "") else _req(raw, key)
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"{key!r} is not an id: {value!r}")
-    out = str(value).strip()
-    if not out.isdigit() or out.strip("0") == "":
-        raise ValueError(f"{key!r} is not a numeric id: {value!r}")
-    return out
-
-
-def _opt_id(raw: Mapping[str, Any], key: str) -> str | None:
-    """An optional id: missing, empty or ``0`` (Douyin's "none") -> ``None``."""
-    for candidate in (raw.get(f"{key}_str"), raw.get(key)):
-        if candidate in (None, "", 0, "0"):
-            continue
-        return _id({key: candidate}, key)
-    return None
-
-
 def _time(raw: Mapping[str, Any], key: str) -> datetime:
     """A unix-seconds field to aware UTC."""
-    value = _int(raw, key)
+    value = fields.integer(raw, key)
     if value <= 0:
         raise ValueError(f"{key!r} is not a time: {value!r}")
     return from_epoch_s(value)
@@ -348,7 +290,7 @@ def _opt_time(raw: Mapping[str, Any], key: str) -> datetime | None:
 
 
 def _enum(table: Mapping[int, Any], raw: Mapping[str, Any], key: str) -> Any:
-    value = _int(raw, key)
+    value = fields.integer(raw, key)
     try:
         return table[value]
     except KeyError:
@@ -392,7 +334,7 @@ def line_refund_state(raw: Mapping[str, Any]) -> LineRefundState:
     if info.get("after_sale_status") in (None, ""):
         return LineRefundState.NONE
     state: LineRefundState = _enum(LINE_REFUND_STATE, info, "after_sale_status")
-    if state is LineRefundState.PARTIAL and _int(raw, "order_status", 0) == LINE_CLOSED:
+    if state is LineRefundState.PARTIAL and fields.integer(raw, "order_status", 0) == LINE_CLOSED:
         return LineRefundState.FULL
     return state
 
@@ -401,17 +343,17 @@ def parse_order_line(raw: Mapping[str, Any]) -> OrderLineRecord:
     """One ``sku_order_list[]`` item: the line and its live attribution."""
     code = raw.get("code") or raw.get("out_sku_id")
     return OrderLineRecord(
-        platform_line_id=_id(raw, "order_id"),
-        platform_item_id=_id(raw, "product_id"),
-        quantity=_int(raw, "item_num"),
-        unit_price_fen=_fen(raw, "origin_amount"),
-        paid_fen=_fen(raw, "pay_amount"),
+        platform_line_id=fields.numeric_id(raw, "order_id", twin=True),
+        platform_item_id=fields.numeric_id(raw, "product_id", twin=True),
+        quantity=fields.integer(raw, "item_num"),
+        unit_price_fen=fields.fen(raw, "origin_amount"),
+        paid_fen=fields.fen(raw, "pay_amount"),
         title=str(raw.get("product_name") or ""),
-        platform_sku_id=_opt_id(raw, "sku_id"),
+        platform_sku_id=fields.opt_numeric_id(raw, "sku_id", twin=True),
         outer_sku_id=str(code) if code not in (None, "", 0, "0") else None,
         refund_state=line_refund_state(raw),
-        room_id=_opt_id(raw, "room_id"),
-        author_id=_opt_id(raw, "author_id"),
+        room_id=fields.opt_numeric_id(raw, "room_id", twin=True),
+        author_id=fields.opt_numeric_id(raw, "author_id", twin=True),
         raw=raw,
     )
 
@@ -421,7 +363,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
     lines = tuple(parse_order_line(line) for line in _list(raw, "sku_order_list"))
     if not lines:
         raise ValueError("shop order has no sku orders")
-    order_id = _id(raw, "order_id")
+    order_id = fields.numeric_id(raw, "order_id", twin=True)
     for line in lines:
         parent = line.raw.get("parent_order_id")
         if parent not in (None, "") and str(parent) != order_id:
@@ -431,14 +373,14 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
     return OrderRecord(
         platform_order_id=order_id,
         status=order_status(raw),
-        platform_status=str(_int(raw, "order_status")),
+        platform_status=str(fields.integer(raw, "order_status")),
         created_at=_time(raw, "create_time"),
         modified_at=_time(raw, "update_time"),
-        paid_fen=_fen(raw, "pay_amount"),
+        paid_fen=fields.fen(raw, "pay_amount"),
         lines=lines,
         paid_at=_opt_time(raw, "pay_time"),
-        post_fee_fen=_fen(raw, "post_amount", required=False),
-        discount_fen=_fen(raw, "promotion_amount", required=False),
+        post_fee_fen=fields.fen(raw, "post_amount", 0),
+        discount_fen=fields.fen(raw, "promotion_amount", 0),
         buyer_ref=buyer_ref(PLATFORM, str(buyer), hash_key) if buyer else None,
         room_id=live.room_id if live is not None else None,
         author_id=live.author_id if live is not None else None,
@@ -453,22 +395,26 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
     if not info or not order:
         raise ValueError("after-sale item without aftersale_info/order_info")
     related = _list(order, "related_order_info")
-    line_id = _opt_id(related[0], "sku_order_id") if related and isinstance(related[0], Mapping) else None
+    line_id = (
+        fields.opt_numeric_id(related[0], "sku_order_id", twin=True)
+        if related and isinstance(related[0], Mapping)
+        else None
+    )
     if line_id is None:
-        line_id = _opt_id(info, "related_id")
-    count = _int(info, "aftersale_num", 0)
+        line_id = fields.opt_numeric_id(info, "related_id", twin=True)
+    count = fields.integer(info, "aftersale_num", 0)
     reason = str(_obj(raw, "text_part").get("reason_text") or "") or None
     return RefundRecord(
-        platform_refund_id=_id(info, "aftersale_id"),
-        platform_order_id=_id(order, "shop_order_id"),
+        platform_refund_id=fields.numeric_id(info, "aftersale_id", twin=True),
+        platform_order_id=fields.numeric_id(order, "shop_order_id", twin=True),
         status=_enum(REFUND_STATUS, info, "aftersale_status"),
-        platform_status=str(_int(info, "aftersale_status")),
-        amount_fen=_fen(info, "refund_amount"),
+        platform_status=str(fields.integer(info, "aftersale_status")),
+        amount_fen=fields.fen(info, "refund_amount"),
         created_at=_time(info, "apply_time") if info.get("apply_time") else _time(info, "create_time"),
         modified_at=_time(info, "update_time"),
         platform_line_id=line_id,
         quantity=count if count > 0 else None,
-        with_return=_int(info, "aftersale_type") in WITH_RETURN_TYPES,
+        with_return=fields.integer(info, "aftersale_type") in WITH_RETURN_TYPES,
         reason=reason,
         raw=raw,
     )
@@ -479,9 +425,9 @@ def parse_sku(raw: Mapping[str, Any]) -> SkuRecord:
     specs = [str(raw.get(f"spec_detail_name{k}") or "") for k in (1, 2, 3)]
     code = raw.get("code")
     return SkuRecord(
-        platform_sku_id=_id(raw, "id"),
-        price_fen=_fen(raw, "price"),
-        stock=_int(raw, "stock_num"),
+        platform_sku_id=fields.numeric_id(raw, "id", twin=True),
+        price_fen=fields.fen(raw, "price"),
+        stock=fields.integer(raw, "stock_num"),
         outer_id=str(code) if code else (str(raw["out_sku_id"]) if raw.get("out_sku_id") else None),
         spec=" ".join(s for s in specs if s) or None,
         modified_at=None,
@@ -501,7 +447,7 @@ def parse_product(raw: Mapping[str, Any]) -> ProductRecord:
         raise ValueError("no product")
     if not skus:
         raise ValueError("product has no SKUs")
-    product_id = _id(product, "product_id")
+    product_id = fields.numeric_id(product, "product_id", twin=True)
     for sku in skus:
         owner = sku.raw.get("product_id_str") or sku.raw.get("product_id")
         if owner not in (None, "") and str(owner) != product_id:
@@ -509,8 +455,8 @@ def parse_product(raw: Mapping[str, Any]) -> ProductRecord:
     outer = product.get("outer_product_id") or product.get("out_product_id")
     return ProductRecord(
         platform_item_id=product_id,
-        title=str(_req(product, "name")),
-        on_sale=_int(product, "status") == 0 and _int(product, "check_status", 3) == 3,
+        title=str(fields.required(product, "name")),
+        on_sale=fields.integer(product, "status") == 0 and fields.integer(product, "check_status", 3) == 3,
         price_fen=min(sku.price_fen for sku in skus),
         stock=sum(sku.stock for sku in skus),
         modified_at=_time(product, "update_time"),
@@ -527,12 +473,12 @@ def parse_settlement(raw: Mapping[str, Any]) -> list[SettlementLineRecord]:
     per cost column; the lines must add up to ``settle_amount``. A refund row gives one REFUND
     line of ``settle_amount`` (negative). Line ids are ``<request_no>:<column>``.
     """
-    request_no = _id(raw, "request_no")
-    settled_at = parse_local(_req(raw, "settle_time"))
+    request_no = fields.numeric_id(raw, "request_no", twin=True)
+    settled_at = parse_local(fields.required(raw, "settle_time"))
     kind = _enum(SETTLE_TRADE_TYPE, raw, "trade_type")
-    settle_amount = _fen(raw, "settle_amount")
-    order_id = _opt_id(raw, "shop_order_id")
-    line_id = _opt_id(raw, "order_id")
+    settle_amount = fields.fen(raw, "settle_amount", signed=True)
+    order_id = fields.opt_numeric_id(raw, "shop_order_id", twin=True)
+    line_id = fields.opt_numeric_id(raw, "order_id", twin=True)
 
     def line(column: str, line_kind: SettlementKind, amount: int) -> SettlementLineRecord:
         return SettlementLineRecord(
@@ -548,9 +494,9 @@ def parse_settlement(raw: Mapping[str, Any]) -> list[SettlementLineRecord]:
     if kind is not None:
         amount = settle_amount if settle_amount <= 0 or kind is not SettlementKind.REFUND else -settle_amount
         return [line("settle_amount", kind, amount)]
-    out = [line("total_income", SettlementKind.SALE, _fen(raw, "total_income"))]
+    out = [line("total_income", SettlementKind.SALE, fields.fen(raw, "total_income", signed=True))]
     for column, cost_kind in SETTLE_COST_COLUMNS.items():
-        cost = _fen(raw, column, required=False)
+        cost = fields.fen(raw, column, 0, signed=True)
         if cost:
             out.append(line(column, cost_kind, -abs(cost)))
     total = sum(item.amount_fen for item in out)
@@ -587,34 +533,34 @@ def parse_live_session(raw: Mapping[str, Any]) -> LiveSessionRecord:
     minutes = tuple(
         LiveMinuteRecord(
             minute_at=_time(m, "minute"),
-            online=_int(m, "online_ucnt", 0),
-            views=_int(m, "watch_cnt", 0),
-            new_buyers=_int(m, "new_pay_ucnt", 0),
-            gmv_fen=_fen(m, "pay_amt", required=False),
+            online=fields.integer(m, "online_ucnt", 0),
+            views=fields.integer(m, "watch_cnt", 0),
+            new_buyers=fields.integer(m, "new_pay_ucnt", 0),
+            gmv_fen=fields.fen(m, "pay_amt", 0),
         )
         for m in _list(raw, "minute_list")
     )
     explanations = tuple(
         ExplanationRecord(
-            platform_item_id=_id(e, "product_id"),
+            platform_item_id=fields.numeric_id(e, "product_id", twin=True),
             started_at=_time(e, "start_time"),
             ended_at=_time(e, "end_time"),
-            platform_sku_id=_opt_id(e, "sku_id"),
+            platform_sku_id=fields.opt_numeric_id(e, "sku_id", twin=True),
         )
         for e in _list(raw, "explain_list")
     )
     return LiveSessionRecord(
-        room_id=_id(room, "room_id"),
-        author_id=_id(room, "author_id"),
+        room_id=fields.numeric_id(room, "room_id", twin=True),
+        author_id=fields.numeric_id(room, "author_id", twin=True),
         started_at=_time(room, "start_time"),
         modified_at=_time(room, "update_time"),
         host_name=str(room.get("author_nickname") or ""),
         title=str(room.get("title") or ""),
         ended_at=_opt_time(room, "end_time"),
-        views=_int(room, "watch_cnt", 0),
-        unique_viewers=_int(room, "watch_ucnt", 0),
-        peak_online=_int(room, "max_online_ucnt", 0),
-        total_watch_seconds=_int(room, "total_watch_duration", 0),
+        views=fields.integer(room, "watch_cnt", 0),
+        unique_viewers=fields.integer(room, "watch_ucnt", 0),
+        peak_online=fields.integer(room, "max_online_ucnt", 0),
+        total_watch_seconds=fields.integer(room, "total_watch_duration", 0),
         minutes=minutes,
         explanations=explanations,
         raw=raw,
@@ -769,7 +715,7 @@ class DouyinConnector(Connector):
             )
         if not isinstance(data, Mapping) or not data.get("access_token"):
             raise AuthError(PLATFORM, "token", "token answer without access_token")
-        expires_in = _int(data, "expires_in", 0)
+        expires_in = fields.integer(data, "expires_in", 0)
         self.set_tokens(
             str(data["access_token"]),
             str(data.get("refresh_token") or "") or None,
@@ -818,7 +764,7 @@ class DouyinConnector(Connector):
             if not isinstance(data, Mapping):
                 raise TransientError(PLATFORM, "envelope", f"{method}: data is not an object")
             items = _list(data, list_key)
-            total = _int(data, "total", len(items))
+            total = fields.integer(data, "total", len(items))
             self.stats.pages += 1
             return Page(items, total=total)
 
@@ -910,10 +856,12 @@ class DouyinConnector(Connector):
             items = _list(data, "data") if isinstance(data, Mapping) else []
             self.stats.pages += 1
             for product in items:
-                product_id = _opt_id(product, "product_id") if isinstance(product, Mapping) else None
+                product_id = (
+                    fields.opt_numeric_id(product, "product_id", twin=True) if isinstance(product, Mapping) else None
+                )
                 skus = await self._skus(product_id) if product_id else []
                 yield {"product": product, "skus": skus}
-            total = _int(data, "total", 0) if isinstance(data, Mapping) else 0
+            total = fields.integer(data, "total", 0) if isinstance(data, Mapping) else 0
             if not items or page * PRODUCT_PAGE_SIZE >= total:
                 return
             page += 1
@@ -950,7 +898,7 @@ class DouyinConnector(Connector):
                 raise BadRequestError(
                     PLATFORM, "stock", f"product {platform_item_id} has {len(skus)} SKUs: give a sku id"
                 )
-            sku_id = _id(skus[0], "id")
+            sku_id = fields.numeric_id(skus[0], "id", twin=True)
         await self.api(
             "sku.syncStock",
             {
@@ -968,9 +916,9 @@ class DouyinConnector(Connector):
         if platform_sku_id is None and len(skus) != 1:
             raise BadRequestError(PLATFORM, "stock", f"product {platform_item_id} has {len(skus)} SKUs: give a sku id")
         for sku in skus:
-            sku_id = _id(sku, "id")
+            sku_id = fields.numeric_id(sku, "id", twin=True)
             if platform_sku_id is None or sku_id == platform_sku_id:
-                return sku_id, _int(sku, "stock_num", 0)
+                return sku_id, fields.integer(sku, "stock_num", 0)
         raise BadRequestError(PLATFORM, "stock", f"product {platform_item_id} has no SKU {platform_sku_id}")
 
     async def _stock_delta(
@@ -1031,7 +979,7 @@ class DouyinConnector(Connector):
             self.stats.pages += 1
             for row in _list(data, "data"):
                 yield row
-            if _int(data, "is_end", 1) == 1:
+            if fields.integer(data, "is_end", 1) == 1:
                 return
             cursor = (str(data.get("next_start_index") or ""), str(data.get("next_start_time") or ""))
             if cursor in seen or not cursor[1]:
@@ -1048,7 +996,7 @@ class DouyinConnector(Connector):
             end,
             lambda lo, hi: {"start_time": lo, "end_time": hi},
         ):
-            room_id = _opt_id(room, "room_id") if isinstance(room, Mapping) else None
+            room_id = fields.opt_numeric_id(room, "room_id", twin=True) if isinstance(room, Mapping) else None
             if room_id is None:
                 yield {"room": room}
                 continue

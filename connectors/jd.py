@@ -56,6 +56,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
+from connectors import fields
 from connectors.base import Connector, PricePushResult, Request, ShopConfig
 from connectors.buyers import buyer_ref
 from connectors.errors import (
@@ -269,23 +270,6 @@ def classify_body(body: Any) -> ErrorResolution | None:
 # -- field helpers -----------------------------------------------------------------------------
 
 
-def _req(raw: Mapping[str, Any], key: str) -> Any:
-    value = raw.get(key)
-    if value is None or value == "":
-        raise ValueError(f"missing {key}")
-    return value
-
-
-def _id(raw: Mapping[str, Any], key: str) -> str:
-    value = _req(raw, key)
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"{key} is not an id: {value!r}")
-    text = str(value).strip()
-    if not text:
-        raise ValueError(f"missing {key}")
-    return text
-
-
 #: a plain ``123.45`` yuan string: converted with integer arithmetic (exact, like ``yuan_to_fen``,
 #: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
 
@@ -297,27 +281,6 @@ def fen(value: Any) -> int:
     if isinstance(value, int | str | Decimal):
         return yuan_to_fen(value)
     raise MoneyError(f"not a yuan amount: {value!r}")
-
-
-def _fen(raw: Mapping[str, Any], key: str) -> int:
-    return fen(_req(raw, key))
-
-
-def _opt_fen(raw: Mapping[str, Any], key: str) -> int:
-    value = raw.get(key)
-    return 0 if value is None or value == "" else fen(value)
-
-
-def _int(raw: Mapping[str, Any], key: str) -> int:
-    value = _req(raw, key)
-    if isinstance(value, bool):
-        raise ValueError(f"{key} is not an integer: {value!r}")
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if not re.fullmatch(r"-?\d+", text):
-        raise ValueError(f"{key} is not an integer: {value!r}")
-    return int(text)
 
 
 _LOCAL_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d+)?")
@@ -340,14 +303,14 @@ def jd_time(value: Any) -> datetime | None:
 
 
 def _time(raw: Mapping[str, Any], key: str) -> datetime:
-    value = jd_time(_req(raw, key))
+    value = jd_time(fields.required(raw, key))
     if value is None:
         raise ValueError(f"{key} is JD's empty time")
     return value
 
 
 def _ms(raw: Mapping[str, Any], key: str) -> datetime:
-    return from_epoch_ms(_req(raw, key))
+    return from_epoch_ms(fields.required(raw, key))
 
 
 def line_id(order_id: str, sku_id: str) -> str:
@@ -403,8 +366,8 @@ def parse_order(raw: Mapping[str, Any]) -> OrderRecord:
     are the line totals less their share of ``sellerDiscount``, split by line total with
     largest remainders [I: JD puts no per-line paid amount on itemInfoList].
     """
-    order_id = _id(raw, "orderId")
-    state = str(_req(raw, "orderState"))
+    order_id = fields.text_id(raw, "orderId")
+    state = str(fields.required(raw, "orderState"))
     paid_at = jd_time(raw.get("paymentConfirmTime"))
     items = raw.get("itemInfoList")
     if not isinstance(items, list) or not items:
@@ -414,15 +377,15 @@ def parse_order(raw: Mapping[str, Any]) -> OrderRecord:
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise ValueError(f"itemInfoList[{index}] is not an object")
-        sku_id = _id(item, "skuId")
-        ware_id = _id(item, "wareId")
-        quantity = _int(item, "itemTotal")
-        unit = _fen(item, "jdPrice")
+        sku_id = fields.text_id(item, "skuId")
+        ware_id = fields.text_id(item, "wareId")
+        quantity = fields.integer(item, "itemTotal")
+        unit = fields.yuan(item, "jdPrice")
         if quantity <= 0 or unit < 0:
             raise ValueError(f"itemInfoList[{index}]: quantity {quantity}, price {unit}")
         totals[index] = unit * quantity
         parsed.append((sku_id, ware_id, quantity, unit, item))
-    discount = _opt_fen(raw, "sellerDiscount")
+    discount = fields.yuan(raw, "sellerDiscount", 0)
     if discount < 0 or discount > sum(totals.values()):
         raise ValueError(f"sellerDiscount {discount} does not fit the items")
     shares = split_largest_remainder(discount, totals) if discount else dict.fromkeys(totals, 0)
@@ -451,10 +414,10 @@ def parse_order(raw: Mapping[str, Any]) -> OrderRecord:
         platform_status=state,
         created_at=_time(raw, "orderStartTime"),
         modified_at=_time(raw, "modified"),
-        paid_fen=_fen(raw, "orderPayment"),
+        paid_fen=fields.yuan(raw, "orderPayment"),
         lines=tuple(lines),
         paid_at=paid_at,
-        post_fee_fen=_opt_fen(raw, "freightPrice"),
+        post_fee_fen=fields.yuan(raw, "freightPrice", 0),
         discount_fen=discount,
         buyer_ref=_buyer(raw),
         raw=raw,
@@ -467,8 +430,8 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
     ``refundAmount`` is [I]: the asc list documents ``actualPayPrice`` (what the buyer paid
     for the SKU) but no refund amount; the fake serves the refund amount under this name.
     """
-    order_id = _id(raw, "orderId")
-    status_code = _int(raw, "serviceStatus")
+    order_id = fields.text_id(raw, "orderId")
+    status_code = fields.integer(raw, "serviceStatus")
     try:
         status = SERVICE_STATUS[status_code]
     except KeyError:
@@ -477,15 +440,15 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
     count = raw.get("serviceCount")
     reason = raw.get("questionDesc") or raw.get("customerExpectName")
     return RefundRecord(
-        platform_refund_id=_id(raw, "serviceId"),
+        platform_refund_id=fields.text_id(raw, "serviceId"),
         platform_order_id=order_id,
         status=status,
         platform_status=str(raw.get("serviceStatusName") or status_code),
-        amount_fen=_fen(raw, "refundAmount"),
+        amount_fen=fields.yuan(raw, "refundAmount"),
         created_at=_ms(raw, "applyTime"),
         modified_at=_ms(raw, "updateDate"),
         platform_line_id=line_id(order_id, str(sku)) if sku not in (None, "") else None,
-        quantity=_int(raw, "serviceCount") if count not in (None, "") else None,
+        quantity=fields.integer(raw, "serviceCount") if count not in (None, "") else None,
         with_return=raw.get("customerExpect") in (CUSTOMER_EXPECT_RETURN, str(CUSTOMER_EXPECT_RETURN)),
         reason=str(reason) if reason else None,
         raw=raw,
@@ -510,9 +473,9 @@ def parse_sku(raw: Mapping[str, Any]) -> SkuRecord:
     modified = raw.get("modified")
     outer = raw.get("outerId")
     return SkuRecord(
-        platform_sku_id=_id(raw, "skuId"),
-        price_fen=_fen(raw, "jdPrice"),
-        stock=_int(raw, "stockNum"),
+        platform_sku_id=fields.text_id(raw, "skuId"),
+        price_fen=fields.yuan(raw, "jdPrice"),
+        stock=fields.integer(raw, "stockNum"),
         outer_id=str(outer) if outer not in (None, "") else None,
         spec=_sku_spec(raw),
         modified_at=from_epoch_ms(modified) if modified not in (None, "") else None,
@@ -528,11 +491,11 @@ def parse_ware(raw: Mapping[str, Any]) -> ProductRecord:
     skus = tuple(parse_sku(sku) for sku in skus_raw if isinstance(sku, Mapping))
     outer = raw.get("outerId")
     return ProductRecord(
-        platform_item_id=_id(raw, "wareId"),
-        title=str(_req(raw, "title")),
-        on_sale=_int(raw, "wareStatus") == WARE_ON_SALE,
-        price_fen=_fen(raw, "jdPrice"),
-        stock=_int(raw, "stockNum"),
+        platform_item_id=fields.text_id(raw, "wareId"),
+        title=str(fields.required(raw, "title")),
+        on_sale=fields.integer(raw, "wareStatus") == WARE_ON_SALE,
+        price_fen=fields.yuan(raw, "jdPrice"),
+        stock=fields.integer(raw, "stockNum"),
         modified_at=_ms(raw, "modified"),
         outer_id=str(outer) if outer not in (None, "") else None,
         skus=skus,
@@ -542,14 +505,14 @@ def parse_ware(raw: Mapping[str, Any]) -> ProductRecord:
 
 def parse_bill(raw: Mapping[str, Any]) -> SettlementLineRecord:
     """One [I] ``billDetailList`` row: signed yuan ``amount`` (+ adds to the payout)."""
-    fee_type = str(_req(raw, "feeType"))
+    fee_type = str(fields.required(raw, "feeType"))
     order_id = raw.get("orderId")
     sku = raw.get("skuId")
     order = str(order_id) if order_id not in (None, "") else None
     return SettlementLineRecord(
-        platform_bill_id=_id(raw, "billId"),
+        platform_bill_id=fields.text_id(raw, "billId"),
         kind=FEE_TYPE.get(fee_type, SettlementKind.OTHER),
-        amount_fen=_fen(raw, "amount"),
+        amount_fen=fields.yuan(raw, "amount"),
         settled_at=_time(raw, "settleTime"),
         platform_order_id=order,
         platform_line_id=line_id(order, str(sku)) if order and sku not in (None, "") else None,
@@ -940,7 +903,7 @@ class JdConnector(Connector):
         for sku in skus:
             sku_id = str(sku.get("skuId"))
             if platform_sku_id in (None, sku_id):
-                return sku_id, _int(sku, "stockNum")
+                return sku_id, fields.integer(sku, "stockNum")
         raise BadRequestError(PLATFORM, "stock", f"ware {platform_item_id} has no SKU {platform_sku_id}")
 
     # ------------------------------------------------------------------ price push

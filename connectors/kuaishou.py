@@ -66,6 +66,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
+from connectors import fields
 from connectors.base import Connector, Page, PricePushResult, Request
 from connectors.buyers import buyer_ref
 from connectors.errors import (
@@ -224,57 +225,6 @@ def parse_max_qps(text: str) -> float | None:
 # -- field helpers -----------------------------------------------------------------------------
 
 
-def _req(raw: Mapping[str, Any], key: str) -> Any:
-    value = raw.get(key)
-    if value is None or value == "":
-        raise ValueError(f"missing {key!r}")
-    return value
-
-
-def _int(raw: Mapping[str, Any], key: str) -> int:
-    value = _req(raw, key)
-    if isinstance(value, bool):
-        raise ValueError(f"{key!r} is not an integer: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise ValueError(f"{key!r} is not an integer: {value!r}")
-
-
-def _opt_int(raw: Mapping[str, Any], key: str, default: int = 0) -> int:
-    return _int(raw, key) if raw.get(key) not in (None, "") else default
-
-
-def _fen(raw: Mapping[str, Any], key: str) -> int:
-    """A money field: Kuaishou sends integer fen (a float or a yuan string is refused)."""
-    value = _int(raw, key)
-    if value < 0:
-        raise ValueError(f"{key!r} is negative: {value}")
-    return value
-
-
-def _opt_fen(raw: Mapping[str, Any], key: str) -> int:
-    return _fen(raw, key) if raw.get(key) not in (None, "") else 0
-
-
-def _id(raw: Mapping[str, Any], key: str) -> str:
-    value = _req(raw, key)
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"{key!r} is not an id: {value!r}")
-    text = str(value).strip()
-    if not text.isdigit():
-        raise ValueError(f"{key!r} is not a numeric id: {value!r}")
-    return text
-
-
-def _opt_id(raw: Mapping[str, Any], key: str) -> str | None:
-    value = raw.get(key)
-    if value in (None, "", 0, "0"):
-        return None
-    return _id(raw, key)
-
-
 def _opt_text(raw: Mapping[str, Any], key: str) -> str | None:
     value = raw.get(key)
     if value in (None, ""):
@@ -283,7 +233,7 @@ def _opt_text(raw: Mapping[str, Any], key: str) -> str | None:
 
 
 def _ms(raw: Mapping[str, Any], key: str) -> datetime:
-    value = _int(raw, key)
+    value = fields.integer(raw, key)
     if value <= 0:
         raise ValueError(f"{key!r} is not a time: {value!r}")
     return from_epoch_ms(value)
@@ -335,11 +285,11 @@ def line_refund_state(line_paid_fen: int, refunds: Sequence[Mapping[str, Any]]) 
     refunded = 0
     open_refund = False
     for refund in refunds:
-        status = REFUND_STATUS.get(_int(refund, "refundStatus"))
+        status = REFUND_STATUS.get(fields.integer(refund, "refundStatus"))
         if status is None:
             raise ValueError(f"unknown refundStatus {refund.get('refundStatus')!r}")
         if status is RefundStatus.SUCCEEDED:
-            refunded += _opt_fen(refund, "refundFee")
+            refunded += fields.fen(refund, "refundFee", 0)
         elif status not in (RefundStatus.CLOSED, RefundStatus.REFUSED):
             open_refund = True
     if refunded:
@@ -350,8 +300,8 @@ def line_refund_state(line_paid_fen: int, refunds: Sequence[Mapping[str, Any]]) 
 def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> OrderRecord:
     """An order from ``open.order.cursor.list`` / ``open.order.detail`` -> :class:`OrderRecord`."""
     base = _obj(raw, "orderBaseInfo")
-    oid = _id(base, "oid")
-    code = _int(base, "status")
+    oid = fields.numeric_id(base, "oid")
+    code = fields.integer(base, "status")
     paid_at = _opt_ms(base, "payTime")
     if code == CLOSED_STATUS and paid_at is None:
         status = CLOSED_UNPAID
@@ -362,18 +312,18 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
             raise ValueError(f"unknown order status {code!r}") from None
     items = order_items(raw)
     refunds = [r for r in _list(raw, "orderRefundList") if isinstance(r, Mapping)]
-    total_fee = _fen(base, "totalFee")
-    express_fee = _opt_fen(base, "expressFee")
+    total_fee = fields.fen(base, "totalFee")
+    express_fee = fields.fen(base, "expressFee", 0)
     single = len(items) == 1
     lines: list[OrderLineRecord] = []
     for item in items:
-        line_id = _opt_id(item, "orderItemId") or oid
-        num = _int(item, "num")
+        line_id = fields.opt_numeric_id(item, "orderItemId") or oid
+        num = fields.integer(item, "num")
         if num <= 0:
             raise ValueError(f"item num must be positive, got {num}")
-        price = _fen(item, "price")
+        price = fields.fen(item, "price")
         if item.get("discountFee") not in (None, "") or not single:
-            paid = price * num - _opt_fen(item, "discountFee")
+            paid = price * num - fields.fen(item, "discountFee", 0)
         else:
             paid = total_fee - express_fee  # one item: what the buyer paid for it
         if paid < 0:
@@ -382,12 +332,12 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         lines.append(
             OrderLineRecord(
                 platform_line_id=line_id,
-                platform_item_id=_id(item, "itemId"),
+                platform_item_id=fields.numeric_id(item, "itemId"),
                 quantity=num,
                 unit_price_fen=price,
                 paid_fen=paid,
                 title=str(item.get("itemTitle") or ""),
-                platform_sku_id=_opt_id(item, "skuId"),
+                platform_sku_id=fields.opt_numeric_id(item, "skuId"),
                 outer_sku_id=_opt_text(item, "skuNick"),
                 refund_state=line_refund_state(paid, mine),
                 room_id=_opt_text(item, "liveStreamId"),
@@ -412,7 +362,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         lines=tuple(lines),
         paid_at=paid_at,
         post_fee_fen=express_fee,
-        discount_fen=_opt_fen(base, "discountFee"),
+        discount_fen=fields.fen(base, "discountFee", 0),
         buyer_ref=buyer_ref(PLATFORM, str(buyer), hash_key) if buyer not in (None, "") else None,
         room_id=room,
         author_id=author,
@@ -422,27 +372,27 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
 
 def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
     """A refund from ``open.seller.order.refund.pcursor.list`` / ``.detail``."""
-    code = _int(raw, "status")
+    code = fields.integer(raw, "status")
     try:
         status = REFUND_STATUS[code]
     except KeyError:
         raise ValueError(f"unknown refund status {code!r}") from None
-    handling = _int(raw, "handlingWay")
+    handling = fields.integer(raw, "handlingWay")
     if handling not in HANDLING_WAYS:
         raise ValueError(f"unknown handlingWay {handling!r}")
     exchange = handling == HANDLING_EXCHANGE
     num = raw.get("num")
     return RefundRecord(
-        platform_refund_id=_id(raw, "refundId"),
-        platform_order_id=_id(raw, "oid"),
+        platform_refund_id=fields.numeric_id(raw, "refundId"),
+        platform_order_id=fields.numeric_id(raw, "oid"),
         status=status,
         platform_status=str(code),
         # An exchange moves goods, never money: its amount is 0 whatever refundFee says.
-        amount_fen=0 if exchange else _fen(raw, "refundFee"),
+        amount_fen=0 if exchange else fields.fen(raw, "refundFee"),
         created_at=_ms(raw, "createTime"),
         modified_at=_ms(raw, "updateTime"),
-        platform_line_id=_opt_id(raw, "orderItemId"),
-        quantity=_int(raw, "num") if num not in (None, "", 0) else None,
+        platform_line_id=fields.opt_numeric_id(raw, "orderItemId"),
+        quantity=fields.integer(raw, "num") if num not in (None, "", 0) else None,
         with_return=handling in (HANDLING_RETURN_REFUND, HANDLING_EXCHANGE),
         reason=_opt_text(raw, "refundReasonDesc") or ("换货" if exchange else None),
         raw=raw,
@@ -451,9 +401,9 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
 
 def parse_sku(raw: Mapping[str, Any]) -> SkuRecord:
     return SkuRecord(
-        platform_sku_id=_id(raw, "kwaiSkuId"),
-        price_fen=_fen(raw, "skuSalePrice"),
-        stock=_int(raw, "skuStock"),
+        platform_sku_id=fields.numeric_id(raw, "kwaiSkuId"),
+        price_fen=fields.fen(raw, "skuSalePrice"),
+        stock=fields.integer(raw, "skuStock"),
         outer_id=_opt_text(raw, "skuNick"),
         spec=_opt_text(raw, "specification"),
         modified_at=_opt_ms(raw, "updateTime"),
@@ -465,11 +415,11 @@ def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
     """An item from ``open.item.list.get`` / ``open.item.get`` (with ``skuInfos``)."""
     skus = tuple(parse_sku(sku) for sku in _list(raw, "skuInfos"))
     return ProductRecord(
-        platform_item_id=_id(raw, "kwaiItemId"),
-        title=str(_req(raw, "title")),
-        on_sale=_opt_int(raw, "onOfflineStatus") == ITEM_ONLINE,
-        price_fen=_fen(raw, "price"),
-        stock=sum(sku.stock for sku in skus) if skus else _opt_int(raw, "stock"),
+        platform_item_id=fields.numeric_id(raw, "kwaiItemId"),
+        title=str(fields.required(raw, "title")),
+        on_sale=fields.integer(raw, "onOfflineStatus", 0) == ITEM_ONLINE,
+        price_fen=fields.fen(raw, "price"),
+        stock=sum(sku.stock for sku in skus) if skus else fields.integer(raw, "stock", 0),
         modified_at=_ms(raw, "updateTime"),
         outer_id=_opt_text(raw, "itemCode"),
         skus=skus,
@@ -479,15 +429,15 @@ def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
 
 def parse_bill(raw: Mapping[str, Any]) -> list[SettlementLineRecord]:
     """A settlement-bill row -> one :class:`SettlementLineRecord` (signed fen)."""
-    amount = _int(raw, "amount")
+    amount = fields.integer(raw, "amount")
     return [
         SettlementLineRecord(
-            platform_bill_id=_id(raw, "billId"),
-            kind=BILL_TYPES.get(_int(raw, "billType"), SettlementKind.OTHER),
+            platform_bill_id=fields.numeric_id(raw, "billId"),
+            kind=BILL_TYPES.get(fields.integer(raw, "billType"), SettlementKind.OTHER),
             amount_fen=amount,
             settled_at=_ms(raw, "settlementTime"),
-            platform_order_id=_opt_id(raw, "oid"),
-            platform_line_id=_opt_id(raw, "orderItemId"),
+            platform_order_id=fields.opt_numeric_id(raw, "oid"),
+            platform_line_id=fields.opt_numeric_id(raw, "orderItemId"),
             raw=raw,
         )
     ]
@@ -498,34 +448,34 @@ def parse_live_stream(raw: Mapping[str, Any]) -> LiveSessionRecord:
     minutes = tuple(
         LiveMinuteRecord(
             minute_at=_ms(m, "minuteTime"),
-            online=_opt_int(m, "onlineCount"),
-            views=_opt_int(m, "enterCount"),
-            new_buyers=_opt_int(m, "newBuyerCount"),
-            gmv_fen=_opt_fen(m, "payAmount"),
+            online=fields.integer(m, "onlineCount", 0),
+            views=fields.integer(m, "enterCount", 0),
+            new_buyers=fields.integer(m, "newBuyerCount", 0),
+            gmv_fen=fields.fen(m, "payAmount", 0),
         )
         for m in _list(raw, "minuteList")
     )
     explanations = tuple(
         ExplanationRecord(
-            platform_item_id=_id(e, "kwaiItemId"),
+            platform_item_id=fields.numeric_id(e, "kwaiItemId"),
             started_at=_ms(e, "beginTime"),
             ended_at=_ms(e, "endTime"),
-            platform_sku_id=_opt_id(e, "skuId"),
+            platform_sku_id=fields.opt_numeric_id(e, "skuId"),
         )
         for e in _list(raw, "explainList")
     )
     return LiveSessionRecord(
-        room_id=_id(raw, "liveStreamId"),
-        author_id=_id(raw, "authorId"),
+        room_id=fields.numeric_id(raw, "liveStreamId"),
+        author_id=fields.numeric_id(raw, "authorId"),
         started_at=_ms(raw, "startTime"),
         modified_at=_ms(raw, "updateTime"),
         host_name=str(raw.get("authorName") or ""),
         title=str(raw.get("title") or ""),
         ended_at=_opt_ms(raw, "endTime"),
-        views=_opt_int(raw, "watchCount"),
-        unique_viewers=_opt_int(raw, "watchUserCount"),
-        peak_online=_opt_int(raw, "maxOnlineCount"),
-        total_watch_seconds=_opt_int(raw, "totalWatchDuration"),
+        views=fields.integer(raw, "watchCount", 0),
+        unique_viewers=fields.integer(raw, "watchUserCount", 0),
+        peak_online=fields.integer(raw, "maxOnlineCount", 0),
+        total_watch_seconds=fields.integer(raw, "totalWatchDuration", 0),
         minutes=minutes,
         explanations=explanations,
         raw=raw,
@@ -771,7 +721,7 @@ class KuaishouConnector(Connector):
         async def fetch(page_no: int) -> Page:
             data = await self.api("open.item.list.get", {"pageNumber": page_no, "pageSize": self.item_page_size})
             items = _list(data, "items")
-            total_pages = _opt_int(data, "totalPage")
+            total_pages = fields.integer(data, "totalPage", 0)
             return Page(items, page_no + 1 if page_no < total_pages and items else None)
 
         async for raw in self.paginate(fetch, 1):

@@ -20,7 +20,7 @@ from bangfu.enums import (
     SettlementKind,
     SyncStream,
 )
-from bangfu.money import fen_to_yuan_str, yuan_to_fen
+from bangfu.money import fen_to_yuan_str
 from bangfu.records import (
     OrderLineRecord,
     OrderRecord,
@@ -32,6 +32,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
+from connectors import fields
 from connectors.base import Connector, PricePushResult, Request, ShopConfig
 from connectors.buyers import buyer_ref
 from connectors.errors import (
@@ -219,62 +220,13 @@ def nested_list(container: Mapping[str, Any], outer: str, inner: str) -> list[An
 #: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
 
 
-def _req(raw: Mapping[str, Any], key: str) -> Any:
-    value = raw.get(key)
-    if value is None or value == "":
-        raise ValueError(f"missing {key!r}")
-    return value
-
-
-def _id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str:
-    """An int64 id; with ``twin``, preferring its ``<key>_str`` twin (JSON numbers lose
-    precision in JS). Only trades and sub-orders have twins (``tid_str``, ``oid_str``)."""
-    text = raw.get(f"{key}_str") if twin else None
-    value = text if text not in (None, "") else _req(raw, key)
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"{key!r} is not an id: {value!r}")
-    out = str(value).strip()
-    if not out.isdigit():
-        raise ValueError(f"{key!r} is not a numeric id: {value!r}")
-    return out
-
-
-def _opt_id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str | None:
-    if raw.get(key) in (None, "") and (not twin or raw.get(f"{key}_str") in (None, "")):
-        return None
-    return _id(raw, key, twin=twin)
-
-
 def _time(raw: Mapping[str, Any], key: str) -> Any:
-    return parse_local(_req(raw, key))
+    return parse_local(fields.required(raw, key))
 
 
 def _opt_time(raw: Mapping[str, Any], key: str) -> Any:
     value = raw.get(key)
     return parse_local(value) if value not in (None, "") else None
-
-
-def _fen(raw: Mapping[str, Any], key: str) -> int:
-    """A money field (yuan string) in fen; a missing value is an error."""
-    value = _req(raw, key)
-    if not isinstance(value, str):
-        raise ValueError(f"{key!r} is not a yuan string: {value!r}")
-    return yuan_to_fen(value)
-
-
-def _opt_fen(raw: Mapping[str, Any], key: str) -> int:
-    return _fen(raw, key) if raw.get(key) not in (None, "") else 0
-
-
-def _int(raw: Mapping[str, Any], key: str) -> int:
-    value = _req(raw, key)
-    if isinstance(value, bool):
-        raise ValueError(f"{key!r} is not an integer: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise ValueError(f"{key!r} is not an integer: {value!r}")
 
 
 def _bool(raw: Mapping[str, Any], key: str) -> bool:
@@ -285,7 +237,7 @@ def _bool(raw: Mapping[str, Any], key: str) -> bool:
 
 
 def _enum(table: Mapping[str, Any], raw: Mapping[str, Any], key: str) -> Any:
-    value = _req(raw, key)
+    value = fields.required(raw, key)
     try:
         return table[value]
     except (KeyError, TypeError):
@@ -306,11 +258,11 @@ def parse_order_line(raw: Mapping[str, Any]) -> OrderLineRecord:
     # payment is the sub-order's own paid amount. They are equal without shop discounts.
     paid_key = "divide_order_fee" if raw.get("divide_order_fee") not in (None, "") else "payment"
     return OrderLineRecord(
-        platform_line_id=_id(raw, "oid", twin=True),
-        platform_item_id=_id(raw, "num_iid"),
-        quantity=_int(raw, "num"),
-        unit_price_fen=_fen(raw, "price"),
-        paid_fen=_fen(raw, paid_key),
+        platform_line_id=fields.numeric_id(raw, "oid", twin=True),
+        platform_item_id=fields.numeric_id(raw, "num_iid"),
+        quantity=fields.integer(raw, "num"),
+        unit_price_fen=fields.yuan(raw, "price"),
+        paid_fen=fields.yuan(raw, paid_key),
         title=str(raw.get("title") or ""),
         platform_sku_id=str(raw["sku_id"]) if raw.get("sku_id") not in (None, "") else None,
         outer_sku_id=str(raw.get("outer_sku_id") or raw.get("outer_iid") or "") or None,
@@ -339,17 +291,17 @@ def parse_trade(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         raise ValueError("trade has no sub-orders")
     buyer = raw.get("buyer_open_uid") or raw.get("buyer_nick")
     return OrderRecord(
-        platform_order_id=_id(raw, "tid", twin=True),
+        platform_order_id=fields.numeric_id(raw, "tid", twin=True),
         status=status,
         platform_status=str(raw["status"]),
         created_at=_time(raw, "created"),
         modified_at=_time(raw, "modified"),
         # TOP's payment is what the buyer pays, already before payment; status says if he did.
-        paid_fen=_fen(raw, "payment"),
+        paid_fen=fields.yuan(raw, "payment"),
         lines=lines,
         paid_at=_opt_time(raw, "pay_time"),
-        post_fee_fen=_opt_fen(raw, "post_fee"),
-        discount_fen=_opt_fen(raw, "discount_fee"),
+        post_fee_fen=fields.yuan(raw, "post_fee", 0),
+        discount_fen=fields.yuan(raw, "discount_fee", 0),
         buyer_ref=buyer_ref(BUYER_NAMESPACE, str(buyer), hash_key) if buyer else None,
         raw=raw,
     )
@@ -368,15 +320,15 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
     """A ``refund`` from refunds.receive.get -> :class:`RefundRecord`."""
     num = raw.get("num")
     return RefundRecord(
-        platform_refund_id=_id(raw, "refund_id"),
-        platform_order_id=_id(raw, "tid"),
+        platform_refund_id=fields.numeric_id(raw, "refund_id"),
+        platform_order_id=fields.numeric_id(raw, "tid"),
         status=_enum(REFUND_STATUS, raw, "status"),
         platform_status=str(raw["status"]),
-        amount_fen=_fen(raw, "refund_fee"),
+        amount_fen=fields.yuan(raw, "refund_fee"),
         created_at=_time(raw, "created"),
         modified_at=_time(raw, "modified"),
-        platform_line_id=_opt_id(raw, "oid"),
-        quantity=_int(raw, "num") if num not in (None, "") else None,
+        platform_line_id=fields.opt_numeric_id(raw, "oid"),
+        quantity=fields.integer(raw, "num") if num not in (None, "") else None,
         with_return=_bool(raw, "has_good_return"),
         reason=str(raw["reason"]) if raw.get("reason") else None,
         raw=raw,
@@ -385,9 +337,9 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
 
 def parse_sku(raw: Mapping[str, Any]) -> SkuRecord:
     return SkuRecord(
-        platform_sku_id=_id(raw, "sku_id"),
-        price_fen=_fen(raw, "price"),
-        stock=_int(raw, "quantity"),
+        platform_sku_id=fields.numeric_id(raw, "sku_id"),
+        price_fen=fields.yuan(raw, "price"),
+        stock=fields.integer(raw, "quantity"),
         outer_id=str(raw["outer_id"]) if raw.get("outer_id") else None,
         spec=str(raw.get("properties_name") or raw.get("properties") or "") or None,
         modified_at=_opt_time(raw, "modified"),
@@ -412,11 +364,11 @@ STOCK_READ_FIELDS: tuple[str, ...] = ("num_iid", "num", "modified", "sku")
 def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
     """An ``item`` from items.onsale.get (with ``skus``) -> :class:`ProductRecord`."""
     return ProductRecord(
-        platform_item_id=_id(raw, "num_iid"),
-        title=str(_req(raw, "title")),
+        platform_item_id=fields.numeric_id(raw, "num_iid"),
+        title=str(fields.required(raw, "title")),
         on_sale=raw.get("approve_status", "onsale") == "onsale",
-        price_fen=_fen(raw, "price"),
-        stock=_int(raw, "num"),
+        price_fen=fields.yuan(raw, "price"),
+        stock=fields.integer(raw, "num"),
         modified_at=_time(raw, "modified"),
         outer_id=str(raw["outer_id"]) if raw.get("outer_id") else None,
         skus=tuple(parse_sku(sku) for sku in nested_list(raw, "skus", "sku")),
@@ -443,12 +395,12 @@ def parse_bill(raw: Mapping[str, Any]) -> SettlementLineRecord:
         raise ValueError(f"bill amount is not an integer: {amount!r}")
     settled = _opt_time(raw, "pay_time") or _opt_time(raw, "book_time") or _time(raw, "biz_time")
     return SettlementLineRecord(
-        platform_bill_id=_id(raw, "bid"),
+        platform_bill_id=fields.numeric_id(raw, "bid"),
         kind=BILL_ACCOUNTS.get(str(raw.get("account_id")), SettlementKind.OTHER),
-        amount_fen=_int(raw, "amount"),
+        amount_fen=fields.integer(raw, "amount"),
         settled_at=settled,
-        platform_order_id=_opt_id(raw, "trade_id"),
-        platform_line_id=_opt_id(raw, "order_id"),
+        platform_order_id=fields.opt_numeric_id(raw, "trade_id"),
+        platform_line_id=fields.opt_numeric_id(raw, "order_id"),
         raw=raw,
     )
 
@@ -796,14 +748,14 @@ class TaobaoConnector(Connector):
         try:
             skus = nested_list(item, "skus", "sku")
             if not skus and not platform_sku_id:
-                return None, _int(item, "num")
+                return None, fields.integer(item, "num")
             if platform_sku_id is None and len(skus) == 1:
-                return _id(skus[0], "sku_id"), _int(skus[0], "quantity")
+                return fields.numeric_id(skus[0], "sku_id"), fields.integer(skus[0], "quantity")
             if platform_sku_id is None:
                 raise BadRequestError(self.platform_name, "stock", f"item {platform_item_id} has several SKUs")
             for sku in skus:
-                if _id(sku, "sku_id") == platform_sku_id:
-                    return platform_sku_id, _int(sku, "quantity")
+                if fields.numeric_id(sku, "sku_id") == platform_sku_id:
+                    return platform_sku_id, fields.integer(sku, "quantity")
         except (KeyError, TypeError, ValueError) as exc:
             raise TransientError(self.platform_name, "envelope", f"unexpected item.seller.get answer: {exc}") from exc
         raise BadRequestError(self.platform_name, "stock", f"item {platform_item_id} has no SKU {platform_sku_id}")
@@ -836,10 +788,10 @@ class TaobaoConnector(Connector):
             raise TransientError(self.platform_name, "envelope", "no item in item.quantity.update")
         try:
             if sku_id is None:
-                stock = _int(item, "num")
+                stock = fields.integer(item, "num")
             else:
-                sku = next(s for s in nested_list(item, "skus", "sku") if _id(s, "sku_id") == sku_id)
-                stock = _int(sku, "quantity")
+                sku = next(s for s in nested_list(item, "skus", "sku") if fields.numeric_id(s, "sku_id") == sku_id)
+                stock = fields.integer(sku, "quantity")
         except (StopIteration, ValueError) as exc:
             raise TransientError(self.platform_name, "envelope", f"unexpected stock answer: {exc}") from exc
         return StockPushResult(item_id, sku_id, stock)

@@ -44,7 +44,7 @@ from bangfu.enums import (
     SettlementKind,
     SyncStream,
 )
-from bangfu.money import MoneyError, split_largest_remainder, yuan_to_fen
+from bangfu.money import split_largest_remainder
 from bangfu.records import (
     OrderLineRecord,
     OrderRecord,
@@ -55,6 +55,7 @@ from bangfu.records import (
     SkuRecord,
     StockPushResult,
 )
+from connectors import fields
 from connectors.base import Connector, PricePushResult, Request, StockPushUncertain
 from connectors.buyers import buyer_ref
 from connectors.errors import (
@@ -259,70 +260,12 @@ def _obj(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _req(raw: Mapping[str, Any], key: str) -> Any:
-    value = raw.get(key)
-    if value is None or value == "":
-        raise ValueError(f"missing {key!r}")
-    return value
-
-
-def _id(raw: Mapping[str, Any], key: str) -> str:
-    value = _req(raw, key)
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"{key!r} is not an id: {value!r}")
-    text = str(value).strip()
-    if not text:
-        raise ValueError(f"{key!r} is empty")
-    return text
-
-
-def _opt_id(raw: Mapping[str, Any], key: str) -> str | None:
-    """An optional numeric id; Youzan writes 0 for "none" (e.g. ``sku_id`` of a no-spec item)."""
-    value = raw.get(key)
-    if value in (None, "", 0, "0"):
-        return None
-    return _id(raw, key)
-
-
-def _int(raw: Mapping[str, Any], key: str) -> int:
-    value = _req(raw, key)
-    if isinstance(value, bool):
-        raise ValueError(f"{key!r} is not an integer: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise ValueError(f"{key!r} is not an integer: {value!r}")
-
-
 #: a plain ``123.45`` yuan string: converted with integer arithmetic (exact, like ``yuan_to_fen``,
 #: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
 
 
-def _yuan(raw: Mapping[str, Any], key: str) -> int:
-    """A yuan money field (string, e.g. ``"139.14"``) in fen; floats are refused."""
-    value = raw.get(key)
-    if value is None or value == "":
-        raise ValueError(f"missing {key!r}")
-    if not isinstance(value, str):
-        raise ValueError(f"{key!r} is not a yuan string: {value!r}")
-    try:
-        return yuan_to_fen(value)
-    except MoneyError as exc:
-        raise ValueError(f"{key!r}: {exc}") from exc
-
-
-def _opt_yuan(raw: Mapping[str, Any], key: str) -> int:
-    return _yuan(raw, key) if raw.get(key) not in (None, "") else 0
-
-
-def _fen_int(raw: Mapping[str, Any], key: str) -> int:
-    """Item APIs give prices as integer fen (``price`` of item.get / items.onsale.get)."""
-    return _int(raw, key)
-
-
 def _time(raw: Mapping[str, Any], key: str) -> datetime:
-    return parse_local(_req(raw, key))
+    return parse_local(fields.required(raw, key))
 
 
 def _opt_time(raw: Mapping[str, Any], key: str) -> datetime | None:
@@ -379,14 +322,14 @@ def line_refund_states(raw: Mapping[str, Any], payments: Mapping[str, int]) -> d
     for entry in _list(raw, "refund_order"):
         if not isinstance(entry, Mapping):
             raise ValueError("refund_order entry is not an object")
-        code = _int(entry, "refund_state")
+        code = fields.integer(entry, "refund_state")
         status = REFUND_ORDER_STATE.get(code)
         if status is None:
             raise ValueError(f"unknown refund_order.refund_state {code!r}")
         oids = [str(oid) for oid in _list(entry, "oids")]
         if status is RefundStatus.SUCCEEDED:
             covered = sum(payments.get(oid, 0) for oid in oids)
-            state = LineRefundState.FULL if _opt_yuan(entry, "refund_fee") >= covered else LineRefundState.PARTIAL
+            state = LineRefundState.FULL if fields.yuan(entry, "refund_fee", 0) >= covered else LineRefundState.PARTIAL
         elif status in (RefundStatus.CLOSED, RefundStatus.REFUSED):
             state = LineRefundState.NONE
         else:
@@ -411,7 +354,9 @@ def post_fee_shares(entries: Sequence[Mapping[str, Any]], post_fee: int) -> dict
     if not post_fee:
         return dict.fromkeys(oids, 0)
     weights = {
-        oid: _yuan(entry, "total_fee") if entry.get("total_fee") not in (None, "") else _yuan(entry, "payment")
+        oid: fields.yuan(entry, "total_fee")
+        if entry.get("total_fee") not in (None, "")
+        else fields.yuan(entry, "payment")
         for oid, entry in zip(oids, entries, strict=True)
     }
     if sum(weights.values()) <= 0:
@@ -426,17 +371,17 @@ def parse_order_line(
     discount, plus its share of the post fee; ``paid_fen`` is the goods part only (the hub keeps
     the post fee on the order)."""
     unit_key = "discount_price" if raw.get("discount_price") not in (None, "") else "price"
-    paid = _yuan(raw, "payment") - post_fee_share
+    paid = fields.yuan(raw, "payment") - post_fee_share
     if paid < 0:
         raise ValueError(f"line {raw.get('oid')!r}: payment is less than its post-fee share")
     return OrderLineRecord(
-        platform_line_id=_id(raw, "oid"),
-        platform_item_id=_id(raw, "item_id"),
-        quantity=_int(raw, "num"),
-        unit_price_fen=_yuan(raw, unit_key),
+        platform_line_id=fields.text_id(raw, "oid"),
+        platform_item_id=fields.text_id(raw, "item_id"),
+        quantity=fields.integer(raw, "num"),
+        unit_price_fen=fields.yuan(raw, unit_key),
         paid_fen=paid,
         title=str(raw.get("title") or ""),
-        platform_sku_id=_opt_id(raw, "sku_id"),
+        platform_sku_id=fields.opt_text_id(raw, "sku_id"),
         outer_sku_id=str(raw.get("outer_sku_id") or raw.get("outer_item_id") or "") or None,
         refund_state=refund_state,
         raw=raw,
@@ -449,7 +394,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
     info = _obj(raw, "full_order_info")
     order_info = _obj(info, "order_info")
     pay_info = _obj(info, "pay_info")
-    status_text = str(_req(order_info, "status"))
+    status_text = str(fields.required(order_info, "status"))
     paid_at = _opt_time(order_info, "pay_time")
     tags = order_info.get("order_tags")
     tagged_paid = isinstance(tags, Mapping) and _bool(tags, "is_payed")
@@ -461,26 +406,26 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
     for entry in entries:
         if not isinstance(entry, Mapping):
             raise ValueError("orders[] entry is not an object")
-    post_fee = _opt_yuan(pay_info, "post_fee")
+    post_fee = fields.yuan(pay_info, "post_fee", 0)
     shares = post_fee_shares(entries, post_fee)
-    goods = {str(e.get("oid")): _yuan(e, "payment") - shares[str(e.get("oid"))] for e in entries}
+    goods = {str(e.get("oid")): fields.yuan(e, "payment") - shares[str(e.get("oid"))] for e in entries}
     per_line = line_refund_states(raw, goods)
     # Without refund_order[] (list results), only the order-level full states name the lines.
     order_level = LineRefundState.NONE
     if order_info.get("refund_state") not in (None, ""):
-        order_level = ORDER_REFUND_STATE_ALL_LINES.get(_int(order_info, "refund_state"), LineRefundState.NONE)
+        order_level = ORDER_REFUND_STATE_ALL_LINES.get(fields.integer(order_info, "refund_state"), LineRefundState.NONE)
     lines = tuple(
         parse_order_line(e, per_line.get(str(e.get("oid")), order_level), shares[str(e.get("oid"))]) for e in entries
     )
 
-    total = _opt_yuan(pay_info, "total_fee")
-    payment = _yuan(pay_info, "payment")
+    total = fields.yuan(pay_info, "total_fee", 0)
+    payment = fields.yuan(pay_info, "payment")
     # pay_info.payment = total_fee - (order + item discounts) + adjust_fee + post_fee (FAQ 29773)
     discount = max(0, total + post_fee - payment) if total else 0
     buyer = info.get("buyer_info")
     open_id = buyer.get("yz_open_id") if isinstance(buyer, Mapping) else None
     return OrderRecord(
-        platform_order_id=_id(order_info, "tid"),
+        platform_order_id=fields.text_id(order_info, "tid"),
         status=status,
         platform_status=status_text,
         created_at=_time(order_info, "created"),
@@ -497,7 +442,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
 
 def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
     """A refund from refund.search ``refunds[]`` or refund.get ``data``."""
-    status_text = str(_req(raw, "status"))
+    status_text = str(fields.required(raw, "status"))
     status = REFUND_STATUS.get(status_text)
     if status is None:
         raise ValueError(f"unknown refund status {status_text!r}")
@@ -509,15 +454,15 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
         reason_text = str(reason) if reason not in (None, "") else None
     num = raw.get("num")
     return RefundRecord(
-        platform_refund_id=_id(raw, "refund_id"),
-        platform_order_id=_id(raw, "tid"),
+        platform_refund_id=fields.text_id(raw, "refund_id"),
+        platform_order_id=fields.text_id(raw, "tid"),
         status=status,
         platform_status=status_text,
-        amount_fen=_yuan(raw, "refund_fee"),
+        amount_fen=fields.yuan(raw, "refund_fee"),
         created_at=_time(raw, "created"),
         modified_at=_time(raw, "modified"),
-        platform_line_id=_opt_id(raw, "oid"),
-        quantity=_int(raw, "num") if num not in (None, "") else None,
+        platform_line_id=fields.opt_text_id(raw, "oid"),
+        quantity=fields.integer(raw, "num") if num not in (None, "") else None,
         with_return=_bool(raw, "return_goods"),
         reason=reason_text,
         raw=raw,
@@ -527,9 +472,9 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
 def parse_sku(raw: Mapping[str, Any]) -> SkuRecord:
     spec = raw.get("properties_name_json") or raw.get("properties_name")
     return SkuRecord(
-        platform_sku_id=_id(raw, "sku_id"),
-        price_fen=_fen_int(raw, "price"),
-        stock=_int(raw, "quantity"),
+        platform_sku_id=fields.text_id(raw, "sku_id"),
+        price_fen=fields.fen(raw, "price"),
+        stock=fields.integer(raw, "quantity"),
         outer_id=str(raw["item_no"]) if raw.get("item_no") else None,
         spec=str(spec) if spec else None,
         modified_at=_opt_time(raw, "modified"),
@@ -541,11 +486,11 @@ def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
     """item.get ``data.item`` (with ``skus``) -> :class:`ProductRecord`. Prices are fen."""
     modified = _opt_time(raw, "update_time") or _time(raw, "created")
     return ProductRecord(
-        platform_item_id=_id(raw, "item_id"),
-        title=str(_req(raw, "title")),
+        platform_item_id=fields.text_id(raw, "item_id"),
+        title=str(fields.required(raw, "title")),
         on_sale=_bool(raw, "is_listing"),
-        price_fen=_fen_int(raw, "price"),
-        stock=_int(raw, "quantity"),
+        price_fen=fields.fen(raw, "price"),
+        stock=fields.integer(raw, "quantity"),
         modified_at=modified,
         outer_id=str(raw["item_no"]) if raw.get("item_no") else None,
         skus=tuple(parse_sku(sku) for sku in _list(raw, "skus") if isinstance(sku, Mapping)),
@@ -556,12 +501,12 @@ def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
 def parse_bill(raw: Mapping[str, Any]) -> SettlementLineRecord:
     """[I] One line of our assumed bill API: ``amount`` is a signed yuan string."""
     return SettlementLineRecord(
-        platform_bill_id=_id(raw, "bill_no"),
+        platform_bill_id=fields.text_id(raw, "bill_no"),
         kind=BILL_TYPE.get(str(raw.get("biz_type")), SettlementKind.OTHER),
-        amount_fen=_yuan(raw, "amount"),
+        amount_fen=fields.yuan(raw, "amount"),
         settled_at=_time(raw, "settle_time"),
-        platform_order_id=_opt_id(raw, "tid"),
-        platform_line_id=_opt_id(raw, "oid"),
+        platform_order_id=fields.opt_text_id(raw, "tid"),
+        platform_line_id=fields.opt_text_id(raw, "oid"),
         raw=raw,
     )
 
