@@ -71,10 +71,10 @@ from connectors.errors import (
     BadRequestError,
     ErrorResolution,
     TransientError,
-    WindowUnstable,
     parse_ban_hint,
 )
 from connectors.http import POOL_LIMIT, POOL_LIMIT_PER_HOST, USER_AGENT, request_timeout
+from connectors.paging import NumberedPage, PageNumberUntilStable, UnstableWindow
 from connectors.ratelimit import RateLimit
 from connectors.windows import parse_local, to_local_str
 
@@ -82,7 +82,8 @@ PLATFORM = "selfmall"
 SESSION_COOKIE = "mall_session"
 PER_PAGE = 100  # admin lists: per_page <= 100
 CATALOGUE_PER_PAGE = 50
-MAX_RESCANS = 4
+#: re-page a window whose total moved while we paged it, at most this often
+UNSTABLE_WINDOW = UnstableWindow(rescans=4)
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 # -- display words -> hub values: policy as data -----------------------------------------------------
@@ -858,39 +859,24 @@ class SelfmallConnector(Connector):
         The list is live: a record changed while we page moves to the end or out of the window
         and shifts the rest, so a row can slip between two pages. A pass counts only if the
         total held still and we saw as many distinct rows as it says; otherwise the window is
-        paged again (up to ``MAX_RESCANS`` times, then :class:`WindowUnstable`) without yielding
+        paged again (up to ``UNSTABLE_WINDOW.rescans`` times, then :class:`WindowUnstable`) without yielding
         a row twice.
         """
         first, stop = _ceil_second(start), _ceil_second(end)
         if first >= stop:
             return
         window = {from_key: to_local_str(first), to_key: to_local_str(stop), "per_page": PER_PAGE}
-        yielded: set[tuple[str, str]] = set()
-        for _ in range(MAX_RESCANS + 1):
-            totals: set[int] = set()
-            seen: set[str] = set()
-            number = 1
-            while True:
-                page = await self.page(op, path, expect=expect, params={**window, "page": number})
-                pager = read_pager(page)
-                self.stats.pages += 1
-                totals.add(pager.total)
-                for tag in having(page.tree, marker):
-                    raw = extract(tag)
-                    key = ident(raw)
-                    seen.add(key[0])
-                    if key in yielded:
-                        continue
-                    yielded.add(key)
-                    yield raw
-                if number >= pager.pages:
-                    break
-                number += 1
-            if len(totals) == 1 and len(seen) >= next(iter(totals)):
-                return
-        # Still moving after the rescans: rows may have slipped between pages. The window must
-        # not count as read (sync keeps its cursor before it and retries).
-        raise WindowUnstable(PLATFORM, f"{op}: the total kept moving in [{start}, {end}): {sorted(totals)}")
+
+        async def fetch(number: int) -> NumberedPage:
+            page = await self.page(op, path, expect=expect, params={**window, "page": number})
+            pager = read_pager(page)
+            self.stats.pages += 1
+            items = [extract(tag) for tag in having(page.tree, marker)]
+            return NumberedPage(items, pager.total, more=number < pager.pages)
+
+        paging = PageNumberUntilStable(UNSTABLE_WINDOW, ident, platform=PLATFORM)
+        async for raw in paging.walk(fetch, what=f"{op}: the total", start=start, end=end):
+            yield raw
 
     # ------------------------------------------------------------------ products and stock
     async def _products_pages(self) -> AsyncIterator[Raw]:

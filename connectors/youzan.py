@@ -63,10 +63,10 @@ from connectors.errors import (
     BadRequestError,
     ErrorResolution,
     TransientError,
-    WindowUnstable,
     lookup,
     parse_ban_hint,
 )
+from connectors.paging import NumberedPage, PageNumberUntilStable, UnstableWindow
 from connectors.ratelimit import RateLimit
 from connectors.signing.youzan import (
     TOKEN_PATH,
@@ -101,7 +101,8 @@ MAX_PAGE_SIZE = 100  # trades.sold.get and refund.search: page_size <= 100
 MAX_PAGE_NO = 100  # trades.sold.get: page_no <= 100, so <= 10,000 orders per window
 REFUND_MAX_DEPTH = 3000  # refund.search: page_no * page_size <= 3000 ("超过ES搜索最大深度")
 ITEMS_PAGE_SIZE = 100  # items.onsale.get: page_size < 200 and page_no * page_size < 4000
-MAX_RESCANS = 4  # re-page a window whose total_results moved while we paged it
+#: re-page a window whose total_results moved while we paged it, at most this often
+UNSTABLE_WINDOW = UnstableWindow(rescans=4)
 
 # -- statuses: policy as data ------------------------------------------------------------------
 
@@ -697,54 +698,41 @@ class YouzanConnector(Connector):
         Youzan pages by number over a live result set: a record modified while we page leaves
         the window or moves to its end, shifting the rest by one, so a record can slip between
         two pages. A pass is trusted only if the total stayed put and we saw as many distinct
-        ids as it says; otherwise the window is paged again (up to ``MAX_RESCANS`` times, then
+        ids as it says; otherwise the window is paged again (up to ``UNSTABLE_WINDOW.rescans`` times, then
         :class:`WindowUnstable`), and what was already yielded (same id, same modified time)
         is not yielded twice. A window
         holding more than the API can page through is split in halves.
         """
         if window_is_empty(start, end):
             return  # no whole second in [start, end): nothing to ask for
-        yielded: set[tuple[str, str]] = set()
-        for _ in range(MAX_RESCANS + 1):
-            totals: set[int] = set()
-            seen_ids: set[str] = set()
-            page_no = 1
-            while True:
-                data = await self.api(api, {**window, "page_no": page_no, "page_size": MAX_PAGE_SIZE})
-                if not isinstance(data, Mapping):
-                    raise TransientError(PLATFORM, "garbled", f"{api[0]} answered without data")
-                items = _list(data, list_key)
-                total = data.get(total_key)
-                if isinstance(total, bool) or not isinstance(total, int):
-                    raise TransientError(PLATFORM, "garbled", f"{api[0]} {total_key} is {total!r}")
-                self.stats.pages += 1
-                if page_no == 1 and total > max_items and end - start > timedelta(seconds=2):
-                    middle = start + (end - start) / 2
-                    async for raw in split(start, middle):
-                        yield raw
-                    async for raw in split(middle, end):
-                        yield raw
-                    return
-                totals.add(total)
-                for raw in items:
-                    if not isinstance(raw, Mapping):
-                        yield {"value": raw}  # not an object: the base's guard quarantines it
-                        continue
-                    ident = key(raw)
-                    seen_ids.add(ident[0])
-                    if ident in yielded:
-                        continue
-                    yielded.add(ident)
-                    yield raw
-                done = page_no * MAX_PAGE_SIZE
-                if not items or done >= total or done >= max_items:
-                    break
-                page_no += 1
-            if len(totals) == 1 and len(seen_ids) >= min(total, max_items):
-                return
-        # Still moving after the rescans: records may have slipped between pages. The window
-        # must not count as read (sync keeps its cursor before it and retries).
-        raise WindowUnstable(PLATFORM, f"{api[0]}: total_results kept moving in [{start}, {end}): {sorted(totals)}")
+
+        async def fetch(page_no: int) -> NumberedPage:
+            data = await self.api(api, {**window, "page_no": page_no, "page_size": MAX_PAGE_SIZE})
+            if not isinstance(data, Mapping):
+                raise TransientError(PLATFORM, "garbled", f"{api[0]} answered without data")
+            items = _list(data, list_key)
+            total = data.get(total_key)
+            if isinstance(total, bool) or not isinstance(total, int):
+                raise TransientError(PLATFORM, "garbled", f"{api[0]} {total_key} is {total!r}")
+            self.stats.pages += 1
+            done = page_no * MAX_PAGE_SIZE
+            return NumberedPage(
+                items,
+                total,
+                more=bool(items) and done < total and done < max_items,
+                oversized=total > max_items and end - start > timedelta(seconds=2),
+            )
+
+        async def halves() -> AsyncIterator[Raw]:
+            middle = start + (end - start) / 2
+            async for raw in split(start, middle):
+                yield raw
+            async for raw in split(middle, end):
+                yield raw
+
+        paging = PageNumberUntilStable(UNSTABLE_WINDOW, key, platform=PLATFORM, cap=max_items)
+        async for raw in paging.walk(fetch, what=f"{api[0]}: total_results", start=start, end=end, split=halves):
+            yield raw
 
     # ------------------------------------------------------------------ products and stock
     async def _products_pages(self) -> AsyncIterator[Raw]:
