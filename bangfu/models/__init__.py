@@ -22,6 +22,7 @@ from bangfu.models.ledger import Journal, LedgerAccount, LedgerAdjustment, Ledge
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
 from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
+from bangfu.models.session_summary import SessionSummary, SessionSummaryDirty
 from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
 from bangfu.models.sync import QuarantinedRecord, QuarantineRefetch, SyncCursor, SyncRun
@@ -71,6 +72,8 @@ __all__ = [
     "RefundPosting",
     "Region",
     "ReservedShareRule",
+    "SessionSummary",
+    "SessionSummaryDirty",
     "SettlementLine",
     "Shop",
     "Sku",

@@ -1,0 +1,74 @@
+"""Per-session sales figures kept exact (``bangfu.session_summaries``, migration 0025).
+
+``session_summaries`` holds what the session list and the session page headline show for one
+live session: GMV, paid orders, buyers, units, orders by confidence, refunds, the net passed to
+households. ``session_summary_dirty`` is the marker table: database triggers on every input
+(``line_attributions``, ``order_lines``, ``orders``, ``refunds``, ``line_household_credits``)
+insert the sessions a change touches, in the transaction of the change. A summary row is used
+only while its session has no marker; a marked session is computed from its lines until a
+refresh recomputes its row and removes the markers it read.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bangfu.models.base import Base, Fen, IdMixin, IdType
+
+FIGURES = (
+    "gmv_fen",
+    "orders",
+    "buyers",
+    "units",
+    "orders_exact",
+    "orders_inferred",
+    "refunds_fen",
+    "net_households_fen",
+    "exact_orders",
+    "exact_gmv_fen",
+    "link_orders",
+    "link_gmv_fen",
+    "inferred_orders",
+    "inferred_gmv_fen",
+)
+
+
+class SessionSummary(Base):
+    """One session's figures, equal to ``bangfu.reports.sessions``' computation over its lines
+    whenever the session has no ``session_summary_dirty`` row.
+
+    ``orders_exact`` counts distinct orders with an exact or link line (the review's column);
+    ``exact_orders``, ``link_orders``, ``inferred_orders`` and their GMV are the session page's
+    confidence table (distinct orders per confidence)."""
+
+    __tablename__ = "session_summaries"
+
+    session_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("live_sessions.id"), primary_key=True, autoincrement=False
+    )
+    gmv_fen: Mapped[int] = mapped_column(Fen)
+    orders: Mapped[int] = mapped_column(Fen)
+    buyers: Mapped[int] = mapped_column(Fen)
+    units: Mapped[int] = mapped_column(Fen)
+    orders_exact: Mapped[int] = mapped_column(Fen)
+    orders_inferred: Mapped[int] = mapped_column(Fen)
+    refunds_fen: Mapped[int] = mapped_column(Fen)
+    net_households_fen: Mapped[int] = mapped_column(Fen)
+    exact_orders: Mapped[int] = mapped_column(Fen)
+    exact_gmv_fen: Mapped[int] = mapped_column(Fen)
+    link_orders: Mapped[int] = mapped_column(Fen)
+    link_gmv_fen: Mapped[int] = mapped_column(Fen)
+    inferred_orders: Mapped[int] = mapped_column(Fen)
+    inferred_gmv_fen: Mapped[int] = mapped_column(Fen)
+
+
+class SessionSummaryDirty(IdMixin, Base):
+    """A session whose summary may be stale: written by triggers (never by the application),
+    one row per changing statement (PostgreSQL) or row (SQLite); removed by the refresh that
+    read it."""
+
+    __tablename__ = "session_summary_dirty"
+    __table_args__ = (Index("ix_session_summary_dirty_session_id", "session_id"),)
+
+    session_id: Mapped[int] = mapped_column(IdType)
