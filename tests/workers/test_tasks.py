@@ -54,6 +54,7 @@ def test_the_app_is_eager_without_redis_and_acks_late() -> None:
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.worker_prefetch_multiplier == 1
     assert {route["queue"] for route in ROUTES.values()} == {"sync", "accounting", "reconcile", "alerts"}
+    app.loader.import_default_modules()  # what a worker does at start: the app's include list
     for name in ROUTES:
         assert name in app.tasks, f"{name} is routed but not registered"
     for entry in app.conf.beat_schedule.values():
