@@ -40,6 +40,7 @@ from sqlalchemy import String, and_, exists, func, literal, or_, select, union_a
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu import session_summaries
 from bangfu.attribution_rules import (
     DEFAULT_RULES,
     RULE_ROOM,
@@ -519,6 +520,9 @@ async def attribute_lines(
         lines.extend(near)
     await _apply(conn, lines, now, stats)
     stats.dequeued = await changes.settle(conn, [row for row, _line_id in queued], _queued_due())
+    # Session summaries: the sessions these attributions touched were marked by triggers;
+    # recompute them in this transaction (bangfu.session_summaries).
+    await session_summaries.refresh(conn)
     return stats
 
 
@@ -537,6 +541,7 @@ async def reattribute_for_sessions(
     stats.sessions = len(sessions)
     lines = await _lines_near_sessions(conn, sessions, shop_id=None, limit=limit, exclude=set(), only_older=False)
     await _apply(conn, lines, now, stats)
+    await session_summaries.refresh(conn)  # the sessions marked by the attributions redone
     return stats
 
 

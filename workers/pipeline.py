@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bangfu import session_summaries
+
 
 @dataclass
 class PipelineStats:
@@ -90,6 +92,8 @@ async def run_once(
     posted = await run("post", discovery=discovery)
     refunds = await run("refunds")
     returned = await run("return")
+    # Session summaries marked by the sync, posting (household credits) and refunds.
+    await _stage(engine, session_summaries.refresh)
     return PipelineStats(
         passes=1,
         attributed=attributed.changed,

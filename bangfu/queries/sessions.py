@@ -6,10 +6,12 @@ same function), so a page, its JSON and the report cannot disagree. Visibility i
 ``scope.sessions()`` only: a session outside the scope is None here, and the web answers 404
 exactly as for an id that does not exist.
 
-Cost: a list reads the light columns of the sessions matching the filter and one grouped sales
-aggregate over their attributed lines (indexed by session); the full review row, with the net
-passed to households, is computed only for the sessions on the page. A session page reads that
-session's lines, their own journals and its minutes.
+Cost: a list reads the light columns of the sessions matching the filter and their rows of
+``session_summaries`` (``bangfu.session_summaries.figures``: GMV, orders, buyers, units, refunds,
+net to households, orders by confidence, exact while their inputs change; a session whose
+inputs changed since its last refresh is summed from its lines); the rest of the review row is
+built only for the sessions on the page. A session page reads the same summary for its headline
+and confidence table, and its lines for the per-product and cooperative tables.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import AttributionConfidence
@@ -34,8 +36,6 @@ from bangfu.models import (
     Listing,
     LiveMinuteStat,
     LiveSession,
-    Order,
-    OrderLine,
     Product,
     Shop,
     Sku,
@@ -47,9 +47,9 @@ from bangfu.reports.sessions import (
     review_totals,
     session_metrics,
     session_products,
-    session_sales,
 )
 from bangfu.scope import Scope
+from bangfu.session_summaries import SessionFigures, figures
 
 # Sort keys of the list (``?sort=gmv`` / ``?sort=-gmv``) and the figure each sorts by.
 SORTS = ("start", "duration", "gmv", "orders", "buyers", "views", "gpm", "conversion")
@@ -129,8 +129,8 @@ def _filtered(scope: Scope, period: Period, shop_id: int | None) -> Any:
     return query
 
 
-def _sort_value(key: str, light: Any, sales: tuple[int, int, int, int, int, int]) -> Any:
-    gmv, orders, buyers = sales[0], sales[1], sales[2]
+def _sort_value(key: str, light: Any, sales: SessionFigures) -> Any:
+    gmv, orders, buyers = sales.gmv_fen, sales.orders, sales.buyers
     views = int(light.views or 0)
     match key:
         case "start":
@@ -152,11 +152,9 @@ def _sort_value(key: str, light: Any, sales: tuple[int, int, int, int, int, int]
     raise ValueError(key)
 
 
-def _ordered(
-    lights: Sequence[Any], sales: dict[int, tuple[int, int, int, int, int, int]], key: str, descending: bool
-) -> list[int]:
+def _ordered(lights: Sequence[Any], sales: dict[int, SessionFigures], key: str, descending: bool) -> list[int]:
     """Ids sorted by ``key``; a missing figure sorts last either way, ties by start then id."""
-    zero = (0, 0, 0, 0, 0, 0)
+    zero = SessionFigures()
     present: list[tuple[Any, datetime, int]] = []
     absent: list[tuple[Any, datetime, int]] = []
     for light in lights:
@@ -184,10 +182,10 @@ async def list_sessions(
         raise ValueError(sort)
     lights = list(await conn.execute(_filtered(scope, period, shop_id)))
     ids = [int(light.id) for light in lights]
-    sales = await session_sales(conn, ids) if ids else {}
+    sales = await figures(conn, ids) if ids else {}
     ordered = _ordered(lights, sales, sort, descending)
     window = ordered[offset:] if limit is None else ordered[offset : offset + limit]
-    rows = await session_metrics(conn, window)
+    rows = await _review_rows(conn, window, sales)
     shops = [
         (int(sid), str(name))
         for sid, name in await conn.execute(
@@ -199,8 +197,8 @@ async def list_sessions(
     return SessionList(
         rows=rows,
         total=len(ordered),
-        gmv_fen=sum(s[0] for s in sales.values()),
-        orders=sum(s[1] for s in sales.values()),
+        gmv_fen=sum(s.gmv_fen for s in sales.values()),
+        orders=sum(s.orders for s in sales.values()),
         shops=shops,
     )
 
@@ -220,22 +218,22 @@ async def sessions_report(
     return Report("session-review", title, review_columns(), listed.rows, review_totals(listed.rows))
 
 
-async def _confidence(conn: AsyncConnection, session_id: int) -> list[dict[str, Any]]:
-    query = (
-        select(
-            LineAttribution.confidence,
-            func.count(distinct(OrderLine.order_id)),
-            func.coalesce(func.sum(OrderLine.paid_fen), 0),
-        )
-        .join(OrderLine, OrderLine.id == LineAttribution.order_line_id)
-        .join(Order, and_(Order.id == OrderLine.order_id, Order.paid_at.is_not(None)))
-        .where(LineAttribution.session_id == session_id)
-        .group_by(LineAttribution.confidence)
+async def _review_rows(
+    conn: AsyncConnection, ids: Sequence[int], known: dict[int, SessionFigures]
+) -> list[dict[str, Any]]:
+    """The report's review rows of ``ids``, their sales, refunds and net from the summaries."""
+    return await session_metrics(
+        conn,
+        ids,
+        sales={sid: f.sales for sid, f in known.items()},
+        refunds={sid: f.refunds_fen for sid, f in known.items()},
+        net={sid: f.net_households_fen for sid, f in known.items()},
     )
-    found = {AttributionConfidence(c): (int(n), int(fen)) for c, n, fen in await conn.execute(query)}
-    return [
-        {"confidence": c.value, "orders": found.get(c, (0, 0))[0], "gmv": found.get(c, (0, 0))[1]} for c in CONFIDENCES
-    ]
+
+
+def _confidence(found: SessionFigures) -> list[dict[str, Any]]:
+    by = found.by_confidence()
+    return [{"confidence": c.value, "orders": by[c][0], "gmv": by[c][1]} for c in CONFIDENCES]
 
 
 async def _cooperatives(conn: AsyncConnection, session_id: int) -> tuple[list[CooperativeSupport], int]:
@@ -271,10 +269,11 @@ async def session_detail(conn: AsyncConnection, scope: Scope, session_id: int) -
     """One session in full, or None when it is not the user's to see (or does not exist)."""
     if not await _visible(conn, scope, session_id):
         return None
-    (metrics,) = await session_metrics(conn, [session_id])
+    known = await figures(conn, [session_id])
+    (metrics,) = await _review_rows(conn, [session_id], known)
     products = (await session_products(conn, session_id)).rows
     coops, households = await _cooperatives(conn, session_id)
-    return SessionDetail(metrics, products, await _confidence(conn, session_id), coops, households)
+    return SessionDetail(metrics, products, _confidence(known[session_id]), coops, households)
 
 
 async def session_minutes(conn: AsyncConnection, scope: Scope, session_id: int) -> SessionMinutes | None:

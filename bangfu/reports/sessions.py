@@ -222,13 +222,23 @@ async def session_household_credits(conn: AsyncConnection, ids: Sequence[int]) -
     return {int(sid): int(total) for sid, total in await conn.execute(query) if sid is not None}
 
 
-async def session_metrics(conn: AsyncConnection, ids: Sequence[int]) -> list[dict[str, Any]]:
+async def session_metrics(
+    conn: AsyncConnection,
+    ids: Sequence[int],
+    *,
+    sales: Mapping[int, tuple[int, int, int, int, int, int]] | None = None,
+    refunds: Mapping[int, int] | None = None,
+    net: Mapping[int, int] | None = None,
+) -> list[dict[str, Any]]:
     """The review row of each session in ``ids`` (in that order; unknown ids are left out).
 
     Keys: the report's 24 columns, and for the console ``shop_id``, ``shop``, ``platform``,
     ``host_id``, ``started_at``/``ended_at`` (aware UTC), ``unique_viewers`` and ``missing`` (the
     names of unreported figures). Net to households counts every journal of the sessions' lines,
     whenever it happened (a refund after the period still reverses the session's share).
+
+    ``sales``, ``refunds`` and ``net``: these figures as already known (the console passes
+    ``bangfu.session_summaries.figures``, equal to the sums computed here otherwise).
     """
     ids = list(dict.fromkeys(ids))
     if not ids:
@@ -245,8 +255,8 @@ async def session_metrics(conn: AsyncConnection, ids: Sequence[int]) -> list[dic
         .where(LiveSession.id.in_(ids))
     )
     found = {int(row.id): row for row in await conn.execute(query)}
-    sales = await session_sales(conn, ids)
-    refunds = await _refunds(conn, ids)
+    sales = await session_sales(conn, ids) if sales is None else sales
+    refunds = await _refunds(conn, ids) if refunds is None else refunds
     minutes = {
         sid: (int(total), int(count))
         for sid, total, count in await conn.execute(
@@ -256,7 +266,7 @@ async def session_metrics(conn: AsyncConnection, ids: Sequence[int]) -> list[dic
         )
         if sid is not None
     }
-    net = await session_household_credits(conn, ids)
+    net = await session_household_credits(conn, ids) if net is None else net
 
     rows: list[dict[str, Any]] = []
     for sid in ids:

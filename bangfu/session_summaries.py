@@ -1,0 +1,273 @@
+"""Per-session figures for the session list and page, always exact (``session_summaries``).
+
+What a session list row and the session page headline show (GMV, paid orders, buyers, units,
+orders by confidence, refunds, the net passed to households) used to be grouped from every
+attributed line of the period on each request. Distinct orders and buyers cannot be added up,
+and the inputs change outside posting, so the figures are kept per session and recomputed whole:
+
+- Database triggers (migration 0025) write a marker row into ``session_summary_dirty`` for each
+  session a change of an input touches (an attribution made, redone or removed; a line's paid
+  amount, quantity or order; an order's payment or buyer; a refund; a household credit), in the
+  transaction of the change. No writer can forget it: the sync, the webhooks, the attribution
+  stage and posting all go through the same tables.
+- :func:`figures` reads a session's summary row only while the session has no marker (both in
+  one statement, so one snapshot); a marked session is computed from its lines
+  (:func:`compute`, the report's own sums). So a page is exact whatever has not been refreshed.
+- :func:`refresh` recomputes the marked sessions and deletes the markers it read. The
+  attribution stage runs it at the end of its transaction (``workers.attribution``) and the
+  pipeline after each pass (``workers.pipeline``), so markers left by sync and posting are
+  cleared within a pass.
+
+Concurrency (PostgreSQL, read committed): a refresh first locks the sessions' summary rows, so
+a second refresh of the same session waits and then computes from a snapshot that includes the
+first one's commit; it deletes only the markers it read, and a change committed after it read
+them keeps its own marker. A reader therefore never takes a row that misses a committed change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass, fields
+from typing import Any
+
+from sqlalchemy import case, delete, distinct, exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu.enums import AttributionConfidence, RefundStatus
+from bangfu.models import (
+    LineAttribution,
+    LineHouseholdCredit,
+    LiveSession,
+    Order,
+    OrderLine,
+    Refund,
+    SessionSummary,
+    SessionSummaryDirty,
+)
+from bangfu.store import among
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFigures:
+    """One session's figures (money in fen); the columns of ``session_summaries``."""
+
+    gmv_fen: int = 0  # paid amount of the lines attributed to it, orders paid
+    orders: int = 0  # distinct paid orders
+    buyers: int = 0  # distinct buyer_ref of those orders
+    units: int = 0
+    orders_exact: int = 0  # distinct orders with an exact or link line
+    orders_inferred: int = 0  # distinct orders with an inferred line
+    refunds_fen: int = 0  # succeeded refunds of its lines
+    net_households_fen: int = 0  # what its lines' journals credited households, net
+    exact_orders: int = 0
+    exact_gmv_fen: int = 0
+    link_orders: int = 0
+    link_gmv_fen: int = 0
+    inferred_orders: int = 0
+    inferred_gmv_fen: int = 0
+
+    @property
+    def sales(self) -> tuple[int, int, int, int, int, int]:
+        """As ``bangfu.reports.sessions.session_sales`` gives it."""
+        return (self.gmv_fen, self.orders, self.buyers, self.units, self.orders_exact, self.orders_inferred)
+
+    def by_confidence(self) -> dict[AttributionConfidence, tuple[int, int]]:
+        """(distinct orders, GMV fen) per confidence, for the session page."""
+        return {
+            AttributionConfidence.EXACT: (self.exact_orders, self.exact_gmv_fen),
+            AttributionConfidence.LINK: (self.link_orders, self.link_gmv_fen),
+            AttributionConfidence.INFERRED: (self.inferred_orders, self.inferred_gmv_fen),
+        }
+
+
+ZERO = SessionFigures()
+NAMES = tuple(f.name for f in fields(SessionFigures))
+
+
+def _chunks(ids: Iterable[int]) -> list[list[int]]:
+    ordered = sorted(set(ids))
+    return [ordered[i : i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
+
+
+def _orders_of(confidence: Any) -> Any:
+    return func.count(distinct(case((confidence, OrderLine.order_id))))
+
+
+def _gmv_of(confidence: Any) -> Any:
+    return func.coalesce(func.sum(case((confidence, OrderLine.paid_fen), else_=0)), 0)
+
+
+async def compute(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, SessionFigures]:
+    """The figures of these sessions from their lines (sessions without any are left out):
+    the sums of ``bangfu.reports.sessions`` (``session_sales``, refunds, households' credits)."""
+    conf = LineAttribution.confidence
+    out: dict[int, dict[str, int]] = {}
+    for chunk in _chunks(ids):
+        sales = (
+            select(
+                LineAttribution.session_id,
+                func.coalesce(func.sum(OrderLine.paid_fen), 0),
+                func.count(distinct(OrderLine.order_id)),
+                func.count(distinct(Order.buyer_ref)),
+                func.coalesce(func.sum(OrderLine.quantity), 0),
+                _orders_of(conf.in_((AttributionConfidence.EXACT, AttributionConfidence.LINK))),
+                _orders_of(conf == AttributionConfidence.INFERRED),
+                _orders_of(conf == AttributionConfidence.EXACT),
+                _gmv_of(conf == AttributionConfidence.EXACT),
+                _orders_of(conf == AttributionConfidence.LINK),
+                _gmv_of(conf == AttributionConfidence.LINK),
+                _orders_of(conf == AttributionConfidence.INFERRED),
+                _gmv_of(conf == AttributionConfidence.INFERRED),
+            )
+            .join(OrderLine, OrderLine.id == LineAttribution.order_line_id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(among(conn, LineAttribution.session_id, chunk), Order.paid_at.is_not(None))
+            .group_by(LineAttribution.session_id)
+        )
+        for sid, gmv, orders, buyers, units, o_ex, o_inf, e_n, e_g, l_n, l_g, i_n, i_g in await conn.execute(sales):
+            out.setdefault(int(sid), {}).update(
+                gmv_fen=int(gmv),
+                orders=int(orders),
+                buyers=int(buyers),
+                units=int(units),
+                orders_exact=int(o_ex),
+                orders_inferred=int(o_inf),
+                exact_orders=int(e_n),
+                exact_gmv_fen=int(e_g),
+                link_orders=int(l_n),
+                link_gmv_fen=int(l_g),
+                inferred_orders=int(i_n),
+                inferred_gmv_fen=int(i_g),
+            )
+        refunds = (
+            select(LineAttribution.session_id, func.sum(Refund.amount_fen))
+            .join(Refund, Refund.order_line_id == LineAttribution.order_line_id)
+            .where(among(conn, LineAttribution.session_id, chunk), Refund.status == RefundStatus.SUCCEEDED)
+            .group_by(LineAttribution.session_id)
+        )
+        for sid, fen in await conn.execute(refunds):
+            if sid is not None:
+                out.setdefault(int(sid), {})["refunds_fen"] = int(fen)
+        net = (
+            select(LineAttribution.session_id, func.sum(LineHouseholdCredit.credit_fen))
+            .join(LineHouseholdCredit, LineHouseholdCredit.order_line_id == LineAttribution.order_line_id)
+            .where(among(conn, LineAttribution.session_id, chunk))
+            .group_by(LineAttribution.session_id)
+        )
+        for sid, fen in await conn.execute(net):
+            if sid is not None:
+                out.setdefault(int(sid), {})["net_households_fen"] = int(fen)
+    return {sid: SessionFigures(**values) for sid, values in out.items()}
+
+
+def _marked() -> Any:
+    return exists().where(SessionSummaryDirty.session_id == LiveSession.id)
+
+
+async def figures(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, SessionFigures]:
+    """Exact figures of these sessions (unknown ids are left out): the summary row of an
+    unmarked session (none: zero, it never had an attributed line), the lines' sums of a
+    marked one."""
+    out: dict[int, SessionFigures] = {}
+    marked: list[int] = []
+    columns = [getattr(SessionSummary, name) for name in NAMES]
+    for chunk in _chunks(ids):
+        query = (
+            select(LiveSession.id, _marked().label("marked"), SessionSummary.session_id, *columns)
+            .outerjoin(SessionSummary, SessionSummary.session_id == LiveSession.id)
+            .where(among(conn, LiveSession.id, chunk))
+        )
+        for row in await conn.execute(query):
+            sid = int(row[0])
+            if row[1]:
+                marked.append(sid)
+            elif row[2] is None:
+                out[sid] = ZERO
+            else:
+                out[sid] = SessionFigures(*(int(v) for v in row[3:]))
+    if marked:
+        live = await compute(conn, marked)
+        out |= {sid: live.get(sid, ZERO) for sid in marked}
+    return out
+
+
+async def marked_sessions(conn: AsyncConnection) -> set[int]:
+    """Sessions with a marker (their summary row may be stale)."""
+    return {int(s) for s in await conn.scalars(select(distinct(SessionSummaryDirty.session_id)))}
+
+
+def _upsert(conn: AsyncConnection, rows: list[dict[str, int]]) -> Any:
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(SessionSummary).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=[SessionSummary.session_id], set_={name: statement.excluded[name] for name in NAMES}
+    )
+
+
+async def refresh(conn: AsyncConnection, *, limit: int | None = None) -> int:
+    """Recompute the summaries of marked sessions (at most ``limit`` markers, oldest first) in
+    the caller's transaction and delete the markers read; returns the sessions recomputed. On
+    PostgreSQL markers another refresh holds are skipped, and the sessions' rows are locked
+    before they are computed (see the module docstring)."""
+    pg = conn.dialect.name == "postgresql"
+    query = select(SessionSummaryDirty.id, SessionSummaryDirty.session_id).order_by(SessionSummaryDirty.id)
+    if limit is not None:
+        query = query.limit(limit)
+    if pg:
+        query = query.with_for_update(skip_locked=True)
+    markers = list(await conn.execute(query))
+    if not markers:
+        return 0
+    sessions: list[int] = []
+    for chunk in _chunks(int(sid) for _id, sid in markers):
+        sessions.extend(
+            int(s) for s in await conn.scalars(select(LiveSession.id).where(among(conn, LiveSession.id, chunk)))
+        )
+    sessions.sort()
+    for start in range(0, len(sessions), _CHUNK):
+        chunk = sessions[start : start + _CHUNK]
+        if pg:
+            zero = [{"session_id": sid, **dict.fromkeys(NAMES, 0)} for sid in chunk]
+            await conn.execute(postgresql.insert(SessionSummary).values(zero).on_conflict_do_nothing())
+            lock = select(SessionSummary.session_id).where(among(conn, SessionSummary.session_id, chunk))
+            await conn.execute(lock.order_by(SessionSummary.session_id).with_for_update())
+        found = await compute(conn, chunk)
+        rows = [{"session_id": sid, **dict(zip(NAMES, astuple(found.get(sid, ZERO)), strict=True))} for sid in chunk]
+        await conn.execute(_upsert(conn, rows))
+    ids = [int(marker_id) for marker_id, _sid in markers]
+    for start in range(0, len(ids), _CHUNK * 4):
+        await conn.execute(
+            delete(SessionSummaryDirty)
+            .where(among(conn, SessionSummaryDirty.id, ids[start : start + _CHUNK * 4]))
+            .execution_options(synchronize_session=False)
+        )
+    return len(sessions)
+
+
+async def differing(
+    conn: AsyncConnection, ids: Sequence[int] | None = None
+) -> dict[int, tuple[SessionFigures, SessionFigures]]:
+    """Sessions whose unmarked summary (or its absence) differs from their lines' sums: session ->
+    (kept, computed). Empty when the table is exact; for tests and checks."""
+    if ids is None:
+        ids = [int(s) for s in await conn.scalars(select(LiveSession.id))]
+    marked = await marked_sessions(conn)
+    kept = {
+        int(row[0]): SessionFigures(*(int(v) for v in row[1:]))
+        for row in await conn.execute(select(SessionSummary.session_id, *(getattr(SessionSummary, n) for n in NAMES)))
+    }
+    computed = await compute(conn, ids)
+    out: dict[int, tuple[SessionFigures, SessionFigures]] = {}
+    for sid in ids:
+        if sid in marked:
+            continue
+        have, want = kept.get(sid, ZERO), computed.get(sid, ZERO)
+        if have != want:
+            out[sid] = (have, want)
+    return out
+
+
+__all__ = ["NAMES", "ZERO", "SessionFigures", "compute", "differing", "figures", "marked_sessions", "refresh"]
