@@ -196,7 +196,7 @@ async def figures(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Sessio
 
 async def marked_sessions(conn: AsyncConnection) -> set[int]:
     """Sessions with a marker (their summary row may be stale)."""
-    return {int(s) for s in await conn.scalars(select(distinct(SessionSummaryDirty.session_id)))}
+    return {int(s) for s in await conn.scalars(select(SessionSummaryDirty.session_id).distinct())}
 
 
 def _upsert(conn: AsyncConnection, rows: list[dict[str, int]]) -> Any:
