@@ -31,7 +31,7 @@ gaps, and records modified into the window are newer than the window start and a
 next incremental run (sync overlaps its windows). Records *entering* the window while we page
 (``total`` grew: late indexing, or a window reaching into "now") push others onto pages already
 read, so then the window is paged again, without yielding a record twice, up to
-:data:`MAX_RESCANS` times; a window that still does not settle raises
+:data:`UNSTABLE_WINDOW` ``.rescans`` times; a window that still does not settle raises
 :class:`~connectors.errors.WindowUnstable` (the base reads it again, then sync keeps its cursor
 before it). A shrinking total is the harmless case above.
 """
@@ -69,7 +69,7 @@ from bangfu.records import (
     StockPushResult,
 )
 from connectors import fields
-from connectors.base import Connector, Page, PricePushResult, Request, ShopConfig
+from connectors.base import Connector, PricePushResult, Request, ShopConfig
 from connectors.buyers import buyer_ref
 from connectors.errors import (
     AuthError,
@@ -78,10 +78,10 @@ from connectors.errors import (
     RecordError,
     TransientError,
     UnsupportedStream,
-    WindowUnstable,
     lookup,
     parse_ban_hint,
 )
+from connectors.paging import ReverseWalk, TotalPage, UnstableWindow
 from connectors.ratelimit import RateLimit
 from connectors.signing import douyin as signing
 from connectors.windows import ensure_utc, from_epoch_s, parse_local, to_epoch_s, to_local_str
@@ -95,7 +95,8 @@ SETTLE_OK = "100000"
 ORDER_PAGE_SIZE = 100  # order.searchList / afterSale.List: size <= 100
 OFFSET_CAP = 50_000  # page x size <= 50,000 (isv.parameter-invalid:20013)
 LOOKBACK = timedelta(days=90)  # order.searchList serves the last 90 days only (…:20022)
-MAX_RESCANS = 4  # re-page a window whose total grew while we paged it
+#: re-page a window whose total grew while we paged it, at most this often
+UNSTABLE_WINDOW = UnstableWindow(rescans=4)
 PRODUCT_PAGE_SIZE = 100  # product.listV2: size 1-100, page from 1, page x size <= 10,000
 PRODUCT_CAP = 10_000
 SETTLE_PAGE_SIZE = 100
@@ -759,52 +760,39 @@ class DouyinConnector(Connector):
             return
         size = self.page_size
 
-        async def fetch(page: int) -> Page:
+        async def fetch(page: int) -> TotalPage:
             data = await self.api(method, {**params, **bounds(lo, hi), "page": page, "size": size})
             if not isinstance(data, Mapping):
                 raise TransientError(PLATFORM, "envelope", f"{method}: data is not an object")
             items = _list(data, list_key)
             total = fields.integer(data, "total", len(items))
             self.stats.pages += 1
-            return Page(items, total=total)
+            return TotalPage(items, total)
 
-        yielded: set[bytes] = set()
-        rescan = False
-
-        def fresh(items: Sequence[Raw]) -> list[Raw]:
-            """The items, less (on a rescan) those yielded before exactly as they are now."""
-            out: list[Raw] = []
-            for item in items:
-                mark = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
-                if rescan and mark in yielded:
-                    continue
-                yielded.add(mark)
-                out.append(item)
-            return out
-
-        totals: list[int] = []
-        for scan in range(MAX_RESCANS + 1):
-            rescan = scan > 0
-            first = await fetch(0)
-            total = first.total or 0
-            if total > OFFSET_CAP and hi > lo:
-                middle = start + (end - start) / 2
-                async for item in self._offset_pages(method, params, list_key, start, middle, bounds):
-                    yield item
-                async for item in self._offset_pages(method, params, list_key, middle, end, bounds):
-                    yield item
-                return
-            totals = [total]
-            for item in fresh(first.items):
+        async def halves() -> AsyncIterator[Raw]:
+            middle = start + (end - start) / 2
+            async for item in self._offset_pages(method, params, list_key, start, middle, bounds):
                 yield item
-            for page in page_order(total, size):
-                answer = await fetch(page)
-                totals.append(answer.total or 0)
-                for item in fresh(answer.items):
-                    yield item
-            if max(totals) <= total:
-                return  # nothing entered the window while we paged: no record slipped past us
-        raise WindowUnstable(PLATFORM, f"{method}: total kept growing in [{start}, {end}): {totals}")
+            async for item in self._offset_pages(method, params, list_key, middle, end, bounds):
+                yield item
+
+        paging = ReverseWalk(
+            UNSTABLE_WINDOW,
+            lambda item: orjson.dumps(item, option=orjson.OPT_SORT_KEYS),
+            platform=PLATFORM,
+            pages_after=lambda total: page_order(total, size),
+            settled="every_page",
+            skip_seen_in_first_pass=False,
+            wrap_non_objects=False,
+        )
+        async for item in paging.walk(
+            fetch,
+            first_page=0,
+            unstable=lambda totals: f"{method}: total kept growing in [{start}, {end}): {totals}",
+            oversized=lambda head: head.total > OFFSET_CAP and hi > lo,
+            split=halves,
+        ):
+            yield item
 
     async def _orders_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
         async for raw in self._offset_pages(

@@ -64,10 +64,10 @@ from connectors.errors import (
     BadRequestError,
     ErrorResolution,
     TransientError,
-    WindowUnstable,
     lookup,
     parse_ban_hint,
 )
+from connectors.paging import NumberedPage, RestartAndHalve, UnstableWindow, WindowPages
 from connectors.ratelimit import RateLimit
 from connectors.signing import jd as jd_signing
 from connectors.windows import (
@@ -95,6 +95,8 @@ CREATED_LOOKBACK = timedelta(days=730)
 SCANS_BEFORE_SPLIT = 2
 MAX_SPLIT_DEPTH = 3
 MAX_WINDOW_RESTARTS = 5
+#: the unstable-window policy of order paging, as data (see connectors.paging.RestartAndHalve)
+UNSTABLE_WINDOW = UnstableWindow(rescans=MAX_WINDOW_RESTARTS, split_after=SCANS_BEFORE_SPLIT, max_depth=MAX_SPLIT_DEPTH)
 #: [I] wares per searchSkuList call (the SDK takes a CSV of ware ids).
 SKU_BATCH = 20
 
@@ -581,7 +583,7 @@ class JdConnector(Connector):
         SyncStream.SETTLEMENTS: timedelta(days=1),
     }
     # Windows older than the modified-time search's 3 months go by created time (see
-    # ``_scan_orders``), which reaches 2 years back [V*:S8].
+    # ``_order_pages``), which reaches 2 years back [V*:S8].
     stream_lookback: ClassVar[Mapping[SyncStream, timedelta]] = {SyncStream.ORDERS: CREATED_LOOKBACK}
     id_paths: ClassVar[Mapping[SyncStream, str]] = {
         SyncStream.ORDERS: "orderId",
@@ -696,7 +698,7 @@ class JdConnector(Connector):
         skipped): the scan is aborted and the window restarted from page 1. A window that stays
         unstable for ``SCANS_BEFORE_SPLIT`` scans is cut in halves (fewer pages, less time for
         the ground to move), down to ``MAX_SPLIT_DEPTH``; a half that still will not hold after
-        ``MAX_WINDOW_RESTARTS`` restarts fails the window with a :class:`TransientError`.
+        ``MAX_WINDOW_RESTARTS`` restarts fails the window with :class:`WindowUnstable`.
         Orders already yielded in this window with the same ``modified`` are not yielded again.
 
         A window that reaches "now" cannot see an order touched while paging leave it (it moves
@@ -707,16 +709,32 @@ class JdConnector(Connector):
         advised slices instead (nothing of the probe is yielded), so sparse days cost a page or
         two and dense ones keep the short scans the abort-and-restart rule needs.
         """
-        yielded: set[tuple[str, str]] = set()
-        async for raw in self._scan_orders(start, end, yielded, 0, slice_dense=True):
+        paging = RestartAndHalve(
+            UNSTABLE_WINDOW,
+            lambda raw: (str(raw.get("orderId")), str(raw.get("modified"))),
+            platform=PLATFORM,
+            pages=self._order_pages,
+            middle=lambda low, high: _ceil_second(low + (high - low) / 2),
+            what="orderTotal",
+            on_abort=self._count_abort,
+        )
+
+        def dense(low: datetime, high: datetime, page: NumberedPage) -> list[tuple[datetime, datetime]] | None:
+            if page.total > self.dense_window_records and high - low > self.window_advised:
+                return list(split_windows(low, high, self.window_advised))
+            return None
+
+        async for raw in paging.walk(start, end, slices=dense):
             yield raw
 
-    async def _scan_orders(
-        self, start: datetime, end: datetime, yielded: set[tuple[str, str]], depth: int, *, slice_dense: bool = False
-    ) -> AsyncIterator[Raw]:
+    def _count_abort(self) -> None:
+        self.aborted_scans += 1
+
+    def _order_pages(self, start: datetime, end: datetime) -> WindowPages | None:
+        """The fetch of ``jingdong.pop.order.search`` pages over ``[start, end)``."""
         bounds = second_bounds(start, end)
         if bounds is None:
-            return
+            return None
         # Modified-time search only sees 3 months: older windows go by created time.
         by_created = start < self.clock() - MODIFIED_LOOKBACK_SAFE
         query = {
@@ -727,46 +745,18 @@ class JdConnector(Connector):
             "dateType": "1" if by_created else "0",
             "optional_fields": ",".join(ORDER_FIELDS),
         }
-        middle = _ceil_second(start + (end - start) / 2)
-        can_split = depth < MAX_SPLIT_DEPTH and start < middle < end
-        scans = SCANS_BEFORE_SPLIT if can_split else MAX_WINDOW_RESTARTS + 1
-        for _ in range(scans):
-            expected: int | None = None
-            page = 1
-            while True:
-                body = await self.gateway("jingdong.pop.order.search", {**query, "page": str(page)})
-                result = body.get("searchorderinfo_result")
-                if not isinstance(result, Mapping):
-                    raise TransientError(PLATFORM, "envelope", "no searchorderinfo_result")
-                total = int(result.get("orderTotal") or 0)
-                items = result.get("orderInfoList") or []
-                self.stats.pages += 1
-                if slice_dense and total > self.dense_window_records and end - start > self.window_advised:
-                    for piece_start, piece_end in split_windows(start, end, self.window_advised):
-                        async for raw in self._scan_orders(piece_start, piece_end, yielded, 0):
-                            yield raw
-                    return
-                slice_dense = False  # probed: this window is read whole
-                if expected is None:
-                    expected = total
-                elif total != expected:
-                    self.aborted_scans += 1
-                    break  # restart the window
-                for raw in items:
-                    if isinstance(raw, Mapping):
-                        key = (str(raw.get("orderId")), str(raw.get("modified")))
-                        if key in yielded:
-                            continue
-                        yielded.add(key)
-                    yield raw
-                if not items or page * self.page_size >= total:
-                    return
-                page += 1
-        if not can_split:
-            raise WindowUnstable(PLATFORM, f"orderTotal kept changing in [{start}, {end})")
-        for half_start, half_end in ((start, middle), (middle, end)):
-            async for raw in self._scan_orders(half_start, half_end, yielded, depth + 1):
-                yield raw
+
+        async def fetch(page: int) -> NumberedPage:
+            body = await self.gateway("jingdong.pop.order.search", {**query, "page": str(page)})
+            result = body.get("searchorderinfo_result")
+            if not isinstance(result, Mapping):
+                raise TransientError(PLATFORM, "envelope", "no searchorderinfo_result")
+            total = int(result.get("orderTotal") or 0)
+            items = result.get("orderInfoList") or []
+            self.stats.pages += 1
+            return NumberedPage(items, total, more=bool(items) and page * self.page_size < total)
+
+        return fetch
 
     async def _order_detail_raw(self, platform_order_id: str) -> Raw:
         body = await self.gateway(

@@ -39,10 +39,10 @@ from connectors.errors import (
     BadRequestError,
     ErrorResolution,
     TransientError,
-    WindowUnstable,
     lookup,
     parse_ban_hint,
 )
+from connectors.paging import ReverseWalk, TotalPage, UnstableWindow
 from connectors.ratelimit import RateLimit
 from connectors.signing import taobao as top_signing
 from connectors.signing.taobao import SignMethod
@@ -423,7 +423,8 @@ GATEWAY_PATH = "/router/rest"
 
 SIGN_METHODS = frozenset({"md5", "hmac", "hmac-sha256"})
 #: How many times a window is scanned again when records entered it while we paged.
-MAX_RESCANS = 2
+#: scan a window again while records keep entering it, at most this often
+UNSTABLE_WINDOW = UnstableWindow(rescans=2)
 
 
 def _ceil_second(at: datetime) -> datetime:
@@ -477,7 +478,7 @@ class TaobaoConnector(Connector):
     not read yet past us. Records that moved up onto page 1 meanwhile are picked up by reading
     page 1 again at the end. If the total grew, records *entered* the window (it reached into
     "now", or the platform indexed late) and pushed others down past pages already read, so
-    the window is scanned again (at most ``MAX_RESCANS`` times, then ``WindowUnstable``: the
+    the window is scanned again (at most ``UNSTABLE_WINDOW.rescans`` times, then ``WindowUnstable``: the
     base reads it again, then sync keeps its cursor before the window and retries it next
     run). The same walk serves refunds, items and bills.
 
@@ -600,39 +601,31 @@ class TaobaoConnector(Connector):
         """Every record of one query, walking pages last -> first (see the class doc)."""
         size = page_size or self.page_size
         business = {**business, "use_has_next": "false"}  # we need total_results
-        seen: set[tuple[str, ...]] = set()
 
-        def fresh(items: Sequence[Any]) -> list[Raw]:
-            out: list[Raw] = []
-            for raw in items:
-                if not isinstance(raw, Mapping):
-                    out.append({"value": raw})  # quarantined by the guard
-                    continue
-                mark = key(raw)
-                if mark not in seen:
-                    seen.add(mark)
-                    out.append(raw)
-            return out
+        async def fetch(page_no: int) -> TotalPage:
+            page = await self._page(method, business, page_no, size, outer, inner)
+            return TotalPage(page.items, page.total)
 
-        for _ in range(MAX_RESCANS + 1):
-            head = first or await self._page(method, business, 1, size, outer, inner)
-            first = None
-            for raw in fresh(head.items):
-                yield raw
-            last = -(-head.total // size)
-            if last <= 1:
-                return  # one page: a consistent snapshot of the whole window
-            for page_no in range(last, 1, -1):
-                page = await self._page(method, business, page_no, size, outer, inner)
-                for raw in fresh(page.items):
-                    yield raw
-            tail = await self._page(method, business, 1, size, outer, inner)
-            for raw in fresh(tail.items):
-                yield raw  # records that moved up onto page 1 while we walked
-            if tail.total <= head.total:
-                return
-        bounds = " .. ".join(str(v) for k, v in business.items() if k.startswith(("start_", "end_")))
-        raise WindowUnstable(self.platform_name, f"{method}: records kept entering the window [{bounds}]")
+        def pages_after(total: int) -> list[int]:
+            last = -(-total // size)
+            return [*range(last, 1, -1), 1] if last > 1 else []
+
+        def unstable(totals: list[int]) -> str:
+            bounds = " .. ".join(str(v) for k, v in business.items() if k.startswith(("start_", "end_")))
+            return f"{method}: records kept entering the window [{bounds}]"
+
+        paging = ReverseWalk(
+            UNSTABLE_WINDOW,
+            key,
+            platform=self.platform_name,
+            pages_after=pages_after,
+            settled="first_page_again",
+            skip_seen_in_first_pass=True,
+            wrap_non_objects=True,
+        )
+        head = TotalPage(first.items, first.total) if first is not None else None
+        async for raw in paging.walk(fetch, first_page=1, unstable=unstable, first=head):
+            yield raw
 
     async def _windowed_walk(
         self,

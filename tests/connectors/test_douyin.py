@@ -674,7 +674,7 @@ async def test_a_window_whose_total_keeps_growing_raises_window_unstable(session
                 pass
         assert connector.stats.unstable_windows == connector.unstable_retries + 1
         # every pass re-read the window: page 0, the rest backwards, page 0 again
-        assert Growing.calls > (dy.MAX_RESCANS + 1) * (connector.unstable_retries + 1)
+        assert Growing.calls > (dy.UNSTABLE_WINDOW.rescans + 1) * (connector.unstable_retries + 1)
 
 
 async def test_a_window_whose_total_only_shrinks_is_read_once(session: aiohttp.ClientSession) -> None:
