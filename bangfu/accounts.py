@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -50,6 +52,22 @@ THROTTLE_WINDOW = timedelta(minutes=15)
 TOKEN_PREFIX = "bfh_"
 
 _hasher = PasswordHasher()
+# argon2 is CPU-bound by design: at most one password check per core runs at a time (a pool of
+# that many threads is the semaphore), the rest wait their turn in its queue. 16 logins at once
+# on two cores then take the time of 16 checks done two by two, instead of 16 threads thrashing
+# the cores and the event loop's own thread, and they do not occupy the default executor.
+ARGON2_SLOTS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+_argon2_pool = ThreadPoolExecutor(max_workers=ARGON2_SLOTS, thread_name_prefix="argon2")
+
+
+def _fresh_argon2_pool() -> None:
+    """A forked child (several server processes, Celery) gets its own pool: the parent's
+    threads do not exist there."""
+    global _argon2_pool
+    _argon2_pool = ThreadPoolExecutor(max_workers=ARGON2_SLOTS, thread_name_prefix="argon2")
+
+
+os.register_at_fork(after_in_child=_fresh_argon2_pool)
 
 
 def hash_password(password: str) -> str:
@@ -285,7 +303,7 @@ async def _verify(user: User | None, password: str) -> tuple[bool, str | None]:
             return False, None
         return True, (_hasher.hash(password) if _hasher.check_needs_rehash(stored) else None)
 
-    return await asyncio.to_thread(check)
+    return await asyncio.get_running_loop().run_in_executor(_argon2_pool, check)
 
 
 async def _login_record(
