@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from workers.app import app
-from workers.tasks import RETRY, run_with_engine
+from workers.tasks import RETRY, limits, run_with_engine
 
 
-@app.task(name="bangfu.refetch_quarantined", **RETRY)  # type: ignore[untyped-decorator]
+# One record fetched by id: a request or two, with the connector's retries and rate-limit waits.
+@app.task(name="bangfu.refetch_quarantined", **RETRY, **limits(5))  # type: ignore[untyped-decorator]
 def refetch_quarantined(refetch_id: int, database_url: str | None = None) -> dict[str, Any]:
     """Carry out the queued re-fetch ``refetch_id``; a request carried out already is left as it is."""
     from sync.engine import SyncEngine

@@ -46,6 +46,21 @@ RETRY = {
 }
 
 
+def limits(minutes: int) -> dict[str, int]:
+    """Celery's time limits for a task that should finish within ``minutes``.
+
+    ``soft_time_limit`` raises :class:`celery.exceptions.SoftTimeLimitExceeded` inside the task,
+    so its ``finally`` blocks run (the engine is disposed, an open transaction rolls back, a sync
+    run is closed as failed); ``time_limit`` kills the pool process one minute later if the task
+    is stuck where the exception cannot reach it. Every stage commits its work in small units
+    under unique keys, so a task stopped by either limit loses nothing: the next run (or the
+    redelivery, ``task_acks_late``) picks up where it stopped. The hard limit stays under the
+    broker's visibility timeout (an hour by default, :mod:`workers.app`), or Redis would hand a
+    task still running to a second worker. Enforced by the prefork pool, not in eager mode.
+    """
+    return {"soft_time_limit": minutes * 60, "time_limit": minutes * 60 + 60}
+
+
 def run_with_engine(work: Callable[[AsyncEngine], Awaitable[T]], database_url: str | None = None) -> T:
     """Run ``work`` with a fresh engine on a fresh event loop; dispose of both afterwards."""
 
@@ -60,7 +75,8 @@ def run_with_engine(work: Callable[[AsyncEngine], Awaitable[T]], database_url: s
     return asyncio.run(main())
 
 
-@app.task(name="bangfu.process_lines", **RETRY)  # type: ignore[untyped-decorator]
+# One pass over at most 2,000 lines (and their refunds): seconds to a few minutes.
+@app.task(name="bangfu.process_lines", **RETRY, **limits(10))  # type: ignore[untyped-decorator]
 def process_lines(shop_id: int | None = None, limit: int = 2_000, database_url: str | None = None) -> dict[str, int]:
     """One pass of attribute -> allocate -> post over at most ``limit`` due lines (and refunds)."""
     from workers.pipeline import run_once
@@ -86,25 +102,30 @@ def _stage_task(stages: dict[str, str], shop_id: int | None, limit: int, databas
     return run_with_engine(work, database_url)
 
 
-@app.task(name="bangfu.attribute_lines", **RETRY)  # type: ignore[untyped-decorator]
+# One stage over at most 5,000 lines, one transaction.
+@app.task(name="bangfu.attribute_lines", **RETRY, **limits(10))  # type: ignore[untyped-decorator]
 def attribute_lines(shop_id: int | None = None, limit: int = 5_000, database_url: str | None = None) -> dict[str, int]:
     """Attribute new or changed order lines (and lines near newly arrived sessions) to live sessions."""
     return _stage_task({"attribute": ""}, shop_id, limit, database_url)
 
 
-@app.task(name="bangfu.allocate_lines", **RETRY)  # type: ignore[untyped-decorator]
+# One stage over at most 5,000 lines, one transaction.
+@app.task(name="bangfu.allocate_lines", **RETRY, **limits(10))  # type: ignore[untyped-decorator]
 def allocate_lines(shop_id: int | None = None, limit: int = 5_000, database_url: str | None = None) -> dict[str, int]:
     """Draw paid lines' units from their SKUs' supply lots (FIFO), and put refunded units back."""
     return _stage_task({"allocate": "", "return": "returns_"}, shop_id, limit, database_url)
 
 
-@app.task(name="bangfu.post_journals", **RETRY)  # type: ignore[untyped-decorator]
+# One stage over at most 5,000 lines, one transaction.
+@app.task(name="bangfu.post_journals", **RETRY, **limits(10))  # type: ignore[untyped-decorator]
 def post_journals(shop_id: int | None = None, limit: int = 5_000, database_url: str | None = None) -> dict[str, int]:
     """Post the sale, true-up and refund journals that are due."""
     return _stage_task({"post": "", "refunds": "refunds_"}, shop_id, limit, database_url)
 
 
-@app.task(name="bangfu.process_all", **RETRY)  # type: ignore[untyped-decorator]
+# Passes until nothing is due: a backlog (a first sync, a re-scan) can take many passes; each
+# pass commits, so a stopped task leaves the rest to the next minute's run.
+@app.task(name="bangfu.process_all", **RETRY, **limits(30))  # type: ignore[untyped-decorator]
 def process_all(shop_id: int | None = None, database_url: str | None = None) -> dict[str, int]:
     """Passes of :func:`process_lines` until nothing is due."""
     from workers.pipeline import run_pipeline
@@ -115,7 +136,10 @@ def process_all(shop_id: int | None = None, database_url: str | None = None) -> 
     return run_with_engine(work, database_url)
 
 
-@app.task(name="bangfu.sync_shop", **RETRY)  # type: ignore[untyped-decorator]
+# A whole shop until caught up: a first sync reads 90 days of windows for five streams at the
+# platform's rate limit, with up to 20 passes; the longest task we have. Cursors are committed per
+# window, so a sync stopped here resumes from where it stopped on the next beat.
+@app.task(name="bangfu.sync_shop", **RETRY, **limits(50))  # type: ignore[untyped-decorator]
 def sync_shop(shop_id: int, database_url: str | None = None) -> dict[str, Any]:
     """Sync one shop until caught up, then queue the accounting of what arrived."""
     from sync.engine import SyncEngine
@@ -136,7 +160,8 @@ def sync_shop(shop_id: int, database_url: str | None = None) -> dict[str, Any]:
     return summary
 
 
-@app.task(name="bangfu.sync_shop_requested", **RETRY)  # type: ignore[untyped-decorator]
+# As bangfu.sync_shop; with ``full`` a re-scan of the whole look-back period, as long as a first sync.
+@app.task(name="bangfu.sync_shop_requested", **RETRY, **limits(50))  # type: ignore[untyped-decorator]
 def sync_shop_requested(shop_id: int, full: bool = False, database_url: str | None = None) -> dict[str, Any]:
     """A sync of one shop an operator asked for in the console (``/operator``): from the cursors
     until caught up, or with ``full`` a re-scan of the whole look-back period; then the accounting
@@ -158,7 +183,8 @@ def sync_shop_requested(shop_id: int, full: bool = False, database_url: str | No
     return summary
 
 
-@app.task(name="bangfu.stock_settle_requested")  # type: ignore[untyped-decorator]
+# One read-back per uncertain push and a push per settled SKU, at the platforms' rate limits.
+@app.task(name="bangfu.stock_settle_requested", **limits(20))  # type: ignore[untyped-decorator]
 def stock_settle_requested(shop_ids: list[int] | None, by: str, database_url: str | None = None) -> dict[str, Any]:
     """Settle the uncertain stock pushes of the shops (None: every shop) an operator asked for in
     the console (``/operator/stock``): read each listing's stock back, mark its pushes applied or
@@ -177,7 +203,8 @@ def stock_settle_requested(shop_ids: list[int] | None, by: str, database_url: st
     return run_with_engine(work, database_url)
 
 
-@app.task(name="bangfu.sync_all")  # type: ignore[untyped-decorator]
+# One query and a message per active shop: seconds.
+@app.task(name="bangfu.sync_all", **limits(2))  # type: ignore[untyped-decorator]
 def sync_all(database_url: str | None = None) -> list[int]:
     """Queue a sync of every active shop (one task per shop, so shops run on any worker)."""
     shop_ids = run_with_engine(_active_shop_ids, database_url)
@@ -186,7 +213,8 @@ def sync_all(database_url: str | None = None) -> list[int]:
     return shop_ids
 
 
-@app.task(name="bangfu.reconcile", **RETRY)  # type: ignore[untyped-decorator]
+# One shop's month of settlement lines against its orders, one transaction.
+@app.task(name="bangfu.reconcile", **RETRY, **limits(15))  # type: ignore[untyped-decorator]
 def reconcile(shop_id: int, period: str, database_url: str | None = None) -> dict[str, int]:
     """Reconcile one shop's settlement lines for a month (``YYYY-MM``); results are stored."""
     from workers.reconcile import reconcile as reconcile_period
@@ -199,7 +227,8 @@ def reconcile(shop_id: int, period: str, database_url: str | None = None) -> dic
     return run_with_engine(work, database_url)
 
 
-@app.task(name="bangfu.reconcile_all")  # type: ignore[untyped-decorator]
+# Two messages per active shop: seconds.
+@app.task(name="bangfu.reconcile_all", **limits(2))  # type: ignore[untyped-decorator]
 def reconcile_all(database_url: str | None = None, now: str | None = None) -> list[list[Any]]:
     """Queue reconciliation of this month and last month (Asia/Shanghai) for every active shop."""
     moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
@@ -212,7 +241,8 @@ def reconcile_all(database_url: str | None = None, now: str | None = None) -> li
     return queued
 
 
-@app.task(name="bangfu.detect_unsold", **RETRY)  # type: ignore[untyped-decorator]
+# Opens, refreshes and resolves the unsold alerts of every lot, one transaction.
+@app.task(name="bangfu.detect_unsold", **RETRY, **limits(15))  # type: ignore[untyped-decorator]
 def detect_unsold(database_url: str | None = None, now: str | None = None) -> int:
     """Open, refresh and resolve unsold (滞销) alerts, as ``bangfu alerts run`` does (the rule of
     :mod:`bangfu.unsold`, ``BANGFU_UNSOLD_RULE`` if set); returns the number of open alerts."""

@@ -61,6 +61,18 @@ def test_the_app_is_eager_without_redis_and_acks_late() -> None:
         assert entry["task"] in app.tasks
 
 
+def test_every_task_has_a_soft_and_a_hard_time_limit_under_the_visibility_timeout() -> None:
+    app.loader.import_default_modules()  # the app's include list, as a worker loads it
+    ours = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+    assert set(ROUTES) <= set(ours)
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    for name, task in ours.items():
+        assert task.soft_time_limit, f"{name} has no soft_time_limit"
+        assert task.time_limit, f"{name} has no time_limit"
+        # The soft limit leaves time to clean up; Redis must not redeliver a task still running.
+        assert task.soft_time_limit < task.time_limit < visibility, name
+
+
 def test_stage_tasks_run_the_pipeline_once_however_often_they_are_sent(db_url: str) -> None:
     world = _world(db_url)
     attributed = tasks.attribute_lines.apply(kwargs={"database_url": db_url}).get()
