@@ -208,7 +208,7 @@ class SyncEngine:
         outcomes: list[StreamOutcome] = []
         try:
             connector = self._connector(shop)
-        except Exception as exc:  # a shop that cannot even be configured is recorded, not fatal
+        except Exception as exc:  # noqa: BLE001  # a shop that cannot even be configured is recorded, not fatal
             outcome = StreamOutcome(
                 shop.id,
                 SyncStream.ORDERS,

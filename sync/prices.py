@@ -152,7 +152,7 @@ class PricePusher:
                     )
                 except PlatformError as exc:
                     result = exc
-                except Exception as exc:  # a bug after the write may have been sent
+                except Exception as exc:  # noqa: BLE001  # a bug after the write may have been sent: recorded
                     result = RetriableError(shop.platform.value, "internal", f"{type(exc).__name__}: {exc}")
                 await self._finish(push_id, line, result)
         finally:

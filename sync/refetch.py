@@ -82,7 +82,7 @@ async def run_refetch(sync: SyncEngine, refetch_id: int) -> RefetchResult:
     except PlatformError as exc:
         message = sync.redacted(shop.id, f"{exc.__class__.__name__}: {exc}")
         return await _finish(sync, refetch_id, quarantined_id, None, exc.error_class.value, message)
-    except Exception as exc:  # a shop that cannot be configured, a refused write: recorded, not lost
+    except Exception as exc:  # noqa: BLE001  # a shop that cannot be configured, a refused write: recorded
         message = sync.redacted(shop.id, f"{exc.__class__.__name__}: {exc}")
         return await _finish(sync, refetch_id, quarantined_id, None, "internal", message)
     requested_by = None if found.requested_by is None else int(found.requested_by)

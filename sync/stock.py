@@ -443,7 +443,7 @@ class StockPusher:
             _, stock = await connector.read_stock(first.platform_item_id, first.platform_sku_id or None)
         except PlatformError as exc:
             return unsettled(FAILED, self._redact(shop, f"{type(exc).__name__}: {exc}"), exc.error_class.value)
-        except Exception as exc:  # cannot connect (credentials, configuration) or a bug: nothing settled
+        except Exception as exc:  # noqa: BLE001  # cannot connect (credentials, configuration), a bug: recorded
             why = f"cannot read the platform's stock: {type(exc).__name__}: {exc}"
             return unsettled(FAILED, self._redact(shop, why))
         read_at = self.clock()
@@ -737,7 +737,7 @@ class StockPusher:
             return PlatformError(shop.platform.value, "shop_down", run.down[listing.shop_id])
         try:
             connector = run.connector(shop, self._make_connector)
-        except Exception as exc:  # nothing was sent: a plain failure, retried next pass
+        except Exception as exc:  # noqa: BLE001  # nothing was sent: a plain failure, retried next pass
             run.down[shop.id] = f"cannot connect: {type(exc).__name__}: {exc}"
             return PlatformError(shop.platform.value, "connector", run.down[shop.id])
         try:
@@ -749,7 +749,7 @@ class StockPusher:
             return exc
         except PlatformError as exc:
             return exc
-        except Exception as exc:  # a bug after the write may have been sent: never resend it
+        except Exception as exc:  # noqa: BLE001  # a bug after the write may have been sent: never resend it
             return StockPushUncertain(shop.platform.value, "internal", f"{type(exc).__name__}: {exc}")
 
     async def _takeover_reads(self, run: _Pass, sku_ids: Sequence[int]) -> None:
@@ -775,7 +775,7 @@ class StockPusher:
             try:
                 connector = run.connector(run.shops[shop_id], self._make_connector)
                 stocks = await connector.read_stocks(pairs)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  # one shop that cannot be read never stops the others
                 run.down[shop_id] = f"cannot read the platform's stock: {type(exc).__name__}: {exc}"
                 return
             read_at = self.clock()
@@ -836,7 +836,7 @@ class StockPusher:
             if row.status == PENDING:
                 try:
                     idempotent = run.connector(shop, self._make_connector).stock_delta_idempotent
-                except Exception:
+                except Exception:  # noqa: BLE001  # no connector: cannot tell, so the push is uncertain
                     idempotent = False
                 if not idempotent:
                     interrupted = StockPushUncertain(shop.platform.value, "interrupted", "sent or not: unknown")

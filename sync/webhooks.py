@@ -516,7 +516,7 @@ async def _process_shop(
     try:
         outcome = await sync.refresh_orders(shop, order_ids)
         refunds = await sync.refresh_refunds(shop, refund_ids) if refund_ids else None
-    except Exception as exc:  # any failure leaves the events for the sweep, never kills the worker
+    except Exception as exc:  # noqa: BLE001  # any failure leaves the events for the sweep, never kills the worker
         error = describe_error(exc)
         log.warning("webhook follow-up pull of %d events for shop %s failed: %s", len(ids), shop.id, error)
         await _finish(engine, ids, EventStatus.FAILED, clock(), error)
@@ -725,7 +725,7 @@ class WebhookReceiver:
             if ids:
                 try:
                     self.processed.add(await process_events(self.engine, self.sync, ids, clock=self.clock))
-                except Exception as exc:  # the events stay claimable; the sweep retries them
+                except Exception as exc:  # noqa: BLE001  # the events stay claimable; the sweep retries them
                     log.error(
                         "processing %d webhook events failed: %s\n%s", len(ids), describe_error(exc), _frames(exc)
                     )
@@ -786,7 +786,7 @@ async def sweep_forever(
             summary = await process_pending(engine, sync, policy=policy)
             if summary.claimed or summary.abandoned:
                 log.info("webhook sweep: %s", summary)
-        except Exception as exc:  # a sweep that fails is logged and tried again next interval
+        except Exception as exc:  # noqa: BLE001  # a failed sweep is logged and tried again next interval
             log.error("webhook sweep failed: %s\n%s", describe_error(exc), _frames(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -411,7 +411,7 @@ def _login() -> str:
 
     try:
         return getpass.getuser()
-    except Exception:  # no user name in the environment (a container): still say it was the CLI
+    except (KeyError, OSError):  # no user name in the environment (a container): still say it was the CLI
         return "unknown"
 
 

@@ -499,7 +499,7 @@ async def _after_sync(url: str, policy: Any) -> None:
                 await action()
             except UserError:
                 raise
-            except Exception as exc:  # one failing step is reported and retried next pass
+            except Exception as exc:  # noqa: BLE001  # one failing step is reported and retried next pass
                 console.print(f"[bold red]{t('sync.step_failed', step=step)}[/] {exc.__class__.__name__}: {exc}")
     finally:
         await engine.dispose()
