@@ -572,7 +572,7 @@ async def test_orders_beyond_the_90_day_lookback_are_not_asked_for(
 async def test_a_window_over_the_offset_cap_is_split(
     fake: Running, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dy, "OFFSET_CAP", 20)  # as if a day held more than 50,000 orders
+    monkeypatch.setattr(dy.tables, "OFFSET_CAP", 20)  # as if a day held more than 50,000 orders
     connector = make_connector(fake, session)
     now = fake.clock.now()
     start = now - timedelta(days=4)
