@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 SIGNED_KEYS: tuple[str, ...] = (
     "access_token",
@@ -34,16 +36,12 @@ class SignMethod(StrEnum):
 
 def sign_string(params: Mapping[str, str | None], sign_secret: str) -> str:
     """The exact string that is hashed: sorted ``k=v`` pairs plus the ``&signSecret=`` suffix."""
-    pairs = sorted(
-        (key, value) for key, value in params.items() if key in SIGNED_KEYS and value is not None
-    )
+    pairs = sorted((key, value) for key, value in params.items() if key in SIGNED_KEYS and value is not None)
     joined = "&".join(f"{key}={value}" for key, value in pairs)
     return f"{joined}&signSecret={sign_secret}"
 
 
-def sign(
-    params: Mapping[str, str | None], sign_secret: str, method: SignMethod | str | None = None
-) -> str:
+def sign(params: Mapping[str, str | None], sign_secret: str, method: SignMethod | str | None = None) -> str:
     """The ``sign`` value for ``params``.
 
     ``method`` defaults to the ``signMethod`` param, itself defaulting to MD5 as in the
@@ -69,3 +67,16 @@ def verify(params: Mapping[str, str | None], sign_secret: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+# -- the wire form of a call ---------------------------------------------------------------------
+
+
+def param_json(business: Mapping[str, Any]) -> str:
+    """The ``param`` text: compact JSON, key order as given (it is signed exactly as sent)."""
+    return json.dumps(business, ensure_ascii=False, separators=(",", ":"))
+
+
+def api_path(method: str) -> str:
+    """``open.order.cursor.list`` -> ``/open/order/cursor/list``."""
+    return "/" + method.replace(".", "/")

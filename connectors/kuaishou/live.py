@@ -1,0 +1,53 @@
+"""Kuaishou live sessions [I]: the session parser, pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bangfu.records import (
+    ExplanationRecord,
+    LiveMinuteRecord,
+    LiveSessionRecord,
+)
+from connectors import fields
+from connectors.kuaishou.parse import _list, _ms, _opt_ms
+
+
+def parse_live_stream(raw: Mapping[str, Any]) -> LiveSessionRecord:
+    """A live session (``open.live.stream.list`` row merged with its ``.detail``) [I]."""
+    minutes = tuple(
+        LiveMinuteRecord(
+            minute_at=_ms(m, "minuteTime"),
+            online=fields.integer(m, "onlineCount", 0),
+            views=fields.integer(m, "enterCount", 0),
+            new_buyers=fields.integer(m, "newBuyerCount", 0),
+            gmv_fen=fields.fen(m, "payAmount", 0),
+        )
+        for m in _list(raw, "minuteList")
+    )
+    explanations = tuple(
+        ExplanationRecord(
+            platform_item_id=fields.numeric_id(e, "kwaiItemId"),
+            started_at=_ms(e, "beginTime"),
+            ended_at=_ms(e, "endTime"),
+            platform_sku_id=fields.opt_numeric_id(e, "skuId"),
+        )
+        for e in _list(raw, "explainList")
+    )
+    return LiveSessionRecord(
+        room_id=fields.numeric_id(raw, "liveStreamId"),
+        author_id=fields.numeric_id(raw, "authorId"),
+        started_at=_ms(raw, "startTime"),
+        modified_at=_ms(raw, "updateTime"),
+        host_name=str(raw.get("authorName") or ""),
+        title=str(raw.get("title") or ""),
+        ended_at=_opt_ms(raw, "endTime"),
+        views=fields.integer(raw, "watchCount", 0),
+        unique_viewers=fields.integer(raw, "watchUserCount", 0),
+        peak_online=fields.integer(raw, "maxOnlineCount", 0),
+        total_watch_seconds=fields.integer(raw, "totalWatchDuration", 0),
+        minutes=minutes,
+        explanations=explanations,
+        raw=raw,
+    )
