@@ -57,6 +57,8 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
+from connectors.fakes.protocol import douyin as protocol
+from connectors.fakes.protocol.douyin import parse_timestamp
 from connectors.fakes.push import DOUYIN_PUSH, PushSender
 from connectors.fakes.server import FakePlatform, Record, json_response
 from connectors.fakes.world import (
@@ -70,7 +72,6 @@ from connectors.fakes.world import (
     FakeWorld,
     StockError,
 )
-from connectors.signing import douyin as signing
 
 TIMESTAMP_WINDOW = timedelta(minutes=10)  # [I]
 LOOKBACK = timedelta(days=90)
@@ -167,17 +168,6 @@ def from_epoch(value: int) -> datetime:
 
 def local_text(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).strftime(LOCAL_FORMAT)
-
-
-def parse_timestamp(text: str) -> datetime | None:
-    """Unix seconds, or ``yyyy-MM-dd HH:mm:ss`` Beijing time (legacy clients); else None."""
-    text = text.strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text), SHANGHAI)
-    try:
-        return datetime.strptime(text, LOCAL_FORMAT).replace(tzinfo=SHANGHAI)
-    except ValueError:
-        return None
 
 
 def _int(params: Mapping[str, Any], key: str, default: int | None, error: DyError) -> int:
@@ -331,7 +321,7 @@ class FakeDouyin(FakePlatform):
             raise DyError(40003, "平台参数不合法", "isv.method-invalid", f"method {method}与路径不符")
         if query["app_key"] != self.credentials.app_key:
             raise DyError(40003, "平台参数不合法", "isv.app-key-invalid", "app_key不存在")
-        if query["v"] != signing.API_VERSION:
+        if query["v"] != protocol.API_VERSION:
             raise DyError(40003, "平台参数不合法", "isv.version-invalid", "v只支持2")
         sent = parse_timestamp(query["timestamp"])
         if sent is None or abs(sent - self.clock.wall_now()) > TIMESTAMP_WINDOW:
@@ -344,18 +334,18 @@ class FakeDouyin(FakePlatform):
         sign = query.get("sign", "")
         if not sign:
             raise _missing("sign", "isv.signature-missing")
-        sign_method = query.get("sign_method", "") or signing.SignMethod.MD5.value
-        if sign_method not in {m.value for m in signing.SignMethod}:
+        sign_method = query.get("sign_method", "") or "md5"
+        if sign_method not in protocol.SIGN_METHODS:
             raise DyError(40003, "平台参数不合法", "isv.signature-invalid", f"不支持的sign_method {sign_method}")
         creds = self.credentials
-        if not signing.verify(
+        if not protocol.verify(
             sign,
-            app_key=creds.app_key,
             secret=creds.app_secret,
+            app_key=creds.app_key,
             method=method,
             param_json=param_json,
             timestamp=query["timestamp"],
-            sign_method=sign_method,
+            how=sign_method,
         ):
             raise DyError(40003, "平台参数不合法", "isv.signature-invalid", "签名校验失败")
         try:

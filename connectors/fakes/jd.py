@@ -32,13 +32,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from aiohttp import web
 
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import MoneyError, fen_to_yuan_str, parse_yuan
+from connectors.fakes.protocol import jd as protocol
+from connectors.fakes.protocol.jd import BEIJING, epoch_ms, parse_timestamp
 from connectors.fakes.server import (
     FakeCredentials,
     FakePlatform,
@@ -49,8 +51,6 @@ from connectors.fakes.server import (
     replaced,
 )
 from connectors.fakes.world import FakeItem, FakeOrder, FakeRefund, FakeSettlementLine, FakeWorld
-from connectors.signing import jd as jd_signing
-from connectors.windows import SHANGHAI, UTC, to_epoch_ms
 
 ZERO_TIME = "0001-01-01 00:00:00"
 API_VERSION = "2.0"
@@ -137,8 +137,6 @@ FEE_TYPE: Mapping[SettlementKind, tuple[str, str]] = {
     SettlementKind.OTHER: ("9001", "其他"),
 }
 
-_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.(\d{1,3}))?([+-]\d{4})?$")
-
 
 class GatewayError(Exception):
     def __init__(self, code: str) -> None:
@@ -162,25 +160,6 @@ def yuan(amount_fen: int) -> str:
     return fen_to_yuan_str(amount_fen)
 
 
-def parse_timestamp(text: str) -> datetime | None:
-    """The SDK format (``2021-05-07 09:20:39.683+0800``) or plain Beijing time [I]; None if
-    neither."""
-    match = _TIMESTAMP.match(text.strip())
-    if match is None:
-        return None
-    try:
-        naive = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return None
-    millis = int((match.group(2) or "0").ljust(3, "0"))
-    offset = match.group(3)
-    if offset is None:
-        aware = naive.replace(tzinfo=SHANGHAI)
-    else:
-        aware = datetime.strptime(f"{match.group(1)} {offset}", "%Y-%m-%d %H:%M:%S %z")
-    return (aware + timedelta(milliseconds=millis)).astimezone(UTC)
-
-
 def parse_query_time(value: Any, name: str) -> datetime:
     if not isinstance(value, str):
         raise BusinessError(BAD_PARAM, f"{name}格式错误")
@@ -188,7 +167,7 @@ def parse_query_time(value: Any, name: str) -> datetime:
         naive = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
         raise BusinessError(BAD_PARAM, f"{name}格式错误") from None
-    return naive.replace(tzinfo=SHANGHAI).astimezone(UTC)
+    return naive.replace(tzinfo=BEIJING).astimezone(UTC)
 
 
 def page_args(params: Mapping[str, Any], page_key: str, size_key: str, default_size: int) -> tuple[int, int]:
@@ -415,7 +394,7 @@ class FakeJd(FakePlatform):
             raise GatewayError("8")
         if not params.get("sign"):
             raise GatewayError("11")
-        if not jd_signing.verify(params, self.credentials.app_secret):
+        if not protocol.verify(params, self.credentials.app_secret):
             raise GatewayError("12")
         token = params.get("access_token", "")
         if not token:
@@ -636,8 +615,8 @@ class FakeJd(FakePlatform):
             "actualPayPrice": yuan(refund.line_paid_fen),
             "refundAmount": yuan(refund.amount_fen),  # [I] see connectors.jd.parse_refund
             "questionDesc": refund.reason,
-            "applyTime": to_epoch_ms(refund.created_at),
-            "updateDate": to_epoch_ms(refund.modified_at),
+            "applyTime": epoch_ms(refund.created_at),
+            "updateDate": epoch_ms(refund.modified_at),
         }
 
     @staticmethod
@@ -691,8 +670,8 @@ class FakeJd(FakePlatform):
             "itemNum": item.spu_code,
             "stockNum": item.stock,
             "categoryId": 12218,  # 生鲜
-            "created": to_epoch_ms(item.created_at),
-            "modified": to_epoch_ms(item.modified_at),
+            "created": epoch_ms(item.created_at),
+            "modified": epoch_ms(item.modified_at),
         }
 
     @staticmethod
@@ -707,7 +686,7 @@ class FakeJd(FakePlatform):
                 "stockNum": sku.stock,
                 "status": 1 if item.on_sale else 2,
                 "saleAttrs": [{"attrId": "1000", "attrValues": ["1"], "attrValueAlias": [sku.spec]}],
-                "modified": to_epoch_ms(sku.modified_at),
+                "modified": epoch_ms(sku.modified_at),
             }
             for sku in item.skus
         ]
@@ -836,7 +815,7 @@ class FakeJd(FakePlatform):
                 "token_type": "bearer",
                 "open_id": f"fake-jd-open-{self.world.shop_id}",
                 "uid": self.world.shop_id,
-                "time": to_epoch_ms(self.clock.now()),
+                "time": epoch_ms(self.clock.now()),
                 "code": 0,
             }
         )

@@ -47,6 +47,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from bangfu.enums import OrderStatus, RefundStatus, SettlementKind
+from connectors.fakes.protocol import kuaishou as protocol
 from connectors.fakes.server import FakePlatform, Record, json_response
 from connectors.fakes.world import (
     FakeItem,
@@ -58,7 +59,6 @@ from connectors.fakes.world import (
     FakeWorld,
     StockError,
 )
-from connectors.signing.kuaishou import SignMethod, verify
 
 TIMESTAMP_WINDOW = timedelta(minutes=10)  # [I]
 MAX_QPS = 300.0
@@ -368,9 +368,7 @@ class FakeKuaishou(FakePlatform):
         params: dict[str, str] = dict(request.query)
         if request.method == "POST":
             if request.content_type != "application/x-www-form-urlencoded":
-                raise KsError(
-                    100200100, "Content-Type 仅支持 application/x-www-form-urlencoded", "invalid_request"
-                )
+                raise KsError(100200100, "Content-Type 仅支持 application/x-www-form-urlencoded", "invalid_request")
             params.update({k: str(v) for k, v in (await request.post()).items()})
         elif request.method != "GET":
             raise KsError(100200100, f"unsupported HTTP method {request.method}", "invalid_request")
@@ -382,16 +380,15 @@ class FakeKuaishou(FakePlatform):
             raise KsError(802004, f"path {request.path} does not match method {method}")
         if params["appkey"] != self.credentials.app_key:
             raise KsError(100200101, "app 非法: appkey 不存在", "unauthorized_client")
-        try:
-            SignMethod(params.get("signMethod") or "MD5")
-        except ValueError:
-            raise KsError(802003, f"signMethod 不支持: {params.get('signMethod')}") from None
+        if (params.get("signMethod") or "MD5") not in protocol.SIGN_METHODS:
+            raise KsError(802003, f"signMethod 不支持: {params.get('signMethod')}")
         stamp = params["timestamp"]
-        if not stamp.isdigit():
+        sent_at = protocol.parse_timestamp(stamp)
+        if sent_at is None:
             raise KsError(802002, f"timestamp 无效: {stamp}")
-        if abs(from_ms(int(stamp)) - self.clock.wall_now()) > TIMESTAMP_WINDOW:
+        if abs(sent_at - self.clock.wall_now()) > TIMESTAMP_WINDOW:
             raise KsError(802002, "timestamp 已过期, 请检查本地时间")
-        if not verify(params, self.sign_secret):
+        if not protocol.verify(params, self.sign_secret):
             raise KsError(802001, "签名校验失败")
         token = params.get("access_token")
         state = self.tokens.check(token)
@@ -608,9 +605,7 @@ class FakeKuaishou(FakePlatform):
                 for refund in order.refunds
             ],
             "orderLogisticsInfo": (
-                [{"expressNo": order.tracking_no, "expressCode": order.logistics_company}]
-                if order.tracking_no
-                else []
+                [{"expressNo": order.tracking_no, "expressCode": order.logistics_company}] if order.tracking_no else []
             ),
         }
         if len(lines) > 1:
@@ -784,9 +779,7 @@ class FakeKuaishou(FakePlatform):
         }
 
     def _bills(self, world: FakeWorld, business: dict[str, Any]) -> dict[str, Any]:
-        start, stop = self._window(
-            business, BILL_WINDOW, begin="settlementStartTime", end="settlementEndTime"
-        )
+        start, stop = self._window(business, BILL_WINDOW, begin="settlementStartTime", end="settlementEndTime")
         size = self._page_size(business, 20, BILL_PAGE_MAX)
         cursor = str(business.get("cursor") or "")
         if cursor == "nomore":

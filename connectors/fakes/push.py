@@ -47,8 +47,8 @@ from aiohttp import web
 
 from bangfu.enums import OrderStatus, RefundStatus
 from bangfu.money import fen_to_yuan_str
+from connectors.fakes.protocol import douyin as douyin_protocol
 from connectors.fakes.world import FakeOrder, FakeRefund, FakeWorld
-from connectors.signing import douyin as douyin_signing
 
 if TYPE_CHECKING:
     from connectors.fakes.server import FakePlatform
@@ -142,7 +142,7 @@ class PushFormat:
 
 # Douyin 抖店消息推送 (op.jinritemai.com/docs/message-docs/30/*, message tags as in the public
 # SDK zsmhub/doudian-sdk ``message/``): the body is a JSON array of {tag, msg_id, data} where
-# ``data`` is a JSON *string*; headers app-id and event-sign (connectors/signing/douyin.py).
+# ``data`` is a JSON *string*; headers app-id and event-sign (connectors/fakes/protocol/douyin.py).
 DOUYIN_TAGS: Mapping[EventKind, str] = {
     "created": "100",  # TradeCreate
     "paid": "101",  # TradePaid
@@ -206,16 +206,10 @@ def _douyin_encode(
 ) -> tuple[bytes, dict[str, str]]:
     body = _compact(list(messages)).encode("utf-8")
     creds = fake.credentials
-    method = sign_method or douyin_signing.SignMethod.MD5
     headers = {
         "Content-Type": "application/json",
-        douyin_signing.PUSH_APP_ID_HEADER: creds.app_key,
-        douyin_signing.PUSH_SIGN_HEADER: douyin_signing.push_sign(
-            body, app_key=creds.app_key, secret=creds.app_secret, sign_method=method
-        ),
+        **douyin_protocol.push_headers(body, app_key=creds.app_key, secret=creds.app_secret, how=sign_method),
     }
-    if sign_method:
-        headers[douyin_signing.PUSH_SIGN_METHOD_HEADER] = str(method)
     return body, headers
 
 

@@ -40,6 +40,7 @@ from aiohttp import web
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import MoneyError, fen_to_yuan_str, parse_yuan
 from connectors.fakes.faults import FaultInjector
+from connectors.fakes.protocol import taobao as protocol
 from connectors.fakes.push import TAOBAO_PUSH, PushSender
 from connectors.fakes.server import (
     FakeCredentials,
@@ -58,7 +59,6 @@ from connectors.fakes.world import (
     FakeSettlementLine,
     FakeWorld,
 )
-from connectors.signing.taobao import verify as verify_sign
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -194,14 +194,6 @@ def top_time(value: datetime | None) -> str | None:
 def parse_top_time(text: str) -> datetime:
     """``yyyy-MM-dd HH:mm:ss`` Beijing time -> aware UTC (ValueError when malformed)."""
     return datetime.strptime(text.strip(), TIME_FORMAT).replace(tzinfo=SHANGHAI).astimezone(UTC)
-
-
-def parse_timestamp(text: str) -> datetime:
-    """The ``timestamp`` system param: Beijing-time text, or epoch milliseconds."""
-    stripped = text.strip()
-    if stripped.isdigit():
-        return datetime.fromtimestamp(int(stripped) / 1000, UTC)
-    return parse_top_time(stripped)
 
 
 def yuan(fen: int) -> str:
@@ -508,7 +500,7 @@ class FakeTaobao(FakePlatform):
         if params.get("format", "xml") != "json":
             raise TopError(23, "Invalid format", sub_msg="this fake gateway answers format=json only")
         sign_method = params.get("sign_method", "md5")
-        if sign_method not in ("md5", "hmac", "hmac-sha256"):
+        if sign_method not in protocol.SIGN_METHODS:
             raise TopError(25, "Invalid signature", sub_msg=f"unsupported sign_method {sign_method}")
         if not params.get("sign"):
             raise TopError(24, "Missing signature")
@@ -516,12 +508,12 @@ class FakeTaobao(FakePlatform):
         if not stamp:
             raise TopError(30, "Missing timestamp")
         try:
-            sent_at = parse_timestamp(stamp)
+            sent_at = protocol.parse_timestamp(stamp)
         except (ValueError, OverflowError, OSError):
             raise TopError(31, "Invalid timestamp", sub_msg=f"unparsable timestamp {stamp!r}") from None
         if abs(sent_at - self.clock.wall_now()) > TIMESTAMP_TOLERANCE:
             raise TopError(31, "Invalid timestamp", sub_msg="timestamp is more than 10 minutes off")
-        if not verify_sign(params, self.credentials.app_secret):
+        if not protocol.verify(params, self.credentials.app_secret):
             raise TopError(25, "Invalid signature")
         if method not in KNOWN_METHODS:
             raise TopError(22, "Invalid method")

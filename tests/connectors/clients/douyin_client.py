@@ -1,7 +1,9 @@
 """An independent Douyin 抖店 client, written again from PLATFORMS.md §3 for the tests.
 
-It shares no code with ``connectors/`` (not even ``connectors.signing.douyin``), so a signing or
-envelope mistake in the connector cannot hide by being repeated in the fake's checks.
+It shares no code with ``connectors/``: it signs with :mod:`connectors.fakes.protocol.douyin`, the
+protocol package the fakes verify with (which the import contracts keep apart from
+``connectors.signing``), so a signing or envelope mistake in the connector cannot hide by being
+repeated in the fake's checks.
 
 Protocol as documented: the method ``order.searchList`` lives at ``/order/searchList``. The SDK
 style is a POST whose query string carries ``app_key, method, timestamp (unix s), v=2, sign,
@@ -16,36 +18,18 @@ hmac-sha256 keys HMAC-SHA256 with the secret, md5 hashes it plainly; lowercase h
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+from connectors.fakes.protocol.douyin import BEIJING, beijing_text
+from connectors.fakes.protocol.douyin import param_json as dy_param_json
+from connectors.fakes.protocol.douyin import sign as dy_sign
 
-
-def dy_param_json(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def dy_sign(secret: str, app_key: str, method: str, param_json: str, timestamp: str, how: str) -> str:
-    """The Douyin signature, spelled out from the protocol text."""
-    text = "".join([secret, "app_key", app_key, "method", method, "param_json", param_json, "timestamp", timestamp])
-    text += "v2" + secret
-    if how == "md5":
-        return hashlib.md5(text.encode("utf-8")).hexdigest()
-    if how == "hmac-sha256":
-        return hmac.new(secret.encode("utf-8"), text.encode("utf-8"), "sha256").hexdigest()
-    raise ValueError(f"no such Douyin sign_method: {how}")
-
-
-def beijing_text(moment: datetime) -> str:
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+__all__ = ["BEIJING", "DouyinTestClient", "beijing_text", "dy_param_json", "dy_sign"]
 
 
 @dataclass

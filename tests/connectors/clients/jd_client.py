@@ -1,8 +1,10 @@
 """An independent JD JOS client for tests, written again from PLATFORMS.md §2.
 
-It shares no code with ``connectors/`` (not even the signing module), so a signing or
-envelope bug cannot hide in both the connector and the fake. It is deliberately plain: it
-builds the system parameters the official SDK sends, signs them with
+It shares no code with ``connectors/``: it signs and stamps with
+:mod:`connectors.fakes.protocol.jd`, the protocol package the fakes verify with (which the import
+contracts keep apart from ``connectors.signing``), so a signing or envelope bug cannot hide in
+both the connector and the fake. It is deliberately plain: it builds the system parameters the
+official SDK sends, signs them with
 ``UPPER(MD5(secret + sorted key+value + secret))``, puts everything in the query string of a
 POST to ``/routerjson`` (as the official Python SDK does) and returns the decoded JSON.
 Hooks let a test send a wrong signature, a stale timestamp or a bad token on purpose.
@@ -10,36 +12,17 @@ Hooks let a test send a wrong signature, a stale timestamp or a bad token on pur
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
-BEIJING = timezone(timedelta(hours=8))
+from connectors.fakes.protocol.jd import BEIJING, plain_timestamp, sdk_timestamp
+from connectors.fakes.protocol.jd import sign as jos_sign
 
-
-def jos_sign(secret: str, params: dict[str, str]) -> str:
-    """MD5 of secret + k1v1k2v2... (keys sorted, ``sign`` and empty values skipped) + secret."""
-    pieces = []
-    for key in sorted(params):
-        if key == "sign" or params[key] == "":
-            continue
-        pieces.append(key + params[key])
-    text = secret + "".join(pieces) + secret
-    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
-
-
-def sdk_timestamp(at: datetime) -> str:
-    """The official SDK's ``%Y-%m-%d %H:%M:%S.000%z`` in Beijing time (millis included)."""
-    local = at.astimezone(BEIJING)
-    return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}" + "+0800"
-
-
-def plain_timestamp(at: datetime) -> str:
-    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+__all__ = ["JdTestClient", "gateway_error", "jos_sign", "plain_timestamp", "responce", "sdk_timestamp"]
 
 
 @dataclass

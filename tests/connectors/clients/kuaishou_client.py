@@ -1,7 +1,9 @@
 """An independent Kuaishou 快手小店 client, written again from PLATFORMS.md §4.
 
-It shares no code with ``connectors/`` (not even ``connectors.signing.kuaishou``), so a signing or
-envelope mistake in the connector cannot hide by being repeated in the fake's checks.
+It shares no code with ``connectors/``: it signs with :mod:`connectors.fakes.protocol.kuaishou`,
+the protocol package the fakes verify with (which the import contracts keep apart from
+``connectors.signing``), so a signing or envelope mistake in the connector cannot hide by being
+repeated in the fake's checks.
 
 Protocol as documented: the path is the method with ``.`` turned into ``/``
 (``open.order.cursor.list`` -> ``/open/order/cursor/list``); the query carries ``appkey``,
@@ -17,37 +19,17 @@ POST ``/oauth2/refresh_token`` (``app_id, app_secret, grant_type=refresh_token, 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-SIGNED = ("access_token", "appkey", "method", "param", "signMethod", "timestamp", "version")
+from connectors.fakes.protocol.kuaishou import SIGNED, now_ms
+from connectors.fakes.protocol.kuaishou import sign as ks_sign
 
-
-def ks_sign(params: dict[str, str], sign_secret: str, sign_method: str) -> str:
-    """The Kuaishou signature, spelled out from the protocol text."""
-    text = ""
-    for key in sorted(k for k in params if k in SIGNED):
-        text += ("&" if text else "") + key + "=" + params[key]
-    text += "&signSecret=" + sign_secret
-    raw = text.encode("utf-8")
-    if sign_method == "MD5":
-        return hashlib.md5(raw).hexdigest()
-    if sign_method == "HMAC_SHA256":
-        mac = hmac.new(sign_secret.encode("utf-8"), raw, hashlib.sha256).digest()
-        return base64.b64encode(mac).decode()
-    raise ValueError(f"no such Kuaishou signMethod: {sign_method}")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+__all__ = ["SIGNED", "KuaishouTestClient", "ks_sign", "now_ms"]
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """An independent TOP (Taobao/Tmall Open Platform) client, written again from PLATFORMS.md §1.
 
-It shares no code with ``connectors/`` (not even ``connectors.signing.taobao``), so a signing or
-envelope mistake in the connector cannot hide by being repeated in the fake's checks.
+It shares no code with ``connectors/``: it signs with :mod:`connectors.fakes.protocol.taobao`,
+the protocol package the fakes verify with (which the import contracts keep apart from
+``connectors.signing``), so a signing or envelope mistake in the connector cannot hide by being
+repeated in the fake's checks.
 
 Protocol as documented: POST ``/router/rest`` form-encoded; system params ``method``,
 ``app_key``, ``session``, ``timestamp`` (``yyyy-MM-dd HH:mm:ss`` GMT+8, or epoch ms as the
@@ -13,39 +15,17 @@ HMAC-SHA256 keyed by the secret; uppercase hex. Errors are HTTP 200 ``{"error_re
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
-GMT8 = timezone(timedelta(hours=8))
+from connectors.fakes.protocol.taobao import GMT8, gmt8_text
+from connectors.fakes.protocol.taobao import sign as top_sign
 
-
-def top_sign(secret: str, params: dict[str, str], sign_method: str) -> str:
-    """The TOP signature, spelled out step by step from the protocol text."""
-    pieces: list[bytes] = []
-    for key in sorted(params, key=lambda k: k.encode("ascii")):
-        if key == "sign" or params[key] == "":
-            continue
-        pieces.append(key.encode("utf-8"))
-        pieces.append(params[key].encode("utf-8"))
-    joined = b"".join(pieces)
-    secret_bytes = secret.encode("utf-8")
-    if sign_method == "md5":
-        return hashlib.md5(secret_bytes + joined + secret_bytes).hexdigest().upper()
-    if sign_method == "hmac":
-        return hmac.new(secret_bytes, joined, "md5").hexdigest().upper()
-    if sign_method == "hmac-sha256":
-        return hmac.new(secret_bytes, joined, "sha256").hexdigest().upper()
-    raise ValueError(f"no such TOP sign_method: {sign_method}")
-
-
-def gmt8_text(moment: datetime) -> str:
-    return moment.astimezone(GMT8).strftime("%Y-%m-%d %H:%M:%S")
+__all__ = ["GMT8", "TopTestClient", "gmt8_text", "top_sign"]
 
 
 @dataclass
