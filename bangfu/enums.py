@@ -53,8 +53,14 @@ class OrderStatus(StrEnum):
 
     @property
     def is_paid(self) -> bool:
+        """The buyer paid: every status but awaiting payment and cancelled before payment (an
+        order closed after payment was paid). The one "is paid" rule; SQL filters use
+        :data:`UNPAID_ORDER_STATUSES` through :func:`bangfu.models.order_is_paid`."""
         return self not in (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED)
 
+
+#: The stored values of the statuses that are not :attr:`OrderStatus.is_paid`, for SQL filters.
+UNPAID_ORDER_STATUSES: tuple[str, ...] = tuple(status.value for status in OrderStatus if not status.is_paid)
 
 _ORDER_RANK = {
     OrderStatus.PENDING_PAYMENT: 0,

@@ -29,12 +29,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bangfu.clock import Clock, utcnow
 from bangfu.enums import ErrorClass, SyncStream
 from bangfu.errors import UserError
 from bangfu.i18n import t
@@ -57,7 +58,6 @@ from connectors.errors import AuthError, PlatformError, RecordError, Unsupported
 from connectors.windows import split_windows
 from sync.factory import ConnectorFactory
 
-Clock = Callable[[], datetime]
 Progress = Callable[["StreamOutcome"], None]
 
 # Orders before refunds (so refunds find their lines), settlements after both.
@@ -70,10 +70,6 @@ STREAM_ORDER = (
 )
 WINDOWED = frozenset(STREAM_ORDER) - {SyncStream.PRODUCTS}
 FATAL_CLASSES = frozenset({ErrorClass.AUTH.value, ErrorClass.BAD_REQUEST.value})
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu.clock import Clock, utcnow
 from bangfu.models import ChannelPrice, Listing, PricePush, Shop, Sku
 from bangfu.secrets import SecretStore
 from connectors.base import Connector, PricePushResult
@@ -64,17 +64,13 @@ class PriceLine:
     error: str | None = None
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class PricePusher:
     def __init__(
         self,
         engine: AsyncEngine,
         *,
         secrets: SecretStore | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = utcnow,
         connector_factory: Callable[[Shop], Connector] | None = None,
         connector_kwargs: dict[str, Any] | None = None,
     ) -> None:

@@ -84,12 +84,13 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bangfu.clock import Clock, utcnow
 from bangfu.models import Shop
 from bangfu.secrets import SecretStore, redact, secret_values
 from bangfu.stock_truth import (
@@ -132,12 +133,7 @@ __all__ = [
     "shares_for",
 ]
 
-Clock = Callable[[], datetime]
 _LOCK_SPACE = 0x42465354 << 32  # "BFST": advisory lock keys for stock, one per SKU
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -67,6 +67,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bangfu.clock import Clock
 from bangfu.enums import PlatformKind, SyncStream
 from bangfu.errors import UserError
 from bangfu.models import QuarantinedRecord, Shop, WebhookEvent
@@ -77,7 +78,6 @@ from sync.engine import SyncEngine
 log = logging.getLogger(__name__)
 
 EVENTS: Table = WebhookEvent.__table__  # type: ignore[assignment]
-Clock = Callable[[], datetime]
 
 MAX_BODY = 2 * 1024 * 1024
 CLAIM_CHUNK = 500

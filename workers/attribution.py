@@ -52,7 +52,6 @@ from bangfu.attribution_rules import (
     WindowFacts,
     attribute,
 )
-from bangfu.enums import OrderStatus
 from bangfu.models import (
     ExplanationWindow,
     Host,
@@ -63,12 +62,12 @@ from bangfu.models import (
     Order,
     OrderLine,
     Shop,
+    order_is_paid,
 )
 from bangfu.models.base import IdType, UTCDateTime
 from bangfu.store import among, pg_unnest_insert
 from workers import changes
 
-_UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _CHUNK = 2_000  # ids per IN list / rows per executemany (batched into multi-row inserts by SQLAlchemy)
 _SESSION_CHUNK = 500
 
@@ -101,10 +100,6 @@ class AttributionStats:
 def _session_code() -> Any:
     """A session's campaign code: the column, else the one its raw payload carries (self-mall)."""
     return func.coalesce(LiveSession.campaign_code, LiveSession.raw["campaign_code"].as_string())
-
-
-def _paid_filter() -> Any:
-    return and_(Order.paid_at.is_not(None), Order.status.not_in(_UNPAID))
 
 
 def _line_columns() -> list[Any]:
@@ -154,9 +149,7 @@ def _lock(query: Any, conn: AsyncConnection) -> Any:
 
 def _due_filter() -> Any:
     """Paid, and with no attribution or an attribution of an older line version."""
-    return and_(
-        _paid_filter(), or_(LineAttribution.id.is_(None), LineAttribution.line_version < OrderLine.version)
-    )
+    return and_(order_is_paid(), or_(LineAttribution.id.is_(None), LineAttribution.line_version < OrderLine.version))
 
 
 def _due_base() -> Any:
@@ -178,11 +171,9 @@ def _queued_due() -> Any:
     return exists(due_lines().where(OrderLine.id == LineChange.order_line_id))
 
 
-async def _due_lines(
-    conn: AsyncConnection, shop_id: int | None, limit: int, queued: Sequence[int]
-) -> list[_Line]:
+async def _due_lines(conn: AsyncConnection, shop_id: int | None, limit: int, queued: Sequence[int]) -> list[_Line]:
     """Due lines: first lines newer than every attribution, then the queued lines still due."""
-    base = _due_base().where(_paid_filter())
+    base = _due_base().where(order_is_paid())
     if shop_id is not None:
         base = base.where(OrderLine.shop_id == shop_id)
     # Fast path: lines newer than every attribution (new lines arrive with higher ids).
@@ -476,7 +467,7 @@ async def _lines_near_sessions(
         query = (
             select(*_line_columns())
             .join(Order, Order.id == OrderLine.order_id)
-            .where(_paid_filter(), OrderLine.id.in_(ids.scalar_subquery()))
+            .where(order_is_paid(), OrderLine.id.in_(ids.scalar_subquery()))
             .order_by(OrderLine.id)
             .limit(limit + len(exclude) + len(found))
         )

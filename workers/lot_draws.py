@@ -51,11 +51,11 @@ from bangfu.models import (
     Refund,
     RefundPosting,
     SupplyLot,
+    order_is_paid,
 )
 from bangfu.store import among, pg_unnest_insert
 from workers import changes
 
-_UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _CHUNK = 2_000
 
 
@@ -180,10 +180,6 @@ async def _move_remaining(conn: AsyncConnection, deltas: dict[int, int], now: da
         )
 
 
-def _paid() -> Any:
-    return and_(Order.paid_at.is_not(None), Order.status.not_in(_UNPAID))
-
-
 async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, limit: int = 10_000) -> AllocationStats:
     """Draw up to about ``limit`` paid lines' units from their SKUs' lots (see the module docstring).
 
@@ -201,7 +197,7 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
         .group_by(SupplyLot.sku_id)
         .subquery("stock")
     )
-    due = and_(_paid(), OrderLine.quantity > 0, OrderLine.quantity <= stock.c.units, ~_drawn())
+    due = and_(order_is_paid(), OrderLine.quantity > 0, OrderLine.quantity <= stock.c.units, ~_drawn())
     if shop_id is not None:
         due = and_(due, OrderLine.shop_id == shop_id)
 
@@ -271,7 +267,7 @@ def waiting_lines() -> Any:
     return (
         select(OrderLine.id)
         .join(Order, Order.id == OrderLine.order_id)
-        .where(_paid(), OrderLine.sku_id.in_(select(SupplyLot.sku_id)), OrderLine.quantity > 0, ~_drawn())
+        .where(order_is_paid(), OrderLine.sku_id.in_(select(SupplyLot.sku_id)), OrderLine.quantity > 0, ~_drawn())
     )
 
 

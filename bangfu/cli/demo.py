@@ -210,7 +210,7 @@ async def _account(url: str, days: int) -> None:
 
 def _months(first: datetime, last: datetime) -> list[str]:
     """Every Asia/Shanghai month from ``first`` to ``last`` (inclusive), as ``YYYY-MM``."""
-    from bangfu.reports.base import SHANGHAI
+    from bangfu.clock import SHANGHAI
 
     start, end = (d.replace(tzinfo=d.tzinfo or UTC).astimezone(SHANGHAI) for d in (first, last))
     year, month, out = start.year, start.month, []

@@ -6,7 +6,7 @@ How the truth is defined and why pushes never oversell: see ``sync/stock.py``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 
 from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, upgrade_database
+from bangfu.clock import SHANGHAI
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, t
 from bangfu.models import Shop, Sku, StockReservation, StockRule
@@ -25,8 +26,6 @@ from bangfu.store import make_engine, session_factory
 stock_app = typer.Typer(
     help="Stock: share each SKU's truth between shops, reserve units, push the deltas.", no_args_is_help=True
 )
-
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 MESSAGES.update(
     {

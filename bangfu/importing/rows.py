@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -30,10 +29,10 @@ from pydantic import (
     model_validator,
 )
 
+from bangfu.clock import SHANGHAI
 from bangfu.enums import CertificationStatus, HouseholdCategory, SupplierKind, UnitType
 from bangfu.money import FEN_PER_YUAN, MoneyError, parse_yuan
 
-_SHANGHAI = ZoneInfo("Asia/Shanghai")
 _CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
@@ -99,7 +98,7 @@ def _whole(value: Any) -> Any:
 
 
 def _today() -> date:
-    return datetime.now(_SHANGHAI).date()
+    return datetime.now(SHANGHAI).date()
 
 
 EARLIEST = date(1950, 1, 1)
@@ -122,9 +121,9 @@ def _not_future(value: date | None) -> date | None:
 def _time_not_future(value: datetime | None) -> datetime | None:
     if value is not None:
         if value > datetime.now(UTC) + timedelta(days=1):
-            raise ValueError(f"{value.astimezone(_SHANGHAI):%Y-%m-%d %H:%M} is in the future")
+            raise ValueError(f"{value.astimezone(SHANGHAI):%Y-%m-%d %H:%M} is in the future")
         if value.year < 2015:
-            raise ValueError(f"{value.astimezone(_SHANGHAI):%Y-%m-%d %H:%M} is before 2015")
+            raise ValueError(f"{value.astimezone(SHANGHAI):%Y-%m-%d %H:%M} is before 2015")
     return value
 
 
@@ -411,7 +410,7 @@ def _local_time(value: Any) -> Any:
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a time like 2026-04-19 19:00:00") from exc
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_SHANGHAI)
+        parsed = parsed.replace(tzinfo=SHANGHAI)
     return parsed.astimezone(UTC)
 
 

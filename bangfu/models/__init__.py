@@ -20,7 +20,7 @@ from bangfu.models.channels import ChannelPrice, Listing, PricePush, PurchasingU
 from bangfu.models.county import CampaignGroup, MonitoringLine, UnitKind
 from bangfu.models.ledger import Journal, LedgerAccount, LedgerAdjustment, LedgerChainHead, Posting
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
-from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine
+from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine, order_is_paid
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
 from bangfu.models.session_summary import SessionSummary, SessionSummaryDirty
 from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
@@ -92,4 +92,5 @@ __all__ = [
     "UserShop",
     "WebSession",
     "WebhookEvent",
+    "order_is_paid",
 ]

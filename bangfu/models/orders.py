@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ColumnElement, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
+from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, enum_column, utcnow
 
 
@@ -45,6 +45,12 @@ class Order(IdMixin, Base):
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order")
+
+
+def order_is_paid() -> ColumnElement[bool]:
+    """SQL: the order was paid (:attr:`OrderStatus.is_paid`) and its payment time is known; the
+    one paid-order filter of the queries and the accounting stages."""
+    return and_(Order.paid_at.is_not(None), Order.status.not_in(UNPAID_ORDER_STATUSES))
 
 
 class OrderLine(IdMixin, Base):

@@ -23,17 +23,15 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bangfu.enums import OrderStatus
 from bangfu.errors import UserError
 from bangfu.importing import FileError, ImportRejected, parse_rows
 from bangfu.importing.loaders import LoadResult, load_listing_map
 from bangfu.importing.rows import ListingMapRow
 from bangfu.listing_map import ListingKey, SkuChoice, Suggestion, set_mapping, suggest
-from bangfu.models import ChannelPrice, Listing, Order, OrderLine, PricePush, Product, Shop, Sku, User
+from bangfu.models import ChannelPrice, Listing, Order, OrderLine, PricePush, Product, Shop, Sku, User, order_is_paid
 from bangfu.queries.operator import operates
 from bangfu.scope import Scope
 
-_UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 STATUSES = ("all", "unmapped", "mapped")
 
 
@@ -130,8 +128,7 @@ async def _waiting(conn: AsyncConnection, scope: Scope, shop_id: int | None) -> 
         .join(Order, Order.id == OrderLine.order_id)
         .where(
             OrderLine.sku_id.is_(None),
-            Order.paid_at.is_not(None),
-            Order.status.not_in(_UNPAID),
+            order_is_paid(),
             scope.shops(OrderLine.shop_id),
         )
         .group_by(OrderLine.shop_id, OrderLine.platform_item_id, sku_key)

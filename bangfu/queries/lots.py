@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bangfu.enums import OrderStatus, UserRole
+from bangfu.enums import UserRole
 from bangfu.importing.loaders import load_lots
 from bangfu.importing.rows import LotRow
 from bangfu.models import (
@@ -50,13 +50,13 @@ from bangfu.models import (
     Sku,
     Supplier,
     SupplyLot,
+    order_is_paid,
 )
 from bangfu.scope import Scope
 
 MAX_ROWS = 20  # delivering households on one form
 GRADES = ("A", "B", "C", "D", "E", "特", "一", "二", "三")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # as bangfu.importing refuses them
-_UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 WAITING_LOTS = "waiting_lots"
 # LotRow field -> the form field it came from ({i}: the household row)
 _FORM_FIELD = {
@@ -131,8 +131,7 @@ def _waiting_where(scope: Scope) -> Any:
     drawn = exists().where(LotAllocation.order_line_id == OrderLine.id, LotAllocation.quantity > 0)
     return and_(
         LineAccounting.status == WAITING_LOTS,
-        Order.paid_at.is_not(None),
-        Order.status.not_in(_UNPAID),
+        order_is_paid(),
         ~drawn,
         _lines_visible(scope),
     )

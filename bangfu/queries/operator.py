@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import OrderStatus, SupplierKind, SyncStream, UserRole
+from bangfu.enums import SupplierKind, SyncStream, UserRole
 from bangfu.models import (
     Alert,
     LedgerAccount,
@@ -46,6 +46,7 @@ from bangfu.models import (
     SyncCursor,
     SyncRun,
     User,
+    order_is_paid,
 )
 from bangfu.models import Journal as JournalRow
 from bangfu.scope import Scope
@@ -53,7 +54,6 @@ from bangfu.scope import Scope
 # Streams whose records a connector fetches one at a time by id (order_detail, refund_detail).
 REFETCH_STREAMS = frozenset({SyncStream.ORDERS.value, SyncStream.REFUNDS.value})
 WAITING_LOTS = "waiting_lots"  # workers.posting.WAITING_LOTS (core cannot import workers)
-_UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 _STREAM_ORDER = {s: i for i, s in enumerate(SyncStream)}
 
 
@@ -535,10 +535,6 @@ class Waiting:
         return sum(s.paid_fen for s in self.skus)
 
 
-def _paid() -> Any:
-    return and_(Order.paid_at.is_not(None), Order.status.not_in(_UNPAID))
-
-
 async def waiting_for_stock(conn: AsyncConnection, scope: Scope) -> Waiting | None:
     if not operates(scope):
         return None
@@ -575,7 +571,7 @@ async def waiting_for_stock(conn: AsyncConnection, scope: Scope) -> Waiting | No
             .join(Sku, Sku.id == OrderLine.sku_id)
             .join(Product, Product.id == Sku.product_id)
             .join(Supplier, Supplier.id == Product.supplier_id)
-            .where(LineAccounting.status == WAITING_LOTS, _paid(), ~drawn, scope.shops(OrderLine.shop_id))
+            .where(LineAccounting.status == WAITING_LOTS, order_is_paid(), ~drawn, scope.shops(OrderLine.shop_id))
             .group_by(Sku.id, Sku.sku_code, Sku.spec, Product.id, Product.name, Supplier.name)
             .order_by(func.min(Order.paid_at), Sku.id)
         )
@@ -601,7 +597,7 @@ async def _enterprise_sales(conn: AsyncConnection, scope: Scope) -> list[Enterpr
             .join(Product, Product.id == Sku.product_id)
             .join(Supplier, Supplier.id == Product.supplier_id)
             .outerjoin(LineAccounting, LineAccounting.order_line_id == OrderLine.id)
-            .where(Supplier.kind == SupplierKind.ENTERPRISE, _paid(), scope.shops(OrderLine.shop_id))
+            .where(Supplier.kind == SupplierKind.ENTERPRISE, order_is_paid(), scope.shops(OrderLine.shop_id))
             .group_by(Supplier.id, Supplier.name)
         )
     }

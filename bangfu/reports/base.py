@@ -14,17 +14,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, String, cast, func, literal_column
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.clock import SHANGHAI as SHANGHAI  # re-exported: the reports' local time
 from bangfu.errors import UserError
 from bangfu.i18n import t
-
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 ColumnKind = Literal["text", "int", "money", "ratio", "decimal"]
 

@@ -10,18 +10,19 @@ the same data.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bangfu.clock import SHANGHAI, utcnow
 from bangfu.enums import UserRole
 from bangfu.i18n import MESSAGES, t
 from bangfu.money import format_yuan
 from bangfu.queries import county as qc
 from bangfu.queries import unsold as qu
-from bangfu.reports.base import SHANGHAI, Column, Period, Report
+from bangfu.reports.base import Column, Period, Report
 from bangfu.reports.households import wan_yuan
 from bangfu.scope import Scope
 from bangfu.unsold import load_rule
@@ -268,7 +269,7 @@ def _scope(request: web.Request) -> Scope:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).astimezone(SHANGHAI)
+    return utcnow().astimezone(SHANGHAI)
 
 
 def _period(request: web.Request) -> Period:
