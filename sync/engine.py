@@ -56,6 +56,7 @@ from bangfu.upsert import (
 from connectors.base import Connector
 from connectors.errors import AuthError, PlatformError, RecordError, UnsupportedStream, WindowUnstable
 from connectors.windows import split_windows
+from sync.errors import SyncError
 from sync.factory import ConnectorFactory
 
 Progress = Callable[["StreamOutcome"], None]
@@ -150,7 +151,7 @@ class SyncEngine:
             shops = [Shop(**row._mapping) for row in rows]
         if shop_ids and len(shops) != len(set(shop_ids)):
             missing = sorted(set(shop_ids) - {s.id for s in shops})
-            raise UserError(f"no shop with id {', '.join(map(str, missing))}")
+            raise SyncError(f"no shop with id {', '.join(map(str, missing))}")
         return shops
 
     async def sync_all(

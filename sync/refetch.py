@@ -25,10 +25,10 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from bangfu.enums import SyncStream
-from bangfu.errors import UserError
 from bangfu.models import QuarantinedRecord, QuarantineRefetch, Shop
 from connectors.errors import PlatformError
 from sync.engine import SyncEngine
+from sync.errors import SyncError
 
 MESSAGE_LIMIT = 2000
 
@@ -67,7 +67,7 @@ async def run_refetch(sync: SyncEngine, refetch_id: int) -> RefetchResult:
             )
         ).first()
         if found is None:
-            raise UserError(f"no re-fetch request {refetch_id}")
+            raise SyncError(f"no re-fetch request {refetch_id}")
         shop_row = (await conn.execute(select(Shop).where(Shop.id == found.shop_id))).first()
     quarantined_id = int(found.quarantined_id)
     if found.outcome != "queued":

@@ -19,6 +19,7 @@ from bangfu.i18n import t
 from bangfu.models import Shop
 from bangfu.secrets import SecretStore
 from connectors.base import ShopConfig
+from sync.errors import SyncError
 
 # Platforms name the same credential differently; this table maps each to ShopConfig's field.
 CREDENTIAL_ALIASES: Mapping[str, str] = {
@@ -62,7 +63,7 @@ class ShopSpec:
 
 
 def validate_base_url(url: str) -> str:
-    """``url`` if it is an http(s) URL with a host, else a :class:`UserError` saying what is wanted."""
+    """``url`` if it is an http(s) URL with a host, else a :class:`~sync.errors.SyncError` saying what is wanted."""
     try:
         parts = urlsplit(url)
         good = parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
@@ -70,7 +71,7 @@ def validate_base_url(url: str) -> str:
     except ValueError:
         good = False
     if not good:
-        raise UserError(t("shops.bad_base_url", url=repr(url)))
+        raise SyncError(t("shops.bad_base_url", url=repr(url)))
     return url
 
 
@@ -86,7 +87,7 @@ def normalise_credentials(fields: Mapping[str, Any]) -> dict[str, str]:
         out[CREDENTIAL_ALIASES.get(key, key)] = str(value)
     missing = [f for f in ("app_key", "app_secret", "shop_id") if f not in out]
     if missing:
-        raise UserError(f"credentials lack {', '.join(missing)}")
+        raise SyncError(f"credentials lack {', '.join(missing)}")
     return out
 
 
@@ -95,7 +96,7 @@ def specs_from_fakes(path: Path) -> list[ShopSpec]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise SyncError(f"{path}: cannot read ({exc.strerror})") from exc
     entries: list[tuple[str, dict[str, Any]]] = []
     for number, line in enumerate(lines, start=1):
         line = line.strip()
@@ -104,9 +105,9 @@ def specs_from_fakes(path: Path) -> list[ShopSpec]:
         try:
             entries.append((f"{path}:{number}", orjson.loads(line)))
         except orjson.JSONDecodeError as exc:
-            raise UserError(f"{path}:{number}: not a JSON line ({exc})") from exc
+            raise SyncError(f"{path}:{number}: not a JSON line ({exc})") from exc
     if not entries:
-        raise UserError(f"{path}: no platform lines found")
+        raise SyncError(f"{path}: no platform lines found")
     return specs_from_entries(entries)
 
 
@@ -118,14 +119,14 @@ def specs_from_entries(entries: Iterable[tuple[str, Mapping[str, Any]]]) -> list
             platform = PlatformKind(entry["platform"])
             base_url = str(entry["base_url"])
         except (KeyError, ValueError) as exc:
-            raise UserError(f"{where}: not a fake platform line ({exc})") from exc
+            raise SyncError(f"{where}: not a fake platform line ({exc})") from exc
         fields = entry.get("credentials") or {
             k: v for k, v in entry.items() if k not in ("platform", "base_url", "name", "shop_ids")
         }
         try:
             credentials = normalise_credentials(fields)
-        except UserError as exc:
-            raise UserError(f"{where}: {exc}") from exc
+        except SyncError as exc:
+            raise SyncError(f"{where}: {exc}") from exc
         name = str(entry.get("name") or f"{platform.value} {credentials['shop_id']}")
         specs.append(ShopSpec(platform, name, base_url, credentials))
         # A fake serving several shops lists each other shop's tokens as "<token name>:<shop id>".
@@ -153,7 +154,7 @@ async def register(
 ) -> list[tuple[Shop, bool]]:
     """Create or update shops; secrets go to the secret store, never to the database.
 
-    ``replace=False`` refuses (:class:`UserError`, before anything is written) a shop that is
+    ``replace=False`` refuses (:class:`~sync.errors.SyncError`, before anything is written) a shop that is
     registered already: its endpoint and credentials are replaced only when asked.
     """
     specs = list(specs)
@@ -161,7 +162,7 @@ async def register(
         for spec in specs:
             shop = await _registered(session, spec)
             if shop is not None:
-                raise UserError(
+                raise SyncError(
                     t("shops.exists", id=shop.id, platform=spec.platform.value, shop_id=spec.platform_shop_id)
                 )
     out: list[tuple[Shop, bool]] = []
@@ -196,8 +197,11 @@ async def _registered(session: AsyncSession, spec: ShopSpec) -> Shop | None:
 def shop_config(shop: Shop, secrets: SecretStore) -> ShopConfig:
     """The connector config for a shop: its row plus its stored credentials."""
     if not shop.base_url or not shop.credentials_ref:
-        raise UserError(f"shop {shop.id} ({shop.name}) has no API endpoint or credentials; register it first")
-    stored = secrets.get(shop.credentials_ref)
+        raise SyncError(f"shop {shop.id} ({shop.name}) has no API endpoint or credentials; register it first")
+    try:
+        stored = secrets.get(shop.credentials_ref)
+    except UserError as exc:  # no credentials stored under the reference, an unreadable secrets file
+        raise SyncError(str(exc)) from exc
     extra = {k: v for k, v in stored.items() if k not in CONFIG_FIELDS}
     expires = stored.get("token_expires_at")
     return ShopConfig(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bangfu.errors import UserError
 from bangfu.i18n import t
+from sync.errors import SyncError
 
 log = logging.getLogger("bangfu.web")
 
@@ -69,7 +70,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 403:
             return _page(request, 403, t("web.error.403"))
         return _page(request, exc.status, str(detail))
-    except UserError as exc:
+    except (UserError, SyncError) as exc:  # sync's own error (a task run eagerly here) reads the same
         if api:
             return api_error(400, "bad_request", str(exc))
         return _page(request, 400, str(exc))

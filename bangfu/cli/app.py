@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -37,11 +38,26 @@ def _root(
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine for a command; a :class:`UserError` becomes one line on stderr, exit 2."""
+    """Run a coroutine for a command; a :class:`UserError` (or sync's own error, see
+    :func:`user_errors`) becomes one line on stderr, exit 2."""
     try:
-        return asyncio.run(_closing(coro))
+        with user_errors():
+            return asyncio.run(_closing(coro))
     except UserError as exc:
         fail(str(exc))
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """The outer layers' own errors, raised inside, as the CLI's :class:`UserError`: the sync
+    engine's :class:`sync.errors.SyncError` (a bad shop, an unknown id) is the user's to act on,
+    and reads the same. The CLI is the composition root; sync knows nothing of it."""
+    from sync.errors import SyncError
+
+    try:
+        yield
+    except SyncError as exc:
+        raise UserError(str(exc)) from exc
 
 
 async def _closing(coro: Coroutine[Any, Any, T]) -> T:

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import select
 
-from bangfu.cli.app import console, err_console, fail, run
+from bangfu.cli.app import console, err_console, fail, run, user_errors
 from bangfu.cli.db import DbOption, upgrade_database
 from bangfu.enums import ChannelType, PlatformKind, SyncStream
 from bangfu.errors import UserError
@@ -27,6 +27,7 @@ from bangfu.money import format_yuan
 from bangfu.secrets import SecretStore
 from bangfu.settings import get_settings
 from bangfu.store import make_engine, session_factory
+from sync.errors import SyncError
 
 shops_app = typer.Typer(help="Connected shops (channels) and their credentials.", no_args_is_help=True)
 sync_app = typer.Typer(help="Pull orders, refunds, products, settlements and live sessions.", no_args_is_help=True)
@@ -76,7 +77,7 @@ def shops_add(
         fail(t("shops.secret_on_command_line"))
     try:
         validate_base_url(base_url)
-    except UserError as exc:
+    except SyncError as exc:
         fail(str(exc))
     secret = _read_secret(app_secret_stdin)
     fields: dict[str, Any] = {
@@ -91,7 +92,8 @@ def shops_add(
         if not sep or not key:
             raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--extra")
         fields[key] = value
-    spec = ShopSpec(platform, name, base_url, normalise_credentials(fields), channel)
+    with user_errors():
+        spec = ShopSpec(platform, name, base_url, normalise_credentials(fields), channel)
     run(_register(_url(db), [spec], replace=replace))
 
 
@@ -116,7 +118,10 @@ def shops_add_from_fakes(
     """Register every shop the fake platforms serve."""
     from sync.shops import specs_from_fakes
 
-    run(_register(_url(db), specs_from_fakes(file)))
+    url = _url(db)
+    with user_errors():
+        specs = specs_from_fakes(file)
+    run(_register(url, specs))
 
 
 async def _register(url: str, specs: Sequence[Any], *, replace: bool = True) -> None:
@@ -497,7 +502,7 @@ async def _after_sync(url: str, policy: Any) -> None:
         for step, action in steps:
             try:
                 await action()
-            except UserError:
+            except (UserError, SyncError):
                 raise
             except Exception as exc:  # noqa: BLE001  # one failing step is reported and retried next pass
                 console.print(f"[bold red]{t('sync.step_failed', step=step)}[/] {exc.__class__.__name__}: {exc}")

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bangfu.errors import UserError
 from bangfu.models import Shop
 from bangfu.secrets import SecretStore
 from bangfu.store import make_engine
 from connectors.base import Connector, Tokens
 from connectors.ratelimit import RateLimit
 from sync.engine import SyncEngine
+from sync.errors import SyncError
 from sync.factory import shop_rate_limit
 from sync.prices import PricePusher
 from sync.stock import StockPusher
@@ -114,7 +114,7 @@ async def test_every_path_refuses_a_shop_without_credentials(
     changes: dict[str, object],
     message: str,
 ) -> None:
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(SyncError, match=message):
         path(db, secrets)(_shop(**changes))
 
 
