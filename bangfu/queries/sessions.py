@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import AttributionConfidence
@@ -236,16 +236,37 @@ def _confidence(found: SessionFigures) -> list[dict[str, Any]]:
     return [{"confidence": c.value, "orders": by[c][0], "gmv": by[c][1]} for c in CONFIDENCES]
 
 
-async def _cooperatives(conn: AsyncConnection, session_id: int) -> tuple[list[CooperativeSupport], int]:
-    # household_credits over session_lines, summed per household in one grouped query
-    per_household = {
-        int(household): int(fen)
-        for household, fen in await conn.execute(
+def _household_credits(conn: AsyncConnection, session_id: int) -> Any:
+    """(household, fen) credited by the session's lines. On PostgreSQL the credits are looked up
+    line by line (a LATERAL subquery the planner cannot flatten): joined plainly, it hashes the
+    session's few hundred lines against a scan of every line's credits (105 ms against 15 ms at
+    50,000 lines, and growing with the store rather than with the session)."""
+    if conn.dialect.name != "postgresql":
+        return (
             select(LineHouseholdCredit.household_id, func.sum(LineHouseholdCredit.credit_fen))
             .join(LineAttribution, LineAttribution.order_line_id == LineHouseholdCredit.order_line_id)
             .where(LineAttribution.session_id == session_id)
             .group_by(LineHouseholdCredit.household_id)
         )
+    credits = (
+        select(LineHouseholdCredit.household_id, LineHouseholdCredit.credit_fen)
+        .where(LineHouseholdCredit.order_line_id == LineAttribution.order_line_id)
+        .offset(0)
+        .lateral("credits")
+    )
+    return (
+        select(credits.c.household_id, func.sum(credits.c.credit_fen))
+        .select_from(LineAttribution)
+        .join(credits, true())
+        .where(LineAttribution.session_id == session_id)
+        .group_by(credits.c.household_id)
+    )
+
+
+async def _cooperatives(conn: AsyncConnection, session_id: int) -> tuple[list[CooperativeSupport], int]:
+    # household_credits over session_lines, summed per household in one grouped query
+    per_household = {
+        int(household): int(fen) for household, fen in await conn.execute(_household_credits(conn, session_id))
     }
     if not per_household:
         return [], 0
