@@ -14,9 +14,7 @@ from typing import ClassVar, Self
 import aiohttp
 
 from bangfu.enums import PlatformKind, SyncStream
-from connectors.errors import (
-    UnsupportedStream,
-)
+from connectors.errors import UnsupportedStream
 from connectors.http import get_session, request_timeout
 from connectors.ratelimit import RateLimit, RateLimiter, TokenBucket, default_limiter
 from connectors.retry import RetryPolicy, Uniform

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from connectors.core import ConnectorCore
-from connectors.errors import (
-    BadRequestError,
-)
+from connectors.errors import BadRequestError
 from connectors.values import MAX_PRICE_FEN, PricePushResult
 
 

@@ -10,14 +10,7 @@ from typing import Any, ClassVar, TypeVar
 import orjson
 
 from bangfu.enums import ErrorClass
-from connectors.errors import (
-    AuthError,
-    ErrorResolution,
-    PlatformError,
-    RateLimitError,
-    RetriableError,
-    error_for,
-)
+from connectors.errors import AuthError, ErrorResolution, PlatformError, RateLimitError, RetriableError, error_for
 from connectors.http import decode_json, encode_json
 from connectors.retry import NETWORK_ERRORS, as_platform_error
 from connectors.tokens import TokenRefresh

@@ -5,17 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from bangfu.records import (
-    Quarantined,
-    StockPushResult,
-)
-from connectors.errors import (
-    BadRequestError,
-    PlatformError,
-    RecordError,
-    RetriableError,
-    UnsupportedStream,
-)
+from bangfu.records import Quarantined, StockPushResult
+from connectors.errors import BadRequestError, PlatformError, RecordError, RetriableError, UnsupportedStream
 from connectors.streams import StreamDriver
 from connectors.values import StockDeltaResult, StockPushUncertain
 

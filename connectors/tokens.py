@@ -8,9 +8,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from connectors.core import ConnectorCore
-from connectors.errors import (
-    UnsupportedStream,
-)
+from connectors.errors import UnsupportedStream
 from connectors.values import Tokens
 from connectors.windows import ensure_utc
 

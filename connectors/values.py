@@ -12,13 +12,8 @@ from types import MappingProxyType
 from typing import Any
 
 from bangfu.enums import ErrorClass, PlatformKind, SyncStream
-from bangfu.records import (
-    Raw,
-    StockPushResult,
-)
-from connectors.errors import (
-    PlatformError,
-)
+from bangfu.records import Raw, StockPushResult
+from connectors.errors import PlatformError
 from connectors.ratelimit import RateLimit
 from connectors.windows import ensure_utc
 
