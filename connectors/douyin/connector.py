@@ -25,7 +25,7 @@ from connectors.douyin import pages, stock
 from connectors.douyin import sign as signing
 from connectors.douyin.live import parse_live_session
 from connectors.douyin.pages import Bounds
-from connectors.douyin.parse import _list, _obj, parse_order, parse_product, parse_refund, parse_settlement
+from connectors.douyin.parse import list_field, object_field, parse_order, parse_product, parse_refund, parse_settlement
 from connectors.douyin.tables import (
     LIVE_SESSION_DETAIL,
     LIVE_SESSION_LIST,
@@ -218,7 +218,7 @@ class DouyinConnector(Connector):
                 raise
             # "订单不存在" (50002) for one id: that record is skippable, not the whole stream.
             raise RecordError(PLATFORM, exc.code, exc.message, exc.sub_code) from exc
-        detail = _obj(data, "shop_order_detail") if isinstance(data, Mapping) else {}
+        detail = object_field(data, "shop_order_detail") if isinstance(data, Mapping) else {}
         if not detail:
             raise TransientError(PLATFORM, "envelope", "order.orderDetail without shop_order_detail")
         return detail
@@ -235,7 +235,7 @@ class DouyinConnector(Connector):
 
     async def _refund_detail_raw(self, platform_refund_id: str) -> Raw:
         data = await self.api("afterSale.List", {"aftersale_id": platform_refund_id, "page": 0, "size": 1})
-        items = _list(data, "items") if isinstance(data, Mapping) else []
+        items = list_field(data, "items") if isinstance(data, Mapping) else []
         if not items:
             raise RecordError(PLATFORM, "not_found", f"after-sale {platform_refund_id} not found")
         item: Raw = items[0]

@@ -11,7 +11,7 @@ from bangfu.records import (
     LiveSessionRecord,
 )
 from connectors import fields
-from connectors.douyin.parse import _list, _obj, _opt_time, _time
+from connectors.douyin.parse import epoch_time, list_field, object_field, opt_epoch_time
 
 # -- live sessions [I] ---------------------------------------------------------------------------
 #
@@ -32,36 +32,36 @@ from connectors.douyin.parse import _list, _obj, _opt_time, _time
 
 def parse_live_session(raw: Mapping[str, Any]) -> LiveSessionRecord:
     """A ``live.sessionDetail`` answer [I] -> :class:`LiveSessionRecord`."""
-    room = _obj(raw, "room")
+    room = object_field(raw, "room")
     if not room:
         raise ValueError("live session without room")
     minutes = tuple(
         LiveMinuteRecord(
-            minute_at=_time(m, "minute"),
+            minute_at=epoch_time(m, "minute"),
             online=fields.integer(m, "online_ucnt", 0),
             views=fields.integer(m, "watch_cnt", 0),
             new_buyers=fields.integer(m, "new_pay_ucnt", 0),
             gmv_fen=fields.fen(m, "pay_amt", 0),
         )
-        for m in _list(raw, "minute_list")
+        for m in list_field(raw, "minute_list")
     )
     explanations = tuple(
         ExplanationRecord(
             platform_item_id=fields.numeric_id(e, "product_id", twin=True),
-            started_at=_time(e, "start_time"),
-            ended_at=_time(e, "end_time"),
+            started_at=epoch_time(e, "start_time"),
+            ended_at=epoch_time(e, "end_time"),
             platform_sku_id=fields.opt_numeric_id(e, "sku_id", twin=True),
         )
-        for e in _list(raw, "explain_list")
+        for e in list_field(raw, "explain_list")
     )
     return LiveSessionRecord(
         room_id=fields.numeric_id(room, "room_id", twin=True),
         author_id=fields.numeric_id(room, "author_id", twin=True),
-        started_at=_time(room, "start_time"),
-        modified_at=_time(room, "update_time"),
+        started_at=epoch_time(room, "start_time"),
+        modified_at=epoch_time(room, "update_time"),
         host_name=str(room.get("author_nickname") or ""),
         title=str(room.get("title") or ""),
-        ended_at=_opt_time(room, "end_time"),
+        ended_at=opt_epoch_time(room, "end_time"),
         views=fields.integer(room, "watch_cnt", 0),
         unique_viewers=fields.integer(room, "watch_ucnt", 0),
         peak_online=fields.integer(room, "max_online_ucnt", 0),

@@ -20,7 +20,7 @@ from bangfu.records import Raw
 from connectors import fields
 from connectors.base import ConnectorStats
 from connectors.douyin import tables
-from connectors.douyin.parse import _list
+from connectors.douyin.parse import list_field
 from connectors.douyin.tables import PLATFORM, PRODUCT_CAP, PRODUCT_PAGE_SIZE, SETTLE_OK, SETTLE_PAGE_SIZE
 from connectors.errors import BadRequestError, TransientError
 from connectors.paging import ReverseWalk, TotalPage
@@ -77,7 +77,7 @@ async def offset_pages(
         data = await call(method, {**params, **bounds(lo, hi), "page": page, "size": size})
         if not isinstance(data, Mapping):
             raise TransientError(PLATFORM, "envelope", f"{method}: data is not an object")
-        items = _list(data, list_key)
+        items = list_field(data, list_key)
         total = fields.integer(data, "total", len(items))
         stats.pages += 1
         return TotalPage(items, total)
@@ -114,7 +114,7 @@ async def product_pages(
     page = 1
     while page * PRODUCT_PAGE_SIZE <= PRODUCT_CAP:
         data = await call("product.listV2", {"page": page, "size": PRODUCT_PAGE_SIZE})
-        items = _list(data, "data") if isinstance(data, Mapping) else []
+        items = list_field(data, "data") if isinstance(data, Mapping) else []
         stats.pages += 1
         for product in items:
             product_id = (
@@ -147,7 +147,7 @@ async def settle_bill_pages(call: Call, stats: ConnectorStats, start: datetime, 
         if str(data.get("code", SETTLE_OK)) != SETTLE_OK:
             raise BadRequestError(PLATFORM, str(data.get("code")), str(data.get("code_msg") or "settle bill"))
         stats.pages += 1
-        for row in _list(data, "data"):
+        for row in list_field(data, "data"):
             yield row
         if fields.integer(data, "is_end", 1) == 1:
             return

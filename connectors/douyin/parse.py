@@ -35,7 +35,7 @@ from connectors.douyin.tables import (
 from connectors.windows import from_epoch_s, parse_local
 
 
-def _time(raw: Mapping[str, Any], key: str) -> datetime:
+def epoch_time(raw: Mapping[str, Any], key: str) -> datetime:
     """A unix-seconds field to aware UTC."""
     value = fields.integer(raw, key)
     if value <= 0:
@@ -43,12 +43,12 @@ def _time(raw: Mapping[str, Any], key: str) -> datetime:
     return from_epoch_s(value)
 
 
-def _opt_time(raw: Mapping[str, Any], key: str) -> datetime | None:
+def opt_epoch_time(raw: Mapping[str, Any], key: str) -> datetime | None:
     """Optional unix seconds; Douyin sends 0 for "not yet"."""
     value = raw.get(key)
     if value in (None, "", 0, "0"):
         return None
-    return _time(raw, key)
+    return epoch_time(raw, key)
 
 
 def _enum(table: Mapping[int, Any], raw: Mapping[str, Any], key: str) -> Any:
@@ -59,7 +59,7 @@ def _enum(table: Mapping[int, Any], raw: Mapping[str, Any], key: str) -> Any:
         raise ValueError(f"unknown {key} {value!r}") from None
 
 
-def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
+def list_field(raw: Mapping[str, Any], key: str) -> list[Any]:
     value = raw.get(key)
     if value is None:
         return []
@@ -68,7 +68,7 @@ def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _obj(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def object_field(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = raw.get(key)
     if value is None:
         return {}
@@ -83,14 +83,14 @@ def _obj(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 def order_status(raw: Mapping[str, Any]) -> OrderStatus:
     """The hub status of a shop order (4 = cancelled, or closed when it had been paid)."""
     status: OrderStatus = _enum(ORDER_STATUS, raw, "order_status")
-    if status is OrderStatus.CANCELLED and _opt_time(raw, "pay_time") is not None:
+    if status is OrderStatus.CANCELLED and opt_epoch_time(raw, "pay_time") is not None:
         return CLOSED_AFTER_PAYMENT
     return status
 
 
 def line_refund_state(raw: Mapping[str, Any]) -> LineRefundState:
     """A sku order's refund state from ``after_sale_info`` (missing = no after-sale)."""
-    info = _obj(raw, "after_sale_info")
+    info = object_field(raw, "after_sale_info")
     if not info:
         return LineRefundState.NONE
     if info.get("after_sale_status") in (None, ""):
@@ -122,7 +122,7 @@ def parse_order_line(raw: Mapping[str, Any]) -> OrderLineRecord:
 
 def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> OrderRecord:
     """A ``shop_order_list[]`` item or a ``shop_order_detail`` -> :class:`OrderRecord`."""
-    lines = tuple(parse_order_line(line) for line in _list(raw, "sku_order_list"))
+    lines = tuple(parse_order_line(line) for line in list_field(raw, "sku_order_list"))
     if not lines:
         raise ValueError("shop order has no sku orders")
     order_id = fields.numeric_id(raw, "order_id", twin=True)
@@ -136,11 +136,11 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         platform_order_id=order_id,
         status=order_status(raw),
         platform_status=str(fields.integer(raw, "order_status")),
-        created_at=_time(raw, "create_time"),
-        modified_at=_time(raw, "update_time"),
+        created_at=epoch_time(raw, "create_time"),
+        modified_at=epoch_time(raw, "update_time"),
         paid_fen=fields.fen(raw, "pay_amount"),
         lines=lines,
-        paid_at=_opt_time(raw, "pay_time"),
+        paid_at=opt_epoch_time(raw, "pay_time"),
         post_fee_fen=fields.fen(raw, "post_amount", 0),
         discount_fen=fields.fen(raw, "promotion_amount", 0),
         buyer_ref=buyer_ref(PLATFORM, str(buyer), hash_key) if buyer else None,
@@ -152,11 +152,11 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
 
 def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
     """An ``afterSale.List`` item (``aftersale_info`` + ``order_info`` + ``text_part``)."""
-    info = _obj(raw, "aftersale_info")
-    order = _obj(raw, "order_info")
+    info = object_field(raw, "aftersale_info")
+    order = object_field(raw, "order_info")
     if not info or not order:
         raise ValueError("after-sale item without aftersale_info/order_info")
-    related = _list(order, "related_order_info")
+    related = list_field(order, "related_order_info")
     line_id = (
         fields.opt_numeric_id(related[0], "sku_order_id", twin=True)
         if related and isinstance(related[0], Mapping)
@@ -165,15 +165,15 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
     if line_id is None:
         line_id = fields.opt_numeric_id(info, "related_id", twin=True)
     count = fields.integer(info, "aftersale_num", 0)
-    reason = str(_obj(raw, "text_part").get("reason_text") or "") or None
+    reason = str(object_field(raw, "text_part").get("reason_text") or "") or None
     return RefundRecord(
         platform_refund_id=fields.numeric_id(info, "aftersale_id", twin=True),
         platform_order_id=fields.numeric_id(order, "shop_order_id", twin=True),
         status=_enum(REFUND_STATUS, info, "aftersale_status"),
         platform_status=str(fields.integer(info, "aftersale_status")),
         amount_fen=fields.fen(info, "refund_amount"),
-        created_at=_time(info, "apply_time") if info.get("apply_time") else _time(info, "create_time"),
-        modified_at=_time(info, "update_time"),
+        created_at=epoch_time(info, "apply_time") if info.get("apply_time") else epoch_time(info, "create_time"),
+        modified_at=epoch_time(info, "update_time"),
         platform_line_id=line_id,
         quantity=count if count > 0 else None,
         with_return=fields.integer(info, "aftersale_type") in WITH_RETURN_TYPES,
@@ -203,8 +203,8 @@ def parse_product(raw: Mapping[str, Any]) -> ProductRecord:
     On sale means online (``status`` 0) and approved (``check_status`` 3). The item price is the
     lowest SKU price, its stock the SKUs' sum (``discount_price`` is deprecated).
     """
-    product = _obj(raw, "product")
-    skus = tuple(parse_sku(sku) for sku in _list(raw, "skus"))
+    product = object_field(raw, "product")
+    skus = tuple(parse_sku(sku) for sku in list_field(raw, "skus"))
     if not product:
         raise ValueError("no product")
     if not skus:
@@ -221,7 +221,7 @@ def parse_product(raw: Mapping[str, Any]) -> ProductRecord:
         on_sale=fields.integer(product, "status") == 0 and fields.integer(product, "check_status", 3) == 3,
         price_fen=min(sku.price_fen for sku in skus),
         stock=sum(sku.stock for sku in skus),
-        modified_at=_time(product, "update_time"),
+        modified_at=epoch_time(product, "update_time"),
         outer_id=str(outer) if outer not in (None, "", 0, "0") else None,
         skus=skus,
         raw=raw,

@@ -10,7 +10,7 @@ from bangfu.records import StockPushResult
 from connectors import fields
 from connectors.base import PricePushResult
 from connectors.douyin.pages import Call
-from connectors.douyin.parse import _list
+from connectors.douyin.parse import list_field
 from connectors.douyin.tables import PLATFORM
 from connectors.errors import BadRequestError
 
@@ -26,7 +26,7 @@ async def skus(call: Call, product_id: str) -> list[Any]:
     data = await call("sku.list", {"product_id": product_id})
     if isinstance(data, list):
         return data
-    return _list(data, "data") if isinstance(data, Mapping) else []
+    return list_field(data, "data") if isinstance(data, Mapping) else []
 
 
 async def push_full(call: Call, platform_item_id: str, platform_sku_id: str | None, quantity: int) -> StockPushResult:

@@ -15,7 +15,7 @@ from connectors.base import Request
 from connectors.errors import AuthError, ErrorResolution, TransientError
 from connectors.kuaishou.live import parse_live_stream
 from connectors.kuaishou.pages import cursor_fetch, item_fetch, ms_window
-from connectors.kuaishou.parse import _numeric, parse_bill, parse_item, parse_order, parse_refund
+from connectors.kuaishou.parse import numeric_param, parse_bill, parse_item, parse_order, parse_refund
 from connectors.kuaishou.sign import SignMethod, sign
 from connectors.kuaishou.stock import KuaishouStock
 from connectors.kuaishou.tables import PLATFORM, classify_body
@@ -191,7 +191,7 @@ class KuaishouConnector(KuaishouStock):
         return self._cursor_window("open.order.cursor.list", (start, end), business, "orderList", "cursor")
 
     async def _order_detail_raw(self, platform_order_id: str) -> Raw:
-        return await self.api("open.order.detail", {"oid": _numeric(platform_order_id, "order id")})
+        return await self.api("open.order.detail", {"oid": numeric_param(platform_order_id, "order id")})
 
     def _refunds_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
         def business(begin: int, stop: int) -> Mapping[str, Any]:
@@ -202,7 +202,7 @@ class KuaishouConnector(KuaishouStock):
         return self._cursor_window(method, (start, end), business, "refundOrderInfoList", "pcursor")
 
     async def _refund_detail_raw(self, platform_refund_id: str) -> Raw:
-        business = {"refundId": _numeric(platform_refund_id, "refund id")}
+        business = {"refundId": numeric_param(platform_refund_id, "refund id")}
         return await self.api("open.seller.order.refund.detail", business)
 
     def _products_pages(self) -> AsyncIterator[Raw]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from connectors import fields
 from connectors.base import Page
-from connectors.kuaishou.parse import _list
+from connectors.kuaishou.parse import list_field
 
 #: the cursor value that ends every Kuaishou cursor list
 NOMORE = "nomore"
@@ -40,7 +40,7 @@ def cursor_fetch(
 
     async def fetch(cursor: str) -> Page:
         data = await call(method, {**business, cursor_key: cursor})
-        items = _list(data, list_key)
+        items = list_field(data, list_key)
         nxt = data.get(cursor_key)
         if nxt in (None, "", NOMORE) or not items:
             return Page(items, None)
@@ -54,7 +54,7 @@ def item_fetch(call: Call, page_size: int) -> Callable[[int], Awaitable[Page]]:
 
     async def fetch(page_no: int) -> Page:
         data = await call("open.item.list.get", {"pageNumber": page_no, "pageSize": page_size})
-        items = _list(data, "items")
+        items = list_field(data, "items")
         total_pages = fields.integer(data, "totalPage", 0)
         return Page(items, page_no + 1 if page_no < total_pages and items else None)
 

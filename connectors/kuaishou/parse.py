@@ -48,18 +48,18 @@ def _opt_text(raw: Mapping[str, Any], key: str) -> str | None:
     return str(value)
 
 
-def _ms(raw: Mapping[str, Any], key: str) -> datetime:
+def ms_time(raw: Mapping[str, Any], key: str) -> datetime:
     value = fields.integer(raw, key)
     if value <= 0:
         raise ValueError(f"{key!r} is not a time: {value!r}")
     return from_epoch_ms(value)
 
 
-def _opt_ms(raw: Mapping[str, Any], key: str) -> datetime | None:
+def opt_ms_time(raw: Mapping[str, Any], key: str) -> datetime | None:
     """An epoch-ms time; Kuaishou sends 0 (or nothing) for "not yet"."""
     if raw.get(key) in (None, "", 0, "0"):
         return None
-    return _ms(raw, key)
+    return ms_time(raw, key)
 
 
 def _obj(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -69,7 +69,7 @@ def _obj(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
+def list_field(raw: Mapping[str, Any], key: str) -> list[Any]:
     value = raw.get(key)
     if value is None:
         return []
@@ -83,7 +83,7 @@ def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
 
 def order_items(raw: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The order's items: ``orderItemInfoList`` when present, else the single ``orderItemInfo``."""
-    items = _list(raw, "orderItemInfoList")
+    items = list_field(raw, "orderItemInfoList")
     if not items:
         items = [_obj(raw, "orderItemInfo")]
     for item in items:
@@ -118,7 +118,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
     base = _obj(raw, "orderBaseInfo")
     oid = fields.numeric_id(base, "oid")
     code = fields.integer(base, "status")
-    paid_at = _opt_ms(base, "payTime")
+    paid_at = opt_ms_time(base, "payTime")
     if code == CLOSED_STATUS and paid_at is None:
         status = CLOSED_UNPAID
     else:
@@ -127,7 +127,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         except KeyError:
             raise ValueError(f"unknown order status {code!r}") from None
     items = order_items(raw)
-    refunds = [r for r in _list(raw, "orderRefundList") if isinstance(r, Mapping)]
+    refunds = [r for r in list_field(raw, "orderRefundList") if isinstance(r, Mapping)]
     total_fee = fields.fen(base, "totalFee")
     express_fee = fields.fen(base, "expressFee", 0)
     single = len(items) == 1
@@ -170,8 +170,8 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         platform_order_id=oid,
         status=status,
         platform_status=str(code),
-        created_at=_ms(base, "createTime"),
-        modified_at=_ms(base, "updateTime"),
+        created_at=ms_time(base, "createTime"),
+        modified_at=ms_time(base, "updateTime"),
         # totalFee is the order's amount whether or not it has been paid yet (``status``
         # says which); totals over paid orders filter on ``status.is_paid``.
         paid_fen=total_fee,
@@ -205,8 +205,8 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
         platform_status=str(code),
         # An exchange moves goods, never money: its amount is 0 whatever refundFee says.
         amount_fen=0 if exchange else fields.fen(raw, "refundFee"),
-        created_at=_ms(raw, "createTime"),
-        modified_at=_ms(raw, "updateTime"),
+        created_at=ms_time(raw, "createTime"),
+        modified_at=ms_time(raw, "updateTime"),
         platform_line_id=fields.opt_numeric_id(raw, "orderItemId"),
         quantity=fields.integer(raw, "num") if num not in (None, "", 0) else None,
         with_return=handling in (HANDLING_RETURN_REFUND, HANDLING_EXCHANGE),
@@ -222,21 +222,21 @@ def parse_sku(raw: Mapping[str, Any]) -> SkuRecord:
         stock=fields.integer(raw, "skuStock"),
         outer_id=_opt_text(raw, "skuNick"),
         spec=_opt_text(raw, "specification"),
-        modified_at=_opt_ms(raw, "updateTime"),
+        modified_at=opt_ms_time(raw, "updateTime"),
         raw=raw,
     )
 
 
 def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
     """An item from ``open.item.list.get`` / ``open.item.get`` (with ``skuInfos``)."""
-    skus = tuple(parse_sku(sku) for sku in _list(raw, "skuInfos"))
+    skus = tuple(parse_sku(sku) for sku in list_field(raw, "skuInfos"))
     return ProductRecord(
         platform_item_id=fields.numeric_id(raw, "kwaiItemId"),
         title=str(fields.required(raw, "title")),
         on_sale=fields.integer(raw, "onOfflineStatus", 0) == ITEM_ONLINE,
         price_fen=fields.fen(raw, "price"),
         stock=sum(sku.stock for sku in skus) if skus else fields.integer(raw, "stock", 0),
-        modified_at=_ms(raw, "updateTime"),
+        modified_at=ms_time(raw, "updateTime"),
         outer_id=_opt_text(raw, "itemCode"),
         skus=skus,
         raw=raw,
@@ -251,7 +251,7 @@ def parse_bill(raw: Mapping[str, Any]) -> list[SettlementLineRecord]:
             platform_bill_id=fields.numeric_id(raw, "billId"),
             kind=BILL_TYPES.get(fields.integer(raw, "billType"), SettlementKind.OTHER),
             amount_fen=amount,
-            settled_at=_ms(raw, "settlementTime"),
+            settled_at=ms_time(raw, "settlementTime"),
             platform_order_id=fields.opt_numeric_id(raw, "oid"),
             platform_line_id=fields.opt_numeric_id(raw, "orderItemId"),
             raw=raw,
@@ -259,7 +259,7 @@ def parse_bill(raw: Mapping[str, Any]) -> list[SettlementLineRecord]:
     ]
 
 
-def _numeric(value: str, what: str) -> int:
+def numeric_param(value: str, what: str) -> int:
     """A platform id we send back as the Long Kuaishou expects; anything else is our bug."""
     text = str(value).strip()
     if not text.isdigit():

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from bangfu.records import StockPushResult
 from connectors.base import Connector, PricePushResult
 from connectors.errors import BadRequestError, RetriableError
-from connectors.kuaishou.parse import _numeric, parse_item
+from connectors.kuaishou.parse import numeric_param, parse_item
 from connectors.kuaishou.sign import api_path, param_json
 from connectors.kuaishou.tables import PLATFORM
 from connectors.retry import RetryPolicy
@@ -42,7 +42,7 @@ class KuaishouStock(Connector):
 
     # ------------------------------------------------------------------ stock and price
     async def _sku_stock(self, item_id: str, sku_id: str | None) -> tuple[str, int]:
-        data = await self.api("open.item.get", {"kwaiItemId": _numeric(item_id, "item id")})
+        data = await self.api("open.item.get", {"kwaiItemId": numeric_param(item_id, "item id")})
         product = parse_item(data)
         if not product.skus:
             raise BadRequestError(PLATFORM, "no_sku", f"item {item_id} has no SKUs")
@@ -81,8 +81,8 @@ class KuaishouStock(Connector):
                 return StockPushResult(platform_item_id, sku_id, current)
             delta = quantity - current
             business = {
-                "kwaiItemId": _numeric(platform_item_id, "item id"),
-                "skuId": _numeric(sku_id, "sku id"),
+                "kwaiItemId": numeric_param(platform_item_id, "item id"),
+                "skuId": numeric_param(sku_id, "sku id"),
                 "skuChangeStock": abs(delta),
                 "changeType": 1 if delta > 0 else 2,
             }
@@ -114,8 +114,8 @@ class KuaishouStock(Connector):
         since, which is what the platform holds."""
         sku_id = platform_sku_id or (await self._sku_stock(platform_item_id, None))[0]
         business = {
-            "kwaiItemId": _numeric(platform_item_id, "item id"),
-            "skuId": _numeric(sku_id, "sku id"),
+            "kwaiItemId": numeric_param(platform_item_id, "item id"),
+            "skuId": numeric_param(sku_id, "sku id"),
             "skuChangeStock": abs(delta),
             "changeType": 1 if delta > 0 else 2,
         }
@@ -128,8 +128,8 @@ class KuaishouStock(Connector):
         Without a SKU id the item must have one SKU (read with ``open.item.get``)."""
         sku_id = platform_sku_id or (await self._sku_stock(platform_item_id, None))[0]
         business = {
-            "kwaiItemId": _numeric(platform_item_id, "item id"),
-            "skuId": _numeric(sku_id, "sku id"),
+            "kwaiItemId": numeric_param(platform_item_id, "item id"),
+            "skuId": numeric_param(sku_id, "sku id"),
             "price": price_fen,
         }
         await self.api("open.item.sku.price.update", business, post=True)

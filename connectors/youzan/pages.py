@@ -15,7 +15,7 @@ from connectors.base import ConnectorStats
 from connectors.errors import TransientError
 from connectors.paging import NumberedPage, PageNumberUntilStable
 from connectors.windows import inclusive_end
-from connectors.youzan.parse import _list
+from connectors.youzan.parse import list_field
 from connectors.youzan.tables import (
     ITEM_GET,
     ITEMS_INVENTORY_GET,
@@ -63,7 +63,7 @@ async def paged_window(
         data = await call(api, {**window, "page_no": page_no, "page_size": MAX_PAGE_SIZE})
         if not isinstance(data, Mapping):
             raise TransientError(PLATFORM, "garbled", f"{api[0]} answered without data")
-        items = _list(data, list_key)
+        items = list_field(data, list_key)
         total = data.get(total_key)
         if isinstance(total, bool) or not isinstance(total, int):
             raise TransientError(PLATFORM, "garbled", f"{api[0]} {total_key} is {total!r}")
@@ -96,7 +96,7 @@ async def item_pages(call: Call, stats: ConnectorStats) -> AsyncIterator[Raw]:
             data = await call(api, {"page_no": page_no, "page_size": ITEMS_PAGE_SIZE})
             if not isinstance(data, Mapping):
                 raise TransientError(PLATFORM, "garbled", f"{api[0]} answered without data")
-            items = _list(data, "items")
+            items = list_field(data, "items")
             count = data.get("count")
             if isinstance(count, bool) or not isinstance(count, int):
                 raise TransientError(PLATFORM, "garbled", f"{api[0]} count is {count!r}")

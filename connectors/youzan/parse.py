@@ -57,14 +57,14 @@ def _opt_time(raw: Mapping[str, Any], key: str) -> datetime | None:
     return parse_local(value) if value not in (None, "") else None
 
 
-def _bool(raw: Mapping[str, Any], key: str) -> bool:
+def bool_field(raw: Mapping[str, Any], key: str) -> bool:
     value = raw.get(key)
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1")
     return bool(value)
 
 
-def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
+def list_field(raw: Mapping[str, Any], key: str) -> list[Any]:
     value = raw.get(key)
     if value is None:
         return []
@@ -103,14 +103,14 @@ def line_refund_states(raw: Mapping[str, Any], payments: Mapping[str, int]) -> d
     state (FULL > IN_PROGRESS > PARTIAL > NONE).
     """
     out: dict[str, LineRefundState] = {}
-    for entry in _list(raw, "refund_order"):
+    for entry in list_field(raw, "refund_order"):
         if not isinstance(entry, Mapping):
             raise ValueError("refund_order entry is not an object")
         code = fields.integer(entry, "refund_state")
         status = REFUND_ORDER_STATE.get(code)
         if status is None:
             raise ValueError(f"unknown refund_order.refund_state {code!r}")
-        oids = [str(oid) for oid in _list(entry, "oids")]
+        oids = [str(oid) for oid in list_field(entry, "oids")]
         if status is RefundStatus.SUCCEEDED:
             covered = sum(payments.get(oid, 0) for oid in oids)
             state = LineRefundState.FULL if fields.yuan(entry, "refund_fee", 0) >= covered else LineRefundState.PARTIAL
@@ -181,10 +181,10 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
     status_text = str(fields.required(order_info, "status"))
     paid_at = _opt_time(order_info, "pay_time")
     tags = order_info.get("order_tags")
-    tagged_paid = isinstance(tags, Mapping) and _bool(tags, "is_payed")
+    tagged_paid = isinstance(tags, Mapping) and bool_field(tags, "is_payed")
     status = order_status(status_text, paid_at is not None or tagged_paid)
 
-    entries = _list(info, "orders")
+    entries = list_field(info, "orders")
     if not entries:
         raise ValueError("order has no lines (orders[] is empty)")
     for entry in entries:
@@ -247,7 +247,7 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
         modified_at=_time(raw, "modified"),
         platform_line_id=fields.opt_text_id(raw, "oid"),
         quantity=fields.integer(raw, "num") if num not in (None, "") else None,
-        with_return=_bool(raw, "return_goods"),
+        with_return=bool_field(raw, "return_goods"),
         reason=reason_text,
         raw=raw,
     )
@@ -272,12 +272,12 @@ def parse_item(raw: Mapping[str, Any]) -> ProductRecord:
     return ProductRecord(
         platform_item_id=fields.text_id(raw, "item_id"),
         title=str(fields.required(raw, "title")),
-        on_sale=_bool(raw, "is_listing"),
+        on_sale=bool_field(raw, "is_listing"),
         price_fen=fields.fen(raw, "price"),
         stock=fields.integer(raw, "quantity"),
         modified_at=modified,
         outer_id=str(raw["item_no"]) if raw.get("item_no") else None,
-        skus=tuple(parse_sku(sku) for sku in _list(raw, "skus") if isinstance(sku, Mapping)),
+        skus=tuple(parse_sku(sku) for sku in list_field(raw, "skus") if isinstance(sku, Mapping)),
         raw=raw,
     )
 

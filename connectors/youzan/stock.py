@@ -11,7 +11,7 @@ from bangfu.records import StockPushResult
 from connectors.base import PricePushResult
 from connectors.errors import BadRequestError, TransientError
 from connectors.youzan.pages import Call
-from connectors.youzan.parse import _bool, parse_item
+from connectors.youzan.parse import bool_field, parse_item
 from connectors.youzan.tables import ITEM_GET, ITEM_QUANTITY_UPDATE, ITEM_SKU_UPDATE, PLATFORM
 
 
@@ -30,7 +30,7 @@ def quantity_body(platform_item_id: str, platform_sku_id: str | None, quantity: 
 
 def confirmed(data: Any) -> bool:
     """Youzan's write answers carry ``is_success`` only."""
-    return isinstance(data, Mapping) and _bool(data, "is_success")
+    return isinstance(data, Mapping) and bool_field(data, "is_success")
 
 
 async def push_full(call: Call, platform_item_id: str, platform_sku_id: str | None, quantity: int) -> StockPushResult:
