@@ -12,10 +12,10 @@ from bangfu.enums import OrderStatus, SettlementKind
 from bangfu.models import LineAccounting, LineAttribution, LineChange, Order, OrderLine, SettlementLine, SupplyLot
 from bangfu.store import make_engine, upgrade
 from tests.workers.accounting_seed import PAID_AT, World, add_bill_line, add_lot, add_order, seed
-from workers import posting
 from workers.attribution import attribute_lines
 from workers.pipeline import run_pipeline
 from workers.posting import discover
+from workers.posting import discovery as posting
 from workers.verify import verify
 
 

@@ -457,7 +457,7 @@ def test_the_fingerprint_hashes_the_sorted_json_of_the_inputs(
 
     from bangfu.enums import HouseholdCategory, SupplierKind
     from bangfu.split import Contribution, LineFees
-    from workers.posting import BatchCache, LineInputs, LineState, _fingerprint, fingerprint_doc
+    from workers.posting import BatchCache, LineInputs, LineState, fingerprint, fingerprint_doc
 
     now = datetime(2026, 9, 1, tzinfo=UTC)
     state = LineState(
@@ -499,7 +499,7 @@ def test_the_fingerprint_hashes_the_sorted_json_of_the_inputs(
     doc = fingerprint_doc(state, inp, fees, host_id, "estimate")
     expected = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
     cache = BatchCache()
-    assert _fingerprint(state, inp, fees, host_id, "estimate", cache) == expected
+    assert fingerprint(state, inp, fees, host_id, "estimate", cache) == expected
     assert cache.lots_json  # the second time round the draws' part comes from the cache
-    assert _fingerprint(state, inp, fees, host_id, "estimate", cache) == expected
-    assert _fingerprint(state, inp, fees, host_id, "estimate") == expected
+    assert fingerprint(state, inp, fees, host_id, "estimate", cache) == expected
+    assert fingerprint(state, inp, fees, host_id, "estimate") == expected
