@@ -7,10 +7,10 @@ import re
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import func, select
@@ -562,14 +562,14 @@ def _limits(**caps: int) -> Any:
     return replace(LIMITS, **caps)
 
 
-def _xlsx(path: Path, rows: list[list[object]], patch: Callable[[bytes], bytes] | None = None) -> Path:
+def _xlsx(path: Path, rows: Sequence[Sequence[object]], patch: Callable[[bytes], bytes] | None = None) -> Path:
     from openpyxl import Workbook
 
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
     for row in rows:
-        sheet.append(row)
+        sheet.append(list(row))
     plain = path.with_suffix(".plain.xlsx")
     workbook.save(plain)
     with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -716,7 +716,7 @@ def test_strict_money_still_reads_what_people_write(tmp_path: Path, value: str) 
     assert parsed.errors == []
     from bangfu.money import parse_yuan
 
-    assert parsed.rows[0][1].capital == parse_yuan(value)
+    assert cast(Any, parsed.rows[0][1]).capital == parse_yuan(value)
 
 
 @pytest.mark.parametrize("value", ["1_000", "１２", "1e3", "-1", "12.0"])

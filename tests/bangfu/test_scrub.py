@@ -50,7 +50,7 @@ def test_buyer_ids_become_the_keyed_hash_and_receivers_are_dropped() -> None:
 
 
 def test_nested_lists_are_walked_and_tmall_hashes_like_taobao() -> None:
-    raw = {
+    raw: dict[str, Any] = {
         "full_order_info": {
             "buyer_info": {"yz_open_id": "yzOPEN", "fans_nickname": "小明", "buyer_phone": "13912345678"},
             "address_info": {"receiver_name": "王小明"},
@@ -69,7 +69,7 @@ def test_payloads_without_personal_fields_come_back_as_they_are() -> None:
     bill = {"bid": 1, "amount": 100}
     assert scrub_raw("taobao", SyncStream.SETTLEMENTS, bill) is bill
     assert scrub_raw("counter", SyncStream.ORDERS, bill) is bill
-    order = {"tid": 1, "buyer_open_uid": None, "orders": {"order": []}}
+    order: dict[str, Any] = {"tid": 1, "buyer_open_uid": None, "orders": {"order": []}}
     assert scrub_raw("taobao", SyncStream.ORDERS, order) is order
 
 
@@ -144,7 +144,8 @@ async def test_migration_scrubs_stored_raw_payloads(empty_db_url: str) -> None:
         async with engine.connect() as conn:
             order_raw, ref = (await conn.execute(select(Order.raw, Order.buyer_ref))).one()
             refund_raw = await conn.scalar(select(Refund.raw))
-            held = dict((await conn.execute(select(QuarantinedRecord.platform_id, QuarantinedRecord.raw))).all())
+            held_rows = (await conn.execute(select(QuarantinedRecord.platform_id, QuarantinedRecord.raw))).all()
+            held: dict[Any, Any] = dict(held_rows)
             products = await conn.scalar(select(QuarantinedRecord.raw).where(QuarantinedRecord.stream == "products"))
     finally:
         await engine.dispose()

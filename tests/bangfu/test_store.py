@@ -204,7 +204,7 @@ async def test_postings_to_a_posted_journal_or_unknown_rows_are_refused(
         await session.flush()
         session.add(Posting(journal_id=journal_id, account_id=later.id, amount_fen=-1))
         # SQLite relies on the ledger store's own balance check; PostgreSQL refuses the statement.
-        if session.bind.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             with pytest.raises(DBAPIError, match=f"journal {journal_id} is unbalanced: 3 legs summing to -1 fen"):
                 await session.flush()
     for posting, error in (

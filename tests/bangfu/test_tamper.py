@@ -405,7 +405,7 @@ async def test_the_migration_chains_existing_journals_in_id_order(empty_db_url: 
             hashes = (await conn.execute(select(JournalRow.chain_hash).order_by(JournalRow.id))).scalars().all()
     finally:
         await engine.dispose()
-    assert len(hashes) == 3 and all(len(h) == 64 for h in hashes) and len(set(hashes)) == 3
+    assert len(hashes) == 3 and all(h is not None and len(h) == 64 for h in hashes) and len(set(hashes)) == 3
     assert head_revision() != before
     assert await _chain(empty_db_url) == (True, [])
     await _post(empty_db_url, [surplus(8)])  # the hub appends after the migrated chain

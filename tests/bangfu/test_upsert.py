@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import (
@@ -50,7 +51,8 @@ def order(oid: str, status: OrderStatus = OrderStatus.PAID, modified: datetime =
 
 async def _shop(conn: AsyncConnection) -> int:
     result = await conn.execute(
-        Shop.__table__.insert()
+        cast(Table, Shop.__table__)
+        .insert()
         .values(
             name="店",
             platform=PlatformKind.TAOBAO.value,

@@ -70,7 +70,7 @@ def install(phase: str, nth: int) -> None:
 
             return fetch_and_count
 
-        SyncEngine._fetcher = counting_fetcher  # type: ignore[method-assign]
+        SyncEngine._fetcher = counting_fetcher  # type: ignore[method-assign, assignment]
 
 
 def main() -> None:

@@ -83,7 +83,7 @@ async def _snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
     try:
         async with engine.connect() as conn:
             orders = {r.id: r.platform_order_id for r in await conn.execute(select(Order.id, Order.platform_order_id))}
-            snap = {
+            snap: dict[str, list[tuple[object, ...]]] = {
                 "orders": sorted(
                     tuple(r)
                     for r in await conn.execute(

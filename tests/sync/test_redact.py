@@ -67,7 +67,8 @@ async def test_an_echoed_access_token_never_reaches_sync_runs_or_alerts(engine: 
         runs = list(await conn.scalars(select(SyncRun.message).where(SyncRun.message.is_not(None))))
         alerts = dict((await conn.execute(select(Alert.kind, Alert.message))).all())
     assert runs and set(alerts) == {"sync.auth", "sync.failing"}
-    for text in (*runs, *alerts.values(), outcome.message or ""):
+    for text in (*runs, *alerts.values(), outcome.message):
+        assert text is not None
         assert "4204" in text and "无权限访问" in text, text
         assert token not in text and secret not in text and "0A1B2C3D" not in text, text
         assert "access_token=***" in text and "Bearer ***" in text, text

@@ -121,7 +121,7 @@ def world_copy(world: World, tmp_path: Path, pg_server_or_none: PgServer | None)
 
 @pytest.fixture
 def pg_server_or_none(request: pytest.FixtureRequest, world: World) -> PgServer | None:
-    return request.getfixturevalue("pg_server") if world.backend == "postgresql" else None  # type: ignore[no-any-return]
+    return request.getfixturevalue("pg_server") if world.backend == "postgresql" else None
 
 
 async def _client(url: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]

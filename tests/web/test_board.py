@@ -113,7 +113,8 @@ class Events:
 
     async def next(self, wait: float = 5.0) -> dict[str, Any]:
         async def read() -> dict[str, Any]:
-            event, data = None, []
+            event: str | None = None
+            data: list[str] = []
             while True:
                 raw = await self.response.content.readline()
                 if not raw:

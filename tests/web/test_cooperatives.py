@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ from bangfu.reports.households import household_income, households_driven
 from bangfu.store import make_engine
 from tests.web.conftest import ROLES, World, api_token, csrf_of, login
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 
 
 def _window() -> tuple[str, str]:
@@ -83,6 +84,7 @@ async def _ids(world: World, coop_id: int) -> dict[str, Any]:
             )
             max_line = await conn.scalar(select(func.max(OrderLine.id)))
             max_journal = await conn.scalar(select(func.max(Journal.id)))
+            assert max_line is not None and max_journal is not None
     finally:
         await engine.dispose()
     return {

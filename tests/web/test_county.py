@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -24,7 +25,7 @@ from tests.web.conftest import World, api_token, csrf_of, login
 
 YEAR = 2026
 NOW = datetime.now(UTC)
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 ROUTES = (
     "/county",
     "/county/units",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from bangfu.reports.sessions import session_review
 from bangfu.store import make_engine
 from tests.web.conftest import ROLES, World, api_token, csrf_of, login
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 
 
 @dataclass(frozen=True)

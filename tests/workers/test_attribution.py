@@ -364,6 +364,7 @@ async def test_a_session_arriving_after_its_orders_reattributes_and_bumps_postin
                 )
                 .returning(LiveSession.id)
             )
+        assert late is not None
         async with engine.begin() as conn:
             stats = await attribute_lines(conn)
         assert (stats.reattributed, stats.bumped, stats.sessions) == (1, 1, 1)

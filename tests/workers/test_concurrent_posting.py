@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fractions import Fraction
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url

@@ -172,7 +172,7 @@ async def test_two_concurrent_workers_never_overdraw(db_url: str) -> None:
             async with engine.begin() as conn:
                 return (await allocate_lines(conn, limit=7)).units_drawn
 
-        drawn = await asyncio.gather(worker(), worker())
+        drawn = list(await asyncio.gather(worker(), worker()))
         async with engine.begin() as conn:  # and a third pass picks up what skip-locked left
             drawn.append((await allocate_lines(conn)).units_drawn)
         assert sum(drawn) == 8
