@@ -121,7 +121,7 @@ class StreamDriver(RequestLoop):
             results = [self.scrubbed(stream, record) for record in parse(raw)]
         except (FatalError, RetriableError):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # any record that does not parse is quarantined, not fatal
             platform_id = self.record_id(stream, raw)
             self.stats.quarantined += 1
             kept = self.scrub_raw(stream, raw) if isinstance(raw, Mapping) else {"value": raw}
@@ -135,8 +135,8 @@ class StreamDriver(RequestLoop):
                 return  # no detail API: the record stays quarantined
             except FatalError:
                 raise
-            except Exception:
-                return  # still bad or still failing: stays quarantined, sync retries later
+            except Exception:  # noqa: BLE001  # still bad or still failing: stays quarantined, sync retries
+                return
             self.stats.recovered += 1
             for record in recovered:
                 yield record
