@@ -2,13 +2,13 @@
 
 Use it from ``tests/connectors/test_<platform>.py``::
 
-    from contract import ContractTests
+    from tests.connectors.contract import ContractTests
 
     class TestTaobaoContract(ContractTests):
         platform = "taobao"
 
-(``tests/connectors`` has no ``__init__.py``: pytest puts the directory on ``sys.path``, so the
-module imports as ``contract``.) Override ``make_config`` when the platform needs more than
+(always as ``tests.connectors.contract``, never by the bare name pytest's ``sys.path`` would
+also allow: one module, and a name mypy resolves.) Override ``make_config`` when the platform needs more than
 :class:`~connectors.fakes.server.FakeCredentials` gives (by default every credential field the
 fake prints beyond the standard five goes to ``ShopConfig.extra``: e.g. Kuaishou's
 ``sign_secret``); tune the class variables below if the platform's windows make a test slow.

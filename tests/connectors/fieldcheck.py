@@ -2,10 +2,10 @@
 tests of platforms whose APIs return only the fields a request names: JD ``optional_fields``,
 TOP ``fields``).
 
-Use it from ``tests/connectors/test_<platform>.py`` (``tests/connectors`` is on ``sys.path``,
-as for ``contract``)::
+Use it from ``tests/connectors/test_<platform>.py`` (as ``tests.connectors.fieldcheck``, like
+``tests.connectors.contract``)::
 
-    from fieldcheck import OnlyListed
+    from tests.connectors.fieldcheck import OnlyListed
 
     payload = OnlyListed(sample, ORDER_FIELDS)
     parse_order(payload)

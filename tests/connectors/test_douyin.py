@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from contract import ContractTests, VirtualTime, collect
 
 from bangfu.enums import (
     ErrorClass,
@@ -33,6 +32,7 @@ from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
 from connectors.ratelimit import RateLimiter
 from connectors.retry import RetryPolicy
+from tests.connectors.contract import ContractTests, VirtualTime, collect
 
 FROZEN = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)
 T0 = 1718400000  # 2024-06-14 21:20:00 UTC

@@ -11,8 +11,6 @@ from typing import Any, ClassVar
 
 import aiohttp
 import pytest
-from contract import ContractTests, VirtualTime
-from fieldcheck import OnlyListed
 
 from bangfu.enums import ErrorClass, OrderStatus, RefundStatus, SettlementKind, SyncStream
 from bangfu.money import MoneyError
@@ -51,6 +49,8 @@ from connectors.jd import (
 from connectors.ratelimit import RateLimiter
 from connectors.retry import RetryPolicy
 from connectors.windows import split_windows
+from tests.connectors.contract import ContractTests, VirtualTime
+from tests.connectors.fieldcheck import OnlyListed
 from tests.connectors.harvest import harvest
 
 T0 = datetime(2024, 5, 1, 4, 0, tzinfo=UTC)  # 12:00 in Beijing

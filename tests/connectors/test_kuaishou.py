@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from contract import CONTRACT_RETRY, ContractTests, VirtualTime
 
 from bangfu.enums import (
     ErrorClass,
@@ -28,6 +27,7 @@ from connectors.base import Request, ShopConfig
 from connectors.errors import AuthError, BadRequestError, TransientError
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
+from connectors.fakes.kuaishou import FakeKuaishou
 from connectors.fakes.server import Running, fake_server
 from connectors.kuaishou import (
     ERRORS,
@@ -46,6 +46,7 @@ from connectors.kuaishou import (
     parse_refund,
 )
 from connectors.ratelimit import RateLimiter
+from tests.connectors.contract import CONTRACT_RETRY, ContractTests, VirtualTime
 from tests.connectors.harvest import harvest
 
 HASH_KEY = b"test-only-hash-key-not-a-secret"
@@ -490,7 +491,7 @@ def test_rate_limits_are_recognised_by_their_documented_text() -> None:
     test_user = {"result": 5, "error_msg": "[1017] exceed quota limit,[apiId:x;primaryUserId:3649418105]"}
     row = classify_body(test_user)
     assert row is not None and row.error_class is ErrorClass.RATE_LIMIT
-    assert parse_max_qps(qps["error_msg"]) == 300.0 and parse_max_qps("nothing") is None
+    assert parse_max_qps(str(qps["error_msg"])) == 300.0 and parse_max_qps("nothing") is None
 
 
 def test_error_table_has_no_success_code() -> None:
@@ -518,6 +519,11 @@ FROZEN = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)
 async def fake() -> AsyncIterator[Running]:
     async with fake_server("kuaishou", seed=3, orders=200, days=15, clock=FakeClock(frozen_at=FROZEN)) as running:
         yield running
+
+
+def _kuaishou(fake: Running) -> FakeKuaishou:
+    assert isinstance(fake.fake, FakeKuaishou)
+    return fake.fake
 
 
 def config_for(fake: Running, **changes: Any) -> ShopConfig:
@@ -600,10 +606,10 @@ async def test_push_stock_sets_the_absolute_quantity(fake: Running, connector_kw
     down = await connector.push_stock(item.item_id, sku.sku_id, 3, idempotency_key="k2")
     assert down.stock == 3
     assert fake.world.item(item.item_id).skus[1].stock == 3  # type: ignore[union-attr]
-    writes = fake.fake.requests_by_method["open.item.sku.stock.update"]
+    writes = _kuaishou(fake).requests_by_method["open.item.sku.stock.update"]
     same = await connector.push_stock(item.item_id, sku.sku_id, 3, idempotency_key="k3")
     assert same.stock == 3
-    assert fake.fake.requests_by_method["open.item.sku.stock.update"] == writes  # nothing to push
+    assert _kuaishou(fake).requests_by_method["open.item.sku.stock.update"] == writes  # nothing to push
     with pytest.raises(BadRequestError):
         await connector.push_stock(item.item_id, None, 1, idempotency_key="k4")  # several SKUs
     with pytest.raises(BadRequestError):
@@ -622,7 +628,7 @@ async def test_a_failed_stock_push_is_read_back_not_resent_blindly(
     result = await connector.push_stock(item.item_id, sku.sku_id, sku.stock + 7, idempotency_key="k")
     assert result.stock == sku.stock + 7
     assert fake.world.item(item.item_id).skus[0].stock == sku.stock + 7  # type: ignore[union-attr]
-    assert fake.fake.requests_by_method["open.item.sku.stock.update"] == 1
+    assert _kuaishou(fake).requests_by_method["open.item.sku.stock.update"] == 1
     assert connector.stats.retries[ErrorClass.TRANSIENT] > 0
 
 
@@ -700,7 +706,7 @@ async def test_authorisation_code_exchange(fake: Running, connector_kwargs: dict
 async def test_the_qps_ban_is_honoured(fake: Running, connector_kwargs: dict[str, Any]) -> None:
     # The fake refuses the app on that API for 0.3 s after a QPS rejection: a client retrying
     # on its backoff alone (5-50 ms) would exhaust its attempts inside that time.
-    fake.fake.qps_block_seconds = 0.3
+    _kuaishou(fake).qps_block_seconds = 0.3
     fake.fake.faults.profile = FaultProfile(rate_limit=1.0, max_consecutive=1)
     connector = connect(fake, connector_kwargs)
     started = time.monotonic()

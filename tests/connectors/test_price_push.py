@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from contract import STANDARD_CREDENTIALS, collect
 
 from bangfu.enums import ErrorClass, PlatformKind
 from bangfu.records import ProductRecord
@@ -20,6 +19,7 @@ from connectors.errors import AuthError, BadRequestError, PlatformError
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.server import Running, fake_server
 from connectors.registry import connector_class
+from tests.connectors.contract import STANDARD_CREDENTIALS, collect
 
 PLATFORMS = ("taobao", "jd", "douyin", "kuaishou", "youzan")
 FROZEN_AT = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)
@@ -67,7 +67,9 @@ async def test_a_price_lands_and_reads_back(fake: Running, session: aiohttp.Clie
     # The product sync sees the new price (the listing's price_fen follows).
     products = [p for p in await collect(connector.products()) if isinstance(p, ProductRecord)]
     read = next(p for p in products if p.platform_item_id == item.item_id)
-    prices = {s.platform_sku_id: s.price_fen for s in read.skus} if read.skus else {None: read.price_fen}
+    prices: dict[str | None, int | None] = (
+        {s.platform_sku_id: s.price_fen for s in read.skus} if read.skus else {None: read.price_fen}
+    )
     assert prices.get(sku.sku_id, prices.get(None)) == price
     # The same price again is harmless: a price write is absolute.
     again = await connector.push_price(item.item_id, sku.sku_id, price, idempotency_key="bf:price:1:x:1")

@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 from bs4 import BeautifulSoup, Tag
-from contract import CONTRACT_RETRY, ContractTests, VirtualTime
 
 from bangfu.enums import (
     ErrorClass,
@@ -63,6 +62,7 @@ from connectors.selfmall import (
     parse_refund,
     read_pager,
 )
+from tests.connectors.contract import CONTRACT_RETRY, ContractTests, VirtualTime
 from tests.connectors.harvest import harvest
 
 HASH_KEY = b"test-only-hash-key-not-a-secret"
@@ -125,7 +125,7 @@ LIVE_ROW = """<table><tr data-broadcast-id="123456789012345678" data-host-id="sp
 
 
 def first(html: str, attribute: str) -> Tag:
-    tag = BeautifulSoup(html, "lxml").find(attrs={attribute: True})
+    tag = BeautifulSoup(html, "lxml").select_one(f"[{attribute}]")
     assert isinstance(tag, Tag)
     return tag
 

@@ -13,8 +13,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from contract import CONTRACT_RETRY, ContractTests, VirtualTime, collect
-from fieldcheck import OnlyListed
 
 from bangfu.enums import (
     ErrorClass,
@@ -56,6 +54,8 @@ from connectors.taobao import (
     response_key,
     window_bounds,
 )
+from tests.connectors.contract import CONTRACT_RETRY, ContractTests, VirtualTime, collect
+from tests.connectors.fieldcheck import OnlyListed
 from tests.connectors.harvest import harvest
 
 KEY = b"test-hash-key-not-real"

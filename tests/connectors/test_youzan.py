@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from contract import CONTRACT_RETRY, ContractTests, VirtualTime
 
 from bangfu.enums import (
     ErrorClass,
@@ -59,6 +58,7 @@ from connectors.youzan import (
     unwrap_body,
     window_is_empty,
 )
+from tests.connectors.contract import CONTRACT_RETRY, ContractTests, VirtualTime
 from tests.connectors.harvest import harvest
 
 HASH_KEY = b"test-only-hash-key-not-a-secret"

@@ -12,11 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from clients.douyin_client import BEIJING, DouyinTestClient, beijing_text, dy_param_json, dy_sign
 
 from bangfu.enums import RefundStatus
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.server import Running, fake_server
+from tests.connectors.clients.douyin_client import BEIJING, DouyinTestClient, beijing_text, dy_param_json, dy_sign
 
 FROZEN = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)
 DAYS = 12

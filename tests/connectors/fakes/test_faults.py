@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_presets_by_name() -> None:
     "kwargs",
     [{"rate_limit": -0.1}, {"malformed": 1.5}, {"rate_limit": 0.6, "drop": 0.6}, {"hang_seconds": -1.0}],
 )
-def test_invalid_profiles_are_refused(kwargs: dict[str, float]) -> None:
+def test_invalid_profiles_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         FaultProfile(**kwargs)
 

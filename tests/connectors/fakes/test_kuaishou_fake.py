@@ -11,12 +11,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from clients.kuaishou_client import KuaishouTestClient, ks_sign
 
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
+from connectors.fakes.kuaishou import FakeKuaishou
 from connectors.fakes.server import Running, fake_server
 from connectors.fakes.world import FakeOrder
+from tests.connectors.clients.kuaishou_client import KuaishouTestClient, ks_sign
 
 FROZEN = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)
 DAY_MS = 86_400_000
@@ -302,6 +303,7 @@ async def test_order_detail_renders_money_in_fen_times_in_ms_and_live_fields(
     assert base["oid"] == int(order.order_id)
     assert base["totalFee"] == order.paid_fen and isinstance(base["totalFee"], int)
     assert base["expressFee"] == order.post_fee_fen and base["discountFee"] == order.discount_fen
+    assert order.paid_at is not None
     assert base["createTime"] == to_ms(order.created_at) and base["payTime"] == to_ms(order.paid_at)
     assert base["cpsType"] == 2
     items = data["orderItemInfoList"]
@@ -469,6 +471,7 @@ async def test_rate_limit_answer_and_the_qps_block(fake: Running, session: aioht
     fake.fake.faults.profile = FaultProfile.NONE
     assert (await client.call("open.order.cursor.list", order_query(fake)))["result"] == 1
     # with the QPS block on, the app stays refused on that API for the rest of the second...
+    assert isinstance(fake.fake, FakeKuaishou)
     fake.fake.qps_block_seconds = 60.0
     fake.fake.faults.profile = FaultProfile(rate_limit=1.0)
     assert (await client.call("open.order.cursor.list", order_query(fake)))["result"] == 802005

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from clients.youzan_client import YouzanTestClient, gateway_error
 
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
+from tests.connectors.clients.youzan_client import YouzanTestClient, gateway_error
 
 FROZEN = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)
 BEIJING = ZoneInfo("Asia/Shanghai")
