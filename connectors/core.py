@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 
 import aiohttp
 
+from bangfu.clock import Clock as Clock  # re-exported: the connectors' clock type
 from bangfu.enums import PlatformKind, SyncStream
 from connectors.errors import UnsupportedStream
 from connectors.http import get_session, request_timeout
@@ -20,8 +21,6 @@ from connectors.ratelimit import RateLimit, RateLimiter, TokenBucket, default_li
 from connectors.retry import RetryPolicy, Uniform
 from connectors.values import ConnectorStats, ShopConfig, Tokens
 from connectors.windows import utcnow
-
-Clock = Callable[[], datetime]
 
 
 class ConnectorCore:

@@ -15,7 +15,8 @@ JD ``end_date``) can use :func:`inclusive_end` so adjacent windows do not both c
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+
+from bangfu.clock import SHANGHAI, utcnow
 
 __all__ = [
     "SHANGHAI",
@@ -33,15 +34,9 @@ __all__ = [
     "utcnow",
 ]
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BEIJING_OFFSET = timedelta(hours=8)
-
-
-def utcnow() -> datetime:
-    """Aware UTC now (the default clock of connectors)."""
-    return datetime.now(UTC)
 
 
 def ensure_utc(dt: datetime, name: str = "datetime") -> datetime:

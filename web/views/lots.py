@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bangfu.clock import SHANGHAI
 from bangfu.enums import UserRole
 from bangfu.i18n import MESSAGES, t
 from bangfu.queries.lots import (
@@ -127,7 +128,7 @@ _ROW_FIELD = re.compile(r"(?:member_no|quantity|grade|price)_([0-9]{1,2})")
 
 
 def _today() -> str:
-    return datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    return datetime.now(SHANGHAI).date().isoformat()
 
 
 def _suggested_code(sku: LotSku) -> str:

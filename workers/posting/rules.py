@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from bangfu.clock import SHANGHAI as SHANGHAI  # re-exported: the programmes' local time
 from bangfu.enums import SettlementKind, SupplierKind
 from bangfu.ledger import (
     Journal,
@@ -40,8 +40,6 @@ from bangfu.ledger import (
 from bangfu.money import split_largest_remainder
 from bangfu.policy import BP_WHOLE, Policy, PolicyError
 from bangfu.split import Contribution, LineFees, SplitError, SplitPlan, estimate_fees, plan_split
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # the programmes' local time: policy dates, surplus years
 
 PENDING = "pending"
 POSTED = "posted"
