@@ -14,19 +14,17 @@ from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import OrderStatus
 from bangfu.models import (
     LineAccounting,
     LineChange,
     Order,
     OrderLine,
     SettlementLine,
+    order_is_paid,
 )
 from bangfu.store import among
 from workers import changes
 from workers.posting.rules import PENDING
-
-_UNPAID = (OrderStatus.PENDING_PAYMENT.value, OrderStatus.CANCELLED.value)
 
 
 async def discover(conn: AsyncConnection, *, shop_id: int | None = None, chunk: int = 20_000) -> tuple[int, int]:
@@ -69,8 +67,7 @@ def discovery_due() -> Any:
         .join(Order, Order.id == OrderLine.order_id)
         .outerjoin(LineAccounting, LineAccounting.order_line_id == OrderLine.id)
         .where(
-            Order.paid_at.is_not(None),
-            Order.status.not_in(_UNPAID),
+            order_is_paid(),
             or_(
                 LineAccounting.id.is_(None),
                 OrderLine.version > LineAccounting.line_version,
@@ -103,8 +100,7 @@ async def _discover_lines(conn: AsyncConnection, line_ids: Sequence[int]) -> tup
     ).join(Order, Order.id == OrderLine.order_id)
     paid = paid.where(
         among(conn, OrderLine.id, line_ids),
-        Order.paid_at.is_not(None),
-        Order.status.not_in(_UNPAID),
+        order_is_paid(),
         ~exists().where(LineAccounting.order_line_id == OrderLine.id),
     )
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
