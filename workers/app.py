@@ -35,6 +35,8 @@ ROUTES = {
     "bangfu.sync_shop": {"queue": "sync"},
     "bangfu.sync_all": {"queue": "sync"},
     "bangfu.refetch_quarantined": {"queue": "sync"},
+    "bangfu.sync_shop_requested": {"queue": "sync"},
+    "bangfu.stock_settle_requested": {"queue": "sync"},
     "bangfu.process_lines": {"queue": "accounting"},
     "bangfu.attribute_lines": {"queue": "accounting"},
     "bangfu.allocate_lines": {"queue": "accounting"},

@@ -57,6 +57,8 @@ def test_the_app_is_eager_without_redis_and_acks_late() -> None:
     app.loader.import_default_modules()  # what a worker does at start: the app's include list
     for name in ROUTES:
         assert name in app.tasks, f"{name} is routed but not registered"
+    unrouted = {name for name in app.tasks if not name.startswith("celery.")} - set(ROUTES)
+    assert not unrouted, f"{sorted(unrouted)} would go to the default queue, not the one their workers read"
     for entry in app.conf.beat_schedule.values():
         assert entry["task"] in app.tasks
 
