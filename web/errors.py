@@ -79,9 +79,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # client is told to come back shortly instead of waiting on (web/app.py sizes the pool).
         log.warning("no database connection free for %s %s", request.method, request.path)
         response = (
-            api_error(503, "unavailable", "busy, retry shortly")
-            if api
-            else _page(request, 503, t("web.error.503"))
+            api_error(503, "unavailable", "busy, retry shortly") if api else _page(request, 503, t("web.error.503"))
         )
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response

@@ -23,6 +23,4 @@ def export_response(report: Report, fmt: str, filename: str, subtitle: str | Non
     name = f"{filename}.{fmt}"
     ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    return web.Response(
-        body=data, headers={"Content-Type": CONTENT_TYPES[fmt], "Content-Disposition": disposition}
-    )
+    return web.Response(body=data, headers={"Content-Type": CONTENT_TYPES[fmt], "Content-Disposition": disposition})

@@ -130,9 +130,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
     response = await handler(request)
     if fresh and not response.prepared:
-        response.set_cookie(
-            CSRF_COOKIE, token, path="/", httponly=True, samesite="Lax", secure=_secure(request)
-        )
+        response.set_cookie(CSRF_COOKIE, token, path="/", httponly=True, samesite="Lax", secure=_secure(request))
     return response
 
 

@@ -90,9 +90,7 @@ class DbStorage(AbstractStorage):
             # Expired sessions go on the way (indexed; a handful at a time in practice).
             await conn.execute(delete(WebSession).where(WebSession.expires_at < now))
         secure = self._secure if self._secure is not None else request.secure
-        response.set_cookie(
-            COOKIE, str(key), max_age=MAX_AGE, path="/", httponly=True, samesite="Lax", secure=secure
-        )
+        response.set_cookie(COOKIE, str(key), max_age=MAX_AGE, path="/", httponly=True, samesite="Lax", secure=secure)
 
     async def forget(self, key: str) -> None:
         async with self._engine.begin() as conn:

@@ -29,9 +29,7 @@ async def take(
     oldest first; on PostgreSQL rows another worker has taken are skipped (and locked here)."""
     query = select(LineChange.id, LineChange.order_line_id).where(LineChange.stage == stage, LineChange.id > after)
     if shop_id is not None:
-        query = query.where(
-            exists().where(OrderLine.id == LineChange.order_line_id, OrderLine.shop_id == shop_id)
-        )
+        query = query.where(exists().where(OrderLine.id == LineChange.order_line_id, OrderLine.shop_id == shop_id))
     query = query.order_by(LineChange.id).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=LineChange)

@@ -71,7 +71,7 @@ def test_a_form_lot_is_exactly_an_imported_lot(tmp_path: Path) -> None:
     csv = tmp_path / "lots.csv"
     csv.write_text(
         "批次号,SKU编码,收购主体信用代码,收购日期,成员编号,数量,等级,保底价\n"
-        f"L-1,SKU-QK-500,{code},2026-11-30,M001,\"1,200\",B,3.50\n"
+        f'L-1,SKU-QK-500,{code},2026-11-30,M001,"1,200",B,3.50\n'
         f"L-1,SKU-QK-500,{code},2026-11-30,M002,30,A,\n",
         encoding="utf-8",
     )
@@ -143,9 +143,7 @@ async def test_operator_adds_a_lot_and_the_waiting_lines_draw_from_it(world_copy
         lot_id = int(location.split("/")[2].split("?")[0])
         lot = (await _rows(url, select(SupplyLot).where(SupplyLot.id == lot_id)))[0]
         assert (lot.lot_code, lot.sku_id, lot.quantity) == (f"WEB-{sku_id}", sku_id, units)
-        drawn = await _rows(
-            url, select(LotAllocation.order_line_id).where(LotAllocation.lot_id == lot_id).distinct()
-        )
+        drawn = await _rows(url, select(LotAllocation.order_line_id).where(LotAllocation.lot_id == lot_id).distinct())
         assert len(drawn) == sku["lines"]  # every waiting line of the SKU drew (there are units enough)
         shown = await (await client.get(location)).text()
         assert "批次已保存" in shown
