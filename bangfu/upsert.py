@@ -9,7 +9,6 @@ cannot move it backwards either. The same code runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +43,7 @@ from bangfu.records import (
     SettlementLineRecord,
 )
 from bangfu.store import asyncpg_in_transaction
+from bangfu.upsert_rules import content_hash, newest, order_hash
 
 T = TypeVar("T")
 
@@ -85,11 +85,6 @@ class PageResult:
             self.max_modified = other.max_modified
 
 
-def content_hash(*parts: Any) -> str:
-    """A short stable digest of a record's normalised content (not its raw payload)."""
-    return hashlib.blake2b(orjson.dumps(parts, default=str), digest_size=16).hexdigest()
-
-
 def _chunks(rows: Sequence[T], columns: int) -> Iterator[Sequence[T]]:
     size = max(1, MAX_PARAMS // max(columns, 1))
     for start in range(0, len(rows), size):
@@ -100,22 +95,6 @@ def _insert(conn: AsyncConnection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
-
-
-def _newest(records: Iterable[T], key: Callable[[T], str], rank: Callable[[T], tuple[Any, ...]]) -> tuple[list[T], int]:
-    """Keep one record per key, the newest by ``rank``; return them and how many were dropped."""
-    best: dict[str, T] = {}
-    dropped = 0
-    for record in records:
-        k = key(record)
-        current = best.get(k)
-        if current is None:
-            best[k] = record
-            continue
-        dropped += 1
-        if rank(record) >= rank(current):
-            best[k] = record
-    return list(best.values()), dropped
 
 
 def _not_older(table: Table, excluded: Any, *, ranked: bool) -> ColumnElement[bool]:
@@ -167,34 +146,6 @@ async def _upsert(
         ).returning(*[table.c[c] for c in returning])
         returned.extend((await conn.execute(stmt)).all())
     return returned
-
-
-def _order_hash(record: OrderRecord) -> str:
-    return content_hash(
-        record.status.value,
-        record.platform_status,
-        record.paid_at,
-        record.paid_fen,
-        record.post_fee_fen,
-        record.discount_fen,
-        record.room_id,
-        record.author_id,
-        record.campaign_code,
-        record.purchasing_unit_code,
-        [
-            (
-                ln.platform_line_id,
-                ln.quantity,
-                ln.unit_price_fen,
-                ln.paid_fen,
-                ln.refund_state.value,
-                ln.platform_sku_id,
-                ln.room_id,
-                ln.author_id,
-            )
-            for ln in record.lines
-        ],
-    )
 
 
 # ------------------------------------------------------------------ orders: the hot path
@@ -377,7 +328,7 @@ def _order_tuple(
         record.author_id,
         record.campaign_code,
         orjson.dumps(record.raw).decode(),
-        _order_hash(record),
+        order_hash(record),
         now,
     )
 
@@ -408,7 +359,7 @@ async def upsert_orders(
     conn: AsyncConnection, shop_id: int, records: Iterable[OrderRecord], *, now: datetime
 ) -> PageResult:
     """Store a page of orders with their lines; returns new/changed/unchanged/duplicate counts."""
-    orders, duplicates = _newest(records, lambda r: r.platform_order_id, lambda r: (r.modified_at, r.status.rank))
+    orders, duplicates = newest(records, lambda r: r.platform_order_id, lambda r: (r.modified_at, r.status.rank))
     result = PageResult(duplicates=duplicates)
     if not orders:
         return result
@@ -492,7 +443,7 @@ async def _unit_ids(conn: AsyncConnection, codes: set[str]) -> dict[str, int]:
 async def upsert_refunds(
     conn: AsyncConnection, shop_id: int, records: Iterable[RefundRecord], *, now: datetime
 ) -> PageResult:
-    refunds, duplicates = _newest(records, lambda r: r.platform_refund_id, lambda r: (r.modified_at, r.status.rank))
+    refunds, duplicates = newest(records, lambda r: r.platform_refund_id, lambda r: (r.modified_at, r.status.rank))
     result = PageResult(duplicates=duplicates)
     if not refunds:
         return result
@@ -548,7 +499,7 @@ async def upsert_refunds(
 async def upsert_settlements(
     conn: AsyncConnection, shop_id: int, records: Iterable[SettlementLineRecord], *, now: datetime
 ) -> PageResult:
-    bills, duplicates = _newest(records, lambda r: r.platform_bill_id, lambda r: (r.settled_at,))
+    bills, duplicates = newest(records, lambda r: r.platform_bill_id, lambda r: (r.settled_at,))
     result = PageResult(duplicates=duplicates)
     if not bills:
         return result
@@ -589,7 +540,7 @@ async def upsert_products(
     conn: AsyncConnection, shop_id: int, records: Iterable[ProductRecord], *, now: datetime
 ) -> PageResult:
     """Products become listings, one per (item, SKU), mapped to our SKU by outer id."""
-    products, duplicates = _newest(records, lambda r: r.platform_item_id, lambda r: (r.modified_at,))
+    products, duplicates = newest(records, lambda r: r.platform_item_id, lambda r: (r.modified_at,))
     result = PageResult(duplicates=duplicates)
     if not products:
         return result
@@ -661,7 +612,7 @@ async def upsert_live_sessions(
     conn: AsyncConnection, shop_id: int, platform: str, records: Iterable[LiveSessionRecord], *, now: datetime
 ) -> PageResult:
     """Sessions, their hosts (created on first sight), per-minute stats and explanation windows."""
-    sessions, duplicates = _newest(records, lambda r: r.room_id, lambda r: (r.modified_at,))
+    sessions, duplicates = newest(records, lambda r: r.room_id, lambda r: (r.modified_at,))
     result = PageResult(duplicates=duplicates)
     sessions, result.held = await _campaign_code_clashes(conn, shop_id, sessions)
     if not sessions:

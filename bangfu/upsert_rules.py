@@ -1,0 +1,70 @@
+"""The pure rules of the upserts (:mod:`bangfu.upsert`): a record's content digest and which of a
+page's records with the same key is kept. No database, no I/O (``tests/bangfu/test_upsert_rules.py``).
+
+Within one page the newest record of a key wins: the latest by its rank (modified time, then
+lifecycle status), the later one of equals, and the others count as duplicates. The store then
+applies the same order against what it holds (``ON CONFLICT ... DO UPDATE ... WHERE``), with the
+content digest telling an unchanged record from a changed one of the same time and status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import orjson
+
+from bangfu.records import OrderRecord
+
+T = TypeVar("T")
+
+
+def content_hash(*parts: Any) -> str:
+    """A short stable digest of a record's normalised content (not its raw payload)."""
+    return hashlib.blake2b(orjson.dumps(parts, default=str), digest_size=16).hexdigest()
+
+
+def newest(records: Iterable[T], key: Callable[[T], str], rank: Callable[[T], tuple[Any, ...]]) -> tuple[list[T], int]:
+    """Keep one record per key, the newest by ``rank``; return them and how many were dropped."""
+    best: dict[str, T] = {}
+    dropped = 0
+    for record in records:
+        k = key(record)
+        current = best.get(k)
+        if current is None:
+            best[k] = record
+            continue
+        dropped += 1
+        if rank(record) >= rank(current):
+            best[k] = record
+    return list(best.values()), dropped
+
+
+def order_hash(record: OrderRecord) -> str:
+    """The content digest of an order and its lines, as the platform states them."""
+    return content_hash(
+        record.status.value,
+        record.platform_status,
+        record.paid_at,
+        record.paid_fen,
+        record.post_fee_fen,
+        record.discount_fen,
+        record.room_id,
+        record.author_id,
+        record.campaign_code,
+        record.purchasing_unit_code,
+        [
+            (
+                ln.platform_line_id,
+                ln.quantity,
+                ln.unit_price_fen,
+                ln.paid_fen,
+                ln.refund_state.value,
+                ln.platform_sku_id,
+                ln.room_id,
+                ln.author_id,
+            )
+            for ln in record.lines
+        ],
+    )
