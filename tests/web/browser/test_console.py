@@ -92,7 +92,15 @@ class Watched:
         page.on("pageerror", lambda exc: self.problems.append(f"script error: {exc}"))
         page.on("console", self._console)
         page.on("response", self._response)
-        page.on("requestfailed", lambda req: self.problems.append(f"request failed: {req.url}"))
+        page.on("requestfailed", self._failed)
+
+    def _failed(self, request: Any) -> None:
+        failure = request.failure or ""
+        # A fetch cancelled because the page moved on (a form posted, a link followed) before it
+        # ended is the browser's doing, not a fault of the server: seen with the favicon.
+        if "ERR_ABORTED" in failure:
+            return
+        self.problems.append(f"request failed: {request.url} ({failure})")
 
     def _console(self, message: Any) -> None:
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
