@@ -476,6 +476,14 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "待处理订单行都在变更队列中",
         "en": "Every due line is in the change queue",
     },
+    "verify.check.cooperative_facts_match_ledger": {
+        "zh": "合作社看板汇总表与账簿一致",
+        "en": "The cooperative pages' line facts equal the ledger",
+    },
+    "verify.check.household_income_matches_ledger": {
+        "zh": "农户每日收入汇总表与账簿一致",
+        "en": "The households' daily income equals the ledger",
+    },
     "surplus.title": {
         "zh": "合作社 #{cooperative} {year} 年盈余分配",
         "en": "Cooperative #{cooperative} surplus {year}",

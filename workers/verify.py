@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu.enums import JournalKind, RefundStatus
 from bangfu.ledger import journal_uid, refunded_legs
 from bangfu.ledger_chain import GENESIS, Head, stored_head, walk
+from bangfu.line_credits import facts_differing_from_ledger, income_differing_from_ledger
 from bangfu.models import (
     Journal,
     LedgerAccount,
@@ -124,7 +125,27 @@ async def verify(conn: AsyncConnection, *, inputs: bool = True, digest: Head | N
         checks.append(await _lines_match_inputs(conn))
     checks += [await _lot_remaining(conn), await _no_negative_remaining(conn), await _refunds_within_paid(conn)]
     checks.append(await _due_lines_queued(conn))
+    checks += [await _cooperative_facts_match_ledger(conn), await _household_income_matches_ledger(conn)]
     return VerifyReport(checks, head)
+
+
+async def _cooperative_facts_match_ledger(conn: AsyncConnection) -> Check:
+    """The cooperative pages' pre-aggregate (``cooperative_line_facts``) equals the ledger."""
+    rows = await facts_differing_from_ledger(conn, limit=MAX_DETAILS)
+    problems = [
+        f"cooperative #{coop}, {day}, line {line}: table {table}, ledger {ledger}"
+        for (coop, day, line), table, ledger in rows
+    ]
+    return _check("cooperative_facts_match_ledger", problems)
+
+
+async def _household_income_matches_ledger(conn: AsyncConnection) -> Check:
+    """The households' daily income (``household_daily_income``) equals the ledger."""
+    rows = await income_differing_from_ledger(conn, limit=MAX_DETAILS)
+    problems = [
+        f"household #{household}, {day}: table {table}, ledger {ledger}" for (household, day), table, ledger in rows
+    ]
+    return _check("household_income_matches_ledger", problems)
 
 
 async def journal_chain(conn: AsyncConnection, digest: Head | None = None) -> tuple[Check, Head]:

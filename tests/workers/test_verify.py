@@ -11,7 +11,15 @@ from typer.testing import CliRunner
 from bangfu.cli.app import app
 from bangfu.enums import AccountKind, JournalKind
 from bangfu.ledger import journal_uid
-from bangfu.models import Journal, LedgerAccount, LineAccounting, Posting, SupplyLot
+from bangfu.models import (
+    CooperativeLineFact,
+    HouseholdDailyIncome,
+    Journal,
+    LedgerAccount,
+    LineAccounting,
+    Posting,
+    SupplyLot,
+)
 from bangfu.store import make_engine
 from tests.workers.accounting_seed import PAID_AT, World, add_order, add_refund, draw, seed
 from workers.posting import post_lines, post_refunds
@@ -67,6 +75,8 @@ def test_a_posted_ledger_verifies(db_url: str) -> None:
         "no_negative_remaining",
         "refunds_within_paid",
         "due_lines_queued",
+        "cooperative_facts_match_ledger",
+        "household_income_matches_ledger",
     }
     assert all(set(c) == {"name", "ok", "count", "details"} for c in report["checks"])
     head = report["head"]
@@ -109,6 +119,16 @@ def test_each_breakage_is_caught(db_url: str, owner_db_url: str) -> None:
                 await conn.execute(
                     update(LineAccounting).where(LineAccounting.order_line_id == line).values(refunded_num=0)
                 )
+                # the pages' pre-aggregates, one fen off the ledger each
+                facts = await conn.execute(
+                    update(CooperativeLineFact)
+                    .where(CooperativeLineFact.order_line_id == line)
+                    .values(sales=CooperativeLineFact.sales + 1)
+                )
+                income = await conn.execute(
+                    update(HouseholdDailyIncome).values(trade_fen=HouseholdDailyIncome.trade_fen + 1)
+                )
+                assert facts.rowcount and income.rowcount, "the posted line has no facts or income rows to tamper"
         finally:
             await engine.dispose()
 
@@ -119,6 +139,8 @@ def test_each_breakage_is_caught(db_url: str, owner_db_url: str) -> None:
         "ledger_total_zero",
         "lot_remaining",
         "lines_match_state",
+        "cooperative_facts_match_ledger",
+        "household_income_matches_ledger",
     }
     code, out = _verify_cli(db_url, "--json")
     assert code == 1 and json.loads(out)["ok"] is False
