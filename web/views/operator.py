@@ -178,7 +178,8 @@ NAV.append(_nav)
 routes = web.RouteTableDef()
 
 
-def _operator_scope(request: web.Request) -> Scope:
+def operator_scope(request: web.Request) -> Scope:
+    """The user's scope if they operate shops (admin, operator); anyone else gets a 404."""
     scope = scope_of(request)
     if not operates(scope):
         raise web.HTTPNotFound()
@@ -198,7 +199,7 @@ def _query_id(request: web.Request, name: str) -> int | None:
 # -- sync health --------------------------------------------------------------------------------------
 @routes.get("/operator")
 async def sync_page(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     async with request.app[ENGINE].connect() as conn:
         health = await sync_health(conn, scope, datetime.now(UTC))
     assert health is not None
@@ -216,7 +217,7 @@ def _queued_notice(request: web.Request, health: Any) -> str | None:
 
 @routes.get("/api/v1/operator/sync")
 async def sync_api(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     async with request.app[ENGINE].connect() as conn:
         health = await sync_health(conn, scope, datetime.now(UTC))
     assert health is not None
@@ -240,7 +241,7 @@ def queue_sync(shop_id: int, full: bool, database_url: str | None) -> None:
 
 @routes.post("/operator/shops/{id}/sync")
 async def sync_post(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     shop_id = id_param(request)
     form = await request.post()
     full = form.get("full") == "1"
@@ -255,7 +256,7 @@ async def sync_post(request: web.Request) -> web.StreamResponse:
 # -- quarantine ---------------------------------------------------------------------------------------
 @routes.get("/operator/quarantine")
 async def quarantine_view(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     shop_id = _query_id(request, "shop")
     include = request.query.get("all") == "1"
     window = page_window(request, 20)
@@ -314,7 +315,7 @@ def queue_refetch(refetch_id: int, database_url: str | None) -> None:
 
 @routes.post("/operator/quarantine/{id}/refetch")
 async def quarantine_refetch(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     record_id = id_param(request)
     user = user_of(request)
     assert user is not None
@@ -333,7 +334,7 @@ async def quarantine_refetch(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/operator/quarantine/{id}/handled")
 async def quarantine_handled(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     record_id = id_param(request)
     user = user_of(request)
     assert user is not None
@@ -350,7 +351,7 @@ async def quarantine_handled(request: web.Request) -> web.StreamResponse:
 # -- waiting for stock --------------------------------------------------------------------------------
 @routes.get("/operator/waiting")
 async def waiting_page(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     async with request.app[ENGINE].connect() as conn:
         waiting = await waiting_for_stock(conn, scope)
     assert waiting is not None
@@ -359,7 +360,7 @@ async def waiting_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/operator/waiting")
 async def waiting_api(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     async with request.app[ENGINE].connect() as conn:
         waiting = await waiting_for_stock(conn, scope)
     assert waiting is not None

@@ -33,13 +33,13 @@ from bangfu.queries.listings import (
     map_listing,
     set_channel_price,
 )
-from bangfu.queries.operator import operates
 from bangfu.scope import Scope
 from web.api import error_responses, json_ok
 from web.errors import BadParam
-from web.keys import ENGINE, scope_of, user_of
+from web.keys import ENGINE, user_of
 from web.paging import id_param, page_window
 from web.render import render
+from web.views.operator import operator_scope
 
 MESSAGES.update(
     {
@@ -135,13 +135,6 @@ MESSAGES.update(
 routes = web.RouteTableDef()
 
 
-def _operator_scope(request: web.Request) -> Scope:
-    scope = scope_of(request)
-    if not operates(scope):
-        raise web.HTTPNotFound()
-    return scope
-
-
 def _filters(request: web.Request) -> tuple[int | None, str, str | None]:
     raw = request.query.get("shop", "")
     shop_id = None
@@ -214,13 +207,13 @@ async def _refused(request: web.Request, scope: Scope, message: str, errors: lis
 
 @routes.get("/operator/listings")
 async def listings_view(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     return render(request, "console/operator/listings.html", await _page_context(request, scope))
 
 
 @routes.get("/api/v1/operator/listings")
 async def listings_api(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     shop_id, status, q = _filters(request)
     window = page_window(request, 50)
     async with request.app[ENGINE].connect() as conn:
@@ -253,7 +246,7 @@ def _to(form: Any, done: str) -> str:
 
 @routes.post("/operator/listings/map")
 async def map_post(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     user = user_of(request)
     assert user is not None
     form = await request.post()
@@ -274,7 +267,7 @@ async def map_post(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/operator/listings/{id}/unmap")
 async def unmap_post(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     listing_id = id_param(request)
     user = user_of(request)
     assert user is not None
@@ -289,7 +282,7 @@ async def unmap_post(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/operator/listings/import")
 async def import_post(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     user = user_of(request)
     assert user is not None
     form = await request.post()
@@ -314,7 +307,7 @@ async def import_post(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/operator/prices")
 async def price_post(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     user = user_of(request)
     assert user is not None
     form = await request.post()
@@ -343,7 +336,7 @@ async def push_post(request: web.Request) -> web.StreamResponse:
     """Push the channel prices of the user's shops (``shop_id`` given: that shop only)."""
     from sync.prices import PricePusher
 
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     form = await request.post()
     raw = str(form.get("shop_id") or "")
     async with request.app[ENGINE].connect() as conn:

@@ -27,19 +27,18 @@ from bangfu.queries.reconciliation import (
     detail_as_json,
     exception_detail,
     exceptions_page,
-    operates,
     page_as_json,
     shops_in_scope,
     verdict_summary,
     verdicts_as_json,
 )
 from bangfu.reports.base import SHANGHAI
-from bangfu.scope import Scope
 from web.api import error_responses, json_ok
 from web.errors import BadParam
-from web.keys import ENGINE, scope_of, user_of
+from web.keys import ENGINE, user_of
 from web.paging import id_param, page_window
 from web.render import render
+from web.views.operator import operator_scope
 
 MESSAGES.update(
     {
@@ -149,13 +148,6 @@ routes = web.RouteTableDef()
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
-def _scope(request: web.Request) -> Scope:
-    scope = scope_of(request)
-    if not operates(scope):
-        raise web.HTTPNotFound()
-    return scope
-
-
 def _filters(request: web.Request) -> tuple[int | None, str | None, str | None]:
     raw = request.query.get("shop", "")
     shop: int | None = None
@@ -173,7 +165,7 @@ def _filters(request: web.Request) -> tuple[int | None, str | None, str | None]:
 
 
 async def _page(request: web.Request) -> tuple[Any, Any, tuple[int | None, str | None, str | None], Any, Any]:
-    scope = _scope(request)
+    scope = operator_scope(request)
     filters = _filters(request)
     window = page_window(request, 50)
     async with request.app[ENGINE].connect() as conn:
@@ -246,7 +238,7 @@ async def list_api(request: web.Request) -> web.StreamResponse:
 
 
 async def _detail(request: web.Request) -> Any:
-    scope = _scope(request)
+    scope = operator_scope(request)
     exception_id = id_param(request)
     async with request.app[ENGINE].connect() as conn:
         detail = await exception_detail(conn, scope, exception_id)
@@ -287,7 +279,7 @@ async def detail_api(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/operator/reconciliation/{id}/{action:(accept|resolve|reopen)}")
 async def action_post(request: web.Request) -> web.StreamResponse:
-    scope = _scope(request)
+    scope = operator_scope(request)
     exception_id = id_param(request)
     user = user_of(request)
     assert user is not None
@@ -332,7 +324,7 @@ def run_reconcile(shop_id: int, period: str, database_url: str | None) -> None:
 
 @routes.post("/operator/reconciliation/run")
 async def run_post(request: web.Request) -> web.StreamResponse:
-    scope = _scope(request)
+    scope = operator_scope(request)
     form = await request.post()
     raw_shop, period = str(form.get("shop") or ""), str(form.get("period") or "")
     if not (raw_shop.isascii() and raw_shop.isdigit()) or len(raw_shop) > 18:

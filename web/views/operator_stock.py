@@ -21,14 +21,14 @@ from aiohttp import web
 
 from bangfu.enums import UserRole
 from bangfu.i18n import MESSAGES
-from bangfu.queries.operator import operates, shop_in_scope
+from bangfu.queries.operator import shop_in_scope
 from bangfu.queries.stock import overview_as_json, sku_as_json, sku_stock, stock_overview
-from bangfu.scope import Scope
 from web.api import error_responses, json_ok
 from web.errors import BadParam
-from web.keys import ENGINE, scope_of, user_of
+from web.keys import ENGINE, user_of
 from web.paging import id_param, page_window
 from web.render import render
+from web.views.operator import operator_scope
 
 MESSAGES.update(
     {
@@ -121,13 +121,6 @@ routes = web.RouteTableDef()
 Q_MAX = 64
 
 
-def _operator_scope(request: web.Request) -> Scope:
-    scope = scope_of(request)
-    if not operates(scope):
-        raise web.HTTPNotFound()
-    return scope
-
-
 def _filters(request: web.Request) -> tuple[int | None, str | None, bool]:
     """``shop`` (a positive whole number), ``q`` (at most 64 characters), ``problems`` (1 or 0)."""
     raw = request.query.get("shop", "")
@@ -148,7 +141,7 @@ def _filters(request: web.Request) -> tuple[int | None, str | None, bool]:
 
 
 async def _overview(request: web.Request) -> tuple[Any, int | None, str | None, bool, Any]:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     shop_id, q, problems = _filters(request)
     window = page_window(request, 20)
     async with request.app[ENGINE].connect() as conn:
@@ -197,7 +190,7 @@ async def stock_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/operator/stock/{id}")
 async def sku_page(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     sku_id = id_param(request)
     async with request.app[ENGINE].connect() as conn:
         detail = await sku_stock(conn, scope, sku_id, datetime.now(UTC))
@@ -214,7 +207,7 @@ async def stock_api(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/operator/stock/{id}")
 async def sku_api(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     sku_id = id_param(request)
     async with request.app[ENGINE].connect() as conn:
         detail = await sku_stock(conn, scope, sku_id, datetime.now(UTC))
@@ -242,7 +235,7 @@ def queue_settle(shop_ids: list[int] | None, by: str, database_url: str | None) 
 
 @routes.post("/operator/stock/settle")
 async def settle_post(request: web.Request) -> web.StreamResponse:
-    scope = _operator_scope(request)
+    scope = operator_scope(request)
     user = user_of(request)
     assert user is not None
     form = await request.post()
