@@ -13,6 +13,12 @@ nothing is due, that is attribution, FIFO lot draws, sale journals with every ho
 share, and refund reversals. Then, untimed by ``seconds``, one more run once nothing is due:
 ``idle_run_seconds`` is what each scheduled run costs while no order arrives (the stages read
 the change queue, not every line stored).
+
+With ``--with-floor`` (PostgreSQL), ``bench/line_floor.py``'s floor then runs in the same
+invocation on the same data: the hub's paid lines, sessions, lots and households as stored, with
+as many worker processes (``--floor-split``, median of ``--floor-repeat`` runs). The JSON line
+then also holds ``floor`` (the floor's own figures), ``floor_lines_per_s`` and ``floor_ratio``,
+the hub's lines/s over the floor's, so the machine's drift cancels.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from line_floor import measure as measure_floor
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -308,7 +315,16 @@ def run_workers(url: str, workers: int) -> tuple[float, dict[str, int], float]:
     return seconds, total, max(rss for _, rss in outcomes)
 
 
-def main(lines: int, url: str, seed: int, households: int, workers: int = 1) -> dict[str, object]:
+def main(
+    lines: int,
+    url: str,
+    seed: int,
+    households: int,
+    workers: int = 1,
+    floor_split: str | None = None,
+    floor_repeat: int = 3,
+) -> dict[str, object]:
+    """The hub's figures; with ``floor_split``, the floor's on the same store too, and their ratio."""
     written = asyncio.run(prepare(url, lines, seed, households))
     if workers > 1:
         seconds, stats, worker_rss = run_workers(url, workers)
@@ -317,7 +333,7 @@ def main(lines: int, url: str, seed: int, households: int, workers: int = 1) -> 
         worker_rss = 0.0
     own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     idle = asyncio.run(measure_idle(url))
-    return {
+    result: dict[str, object] = {
         "bench": "attribution",
         "lines": written,
         "seconds": round(seconds, 3),
@@ -328,6 +344,15 @@ def main(lines: int, url: str, seed: int, households: int, workers: int = 1) -> 
         "workers": workers,
         "stages": stats,
     }
+    if floor_split is not None:
+        floor = asyncio.run(measure_floor(url, 0, 0, workers, floor_repeat, floor_split, from_store=True))
+        if floor["lines"] != written:
+            raise SystemExit(f"the floor read {floor['lines']} lines of the store, the hub wrote {written}")
+        floor_rate = written / float(str(floor["seconds"]))
+        result["floor"] = floor
+        result["floor_lines_per_s"] = round(floor_rate)
+        result["floor_ratio"] = round(written / seconds / floor_rate, 4) if seconds else None
+    return result
 
 
 if __name__ == "__main__":
@@ -342,8 +367,25 @@ if __name__ == "__main__":
         default=1,
         help="worker processes running the pipeline at once (SQLite allows one writer: use 1 there)",
     )
+    parser.add_argument(
+        "--with-floor",
+        action="store_true",
+        help="then run bench/line_floor.py's floor on the same data and workers, and print the ratio (PostgreSQL)",
+    )
+    parser.add_argument("--floor-split", choices=("sql", "numpy"), default="numpy", help="the floor's way to split")
+    parser.add_argument("--floor-repeat", type=int, default=3, help="the floor's runs (median)")
     args = parser.parse_args()
+    if args.with_floor and (args.db is None or make_url(args.db).get_backend_name() != "postgresql"):
+        parser.error("--with-floor needs a PostgreSQL --db: the floor measures PostgreSQL")
     with tempfile.TemporaryDirectory() as tmp:
         db_url = args.db or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        result = main(args.lines, db_url, args.seed, args.households, args.workers)
+        result = main(
+            args.lines,
+            db_url,
+            args.seed,
+            args.households,
+            args.workers,
+            args.floor_split if args.with_floor else None,
+            args.floor_repeat,
+        )
         sys.stdout.write(orjson.dumps(result).decode() + "\n")

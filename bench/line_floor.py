@@ -57,13 +57,16 @@ _TABLES = (
     "CREATE FUNCTION {s}.balanced(amounts bigint[]) RETURNS boolean LANGUAGE sql IMMUTABLE "
     "AS $$ SELECT coalesce(sum(a), 0) = 0 AND count(*) >= 2 FROM unnest(amounts) AS a $$",
 )
+_LOT_TOTALS = (
+    "CREATE TABLE {s}.lot_totals AS SELECT lot_id, sum(weight)::bigint AS total, "
+    "sum(weight) FILTER (WHERE priority)::bigint AS priority_total FROM {s}.contributions GROUP BY lot_id"
+)
 _WORK_TABLES = (
     "CREATE TABLE {s}.attributions (line_id bigint PRIMARY KEY, session_id bigint, confidence smallint NOT NULL)",
     # Four lots per SKU, received a day apart, together holding more than the SKU's lines want.
     "CREATE TABLE {s}.lots (id bigint PRIMARY KEY, sku_id bigint NOT NULL, received_on date NOT NULL, "
     "remaining int NOT NULL CHECK (remaining >= 0))",
-    "INSERT INTO {s}.lots SELECT (sku - 1) * 4 + k + 1, sku, date '2026-01-01' + k, {lot_units} "
-    "FROM generate_series(1, 300) AS sku, generate_series(0, 3) AS k",
+    "INSERT INTO {s}.lots SELECT * FROM {s}.lot_stock",
     "CREATE TABLE {s}.draws (line_id bigint NOT NULL, lot_id bigint NOT NULL, units int NOT NULL, "
     "PRIMARY KEY (line_id, lot_id))",
     "CREATE TABLE {s}.journals (line_id bigint NOT NULL, seq smallint NOT NULL, occurred_at timestamptz NOT NULL, "
@@ -74,16 +77,45 @@ _WORK_TABLES = (
 )
 _FILL = (
     "INSERT INTO {s}.sessions SELECT d, 'room-' || d FROM generate_series(1, 60) AS d",
+    # Four lots per SKU, received a day apart, together holding more than the SKU's lines want.
+    "CREATE TABLE {s}.lot_stock AS SELECT ((sku - 1) * 4 + k + 1)::bigint AS id, sku::bigint AS sku_id, "
+    "date '2026-01-01' + k AS received_on, $1 / 300 + 2 AS remaining "
+    "FROM generate_series(1, 300) AS sku, generate_series(0, 3) AS k",
     "CREATE TABLE {s}.contributions (lot_id bigint NOT NULL, household_id bigint NOT NULL, weight bigint NOT NULL, "
     "priority boolean NOT NULL, guaranteed_fen bigint NOT NULL, PRIMARY KEY (lot_id, household_id))",
     # Every lot has a priority household (h = 0).
     "INSERT INTO {s}.contributions SELECT lot, (lot * 13 + h) % 3000 + 1, 50 + (lot * 7 + h * 11) % 200, h % 3 = 0, "
     "800 FROM generate_series(1, 1200) AS lot, generate_series(0, $1 - 1) AS h",
-    "CREATE TABLE {s}.lot_totals AS SELECT lot_id, sum(weight)::bigint AS total, "
-    "sum(weight) FILTER (WHERE priority)::bigint AS priority_total FROM {s}.contributions GROUP BY lot_id",
+    _LOT_TOTALS,
     "ALTER TABLE {s}.lot_totals ADD PRIMARY KEY (lot_id)",
     "INSERT INTO {s}.lines SELECT j, CASE WHEN j % 5 < 2 THEN 'room-' || (j % 60 + 1) END, j % 300 + 1, "
     "j % 3 + 1, 1990 * (j % 3 + 1), now() - j * interval '1 minute' FROM generate_series(1, $1) AS j",
+)
+# The same tables filled from the hub's own store in the same database (``--from-store``, used by
+# ``bench/attribution.py --with-floor`` right after the hub's run): its paid lines of SKUs with
+# households' lots (room id, SKU, quantity, paid amount and time as the hub read them), its live
+# sessions, its lots with the stock they were received with, and each lot's households weighted
+# by the units they delivered, at their guaranteed price, priority by category. The hub gives the
+# bonus of a lot without priority households to the household pool; here all of that lot's
+# households share it, which keeps the journal balanced and costs the same.
+_FILL_FROM_STORE = (
+    "INSERT INTO {s}.sessions SELECT DISTINCT ON (room_id) id, room_id FROM live_sessions "
+    "WHERE room_id IS NOT NULL ORDER BY room_id, id",
+    "CREATE TABLE {s}.lot_stock AS SELECT l.id::bigint AS id, l.sku_id::bigint AS sku_id, l.received_on, "
+    "l.quantity AS remaining FROM supply_lots AS l WHERE EXISTS (SELECT FROM lot_contributions AS c "
+    "WHERE c.lot_id = l.id)",
+    "CREATE TABLE {s}.contributions (lot_id bigint NOT NULL, household_id bigint NOT NULL, weight bigint NOT NULL, "
+    "priority boolean NOT NULL, guaranteed_fen bigint NOT NULL, PRIMARY KEY (lot_id, household_id))",
+    "INSERT INTO {s}.contributions SELECT c.lot_id, c.household_id, sum(c.quantity), "
+    "bool_or(h.category <> 'ordinary'), max(c.guaranteed_price_fen) FROM lot_contributions AS c "
+    "JOIN households AS h ON h.id = c.household_id GROUP BY c.lot_id, c.household_id",
+    "UPDATE {s}.contributions AS c SET priority = true WHERE NOT EXISTS (SELECT FROM {s}.contributions AS p "
+    "WHERE p.lot_id = c.lot_id AND p.priority)",
+    _LOT_TOTALS,
+    "ALTER TABLE {s}.lot_totals ADD PRIMARY KEY (lot_id)",
+    "INSERT INTO {s}.lines SELECT ol.id, ol.room_id, ol.sku_id, ol.quantity, ol.paid_fen, o.paid_at "
+    "FROM order_lines AS ol JOIN orders AS o ON o.id = ol.order_id WHERE o.paid_at IS NOT NULL "
+    "AND ol.sku_id IN (SELECT sku_id FROM {s}.lot_stock)",
 )
 # One worker's share: the lines of the SKUs with sku_id % $1 = $2 (a SKU's lots draw in one place).
 _WORK = (
@@ -301,8 +333,10 @@ def _run_processes(url: str, schema: str, connections: int, split: str) -> float
 
 
 async def measure(
-    url: str, lines: int, households: int, connections: int, repeat: int, split: str
+    url: str, lines: int, households: int, connections: int, repeat: int, split: str, from_store: bool = False
 ) -> dict[str, object]:
+    """The floor's figures; with ``from_store`` on the hub's own paid lines, sessions, lots and
+    households in the database at ``url`` (``lines`` and ``households`` are then ignored)."""
     engine = make_engine(url)
     timings: list[float] = []
     try:
@@ -311,17 +345,26 @@ async def measure(
                 driver = await asyncpg_in_transaction(conn)
                 for statement in _TABLES:
                     await driver.execute(statement.format(s=schema))
-                for statement in _FILL:
+                for statement in _FILL_FROM_STORE if from_store else _FILL:
                     argument = households if "contributions SELECT" in statement else lines
                     await driver.execute(statement.format(s=schema), *([argument] if "$1" in statement else []))
                 await driver.execute(f"ANALYZE {schema}.lines")
+                if from_store:
+                    lines = await driver.fetchval(f"SELECT count(*) FROM {schema}.lines")
+                    households = round(
+                        await driver.fetchval(
+                            f"SELECT coalesce(avg(n), 0)::float FROM (SELECT count(*) AS n "
+                            f"FROM {schema}.contributions GROUP BY lot_id) AS per_lot"
+                        ),
+                        1,
+                    )
             for _ in range(repeat):
                 async with engine.begin() as conn:
                     driver = await asyncpg_in_transaction(conn)
                     for name in ("attributions", "lots", "draws", "journals", "states"):
                         await driver.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
                     for statement in _WORK_TABLES:
-                        await driver.execute(statement.format(s=schema, lot_units=lines // 300 + 2))
+                        await driver.execute(statement.format(s=schema))
                 timings.append(await asyncio.to_thread(_run_processes, url, schema, connections, split))
             async with engine.connect() as conn:
                 driver = await asyncpg_in_transaction(conn)
@@ -334,6 +377,7 @@ async def measure(
     seconds = statistics.median(timings)
     return {
         "bench": "line_floor",
+        "data": "store" if from_store else "synthetic",
         "lines": lines,
         "households_per_lot": households,
         "legs_per_line": round(legs, 1),
@@ -364,12 +408,19 @@ def main() -> None:
         help="compute the journals in one SQL statement, or vectorised in the worker and COPYed",
     )
     parser.add_argument("--db", required=True, help="a PostgreSQL URL (the bench uses a scratch schema in it)")
+    parser.add_argument(
+        "--from-store",
+        action="store_true",
+        help="take the lines, sessions, lots and households from the hub's store at --db, not synthetic ones",
+    )
     args = parser.parse_args()
     if make_url(args.db).get_backend_name() != "postgresql":
         parser.error("--db must be a PostgreSQL URL: this measures PostgreSQL's cost per line")
     if args.lines < 1 or args.households < 1 or args.repeat < 1 or args.workers < 1:
         parser.error("--lines, --repeat and --workers must be positive and --households at least 1")
-    result = asyncio.run(measure(args.db, args.lines, args.households, args.workers, args.repeat, args.split))
+    result = asyncio.run(
+        measure(args.db, args.lines, args.households, args.workers, args.repeat, args.split, args.from_store)
+    )
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 
