@@ -20,6 +20,7 @@ MAX_FEN = 10**15
 _CENT = Decimal("0.01")
 # The form platforms send almost always ("108.00"): parsed without Decimal, on the hot path.
 _PLAIN_YUAN = re.compile(r"-?\d{1,13}\.\d\d")
+_plain_yuan = _PLAIN_YUAN.fullmatch
 
 
 class MoneyError(ValueError):
@@ -32,12 +33,12 @@ def yuan_to_fen(value: str | int | Decimal) -> int:
     Raises :class:`MoneyError` for anything that is not a finite decimal with at most two
     decimals (``"1.005"`` is refused rather than rounded). Floats are refused outright.
     """
+    if type(value) is str and _plain_yuan(value):
+        return int(value.replace(".", ""))
     if isinstance(value, (bool, float)):
         raise MoneyError(f"refusing {type(value).__name__} for money: {value!r}")
     if isinstance(value, int):
         return _bounded(value * FEN_PER_YUAN, value)
-    if isinstance(value, str) and _PLAIN_YUAN.fullmatch(value):
-        return int(value.replace(".", ""))
     try:
         text = value.strip().replace(",", "") if isinstance(value, str) else value
         dec = Decimal(text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bangfu.enums import (
@@ -24,7 +24,8 @@ Raw = Mapping[str, Any]
 
 
 def _require_aware(name: str, value: datetime | None) -> None:
-    if value is not None and value.utcoffset() is None:
+    # tzinfo UTC (what every parser gives) is aware: one identity test on the hot path.
+    if value is not None and value.tzinfo is not UTC and value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
 
 
@@ -92,8 +93,9 @@ class OrderRecord:
     raw: Raw = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("created_at", "modified_at", "paid_at"):
-            _require_aware(name, getattr(self, name))
+        _require_aware("created_at", self.created_at)
+        _require_aware("modified_at", self.modified_at)
+        _require_aware("paid_at", self.paid_at)
 
 
 @dataclass(frozen=True, slots=True)

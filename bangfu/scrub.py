@@ -16,6 +16,12 @@ Paths a payload does not have are skipped. Scrubbing copies only the containers 
 path and never modifies its input; it is idempotent (a hashed value keeps its ``hmac:`` prefix
 and is left alone), so scrubbing a stored payload twice changes nothing.
 
+Each platform's table is compiled once into a :class:`ScrubPlan` (a tree of the keys it names,
+:func:`plan_for`), which :func:`scrub_raw` applies in one pass over the keys the table names:
+no path is split and no payload key is visited per call; :func:`scrub` (any ``PersonalFields``)
+compiles its own. A hashed buyer id is the same keyed hash the connector put in ``buyer_ref``
+(memoised by :func:`bangfu.privacy.buyer_ref`), so hashing it again costs a cache hit.
+
 The connectors apply it in one place, :meth:`connectors.base.Connector.guard` and the detail
 calls, so every record (and every quarantined payload) of every platform reaches the store
 scrubbed; migration 0012 applied the same table to what was stored before. A change to this
@@ -30,6 +36,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -186,24 +194,170 @@ def personal_fields(platform: PlatformKind | str, stream: SyncStream) -> tuple[s
     return entry.namespace, entry.streams[stream]
 
 
+class ScrubPlan:
+    """One level of a compiled :class:`PersonalFields`: which keys of an object to hash, drop,
+    descend into (an object) or walk (a list of objects). Built once per table by
+    :meth:`compile`; :meth:`apply` visits only the keys it names."""
+
+    __slots__ = ("drop", "each", "hash", "sub")
+
+    def __init__(self) -> None:
+        self.hash: tuple[str, ...] = ()
+        self.drop: frozenset[str] = frozenset()
+        self.sub: tuple[tuple[str, ScrubPlan], ...] = ()
+        self.each: tuple[tuple[str, ScrubPlan], ...] = ()
+
+    @classmethod
+    def compile(cls, fields: PersonalFields) -> ScrubPlan | None:
+        """The plan of ``fields``, or ``None`` for a table a tree cannot express exactly (a key
+        both hashed and walked into, a path starting or ending with ``[]``): :func:`scrub` then
+        takes the path-by-path walk. Dropping wins over anything below the dropped key, as in
+        the walk (which hashes first, then drops)."""
+        tree: dict[str, Any] = {}
+        for action, paths in (("hash", fields.hashed), ("drop", fields.dropped)):
+            for path in paths:
+                if not _place(tree, _split(path), action):
+                    return None
+        return cls._build(tree)
+
+    @classmethod
+    def _build(cls, tree: Mapping[str, Any]) -> ScrubPlan:
+        plan = cls()
+        plan.hash = tuple(key for key, value in tree.items() if value == "hash")
+        plan.drop = frozenset(key for key, value in tree.items() if value == "drop")
+        plan.sub = tuple((key, cls._build(v[1])) for key, v in tree.items() if isinstance(v, tuple) and v[0] == "sub")
+        plan.each = tuple((key, cls._build(v[1])) for key, v in tree.items() if isinstance(v, tuple) and v[0] == "each")
+        return plan
+
+    def apply(self, node: Any, hasher: Hasher) -> Any:
+        """``node`` scrubbed (``node`` itself when nothing changed; copies only changed objects)."""
+        if not isinstance(node, Mapping):
+            return node
+        changed: dict[str, Any] | None = None
+        for key in self.hash:
+            if key in node:
+                value = node[key]
+                new = _hashed(value, hasher)
+                if new is not value:
+                    if changed is None:
+                        changed = {}
+                    changed[key] = new
+        for key, plan in self.sub:
+            if key in node:
+                child = node[key]
+                new = plan.apply(child, hasher)
+                if new is not child:
+                    if changed is None:
+                        changed = {}
+                    changed[key] = new
+        for key, plan in self.each:
+            child = node.get(key)
+            if isinstance(child, list):
+                items = [plan.apply(item, hasher) for item in child]
+                if any(a is not b for a, b in zip(items, child, strict=True)):
+                    if changed is None:
+                        changed = {}
+                    changed[key] = items
+        drop = self.drop
+        dropping = False
+        for key in drop:
+            if key in node:
+                dropping = True
+                break
+        if changed is None and not dropping:
+            return node
+        out = {k: v for k, v in node.items() if k not in drop} if dropping else dict(node)
+        if changed:
+            for key, value in changed.items():
+                if key not in drop:
+                    out[key] = value
+        return out
+
+
+def _place(tree: dict[str, Any], parts: Sequence[str], action: str) -> bool:
+    """Put ``action`` (``"hash"`` or ``"drop"``) at ``parts`` in ``tree`` (key -> action, or
+    ``("sub" | "each", subtree)``); ``False`` when the tree cannot say it exactly."""
+    if parts[0] == "[]" or parts[-1] == "[]" or any(a == b == "[]" for a, b in pairwise(parts)):
+        return False  # a list at the top, a list of values, or a list of lists
+    node = tree
+    for index, part in enumerate(parts):
+        if part == "[]":
+            continue
+        if index == len(parts) - 1:
+            current = node.get(part)
+            if current is not None and current != action and action != "drop":
+                return False  # hashed where something is walked into
+            node[part] = action  # a drop replaces whatever was below
+            return True
+        kind = "each" if parts[index + 1] == "[]" else "sub"
+        current = node.get(part)
+        if current == "drop":
+            return True  # dropped whole: nothing below it matters
+        if current is None:
+            current = node[part] = (kind, {})
+        elif not isinstance(current, tuple) or current[0] != kind:
+            return False  # walked into a hashed value, or as an object and as a list
+        node = current[1]
+    return True
+
+
+Plan = tuple[str, PersonalFields, ScrubPlan | None]
+
+
+@lru_cache(maxsize=64)
+def plan_for(platform: PlatformKind | str, stream: SyncStream | str) -> Plan | None:
+    """The namespace, table and compiled plan of ``platform``'s ``stream`` (compiled once)."""
+    found = personal_fields(platform, SyncStream(stream))
+    if found is None:
+        return None
+    namespace, fields = found
+    return namespace, fields, ScrubPlan.compile(fields)
+
+
+Scrubber = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+def scrubber(platform: PlatformKind | str, stream: SyncStream | str, *, key: bytes | None = None) -> Scrubber:
+    """:func:`scrub_raw` for one platform and stream, with the table looked up and compiled once
+    (what a connector keeps per stream)."""
+    found = plan_for(platform, SyncStream(stream))
+    if found is None:
+        return _unchanged
+    namespace, fields, plan = found
+
+    def hasher(value: str) -> str:
+        return HASHED_PREFIX + buyer_ref(namespace, value, key)
+
+    if plan is None:
+        return lambda raw: _scrub_by_path(raw, fields, hasher) if isinstance(raw, Mapping) else raw
+    apply = plan.apply
+    return lambda raw: apply(raw, hasher)
+
+
+def _unchanged(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    return raw
+
+
 def scrub_raw(
     platform: PlatformKind | str, stream: SyncStream | str, raw: Mapping[str, Any], *, key: bytes | None = None
 ) -> Mapping[str, Any]:
     """``raw`` without the personal fields of ``platform``'s ``stream`` (``raw`` itself when
     there is nothing to scrub); ``key`` is the hash key (default: the hub's)."""
-    found = personal_fields(platform, SyncStream(stream))
-    if found is None or not isinstance(raw, Mapping):
+    if not isinstance(raw, Mapping):
         return raw
-    namespace, fields = found
-
-    def hasher(value: str) -> str:
-        return HASHED_PREFIX + buyer_ref(namespace, value, key)
-
-    return scrub(raw, fields, hasher)
+    return scrubber(platform, stream, key=key)(raw)
 
 
 def scrub(raw: Mapping[str, Any], fields: PersonalFields, hasher: Hasher) -> Mapping[str, Any]:
     """Apply ``fields`` to ``raw`` with ``hasher`` for the hashed ones (copy-on-write)."""
+    plan = ScrubPlan.compile(fields)
+    if plan is None:
+        return _scrub_by_path(raw, fields, hasher)
+    return plan.apply(raw, hasher)  # type: ignore[no-any-return]
+
+
+def _scrub_by_path(raw: Mapping[str, Any], fields: PersonalFields, hasher: Hasher) -> Mapping[str, Any]:
+    """The path-by-path walk: each hashed path, then each dropped one (what a plan computes)."""
     out: Any = raw
     for path in fields.hashed:
         out = _apply(out, _split(path), lambda value: _hashed(value, hasher))
@@ -223,7 +377,7 @@ def _split(path: str) -> Sequence[str]:
 
 
 def _hashed(value: Any, hasher: Hasher) -> Any:
-    if value is None or isinstance(value, bool | Mapping | list) or value == "":
+    if value is None or value == "" or isinstance(value, bool | Mapping | list):
         return value  # nothing personal, or not an identifier
     if isinstance(value, str) and value.startswith(HASHED_PREFIX):
         return value  # scrubbed before

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import aiohttp
 
@@ -75,6 +75,8 @@ class ConnectorCore:
         self._on_tokens = on_tokens
         self._refresh_lock: asyncio.Lock | None = None
         self._closed = False
+        #: the PIPL scrub of each stream, its table compiled once (connectors.streams)
+        self._scrubbers: dict[SyncStream, Callable[[Mapping[str, Any]], Mapping[str, Any]]] = {}
 
     # ------------------------------------------------------------------ identity
     @property

@@ -64,6 +64,10 @@ __all__ = [
 _INTEGER = re.compile(r"-?[0-9]+")
 _DIGITS = re.compile(r"[0-9]+")
 
+# Each reader first tries the shape the platforms send (a JSON int, a string of ASCII digits or
+# letters without spaces: ``type(...) is``, no regex, no helper call) and returns it; anything
+# else takes the general path below it, which decides and words the error exactly as before.
+
 
 def _absent(value: Any) -> bool:
     return value is None or value == ""
@@ -71,6 +75,12 @@ def _absent(value: Any) -> bool:
 
 def _none_id(value: Any) -> bool:
     """Missing, empty, or all zeros: the platforms' "no such id"."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii() and value.isdigit():
+            return not value.strip("0")
+    elif kind is int:
+        return value == 0  # type: ignore[no-any-return]
     if _absent(value):
         return True
     if isinstance(value, bool):
@@ -83,7 +93,7 @@ def _none_id(value: Any) -> bool:
 def required(raw: Mapping[str, Any], key: str) -> Any:
     """``raw[key]``; missing, ``None`` or ``""`` is an error."""
     value = raw.get(key)
-    if _absent(value):
+    if value is None or value == "":
         raise ValueError(f"missing {key!r}")
     return value
 
@@ -91,6 +101,8 @@ def required(raw: Mapping[str, Any], key: str) -> Any:
 def integer(raw: Mapping[str, Any], key: str, default: int | None = None) -> int:
     """An integer field (a JSON integer or a string of digits); ``default`` when missing."""
     value = raw.get(key)
+    if type(value) is int:
+        return value
     if _absent(value):
         if default is None:
             raise ValueError(f"missing {key!r}")
@@ -106,7 +118,9 @@ def integer(raw: Mapping[str, Any], key: str, default: int | None = None) -> int
 
 def fen(raw: Mapping[str, Any], key: str, default: int | None = None, *, signed: bool = False) -> int:
     """An integer-fen money field; negative only when ``signed``; ``default`` when missing."""
-    value = integer(raw, key, default)
+    value = raw.get(key)
+    if type(value) is not int:
+        value = integer(raw, key, default)
     if value < 0 and not signed:
         raise ValueError(f"{key!r} is negative: {value}")
     return value
@@ -136,10 +150,27 @@ def _id_value(value: Any, key: str) -> str:
     return text
 
 
+def _plain_numeric(value: Any) -> str | None:
+    """``value`` as a numeric id when it has the usual shape (a positive int, or ASCII digits
+    not all zeros); ``None`` sends it down the general path."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii() and value.isdigit() and value.strip("0"):
+            return value  # type: ignore[no-any-return]
+    elif kind is int and value > 0:
+        return str(value)
+    return None
+
+
 def numeric_id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str:
     """An int64 id as text (digits only, not all zeros); with ``twin``, ``<key>_str`` first."""
-    twin_value = raw.get(f"{key}_str") if twin else None
-    value = twin_value if not _absent(twin_value) else required(raw, key)
+    twin_value = raw.get(key + "_str") if twin else None
+    value = twin_value if not (twin_value is None or twin_value == "") else raw.get(key)
+    plain = _plain_numeric(value)
+    if plain is not None:
+        return plain
+    if _absent(value):
+        raise ValueError(f"missing {key!r}")
     text = _id_value(value, key)
     if not _DIGITS.fullmatch(text):
         raise ValueError(f"{key!r} is not a numeric id: {value!r}")
@@ -148,19 +179,36 @@ def numeric_id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str:
 
 def opt_numeric_id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str | None:
     """A numeric id that may be missing; missing, empty or all zeros -> ``None``."""
-    candidates = (raw.get(f"{key}_str"), raw.get(key)) if twin else (raw.get(key),)
+    candidates = (raw.get(key + "_str"), raw.get(key)) if twin else (raw.get(key),)
     for value in candidates:
+        plain = _plain_numeric(value)
+        if plain is not None:
+            return plain
         if not _none_id(value):
             return numeric_id({key: value}, key)
     return None
 
 
+def _plain_text(value: Any) -> str | None:
+    """``value`` as a text id when it is ASCII letters and digits, not all zeros."""
+    if type(value) is str and value.isascii() and value.isalnum() and (not value.isdigit() or value.strip("0")):
+        return value
+    return None
+
+
 def text_id(raw: Mapping[str, Any], key: str) -> str:
     """An id that need not be a number (JD, Youzan): non-empty text, not all zeros."""
+    value = raw.get(key)
+    plain = _plain_text(value)
+    if plain is not None:
+        return plain
     return _id_value(required(raw, key), key)
 
 
 def opt_text_id(raw: Mapping[str, Any], key: str) -> str | None:
     """A text id that may be missing; missing, empty or all zeros -> ``None``."""
     value = raw.get(key)
+    plain = _plain_text(value)
+    if plain is not None:
+        return plain
     return None if _none_id(value) else _id_value(value, key)

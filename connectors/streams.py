@@ -3,7 +3,6 @@ the PIPL scrub, the public streams and the per-stream hooks a platform overrides
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -18,7 +17,7 @@ from bangfu.records import (
     RefundRecord,
     SettlementLineRecord,
 )
-from bangfu.scrub import scrub_raw
+from bangfu.scrub import scrubber
 from connectors.errors import (
     BadRequestError,
     FatalError,
@@ -91,15 +90,29 @@ class StreamDriver(RequestLoop):
         """``raw`` without its personal fields (PIPL; the table is ``bangfu.scrub.PERSONAL_FIELDS``):
         buyer ids hashed, names, phones and addresses dropped. Applied to every record and
         quarantined payload this class yields, after parsing (which needs the buyer id)."""
-        return scrub_raw(self.config.platform, stream, raw)
+        scrub = self._scrubbers.get(stream)
+        if scrub is None:
+            scrub = self._scrubbers[stream] = scrubber(self.config.platform, stream)
+        return scrub(raw)
 
     def scrubbed(self, stream: SyncStream, record: R) -> R:
-        """``record`` with its ``raw`` scrubbed (the same object when nothing changed)."""
+        """``record`` with its ``raw`` scrubbed (the same object when nothing changed).
+
+        A record comes here straight from its parser, which builds a fresh one per call that no
+        one else holds yet, so a changed ``raw`` is set on it in place instead of copying the
+        record (``dataclasses.replace`` ran ``__init__`` and its checks again, per record)."""
         raw = getattr(record, "raw", None)
         if not isinstance(raw, Mapping):
             return record
         clean = self.scrub_raw(stream, raw)
-        return record if clean is raw else dataclasses.replace(record, raw=clean)  # type: ignore[type-var]
+        if clean is not raw:
+            object.__setattr__(record, "raw", clean)
+        return record
+
+    def parse_guarded(self, stream: SyncStream, raw: Raw, parse: Callable[[Raw], Iterable[R]]) -> list[R]:
+        """``parse(raw)``'s records, scrubbed: the synchronous part of :meth:`guard`, which
+        quarantines what it raises (fatal and retriable platform errors excepted)."""
+        return [self.scrubbed(stream, record) for record in parse(raw)]
 
     async def guard(
         self,
@@ -118,30 +131,42 @@ class StreamDriver(RequestLoop):
         out with their personal fields scrubbed (:meth:`scrub_raw`).
         """
         try:
-            results = [self.scrubbed(stream, record) for record in parse(raw)]
+            results = self.parse_guarded(stream, raw, parse)
         except (FatalError, RetriableError):
             raise
         except Exception as exc:  # noqa: BLE001  # any record that does not parse is quarantined, not fatal
-            platform_id = self.record_id(stream, raw)
-            self.stats.quarantined += 1
-            kept = self.scrub_raw(stream, raw) if isinstance(raw, Mapping) else {"value": raw}
-            yield Quarantined(stream, platform_id, _describe(exc), kept)
-            if platform_id is None or detail is None:
-                return
-            try:
-                fresh = await detail(platform_id)
-                recovered = [self.scrubbed(stream, record) for record in parse(fresh)]
-            except UnsupportedStream:
-                return  # no detail API: the record stays quarantined
-            except FatalError:
-                raise
-            except Exception:  # noqa: BLE001  # still bad or still failing: stays quarantined, sync retries
-                return
-            self.stats.recovered += 1
-            for record in recovered:
-                yield record
+            async for item in self._quarantine(stream, raw, exc, parse, detail):
+                yield item
             return
         for record in results:
+            yield record
+
+    async def _quarantine(
+        self,
+        stream: SyncStream,
+        raw: Raw,
+        exc: Exception,
+        parse: Callable[[Raw], Iterable[R]],
+        detail: Callable[[str], Awaitable[Raw]] | None,
+    ) -> AsyncIterator[R | Quarantined]:
+        """``raw`` quarantined with ``exc``, then the record ``detail`` gives, if it parses."""
+        platform_id = self.record_id(stream, raw)
+        self.stats.quarantined += 1
+        kept = self.scrub_raw(stream, raw) if isinstance(raw, Mapping) else {"value": raw}
+        yield Quarantined(stream, platform_id, _describe(exc), kept)
+        if platform_id is None or detail is None:
+            return
+        try:
+            fresh = await detail(platform_id)
+            recovered = self.parse_guarded(stream, fresh, parse)
+        except UnsupportedStream:
+            return  # no detail API: the record stays quarantined
+        except FatalError:
+            raise
+        except Exception:  # noqa: BLE001  # still bad or still failing: stays quarantined, sync retries
+            return
+        self.stats.recovered += 1
+        for record in recovered:
             yield record
 
     async def _windowed(
@@ -163,8 +188,17 @@ class StreamDriver(RequestLoop):
             for attempt in range(1, self.unstable_retries + 2):
                 try:
                     async for raw in fetch_window(window_start, window_end):
-                        async for item in self.guard(stream, raw, parse, detail=detail):
-                            yield item
+                        # guard() inlined: no async generator per record on the path of good ones
+                        try:
+                            results = self.parse_guarded(stream, raw, parse)
+                        except (FatalError, RetriableError):
+                            raise
+                        except Exception as exc:  # noqa: BLE001  # quarantined, as guard() does
+                            async for item in self._quarantine(stream, raw, exc, parse, detail):
+                                yield item
+                            continue
+                        for record in results:
+                            yield record
                     break
                 except WindowUnstable as exc:
                     # Read it again after a pause (what was yielded is yielded again: upserts
