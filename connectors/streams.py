@@ -106,7 +106,7 @@ class StreamDriver(RequestLoop):
             return record
         clean = self.scrub_raw(stream, raw)
         if clean is not raw:
-            object.__setattr__(record, "raw", clean)
+            record.raw = clean  # type: ignore[attr-defined]  # every record type has raw
         return record
 
     def parse_guarded(self, stream: SyncStream, raw: Raw, parse: Callable[[Raw], Iterable[R]]) -> list[R]:

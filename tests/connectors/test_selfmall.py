@@ -210,6 +210,23 @@ def test_malformed_cards_raise(old: str, new: str) -> None:
         parse_order(raw)
 
 
+ODD_CARD = """<article data-order-id="9" data-field="x"><span data-field="status">已付款</span>
+<table><tr data-line-id="1" data-item-id="2" data-field="title"><td><span data-field="title"> a <b>b</b> </span></td>
+<td data-field="qty">1</td><td data-field="qty">9</td></tr><tr data-line-id=""><td data-field="spec">s</td></tr>
+<tr><td data-field="title">outside</td></tr></table><div data-field="paid"><!-- c --> 1<i>2</i> </div>
+<b data-field="">e</b><dd data-field="buyer" data-buyer-id="b1">b***</dd></article>"""
+
+
+@pytest.mark.parametrize("html", [ORDER_CARD, ODD_CARD])
+def test_list_cards_read_in_one_walk_as_the_general_path_reads_them(html: str) -> None:
+    """A list page's order cards (lxml, one walk over the card) give the fields the general
+    path gives for the same card (BeautifulSoup: a query per row and per card), odd markup
+    included: cells nested in cells, a name twice, a row without an id, fields after the rows."""
+    tree = HtmlPage(200, f"<html><body>{html}</body></html>").tree
+    (card,) = tree.xpath("//*[@data-order-id]")
+    assert extract_order(card) == extract_order(first(html, "data-order-id"))
+
+
 def test_refund_bill_and_product_rows() -> None:
     refund = parse_refund(extract_refund(first(REFUND_ROW, "data-refund-id")))
     assert refund.status is RefundStatus.SUCCEEDED and refund.amount_fen == 10050
