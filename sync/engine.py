@@ -8,6 +8,13 @@ last commit (consecutive small windows share one commit: see ``SyncPolicy.flush_
 Upserts are idempotent, so redoing is harmless. A full re-scan starts from the look-back floor but never
 moves a cursor backwards.
 
+Windows are read several at once (:mod:`sync.windows`: bounded per stream and per platform app
+key, under the connector's rate limiter) and handed over in window order, so the rules above
+hold as if they were read one after another; a window that fails stops the windows after it,
+and those before it are still committed (the cursor moves over them) before the error
+propagates. A shop's streams run concurrently too, each once the streams it needs have ended
+(``STARTS_AFTER``).
+
 Each pull is recorded as a sync run (windows, rows new/changed/unchanged, duplicates,
 quarantined, errors by class, lag). Shops sync concurrently and independently: one shop's
 failure is recorded and never stops the others. An auth failure raises an alert for people, and
@@ -27,9 +34,10 @@ import contextlib
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Table, select, update
@@ -58,6 +66,7 @@ from connectors.errors import AuthError, PlatformError, RecordError, Unsupported
 from connectors.windows import split_windows
 from sync.errors import SyncError
 from sync.factory import ConnectorFactory
+from sync.windows import WindowReader, WindowSlots, window_concurrency
 
 Progress = Callable[["StreamOutcome"], None]
 
@@ -68,6 +77,17 @@ STREAM_ORDER = (
     SyncStream.REFUNDS,
     SyncStream.LIVE_SESSIONS,
     SyncStream.SETTLEMENTS,
+)
+# A shop's streams run concurrently, each once the streams named here have ended (where they
+# run at all): orders after products (order lines map their SKUs through the listings products
+# write), refunds after orders (they link to the order lines), settlements after both. Products
+# and live sessions need nothing, so they run from the start.
+STARTS_AFTER: Mapping[SyncStream, tuple[SyncStream, ...]] = MappingProxyType(
+    {
+        SyncStream.ORDERS: (SyncStream.PRODUCTS,),
+        SyncStream.REFUNDS: (SyncStream.ORDERS,),
+        SyncStream.SETTLEMENTS: (SyncStream.ORDERS, SyncStream.REFUNDS),
+    }
 )
 WINDOWED = frozenset(STREAM_ORDER) - {SyncStream.PRODUCTS}
 FATAL_CLASSES = frozenset({ErrorClass.AUTH.value, ErrorClass.BAD_REQUEST.value})
@@ -84,12 +104,17 @@ class SyncPolicy:
     flush_seconds: float = 2.0
     # A (shop, stream) whose last this many runs all failed raises a ``sync.failing`` alert.
     alert_after: int = 3
+    # Windows read at once per stream and per platform app key, at most (the connector's rate
+    # may allow fewer: sync.windows.window_concurrency). 1 reads one window after another.
+    max_windows_in_flight: int = 8
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be positive")
         if self.alert_after < 1:
             raise ValueError("alert_after must be at least 1")
+        if self.max_windows_in_flight < 1:
+            raise ValueError("max_windows_in_flight must be at least 1")
         if self.flush_seconds < 0:
             raise ValueError("flush_seconds must not be negative")
         if self.overlap < timedelta(0) or self.lag < timedelta(0) or self.lookback <= timedelta(0):
@@ -140,6 +165,10 @@ class SyncEngine:
         self._open_quarantine: set[tuple[int, SyncStream]] = set()
         # shop id -> (credentials ref, latest connector): whose secrets and tokens to redact
         self._credentials: dict[int, tuple[str | None, Connector | None]] = {}
+        # Windows being read at once per platform app key, over all its shops and streams.
+        self._window_slots = WindowSlots()
+        # Streams run concurrently: one shop's ``sync.auth`` alert is looked up and opened at a time.
+        self._alert_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ public
     async def shops(self, shop_ids: Sequence[int] | None = None) -> list[Shop]:
@@ -202,7 +231,6 @@ class SyncEngine:
         full: bool = False,
         progress: Progress | None = None,
     ) -> list[StreamOutcome]:
-        outcomes: list[StreamOutcome] = []
         try:
             connector = self._connector(shop)
         except Exception as exc:  # noqa: BLE001  # a shop that cannot even be configured is recorded, not fatal
@@ -216,14 +244,8 @@ class SyncEngine:
             await self._watch_failures(shop, outcome.stream, outcome)
             return [outcome]
         async with connector:
-            for stream in streams or STREAM_ORDER:
-                if stream not in connector.streams:
-                    continue
-                outcome = await self.sync_stream(shop, stream, connector, full=full, progress=progress)
-                outcomes.append(outcome)
-                if ErrorClass.AUTH.value in outcome.errors:
-                    break  # the shop is stopped until someone fixes its credentials
-        return outcomes
+            wanted = [stream for stream in streams or STREAM_ORDER if stream in connector.streams]
+            return await self._sync_streams(shop, connector, wanted, full=full, progress=progress)
 
     async def sync_stream(
         self,
@@ -324,6 +346,47 @@ class SyncEngine:
         return self._redact(shop_id, text)
 
     # ------------------------------------------------------------------ streams
+    async def _sync_streams(
+        self,
+        shop: Shop,
+        connector: Connector,
+        streams: Sequence[SyncStream],
+        *,
+        full: bool,
+        progress: Progress | None,
+    ) -> list[StreamOutcome]:
+        """The shop's ``streams`` concurrently, each once the streams it needs (``STARTS_AFTER``)
+        have ended. After a stream failed on the shop's credentials (or with an internal error)
+        no other stream starts: the shop is stopped until someone fixes them; streams already
+        running end on their own. Outcomes in the order of ``streams``, none for a stream that
+        did not start; an internal error propagates once the running streams have ended."""
+        ended = {stream: asyncio.Event() for stream in streams}
+        stopped = False
+
+        async def run(stream: SyncStream) -> StreamOutcome | None:
+            nonlocal stopped
+            try:
+                for needed in STARTS_AFTER.get(stream, ()):
+                    if needed in ended:
+                        await ended[needed].wait()
+                if stopped:
+                    return None
+                outcome = await self.sync_stream(shop, stream, connector, full=full, progress=progress)
+                if ErrorClass.AUTH.value in outcome.errors:
+                    stopped = True
+                return outcome
+            except BaseException:
+                stopped = True
+                raise
+            finally:
+                ended[stream].set()
+
+        results = await asyncio.gather(*(run(stream) for stream in streams), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [result for result in results if isinstance(result, StreamOutcome)]
+
     async def _pull_windows(
         self,
         shop: Shop,
@@ -345,7 +408,16 @@ class SyncEngine:
             return
         windows = split_windows(start, end, connector.window_for(stream))
         outcome.windows_total = len(windows)
-        fetch = self._fetcher(stream, connector)
+        # Several windows are read at once (sync.windows); their records come back in window
+        # order, so everything below sees them as if read one after another.
+        limit = window_concurrency(connector.bucket.rate, self.policy.max_windows_in_flight)
+        reader = WindowReader(
+            windows,
+            self._fetcher(stream, connector),
+            limit=limit,
+            buffer=self.policy.batch_size,
+            slots=self._window_slots.get(connector.platform.value, connector.config.app_key, limit),
+        )
         batch: list[Any] = []
         held: list[Quarantined] = []
         # Windows read whole whose rows are not all committed yet, and the cursor they reach.
@@ -354,7 +426,7 @@ class SyncEngine:
         flushed_at = time.monotonic()
         # The first window that never settled: the cursor stays before it (later ones are read).
         unstable: WindowUnstable | None = None
-        # One write in flight while the next batch is fetched; writes commit in order, each
+        # One write in flight while the next batch is read; writes commit in order, each
         # awaited before the next starts, so a cursor never commits ahead of earlier rows.
         writing: asyncio.Task[None] | None = None
 
@@ -379,31 +451,39 @@ class SyncEngine:
             flushed_at = time.monotonic()
 
         try:
-            for number, (window_start, window_end) in enumerate(windows, start=1):
-                try:
-                    async for record in fetch(window_start, window_end):
-                        if isinstance(record, Quarantined):
-                            held.append(record)
-                        else:
-                            batch.append(record)
+            async for chunk in reader.chunks():
+                for record in chunk.items:
+                    if isinstance(record, Quarantined):
+                        held.append(record)
+                    else:
+                        batch.append(record)
                         if len(batch) >= self.policy.batch_size:
                             await flush()  # moves the cursor over the windows before this one, if any
-                except WindowUnstable as exc:
-                    unstable = unstable or exc  # what it yielded is still stored
+                if not chunk.last:
+                    continue
+                failure = chunk.window.error
+                if isinstance(failure, WindowUnstable):
+                    unstable = unstable or failure  # what it yielded is still stored
+                elif failure is not None:
+                    # The rows read so far commit, with the cursor over the windows before this
+                    # one (all read whole: the reader hands windows over in order); the windows
+                    # after it were stopped. The read's error is the one that propagates.
+                    await flush()
+                    raise failure
                 if unstable is None:
-                    mark = window_end if watermark is None else max(watermark, window_end)
+                    mark = chunk.window.end if watermark is None else max(watermark, chunk.window.end)
                     watermark = mark
                 finished += 1
                 # Small windows share a transaction: the cursor moves with the last of their rows.
-                if number == len(windows) or time.monotonic() - flushed_at >= self.policy.flush_seconds:
+                if chunk.window.number == len(windows) or time.monotonic() - flushed_at >= self.policy.flush_seconds:
                     await flush()
             if writing is not None:
                 await writing
             if unstable is not None:
                 raise unstable
         finally:
-            # On a failed fetch, the rows already read still commit (with the cursor over the
-            # windows they complete); the fetch's error is the one that propagates.
+            await reader.close()
+            # On a failed read, the write in flight still commits; the read's error propagates.
             if writing is not None and not writing.done():
                 with contextlib.suppress(Exception):
                     await writing
@@ -707,7 +787,7 @@ class SyncEngine:
 
     async def _alert(self, shop: Shop, kind: str, message: str) -> None:
         message = self._redact(shop.id, message)
-        async with self.engine.begin() as conn:
+        async with self._alert_lock, self.engine.begin() as conn:
             open_alert = await conn.scalar(
                 select(Alert.id).where(Alert.shop_id == shop.id, Alert.kind == kind, Alert.resolved_at.is_(None))
             )
