@@ -43,7 +43,7 @@ from bangfu.records import (
     SettlementLineRecord,
 )
 from bangfu.store import asyncpg_in_transaction
-from bangfu.upsert_rules import content_hash, newest, order_hash
+from bangfu.upsert_rules import content_hash, newest, order_hash, replaces
 
 T = TypeVar("T")
 
@@ -226,8 +226,15 @@ _SQLITE_LINES = (
 )
 # Id lists go in as one JSON array: one statement text whatever the count, so SQLite's prepared
 # statement cache (per connection) does not fill up with a variant per list length.
-_SQLITE_KNOWN = (
-    "SELECT platform_order_id FROM orders WHERE shop_id = ? AND platform_order_id IN (SELECT value FROM json_each(?))"
+_SQLITE_STORED = (
+    "SELECT platform_order_id, modified_at, status_rank, content_hash FROM orders"
+    " WHERE shop_id = ? AND platform_order_id IN (SELECT value FROM json_each(?))"
+)
+_PG_STORED = (
+    "SELECT o.platform_order_id, o.modified_at, o.status_rank, o.content_hash"
+    " FROM unnest($2::text[], $3::timestamptz[]) AS k (platform_order_id, modified_at)"
+    " JOIN orders o ON o.shop_id = $1 AND o.platform_order_id = k.platform_order_id"
+    " WHERE k.modified_at <= (SELECT max(m.modified_at) FROM orders m WHERE m.shop_id = $1)"
 )
 _SQLITE_SKU_IDS = "SELECT sku_code, id FROM skus WHERE sku_code IN (SELECT value FROM json_each(?))"
 _SQLITE_LINK_REFUNDS = (
@@ -304,6 +311,7 @@ def _same(value: datetime | None) -> Any:
 def _order_tuple(
     shop_id: int,
     record: OrderRecord,
+    digest: str,
     unit_ids: Mapping[str, int],
     now: Any,
     time: Callable[[datetime | None], Any] = _same,
@@ -328,7 +336,7 @@ def _order_tuple(
         record.author_id,
         record.campaign_code,
         orjson.dumps(record.raw).decode(),
-        order_hash(record),
+        digest,
         now,
     )
 
@@ -358,34 +366,78 @@ def _line_tuples(shop_id: int, order_id: int, record: OrderRecord) -> Iterator[t
 async def upsert_orders(
     conn: AsyncConnection, shop_id: int, records: Iterable[OrderRecord], *, now: datetime
 ) -> PageResult:
-    """Store a page of orders with their lines; returns new/changed/unchanged/duplicate counts."""
+    """Store a page of orders with their lines; returns new/changed/unchanged/duplicate counts.
+
+    The stored versions of the page's orders are read first (their modified time, status rank
+    and digest), and an order the guard would refuse is left out: a re-read page, most of what an
+    overlapping sync reads, costs one query instead of serialising and shipping every order and
+    line. What is sent is still guarded in the database (a concurrent write may have moved on).
+    """
     orders, duplicates = newest(records, lambda r: r.platform_order_id, lambda r: (r.modified_at, r.status.rank))
     result = PageResult(duplicates=duplicates)
     if not orders:
         return result
     result.max_modified = max(r.modified_at for r in orders)
-    codes = {r.purchasing_unit_code for r in orders if r.purchasing_unit_code}
-    unit_ids = await _unit_ids(conn, codes) if codes else {}
+    digests = [order_hash(r) for r in orders]
     by_id = {r.platform_order_id: r for r in orders}
     if conn.dialect.name == "postgresql":
-        rows = [_order_tuple(shop_id, r, unit_ids, now) for r in orders]
-        written, new = await _pg_orders(conn, shop_id, rows, by_id)
+        driver = await asyncpg_in_transaction(conn)
+        stored = await _pg_stored(driver, shop_id, orders)
+        fresh = _replacing(orders, digests, stored, _same)
+        unit_ids = await _unit_ids(conn, fresh)
+        rows = [_order_tuple(shop_id, r, digest, unit_ids, now) for r, digest in fresh]
+        written, new = await _pg_orders(driver, shop_id, rows, by_id) if rows else (0, 0)
     else:
+        found = await conn.exec_driver_sql(_SQLITE_STORED, (shop_id, orjson.dumps(list(by_id)).decode()))
+        held: Sequence[Any] = found.all()
+        stored = {row[0]: (row[1], row[2], row[3]) for row in held}
+        fresh = _replacing(orders, digests, stored, sqlite_time)
+        unit_ids = await _unit_ids(conn, fresh)
         stamp = sqlite_time(now)
-        rows = [_order_tuple(shop_id, r, unit_ids, stamp, sqlite_time) for r in orders]
-        written, new = await _sqlite_orders_write(conn, shop_id, rows, by_id)
+        rows = [_order_tuple(shop_id, r, digest, unit_ids, stamp, sqlite_time) for r, digest in fresh]
+        written, new = await _sqlite_orders_write(conn, shop_id, rows, by_id, set(stored)) if rows else (0, 0)
     result.new = new
     result.changed = written - new
     result.unchanged = len(orders) - written
     return result
 
 
+def _replacing(
+    orders: Sequence[OrderRecord],
+    digests: Sequence[str],
+    stored: Mapping[str, tuple[Any, int, str]],
+    time: Callable[[datetime | None], Any],
+) -> list[tuple[OrderRecord, str]]:
+    """The orders (with their digests) that are not stored yet or would replace the stored version."""
+    fresh: list[tuple[OrderRecord, str]] = []
+    for record, digest in zip(orders, digests, strict=True):
+        held = stored.get(record.platform_order_id)
+        if held is None or replaces(time(record.modified_at), record.status.rank, digest, *held):
+            fresh.append((record, digest))
+    return fresh
+
+
+async def _pg_stored(driver: Any, shop_id: int, orders: Sequence[OrderRecord]) -> dict[str, tuple[Any, int, str]]:
+    """The stored (modified time, status rank, digest) of the page's orders that may be stored.
+
+    An order modified after every stored order of the shop cannot be an unchanged re-read (the
+    guard writes it, or refuses it for a status behind the stored one, which the database still
+    does), so only the others are looked up: a page of new orders costs one index probe.
+    """
+    rows = await driver.fetch(
+        _PG_STORED, shop_id, [r.platform_order_id for r in orders], [r.modified_at for r in orders]
+    )
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
 async def _sqlite_orders_write(
-    conn: AsyncConnection, shop_id: int, rows: list[tuple[Any, ...]], by_id: Mapping[str, OrderRecord]
+    conn: AsyncConnection,
+    shop_id: int,
+    rows: list[tuple[Any, ...]],
+    by_id: Mapping[str, OrderRecord],
+    known: set[str],
 ) -> tuple[int, int]:
-    """Returns (rows written, of which new)."""
-    found = await conn.exec_driver_sql(_SQLITE_KNOWN, (shop_id, orjson.dumps(list(by_id)).decode()))
-    known = {row[0] for row in found}
+    """Returns (rows written, of which new); ``known``: the orders stored before."""
     ids: dict[str, int] = {}
     for chunk in _pow2_chunks(rows, MAX_PARAMS // len(ORDER_COLUMNS)):
         params = tuple(value for row in chunk for value in row)
@@ -407,10 +459,9 @@ async def _sqlite_orders_write(
 
 
 async def _pg_orders(
-    conn: AsyncConnection, shop_id: int, rows: list[tuple[Any, ...]], by_id: Mapping[str, OrderRecord]
+    driver: Any, shop_id: int, rows: list[tuple[Any, ...]], by_id: Mapping[str, OrderRecord]
 ) -> tuple[int, int]:
     """COPY into temp tables, then one upsert per table. Returns (rows written, of which new)."""
-    driver = await asyncpg_in_transaction(conn)
     await driver.execute(_PG_TEMP)
     await driver.copy_records_to_table("bangfu_in_orders", records=rows, columns=ORDER_COLUMNS)
     returned = await driver.fetch(_PG_ORDERS)
@@ -432,7 +483,11 @@ async def _sku_ids(conn: AsyncConnection, codes: set[str]) -> dict[str, int]:
     return out
 
 
-async def _unit_ids(conn: AsyncConnection, codes: set[str]) -> dict[str, int]:
+async def _unit_ids(conn: AsyncConnection, orders: Sequence[tuple[OrderRecord, str]]) -> dict[str, int]:
+    """Purchasing unit code -> id for the units the orders name."""
+    codes = {r.purchasing_unit_code for r, _ in orders if r.purchasing_unit_code}
+    if not codes:
+        return {}
     from bangfu.models import PurchasingUnit
 
     units = PurchasingUnit.__table__

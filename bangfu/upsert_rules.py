@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -18,6 +19,9 @@ import orjson
 from bangfu.records import OrderRecord
 
 T = TypeVar("T")
+# A stored time as the back end hands it over: aware datetimes (PostgreSQL) or SQLite's text,
+# compared with the incoming record's time in the same form.
+Time = TypeVar("Time", datetime, str)
 
 
 def content_hash(*parts: Any) -> str:
@@ -39,6 +43,20 @@ def newest(records: Iterable[T], key: Callable[[T], str], rank: Callable[[T], tu
         if rank(record) >= rank(current):
             best[k] = record
     return list(best.values()), dropped
+
+
+def replaces(
+    modified: Time, rank: int, digest: str, stored_modified: Time, stored_rank: int, stored_digest: str
+) -> bool:
+    """Whether an incoming record replaces the stored one of its key: a later modified time with a
+    lifecycle status not behind, or the same time with a later status, or the same time and status
+    with other content. The same rule as the ``ON CONFLICT ... WHERE`` guard of the ranked tables,
+    which still decides in the database; this lets a batch leave out what would write nothing."""
+    if modified > stored_modified:
+        return rank >= stored_rank
+    if modified != stored_modified:
+        return False
+    return rank > stored_rank or (rank == stored_rank and digest != stored_digest)
 
 
 def order_hash(record: OrderRecord) -> str:

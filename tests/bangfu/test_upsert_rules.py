@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from bangfu.enums import OrderStatus
 from bangfu.records import OrderLineRecord, OrderRecord
-from bangfu.upsert_rules import content_hash, newest, order_hash
+from bangfu.upsert_rules import content_hash, newest, order_hash, replaces
 
 T0 = datetime(2026, 4, 19, 7, 10, tzinfo=UTC)
 
@@ -65,3 +65,32 @@ def test_an_orders_digest_moves_with_what_the_platform_states_not_with_when_it_w
     assert order_hash(order("A", paid=900)) != order_hash(base)
     assert order_hash(replace(base, status=OrderStatus.SHIPPED)) != order_hash(base)
     assert order_hash(replace(base, room_id="R1")) != order_hash(base)
+
+
+# (incoming modified, rank, digest) against stored (T0, rank 3, "h"): replaces?
+REPLACES = {
+    "later, same status": ((T0 + timedelta(seconds=1), 3, "h"), True),
+    "later, later status": ((T0 + timedelta(seconds=1), 4, "x"), True),
+    "later, earlier status": ((T0 + timedelta(hours=1), 2, "x"), False),
+    "same time, later status": ((T0, 4, "h"), True),
+    "same time, earlier status": ((T0, 2, "x"), False),
+    "same time and status, other content": ((T0, 3, "x"), True),
+    "same time, status and content": ((T0, 3, "h"), False),
+    "earlier, later status": ((T0 - timedelta(microseconds=1), 9, "x"), False),
+}
+
+
+def test_a_record_replaces_the_stored_one_by_the_guards_rule() -> None:
+    got = {case: replaces(*incoming, T0, 3, "h") for case, (incoming, _) in REPLACES.items()}
+    assert got == {case: expected for case, (_, expected) in REPLACES.items()}
+
+
+def test_sqlite_times_compare_as_text_in_the_same_order() -> None:
+    from bangfu.upsert import sqlite_time
+
+    stored = sqlite_time(T0)
+    assert stored is not None
+    for (modified, rank, digest), expected in REPLACES.values():
+        incoming = sqlite_time(modified)
+        assert incoming is not None
+        assert replaces(incoming, rank, digest, stored, 3, "h") is expected
