@@ -52,6 +52,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -190,6 +191,11 @@ def _bool(params: Mapping[str, Any], key: str) -> bool:
     if isinstance(value, str):
         return value.strip().lower() == "true"
     return bool(value)
+
+
+#: a list record's key among the pre-rendered ones (frozen mode)
+_order_key: Callable[[FakeOrder], str] = attrgetter("order_id")
+_refund_key: Callable[[FakeRefund], str] = attrgetter("refund_id")
 
 
 def _id_text(value: Any) -> str:
@@ -509,8 +515,23 @@ class FakeDouyin(FakePlatform):
             "page": page,
             "size": size,
             "total": len(orders),
-            "shop_order_list": [self._order_out(order) for order in served],
+            "shop_order_list": self._orders_out(world, served),
         }
+
+    def _orders_out(self, world: FakeWorld, orders: Sequence[FakeOrder]) -> list[Any]:
+        """The orders as list records (pre-rendered in frozen mode)."""
+        return self.frozen_records(world, "order", orders, _order_key, self._order_out, source="orders")
+
+    def _refunds_out(self, world: FakeWorld, refunds: Sequence[FakeRefund]) -> list[Any]:
+        """The refunds as list records (pre-rendered in frozen mode)."""
+        return self.frozen_records(
+            world, "refund", refunds, _refund_key, lambda refund: self._refund_out(world, refund), source="refunds"
+        )
+
+    def prerender_world(self, world: FakeWorld) -> int:
+        self._orders_out(world, [])
+        self._refunds_out(world, [])
+        return self.frozen_count(world, "order", "refund")
 
     def _order_detail(self, world: FakeWorld, params: dict[str, Any]) -> dict[str, Any]:
         order_id = _id_text(params.get("shop_order_id"))
@@ -519,7 +540,7 @@ class FakeDouyin(FakePlatform):
         order = world.order(order_id)
         if order is None:
             raise _business(20005, "订单不存在")
-        return {"shop_order_detail": self._order_out(order)}
+        return {"shop_order_detail": self._orders_out(world, [order])[0]}
 
     def _order_out(self, order: FakeOrder) -> Record:
         record = self._render_order(order)
@@ -739,7 +760,7 @@ class FakeDouyin(FakePlatform):
         refunds.sort(key=sort_key, reverse=not ascending)
         served = self.page_slice(refunds, page, size, first_page=0)
         return {
-            "items": [self._refund_out(world, refund) for refund in served],
+            "items": self._refunds_out(world, served),
             "has_more": (page + 1) * size < len(refunds),
             "total": len(refunds),
             "page": page,

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -194,6 +195,11 @@ def optional_fields(params: Mapping[str, Any]) -> frozenset[str]:
     if not fields:
         raise BusinessError(BAD_PARAM, "optional_fields不能为空")
     return fields
+
+
+#: a list record's key among the pre-rendered ones (frozen mode)
+_order_key: Callable[[FakeOrder], str] = attrgetter("order_id")
+_refund_key: Callable[[FakeRefund], str] = attrgetter("refund_id")
 
 
 def select(record: Record, fields: frozenset[str]) -> Record:
@@ -541,15 +547,19 @@ class FakeJd(FakePlatform):
         rows = self.page_slice(orders, page, size)
         if self.touch_during_paging(world, [order.order_id for order in orders], page) is not None:
             self._touches += 1
-        rendered = [
-            select(
+        rendered = self.frozen_records(
+            world,
+            ("order", fields),
+            rows,
+            _order_key,
+            lambda order: select(
                 self.maybe_malform(
                     f"order:{order.order_id}", self.render_order(order), self._order_corruptor(order.order_id)
                 ),
                 fields,
-            )
-            for order in rows
-        ]
+            ),
+            source="orders",
+        )
         return {
             "searchorderinfo_result": {
                 "apiResult": _ok_api_result(),
@@ -627,16 +637,9 @@ class FakeJd(FakePlatform):
         self._check_bu(world, params)
         begin, end = window(params, "updateTimeBegin", "updateTimeEnd", ASC_WINDOW_MAX)
         page, size = page_args(params, "pageNumber", "pageSize", 10)
-        refunds = world.refunds_modified(begin, end + timedelta(seconds=1))
+        refunds = self.refunds_modified(world, begin, end + timedelta(seconds=1))
         rows = self.page_slice(refunds, page, size)
-        data = [
-            self.maybe_malform(
-                f"refund:{refund.refund_id}",
-                self.render_refund(world, refund),
-                self._refund_corruptor(refund.refund_id),
-            )
-            for refund in rows
-        ]
+        data = self._refunds_out(world, rows)
         return {
             "pageResult": {
                 "success": True,
@@ -648,6 +651,26 @@ class FakeJd(FakePlatform):
                 "data": data,
             }
         }
+
+    def _refunds_out(self, world: FakeWorld, refunds: Sequence[FakeRefund]) -> list[Any]:
+        """The after-sale list's records (pre-rendered in frozen mode)."""
+        return self.frozen_records(
+            world,
+            "refund",
+            refunds,
+            _refund_key,
+            lambda refund: self.maybe_malform(
+                f"refund:{refund.refund_id}",
+                self.render_refund(world, refund),
+                self._refund_corruptor(refund.refund_id),
+            ),
+            source="refunds",
+        )
+
+    def prerender_world(self, world: FakeWorld) -> int:
+        # Orders are rendered with the optional_fields a client asks for: on its first request.
+        self._refunds_out(world, [])
+        return self.frozen_count(world, "refund")
 
     def _asc_view(self, world: FakeWorld, params: Mapping[str, Any]) -> dict[str, Any]:
         self._check_bu(world, params)

@@ -42,6 +42,7 @@ import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -186,6 +187,11 @@ def _after_sorted(keys: Sequence[tuple[int, str]], cursor: str, descending: bool
     if descending:
         return len(keys) - bisect_left(keys, theirs)
     return bisect_right(keys, theirs)
+
+
+#: a list record's key among the pre-rendered ones (frozen mode)
+_order_key: Callable[[FakeOrder], str] = attrgetter("order_id")
+_refund_key: Callable[[FakeRefund], str] = attrgetter("refund_id")
 
 
 def _pad(ident: str) -> str:
@@ -514,7 +520,7 @@ class FakeKuaishou(FakePlatform):
 
         rows, keys, ids = self.memo(world, ("orders", start, stop, query_type, view, cps, sort), window_rows)
         page, nxt = self._cursor_page(rows, cursor, size, descending=descending, keys=keys)
-        rendered = [self._malformed_order(self.render_order(order)) for order in page]
+        rendered = self._orders_out(world, page)
         self.touch_during_paging(world, ids, 2 if cursor else 1)
         return {
             "orderList": rendered,
@@ -523,6 +529,33 @@ class FakeKuaishou(FakePlatform):
             "beginTime": business["beginTime"],
             "endTime": business["endTime"],
         }
+
+    def _orders_out(self, world: FakeWorld, orders: Sequence[FakeOrder]) -> list[Any]:
+        """The order list's records (pre-rendered in frozen mode)."""
+        return self.frozen_records(
+            world,
+            "order",
+            orders,
+            _order_key,
+            lambda order: self._malformed_order(self.render_order(order)),
+            source="orders",
+        )
+
+    def _refunds_out(self, world: FakeWorld, refunds: Sequence[FakeRefund]) -> list[Any]:
+        """The refund list's records (pre-rendered in frozen mode)."""
+        return self.frozen_records(
+            world,
+            "refund",
+            refunds,
+            _refund_key,
+            lambda refund: self._malformed_refund(self.render_refund(refund)),
+            source="refunds",
+        )
+
+    def prerender_world(self, world: FakeWorld) -> int:
+        self._orders_out(world, [])
+        self._refunds_out(world, [])
+        return self.frozen_count(world, "order", "refund")
 
     def _order_detail(self, world: FakeWorld, business: dict[str, Any]) -> Record:
         oid = _int_param(business, "oid")
@@ -662,7 +695,7 @@ class FakeKuaishou(FakePlatform):
         ]
         page, nxt = self._cursor_page(rows, cursor, size)
         return {
-            "refundOrderInfoList": [self._malformed_refund(self.render_refund(r)) for r in page],
+            "refundOrderInfoList": self._refunds_out(world, page),
             "pcursor": nxt,
         }
 

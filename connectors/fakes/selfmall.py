@@ -34,9 +34,10 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -316,6 +317,11 @@ def broadcast_view(broadcast: FakeBroadcast) -> Record:
         "peak_online": str(broadcast.peak_online),
         "updated_at": local(broadcast.modified_at),
     }
+
+
+#: a list record's key among the pre-rendered ones (frozen mode)
+_order_key: Callable[[FakeOrder], str] = attrgetter("order_id")
+_refund_key: Callable[[FakeRefund], str] = attrgetter("refund_id")
 
 
 def _corrupt_money(field: str) -> Any:
@@ -608,7 +614,7 @@ class FakeSelfmall(FakePlatform):
             return self.error_page(exc, session)
         orders = self.orders_modified(world, start, end)
         rows = self.page_slice(orders, page, per_page)
-        views = [self.maybe_malform(f"order:{o.order_id}", order_view(o), _corrupt_money("paid")) for o in rows]
+        views = self._orders_out(world, rows)
         self.touch_during_paging(world, [o.order_id for o in orders], page)
         return self.render(
             "orders.html",
@@ -620,6 +626,39 @@ class FakeSelfmall(FakePlatform):
             updated_to=request.query.get("updated_to", ""),
             query_prefix=self._query_prefix(request),
         )
+
+    def _orders_out(self, world: FakeWorld, orders: Sequence[FakeOrder]) -> list[Any]:
+        """The order list's entries: views, or in frozen mode their pre-rendered HTML blocks."""
+        return self.frozen_records(
+            world,
+            "order",
+            orders,
+            _order_key,
+            lambda o: self.maybe_malform(f"order:{o.order_id}", order_view(o), _corrupt_money("paid")),
+            source="orders",
+            freeze=self._macros().order_block,
+        )
+
+    def _refunds_out(self, world: FakeWorld, refunds: Sequence[FakeRefund]) -> list[Any]:
+        """The refund list's rows: views, or in frozen mode their pre-rendered HTML rows."""
+        return self.frozen_records(
+            world,
+            "refund",
+            refunds,
+            _refund_key,
+            lambda r: self.maybe_malform(f"refund:{r.refund_id}", refund_view(r), _corrupt_money("amount")),
+            source="refunds",
+            freeze=self._macros().refund_row,
+        )
+
+    def _macros(self) -> Any:
+        """The templates' macros (``order_block``, ``refund_row``), as the pages call them."""
+        return self.env.get_template("_macros.html").module
+
+    def prerender_world(self, world: FakeWorld) -> int:
+        self._orders_out(world, [])
+        self._refunds_out(world, [])
+        return self.frozen_count(world, "order", "refund")
 
     async def _order(self, request: web.Request) -> web.Response:
         session, world = self._require_login(request)
@@ -639,7 +678,7 @@ class FakeSelfmall(FakePlatform):
             return self.error_page(exc, session)
         refunds = self.refunds_modified(world, start, end)
         rows = self.page_slice(refunds, page, per_page)
-        views = [self.maybe_malform(f"refund:{r.refund_id}", refund_view(r), _corrupt_money("amount")) for r in rows]
+        views = self._refunds_out(world, rows)
         return self.render(
             "refunds.html",
             "refunds",

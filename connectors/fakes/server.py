@@ -42,24 +42,45 @@ and :meth:`FakePlatform.orders_modified` / ``orders_created`` / ``refunds_modifi
 window queries, cached while a client pages through one window (each page would otherwise
 rebuild every record of the window).
 
+Frozen mode (``build_fake(..., frozen=True)``, ``bangfu fakes serve --frozen``): the clock stands
+still, the worlds keep every order and refund they build (``FakeWorld.retain``), and the list
+APIs' records are pre-rendered: :meth:`FakePlatform.prerender` renders every order and refund of
+every world once (each platform's :meth:`~FakePlatform.prerender_world`) to the JSON bytes (an
+``orjson.Fragment``; the self-built mall: HTML) its list pages carry, and a page is served by
+checking the request exactly as in live mode (signing, token, paging, parameters, the same
+errors), then cutting the window's cached, sorted list and joining the records' bytes
+(:meth:`FakePlatform.frozen_records`). Records are keyed by id and by whatever else shapes
+them (TOP's ``fields``, JD's ``optional_fields``): a shape first asked for renders the whole
+world in it once, on that request. The bytes are the ones live rendering produces, so bodies
+are identical; every cache is keyed on the world's state (its clock to the second, touches,
+placed orders), so a moved clock, a touch or a sale is never served stale, and with the
+``malformed`` fault on, records are rendered live (a malformed record is a per-request draw).
+
 Public interface (stable)::
 
     FakeCredentials(app_key, app_secret, shop_id, access_token, refresh_token)
     FakeTokens(clock, prefix, access_ttl, refresh_ttl)
         .register(access, refresh) .issue() .refresh(refresh_token) .is_valid(access) .check(access)
         .expire_all() .current
-    FakePlatform(*, shops, faults=None, latency_ms=0, credentials=None)
-        .platform .shops (dict) .world .clock .faults .latency_ms .credentials .tokens
+    FakePlatform(*, shops, faults=None, latency_ms=0, credentials=None, frozen=False)
+        .platform .shops (dict) .world .clock .faults .latency_ms .credentials .tokens .frozen
         .build_app() .world_for(shop_id) .truth(records=False) .describe(base_url)
         .page_slice(items, page_no, page_size, *, first_page=1)
         .touch_during_paging(world, order_ids, page_no, *, first_page=1) -> str | None
         .maybe_malform(key, record, corrupt) -> dict
+        .serving_frozen -> bool       # frozen, the clock stopped, no malformed records
+        .frozen_records(world, kind, items, key, render, *, source, freeze=json_fragment) -> list
+        .frozen_count(world, *kinds) -> int           # records of those kinds pre-rendered
+        .prerender() -> int           # records pre-rendered over every world (frozen mode)
+        .prerender_world(world) -> int                # hook: a platform's list records
+    json_fragment(value) -> orjson.Fragment           # a record as the bytes json_response writes
     build_fake(platform, *, seed=7, orders=500, faults="none", latency_ms=0, clock=None,
-               shops=1, days=60, catalog=None, fault_seed=None) -> FakePlatform
+               shops=1, days=60, catalog=None, fault_seed=None, frozen=False) -> FakePlatform
     Running(platform, fake, base_url, runner): .credentials .clock .world .describe() .close()
     start(fake, host="127.0.0.1", port=0) -> Running
     serve_all(platforms, host, port_base, seed, orders, faults, latency_ms, clock, *, shops=1,
-              days=60) -> list[Running]          # ports by PLATFORM_ORDER, not list position
+              days=60, frozen=False) -> list[Running]   # ports by PLATFORM_ORDER, not list position
+                                      # frozen: the clock frozen and the records pre-rendered
     fake_server(platform, **build_fake kwargs) -> async context manager yielding Running
 """
 
@@ -67,15 +88,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import hashlib
 import logging
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
@@ -252,6 +274,7 @@ class FakePlatform(ABC):
         faults: FaultInjector | None = None,
         latency_ms: int = 0,
         credentials: FakeCredentials | None = None,
+        frozen: bool = False,
     ) -> None:
         if not shops:
             raise ValueError("a fake platform serves at least one shop")
@@ -269,6 +292,12 @@ class FakePlatform(ABC):
         self._window_touches = 0
         self._windows: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
         self._memos: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.frozen = frozen
+        # (shop id, kind) -> (the world's state, {record key: pre-rendered record})
+        self._frozen: dict[tuple[str, Hashable], tuple[tuple[Any, ...], dict[Hashable, Any]]] = {}
+        if frozen:
+            for world in self.shops.values():
+                world.retain()
 
     # ----------------------------------------------------------------- hooks
 
@@ -438,7 +467,84 @@ class FakePlatform(ABC):
 
     def _world_state(self, world: FakeWorld) -> tuple[Any, ...]:
         """What a world's answers depend on: its clock (to the second), touches, placed orders."""
-        return (world.shop_id, int(world.now().timestamp()), self._window_touches, world.placed_count)
+        return (
+            world.shop_id,
+            int(world.now().timestamp()),
+            self._window_touches,
+            world.revision,
+            world.placed_count,
+        )
+
+    # ----------------------------------------------------------------- frozen mode
+
+    @property
+    def serving_frozen(self) -> bool:
+        """Whether list records come pre-rendered: frozen mode, the clock stopped, and no
+        ``malformed`` fault (a malformed record is drawn per request, so those render live)."""
+        return self.frozen and self.clock.frozen and self.faults.profile.malformed <= 0.0
+
+    def frozen_records(
+        self,
+        world: FakeWorld,
+        kind: Hashable,
+        items: Iterable[T],
+        key: Callable[[T], Hashable],
+        render: Callable[[T], Any],
+        *,
+        source: Literal["orders", "refunds"],
+        freeze: Callable[[Any], Any] | None = None,
+    ) -> list[Any]:
+        """``[render(item) for item in items]``, or in frozen mode the pre-rendered records.
+
+        ``kind`` names the record's shape (say ``("trade", fields)``): the first time a shape is
+        asked for while the world is in a state, every record of ``source`` (the world's orders
+        or refunds) is rendered in it, ``freeze`` turning each into what the page carries
+        (default :func:`json_fragment`, the bytes ``json_response`` would write for it);
+        ``key(item)`` finds an item's record (an id: the world's state is part of the cache key).
+        """
+        if not self.serving_frozen:
+            return [render(item) for item in items]
+        state = self._world_state(world)
+        slot = (world.shop_id, kind)
+        cached = self._frozen.get(slot)
+        to_frozen = json_fragment if freeze is None else freeze
+        if cached is None or cached[0] != state:
+            rendered: dict[Hashable, Any] = {}
+            everything: Sequence[Any] = self._everything(world, source)
+            for record in everything:
+                rendered[key(record)] = to_frozen(render(record))
+            cached = self._frozen[slot] = (state, rendered)
+        records = cached[1]
+        find = records.get
+        out: list[Any] = [find(key(item)) for item in items]
+        if None in out:  # an item the world did not list (rendered now, kept)
+            for number, item in enumerate(items):
+                if out[number] is None:
+                    out[number] = records[key(item)] = to_frozen(render(item))
+        return out
+
+    def frozen_count(self, world: FakeWorld, *kinds: Hashable) -> int:
+        """How many records of these kinds ``world`` has pre-rendered (0 outside frozen mode)."""
+        return sum(len(self._frozen.get((world.shop_id, kind), ((), {}))[1]) for kind in kinds)
+
+    def _everything(self, world: FakeWorld, source: Literal["orders", "refunds"]) -> Sequence[Any]:
+        """Every order (created by now) or every refund (requested by now) of ``world``."""
+        start = world.anchor - timedelta(days=world.days + 3)
+        end = world.now() + timedelta(seconds=1)
+        if source == "orders":
+            return world.orders_created(start, end)
+        return world.refunds_modified(start, end)
+
+    def prerender(self) -> int:
+        """Pre-render every world's list records (frozen mode; a no-op otherwise): how many."""
+        if not self.serving_frozen:
+            return 0
+        return sum(self.prerender_world(world) for world in self.shops.values())
+
+    def prerender_world(self, world: FakeWorld) -> int:
+        """Hook: render ``world``'s records in the shapes the platform's list APIs serve by
+        default (through :meth:`frozen_records` with no items); returns how many."""
+        return 0
 
     def maybe_malform(self, key: str, record: Record, corrupt: Callable[[Record], Record]) -> Record:
         """``record``, or a corrupted deep copy of it (at most once per ``key``: transient)."""
@@ -605,6 +711,11 @@ def beijing_text(value: datetime) -> str:
     return (utc + _BEIJING_OFFSET).replace(tzinfo=None).isoformat(" ", "seconds")
 
 
+def json_fragment(value: Any) -> orjson.Fragment:
+    """``value`` as the bytes :func:`json_response` writes for it, embedded as they are."""
+    return orjson.Fragment(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+
+
 def json_response(body: Any, *, status: int = 200) -> web.Response:
     """Compact UTF-8 JSON (orjson; Chinese text as UTF-8, as the platforms send it, not escapes)."""
     return web.Response(
@@ -637,8 +748,13 @@ def build_fake(
     days: int = 60,
     catalog: Sequence[CatalogSku] | None = None,
     fault_seed: int | None = None,
+    frozen: bool = False,
 ) -> FakePlatform:
-    """A fake platform with ``shops`` worlds of ``orders`` orders each (live per LIVE_PLATFORMS)."""
+    """A fake platform with ``shops`` worlds of ``orders`` orders each (live per LIVE_PLATFORMS).
+
+    ``frozen``: frozen mode (see the module doc); the caller freezes the clock, once every
+    world sharing it is built, then calls :meth:`FakePlatform.prerender`.
+    """
     cls = load_fake(platform) if isinstance(platform, str) else platform
     clock = clock if clock is not None else FakeClock()
     if shops < 1:
@@ -658,7 +774,7 @@ def build_fake(
     ]
     profile = FaultProfile.named(faults) if isinstance(faults, str) else faults
     injector = FaultInjector(profile, seed if fault_seed is None else fault_seed)
-    return cls(shops=worlds, faults=injector, latency_ms=latency_ms)
+    return cls(shops=worlds, faults=injector, latency_ms=latency_ms, frozen=frozen)
 
 
 @dataclass(slots=True)
@@ -720,25 +836,47 @@ async def serve_all(
     *,
     shops: int = 1,
     days: int = 60,
+    frozen: bool = False,
 ) -> list[Running]:
-    """Start each platform on ``port_base + its index in PLATFORM_ORDER``; all share ``clock``."""
+    """Start each platform on ``port_base + its index in PLATFORM_ORDER``; all share ``clock``.
+
+    ``frozen``: every world is built, then ``clock`` frozen and each platform's records
+    pre-rendered (:meth:`FakePlatform.prerender`), before the first one listens.
+    """
     names = list(dict.fromkeys(platforms))
     ports = {name: port_for(name, port_base) for name in names}  # validates names first
     classes = {name: load_fake(name) for name in names}
     running: list[Running] = []
+
+    def build(name: str) -> FakePlatform:
+        return build_fake(
+            classes[name],
+            seed=seed,
+            orders=orders,
+            faults=faults,
+            latency_ms=latency_ms,
+            clock=clock,
+            shops=shops,
+            days=days,
+            frozen=frozen,
+        )
+
     try:
-        for name in names:
-            fake = build_fake(
-                classes[name],
-                seed=seed,
-                orders=orders,
-                faults=faults,
-                latency_ms=latency_ms,
-                clock=clock,
-                shops=shops,
-                days=days,
-            )
-            running.append(await start(fake, host, ports[name]))
+        if frozen:
+            fakes = [build(name) for name in names]
+            if not clock.frozen:
+                clock.freeze()  # after the last world: every generated order is visible
+            for fake in fakes:
+                fake.prerender()
+            # The worlds' records and their bytes live as long as the process: keep the cyclic
+            # collector from walking millions of them again on every full collection.
+            gc.collect()
+            gc.freeze()
+            for fake in fakes:
+                running.append(await start(fake, host, ports[fake.platform]))
+        else:
+            for name in names:
+                running.append(await start(build(name), host, ports[name]))
     except BaseException:
         for item in running:
             await item.close()
@@ -760,11 +898,14 @@ async def fake_server(
     catalog: Sequence[CatalogSku] | None = None,
     fault_seed: int | None = None,
     host: str = "127.0.0.1",
+    frozen: bool = False,
 ) -> AsyncIterator[Running]:
     """In-process fake on a free loopback port, for tests::
 
     async with fake_server("taobao", seed=3, orders=200, clock=FakeClock(frozen_at=t0)) as fake:
         fake.base_url, fake.credentials, fake.world, fake.clock
+
+    ``frozen``: frozen mode, the clock frozen (where it stands) and the records pre-rendered.
     """
     fake = build_fake(
         platform,
@@ -777,7 +918,12 @@ async def fake_server(
         days=days,
         catalog=catalog,
         fault_seed=fault_seed,
+        frozen=frozen,
     )
+    if frozen:
+        if not fake.clock.frozen:
+            fake.clock.freeze()
+        fake.prerender()
     running = await start(fake, host)
     try:
         yield running

@@ -29,9 +29,10 @@ endpoint; an unknown session is code 27 ``invalid-sessionkey``, an expired one c
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from operator import attrgetter
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
@@ -168,6 +169,11 @@ class TopError(Exception):
             err["sub_msg"] = self.sub_msg
         err["request_id"] = _request_id()
         return {"error_response": err}
+
+
+#: a list record's key among the pre-rendered ones (frozen mode)
+_order_key: Callable[[FakeOrder], str] = attrgetter("order_id")
+_refund_key: Callable[[FakeRefund], str] = attrgetter("refund_id")
 
 
 def _request_id() -> str:
@@ -409,8 +415,9 @@ class FakeTaobao(FakePlatform):
         faults: FaultInjector | None = None,
         latency_ms: int = 0,
         credentials: FakeCredentials | None = None,
+        frozen: bool = False,
     ) -> None:
-        super().__init__(shops=shops, faults=faults, latency_ms=latency_ms, credentials=credentials)
+        super().__init__(shops=shops, faults=faults, latency_ms=latency_ms, credentials=credentials, frozen=frozen)
         self.sessions: dict[str, str] = {self.credentials.access_token: self.world.shop_id}
         for shop_id in list(self.shops)[1:]:
             token = f"fake-taobao-session-{shop_id}"
@@ -594,20 +601,29 @@ class FakeTaobao(FakePlatform):
         touch_ids: Sequence[str] = (),
         world: FakeWorld | None = None,
         malform: Callable[[Any], tuple[str, Callable[[Record], Record]]] | None = None,
+        frozen: tuple[FakeWorld, Hashable, Literal["orders", "refunds"], Callable[[Any], Hashable]] | None = None,
     ) -> Record:
+        """A page of ``records``; ``frozen`` = (world, kind, source, key) for
+        :meth:`~connectors.fakes.server.FakePlatform.frozen_records` (records pre-rendered)."""
         page_no = self._int_arg(params, "page_no", 1, 1, 1_000_000)
         page_size = self._int_arg(params, "page_size", default_size, 1, page_max)
         use_has_next = params.get("use_has_next", "false").lower() == "true"
         page = self.page_slice(records, page_no, page_size)
         if world is not None:
             self.touch_during_paging(world, touch_ids, page_no)
-        rendered: list[Record] = []
-        for record in page:
-            out = render(record)
+
+        def out(record: Any) -> Record:
+            rendered = render(record)
             if malform is not None:
                 key, corrupt = malform(record)
-                out = self.maybe_malform(key, out, corrupt)
-            rendered.append(out)
+                rendered = self.maybe_malform(key, rendered, corrupt)
+            return rendered
+
+        if frozen is not None:
+            home, kind, source, record_key = frozen
+            rendered = self.frozen_records(home, kind, page, record_key, out, source=source)
+        else:
+            rendered = [out(record) for record in page]
         body: Record = {"has_next": page_no * page_size < len(records)}
         if not use_has_next:
             body["total_results"] = len(records)
@@ -646,6 +662,7 @@ class FakeTaobao(FakePlatform):
             touch_ids=[o.order_id for o in found],
             world=world,
             malform=lambda order: (f"trade:{order.order_id}", replaced(payment="12.3.4")),
+            frozen=(world, ("trade", wanted), "orders", _order_key),
         )
 
     def _trades_sold(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
@@ -658,7 +675,15 @@ class FakeTaobao(FakePlatform):
         keep = self._status_filter(params)
         found = [o for o in self.orders_created(world, start, end + timedelta(seconds=1)) if keep(o)]
         found.sort(key=lambda o: (o.created_at, int(o.order_id)), reverse=True)
-        return self._paged(params, found, lambda order: render_trade(order, wanted), "trades", "trade", page_max=100)
+        return self._paged(
+            params,
+            found,
+            lambda order: render_trade(order, wanted),
+            "trades",
+            "trade",
+            page_max=100,
+            frozen=(world, ("trade", wanted), "orders", _order_key),
+        )
 
     def _trade_fullinfo(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
         wanted = self._fields(params)
@@ -699,6 +724,7 @@ class FakeTaobao(FakePlatform):
             "refund",
             page_max=100,
             malform=lambda refund: (f"refund:{refund.refund_id}", missing("refund_fee")),
+            frozen=(world, ("refund", wanted), "refunds", _refund_key),
         )
 
     def _refund_get(self, world: FakeWorld, params: Mapping[str, str]) -> Record:

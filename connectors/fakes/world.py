@@ -67,6 +67,8 @@ Public interface (stable)::
       .touch(order_id) -> FakeOrder             # modified_at := now, money unchanged
       .place_order(item_id, sku_id, quantity, buyer=None) -> FakeOrder  # a sale now; StockError if short
       .placed_count -> int                      # orders placed so far (they change query results)
+      .revision -> int                          # bumped by every touch (a cache of answers keys on it)
+      .retain(True)                             # keep built orders/refunds while now and touches hold
       .truth() -> dict[str, int]                # orders, order_lines, refunds, paid_fen, refunded_fen
       .records() -> {"orders"|"refunds": {id: (status, modified epoch s)}}  # latest versions, O(n)
 """
@@ -495,6 +497,14 @@ class FakeWorld:
         self._campaign_start = int(_epoch(self._campaigns[0].starts_at)) if self._campaigns else 0
         # Plans are pure functions of the index: cache the recently used ones.
         self._cached_plan = lru_cache(maxsize=8192)(self._make_plan)
+        self._revision = 0  # touches so far
+        # Built orders and refunds by index, kept (``retain``) while ``(now, revision)`` holds.
+        self._kept: tuple[tuple[int, int], dict[int, FakeOrder], dict[int, FakeRefund | None]] | None = None
+        self._retain = False
+        # Retained: every visible order's (modified, index) and refund's (modified, id, refund),
+        # sorted, for the same ``(now, revision)``: a window is then two bisections and a slice.
+        self._by_modified: tuple[tuple[int, int], list[tuple[int, int]]] | None = None
+        self._refunds_by_modified: tuple[tuple[int, int], list[tuple[int, str, FakeRefund]]] | None = None
         self._build_orders(orders)
 
     # ----------------------------------------------------------------- construction
@@ -952,16 +962,43 @@ class FakeWorld:
         """Orders whose modified time (as of now) lies in [start, end), modified asc, then id."""
         now = self._now()
         lo, hi = _ceil_seconds(start), _ceil_seconds(end)
-        found: list[tuple[int, int]] = []
-        for index in self._candidates(lo, hi, now):
-            modified = self._modified(index, now)
-            if lo <= modified < hi:
-                found.append((modified, index))
-        found.sort()
+        if self._retain:
+            rows = self._modified_rows(now)
+            found = rows[bisect_left(rows, (lo,)) : bisect_left(rows, (hi,))]
+        else:
+            found = []
+            for index in self._candidates(lo, hi, now):
+                modified = self._modified(index, now)
+                if lo <= modified < hi:
+                    found.append((modified, index))
+            found.sort()
         orders = [self._order_at(index, now) for _, index in found]
         if self._placed:
             orders = self._with_placed(orders, lo, hi, now, by_created=False)
         return orders
+
+    def _modified_rows(self, now: int) -> list[tuple[int, int]]:
+        """Every order created by ``now`` as ``(modified, index)``, sorted (retained worlds)."""
+        stamp = (now, self._revision)
+        if self._by_modified is None or self._by_modified[0] != stamp:
+            visible = bisect_right(self._created, now)
+            rows = [(self._modified(index, now), index) for index in range(visible)]
+            rows.sort()
+            self._by_modified = (stamp, rows)
+        return self._by_modified[1]
+
+    def _refund_rows(self, now: int) -> list[tuple[int, str, FakeRefund]]:
+        """Every refund requested by ``now`` as ``(modified, id, refund)``, sorted (retained worlds)."""
+        stamp = (now, self._revision)
+        if self._refunds_by_modified is None or self._refunds_by_modified[0] != stamp:
+            rows: list[tuple[int, str, FakeRefund]] = []
+            for index in range(bisect_right(self._created, now)):
+                refund = self._refund_of(index, now)
+                if refund is not None:
+                    rows.append((int(refund.modified_at.timestamp()), refund.refund_id, refund))
+            rows.sort(key=lambda row: (row[0], row[1]))
+            self._refunds_by_modified = (stamp, rows)
+        return self._refunds_by_modified[1]
 
     def _candidates(self, lo: int, hi: int, now: int) -> set[int]:
         """Orders with an event or a touch in [lo, min(hi, now + 1))."""
@@ -994,9 +1031,52 @@ class FakeWorld:
         if index is None or self._created[index] > now:
             raise KeyError(f"unknown order {order_id!r}")
         self._touched[index] = max(now, self._touched.get(index, now))
+        self._revision += 1
         return self._order_at(index, now)
 
+    @property
+    def revision(self) -> int:
+        """How many touches so far (with ``now()`` and ``placed_count``, what answers depend on)."""
+        return self._revision
+
+    def retain(self, keep: bool = True) -> None:
+        """Keep every order and refund built, while the clock (to the second) and the touches
+        stay where they were: a frozen world then builds each record once, not once per query.
+        Costs the objects' memory (about 1.5 kB an order); ``retain(False)`` drops them."""
+        self._retain = keep
+        self._kept = None
+        self._by_modified = None
+        self._refunds_by_modified = None
+
+    def _kept_for(self, now: int) -> tuple[dict[int, FakeOrder], dict[int, FakeRefund | None]] | None:
+        if not self._retain:
+            return None
+        stamp = (now, self._revision)
+        kept = self._kept
+        if kept is None or kept[0] != stamp:
+            kept = self._kept = (stamp, {}, {})
+        return kept[1], kept[2]
+
     def _order_at(self, index: int, now: int) -> FakeOrder:
+        kept = self._kept_for(now)
+        if kept is None:
+            return self._build_order(index, now)
+        order = kept[0].get(index)
+        if order is None:
+            order = kept[0][index] = self._build_order(index, now)
+        return order
+
+    def _refund_of(self, index: int, now: int) -> FakeRefund | None:
+        """The refund of order ``index`` as of ``now`` (None: none requested yet)."""
+        kept = self._kept_for(now)
+        if kept is None:
+            return self._refund_at(index, self._cached_plan(index), now)
+        if index in kept[1]:
+            return kept[1][index]
+        refund = kept[1][index] = self._refund_at(index, self._cached_plan(index), now)
+        return refund
+
+    def _build_order(self, index: int, now: int) -> FakeOrder:
         plan = self._cached_plan(index)
         order_id = self._order_id(index)
 
@@ -1130,15 +1210,18 @@ class FakeWorld:
         index = int(refund_id) - self._refund_base
         if not 0 <= index < len(self._created):
             return None
-        return self._refund_at(index, self._cached_plan(index), self._now())
+        return self._refund_of(index, self._now())
 
     def refunds_modified(self, start: datetime, end: datetime) -> list[FakeRefund]:
         """Refunds whose modified time (as of now) lies in [start, end), modified asc, then id."""
         now = self._now()
         lo, hi = _ceil_seconds(start), _ceil_seconds(end)
+        if self._retain:
+            rows = self._refund_rows(now)
+            return [row[2] for row in rows[bisect_left(rows, (lo,)) : bisect_left(rows, (hi,))]]
         found: list[tuple[int, str, FakeRefund]] = []
         for index in self._candidates(lo, hi, now):
-            refund = self._refund_at(index, self._cached_plan(index), now)
+            refund = self._refund_of(index, now)
             if refund is not None:
                 modified = int(refund.modified_at.timestamp())
                 if lo <= modified < hi:
@@ -1452,6 +1535,7 @@ class FakeWorld:
         order = self._placed[order_id]
         touched = replace(order, modified_at=max(order.modified_at, _dt(now)))
         self._placed[order_id] = touched
+        self._revision += 1
         return touched
 
     def _with_placed(self, orders: list[FakeOrder], lo: int, hi: int, now: int, *, by_created: bool) -> list[FakeOrder]:

@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -393,6 +394,11 @@ def render_bill(line: FakeSettlementLine) -> Record:
     }
 
 
+#: a list record's key among the pre-rendered ones (frozen mode)
+_order_key: Callable[[FakeOrder], str] = attrgetter("order_id")
+_refund_key: Callable[[FakeRefund], str] = attrgetter("refund_id")
+
+
 def _corrupt_order(record: Record) -> Record:
     record["full_order_info"]["pay_info"]["payment"] = "12.3.4"
     return record
@@ -692,15 +698,41 @@ class FakeYouzan(FakePlatform):
         if status not in (None, ""):
             orders = [order for order in orders if ORDER_STATUS[order.status] == status]
         page = self.page_slice(orders, page_no, page_size)
-        rendered = [
-            self.maybe_malform(
-                f"order:{order.order_id}", {"full_order_info": render_order(order, shop_id)}, _corrupt_order
-            )
-            for order in page
-        ]
+        rendered = self._orders_out(world, shop_id, page)
         if updated is not None:
             self.touch_during_paging(world, [order.order_id for order in orders], page_no)
         return {"full_order_info_list": rendered, "total_results": len(orders)}
+
+    def _orders_out(self, world: FakeWorld, shop_id: str, orders: Sequence[FakeOrder]) -> list[Any]:
+        """The trade list's records (pre-rendered in frozen mode)."""
+        return self.frozen_records(
+            world,
+            ("order", shop_id),
+            orders,
+            _order_key,
+            lambda order: self.maybe_malform(
+                f"order:{order.order_id}", {"full_order_info": render_order(order, shop_id)}, _corrupt_order
+            ),
+            source="orders",
+        )
+
+    def _refunds_out(self, world: FakeWorld, shop_id: str, refunds: Sequence[FakeRefund]) -> list[Any]:
+        """The refund search's records (pre-rendered in frozen mode)."""
+        return self.frozen_records(
+            world,
+            ("refund", shop_id),
+            refunds,
+            _refund_key,
+            lambda refund: self.maybe_malform(
+                f"refund:{refund.refund_id}", render_refund(refund, shop_id), _corrupt_refund
+            ),
+            source="refunds",
+        )
+
+    def prerender_world(self, world: FakeWorld) -> int:
+        self._orders_out(world, world.shop_id, [])
+        self._refunds_out(world, world.shop_id, [])
+        return self.frozen_count(world, ("order", world.shop_id), ("refund", world.shop_id))
 
     async def _trade_get(self, world: FakeWorld, shop_id: str, params: dict[str, Any]) -> Record:
         tid = params.get("tid")
@@ -739,9 +771,7 @@ class FakeYouzan(FakePlatform):
         if isinstance(tid, str) and tid:
             refunds = [r for r in refunds if tid_of(r.order_id) == tid]
         page = self.page_slice(refunds, page_no, page_size)
-        rendered = [
-            self.maybe_malform(f"refund:{r.refund_id}", render_refund(r, shop_id), _corrupt_refund) for r in page
-        ]
+        rendered = self._refunds_out(world, shop_id, page)
         return {"refunds": rendered, "total": len(refunds)}
 
     async def _refund_get(self, world: FakeWorld, shop_id: str, params: dict[str, Any]) -> Record:
