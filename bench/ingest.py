@@ -14,6 +14,15 @@ work (building orders from the world, rendering, JSON) uses the second core as r
 would use their own machines; ``--fakes inline`` serves them from the hub's own event loop.
 Building the worlds is timed apart (``world_build_seconds``) and excluded from ``seconds``.
 
+``--frozen`` serves a frozen world (``build_fake(frozen=True)``, as ``bangfu fakes serve
+--frozen``): every order and refund the list APIs serve is pre-rendered to its response bytes
+before the sync (``prerender_seconds``), and a page costs the fakes a request check and a join,
+so the bench measures the hub rather than the platforms' rendering. Records whose shape the
+client picks (TOP's ``fields``, JD's ``optional_fields``) are rendered, the whole world at once,
+on the first request that asks for that shape: a warm-up reads the last hour of every shop
+through the hub's own connectors first (``warmup_seconds``; its CPU on both sides is not
+counted). Both are excluded from ``seconds``; the output says ``"frozen": true/false``.
+
 With a PostgreSQL URL the database named in it is only used to create a scratch database
 (``bangfu_bench_<hex>``), dropped afterwards unless ``--keep-db``. Output keys: ``orders``,
 ``order_lines`` (rows in the store), ``seconds`` (the sync, from the first request to the last
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import resource
@@ -49,6 +59,7 @@ import orjson
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
+from bangfu.clock import utcnow
 from bangfu.enums import SyncStream
 from bangfu.models import Order, OrderLine, Shop
 from bangfu.secrets import SecretStore
@@ -58,6 +69,7 @@ from connectors.fakes.registry import PLATFORM_ORDER
 from connectors.fakes.server import Running, build_fake, start
 from connectors.http import close_all_sessions
 from sync.engine import StreamOutcome, SyncEngine, SyncPolicy
+from sync.factory import ConnectorFactory
 from sync.shops import register, specs_from_fakes
 
 SEED = 7
@@ -73,20 +85,34 @@ class Plan:
     shops: int
     days: int
     profile: str | None = None  # write a cProfile of the fakes while they serve
+    frozen: bool = False  # pre-rendered pages (build_fake(frozen=True))
 
 
 # --------------------------------------------------------------------------- the fakes
 
 
-async def _start_fakes(plan: Plan) -> tuple[list[Running], float]:
+async def _start_fakes(plan: Plan) -> tuple[list[Running], float, float]:
+    """The fakes listening; how long building the worlds took, and pre-rendering them."""
     clock = FakeClock()
     started = time.perf_counter()
     fakes = [
-        build_fake(name, seed=SEED, orders=plan.orders_per_world, shops=plan.shops, days=plan.days, clock=clock)
+        build_fake(
+            name,
+            seed=SEED,
+            orders=plan.orders_per_world,
+            shops=plan.shops,
+            days=plan.days,
+            clock=clock,
+            frozen=plan.frozen,
+        )
         for name in plan.platforms
     ]
     built = time.perf_counter() - started
     clock.freeze()  # after the last world: every generated order is visible, nothing changes
+    started = time.perf_counter()
+    for fake in fakes:
+        fake.prerender()  # frozen mode: every listed record rendered once (else a no-op)
+    prerendered = time.perf_counter() - started
     running: list[Running] = []
     try:
         for fake in fakes:
@@ -95,7 +121,7 @@ async def _start_fakes(plan: Plan) -> tuple[list[Running], float]:
         for item in running:
             await item.close()
         raise
-    return running, built
+    return running, built, prerendered
 
 
 def _truth(running: Sequence[Running]) -> dict[str, int]:
@@ -110,12 +136,17 @@ def _fakes_child(conn: Connection, plan: Plan) -> None:
     """The fakes' process: start them, report, serve until told to stop, report CPU and memory."""
 
     async def serve() -> None:
-        running, built = await _start_fakes(plan)
+        running, built, prerendered = await _start_fakes(plan)
         ready = {
             "describe": [r.describe() for r in running],
             "build_seconds": built,
+            "prerender_seconds": prerendered,
             "truth": _truth(running),
         }
+        if plan.frozen:
+            # The records live as long as the process: keep full collections from walking them.
+            gc.collect()
+            gc.freeze()
         profiler = None
         if plan.profile:
             import cProfile
@@ -123,8 +154,14 @@ def _fakes_child(conn: Connection, plan: Plan) -> None:
             profiler = cProfile.Profile()
             profiler.enable()
         conn.send({**ready, "cpu_s": _own_cpu()})
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "stop"
-        if profiler is not None:
+        loop = asyncio.get_running_loop()
+        while await loop.run_in_executor(None, conn.recv) == "cpu":  # then "stop"
+            if profiler is not None:  # profile what follows the warm-up only
+                profiler.disable()
+                profiler = cProfile.Profile()
+                profiler.enable()
+            conn.send(_own_cpu())
+        if profiler is not None and plan.profile:
             profiler.disable()
             profiler.dump_stats(plan.profile)
         for item in running:
@@ -148,6 +185,7 @@ class Fakes:
         self.where = where
         self.describe: list[dict[str, Any]] = []
         self.build_seconds = 0.0
+        self.prerender_seconds = 0.0
         self.truth: dict[str, int] = {}
         self.usage: dict[str, float] = {}
         self.ready_cpu_s = 0.0  # the fakes' CPU before serving (imports, building the worlds)
@@ -157,7 +195,7 @@ class Fakes:
 
     async def __aenter__(self) -> Fakes:
         if self.where == "inline":
-            self._running, self.build_seconds = await _start_fakes(self.plan)
+            self._running, self.build_seconds, self.prerender_seconds = await _start_fakes(self.plan)
             self.describe = [r.describe() for r in self._running]
             self.truth = _truth(self._running)
             return self
@@ -172,8 +210,16 @@ class Fakes:
         except EOFError:
             raise RuntimeError("the fakes' process failed to start (its traceback is above)") from None
         self.describe, self.build_seconds, self.truth = ready["describe"], ready["build_seconds"], ready["truth"]
+        self.prerender_seconds = ready["prerender_seconds"]
         self.ready_cpu_s = ready["cpu_s"]
         return self
+
+    async def mark_ready(self) -> None:
+        """From now on the fakes' CPU counts (after a warm-up): their CPU so far is not."""
+        if self._conn is not None:
+            conn = self._conn
+            conn.send("cpu")
+            self.ready_cpu_s = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
 
     async def __aexit__(self, *exc: object) -> None:
         for item in self._running:
@@ -241,7 +287,12 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
     if unknown or not platforms:
         raise SystemExit(f"unknown platforms {unknown}; choose from {', '.join(PLATFORM_ORDER)}")
     plan = Plan(
-        platforms, max(1, args.orders // (len(platforms) * args.shops)), args.shops, args.days, args.profile_fakes
+        platforms,
+        max(1, args.orders // (len(platforms) * args.shops)),
+        args.shops,
+        args.days,
+        args.profile_fakes,
+        args.frozen,
     )
     load_before = os.getloadavg()
     db_url, scratch = await _scratch_database(url)
@@ -249,6 +300,9 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         async with Fakes(plan, args.fakes) as fakes:
             result = await _sync(args, db_url, fakes, tmp)
         result["world_build_seconds"] = round(fakes.build_seconds, 3)
+        result["frozen"] = args.frozen
+        if args.frozen:
+            result["prerender_seconds"] = round(fakes.prerender_seconds, 3)
         if fakes.usage:
             serving = fakes.usage["cpu_s"] - fakes.ready_cpu_s  # the platforms' side of the sync
             result["fakes_cpu_s"] = round(serving, 2)
@@ -288,6 +342,10 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
             secrets=secrets,
             policy=SyncPolicy(lag=timedelta(0), lookback=timedelta(days=args.days + 2), batch_size=args.batch_size),
         )
+        warmup = 0.0
+        if args.frozen:
+            warmup = await _warm_up(engine, shop_ids, secrets)
+            await fakes.mark_ready()
         finished: dict[int, float] = {}
         started = time.perf_counter()
 
@@ -343,6 +401,8 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
             "hub_threads_cpu_s": round(threads_cpu, 2),
             "hub_cpu_us_per_order": round(hub_cpu / n_orders * 1e6) if n_orders else None,
         }
+        if args.frozen:
+            out["warmup_seconds"] = round(warmup, 3)
         if db_pids:
             out["db_cpu_s"] = round(db_cpu, 2)
             out["db_cpu_us_per_order"] = round(db_cpu / n_orders * 1e6) if n_orders else None
@@ -352,6 +412,28 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
     finally:
         await engine.dispose()
         await close_all_sessions()
+
+
+async def _warm_up(engine: Any, shop_ids: Sequence[int], secrets: SecretStore) -> float:
+    """Read the last hour of orders of every shop through the hub's own connectors: the first
+    request of each record shape the connectors ask for (TOP ``fields``, JD ``optional_fields``)
+    makes a frozen fake render its whole world in that shape, before the timed sync."""
+    started = time.perf_counter()
+    async with session_factory(engine)() as session:
+        shops = list((await session.scalars(select(Shop).where(Shop.id.in_(shop_ids)))).all())
+    make = ConnectorFactory(secrets)
+    end = utcnow()
+
+    async def read(shop: Shop) -> None:
+        connector = make(shop)
+        try:
+            async for _ in connector.orders(end - timedelta(hours=1), end):
+                pass
+        finally:
+            await connector.aclose()
+
+    await asyncio.gather(*(read(shop) for shop in shops))
+    return time.perf_counter() - started
 
 
 async def _backend_pids(engine: Any) -> list[int]:
@@ -370,6 +452,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=int, default=SyncPolicy().batch_size, help="sync batch size")
     parser.add_argument("--fakes", choices=("process", "inline"), default="process", help="where the fakes run")
     parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL scratch database")
+    parser.add_argument(
+        "--frozen",
+        action="store_true",
+        help="fakes serve pre-rendered records (rendered before the timed sync); default: rendered per request",
+    )
     parser.add_argument("--profile", help="write a cProfile of the sync (hub side) to this file")
     parser.add_argument("--profile-fakes", help="write a cProfile of the fakes while serving (with --fakes process)")
     args = parser.parse_args(argv)
