@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from line_floor import measure as measure_floor
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -345,6 +344,10 @@ def main(
         "stages": stats,
     }
     if floor_split is not None:
+        # Here, not at the top: the tests import this module as bench.attribution, where the
+        # script's own directory (line_floor's, and its _scratch's) is not on the path.
+        from line_floor import measure as measure_floor
+
         floor = asyncio.run(measure_floor(url, 0, 0, workers, floor_repeat, floor_split, from_store=True))
         if floor["lines"] != written:
             raise SystemExit(f"the floor read {floor['lines']} lines of the store, the hub wrote {written}")
