@@ -46,14 +46,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bangfu.money import MoneyError, yuan_to_fen
+from bangfu.money import MoneyError, plain_yuan_match, yuan_to_fen
+from connectors.windows import parse_local
 
 __all__ = [
     "fen",
     "integer",
+    "local_time",
     "numeric_id",
+    "opt_local_time",
     "opt_numeric_id",
     "opt_text_id",
     "required",
@@ -62,6 +66,7 @@ __all__ = [
 ]
 
 _INTEGER = re.compile(r"-?[0-9]+")
+_plain_yuan = plain_yuan_match
 _DIGITS = re.compile(r"[0-9]+")
 
 # Each reader first tries the shape the platforms send (a JSON int, a string of ASCII digits or
@@ -129,6 +134,8 @@ def fen(raw: Mapping[str, Any], key: str, default: int | None = None, *, signed:
 def yuan(raw: Mapping[str, Any], key: str, default: int | None = None) -> int:
     """A yuan money field in fen, exactly; ``default`` (in fen) when missing."""
     value: Any = raw.get(key)
+    if type(value) is str and _plain_yuan(value):
+        return int(value.replace(".", ""))  # "108.00": what yuan_to_fen does with it, inline
     if _absent(value):
         if default is None:
             raise ValueError(f"missing {key!r}")
@@ -165,10 +172,13 @@ def _plain_numeric(value: Any) -> str | None:
 def numeric_id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str:
     """An int64 id as text (digits only, not all zeros); with ``twin``, ``<key>_str`` first."""
     twin_value = raw.get(key + "_str") if twin else None
-    value = twin_value if not (twin_value is None or twin_value == "") else raw.get(key)
-    plain = _plain_numeric(value)
-    if plain is not None:
-        return plain
+    value: Any = twin_value if not (twin_value is None or twin_value == "") else raw.get(key)
+    kind = type(value)
+    if kind is str:
+        if value.isascii() and value.isdigit() and value.strip("0"):
+            return value  # type: ignore[no-any-return]
+    elif kind is int and value > 0:
+        return str(value)
     if _absent(value):
         raise ValueError(f"missing {key!r}")
     text = _id_value(value, key)
@@ -189,26 +199,40 @@ def opt_numeric_id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> s
     return None
 
 
-def _plain_text(value: Any) -> str | None:
-    """``value`` as a text id when it is ASCII letters and digits, not all zeros."""
-    if type(value) is str and value.isascii() and value.isalnum() and (not value.isdigit() or value.strip("0")):
-        return value
-    return None
-
-
 def text_id(raw: Mapping[str, Any], key: str) -> str:
     """An id that need not be a number (JD, Youzan): non-empty text, not all zeros."""
     value = raw.get(key)
-    plain = _plain_text(value)
-    if plain is not None:
-        return plain
+    if type(value) is str and value.isascii() and value.isalnum() and (not value.isdigit() or value.strip("0")):
+        return value
     return _id_value(required(raw, key), key)
 
 
 def opt_text_id(raw: Mapping[str, Any], key: str) -> str | None:
     """A text id that may be missing; missing, empty or all zeros -> ``None``."""
     value = raw.get(key)
-    plain = _plain_text(value)
-    if plain is not None:
-        return plain
+    if type(value) is str and value.isascii() and value.isalnum() and (not value.isdigit() or value.strip("0")):
+        return value
     return None if _none_id(value) else _id_value(value, key)
+
+
+_UTC_OF_BEIJING = timedelta(hours=8)
+
+
+def local_time(raw: Mapping[str, Any], key: str) -> datetime:
+    """A required Beijing-time ``yyyy-MM-dd HH:mm:ss`` field as aware UTC
+    (:func:`connectors.windows.parse_local`, whose hot path is inlined here)."""
+    value = raw.get(key)
+    if type(value) is str and len(value) == 19 and value[10] == " " and value >= "1992":
+        try:
+            return (datetime.fromisoformat(value) - _UTC_OF_BEIJING).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return parse_local(required(raw, key))
+
+
+def opt_local_time(raw: Mapping[str, Any], key: str) -> datetime | None:
+    """:func:`local_time` of a field that may be missing (``None`` or ``""``)."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    return local_time(raw, key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bangfu.enums import (
@@ -34,13 +34,17 @@ from connectors.douyin.tables import (
 )
 from connectors.windows import from_epoch_s, parse_local
 
+_EPOCH = from_epoch_s(0)
+
 
 def epoch_time(raw: Mapping[str, Any], key: str) -> datetime:
     """A unix-seconds field to aware UTC."""
-    value = fields.integer(raw, key)
+    value = raw.get(key)
+    if type(value) is not int:
+        value = fields.integer(raw, key)
     if value <= 0:
         raise ValueError(f"{key!r} is not a time: {value!r}")
-    return from_epoch_s(value)
+    return _EPOCH + timedelta(seconds=value)  # from_epoch_s(value), inline
 
 
 def opt_epoch_time(raw: Mapping[str, Any], key: str) -> datetime | None:
@@ -90,6 +94,9 @@ def order_status(raw: Mapping[str, Any]) -> OrderStatus:
 
 def line_refund_state(raw: Mapping[str, Any]) -> LineRefundState:
     """A sku order's refund state from ``after_sale_info`` (missing = no after-sale)."""
+    info = raw.get("after_sale_info")
+    if info is None:
+        return LineRefundState.NONE
     info = object_field(raw, "after_sale_info")
     if not info:
         return LineRefundState.NONE

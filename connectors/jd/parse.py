@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,12 +34,25 @@ def fen(value: Any) -> int:
     raise MoneyError(f"not a yuan amount: {value!r}")
 
 
+_BEIJING_OFFSET = timedelta(hours=8)
 _LOCAL_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d+)?")
 
 
 def jd_time(value: Any) -> datetime | None:
     """JD's Beijing ``yyyy-MM-dd HH:mm:ss`` (an optional ``.0`` fraction is dropped) to UTC;
     ``None`` for JD's ``0001-01-01 00:00:00`` "no such time" and for empty values."""
+    if (
+        type(value) is str
+        and len(value) == 19
+        and value[4] == value[7] == "-"
+        and value[10] == " "
+        and value[13] == value[16] == ":"
+        and value >= "1992"  # UTC+8 without DST from then on
+    ):
+        try:
+            return (datetime.fromisoformat(value) - _BEIJING_OFFSET).replace(tzinfo=UTC)
+        except ValueError:
+            pass  # the general path says what is wrong with it
     if value is None or value == "":
         return None
     if not isinstance(value, str):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bangfu.enums import (
@@ -48,11 +48,16 @@ def _opt_text(raw: Mapping[str, Any], key: str) -> str | None:
     return str(value)
 
 
+_EPOCH = from_epoch_ms(0)
+
+
 def ms_time(raw: Mapping[str, Any], key: str) -> datetime:
-    value = fields.integer(raw, key)
+    value = raw.get(key)
+    if type(value) is not int:
+        value = fields.integer(raw, key)
     if value <= 0:
         raise ValueError(f"{key!r} is not a time: {value!r}")
-    return from_epoch_ms(value)
+    return _EPOCH + timedelta(milliseconds=value)  # from_epoch_ms(value), inline
 
 
 def opt_ms_time(raw: Mapping[str, Any], key: str) -> datetime | None:

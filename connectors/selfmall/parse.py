@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bangfu.enums import OrderStatus, SettlementKind
-from bangfu.money import MoneyError, yuan_to_fen
+from bangfu.money import MoneyError, plain_yuan_match, yuan_to_fen
 from bangfu.privacy import buyer_ref
 from bangfu.records import (
     LiveSessionRecord,
@@ -35,6 +35,8 @@ from connectors.windows import parse_local
 
 def money_fen(text: Any, name: str = "amount") -> int:
     """``"¥1,234.50"`` / ``"-¥0.07"`` / ``"￥12"`` -> fen, exactly (Decimal, never float)."""
+    if type(text) is str and text[:1] == "¥" and plain_yuan_match(text, 1):
+        return int(text[1:].replace(".", ""))  # "¥68.00", as the general path reads it
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"missing money field {name!r}")
     cleaned = text.strip().replace("¥", "").replace("￥", "").replace(" ", "")
@@ -46,14 +48,15 @@ def money_fen(text: Any, name: str = "amount") -> int:
 
 def _required(raw: Mapping[str, Any], key: str) -> str:
     value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
         raise ValueError(f"missing {key!r}")
-    return value.strip()
+    return text
 
 
 def _optional(raw: Mapping[str, Any], key: str) -> str | None:
     value = raw.get(key)
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 def _count(raw: Mapping[str, Any], key: str) -> int:
@@ -65,9 +68,10 @@ def _count(raw: Mapping[str, Any], key: str) -> int:
 
 def _word(table: Mapping[str, Any], raw: Mapping[str, Any], key: str) -> Any:
     value = raw.get(key)
-    if not isinstance(value, str) or value.strip() not in table:
+    found = table.get(value.strip()) if isinstance(value, str) else None
+    if found is None:
         raise ValueError(f"unknown {key} {value!r}")
-    return table[value.strip()]
+    return found
 
 
 def _time(raw: Mapping[str, Any], key: str) -> datetime:

@@ -11,7 +11,6 @@ from bangfu.records import OrderLineRecord, OrderRecord, ProductRecord, RefundRe
 from connectors import fields
 from connectors.buyers import buyer_ref
 from connectors.taobao.tables import BILL_ACCOUNTS, BUYER_NAMESPACE, LINE_REFUND_STATE, REFUND_STATUS, TRADE_STATUS
-from connectors.windows import parse_local
 
 
 def response_key(method: str) -> str:
@@ -45,13 +44,8 @@ def nested_list(container: Mapping[str, Any], outer: str, inner: str) -> list[An
 #: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
 
 
-def _time(raw: Mapping[str, Any], key: str) -> Any:
-    return parse_local(fields.required(raw, key))
-
-
-def _opt_time(raw: Mapping[str, Any], key: str) -> Any:
-    value = raw.get(key)
-    return parse_local(value) if value not in (None, "") else None
+_time = fields.local_time
+_opt_time = fields.opt_local_time
 
 
 def _bool(raw: Mapping[str, Any], key: str) -> bool:
@@ -62,6 +56,10 @@ def _bool(raw: Mapping[str, Any], key: str) -> bool:
 
 
 def _enum(table: Mapping[str, Any], raw: Mapping[str, Any], key: str) -> Any:
+    value = raw.get(key)
+    found = table.get(value) if type(value) is str else None
+    if found is not None:
+        return found
     value = fields.required(raw, key)
     try:
         return table[value]
@@ -74,23 +72,26 @@ def _enum(table: Mapping[str, Any], raw: Mapping[str, Any], key: str) -> Any:
 
 def parse_order_line(raw: Mapping[str, Any]) -> OrderLineRecord:
     """One sub-order (``orders.order[]``) of a trade."""
-    refund_state = LINE_REFUND_STATE.get(str(raw.get("refund_status") or "NO_REFUND"))
+    get = raw.get
+    refund_state = LINE_REFUND_STATE.get(str(get("refund_status") or "NO_REFUND"))
     if refund_state is None:
-        raise ValueError(f"unknown refund_status {raw.get('refund_status')!r}")
-    if refund_state is LineRefundState.PARTIAL and raw.get("status") == "TRADE_CLOSED":
+        raise ValueError(f"unknown refund_status {get('refund_status')!r}")
+    if refund_state is LineRefundState.PARTIAL and get("status") == "TRADE_CLOSED":
         refund_state = LineRefundState.FULL
     # divide_order_fee is the payment after shop-level discounts were spread over the lines;
     # payment is the sub-order's own paid amount. They are equal without shop discounts.
-    paid_key = "divide_order_fee" if raw.get("divide_order_fee") not in (None, "") else "payment"
+    paid_key = "divide_order_fee" if get("divide_order_fee") not in (None, "") else "payment"
+    num = get("num")
+    sku_id = get("sku_id")
     return OrderLineRecord(
         platform_line_id=fields.numeric_id(raw, "oid", twin=True),
         platform_item_id=fields.numeric_id(raw, "num_iid"),
-        quantity=fields.integer(raw, "num"),
+        quantity=num if type(num) is int else fields.integer(raw, "num"),
         unit_price_fen=fields.yuan(raw, "price"),
         paid_fen=fields.yuan(raw, paid_key),
-        title=str(raw.get("title") or ""),
-        platform_sku_id=str(raw["sku_id"]) if raw.get("sku_id") not in (None, "") else None,
-        outer_sku_id=str(raw.get("outer_sku_id") or raw.get("outer_iid") or "") or None,
+        title=str(get("title") or ""),
+        platform_sku_id=str(sku_id) if sku_id not in (None, "") else None,
+        outer_sku_id=str(get("outer_sku_id") or get("outer_iid") or "") or None,
         refund_state=refund_state,
         raw=raw,
     )

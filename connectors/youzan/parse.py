@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from bangfu.enums import (
@@ -23,7 +22,6 @@ from bangfu.records import (
 )
 from connectors import fields
 from connectors.buyers import buyer_ref
-from connectors.windows import parse_local
 from connectors.youzan.tables import (
     BILL_TYPE,
     ORDER_REFUND_STATE_ALL_LINES,
@@ -48,13 +46,8 @@ def _obj(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 #: which parses with Decimal and takes the other shapes); at most 13 integer digits stays in range.
 
 
-def _time(raw: Mapping[str, Any], key: str) -> datetime:
-    return parse_local(fields.required(raw, key))
-
-
-def _opt_time(raw: Mapping[str, Any], key: str) -> datetime | None:
-    value = raw.get(key)
-    return parse_local(value) if value not in (None, "") else None
+_time = fields.local_time
+_opt_time = fields.opt_local_time
 
 
 def bool_field(raw: Mapping[str, Any], key: str) -> bool:
