@@ -319,7 +319,7 @@ async def hub(
         if profiler is not None:
             profiler.enable()
         results = await sync.sync_all(shop_ids, streams=streams, until_caught_up=True)
-        if profiler is not None:
+        if profiler is not None and profile:
             profiler.disable()
             profiler.dump_stats(profile)
         seconds = time.perf_counter() - started
