@@ -124,7 +124,7 @@ class PageNumberUntilStable:
                     return
                 totals.add(total)
                 for raw in page.items:
-                    if not isinstance(raw, Mapping):
+                    if type(raw) is not dict and not isinstance(raw, Mapping):
                         yield {"value": raw}
                         continue
                     ident = self.key(raw)
@@ -208,7 +208,7 @@ class ReverseWalk:
             def fresh(items: Sequence[Any], skip_seen: bool = skip_seen) -> list[Any]:
                 out: list[Any] = []
                 for item in items:
-                    if not isinstance(item, Mapping) and self.wrap_non_objects:
+                    if type(item) is not dict and not isinstance(item, Mapping) and self.wrap_non_objects:
                         out.append({"value": item})
                         continue
                     mark = self.key(item)
@@ -323,7 +323,7 @@ class RestartAndHalve:
                         self.on_abort()
                     break  # restart the window
                 for raw in page.items:
-                    if isinstance(raw, Mapping):
+                    if type(raw) is dict or isinstance(raw, Mapping):
                         mark = self.key(raw)
                         if mark in yielded:
                             continue

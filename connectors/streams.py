@@ -102,7 +102,7 @@ class StreamDriver(RequestLoop):
         one else holds yet, so a changed ``raw`` is set on it in place instead of copying the
         record (``dataclasses.replace`` ran ``__init__`` and its checks again, per record)."""
         raw = getattr(record, "raw", None)
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             return record
         clean = self.scrub_raw(stream, raw)
         if clean is not raw:
@@ -209,17 +209,17 @@ class StreamDriver(RequestLoop):
                     await self._sleep(self.retry.delay_for(exc, attempt, self._rng))
 
     # ------------------------------------------------------------------ public streams
-    async def orders(self, start: datetime, end: datetime) -> AsyncIterator[OrderRecord | Quarantined]:
-        """Orders modified in ``[start, end)``, window by window, page by page."""
-        async for item in self._windowed(
+    def orders(self, start: datetime, end: datetime) -> AsyncIterator[OrderRecord | Quarantined]:
+        """Orders modified in ``[start, end)``, window by window, page by page (the window
+        driver's generator itself: no generator of its own to pass each record through)."""
+        return self._windowed(
             SyncStream.ORDERS,
             start,
             end,
             self._orders_window,
             lambda raw: (self.parse_order(raw),),
             self._order_detail_raw,
-        ):
-            yield item
+        )
 
     async def order_detail(self, platform_order_id: str) -> OrderRecord:
         """One order by id; a record that does not parse raises :class:`RecordError`."""
@@ -241,17 +241,16 @@ class StreamDriver(RequestLoop):
         except Exception as exc:
             raise RecordError(self.platform_name, "bad_record", _describe(exc)) from exc
 
-    async def refunds(self, start: datetime, end: datetime) -> AsyncIterator[RefundRecord | Quarantined]:
+    def refunds(self, start: datetime, end: datetime) -> AsyncIterator[RefundRecord | Quarantined]:
         """Refunds / after-sales modified in ``[start, end)``."""
-        async for item in self._windowed(
+        return self._windowed(
             SyncStream.REFUNDS,
             start,
             end,
             self._refunds_window,
             lambda raw: (self.parse_refund(raw),),
             self._refund_detail_raw,
-        ):
-            yield item
+        )
 
     async def products(self) -> AsyncIterator[ProductRecord | Quarantined]:
         """Every product (with SKUs) of the shop."""

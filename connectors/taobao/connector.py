@@ -152,8 +152,8 @@ class TaobaoConnector(TopStock):
     def parse_order(self, raw: Raw) -> OrderRecord:
         return parse_trade(raw)
 
-    async def _orders_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
-        async for raw in self._windowed_walk(
+    def _orders_window(self, start: datetime, end: datetime) -> AsyncIterator[Raw]:
+        return self._windowed_walk(
             ORDERS_METHOD,
             {"fields": ",".join(TRADE_FIELDS)},
             start,
@@ -162,8 +162,7 @@ class TaobaoConnector(TopStock):
             "trades",
             "trade",
             record_key("tid", "modified"),
-        ):
-            yield raw
+        )
 
     async def _order_detail_raw(self, platform_order_id: str) -> Raw:
         body = await self.top(ORDER_DETAIL_METHOD, {"fields": ",".join(TRADE_FIELDS), "tid": platform_order_id})

@@ -3,15 +3,21 @@ platform, and the connectors that had drifted (Taobao took an all-zero id) now a
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bangfu.money import MoneyError
+from bangfu.money import MoneyError, yuan_to_fen
 from connectors import fields
 from connectors.douyin import parse_settlement
 from connectors.taobao import parse_refund, parse_trade
+from connectors.windows import parse_local
 
 
 @pytest.mark.parametrize("raw", [{}, {"k": None}, {"k": ""}])
@@ -157,3 +163,148 @@ def test_taobao_reads_a_zero_optional_id_as_none() -> None:
 def test_douyin_still_refuses_an_all_zero_id() -> None:
     with pytest.raises(ValueError, match=r"'request_no'"):
         parse_settlement({"request_no": 0, "request_no_str": "0", "settle_time": "2024-05-01 08:00:00"})
+
+
+# -- the inline hot paths against the general readers they short-cut ---------------------------------
+# The readers return the platforms' usual shapes (a JSON int, ASCII digits, "108.00", Beijing
+# "yyyy-MM-dd HH:mm:ss") without going through the general path; anything else takes it. The
+# general path is kept verbatim below as the oracle: for any value, each reader must return the
+# same value or raise the same error as it does.
+
+_INTEGER = re.compile(r"-?[0-9]+")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _absent(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _none_id(value: Any) -> bool:
+    if _absent(value):
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value == 0
+    return isinstance(value, str) and _DIGITS.fullmatch(value.strip()) is not None and not value.strip("0 ")
+
+
+def _general_required(raw: Mapping[str, Any], key: str) -> Any:
+    value = raw.get(key)
+    if _absent(value):
+        raise ValueError(f"missing {key!r}")
+    return value
+
+
+def _general_integer(raw: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = raw.get(key)
+    if _absent(value):
+        if default is None:
+            raise ValueError(f"missing {key!r}")
+        return default
+    if isinstance(value, bool):
+        raise ValueError(f"{key!r} is not an integer: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    raise ValueError(f"{key!r} is not an integer: {value!r}")
+
+
+def _general_yuan(raw: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = raw.get(key)
+    if _absent(value):
+        if default is None:
+            raise ValueError(f"missing {key!r}")
+        return default
+    try:
+        return yuan_to_fen(value)
+    except MoneyError as exc:
+        raise MoneyError(f"{key!r}: {exc}") from exc
+
+
+def _id_value(value: Any, key: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{key!r} is not an id: {value!r}")
+    text = str(value).strip()
+    if not text:
+        raise ValueError(f"missing {key!r}")
+    if _none_id(text):
+        raise ValueError(f"{key!r} is zero, the platform's 'none': {value!r}")
+    return text
+
+
+def _general_numeric_id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str:
+    twin_value = raw.get(f"{key}_str") if twin else None
+    value = twin_value if not _absent(twin_value) else _general_required(raw, key)
+    text = _id_value(value, key)
+    if not _DIGITS.fullmatch(text):
+        raise ValueError(f"{key!r} is not a numeric id: {value!r}")
+    return text
+
+
+def _general_opt_numeric_id(raw: Mapping[str, Any], key: str, *, twin: bool = False) -> str | None:
+    candidates = (raw.get(f"{key}_str"), raw.get(key)) if twin else (raw.get(key),)
+    for value in candidates:
+        if not _none_id(value):
+            return _general_numeric_id({key: value}, key)
+    return None
+
+
+def _general_text_id(raw: Mapping[str, Any], key: str) -> str:
+    return _id_value(_general_required(raw, key), key)
+
+
+def _general_opt_text_id(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    return None if _none_id(value) else _id_value(value, key)
+
+
+def _general_local_time(raw: Mapping[str, Any], key: str) -> datetime:
+    return parse_local(_general_required(raw, key))
+
+
+def _outcome(read: Any, *args: Any, **kwargs: Any) -> tuple[str, Any]:
+    try:
+        return ("value", read(*args, **kwargs))
+    except Exception as exc:  # noqa: BLE001  # the error is the outcome compared
+        return (type(exc).__name__, str(exc))
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    st.from_regex(r"\A[ ]?-?[0-9]{0,15}(\.[0-9]{0,3})?[ ]?\Z"),
+    st.from_regex(r"\A[0-9A-Za-z٠-٩０-９ ]{0,12}\Z"),
+    st.from_regex(r"\A(19|20|00)[0-9]{2}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}\Z"),
+    st.sampled_from(["0", "000", " 0 ", "108.00", "-0.07", "1.005", "１２.００", "E2024", "٣", "2024-W18-3 08:00:00"]),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(value=_VALUES, twin=_VALUES, default=st.sampled_from([None, 0, 7]))
+def test_every_reader_agrees_with_its_general_path(value: Any, twin: Any, default: int | None) -> None:
+    raw = {"k": value, "k_str": twin}
+    alone = {"k": value}
+    pairs = [
+        (fields.required, _general_required, (raw, "k"), {}),
+        (fields.integer, _general_integer, (raw, "k", default), {}),
+        (fields.yuan, _general_yuan, (raw, "k", default), {}),
+        (fields.numeric_id, _general_numeric_id, (alone, "k"), {}),
+        (fields.numeric_id, _general_numeric_id, (raw, "k"), {"twin": True}),
+        (fields.opt_numeric_id, _general_opt_numeric_id, (alone, "k"), {}),
+        (fields.opt_numeric_id, _general_opt_numeric_id, (raw, "k"), {"twin": True}),
+        (fields.text_id, _general_text_id, (raw, "k"), {}),
+        (fields.opt_text_id, _general_opt_text_id, (raw, "k"), {}),
+        (fields.local_time, _general_local_time, (raw, "k"), {}),
+    ]
+    for fast, general, args, kwargs in pairs:
+        assert _outcome(fast, *args, **kwargs) == _outcome(general, *args, **kwargs), fast.__name__
+    signed = _outcome(_general_integer, raw, "k", default)
+    if signed[0] == "value" and signed[1] < 0:
+        signed = ("ValueError", f"'k' is negative: {signed[1]}")
+    assert _outcome(fields.fen, raw, "k", default) == signed
