@@ -9,9 +9,10 @@ the one consumer that writes them.
 
 Three bounds hold at any time:
 
-* per stream, at most ``limit`` windows are started and not yet handed over, and each of them
-  keeps at most ``buffer`` records the consumer has not taken (then it stops reading until they
-  are taken): memory stays bounded by ``limit x buffer`` records plus a page each;
+* per stream, at most ``limit`` windows are started and not yet handed over; the window being
+  handed over (the head) keeps at most ``buffer`` records the consumer has not taken, and the
+  windows after it at most ``buffer`` between them (then they stop reading until the consumer
+  takes records): memory stays bounded by ``2 x buffer`` records plus a page per window;
 * per platform app key, at most ``limit`` windows are being read at once over every stream and
   shop of that key (a :class:`WindowSlots` semaphore; a window waiting for its records to be
   taken gives its slot back);
@@ -98,7 +99,6 @@ class Window:
     done: bool = False
     error: BaseException | None = None  # a failure, or WindowUnstable; None when read whole
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # items to take, or done
-    taken: asyncio.Event = field(default_factory=asyncio.Event)  # the consumer took the items
     task: asyncio.Task[None] | None = None
     holding: bool = False  # holds a slot: reading (not waiting for its records to be taken)
 
@@ -136,6 +136,9 @@ class WindowReader:
         self._fetch = fetch
         self._slots = slots
         self._room = asyncio.Semaphore(limit)  # windows started and not yet handed over
+        self._head = 1  # the window being handed over
+        self._took = asyncio.Event()  # the consumer took records or moved on to the next window
+        self.held = 0  # records read and not yet taken, over all windows
         self._failed: int | None = None  # the first window (by number) whose read failed
         self._launcher: asyncio.Task[None] | None = None
         # Observed, for tests and benches.
@@ -151,13 +154,15 @@ class WindowReader:
         if self._launcher is None:
             self._launcher = asyncio.create_task(self._launch())
         for window in self.windows:
+            self._head = window.number
+            self._took.set()
             while True:
                 await window.ready.wait()
                 items, window.items = window.items, []
                 window.ready.clear()
+                self.held -= len(items)
+                self._took.set()
                 last = window.done
-                if not last:
-                    window.taken.set()
                 yield Chunk(window, items, last)
                 if last:
                     break
@@ -205,12 +210,14 @@ class WindowReader:
             try:
                 async for record in records:
                     window.items.append(record)
+                    self.held += 1
                     window.ready.set()
-                    if len(window.items) >= self.buffer:
-                        # Full: give the slot back until the consumer takes these records.
-                        window.taken.clear()
+                    if self._full(window):
+                        # Give the slot back until the consumer has taken enough records.
                         self._hold(window, False)
-                        await window.taken.wait()
+                        while self._full(window):
+                            self._took.clear()
+                            await self._took.wait()
                         if self._slots is not None:
                             await self._slots.acquire()
                         self._hold(window, True)
@@ -230,6 +237,13 @@ class WindowReader:
             self._hold(window, False)
             window.done = True
             window.ready.set()
+
+    def _full(self, window: Window) -> bool:
+        """The head stops at ``buffer`` records of its own, the windows after it at ``buffer``
+        records held in all (the head's count with them: it is taken first)."""
+        if window.number == self._head:
+            return len(window.items) >= self.buffer
+        return self.held >= self.buffer
 
     def _fail(self, window: Window) -> None:
         """Stop reading after ``window``: no window after it starts, those reading are cancelled."""
