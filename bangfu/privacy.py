@@ -17,10 +17,22 @@ def _configured_key(data_dir: str, env_key: str | None) -> bytes:
 
 
 def hub_key() -> bytes:
-    """The hub's hash key as the settings resolve it (data directory, ``BANGFU_HASH_KEY``)."""
+    """The hub's hash key as the settings resolve it (data directory, ``BANGFU_HASH_KEY``).
+
+    Resolved once per settings object (``get_settings`` hands out the same one until its cache
+    is cleared, which is how tests and the CLI change settings): every buyer id of every order
+    is hashed with it."""
     settings = get_settings()
+    for known, key in _HUB_KEY:
+        if known is settings:
+            return key
     env_key = settings.hash_key.get_secret_value() if settings.hash_key else None
-    return _configured_key(str(settings.data_dir), env_key)
+    key = _configured_key(str(settings.data_dir), env_key)
+    _HUB_KEY[:] = [(settings, key)]
+    return key
+
+
+_HUB_KEY: list[tuple[object, bytes]] = []  # the last settings object hub_key resolved, and its key
 
 
 def keyed_hash(purpose: str, value: str, key: bytes | None = None) -> str:
