@@ -1,9 +1,13 @@
 """Change notices: a commit that changed the sales figures says so, for the public board.
 
-:func:`orders_changed` is called once per commit that stored orders or refunds (the sync
-engine's batch writes; a mall's order). It never fails the caller: the rows are committed
-already, and a lost notice only costs the board freshness (the board also refreshes on its
-own every so often).
+:func:`orders_changed` is called once per commit that stored orders or refunds (a mall's
+order; the sync engine's batch writes on SQLite). It never fails the caller: the rows are
+committed already, and a lost notice only costs the board freshness (the board also refreshes
+on its own every so often). :func:`orders_changed_in` sends the notice inside the writing
+transaction instead (the sync engine's batch writes on PostgreSQL): PostgreSQL delivers a
+``NOTIFY`` when its transaction commits and drops it when it rolls back, so the notice costs one
+statement on the connection already open, not a connection and a transaction of its own per
+batch; a failing notice is rolled back to a savepoint and never fails the batch either.
 
 Two channels, chosen by the database the store lives in:
 
@@ -34,7 +38,7 @@ from dataclasses import asdict, dataclass
 
 import orjson
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger("bangfu.notify")
 
@@ -100,4 +104,27 @@ async def orders_changed(engine: AsyncEngine, *, orders: int, seq: int | None = 
                 subscriber(notice)
     except Exception:  # the data is committed; a lost notice only delays the board
         log.warning("board change notice not sent", exc_info=True)
+    return notice
+
+
+async def orders_changed_in(conn: AsyncConnection, *, orders: int) -> Notice | None:
+    """Say, inside ``conn``'s transaction, that it changes the sales figures: on PostgreSQL the
+    notice is delivered when the transaction commits (its ``at`` is taken just before); elsewhere
+    nothing is sent and None is returned, so the caller calls :func:`orders_changed` after the
+    commit. The notice goes out through a savepoint in one round trip; if it fails, the
+    savepoint is rolled back and the transaction goes on."""
+    if conn.dialect.name != "postgresql":
+        return None
+    from bangfu.store import asyncpg_in_transaction
+
+    notice = Notice(next(_sequence), time.time(), os.getpid(), orders)
+    payload = notice.payload().replace("'", "''")  # numbers only; quoted all the same
+    driver = await asyncpg_in_transaction(conn)
+    try:
+        await driver.execute(
+            f"SAVEPOINT bangfu_notice; SELECT pg_notify('{CHANNEL}', '{payload}'); RELEASE SAVEPOINT bangfu_notice"
+        )
+    except Exception:  # a lost notice only delays the board; the batch goes on
+        log.warning("board change notice not sent", exc_info=True)
+        await driver.execute("ROLLBACK TO SAVEPOINT bangfu_notice; RELEASE SAVEPOINT bangfu_notice")
     return notice

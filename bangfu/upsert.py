@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import SyncStream
+from bangfu.enums import LineRefundState, OrderStatus, SyncStream
 from bangfu.models import (
     ExplanationWindow,
     Host,
@@ -242,23 +242,27 @@ _SQLITE_LINK_REFUNDS = (
     " WHERE l.shop_id = refunds.shop_id AND l.platform_line_id = refunds.platform_line_id)"
     " WHERE shop_id = ? AND order_line_id IS NULL AND platform_order_id IN (SELECT value FROM json_each(?))"
 )
+# The staged raw payload is the JSON's bytes (``bytea``): the driver passes them through as they
+# are, where a ``jsonb`` column would take them decoded to text and encoded again.
+_PG_STAGED_ORDER = [f"''::bytea AS {c}" if c == "raw" else c for c in ORDER_COLUMNS]
 _PG_TEMP = (
-    "CREATE TEMP TABLE IF NOT EXISTS bangfu_in_orders ON COMMIT DELETE ROWS AS"
-    f" SELECT {', '.join(ORDER_COLUMNS)} FROM orders WITH NO DATA;"
-    " CREATE TEMP TABLE IF NOT EXISTS bangfu_in_lines ON COMMIT DELETE ROWS AS"
+    "CREATE TEMP TABLE IF NOT EXISTS bangfu_orders_in ON COMMIT DELETE ROWS AS"
+    f" SELECT {', '.join(_PG_STAGED_ORDER)} FROM orders WITH NO DATA;"
+    " CREATE TEMP TABLE IF NOT EXISTS bangfu_lines_in ON COMMIT DELETE ROWS AS"
     f" SELECT {', '.join(LINE_COLUMNS)} FROM order_lines WITH NO DATA;"
     # Emptied at commit; emptied here too for a second batch in the same transaction.
-    " DELETE FROM bangfu_in_orders; DELETE FROM bangfu_in_lines"
+    " DELETE FROM bangfu_orders_in; DELETE FROM bangfu_lines_in"
 )
 _PG_ORDERS = (
-    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) SELECT {', '.join(ORDER_COLUMNS)} FROM bangfu_in_orders "
-    f"{_ORDER_CONFLICT} RETURNING id, platform_order_id, (xmax = 0) AS inserted"
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) SELECT "
+    + ", ".join("convert_from(raw, 'UTF8')::jsonb" if c == "raw" else c for c in ORDER_COLUMNS)
+    + f" FROM bangfu_orders_in {_ORDER_CONFLICT} RETURNING id, platform_order_id, (xmax = 0) AS inserted"
 )
 _PG_LINES = (
     f"INSERT INTO order_lines ({', '.join((*LINE_COLUMNS, 'sku_id'))}) "
     f"SELECT {', '.join('t.' + c for c in LINE_COLUMNS)}, COALESCE((SELECT m.sku_id FROM listings m"
     " WHERE m.shop_id = t.shop_id AND m.platform_item_id = t.platform_item_id"
-    " AND m.platform_sku_id = COALESCE(t.platform_sku_id, '')), s.id) FROM bangfu_in_lines t"
+    " AND m.platform_sku_id = COALESCE(t.platform_sku_id, '')), s.id) FROM bangfu_lines_in t"
     f" LEFT JOIN skus s ON s.sku_code = t.outer_sku_id {_LINE_CONFLICT}"
 )
 _PG_LINK_REFUNDS = (
@@ -276,7 +280,7 @@ def sqlite_time(value: datetime | None) -> str | None:
         if value.utcoffset() is None:
             raise ValueError(f"naive datetime given for a UTC column: {value!r}")
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
 def _pow2_chunks(rows: Sequence[T], max_rows: int) -> Iterator[Sequence[T]]:
@@ -304,8 +308,9 @@ def _sqlite_orders(rows: int) -> str:
     )
 
 
-def _same(value: datetime | None) -> Any:
-    return value
+# Enum members' values by member: a dict lookup, not the enum's property machinery, per record.
+_STATUS: dict[OrderStatus, tuple[str, int]] = {status: (status.value, status.rank) for status in OrderStatus}
+_REFUND_STATE: dict[LineRefundState, str] = {state: state.value for state in LineRefundState}
 
 
 def _order_tuple(
@@ -314,19 +319,27 @@ def _order_tuple(
     digest: str,
     unit_ids: Mapping[str, int],
     now: Any,
-    time: Callable[[datetime | None], Any] = _same,
+    time: Callable[[datetime | None], Any] | None = None,
 ) -> tuple[Any, ...]:
-    """The row in ``ORDER_COLUMNS`` order; ``time`` converts datetimes for the driver."""
+    """The row in ``ORDER_COLUMNS`` order; ``time`` converts datetimes for the driver. The raw
+    payload is JSON bytes (PostgreSQL's staging column is ``bytea``) or text (SQLite)."""
+    status, rank = _STATUS[record.status]
     code = record.purchasing_unit_code
+    created, paid, modified = record.created_at, record.paid_at, record.modified_at
+    payload = orjson.dumps(record.raw)
+    raw: bytes | str = payload
+    if time is not None:
+        created, paid, modified = time(created), time(paid), time(modified)
+        raw = payload.decode()
     return (
         shop_id,
         record.platform_order_id,
-        record.status.value,
-        record.status.rank,
+        status,
+        rank,
         record.platform_status,
-        time(record.created_at),
-        time(record.paid_at),
-        time(record.modified_at),
+        created,
+        paid,
+        modified,
         record.paid_fen,
         record.post_fee_fen,
         record.discount_fen,
@@ -335,7 +348,7 @@ def _order_tuple(
         record.room_id,
         record.author_id,
         record.campaign_code,
-        orjson.dumps(record.raw).decode(),
+        raw,
         digest,
         now,
     )
@@ -343,7 +356,7 @@ def _order_tuple(
 
 def _line_tuples(shop_id: int, order_id: int, record: OrderRecord) -> Iterator[tuple[Any, ...]]:
     for line in record.lines:
-        state = line.refund_state.value
+        state = _REFUND_STATE[line.refund_state]
         yield (
             order_id,
             shop_id,
@@ -383,7 +396,7 @@ async def upsert_orders(
     if conn.dialect.name == "postgresql":
         driver = await asyncpg_in_transaction(conn)
         stored = await _pg_stored(driver, shop_id, orders)
-        fresh = _replacing(orders, digests, stored, _same)
+        fresh = _replacing(orders, digests, stored, None)
         unit_ids = await _unit_ids(conn, fresh)
         rows = [_order_tuple(shop_id, r, digest, unit_ids, now) for r, digest in fresh]
         written, new = await _pg_orders(driver, shop_id, rows, by_id) if rows else (0, 0)
@@ -406,13 +419,17 @@ def _replacing(
     orders: Sequence[OrderRecord],
     digests: Sequence[str],
     stored: Mapping[str, tuple[Any, int, str]],
-    time: Callable[[datetime | None], Any],
+    time: Callable[[datetime | None], Any] | None,
 ) -> list[tuple[OrderRecord, str]]:
     """The orders (with their digests) that are not stored yet or would replace the stored version."""
     fresh: list[tuple[OrderRecord, str]] = []
     for record, digest in zip(orders, digests, strict=True):
         held = stored.get(record.platform_order_id)
-        if held is None or replaces(time(record.modified_at), record.status.rank, digest, *held):
+        if held is None:
+            fresh.append((record, digest))
+            continue
+        modified = record.modified_at if time is None else time(record.modified_at)
+        if replaces(modified, _STATUS[record.status][1], digest, *held):
             fresh.append((record, digest))
     return fresh
 
@@ -463,12 +480,12 @@ async def _pg_orders(
 ) -> tuple[int, int]:
     """COPY into temp tables, then one upsert per table. Returns (rows written, of which new)."""
     await driver.execute(_PG_TEMP)
-    await driver.copy_records_to_table("bangfu_in_orders", records=rows, columns=ORDER_COLUMNS)
+    await driver.copy_records_to_table("bangfu_orders_in", records=rows, columns=ORDER_COLUMNS)
     returned = await driver.fetch(_PG_ORDERS)
     if returned:
         line_rows = [row for rec in returned for row in _line_tuples(shop_id, rec[0], by_id[rec[1]])]
         if line_rows:
-            await driver.copy_records_to_table("bangfu_in_lines", records=line_rows, columns=LINE_COLUMNS)
+            await driver.copy_records_to_table("bangfu_lines_in", records=line_rows, columns=LINE_COLUMNS)
             await driver.execute(_PG_LINES)
         await driver.execute(_PG_LINK_REFUNDS, shop_id, [rec[1] for rec in returned])
     return len(returned), sum(1 for rec in returned if rec[2])

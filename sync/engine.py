@@ -48,7 +48,7 @@ from bangfu.enums import ErrorClass, SyncStream
 from bangfu.errors import UserError
 from bangfu.i18n import t
 from bangfu.models import Alert, QuarantinedRecord, Shop, SyncCursor, SyncRun
-from bangfu.notify import orders_changed
+from bangfu.notify import orders_changed, orders_changed_in
 from bangfu.records import Quarantined
 from bangfu.secrets import SecretStore, redact, secret_values
 from bangfu.upsert import (
@@ -613,8 +613,11 @@ class SyncEngine:
             outcome.rows.add(page)
             if run_id is not None:
                 await conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(**_run_values(outcome)))
-        if stream in (SyncStream.ORDERS, SyncStream.REFUNDS) and page.new + page.changed:
-            await orders_changed(self.engine, orders=page.new + page.changed)  # committed: tell the board
+            sales = page.new + page.changed if stream in (SyncStream.ORDERS, SyncStream.REFUNDS) else 0
+            # Tell the board: on PostgreSQL with this transaction (delivered as it commits).
+            told = sales > 0 and await orders_changed_in(conn, orders=sales) is not None
+        if sales and not told:
+            await orders_changed(self.engine, orders=sales)  # committed: tell the board
 
     async def _upsert(
         self, conn: AsyncConnection, shop: Shop, stream: SyncStream, records: Sequence[Any], now: datetime

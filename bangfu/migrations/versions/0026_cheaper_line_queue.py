@@ -16,7 +16,7 @@ between the decision and the commit. What the stages and ``bangfu verify``'s
 
 The new-lines trigger no longer sorts: a statement's new lines come in the order their ids were
 drawn, and each stage's rows are written in that order (one pass over the transition table
-per stage). On SQLite the row triggers write their rows with ``VALUES`` instead of a
+per stage). On SQLite the line triggers select their rows from ``VALUES`` instead of a
 ``UNION ALL`` subquery.
 
 Revision ID: 0026
@@ -122,9 +122,9 @@ def _sqlite_up() -> list[str]:
         statements += [
             f"DROP TRIGGER {name}",
             f"CREATE TRIGGER {name} AFTER {event} {when}BEGIN "
-            "INSERT INTO line_changes (stage, order_line_id) VALUES ('attribute', NEW.id), ('post', NEW.id); "
-            "INSERT INTO line_changes (stage, order_line_id) SELECT 'allocate', NEW.id "
-            f"WHERE {_DRAWABLE.format(l='NEW')}; END",
+            "INSERT INTO line_changes (stage, order_line_id) SELECT s.column1, NEW.id "
+            "FROM (VALUES ('attribute', 1), ('allocate', 0), ('post', 1)) AS s "
+            f"WHERE s.column2 OR ({_DRAWABLE.format(l='NEW')}); END",
         ]
     name, event, when = _SQLITE_ORDERS_EVENT
     statements += [
