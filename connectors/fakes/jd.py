@@ -578,7 +578,7 @@ class FakeJd(FakePlatform):
         cached = self._window_cache.get(key)
         if cached is None:
             cached = world.orders_modified(begin, stop) if date_type == "0" else world.orders_created(begin, stop)
-            if len(self._window_cache) >= 8:
+            if len(self._window_cache) >= max(8, self.window_cache_size):
                 self._window_cache.pop(next(iter(self._window_cache)))
             self._window_cache[key] = cached
         return cached

@@ -120,6 +120,9 @@ FAKE_PREFIX = "/_fake/"
 _BEIJING_OFFSET = timedelta(hours=8)
 #: window query results kept per shop (a client pages through one window at a time per stream)
 WINDOW_CACHE_PER_SHOP = 3
+#: the same in frozen mode, where the records are retained anyway and a list of them is cheap:
+#: enough for a client reading many windows of a shop at once
+FROZEN_WINDOW_CACHE_PER_SHOP = 64
 
 #: Request parameters that change on every retry and so do not identify "the same request".
 DEFAULT_VOLATILE_PARAMS: frozenset[str] = frozenset(
@@ -293,6 +296,8 @@ class FakePlatform(ABC):
         self._windows: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
         self._memos: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.frozen = frozen
+        #: window query results (and memos) kept, over all shops
+        self.window_cache_size = (FROZEN_WINDOW_CACHE_PER_SHOP if frozen else WINDOW_CACHE_PER_SHOP) * len(self.shops)
         # (shop id, kind) -> (the world's state, {record key: pre-rendered record})
         self._frozen: dict[tuple[str, Hashable], tuple[tuple[Any, ...], dict[Hashable, Any]]] = {}
         if frozen:
@@ -447,7 +452,7 @@ class FakePlatform(ABC):
                 return [record for record in records if start <= moment(record) < end]
         cached = query(start, end)
         self._windows[key] = cached
-        while len(self._windows) > WINDOW_CACHE_PER_SHOP * len(self.shops):
+        while len(self._windows) > self.window_cache_size:
             self._windows.popitem(last=False)
         return list(cached)
 
@@ -461,7 +466,7 @@ class FakePlatform(ABC):
             return value
         value = compute()
         self._memos[full] = value
-        while len(self._memos) > WINDOW_CACHE_PER_SHOP * len(self.shops):
+        while len(self._memos) > self.window_cache_size:
             self._memos.popitem(last=False)
         return value
 

