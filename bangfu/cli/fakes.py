@@ -59,7 +59,8 @@ def serve(
         typer.Option(
             "--frozen",
             help="Frozen world: stop the platforms' clock at start (data no longer changes) and pre-render"
-            " every listed order and refund before `ready`, so a page costs the fake well under a millisecond.",
+            " every listed order and refund before `ready`, so a page costs the fake the request checks and a"
+            " join of ready bytes, not a render (answers identical to the live mode's).",
         ),
     ] = False,
 ) -> None:
