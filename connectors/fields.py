@@ -204,6 +204,8 @@ def text_id(raw: Mapping[str, Any], key: str) -> str:
     value = raw.get(key)
     if type(value) is str and value.isascii() and value.isalnum() and (not value.isdigit() or value.strip("0")):
         return value
+    if type(value) is int and value:
+        return str(value)
     return _id_value(required(raw, key), key)
 
 
@@ -212,6 +214,8 @@ def opt_text_id(raw: Mapping[str, Any], key: str) -> str | None:
     value = raw.get(key)
     if type(value) is str and value.isascii() and value.isalnum() and (not value.isdigit() or value.strip("0")):
         return value
+    if type(value) is int:
+        return str(value) if value else None
     return None if _none_id(value) else _id_value(value, key)
 
 

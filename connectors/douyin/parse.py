@@ -76,7 +76,7 @@ def object_field(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = raw.get(key)
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise ValueError(f"{key!r} is not an object: {type(value).__name__}")
     return value
 
@@ -166,7 +166,7 @@ def parse_refund(raw: Mapping[str, Any]) -> RefundRecord:
     related = list_field(order, "related_order_info")
     line_id = (
         fields.opt_numeric_id(related[0], "sku_order_id", twin=True)
-        if related and isinstance(related[0], Mapping)
+        if related and (type(related[0]) is dict or isinstance(related[0], Mapping))
         else None
     )
     if line_id is None:

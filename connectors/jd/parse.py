@@ -139,7 +139,7 @@ def parse_order(raw: Mapping[str, Any]) -> OrderRecord:
     totals: dict[int, int] = {}
     parsed: list[tuple[str, str, int, int, Mapping[str, Any]]] = []
     for index, item in enumerate(items):
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise ValueError(f"itemInfoList[{index}] is not an object")
         sku_id = fields.text_id(item, "skuId")
         ware_id = fields.text_id(item, "wareId")
@@ -224,7 +224,7 @@ def _sku_spec(raw: Mapping[str, Any]) -> str | None:
     if isinstance(attrs, list):
         names: list[str] = []
         for attr in attrs:
-            values = attr.get("attrValueAlias") if isinstance(attr, Mapping) else None
+            values = attr.get("attrValueAlias") if (type(attr) is dict or isinstance(attr, Mapping)) else None
             if isinstance(values, list):
                 names.extend(str(v) for v in values if v)
         if names:
@@ -252,7 +252,7 @@ def parse_ware(raw: Mapping[str, Any]) -> ProductRecord:
     skus_raw = raw.get("skus", [])
     if not isinstance(skus_raw, list):
         raise ValueError("skus is not a list")
-    skus = tuple(parse_sku(sku) for sku in skus_raw if isinstance(sku, Mapping))
+    skus = tuple(parse_sku(sku) for sku in skus_raw if (type(sku) is dict or isinstance(sku, Mapping)))
     outer = raw.get("outerId")
     return ProductRecord(
         platform_item_id=fields.text_id(raw, "wareId"),

@@ -69,7 +69,7 @@ def opt_ms_time(raw: Mapping[str, Any], key: str) -> datetime | None:
 
 def _obj(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = raw.get(key)
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise ValueError(f"{key!r} is not an object: {type(value).__name__}")
     return value
 
@@ -92,7 +92,7 @@ def order_items(raw: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if not items:
         items = [_obj(raw, "orderItemInfo")]
     for item in items:
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise ValueError(f"order item is not an object: {type(item).__name__}")
     return items
 
@@ -132,7 +132,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         except KeyError:
             raise ValueError(f"unknown order status {code!r}") from None
     items = order_items(raw)
-    refunds = [r for r in list_field(raw, "orderRefundList") if isinstance(r, Mapping)]
+    refunds = [r for r in list_field(raw, "orderRefundList") if (type(r) is dict or isinstance(r, Mapping))]
     total_fee = fields.fen(base, "totalFee")
     express_fee = fields.fen(base, "expressFee", 0)
     single = len(items) == 1
@@ -167,7 +167,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
             )
         )
     cps = raw.get("orderCpsInfo")
-    cps = cps if isinstance(cps, Mapping) else {}
+    cps = cps if (type(cps) is dict or isinstance(cps, Mapping)) else {}
     room = _opt_text(cps, "liveStreamId") or next((ln.room_id for ln in lines if ln.room_id), None)
     author = _opt_text(cps, "distributorId") or next((ln.author_id for ln in lines if ln.author_id), None)
     buyer = base.get("buyerOpenId")

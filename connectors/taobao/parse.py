@@ -26,12 +26,12 @@ def nested_list(container: Mapping[str, Any], outer: str, inner: str) -> list[An
     wrapper = container.get(outer)
     if not wrapper:
         return []
-    if not isinstance(wrapper, Mapping):
+    if type(wrapper) is not dict and not isinstance(wrapper, Mapping):
         raise ValueError(f"{outer!r} is not an object: {type(wrapper).__name__}")
     items = wrapper.get(inner)
     if items is None:
         return []
-    if isinstance(items, Mapping):
+    if type(items) is dict or isinstance(items, Mapping):
         return [items]
     if not isinstance(items, list):
         raise ValueError(f"{outer}.{inner} is not a list: {type(items).__name__}")

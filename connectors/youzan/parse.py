@@ -37,7 +37,7 @@ from connectors.youzan.tables import (
 
 def _obj(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = raw.get(key)
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise ValueError(f"{key!r} is not an object: {type(value).__name__}")
     return value
 
@@ -97,7 +97,7 @@ def line_refund_states(raw: Mapping[str, Any], payments: Mapping[str, int]) -> d
     """
     out: dict[str, LineRefundState] = {}
     for entry in list_field(raw, "refund_order"):
-        if not isinstance(entry, Mapping):
+        if type(entry) is not dict and not isinstance(entry, Mapping):
             raise ValueError("refund_order entry is not an object")
         code = fields.integer(entry, "refund_state")
         status = REFUND_ORDER_STATE.get(code)
@@ -174,14 +174,14 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
     status_text = str(fields.required(order_info, "status"))
     paid_at = _opt_time(order_info, "pay_time")
     tags = order_info.get("order_tags")
-    tagged_paid = isinstance(tags, Mapping) and bool_field(tags, "is_payed")
+    tagged_paid = (type(tags) is dict or isinstance(tags, Mapping)) and bool_field(tags, "is_payed")
     status = order_status(status_text, paid_at is not None or tagged_paid)
 
     entries = list_field(info, "orders")
     if not entries:
         raise ValueError("order has no lines (orders[] is empty)")
     for entry in entries:
-        if not isinstance(entry, Mapping):
+        if type(entry) is not dict and not isinstance(entry, Mapping):
             raise ValueError("orders[] entry is not an object")
     post_fee = fields.yuan(pay_info, "post_fee", 0)
     shares = post_fee_shares(entries, post_fee)
@@ -200,7 +200,7 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
     # pay_info.payment = total_fee - (order + item discounts) + adjust_fee + post_fee (FAQ 29773)
     discount = max(0, total + post_fee - payment) if total else 0
     buyer = info.get("buyer_info")
-    open_id = buyer.get("yz_open_id") if isinstance(buyer, Mapping) else None
+    open_id = buyer.get("yz_open_id") if (type(buyer) is dict or isinstance(buyer, Mapping)) else None
     return OrderRecord(
         platform_order_id=fields.text_id(order_info, "tid"),
         status=status,
