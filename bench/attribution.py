@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import multiprocessing
 import queue
 import random
@@ -346,7 +347,7 @@ def main(
     if floor_split is not None:
         # Here, not at the top: the tests import this module as bench.attribution, where the
         # script's own directory (line_floor's, and its _scratch's) is not on the path.
-        from line_floor import measure as measure_floor
+        measure_floor = importlib.import_module("line_floor").measure
 
         floor = asyncio.run(measure_floor(url, 0, 0, workers, floor_repeat, floor_split, from_store=True))
         if floor["lines"] != written:
