@@ -230,11 +230,13 @@ _SQLITE_STORED = (
     "SELECT platform_order_id, modified_at, status_rank, content_hash FROM orders"
     " WHERE shop_id = ? AND platform_order_id IN (SELECT value FROM json_each(?))"
 )
+# Keys go in as one JSON array of [id, modified] pairs, not as arrays the driver checks element
+# by element (three isinstance checks against abstract base classes per element).
 _PG_STORED = (
     "SELECT o.platform_order_id, o.modified_at, o.status_rank, o.content_hash"
-    " FROM unnest($2::text[], $3::timestamptz[]) AS k (platform_order_id, modified_at)"
-    " JOIN orders o ON o.shop_id = $1 AND o.platform_order_id = k.platform_order_id"
-    " WHERE k.modified_at <= (SELECT max(m.modified_at) FROM orders m WHERE m.shop_id = $1)"
+    " FROM json_array_elements($2::text::json) AS k (pair)"
+    " JOIN orders o ON o.shop_id = $1 AND o.platform_order_id = k.pair ->> 0"
+    " WHERE (k.pair ->> 1)::timestamptz <= (SELECT max(m.modified_at) FROM orders m WHERE m.shop_id = $1)"
 )
 _SQLITE_SKU_IDS = "SELECT sku_code, id FROM skus WHERE sku_code IN (SELECT value FROM json_each(?))"
 _SQLITE_LINK_REFUNDS = (
@@ -267,7 +269,8 @@ _PG_LINES = (
 )
 _PG_LINK_REFUNDS = (
     "UPDATE refunds r SET order_line_id = l.id FROM order_lines l"
-    " WHERE r.shop_id = $1 AND r.order_line_id IS NULL AND r.platform_order_id = ANY($2::text[])"
+    " WHERE r.shop_id = $1 AND r.order_line_id IS NULL"
+    " AND r.platform_order_id = ANY(ARRAY(SELECT json_array_elements_text($2::text::json)))"
     " AND l.shop_id = r.shop_id AND l.platform_line_id = r.platform_line_id"
 )
 
@@ -442,7 +445,7 @@ async def _pg_stored(driver: Any, shop_id: int, orders: Sequence[OrderRecord]) -
     does), so only the others are looked up: a page of new orders costs one index probe.
     """
     rows = await driver.fetch(
-        _PG_STORED, shop_id, [r.platform_order_id for r in orders], [r.modified_at for r in orders]
+        _PG_STORED, shop_id, orjson.dumps([(r.platform_order_id, r.modified_at) for r in orders]).decode()
     )
     return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
@@ -487,7 +490,7 @@ async def _pg_orders(
         if line_rows:
             await driver.copy_records_to_table("bangfu_lines_in", records=line_rows, columns=LINE_COLUMNS)
             await driver.execute(_PG_LINES)
-        await driver.execute(_PG_LINK_REFUNDS, shop_id, [rec[1] for rec in returned])
+        await driver.execute(_PG_LINK_REFUNDS, shop_id, orjson.dumps([rec[1] for rec in returned]).decode())
     return len(returned), sum(1 for rec in returned if rec[2])
 
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from bangfu.enums import LineRefundState, OrderStatus
 from bangfu.records import OrderRecord
 
 T = TypeVar("T")
@@ -59,10 +60,15 @@ def replaces(
     return rank > stored_rank or (rank == stored_rank and digest != stored_digest)
 
 
+# Enum values by member: a dict lookup per record instead of the enum's ``value`` property.
+_STATUS_VALUE: dict[OrderStatus, str] = {status: status.value for status in OrderStatus}
+_REFUND_STATE_VALUE: dict[LineRefundState, str] = {state: state.value for state in LineRefundState}
+
+
 def order_hash(record: OrderRecord) -> str:
     """The content digest of an order and its lines, as the platform states them."""
     return content_hash(
-        record.status.value,
+        _STATUS_VALUE[record.status],
         record.platform_status,
         record.paid_at,
         record.paid_fen,
@@ -78,7 +84,7 @@ def order_hash(record: OrderRecord) -> str:
                 ln.quantity,
                 ln.unit_price_fen,
                 ln.paid_fen,
-                ln.refund_state.value,
+                _REFUND_STATE_VALUE[ln.refund_state],
                 ln.platform_sku_id,
                 ln.room_id,
                 ln.author_id,
