@@ -6,7 +6,9 @@
 
 One Douyin fake (``connectors.fakes.server.build_fake``) serves one shop of ``--orders`` orders
 over ``--days`` days with ``--latency-ms`` added to every API request, its world clock frozen
-after building (both clients see the same data). By default it runs in a child process
+after building (both clients see the same data); with ``--frozen`` its records are also
+pre-rendered (``bangfu fakes serve --frozen``), so a page costs the fake well under the
+latency and the loop below measures the latency, not the fake. By default it runs in a child process
 (``--fakes process``: the platform's CPU is not the hub's, as on a real platform); ``--fakes
 inline`` serves it from this process's event loop. The fake records when each API request
 arrives (an outer middleware added here; the fake itself is unchanged), so the request counts
@@ -128,9 +130,19 @@ def _recording(fake: FakePlatform, arrivals: Arrivals) -> None:
 async def _start_fake(args: argparse.Namespace, arrivals: Arrivals) -> tuple[Running, float]:
     clock = FakeClock()
     started = time.perf_counter()
-    fake = build_fake("douyin", seed=SEED, orders=args.orders, days=args.days, latency_ms=args.latency_ms, clock=clock)
-    built = time.perf_counter() - started
+    fake = build_fake(
+        "douyin",
+        seed=SEED,
+        orders=args.orders,
+        days=args.days,
+        latency_ms=args.latency_ms,
+        clock=clock,
+        frozen=args.frozen,
+    )
     clock.freeze()  # every generated order is visible and nothing changes: both clients see one world
+    if args.frozen:
+        fake.prerender()  # as `bangfu fakes serve --frozen`: pages cut from ready bytes
+    built = time.perf_counter() - started
     _recording(fake, arrivals)
     return await start(fake), built
 
@@ -391,6 +403,7 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         "orders": args.orders,
         "latency_ms": args.latency_ms,
         "fakes": args.fakes,
+        "frozen": args.frozen,
         "windows_in_flight": args.windows_in_flight,
         "streams": args.streams or "all",
         "db": ours.pop("db"),
@@ -444,6 +457,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         type=int,
         default=SyncPolicy().max_windows_in_flight,
         help="SyncPolicy.max_windows_in_flight (1: one window after another)",
+    )
+    parser.add_argument(
+        "--frozen",
+        action="store_true",
+        help="the fake serves pre-rendered records (bangfu fakes serve --frozen): a page costs it little",
     )
     parser.add_argument("--profile", help="write a cProfile of the hub's sync to this file")
     parser.add_argument(
