@@ -239,7 +239,9 @@ def test_platform_plans_agree_with_the_walk_on_their_own_fields(data: st.DataObj
                 node = items[0]
             else:
                 child = node.setdefault(part, {})
-                node = child if isinstance(child, dict) else node.__setitem__(part, {}) or node[part]
+                if not isinstance(child, dict):
+                    child = node[part] = {}
+                node = child
         node[parts[-1]] = data.draw(_LEAVES)
     raw["kept"] = 1
     assert _same(_planned(raw, fields), _walked(raw, fields))

@@ -212,7 +212,7 @@ def _general_integer(raw: Mapping[str, Any], key: str, default: int | None = Non
 
 
 def _general_yuan(raw: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = raw.get(key)
+    value: Any = raw.get(key)
     if _absent(value):
         if default is None:
             raise ValueError(f"missing {key!r}")
