@@ -13,8 +13,9 @@ connector:
 * manages the cookie itself (an explicit ``Cookie`` header) and, when it owns its HTTP session,
   uses a cookie jar that stores nothing, so two shops on one host never share a login;
 * scrapes through ``data-*`` attributes only (``data-order-id``, ``data-field="paid"``...), never
-  layout or CSS classes, on an lxml tree (XPath in C: list pages hold a hundred cards); the
-  ``extract_*`` functions take a BeautifulSoup ``Tag`` as well;
+  layout or CSS classes, on an lxml tree for list pages (an order card read in one walk over its
+  elements); the ``extract_*`` functions take a BeautifulSoup ``Tag`` as well, which the detail
+  pages and the stock form use (one element a page: leniency over speed);
 * turns display text into hub values through tables: Chinese status words -> hub enums, money
   text such as ``¥1,234.50`` / ``-¥0.07`` -> integer fen through :class:`decimal.Decimal`
   (never float), Beijing-time text -> aware UTC;
