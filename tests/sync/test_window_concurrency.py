@@ -281,12 +281,14 @@ async def test_windows_are_read_at_once_within_the_bound_and_the_rate(
     # Several windows at once (the latency makes it worth it), never more than the bound...
     assert readers.made and max(r.max_reading for r in readers.made) == 3
     assert all(r.max_pending <= 3 for r in readers.made)
-    # ... and the requests never faster than the rate: at most 20 in any second (plus the one
-    # the bucket lets through at once), 50 ms apart on average over any ten of them.
+    # ... and the requests never faster than the rate: 50 ms apart on average over any ten of
+    # them, at most 20 in any second (plus the one the bucket lets through at once). A request
+    # the event loop wakes late may land closer to the next: 50 ms of such slack is allowed.
+    # Without the bucket, three windows send as fast as answers come (this test then fails).
     sent = sorted(recorded.sent)
     assert len(sent) > 30
-    assert _peak(sent, 1.0) <= 21
-    assert all(b - a >= 9 * 0.05 * 0.99 for a, b in zip(sent, sent[9:], strict=False))
+    assert _peak(sent, 1.0) <= 22
+    assert all(b - a >= 9 * 0.05 - 0.05 for a, b in zip(sent, sent[9:], strict=False))
 
 
 async def test_an_error_in_a_later_window_while_an_earlier_is_in_flight_keeps_the_cursor_after_the_earlier(
