@@ -259,11 +259,7 @@ class ScrubPlan:
                         changed = {}
                     changed[key] = items
         drop = self.drop
-        dropping = False
-        for key in drop:
-            if key in node:
-                dropping = True
-                break
+        dropping = bool(drop) and not drop.isdisjoint(node)  # in C, over the payload's keys
         if changed is None and not dropping:
             return node
         out = {k: v for k, v in node.items() if k not in drop} if dropping else dict(node)
