@@ -130,22 +130,24 @@ async def _upsert(
     returning: Sequence[str],
     update_columns: Sequence[str] | None = None,
 ) -> list[Any]:
-    """INSERT ... ON CONFLICT (conflict) DO UPDATE SET ... WHERE guard RETURNING ...; in chunks."""
+    """INSERT ... ON CONFLICT (conflict) DO UPDATE SET ... WHERE guard RETURNING ...
+
+    One statement with bound parameters, executed for all the rows: SQLAlchemy compiles it once
+    (then from its cache) and sends the rows as multi-row VALUES pages ("insertmanyvalues"),
+    where a statement built with the rows' values in it was compiled again for every batch.
+    """
     if not rows:
         return []
-    returned: list[Any] = []
     names = list(rows[0])
     to_update = [c for c in (update_columns or names) if c not in conflict and c != "id"]
-    for chunk in _chunks(rows, len(names)):
-        stmt = _insert(conn, table).values(list(chunk))
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c[c] for c in conflict],
-            set_={c: excluded[c] for c in to_update},
-            where=guard(excluded) if guard is not None else None,
-        ).returning(*[table.c[c] for c in returning])
-        returned.extend((await conn.execute(stmt)).all())
-    return returned
+    stmt = _insert(conn, table)
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[c] for c in conflict],
+        set_={c: excluded[c] for c in to_update},
+        where=guard(excluded) if guard is not None else None,
+    ).returning(*[table.c[c] for c in returning])
+    return list((await conn.execute(stmt, list(rows))).all())
 
 
 # ------------------------------------------------------------------ orders: the hot path
