@@ -58,6 +58,7 @@ from connectors.youzan import (
     unwrap_body,
     window_is_empty,
 )
+from connectors.youzan import pages as youzan_pages
 from tests.connectors.contract import CONTRACT_RETRY, ContractTests, VirtualTime
 from tests.connectors.harvest import harvest
 
@@ -618,9 +619,14 @@ async def test_rendered_orders_parse_back_to_the_world(fake: Running) -> None:
         assert record.status.is_paid == order.is_paid
 
 
-async def test_chaos_over_three_weeks_equals_the_truth(session: aiohttp.ClientSession) -> None:
+async def test_chaos_over_three_weeks_equals_the_truth(
+    session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The contract's chaos run on a bigger shop: 23 one-day order and refund windows, pages that
-    shift under us, every fault kind; bans and backoff on virtual time."""
+    shift under us, every fault kind; bans and backoff on virtual time. Pages of 20 (the API
+    allows 1-100) give each day's window several pages, so the fake's shifts between pages
+    happen whatever the timing of the other faults (with one page a day they were rare)."""
+    monkeypatch.setattr(youzan_pages, "MAX_PAGE_SIZE", 20)
     profile = FaultProfile.CHAOS.with_delays(slow_seconds=0.05, hang_seconds=1.0)
     async with fake_server(
         "youzan", seed=23, orders=900, days=21, faults=profile, clock=FakeClock(frozen_at=FROZEN)
