@@ -282,13 +282,15 @@ async def test_windows_are_read_at_once_within_the_bound_and_the_rate(
     assert readers.made and max(r.max_reading for r in readers.made) == 3
     assert all(r.max_pending <= 3 for r in readers.made)
     # ... and the requests never faster than the rate: 50 ms apart on average over any ten of
-    # them, at most 20 in any second (plus the one the bucket lets through at once). A request
-    # the event loop wakes late may land closer to the next: 50 ms of such slack is allowed.
-    # Without the bucket, three windows send as fast as answers come (this test then fails).
+    # them, at most 20 in any second (plus the one the bucket lets through at once). Requests the
+    # event loop wakes late (a busy machine, a batch being written) land closer together than
+    # the bucket granted them: 200 ms of such slack over ten requests, and three over a second,
+    # are allowed. Without the bucket, three windows send as fast as answers come, ten requests
+    # in well under 200 ms and far more than 25 a second (this test then fails).
     sent = sorted(recorded.sent)
     assert len(sent) > 30
-    assert _peak(sent, 1.0) <= 22
-    assert all(b - a >= 9 * 0.05 - 0.05 for a, b in zip(sent, sent[9:], strict=False))
+    assert _peak(sent, 1.0) <= 25
+    assert all(b - a >= 9 * 0.05 - 0.2 for a, b in zip(sent, sent[9:], strict=False))
 
 
 async def test_an_error_in_a_later_window_while_an_earlier_is_in_flight_keeps_the_cursor_after_the_earlier(
