@@ -23,6 +23,9 @@ on the first request that asks for that shape: a warm-up reads the last hour of 
 through the hub's own connectors first (``warmup_seconds``; its CPU on both sides is not
 counted). Both are excluded from ``seconds``; the output says ``"frozen": true/false``.
 
+The hub side collects garbage as ``bangfu``'s CLI and Celery workers do (``bangfu.runtime.tune_gc``;
+``"gc": "tuned"``); ``--default-gc`` keeps CPython's thresholds (``"gc": "default"``).
+
 With a PostgreSQL URL the database named in it is only used to create a scratch database
 (``bangfu_bench_<hex>``), dropped afterwards unless ``--keep-db``. Output keys: ``orders``,
 ``order_lines`` (rows in the store), ``seconds`` (the sync, from the first request to the last
@@ -62,6 +65,7 @@ from sqlalchemy.engine import make_url
 from bangfu.clock import utcnow
 from bangfu.enums import SyncStream
 from bangfu.models import Order, OrderLine, Shop
+from bangfu.runtime import tune_gc
 from bangfu.secrets import SecretStore
 from bangfu.store import make_engine, session_factory, upgrade
 from connectors.fakes.clock import FakeClock
@@ -318,6 +322,7 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
     result["load_avg_before"] = [round(x, 2) for x in load_before]
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     result["fakes"] = args.fakes
+    result["gc"] = "default" if args.default_gc else "tuned"
     if scratch is not None and args.keep_db:
         result["kept_db"] = scratch
     return result
@@ -459,9 +464,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--profile", help="write a cProfile of the sync (hub side) to this file")
     parser.add_argument("--profile-fakes", help="write a cProfile of the fakes while serving (with --fakes process)")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="keep CPython's garbage collector thresholds (bangfu.runtime)"
+    )
     args = parser.parse_args(argv)
     if args.orders < 1 or args.shops < 1 or args.days < 1:
         parser.error("--orders, --shops and --days must be positive")
+    if not args.default_gc:
+        tune_gc()  # as bangfu's CLI and Celery workers do
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         return asyncio.run(run(args, url, Path(tmp)))

@@ -25,8 +25,10 @@ import os
 from datetime import timedelta
 
 from celery import Celery
+from celery.signals import worker_init, worker_process_init
 from kombu.entity import Queue
 
+from bangfu.runtime import tune_gc
 from bangfu.settings import Settings, get_settings
 
 QUEUES = ("sync", "accounting", "reconcile", "alerts")
@@ -90,6 +92,15 @@ def make_app(settings: Settings | None = None) -> Celery:
         enable_utc=True,
     )
     return app
+
+
+def _tune_gc(**_: object) -> None:
+    """The worker and each pool process collect garbage as the CLI does (bangfu.runtime)."""
+    tune_gc()
+
+
+worker_init.connect(_tune_gc, weak=False)
+worker_process_init.connect(_tune_gc, weak=False)
 
 
 app = make_app()

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from bangfu.errors import UserError
 from bangfu.i18n import Lang, set_lang, t
+from bangfu.runtime import tune_gc
 
 T = TypeVar("T")
 
@@ -137,6 +138,7 @@ _register()
 
 
 def main() -> None:
+    tune_gc()
     try:
         app()
     except KeyboardInterrupt:
