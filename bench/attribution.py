@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu.demo.scenario import build_scenario, load_scenario
 from bangfu.enums import OrderStatus, RefundStatus, SupplierKind
 from bangfu.models import Host, LiveSession, Order, OrderLine, Product, Refund, Shop, Sku, Supplier, SupplyLot
+from bangfu.runtime import tune_gc
 from bangfu.store import make_engine, session_factory, upgrade
 from workers.pipeline import run_pipeline
 
@@ -241,9 +242,11 @@ async def measure_idle(url: str) -> float:
         await engine.dispose()
 
 
-def _worker(url: str, ready: Any, go: Any, results: Any) -> None:
+def _worker(url: str, ready: Any, go: Any, results: Any, tuned_gc: bool) -> None:
     """One worker process: imported and connected before the clock starts, then the pipeline.
     Puts ``("ok", (stats, peak RSS))`` on ``results``, or ``("error", traceback)`` and fails."""
+    if tuned_gc:
+        tune_gc()  # as a Celery pool process does (workers.app)
     ready.release()
     go.wait()
     try:
@@ -272,7 +275,7 @@ def _stop(processes: list[Any], failure: str) -> None:
     raise SystemExit(f"a bench worker failed:\n{failure}")
 
 
-def run_workers(url: str, workers: int) -> tuple[float, dict[str, int], float]:
+def run_workers(url: str, workers: int, tuned_gc: bool = True) -> tuple[float, dict[str, int], float]:
     """``workers`` processes run the pipeline on the same store at once, as Celery workers do
     (row locks and SKIP LOCKED share out the work). Seconds from the start signal until the
     last one finds nothing left, the stages summed, and the largest worker's peak RSS.
@@ -281,7 +284,7 @@ def run_workers(url: str, workers: int) -> tuple[float, dict[str, int], float]:
     exits non-zero with it, rather than waiting for a result that will never come."""
     context = multiprocessing.get_context("spawn")
     ready, go, results = context.Semaphore(0), context.Event(), context.Queue()
-    processes = [context.Process(target=_worker, args=(url, ready, go, results)) for _ in range(workers)]
+    processes = [context.Process(target=_worker, args=(url, ready, go, results, tuned_gc)) for _ in range(workers)]
     for process in processes:
         process.start()
     for _ in processes:
@@ -323,12 +326,16 @@ def main(
     workers: int = 1,
     floor_split: str | None = None,
     floor_repeat: int = 3,
+    tuned_gc: bool = True,
 ) -> dict[str, object]:
-    """The hub's figures; with ``floor_split``, the floor's on the same store too, and their ratio."""
+    """The hub's figures; with ``floor_split``, the floor's on the same store too, and their ratio.
+    ``tuned_gc``: the workers collect garbage as bangfu's Celery workers do (bangfu.runtime)."""
     written = asyncio.run(prepare(url, lines, seed, households))
     if workers > 1:
-        seconds, stats, worker_rss = run_workers(url, workers)
+        seconds, stats, worker_rss = run_workers(url, workers, tuned_gc)
     else:
+        if tuned_gc:
+            tune_gc()
         seconds, stats = asyncio.run(measure(url))
         worker_rss = 0.0
     own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -342,6 +349,7 @@ def main(
         "idle_run_seconds": round(idle, 3),
         "db": make_url(url).get_backend_name(),
         "workers": workers,
+        "gc": "tuned" if tuned_gc else "default",
         "stages": stats,
     }
     if floor_split is not None:
@@ -378,6 +386,9 @@ if __name__ == "__main__":
     )
     parser.add_argument("--floor-split", choices=("sql", "numpy"), default="numpy", help="the floor's way to split")
     parser.add_argument("--floor-repeat", type=int, default=3, help="the floor's runs (median)")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="keep CPython's garbage collector thresholds (bangfu.runtime)"
+    )
     args = parser.parse_args()
     if args.with_floor and (args.db is None or make_url(args.db).get_backend_name() != "postgresql"):
         parser.error("--with-floor needs a PostgreSQL --db: the floor measures PostgreSQL")
@@ -391,5 +402,6 @@ if __name__ == "__main__":
             args.workers,
             args.floor_split if args.with_floor else None,
             args.floor_repeat,
+            not args.default_gc,
         )
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
