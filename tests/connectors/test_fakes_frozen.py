@@ -235,8 +235,10 @@ async def test_a_frozen_fake_serves_pages_without_rendering_an_order(monkeypatch
 @pytest.mark.parametrize("platform", ["douyin", "taobao"])
 def test_a_retained_world_answers_as_a_plain_one(platform: str) -> None:
     """``FakeWorld.retain`` (frozen mode) keeps built records and answers windows from sorted
-    rows; the answers are the plain world's, through touches and a moved clock."""
+    rows; the answers are the plain world's, through touches and a moved clock. The clock stands
+    still while both worlds are built, so they are built at the same instant."""
     clock = FakeClock()
+    clock.freeze()
     plain = FakeWorld(platform, "123456789", seed=3, orders=1500, clock=clock, days=20, live=platform == "douyin")
     kept = FakeWorld(platform, "123456789", seed=3, orders=1500, clock=clock, days=20, live=platform == "douyin")
     now = clock.freeze()
