@@ -118,8 +118,9 @@ log = logging.getLogger(__name__)
 
 FAKE_PREFIX = "/_fake/"
 _BEIJING_OFFSET = timedelta(hours=8)
-#: window query results kept per shop (a client pages through one window at a time per stream)
-WINDOW_CACHE_PER_SHOP = 3
+#: window query results kept per shop: the hub reads up to 8 windows of a stream at once
+#: (sync/windows.py), orders and refunds together, each window's first page twice
+WINDOW_CACHE_PER_SHOP = 24
 #: the same in frozen mode, where the records are retained anyway and a list of them is cheap:
 #: enough for a client reading many windows of a shop at once
 FROZEN_WINDOW_CACHE_PER_SHOP = 64
