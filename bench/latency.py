@@ -54,7 +54,6 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -66,7 +65,6 @@ import aiohttp
 import orjson
 from aiohttp import web
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from bangfu.enums import SyncStream
 from bangfu.models import Order
@@ -284,30 +282,6 @@ async def sequential(describe: dict[str, Any], start_s: int, end_s: int) -> dict
 # --------------------------------------------------------------------------- (b) the hub
 
 
-async def _scratch_database(url: str) -> tuple[str, str | None]:
-    """For PostgreSQL, a fresh database next to the one in ``url``; SQLite URLs are used as given."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        return url, None
-    name = f"bangfu_bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.dispose()
-    return parsed.set(database=name).render_as_string(hide_password=False), name
-
-
-async def _drop_database(url: str, name: str) -> None:
-    admin = make_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.dispose()
-
-
 async def hub(
     describe: dict[str, Any],
     url: str,
@@ -375,7 +349,9 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         max_windows_in_flight=args.windows_in_flight,
     )
     streams = [SyncStream(name) for name in args.streams.split(",")] if args.streams else None
-    db_url, scratch = await _scratch_database(url)
+    import ingest  # bench/ingest.py: the scratch database next to the one in --db
+
+    db_url, scratch = await ingest._scratch_database(url)
     try:
         async with Fake(args) as fake:
             now = time.time()
@@ -387,7 +363,7 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
             ours, hub_seen = await _timed(fake, lambda: hub(fake.describe, db_url, tmp, policy, streams, args.profile))
     finally:
         if scratch is not None:
-            await _drop_database(url, scratch)
+            await ingest._drop_database(url, scratch)
 
     def fake_cpu(seen: dict[str, Any]) -> float | None:
         # Inline, the fake's CPU is this process's and cannot be told from the hub's.
