@@ -11,7 +11,10 @@ Generation (same ``seed``/``platform``/``shop_id``/``anchor`` -> same data):
 * the shop lists a subset of the catalogue (30-80 SKUs grouped into items by ``spu_code``);
   item and SKU ids are numeric strings; a SKU's outer id is its catalogue ``sku_code``;
 * ``orders`` orders are created over ``[anchor - days, anchor]`` (``anchor`` = ``clock.now()``
-  at construction, to the second); order ids are numeric strings increasing with creation time;
+  at construction, to the second), except orders placed during live sessions: sessions run from
+  the evening of the day of ``anchor - (days + 1)``, so those reach back up to ``days + 1`` days
+  and a few hours (a sync that must see every order looks back ``days + 2`` days); order ids
+  are numeric strings increasing with creation time;
 * each order follows a timeline drawn from its own RNG: ~5% never paid (cancelled 30 min after
   creation); paid 1-10 min after creation; shipped 4-48 h later; finished 3-10 days later;
   ~10% of paid orders have one refund on one line (full, by quantity, or a partial amount),

@@ -382,3 +382,17 @@ def test_empty_world() -> None:
     world = make_world(orders=0)
     assert world.truth() == {"orders": 0, "order_lines": 0, "refunds": 0, "paid_fen": 0, "refunded_fen": 0}
     assert world.orders_modified(EARLY, LATE) == []
+
+
+@pytest.mark.parametrize("hour", [3, 12, 13, 15, 23])
+def test_every_order_is_modified_within_days_plus_two_but_live_ones_reach_before_days(hour: int) -> None:
+    """What a sync's look-back must cover to see a whole world: ``days + 2`` days. Orders placed
+    in the first live session (the evening of ``anchor - (days + 1)``) reach before ``days``: at
+    12:00-16:00 UTC (20:00-24:00 in Shanghai) a ``days + 1`` look-back missed some."""
+    anchor = datetime(2026, 12, 6, hour, 10, 7, tzinfo=UTC)
+    world = FakeWorld("douyin", "100001", seed=7, orders=150, days=2, clock=FakeClock(frozen_at=anchor), live=True)
+    everything = world.orders_created(anchor - timedelta(days=30), anchor + timedelta(days=1))
+    assert len(everything) == 150
+    assert len(world.orders_modified(anchor - timedelta(days=4), anchor + timedelta(seconds=1))) == 150
+    if hour in (12, 13, 15):
+        assert min(o.created_at for o in everything) < anchor - timedelta(days=3)
