@@ -61,9 +61,12 @@ __all__ = [
     "CheckoutError",
     "MallOrderView",
     "OutOfStock",
+    "PaymentConfig",
+    "configure_payment",
     "ensure_mall",
     "mall_shop_id",
     "mark_paid",
+    "payment_config",
     "place_order",
     "record_refund",
     "release_expired",
@@ -524,3 +527,52 @@ async def record_refund(conn: AsyncConnection, order_no: str, refund_no: str, *,
     await conn.execute(update(MALL).where(MALL.c.id == mall.id).values(refunded_fen=mall.amount_fen))
     await _log(conn, order_no, "refund", "refunded", refund_no, f"amount={amount}", now=now)
     return amount
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentConfig:
+    """The mall's payment provider: its name, API base URL and the secrets entry of its
+    merchant id and key (``SecretStore``; never in the database)."""
+
+    provider: str
+    base_url: str
+    credentials_ref: str
+
+
+async def configure_payment(conn: AsyncConnection, config: PaymentConfig, now: datetime) -> int:
+    """Point the mall (created if need be) at a payment provider."""
+    shop_id = await ensure_mall(conn, now)
+    settings = dict(await conn.scalar(select(SHOPS.c.settings).where(SHOPS.c.id == shop_id)) or {})
+    settings["pay"] = {"provider": config.provider, "base_url": config.base_url}
+    await conn.execute(
+        update(SHOPS)
+        .where(SHOPS.c.id == shop_id)
+        .values(settings=settings, credentials_ref=config.credentials_ref, updated_at=now)
+    )
+    return shop_id
+
+
+async def payment_config(conn: AsyncConnection) -> PaymentConfig | None:
+    row = (
+        await conn.execute(
+            select(SHOPS.c.settings, SHOPS.c.credentials_ref).where(
+                SHOPS.c.platform == PlatformKind.SELFMALL, SHOPS.c.platform_shop_id == MALL_SHOP_ID
+            )
+        )
+    ).one_or_none()
+    if row is None or not row.credentials_ref:
+        return None
+    pay = (row.settings or {}).get("pay") or {}
+    if not pay.get("provider") or not pay.get("base_url"):
+        return None
+    return PaymentConfig(str(pay["provider"]), str(pay["base_url"]), str(row.credentials_ref))
+
+
+async def paid_order(conn: AsyncConnection, order_no: str) -> tuple[int, int] | None:
+    """``(amount, refunded)`` of a paid mall order, or None."""
+    row = (
+        await conn.execute(
+            select(MALL.c.amount_fen, MALL.c.refunded_fen).where(MALL.c.order_no == order_no, MALL.c.state == "paid")
+        )
+    ).one_or_none()
+    return None if row is None else (int(row.amount_fen), int(row.refunded_fen))

@@ -440,3 +440,51 @@ async def hold_minutes_now(conn: AsyncConnection) -> int:
     """How long a checkout holds its units (the mall shop's setting)."""
     shop_id = await mall_shop_id(conn)
     return HOLD_MINUTES if shop_id is None else await hold_minutes(conn, shop_id)
+
+
+@dataclass(frozen=True)
+class MallOrderRow:
+    order_no: str
+    state: str
+    status: str
+    amount_fen: int
+    refunded_fen: int
+    buyer_name: str  # masked
+    buyer_phone: str  # masked
+    unit: str | None
+    campaign_code: str | None
+    created_at: datetime
+    paid_at: datetime | None
+    paid_by: str | None
+
+    @property
+    def refundable_fen(self) -> int:
+        return self.amount_fen - self.refunded_fen if self.state == "paid" else 0
+
+
+async def recent_orders(conn: AsyncConnection, *, limit: int = 100) -> list[MallOrderRow]:
+    """The mall's latest orders for the operator console, contacts masked."""
+    rows = await conn.execute(
+        select(MALL, ORDERS.c.status.label("order_status"), UNITS.c.name.label("unit_name"))
+        .join(ORDERS, ORDERS.c.id == MALL.c.order_id)
+        .outerjoin(UNITS, UNITS.c.id == MALL.c.purchasing_unit_id)
+        .order_by(MALL.c.created_at.desc(), MALL.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        MallOrderRow(
+            order_no=r.order_no,
+            state=r.state,
+            status=str(r.order_status),
+            amount_fen=int(r.amount_fen),
+            refunded_fen=int(r.refunded_fen),
+            buyer_name=mask_name(r.buyer_name),
+            buyer_phone=mask_phone(r.buyer_phone),
+            unit=r.unit_name,
+            campaign_code=r.campaign_code,
+            created_at=r.created_at,
+            paid_at=r.paid_at,
+            paid_by=r.paid_by,
+        )
+        for r in rows
+    ]

@@ -19,9 +19,19 @@ from aiohttp_session import Session, get_session
 
 from bangfu.clock import SHANGHAI
 from bangfu.i18n import MESSAGES, t
-from bangfu.mall import Buyer, CheckoutError, place_order, release_expired
+from bangfu.mall import (
+    Buyer,
+    CheckoutError,
+    log_event,
+    mark_paid,
+    payment_config,
+    place_order,
+    release_expired,
+)
 from bangfu.queries import mall as q
 from bangfu.scope import Scope
+from bangfu.secrets import SecretStore
+from connectors.payments import BadSignature, PaymentError, PaymentProvider, provider_for
 from web.keys import ENGINE, SCOPE, USER
 from web.render import render
 
@@ -109,6 +119,12 @@ MESSAGES.update(
         "mall.bad_name": {"zh": "请填写收货人", "en": "Enter a name"},
         "mall.bad_phone": {"zh": "请填写正确的手机号码", "en": "Enter a valid phone number"},
         "mall.bad_address": {"zh": "请填写完整的收货地址", "en": "Enter the full address"},
+        "mall.pay": {"zh": "去支付", "en": "Pay now"},
+        "mall.check_payment": {"zh": "我已支付，刷新状态", "en": "I have paid: check again"},
+        "mall.pay_unavailable": {
+            "zh": "支付服务暂不可用，请稍后再试。",
+            "en": "Payment is not available right now; try again shortly.",
+        },
         "mall.footer": {
             "zh": "县域消费帮扶商城 · 价格单位：元 · 农户信息仅以户数展示",
             "en": "County Assistance Mall · prices in yuan · households are only ever counted",
@@ -311,6 +327,120 @@ async def order_view(request: web.Request) -> web.StreamResponse:
     if order is None:
         raise web.HTTPNotFound()
     return render(request, "mall/order.html", ctx | {"title": t("mall.order", no=order_no), "o": order})
+
+
+async def provider(request: web.Request) -> PaymentProvider:
+    """The mall's payment provider as configured on its shop (503 when it has none)."""
+    async with request.app[ENGINE].connect() as conn:
+        config = await payment_config(conn)
+    if config is None:
+        raise web.HTTPServiceUnavailable(text=t("mall.pay_unavailable"))
+    try:
+        return provider_for(config.provider, config.base_url, SecretStore().get(config.credentials_ref))
+    except Exception as exc:  # unknown provider or missing secrets: a configuration fault
+        log.error("mall payment provider not usable: %s", exc)
+        raise web.HTTPServiceUnavailable(text=t("mall.pay_unavailable")) from exc
+
+
+@routes.post("/mall/order/{order_no}/pay")
+async def start_payment(request: web.Request) -> web.StreamResponse:
+    order_no = await _own_order(request)
+    async with request.app[ENGINE].connect() as conn:
+        order = await q.mall_order(conn, order_no)
+    if order is None:
+        raise web.HTTPNotFound()
+    if order.state != "reserved":
+        raise web.HTTPFound(f"/mall/order/{order_no}")
+    pay = await provider(request)
+    origin = f"{request.scheme}://{request.host}"
+    try:
+        intent = await pay.create_payment(
+            order_no,
+            order.amount_fen,
+            f"{t('mall.name')} {order_no}",
+            notify_url=f"{origin}/mall/pay/notify",
+            return_url=f"{origin}/mall/order/{order_no}/return",
+        )
+    except PaymentError as exc:
+        log.warning("mall payment of %s not created: %s", order_no, exc)
+        raise web.HTTPServiceUnavailable(text=t("mall.pay_unavailable")) from exc
+    raise web.HTTPFound(intent.pay_url)
+
+
+@routes.get("/mall/order/{order_no}/return")
+async def payment_return(request: web.Request) -> web.StreamResponse:
+    """Back from the provider: unless a notification already did, ask the provider (the
+    notification may be late or lost) and mark the order paid if it says so."""
+    order_no = await _own_order(request)
+    async with request.app[ENGINE].connect() as conn:
+        order = await q.mall_order(conn, order_no)
+    if order is None:
+        raise web.HTTPNotFound()
+    if order.state != "paid":
+        await query_payment(request, order_no)
+    raise web.HTTPFound(f"/mall/order/{order_no}")
+
+
+async def query_payment(request: web.Request, order_no: str) -> str | None:
+    """Ask the provider about ``order_no``; the outcome of marking it paid, or None."""
+    pay = await provider(request)
+    try:
+        status = await pay.query(order_no)
+    except PaymentError as exc:
+        log.info("mall payment query of %s: %s", order_no, exc)
+        return None
+    now = datetime.now(UTC)
+    async with request.app[ENGINE].begin() as conn:
+        if not status.paid or status.order_no != order_no:
+            await log_event(conn, order_no, "query", "pending", now=now, detail=f"state={status.trade_state}")
+            return None
+        return await mark_paid(
+            conn,
+            order_no,
+            status.amount_fen,
+            txn_id=status.txn_id or "",
+            paid_at=status.paid_at or now,
+            by="query",
+            now=now,
+        )
+
+
+@routes.post("/mall/pay/notify")
+async def payment_notify(request: web.Request) -> web.StreamResponse:
+    """The provider's signed notification. Refused (401, logged) unless it verifies; a verified
+    success marks the order paid once (repeats are answered as done); any other state, or a
+    message older than the order's payment, changes nothing."""
+    body = await request.read()
+    now = datetime.now(UTC)
+    pay = await provider(request)
+    try:
+        notice = pay.verify_notify(request.headers, body, now=now)
+    except BadSignature as exc:
+        log.warning("mall payment notification refused: %s", exc)
+        async with request.app[ENGINE].begin() as conn:
+            await log_event(conn, None, "notify", "refused", now=now, detail=str(exc)[:500])
+        return web.json_response({"code": "FAIL", "message": "signature does not verify"}, status=401)
+    async with request.app[ENGINE].begin() as conn:
+        if not notice.paid:
+            detail = f"{notice.event_type} state={notice.trade_state}"
+            await log_event(
+                conn, notice.order_no, "notify", "ignored", now=now, event_id=notice.event_id, detail=detail
+            )
+            return web.json_response({"code": "SUCCESS", "message": ""})
+        outcome = await mark_paid(
+            conn,
+            notice.order_no,
+            notice.amount_fen,
+            txn_id=notice.txn_id or "",
+            paid_at=notice.paid_at or now,
+            by="notify",
+            now=now,
+            event_id=notice.event_id,
+        )
+    if outcome in ("unknown", "mismatch"):
+        log.warning("mall payment notification for %s: %s", notice.order_no, outcome)
+        return web.json_response({"code": "FAIL", "message": outcome}, status=400)
+    return web.json_response({"code": "SUCCESS", "message": ""})
 
 
 def setup(app: web.Application) -> None:
