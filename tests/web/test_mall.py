@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from bangfu.clock import SHANGHAI
 from bangfu.enums import OrderStatus, PlatformKind
 from bangfu.mall import Buyer, OutOfStock, ensure_mall, place_order, release_expired
 from bangfu.models import MallOrder, Order, OrderLine, Product, PurchasingUnit, Shop, Sku, User
@@ -232,5 +233,93 @@ async def test_mall_listings_cover_the_catalogue(mall_world: World) -> None:
             active = await conn.scalar(select(func.count()).select_from(Sku).where(Sku.active.is_(True)))
             assert listed == active
             assert (await conn.scalar(select(func.count()).select_from(Product)) or 0) > 0
+    finally:
+        await engine.dispose()
+
+
+async def test_unit_order_via_a_campaign_link_flows_through_the_pipeline(mall: Client, mall_world: World) -> None:
+    """A unit's staff member comes by a live session's link (``?c=``), orders and pays: the
+    order counts to the unit's reserved share and participation, the pipeline attributes it
+    ``link`` to that session, draws its lots and posts it; a refund is posted back."""
+    from bangfu.enums import AttributionConfidence
+    from bangfu.mall import mall_shop_id, mark_paid, record_refund
+    from bangfu.models import LineAttribution, LiveSession, LotAllocation, RefundPosting
+    from bangfu.queries.county import unit_ranking
+    from bangfu.scope import Scope
+    from workers.pipeline import run_pipeline
+
+    _, sku_id, _, _ = await _a_product(mall_world.url)
+    engine = make_engine(mall_world.url)
+    now = datetime.now(UTC)
+    year = now.astimezone(SHANGHAI).year
+    try:
+        async with engine.connect() as conn:
+            linked = (
+                await conn.execute(
+                    select(LiveSession.id, LiveSession.campaign_code).where(LiveSession.campaign_code.is_not(None))
+                )
+            ).first()
+            assert linked is not None and linked.campaign_code is not None
+            session_id, code = linked.id, str(linked.campaign_code)
+            unit_id = await conn.scalar(select(User.unit_id).where(User.name == "unit"))
+            before = {r.id: r for r in (await unit_ranking(conn, Scope.admin(), year, "amount", False)).rows}
+        await login(mall, "unit")
+        assert code in await (await mall.get("/mall/", params={"c": code})).text()  # the campaign bar
+        order_no = await _buy(mall, sku_id, 2, name="李四")
+        async with engine.begin() as conn:
+            amount = await conn.scalar(select(MallOrder.amount_fen).where(MallOrder.order_no == order_no))
+            assert amount is not None
+            outcome = await mark_paid(conn, order_no, amount, txn_id="T1", paid_at=now, by="notify", now=now)
+            assert outcome == "paid"
+            order = (await conn.execute(select(Order).where(Order.platform_order_id == order_no))).one()
+            assert order.campaign_code == code and order.purchasing_unit_id == unit_id
+            shop_id = await mall_shop_id(conn)
+        async with engine.connect() as conn:
+            after = {r.id: r for r in (await unit_ranking(conn, Scope.admin(), year, "amount", False)).rows}
+        assert unit_id is not None
+        assert after[unit_id].executed - before[unit_id].executed == amount
+        assert after[unit_id].orders - before[unit_id].orders == 1
+        assert after[unit_id].buyers >= before[unit_id].buyers  # the staff member is one buyer
+        await run_pipeline(engine, shop_id=shop_id)
+        async with engine.connect() as conn:
+            line_id = await conn.scalar(select(OrderLine.id).where(OrderLine.order_id == order.id))
+            attribution = (
+                await conn.execute(select(LineAttribution).where(LineAttribution.order_line_id == line_id))
+            ).one()
+            assert attribution.confidence == AttributionConfidence.LINK and attribution.session_id == session_id
+            assert attribution.rule == "campaign_code"
+            drawn = await conn.scalar(
+                select(func.sum(LotAllocation.quantity)).where(LotAllocation.order_line_id == line_id)
+            )
+            assert drawn == 2
+        async with engine.begin() as conn:
+            assert await record_refund(conn, order_no, "RF1", reason="test", now=datetime.now(UTC)) == amount
+        await run_pipeline(engine, shop_id=shop_id)
+        async with engine.connect() as conn:
+            posted = await conn.scalar(select(RefundPosting.amount_fen).where(RefundPosting.order_line_id == line_id))
+            assert posted is not None and abs(posted) == amount  # the ledger reverses the sale
+    finally:
+        await engine.dispose()
+
+
+async def test_demo_seeds_the_mall_once(mall_world: World) -> None:
+    from bangfu.demo.mall import seed_mall
+
+    engine = make_engine(mall_world.url)
+    now = datetime.now(UTC)
+    try:
+        async with engine.begin() as conn:
+            made = await seed_mall(conn, seed=7, days=10, now=now, count=8)
+        assert made.orders == 8 and made.linked > 0 and made.units > 0 and made.pending == 2
+        async with engine.begin() as conn:
+            assert (await seed_mall(conn, seed=7, days=10, now=now, count=8)).orders == 0
+            states = {
+                str(state): int(n)
+                for state, n in await conn.execute(select(MallOrder.state, func.count()).group_by(MallOrder.state))
+            }
+            assert states == {"paid": 6, "reserved": 2}
+            assert (
+                await conn.scalar(select(func.count()).select_from(Order).where(Order.campaign_code.is_not(None))) or 0
+            ) > 0
     finally:
         await engine.dispose()
