@@ -323,3 +323,37 @@ async def test_demo_seeds_the_mall_once(mall_world: World) -> None:
             ) > 0
     finally:
         await engine.dispose()
+
+
+def test_release_command_releases_lapsed_holds(mall_world: World) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from bangfu.cli.app import app
+
+    async def hold() -> str:
+        _, sku_id, _, _ = await _a_product(mall_world.url)
+        engine = make_engine(mall_world.url)
+        try:
+            async with engine.begin() as conn:
+                past = datetime.now(UTC) - timedelta(hours=1)
+                return (await place_order(conn, {sku_id: 1}, Buyer("孙八", PHONE, ADDRESS), now=past)).order_no
+        finally:
+            await engine.dispose()
+
+    order_no = asyncio.run(hold())
+    first = CliRunner().invoke(app, ["mall", "release", "--db", mall_world.url])
+    assert first.exit_code == 0 and "释放了 1 笔" in first.output, first.output
+    again = CliRunner().invoke(app, ["mall", "release", "--db", mall_world.url])
+    assert "释放了 0 笔" in again.output
+
+    async def state() -> str | None:
+        engine = make_engine(mall_world.url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.scalar(select(MallOrder.state).where(MallOrder.order_no == order_no))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(state()) == "released"
