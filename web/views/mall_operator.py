@@ -57,12 +57,12 @@ NAV.append(_nav)
 routes = web.RouteTableDef()
 
 
-async def _mall_scope(request: web.Request) -> int:
-    """The mall shop's id if the operator's shops include it; else 404."""
+async def _mall_scope(request: web.Request) -> int | None:
+    """The mall shop's id (None: no mall yet) if the operator's shops include it; else 404."""
     scope = operator_scope(request)
     async with request.app[ENGINE].connect() as conn:
         shop_id = await mall_shop_id(conn)
-    if shop_id is None or (scope.shop_ids is not None and shop_id not in scope.shop_ids):
+    if scope.shop_ids is not None and (shop_id is None or shop_id not in scope.shop_ids):
         raise web.HTTPNotFound()
     return shop_id
 
@@ -82,7 +82,8 @@ async def mall_orders_page(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/operator/mall/{order_no}/refund")
 async def refund_order(request: web.Request) -> web.StreamResponse:
-    await _mall_scope(request)
+    if await _mall_scope(request) is None:
+        raise web.HTTPNotFound()
     order_no = request.match_info["order_no"]
     async with request.app[ENGINE].connect() as conn:
         paid = await paid_order(conn, order_no)
