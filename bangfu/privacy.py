@@ -85,3 +85,12 @@ def mask_name(name: str) -> str:
     """``张三丰`` -> ``张**``."""
     name = name.strip()
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+def mask_address(address: str, keep: int = 6) -> str:
+    """A delivery address for display: its first ``keep`` characters (province, city, county),
+    the rest starred (``四川省凉山州昭觉县****``); the street and door are never shown again."""
+    text = address.strip()
+    if len(text) <= keep:
+        return text[:2] + "*" * max(len(text) - 2, 1) if text else ""
+    return text[:keep] + "****"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Table, and_, case, exists, func, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.channel_shares import ShopShare, allocate, split_even
@@ -19,6 +19,7 @@ from bangfu.enums import OrderStatus
 from bangfu.models import (
     Listing,
     LotAllocation,
+    MallOrder,
     Order,
     OrderLine,
     Shop,
@@ -37,6 +38,7 @@ __all__ = [
     "SkuStock",
     "explain_read_back",
     "load_stock",
+    "lock_skus",
     "plan_targets",
     "shares_for",
 ]
@@ -51,6 +53,10 @@ SHOPS: Table = Shop.__table__  # type: ignore[assignment]
 SKUS: Table = Sku.__table__  # type: ignore[assignment]
 RULES: Table = StockRule.__table__  # type: ignore[assignment]
 RESERVATIONS: Table = StockReservation.__table__  # type: ignore[assignment]
+MALL: Table = MallOrder.__table__  # type: ignore[assignment]
+#: ``mall_orders.state`` of a checkout whose units are held (awaiting payment)
+MALL_HELD = "reserved"
+_LOCK_SPACE = 0x42465354 << 32  # "BFST": advisory lock keys for stock, one per SKU
 
 #: Order statuses whose units are sold (paid and neither cancelled nor closed).
 SOLD_STATUSES: tuple[OrderStatus, ...] = tuple(
@@ -95,10 +101,18 @@ class SkuStock:
     lots: int  # Σ supply_lots.remaining
     undrawn: int  # sold since the count time and not yet drawn from a lot
     listings: list[ListingStock] = field(default_factory=list)
+    # Units held by the county's own mall for checkouts awaiting payment (``mall_orders`` in
+    # state ``reserved``): sold as far as every other channel is concerned.
+    mall_held: int = 0
 
     @property
     def truth(self) -> int:
-        return max(0, self.lots - self.undrawn)
+        return max(0, self.lots - self.undrawn - self.mall_held)
+
+    @property
+    def free(self) -> int:
+        """What no platform holds: the units the county's own mall may sell now."""
+        return max(0, self.truth - self.held)
 
     @property
     def held(self) -> int:
@@ -168,6 +182,12 @@ def _snapshot_query(counted_from: dict[int, datetime]) -> Any:
         .scalar_subquery()
     )
     lots = select(func.coalesce(func.sum(LOTS.c.remaining), 0)).where(LOTS.c.sku_id == SKUS.c.id).scalar_subquery()
+    mall_held = (
+        select(func.coalesce(func.sum(LINES.c.quantity), 0))
+        .select_from(LINES.join(MALL, MALL.c.order_id == LINES.c.order_id))
+        .where(line_of_sku, MALL.c.state == MALL_HELD)
+        .scalar_subquery()
+    )
     # Nested two levels deep, so correlated by hand (auto-correlation reaches one level only).
     # Sales count from the latest baseline: the takeover, or the read-back of a settlement.
     since = (
@@ -200,6 +220,7 @@ def _snapshot_query(counted_from: dict[int, datetime]) -> Any:
             SKUS.c.sku_code,
             lots.label("lots"),
             undrawn.label("undrawn"),
+            mall_held.label("mall_held"),
             LISTINGS.c.id.label("listing_id"),
             LISTINGS.c.shop_id,
             LISTINGS.c.platform_item_id,
@@ -241,7 +262,9 @@ async def load_stock(
     for row in await conn.execute(_snapshot_query(counted_from)):
         sku = out.get(row.id)
         if sku is None:
-            sku = out[row.id] = SkuStock(row.id, row.sku_code, int(row.lots), int(row.undrawn))
+            sku = out[row.id] = SkuStock(
+                row.id, row.sku_code, int(row.lots), int(row.undrawn), mall_held=int(row.mall_held)
+            )
         if row.listing_id is not None:
             sku.listings.append(
                 ListingStock(
@@ -258,6 +281,17 @@ async def load_stock(
                 )
             )
     return out
+
+
+async def lock_skus(conn: AsyncConnection, sku_ids: Iterable[int]) -> None:
+    """Serialise stock planning and mall checkouts per SKU across processes until the
+    transaction ends (in ascending id order, so two holders of several never deadlock)."""
+    if conn.dialect.name == "postgresql":
+        for sku_id in sorted(set(sku_ids)):
+            key = _LOCK_SPACE + (sku_id & 0xFFFFFFFF)
+            await conn.execute(select(func.pg_advisory_xact_lock(literal(key))))
+    else:  # SQLite: a write statement takes the database's single writer lock
+        await conn.execute(text("UPDATE stock_pushes SET status = status WHERE 1 = 0"))
 
 
 async def shares_for(conn: AsyncConnection, sku_id: int, shop_ids: Iterable[int], now: datetime) -> list[ShopShare]:

@@ -87,7 +87,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, text, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.clock import Clock, utcnow
@@ -111,6 +111,7 @@ from bangfu.stock_truth import (
     SkuStock,
     explain_read_back,
     load_stock,
+    lock_skus,
     plan_targets,
     shares_for,
 )
@@ -132,8 +133,6 @@ __all__ = [
     "plan_targets",
     "shares_for",
 ]
-
-_LOCK_SPACE = 0x42465354 << 32  # "BFST": advisory lock keys for stock, one per SKU
 
 
 @dataclass(frozen=True, slots=True)
@@ -620,12 +619,9 @@ class StockPusher:
 
     # ------------------------------------------------------------------ recording
     async def _lock(self, conn: AsyncConnection, sku_id: int) -> None:
-        """Serialise planning per SKU across processes until the transaction ends."""
-        if conn.dialect.name == "postgresql":
-            key = _LOCK_SPACE + (sku_id & 0xFFFFFFFF)
-            await conn.execute(select(func.pg_advisory_xact_lock(literal(key))))
-        else:  # SQLite: a write statement takes the database's single writer lock
-            await conn.execute(text("UPDATE stock_pushes SET status = status WHERE 1 = 0"))
+        """Serialise planning per SKU across processes until the transaction ends (the mall's
+        checkouts take the same lock: :func:`bangfu.stock_truth.lock_skus`)."""
+        await lock_skus(conn, [sku_id])
 
     async def _record_takeovers(self, conn: AsyncConnection, reads: dict[int, tuple[int, datetime]]) -> None:
         for listing_id, (stock, read_at) in reads.items():

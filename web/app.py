@@ -94,6 +94,8 @@ def surface_modules() -> list[ModuleType]:
         "web.views.operator_recon",
         "web.views.operator_stock",
         "web.views.operator_listings",
+        "web.views.mall",
+        "web.views.mall_operator",
     ]
     modules = []
     for name in names:

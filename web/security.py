@@ -32,7 +32,10 @@ CSRF_COOKIE = "bangfu_csrf"
 LANG_COOKIE = "bangfu_lang"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Reachable without signing in.
-PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/v1/openapi.json", "/lang", "/favicon.ico", "/board")
+PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/v1/openapi.json", "/lang", "/favicon.ico", "/board", "/mall")
+
+# Server-to-server callbacks that carry their own signature instead (the payment provider's notify).
+CSRF_EXEMPT = frozenset({"/mall/pay/notify"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -116,7 +119,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if fresh:
         token = secrets.token_urlsafe(32)
     request[CSRF] = token
-    if request.method in UNSAFE and not is_api(request):
+    if request.method in UNSAFE and not is_api(request) and request.path not in CSRF_EXEMPT:
         sent = request.headers.get("X-CSRF-Token") or ""
         if not sent and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             sent = str((await request.post()).get("_csrf", ""))

@@ -126,6 +126,9 @@ def _register() -> None:
 
     app.add_typer(listings.listings_app, name="listings")
     app.add_typer(listings.prices_app, name="prices")
+    from bangfu.cli import mall
+
+    app.add_typer(mall.mall_app, name="mall")
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install

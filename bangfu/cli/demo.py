@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,6 +27,9 @@ from bangfu.money import format_yuan
 from bangfu.reports.base import Report
 from bangfu.settings import get_settings
 from bangfu.store import open_store
+
+if TYPE_CHECKING:
+    from connectors.fakes.pay import RunningPay
 
 MESSAGES.update(
     {
@@ -284,10 +287,14 @@ def _only(report: Report, keys: tuple[str, ...]) -> Report:
     return report
 
 
-async def _demo(url: str, seed: int, households: int, orders: int, days: int, serve: bool) -> StoreSummary:
+async def _demo(
+    url: str, seed: int, households: int, orders: int, days: int, serve: bool, *, mall_orders: int = 0
+) -> StoreSummary:
     summary = await _load(url, seed, households)
     console.print(summary_table(summary))
     await _connect_and_sync(url, seed, orders, days)
+    if mall_orders:
+        await _seed_mall(url, seed, days, mall_orders)
     await _account(url, days)
     await _reconcile(url)
     from bangfu.cli.alerts import print_unsold_run
@@ -297,6 +304,48 @@ async def _demo(url: str, seed: int, households: int, orders: int, days: int, se
     if serve:
         await _serve(url, logins)
     return summary
+
+
+MALL_DEMO_ORDERS = 12  # orders the demo places through the county's own mall
+MALL_PAY_SECRET = "mall-fakepay"  # the secrets entry of the fake payment provider's test keys
+
+
+async def _seed_mall(url: str, seed: int, days: int, count: int) -> None:
+    """The county's own mall with a few orders (some through live sessions' links, some by units)."""
+    from bangfu.demo.mall import seed_mall
+    from bangfu.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            made = await seed_mall(conn, seed=seed, days=days, now=datetime.now(UTC), count=count)
+    finally:
+        await engine.dispose()
+    if made.orders:
+        console.print(
+            t("demo.mall", orders=made.orders, linked=made.linked, units=made.units, pending=made.pending),
+            highlight=False,
+        )
+
+
+async def _start_fake_pay(url: str) -> RunningPay:
+    """The fake payment provider on loopback, with the mall pointed at it (its obviously fake
+    keys in the secrets file); returns the running server."""
+    from bangfu.mall import PaymentConfig, configure_payment
+    from bangfu.secrets import SecretStore
+    from bangfu.store import make_engine
+    from connectors.fakes.pay import FAKE_KEY, FAKE_MCHID, start_pay
+
+    running = await start_pay()
+    SecretStore().put(MALL_PAY_SECRET, {"mchid": FAKE_MCHID, "key": FAKE_KEY})
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            config = PaymentConfig("fakepay", running.base_url, MALL_PAY_SECRET)
+            await configure_payment(conn, config, datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    return running
 
 
 async def _demo_logins(url: str) -> list[DemoLogin]:
@@ -312,21 +361,28 @@ async def _demo_logins(url: str) -> list[DemoLogin]:
 
 async def _serve(url: str, logins: list[DemoLogin]) -> None:
     """Serve the console on 127.0.0.1:8080 (or a free port), print the demo logins, until Ctrl-C."""
+    import bangfu.demo.mall  # noqa: F401  (the mall's serving lines)
     from bangfu.cli.serve import free_port, serve_until_stopped
 
     host = "127.0.0.1"
     port = free_port(host, 8080)
+    pay = await _start_fake_pay(url)
 
     def ready(address: str) -> None:
         console.print(t("web.serving", url=address), highlight=False)
         console.print(t("web.board.serving", url=f"{address.rstrip('/')}/board"), highlight=False)
+        console.print(t("demo.mall_serving", url=f"{address.rstrip('/')}/mall/"), highlight=False)
+        console.print(t("demo.pay_serving", url=pay.base_url), highlight=False)
         console.print(t("web.demo_logins", password=DEMO_PASSWORD), highlight=False)
         for login in logins:
             scope = f"  ({login.scope})" if login.scope else ""
             console.print(f"  {login.name:<10} {t('web.role.' + login.role.value)}{scope}", highlight=False)
         console.print(t("web.stop_hint"))
 
-    await serve_until_stopped(url, host, port, on_ready=ready)
+    try:
+        await serve_until_stopped(url, host, port, on_ready=ready)
+    finally:
+        await pay.close()
 
 
 def demo_command(
@@ -348,7 +404,8 @@ def demo_command(
     """
     import web.messages  # noqa: F401  (the console's text, for the serving lines)
 
-    run(_demo(db or get_settings().resolved_database_url, seed, households, orders, days, serve=not no_serve))
+    url = db or get_settings().resolved_database_url
+    run(_demo(url, seed, households, orders, days, serve=not no_serve, mall_orders=MALL_DEMO_ORDERS))
 
 
 def export_command(

@@ -20,6 +20,7 @@ from bangfu.models.channels import ChannelPrice, Listing, PricePush, PurchasingU
 from bangfu.models.county import CampaignGroup, MonitoringLine, UnitKind
 from bangfu.models.ledger import Journal, LedgerAccount, LedgerAdjustment, LedgerChainHead, Posting
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
+from bangfu.models.mall import MallOrder, MallPaymentEvent
 from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine, order_is_paid
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
 from bangfu.models.session_summary import SessionSummary, SessionSummaryDirty
@@ -55,6 +56,8 @@ __all__ = [
     "LoginFailure",
     "LotAllocation",
     "LotContribution",
+    "MallOrder",
+    "MallPaymentEvent",
     "MemberAccount",
     "MonitoringLine",
     "Order",

@@ -94,11 +94,13 @@ def test_demo_builds_the_county_and_prints_the_summary(tmp_path: Path) -> None:
     for shop in ("甘孜好物淘宝店", "甘孜特产天猫旗舰店", "甘孜农特京东旗舰店", "雪域好物快手小店"):
         assert shop in out, shop  # every channel connected and synced
     assert "│  120 │" in out  # orders per shop, as the fakes hold them
+    assert "县域自营商城：新增 12 笔订单" in out  # the county's own mall, seeded once
     again = bangfu(
         "--lang", "en", "demo", "--no-serve", "--households", "300", "--orders", "120", "--days", "5", env=env
     )
     assert again.returncode == 0 and "Scenario summary" in again.stdout and "│   300 │" in again.stdout
     assert "Store totals per shop" in again.stdout
+    assert "County mall:" not in again.stdout  # nothing seeded twice
 
 
 def test_scenario_export_writes_importable_templates(tmp_path: Path) -> None:

@@ -32,3 +32,11 @@ def test_masks() -> None:
     assert mask_phone("1234") == "**34"
     assert mask_name("张三丰") == "张**"
     assert mask_name("泽") == "泽*"
+
+
+def test_mask_address_keeps_only_the_region() -> None:
+    from bangfu.privacy import mask_address
+
+    assert mask_address("四川省甘孜州甘孜县城关镇幸福路 18 号") == "四川省甘孜州****"
+    assert mask_address("  北京市  ") == "北京*"
+    assert mask_address("") == ""

@@ -821,3 +821,116 @@ def test_stock_settle_command(sqlite_template: Path, tmp_path: Path, wide_consol
 
     settled_by = asyncio.run(who())
     assert settled_by is not None and settled_by.startswith("cli:")
+
+
+async def test_no_oversell_with_mall_checkouts_racing_platform_sales(engine: AsyncEngine, tmp_path: Path) -> None:
+    """The county's own mall sells SKU X beside two platforms: its checkouts hold units (some
+    paid, some left unpaid and released under them, some paid after their release) while buyers
+    hammer the platforms and the hub syncs and re-allocates. Platform sales plus paid mall units
+    never exceed the stock, and the truth left is exactly the stock less both."""
+    from bangfu.mall import Buyer, OutOfStock, ensure_mall, mark_paid, place_order, release_expired
+    from bangfu.models import MallOrder, MallPaymentEvent
+
+    stock = 150
+    clock = FakeClock()
+    async with (
+        fake_server("taobao", seed=1, orders=0, days=2, clock=clock, catalog=[SKU_X, SKU_Y]) as tb,
+        fake_server("douyin", seed=2, orders=0, days=2, clock=clock, catalog=[SKU_X, SKU_Y]) as dy,
+        aiohttp.ClientSession() as http,
+    ):
+        fakes = [tb, dy]
+        sku_x = (await _catalogue(engine, {SKU_X.sku_code: stock}))[SKU_X.sku_code]
+        secrets = await _register(engine, fakes, tmp_path)
+        async with engine.begin() as conn:
+            await ensure_mall(conn, datetime.now(UTC))  # the mall's listing takes a share
+        sync, pusher = _hub(engine, secrets)
+        await sync.sync_all(streams=[SyncStream.PRODUCTS])
+        await pusher.push()
+        assert sorted(_stock_of(f, SKU_X.sku_code)[2] for f in fakes) == [50, 50]
+        async with engine.connect() as conn:
+            assert (await load_stock(conn, [sku_x]))[sku_x].free == 50  # the mall's share
+        now = datetime.now(UTC)
+        await asyncio.sleep(1.02 - now.microsecond / 1e6)
+
+        sold = dict.fromkeys((f.platform for f in fakes), 0)
+        outcomes: dict[str, int] = {}
+        stop = asyncio.Event()
+        rng = random.Random(7)
+        buyer = Buyer("测试", "13800000000", "四川省甘孜州甘孜县")
+
+        async def platform_buyer() -> None:
+            while not stop.is_set():
+                fake = rng.choice(fakes)
+                got = await _buy(http, fake, SKU_X.sku_code, rng.choice((1, 2, 3)))
+                sold[fake.platform] += got
+                await asyncio.sleep(rng.uniform(0.03, 0.08) if got else 0.005)
+
+        async def mall_buyer() -> None:
+            while not stop.is_set():
+                quantity = rng.choice((1, 2, 3))
+                try:
+                    async with engine.begin() as conn:
+                        placed = await place_order(conn, {sku_x: quantity}, buyer, now=datetime.now(UTC))
+                except OutOfStock:
+                    outcomes["out_of_stock"] = outcomes.get("out_of_stock", 0) + 1
+                    await asyncio.sleep(0.01)
+                    continue
+                # some pay slowly: the hub may have released the hold by then
+                await asyncio.sleep(rng.uniform(0.0, 0.05) if rng.random() < 0.7 else rng.uniform(0.2, 0.5))
+                if rng.random() < 0.8:  # paid (perhaps after the hub released it); else abandoned
+                    async with engine.begin() as conn:
+                        outcome = await mark_paid(
+                            conn,
+                            placed.order_no,
+                            placed.amount_fen,
+                            txn_id=f"T{placed.order_no}",
+                            paid_at=datetime.now(UTC),
+                            by="notify",
+                            now=datetime.now(UTC),
+                        )
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        async def hub() -> None:
+            deadline = asyncio.get_running_loop().time() + 3.5
+            passes = 0
+            while asyncio.get_running_loop().time() < deadline:
+                passes += 1
+                await sync.sync_all(streams=[SyncStream.ORDERS])
+                if passes % 3 == 0:  # every hold placed so far lapses (as if 15 minutes had passed)
+                    async with engine.begin() as conn:
+                        await release_expired(conn, datetime.now(UTC) + timedelta(hours=1))
+                await pusher.push()
+                await asyncio.sleep(0.02)
+
+        tasks = [asyncio.create_task(platform_buyer()) for _ in range(3)]
+        tasks += [asyncio.create_task(mall_buyer()) for _ in range(2)]
+        await hub()
+        stop.set()
+        await asyncio.gather(*tasks)
+
+        await sync.sync_all(streams=[SyncStream.ORDERS])
+        async with engine.begin() as conn:
+            await release_expired(conn, datetime.now(UTC) + timedelta(hours=1))
+        async with engine.connect() as conn:
+            paid_units = select(func.coalesce(func.sum(OrderLine.quantity), 0)).join(
+                MallOrder, MallOrder.order_id == OrderLine.order_id
+            )
+            mall_paid = int(await conn.scalar(paid_units.where(MallOrder.state == "paid")) or 0)
+            snapshot = (await load_stock(conn, [sku_x]))[sku_x]
+            released = set(
+                (
+                    await conn.execute(select(MallPaymentEvent.order_no).where(MallPaymentEvent.kind == "release"))
+                ).scalars()
+            )
+            retaken = await conn.scalar(
+                select(func.count())
+                .select_from(MallOrder)
+                .where(MallOrder.order_no.in_(released), MallOrder.state == "paid")
+            )
+        platforms = sum(sold.values())
+        on_platforms = sum(_stock_of(f, SKU_X.sku_code)[2] for f in fakes)
+        assert outcomes.get("paid", 0) > 0 and platforms > 0 and released, (outcomes, sold)
+        assert retaken is not None  # paid after their release: taken again only while units were free
+        assert platforms + mall_paid <= stock, (sold, mall_paid, outcomes)
+        assert platforms + mall_paid + on_platforms <= stock
+        assert snapshot.mall_held == 0 and snapshot.truth == stock - platforms - mall_paid

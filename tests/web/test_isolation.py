@@ -161,6 +161,15 @@ ROUTES: dict[str, Route] = {
     "/board/events": Route(status=only(ALL), public=True),
     "/board/{code}": Route(status=only(ALL), public=True, at="/board/513328"),
     "/board/{code}/events": Route(status=only(ALL), public=True, at="/board/513328/events"),
+    # the county's own mall (issue 16): public pages; an order page is only its buyer's session's
+    # (no role's: every role gets 404); the mall's operator page needs the mall's shop in scope
+    "/mall": Route(status=only(ALL, 302), public=True),
+    "/mall/": Route(status=only(ALL), public=True),
+    "/mall/cart": Route(status=only(ALL), public=True),
+    "/mall/p/{product_id}": Route(status=only(ALL), public=True, at="/mall/p/1"),
+    "/mall/order/{order_no}": Route(public=True, at="/mall/order/BFM0"),
+    "/mall/order/{order_no}/return": Route(public=True, at="/mall/order/BFM0/return"),
+    "/operator/mall": Route(status={"admin": 200}),  # the operator's one shop is not the mall
 }
 
 PARAM = re.compile(r"\{(\w+)\}")
