@@ -32,7 +32,7 @@ CSRF_COOKIE = "bangfu_csrf"
 LANG_COOKIE = "bangfu_lang"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Reachable without signing in.
-PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/v1/openapi.json", "/lang", "/favicon.ico", "/board")
+PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/v1/openapi.json", "/lang", "/favicon.ico", "/board", "/t/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

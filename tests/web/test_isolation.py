@@ -78,6 +78,7 @@ def only(roles: frozenset[str], status: int = 200, **others: int) -> dict[str, i
     return {r: status for r in roles} | others
 
 
+UNKNOWN_TRACE = "A" * 22  # a well-formed traceability code no lot has
 SPAN = "{span}"  # replaced with from=<first day>&to=<last day> of the world's sales
 
 ROUTES: dict[str, Route] = {
@@ -161,6 +162,14 @@ ROUTES: dict[str, Route] = {
     "/board/events": Route(status=only(ALL), public=True),
     "/board/{code}": Route(status=only(ALL), public=True, at="/board/513328"),
     "/board/{code}/events": Route(status=only(ALL), public=True, at="/board/513328/events"),
+    # traceability (issue 16): a lot's public page and QR by its random code (no id; an unknown
+    # code is a 404 for everyone), label sheets for the admin and operators, session campaign QRs
+    "/t/{code}": Route(status=only(ALL, 404), public=True, at=f"/t/{UNKNOWN_TRACE}"),
+    "/t/{code}/qr.png": Route(status=only(ALL, 404), public=True, at=f"/t/{UNKNOWN_TRACE}/qr.png"),
+    "/t/{code}/qr.svg": Route(status=only(ALL, 404), public=True, at=f"/t/{UNKNOWN_TRACE}/qr.svg"),
+    "/operator/lots/{id}/labels": Route(kind="lot_label"),
+    "/sessions/{id}/campaign.png": Route(kind="session"),
+    "/sessions/{id}/campaign.svg": Route(kind="session"),
 }
 
 PARAM = re.compile(r"\{(\w+)\}")
