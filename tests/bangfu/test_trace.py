@@ -121,7 +121,8 @@ async def test_migration_gives_stored_lots_and_sessions_their_codes(empty_db_url
         await engine.dispose()
     assert len(codes) == 3 and len(set(codes)) == 3 and all(is_trace_code(c) for c in codes)
     assert sessions["R1"] == "SPRING" and sessions["R2"] == "AUTUMN"
-    assert sessions["R3"].startswith("LS") and sessions["R4"].startswith("LS") and sessions["R3"] != sessions["R4"]
+    r3, r4 = str(sessions["R3"]), str(sessions["R4"])
+    assert r3.startswith("LS") and r4.startswith("LS") and r3 != r4
     assert found == r2
 
 
