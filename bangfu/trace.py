@@ -18,8 +18,9 @@ the product's category (:meth:`bangfu.unsold.UnsoldRule.shelf_life`, ``BANGFU_UN
 **Campaign code** (活动码, ``live_sessions.campaign_code``): the code a session's mall link
 ``<public url>/mall/?c=<code>`` carries; mall orders that carry it are attributed ``link`` to the
 session (:mod:`bangfu.attribution_rules`). A self-built mall's sessions arrive with their own
-code; every other session gets one drawn when it is stored (a column default; migration 0027 for
-older ones). It need not be secret, only unique (the column is unique): 80 random bits.
+code (in its record, else in its raw payload: the column default takes it from there); every
+other session gets one drawn when it is stored (the same default; migration 0027 for older ones).
+It need not be secret, only unique (the column is unique): 80 random bits.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import base64
 import re
 import secrets
 from datetime import date, timedelta
+from typing import Any
 
 TRACE_BYTES = 16  # 128 bits
 CAMPAIGN_PREFIX = "LS"
@@ -43,6 +45,14 @@ def new_trace_code() -> str:
 def new_campaign_code() -> str:
     """A session's campaign code: ``LS`` and 80 random bits in 16 lower-case base32 letters."""
     return CAMPAIGN_PREFIX + base64.b32encode(secrets.token_bytes(10)).decode().lower()
+
+
+def session_campaign_default(context: Any) -> str:
+    """The column default of ``live_sessions.campaign_code``: the code the session's raw payload
+    carries (a self-built mall's broadcast), else a new one (:func:`new_campaign_code`)."""
+    raw = context.get_current_parameters().get("raw") if context is not None else None
+    code = raw.get("campaign_code") if isinstance(raw, dict) else None
+    return code if isinstance(code, str) and is_campaign_code(code) else new_campaign_code()
 
 
 def is_trace_code(text: str) -> bool:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import column, insert, select, table
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from bangfu.importing import ImportRejected, import_file
 from bangfu.models import LiveSession, Product, Region, Sku, Supplier, SupplyLot
 from bangfu.queries.trace import session_for_campaign
 from bangfu.records import LiveSessionRecord
@@ -156,3 +159,109 @@ async def test_new_sessions_get_a_campaign_code_that_a_later_sync_keeps(db_url: 
 
 def test_now_is_aware() -> None:  # the fixtures' clock the tests above share
     assert NOW.tzinfo is UTC and isinstance(NOW, datetime)
+
+
+# -- harvest and inspection through the import (the console's lot form goes the same way) ---------
+
+
+async def test_lots_import_their_harvest_and_inspection_and_each_gets_a_trace_code(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from tests.bangfu.test_importing import _example_rows, _import_examples, _write
+
+    await _import_examples(sessions)
+    async with sessions() as session:
+        lots = (await session.execute(select(SupplyLot.lot_code, SupplyLot.trace_code))).all()
+        first = await session.scalar(select(SupplyLot).where(SupplyLot.lot_code == "LOT-2026-00001"))
+    assert len(lots) > 100 and len({code for _, code in lots}) == len(lots)
+    assert first is not None and first.inspection_agency == "县农产品质量安全检测站"
+    assert first.harvested_on == date(2026, 4, 12) and first.inspection_result == "合格"
+    code = first.trace_code
+
+    header, rows = _example_rows("lots")
+    mine = [list(r) for r in rows if r[0] == "LOT-2026-00001"]
+    at = {name: header.index(name) for name in ("采收日期", "检测机构", "检测日期", "检测结果")}
+    for row in mine[1:]:  # given on the first row only: the lot's all the same
+        for i in at.values():
+            row[i] = ""
+    mine[0][at["检测结果"]] = "合格（农残快检）"
+    await import_file(sessions, "lots", _write(tmp_path / "lots.csv", header, mine))
+    async with sessions() as session:
+        again = await session.scalar(select(SupplyLot).where(SupplyLot.lot_code == "LOT-2026-00001"))
+    assert again is not None and again.trace_code == code  # an update keeps the code
+    assert again.inspection_result == "合格（农残快检）" and again.harvested_on == date(2026, 4, 12)
+
+    # A file without those columns keeps what is stored.
+    keep = [i for i, name in enumerate(header) if name not in at]
+    await import_file(
+        sessions,
+        "lots",
+        _write(tmp_path / "plain.csv", [header[i] for i in keep], [[r[i] for i in keep] for r in mine]),
+    )
+    async with sessions() as session:
+        kept = await session.scalar(select(SupplyLot.inspection_result).where(SupplyLot.lot_code == "LOT-2026-00001"))
+    assert kept == "合格（农残快检）"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"采收日期": "2026-04-20"}, ":2:采收日期: the harvest cannot come after the delivery"),
+        ({"检测机构": ""}, ":2:检测机构: name who inspected the lot"),
+        ({"检测日期": "2099-01-01"}, ":2:检测日期: 2099-01-01 is in the future"),
+        ({"检测机构": "某" * 129}, ":2:检测机构: String should have at most 128 characters"),
+    ],
+)
+def test_bad_harvest_or_inspection_is_named(changes: dict[str, str], expected: str, tmp_path: Path) -> None:
+    from bangfu.importing import parse_rows
+    from tests.bangfu.test_importing import _example_rows, _write
+
+    header, rows = _example_rows("lots")
+    row = list(rows[0])
+    for name, value in changes.items():
+        row[header.index(name)] = value
+    path = _write(tmp_path / "lots.csv", header, [row])
+    errors = [str(e) for e in parse_rows("lots", path).errors]
+    assert len(errors) == 1 and errors[0].startswith(f"{path}{expected}"), errors
+
+
+async def test_rows_of_a_lot_cannot_disagree_on_its_inspection(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from tests.bangfu.test_importing import _example_rows, _import_examples, _write
+
+    await _import_examples(sessions)
+    header, rows = _example_rows("lots")
+    mine = [list(r) for r in rows if r[0] == "LOT-2026-00001"]
+    mine[1][header.index("检测结果")] = "不合格"
+    with pytest.raises(ImportRejected, match=r"lots\.csv:3:检测结果: differs from row 2 of the same lot"):
+        await import_file(sessions, "lots", _write(tmp_path / "lots.csv", header, mine))
+
+
+def test_the_lot_forms_harvest_and_inspection_are_the_imports(tmp_path: Path) -> None:
+    from bangfu.importing import parse_rows
+    from bangfu.queries.lots import LotRejected, LotSku, parse_lot_form
+
+    sku = LotSku(1, "SKU-QK-500", "500g", "青稞面", "93513328MA6XXXXX0", "合作社", 0, 0, 0, None)
+    code = "93513328MA62T4X5XH"
+    form = {
+        "lot_code": "L-1", "receiver": code, "received_on": "2026-11-30", "harvested_on": "2026-11-28",
+        "inspection_agency": "县农检站", "inspected_on": "2026-11-30", "inspection_result": "合格",
+        "member_no_1": "M001", "quantity_1": "12", "grade_1": "B",
+    }  # fmt: skip
+    csv = tmp_path / "lots.csv"
+    csv.write_text(
+        "批次号,SKU编码,收购主体信用代码,收购日期,成员编号,数量,等级,采收日期,检测机构,检测日期,检测结果\n"
+        f"L-1,SKU-QK-500,{code},2026-11-30,M001,12,B,2026-11-28,县农检站,2026-11-30,合格\n",
+        encoding="utf-8",
+    )
+    parsed = parse_rows("lots", csv)
+    assert not parsed.errors
+    assert parse_lot_form(form, sku, None) == [(1, parsed.rows[0][1])]
+    with pytest.raises(LotRejected) as rejected:
+        parse_lot_form(form | {"harvested_on": "2026-12-01"}, sku, None)
+    assert set(rejected.value.errors) == {"harvested_on"}
+    assert rejected.value.errors["harvested_on"].startswith("the harvest cannot come after the delivery")
+    with pytest.raises(LotRejected) as rejected:
+        parse_lot_form(form | {"inspection_agency": " "}, sku, None)
+    assert set(rejected.value.errors) == {"inspection_agency"}

@@ -33,7 +33,7 @@ from bangfu.settings import get_settings
 from bangfu.store import make_engine
 from bangfu.trace import is_trace_code
 from bangfu.unsold import SHELF_DAYS
-from tests.web.conftest import World, _client, login
+from tests.web.conftest import World, _client, csrf_of, login
 
 PUBLIC = "https://bangfu.example.gov.cn"
 
@@ -250,3 +250,52 @@ async def test_a_sessions_campaign_link_shows_to_those_who_see_the_session(
     sqlite_client.session.cookie_jar.clear()
     await login(sqlite_client, "admin")
     assert link in await (await sqlite_client.get(f"/sessions/{own}")).text()
+
+
+async def test_a_lot_added_in_the_console_gets_a_trace_page_with_its_inspection(
+    sqlite_world: World, tmp_path: Path
+) -> None:
+    """The operator's lot form: the new lot has its own traceability code and its page shows the
+    harvest and the inspection given on the form."""
+    import shutil
+
+    target = tmp_path / "world.db"
+    shutil.copyfile(sqlite_world.url.removeprefix("sqlite+aiosqlite:///"), target)
+    url = f"sqlite+aiosqlite:///{target}"
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            sku_id, sku_code, receiver = (
+                await conn.execute(
+                    select(Sku.id, Sku.sku_code, Supplier.credit_code)
+                    .join(Product, Product.id == Sku.product_id)
+                    .join(Supplier, Supplier.id == Product.supplier_id)
+                    .where(Supplier.kind == "enterprise")
+                    .order_by(Sku.id)
+                    .limit(1)
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    async for client in _client(url):
+        await login(client, "admin")
+        csrf = await csrf_of(client, f"/lots/new?sku={sku_id}")
+        form = {
+            "_csrf": csrf, "lot_code": "WEB-TRACE-1", "receiver": receiver, "received_on": "2026-11-30",
+            "harvested_on": "2026-11-27", "inspection_agency": "县农产品质量安全检测站",
+            "inspected_on": "2026-11-30", "inspection_result": "合格（农残快检）", "quantity_1": "40",
+        }  # fmt: skip
+        done = await client.post(f"/lots/new?sku={sku_id}", data=form, allow_redirects=False)
+        assert done.status == 303, await done.text()
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                code = await conn.scalar(select(SupplyLot.trace_code).where(SupplyLot.lot_code == "WEB-TRACE-1"))
+        finally:
+            await engine.dispose()
+        assert code is not None and is_trace_code(code)
+        client.session.cookie_jar.clear()
+        page = await (await client.get(f"/t/{code}")).text()
+        for shown in ("WEB-TRACE-1", "2026-11-27", "县农产品质量安全检测站", "合格（农残快检）", "经营主体直接交售"):
+            assert shown in page, shown
+        assert sku_code not in page  # no internal codes either

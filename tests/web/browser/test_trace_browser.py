@@ -78,3 +78,27 @@ async def test_the_operator_prints_a_sheet_of_labels(
     finally:
         await context.close()
         get_settings.cache_clear()
+
+
+async def test_the_host_sees_the_sessions_campaign_link_and_qr(
+    served: Served, browser: Any, screenshots: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BANGFU_PUBLIC_URL", served.base)
+    get_settings.cache_clear()
+    context = await browser.new_context(**VIEWPORTS["phone"])
+    try:
+        raw = await context.new_page()
+        await sign_in(raw, served.base, "host")
+        page = Watched(raw)
+        await page.open(f"{served.base}/sessions/{served.ids['session']}")
+        section = page.page.locator("#campaign")
+        link = await section.locator("#campaign-link").get_attribute("href")
+        assert link is not None and link.startswith(f"{served.base}/mall/?c=")
+        image = section.locator("img")
+        assert await image.evaluate("img => img.complete && img.naturalWidth > 0")
+        await section.scroll_into_view_if_needed()
+        await section.screenshot(path=str(screenshots / "session-campaign-phone.png"))
+        assert not page.problems, page.problems
+    finally:
+        await context.close()
+        get_settings.cache_clear()
