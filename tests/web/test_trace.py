@@ -184,32 +184,33 @@ async def test_the_qr_codes_carry_the_public_url(
 
 
 async def test_label_sheets_are_for_operators_only(
-    client: TestClient,  # type: ignore[type-arg]
-    world: World,
+    sqlite_client: TestClient,  # type: ignore[type-arg]
+    sqlite_world: World,
     public_url: str,
 ) -> None:
-    lot = await lot_facts(world.url)
-    await login(client, "operator")
-    lot_page = await client.get(f"/lots/{lot.lot_id}")
+    """(SQLite only: the isolation matrix asks every role on both backends.)"""
+    lot = await lot_facts(sqlite_world.url)
+    await login(sqlite_client, "operator")
+    lot_page = await sqlite_client.get(f"/lots/{lot.lot_id}")
     assert f'href="/operator/lots/{lot.lot_id}/labels"' in await lot_page.text()
-    sheet = await client.get(f"/operator/lots/{lot.lot_id}/labels?count=7")
+    sheet = await sqlite_client.get(f"/operator/lots/{lot.lot_id}/labels?count=7")
     body = await sheet.text()
     assert sheet.status == 200, body[:300]
     assert body.count('<div class="label">') == 7 and body.count("<svg") >= 7
     assert lot.product in body and lot.lot_code in body and lot.receiver in body
     assert f"{public_url}/t/{lot.trace_code}" in body
     assert "@media print" in body
-    assert (await client.get(f"/operator/lots/{lot.lot_id}/labels")).status == 200
-    assert (await client.get(f"/operator/lots/{lot.lot_id}/labels?count=0")).status == 400
-    assert (await client.get(f"/operator/lots/{lot.lot_id}/labels?count=201")).status == 400
-    assert (await client.get("/operator/lots/999999999/labels")).status == 404
+    assert (await sqlite_client.get(f"/operator/lots/{lot.lot_id}/labels")).status == 200
+    assert (await sqlite_client.get(f"/operator/lots/{lot.lot_id}/labels?count=0")).status == 400
+    assert (await sqlite_client.get(f"/operator/lots/{lot.lot_id}/labels?count=201")).status == 400
+    assert (await sqlite_client.get("/operator/lots/999999999/labels")).status == 404
     for role in ("coop", "host", "county", "unit"):
-        client.session.cookie_jar.clear()
-        await login(client, role)
-        response = await client.get(f"/operator/lots/{lot.lot_id}/labels?count=abc", allow_redirects=False)
+        sqlite_client.session.cookie_jar.clear()
+        await login(sqlite_client, role)
+        response = await sqlite_client.get(f"/operator/lots/{lot.lot_id}/labels?count=abc", allow_redirects=False)
         assert response.status == 404, role
-    client.session.cookie_jar.clear()
-    anonymous = await client.get(f"/operator/lots/{lot.lot_id}/labels", allow_redirects=False)
+    sqlite_client.session.cookie_jar.clear()
+    anonymous = await sqlite_client.get(f"/operator/lots/{lot.lot_id}/labels", allow_redirects=False)
     assert anonymous.status == 302 and anonymous.headers["Location"].startswith("/login")
 
 
