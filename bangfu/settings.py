@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     hash_key: SecretStr | None = None
     lang: Literal["zh", "en"] = "zh"
     timezone: str = "Asia/Shanghai"
+    # Where the public reaches this hub (traceability QR codes, session campaign links):
+    # ``BANGFU_PUBLIC_URL``, e.g. ``https://bangfu.example.gov.cn``; no trailing slash needed.
+    public_url: str = "http://127.0.0.1:8080"
+    # A lot's traceability page stays up this many days after its shelf life ends (bangfu.trace).
+    trace_grace_days: int = Field(default=180, ge=0, le=3650)
+
+    @property
+    def resolved_public_url(self) -> str:
+        return self.public_url.rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

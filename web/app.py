@@ -96,6 +96,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.operator_listings",
         "web.views.mall",
         "web.views.mall_operator",
+        "web.views.trace",
     ]
     modules = []
     for name in names:

@@ -88,6 +88,8 @@ _ENTERPRISES = (
 )
 _EVALUATIONS = ("品质稳定，建议主推", "高原特色，适合礼品", "复购率高", "需加强包装")
 _GRADES = ("A", "A", "A", "B", "B", "C")
+# Who inspects the lots (the traceability page): the prefecture's and the county's test centres.
+_INSPECTORS = ("甘孜州农产品质量安全检验检测中心", "县农产品质量安全检测站")
 
 SHOPS: tuple[tuple[PlatformKind, ChannelType, str, str], ...] = (
     (PlatformKind.TAOBAO, ChannelType.ECOMMERCE, "甘孜好物淘宝店", "tb-ganzi-001"),
@@ -244,6 +246,15 @@ def build_scenario(seed: int = 7, households: int = 3000) -> Scenario:
             lot_code = f"LOT-{SCENARIO_YEAR}-{lot_number:05d}"
             received = date(SCENARIO_YEAR, 1, 5) + timedelta(days=rng.randrange(300))
             guaranteed = sku.price_fen * rng.randint(35, 55) // 100
+            # Harvest and inspection (the traceability page), drawn from the lot number and not
+            # from rng, so the rest of the world is the same as before they were added.
+            traced: dict[str, Any] = {"harvested_on": received - timedelta(days=1 + lot_number % 6)}
+            if lot_number % 4:
+                traced |= {
+                    "inspection_agency": _INSPECTORS[lot_number % len(_INSPECTORS)],
+                    "inspected_on": received,
+                    "inspection_result": "合格",
+                }
             if members:
                 for member_no in rng.sample(members, k=min(len(members), rng.randint(3, 12))):
                     sc.lots.append(
@@ -256,6 +267,7 @@ def build_scenario(seed: int = 7, households: int = 3000) -> Scenario:
                             quantity=rng.randint(5, 60),
                             grade=rng.choice(_GRADES),
                             guaranteed_price=guaranteed,
+                            **traced,
                         )
                     )
             else:
@@ -267,6 +279,7 @@ def build_scenario(seed: int = 7, households: int = 3000) -> Scenario:
                         received_on=received,
                         quantity=rng.randint(100, 800),
                         guaranteed_price=0,
+                        **traced,
                     )
                 )
 

@@ -133,6 +133,12 @@ PRODUCT_SOURCES = {
 SKU_SOURCES = {"promo_price_fen": "promo_price"}
 CERT_SOURCES = {"status": "cert_status"}
 CONTRIBUTION_SOURCES = {"grade": "grade", "guaranteed_price_fen": "guaranteed_price"}
+LOT_SOURCES = {
+    "harvested_on": "harvested_on",
+    "inspection_agency": "inspection_agency",
+    "inspected_on": "inspected_on",
+    "inspection_result": "inspection_result",
+}
 UNIT_SOURCES = {"region_id": "region_code", "staff_count": "staff_count"}
 TARGET_SOURCES = {"canteen_budget_fen": "canteen_budget"}
 
@@ -416,10 +422,19 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow], *, partia
     for lot_code, lot_rows in by_lot.items():
         first_no, first = lot_rows[0]
         seen_members: set[str] = set()
+        # Harvest and inspection may be given on one row of the lot only: the first that gives one.
+        giver: dict[str, tuple[int, Any]] = {}
         for number, row in lot_rows:
-            for name in ("sku_code", "receiver_code", "received_on"):
-                if getattr(row, name) != getattr(first, name):
-                    errors.append(RowError(number, name, f"differs from row {first_no} of the same lot {lot_code}"))
+            for name in LotRow.LOT_FIELDS:
+                mine = getattr(row, name)
+                if name in LOT_SOURCES:
+                    if mine is None:
+                        continue
+                    other_no, other = giver.setdefault(name, (number, mine))
+                else:
+                    other_no, other = first_no, getattr(first, name)
+                if mine != other:
+                    errors.append(RowError(number, name, f"differs from row {other_no} of the same lot {lot_code}"))
             if row.sku_code not in skus:
                 errors.append(RowError(number, "sku_code", f"no SKU with code {row.sku_code}"))
             if row.receiver_code not in suppliers:
@@ -463,14 +478,20 @@ async def load_lots(session: AsyncSession, rows: NumberedRows[LotRow], *, partia
         _, first = lot_rows[0]
         coop = coops.get(first.receiver_code)
         quantity = sum(r.quantity for _, r in lot_rows)
-        values = {
+        values: dict[str, Any] = {
             "sku_id": skus[first.sku_code].id,
             "received_on": first.received_on,
             "cooperative_id": coop.id if coop else None,
             "supplier_id": suppliers[first.receiver_code].id,
         }
+        # Harvest and inspection, from any row of the lot (they agree); a file without those
+        # columns keeps what is stored.
+        for name in LOT_SOURCES:
+            if any(name in r.model_fields_set for _, r in lot_rows):
+                values[name] = next((getattr(r, name) for _, r in lot_rows if getattr(r, name) is not None), None)
         lot = lots.get(lot_code)
         if lot is None:
+            # The traceability code is drawn by the column's default (bangfu.trace).
             lot = SupplyLot(lot_code=lot_code, quantity=quantity, remaining=quantity, **values)
             session.add(lot)
             outcomes.append((lot, lot_rows, True, True))

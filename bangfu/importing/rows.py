@@ -352,8 +352,22 @@ class LotRow(ImportRow):
         "quantity": ("quantity", "数量"),
         "grade": ("grade", "等级"),
         "guaranteed_price": ("guaranteed_price", "保底价", "保底价(元)", "保底价（元）"),
+        "harvested_on": ("harvested_on", "采收日期"),
+        "inspection_agency": ("inspection_agency", "检测机构", "检验机构"),
+        "inspected_on": ("inspected_on", "检测日期", "检验日期"),
+        "inspection_result": ("inspection_result", "检测结果", "检验结果"),
     }
     KEY = ("lot_code", "member_no")
+    # The lot's own fields: every row of a lot gives the same (bangfu.importing.loaders.load_lots).
+    LOT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "sku_code",
+        "receiver_code",
+        "received_on",
+        "harvested_on",
+        "inspection_agency",
+        "inspected_on",
+        "inspection_result",
+    )
 
     lot_code: Annotated[str, Field(min_length=1, max_length=40)]
     sku_code: Annotated[str, Field(min_length=1, max_length=40)]
@@ -363,6 +377,18 @@ class LotRow(ImportRow):
     quantity: Annotated[int, Whole, Field(gt=0, le=MAX_INT)]
     grade: Annotated[str, Opt, Field(pattern=r"^[A-Ea-e特一二三]$")] = "A"
     guaranteed_price: Annotated[int, _money("price"), Opt] = 0
+    harvested_on: OptPastDate = None
+    inspection_agency: OptText128 = None
+    inspected_on: OptPastDate = None
+    inspection_result: OptText64 = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> LotRow:
+        if self.harvested_on is not None and self.harvested_on > self.received_on:
+            raise ValueError("harvested_on: the harvest cannot come after the delivery (received_on)")
+        if (self.inspected_on is not None or self.inspection_result is not None) and not self.inspection_agency:
+            raise ValueError("inspection_agency: name who inspected the lot when giving an inspection")
+        return self
 
 
 class UnitRow(ImportRow):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from bangfu.enums import HostKind
 from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, TimestampMixin, enum_column
 from bangfu.models.channels import Shop
+from bangfu.trace import session_campaign_default
 
 
 class Host(IdMixin, TimestampMixin, Base):
@@ -38,7 +39,9 @@ class LiveSession(IdMixin, TimestampMixin, Base):
     room_id: Mapped[str] = mapped_column(String(64))
     host_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("hosts.id"), index=True)
     title: Mapped[str | None] = mapped_column(String(255))
-    campaign_code: Mapped[str | None] = mapped_column(String(64), unique=True)  # self-mall links
+    # The mall link's campaign code (bangfu.trace): a self-built mall's own, else drawn when the
+    # session is stored; a record without one leaves the stored code alone (bangfu.upsert).
+    campaign_code: Mapped[str | None] = mapped_column(String(64), unique=True, default=session_campaign_default)
     started_at: Mapped[datetime] = mapped_column(index=True)
     ended_at: Mapped[datetime | None]
     views: Mapped[int] = mapped_column(Integer, default=0)  # PV

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from bangfu.models.base import Base, Fen, IdMixin, IdType, TimestampMixin
 from bangfu.models.catalog import Sku
 from bangfu.models.org import Cooperative, Household, Supplier
+from bangfu.trace import new_trace_code
 
 
 class SupplyLot(IdMixin, TimestampMixin, Base):
@@ -22,12 +23,20 @@ class SupplyLot(IdMixin, TimestampMixin, Base):
     )
 
     lot_code: Mapped[str] = mapped_column(String(40), unique=True)
+    # The public traceability code (bangfu.trace): drawn when the lot is stored, never shown
+    # but on the lot's QR labels; it alone opens the public page /t/<code>.
+    trace_code: Mapped[str] = mapped_column(String(32), unique=True, default=new_trace_code)
     sku_id: Mapped[int] = mapped_column(IdType, ForeignKey("skus.id"), index=True)
     cooperative_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("cooperatives.id"), index=True)
     supplier_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("suppliers.id"), index=True)
     received_on: Mapped[date] = mapped_column(Date, index=True)
     quantity: Mapped[int] = mapped_column(Integer)  # in SKU units
     remaining: Mapped[int] = mapped_column(Integer)
+    harvested_on: Mapped[date | None] = mapped_column(Date)  # 采收日期
+    # The lot's quality inspection (检测): who inspected it, when, and the result they gave.
+    inspection_agency: Mapped[str | None] = mapped_column(String(128))
+    inspected_on: Mapped[date | None] = mapped_column(Date)
+    inspection_result: Mapped[str | None] = mapped_column(String(64))
 
     sku: Mapped[Sku] = relationship()
     cooperative: Mapped[Cooperative | None] = relationship()

@@ -69,6 +69,7 @@ _FORM_FIELD = {
     "grade": "grade_{i}",
     "guaranteed_price": "price_{i}",
 }
+LOT_EXTRA_FIELDS = ("harvested_on", "inspection_agency", "inspected_on", "inspection_result")  # optional
 
 
 def adds_lots(scope: Scope) -> bool:
@@ -263,6 +264,10 @@ def parse_lot_form(form: dict[str, str], sku: LotSku, receiver_fixed: str | None
         "receiver_code": receiver,
         "received_on": form.get("received_on", ""),
     }
+    for name in LOT_EXTRA_FIELDS:  # harvest date and inspection: the lot's, given once
+        text = form.get(name, "").strip()
+        if text:
+            shared[name] = text
     rows: list[tuple[int, LotRow]] = []
     given = [
         i
@@ -289,7 +294,8 @@ def parse_lot_form(form: dict[str, str], sku: LotSku, receiver_fixed: str | None
         except ValidationError as exc:
             for problem in exc.errors():
                 loc = problem["loc"]
-                name = str(loc[0]) if loc else "lot_code"
+                head = problem["msg"].removeprefix("Value error, ").split(":", 1)[0]
+                name = str(loc[0]) if loc else head if head in LotRow.model_fields else "lot_code"
                 message = problem["msg"].removeprefix("Value error, ").removeprefix(f"{name}: ")
                 rejected.add(_form_field(name, i), message)
             continue

@@ -30,6 +30,7 @@ list.)
 |              |                          | operator: a shop they run sold it (order_lines.sku_id);    |
 |              |                          | coop: its product (products.supplier_id = its supplier)    |
 | lot          | (supply_lots.id,)        | its SKU is an own lot_sku                                  |
+| lot_label    | (supply_lots.id,)        | an own lot, for the admin and operators only (labels)      |
 | recon_exception | (reconciliation_exceptions.id,) | its shop is own, as for shop                        |
 
 The admin owns everything else. The region tree is the user's region and every region below it
@@ -49,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
-    "lot_sku", "lot",
+    "lot_sku", "lot", "lot_label",
     "recon_exception",
 )  # fmt: skip
 
@@ -260,4 +261,6 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     out.own["lot"], out.foreign["lot"] = _split(
         {(int(lot),) for lot, _ in lots}, {(int(lot),) for lot, k in lots if (int(k),) in own_lot_skus}
     )
+    labels = set(out.own["lot"]) if admin or role == "operator" else set()
+    out.own["lot_label"], out.foreign["lot_label"] = _split({(int(lot),) for lot, _ in lots}, labels)
     return out

@@ -80,6 +80,7 @@ MESSAGES.update(
             "zh": "{coop} 的成员：{members}",
             "en": "Members of {coop}: {members}",
         },
+        "web.lot.result_hint": {"zh": "如：合格（农残快检）", "en": "e.g. passed (pesticide residue test)"},
         "web.lot.save": {"zh": "保存批次并配货", "en": "Save the lot and fill lines"},
         "web.lot.errors": {
             "zh": "未保存：请改正下面标出的 {n} 处，什么都没有写入。",

@@ -25,8 +25,11 @@ from bangfu.queries.sessions import (
     session_page,
     sessions_report,
 )
+from bangfu.queries.trace import session_campaign
 from bangfu.reports.base import Period
 from bangfu.scope import Scope
+from bangfu.settings import get_settings
+from bangfu.trace import campaign_url
 from web.api import error_responses, json_ok
 from web.errors import BadParam
 from web.export import FORMATS, export_response
@@ -326,15 +329,21 @@ async def compare_view(request: web.Request) -> web.StreamResponse:
     return render(request, "console/sessions/compare.html", context)
 
 
+def _public_url() -> str:
+    return get_settings().resolved_public_url
+
+
 @routes.get("/sessions/{id}")
 async def session_view(request: web.Request) -> web.StreamResponse:
     scope = _sessions_scope(request)
     session_id = id_param(request)
     async with request.app[ENGINE].connect() as conn:
         page = await session_page(conn, scope, session_id)
+        code = await session_campaign(conn, scope, session_id) if page is not None else None
     if page is None:
         raise web.HTTPNotFound()
     context = {
+        "campaign": None if code is None else {"code": code, "url": campaign_url(_public_url(), code)},
         "d": page.detail,
         "m": page.detail.metrics,
         "minutes": page.minutes,
