@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import ChannelType, LineRefundState, OrderStatus, PlatformKind, RefundStatus
@@ -139,23 +140,25 @@ async def ensure_mall(conn: AsyncConnection, now: datetime, *, county_id: int | 
     """The mall's shop id, creating the shop and a listing of every active SKU it lacks."""
     shop_id = await mall_shop_id(conn)
     if shop_id is None:
-        shop_id = (
-            await conn.execute(
-                SHOPS.insert()
-                .values(
-                    name=MALL_NAME,
-                    platform=PlatformKind.SELFMALL,
-                    channel_type=ChannelType.SELFMALL,
-                    platform_shop_id=MALL_SHOP_ID,
-                    county_id=county_id,
-                    active=True,
-                    settings={"own_mall": True, "hold_minutes": HOLD_MINUTES},
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(SHOPS.c.id)
+        # Two first checkouts at once may both get here: the second insert does nothing and
+        # both read the one shop (the unique (platform, platform_shop_id)), never a 500.
+        await conn.execute(
+            _insert(conn, SHOPS)
+            .values(
+                name=MALL_NAME,
+                platform=PlatformKind.SELFMALL,
+                channel_type=ChannelType.SELFMALL,
+                platform_shop_id=MALL_SHOP_ID,
+                county_id=county_id,
+                active=True,
+                settings={"own_mall": True, "hold_minutes": HOLD_MINUTES},
+                created_at=now,
+                updated_at=now,
             )
-        ).scalar_one()
+            .on_conflict_do_nothing(index_elements=["platform", "platform_shop_id"])
+        )
+        shop_id = await mall_shop_id(conn)
+        assert shop_id is not None
     listed = set((await conn.execute(select(LISTINGS.c.sku_id).where(LISTINGS.c.shop_id == shop_id))).scalars())
     rows = await conn.execute(
         select(SKUS.c.id, SKUS.c.sku_code, SKUS.c.spec, SKUS.c.retail_price_fen, PRODUCTS.c.spu_code, PRODUCTS.c.name)
@@ -183,8 +186,17 @@ async def ensure_mall(conn: AsyncConnection, now: datetime, *, county_id: int | 
         if r.id not in listed
     ]
     if new:
-        await conn.execute(LISTINGS.insert(), new)
+        await conn.execute(
+            _insert(conn, LISTINGS).on_conflict_do_nothing(
+                index_elements=["shop_id", "platform_item_id", "platform_sku_id"]
+            ),
+            new,
+        )
     return int(shop_id)
+
+
+def _insert(conn: AsyncConnection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
 async def hold_minutes(conn: AsyncConnection, shop_id: int) -> int:

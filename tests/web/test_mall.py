@@ -6,6 +6,7 @@ On a private copy of the SQLite demo county (``tests/web/conftest.py``); one cop
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -357,3 +358,27 @@ def test_release_command_releases_lapsed_holds(mall_world: World) -> None:
             await engine.dispose()
 
     assert asyncio.run(state()) == "released"
+
+
+async def test_two_first_checkouts_at_once_create_one_mall_shop(db_url: str, backend: str) -> None:
+    """The first checkout of a store creates the mall's shop: a second one racing it (its insert
+    waits for the first's commit) ends with the same shop, not a unique-constraint error."""
+    engine = make_engine(db_url)
+    now = datetime.now(UTC)
+    try:
+        async with engine.connect() as first, engine.connect() as second:
+            await first.begin()
+            shop_id = await ensure_mall(first, now)
+            await second.begin()
+            racing = asyncio.create_task(ensure_mall(second, now))
+            await asyncio.sleep(0.3)  # the second is inside its insert (PostgreSQL) or waiting for the lock (SQLite)
+            await first.commit()
+            assert await racing == shop_id
+            await second.commit()
+        async with engine.connect() as conn:
+            shops = await conn.scalar(
+                select(func.count()).select_from(Shop).where(Shop.platform == PlatformKind.SELFMALL)
+            )
+        assert shops == 1
+    finally:
+        await engine.dispose()
