@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -359,6 +360,25 @@ async def _demo_logins(url: str) -> list[DemoLogin]:
         await engine.dispose()
 
 
+async def _a_trace_code(url: str) -> str | None:
+    """The traceability code of the lot received last (its public page is the one a QR on the
+    shelf leads to today)."""
+    from sqlalchemy import select
+
+    from bangfu.models import SupplyLot
+    from bangfu.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            code: str | None = await conn.scalar(
+                select(SupplyLot.trace_code).order_by(SupplyLot.received_on.desc(), SupplyLot.id.desc()).limit(1)
+            )
+            return code
+    finally:
+        await engine.dispose()
+
+
 async def _serve(url: str, logins: list[DemoLogin]) -> None:
     """Serve the console on 127.0.0.1:8080 (or a free port), print the demo logins, until Ctrl-C."""
     import bangfu.demo.mall  # noqa: F401  (the mall's serving lines)
@@ -366,6 +386,11 @@ async def _serve(url: str, logins: list[DemoLogin]) -> None:
 
     host = "127.0.0.1"
     port = free_port(host, 8080)
+    if "BANGFU_PUBLIC_URL" not in os.environ:
+        # QR codes and campaign links name the address served here (a free port if 8080 is taken).
+        os.environ["BANGFU_PUBLIC_URL"] = f"http://{host}:{port}"
+        get_settings.cache_clear()
+    trace_code = await _a_trace_code(url)
     pay = await _start_fake_pay(url)
 
     def ready(address: str) -> None:
@@ -373,6 +398,9 @@ async def _serve(url: str, logins: list[DemoLogin]) -> None:
         console.print(t("web.board.serving", url=f"{address.rstrip('/')}/board"), highlight=False)
         console.print(t("demo.mall_serving", url=f"{address.rstrip('/')}/mall/"), highlight=False)
         console.print(t("demo.pay_serving", url=pay.base_url), highlight=False)
+        if trace_code is not None:
+            trace = f"{address.rstrip('/')}/t/{trace_code}"
+            console.print(t("demo.trace_serving", url=trace, qr=f"{trace}/qr.png"), highlight=False)
         console.print(t("web.demo_logins", password=DEMO_PASSWORD), highlight=False)
         for login in logins:
             scope = f"  ({login.scope})" if login.scope else ""

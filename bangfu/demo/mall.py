@@ -29,6 +29,10 @@ MESSAGES.update(
             "{pending} awaiting payment)",
         },
         "demo.mall_serving": {"zh": "县域自营商城：{url}", "en": "County mall: {url}"},
+        "demo.trace_serving": {
+            "zh": "溯源页（批次二维码所指）：{url}  二维码：{qr}",
+            "en": "Traceability page (where a lot's QR code leads): {url}  QR code: {qr}",
+        },
         "demo.pay_serving": {
             "zh": "模拟支付通道（测试密钥）：{url}",
             "en": "Fake payment provider (test keys): {url}",
