@@ -128,9 +128,7 @@ async def load_sales(
                     )
             if sku_id in seen:
                 column = "sku_code" if row.sku_code is not None else "barcode"
-                reason = (
-                    f"the same product as row {seen[sku_id]} of receipt {receipt_no}: list a product once a receipt"
-                )
+                reason = f"the same product as row {seen[sku_id]} of receipt {receipt_no}: one line per product"
                 errors.append(RowError(number, column, reason))
             seen.setdefault(sku_id, number)
         records[receipt_no] = (first_no, _order(receipt_no, members))
