@@ -170,7 +170,7 @@ async def _register_offline(
         Text(t("shops.added" if created else "shops.updated", id=shop_id, platform=kind.value, name=shop_name)),
         soft_wrap=True,
     )
-    console.print(t("shops.offline_next", id=shop_id), highlight=False)
+    console.print(t("shops.offline_next", id=shop_id), highlight=False, soft_wrap=True)
 
 
 def _read_secret(from_stdin: bool) -> str:

@@ -305,3 +305,39 @@ def test_imported_sales_reach_the_household_ledger_and_the_county_channels(db_ur
     driven = {r.key: r for r in seen.by_channel}
     assert driven["vending"].figures.households > 0 and driven["vending"].figures.income > 0
     assert driven["vending"].label == "Vending machines"
+
+
+async def test_the_products_import_keeps_one_sku_per_barcode(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await import_file(sessions, "cooperatives", EXAMPLES / "cooperatives.csv")
+    header, rows = _table(EXAMPLES / "products.csv")
+    rows = [list(r) for r in rows[:4]]
+    at = header.index("条码")
+    await import_file(sessions, "products", _write(tmp_path / "p.csv", header, rows))
+    bad = [list(r) for r in rows]
+    bad[0][at] = rows[0][at][:-1] + str((int(rows[0][at][-1]) + 1) % 10)  # a wrong check digit
+    bad[1][at] = rows[2][at]  # SKU 2 takes SKU 3's barcode, which SKU 3 keeps in the file
+    bad[3][at] = rows[2][at]  # ... and so does SKU 4
+    before = await _stored_skus(sessions)
+    with pytest.raises(ImportRejected) as rejected:
+        await import_file(sessions, "products", _write(tmp_path / "bad.csv", header, bad))
+    name = tmp_path / "bad.csv"
+    assert [str(e) for e in rejected.value.errors] == [
+        f"{name}:2:条码: barcode {bad[0][at]}: the check digit should be {rows[0][at][-1]}",
+        f"{name}:4:条码: {rows[2][at]} is also the barcode of row 3",
+        f"{name}:5:条码: {rows[2][at]} is also the barcode of row 3",
+    ]
+    only_stored = [list(r) for r in rows[:2]]
+    only_stored[1][at] = rows[2][at]  # held by a SKU stored before, which this file does not mention
+    with pytest.raises(ImportRejected) as rejected:
+        await import_file(sessions, "products", _write(tmp_path / "taken.csv", header, only_stored))
+    assert [str(e) for e in rejected.value.errors] == [
+        f"{tmp_path / 'taken.csv'}:3:条码: {rows[2][at]} is already the barcode of SKU {rows[2][header.index('SKU编码')]}"
+    ]
+    assert await _stored_skus(sessions) == before
+
+
+async def _stored_skus(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str | None]]:
+    async with sessions() as session:
+        return [(c, b) for c, b in await session.execute(select(Sku.sku_code, Sku.barcode).order_by(Sku.sku_code))]
