@@ -332,8 +332,9 @@ async def test_the_products_import_keeps_one_sku_per_barcode(
     only_stored[1][at] = rows[2][at]  # held by a SKU stored before, which this file does not mention
     with pytest.raises(ImportRejected) as rejected:
         await import_file(sessions, "products", _write(tmp_path / "taken.csv", header, only_stored))
+    holder = rows[2][header.index("SKU编码")]
     assert [str(e) for e in rejected.value.errors] == [
-        f"{tmp_path / 'taken.csv'}:3:条码: {rows[2][at]} is already the barcode of SKU {rows[2][header.index('SKU编码')]}"
+        f"{tmp_path / 'taken.csv'}:3:条码: {rows[2][at]} is already the barcode of SKU {holder}"
     ]
     assert await _stored_skus(sessions) == before
 
