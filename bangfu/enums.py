@@ -17,11 +17,20 @@ class PlatformKind(StrEnum):
     KUAISHOU = "kuaishou"
     YOUZAN = "youzan"
     SELFMALL = "selfmall"
-    # Offline channels arrive as CSV/POS imports into the same ledger.
-    COUNTER = "counter"
-    VENDING = "vending"
-    COMMUNITY = "community"
-    FAIR = "fair"
+    # Channels without an API: their sales arrive as files (``bangfu import sales``) into the
+    # same store and ledger. The 832 platform is online but offers counties exports only.
+    COUNTER = "counter"  # 专柜/专区
+    VENDING = "vending"  # canteen vending machines
+    COMMUNITY = "community"  # community stores
+    FAIR = "fair"  # fairs, 展销会
+    CANTEEN = "canteen"  # canteen purchasing
+    UNION = "union"  # union purchasing
+    PLATFORM_832 = "832"
+
+    @property
+    def is_offline(self) -> bool:
+        """No API: never synced; sales come in by ``bangfu import sales``."""
+        return self in OFFLINE_CHANNELS
 
 
 class ChannelType(StrEnum):
@@ -34,6 +43,23 @@ class ChannelType(StrEnum):
     CANTEEN = "canteen"
     UNION = "union"
     COUNTER = "counter"
+    VENDING = "vending"
+    COMMUNITY = "community"
+    FAIR = "fair"
+
+
+#: The offline (file-fed) platform kinds and the channel type each reports under (same value).
+OFFLINE_CHANNELS: dict[PlatformKind, ChannelType] = {
+    PlatformKind.COUNTER: ChannelType.COUNTER,
+    PlatformKind.VENDING: ChannelType.VENDING,
+    PlatformKind.COMMUNITY: ChannelType.COMMUNITY,
+    PlatformKind.FAIR: ChannelType.FAIR,
+    PlatformKind.CANTEEN: ChannelType.CANTEEN,
+    PlatformKind.UNION: ChannelType.UNION,
+    PlatformKind.PLATFORM_832: ChannelType.PLATFORM_832,
+}
+#: Their stored values, for SQL filters (``Shop.platform.not_in(OFFLINE_PLATFORMS)``).
+OFFLINE_PLATFORMS: tuple[str, ...] = tuple(kind.value for kind in OFFLINE_CHANNELS)
 
 
 class OrderStatus(StrEnum):

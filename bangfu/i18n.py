@@ -84,6 +84,34 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "XLSX 文件已损坏，无法读取此行（XML 错误：{error}）",
         "en": "the XLSX is broken at this row (XML error: {error})",
     },
+    "import.sales.shop_needed": {
+        "zh": "导入销售需要指明线下店铺：--shop 编号（bangfu shops list 可查）",
+        "en": "a sales import needs its offline shop: --shop ID (see bangfu shops list)",
+    },
+    "import.shop_only_for_sales": {
+        "zh": "--shop 只用于 bangfu import sales",
+        "en": "--shop is only for bangfu import sales",
+    },
+    "import.sales.no_shop": {
+        "zh": "没有编号为 {id} 的店铺；先用 bangfu shops add --channel vending --name 名称 建立线下店铺",
+        "en": "no shop {id}; add the offline shop first: bangfu shops add --channel vending --name NAME",
+    },
+    "import.sales.online_shop": {
+        "zh": "店铺 #{id}（{platform}）{name} 从平台接口同步，不接受导入销售；线下渠道（专柜、售货机、社区店、"
+        "展销会、食堂、工会、832 平台）各建一个线下店铺：bangfu shops add --channel vending --name 名称",
+        "en": "shop #{id} ({platform}) {name} is synced from its platform's API and takes no imported sales; "
+        "give each offline channel (counter, vending, community, fair, canteen, union, 832) a shop of its own: "
+        "bangfu shops add --channel vending --name NAME",
+    },
+    "import.sales.accounted": {
+        "zh": "核算流水线已处理（归因、批次分摊、记账）：新记销售凭证 {posted} 笔，分摊批次 {allocated} 行",
+        "en": "accounting pipeline run (attribution, lot draws, ledger): {posted} sale journals posted, "
+        "{allocated} lines drawn from lots",
+    },
+    "import.sales.queued": {
+        "zh": "已排入核算队列（accounting），由 worker 归因、分摊批次、记账",
+        "en": "queued for the accounting workers (attribution, lot draws, ledger)",
+    },
     "db.upgraded": {"zh": "数据库已升级到 {revision}（{url}）", "en": "database at {revision} ({url})"},
     "db.granted": {
         "zh": "已为角色 {role} 设置应用权限：{tables} 张表（{url}）；账本表只可插入与查询",
@@ -146,6 +174,37 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "接口地址 {url} 无效：需要 http:// 或 https:// 开头并带主机名，如 https://gw.api.taobao.com/router/rest",
         "en": "base URL {url} is not valid: it needs http:// or https:// and a host, "
         "e.g. https://gw.api.taobao.com/router/rest",
+    },
+    "shops.platform_needed": {
+        "zh": "请给出平台（taobao、tmall、jd、douyin、kuaishou、youzan、selfmall），"
+        "线下店铺则用 --channel 给出类型（counter、vending、community、fair、canteen、union、832）",
+        "en": "name the platform (taobao, tmall, jd, douyin, kuaishou, youzan, selfmall), or for an offline "
+        "shop its kind with --channel (counter, vending, community, fair, canteen, union, 832)",
+    },
+    "shops.offline_channel": {
+        "zh": "{kind} 店铺的渠道类型就是 {kind}",
+        "en": "a {kind} shop's channel type is {kind}",
+    },
+    "shops.offline_no_api": {
+        "zh": "线下店铺没有平台接口和凭据，不接受 {options}；其销售用 bangfu import sales 导入",
+        "en": "an offline shop has no API nor credentials: {options} not accepted; its sales come in by "
+        "bangfu import sales",
+    },
+    "shops.county_offline_only": {
+        "zh": "--county 只用于线下店铺",
+        "en": "--county is for offline shops",
+    },
+    "shops.api_options": {
+        "zh": "平台店铺需要 {options}",
+        "en": "a platform shop needs {options}",
+    },
+    "shops.offline_next": {
+        "zh": "线下店铺不做同步；导入销售：bangfu import sales 文件.csv --shop {id}",
+        "en": "offline shops are not synced; import their sales: bangfu import sales FILE.csv --shop {id}",
+    },
+    "sync.offline_skipped": {
+        "zh": "跳过 {count} 个线下店铺（不同步，销售用 bangfu import sales 导入）：{names}",
+        "en": "skipped {count} offline shop(s) (not synced; their sales come in by bangfu import sales): {names}",
     },
     "sync.no_shops": {
         "zh": "没有可同步的店铺：先用 bangfu shops add 或 add-from-fakes 接入店铺",
@@ -338,7 +397,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "report.channel.832": {"zh": "832平台", "en": "832 platform"},
     "report.channel.canteen": {"zh": "食堂采购", "en": "Canteen"},
     "report.channel.union": {"zh": "工会采购", "en": "Union"},
-    "report.channel.counter": {"zh": "专柜", "en": "Counter"},
+    "report.channel.counter": {"zh": "专柜/专区", "en": "Counters"},
+    "report.channel.vending": {"zh": "智能售货机", "en": "Vending machines"},
+    "report.channel.community": {"zh": "社区店", "en": "Community stores"},
+    "report.channel.fair": {"zh": "展销会", "en": "Fairs"},
     "report.col.session": {"zh": "场次", "en": "Session"},
     "report.col.title": {"zh": "标题", "en": "Title"},
     "report.col.room": {"zh": "直播间", "en": "Room"},

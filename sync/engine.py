@@ -44,7 +44,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.clock import Clock, utcnow
-from bangfu.enums import ErrorClass, SyncStream
+from bangfu.enums import ErrorClass, PlatformKind, SyncStream
 from bangfu.errors import UserError
 from bangfu.i18n import t
 from bangfu.models import Alert, QuarantinedRecord, Shop, SyncCursor, SyncRun
@@ -172,6 +172,8 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ public
     async def shops(self, shop_ids: Sequence[int] | None = None) -> list[Shop]:
+        """The shops to sync: those named (an unknown id is an error), or every active shop with an
+        endpoint. Offline shops (no API: their sales are imported) are never among them."""
         async with self.engine.connect() as conn:
             query = select(Shop).where(Shop.active.is_(True), Shop.base_url.is_not(None)).order_by(Shop.id)
             if shop_ids:
@@ -181,7 +183,7 @@ class SyncEngine:
         if shop_ids and len(shops) != len(set(shop_ids)):
             missing = sorted(set(shop_ids) - {s.id for s in shops})
             raise SyncError(f"no shop with id {', '.join(map(str, missing))}")
-        return shops
+        return [shop for shop in shops if not PlatformKind(shop.platform).is_offline]
 
     async def sync_all(
         self,
@@ -231,6 +233,8 @@ class SyncEngine:
         full: bool = False,
         progress: Progress | None = None,
     ) -> list[StreamOutcome]:
+        if PlatformKind(shop.platform).is_offline:
+            return []  # no API to pull from: its sales are imported
         try:
             connector = self._connector(shop)
         except Exception as exc:  # noqa: BLE001  # a shop that cannot even be configured is recorded, not fatal

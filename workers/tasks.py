@@ -268,8 +268,13 @@ def recent_periods(moment: datetime) -> list[str]:
 
 
 async def _active_shop_ids(engine: AsyncEngine) -> list[int]:
+    """Active shops with a platform to sync and a settlement bill to reconcile against (not the
+    offline ones: their sales are imported and no platform pays them out)."""
+    from bangfu.enums import OFFLINE_PLATFORMS
     from bangfu.models import Shop
 
     async with engine.connect() as conn:
-        rows = await conn.execute(select(Shop.id).where(Shop.active.is_(True)).order_by(Shop.id))
+        rows = await conn.execute(
+            select(Shop.id).where(Shop.active.is_(True), Shop.platform.not_in(OFFLINE_PLATFORMS)).order_by(Shop.id)
+        )
         return [shop_id for (shop_id,) in rows]

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, safe_url, upgrade_database
+from bangfu.demo.offline import seed_and_describe
 from bangfu.demo.scenario import (
     COUNTY_NAME,
     SCENARIO_STEPS,
@@ -227,11 +228,13 @@ def _months(first: datetime, last: datetime) -> list[str]:
 async def reconcile_shops(
     url: str, *, missing_after_days: int = 15, now: datetime | None = None
 ) -> list[tuple[str, str, dict[str, int]]]:
-    """Reconcile every shop for every month in which it has paid orders (what the beat's
+    """Reconcile every shop (but the offline ones: no platform pays them out) for every month in
+    which it has paid orders (what the beat's
     ``bangfu.reconcile_all`` does for the last two months), one transaction per shop and month;
     returns (shop name, month, counts by verdict) in shop order."""
     from sqlalchemy import func, select
 
+    from bangfu.enums import OFFLINE_PLATFORMS
     from bangfu.models import Order, Shop
     from bangfu.store import make_engine
     from workers.reconcile import reconcile
@@ -244,7 +247,7 @@ async def reconcile_shops(
                 await conn.execute(
                     select(Shop.id, Shop.name, func.min(Order.paid_at), func.max(Order.paid_at))
                     .join(Order, Order.shop_id == Shop.id)
-                    .where(Order.paid_at.is_not(None))
+                    .where(Order.paid_at.is_not(None), Shop.platform.not_in(OFFLINE_PLATFORMS))
                     .group_by(Shop.id, Shop.name)
                     .order_by(Shop.id)
                 )
@@ -296,6 +299,7 @@ async def _demo(
     await _connect_and_sync(url, seed, orders, days)
     if mall_orders:
         await _seed_mall(url, seed, days, mall_orders)
+    console.print(await seed_and_describe(url, seed, days), highlight=False)
     await _account(url, days)
     await _reconcile(url)
     from bangfu.cli.alerts import print_unsold_run

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bangfu.cli.app import console, err_console, fail, run, user_errors
 from bangfu.cli.db import DbOption, upgrade_database
-from bangfu.enums import ChannelType, PlatformKind, SyncStream
+from bangfu.enums import OFFLINE_CHANNELS, OFFLINE_PLATFORMS, ChannelType, PlatformKind, SyncStream
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, t
 from bangfu.models import QuarantinedRecord, Shop
@@ -40,11 +40,26 @@ def _url(db: str | None) -> str:
 # --------------------------------------------------------------------------- shops
 @shops_app.command("add")
 def shops_add(
-    platform: Annotated[PlatformKind, typer.Argument(help="taobao, tmall, jd, douyin, kuaishou, youzan, selfmall.")],
-    name: Annotated[str, typer.Option("--name", help="What people call the shop.")],
-    base_url: Annotated[str, typer.Option("--base-url", help="The platform gateway (or a fake's base_url).")],
-    app_key: Annotated[str, typer.Option("--app-key", help="App key / client id / login name.")],
-    shop_id: Annotated[str, typer.Option("--shop-id", help="The platform's id of the shop.")],
+    platform: Annotated[
+        PlatformKind | None,
+        typer.Argument(
+            help="taobao, tmall, jd, douyin, kuaishou, youzan, selfmall; or an offline kind (counter, vending, "
+            "community, fair, canteen, union, 832), also given as --channel.",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="What people call the shop.")] = "",
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="The platform gateway (or a fake's base_url).")
+    ] = None,
+    app_key: Annotated[str | None, typer.Option("--app-key", help="App key / client id / login name.")] = None,
+    shop_id: Annotated[
+        str | None,
+        typer.Option(
+            "--shop-id",
+            help="The platform's id of the shop; offline: the machine's or till's code (default: the name).",
+        ),
+    ] = None,
     app_secret_stdin: Annotated[
         bool,
         typer.Option(
@@ -62,7 +77,13 @@ def shops_add(
     access_token: Annotated[str | None, typer.Option("--access-token", help="Seller access token / session.")] = None,
     refresh_token: Annotated[str | None, typer.Option("--refresh-token")] = None,
     extra: Annotated[list[str] | None, typer.Option("--extra", help="More credentials as key=value.")] = None,
-    channel: Annotated[ChannelType | None, typer.Option("--channel", help="Channel type for reports.")] = None,
+    channel: Annotated[
+        ChannelType | None,
+        typer.Option("--channel", help="Channel type for reports; alone, an offline kind: --channel vending."),
+    ] = None,
+    county: Annotated[
+        str | None, typer.Option("--county", help="Offline shops: the region (code or name) the shop sells for.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Register a shop; its secrets go to the secrets file, never to the database.
@@ -70,11 +91,46 @@ def shops_add(
     The app secret is read from stdin (``--app-secret-stdin``) or asked for on the terminal,
     never taken as an argument (arguments show in ``ps``). A shop already registered is
     refused unless ``--replace`` is given.
+
+    Offline shops (counter, vending, community, fair, canteen, union, 832) have no API and no
+    credentials: ``bangfu shops add --channel vending --name NAME [--shop-id CODE] [--county 513328]``.
+    They are never synced; their sales come in by ``bangfu import sales FILE --shop ID``.
     """
     from sync.shops import ShopSpec, normalise_credentials, validate_base_url
 
     if app_secret is not None:
         fail(t("shops.secret_on_command_line"))
+    if not name.strip():
+        raise typer.BadParameter("give the shop's name", param_hint="--name")
+    kind = platform
+    if kind is None:
+        offline = PlatformKind(channel.value) if channel is not None and channel.value in OFFLINE_PLATFORMS else None
+        if offline is None:
+            raise typer.BadParameter(t("shops.platform_needed"), param_hint="PLATFORM")
+        kind = offline
+    if kind.is_offline:
+        if channel is not None and channel != OFFLINE_CHANNELS[kind]:
+            raise typer.BadParameter(t("shops.offline_channel", kind=kind.value), param_hint="--channel")
+        api = {
+            "--base-url": base_url,
+            "--app-key": app_key,
+            "--app-secret-stdin": app_secret_stdin or None,
+            "--access-token": access_token,
+            "--refresh-token": refresh_token,
+            "--extra": extra or None,
+        }
+        given = [option for option, value in api.items() if value is not None]
+        if given:
+            fail(t("shops.offline_no_api", options=", ".join(given)))
+        run(_register_offline(_url(db), kind, name, shop_id, county, replace))
+        return
+    if county is not None:
+        raise typer.BadParameter(t("shops.county_offline_only"), param_hint="--county")
+    needed = {"--base-url": base_url, "--app-key": app_key, "--shop-id": shop_id}
+    missing = [option for option, value in needed.items() if not value]
+    if missing:
+        raise typer.BadParameter(t("shops.api_options", options=", ".join(missing)), param_hint=missing[0])
+    assert base_url is not None
     try:
         validate_base_url(base_url)
     except SyncError as exc:
@@ -93,8 +149,28 @@ def shops_add(
             raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--extra")
         fields[key] = value
     with user_errors():
-        spec = ShopSpec(platform, name, base_url, normalise_credentials(fields), channel)
+        spec = ShopSpec(kind, name, base_url, normalise_credentials(fields), channel)
     run(_register(_url(db), [spec], replace=replace))
+
+
+async def _register_offline(
+    url: str, kind: PlatformKind, name: str, code: str | None, county: str | None, replace: bool
+) -> None:
+    from bangfu.offline import add_offline_shop
+
+    await upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            shop, created = await add_offline_shop(session, kind, name, code=code, county=county, replace=replace)
+            shop_id, shop_name = shop.id, shop.name
+    finally:
+        await engine.dispose()
+    console.print(
+        Text(t("shops.added" if created else "shops.updated", id=shop_id, platform=kind.value, name=shop_name)),
+        soft_wrap=True,
+    )
+    console.print(t("shops.offline_next", id=shop_id), highlight=False, soft_wrap=True)
 
 
 def _read_secret(from_stdin: bool) -> str:
@@ -215,7 +291,12 @@ async def _sync(
     try:
         sync = SyncEngine(engine, policy=policy)
         shops = {s.id: s for s in await sync.shops(shop_ids)}
+        skipped = await _offline_shops(engine, shop_ids)
+        if skipped:
+            console.print(Text(t("sync.offline_skipped", count=len(skipped), names="、".join(skipped))), soft_wrap=True)
         if not shops:
+            if skipped:
+                return 0
             raise UserError(t("sync.no_shops"))
         results = await sync_with_progress(sync, shops, until_caught_up=until_caught_up, full=full, streams=streams)
         failed = [(shops[shop_id].name, o) for shop_id, outcomes in results.items() for o in outcomes if not o.ok]
@@ -224,6 +305,14 @@ async def _sync(
         return len(failed)
     finally:
         await engine.dispose()
+
+
+async def _offline_shops(engine: Any, shop_ids: Sequence[int] | None) -> list[str]:
+    """The names of the offline shops a sync of ``shop_ids`` (None: every active shop) leaves out."""
+    query = select(Shop.name).where(Shop.platform.in_(OFFLINE_PLATFORMS)).order_by(Shop.id)
+    query = query.where(Shop.id.in_(shop_ids)) if shop_ids else query.where(Shop.active.is_(True))
+    async with engine.connect() as conn:
+        return [str(name) for name in await conn.scalars(query)]
 
 
 async def sync_with_progress(

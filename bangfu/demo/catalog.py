@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from bangfu.importing.rows import gs1_check_digit
+
+# A GS1 China company prefix for the county's brand (690-699 are China's): EAN-13 barcodes are
+# this, a five-digit item number and the check digit.
+BARCODE_PREFIX = "6975328"
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogSku:
@@ -23,6 +29,7 @@ class CatalogSku:
     selling_points: str
     supplier_index: int  # which of the county's 17 suppliers makes it (0-based)
     certified: bool  # has a 消费帮扶产品认定 certificate
+    barcode: str | None = None  # EAN-13 on the pack (the county's GS1 company prefix + a running number)
 
 
 # (category, base names, specs with retail price in fen, unit, selling point)
@@ -125,7 +132,13 @@ def default_catalog() -> tuple[CatalogSku, ...]:
                             selling_points=point,
                             supplier_index=(family_index * 3 + name_index) % SUPPLIER_COUNT,
                             certified=(spu_number % 4) != 0,
+                            barcode=_ean13(len(skus) + 1),
                         )
                     )
         round_no += 1
     return tuple(skus)
+
+
+def _ean13(item: int) -> str:
+    body = f"{BARCODE_PREFIX}{item:05d}"
+    return body + gs1_check_digit(body)

@@ -226,6 +226,7 @@ def build_scenario(seed: int = 7, households: int = 3000) -> Scenario:
                     "sku_code": sku.sku_code,
                     "spec": sku.spec,
                     "unit": sku.unit,
+                    "barcode": sku.barcode,
                     "retail_price": sku.price_fen,
                     "promo_price": sku.promo_price_fen,
                     "selling_points": sku.selling_points,

@@ -86,6 +86,10 @@ def parse_rows(kind: str, path: Path, limits: Limits = LIMITS) -> ParsedFile:
             shown = headers[1] if chinese else headers[0]
             others = " / ".join(h for h in headers if h != shown)
             errors.append(FileError(name, 1, shown, f"missing column (also accepted: {others})"))
+    for group in getattr(model, "ONE_OF", ()):
+        if not any(field_name in column_of for field_name in group):
+            shown = " / ".join(model.HEADERS[f][1] if chinese else model.HEADERS[f][0] for f in group)
+            errors.append(FileError(name, 1, shown, "missing column: one of these is needed"))
     if errors:
         return ParsedFile([], errors, column_of)
 
@@ -152,19 +156,36 @@ def _field_from_message(message: str, model: type[ImportRow]) -> str:
 
 
 async def import_file(
-    sessions: async_sessionmaker[AsyncSession], kind: str, path: Path, limits: Limits = LIMITS
+    sessions: async_sessionmaker[AsyncSession],
+    kind: str,
+    path: Path,
+    limits: Limits = LIMITS,
+    *,
+    shop_id: int | None = None,
 ) -> LoadResult:
     """Validate and load one file in one transaction; raise :class:`ImportRejected` on any error.
 
     References (cooperative codes, SKUs, shops...) of the rows that parsed are checked even when
     other rows did not, so row and reference errors come in one report; then nothing is kept.
+    ``shop_id`` is the offline shop a ``sales`` file is for (and only that kind takes one).
     """
+    options: dict[str, int] = {}
+    if kind == "sales":
+        if shop_id is None:
+            raise UserError(t("import.sales.shop_needed"))
+        from bangfu.importing.sales import sales_shop
+
+        async with sessions() as session:
+            await sales_shop(session, shop_id)  # a wrong shop is said before the file is read
+        options["shop_id"] = shop_id
+    elif shop_id is not None:
+        raise UserError(t("import.shop_only_for_sales"))
     parsed = parse_rows(kind, path, limits)
     if not parsed.rows:
         raise ImportRejected(str(path), parsed.errors)
     try:
         async with sessions() as session, session.begin():
-            result: LoadResult = await LOADERS[kind](session, parsed.rows, partial=bool(parsed.errors))
+            result: LoadResult = await LOADERS[kind](session, parsed.rows, partial=bool(parsed.errors), **options)
             errors = parsed.errors + [
                 FileError(str(path), e.row, parsed.columns.get(e.field, e.field), e.reason) for e in result.errors
             ]

@@ -130,7 +130,7 @@ PRODUCT_SOURCES = {
     "selection_evaluation": "selection_evaluation",
     "perishable": "perishable",
 }
-SKU_SOURCES = {"promo_price_fen": "promo_price"}
+SKU_SOURCES = {"promo_price_fen": "promo_price", "barcode": "barcode"}
 CERT_SOURCES = {"status": "cert_status"}
 CONTRIBUTION_SOURCES = {"grade": "grade", "guaranteed_price_fen": "guaranteed_price"}
 LOT_SOURCES = {
@@ -317,6 +317,7 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow], *
                 result.errors.append(
                     RowError(number, name, f"differs from row {first[0]} of the same product {row.spu_code}")
                 )
+    result.errors.extend(await _barcode_clashes(session, rows))
     if result.errors:
         return result
     products = {p.spu_code: p for p in await session.scalars(select(Product).where(Product.spu_code.in_(first_of_spu)))}
@@ -357,6 +358,7 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow], *
             "unit": row.unit,
             "retail_price_fen": row.retail_price,
             "promo_price_fen": row.promo_price,
+            "barcode": row.barcode,
         }
         sku = skus.get(row.sku_code)
         created = sku is None
@@ -384,6 +386,30 @@ async def load_products(session: AsyncSession, rows: NumberedRows[ProductRow], *
                 changed = _assign(cert, _given(row, cert_values, CERT_SOURCES)) or changed
         _tally(result, created, changed)
     return result
+
+
+async def _barcode_clashes(session: AsyncSession, rows: NumberedRows[ProductRow]) -> list[RowError]:
+    """One barcode, one SKU: not two rows of the file, nor a SKU stored with it that the file
+    does not give another barcode (or clear)."""
+    errors: list[RowError] = []
+    first: dict[str, tuple[int, str]] = {}
+    for number, row in rows:
+        if row.barcode is None:
+            continue
+        if row.barcode in first and first[row.barcode][1] != row.sku_code:
+            errors.append(
+                RowError(number, "barcode", f"{row.barcode} is also the barcode of row {first[row.barcode][0]}")
+            )
+            continue
+        first.setdefault(row.barcode, (number, row.sku_code))
+    if not first:
+        return errors
+    rebarcoded = {row.sku_code for _, row in rows if "barcode" in row.model_fields_set}
+    for code, barcode in await session.execute(select(Sku.sku_code, Sku.barcode).where(Sku.barcode.in_(sorted(first)))):
+        number, sku_code = first[str(barcode)]
+        if code != sku_code and code not in rebarcoded:
+            errors.append(RowError(number, "barcode", f"{barcode} is already the barcode of SKU {code}"))
+    return sorted(errors, key=lambda e: e.row)
 
 
 def _default_status(row: ProductRow) -> Any:
@@ -763,6 +789,15 @@ async def load_listing_map(
     return result
 
 
+async def load_sales(
+    session: AsyncSession, rows: NumberedRows[Any], *, partial: bool = False, shop_id: int | None = None
+) -> LoadResult:
+    """Sales of an offline shop, one order per receipt (:mod:`bangfu.importing.sales`)."""
+    from bangfu.importing.sales import load_sales as load
+
+    return await load(session, rows, partial=partial, shop_id=shop_id)
+
+
 LOADERS: dict[str, Any] = {
     "cooperatives": load_cooperatives,
     "households": load_households,
@@ -771,4 +806,5 @@ LOADERS: dict[str, Any] = {
     "units": load_units,
     "sessions": load_sessions,
     "listings": load_listing_map,
+    "sales": load_sales,
 }

@@ -31,7 +31,7 @@ from pydantic import (
 
 from bangfu.clock import SHANGHAI
 from bangfu.enums import CertificationStatus, HouseholdCategory, SupplierKind, UnitType
-from bangfu.money import FEN_PER_YUAN, MoneyError, parse_yuan
+from bangfu.money import FEN_PER_YUAN, MoneyError, fen_to_yuan_str, parse_yuan
 
 _CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -52,6 +52,22 @@ def _credit_code(value: str) -> str:
     return code
 
 
+def gs1_check_digit(body: str) -> str:
+    """The check digit of a GS1 number (EAN-8, UPC-A, EAN-13, ITF-14) whose other digits are ``body``:
+    weights 3 and 1 alternate from the right."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str((10 - total % 10) % 10)
+
+
+def _barcode(value: str) -> str:
+    code = value.strip()
+    if not code.isascii() or not code.isdigit() or len(code) not in (8, 12, 13, 14):
+        raise ValueError(f"{value!r} is not a barcode: 8, 12, 13 or 14 digits (EAN-8, UPC-A, EAN-13, ITF-14)")
+    if gs1_check_digit(code[:-1]) != code[-1]:
+        raise ValueError(f"barcode {code}: the check digit should be {gs1_check_digit(code[:-1])}")
+    return code
+
+
 def _blank_to_none(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         return None
@@ -67,6 +83,7 @@ MAX_YUAN = {
     "price": 1_000_000,  # one unit of a SKU
     "unit_budget": 1_000_000_000,  # a purchasing unit's yearly target or canteen budget
     "minute_gmv": 100_000_000,  # one minute of one live session
+    "sale": 100_000_000,  # one line of a sales file (an amount or a discount)
 }
 MAX_INT = 2**31 - 1  # INTEGER columns
 
@@ -168,6 +185,7 @@ OptText128 = Annotated[Annotated[str, Field(max_length=128)] | None, Opt]
 OptText255 = Annotated[Annotated[str, Field(max_length=255)] | None, Opt]
 OptLongText = Annotated[Annotated[str, Field(max_length=4000)] | None, Opt]
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{6}([0-9]{3})?([0-9]{3})?$")]
+OptBarcode = Annotated[Annotated[str, AfterValidator(_barcode)] | None, Opt]
 
 SUPPLIER_KINDS = {
     "cooperative": SupplierKind.COOPERATIVE,
@@ -289,6 +307,7 @@ class ProductRow(ImportRow):
         "sku_code": ("sku_code", "SKU编码", "规格编码"),
         "spec": ("spec", "规格"),
         "unit": ("unit", "单位"),
+        "barcode": ("barcode", "条码", "商品条码", "条形码"),
         "retail_price": ("retail_price", "零售价", "零售价(元)", "零售价（元）"),
         "promo_price": ("promo_price", "促销活动价", "促销价", "促销活动价(元)", "促销活动价（元）"),
         "selling_points": ("selling_points", "产品卖点", "卖点"),
@@ -317,6 +336,7 @@ class ProductRow(ImportRow):
     sku_code: Annotated[str, Field(min_length=1, max_length=40)]
     spec: Text64
     unit: Annotated[str, Field(min_length=1, max_length=16)]
+    barcode: OptBarcode = None
     retail_price: Annotated[int, _money("price"), Field(gt=0)]
     promo_price: Annotated[Annotated[int, Field(gt=0)] | None, _money("price"), Opt] = None
     selling_points: OptLongText = None
@@ -542,6 +562,73 @@ class ListingMapRow(ImportRow):
     sku_code: OptText64 = None
 
 
+MAX_SALE_QUANTITY = 100_000  # units of one product on one receipt
+
+
+class SalesRow(ImportRow):
+    """One line of a till's, vending machine's or platform's sales export (``bangfu import sales``).
+
+    Rows with the same receipt number are the lines of one order (one receipt, one order, keyed
+    by shop and receipt number), and repeat the receipt's own columns (time, payment, unit).
+    A line names its product by SKU code or barcode (or both, which must agree); a receipt lists
+    each product once. Money: the line's amount is quantity x unit price - discount, to the fen:
+    an amount column, when present, must say exactly that (a receipt's rounding, 抹零, goes into
+    the discount of one of its lines).
+    """
+
+    HEADERS = {
+        "receipt_no": ("receipt_no", "小票号", "单号", "交易号", "流水号"),
+        "sold_at": ("sold_at", "销售时间", "交易时间"),
+        "sku_code": ("sku_code", "商品编码", "SKU编码", "规格编码"),
+        "barcode": ("barcode", "条码", "商品条码", "条形码"),
+        "title": ("title", "商品名称", "品名"),
+        "quantity": ("quantity", "数量"),
+        "unit_price": ("unit_price", "单价", "单价(元)", "单价（元）"),
+        "amount": ("amount", "金额", "金额(元)", "金额（元）", "实收金额"),
+        "discount": ("discount", "优惠", "优惠(元)", "优惠（元）", "优惠金额"),
+        "payment": ("payment", "支付方式"),
+        "unit_code": ("unit_code", "采购单位", "采购单位编码"),
+    }
+    KEY = ("receipt_no", "sku_code", "barcode")
+    ONE_OF: ClassVar[tuple[tuple[str, ...], ...]] = (("sku_code", "barcode"),)
+    RECEIPT_FIELDS: ClassVar[tuple[str, ...]] = ("sold_at", "payment", "unit_code")
+
+    receipt_no: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_.:/#-]+$")]
+    sold_at: LocalTime
+    sku_code: Annotated[Annotated[str, Field(max_length=40)] | None, Opt] = None
+    barcode: OptBarcode = None
+    title: OptText255 = None
+    quantity: Annotated[int, Whole, Field(gt=0, le=MAX_SALE_QUANTITY)]
+    unit_price: Annotated[int, _money("price"), Field(gt=0)]
+    amount: Annotated[int | None, _money("sale"), Opt] = None
+    discount: Annotated[int, _money("sale"), Opt] = 0
+    payment: OptText32 = None
+    unit_code: OptText32 = None
+
+    @property
+    def paid(self) -> int:
+        """The line's amount in fen: quantity x unit price - discount."""
+        return self.quantity * self.unit_price - self.discount
+
+    @model_validator(mode="after")
+    def _check(self) -> SalesRow:
+        if self.sku_code is None and self.barcode is None:
+            raise ValueError("sku_code: give the SKU code or the barcode of the product")
+        gross = self.quantity * self.unit_price
+        if self.discount > gross:
+            raise ValueError(
+                f"discount: {fen_to_yuan_str(self.discount)} is more than quantity x unit price "
+                f"({fen_to_yuan_str(gross)})"
+            )
+        if self.amount is not None and self.amount != gross - self.discount:
+            raise ValueError(
+                f"amount: {fen_to_yuan_str(self.amount)} is not quantity x unit price - discount "
+                f"= {self.quantity} x {fen_to_yuan_str(self.unit_price)} - {fen_to_yuan_str(self.discount)} "
+                f"= {fen_to_yuan_str(gross - self.discount)}"
+            )
+        return self
+
+
 ROW_MODELS: dict[str, type[ImportRow]] = {
     "cooperatives": CooperativeRow,
     "households": HouseholdRow,
@@ -550,6 +637,7 @@ ROW_MODELS: dict[str, type[ImportRow]] = {
     "units": UnitRow,
     "sessions": SessionRow,
     "listings": ListingMapRow,
+    "sales": SalesRow,
 }
 
 

@@ -41,6 +41,8 @@ class Sku(IdMixin, TimestampMixin, Base):
     unit: Mapped[str] = mapped_column(String(16))
     retail_price_fen: Mapped[int] = mapped_column(Fen)
     promo_price_fen: Mapped[int | None] = mapped_column(Fen)
+    # GS1 barcode (EAN-8/UPC-A/EAN-13/ITF-14) on the pack: how POS and vending exports name it.
+    barcode: Mapped[str | None] = mapped_column(String(14), unique=True, index=True)
     active: Mapped[bool] = mapped_column(default=True)
 
     product: Mapped[Product] = relationship(back_populates="skus")

@@ -44,10 +44,13 @@ PLATFORMS = {
     "kuaishou": ("快手", "Kuaishou"),
     "youzan": ("有赞", "Youzan"),
     "selfmall": ("自建商城", "Own mall"),
-    "counter": ("专柜", "Counter"),
+    "counter": ("专柜/专区", "Counter"),
     "vending": ("售货机", "Vending"),
     "community": ("社区店", "Community store"),
     "fair": ("展销会", "Fair"),
+    "canteen": ("食堂采购", "Canteen"),
+    "union": ("工会采购", "Union"),
+    "832": ("832平台", "832 platform"),
 }
 
 _TEXT: dict[str, dict[Lang, str]] = {

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bangfu.enums import UserRole
+from bangfu.enums import ChannelType, UserRole
 from bangfu.i18n import MESSAGES, current_lang, t
 from bangfu.queries import cooperatives as qc
 from bangfu.queries import households as qh
@@ -300,13 +300,8 @@ MESSAGES.update(
         "web.coop.no": {"zh": "否", "en": "no"},
         "web.coop.versions": {"zh": "全部版本", "en": "All versions"},
         "web.coop.read_only": {"zh": "只读", "en": "read only"},
-        "web.coop.channel.ecommerce": {"zh": "电商", "en": "E-commerce"},
-        "web.coop.channel.live": {"zh": "直播", "en": "Live"},
-        "web.coop.channel.selfmall": {"zh": "自建商城", "en": "Own mall"},
-        "web.coop.channel.832": {"zh": "832平台", "en": "832 platform"},
-        "web.coop.channel.canteen": {"zh": "食堂采购", "en": "Canteen"},
-        "web.coop.channel.union": {"zh": "工会采购", "en": "Union"},
-        "web.coop.channel.counter": {"zh": "专柜", "en": "Counter"},
+        # Every channel type, named as the reports name it (offline channels included).
+        **{f"web.coop.channel.{c.value}": MESSAGES[f"report.channel.{c.value}"] for c in ChannelType},
     }
 )
 

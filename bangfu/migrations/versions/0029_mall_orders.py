@@ -7,7 +7,7 @@ notification, query and refund, verified or refused. The application role gets t
 privileges of ``bangfu db grant``.
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-06 22:30:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0029"
-down_revision: str | None = "0027"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
