@@ -32,7 +32,17 @@ CSRF_COOKIE = "bangfu_csrf"
 LANG_COOKIE = "bangfu_lang"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Reachable without signing in.
-PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/v1/openapi.json", "/lang", "/favicon.ico", "/board", "/mall", "/t/")
+PUBLIC_PREFIXES = (
+    "/login",
+    "/static/",
+    "/healthz",
+    "/api/v1/openapi.json",
+    "/lang",
+    "/favicon.ico",
+    "/board",
+    "/mall",
+    "/t/",
+)
 
 # Server-to-server callbacks that carry their own signature instead (the payment provider's notify).
 CSRF_EXEMPT = frozenset({"/mall/pay/notify"})
