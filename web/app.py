@@ -94,6 +94,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.operator_recon",
         "web.views.operator_stock",
         "web.views.operator_listings",
+        "web.views.operator_shipments",
     ]
     modules = []
     for name in names:

@@ -126,6 +126,9 @@ def _register() -> None:
 
     app.add_typer(listings.listings_app, name="listings")
     app.add_typer(listings.prices_app, name="prices")
+    from bangfu.cli import shipments
+
+    app.add_typer(shipments.shipments_app, name="shipments")
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install
