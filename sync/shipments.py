@@ -37,10 +37,10 @@ from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.clock import Clock, utcnow
-from bangfu.enums import Carrier, ErrorClass, PlatformKind, ShipmentState
-from bangfu.errors import UserError
+from bangfu.enums import Carrier, ErrorClass, ShipmentState
 from bangfu.models import Alert, Order, Shipment, Shop
 from bangfu.secrets import SecretStore
+from bangfu.shipments import SHIP_PLATFORMS, ShipmentError, record_shipment
 from connectors.base import Connector, ShipConflict, ShipResult
 from connectors.errors import AuthError, PlatformError, RateLimitError, RetriableError
 from sync.factory import ConnectorFactory
@@ -59,24 +59,9 @@ ORDERS: Table = Order.__table__  # type: ignore[assignment]
 SHOPS: Table = Shop.__table__  # type: ignore[assignment]
 ALERTS: Table = Alert.__table__  # type: ignore[assignment]
 
-#: platforms with a ship API (the others' orders are shipped ``local``)
-SHIP_PLATFORMS = frozenset(
-    {
-        PlatformKind.TAOBAO,
-        PlatformKind.TMALL,
-        PlatformKind.JD,
-        PlatformKind.DOUYIN,
-        PlatformKind.KUAISHOU,
-        PlatformKind.YOUZAN,
-    }
-)
 AUTH_ALERT = "shipments.auth"
 #: a claimed shipment is not taken by another pass for this long (a crashed pass's claim lapses)
 CLAIM = timedelta(minutes=10)
-
-
-class ShipmentError(UserError):
-    """A shipment that cannot be recorded (unknown order, a pushed one with another tracking)."""
 
 
 def backoff(attempts: int, *, base: float = 60.0, cap: float = 6 * 3600.0, retry_after: float | None = None) -> float:
@@ -131,77 +116,15 @@ class ShipmentPusher:
         via: str = "cli",
         conn: AsyncConnection | None = None,
     ) -> int:
-        """Record the order's shipment (see the module doc); returns the shipment's id."""
-        try:
-            known = Carrier(str(carrier).strip().upper())
-        except ValueError:
-            raise ShipmentError(f"unknown carrier {carrier!r}; one of {', '.join(c.value for c in Carrier)}") from None
-        tracking = tracking_no.strip()
-        if not tracking.isalnum() or not 8 <= len(tracking) <= 30 or not tracking.isascii():
-            raise ShipmentError(f"tracking number must be 8-30 letters/digits: {tracking_no!r}")
+        """Record the order's shipment (:func:`bangfu.shipments.record_shipment`); its id."""
         if conn is None:
             async with self.engine.begin() as own:
-                return await self._add(own, order_id, known, tracking, recorded_by, via)
-        return await self._add(conn, order_id, known, tracking, recorded_by, via)
-
-    async def _add(
-        self, conn: AsyncConnection, order_id: int, carrier: Carrier, tracking: str, recorded_by: int | None, via: str
-    ) -> int:
-        order = (
-            await conn.execute(
-                select(ORDERS.c.id, ORDERS.c.shop_id, SHOPS.c.platform, SHOPS.c.base_url)
-                .join(SHOPS, SHOPS.c.id == ORDERS.c.shop_id)
-                .where(ORDERS.c.id == order_id)
-            )
-        ).first()
-        if order is None:
-            raise ShipmentError(f"no order {order_id}")
-        now = self.clock()
-        pushable = PlatformKind(order.platform) in SHIP_PLATFORMS and order.base_url is not None
-        state = ShipmentState.PENDING if pushable else ShipmentState.LOCAL
-        existing = (await conn.execute(select(SHIPMENTS).where(SHIPMENTS.c.order_id == order_id))).first()
-        if existing is not None:
-            if existing.carrier == carrier and existing.tracking_no == tracking:
-                return int(existing.id)
-            if existing.push_state == ShipmentState.PUSHED:
-                raise ShipmentError(
-                    f"order {order_id} was pushed shipped with {existing.carrier} {existing.tracking_no}; "
-                    "the platform keeps that tracking number"
+                return await record_shipment(
+                    own, order_id, carrier, tracking_no, now=self.clock(), recorded_by=recorded_by, via=via
                 )
-            await conn.execute(
-                update(SHIPMENTS)
-                .where(SHIPMENTS.c.id == existing.id)
-                .values(
-                    carrier=carrier,
-                    tracking_no=tracking,
-                    recorded_by=recorded_by,
-                    recorded_via=via,
-                    recorded_at=now,
-                    push_state=state,
-                    attempts=0,
-                    last_error_class=None,
-                    last_error=None,
-                    next_attempt_at=None,
-                )
-            )
-            return int(existing.id)
-        inserted = await conn.execute(
-            SHIPMENTS.insert()
-            .values(
-                order_id=order_id,
-                shop_id=order.shop_id,
-                carrier=carrier,
-                tracking_no=tracking,
-                recorded_by=recorded_by,
-                recorded_via=via,
-                recorded_at=now,
-                push_state=state,
-                attempts=0,
-                already_on_platform=False,
-            )
-            .returning(SHIPMENTS.c.id)
+        return await record_shipment(
+            conn, order_id, carrier, tracking_no, now=self.clock(), recorded_by=recorded_by, via=via
         )
-        return int(inserted.scalar_one())
 
     async def resolve_order(
         self, platform_order_id: str, shop_id: int | None = None, *, conn: AsyncConnection | None = None
@@ -340,27 +263,24 @@ class ShipmentPusher:
 
     async def _finish(self, line: ShipmentLine, result: ShipResult | PlatformError) -> None:
         now = self.clock()
-        values: dict[str, Any]
+        async with self.engine.connect() as conn:
+            query = select(SHIPMENTS.c.attempts).where(SHIPMENTS.c.id == line.shipment_id)
+            attempts = int(await conn.scalar(query) or 0) + 1  # this one counts, whatever came of it
+        values: dict[str, Any] = {"attempts": attempts}
         if isinstance(result, ShipResult):
             line.status = "pushed"
-            values = {
-                "push_state": ShipmentState.PUSHED,
-                "pushed_at": now,
-                "already_on_platform": result.already,
-                "last_error_class": None,
-                "last_error": None,
-                "next_attempt_at": None,
-            }
+            values.update(
+                push_state=ShipmentState.PUSHED,
+                pushed_at=now,
+                already_on_platform=result.already,
+                last_error_class=None,
+                last_error=None,
+                next_attempt_at=None,
+            )
         else:
             error_class = "conflict" if isinstance(result, ShipConflict) else result.error_class.value
             line.error = f"{error_class}: {result}"[:2000]
-            values = {"last_error_class": error_class, "last_error": str(result)[:2000]}
-            async with self.engine.connect() as conn:
-                attempts = int(
-                    await conn.scalar(select(SHIPMENTS.c.attempts).where(SHIPMENTS.c.id == line.shipment_id)) or 0
-                )
-            attempts += 1
-            values["attempts"] = attempts
+            values.update(last_error_class=error_class, last_error=str(result)[:2000])
             if isinstance(result, RetriableError) and attempts < self.max_attempts:
                 hint = result.retry_after if isinstance(result, RateLimitError) else None
                 delay = backoff(attempts, base=self.base_delay, retry_after=hint)

@@ -95,6 +95,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.operator_stock",
         "web.views.operator_listings",
         "web.views.operator_shipments",
+        "web.views.delivery",
     ]
     modules = []
     for name in names:

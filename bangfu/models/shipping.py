@@ -1,11 +1,12 @@
 """Shipments: the county ships an order (carrier + tracking number) and the hub tells the
-order's platform (``sync.shipments``)."""
+order's platform (``sync.shipments``); delivery batches: a purchasing unit's orders delivered
+together on one day (``bangfu.delivery``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bangfu.enums import Carrier, ShipmentState
@@ -39,3 +40,30 @@ class Shipment(IdMixin, Base):
     next_attempt_at: Mapped[datetime | None]
     pushed_at: Mapped[datetime | None]
     already_on_platform: Mapped[bool] = mapped_column(default=False)  # the platform had it before our push
+
+
+class DeliveryBatch(IdMixin, Base):
+    """A purchasing unit's orders delivered together on one day (统一配送): ``open`` while
+    orders are added, ``shipped`` once marked shipped (a shipment recorded for each order).
+
+    ``address`` is where it goes (the unit's delivery address when the batch was made)."""
+
+    __tablename__ = "delivery_batches"
+    __table_args__ = (UniqueConstraint("unit_id", "delivery_date"),)
+
+    unit_id: Mapped[int] = mapped_column(IdType, ForeignKey("purchasing_units.id"), index=True)
+    delivery_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | shipped
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    shipped_at: Mapped[datetime | None]
+    shipped_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id"))
+
+
+class DeliveryBatchOrder(IdMixin, Base):
+    """An order in a delivery batch (an order is in one batch at most)."""
+
+    __tablename__ = "delivery_batch_orders"
+
+    batch_id: Mapped[int] = mapped_column(IdType, ForeignKey("delivery_batches.id"), index=True)
+    order_id: Mapped[int] = mapped_column(IdType, ForeignKey("orders.id"), unique=True)

@@ -140,7 +140,7 @@ async def test_a_rate_limit_backs_off_then_goes_through(engine: AsyncEngine) -> 
         clock.now = row.next_attempt_at
         assert [x.status for x in await pusher.push()] == ["pushed"]
         row = await _shipment(engine, shipment)
-        assert (row.push_state, row.attempts, row.last_error) == (ShipmentState.PUSHED, 1, None)
+        assert (row.push_state, row.attempts, row.last_error) == (ShipmentState.PUSHED, 2, None)
         assert fake.world.order(tid).tracking_no == "YT1234567890"  # type: ignore[union-attr]
 
 

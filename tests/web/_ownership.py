@@ -50,7 +50,7 @@ Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
     "lot_sku", "lot",
-    "recon_exception",
+    "recon_exception", "delivery_batch",
 )  # fmt: skip
 
 
@@ -259,5 +259,21 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     lots = await _rows(conn, "SELECT id, sku_id FROM supply_lots")
     out.own["lot"], out.foreign["lot"] = _split(
         {(int(lot),) for lot, _ in lots}, {(int(lot),) for lot, k in lots if (int(k),) in own_lot_skus}
+    )
+    # Delivery batches: a unit's own; the operator's through the shops of their orders.
+    batch_rows = await _rows(
+        conn,
+        "SELECT b.id, b.unit_id, o.shop_id FROM delivery_batches b "
+        "LEFT JOIN delivery_batch_orders x ON x.batch_id = b.id LEFT JOIN orders o ON o.id = x.order_id",
+    )
+    own_batches = {
+        (int(b),)
+        for b, u, s in batch_rows
+        if admin
+        or (role == "unit" and unit_id is not None and int(u) == int(unit_id))
+        or (role == "operator" and s is not None and (int(s),) in run_shops)
+    }
+    out.own["delivery_batch"], out.foreign["delivery_batch"] = _split(
+        {(int(b),) for b, _, _ in batch_rows}, own_batches
     )
     return out
