@@ -21,6 +21,7 @@ from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
 from connectors.fakes.world import FakeOrder
 from connectors.registry import connector_class
+from connectors.retry import RetryPolicy
 from connectors.shipping import ShipConflict
 from tests.connectors.contract import STANDARD_CREDENTIALS
 
@@ -154,7 +155,8 @@ async def test_refused_orders_and_bad_values_are_bad_records(fake: Running, sess
 
 
 async def test_errors_are_classified(fake: Running, session: aiohttp.ClientSession) -> None:
-    connector = connect(fake, session)
+    quick = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002)
+    connector = connector_class(fake.platform)(config_for(fake), session=session, clock=fake.clock.now, retry=quick)
     order = new_paid_order(fake)
     fake.fake.faults.profile = FaultProfile(server_error=1.0, max_consecutive=100)
     with pytest.raises(PlatformError) as failed:
