@@ -231,3 +231,42 @@ class UserRole(StrEnum):
     COOPERATIVE = "cooperative"  # one cooperative's households, lots, journals and income
     COUNTY = "county"  # a region (county office)
     UNIT = "unit"  # one purchasing unit
+
+
+class Carrier(StrEnum):
+    """Express carriers the county ships with, by the hub's own code; each connector maps them
+    to its platform's carrier code (TOP ``company_code``, JOS ``logiCoprId`` ...)."""
+
+    SF = "SF"  # 顺丰速运
+    ZTO = "ZTO"  # 中通快递
+    YTO = "YTO"  # 圆通速递
+    STO = "STO"  # 申通快递
+    YUNDA = "YUNDA"  # 韵达快递
+    EMS = "EMS"  # 中国邮政EMS
+    POSTB = "POSTB"  # 邮政快递包裹
+    JD = "JD"  # 京东快递
+
+    @property
+    def label(self) -> str:
+        return _CARRIER_LABELS[self]
+
+
+_CARRIER_LABELS: dict[Carrier, str] = {
+    Carrier.SF: "顺丰速运",
+    Carrier.ZTO: "中通快递",
+    Carrier.YTO: "圆通速递",
+    Carrier.STO: "申通快递",
+    Carrier.YUNDA: "韵达快递",
+    Carrier.EMS: "中国邮政EMS",
+    Carrier.POSTB: "邮政快递包裹",
+    Carrier.JD: "京东快递",
+}
+
+
+class ShipmentState(StrEnum):
+    """A shipment's push to its order's platform (``shipments.push_state``)."""
+
+    PENDING = "pending"  # to push (again at ``next_attempt_at``)
+    PUSHED = "pushed"  # the platform has the order shipped with this tracking number
+    FAILED = "failed"  # the platform refused it (bad record, auth, a conflict): an operator acts
+    LOCAL = "local"  # no platform to tell (the county's own mall, offline): nothing to push

@@ -31,6 +31,9 @@ hook                                   what it does
 ``push_stock(...)``                    where the platform supports it
 ``_stock_delta(...)``, ``read_stock``  the platform's incremental stock API and stock read
                                        (default: read-then-set; see ``push_stock_delta``)
+``_ship(order_id, code, tracking)``    the platform's ship API (``ship`` maps the carrier,
+                                       checks the tracking number, makes a re-push of the
+                                       same tracking a success: see connectors.shipping)
 =====================================  ====================================================
 
 The request loop, :meth:`Connector.call`::
@@ -83,6 +86,7 @@ from __future__ import annotations
 from connectors.core import Clock, ConnectorCore
 from connectors.prices import PriceWrites
 from connectors.request_loop import DEFAULT_HTTP_ERRORS, RequestLoop
+from connectors.shipping import ShipConflict, ShipResult, ShipWrites
 from connectors.stock import StockWrites
 from connectors.streams import StreamDriver
 from connectors.tokens import TokenRefresh
@@ -112,6 +116,9 @@ __all__ = [
     "Request",
     "RequestLoop",
     "Response",
+    "ShipConflict",
+    "ShipResult",
+    "ShipWrites",
     "ShopConfig",
     "StockDeltaResult",
     "StockPushUncertain",
@@ -123,10 +130,10 @@ __all__ = [
 ]
 
 
-class Connector(StockWrites, PriceWrites):
+class Connector(ShipWrites, PriceWrites):
     """Base of every platform connector; see the module docstring for the hooks.
 
     The layers, each in its own module: :class:`ConnectorCore` (class variables, identity),
     :class:`TokenRefresh`, :class:`RequestLoop`, :class:`StreamDriver` (windows, paging,
-    quarantine, public streams), :class:`StockWrites` and :class:`PriceWrites`.
+    quarantine, public streams), :class:`StockWrites`, :class:`ShipWrites` (shipments) and :class:`PriceWrites`.
     """

@@ -97,6 +97,8 @@ def surface_modules() -> list[ModuleType]:
         "web.views.mall",
         "web.views.mall_operator",
         "web.views.trace",
+        "web.views.operator_shipments",
+        "web.views.delivery",
     ]
     modules = []
     for name in names:

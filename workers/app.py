@@ -39,6 +39,7 @@ ROUTES = {
     "bangfu.refetch_quarantined": {"queue": "sync"},
     "bangfu.sync_shop_requested": {"queue": "sync"},
     "bangfu.stock_settle_requested": {"queue": "sync"},
+    "bangfu.push_shipments": {"queue": "sync"},
     "bangfu.process_lines": {"queue": "accounting"},
     "bangfu.attribute_lines": {"queue": "accounting"},
     "bangfu.allocate_lines": {"queue": "accounting"},
@@ -52,6 +53,7 @@ ROUTES = {
 # The periodic work (``celery -A workers beat`` or ``bangfu worker --beat``).
 BEAT_SCHEDULE = {
     "sync-all-shops": {"task": "bangfu.sync_all", "schedule": timedelta(minutes=5)},
+    "push-shipments": {"task": "bangfu.push_shipments", "schedule": timedelta(minutes=2)},
     "process-all-lines": {"task": "bangfu.process_all", "schedule": timedelta(minutes=1)},
     "reconcile-last-month": {"task": "bangfu.reconcile_all", "schedule": timedelta(hours=6)},
     "detect-unsold-stock": {"task": "bangfu.detect_unsold", "schedule": timedelta(hours=12)},

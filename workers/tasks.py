@@ -203,6 +203,23 @@ def stock_settle_requested(shop_ids: list[int] | None, by: str, database_url: st
     return run_with_engine(work, database_url)
 
 
+# One ship call per due shipment, at the platforms' rate limits.
+@app.task(name="bangfu.push_shipments", **limits(20))  # type: ignore[untyped-decorator]
+def push_shipments(shop_ids: list[int] | None = None, database_url: str | None = None) -> dict[str, int]:
+    """Push the due shipments to their orders' platforms (``sync.shipments``): retried with
+    backoff on the next runs, never sent again once pushed, a shop stopped on an auth error."""
+    from sync.shipments import ShipmentPusher
+
+    async def work(engine: AsyncEngine) -> dict[str, int]:
+        lines = await ShipmentPusher(engine).push(shop_ids)
+        counts: dict[str, int] = {}
+        for line in lines:
+            counts[line.status] = counts.get(line.status, 0) + 1
+        return counts
+
+    return run_with_engine(work, database_url)
+
+
 # One query and a message per active shop: seconds.
 @app.task(name="bangfu.sync_all", **limits(2))  # type: ignore[untyped-decorator]
 def sync_all(database_url: str | None = None) -> list[int]:

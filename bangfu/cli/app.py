@@ -129,6 +129,9 @@ def _register() -> None:
     from bangfu.cli import mall
 
     app.add_typer(mall.mall_app, name="mall")
+    from bangfu.cli import shipments
+
+    app.add_typer(shipments.shipments_app, name="shipments")
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install

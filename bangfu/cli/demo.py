@@ -104,6 +104,7 @@ async def _connect_and_sync(url: str, seed: int, orders: int, days: int) -> None
     from datetime import timedelta
 
     from bangfu.cli.sync import stats_table, sync_with_progress
+    from bangfu.demo.delivery import seed_delivery
     from bangfu.demo.shops import pair_with_fakes
     from bangfu.secrets import SecretStore
     from bangfu.store import make_engine, session_factory
@@ -111,6 +112,7 @@ async def _connect_and_sync(url: str, seed: int, orders: int, days: int) -> None
     from connectors.fakes.registry import PLATFORM_ORDER
     from connectors.fakes.server import build_fake, start
     from sync.engine import SyncEngine, SyncPolicy
+    from sync.shipments import ShipmentPusher
     from sync.shops import register, specs_from_entries
     from sync.stats import shop_stats
 
@@ -144,6 +146,9 @@ async def _connect_and_sync(url: str, seed: int, orders: int, days: int) -> None
         shops = {s.id: s for s in await sync.shops()}
         await sync_with_progress(sync, shops, until_caught_up=True)
         console.print(stats_table(await shop_stats(engine)))
+        console.print(
+            t("demo.delivery", **vars(await seed_delivery(engine, push=ShipmentPusher(engine, secrets=secrets).push)))
+        )
     finally:
         for item in running:
             await item.close()

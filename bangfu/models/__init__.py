@@ -24,6 +24,7 @@ from bangfu.models.mall import MallOrder, MallPaymentEvent
 from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine, order_is_paid
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
 from bangfu.models.session_summary import SessionSummary, SessionSummaryDirty
+from bangfu.models.shipping import DeliveryBatch, DeliveryBatchOrder, Shipment
 from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
 from bangfu.models.sync import QuarantinedRecord, QuarantineRefetch, SyncCursor, SyncRun
@@ -38,6 +39,8 @@ __all__ = [
     "ChannelPrice",
     "Cooperative",
     "CooperativeLineFact",
+    "DeliveryBatch",
+    "DeliveryBatchOrder",
     "ExplanationWindow",
     "Host",
     "Household",
@@ -78,6 +81,7 @@ __all__ = [
     "SessionSummary",
     "SessionSummaryDirty",
     "SettlementLine",
+    "Shipment",
     "Shop",
     "Sku",
     "SplitPolicy",

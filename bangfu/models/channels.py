@@ -123,6 +123,8 @@ class PurchasingUnit(IdMixin, TimestampMixin, Base):
     # The unit's kind for campaign reports when the county names one beyond ``unit_type``
     # (``unit_kinds.code``: 军营, 社区, 商超 ...); None: its ``unit_type``.
     kind_code: Mapped[str | None] = mapped_column(String(24))
+    # Where the county delivers the unit's orders (delivery notes; migration 0030).
+    delivery_address: Mapped[str | None] = mapped_column(Text)
 
     region: Mapped[Region | None] = relationship()
     targets: Mapped[list[UnitTarget]] = relationship(back_populates="unit")

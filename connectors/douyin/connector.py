@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from bangfu.enums import PlatformKind, SyncStream
+from bangfu.enums import Carrier, PlatformKind, SyncStream
 from bangfu.records import (
     LiveSessionRecord,
     OrderRecord,
@@ -280,3 +280,28 @@ class DouyinConnector(Connector):
 
     async def _price_write(self, platform_item_id: str, platform_sku_id: str | None, price_fen: int) -> PricePushResult:
         return await stock.write_price(self.api, platform_item_id, platform_sku_id, price_fen)
+
+    # ------------------------------------------------------------------ shipments
+    #: ``company_code`` (pinyin codes of order.logisticsCompanyList)
+    carrier_codes: ClassVar[Mapping[Carrier, str | int]] = MappingProxyType(
+        {
+            Carrier.SF: "shunfeng",
+            Carrier.ZTO: "zhongtong",
+            Carrier.YTO: "yuantong",
+            Carrier.STO: "shentong",
+            Carrier.YUNDA: "yunda",
+            Carrier.EMS: "ems",
+            Carrier.POSTB: "youzhengguonei",
+            Carrier.JD: "jd",
+        }
+    )
+    already_shipped_codes: ClassVar[frozenset[str]] = frozenset({"isv.business-failed:30030"})
+    tracking_keys: ClassVar[frozenset[str]] = frozenset({"tracking_no"})  # logistics_info[]
+
+    async def _ship(self, platform_order_id: str, carrier_code: str | int, tracking_no: str) -> None:
+        """``order.logisticsAdd``: ``order_id``, ``company_code``, ``logistics_code`` (the
+        tracking number); success is the envelope's code 10000 (the request loop checks it)."""
+        await self.api(
+            "order.logisticsAdd",
+            {"order_id": platform_order_id, "company_code": str(carrier_code), "logistics_code": tracking_no},
+        )

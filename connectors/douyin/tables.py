@@ -165,6 +165,12 @@ ERRORS: Mapping[str | int, ErrorResolution] = MappingProxyType(
         40003: _BAD,  # isv.parameter-format-invalid and other platform params
         40004: _BAD,  # isv.parameter-invalid:<n> (window beyond 90 days, size > 100, ...)
         50002: _BAD,  # isv.business-failed:<n>
+        # order.logisticsAdd refusals [I numbers]: that order cannot ship as asked.
+        "isv.business-failed:30030": ErrorResolution(ErrorClass.BAD_RECORD, message="订单已发货"),
+        "isv.business-failed:30031": ErrorResolution(ErrorClass.BAD_RECORD, message="订单已退款或已关闭"),
+        "isv.business-failed:30032": ErrorResolution(ErrorClass.BAD_RECORD, message="物流公司不存在"),
+        "isv.business-failed:30033": ErrorResolution(ErrorClass.BAD_RECORD, message="运单号不合法"),
+        "isv.business-failed:30034": ErrorResolution(ErrorClass.BAD_RECORD, message="订单不存在"),
         10001: _BAD,  # partial failure
         70000: _BAD,  # API offline
         90000: _BAD,

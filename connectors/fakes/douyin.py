@@ -18,7 +18,9 @@ Gateway, as a conforming client sees it:
   ``isv.access-token-no-existed``, ``isv.parameter-format-invalid``), 40004 business params
   (``isv.parameter-invalid:<n>``: 20008 size > 100, 20022 beyond the last 90 days, 20013
   page x size > 50,000, 20011 no start time, 20012 more than one combine_status, 10035 page < 0),
-  50002 business failures, 60000 rate limit.
+  50002 business failures (``isv.business-failed:<n>``; ``order.logisticsAdd`` [I numbers]:
+  30030 already shipped, 30031 refunded or closed, 30032 unknown company, 30033 bad tracking
+  number, 30034 no such order), 60000 rate limit.
 * tokens: ``token.create`` (``authorization_self`` + ``shop_id``, or ``authorization_code`` +
   ``code``) and ``token.refresh`` (``refresh_token``); access tokens live 7 days, refresh
   tokens 14 days, a refresh retires the old pair.
@@ -62,6 +64,7 @@ from connectors.fakes.protocol import douyin as protocol
 from connectors.fakes.protocol.douyin import parse_timestamp
 from connectors.fakes.push import DOUYIN_PUSH, PushSender
 from connectors.fakes.server import FakePlatform, Record, json_response
+from connectors.fakes.shipping import DOUYIN_CARRIERS, known_code, valid_tracking
 from connectors.fakes.world import (
     SHANGHAI,
     FakeItem,
@@ -71,6 +74,7 @@ from connectors.fakes.world import (
     FakeRefund,
     FakeSettlementLine,
     FakeWorld,
+    ShipError,
     StockError,
 )
 
@@ -216,6 +220,7 @@ class FakeDouyin(FakePlatform):
         "sku.list",
         "sku.syncStock",
         "sku.editPrice",
+        "order.logisticsAdd",
         "order.getSettleBillDetailV3",
         "live.sessionList",
         "live.sessionDetail",
@@ -391,6 +396,7 @@ class FakeDouyin(FakePlatform):
             "sku.list": self._sku_list,
             "sku.syncStock": self._sku_sync_stock,
             "sku.editPrice": self._sku_edit_price,
+            "order.logisticsAdd": self._logistics_add,
             "order.getSettleBillDetailV3": self._settle_bill,
             "live.sessionList": self._live_list,
             "live.sessionDetail": self._live_detail,
@@ -959,6 +965,32 @@ class FakeDouyin(FakePlatform):
                 world.set_stock(item.item_id, sku.sku_id, stock_num)
         except StockError as exc:
             raise _business(10007, f"库存更新失败: {exc}") from None
+        return {}
+
+    def _logistics_add(self, world: FakeWorld, params: dict[str, Any]) -> dict[str, Any]:
+        """order.logisticsAdd (订单发货): ``order_id``, ``company_code`` (pinyin carrier code) and
+        ``logistics_code`` (the tracking number); ships the order in the world."""
+        order_id = _id_text(params.get("order_id"))
+        if not order_id:
+            raise _missing("order_id", "isv.order-id-missing")
+        company = _id_text(params.get("company_code"))
+        if not company:
+            raise _missing("company_code", "isv.company-code-missing")
+        tracking = _id_text(params.get("logistics_code"))
+        if not tracking:
+            raise _missing("logistics_code", "isv.logistics-code-missing")
+        if not known_code(DOUYIN_CARRIERS, company):
+            raise _business(30032, f"物流公司{company}不存在")
+        if not valid_tracking(tracking):
+            raise _business(30033, f"运单号{tracking}不合法")
+        try:
+            world.ship(order_id, company, tracking)
+        except ShipError as exc:
+            if exc.reason == "not_found":
+                raise _business(30034, "订单不存在") from None
+            if exc.reason == "shipped":
+                raise _business(30030, "订单已发货，请勿重复发货") from None
+            raise _business(30031, f"订单已退款或已关闭，不能发货: {exc}") from None
         return {}
 
     def _sku_edit_price(self, world: FakeWorld, params: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,8 @@ What a conforming client of the real API sees:
 * Success under ``<method with _>_responce`` (sic) with ``code: "0"``; business failures as
   ``apiResult.success=false`` + ``numberCode``/``chineseErrCode`` (orders, bills),
   ``success=false`` + ``resultCode``/``resultMessage`` (after-sales, stock) [I codes, the same
-  the connector's tables name].
+  the connector's tables name]; ``pop.order.shipment`` (ships the order in the world) as
+  ``sopjosshipment_result.success=false`` + ``errorCode``/``errorMessage`` [I].
 * ``pop.order.search`` and ``pop.order.get`` require ``optional_fields`` ("需返回的字段列表。
   必填，不填或者为空则请求被拒绝"): a missing or empty list is a parameter error (``10100021``),
   and an ``orderInfo`` carries only the fields asked for, so a client that forgets a field it
@@ -51,7 +52,8 @@ from connectors.fakes.server import (
     missing,
     replaced,
 )
-from connectors.fakes.world import FakeItem, FakeOrder, FakeRefund, FakeSettlementLine, FakeWorld
+from connectors.fakes.shipping import JD_CARRIERS, known_code, valid_tracking
+from connectors.fakes.world import FakeItem, FakeOrder, FakeRefund, FakeSettlementLine, FakeWorld, ShipError
 
 ZERO_TIME = "0001-01-01 00:00:00"
 API_VERSION = "2.0"
@@ -90,6 +92,11 @@ OUT_OF_RANGE = "10100042"
 NO_SUCH_ORDER = "10100051"
 NO_SUCH_SKU = "20100001"
 NO_SUCH_SERVICE = "30100001"
+# [I] jingdong.pop.order.shipment refusals (sopjosshipment_result.errorCode)
+ALREADY_SHIPPED = "10400001"
+NOT_SHIPPABLE = "10400002"
+NO_SUCH_CARRIER = "10400003"
+BAD_WAYBILL = "10400004"
 
 # Hub order status -> JD orderState (a paid order with an after-sale under way is LOCKED).
 JD_STATE: Mapping[OrderStatus, tuple[str, str]] = {
@@ -273,6 +280,7 @@ class FakeJd(FakePlatform):
             "jingdong.price.write.updateSkuJdPrice": self._price_update,
             "jingdong.pop.bill.detail.query": self._bill_detail,
             "jingdong.vender.shop.query": self._shop_query,
+            "jingdong.pop.order.shipment": self._order_shipment,
         }
 
     # ----------------------------------------------------------------- hooks
@@ -431,6 +439,8 @@ class FakeJd(FakePlatform):
             return {"orderDetailInfo": {"apiResult": _failed_api_result(exc.code, exc.message)}}
         if method == "jingdong.pop.bill.detail.query":
             return {"billResult": {"apiResult": _failed_api_result(exc.code, exc.message)}}
+        if method == "jingdong.pop.order.shipment":
+            return {"sopjosshipment_result": {"success": False, "errorCode": exc.code, "errorMessage": exc.message}}
         failed = {"success": False, "resultCode": exc.code, "resultMessage": exc.message}
         if method == "jingdong.asc.query.list":
             return {"pageResult": failed}
@@ -785,6 +795,33 @@ class FakeJd(FakePlatform):
                 world.set_price(item.item_id, sku_id, price)
                 return {"success": True}
         raise BusinessError(NO_SUCH_SKU, "SKU不存在")
+
+    # ----------------------------------------------------------------- shipping
+
+    def _order_shipment(self, world: FakeWorld, params: Mapping[str, Any]) -> dict[str, Any]:
+        """jingdong.pop.order.shipment (SOP 出库): ``orderId``, ``logiCoprId`` (JD's carrier id)
+        and ``logiNo`` (the tracking number); answers ``sopjosshipment_result.success``. A
+        refusal is ``success: false`` with an ``errorCode`` [I codes]: 10400001 already shipped,
+        10400002 not shippable (cancelled, refunding, locked), 10400003 unknown carrier,
+        10400004 bad tracking number, 10100051 no such order."""
+        order_id = str(params.get("orderId") or "").strip()
+        carrier = str(params.get("logiCoprId") or "").strip()
+        waybill = str(params.get("logiNo") or "").strip()
+        if not order_id or not carrier or not waybill:
+            raise BusinessError(BAD_PARAM, "orderId、logiCoprId、logiNo不能为空")
+        if not known_code(JD_CARRIERS, carrier):
+            raise BusinessError(NO_SUCH_CARRIER, f"物流公司{carrier}不存在")
+        if not valid_tracking(waybill):
+            raise BusinessError(BAD_WAYBILL, f"运单号{waybill}格式错误")
+        try:
+            world.ship(order_id, carrier, waybill)
+        except ShipError as exc:
+            if exc.reason == "not_found":
+                raise BusinessError(NO_SUCH_ORDER, "订单不存在") from None
+            if exc.reason == "shipped":
+                raise BusinessError(ALREADY_SHIPPED, "订单已出库") from None
+            raise BusinessError(NOT_SHIPPABLE, f"订单当前状态不允许出库: {exc}") from None
+        return {"sopjosshipment_result": {"success": True, "errorCode": "", "errorMessage": ""}}
 
     # ----------------------------------------------------------------- settlement bills [I]
 

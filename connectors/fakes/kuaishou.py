@@ -50,6 +50,7 @@ from aiohttp import web
 from bangfu.enums import OrderStatus, RefundStatus, SettlementKind
 from connectors.fakes.protocol import kuaishou as protocol
 from connectors.fakes.server import FakePlatform, Record, json_response
+from connectors.fakes.shipping import KUAISHOU_CARRIERS, known_code, valid_tracking
 from connectors.fakes.world import (
     FakeItem,
     FakeLiveSession,
@@ -58,6 +59,7 @@ from connectors.fakes.world import (
     FakeRefund,
     FakeSettlementLine,
     FakeWorld,
+    ShipError,
     StockError,
 )
 
@@ -114,7 +116,15 @@ BILL_CODES: Mapping[SettlementKind, int] = {
     SettlementKind.SUBSIDY: 7,
     SettlementKind.OTHER: 99,
 }
-WRITE_METHODS = frozenset({"open.item.sku.stock.update", "open.item.sku.price.update"})
+WRITE_METHODS = frozenset(
+    {"open.item.sku.stock.update", "open.item.sku.price.update", "open.seller.order.goods.deliver"}
+)
+#: [I] open.seller.order.goods.deliver refusals (``result``)
+ALREADY_SHIPPED = 803001
+NOT_SHIPPABLE = 803002
+NO_SUCH_EXPRESS = 803003
+BAD_EXPRESS_NO = 803004
+NO_SUCH_ORDER = 803005
 
 
 class KsError(Exception):
@@ -424,6 +434,7 @@ class FakeKuaishou(FakePlatform):
             "open.item.get": self._item_get,
             "open.item.sku.stock.update": self._stock_update,
             "open.item.sku.price.update": self._price_update,
+            "open.seller.order.goods.deliver": self._goods_deliver,
             "open.funds.financial.bill.batch.detail": self._bills,
             "open.live.stream.list": self._live_list,
             "open.live.stream.detail": self._live_detail,
@@ -791,6 +802,33 @@ class FakeKuaishou(FakePlatform):
             world.set_price(str(item_id), str(sku_id), price)
         except StockError as exc:
             raise _bad_param(f"商品或SKU不存在: {exc}") from None
+        return {}
+
+    # ----------------------------------------------------------------- shipping
+
+    def _goods_deliver(self, world: FakeWorld, business: dict[str, Any]) -> dict[str, Any]:
+        """open.seller.order.goods.deliver (订单发货, POST): ``orderId``, ``expressCode`` (Kuaishou's
+        carrier number) and ``expressNo``; ships the order in the world. Refusals [I codes]:
+        803001 already shipped, 803002 refunded or closed, 803003 unknown carrier, 803004 bad
+        tracking number, 803005 no such order."""
+        order_id = _int_param(business, "orderId")
+        express_code = _int_param(business, "expressCode")
+        express_no = str(business.get("expressNo") or "").strip()
+        if not express_no:
+            raise _bad_param("expressNo 不能为空")
+        if not known_code(KUAISHOU_CARRIERS, str(express_code)):
+            raise KsError(NO_SUCH_EXPRESS, f"快递公司编码{express_code}不存在", sub_code=str(NO_SUCH_EXPRESS))
+        if not valid_tracking(express_no):
+            raise KsError(BAD_EXPRESS_NO, f"快递单号{express_no}格式错误", sub_code=str(BAD_EXPRESS_NO))
+        try:
+            world.ship(str(order_id), str(express_code), express_no)
+        except ShipError as exc:
+            if exc.reason == "not_found":
+                raise KsError(NO_SUCH_ORDER, f"订单不存在: {order_id}", sub_code=str(NO_SUCH_ORDER)) from None
+            if exc.reason == "shipped":
+                raise KsError(ALREADY_SHIPPED, "订单已发货，不能重复发货", sub_code=str(ALREADY_SHIPPED)) from None
+            refused = f"订单状态不允许发货(退款中或已关闭): {exc}"
+            raise KsError(NOT_SHIPPABLE, refused, sub_code=str(NOT_SHIPPABLE)) from None
         return {}
 
     # ----------------------------------------------------------------- funds

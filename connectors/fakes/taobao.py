@@ -12,7 +12,8 @@ of the fake clock), the signature (25, md5 / hmac / hmac-sha256, uppercase hex),
 APIs: trades.sold.increment.get (modified DESC, span <= 1 day, inclusive ends), trades.sold.get,
 trade.fullinfo.get, refunds.receive.get, refund.get, items.onsale.get / items.inventory.get
 (with ``skus``), item.quantity.update (type 1 full / 2 incremental, never below 0),
-bill.bills.get (<= 1 day unless trade_id/order_id; ``amount`` in fen [I]), bill.bill.get.
+bill.bills.get (<= 1 day unless trade_id/order_id; ``amount`` in fen [I]), bill.bill.get,
+logistics.offline.send (ships the order in the world).
 Every one of them but item.quantity.update requires ``fields`` (40 ``isv.missing-parameter:fields``
 when missing or empty) and answers with only the fields named (``orders`` / ``sku`` bring the
 sub-orders / SKUs back whole).
@@ -52,6 +53,7 @@ from connectors.fakes.server import (
     missing,
     replaced,
 )
+from connectors.fakes.shipping import TAOBAO_CARRIERS, known_code, valid_tracking
 from connectors.fakes.world import (
     FakeItem,
     FakeOrder,
@@ -59,6 +61,7 @@ from connectors.fakes.world import (
     FakeRefund,
     FakeSettlementLine,
     FakeWorld,
+    ShipError,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -120,6 +123,7 @@ KNOWN_METHODS = frozenset(
         "taobao.item.price.update",
         "taobao.bill.bills.get",
         "taobao.bill.bill.get",
+        "taobao.logistics.offline.send",
     }
 )
 
@@ -186,6 +190,10 @@ def _missing(name: str) -> TopError:
 
 def _invalid(name: str, detail: str = "") -> TopError:
     return TopError(41, "Invalid arguments", f"isv.invalid-parameter:{name}", detail or f"参数{name}无效")
+
+
+def _logistics_error(code: str, detail: str) -> TopError:
+    return TopError(15, "Remote service error", f"isv.logistics-offline-service-error:{code}", detail)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -437,6 +445,7 @@ class FakeTaobao(FakePlatform):
             "taobao.item.price.update": self._item_price_update,
             "taobao.bill.bills.get": self._bills,
             "taobao.bill.bill.get": self._bill_get,
+            "taobao.logistics.offline.send": self._offline_send,
         }
 
     # ----------------------------------------------------------------- hooks
@@ -892,6 +901,38 @@ class FakeTaobao(FakePlatform):
             raise _invalid("num_iid", f"商品{item.item_id}有{len(item.skus)}个SKU,请用taobao.item.sku.price.update")
         world.set_price(item.item_id, item.skus[0].sku_id, price)
         return {"item": {"num_iid": int(item.item_id), "modified": top_time(self.clock.now())}}
+
+    # ----------------------------------------------------------------- shipping
+
+    def _offline_send(self, world: FakeWorld, params: Mapping[str, str]) -> Record:
+        """taobao.logistics.offline.send (自己联系物流发货): ``tid``, ``out_sid`` (the tracking
+        number) and ``company_code``; answers ``shipping.is_success``. Refusals are code 15 with
+        ``isv.logistics-offline-service-error:<B..>`` sub_codes [I codes]: B02 no such trade, B04 already
+        shipped, B27 refunded or closed, B01 unknown company, B60 bad tracking number."""
+        tid = params.get("tid", "")
+        if not tid:
+            raise _missing("tid")
+        out_sid = params.get("out_sid", "")
+        if not out_sid:
+            raise _missing("out_sid")
+        company = params.get("company_code", "")
+        if not company:
+            raise _missing("company_code")
+        if not known_code(TAOBAO_CARRIERS, company):
+            raise _logistics_error("B01", f"物流公司编码{company}不存在")
+        if not valid_tracking(out_sid):
+            raise _logistics_error("B60", f"运单号{out_sid}不符合{company}的运单号规则")
+        if not tid.isdigit():
+            raise _logistics_error("B02", f"交易{tid}不存在")
+        try:
+            world.ship(tid, company, out_sid)
+        except ShipError as exc:
+            if exc.reason == "not_found":
+                raise _logistics_error("B02", f"交易{tid}不存在") from None
+            if exc.reason == "shipped":
+                raise _logistics_error("B04", "订单已发货,不能重复发货") from None
+            raise _logistics_error("B27", f"订单状态不允许发货(退款或已关闭): {exc}") from None
+        return {"shipping": {"is_success": True}}
 
     # ----------------------------------------------------------------- bills
 

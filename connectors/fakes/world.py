@@ -58,6 +58,7 @@ Public interface (stable)::
       .set_stock(item_id, sku_id, quantity) -> int      # raises StockError
       .adjust_stock(item_id, sku_id, delta) -> int      # never below 0: raises StockError
       .set_price(item_id, sku_id, price_fen) -> int     # > 0; raises StockError for an unknown SKU
+      .ship(order_id, company, tracking_no) -> FakeOrder  # the seller ships now; raises ShipError
       .order(order_id) -> FakeOrder | None              # None: unknown
       .orders_modified(start, end) -> list[FakeOrder]   # [start, end), modified asc
       .orders_created(start, end) -> list[FakeOrder]    # [start, end), created asc
@@ -131,6 +132,18 @@ _INDEX_MASK = (1 << _INDEX_BITS) - 1
 _MASK64 = (1 << 64) - 1
 _LIVE_ORDER_SHARE = 0.30  # of orders placed during sessions, in live worlds
 _LIVE_LINE_SHARE = 0.60  # of lines of such orders attributed to the room
+
+
+class ShipError(ValueError):
+    """An order that cannot be shipped now: ``reason`` is ``not_found``, ``unpaid``,
+    ``closed`` (cancelled, or refunded in full), ``refunding`` (a refund is under way) or
+    ``shipped`` (``company``/``tracking_no`` say how)."""
+
+    def __init__(self, reason: str, message: str, company: str | None = None, tracking_no: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.company = company
+        self.tracking_no = tracking_no
 
 
 class StockError(ValueError):
@@ -496,6 +509,7 @@ class FakeWorld:
         self._campaigns: list[FakeCampaign] = self._build_campaigns() if platform == "selfmall" else []
         self._touched: dict[int, int] = {}
         self._placed: dict[str, FakeOrder] = {}  # orders placed by buyers (place_order), by id
+        self._shipments: dict[int, tuple[int, str, str]] = {}  # ship(): index -> (at, company, tracking)
         self._rng = random.Random()  # reseeded per order by _make_plan
         self._campaign_start = int(_epoch(self._campaigns[0].starts_at)) if self._campaigns else 0
         # Plans are pure functions of the index: cache the recently used ones.
@@ -1163,6 +1177,12 @@ class FakeWorld:
         if shipped_at is not None:
             company = LOGISTICS_COMPANIES[(self._key + index) % len(LOGISTICS_COMPANIES)]
             tracking = str(10**11 + (int(order_id) * 7919 + self._key) % (9 * 10**11))
+        shipment = self._shipments.get(index)
+        if shipment is not None and shipment[0] <= now:
+            # shipped by the seller (ship()) before the world's own timeline would have
+            shipped_at, company, tracking = _dt(shipment[0]), shipment[1], shipment[2]
+            if status is OrderStatus.PAID:
+                status = OrderStatus.SHIPPED
         return FakeOrder(
             index=index,
             order_id=order_id,
@@ -1545,6 +1565,42 @@ class FakeWorld:
         self._placed[order_id] = order
         return order
 
+    def ship(self, order_id: str, company: str, tracking_no: str) -> FakeOrder:
+        """The seller ships the order now with ``company``'s ``tracking_no``: the order becomes
+        ``shipped`` (its modified time now), so the next order sync sees it shipped. Only a paid
+        order without a refund under way ships; anything else raises :class:`ShipError` and
+        changes nothing (the platform fakes map the reason to their business errors)."""
+        order = self.order(order_id)
+        if order is None:
+            raise ShipError("not_found", f"order {order_id} not found")
+        if order.tracking_no is not None:
+            raise ShipError("shipped", f"order {order_id} already shipped", order.logistics_company, order.tracking_no)
+        if order.status is OrderStatus.PENDING_PAYMENT:
+            raise ShipError("unpaid", f"order {order_id} is not paid")
+        if order.status is not OrderStatus.PAID:
+            raise ShipError("closed", f"order {order_id} is {order.status.value}")
+        if any(line.refund_state is not LineRefundState.NONE for line in order.lines):
+            raise ShipError("refunding", f"order {order_id} has a refund")
+        now = self._now()
+        if order_id in self._placed:
+            placed = self._placed[order_id]
+            at = _dt(now)
+            shipped = replace(
+                placed,
+                status=OrderStatus.SHIPPED,
+                shipped_at=at,
+                modified_at=max(placed.modified_at, at),
+                logistics_company=company,
+                tracking_no=tracking_no,
+            )
+            self._placed[order_id] = shipped
+            self._revision += 1
+            return shipped
+        self._shipments[order.index] = (now, company, tracking_no)
+        self._touched[order.index] = max(now, self._touched.get(order.index, now))
+        self._revision += 1
+        return self._order_at(order.index, now)
+
     def _placed_visible(self, order_id: str, now: int) -> FakeOrder | None:
         order = self._placed.get(order_id)
         if order is None or order.created_at.timestamp() > now:
@@ -1592,5 +1648,6 @@ __all__ = [
     "FakeSettlementLine",
     "FakeSku",
     "FakeWorld",
+    "ShipError",
     "StockError",
 ]

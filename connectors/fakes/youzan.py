@@ -26,7 +26,8 @@ APIs served (see :data:`APIS`): trades.sold.get 4.0.4 (``start_update``/``end_up
 trade.refund.search 3.0.1 (epoch-second windows, ``page_no`` <= 100, ``page_no * page_size``
 <= 3000), trade.refund.get 3.0.1, items.onsale.get / items.inventory.get / item.get 3.0.0
 (prices in fen), item.quantity.update 3.0.0, and our assumed settlement API
-trade.settlement.bill.search 1.0.0 [I] (settle-time window <= 31 days).
+trade.settlement.bill.search 1.0.0 [I] (settle-time window <= 31 days), and
+logistics.online.confirm 3.0.0 (ships the order in the world).
 
 Order money is yuan strings; ``orders[].payment`` includes the line's share of the post fee so
 that Σ orders.payment = pay_info.payment, as the docs' worked example has it.
@@ -46,6 +47,7 @@ from aiohttp import web
 from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.money import fen_to_yuan_str, split_largest_remainder
 from connectors.fakes.server import FakeCredentials, FakePlatform, IssuedToken, Record, beijing_text, json_response
+from connectors.fakes.shipping import YOUZAN_CARRIERS, known_code, valid_tracking
 from connectors.fakes.world import (
     SHANGHAI,
     FakeItem,
@@ -53,6 +55,7 @@ from connectors.fakes.world import (
     FakeRefund,
     FakeSettlementLine,
     FakeWorld,
+    ShipError,
     StockError,
 )
 
@@ -441,6 +444,7 @@ class FakeYouzan(FakePlatform):
             ("youzan.item.get", "3.0.0"): self._item_get,
             ("youzan.item.quantity.update", "3.0.0"): self._quantity_update,
             ("youzan.item.sku.update", "3.0.0"): self._sku_price_update,
+            ("youzan.logistics.online.confirm", "3.0.0"): self._online_confirm,
             ("youzan.trade.settlement.bill.search", "1.0.0"): self._bill_search,
         }
 
@@ -850,6 +854,37 @@ class FakeYouzan(FakePlatform):
             world.set_price(item_id, sku_id, price)
         except StockError:
             raise BizError(123004002, "SKU 不存在") from None
+        return {"is_success": True}
+
+    # ----------------------------------------------------------------- shipping
+
+    async def _online_confirm(self, world: FakeWorld, shop_id: str, params: dict[str, Any]) -> Record:
+        """youzan.logistics.online.confirm 3.0.0 (订单发货): ``tid``, ``out_stype`` (Youzan's
+        express company id) and ``out_sid`` (the tracking number); ships the order in the world.
+        Refusals [I codes]: 101305001 already shipped, 101305002 refunded or closed, 101305003
+        unknown company, 101305004 bad tracking number, 101305005 no such order."""
+        tid = params.get("tid")
+        if not isinstance(tid, str) or not tid:
+            raise BizError(106000004, "订单号非法")
+        out_stype = str(params.get("out_stype") or "").strip()
+        out_sid = str(params.get("out_sid") or "").strip()
+        if not out_stype or not out_sid:
+            raise BizError(5000, "out_stype 和 out_sid 不能为空")
+        if not known_code(YOUZAN_CARRIERS, out_stype):
+            raise BizError(101305003, f"物流公司{out_stype}不存在")
+        if not valid_tracking(out_sid):
+            raise BizError(101305004, f"运单号{out_sid}格式不正确")
+        order_id = order_id_of(tid)
+        try:
+            if order_id is None:
+                raise ShipError("not_found", f"trade {tid} not found")
+            world.ship(order_id, out_stype, out_sid)
+        except ShipError as exc:
+            if exc.reason == "not_found":
+                raise BizError(101305005, "订单不存在") from None
+            if exc.reason == "shipped":
+                raise BizError(101305001, "订单已发货，不能重复发货") from None
+            raise BizError(101305002, f"订单已退款或已关闭，不能发货: {exc}") from None
         return {"is_success": True}
 
     # ----------------------------------------------------------------- settlement [I]

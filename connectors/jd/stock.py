@@ -3,19 +3,59 @@ SKU stock reads, SKU prices."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
+from bangfu.enums import Carrier
 from bangfu.money import fen_to_yuan_str
 from bangfu.records import StockPushResult
 from connectors import fields
 from connectors.base import PricePushResult
-from connectors.errors import BadRequestError, TransientError
+from connectors.errors import BadRequestError, RecordError, TransientError
 from connectors.jd.pages import JosPaging
-from connectors.jd.tables import PLATFORM
+from connectors.jd.tables import ALL_ORDER_STATES, ALREADY_SHIPPED, PLATFORM, SHIP_METHOD
+from connectors.shipping import find_strings
 
 
 class JosStock(JosPaging):
-    """Stock and price writes on JOS (below the streams of :class:`connectors.jd.JdConnector`)."""
+    """Stock, price and shipment writes on JOS (below the streams of :class:`connectors.jd.JdConnector`)."""
+
+    #: JOS ``logiCoprId`` [I numbers; jingdong.foreign.order.logistics.get lists a vender's]
+    carrier_codes: ClassVar[Mapping[Carrier, str | int]] = {
+        Carrier.SF: "467",
+        Carrier.ZTO: "463",
+        Carrier.YTO: "2171",
+        Carrier.STO: "470",
+        Carrier.YUNDA: "1327",
+        Carrier.EMS: "465",
+        Carrier.POSTB: "2170",
+        Carrier.JD: "1274",
+    }
+    already_shipped_codes: ClassVar[frozenset[str]] = frozenset({ALREADY_SHIPPED})
+    tracking_keys: ClassVar[frozenset[str]] = frozenset({"waybill"})
+
+    async def _shipped_tracking(self, platform_order_id: str) -> Iterable[str]:
+        """The order's ``waybill`` (asked for by name: ``optional_fields`` returns only those)."""
+        body = await self.gateway(
+            "jingdong.pop.order.get",
+            {"order_id": platform_order_id, "order_state": ALL_ORDER_STATES, "optional_fields": "orderId,waybill"},
+        )
+        waybills = find_strings(body.get("orderDetailInfo"), self.tracking_keys)
+        return [part for text in waybills for part in text.split(",") if part]
+
+    async def _ship(self, platform_order_id: str, carrier_code: str | int, tracking_no: str) -> None:
+        """``jingdong.pop.order.shipment`` (SOP 出库): ``orderId``, ``logiCoprId``, ``logiNo``; a
+        refusal (``sopjosshipment_result.success=false``) is classified by the request loop."""
+        if not platform_order_id.isdigit():
+            raise RecordError(PLATFORM, "order", f"JD order ids are numeric: {platform_order_id!r}")
+        answer = await self.gateway(
+            SHIP_METHOD, {"orderId": platform_order_id, "logiCoprId": str(carrier_code), "logiNo": tracking_no}
+        )
+        result = answer.get("sopjosshipment_result")
+        if not isinstance(result, Mapping) or result.get("success") is not True:
+            raise TransientError(
+                PLATFORM, "not_confirmed", f"pop.order.shipment did not confirm: {dict(answer)!r}"[:300]
+            )
 
     async def push_stock(
         self,

@@ -122,7 +122,14 @@ BUSINESS_ERRORS: Mapping[str | int, ErrorResolution] = {
     "10100051": ErrorResolution(ErrorClass.BAD_RECORD, message="订单不存在"),
     "20100001": _BAD,  # 商品/SKU不存在
     "30100001": ErrorResolution(ErrorClass.BAD_RECORD, message="服务单不存在"),
+    # pop.order.shipment refusals [I codes]: that order cannot ship as asked.
+    "10400001": ErrorResolution(ErrorClass.BAD_RECORD, message="订单已出库"),  # already shipped
+    "10400002": ErrorResolution(ErrorClass.BAD_RECORD, message="订单状态不允许出库"),
+    "10400003": ErrorResolution(ErrorClass.BAD_RECORD, message="物流公司不存在"),
+    "10400004": ErrorResolution(ErrorClass.BAD_RECORD, message="运单号格式错误"),
 }
+ALREADY_SHIPPED = "10400001"
+SHIP_METHOD = "jingdong.pop.order.shipment"
 
 #: OAuth endpoint errors (``{"code": n, "msg": ...}``) [I codes]: all fatal.
 OAUTH_ERRORS: Mapping[str | int, ErrorResolution] = {

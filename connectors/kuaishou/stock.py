@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
+from bangfu.enums import Carrier
 from bangfu.records import StockPushResult
 from connectors.base import Connector, PricePushResult
-from connectors.errors import BadRequestError, RetriableError
+from connectors.errors import BadRequestError, RecordError, RetriableError
 from connectors.kuaishou.parse import numeric_param, parse_item
 from connectors.kuaishou.sign import api_path, param_json
-from connectors.kuaishou.tables import PLATFORM
+from connectors.kuaishou.tables import ALREADY_SHIPPED, PLATFORM, SHIP_METHOD
 from connectors.retry import RetryPolicy
 
 _SEND_ONCE: ContextVar[bool] = ContextVar("kuaishou_send_once", default=False)
@@ -134,6 +135,29 @@ class KuaishouStock(Connector):
         }
         await self.api("open.item.sku.price.update", business, post=True)
         return PricePushResult(platform_item_id, sku_id, price_fen)
+
+    # ------------------------------------------------------------------ shipments
+    #: ``expressCode`` [I numbers; open.express.... lists them]
+    carrier_codes: ClassVar[Mapping[Carrier, str | int]] = {
+        Carrier.SF: 4,
+        Carrier.ZTO: 2,
+        Carrier.YTO: 6,
+        Carrier.STO: 1,
+        Carrier.YUNDA: 3,
+        Carrier.EMS: 5,
+        Carrier.POSTB: 7,
+        Carrier.JD: 8,
+    }
+    already_shipped_codes: ClassVar[frozenset[str]] = frozenset({ALREADY_SHIPPED})
+    tracking_keys: ClassVar[frozenset[str]] = frozenset({"expressNo"})  # orderLogisticsInfo[]
+
+    async def _ship(self, platform_order_id: str, carrier_code: str | int, tracking_no: str) -> None:
+        """``open.seller.order.goods.deliver`` (a POST like every Kuaishou write): ``orderId``,
+        ``expressCode``, ``expressNo``; success is ``result`` 1 (the request loop checks it)."""
+        if not platform_order_id.isdigit():
+            raise RecordError(PLATFORM, "order", f"Kuaishou order ids are numeric: {platform_order_id!r}")
+        business = {"orderId": int(platform_order_id), "expressCode": int(carrier_code), "expressNo": tracking_no}
+        await self.api(SHIP_METHOD, business, post=True)
 
     async def _call_once(self, method: str, business: Mapping[str, Any]) -> Any:
         """A POST sent exactly once: transport and retriable errors are raised, not retried."""

@@ -101,7 +101,15 @@ ERRORS: Mapping[str | int, ErrorResolution] = {
     300005: _BAD,  # CAN NOT SEARCH BEFORE 90 DAYS
     300019: _BAD,  # SEARCH TIME RANGE EXPAND LIMIT
     2001: _BAD,  # 参数无效 (e.g. "endTime无效", seen in a public client's log)
+    # open.seller.order.goods.deliver refusals [I codes]: that order cannot ship as asked.
+    803001: ErrorResolution(ErrorClass.BAD_RECORD, message="订单已发货"),
+    803002: ErrorResolution(ErrorClass.BAD_RECORD, message="订单状态不允许发货"),
+    803003: ErrorResolution(ErrorClass.BAD_RECORD, message="快递公司编码不存在"),
+    803004: ErrorResolution(ErrorClass.BAD_RECORD, message="快递单号格式错误"),
+    803005: ErrorResolution(ErrorClass.BAD_RECORD, message="订单不存在"),
 }
+ALREADY_SHIPPED = "803001"
+SHIP_METHOD = "open.seller.order.goods.deliver"
 
 _QPS_TEXT = re.compile(r"exceed\s+qps\s+limit", re.IGNORECASE)
 _QUOTA_TEXT = re.compile(r"exceed\s+quota\s+limit", re.IGNORECASE)

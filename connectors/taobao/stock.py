@@ -6,20 +6,45 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from bangfu.enums import Carrier
 from bangfu.money import fen_to_yuan_str
 from bangfu.records import StockPushResult
 from connectors import fields
 from connectors.base import PricePushResult
-from connectors.errors import BadRequestError, TransientError
+from connectors.errors import BadRequestError, RecordError, TransientError
 from connectors.taobao.pages import TopPaging
 from connectors.taobao.parse import STOCK_READ_FIELDS, STOCK_READ_METHOD, nested_list
-from connectors.taobao.tables import GATEWAY_PATH, ITEM_PRICE_METHOD, SKU_PRICE_METHOD, STOCK_METHOD
+from connectors.taobao.tables import (
+    ALREADY_SHIPPED,
+    GATEWAY_PATH,
+    ITEM_PRICE_METHOD,
+    SHIP_METHOD,
+    SKU_PRICE_METHOD,
+    STOCK_METHOD,
+)
 
 
 class TopStock(TopPaging):
-    """Stock and price writes on TOP (below the streams of :class:`TaobaoConnector`)."""
+    """Stock, price and shipment writes on TOP (below the streams of :class:`TaobaoConnector`)."""
 
     cheap_stock_read: ClassVar[bool] = True  # item.seller.get of one item
+    #: TOP ``company_code`` (taobao.logistics.companies.get): the hub's codes are TOP's
+    carrier_codes: ClassVar[Mapping[Carrier, str | int]] = {c: c.value for c in Carrier}
+    already_shipped_codes: ClassVar[frozenset[str]] = frozenset({ALREADY_SHIPPED})
+    tracking_keys: ClassVar[frozenset[str]] = frozenset({"invoice_no"})  # sub-orders' 运单号
+
+    async def _ship(self, platform_order_id: str, carrier_code: str | int, tracking_no: str) -> None:
+        """``taobao.logistics.offline.send`` (自己联系物流): ``tid``, ``out_sid``, ``company_code``;
+        the answer's ``shipping.is_success`` must be true."""
+        if not platform_order_id.isdigit():
+            raise RecordError(self.platform_name, "order", f"TOP trade ids are numeric: {platform_order_id!r}")
+        business = {"tid": platform_order_id, "out_sid": tracking_no, "company_code": str(carrier_code)}
+        body = await self.top(SHIP_METHOD, business)
+        shipping = body.get("shipping")
+        if not isinstance(shipping, Mapping) or shipping.get("is_success") not in (True, "true"):
+            raise TransientError(
+                self.platform_name, "envelope", f"logistics.offline.send did not confirm: {dict(body)!r}"[:300]
+            )
 
     async def read_stock(self, platform_item_id: str, platform_sku_id: str | None) -> tuple[str | None, int]:
         """The stock of one item (``num``) or of one of its SKUs (``quantity``), read with

@@ -122,7 +122,13 @@ ERRORS: Mapping[str | int, ErrorResolution] = {
     43: _BAD,
     47: _BAD,
     "isv.*": _BAD,
+    # logistics.offline.send refusals [I B-codes]: that order cannot ship as asked (B04 already
+    # shipped: connectors.shipping checks the tracking number it has).
+    "isv.logistics-offline-service-error:*": ErrorResolution(ErrorClass.BAD_RECORD),
 }
+#: the "already shipped" refusal of logistics.offline.send
+ALREADY_SHIPPED = "isv.logistics-offline-service-error:B04"
+SHIP_METHOD = "taobao.logistics.offline.send"
 
 
 def classify_body(body: Any) -> ErrorResolution | None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from bangfu.enums import PlatformKind, SyncStream
+from bangfu.enums import Carrier, PlatformKind, SyncStream
 from bangfu.records import OrderRecord, ProductRecord, Raw, RefundRecord, SettlementLineRecord, StockPushResult
 from connectors.base import Connector, PricePushResult, Request, StockPushUncertain
 from connectors.errors import AuthError, ErrorResolution, TransientError
@@ -27,7 +27,9 @@ from connectors.youzan.sign import (
     token_request_body,
 )
 from connectors.youzan.tables import (
+    ALREADY_SHIPPED,
     ITEM_QUANTITY_UPDATE,
+    LOGISTICS_CONFIRM,
     MAX_PAGE_NO,
     MAX_PAGE_SIZE,
     PLATFORM,
@@ -223,6 +225,30 @@ class YouzanConnector(Connector):
 
     async def _price_write(self, platform_item_id: str, platform_sku_id: str | None, price_fen: int) -> PricePushResult:
         return await stock.write_price(self.api, platform_item_id, platform_sku_id, price_fen)
+
+    # ------------------------------------------------------------------ shipments
+    #: ``out_stype`` (Youzan's express company id) [I numbers]
+    carrier_codes: ClassVar[Mapping[Carrier, str | int]] = {
+        Carrier.SF: 7,
+        Carrier.ZTO: 3,
+        Carrier.YTO: 2,
+        Carrier.STO: 1,
+        Carrier.YUNDA: 4,
+        Carrier.EMS: 11,
+        Carrier.POSTB: 12,
+        Carrier.JD: 138,
+    }
+    already_shipped_codes: ClassVar[frozenset[str]] = frozenset({ALREADY_SHIPPED})
+    tracking_keys: ClassVar[frozenset[str]] = frozenset({"express_no"})  # delivery_order[].dists[]
+
+    async def _ship(self, platform_order_id: str, carrier_code: str | int, tracking_no: str) -> None:
+        """``youzan.logistics.online.confirm`` 3.0.0: ``tid``, ``out_stype``, ``out_sid``; the
+        answer's ``is_success`` must be true."""
+        data = await self.api(
+            LOGISTICS_CONFIRM, {"tid": platform_order_id, "out_stype": str(carrier_code), "out_sid": tracking_no}
+        )
+        if not isinstance(data, Mapping) or data.get("is_success") not in (True, "true"):
+            raise TransientError(PLATFORM, "not_confirmed", f"logistics.online.confirm did not confirm: {data!r}"[:300])
 
     cheap_stock_read: ClassVar[bool] = True  # youzan.item.get of one item
 

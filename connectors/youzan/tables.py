@@ -152,7 +152,15 @@ ERRORS: Mapping[str | int, ErrorResolution] = {
     106000004: _BAD,
     106100110: _BAD,
     -100: _TRANSIENT,
+    # logistics.online.confirm refusals [I codes]: that order cannot ship as asked.
+    101305001: ErrorResolution(ErrorClass.BAD_RECORD, message="订单已发货"),
+    101305002: ErrorResolution(ErrorClass.BAD_RECORD, message="订单已退款或已关闭"),
+    101305003: ErrorResolution(ErrorClass.BAD_RECORD, message="物流公司不存在"),
+    101305004: ErrorResolution(ErrorClass.BAD_RECORD, message="运单号格式不正确"),
+    101305005: ErrorResolution(ErrorClass.BAD_RECORD, message="订单不存在"),
 }
+ALREADY_SHIPPED = "101305001"
+LOGISTICS_CONFIRM = ("youzan.logistics.online.confirm", "3.0.0")
 
 
 def _resolve(code: Any, message: str) -> ErrorResolution:

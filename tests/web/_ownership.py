@@ -51,7 +51,7 @@ Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
     "lot_sku", "lot", "lot_label",
-    "recon_exception",
+    "recon_exception", "delivery_batch",
 )  # fmt: skip
 
 
@@ -263,4 +263,20 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     )
     labels = set(out.own["lot"]) if admin or role == "operator" else set()
     out.own["lot_label"], out.foreign["lot_label"] = _split({(int(lot),) for lot, _ in lots}, labels)
+    # Delivery batches: a unit's own; the operator's through the shops of their orders.
+    batch_rows = await _rows(
+        conn,
+        "SELECT b.id, b.unit_id, o.shop_id FROM delivery_batches b "
+        "LEFT JOIN delivery_batch_orders x ON x.batch_id = b.id LEFT JOIN orders o ON o.id = x.order_id",
+    )
+    own_batches = {
+        (int(b),)
+        for b, u, s in batch_rows
+        if admin
+        or (role == "unit" and unit_id is not None and int(u) == int(unit_id))
+        or (role == "operator" and s is not None and (int(s),) in run_shops)
+    }
+    out.own["delivery_batch"], out.foreign["delivery_batch"] = _split(
+        {(int(b),) for b, _, _ in batch_rows}, own_batches
+    )
     return out

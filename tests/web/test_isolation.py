@@ -157,6 +157,12 @@ ROUTES: dict[str, Route] = {
     "/api/v1/operator/reconciliation/{id}": Route(kind="recon_exception"),
     "/operator/listings": Route(kind="shop", query=("shop",), status=only(OPERATES)),
     "/api/v1/operator/listings": Route(status=only(OPERATES), items=("shop", ("items", "*", "shop_id"))),
+    # shipments pushed to the platforms, delivery batches (issue 16): units see their own batches
+    "/operator/shipments": Route(kind="shop", query=("shop",), status=only(OPERATES)),
+    "/delivery": Route(status=only(OPERATES | {"unit"})),
+    "/delivery/{id}": Route(kind="delivery_batch"),
+    "/delivery/{id}/packing": Route(kind="delivery_batch"),
+    "/delivery/{id}/note": Route(kind="delivery_batch"),
     # the public board (issue 13): no login, no personal data; {code} is a region code, no id
     "/board": Route(status=only(ALL), public=True),
     "/board/events": Route(status=only(ALL), public=True),
