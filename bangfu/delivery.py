@@ -2,7 +2,8 @@
 consolidated into delivery batches per unit and delivery date.
 
 Any order carrying a purchasing unit is a unit order, whatever its shop (the scraped mall's
-orders carry the unit's code; the county's own mall writes the unit straight in). A paid unit
+orders carry the unit's code; the county's own mall writes the unit straight in), except the
+sales of offline shops (a counter, a vending machine): they were handed over where they were paid. A paid unit
 order, not cancelled or closed and not in a batch yet, goes into its unit's batch for its
 delivery date (:func:`delivery_date_for`: orders paid by the cut-off, 16:00 Beijing time, are
 delivered the next day, later ones the day after). :func:`assign_batches` is idempotent: an
@@ -26,9 +27,9 @@ from sqlalchemy import Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.clock import SHANGHAI
-from bangfu.enums import Carrier, OrderStatus
+from bangfu.enums import OFFLINE_PLATFORMS, Carrier, OrderStatus
 from bangfu.errors import UserError
-from bangfu.models import DeliveryBatch, DeliveryBatchOrder, Order, PurchasingUnit, Shipment, order_is_paid
+from bangfu.models import DeliveryBatch, DeliveryBatchOrder, Order, PurchasingUnit, Shipment, Shop, order_is_paid
 from bangfu.shipments import parse_carrier, record_shipment
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
 BATCHES: Table = DeliveryBatch.__table__  # type: ignore[assignment]
 BATCH_ORDERS: Table = DeliveryBatchOrder.__table__  # type: ignore[assignment]
 ORDERS: Table = Order.__table__  # type: ignore[assignment]
+SHOPS: Table = Shop.__table__  # type: ignore[assignment]
 UNITS: Table = PurchasingUnit.__table__  # type: ignore[assignment]
 SHIPMENTS: Table = Shipment.__table__  # type: ignore[assignment]
 
@@ -83,6 +85,8 @@ async def assign_batches(conn: AsyncConnection, *, now: datetime, unit_ids: list
             order_is_paid(),
             ORDERS.c.status.in_([*WAITING, *SHIPPED]),
             ORDERS.c.id.not_in(in_batch),
+            # A counter's or a vending machine's sale was handed over where it was paid.
+            ORDERS.c.shop_id.not_in(select(SHOPS.c.id).where(SHOPS.c.platform.in_(OFFLINE_PLATFORMS))),
         )
         .order_by(ORDERS.c.paid_at, ORDERS.c.id)
     )

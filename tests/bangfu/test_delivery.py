@@ -68,9 +68,13 @@ async def _world(engine: AsyncEngine) -> dict[str, int]:
             code="U-SCH-001", name="县第一中学食堂", unit_type=UnitType.SCHOOL, delivery_address="县城中学路1号"
         )
         hospital = PurchasingUnit(code="U-HOSP-001", name="县人民医院", unit_type=UnitType.HOSPITAL)
-        session.add_all([beef, tea, mall, taobao, school, hospital])
+        counter = Shop(
+            name="县城专柜", platform=PlatformKind.COUNTER, channel_type=ChannelType.COUNTER,
+            platform_shop_id="counter", settings={},
+        )  # fmt: skip
+        session.add_all([beef, tea, mall, taobao, counter, school, hospital])
         await session.flush()
-        ids = {"beef": beef.id, "tea": tea.id, "mall": mall.id, "taobao": taobao.id}
+        ids = {"beef": beef.id, "tea": tea.id, "mall": mall.id, "taobao": taobao.id, "counter": counter.id}
         ids |= {"school": school.id, "hospital": hospital.id}
 
         def order(name: str, shop: int, unit: int | None, paid: datetime | None, status: OrderStatus) -> Order:
@@ -93,6 +97,8 @@ async def _world(engine: AsyncEngine) -> dict[str, int]:
             "unpaid": order("M4", mall.id, school.id, None, OrderStatus.PENDING_PAYMENT),
             "cancelled": order("M5", mall.id, school.id, None, OrderStatus.CANCELLED),
             "person": order("M6", mall.id, None, morning, OrderStatus.PAID),
+            # a unit's staff bought at the counter: handed over there, never delivered
+            "at_counter": order("C1", counter.id, school.id, morning, OrderStatus.COMPLETED),
         }
         await session.flush()
         for key, (sku, quantity, paid) in {
