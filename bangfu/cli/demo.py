@@ -252,7 +252,11 @@ async def reconcile_shops(
                 await conn.execute(
                     select(Shop.id, Shop.name, func.min(Order.paid_at), func.max(Order.paid_at))
                     .join(Order, Order.shop_id == Shop.id)
-                    .where(Order.paid_at.is_not(None), Shop.platform.not_in(OFFLINE_PLATFORMS))
+                    .where(
+                        Order.paid_at.is_not(None),
+                        Shop.base_url.is_not(None),  # not the county's own mall: no platform bill
+                        Shop.platform.not_in(OFFLINE_PLATFORMS),
+                    )
                     .group_by(Shop.id, Shop.name)
                     .order_by(Shop.id)
                 )

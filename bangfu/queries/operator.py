@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import SupplierKind, SyncStream, UserRole
+from bangfu.enums import OFFLINE_PLATFORMS, SupplierKind, SyncStream, UserRole
 from bangfu.models import (
     Alert,
     LedgerAccount,
@@ -125,6 +125,9 @@ class ShopHealth:
     streams: list[StreamHealth] = field(default_factory=list)
     alerts: list[AlertItem] = field(default_factory=list)
     open_quarantine: int = 0
+    # Pulled from a platform's API: False for offline shops (their sales are imported) and the
+    # county's own mall (its orders are written by the mall): nothing to sync.
+    synced: bool = True
 
     @property
     def running(self) -> bool:
@@ -175,7 +178,9 @@ async def sync_health(
     if not operates(scope):
         return None
     shop_where = and_(scope.shops(Shop.id), Shop.id == shop_id if shop_id is not None else literal(True))
-    shops = (await conn.execute(select(Shop.id, Shop.name, Shop.platform, Shop.active).where(shop_where))).all()
+    shops = (
+        await conn.execute(select(Shop.id, Shop.name, Shop.platform, Shop.active, Shop.base_url).where(shop_where))
+    ).all()
     if shop_id is not None and not shops:
         return None
     ids = sorted(int(s.id) for s in shops)
@@ -221,8 +226,11 @@ async def sync_health(
             run = runs.get(key)
             streams.append(StreamHealth(key[1].value, watermark, lag, _run(run) if run is not None else None))
         platform = s.platform.value if hasattr(s.platform, "value") else str(s.platform)
+        synced = s.base_url is not None and platform not in OFFLINE_PLATFORMS
         out.append(
-            ShopHealth(sid, str(s.name), platform, bool(s.active), streams, alerts.get(sid, []), open_q.get(sid, 0))
+            ShopHealth(
+                sid, str(s.name), platform, bool(s.active), streams, alerts.get(sid, []), open_q.get(sid, 0), synced
+            )
         )
     return SyncHealth(out, alerts.get(None, []) if shop_id is None else [])
 
@@ -264,6 +272,7 @@ def health_as_json(health: SyncHealth) -> dict[str, Any]:
                 "platform": s.platform,
                 "active": s.active,
                 "open_quarantine": s.open_quarantine,
+                "synced": s.synced,
                 "alerts": [alert(a) for a in s.alerts],
                 "streams": [
                     {

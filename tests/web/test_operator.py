@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient
 from markupsafe import escape
 from sqlalchemy import func, insert, select, text, update
 
-from bangfu.models import Alert, LineAccounting, QuarantinedRecord, SyncRun, User, UserShop
+from bangfu.enums import OFFLINE_PLATFORMS
+from bangfu.models import Alert, LineAccounting, QuarantinedRecord, Shop, SyncRun, User, UserShop
 from bangfu.money import format_yuan
 from bangfu.store import make_engine
 from tests.web.conftest import World, _client, api_token, csrf_of, login
@@ -141,6 +142,24 @@ async def test_sync_button_queues_the_task(
     assert "已提交同步" in page
     missing = await client.post("/operator/shops/99999/sync", data={"_csrf": csrf}, allow_redirects=False)
     assert missing.status == 404 and len(calls) == 2
+    # An offline shop has no platform to sync from: no button, and a post is a 404, queueing nothing.
+    engine = make_engine(sqlite_world.url)
+    try:
+        async with engine.connect() as conn:
+            offline = await conn.scalar(select(Shop.id).where(Shop.platform.in_(OFFLINE_PLATFORMS)).limit(1))
+    finally:
+        await engine.dispose()
+    assert offline is not None
+    await login(client, "admin")
+    csrf = await csrf_of(client, "/operator")
+    listed = await (await client.get("/operator")).text()
+    card = listed.split(f'id="shop-{offline}"', 1)[1].split("</section>", 1)[0]
+    assert "无平台接口" in card and f"/operator/shops/{offline}/sync" not in card
+    refused = await client.post(f"/operator/shops/{offline}/sync", data={"_csrf": csrf}, allow_redirects=False)
+    assert refused.status == 404 and len(calls) == 2
+    token = await api_token(sqlite_world.url, "admin")
+    api = await (await client.get("/api/v1/operator/sync", headers={"Authorization": f"Bearer {token}"})).json()
+    assert {item["id"]: item["synced"] for item in api["items"]}[offline] is False
 
 
 @pytest.fixture

@@ -76,6 +76,11 @@ MESSAGES.update(
         "web.op.alerts": {"zh": "未处理告警", "en": "Open alerts"},
         "web.op.other_alerts": {"zh": "其他告警", "en": "Other alerts"},
         "web.op.open_quarantine": {"zh": "{n} 条隔离记录待处理", "en": "{n} quarantined records open"},
+        "web.op.not_synced": {
+            "zh": "无平台接口：线下渠道的销售经文件导入，县域自营商城的订单由商城直接写入，无需同步。",
+            "en": "No platform API: an offline channel's sales are imported from files and the county mall "
+            "writes its own orders; nothing to sync.",
+        },
         "web.op.no_shops": {"zh": "没有可管理的店铺。", "en": "No shops to run."},
         "web.op.q.title": {"zh": "隔离记录", "en": "Quarantined records"},
         "web.op.q.intro": {
@@ -248,6 +253,9 @@ async def sync_post(request: web.Request) -> web.StreamResponse:
     async with request.app[ENGINE].connect() as conn:
         if not await shop_in_scope(conn, scope, shop_id):
             raise web.HTTPNotFound()
+        health = await sync_health(conn, scope, datetime.now(UTC), shop_id=shop_id)
+    if health is None or not all(s.synced for s in health.shops):
+        raise web.HTTPNotFound()  # an offline shop or the county's mall: no platform to sync from
     # In eager mode the task runs the sync with its own event loop: keep it off this one.
     await asyncio.to_thread(queue_sync, shop_id, full, _task_database_url(request))
     raise web.HTTPSeeOther(f"/operator?queued={'full' if full else 'sync'}-{shop_id}#shop-{shop_id}")
@@ -416,13 +424,17 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["id", "name", "platform", "active", "open_quarantine", "alerts", "streams"],
+                    "required": ["id", "name", "platform", "active", "open_quarantine", "synced", "alerts", "streams"],
                     "properties": {
                         "id": {"type": "integer"},
                         "name": {"type": "string"},
                         "platform": {"type": "string"},
                         "active": {"type": "boolean"},
                         "open_quarantine": {"type": "integer"},
+                        "synced": {
+                            "type": "boolean",
+                            "description": "pulled from a platform's API (false: an offline shop or the county's mall)",
+                        },
                         "alerts": {"type": "array", "items": _ALERT},
                         "streams": {
                             "type": "array",
