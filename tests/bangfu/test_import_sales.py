@@ -267,6 +267,7 @@ def test_imported_sales_reach_the_household_ledger_and_the_county_channels(db_ur
     drawn from lots and posted, so households earn from them and the county's figures carry the
     vending channel, with its label, in the sales by channel and in households driven by channel."""
     from bangfu.demo.scenario import build_scenario, load_scenario
+    from bangfu.ledger import balances
     from bangfu.queries.county import overview
     from bangfu.reports.base import month_period
     from bangfu.scope import Scope
@@ -293,11 +294,15 @@ def test_imported_sales_reach_the_household_ledger_and_the_county_channels(db_ur
         engine = make_engine(db_url)
         try:
             async with engine.connect() as conn:
-                return await overview(conn, Scope.admin(), month_period("2026-11"))
+                return await overview(conn, Scope.admin(), month_period("2026-11")), await balances(conn)
         finally:
             await engine.dispose()
 
-    seen = asyncio.run(figures())
+    seen, ledger = asyncio.run(figures())
+    # A vending machine is on no platform: its sales carry the policy's payment-fee and logistics
+    # estimates (the scenario's 60 and 800 bp), never a platform fee.
+    assert ledger.get(f"fees:shop:{shop_id}:platform_fee", 0) == 0
+    assert ledger[f"fees:shop:{shop_id}:payment_fee"] < 0 and ledger[f"fees:shop:{shop_id}:logistics"] < 0
     header, rows = _table(VENDING_CSV)
     total = sum(parse_yuan(r[header.index("金额")]) for r in rows)
     sales = {r.key: r for r in seen.sales.by_channel}

@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
@@ -100,6 +100,10 @@ class LineInputs:
     bill: dict[str, int] | None = None  # fee field -> fen, None when no bill line exists
     bill_lines: int = 0
     last_bill_at: datetime | None = None
+    # The shop sells on a platform that takes a fee. False for shops without a platform API (an
+    # offline counter or vending machine, the county's own mall): their estimates have no platform
+    # fee (the payment fee and logistics estimates still apply), and no bill ever replaces them.
+    platform_fee: bool = True
 
 
 def local_date(moment: datetime) -> date:
@@ -177,6 +181,8 @@ def line_fees(state: LineState, inp: LineInputs) -> tuple[LineFees, int | None, 
         return LineFees(host_commission_fen=commission, **bill), host_id, "bill"
     if inp.policy is not None:
         fees = estimate_fees(state.paid_fen, inp.policy, inp.host_commission_bp if host_id is not None else 0)
+        if not inp.platform_fee:
+            fees = replace(fees, platform_fee_fen=0)
     else:
         fees = LineFees(host_commission_fen=_commission(state.paid_fen, inp.host_commission_bp))
     return fees, host_id, "estimate"

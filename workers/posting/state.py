@@ -12,10 +12,10 @@ from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import SettlementKind
+from bangfu.enums import OFFLINE_PLATFORMS, PlatformKind, SettlementKind
 from bangfu.models import (
     Cooperative,
     Host,
@@ -31,6 +31,7 @@ from bangfu.models import (
     Refund,
     RefundPosting,
     SettlementLine,
+    Shop,
     Sku,
     SplitPolicy,
     Supplier,
@@ -127,6 +128,24 @@ def _chunks(items: Sequence[int]) -> list[Sequence[int]]:
 async def load_inputs(conn: AsyncConnection, states: Sequence[LineState]) -> dict[int, LineInputs]:
     """The inputs of every line in ``states``, by line id: one select per input table."""
     inputs = {s.line_id: LineInputs() for s in states}
+    shop_ids = sorted({s.shop_id for s in states})
+    no_platform = set(
+        (
+            await conn.execute(
+                select(Shop.id).where(
+                    among(conn, Shop.id, shop_ids),
+                    or_(
+                        Shop.platform.in_(OFFLINE_PLATFORMS),
+                        # the county's own mall: a self-built mall the hub does not pull from
+                        and_(Shop.platform == PlatformKind.SELFMALL, Shop.base_url.is_(None)),
+                    ),
+                )
+            )
+        ).scalars()
+    )
+    for s in states:
+        if s.shop_id in no_platform:
+            inputs[s.line_id].platform_fee = False
     line_ids = sorted(inputs)
     order_ids = sorted({s.order_id for s in states})
     for chunk in _chunks(line_ids):
