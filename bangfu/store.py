@@ -92,9 +92,32 @@ def _current_revision(connection: Connection) -> str | None:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (idempotent: a current schema is left alone)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_run_upgrade, revision)
+    """Bring the schema to ``revision`` (idempotent: a current schema is left alone).
+
+    On SQLite, a migration that changes a table the SQLite way (Alembic's batch mode: copy, drop,
+    rename) would fail on a store with rows referencing that table, since dropping it breaks their
+    foreign keys for a moment: foreign keys are off while migrating (the pragma only takes effect
+    outside a transaction), and ``PRAGMA foreign_key_check`` must find nothing before the commit.
+    """
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            await conn.run_sync(_run_upgrade, revision)
+        return
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        await conn.commit()
+        try:
+            async with conn.begin():
+                await conn.run_sync(_run_upgrade, revision)
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise StoreError(
+                        f"migrating to {revision} left rows with broken foreign keys (table, rowid, parent): "
+                        + ", ".join(" ".join(map(str, tuple(r)[:3])) for r in broken[:10])
+                    )
+        finally:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await conn.commit()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -288,13 +288,8 @@ async def _active_shop_ids(engine: AsyncEngine) -> list[int]:
     """Active shops with a platform to sync and a settlement bill to reconcile against (not the
     offline ones: their sales are imported and no platform pays them out; nor the county's own
     mall, which has no endpoint: its payments are verified one by one with the payment provider)."""
-    from bangfu.enums import OFFLINE_PLATFORMS
-    from bangfu.models import Shop
+    from bangfu.models import Shop, on_a_platform
 
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(Shop.id)
-            .where(Shop.active.is_(True), Shop.base_url.is_not(None), Shop.platform.not_in(OFFLINE_PLATFORMS))
-            .order_by(Shop.id)
-        )
+        rows = await conn.execute(select(Shop.id).where(Shop.active.is_(True), on_a_platform()).order_by(Shop.id))
         return [shop_id for (shop_id,) in rows]

@@ -239,8 +239,7 @@ async def reconcile_shops(
     returns (shop name, month, counts by verdict) in shop order."""
     from sqlalchemy import func, select
 
-    from bangfu.enums import OFFLINE_PLATFORMS
-    from bangfu.models import Order, Shop
+    from bangfu.models import Order, Shop, on_a_platform
     from bangfu.store import make_engine
     from workers.reconcile import reconcile
 
@@ -252,11 +251,7 @@ async def reconcile_shops(
                 await conn.execute(
                     select(Shop.id, Shop.name, func.min(Order.paid_at), func.max(Order.paid_at))
                     .join(Order, Order.shop_id == Shop.id)
-                    .where(
-                        Order.paid_at.is_not(None),
-                        Shop.base_url.is_not(None),  # not the county's own mall: no platform bill
-                        Shop.platform.not_in(OFFLINE_PLATFORMS),
-                    )
+                    .where(Order.paid_at.is_not(None), on_a_platform())
                     .group_by(Shop.id, Shop.name)
                     .order_by(Shop.id)
                 )

@@ -16,7 +16,17 @@ from bangfu.models.accounting import (
 from bangfu.models.alerts import Alert
 from bangfu.models.base import Base
 from bangfu.models.catalog import Certification, Product, Sku
-from bangfu.models.channels import ChannelPrice, Listing, PricePush, PurchasingUnit, ReservedShareRule, Shop, UnitTarget
+from bangfu.models.channels import (
+    ChannelPrice,
+    Listing,
+    PricePush,
+    PurchasingUnit,
+    ReservedShareRule,
+    Shop,
+    UnitTarget,
+    is_on_a_platform,
+    on_a_platform,
+)
 from bangfu.models.county import CampaignGroup, MonitoringLine, UnitKind
 from bangfu.models.ledger import Journal, LedgerAccount, LedgerAdjustment, LedgerChainHead, Posting
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
@@ -99,5 +109,7 @@ __all__ = [
     "UserShop",
     "WebSession",
     "WebhookEvent",
+    "is_on_a_platform",
+    "on_a_platform",
     "order_is_paid",
 ]

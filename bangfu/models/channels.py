@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Integer, String, Text, UniqueConstraint, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bangfu.enums import ChannelType, PlatformKind, UnitType
+from bangfu.enums import OFFLINE_PLATFORMS, ChannelType, PlatformKind, UnitType
 from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, TimestampMixin, enum_column, utcnow
 from bangfu.models.catalog import Sku
 from bangfu.models.org import Region
@@ -153,3 +153,18 @@ class ReservedShareRule(IdMixin, Base):
     region_code: Mapped[str] = mapped_column(String(12))  # "000000" for the national rule
     year: Mapped[int] = mapped_column(Integer)
     share_bp: Mapped[int] = mapped_column(Integer)
+
+
+def on_a_platform() -> ColumnElement[bool]:
+    """Shops on a platform: pulled from its API and paid out by its settlement bills. Not the
+    offline shops (their sales are imported) nor the county's own mall (a self-built mall the hub
+    does not pull from: no endpoint; its payments are verified one by one)."""
+    return and_(
+        Shop.platform.not_in(OFFLINE_PLATFORMS),
+        or_(Shop.platform != PlatformKind.SELFMALL, Shop.base_url.is_not(None)),
+    )
+
+
+def is_on_a_platform(platform: str, base_url: str | None) -> bool:
+    """:func:`on_a_platform` for one shop's values."""
+    return platform not in OFFLINE_PLATFORMS and (platform != PlatformKind.SELFMALL.value or base_url is not None)

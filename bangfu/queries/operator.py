@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import OFFLINE_PLATFORMS, SupplierKind, SyncStream, UserRole
+from bangfu.enums import SupplierKind, SyncStream, UserRole
 from bangfu.models import (
     Alert,
     LedgerAccount,
@@ -46,6 +46,7 @@ from bangfu.models import (
     SyncCursor,
     SyncRun,
     User,
+    is_on_a_platform,
     order_is_paid,
 )
 from bangfu.models import Journal as JournalRow
@@ -226,7 +227,7 @@ async def sync_health(
             run = runs.get(key)
             streams.append(StreamHealth(key[1].value, watermark, lag, _run(run) if run is not None else None))
         platform = s.platform.value if hasattr(s.platform, "value") else str(s.platform)
-        synced = s.base_url is not None and platform not in OFFLINE_PLATFORMS
+        synced = is_on_a_platform(platform, s.base_url)
         out.append(
             ShopHealth(
                 sid, str(s.name), platform, bool(s.active), streams, alerts.get(sid, []), open_q.get(sid, 0), synced

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, inspect, select, text, update
@@ -220,3 +221,22 @@ async def test_postings_to_a_posted_journal_or_unknown_rows_are_refused(
             await session.execute(text("DELETE FROM ledger_accounts"))
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Posting)) == 2
+
+
+async def test_no_sqlite_trigger_is_lost_by_a_later_migration(tmp_path: Any) -> None:
+    """A batch migration on SQLite copies its table and drops the table's triggers: every trigger
+    the store had after the line queue's last change (0026) is still there at the head (0027
+    dropped the lot triggers once: lots added afterwards queued no waiting line)."""
+
+    async def triggers(revision: str) -> set[tuple[str, str]]:
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / revision}.db")
+        try:
+            await upgrade(engine, revision)
+            async with engine.connect() as conn:
+                rows = await conn.execute(text("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'"))
+                return {(str(t), str(n)) for t, n in rows}
+        finally:
+            await engine.dispose()
+
+    before, head = await triggers("0026"), await triggers("head")
+    assert before and before <= head, sorted(before - head)

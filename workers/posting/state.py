@@ -12,10 +12,10 @@ from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import OFFLINE_PLATFORMS, PlatformKind, SettlementKind
+from bangfu.enums import SettlementKind
 from bangfu.models import (
     Cooperative,
     Host,
@@ -35,6 +35,7 @@ from bangfu.models import (
     Sku,
     SplitPolicy,
     Supplier,
+    on_a_platform,
 )
 from bangfu.policy import Policy, PolicyError, parse_policy_row
 from bangfu.split import Contribution
@@ -130,18 +131,7 @@ async def load_inputs(conn: AsyncConnection, states: Sequence[LineState]) -> dic
     inputs = {s.line_id: LineInputs() for s in states}
     shop_ids = sorted({s.shop_id for s in states})
     no_platform = set(
-        (
-            await conn.execute(
-                select(Shop.id).where(
-                    among(conn, Shop.id, shop_ids),
-                    or_(
-                        Shop.platform.in_(OFFLINE_PLATFORMS),
-                        # the county's own mall: a self-built mall the hub does not pull from
-                        and_(Shop.platform == PlatformKind.SELFMALL, Shop.base_url.is_(None)),
-                    ),
-                )
-            )
-        ).scalars()
+        (await conn.execute(select(Shop.id).where(among(conn, Shop.id, shop_ids), not_(on_a_platform())))).scalars()
     )
     for s in states:
         if s.shop_id in no_platform:

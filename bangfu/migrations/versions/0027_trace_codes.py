@@ -48,7 +48,34 @@ def _raw_code(raw: Any) -> str | None:
     return code if isinstance(code, str) and 0 < len(code) <= 64 else None
 
 
+def _triggers(table: str) -> list[str]:
+    """The SQLite triggers on ``table``: a batch operation that copies the table drops them, so
+    they are created again after it (the line queue's triggers on supply_lots, migration 0009)."""
+    conn = op.get_bind()
+    if conn.dialect.name != "sqlite":
+        return []
+    rows = conn.execute(
+        sa.text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :table ORDER BY name"),
+        {"table": table},
+    )
+    return [str(sql) for (sql,) in rows]
+
+
+def _restore(triggers: list[str]) -> None:
+    if not triggers:
+        return
+    conn = op.get_bind()
+    present = {
+        str(name) for (name,) in conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+    }
+    for sql in triggers:
+        name = sql.split()[2]  # CREATE TRIGGER <name> ...
+        if name not in present:
+            conn.execute(sa.text(sql))
+
+
 def upgrade() -> None:
+    triggers = _triggers("supply_lots")
     with op.batch_alter_table("supply_lots") as batch:
         batch.add_column(sa.Column("trace_code", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("harvested_on", sa.Date(), nullable=True))
@@ -66,6 +93,7 @@ def upgrade() -> None:
     with op.batch_alter_table("supply_lots") as batch:
         batch.alter_column("trace_code", existing_type=sa.String(length=32), nullable=False)
         batch.create_unique_constraint("uq_supply_lots_trace_code", ["trace_code"])
+    _restore(triggers)
 
     sessions = sa.table(
         "live_sessions",
@@ -95,6 +123,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    triggers = _triggers("supply_lots")
     with op.batch_alter_table("supply_lots") as batch:
         batch.drop_constraint("uq_supply_lots_trace_code", type_="unique")
         batch.drop_column("inspection_result")
@@ -102,3 +131,4 @@ def downgrade() -> None:
         batch.drop_column("inspection_agency")
         batch.drop_column("harvested_on")
         batch.drop_column("trace_code")
+    _restore(triggers)
