@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from bangfu.mall import PaymentConfig, configure_payment
-from bangfu.models import MallOrder
+from bangfu.models import MallOrder, Order, PurchasingUnit, User
 from bangfu.secrets import SecretStore
 from bangfu.store import make_engine
 from connectors.fakes.pay import FAKE_KEY, FAKE_MCHID, fake_pay_server
-from tests.web.browser.conftest import VIEWPORTS, Served
+from tests.web.browser.conftest import VIEWPORTS, Served, sign_in
 from tests.web.browser.test_console import TOO_WIDE, Watched
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -103,3 +103,61 @@ async def test_browse_cart_checkout_pay_and_return_paid(served_copy: Served, bro
             await engine.dispose()
         assert tuple(row) == ("paid", "notify", "CMP-BROWSER-1")
         assert pay.fake.notifies == [{"order": order_no, "state": "SUCCESS", "status": 200}]
+
+
+async def test_a_units_staff_member_signs_in_buys_for_the_unit_and_pays(
+    served_copy: Served, browser: Any, screenshots: Path
+) -> None:
+    """The unit's staff member signs in through the console's form, then buys in the mall: the
+    cart says the order is the unit's, the order page names the unit, and the paid order counts
+    to the unit (its reserved share reads the order's unit) and to the staff member."""
+    SecretStore().put("mall-pay", {"mchid": FAKE_MCHID, "key": FAKE_KEY})
+    async with fake_pay_server() as pay:
+        engine = make_engine(served_copy.url)
+        try:
+            async with engine.begin() as conn:
+                await configure_payment(conn, PaymentConfig("fakepay", pay.base_url, "mall-pay"), datetime.now(UTC))
+                unit_id, user_id = (await conn.execute(select(User.unit_id, User.id).where(User.name == "unit"))).one()
+                unit_name = await conn.scalar(select(PurchasingUnit.name).where(PurchasingUnit.id == unit_id))
+        finally:
+            await engine.dispose()
+        assert unit_name is not None
+        context = await browser.new_context(**VIEWPORTS["phone"])
+        try:
+            page = Watched(await context.new_page())
+            base = served_copy.base
+            await sign_in(page.page, base, "unit")
+            await page.open(f"{base}/mall/")
+            async with page.page.expect_navigation():
+                await page.page.locator(".grid .card:not(.soldout) a").first.click()
+            async with page.page.expect_navigation():
+                await page.page.get_by_role("button", name="加入购物车").click()
+            assert unit_name in await page.page.locator(".unit-note").inner_text()
+            await page.page.get_by_label("收货人").fill("李四")
+            await page.page.get_by_label("手机号码").fill("13912345678")
+            await page.page.get_by_label("收货地址").fill("四川省甘孜州甘孜县城关镇团结街 6 号")
+            async with page.page.expect_navigation():
+                await page.page.locator("form.checkout button[type=submit]").click()
+            order_no = page.page.url.rsplit("/", 1)[1]
+            assert unit_name in await page.page.content()
+            await page.page.screenshot(path=str(screenshots / "mall-unit-order-phone.png"), full_page=True)
+            async with page.page.expect_navigation():
+                await page.page.locator("#pay").click()
+            async with page.page.expect_navigation(url=f"{base}/mall/order/{order_no}"):
+                await page.page.locator("#pay").click()
+            assert await page.page.locator("#order-state").get_attribute("data-state") == "paid"
+            assert not page.problems, page.problems
+        finally:
+            await context.close()
+    engine = make_engine(served_copy.url)
+    try:
+        async with engine.connect() as conn:
+            order_unit = await conn.scalar(select(Order.purchasing_unit_id).where(Order.platform_order_id == order_no))
+            staff, state = (
+                await conn.execute(
+                    select(MallOrder.staff_user_id, MallOrder.state).where(MallOrder.order_no == order_no)
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    assert (order_unit, staff, state) == (unit_id, user_id, "paid")
