@@ -491,17 +491,6 @@ async def release_expired(conn: AsyncConnection, now: datetime) -> int:
     return released
 
 
-async def refundable_fen(conn: AsyncConnection, order_no: str) -> int:
-    row = (
-        await conn.execute(
-            select(MALL.c.state, MALL.c.amount_fen, MALL.c.refunded_fen).where(MALL.c.order_no == order_no)
-        )
-    ).one_or_none()
-    if row is None or row.state != "paid":
-        return 0
-    return int(row.amount_fen - row.refunded_fen)
-
-
 async def record_refund(conn: AsyncConnection, order_no: str, refund_no: str, *, reason: str, now: datetime) -> int:
     """The provider refunded what is left of ``order_no``: one refund record per line (as the
     platforms report them, so the ledger reverses each line) and the order closed. Returns the
