@@ -14,6 +14,11 @@ not exist), so a guessed id tells nothing.
 | county      | of shops in their region      | whose supplier is in their region         | in region |
 | unit        | none                          | none                                      | their own |
 
+*Suppliers* (经营主体: cooperatives and enterprises) follow the cooperatives' column: admin sees
+all, a cooperative its own supplier, a county the suppliers registered in its region
+(:meth:`Scope.suppliers`). Enterprises have no console login of their own: the county office
+keeps their records (certificates, agreements, households they drive).
+
 Names of member households are shown in full only to their own cooperative (it pays them);
 everyone else sees them masked. Identity numbers are never shown (only their hashes are kept).
 """
@@ -91,6 +96,22 @@ class Scope:
                     .where(Supplier.county_id.in_(sorted(self.region_ids)))
                 )
                 return col.in_(in_region)
+        return false()
+
+    @property
+    def sees_suppliers(self) -> bool:
+        return self.sees_cooperatives
+
+    def suppliers(self, supplier_id: ColumnElement[int] | object) -> ColumnElement[bool]:
+        """Suppliers (cooperatives and enterprises) whose programme records the user may see."""
+        col: ColumnElement[int] = supplier_id  # type: ignore[assignment]
+        match self.role:
+            case UserRole.ADMIN:
+                return true()
+            case UserRole.COOPERATIVE:
+                return col.in_(select(Cooperative.supplier_id).where(Cooperative.id == self.cooperative_id))
+            case UserRole.COUNTY:
+                return col.in_(select(Supplier.id).where(Supplier.county_id.in_(sorted(self.region_ids))))
         return false()
 
     def units(self, unit_id: ColumnElement[int] | object) -> ColumnElement[bool]:
