@@ -46,7 +46,7 @@ from connectors.kuaishou import (
     parse_refund,
 )
 from connectors.ratelimit import RateLimiter
-from tests.connectors.contract import CONTRACT_RETRY, ContractTests, VirtualTime
+from tests.connectors.contract import CHAOS_EVERY_KIND, CONTRACT_RETRY, ContractTests, VirtualTime
 from tests.connectors.harvest import harvest
 
 HASH_KEY = b"test-only-hash-key-not-a-secret"
@@ -727,7 +727,7 @@ async def test_wrong_sign_secret_is_fatal_at_once(fake: Running, connector_kwarg
 async def test_chaos_over_three_weeks_of_history_equals_the_truth(session: aiohttp.ClientSession) -> None:
     """The contract's chaos run on a bigger shop: several order windows with many pages, 22
     one-day refund windows, every fault kind; bans and backoff on virtual time."""
-    profile = FaultProfile.CHAOS.with_delays(slow_seconds=0.05, hang_seconds=1.0)
+    profile = CHAOS_EVERY_KIND
     async with fake_server(
         "kuaishou", seed=23, orders=900, days=21, faults=profile, clock=FakeClock(frozen_at=FROZEN)
     ) as fake:

@@ -62,7 +62,7 @@ from connectors.selfmall import (
     parse_refund,
     read_pager,
 )
-from tests.connectors.contract import CONTRACT_RETRY, ContractTests, VirtualTime
+from tests.connectors.contract import CHAOS_EVERY_KIND, CONTRACT_RETRY, ContractTests, VirtualTime
 from tests.connectors.harvest import harvest
 
 HASH_KEY = b"test-only-hash-key-not-a-secret"
@@ -535,7 +535,7 @@ async def test_own_session_keeps_no_cookies_and_is_closed(fake: Running) -> None
 async def test_chaos_over_two_weeks_equals_the_truth(session: aiohttp.ClientSession) -> None:
     """The contract's chaos run on a bigger mall: 16 one-day windows, pages that shift under us,
     every fault kind (429 pages, 5xx pages, drops, hangs, malformed cards); bans on virtual time."""
-    profile = FaultProfile.CHAOS.with_delays(slow_seconds=0.05, hang_seconds=1.0)
+    profile = CHAOS_EVERY_KIND
     async with fake_server(
         "selfmall", seed=23, orders=600, days=14, faults=profile, clock=FakeClock(frozen_at=FROZEN)
     ) as fake:
