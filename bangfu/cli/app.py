@@ -12,14 +12,109 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from bangfu.cli.lazy import Lazy, LazyGroup
 from bangfu.errors import UserError
 from bangfu.i18n import Lang, set_lang, t
 from bangfu.runtime import tune_gc
 
 T = TypeVar("T")
 
+# Every sub-command, in the order ``bangfu --help`` lists them: imported only when it runs
+# (bangfu/cli/lazy.py). ``help`` is the first paragraph of the command's own help, as listed;
+# tests/bangfu/test_cli.py checks it against the loaded commands.
+COMMANDS = (
+    Lazy(
+        "import",
+        "bangfu.cli.imports:import_command",
+        "Import cooperatives, households, products, lots, purchasing units, live sessions, listings or\n"
+        "sales of an offline shop (CSV or XLSX).",
+    ),
+    Lazy(
+        "demo",
+        "bangfu.cli.demo:demo_command",
+        "Build the county, start fake platforms on loopback, sync every shop and show the results.",
+    ),
+    Lazy(
+        "stats",
+        "bangfu.cli.sync:stats_command",
+        "Per shop: orders, order lines, refunds, paid and refunded fen as the hub holds them.",
+    ),
+    Lazy(
+        "worker",
+        "bangfu.cli.worker:worker_command",
+        "Start a Celery worker on Redis (BANGFU_REDIS_URL) for the hub's task queues.",
+    ),
+    Lazy(
+        "report",
+        "bangfu.cli.reports:report_command",
+        "Print or export a report (Chinese headers by default; --lang en for English).",
+    ),
+    Lazy(
+        "reconcile",
+        "bangfu.cli.reports:reconcile_command",
+        "Match settlement lines to expected payouts; print the exceptions (results are stored).",
+    ),
+    Lazy(
+        "verify",
+        "bangfu.cli.ledger:verify_command",
+        "Check the ledger invariants and its hash chain on the database; exit 1 when one fails.",
+    ),
+    Lazy("serve", "bangfu.cli.serve:serve_command", "Serve the web console and the JSON API until Ctrl-C."),
+    Lazy("db", "bangfu.cli.db:db_app", "Database schema: create or upgrade it; grant the application role."),
+    Lazy("scenario", "bangfu.cli.demo:scenario_app", "The demo county scenario."),
+    Lazy("shops", "bangfu.cli.sync:shops_app", "Connected shops (channels) and their credentials."),
+    Lazy("sync", "bangfu.cli.sync:sync_app", "Pull orders, refunds, products, settlements and live sessions."),
+    Lazy(
+        "stock",
+        "bangfu.cli.stock:stock_app",
+        "Stock: share each SKU's truth between shops, reserve units, push the deltas.",
+    ),
+    Lazy(
+        "webhooks",
+        "bangfu.cli.webhooks:webhooks_app",
+        "Receive platform pushes (Douyin message push, Taobao TMC-style) and pull what they announce.",
+    ),
+    Lazy("policy", "bangfu.cli.policy:policy_app", "Cooperatives' income-split policies (versioned)."),
+    Lazy("ledger", "bangfu.cli.ledger:ledger_app", "The ledger's hash chain digest and manual adjustments."),
+    Lazy("surplus", "bangfu.cli.ledger:surplus_app", "Year-end surplus distribution of a cooperative (arts. 40-44)."),
+    Lazy("users", "bangfu.cli.users:users_app", "Console users: roles, scopes, passwords and API tokens."),
+    Lazy(
+        "county",
+        "bangfu.cli.county:county_app",
+        "County office settings: campaign groups, unit kinds, monitoring lines.",
+    ),
+    Lazy(
+        "alerts",
+        "bangfu.cli.alerts:alerts_app",
+        "Alerts for people: the unsold (滞销) early warning, and every open alert.",
+    ),
+    Lazy(
+        "listings", "bangfu.cli.listings:listings_app", "Listings: which hub SKU each platform item/SKU is (商品对应)."
+    ),
+    Lazy("prices", "bangfu.cli.listings:prices_app", "Prices per shop, pushed through the platforms' price APIs."),
+    Lazy("mall", "bangfu.cli.mall:mall_app", "The county's own mall."),
+    Lazy(
+        "shipments",
+        "bangfu.cli.shipments:shipments_app",
+        "Shipments: record carrier + tracking per order, push them to the platforms.",
+    ),
+    # the fakes package is optional in a slimmed install: no package, no command
+    Lazy(
+        "fakes",
+        "bangfu.cli.fakes:fakes_app",
+        "Fake platform servers (loopback only) for tests and the demo.",
+        needs="connectors.fakes",
+    ),
+)
+
+
+class _Root(LazyGroup):
+    lazy = COMMANDS
+
+
 app = typer.Typer(
     name="bangfu",
+    cls=_Root,
     help="Bangfu Hub (帮扶销售中台): sales integration hub for consumption-assistance programmes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -78,69 +173,6 @@ def fail(message: str, code: int = 2) -> NoReturn:
     for line in lines[1:]:
         err_console.print(Text(line), soft_wrap=True)
     raise typer.Exit(code)
-
-
-def _register() -> None:
-    from bangfu.cli import db, demo, imports, sync
-
-    app.add_typer(db.db_app, name="db")
-    app.command("import")(imports.import_command)
-    app.command("demo")(demo.demo_command)
-    scenario_app = typer.Typer(help="The demo county scenario.", no_args_is_help=True)
-    scenario_app.command("export")(demo.export_command)
-    app.add_typer(scenario_app, name="scenario")
-    app.add_typer(sync.shops_app, name="shops")
-    app.add_typer(sync.sync_app, name="sync")
-    from bangfu.cli import stock
-
-    app.add_typer(stock.stock_app, name="stock")
-    from bangfu.cli import webhooks
-
-    app.add_typer(webhooks.webhooks_app, name="webhooks")
-    app.command("stats")(sync.stats_command)
-    from bangfu.cli import policy, worker
-
-    app.add_typer(policy.policy_app, name="policy")
-
-    app.command("worker")(worker.worker_command)
-    from bangfu.cli import reports
-
-    app.command("report")(reports.report_command)
-    app.command("reconcile")(reports.reconcile_command)
-    from bangfu.cli import ledger
-
-    app.command("verify")(ledger.verify_command)
-    app.add_typer(ledger.ledger_app, name="ledger")
-    app.add_typer(ledger.surplus_app, name="surplus")
-    from bangfu.cli import serve, users
-
-    app.add_typer(users.users_app, name="users")
-    from bangfu.cli import county
-
-    app.add_typer(county.county_app, name="county")
-    from bangfu.cli import alerts
-
-    app.add_typer(alerts.alerts_app, name="alerts")
-    app.command("serve")(serve.serve_command)
-    from bangfu.cli import listings
-
-    app.add_typer(listings.listings_app, name="listings")
-    app.add_typer(listings.prices_app, name="prices")
-    from bangfu.cli import mall
-
-    app.add_typer(mall.mall_app, name="mall")
-    from bangfu.cli import shipments
-
-    app.add_typer(shipments.shipments_app, name="shipments")
-    try:
-        from bangfu.cli.fakes import fakes_app
-    except ImportError:  # the fakes package is optional in a slimmed install
-        pass
-    else:
-        app.add_typer(fakes_app, name="fakes")
-
-
-_register()
 
 
 def main() -> None:

@@ -459,3 +459,7 @@ def export_command(
     )
     for path in paths:
         console.print(str(path))
+
+
+scenario_app = typer.Typer(help="The demo county scenario.", no_args_is_help=True)
+scenario_app.command("export")(export_command)

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from bangfu.cli.app import COMMANDS, app
 from tests.conftest import EXAMPLES, REPO_ROOT
 
 
@@ -43,9 +45,61 @@ def bangfu(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
-    result = bangfu(*command, "--help")
-    assert result.returncode == 0, result.stderr
+    # In-process: the help is the same typer app's; the process itself is covered by the two
+    # tests below (every command listed, each imported alone).
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
     assert "Usage:" in result.stdout
+
+
+class _Loaded(app.info.cls):  # type: ignore[misc,name-defined]
+    """The root group with every sub-command imported: what an eager registration would list."""
+
+    def __init__(self, **attrs: object) -> None:
+        super().__init__(**attrs)
+        self.load_all()
+
+
+def test_the_listing_is_the_one_the_loaded_commands_give(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bangfu --help`` lists the sub-commands from bangfu/cli/app.py's table without importing
+    them; each line must be what the command itself says (its Typer help or docstring)."""
+    runner = CliRunner()
+    lazy = runner.invoke(app, ["--help"], env={"COLUMNS": "160"})
+    assert lazy.exit_code == 0, lazy.output
+    monkeypatch.setattr(app.info, "cls", _Loaded)
+    loaded = runner.invoke(app, ["--help"], env={"COLUMNS": "160"})
+    assert loaded.exit_code == 0, loaded.output
+    assert lazy.stdout == loaded.stdout
+    for entry in COMMANDS:
+        assert f" {entry.name} " in lazy.stdout, entry.name
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    """``bangfu --help`` imports no command module; ``bangfu policy --help`` policy's and what it
+    uses, none of the other commands, aiohttp, the importers, the demo: each process pays for what
+    it runs."""
+    probe = (
+        "import sys\n"
+        "from bangfu.cli import main\n"
+        "for argv in (['--help'], ['policy', '--help']):\n"
+        "    sys.argv = ['bangfu', *argv]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, exc.code\n"
+        "    loaded = sorted(m for m in sys.modules if m.startswith('bangfu.cli.') or m in HEAVY)\n"
+        "    print(' '.join(loaded), file=sys.stderr)\n"
+    ).replace("HEAVY", repr(("aiohttp", "bangfu.importing", "bangfu.demo", "celery")))
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    after_help, after_policy = done.stderr.strip().splitlines()[-2:]
+    assert after_help.split() == ["bangfu.cli.app", "bangfu.cli.lazy"]
+    assert "bangfu.cli.policy" in after_policy.split()
+    others = {f"bangfu.cli.{name}" for name in ("demo", "sync", "webhooks", "fakes", "imports", "reports", "mall")}
+    assert not set(after_policy.split()) & (others | {"aiohttp", "bangfu.importing", "bangfu.demo", "celery"})
+    assert "policy" in done.stdout and "Cooperatives' income-split policies" in done.stdout
 
 
 def test_import_reports_bad_rows_as_lines_and_exits_nonzero(tmp_path: Path) -> None:
