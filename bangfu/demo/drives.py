@@ -92,7 +92,16 @@ def build_rows(seed: int, households: int, today: date) -> list[list[str]]:
     """The file's rows, from the seed, the scenario's size and today's month alone."""
     scenario = build_scenario(seed, households=households)
     enterprises = [c.credit_code for c in scenario.cooperatives if c.kind == SupplierKind.ENTERPRISE]
-    members = [h for h in scenario.households if h.id_number]
+    # Members who delivered to lots: their families have ledger income, so they are on both lines.
+    delivered: dict[tuple[str, str], int] = {}
+    for lot in scenario.lots:
+        if lot.member_no:
+            key = (lot.receiver_code, lot.member_no)
+            delivered[key] = delivered.get(key, 0) + 1
+    members = sorted(
+        (h for h in scenario.households if h.id_number and (h.cooperative_code, h.member_no) in delivered),
+        key=lambda h: (-delivered[(h.cooperative_code, h.member_no)], h.cooperative_code, h.member_no),
+    )[:60]
     rng = random.Random(seed * 7919 + 17)
     taken = {h.id_number for h in members}
     shared: tuple[str, str, str, str] | None = None  # a family two enterprises employ

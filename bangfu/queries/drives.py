@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -30,7 +30,7 @@ from bangfu.drives import (
     mode_label,
     nets_by_identity,
 )
-from bangfu.enums import SupplierKind
+from bangfu.enums import HouseholdCategory, SupplierKind
 from bangfu.i18n import MESSAGES, t
 from bangfu.models import Cooperative, DriveEntry, DriveHousehold, DriveMode, Supplier
 from bangfu.privacy import mask_name
@@ -67,6 +67,7 @@ MESSAGES.update(
         "drives.web.by_mode": {"zh": "按带动方式", "en": "By mode"},
         "drives.web.mode": {"zh": "带动方式", "en": "Mode"},
         "drives.web.by_enterprise": {"zh": "按企业", "en": "By enterprise"},
+        "drives.web.by_category": {"zh": "按农户类别", "en": "By household category"},
         "drives.web.enterprise": {"zh": "企业", "en": "Enterprise"},
         "drives.web.on_books": {"zh": "在册农户", "en": "On its books"},
         "drives.web.modes_note": {
@@ -143,6 +144,7 @@ class DrivesOverview:
     by_mode: list[ModeRow]
     enterprises: list[EnterpriseRow]
     members_linked: int  # enterprise-driven families (on the books) who are also cooperative members
+    by_category: list[ModeRow] = field(default_factory=list)  # 脱贫户 / 监测户 / 一般农户
 
 
 @dataclass(frozen=True)
@@ -228,14 +230,20 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Drive
     member = await member_nets(conn, scope, period)
     on_books: dict[int, int] = defaultdict(int)
     linked: set[int] = set()
-    for ent, hid in await conn.execute(
-        select(DriveHousehold.enterprise_id, DriveHousehold.household_id).where(
-            scope.suppliers(DriveHousehold.enterprise_id)
-        )
+    category_of: dict[int, str] = {}
+    for dh, ent, hid, category in await conn.execute(
+        select(
+            DriveHousehold.id, DriveHousehold.enterprise_id, DriveHousehold.household_id, DriveHousehold.category
+        ).where(scope.suppliers(DriveHousehold.enterprise_id))
     ):
         on_books[int(ent)] += 1
+        category_of[int(dh)] = HouseholdCategory(category).value
         if hid is not None:
             linked.add(int(hid))
+    per_category: dict[str, list[DriveAmount]] = {c.value: [] for c in HouseholdCategory}
+    for r in rows:
+        per_category[category_of[r.drive_household_id]].append(r)
+    by_category = [ModeRow(c, category_label(c), _figures(per_category[c])) for c in per_category]
     per_enterprise: dict[int, list[DriveAmount]] = defaultdict(list)
     for r in rows:
         per_enterprise[r.enterprise_id].append(r)
@@ -252,7 +260,7 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Drive
             )
         )
     enterprises.sort(key=lambda e: (-e.figures.income, e.name))
-    return DrivesOverview(period, lines_of(member, rows), _mode_rows(rows), enterprises, len(linked))
+    return DrivesOverview(period, lines_of(member, rows), _mode_rows(rows), enterprises, len(linked), by_category)
 
 
 async def enterprise(conn: AsyncConnection, scope: Scope, supplier_id: int, period: Period) -> EnterpriseDetail | None:

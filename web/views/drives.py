@@ -24,7 +24,7 @@ from web.render import render
 from web.views import county as vc
 
 routes = web.RouteTableDef()
-TABLES = ("enterprises", "modes", "lines")
+TABLES = ("enterprises", "modes", "categories", "lines")
 
 
 def _figures_cells(f: Any) -> dict[str, Any]:
@@ -50,13 +50,14 @@ def _report(o: qd.DrivesOverview, table: str) -> Report:
         )
         report.summary = [t("drives.web.lines_def")]
         return report
-    if table == "modes":
+    if table in ("modes", "categories"):
+        by, head = ("mode", "drives.web.mode") if table == "modes" else ("category", "drives.web.category")
         return Report(
-            "drives-modes",
-            f"{title} · {t('drives.web.by_mode')}",
-            [Column("mode", t("drives.web.mode")), *_figure_columns()],
-            [{"mode": r.label, **_figures_cells(r.figures)} for r in o.by_mode],
-            {"mode": t("drives.web.total"), **_figures_cells(o.lines.enterprise)},
+            f"drives-{table}",
+            f"{title} · {t('drives.web.by_' + by)}",
+            [Column("label", t(head)), *_figure_columns()],
+            [{"label": r.label, **_figures_cells(r.figures)} for r in (o.by_mode if by == "mode" else o.by_category)],
+            {"label": t("drives.web.total"), **_figures_cells(o.lines.enterprise)},
             [t("drives.web.modes_note")],
         )
     columns = [Column("enterprise", t("drives.web.enterprise")), Column("on_books", t("drives.web.on_books"), "int")]
