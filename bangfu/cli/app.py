@@ -98,6 +98,7 @@ COMMANDS = (
         "bangfu.cli.shipments:shipments_app",
         "Shipments: record carrier + tracking per order, push them to the platforms.",
     ),
+    Lazy("drives", "bangfu.cli.drives:drives_app", "Enterprise-driven households: import and list."),
     # the fakes package is optional in a slimmed install: no package, no command
     Lazy(
         "fakes",

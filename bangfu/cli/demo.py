@@ -304,6 +304,9 @@ async def _demo(
     if mall_orders:
         await _seed_mall(url, seed, days, mall_orders)
     console.print(await seed_and_describe(url, seed, days), highlight=False)
+    from bangfu.demo.drives import seed_and_describe as describe_drives
+
+    console.print(await describe_drives(url, seed, households), highlight=False)
     await _account(url, days)
     await _reconcile(url)
     from bangfu.cli.alerts import print_unsold_run

@@ -28,6 +28,7 @@ from bangfu.models.channels import (
     on_a_platform,
 )
 from bangfu.models.county import CampaignGroup, MonitoringLine, UnitKind
+from bangfu.models.drives import DividendPool, DriveEntry, DriveHousehold, DriveMode
 from bangfu.models.ledger import Journal, LedgerAccount, LedgerAdjustment, LedgerChainHead, Posting
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
 from bangfu.models.mall import MallOrder, MallPaymentEvent
@@ -51,6 +52,10 @@ __all__ = [
     "CooperativeLineFact",
     "DeliveryBatch",
     "DeliveryBatchOrder",
+    "DividendPool",
+    "DriveEntry",
+    "DriveHousehold",
+    "DriveMode",
     "ExplanationWindow",
     "Host",
     "Household",

@@ -51,6 +51,7 @@ from bangfu.models import (
     Supplier,
     UnitKind,
 )
+from bangfu.queries.drives import Lines, enterprise_amounts, lines_json, lines_of
 from bangfu.reports.base import SHANGHAI, Period, local_midnight, local_month, parse_line_event, ratio
 from bangfu.reports.households import (
     INCOME_JOURNALS,
@@ -313,6 +314,9 @@ class Overview:
     campaigns: list[CampaignRow]
     cooperatives: int
     households: int  # member households of those cooperatives
+    # The 带动 figures' lines: the members' (``total``) and the enterprise-driven households'
+    # (bangfu.drives), with the families both reach counted once.
+    lines: Lines | None = None
 
 
 def _cooperative_filter(scope: Scope) -> ColumnElement[bool]:
@@ -433,6 +437,7 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overv
         campaigns=campaigns,
         cooperatives=len(coop_ids),
         households=len(facts),
+        lines=lines_of(nets, await enterprise_amounts(conn, scope, period)),
     )
 
 
@@ -994,6 +999,7 @@ def overview_json(o: Overview) -> dict[str, Any]:
         "by_cooperative": [_driven_json(r) for r in o.by_cooperative],
         "by_channel": [_driven_json(r) for r in o.by_channel],
         "by_product": [_driven_json(r) for r in o.by_product],
+        "lines": lines_json(o.lines) if o.lines else None,
         "sales": {
             "orders": s.orders,
             "orders_paid_fen": s.orders_paid,

@@ -26,6 +26,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.drives import amounts as drive_amounts
+from bangfu.drives import combined_households, nets_by_identity
 from bangfu.enums import HouseholdCategory, JournalKind
 from bangfu.i18n import MESSAGES, t
 from bangfu.models import (
@@ -170,7 +172,7 @@ class Driven:
         return div_round(self.income, self.households)
 
 
-def driven(net_by_household: Mapping[int, int]) -> Driven:
+def driven(net_by_household: Mapping[Any, int]) -> Driven:
     """The one definition of households driven, for a month, a year or any group of households."""
     values = list(net_by_household.values())
     return Driven(sum(1 for v in values if v > 0), sum(values), sum(1 for v in values if v < 0))
@@ -229,6 +231,19 @@ async def households_driven(
         t("report.driven_line", households=total.households, wan=wan_yuan(total.income)),
         t("report.driven_definition"),
     ]
+    if cooperative_id is None and cooperative_ids is None:
+        # The enterprise-driven households' own line (never in the members' ledger income), and
+        # the families both lines reach, each once (bangfu.drives).
+        enterprise = nets_by_identity(await drive_amounts(conn, period.months()))
+        figures = driven(enterprise)
+        summary.append(
+            t(
+                "drives.report_line",
+                households=figures.households,
+                wan=wan_yuan(figures.income),
+                combined=combined_households(nets, enterprise),
+            )
+        )
     title = t("report.title.households-driven", period=period.label)
     return Report("households-driven", title, columns, rows, totals, summary)
 

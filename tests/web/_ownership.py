@@ -32,6 +32,8 @@ list.)
 | lot          | (supply_lots.id,)        | its SKU is an own lot_sku                                  |
 | lot_label    | (supply_lots.id,)        | an own lot, for the admin and operators only (labels)      |
 | recon_exception | (reconciliation_exceptions.id,) | its shop is own, as for shop                        |
+| enterprise   | (suppliers.id,) of kind enterprise | admin: all; county: its county in the region tree; |
+|              |                          | no other role (enterprises have no login)                  |
 
 The admin owns everything else. The region tree is the user's region and every region below it
 (``regions.parent_id``).
@@ -51,7 +53,7 @@ Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
     "lot_sku", "lot", "lot_label",
-    "recon_exception", "delivery_batch",
+    "recon_exception", "delivery_batch", "enterprise",
 )  # fmt: skip
 
 
@@ -119,6 +121,13 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
         int(s) for s, k, c in supplier_rows if admin or (c is not None and int(c) in own_coops) or k in tree
     }
     out.own["cooperative"], out.foreign["cooperative"] = _split({(c,) for c in coop_county}, {(c,) for c in own_coops})
+
+    # Enterprises (suppliers of kind enterprise; no login of their own): the county office's.
+    enterprises = await _rows(conn, "SELECT id, county_id FROM suppliers WHERE kind = 'enterprise'")
+    out.own["enterprise"], out.foreign["enterprise"] = _split(
+        {(int(s),) for s, _ in enterprises},
+        {(int(s),) for s, k in enterprises if admin or (role == "county" and int(k) in tree)},
+    )
 
     # Households of those cooperatives.
     household_coop = {int(h): int(c) for h, c in await _rows(conn, "SELECT id, cooperative_id FROM households")}

@@ -131,6 +131,9 @@ ROUTES: dict[str, Route] = {
     "/api/v1/county/monitoring": Route(status=only(COUNTY_OFFICE), items=("household", ("items", "*", "household_id"))),
     "/api/v1/county/products": Route(status=only(COUNTY_OFFICE)),
     "/county/unsold": Route(status=only(COUNTY_OFFICE)),
+    # enterprise-driven households (issue 17): the county office keeps the enterprises' records
+    "/county/drives": Route(status=only(COUNTY_OFFICE)),
+    "/county/drives/{id}": Route(kind="enterprise"),
     "/api/v1/county/unsold": Route(status=only(COUNTY_OFFICE)),
     "/cooperatives/{id}/unsold": Route(kind="cooperative"),
     # the operator console (issue 13): the admin and operators, of the shops they run
@@ -251,6 +254,21 @@ async def diversify(url: str) -> None:
             ).scalars()
             await conn.execute(text("UPDATE suppliers SET county_id = :r WHERE id = :s"), {"r": other, "s": away})
             await conn.execute(text("UPDATE suppliers SET county_id = :r WHERE id = :s"), {"r": township, "s": below})
+            # An enterprise to the other county, another to the township (issue 17's pages).
+            await conn.execute(
+                text(
+                    "UPDATE suppliers SET county_id = :r "
+                    "WHERE id = (SELECT max(id) FROM suppliers WHERE kind = 'enterprise')"
+                ),
+                {"r": other},
+            )
+            await conn.execute(
+                text(
+                    "UPDATE suppliers SET county_id = :r "
+                    "WHERE id = (SELECT min(id) FROM suppliers WHERE kind = 'enterprise')"
+                ),
+                {"r": township},
+            )
             # Shops with sessions: the busiest goes to the operator; of the others (the host's
             # shops first), one goes to the township and one to the other county.
             shops = [

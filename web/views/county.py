@@ -21,6 +21,7 @@ from bangfu.enums import UserRole
 from bangfu.i18n import MESSAGES, t
 from bangfu.money import format_yuan
 from bangfu.queries import county as qc
+from bangfu.queries import drives as qd
 from bangfu.queries import unsold as qu
 from bangfu.reports.base import Column, Period, Report
 from bangfu.reports.households import wan_yuan
@@ -473,6 +474,8 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         "period": period,
         "pq": _period_query(period),
         "wan_total": wan_yuan(o.total.income),
+        "drive_lines": qd.line_rows(o.lines) if o.lines else [],
+        "drive_wan": wan_yuan(o.lines.enterprise.income) if o.lines else "",
         "months_income": sum(r.figures.income for r in o.monthly),
         "chart": chart,
         "title": t("web.county.title", period=period.label),
@@ -969,6 +972,11 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "by_cooperative": {"type": "array", "items": _DRIVEN},
             "by_channel": {"type": "array", "items": _DRIVEN},
             "by_product": {"type": "array", "items": _DRIVEN},
+            "lines": {
+                "type": ["object", "null"],
+                "description": "the cooperative members' line, the enterprise-driven line and the distinct "
+                "families both reach (a family on both lines counted once)",
+            },
             "sales": {
                 "type": "object",
                 "required": [
