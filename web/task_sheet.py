@@ -79,17 +79,18 @@ def ledger_sheet(book: Ledger, subtitle: str, fmt: Callable[[str, int | None], s
             sheet.merge_cells(start_row=first, start_column=2, end_row=row_no - 1, end_column=2)
     for r in range(HEAD_ROW, row_no):
         for c in range(1, width + 1):
-            cell = sheet.cell(r, c)
-            cell.border = border
+            framed = sheet.cell(r, c)
+            framed.border = border
             if r >= FIRST_DATA_ROW:
-                cell.alignment = center if c in (1, 2, 5) else wrap
-    sheet.freeze_panes = sheet.cell(FIRST_DATA_ROW, 3)
+                framed.alignment = center if c in (1, 2, 5) else wrap
+    sheet.freeze_panes = "C5"  # the headers and the department column stay in view
     sheet.print_title_rows = f"{HEAD_ROW}:{SUBHEAD_ROW}"
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    if sheet.sheet_properties.pageSetUpPr is not None:
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

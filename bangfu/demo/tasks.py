@@ -91,7 +91,10 @@ def _report_days(now: date) -> list[date]:
     return [d for d in quarter_ends(now.year) if d < now] + [now]
 
 
-async def _bindings(conn: AsyncConnection, region_id: int, region_code: str, year: int) -> list[tuple]:
+Binding = tuple[str, str, str, str, dict[str, str], float, str]
+
+
+async def _bindings(conn: AsyncConnection, region_id: int, region_code: str, year: int) -> list[Binding]:
     """(department, owner, title, kind, params, target multiplier, deadline) from the county's figures."""
     from bangfu.queries.cooperatives import list_cooperatives
     from bangfu.reports.base import Period, local_midnight
@@ -110,10 +113,10 @@ async def _bindings(conn: AsyncConnection, region_id: int, region_code: str, yea
         (r for r in await list_cooperatives(conn, Scope.admin(), period) if r.figures.sales > 0),
         key=lambda r: (-r.figures.sales, r.cooperative.id),
     )
-    out: list[tuple] = []
-    # reserved-share rates: one done, one at risk, one overdue
-    plans = (("县卫生健康局", "规财股 陈晓", 0.9, "end"), ("县教育局", "计财股 张敏", 1.45, "soon"),
-             ("县发展改革局", "副局长 王建国", 1.7, "past"))  # fmt: skip
+    out: list[Binding] = []
+    # reserved-share rates: the whole share (100%) by the year's end, in a month, a few weeks ago
+    plans = (("县卫生健康局", "规财股 陈晓", 1.0, "end"), ("县教育局", "计财股 张敏", 1.0, "soon"),
+             ("县发展改革局", "副局长 王建国", 1.0, "past"))  # fmt: skip
     for (dept, owner, factor, deadline), (code, name) in zip(plans, units, strict=False):
         title = f"督促{name}完成年度预留份额采购"
         out.append((dept, owner, title, "unit_reserved_rate", {"unit": code}, factor, deadline))
@@ -189,7 +192,7 @@ async def seed_tasks(
                 "owner": owner,
                 "title": title,
                 "unit": kind.unit,
-                "target": _rounded_target(kind.unit, int(live * factor)),
+                "target": 10_000 if kind.unit == "percent" else _rounded_target(kind.unit, int(live * factor)),
                 "deadline": _deadline(deadline, day),
                 "metric_kind": kind_code,
                 "metric_params": params,
@@ -233,17 +236,18 @@ async def seed_tasks(
                         )
                         entries += 1
             continue
-        shares: tuple[float, ...] = row["shares"]  # type: ignore[assignment]
-        n = min(len(shares), len(days))
-        pairs = list(zip(days[len(days) - n :], shares[len(shares) - n :], strict=True))
-        for q, (as_of, part) in enumerate(pairs, start=1):
+        reported: tuple[float, ...] = row["shares"]  # type: ignore[assignment]
+        n = min(len(reported), len(days))
+        pairs = list(zip(days[len(days) - n :], reported[len(reported) - n :], strict=True))
+        for as_of, part in pairs:
+            q = (as_of.month - 1) // 3 + 1
             value = round(int(row["target"]) * part)  # type: ignore[call-overload]
             await conn.execute(
                 insert(TaskProgress).values(
                     task_id=task_id,
                     as_of=as_of,
                     value=value,
-                    note=t("demo.tasks_note", q=(as_of.month - 1) // 3 + 1),
+                    note=t("demo.tasks_note", q=q),
                     evidence=str(row["evidence"]).format(y=day.year, q=q, n=value),
                     who=who,
                     recorded_at=stamp,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.clock import utcnow
@@ -176,9 +176,7 @@ async def import_tasks(conn: AsyncConnection, path: Path) -> TaskImport:
     for _number, row, values in wanted:
         task = existing.get(row.code)
         if task is None:
-            await conn.execute(
-                LedgerTask.__table__.insert().values(code=row.code, created_at=now, updated_at=now, **values)
-            )
+            await conn.execute(insert(LedgerTask).values(code=row.code, created_at=now, updated_at=now, **values))
             created += 1
             continue
         stored = {k: getattr(task, k) for k in (*FIELDS, "metric_params", "note", "position")}

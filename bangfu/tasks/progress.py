@@ -104,22 +104,21 @@ async def report_progress(
 ) -> int:
     """Append a hand report (checked by :func:`check_report`); returns the entry's id."""
     as_of, value, note, evidence = check_report(task, form, today())
-    return int(
-        await conn.scalar(
-            insert(TaskProgress)
-            .values(
-                task_id=task.id,
-                as_of=as_of,
-                value=value,
-                note=note,
-                evidence=evidence,
-                who=who[:64],
-                recorded_by=user_id,
-                recorded_at=utcnow(),
-            )
-            .returning(TaskProgress.id)
+    inserted = await conn.execute(
+        insert(TaskProgress)
+        .values(
+            task_id=task.id,
+            as_of=as_of,
+            value=value,
+            note=note,
+            evidence=evidence,
+            who=who[:64],
+            recorded_by=user_id,
+            recorded_at=utcnow(),
         )
+        .returning(TaskProgress.id)
     )
+    return int(inserted.scalar_one())
 
 
 async def entries_of(conn: AsyncConnection, task_ids: list[int]) -> dict[int, list[Entry]]:

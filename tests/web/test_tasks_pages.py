@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from bangfu.enums import UserRole
 from bangfu.models import Cooperative, LedgerTask, Region, Supplier, TaskProgress, User
@@ -61,11 +61,13 @@ async def test_bound_tasks_read_the_figures_the_pages_show(world: World) -> None
                         .join(Supplier, Supplier.id == Cooperative.supplier_id)
                         .where(Supplier.credit_code == params["cooperative"])
                     )
-                    board = await dashboard(conn, Scope.admin(), int(coop), metrics.year_to(now))
+                    assert coop is not None
+                    board = await dashboard(conn, Scope.admin(), coop, metrics.year_to(now))
                     assert board is not None and value == board.totals.sales > 0
                 else:
                     region = await conn.scalar(select(Region.id).where(Region.code == params["region"]))
-                    scope = Scope(UserRole.COUNTY, region_ids=await region_and_below(conn, int(region)))
+                    assert region is not None
+                    scope = Scope(UserRole.COUNTY, region_ids=await region_and_below(conn, region))
                     overview = await qc.overview(conn, scope, metrics.year_to(now))
                     assert value == overview.total.households > 0
                 latest = await conn.scalar(
@@ -99,9 +101,7 @@ async def test_refresh_appends_only_when_a_figure_changed(sqlite_world: World, t
             )
             before = count
             await conn.execute(
-                LedgerTask.__table__.update()
-                .where(LedgerTask.id == task)
-                .values(metric_params={"cooperative": "NO-SUCH-CODE"})
+                update(LedgerTask).where(LedgerTask.id == task).values(metric_params={"cooperative": "NO-SUCH-CODE"})
             )
             broken = await refresh_bound(conn)
             assert broken.appended == 0 and [code for code, _ in broken.failed] == [
@@ -128,7 +128,8 @@ async def test_ledger_lists_export_and_scope(sqlite_world: World) -> None:
     try:
         async with engine.connect() as conn:
             region = await conn.scalar(select(User.region_id).where(User.name == "county"))
-            scope = Scope(UserRole.COUNTY, region_ids=await region_and_below(conn, int(region)))
+            assert region is not None
+            scope = Scope(UserRole.COUNTY, region_ids=await region_and_below(conn, region))
             book = await ledger(conn, scope, today().year, today())
     finally:
         await engine.dispose()
