@@ -131,3 +131,29 @@ async def test_import_good_bad_and_again(
     assert any(line.startswith(f"{bad}:5:metric:") and "no_such_metric" in line for line in lines), lines
     assert any(line.startswith(f"{bad}:6:target:") for line in lines), lines
     assert await _count(db_url) == 5  # NEW-1 was good, but nothing of the file was written
+
+
+async def test_cli_import_and_refresh(sessions: async_sessionmaker[AsyncSession], db_url: str, tmp_path: Path) -> None:
+    """``bangfu tasks import`` as a user runs it: a bad file is one line per problem on stderr,
+    exit 2, nothing written; the example imports; ``bangfu tasks refresh`` reads the bindings."""
+    from tests.bangfu.test_cli import bangfu
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the command's own work is the same on both back ends (tested above)")
+    for kind in ("cooperatives", "units"):
+        await import_file(sessions, kind, EXAMPLES / f"{kind}.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        (EXAMPLES / "tasks.csv").read_text(encoding="utf-8").replace("93513328AY4CL12THE", "NO-SUCH-COOP"),
+        encoding="utf-8",
+    )
+    refused = bangfu("tasks", "import", str(bad), "--db", db_url)
+    assert refused.returncode == 2 and f"{bad}:4:指标对象:" in refused.stderr and "Traceback" not in refused.stderr
+    assert await _count(db_url) == 0
+    done = bangfu("tasks", "import", str(EXAMPLES / "tasks.csv"), "--db", db_url)
+    assert done.returncode == 0 and "新增 5" in done.stdout, done.stderr
+    refreshed = bangfu("tasks", "refresh", "--db", db_url)
+    # no sales in this store: every bound figure is 0, recorded once
+    assert refreshed.returncode == 0 and "任务 3 项，记入新进展 3 条" in refreshed.stdout, refreshed.stderr
+    again = bangfu("tasks", "refresh", "--db", db_url)
+    assert again.returncode == 0 and "记入新进展 0 条" in again.stdout, again.stderr

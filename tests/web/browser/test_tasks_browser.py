@@ -1,6 +1,6 @@
 """The task ledger in a real browser: the county office opens the ledger from the county
 overview's card, sees the quarterly ledger by department, goes to a task reported by hand (its
-history chart drawn) and to a bound task (its live figure). Screenshots of the ledger (desktop
+history chart drawn) and to a bound task (its live figure). Screenshots of the county card, the ledger (desktop
 and phone), the at-risk list, a hand-reported task and a bound task."""
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ async def test_task_ledger_pages(served: Served, browser: Any, screenshots: Path
         await page.open(f"{served.base}/county")
         card = page.page.locator("#tasks-card")
         assert "调度台账" in await card.inner_text()
+        await card.screenshot(path=str(screenshots / "tasks-county-card-desktop.png"))
         async with page.page.expect_navigation():
             await card.get_by_role("link", name="查看台账").click()
         main = await page.page.locator("main").inner_text()
