@@ -1,7 +1,7 @@
 """The task ledger in a real browser: the county office opens the ledger from the county
 overview's card, sees the quarterly ledger by department, goes to a task reported by hand (its
-history chart drawn) and to a bound task (its live figure). Screenshots of the county card, the ledger (desktop
-and phone), the at-risk list, a hand-reported task and a bound task."""
+history chart drawn) and to a bound task (its live figure). Screenshots of the county card, the
+ledger (desktop and phone), the at-risk list, a hand-reported task and a bound task."""
 
 from __future__ import annotations
 
