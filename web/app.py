@@ -100,6 +100,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.operator_shipments",
         "web.views.delivery",
         "web.views.drives",
+        "web.views.tasks",
     ]
     modules = []
     for name in names:

@@ -57,6 +57,7 @@ BEAT_SCHEDULE = {
     "process-all-lines": {"task": "bangfu.process_all", "schedule": timedelta(minutes=1)},
     "reconcile-last-month": {"task": "bangfu.reconcile_all", "schedule": timedelta(hours=6)},
     "detect-unsold-stock": {"task": "bangfu.detect_unsold", "schedule": timedelta(hours=12)},
+    "refresh-task-metrics": {"task": "bangfu.refresh_task_metrics", "schedule": timedelta(hours=1)},
 }
 
 
@@ -65,7 +66,7 @@ def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     eager = settings.is_eager
     visibility = int(os.environ.get("BANGFU_CELERY_VISIBILITY_TIMEOUT", "3600"))
-    app = Celery("bangfu", include=["workers.tasks", "workers.refetch"])
+    app = Celery("bangfu", include=["workers.tasks", "workers.refetch", "workers.task_ledger"])
     app.conf.update(
         broker_url=settings.redis_url or "memory://",
         result_backend=None if eager else settings.redis_url,

@@ -99,6 +99,7 @@ COMMANDS = (
         "Shipments: record carrier + tracking per order, push them to the platforms.",
     ),
     Lazy("drives", "bangfu.cli.drives:drives_app", "Enterprise-driven households: import and list."),
+    Lazy("tasks", "bangfu.cli.tasks:tasks_app", "The department task ledger (调度台账): import, refresh."),
     # the fakes package is optional in a slimmed install: no package, no command
     Lazy(
         "fakes",

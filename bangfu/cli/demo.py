@@ -23,6 +23,7 @@ from bangfu.demo.scenario import (
     load_scenario,
 )
 from bangfu.demo.summary import StoreSummary, summarise
+from bangfu.demo.tasks import seed_tasks_at
 from bangfu.demo.users import DEMO_PASSWORD, DemoLogin, ensure_demo_users
 from bangfu.i18n import MESSAGES, t
 from bangfu.money import format_yuan
@@ -309,6 +310,7 @@ async def _demo(
     console.print(await describe_drives(url, seed, households), highlight=False)
     await _account(url, days)
     await _reconcile(url)
+    console.print(await seed_tasks_at(url), highlight=False)
     from bangfu.cli.alerts import print_unsold_run
 
     await print_unsold_run(url)

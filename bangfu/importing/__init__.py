@@ -57,11 +57,15 @@ class ParsedFile:
     columns: dict[str, str]  # field name -> the header as the file spells it
 
 
-def parse_rows(kind: str, path: Path, limits: Limits = LIMITS) -> ParsedFile:
-    """Validate every row of ``path`` as ``kind``; errors name the header as the file spells it."""
-    if kind not in ROW_MODELS:
+def parse_rows(
+    kind: str, path: Path, limits: Limits = LIMITS, *, row_model: type[ImportRow] | None = None
+) -> ParsedFile:
+    """Validate every row of ``path`` as ``kind``; errors name the header as the file spells it.
+
+    ``row_model``: a kind with an importer of its own (``bangfu tasks import``) passes its model."""
+    if row_model is None and kind not in ROW_MODELS:
         raise UserError(f"unknown import kind {kind!r}; choose one of {', '.join(KINDS)}")
-    model = ROW_MODELS[kind]
+    model = row_model or ROW_MODELS[kind]
     name = str(path)
     header, data = read_table(path, limits)
     index = header_index(model)

@@ -39,6 +39,7 @@ from bangfu.models.shipping import DeliveryBatch, DeliveryBatchOrder, Shipment
 from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
 from bangfu.models.sync import QuarantinedRecord, QuarantineRefetch, SyncCursor, SyncRun
+from bangfu.models.tasks import LedgerTask, TaskProgress
 from bangfu.models.web import ApiToken, LoginFailure, User, UserShop, WebSession
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "LedgerAccount",
     "LedgerAdjustment",
     "LedgerChainHead",
+    "LedgerTask",
     "LineAccounting",
     "LineAttribution",
     "LineChange",
@@ -108,6 +110,7 @@ __all__ = [
     "SurplusDistribution",
     "SyncCursor",
     "SyncRun",
+    "TaskProgress",
     "UnitKind",
     "UnitTarget",
     "User",

@@ -53,7 +53,7 @@ Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
     "lot_sku", "lot", "lot_label",
-    "recon_exception", "delivery_batch", "enterprise",
+    "recon_exception", "delivery_batch", "enterprise", "task",
 )  # fmt: skip
 
 
@@ -287,5 +287,10 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     }
     out.own["delivery_batch"], out.foreign["delivery_batch"] = _split(
         {(int(b),) for b, _, _ in batch_rows}, own_batches
+    )
+    # Task ledger tasks: the county office's, by their region; every task for the admin.
+    task_rows = await _rows(conn, "SELECT id, region_id FROM ledger_tasks")
+    out.own["task"], out.foreign["task"] = _split(
+        {(int(k),) for k, _ in task_rows}, {(int(k),) for k, r in task_rows if admin or int(r) in tree}
     )
     return out

@@ -182,6 +182,11 @@ ROUTES: dict[str, Route] = {
     "/operator/mall": Route(status={"admin": 200}),  # the operator's one shop is not the mall
     # traceability (issue 16): a lot's public page and QR by its random code (no id; an unknown
     # code is a 404 for everyone), label sheets for the admin and operators, session campaign QRs
+    # the department task ledger (issue 17): the county office's region's tasks, the admin all
+    "/tasks": Route(status=only(COUNTY_OFFICE)),
+    "/tasks/overdue": Route(status=only(COUNTY_OFFICE)),
+    "/tasks/at-risk": Route(status=only(COUNTY_OFFICE)),
+    "/tasks/{id}": Route(kind="task"),
     "/t/{code}": Route(status=only(ALL, 404), public=True, at=f"/t/{UNKNOWN_TRACE}"),
     "/t/{code}/qr.png": Route(status=only(ALL, 404), public=True, at=f"/t/{UNKNOWN_TRACE}/qr.png"),
     "/t/{code}/qr.svg": Route(status=only(ALL, 404), public=True, at=f"/t/{UNKNOWN_TRACE}/qr.svg"),
@@ -297,6 +302,15 @@ async def diversify(url: str) -> None:
                     "WHERE id = (SELECT min(id) FROM purchasing_units WHERE id <> :u)"
                 ),
                 {"r": township, "u": unit},
+            )
+            # Task ledger (issue 17): one task to the other county, one to the township.
+            await conn.execute(
+                text("UPDATE ledger_tasks SET region_id = :r WHERE id = (SELECT max(id) FROM ledger_tasks)"),
+                {"r": other},
+            )
+            await conn.execute(
+                text("UPDATE ledger_tasks SET region_id = :r WHERE id = (SELECT min(id) FROM ledger_tasks)"),
+                {"r": township},
             )
         if engine.dialect.name == "postgresql":
             # Statistics, as autovacuum keeps them on a served store: the demo load never ran

@@ -23,9 +23,11 @@ from bangfu.money import format_yuan
 from bangfu.queries import county as qc
 from bangfu.queries import drives as qd
 from bangfu.queries import unsold as qu
+from bangfu.queries.tasks import county_card
 from bangfu.reports.base import Column, Period, Report
 from bangfu.reports.households import wan_yuan
 from bangfu.scope import Scope
+from bangfu.tasks.progress import today
 from bangfu.unsold import load_rule
 from web.api import error_responses, json_ok
 from web.errors import BadParam
@@ -456,6 +458,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     table = choice_param(request, "table", OVERVIEW_TABLES, "monthly")
     async with request.app[ENGINE].connect() as conn:
         o = await qc.overview(conn, scope, period)
+        tasks_card = await county_card(conn, scope, period.year, today())
     if fmt:
         report = _overview_report(o, table)
         return export_response(report, fmt, report.title, _subtitle(scope, period.label))
@@ -479,6 +482,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         "months_income": sum(r.figures.income for r in o.monthly),
         "chart": chart,
         "title": t("web.county.title", period=period.label),
+        "tasks_card": tasks_card,
     }
     return render(request, "console/county/overview.html", context)
 
