@@ -16,10 +16,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bangfu.certification import local_today
 from bangfu.clock import SHANGHAI, utcnow
 from bangfu.enums import UserRole
 from bangfu.i18n import MESSAGES, t
 from bangfu.money import format_yuan
+from bangfu.queries import certification as qcert
 from bangfu.queries import county as qc
 from bangfu.queries import unsold as qu
 from bangfu.reports.base import Column, Period, Report
@@ -402,6 +404,20 @@ def _overview_report(o: qc.Overview, table: str) -> Report:
             rows = [{"line": label, "amount": fen} for _, label, fen in lines]
             rows += [
                 {
+                    "line": t("cert.line.certified"),
+                    "amount": s.certified_gross,
+                    "refunds": s.certified_refunds,
+                    "net": s.certified_net,
+                },
+                {
+                    "line": t("cert.line.uncertified"),
+                    "amount": s.uncertified_gross,
+                    "refunds": s.uncertified_refunds,
+                    "net": s.uncertified_net,
+                },
+            ]
+            rows += [
+                {
                     "line": f"{t('web.county.sales_by_channel')}: {r.label}",
                     "amount": r.gross,
                     "refunds": r.refunds,
@@ -455,6 +471,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     table = choice_param(request, "table", OVERVIEW_TABLES, "monthly")
     async with request.app[ENGINE].connect() as conn:
         o = await qc.overview(conn, scope, period)
+        cert_card = None if fmt else await qcert.card(conn, scope, local_today())
     if fmt:
         report = _overview_report(o, table)
         return export_response(report, fmt, report.title, _subtitle(scope, period.label))
@@ -476,6 +493,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         "months_income": sum(r.figures.income for r in o.monthly),
         "chart": chart,
         "title": t("web.county.title", period=period.label),
+        "cert_card": cert_card,
     }
     return render(request, "console/county/overview.html", context)
 
@@ -702,7 +720,7 @@ def _pivot_report(p: qc.Pivot) -> Report:
             Column("refunds", t("web.county.refunds"), "money"),
             Column("net", t("web.county.net"), "money"),
         ],
-        [cells(r) for r in p.rows],
+        [cells(r) for r in p.rows] + [cells(p.certified), cells(p.uncertified)],
         cells(p.totals),
         [t("web.county.products_def")],
     )
@@ -989,6 +1007,10 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                     "gross_fen": _FEN,
                     "refunds_fen": _FEN,
                     "net_fen": _FEN,
+                    "certified_gross_fen": _FEN,
+                    "certified_refunds_fen": _FEN,
+                    "certified_net_fen": _FEN,
+                    "uncertified_net_fen": _FEN,
                     "by_channel": {
                         "type": "array",
                         "items": {
@@ -1000,6 +1022,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                                 "gross_fen": _FEN,
                                 "refunds_fen": _FEN,
                                 "net_fen": _FEN,
+                                "certified_net_fen": _FEN,
+                                "uncertified_net_fen": _FEN,
                             },
                         },
                     },
@@ -1101,6 +1125,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "months": {"type": "array", "items": {"type": "string"}},
             "items": {"type": "array", "items": _PIVOT_ROW},
             "totals": _PIVOT_ROW,
+            "certified": _PIVOT_ROW,
+            "uncertified": _PIVOT_ROW,
         },
     },
 }
