@@ -14,8 +14,9 @@ product pivot, the public board, the certified catalogue page): ``docs/certifica
 **Expiry alerts** (:func:`run_expiry_alerts`, the beat's ``bangfu.certificate_expiry`` task and
 ``bangfu certificates alerts``): one alert per certificate and threshold (60 and 30 days before
 its last day), kind ``cert.expiry``, subject ``product:<id>:60`` or ``supplier:<id>:30``. It opens
-when the certificate is not revoked and ends within the threshold, and stays open after the
-last day while nothing replaces it; it is resolved when the certificate is renewed (its own end
+when the certificate is not revoked and ends within the threshold (not when it had already ended
+when first seen: a list imported with long-ended certificates raises nothing), and stays open
+after the last day while nothing replaces it; it is resolved when the certificate is renewed (its own end
 moved beyond the threshold by a re-import, or another unrevoked certificate of the same product
 or supplier runs beyond it) or revoked. A resolved alert that applies again is reopened, never
 duplicated. The same run marks ``valid`` certificates past their last day ``expired``.
@@ -201,18 +202,22 @@ async def run_expiry_alerts(conn: AsyncConnection, *, now: datetime | None = Non
         if c.status is not CertificationStatus.REVOKED:
             owner = (c.holder, c.owner_id)
             furthest[owner] = max(furthest[owner], c.valid_to)
-    wanted: dict[str, tuple[Held, int]] = {}
-    for c in held:
-        if c.status is CertificationStatus.REVOKED:
-            continue
-        for threshold in THRESHOLDS:
-            limit = today + timedelta(days=threshold)
-            if c.valid_to <= limit and furthest[(c.holder, c.owner_id)] <= c.valid_to:
-                wanted[subject(c.holder, c.id, threshold)] = (c, threshold)
     existing = {
         str(s): (int(i), r)
         for i, s, r in await conn.execute(select(Alert.id, Alert.subject, Alert.resolved_at).where(Alert.kind == KIND))
     }
+    wanted: dict[str, tuple[Held, int]] = {}
+    for c in held:
+        if c.status is CertificationStatus.REVOKED or furthest[(c.holder, c.owner_id)] > c.valid_to:
+            continue  # revoked, or renewed: something of the same holder runs beyond it
+        for threshold in THRESHOLDS:
+            key = subject(c.holder, c.id, threshold)
+            if c.valid_to > today + timedelta(days=threshold):
+                continue
+            # Raised before the end; one raised stays open past the end until renewed. A
+            # certificate first seen already ended (imported so) raises nothing new.
+            if c.valid_to >= today or (key in existing and existing[key][1] is None):
+                wanted[key] = (c, threshold)
     opened = resolved = 0
     for key, (cert, threshold) in wanted.items():
         detail = json.dumps(

@@ -261,18 +261,34 @@ async def test_expiry_alerts_at_60_and_30_days_once_each(engine: AsyncEngine) ->
             valid_to=today + timedelta(days=25),
             status=CertificationStatus.VALID,
         )
+        # Ten days earlier: the ended one had 5 days left, the entity's 35.
+        earlier = await run_expiry_alerts(conn, now=NOW - timedelta(days=10))
+        assert (earlier.opened, earlier.expired) == (6, 0)
         first = await run_expiry_alerts(conn, now=NOW)
+        # An imported certificate that had already ended raises nothing new.
+        stale = await new_id(
+            conn,
+            Certification,
+            product_id=products[2],
+            body="局",
+            number="stale",
+            valid_from=date(2023, 1, 1),
+            valid_to=date(2024, 12, 31),
+            status=CertificationStatus.EXPIRED,
+        )
+        assert (await run_expiry_alerts(conn, now=NOW)).opened == 0
     expected = {
         f"product:{certs['in50']}:60",
         f"product:{certs['in20']}:60",
         f"product:{certs['in20']}:30",
-        f"product:{certs['ended']}:60",
+        f"product:{certs['ended']}:60",  # raised before its end, open after it until renewed
         f"product:{certs['ended']}:30",
         f"supplier:{entity}:60",
         f"supplier:{entity}:30",
     }
     opened = await _open(engine)
-    assert set(opened) == expected and first.opened == 7 and first.expired == 1
+    assert set(opened) == expected and (first.opened, first.resolved, first.expired) == (1, 0, 1)
+    assert stale not in {int(k.split(":")[1]) for k in opened}
     async with engine.begin() as conn:
         again = await run_expiry_alerts(conn, now=NOW)
         assert (again.opened, again.resolved, again.expired) == (0, 0, 0)

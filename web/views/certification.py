@@ -123,8 +123,8 @@ async def _load(request: web.Request) -> tuple[qcert.Catalogue, dict[str, Any]]:
     year = int_param(request, "year", today.year, lo=2000, hi=2100)
     state = choice_param(request, "state", FILTER_STATES, "")
     holder = choice_param(request, "holder", FILTER_HOLDERS, "")
-    within = int_param(request, "within", 0, lo=0, hi=3650) or None
-    supplier_id = int_param(request, "supplier", 0, lo=0) or None
+    within = int_param(request, "within", 0, lo=1, hi=3650) or None
+    supplier_id = int_param(request, "supplier", 0, lo=1) or None
     search = request.query.get("q", "").strip()[:64]
     period = Period(
         local_midnight(today.replace(year=year, month=1, day=1)),
