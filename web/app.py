@@ -101,6 +101,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.delivery",
         "web.views.drives",
         "web.views.tasks",
+        "web.views.certification",
     ]
     modules = []
     for name in names:

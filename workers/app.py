@@ -48,6 +48,7 @@ ROUTES = {
     "bangfu.reconcile": {"queue": "reconcile"},
     "bangfu.reconcile_all": {"queue": "reconcile"},
     "bangfu.detect_unsold": {"queue": "alerts"},
+    "bangfu.certificate_expiry": {"queue": "alerts"},
 }
 
 # The periodic work (``celery -A workers beat`` or ``bangfu worker --beat``).
@@ -58,6 +59,7 @@ BEAT_SCHEDULE = {
     "reconcile-last-month": {"task": "bangfu.reconcile_all", "schedule": timedelta(hours=6)},
     "detect-unsold-stock": {"task": "bangfu.detect_unsold", "schedule": timedelta(hours=12)},
     "refresh-task-metrics": {"task": "bangfu.refresh_task_metrics", "schedule": timedelta(hours=1)},
+    "certificate-expiry": {"task": "bangfu.certificate_expiry", "schedule": timedelta(hours=12)},
 }
 
 

@@ -276,6 +276,22 @@ def detect_unsold(database_url: str | None = None, now: str | None = None) -> in
     return run_with_engine(work, database_url)
 
 
+# Marks ended certificates expired and keeps the 60/30-day expiry alerts, one transaction.
+@app.task(name="bangfu.certificate_expiry", **RETRY, **limits(15))  # type: ignore[untyped-decorator]
+def certificate_expiry(database_url: str | None = None, now: str | None = None) -> int:
+    """What ``bangfu certificates alerts`` does (:func:`bangfu.certification.run_expiry_alerts`);
+    returns the number of open expiry alerts."""
+    from bangfu.certification import run_expiry_alerts
+
+    moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+
+    async def work(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            return (await run_expiry_alerts(conn, now=moment)).open
+
+    return run_with_engine(work, database_url)
+
+
 def recent_periods(moment: datetime) -> list[str]:
     """Last month and this month, as ``YYYY-MM`` in the programme's time zone."""
     local = moment.astimezone(ZoneInfo(get_settings().timezone))

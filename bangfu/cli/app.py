@@ -100,6 +100,11 @@ COMMANDS = (
     ),
     Lazy("drives", "bangfu.cli.drives:drives_app", "Enterprise-driven households: import and list."),
     Lazy("tasks", "bangfu.cli.tasks:tasks_app", "The department task ledger (调度台账): import, refresh."),
+    Lazy(
+        "certificates",
+        "bangfu.cli.certificates:certificates_app",
+        "The certified catalogue (消费帮扶产品认定): import the official list, expiry alerts.",
+    ),
     # the fakes package is optional in a slimmed install: no package, no command
     Lazy(
         "fakes",

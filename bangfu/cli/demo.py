@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, safe_url, upgrade_database
+from bangfu.demo.certification import seed_and_describe as seed_certificates_and_describe
 from bangfu.demo.offline import seed_and_describe
 from bangfu.demo.scenario import (
     COUNTY_NAME,
@@ -308,6 +309,7 @@ async def _demo(
     from bangfu.demo.drives import seed_and_describe as describe_drives
 
     console.print(await describe_drives(url, seed, households), highlight=False)
+    console.print(await seed_certificates_and_describe(url), highlight=False)
     await _account(url, days)
     await _reconcile(url)
     console.print(await seed_tasks_at(url), highlight=False)

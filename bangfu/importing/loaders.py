@@ -798,6 +798,13 @@ async def load_sales(
     return await load(session, rows, partial=partial, shop_id=shop_id)
 
 
+async def load_certificates(session: AsyncSession, rows: NumberedRows[Any], *, partial: bool = False) -> LoadResult:
+    """The county's certified list (:mod:`bangfu.importing.certificates`)."""
+    from bangfu.importing.certificates import load_certificates as load
+
+    return await load(session, rows, partial=partial)
+
+
 LOADERS: dict[str, Any] = {
     "cooperatives": load_cooperatives,
     "households": load_households,
@@ -807,4 +814,5 @@ LOADERS: dict[str, Any] = {
     "sessions": load_sessions,
     "listings": load_listing_map,
     "sales": load_sales,
+    "certificates": load_certificates,
 }

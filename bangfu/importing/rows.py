@@ -629,6 +629,62 @@ class SalesRow(ImportRow):
         return self
 
 
+CERT_SUBJECTS = {
+    "product": "product",
+    "产品": "product",
+    "产品认定": "product",
+    "supplier": "supplier",
+    "经营主体": "supplier",
+    "主体": "supplier",
+    "经营主体认定": "supplier",
+}
+
+
+class CertificateRow(ImportRow):
+    """One certificate of the county's official list (``bangfu certificates import``): a product's
+    (消费帮扶产品认定) or a supplier's (经营主体认定, ``subject`` = supplier)."""
+
+    HEADERS = {
+        "subject": ("subject", "认定类型", "类型"),
+        "product_code": ("product_code", "产品编码"),
+        "product_name": ("product_name", "产品名称", "品名"),
+        "category": ("category", "品类", "产品类别"),
+        "supplier_code": ("supplier_code", "统一社会信用代码", "供应商信用代码", "经营主体信用代码"),
+        "supplier_name": ("supplier_name", "经营主体", "经营主体名称", "供应商", "企业名称"),
+        "number": ("number", "认定编号", "证书编号"),
+        "body": ("body", "认定机构", "认定单位"),
+        "batch": ("batch", "认定批次", "公告文号", "批次号"),
+        "valid_from": ("valid_from", "有效期起", "认定有效期起"),
+        "valid_to": ("valid_to", "有效期止", "认定有效期止"),
+        "status": ("status", "状态", "认定状态"),
+    }
+    KEY = ("subject", "number")
+    ONE_OF: ClassVar[tuple[tuple[str, ...], ...]] = (("supplier_code", "supplier_name"),)
+
+    subject: Annotated[str, BeforeValidator(_choice(CERT_SUBJECTS))] = "product"
+    product_code: OptText32 = None
+    product_name: OptText128 = None
+    category: OptText32 = None
+    supplier_code: Annotated[CreditCode | None, Opt] = None
+    supplier_name: OptText128 = None
+    number: Text64
+    body: Text128
+    batch: OptText64 = None
+    valid_from: Annotated[date, AfterValidator(_in_horizon)]
+    valid_to: Annotated[date, AfterValidator(_in_horizon)]
+    status: Annotated[CertificationStatus | None, Opt, BeforeValidator(_choice(CERT_STATUSES))] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> CertificateRow:
+        if self.supplier_code is None and self.supplier_name is None:
+            raise ValueError("supplier_code: give the supplier's credit code or its name")
+        if self.subject == "product" and self.product_code is None and self.product_name is None:
+            raise ValueError("product_name: a product certificate names its product (code or name)")
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to: the certificate ends before it starts")
+        return self
+
+
 ROW_MODELS: dict[str, type[ImportRow]] = {
     "cooperatives": CooperativeRow,
     "households": HouseholdRow,
@@ -638,6 +694,7 @@ ROW_MODELS: dict[str, type[ImportRow]] = {
     "sessions": SessionRow,
     "listings": ListingMapRow,
     "sales": SalesRow,
+    "certificates": CertificateRow,
 }
 
 

@@ -16,6 +16,7 @@ from bangfu.models.accounting import (
 from bangfu.models.alerts import Alert
 from bangfu.models.base import Base
 from bangfu.models.catalog import Certification, Product, Sku
+from bangfu.models.certification import SupplierCertification
 from bangfu.models.channels import (
     ChannelPrice,
     Listing,
@@ -106,6 +107,7 @@ __all__ = [
     "StockReservation",
     "StockRule",
     "Supplier",
+    "SupplierCertification",
     "SupplyLot",
     "SurplusDistribution",
     "SyncCursor",

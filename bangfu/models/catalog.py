@@ -56,7 +56,8 @@ class Certification(IdMixin, TimestampMixin, Base):
 
     product_id: Mapped[int] = mapped_column(IdType, ForeignKey("products.id"), index=True)
     body: Mapped[str] = mapped_column(String(128))
-    number: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(64), index=True)
+    batch: Mapped[str | None] = mapped_column(String(64))  # 认定批次 / 公告文号 (migration 0031)
     county_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("regions.id"))
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date] = mapped_column(Date)

@@ -5,7 +5,8 @@ Every figure is one a report gives for the same period, computed by the report's
 or with its definition:
 
 - orders and amount: orders paid in the period (Asia/Shanghai days) and the paid amount of their
-  lines, the ``sales-ledger`` report's *gross* (refunds are not netted, as a sales board counts);
+  lines, the ``sales-ledger`` report's *gross* (refunds are not netted, as a sales board counts),
+  split into 帮扶 sales (certified on the sale's day, the ledger's certified rows) and the rest;
 - units: ``reserved-share`` rows (:func:`bangfu.queries.units.units_overview`), executed =
   paid - succeeded refunds, ranked here by amount executed (units with nothing executed yet are
   counted in ``units_total`` but not drawn);
@@ -27,6 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.certification import certified_at_sale
 from bangfu.enums import UserRole
 from bangfu.models import LiveSession, Order, OrderLine, Product, Region, Shop, Sku
 from bangfu.queries.units import units_overview
@@ -50,7 +52,12 @@ class BoardRegion:
 @dataclass(frozen=True)
 class Tally:
     orders: int
-    amount_fen: int
+    amount_fen: int  # every line's paid amount (成交额)
+    certified_fen: int = 0  # of it, 帮扶 sales: products certified on the sale's day
+
+    @property
+    def uncertified_fen(self) -> int:
+        return self.amount_fen - self.certified_fen
 
 
 @dataclass(frozen=True)
@@ -106,15 +113,29 @@ def year_period(now: datetime) -> Period:
 
 
 async def tally(conn: AsyncConnection, scope: Scope, period: Period) -> Tally:
-    """Orders paid in the period and their lines' paid amount (the sales ledger's gross)."""
+    """Orders paid in the period and their lines' paid amount (the sales ledger's gross), and of
+    it the 帮扶 sales (the sales ledger's certified gross, :mod:`bangfu.certification`)."""
     paid_in = (Order.paid_at >= period.start, Order.paid_at < period.end)
-    amount = await conn.scalar(
-        select(func.coalesce(func.sum(OrderLine.paid_fen), 0))
+    lines = (
+        select(
+            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
+            OrderLine.paid_fen.label("amount"),
+        )
+        .select_from(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .where(*paid_in, scope.shops(OrderLine.shop_id))
+        .subquery()
     )
+    amount = certified = 0
+    for flag, total in await conn.execute(
+        select(lines.c.certified, func.sum(lines.c.amount)).group_by(lines.c.certified)
+    ):
+        amount += int(total or 0)
+        if flag:
+            certified += int(total or 0)
     orders = await conn.scalar(select(func.count()).select_from(Order).where(*paid_in, scope.shops(Order.shop_id)))
-    return Tally(int(orders or 0), int(amount or 0))
+    return Tally(int(orders or 0), amount, certified)
 
 
 async def _products(conn: AsyncConnection, scope: Scope, period: Period) -> list[Ranked]:
@@ -212,6 +233,15 @@ async def board_figures(
     )
 
 
+def _tally_json(tally: Tally) -> dict[str, int]:
+    return {
+        "orders": tally.orders,
+        "amount_fen": tally.amount_fen,
+        "certified_fen": tally.certified_fen,
+        "uncertified_fen": tally.uncertified_fen,
+    }
+
+
 def board_json(board: Board) -> dict[str, Any]:
     """The board as JSON (money in integer fen, times ISO 8601 with offset: the page's data,
     the events' data and ``/board/events`` without an event stream; times in Asia/Shanghai)."""
@@ -223,8 +253,8 @@ def board_json(board: Board) -> dict[str, Any]:
         "region": None if board.region is None else {"code": board.region.code, "name": board.region.name},
         "as_of": board.as_of.astimezone(SHANGHAI).isoformat(),
         "year": board.year,
-        "today": {"orders": board.today.orders, "amount_fen": board.today.amount_fen},
-        "cumulative": {"orders": board.cumulative.orders, "amount_fen": board.cumulative.amount_fen},
+        "today": _tally_json(board.today),
+        "cumulative": _tally_json(board.cumulative),
         "units": ranked(board.units),
         "units_total": board.units_total,
         "products": ranked(board.products),

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.certification import certified_at_sale
 from bangfu.enums import HouseholdCategory, OrderStatus, RefundStatus
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, current_lang, t
@@ -263,10 +264,20 @@ class SalesRow:
     label: str
     gross: int
     refunds: int
+    certified_gross: int = 0  # of products certified on the sale's day (帮扶 sales)
+    certified_refunds: int = 0
 
     @property
     def net(self) -> int:
         return self.gross - self.refunds
+
+    @property
+    def certified_net(self) -> int:
+        return self.certified_gross - self.certified_refunds
+
+    @property
+    def uncertified_net(self) -> int:
+        return self.net - self.certified_net
 
 
 @dataclass(frozen=True)
@@ -285,10 +296,29 @@ class Sales:
     gross: int  # the lines' paid amount: the sales ledger's gross
     refunds: int
     by_channel: list[SalesRow]
+    certified_gross: int = 0  # 帮扶 sales: products certified on the sale's day
+    certified_refunds: int = 0  # refunds of such sales
 
     @property
     def net(self) -> int:
         return self.gross - self.refunds
+
+    @property
+    def certified_net(self) -> int:
+        """帮扶 sales, net: the figure the programme reports (:mod:`bangfu.certification`)."""
+        return self.certified_gross - self.certified_refunds
+
+    @property
+    def uncertified_gross(self) -> int:
+        return self.gross - self.certified_gross
+
+    @property
+    def uncertified_refunds(self) -> int:
+        return self.refunds - self.certified_refunds
+
+    @property
+    def uncertified_net(self) -> int:
+        return self.net - self.certified_net
 
 
 @dataclass(frozen=True)
@@ -454,36 +484,48 @@ async def _sales(conn: AsyncConnection, scope: Scope, period: Period) -> Sales:
             ).where(*in_period)
         )
     ).one()
-    gross_by_channel = {
-        str(getattr(ch, "value", ch)): int(total)
-        for ch, total in await conn.execute(
-            select(Shop.channel_type, func.sum(OrderLine.paid_fen))
-            .select_from(OrderLine)
-            .join(Order, Order.id == OrderLine.order_id)
-            .join(Shop, Shop.id == OrderLine.shop_id)
-            .where(*in_period)
-            .group_by(Shop.channel_type)
+    gross_lines = (
+        select(
+            Shop.channel_type.label("channel"),
+            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
+            OrderLine.paid_fen.label("amount"),
         )
-    }
-    refunds_by_channel = {
-        str(getattr(ch, "value", ch)): int(total)
-        for ch, total in await conn.execute(
-            select(Shop.channel_type, func.sum(Refund.amount_fen))
-            .join(Shop, Shop.id == Refund.shop_id)
-            .where(
-                Refund.status == RefundStatus.SUCCEEDED,
-                Refund.modified_at >= period.start,
-                Refund.modified_at < period.end,
-                scope.shops(Refund.shop_id),
-            )
-            .group_by(Shop.channel_type)
+        .select_from(OrderLine)
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(Shop, Shop.id == OrderLine.shop_id)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .where(*in_period)
+    )
+    refund_lines = (
+        select(
+            Shop.channel_type.label("channel"),
+            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
+            Refund.amount_fen.label("amount"),
         )
-    }
-    gross = sum(gross_by_channel.values())
-    channels = sorted(set(gross_by_channel) | set(refunds_by_channel))
-    by_channel = [
-        SalesRow(c, _channel_label(c), gross_by_channel.get(c, 0), refunds_by_channel.get(c, 0)) for c in channels
-    ]
+        .select_from(Refund)
+        .join(Shop, Shop.id == Refund.shop_id)
+        .outerjoin(OrderLine, OrderLine.id == Refund.order_line_id)
+        .outerjoin(Order, Order.id == OrderLine.order_id)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .where(
+            Refund.status == RefundStatus.SUCCEEDED,
+            Refund.modified_at >= period.start,
+            Refund.modified_at < period.end,
+            scope.shops(Refund.shop_id),
+        )
+    )
+    cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # gross, refunds, certified of each
+    for index, lines in enumerate((gross_lines, refund_lines)):
+        sub = lines.subquery()
+        for ch, certified, total in await conn.execute(
+            select(sub.c.channel, sub.c.certified, func.sum(sub.c.amount)).group_by(sub.c.channel, sub.c.certified)
+        ):
+            cell = cells[str(getattr(ch, "value", ch))]
+            cell[index] += int(total)
+            if certified:
+                cell[index + 2] += int(total)
+    gross = sum(c[0] for c in cells.values())
+    by_channel = [_channel_row(c, cells[c]) for c in sorted(cells)]
     by_channel.sort(key=lambda r: (-r.gross, r.key))
     paid_total = int(orders_paid) + int(paid_time_only)
     return Sales(
@@ -493,9 +535,15 @@ async def _sales(conn: AsyncConnection, scope: Scope, period: Period) -> Sales:
         shipping=int(shipping),
         order_adjustments=paid_total - int(shipping) - gross,
         gross=gross,
-        refunds=sum(refunds_by_channel.values()),
+        refunds=sum(c[1] for c in cells.values()),
         by_channel=by_channel,
+        certified_gross=sum(c[2] for c in cells.values()),
+        certified_refunds=sum(c[3] for c in cells.values()),
     )
+
+
+def _channel_row(channel: str, cell: list[int]) -> SalesRow:
+    return SalesRow(channel, _channel_label(channel), cell[0], cell[1], cell[2], cell[3])
 
 
 def _unit_kind(unit_type: Any, kind_code: str | None) -> str:
@@ -899,25 +947,37 @@ class Pivot:
     months: list[str]
     rows: list[PivotRow]
     totals: PivotRow
+    certified: PivotRow  # 帮扶 sales: of products certified on the sale's day
+    uncertified: PivotRow  # totals - certified
 
 
 async def product_pivot(conn: AsyncConnection, scope: Scope, period: Period) -> Pivot:
     """Net sales (the sales ledger's: gross in the paid month, refunds in the refund's month) per
     product and month, over the shops the user sees."""
     paid_month = local_month(conn, Order.paid_at)
-    gross = await conn.execute(
-        select(Sku.product_id, paid_month, func.sum(OrderLine.paid_fen))
+    gross = (
+        select(
+            Sku.product_id.label("product_id"),
+            paid_month.label("month"),
+            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
+            OrderLine.paid_fen.label("amount"),
+        )
         .select_from(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .where(Order.paid_at >= period.start, Order.paid_at < period.end, scope.shops(OrderLine.shop_id))
-        .group_by(Sku.product_id, paid_month)
     )
     refund_month = local_month(conn, Refund.modified_at)
-    refunds = await conn.execute(
-        select(Sku.product_id, refund_month, func.sum(Refund.amount_fen))
+    refunds = (
+        select(
+            Sku.product_id.label("product_id"),
+            refund_month.label("month"),
+            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
+            Refund.amount_fen.label("amount"),
+        )
         .select_from(Refund)
         .outerjoin(OrderLine, OrderLine.id == Refund.order_line_id)
+        .outerjoin(Order, Order.id == OrderLine.order_id)
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .where(
             Refund.status == RefundStatus.SUCCEEDED,
@@ -925,12 +985,21 @@ async def product_pivot(conn: AsyncConnection, scope: Scope, period: Period) -> 
             Refund.modified_at < period.end,
             scope.shops(Refund.shop_id),
         )
-        .group_by(Sku.product_id, refund_month)
     )
     cells: dict[int | None, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for index, result in enumerate((gross, refunds)):
-        for product_ref, month, amount in result:
+    certified_months: dict[str, int] = defaultdict(int)  # 帮扶 (certified) net per month
+    certified_cells = [0, 0]
+    for index, lines in enumerate((gross, refunds)):
+        sub = lines.subquery()
+        for product_ref, month, certified, amount in await conn.execute(
+            select(sub.c.product_id, sub.c.month, sub.c.certified, func.sum(sub.c.amount)).group_by(
+                sub.c.product_id, sub.c.month, sub.c.certified
+            )
+        ):
             cells[int(product_ref) if product_ref is not None else None][str(month)][index] += int(amount)
+            if certified:
+                certified_months[str(month)] += int(amount) * (1 if index == 0 else -1)
+                certified_cells[index] += int(amount)
     names = {
         int(pid): (str(name), str(supplier))
         for pid, name, supplier in await conn.execute(
@@ -962,7 +1031,23 @@ async def product_pivot(conn: AsyncConnection, scope: Scope, period: Period) -> 
         sum(r.gross for r in rows),
         sum(r.refunds for r in rows),
     )
-    return Pivot(period, months, rows, totals)
+    certified = PivotRow(
+        None,
+        t("cert.line.certified"),
+        "",
+        {m: certified_months.get(m, 0) for m in months},
+        certified_cells[0],
+        certified_cells[1],
+    )
+    uncertified = PivotRow(
+        None,
+        t("cert.line.uncertified"),
+        "",
+        {m: totals.months.get(m, 0) - certified.months.get(m, 0) for m in months},
+        totals.gross - certified.gross,
+        totals.refunds - certified.refunds,
+    )
+    return Pivot(period, months, rows, totals, certified, uncertified)
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -1009,8 +1094,20 @@ def overview_json(o: Overview) -> dict[str, Any]:
             "gross_fen": s.gross,
             "refunds_fen": s.refunds,
             "net_fen": s.net,
+            "certified_gross_fen": s.certified_gross,
+            "certified_refunds_fen": s.certified_refunds,
+            "certified_net_fen": s.certified_net,
+            "uncertified_net_fen": s.uncertified_net,
             "by_channel": [
-                {"key": r.key, "label": r.label, "gross_fen": r.gross, "refunds_fen": r.refunds, "net_fen": r.net}
+                {
+                    "key": r.key,
+                    "label": r.label,
+                    "gross_fen": r.gross,
+                    "refunds_fen": r.refunds,
+                    "net_fen": r.net,
+                    "certified_net_fen": r.certified_net,
+                    "uncertified_net_fen": r.uncertified_net,
+                }
                 for r in s.by_channel
             ],
         },
@@ -1112,4 +1209,6 @@ def pivot_json(p: Pivot) -> dict[str, Any]:
         "months": p.months,
         "items": [row(r) for r in p.rows],
         "totals": row(p.totals),
+        "certified": row(p.certified),
+        "uncertified": row(p.uncertified),
     }

@@ -2,23 +2,24 @@
 
 Gross = paid amount of order lines, in the month the order was paid (Asia/Shanghai); refunds =
 succeeded refunds, in the month they succeeded (``refunds.modified_at``: a refund never edits a
-closed month); net = gross - refunds. A product counts as certified on a day when one of its
-certificates has status ``valid`` and covers that day. Lines without a mapped SKU have no
-supplier and are shown as unmapped.
+closed month); net = gross - refunds. Certified or not is the hub's one rule,
+:func:`bangfu.certification.certified_at_sale`: the product had a certificate covering the day
+the order was paid; a refund is certified when the sale it reverses was. Lines without a mapped
+SKU have no supplier and are shown as unmapped (and uncertified).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import CertificationStatus, RefundStatus
+from bangfu.certification import certified_at_sale
+from bangfu.enums import RefundStatus
 from bangfu.i18n import t
-from bangfu.models import Certification, Cooperative, Order, OrderLine, Product, Refund, Region, Shop, Sku, Supplier
+from bangfu.models import Cooperative, Order, OrderLine, Product, Refund, Region, Shop, Sku, Supplier
 from bangfu.reports.base import Period, Report, column, local_day, totals_of
 
 Key = tuple[str, str, int | None, bool]  # month, channel type, supplier id, certified
@@ -28,34 +29,56 @@ async def sales_ledger(
     conn: AsyncConnection, period: Period, *, shop_id: int | None = None, cooperative_id: int | None = None
 ) -> Report:
     gross_day = local_day(conn, Order.paid_at)
-    gross_q = (
-        select(gross_day, Shop.channel_type, Sku.product_id, func.sum(OrderLine.paid_fen))
+    gross_lines = (
+        select(
+            gross_day.label("day"),
+            Shop.channel_type.label("channel"),
+            Sku.product_id.label("product_id"),
+            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
+            OrderLine.paid_fen.label("amount"),
+        )
         .select_from(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
         .join(Shop, Shop.id == OrderLine.shop_id)
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .where(Order.paid_at >= period.start, Order.paid_at < period.end)
-        .group_by(gross_day, Shop.channel_type, Sku.product_id)
     )
     refund_day = local_day(conn, Refund.modified_at)
-    refund_q = (
-        select(refund_day, Shop.channel_type, Sku.product_id, func.sum(Refund.amount_fen))
+    refund_lines = (
+        select(
+            refund_day.label("day"),
+            Shop.channel_type.label("channel"),
+            Sku.product_id.label("product_id"),
+            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
+            Refund.amount_fen.label("amount"),
+        )
         .select_from(Refund)
         .join(Shop, Shop.id == Refund.shop_id)
         .outerjoin(OrderLine, OrderLine.id == Refund.order_line_id)
+        .outerjoin(Order, Order.id == OrderLine.order_id)
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .where(
             Refund.status == RefundStatus.SUCCEEDED,
             Refund.modified_at >= period.start,
             Refund.modified_at < period.end,
         )
-        .group_by(refund_day, Shop.channel_type, Sku.product_id)
     )
     if shop_id is not None:
-        gross_q = gross_q.where(Shop.id == shop_id)
-        refund_q = refund_q.where(Shop.id == shop_id)
-    gross = (await conn.execute(gross_q)).all()
-    refunds = (await conn.execute(refund_q)).all()
+        gross_lines = gross_lines.where(Shop.id == shop_id)
+        refund_lines = refund_lines.where(Shop.id == shop_id)
+    results = []
+    for lines in (gross_lines, refund_lines):
+        sub = lines.subquery()
+        results.append(
+            (
+                await conn.execute(
+                    select(
+                        sub.c.day, sub.c.channel, sub.c.product_id, sub.c.certified, func.sum(sub.c.amount)
+                    ).group_by(sub.c.day, sub.c.channel, sub.c.product_id, sub.c.certified)
+                )
+            ).all()
+        )
+    gross, refunds = results
     product_ids = {r[2] for r in [*gross, *refunds] if r[2] is not None}
     products = {
         row.id: row
@@ -65,13 +88,6 @@ async def sales_ledger(
             .where(Product.id.in_(list(product_ids)))
         )
     }
-    certs: dict[int, list[tuple[date, date]]] = defaultdict(list)
-    for pid, start, end in await conn.execute(
-        select(Certification.product_id, Certification.valid_from, Certification.valid_to).where(
-            Certification.product_id.in_(list(product_ids)), Certification.status == CertificationStatus.VALID
-        )
-    ):
-        certs[pid].append((start, end))
     counties = {
         rid: name
         for rid, name in await conn.execute(
@@ -86,11 +102,10 @@ async def sales_ledger(
 
     cells: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
     for index, rows in enumerate((gross, refunds)):
-        for day_text, channel_type, product_id, amount in rows:
+        for day_text, channel_type, product_id, certified_flag, amount in rows:
             if keep is not None and product_id not in keep:
                 continue
-            day = date.fromisoformat(str(day_text))
-            certified = any(a <= day <= b for a, b in certs.get(product_id, [])) if product_id else False
+            certified = bool(certified_flag)
             product = products.get(product_id) if product_id is not None else None
             key = (
                 str(day_text)[:7],

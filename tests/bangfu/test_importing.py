@@ -218,7 +218,7 @@ def test_gb18030_csv_from_excel_is_read(tmp_path: Path) -> None:
 
 
 def test_every_kind_has_an_example() -> None:
-    assert set(KINDS) == {*ORDER, "sessions", "listings", "sales"}
+    assert set(KINDS) == {*ORDER, "sessions", "listings", "sales", "certificates"}
     for kind in KINDS:
         assert parse_rows(kind, EXAMPLES / f"{kind}.csv").errors == []
 

@@ -13,6 +13,7 @@ of it, is in neither list, so the matrix never guesses).
 |              |                          | county: the session's shop in the region tree              |
 | session_pair | (a, b)                   | both sessions own                                          |
 | cooperative  | (cooperatives.id,)       | coop: its own; county: supplier in region tree             |
+| supplier     | (suppliers.id,)          | coop: its own supplier; county: supplier in region tree    |
 | household    | (households.id,)         | its cooperative is own                                     |
 | journal      | (journals.id,)           | posts to a ledger account of an own household              |
 | order_line   | (order_lines.id,)        | drew on a supply lot of an own cooperative                 |
@@ -53,7 +54,7 @@ Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
     "lot_sku", "lot", "lot_label",
-    "recon_exception", "delivery_batch", "enterprise", "task",
+    "recon_exception", "delivery_batch", "enterprise", "task", "supplier",
 )  # fmt: skip
 
 
@@ -121,6 +122,9 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
         int(s) for s, k, c in supplier_rows if admin or (c is not None and int(c) in own_coops) or k in tree
     }
     out.own["cooperative"], out.foreign["cooperative"] = _split({(c,) for c in coop_county}, {(c,) for c in own_coops})
+    out.own["supplier"], out.foreign["supplier"] = _split(
+        {(int(s),) for s, _k, _c in supplier_rows}, {(s,) for s in own_suppliers}
+    )
 
     # Enterprises (suppliers of kind enterprise; no login of their own): the county office's.
     enterprises = await _rows(conn, "SELECT id, county_id FROM suppliers WHERE kind = 'enterprise'")

@@ -180,7 +180,9 @@ async def test_board_needs_no_login_and_agrees_with_the_reports(world: World, cl
     assert drawn and [(u["name"], u["amount_fen"]) for u in data["units"]] == drawn
     assert data["units_total"] == len(report.rows)
     assert str(ranked[0]["unit"]) in text and format_yuan(int(ranked[0]["executed"])) in text
-    assert data["cumulative"] == {"orders": orders, "amount_fen": year}
+    assert (data["cumulative"]["orders"], data["cumulative"]["amount_fen"]) == (orders, year)
+    split = data["cumulative"]
+    assert split["certified_fen"] + split["uncertified_fen"] == year and split["uncertified_fen"] > 0
     assert data["products"] and data["ticker"] and all(o["channel"] for o in data["ticker"])
     # English on request; bad parameters are 400, unknown regions 404.
     english = await client.get("/board?lang=en")

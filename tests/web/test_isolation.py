@@ -193,6 +193,15 @@ ROUTES: dict[str, Route] = {
     "/operator/lots/{id}/labels": Route(kind="lot_label"),
     "/sessions/{id}/campaign.png": Route(kind="session"),
     "/sessions/{id}/campaign.svg": Route(kind="session"),
+    # the certified catalogue (issue 17): the county office its region's suppliers, a cooperative
+    # its own; ``supplier`` filters by one supplier in scope
+    "/certificates": Route(kind="supplier", query=("supplier",), status=only(COUNTY_OFFICE | {"coop"})),
+    "/api/v1/certificates": Route(
+        kind="supplier",
+        query=("supplier",),
+        status=only(COUNTY_OFFICE | {"coop"}),
+        items=("supplier", ("items", "*", "supplier_id")),
+    ),
 }
 
 PARAM = re.compile(r"\{(\w+)\}")

@@ -58,6 +58,8 @@ _TEXT: dict[str, dict[Lang, str]] = {
     "web.board.title_region": {"zh": "{region} 消费帮扶实时大屏", "en": "{region}: consumption assistance, live"},
     "web.board.today_orders": {"zh": "今日订单", "en": "Orders today"},
     "web.board.today_amount": {"zh": "今日成交额", "en": "Sales today"},
+    "web.board.certified": {"zh": "其中帮扶销售（认定产品）", "en": "of which assistance sales (certified)"},
+    "web.board.uncertified": {"zh": "未认定产品", "en": "uncertified products"},
     "web.board.year_orders": {"zh": "{year} 年累计订单", "en": "Orders in {year}"},
     "web.board.year_amount": {"zh": "{year} 年累计成交额", "en": "Sales in {year}"},
     "web.board.units": {"zh": "采购单位排名（已执行金额）", "en": "Purchasing units by amount executed"},

@@ -16,10 +16,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bangfu.certification import local_today
 from bangfu.clock import SHANGHAI, utcnow
 from bangfu.enums import UserRole
 from bangfu.i18n import MESSAGES, t
 from bangfu.money import format_yuan
+from bangfu.queries import certification as qcert
 from bangfu.queries import county as qc
 from bangfu.queries import drives as qd
 from bangfu.queries import unsold as qu
@@ -405,6 +407,20 @@ def _overview_report(o: qc.Overview, table: str) -> Report:
             rows = [{"line": label, "amount": fen} for _, label, fen in lines]
             rows += [
                 {
+                    "line": t("cert.line.certified"),
+                    "amount": s.certified_gross,
+                    "refunds": s.certified_refunds,
+                    "net": s.certified_net,
+                },
+                {
+                    "line": t("cert.line.uncertified"),
+                    "amount": s.uncertified_gross,
+                    "refunds": s.uncertified_refunds,
+                    "net": s.uncertified_net,
+                },
+            ]
+            rows += [
+                {
                     "line": f"{t('web.county.sales_by_channel')}: {r.label}",
                     "amount": r.gross,
                     "refunds": r.refunds,
@@ -459,6 +475,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     async with request.app[ENGINE].connect() as conn:
         o = await qc.overview(conn, scope, period)
         tasks_card = await county_card(conn, scope, period.year, today())
+        cert_card = None if fmt else await qcert.card(conn, scope, local_today())
     if fmt:
         report = _overview_report(o, table)
         return export_response(report, fmt, report.title, _subtitle(scope, period.label))
@@ -483,6 +500,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         "chart": chart,
         "title": t("web.county.title", period=period.label),
         "tasks_card": tasks_card,
+        "cert_card": cert_card,
     }
     return render(request, "console/county/overview.html", context)
 
@@ -709,7 +727,7 @@ def _pivot_report(p: qc.Pivot) -> Report:
             Column("refunds", t("web.county.refunds"), "money"),
             Column("net", t("web.county.net"), "money"),
         ],
-        [cells(r) for r in p.rows],
+        [cells(r) for r in p.rows] + [cells(p.certified), cells(p.uncertified)],
         cells(p.totals),
         [t("web.county.products_def")],
     )
@@ -1001,6 +1019,10 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                     "gross_fen": _FEN,
                     "refunds_fen": _FEN,
                     "net_fen": _FEN,
+                    "certified_gross_fen": _FEN,
+                    "certified_refunds_fen": _FEN,
+                    "certified_net_fen": _FEN,
+                    "uncertified_net_fen": _FEN,
                     "by_channel": {
                         "type": "array",
                         "items": {
@@ -1012,6 +1034,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                                 "gross_fen": _FEN,
                                 "refunds_fen": _FEN,
                                 "net_fen": _FEN,
+                                "certified_net_fen": _FEN,
+                                "uncertified_net_fen": _FEN,
                             },
                         },
                     },
@@ -1113,6 +1137,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "months": {"type": "array", "items": {"type": "string"}},
             "items": {"type": "array", "items": _PIVOT_ROW},
             "totals": _PIVOT_ROW,
+            "certified": _PIVOT_ROW,
+            "uncertified": _PIVOT_ROW,
         },
     },
 }

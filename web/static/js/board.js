@@ -113,12 +113,23 @@
     });
   }
 
+  function setSplit(id, tally) {
+    var node = document.getElementById(id);
+    if (!node || tally.certified_fen === undefined) { return; }
+    node.setAttribute('data-certified', tally.certified_fen);
+    node.setAttribute('data-uncertified', tally.uncertified_fen);
+    node.querySelector('.c').textContent = money(tally.certified_fen);
+    node.querySelector('.u').textContent = money(tally.uncertified_fen);
+  }
+
   function draw(data, first) {
     board = data;
     setFigure('today-orders', data.today.orders, count(data.today.orders));
     setFigure('today-amount', data.today.amount_fen, money(data.today.amount_fen));
     setFigure('year-orders', data.cumulative.orders, count(data.cumulative.orders));
     setFigure('year-amount', data.cumulative.amount_fen, money(data.cumulative.amount_fen));
+    setSplit('today-split', data.today);
+    setSplit('year-split', data.cumulative);
     var asOf = document.getElementById('as-of');
     asOf.setAttribute('datetime', data.as_of);
     asOf.textContent = clock(data.as_of);
