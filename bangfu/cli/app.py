@@ -132,6 +132,9 @@ def _register() -> None:
     from bangfu.cli import shipments
 
     app.add_typer(shipments.shipments_app, name="shipments")
+    from bangfu.cli.agreements import agreements_app
+
+    app.add_typer(agreements_app, name="agreements")
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install

@@ -305,6 +305,7 @@ async def _demo(
         await _seed_mall(url, seed, days, mall_orders)
     console.print(await seed_and_describe(url, seed, days), highlight=False)
     await _account(url, days)
+    console.print(await _agreements(url), highlight=False)
     await _reconcile(url)
     from bangfu.cli.alerts import print_unsold_run
 
@@ -313,6 +314,12 @@ async def _demo(
     if serve:
         await _serve(url, logins)
     return summary
+
+
+async def _agreements(url: str) -> str:
+    from bangfu.demo.agreements import seed_and_describe as seed_agreements
+
+    return await seed_agreements(url)
 
 
 MALL_DEMO_ORDERS = 12  # orders the demo places through the county's own mall

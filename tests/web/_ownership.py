@@ -32,6 +32,8 @@ list.)
 | lot          | (supply_lots.id,)        | its SKU is an own lot_sku                                  |
 | lot_label    | (supply_lots.id,)        | an own lot, for the admin and operators only (labels)      |
 | recon_exception | (reconciliation_exceptions.id,) | its shop is own, as for shop                        |
+| agreement    | (agreements.id,)         | its unit is own (as for unit) or its supplier is own       |
+|              |                          | (coop: its supplier; county: supplier in region tree)      |
 
 The admin owns everything else. The region tree is the user's region and every region below it
 (``regions.parent_id``).
@@ -51,7 +53,7 @@ Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
     "lot_sku", "lot", "lot_label",
-    "recon_exception", "delivery_batch",
+    "recon_exception", "delivery_batch", "agreement",
 )  # fmt: skip
 
 
@@ -279,4 +281,14 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     out.own["delivery_batch"], out.foreign["delivery_batch"] = _split(
         {(int(b),) for b, _, _ in batch_rows}, own_batches
     )
+    # Procurement agreements: through their unit or their supplier.
+    agreements = await _rows(conn, "SELECT id, unit_id, supplier_id FROM agreements")
+    own_agreements = {
+        (int(a),)
+        for a, u, s in agreements
+        if admin
+        or (role in ("unit", "county") and (int(u),) in own_units)
+        or (role in ("coop", "cooperative", "county") and int(s) in own_suppliers)
+    }
+    out.own["agreement"], out.foreign["agreement"] = _split({(int(a),) for a, _, _ in agreements}, own_agreements)
     return out
