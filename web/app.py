@@ -102,6 +102,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.drives",
         "web.views.tasks",
         "web.views.certification",
+        "web.views.agreements",
     ]
     modules = []
     for name in names:

@@ -105,6 +105,11 @@ COMMANDS = (
         "bangfu.cli.certificates:certificates_app",
         "The certified catalogue (消费帮扶产品认定): import the official list, expiry alerts.",
     ),
+    Lazy(
+        "agreements",
+        "bangfu.cli.agreements:agreements_app",
+        "Procurement agreements (采购协议): import, list, behind-schedule alerts.",
+    ),
     # the fakes package is optional in a slimmed install: no package, no command
     Lazy(
         "fakes",

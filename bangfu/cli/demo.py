@@ -311,6 +311,7 @@ async def _demo(
     console.print(await describe_drives(url, seed, households), highlight=False)
     console.print(await seed_certificates_and_describe(url), highlight=False)
     await _account(url, days)
+    console.print(await _agreements(url), highlight=False)
     await _reconcile(url)
     console.print(await seed_tasks_at(url), highlight=False)
     from bangfu.cli.alerts import print_unsold_run
@@ -320,6 +321,12 @@ async def _demo(
     if serve:
         await _serve(url, logins)
     return summary
+
+
+async def _agreements(url: str) -> str:
+    from bangfu.demo.agreements import seed_and_describe as seed_agreements
+
+    return await seed_agreements(url)
 
 
 MALL_DEMO_ORDERS = 12  # orders the demo places through the county's own mall

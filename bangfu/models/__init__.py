@@ -13,6 +13,7 @@ from bangfu.models.accounting import (
     RefundPosting,
     SurplusDistribution,
 )
+from bangfu.models.agreements import Agreement, AgreementItem
 from bangfu.models.alerts import Alert
 from bangfu.models.base import Base
 from bangfu.models.catalog import Certification, Product, Sku
@@ -44,6 +45,8 @@ from bangfu.models.tasks import LedgerTask, TaskProgress
 from bangfu.models.web import ApiToken, LoginFailure, User, UserShop, WebSession
 
 __all__ = [
+    "Agreement",
+    "AgreementItem",
     "Alert",
     "ApiToken",
     "Base",

@@ -35,6 +35,8 @@ list.)
 | recon_exception | (reconciliation_exceptions.id,) | its shop is own, as for shop                        |
 | enterprise   | (suppliers.id,) of kind enterprise | admin: all; county: its county in the region tree; |
 |              |                          | no other role (enterprises have no login)                  |
+| agreement    | (agreements.id,)         | its unit is own (as for unit) or its supplier is own       |
+|              |                          | (coop: its supplier; county: supplier in region tree)      |
 
 The admin owns everything else. The region tree is the user's region and every region below it
 (``regions.parent_id``).
@@ -54,7 +56,7 @@ Key = tuple[int, ...]
 KINDS = (
     "session", "session_pair", "cooperative", "household", "journal", "order_line", "policy", "unit", "shop", "sku",
     "lot_sku", "lot", "lot_label",
-    "recon_exception", "delivery_batch", "enterprise", "task", "supplier",
+    "recon_exception", "delivery_batch", "enterprise", "task", "supplier", "agreement",
 )  # fmt: skip
 
 
@@ -297,4 +299,14 @@ async def holdings(conn: AsyncConnection, name: str) -> Holdings:
     out.own["task"], out.foreign["task"] = _split(
         {(int(k),) for k, _ in task_rows}, {(int(k),) for k, r in task_rows if admin or int(r) in tree}
     )
+    # Procurement agreements: through their unit or their supplier.
+    agreements = await _rows(conn, "SELECT id, unit_id, supplier_id FROM agreements")
+    own_agreements = {
+        (int(a),)
+        for a, u, s in agreements
+        if admin
+        or (role in ("unit", "county") and (int(u),) in own_units)
+        or (role in ("coop", "cooperative", "county") and int(s) in own_suppliers)
+    }
+    out.own["agreement"], out.foreign["agreement"] = _split({(int(a),) for a, _, _ in agreements}, own_agreements)
     return out

@@ -166,6 +166,10 @@ ROUTES: dict[str, Route] = {
     "/delivery/{id}": Route(kind="delivery_batch"),
     "/delivery/{id}/packing": Route(kind="delivery_batch"),
     "/delivery/{id}/note": Route(kind="delivery_batch"),
+    # procurement agreements (issue 17): the county's region, a unit's own, a cooperative's own
+    "/agreements": Route(status=only(frozenset({"admin", "county", "unit", "coop"}))),
+    "/agreements/{id}": Route(kind="agreement"),
+    "/api/v1/agreements/{id}": Route(kind="agreement"),
     # the public board (issue 13): no login, no personal data; {code} is a region code, no id
     "/board": Route(status=only(ALL), public=True),
     "/board/events": Route(status=only(ALL), public=True),

@@ -26,6 +26,7 @@ from bangfu.queries import county as qc
 from bangfu.queries import drives as qd
 from bangfu.queries import unsold as qu
 from bangfu.queries.tasks import county_card
+from bangfu.queries.agreements import agreements_card
 from bangfu.reports.base import Column, Period, Report
 from bangfu.reports.households import wan_yuan
 from bangfu.scope import Scope
@@ -476,6 +477,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         o = await qc.overview(conn, scope, period)
         tasks_card = await county_card(conn, scope, period.year, today())
         cert_card = None if fmt else await qcert.card(conn, scope, local_today())
+        agreements = None if fmt else await agreements_card(conn, scope)
     if fmt:
         report = _overview_report(o, table)
         return export_response(report, fmt, report.title, _subtitle(scope, period.label))
@@ -501,6 +503,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         "title": t("web.county.title", period=period.label),
         "tasks_card": tasks_card,
         "cert_card": cert_card,
+        "agreements": agreements,
     }
     return render(request, "console/county/overview.html", context)
 
