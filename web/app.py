@@ -99,6 +99,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.trace",
         "web.views.operator_shipments",
         "web.views.delivery",
+        "web.views.planting",
     ]
     modules = []
     for name in names:

@@ -132,6 +132,9 @@ def _register() -> None:
     from bangfu.cli import shipments
 
     app.add_typer(shipments.shipments_app, name="shipments")
+    from bangfu.cli import planting
+
+    app.add_typer(planting.planting_app, name="planting")
     try:
         from bangfu.cli.fakes import fakes_app
     except ImportError:  # the fakes package is optional in a slimmed install

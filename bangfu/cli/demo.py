@@ -14,6 +14,7 @@ from rich.table import Table
 from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, safe_url, upgrade_database
 from bangfu.demo.offline import seed_and_describe
+from bangfu.demo.planting import seed_planting_and_describe
 from bangfu.demo.scenario import (
     COUNTY_NAME,
     SCENARIO_STEPS,
@@ -304,6 +305,7 @@ async def _demo(
     if mall_orders:
         await _seed_mall(url, seed, days, mall_orders)
     console.print(await seed_and_describe(url, seed, days), highlight=False)
+    console.print(await seed_planting_and_describe(url, seed), highlight=False)
     await _account(url, days)
     await _reconcile(url)
     from bangfu.cli.alerts import print_unsold_run

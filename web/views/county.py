@@ -22,6 +22,7 @@ from bangfu.i18n import MESSAGES, t
 from bangfu.money import format_yuan
 from bangfu.queries import county as qc
 from bangfu.queries import unsold as qu
+from bangfu.queries.planting import county_card as planting_card
 from bangfu.reports.base import Column, Period, Report
 from bangfu.reports.households import wan_yuan
 from bangfu.scope import Scope
@@ -455,6 +456,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     table = choice_param(request, "table", OVERVIEW_TABLES, "monthly")
     async with request.app[ENGINE].connect() as conn:
         o = await qc.overview(conn, scope, period)
+        planting = None if fmt else await planting_card(conn, scope, _now().date())
     if fmt:
         report = _overview_report(o, table)
         return export_response(report, fmt, report.title, _subtitle(scope, period.label))
@@ -476,6 +478,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         "months_income": sum(r.figures.income for r in o.monthly),
         "chart": chart,
         "title": t("web.county.title", period=period.label),
+        "planting": planting,
     }
     return render(request, "console/county/overview.html", context)
 
