@@ -103,6 +103,7 @@ def surface_modules() -> list[ModuleType]:
         "web.views.tasks",
         "web.views.certification",
         "web.views.agreements",
+        "web.views.planting",
     ]
     modules = []
     for name in names:

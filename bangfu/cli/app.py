@@ -110,6 +110,7 @@ COMMANDS = (
         "bangfu.cli.agreements:agreements_app",
         "Procurement agreements (采购协议): import, list, behind-schedule alerts.",
     ),
+    Lazy("planting", "bangfu.cli.planting:planting_app", "Order planting: demand forecasts, supply plans, contracts."),
     # the fakes package is optional in a slimmed install: no package, no command
     Lazy(
         "fakes",

@@ -15,6 +15,7 @@ from bangfu.cli.app import console, run
 from bangfu.cli.db import DbOption, safe_url, upgrade_database
 from bangfu.demo.certification import seed_and_describe as seed_certificates_and_describe
 from bangfu.demo.offline import seed_and_describe
+from bangfu.demo.planting import seed_planting_and_describe
 from bangfu.demo.scenario import (
     COUNTY_NAME,
     SCENARIO_STEPS,
@@ -310,6 +311,7 @@ async def _demo(
 
     console.print(await describe_drives(url, seed, households), highlight=False)
     console.print(await seed_certificates_and_describe(url), highlight=False)
+    console.print(await seed_planting_and_describe(url, seed), highlight=False)
     await _account(url, days)
     console.print(await _agreements(url), highlight=False)
     await _reconcile(url)

@@ -36,6 +36,7 @@ from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSess
 from bangfu.models.mall import MallOrder, MallPaymentEvent
 from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine, order_is_paid
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
+from bangfu.models.planting import PlantingContract, PlantingHistory
 from bangfu.models.session_summary import SessionSummary, SessionSummaryDirty
 from bangfu.models.shipping import DeliveryBatch, DeliveryBatchOrder, Shipment
 from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
@@ -86,6 +87,8 @@ __all__ = [
     "MonitoringLine",
     "Order",
     "OrderLine",
+    "PlantingContract",
+    "PlantingHistory",
     "Posting",
     "PricePush",
     "Product",

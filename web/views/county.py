@@ -27,6 +27,7 @@ from bangfu.queries import drives as qd
 from bangfu.queries import unsold as qu
 from bangfu.queries.tasks import county_card
 from bangfu.queries.agreements import agreements_card
+from bangfu.queries.planting import county_card as planting_card
 from bangfu.reports.base import Column, Period, Report
 from bangfu.reports.households import wan_yuan
 from bangfu.scope import Scope
@@ -478,6 +479,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         tasks_card = await county_card(conn, scope, period.year, today())
         cert_card = None if fmt else await qcert.card(conn, scope, local_today())
         agreements = None if fmt else await agreements_card(conn, scope)
+        planting = None if fmt else await planting_card(conn, scope, _now().date())
     if fmt:
         report = _overview_report(o, table)
         return export_response(report, fmt, report.title, _subtitle(scope, period.label))
@@ -504,6 +506,7 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
         "tasks_card": tasks_card,
         "cert_card": cert_card,
         "agreements": agreements,
+        "planting": planting,
     }
     return render(request, "console/county/overview.html", context)
 
