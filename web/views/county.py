@@ -25,9 +25,9 @@ from bangfu.queries import certification as qcert
 from bangfu.queries import county as qc
 from bangfu.queries import drives as qd
 from bangfu.queries import unsold as qu
-from bangfu.queries.tasks import county_card
 from bangfu.queries.agreements import agreements_card
 from bangfu.queries.planting import county_card as planting_card
+from bangfu.queries.tasks import county_card
 from bangfu.reports.base import Column, Period, Report
 from bangfu.reports.households import wan_yuan
 from bangfu.scope import Scope
