@@ -57,11 +57,11 @@ async def _certs(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[objec
                 Certification.id
             )
         )
-        out = [tuple(r) for r in rows]
-        rows = await session.execute(
+        out: list[tuple[object, ...]] = [tuple(r) for r in rows]
+        entities = await session.execute(
             select(SupplierCertification.supplier_id, SupplierCertification.number, SupplierCertification.status)
         )
-        return out + [tuple(r) for r in rows]
+        return out + [tuple(r) for r in entities]
 
 
 async def test_the_official_list_imports_once_and_again_changes_nothing(
