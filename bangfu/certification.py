@@ -44,6 +44,11 @@ MESSAGES.update(
     {
         "cert.line.certified": {"zh": "帮扶销售（认定产品）", "en": "Assistance sales (certified products)"},
         "cert.line.uncertified": {"zh": "未认定产品销售", "en": "Sales of uncertified products"},
+        "cert.ledger_summary": {
+            "zh": "帮扶销售（销售当天认定有效的产品）净额 {certified}；未认定产品销售净额 {uncertified}",
+            "en": "Assistance sales (products certified on the day of sale), net {certified}; "
+            "sales of uncertified products, net {uncertified}",
+        },
         "cert.col.certified_net": {"zh": "帮扶销售（净额）", "en": "Assistance sales (net)"},
         "cert.col.uncertified_net": {"zh": "未认定（净额）", "en": "Uncertified (net)"},
     }

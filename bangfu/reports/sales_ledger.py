@@ -20,6 +20,7 @@ from bangfu.certification import certified_at_sale
 from bangfu.enums import RefundStatus
 from bangfu.i18n import t
 from bangfu.models import Cooperative, Order, OrderLine, Product, Refund, Region, Shop, Sku, Supplier
+from bangfu.money import format_yuan
 from bangfu.reports.base import Period, Report, column, local_day, totals_of
 
 Key = tuple[str, str, int | None, bool]  # month, channel type, supplier id, certified
@@ -144,4 +145,12 @@ async def sales_ledger(
         column("net", "money"),
     ]
     totals: dict[str, Any] = {"month": t("report.total")} | totals_of(out, ["gross", "refunds", "net"])
-    return Report("sales-ledger", t("report.title.sales-ledger", period=period.label), columns, out, totals)
+    certified_net = sum(g - r for key, (g, r) in cells.items() if key[3])
+    summary = [
+        t(
+            "cert.ledger_summary",
+            certified=format_yuan(certified_net),
+            uncertified=format_yuan(int(totals["net"]) - certified_net),
+        )
+    ]
+    return Report("sales-ledger", t("report.title.sales-ledger", period=period.label), columns, out, totals, summary)

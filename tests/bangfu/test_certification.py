@@ -57,11 +57,11 @@ async def _certs(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[objec
                 Certification.id
             )
         )
-        out = [tuple(r) for r in rows]
-        rows = await session.execute(
+        out: list[tuple[object, ...]] = [tuple(r) for r in rows]
+        entities = await session.execute(
             select(SupplierCertification.supplier_id, SupplierCertification.number, SupplierCertification.status)
         )
-        return out + [tuple(r) for r in rows]
+        return out + [tuple(r) for r in entities]
 
 
 async def test_the_official_list_imports_once_and_again_changes_nothing(
@@ -326,3 +326,23 @@ async def test_expiry_alerts_at_60_and_30_days_once_each(engine: AsyncEngine) ->
             select(func.count()).select_from(Alert).where(Alert.subject == f"product:{certs['in20']}:30")
         )
     assert total == 1 and opened[f"product:{certs['in20']}:30"] == (await _open(engine))[f"product:{certs['in20']}:30"]
+
+
+def test_the_cli_imports_all_or_nothing_and_runs_the_alerts(db_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bangfu.cli.app import app
+
+    runner = CliRunner()
+    for kind in ("cooperatives", "products"):
+        assert runner.invoke(app, ["import", kind, str(EXAMPLES / f"{kind}.csv"), "--db", db_url]).exit_code == 0
+    done = runner.invoke(app, ["certificates", "import", str(EXAMPLES / "certificates.csv"), "--db", db_url])
+    assert done.exit_code == 0 and "新增 3 条，更新 3 条" in done.output, done.output
+    bad = _write(
+        tmp_path / "bad.csv",
+        [["产品", "", "没有", "93513328AY4CL12THE", "", "X", "局", "", "2026-01-01", "2026-12-31", ""]],
+    )
+    refused = runner.invoke(app, ["certificates", "import", str(bad), "--db", db_url])
+    assert refused.exit_code != 0 and f"{bad}:2:产品名称:" in refused.output
+    alerts = runner.invoke(app, ["certificates", "alerts", "--json", "--db", db_url])
+    assert alerts.exit_code == 0 and '"checked":' in alerts.output

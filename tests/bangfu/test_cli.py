@@ -150,6 +150,7 @@ def test_demo_builds_the_county_and_prints_the_summary(tmp_path: Path) -> None:
     assert "│  120 │" in out  # orders per shop, as the fakes hold them
     assert "县域自营商城：新增 12 笔订单" in out  # the county's own mall, seeded once
     assert "线下渠道：龙泉驿区第一小学食堂帮扶产品售货机（售货机，CSV）导入" in out  # the offline channels' files
+    assert "认定目录：导入" in out and "30 天内到期 3 项" in out  # the certified list, near expiry
     again = bangfu(
         "--lang", "en", "demo", "--no-serve", "--households", "300", "--orders", "120", "--days", "5", env=env
     )

@@ -56,6 +56,8 @@ PAGES = [
     ("admin", "cooperatives", "/cooperatives", "/cooperatives?{pq}"),
     ("admin", "units", "/units", "/units"),
     ("unit", "unit", "/units/{id}", "/units/{unit}"),
+    ("county", "certificates", "/certificates", "/certificates"),
+    ("coop", "certificates", "/certificates", "/certificates"),
 ]
 # Series lengths of every ECharts chart on the page (-1: an element with no chart in it).
 CHART_POINTS = """() => Array.from(document.querySelectorAll('.chart')).map((el) => {
