@@ -58,6 +58,7 @@ HEADERS = [
 ENDS_30 = (20, 28)  # days from today
 ENDS_60 = (45, 55)
 ENDED = -10
+RENEWED_FOR = 365  # every other certificate in force ends at least this many days from today
 
 
 @dataclass(frozen=True)
@@ -78,15 +79,20 @@ def official_list(
     """The list's rows: products ``(spu, name, credit code, supplier, number, from, to)`` as
     certified in the store, with the demo's near-expiry changes; then the suppliers."""
     rows: list[list[str]] = []
-    in_force = [p for p in products if p[5] <= today <= p[6]]
+    # The scenario's certificates run two years from a fixed date (the expired ones end before
+    # it starts): the list renews every one still valid to a year past today, so the demo's
+    # near-expiry counts are the ones below whatever day the demo is built on.
+    in_force = [p for p in products if p[5] <= today and (p[6] - p[5]).days >= 700]
+    renewed = today + timedelta(days=RENEWED_FOR)
     changed = {p[0]: today + timedelta(days=d) for p, d in zip(in_force, (*ENDS_30, *ENDS_60, ENDED), strict=False)}
+    changed |= {p[0]: max(p[6], renewed) for p in in_force if p[0] not in changed}
     for spu, name, code, supplier, number, start, end in products:
         end = changed.get(spu, end)
         batch = f"{start.year}年第{1 if start.month <= 6 else 2}批"
         rows.append(["产品", spu, name, code, supplier, number, BODY, batch, start.isoformat(), end.isoformat()])
     start = date(today.year - 1, 6, 1)
     for index, (code, supplier) in enumerate(suppliers, start=1):
-        end = start + timedelta(days=729)
+        end = max(start + timedelta(days=729), today + timedelta(days=RENEWED_FOR))
         if index == 1:
             end = today + timedelta(days=25)
         elif index == 2:
