@@ -48,6 +48,7 @@ ROUTES = {
     "bangfu.reconcile": {"queue": "reconcile"},
     "bangfu.reconcile_all": {"queue": "reconcile"},
     "bangfu.detect_unsold": {"queue": "alerts"},
+    "bangfu.agreement_alerts": {"queue": "alerts"},
 }
 
 # The periodic work (``celery -A workers beat`` or ``bangfu worker --beat``).
@@ -57,6 +58,7 @@ BEAT_SCHEDULE = {
     "process-all-lines": {"task": "bangfu.process_all", "schedule": timedelta(minutes=1)},
     "reconcile-last-month": {"task": "bangfu.reconcile_all", "schedule": timedelta(hours=6)},
     "detect-unsold-stock": {"task": "bangfu.detect_unsold", "schedule": timedelta(hours=12)},
+    "agreements-behind-schedule": {"task": "bangfu.agreement_alerts", "schedule": timedelta(hours=24)},
 }
 
 
