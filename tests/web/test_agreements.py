@@ -354,3 +354,5 @@ def test_xlsx_with_english_headers_imports(sqlite_world: World, tmp_path: Path) 
     assert second.exit_code == 0 and "新增 0，更新 0，未变 1" in second.output, second.output
     listed = runner.invoke(app, ["agreements", "list", "--json", "--as-of", "2026-06-30", "--db", url])
     assert listed.exit_code == 0 and '"EN-1"' in listed.output
+    alerts = [runner.invoke(app, ["agreements", "alerts", "--json", "--db", url]) for _ in range(2)]
+    assert all(r.exit_code == 0 for r in alerts) and '"opened":0' in alerts[1].output.replace(" ", "")
