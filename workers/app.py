@@ -49,6 +49,7 @@ ROUTES = {
     "bangfu.reconcile_all": {"queue": "reconcile"},
     "bangfu.detect_unsold": {"queue": "alerts"},
     "bangfu.certificate_expiry": {"queue": "alerts"},
+    "bangfu.agreement_alerts": {"queue": "alerts"},
 }
 
 # The periodic work (``celery -A workers beat`` or ``bangfu worker --beat``).
@@ -60,6 +61,7 @@ BEAT_SCHEDULE = {
     "detect-unsold-stock": {"task": "bangfu.detect_unsold", "schedule": timedelta(hours=12)},
     "refresh-task-metrics": {"task": "bangfu.refresh_task_metrics", "schedule": timedelta(hours=1)},
     "certificate-expiry": {"task": "bangfu.certificate_expiry", "schedule": timedelta(hours=12)},
+    "agreements-behind-schedule": {"task": "bangfu.agreement_alerts", "schedule": timedelta(hours=24)},
 }
 
 

@@ -292,6 +292,24 @@ def certificate_expiry(database_url: str | None = None, now: str | None = None) 
     return run_with_engine(work, database_url)
 
 
+# Opens, refreshes and resolves the procurement agreements' behind-schedule alerts, one transaction.
+@app.task(name="bangfu.agreement_alerts", **RETRY, **limits(15))  # type: ignore[untyped-decorator]
+def agreement_alerts(database_url: str | None = None, now: str | None = None) -> int:
+    """Open, refresh and resolve ``agreement.behind`` alerts as ``bangfu agreements alerts`` does
+    (:mod:`bangfu.agreements.alerts`), as of the local day of ``now``; returns the open alerts."""
+    from bangfu.agreements.alerts import run_agreement_alerts
+    from bangfu.clock import SHANGHAI
+
+    moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+
+    async def work(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            today = moment.astimezone(SHANGHAI).date()
+            return (await run_agreement_alerts(conn, today=today, now=moment)).open
+
+    return run_with_engine(work, database_url)
+
+
 def recent_periods(moment: datetime) -> list[str]:
     """Last month and this month, as ``YYYY-MM`` in the programme's time zone."""
     local = moment.astimezone(ZoneInfo(get_settings().timezone))

@@ -127,10 +127,10 @@ async def run_agreement_alerts(conn: AsyncConnection, *, today: date, now: datet
             to_resolve.append(int(alert.id))
             continue
         seen.add(aid)
-        severity, message, detail = wanted[aid]
-        if (alert.severity, alert.message, alert.detail) != (severity, message, detail):
+        severity, message, figures = wanted[aid]
+        if (alert.severity, alert.message, alert.detail) != (severity, message, figures):
             await conn.execute(
-                update(Alert).where(Alert.id == alert.id).values(severity=severity, message=message, detail=detail)
+                update(Alert).where(Alert.id == alert.id).values(severity=severity, message=message, detail=figures)
             )
             refreshed += 1
     if to_resolve:

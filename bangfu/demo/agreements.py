@@ -5,7 +5,8 @@ execute them through the year. The demo signs six, written as a file with Chines
 loaded by ``bangfu agreements import``'s own path, each over 365 days placed around today so
 that the pages show every state: one ahead, three on track, one behind (at risk: an alert is
 raised) and one not started yet. The targets are set from what the unit actually bought of the
-supplier (the execution as the pages compute it), so the states hold whatever the seed; running
+supplier (the execution as the pages compute it; in a demo too small for the unit to have bought
+anything of it, the supplier it bought most of stands in), so the states hold whatever the seed; running
 the demo again updates the same agreements (keyed by number) and changes nothing else.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import csv
 import tempfile
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -90,11 +91,16 @@ PLANS = (
 FALLBACK_TARGET_FEN = 1_000_000  # ¥10,000 when the unit has bought nothing of the supplier yet
 
 
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(clock.SHANGHAI).date()
+
+
 async def seed_agreements(url: str) -> tuple[int, int, int, int]:
     """Sign the demo's agreements; returns (agreements, target fen, executed fen, open alerts)."""
     today = clock.utcnow().astimezone(clock.SHANGHAI).date()
     engine = make_engine(url)
     rows: list[list[str]] = []
+    used: dict[str, set[int]] = {}  # the suppliers of each unit's agreements
     try:
         async with engine.connect() as conn:
             for plan in PLANS:
@@ -102,6 +108,7 @@ async def seed_agreements(url: str) -> tuple[int, int, int, int]:
                 supplier_id = await conn.scalar(select(Supplier.id).where(Supplier.name == plan.supplier))
                 if unit_id is None or supplier_id is None:
                     continue
+                supplier, category = plan.supplier, plan.category
                 starts = today - timedelta(days=plan.started_days_ago)
                 ends = starts + timedelta(days=364)
                 cover = Cover(int(supplier_id), categories=frozenset({plan.category} if plan.category else ()))
@@ -110,7 +117,23 @@ async def seed_agreements(url: str) -> tuple[int, int, int, int]:
                     orders, lines = await unit_orders(
                         conn, int(unit_id), local_midnight(starts), local_midnight(today + timedelta(days=1))
                     )
-                    executed = execute(cover, orders, lines, lambda m: m.astimezone(clock.SHANGHAI).date()).executed_fen
+                    executed = execute(cover, orders, lines, _local_day).executed_fen
+                    if executed <= 0:
+                        # A smaller demo where the unit bought nothing of this supplier: the
+                        # supplier it bought most of instead (not already in one of its agreements).
+                        taken = used.get(plan.unit, set())
+                        best = max(
+                            (
+                                (execute(Cover(s), orders, lines, _local_day).executed_fen, s)
+                                for s in {ln.supplier_id for ln in lines if ln.supplier_id is not None} - taken
+                            ),
+                            default=(0, None),
+                        )
+                        if best[0] > 0 and best[1] is not None:
+                            executed, supplier_id = best
+                            supplier = str(await conn.scalar(select(Supplier.name).where(Supplier.id == supplier_id)))
+                            category = None
+                used.setdefault(plan.unit, set()).add(int(supplier_id))
                 share = schedule(starts, ends, today).elapsed_share + plan.rate_over_elapsed
                 target = int(executed / share) if executed > 0 and share > 0 else FALLBACK_TARGET_FEN
                 rows.append(
@@ -118,13 +141,13 @@ async def seed_agreements(url: str) -> tuple[int, int, int, int]:
                         plan.number,
                         plan.title,
                         plan.unit,
-                        plan.supplier,
+                        supplier,
                         (starts - timedelta(days=7)).isoformat(),
                         starts.isoformat(),
                         ends.isoformat(),
                         fen_to_yuan_str(max(target, 100)),
                         "",
-                        plan.category or "",
+                        category or "",
                         "",
                         plan.discount,
                         plan.note,

@@ -391,7 +391,9 @@ async def unit_in_scope(conn: AsyncConnection, scope: Scope, unit_id: int) -> st
 def cumulative(p: AgreementProgress) -> dict[str, list[Any]]:
     """The chart: per day of the period, cumulative executed (up to ``as_of``) and the straight
     line of the target (yuan, for ECharts)."""
-    days, executed, target = [], [], []
+    days: list[str] = []
+    executed: list[float | None] = []
+    target: list[float] = []
     running = 0
     day = p.starts_on
     total_days = p.schedule.days

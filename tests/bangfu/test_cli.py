@@ -42,6 +42,7 @@ def bangfu(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
         ["verify"],
         ["surplus", "distribute"],
         ["policy", "add"],
+        ["agreements", "import"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
@@ -151,12 +152,14 @@ def test_demo_builds_the_county_and_prints_the_summary(tmp_path: Path) -> None:
     assert "县域自营商城：新增 12 笔订单" in out  # the county's own mall, seeded once
     assert "线下渠道：龙泉驿区第一小学食堂帮扶产品售货机（售货机，CSV）导入" in out  # the offline channels' files
     assert "认定目录：导入" in out and "30 天内到期 3 项" in out  # the certified list, near expiry
+    assert "采购协议：6 份" in out and "滞后预警 1 条" in out  # seed 004's agreements, one behind
     again = bangfu(
         "--lang", "en", "demo", "--no-serve", "--households", "300", "--orders", "120", "--days", "5", env=env
     )
     assert again.returncode == 0 and "Scenario summary" in again.stdout and "│   300 │" in again.stdout
     assert "Store totals per shop" in again.stdout
     assert "County mall:" not in again.stdout  # nothing seeded twice
+    assert "Procurement agreements: 6 (" in again.stdout  # the same six, updated in place
 
 
 def test_scenario_export_writes_importable_templates(tmp_path: Path) -> None:

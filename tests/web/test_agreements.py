@@ -326,7 +326,8 @@ async def test_pages_by_role(world: World, client: TestClient, tmp_path: Path) -
 
 
 def test_xlsx_with_english_headers_imports(sqlite_world: World, tmp_path: Path) -> None:
-    """An XLSX file with English headers through the command: created, then unchanged."""
+    """The example file, and an XLSX file with English headers, through the command: created,
+    then unchanged."""
     import shutil
 
     from typer.testing import CliRunner
@@ -339,14 +340,19 @@ def test_xlsx_with_english_headers_imports(sqlite_world: World, tmp_path: Path) 
     sheet = book.active
     assert sheet is not None
     sheet.append(["number", "unit", "supplier", "starts_on", "ends_on", "target", "categories", "status"])
-    sheet.append(["EN-1", "U-GOV-003", "格萨尔茶业有限公司", "2026-01-01", "2026-12-31", "20000", "茶饮", "active"])
+    sheet.append(["EN-1", "U-GOV-003", "格萨尔茶业有限公司", "2026-01-01", "2026-12-31", "20000", "菌类", "active"])
     path = tmp_path / "agreements.xlsx"
     book.save(path)
     runner = CliRunner()
     url = f"sqlite+aiosqlite:///{db}"
+    example = Path(__file__).resolve().parents[2] / "examples" / "agreements.csv"
+    loaded = runner.invoke(app, ["agreements", "import", str(example), "--db", url])
+    assert loaded.exit_code == 0 and "新增 4，更新 0，未变 0" in loaded.output, loaded.output
     first = runner.invoke(app, ["agreements", "import", str(path), "--db", url])
     assert first.exit_code == 0 and "新增 1，更新 0，未变 0" in first.output, first.output
     second = runner.invoke(app, ["agreements", "import", str(path), "--db", url])
     assert second.exit_code == 0 and "新增 0，更新 0，未变 1" in second.output, second.output
     listed = runner.invoke(app, ["agreements", "list", "--json", "--as-of", "2026-06-30", "--db", url])
     assert listed.exit_code == 0 and '"EN-1"' in listed.output
+    alerts = [runner.invoke(app, ["agreements", "alerts", "--json", "--db", url]) for _ in range(2)]
+    assert all(r.exit_code == 0 for r in alerts) and '"opened":0' in alerts[1].output.replace(" ", "")

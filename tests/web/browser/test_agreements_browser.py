@@ -38,6 +38,7 @@ async def test_county_follows_an_agreement_behind_schedule(served: Served, brows
         await page.open(f"{served.base}/county")
         card = page.page.locator("section#agreements")
         assert "份采购协议" in await card.inner_text()
+        await card.screenshot(path=str(screenshots / "agreements-county-card-desktop.png"))
         async with page.page.expect_navigation():
             await card.get_by_role("link", name="查看采购协议执行").click()
         main = page.page.locator("main")
