@@ -7,7 +7,7 @@ Executed amounts are computed from the unit's orders, never stored. The applicat
 the tables from ``bangfu db grant``.
 
 Revision ID: 0032
-Revises: 0030
+Revises: 0031
 Create Date: 2026-12-07 01:30:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 
 
 revision: str = '0032'
-down_revision: str | None = '0030'
+down_revision: str | None = '0031'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

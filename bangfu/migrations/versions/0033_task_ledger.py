@@ -8,7 +8,7 @@ Targets and values are whole numbers in the unit's base (fen, households, a coun
 hundredths of a percent). The application role gets the tables from ``bangfu db grant``.
 
 Revision ID: 0033
-Revises: 0030
+Revises: 0032
 Create Date: 2026-12-07 01:30:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0033'
-down_revision: str | None = '0030'
+down_revision: str | None = '0032'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

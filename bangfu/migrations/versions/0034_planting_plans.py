@@ -7,7 +7,7 @@ a guaranteed price (``planting_contracts``: one per cooperative, product and sea
 application role gets the tables from ``bangfu db grant``.
 
 Revision ID: 0034
-Revises: 0030
+Revises: 0033
 Create Date: 2026-12-07 01:30:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0034"
-down_revision: str | None = "0030"
+down_revision: str | None = '0033'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,7 +7,7 @@ purchase, employment, land lease, dividends), ``drive_dividend_pools`` a month's
 split over the shareholding households.
 
 Revision ID: 0035
-Revises: 0030
+Revises: 0034
 Create Date: 2026-12-07 01:30:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0035"
-down_revision: str | None = "0030"
+down_revision: str | None = '0034'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
