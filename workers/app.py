@@ -48,6 +48,7 @@ ROUTES = {
     "bangfu.reconcile": {"queue": "reconcile"},
     "bangfu.reconcile_all": {"queue": "reconcile"},
     "bangfu.detect_unsold": {"queue": "alerts"},
+    "bangfu.refresh_task_metrics": {"queue": "alerts"},  # reads figures, like the unsold alerts
 }
 
 # The periodic work (``celery -A workers beat`` or ``bangfu worker --beat``).
