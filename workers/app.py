@@ -50,6 +50,7 @@ ROUTES = {
     "bangfu.detect_unsold": {"queue": "alerts"},
     "bangfu.certificate_expiry": {"queue": "alerts"},
     "bangfu.agreement_alerts": {"queue": "alerts"},
+    "bangfu.refresh_task_metrics": {"queue": "alerts"},  # reads figures, like the unsold alerts
 }
 
 # The periodic work (``celery -A workers beat`` or ``bangfu worker --beat``).

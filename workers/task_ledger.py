@@ -1,6 +1,7 @@
-"""The task ledger's periodic refresh (``bangfu.refresh_task_metrics``, on the beat every hour):
-every bound task's figure read as of today and appended to its progress when it changed
-(:func:`bangfu.tasks.progress.refresh_bound`; idempotent: a second run appends nothing)."""
+"""The task ledger's periodic refresh (``bangfu.refresh_task_metrics``, on the beat every hour,
+on the ``alerts`` queue): every bound task's figure read as of today and appended to its
+progress when it changed (:func:`bangfu.tasks.progress.refresh_bound`; idempotent: a second
+run appends nothing)."""
 
 from __future__ import annotations
 

@@ -96,12 +96,3 @@ def format_value(unit: str, value: int | None, suffix: str = "") -> str:
     if unit == "percent":
         return f"{Decimal(value) / 100:.2f}%"
     return f"{value:,}{suffix}"
-
-
-def input_text(unit: str, value: int) -> str:
-    """A value as typed back in a form (yuan with two decimals, a percent, a whole number)."""
-    if unit == "fen":
-        return fen_to_yuan_str(value)
-    if unit == "percent":
-        return f"{Decimal(value) / 100:.2f}"
-    return str(value)

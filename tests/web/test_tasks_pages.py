@@ -254,3 +254,11 @@ async def test_hand_reported_progress(sqlite_world: World, tmp_path: Path) -> No
         denied = await client.post(f"/tasks/{hand.id}/progress", data=form | {"_csrf": token}, allow_redirects=False)
         assert denied.status == 404
     assert len(await entries(hand.id)) == len(before) + 1
+
+
+def test_the_beat_task_refreshes(sqlite_world: World, tmp_path: Path) -> None:
+    """``bangfu.refresh_task_metrics`` (the beat's, eager here) runs the refresh: nothing changed
+    since the demo refreshed, so it appends nothing."""
+    from workers.task_ledger import refresh_task_metrics
+
+    assert refresh_task_metrics.apply(kwargs={"database_url": _copy(sqlite_world, tmp_path)}).get() == 0

@@ -20,7 +20,7 @@ from bangfu.queries.tasks import Ledger, TaskDetail, ledger, sees_tasks, task_de
 from bangfu.scope import Scope
 from bangfu.tasks.progress import ProgressError, report_progress, today
 from bangfu.tasks.status import AT_RISK_MARGIN
-from bangfu.tasks.units import as_number, format_value, input_text
+from bangfu.tasks.units import as_number, format_value
 from web.errors import BadParam
 from web.export import CONTENT_TYPES
 from web.keys import ENGINE, scope_of, user_of
@@ -268,6 +268,3 @@ async def report_page(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
-
-
-__all__ = ["fmt_value", "input_text", "setup"]
