@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.clock import utcnow
 from bangfu.i18n import MESSAGES, t
-from bangfu.models import LedgerTask, PurchasingUnit, Region, TaskProgress, UnitTarget
-from bangfu.scope import Scope
+from bangfu.models import Agreement, LedgerTask, PurchasingUnit, Region, TaskProgress, UnitTarget
+from bangfu.scope import Scope, region_and_below
 from bangfu.tasks import metrics
 from bangfu.tasks.progress import refresh_bound, today
 from bangfu.tasks.status import quarter_ends
@@ -91,11 +91,12 @@ def _report_days(now: date) -> list[date]:
     return [d for d in quarter_ends(now.year) if d < now] + [now]
 
 
-Binding = tuple[str, str, str, str, dict[str, str], float, str]
+Binding = tuple[str, str, str, str, dict[str, str], float, str, int | None]  # ..., fixed target
 
 
 async def _bindings(conn: AsyncConnection, region_id: int, region_code: str, year: int) -> list[Binding]:
-    """(department, owner, title, kind, params, target multiplier, deadline) from the county's figures."""
+    """(department, owner, title, kind, params, target multiplier, deadline, fixed target) from the
+    county's figures (a fixed target, such as an agreement's, is taken as it is)."""
     from bangfu.queries.cooperatives import list_cooperatives
     from bangfu.reports.base import Period, local_midnight
 
@@ -119,17 +120,41 @@ async def _bindings(conn: AsyncConnection, region_id: int, region_code: str, yea
              ("县发展改革局", "副局长 王建国", 1.0, "past"))  # fmt: skip
     for (dept, owner, factor, deadline), (code, name) in zip(plans, units, strict=False):
         title = f"督促{name}完成年度预留份额采购"
-        out.append((dept, owner, title, "unit_reserved_rate", {"unit": code}, factor, deadline))
+        out.append((dept, owner, title, "unit_reserved_rate", {"unit": code}, factor, deadline, None))
     for (dept, owner, factor), row in zip(
         (("县农业农村局", "市场信息股 赵强", 1.05), ("县商务局", "流通股 吴磊", 1.6)), coops, strict=False
     ):
         code = await _credit_code(conn, row.cooperative.id)
         title = f"支持{row.cooperative.name}拓展销售渠道，提高销售额"
-        out.append((dept, owner, title, "cooperative_sales", {"cooperative": code}, factor, "end"))
+        out.append((dept, owner, title, "cooperative_sales", {"cooperative": code}, factor, "end", None))
     out.append(
         ("县乡村振兴局", "帮扶股 冯静", "带动脱贫户、监测户通过消费帮扶增收", "region_households",
-         {"region": region_code}, 2.0, "end")
+         {"region": region_code}, 2.0, "end", None)
     )  # fmt: skip
+    out.append(
+        ("县乡村振兴局", "帮扶股 冯静", "合作社与带动企业合计带动农户（不重复计）", "region_households_all",
+         {"region": region_code}, 1.5, "end", None)
+    )  # fmt: skip
+    # the largest procurement agreement of the region's units: its own target by its own end
+    agreement = (
+        await conn.execute(
+            select(Agreement.number, Agreement.title, Agreement.target_fen)
+            .join(PurchasingUnit, PurchasingUnit.id == Agreement.unit_id)
+            .where(
+                PurchasingUnit.region_id.in_(await region_and_below(conn, region_id)),
+                Agreement.starts_on <= today(),
+                Agreement.ends_on >= today(),
+            )
+            .order_by(Agreement.target_fen.desc(), Agreement.number)
+            .limit(1)
+        )
+    ).first()
+    if agreement is not None:
+        title = f"推动采购协议{agreement.number}（{agreement.title or agreement.number}）按进度执行"
+        out.append(
+            ("县财政局", "采购办 刘洋", title, "agreement_execution", {"agreement": str(agreement.number)}, 1.0,
+             "end", int(agreement.target_fen))
+        )  # fmt: skip
     return out
 
 
@@ -183,7 +208,7 @@ async def seed_tasks(
                 "evidence": evidence,
             }
         )
-    for dept, owner, title, kind_code, params, factor, deadline in bindings:
+    for dept, owner, title, kind_code, params, factor, deadline, fixed in bindings:
         kind = metrics.METRICS[kind_code]
         live = await kind.read(conn, params, day) or 0
         rows.append(
@@ -192,7 +217,11 @@ async def seed_tasks(
                 "owner": owner,
                 "title": title,
                 "unit": kind.unit,
-                "target": 10_000 if kind.unit == "percent" else _rounded_target(kind.unit, int(live * factor)),
+                "target": fixed
+                if fixed is not None
+                else 10_000
+                if kind.unit == "percent"
+                else _rounded_target(kind.unit, int(live * factor)),
                 "deadline": _deadline(deadline, day),
                 "metric_kind": kind_code,
                 "metric_params": params,

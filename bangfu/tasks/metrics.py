@@ -11,6 +11,8 @@ that page can never disagree:
 | ``unit_reserved_rate``| percent   | the unit's page and ``reserved-share`` (rate)        | unit code   |
 | ``cooperative_sales``| fen        | the cooperative's dashboard (sales, 销售额)           | credit code |
 | ``region_households``| households | the county overview (带动户数, distinct, income > 0)  | region code |
+| ``region_households_all``| households | the overview's combined 带动 row (each family once) | region code |
+| ``agreement_execution``| fen      | the agreement's page (executed, net of refunds)      | agreement number |
 
 ``params`` hold the *code* of what the task is bound to (``{"unit": "U001"}``), resolved when
 the figure is read, so a ledger survives a database rebuild; :func:`resolve` turns what a file
@@ -43,6 +45,12 @@ MESSAGES.update(
         "tasks.metric.unit_reserved_rate": {"zh": "采购单位预留份额完成率", "en": "Unit's reserved-share rate"},
         "tasks.metric.cooperative_sales": {"zh": "合作社销售额", "en": "Cooperative's sales"},
         "tasks.metric.region_households": {"zh": "区域带动户数", "en": "Households driven in the region"},
+        "tasks.metric.region_households_all": {
+            "zh": "区域带动户数（含企业带动，不重复）",
+            "en": "Households driven in the region, enterprises' included (distinct)",
+        },
+        "tasks.metric.agreement_execution": {"zh": "采购协议执行金额", "en": "Agreement's executed amount"},
+        "tasks.param.agreement": {"zh": "采购协议", "en": "procurement agreement"},
         "tasks.param.unit": {"zh": "采购单位", "en": "purchasing unit"},
         "tasks.param.cooperative": {"zh": "合作社", "en": "cooperative"},
         "tasks.param.region": {"zh": "区域", "en": "region"},
@@ -111,10 +119,24 @@ async def _find_region(conn: AsyncConnection, text: str) -> tuple[int, str, str]
     return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
 
 
+async def _find_agreement(conn: AsyncConnection, text: str) -> tuple[int, str, str] | None:
+    from bangfu.models import Agreement
+
+    row = (
+        await conn.execute(
+            select(Agreement.id, Agreement.number, Agreement.title)
+            .where(or_(Agreement.number == text, Agreement.title == text))
+            .order_by(Agreement.number != text, Agreement.id)
+        )
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]), str(row[2] or row[1]))
+
+
 PARAMS: dict[str, Param] = {
     "unit": Param("unit", _find_unit),
     "cooperative": Param("cooperative", _find_cooperative),
     "region": Param("region", _find_region),
+    "agreement": Param("agreement", _find_agreement),
 }
 METRICS: dict[str, MetricKind] = {}
 
@@ -184,6 +206,32 @@ async def region_households(conn: AsyncConnection, params: Mapping[str, Any], as
     coop_ids = await visible_cooperatives(conn, scope)
     income = await income_by_household(conn, year_to(as_of), cooperative_ids=coop_ids)
     return driven(net_by_household(income)).households
+
+
+@metric("region_households_all", unit="households", param="region")
+async def region_households_all(conn: AsyncConnection, params: Mapping[str, Any], as_of: date) -> int | None:
+    """Families driven in the region and below from 1 January to ``as_of`` on either line, each
+    once: the county overview's combined 带动 row (members with net income > 0 and households an
+    enterprise drove, :mod:`bangfu.queries.drives`)."""
+    from bangfu.queries import county as qc
+    from bangfu.scope import Scope, region_and_below
+
+    region_id = await _id(conn, METRICS["region_households_all"], params)
+    scope = Scope(UserRole.COUNTY, region_ids=await region_and_below(conn, region_id))
+    overview = await qc.overview(conn, scope, year_to(as_of))
+    return overview.lines.combined if overview.lines is not None else overview.total.households
+
+
+@metric("agreement_execution", unit="fen", param="agreement")
+async def agreement_execution(conn: AsyncConnection, params: Mapping[str, Any], as_of: date) -> int | None:
+    """What the agreement's page shows as executed as of ``as_of`` (the unit's orders of the
+    agreement's supplier and products in its period, net of refunds, fen)."""
+    from bangfu.queries.agreements import agreement_progress
+    from bangfu.scope import Scope
+
+    agreement_id = await _id(conn, METRICS["agreement_execution"], params)
+    progress = await agreement_progress(conn, Scope.admin(), agreement_id, as_of)
+    return None if progress is None else progress.executed_fen
 
 
 # -- binding and reading ------------------------------------------------------------------------

@@ -17,8 +17,9 @@ from openpyxl import load_workbook
 from sqlalchemy import func, insert, select, update
 
 from bangfu.enums import UserRole
-from bangfu.models import Cooperative, LedgerTask, Region, Supplier, TaskProgress, User
+from bangfu.models import Agreement, Cooperative, LedgerTask, Region, Supplier, TaskProgress, User
 from bangfu.queries import county as qc
+from bangfu.queries.agreements import agreement_progress
 from bangfu.queries.cooperatives import dashboard
 from bangfu.queries.tasks import ledger
 from bangfu.queries.units import units_overview
@@ -64,12 +65,21 @@ async def test_bound_tasks_read_the_figures_the_pages_show(world: World) -> None
                     assert coop is not None
                     board = await dashboard(conn, Scope.admin(), coop, metrics.year_to(now))
                     assert board is not None and value == board.totals.sales > 0
+                elif task.metric_kind == "agreement_execution":
+                    agreement = await conn.scalar(select(Agreement.id).where(Agreement.number == params["agreement"]))
+                    assert agreement is not None
+                    progress = await agreement_progress(conn, Scope.admin(), agreement, now)
+                    assert progress is not None and value == progress.executed_fen > 0
                 else:
                     region = await conn.scalar(select(Region.id).where(Region.code == params["region"]))
                     assert region is not None
                     scope = Scope(UserRole.COUNTY, region_ids=await region_and_below(conn, region))
                     overview = await qc.overview(conn, scope, metrics.year_to(now))
-                    assert value == overview.total.households > 0
+                    if task.metric_kind == "region_households_all":
+                        assert overview.lines is not None
+                        assert value == overview.lines.combined > overview.total.households > 0
+                    else:
+                        assert value == overview.total.households > 0
                 latest = await conn.scalar(
                     select(TaskProgress.value)
                     .where(TaskProgress.task_id == task.id)
