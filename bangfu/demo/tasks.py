@@ -1,6 +1,6 @@
-"""The demo county's task ledger (调度台账): 20 tasks of 7 departments for this year, some bound
+"""The demo county's task ledger (调度台账): 22 tasks of 8 departments for this year, some bound
 to the hub's live figures (units' reserved-share rates, cooperatives' sales, households driven
-in the county), the others reported by the departments with evidence, with their progress at
+in the county on the members' line and on both lines, a procurement agreement's execution), the others reported by the departments with evidence, with their progress at
 the past quarters' ends; some done, some overdue, some at risk.
 
 Deadlines and bound targets are set from today and from the figures the demo county has, so the
@@ -17,8 +17,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.clock import utcnow
+from bangfu.enums import UserRole
 from bangfu.i18n import MESSAGES, t
 from bangfu.models import Agreement, LedgerTask, PurchasingUnit, Region, TaskProgress, UnitTarget
+from bangfu.queries.agreements import visible as agreements_visible
 from bangfu.scope import Scope, region_and_below
 from bangfu.tasks import metrics
 from bangfu.tasks.progress import refresh_bound, today
@@ -135,17 +137,16 @@ async def _bindings(conn: AsyncConnection, region_id: int, region_code: str, yea
         ("县乡村振兴局", "帮扶股 冯静", "合作社与带动企业合计带动农户（不重复计）", "region_households_all",
          {"region": region_code}, 1.5, "end", None)
     )  # fmt: skip
-    # the largest procurement agreement of the region's units: its own target by its own end
+    # the region's longest-running agreement in force: its own target by its own end
     agreement = (
         await conn.execute(
             select(Agreement.number, Agreement.title, Agreement.target_fen)
-            .join(PurchasingUnit, PurchasingUnit.id == Agreement.unit_id)
             .where(
-                PurchasingUnit.region_id.in_(await region_and_below(conn, region_id)),
+                agreements_visible(Scope(UserRole.COUNTY, region_ids=await region_and_below(conn, region_id))),
                 Agreement.starts_on <= today(),
                 Agreement.ends_on >= today(),
             )
-            .order_by(Agreement.target_fen.desc(), Agreement.number)
+            .order_by(Agreement.starts_on, Agreement.target_fen.desc(), Agreement.number)
             .limit(1)
         )
     ).first()

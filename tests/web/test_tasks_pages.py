@@ -96,7 +96,7 @@ async def test_refresh_appends_only_when_a_figure_changed(sqlite_world: World, t
     try:
         async with engine.begin() as conn:
             first = await refresh_bound(conn)
-            assert first.checked == 6 and first.appended == 0 and not first.failed  # the demo refreshed
+            assert first.checked == 8 and first.appended == 0 and not first.failed  # the demo refreshed
             task = await conn.scalar(
                 select(LedgerTask.id).where(LedgerTask.metric_kind == "cooperative_sales").order_by(LedgerTask.id)
             )
@@ -143,7 +143,7 @@ async def test_ledger_lists_export_and_scope(sqlite_world: World) -> None:
             book = await ledger(conn, scope, today().year, today())
     finally:
         await engine.dispose()
-    assert len(book.rows) == 20 and len(book.departments) == 7
+    assert len(book.rows) == 22 and len(book.departments) == 8
     assert {"done", "overdue", "at_risk"} <= set(book.counts), book.counts
     async for client in _client(sqlite_world.url):
         await login(client, "county")
