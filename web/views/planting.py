@@ -185,6 +185,9 @@ async def county_planting(request: web.Request) -> web.StreamResponse:
         "texts": _texts(),
         "coop_page": True,
         "accepting": False,
+        "errors": {},
+        "form": {},
+        "notice": None,
         "title": t("web.planting.title", season=plan.season.label),
     }
     return render(request, "console/planting/planting.html", context)
