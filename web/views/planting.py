@@ -59,6 +59,11 @@ MESSAGES.update(
         "web.planting.history": {"zh": "历史销量（单位：{unit}）", "en": "Units sold ({unit})"},
         "web.planting.current_so_far": {"zh": "{season} 至今", "en": "{season} so far"},
         "web.planting.imported": {"zh": "导入", "en": "imported"},
+        "web.planting.imported_note": {
+            "zh": "* 导入的历史数据（bangfu planting history import），代替该季该渠道的本系统订单数。",
+            "en": "* imported history (bangfu planting history import), standing in for the hub's own orders "
+            "of that season and channel.",
+        },
         "web.planting.model": {"zh": "模型：{model}，历史 {n} 季", "en": "Model: {model}, {n} seasons of history"},
         "web.planting.forecast": {"zh": "{season} 预测", "en": "{season} forecast"},
         "web.planting.interval80": {"zh": "80% 区间", "en": "80% interval"},
