@@ -106,6 +106,14 @@ MESSAGES.update(
         "planting.col.accepted_at": {"zh": "签订时间", "en": "Accepted"},
         "planting.uncovered": {"zh": "（无合作社可承接）", "en": "(no cooperative can take it)"},
         "planting.yes": {"zh": "是", "en": "yes"},
+        "planting.summary.line": {
+            "zh": "{product}：{season} 预测 {units} {unit}{interval}（{model}，历史 {n} 季）",
+            "en": "{product}: {season} forecast {units} {unit}{interval} ({model}, {n} seasons)",
+        },
+        "planting.summary.interval": {
+            "zh": "，80% 区间 {lo80}–{hi80}，95% 区间 {lo95}–{hi95}",
+            "en": ", 80% interval {lo80}-{hi80}, 95% interval {lo95}-{hi95}",
+        },
         "planting.plan.title": {"zh": "订单种植建议计划", "en": "Order-planting plan"},
         "planting.contracts.title": {"zh": "订单收购合同执行", "en": "Purchase contracts and deliveries"},
     }
@@ -567,7 +575,17 @@ def plan_report(p: Planning) -> Report:
             )
         if plan.uncovered or not plan.rows:
             rows.append(head | {"cooperative": t("planting.uncovered"), "planned": plan.uncovered})
-    return Report("planting-plan", t("planting.plan.title"), columns, rows)
+    summary = []
+    for plan in p.products:
+        b80, b95 = plan.plan.bounds(80), plan.plan.bounds(95)
+        interval = (
+            t("planting.summary.interval", lo80=b80[0], hi80=b80[1], lo95=b95[0], hi95=b95[1]) if b80 and b95 else ""
+        )
+        summary.append(
+            t("planting.summary.line", product=plan.product, season=p.season.label, units=plan.plan.units,
+              unit=plan.unit, interval=interval, model=plan.model_label, n=len(plan.history))
+        )  # fmt: skip
+    return Report("planting-plan", t("planting.plan.title"), columns, rows, summary=summary)
 
 
 def contracts_report(rows: list[ContractRow]) -> Report:

@@ -201,3 +201,24 @@ async def test_history_import_is_all_or_nothing_with_errors_by_row_and_field(
         ("2023Q1", "ecommerce", 10000),
         ("2023Q2", "live", 107050),
     ]
+
+
+def test_cli_prints_and_exports_the_plan_and_imports_history(sqlite_world: World, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bangfu.cli.app import app
+
+    url = _copy(sqlite_world, tmp_path)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["planting", "forecast", "--db", url])
+    assert shown.exit_code == 0, shown.stderr
+    assert "计划季度" in shown.stdout and "ETS(A,N,A)" in shown.stdout
+    out = tmp_path / "plan.xlsx"
+    written = runner.invoke(app, ["planting", "forecast", "--format", "xlsx", "--out", str(out), "--db", url])
+    assert written.exit_code == 0, written.stderr
+    assert _sheet(out.read_bytes())[0][0] == "订单种植建议计划"
+    contracts = runner.invoke(app, ["planting", "forecast", "--contracts", "--format", "csv", "--db", url])
+    assert contracts.exit_code == 0 and "合同量" in contracts.stdout
+    bad = _write(tmp_path / "bad.csv", "商品编码,季度,渠道,销量,销售额\nNO-SUCH,2023Q1,电商,1,1.00\n")
+    refused = runner.invoke(app, ["planting", "history", "import", str(bad), "--db", url])
+    assert refused.exit_code != 0 and f"{bad}:2:商品编码: no product with SPU code NO-SUCH" in refused.stderr
