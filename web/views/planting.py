@@ -24,7 +24,15 @@ from bangfu.i18n import MESSAGES, t
 from bangfu.models import Cooperative, Supplier
 from bangfu.money import fen_to_yuan_str
 from bangfu.planting.contracts import ContractError, accept_plan, parse_price
-from bangfu.queries.planting import Planning, ProductPlan, contracts_report, plan_report, planning, sees_planting
+from bangfu.queries.planting import (
+    Planning,
+    ProductPlan,
+    contracts_report,
+    history_report,
+    plan_report,
+    planning,
+    sees_planting,
+)
 from bangfu.scope import Scope
 from web.export import FORMATS, export_response
 from web.keys import ENGINE, scope_of, user_of
@@ -85,6 +93,7 @@ MESSAGES.update(
         "web.planting.no_contracts": {"zh": "暂无合同", "en": "No contracts yet"},
         "web.planting.none": {"zh": "暂无可计划的商品", "en": "No products to plan"},
         "web.planting.xlsx_plan": {"zh": "下载计划 Excel", "en": "Plan (XLSX)"},
+        "web.planting.xlsx_history": {"zh": "下载销量 Excel", "en": "Sell-through (XLSX)"},
         "web.planting.xlsx_contracts": {"zh": "下载合同 Excel", "en": "Contracts (XLSX)"},
         "web.planting.accept": {"zh": "签订收购合同", "en": "Accept as a contract"},
         "web.planting.accept_hint": {
@@ -168,8 +177,9 @@ def _export(plan: Planning, request: web.Request, name: str) -> web.StreamRespon
     if not request.query.get("format"):
         return None
     fmt = choice_param(request, "format", FORMATS, "xlsx")
-    table = choice_param(request, "table", ["plan", "contracts"], "plan")
-    report = plan_report(plan) if table == "plan" else contracts_report(plan.contracts)
+    table = choice_param(request, "table", ["plan", "history", "contracts"], "plan")
+    reports = {"plan": plan_report, "history": history_report}
+    report = reports[table](plan) if table in reports else contracts_report(plan.contracts)
     return export_response(report, fmt, f"{report.title}-{name}-{plan.season.label}")
 
 
