@@ -75,6 +75,11 @@ def forecast_command(
     report, season = run(_plan(_url(db), contracts))
     if fmt == "table":
         console.print(season, highlight=False)
+        for line in report.summary:
+            console.print(Text(line), soft_wrap=True)
+        if not contracts:  # the wide export's plan columns, narrowed to what fits a terminal
+            columns = {c.key: c for c in report.columns}
+            report.columns = [columns[k] for k in ("product", "cooperative", "capacity", "planned")]
         console.print(to_table(report))
         return
     data = write(report, fmt, out)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.clock import SHANGHAI, utcnow
 from bangfu.i18n import MESSAGES, t
-from bangfu.models import LotContribution, PlantingContract, PlantingHistory, Sku, SupplyLot
+from bangfu.models import Household, LotContribution, PlantingContract, PlantingHistory, Sku, SupplyLot
 from bangfu.planting.seasons import Season
 from bangfu.store import make_engine
 
@@ -90,8 +90,9 @@ async def seed_planting(conn: AsyncConnection, *, seed: int, now: datetime) -> P
 
 
 async def _contract(conn: AsyncConnection, product_ids: list[int], now: datetime) -> int:
-    """One contract, for the season of the latest lot of the main products' biggest supplier,
-    for a fifth more than that season's lots delivered (so the page shows a shortfall)."""
+    """One contract of the main products' cooperative with the most households (the demo's
+    cooperative login), for the season of its latest lot of its biggest product, a fifth above
+    what that season's lots delivered (so the page shows a shortfall)."""
     if await conn.scalar(select(func.count()).select_from(PlantingContract)):
         return int(await conn.scalar(select(func.count()).select_from(PlantingContract)) or 0)
     lots = (
@@ -109,7 +110,14 @@ async def _contract(conn: AsyncConnection, product_ids: list[int], now: datetime
     totals: dict[tuple[int, int], int] = defaultdict(int)
     for lot in lots:
         totals[(int(lot[0]), int(lot[1] or 0))] += int(lot[3])
-    pid, coop = max(totals, key=lambda k: (totals[k], -k[0], -k[1]))
+    members = {
+        int(c): int(n)
+        for c, n in await conn.execute(
+            select(Household.cooperative_id, func.count()).group_by(Household.cooperative_id)
+        )
+    }
+    # The cooperative with the most households (the demo's cooperative login), its biggest product.
+    pid, coop = max(totals, key=lambda k: (members.get(k[1], 0), totals[k], -k[0], -k[1]))
     own = [lot for lot in lots if (int(lot[0]), int(lot[1] or 0)) == (pid, coop)]
     latest = max(own, key=lambda lot: lot[2])
     season = Season.of(latest[2])

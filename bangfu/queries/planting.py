@@ -62,6 +62,7 @@ __all__ = [
     "contracts",
     "contracts_report",
     "county_card",
+    "history_report",
     "plan_report",
     "planning",
     "sees_planting",
@@ -106,6 +107,21 @@ MESSAGES.update(
         "planting.col.accepted_at": {"zh": "签订时间", "en": "Accepted"},
         "planting.uncovered": {"zh": "（无合作社可承接）", "en": "(no cooperative can take it)"},
         "planting.yes": {"zh": "是", "en": "yes"},
+        "planting.col.channel": {"zh": "渠道", "en": "Channel"},
+        "planting.col.units": {"zh": "净销量", "en": "Net units"},
+        "planting.col.amount": {"zh": "净销售额", "en": "Net amount"},
+        "planting.col.source": {"zh": "来源", "en": "Source"},
+        "planting.source.imported": {"zh": "导入", "en": "imported"},
+        "planting.source.hub": {"zh": "本系统订单", "en": "hub orders"},
+        "planting.history.title": {"zh": "分季度分渠道销量", "en": "Sell-through by season and channel"},
+        "planting.summary.line": {
+            "zh": "{product}：{season} 预测 {units} {unit}{interval}（{model}，历史 {n} 季）",
+            "en": "{product}: {season} forecast {units} {unit}{interval} ({model}, {n} seasons)",
+        },
+        "planting.summary.interval": {
+            "zh": "，80% 区间 {lo80}–{hi80}，95% 区间 {lo95}–{hi95}",
+            "en": ", 80% interval {lo80}-{hi80}, 95% interval {lo95}-{hi95}",
+        },
         "planting.plan.title": {"zh": "订单种植建议计划", "en": "Order-planting plan"},
         "planting.contracts.title": {"zh": "订单收购合同执行", "en": "Purchase contracts and deliveries"},
     }
@@ -116,6 +132,11 @@ def sees_planting(scope: Scope) -> bool:
     return scope.role in (UserRole.ADMIN, UserRole.COUNTY) or (
         scope.role == UserRole.COOPERATIVE and scope.cooperative_id is not None
     )
+
+
+def channel_label(code: str) -> str:
+    key = f"report.channel.{code}"
+    return t(key) if key in MESSAGES else code
 
 
 def model_label(model: str) -> str:
@@ -154,6 +175,15 @@ class ProductPlan:
     forecast: Forecast  # step 1: today's season; step 2: the plan season
     rows: list[PlanRow]  # cooperatives in the user's scope
     uncovered: int
+
+    @property
+    def channels(self) -> list[tuple[str, str]]:
+        """The channels the product sold through (code, label), most units first."""
+        units: dict[str, int] = defaultdict(int)
+        for _, figure in [*self.history, (None, self.current)]:
+            for code, (n, _fen) in figure.channels.items():
+                units[code] += n
+        return [(code, channel_label(code)) for code in sorted(units, key=lambda c: (-units[c], c))]
 
     @property
     def plan(self) -> Any:
@@ -373,9 +403,7 @@ async def _coop_names(conn: AsyncConnection, ids: set[int]) -> dict[int, str]:
 # -- contracts ------------------------------------------------------------------------------------
 
 
-async def contracts(
-    conn: AsyncConnection, scope: Scope, *, cooperative_id: int | None = None, contract_ids: list[int] | None = None
-) -> list[ContractRow]:
+async def contracts(conn: AsyncConnection, scope: Scope, *, cooperative_id: int | None = None) -> list[ContractRow]:
     """Contracts of the cooperatives in scope (one cooperative's, if named), with the units their
     lots of the product delivered in the contract's season."""
     c = PlantingContract
@@ -390,8 +418,6 @@ async def contracts(
     )  # fmt: skip
     if cooperative_id is not None:
         query = query.where(c.cooperative_id == cooperative_id)
-    if contract_ids is not None:
-        query = query.where(c.id.in_(contract_ids))
     found = (await conn.execute(query)).all()
     units = await _units(conn, sorted({int(r.product_id) for r in found}))
     rows = []
@@ -567,7 +593,40 @@ def plan_report(p: Planning) -> Report:
             )
         if plan.uncovered or not plan.rows:
             rows.append(head | {"cooperative": t("planting.uncovered"), "planned": plan.uncovered})
-    return Report("planting-plan", t("planting.plan.title"), columns, rows)
+    summary = []
+    for plan in p.products:
+        b80, b95 = plan.plan.bounds(80), plan.plan.bounds(95)
+        interval = (
+            t("planting.summary.interval", lo80=b80[0], hi80=b80[1], lo95=b95[0], hi95=b95[1]) if b80 and b95 else ""
+        )
+        summary.append(
+            t("planting.summary.line", product=plan.product, season=p.season.label, units=plan.plan.units,
+              unit=plan.unit, interval=interval, model=plan.model_label, n=len(plan.history))
+        )  # fmt: skip
+    return Report("planting-plan", t("planting.plan.title"), columns, rows, summary=summary)
+
+
+def history_report(p: Planning) -> Report:
+    """Sell-through per product, season and channel (imported cells marked), then today's season so far."""
+    columns = [
+        Column("product", t("planting.col.product")),
+        Column("spu", t("planting.col.spu")),
+        Column("season", t("planting.col.season")),
+        Column("channel", t("planting.col.channel")),
+        Column("units", t("planting.col.units"), "int"),
+        Column("amount", t("planting.col.amount"), "money"),
+        Column("source", t("planting.col.source")),
+    ]
+    rows: list[dict[str, Any]] = []
+    for plan in p.products:
+        for season, figure in [*plan.history, (p.current, plan.current)]:
+            for code, (units, fen) in figure.channels.items():
+                rows.append(
+                    {"product": plan.product, "spu": plan.spu_code, "season": season.label,
+                     "channel": channel_label(code), "units": units, "amount": fen,
+                     "source": t("planting.source.imported") if figure.imported else t("planting.source.hub")}
+                )  # fmt: skip
+    return Report("planting-history", t("planting.history.title"), columns, rows)
 
 
 def contracts_report(rows: list[ContractRow]) -> Report:

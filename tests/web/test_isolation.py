@@ -136,6 +136,9 @@ ROUTES: dict[str, Route] = {
     "/county/drives/{id}": Route(kind="enterprise"),
     "/api/v1/county/unsold": Route(status=only(COUNTY_OFFICE)),
     "/cooperatives/{id}/unsold": Route(kind="cooperative"),
+    # order planting (issue 17): the county office's plan; a cooperative's own plan and contracts
+    "/county/planting": Route(status=only(COUNTY_OFFICE)),
+    "/cooperatives/{id}/planting": Route(kind="cooperative"),
     # the operator console (issue 13): the admin and operators, of the shops they run
     "/operator": Route(status=only(OPERATES)),
     "/operator/quarantine": Route(kind="shop", query=("shop",), status=only(OPERATES)),

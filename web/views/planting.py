@@ -24,7 +24,15 @@ from bangfu.i18n import MESSAGES, t
 from bangfu.models import Cooperative, Supplier
 from bangfu.money import fen_to_yuan_str
 from bangfu.planting.contracts import ContractError, accept_plan, parse_price
-from bangfu.queries.planting import Planning, ProductPlan, contracts_report, plan_report, planning, sees_planting
+from bangfu.queries.planting import (
+    Planning,
+    ProductPlan,
+    contracts_report,
+    history_report,
+    plan_report,
+    planning,
+    sees_planting,
+)
 from bangfu.scope import Scope
 from web.export import FORMATS, export_response
 from web.keys import ENGINE, scope_of, user_of
@@ -59,6 +67,11 @@ MESSAGES.update(
         "web.planting.history": {"zh": "历史销量（单位：{unit}）", "en": "Units sold ({unit})"},
         "web.planting.current_so_far": {"zh": "{season} 至今", "en": "{season} so far"},
         "web.planting.imported": {"zh": "导入", "en": "imported"},
+        "web.planting.imported_note": {
+            "zh": "* 导入的历史数据（bangfu planting history import），代替该季该渠道的本系统订单数。",
+            "en": "* imported history (bangfu planting history import), standing in for the hub's own orders "
+            "of that season and channel.",
+        },
         "web.planting.model": {"zh": "模型：{model}，历史 {n} 季", "en": "Model: {model}, {n} seasons of history"},
         "web.planting.forecast": {"zh": "{season} 预测", "en": "{season} forecast"},
         "web.planting.interval80": {"zh": "80% 区间", "en": "80% interval"},
@@ -80,6 +93,7 @@ MESSAGES.update(
         "web.planting.no_contracts": {"zh": "暂无合同", "en": "No contracts yet"},
         "web.planting.none": {"zh": "暂无可计划的商品", "en": "No products to plan"},
         "web.planting.xlsx_plan": {"zh": "下载计划 Excel", "en": "Plan (XLSX)"},
+        "web.planting.xlsx_history": {"zh": "下载销量 Excel", "en": "Sell-through (XLSX)"},
         "web.planting.xlsx_contracts": {"zh": "下载合同 Excel", "en": "Contracts (XLSX)"},
         "web.planting.accept": {"zh": "签订收购合同", "en": "Accept as a contract"},
         "web.planting.accept_hint": {
@@ -163,8 +177,9 @@ def _export(plan: Planning, request: web.Request, name: str) -> web.StreamRespon
     if not request.query.get("format"):
         return None
     fmt = choice_param(request, "format", FORMATS, "xlsx")
-    table = choice_param(request, "table", ["plan", "contracts"], "plan")
-    report = plan_report(plan) if table == "plan" else contracts_report(plan.contracts)
+    table = choice_param(request, "table", ["plan", "history", "contracts"], "plan")
+    reports = {"plan": plan_report, "history": history_report}
+    report = reports[table](plan) if table in reports else contracts_report(plan.contracts)
     return export_response(report, fmt, f"{report.title}-{name}-{plan.season.label}")
 
 
@@ -185,6 +200,9 @@ async def county_planting(request: web.Request) -> web.StreamResponse:
         "texts": _texts(),
         "coop_page": True,
         "accepting": False,
+        "errors": {},
+        "form": {},
+        "notice": None,
         "title": t("web.planting.title", season=plan.season.label),
     }
     return render(request, "console/planting/planting.html", context)
