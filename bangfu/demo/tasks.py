@@ -1,7 +1,8 @@
 """The demo county's task ledger (调度台账): 22 tasks of 8 departments for this year, some bound
 to the hub's live figures (units' reserved-share rates, cooperatives' sales, households driven
-in the county on the members' line and on both lines, a procurement agreement's execution), the others reported by the departments with evidence, with their progress at
-the past quarters' ends; some done, some overdue, some at risk.
+in the county on the members' line and on both lines, a procurement agreement's execution),
+the others reported by the departments with evidence, with their progress at the past
+quarters' ends; some done, some overdue, some at risk.
 
 Deadlines and bound targets are set from today and from the figures the demo county has, so the
 ledger shows every status whatever day the demo is built. Safe to run again: a county that has

@@ -653,18 +653,22 @@ def contracts_report(rows: list[ContractRow]) -> Report:
 
 @dataclass(frozen=True)
 class PlantingCard:
-    season: str
-    products: int
-    forecast_units: int
+    season: str  # the plan season
+    contracts: int  # purchase contracts of every season
     contracted_units: int
-    contracts: int
+    delivered_units: int
 
 
 async def county_card(conn: AsyncConnection, scope: Scope, today: date) -> PlantingCard | None:
-    """The county overview's headline of order planting: the plan season's forecast and contracts."""
-    plan = await planning(conn, scope, today)
-    if plan is None:
+    """The county overview's headline of order planting: the contracts and what was delivered
+    against them. It reads stored rows only: the forecasts (statsmodels, seconds to import in a
+    fresh process) are the planting page's, never the overview's."""
+    if not sees_planting(scope):
         return None
+    rows = await contracts(conn, scope)
     return PlantingCard(
-        plan.season.label, len(plan.products), plan.forecast_units, plan.contracted_units, len(plan.contracts)
+        Season.of(today).shift(1).label,
+        len(rows),
+        sum(c.quantity for c in rows),
+        sum(c.delivered for c in rows),
     )

@@ -104,8 +104,10 @@ MESSAGES.update(
         "web.planting.accepted_notice": {"zh": "合同已签订。", "en": "Contract accepted."},
         "web.planting.open": {"zh": "合作社页面", "en": "Cooperative page"},
         "web.planting.card": {
-            "zh": "{season} 订单种植：{products} 个商品预测 {units} 单位，已签合同 {contracted} 单位",
-            "en": "{season} order planting: {products} products, {units} units forecast, {contracted} contracted",
+            "zh": "订单收购合同 {contracts} 份、{contracted} 单位，已交付 {delivered} 单位；"
+            "{season} 需求预测与供应计划见订单种植页",
+            "en": "{contracts} purchase contracts, {contracted} units, {delivered} delivered; "
+            "the {season} forecast and supply plan are on the planting page",
         },
         "web.planting.legend.actual": {"zh": "销量", "en": "Units sold"},
         "web.planting.legend.so_far": {"zh": "本季至今", "en": "This season so far"},
