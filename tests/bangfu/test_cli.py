@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bangfu.cli.app import COMMANDS, app
+from bangfu.cli.app import COMMANDS, app, console, err_console
 from tests.conftest import EXAMPLES, REPO_ROOT
 
 
@@ -25,6 +25,43 @@ def bangfu(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
         timeout=120,
         check=False,
     )
+
+
+def bangfu_in_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``bangfu ...`` as :func:`bangfu` runs it, but in this process: the same typer app through
+    its ``CliRunner``, without the ~1.5 s of a new interpreter importing the hub. For tests whose
+    point is the command, not the process (this module's own tests are about the process).
+
+    It runs in a thread of its own, so the command's ``asyncio.run`` works from an async test
+    too, with a fresh language override and settings read from the environment as given. The
+    result reads as :func:`subprocess.run`'s: an exception the command let through is printed on
+    stderr as the interpreter would print it, so ``"Traceback" not in stderr`` still means it."""
+    import traceback
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bangfu.settings import get_settings
+
+    def invoke() -> subprocess.CompletedProcess[str]:
+        get_settings.cache_clear()
+        # 160 columns, as :func:`bangfu` gives the process: the consoles were made at import
+        # (as test_stock.py notes, an earlier test may have fixed their width otherwise)
+        widths = [(each, each._width) for each in (console, err_console)]
+        for each, _ in widths:
+            each._width = 160
+        try:
+            result = CliRunner().invoke(app, list(args), env={"COLUMNS": "160", **(env or {})})
+        finally:
+            get_settings.cache_clear()
+            for each, width in widths:
+                each._width = width
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            assert result.exc_info is not None
+            stderr += "".join(traceback.format_exception(*result.exc_info))
+        return subprocess.CompletedProcess(["bangfu", *args], result.exit_code, result.stdout, stderr)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(invoke).result()
 
 
 @pytest.mark.parametrize(

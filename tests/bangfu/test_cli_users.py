@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bangfu.models import ApiToken, User
 from bangfu.store import make_engine
-from tests.bangfu.test_cli import bangfu
+from tests.bangfu.test_cli import bangfu_in_process as bangfu
 from tests.conftest import EXAMPLES, REPO_ROOT
 
 

@@ -363,10 +363,11 @@ async def test_a_session_export_with_a_campaign_code_stores_it(
 
 
 def _cli_import(kind: str, path: Path, db: str, *more: str) -> subprocess.CompletedProcess[str]:
-    """``bangfu import`` as a user runs it; every mistake must be a line on stderr and exit 2."""
-    from tests.bangfu.test_cli import bangfu
+    """``bangfu import`` as a user runs it (in-process: the process itself is tests/bangfu/test_cli.py's);
+    every mistake must be a line on stderr and exit 2."""
+    from tests.bangfu.test_cli import bangfu_in_process
 
-    return bangfu(*more, "import", kind, str(path), "--db", db)
+    return bangfu_in_process(*more, "import", kind, str(path), "--db", db)
 
 
 def _assert_refused(result: subprocess.CompletedProcess[str], *expected: str) -> None:
@@ -548,9 +549,9 @@ async def test_an_explicit_clear_marker_empties_a_field(
 
 
 def test_import_help_documents_the_clear_marker() -> None:
-    from tests.bangfu.test_cli import bangfu
+    from tests.bangfu.test_cli import bangfu_in_process
 
-    result = bangfu("import", "--help")
+    result = bangfu_in_process("import", "--help")
     assert result.returncode == 0 and "<清空>" in result.stdout and "<clear>" in result.stdout
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bangfu.models import SplitPolicy
-from tests.bangfu.test_cli import bangfu
+from tests.bangfu.test_cli import bangfu_in_process as bangfu
 from tests.conftest import EXAMPLES
 
 RULES = {

@@ -52,7 +52,7 @@ from sync.webhooks import (
     tmc_sign,
     verify_tmc,
 )
-from tests.bangfu.test_cli import bangfu
+from tests.bangfu.test_cli import bangfu_in_process as bangfu
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.005, max_delay=0.02)
 POLICY = SyncPolicy(lag=timedelta(0), lookback=timedelta(days=5), batch_size=500)
