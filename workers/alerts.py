@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, text, update
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.alert_sets import keep_open
 from bangfu.models import (
-    Alert,
     Host,
     LineAttribution,
     Order,
@@ -175,46 +175,8 @@ async def run_unsold(
         }
         wanted[lot_id] = (verdict.severity, describe(detail), json.dumps(detail, ensure_ascii=False, sort_keys=True))
 
-    open_alerts = (
-        await conn.execute(
-            select(Alert.id, Alert.subject, Alert.message, Alert.severity, Alert.detail)
-            .where(Alert.kind == KIND, Alert.resolved_at.is_(None))
-            .order_by(Alert.id)
-        )
-    ).all()
-    seen: set[int] = set()
-    to_resolve: list[int] = []
-    refreshed = 0
-    for alert in open_alerts:
-        subject_lot = lot_of(alert.subject)
-        if subject_lot is None or subject_lot not in wanted or subject_lot in seen:
-            to_resolve.append(alert.id)
-            continue
-        seen.add(subject_lot)
-        severity, message, detail_json = wanted[subject_lot]
-        if (alert.severity, alert.message, alert.detail) != (severity, message, detail_json):
-            await conn.execute(
-                update(Alert).where(Alert.id == alert.id).values(severity=severity, message=message, detail=detail_json)
-            )
-            refreshed += 1
-    if to_resolve:
-        await conn.execute(update(Alert).where(Alert.id.in_(to_resolve)).values(resolved_at=now))
-    fresh = [
-        {
-            "kind": KIND,
-            "severity": severity,
-            "shop_id": None,
-            "subject": lot_subject(lot_id),
-            "message": message,
-            "detail": detail_json,
-            "created_at": now,
-        }
-        for lot_id, (severity, message, detail_json) in sorted(wanted.items())
-        if lot_id not in seen
-    ]
-    if fresh:
-        await conn.execute(insert(Alert), fresh)
-    return RunResult(len(lots), len(fresh), refreshed, len(to_resolve), len(wanted))
+    kept = await keep_open(conn, KIND, wanted, key_of=lot_of, subject_of=lot_subject, now=now)
+    return RunResult(len(lots), kept.opened, kept.refreshed, kept.resolved, len(wanted))
 
 
 async def detect_unsold(conn: AsyncConnection, *, now: datetime | None = None, rule: UnsoldRule | None = None) -> int:

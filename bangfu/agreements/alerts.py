@@ -16,9 +16,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.alert_sets import keep_open
 from bangfu.i18n import MESSAGES, t
 from bangfu.models import Alert
 from bangfu.money import format_yuan
@@ -111,46 +112,8 @@ async def run_agreement_alerts(conn: AsyncConnection, *, today: date, now: datet
         }
         severity = "error" if p.state == "missed" else "warning"
         wanted[p.id] = (severity, describe(p), json.dumps(detail, ensure_ascii=False, sort_keys=True))
-    open_alerts = (
-        await conn.execute(
-            select(Alert.id, Alert.subject, Alert.severity, Alert.message, Alert.detail)
-            .where(Alert.kind == KIND, Alert.resolved_at.is_(None))
-            .order_by(Alert.id)
-        )
-    ).all()
-    seen: set[int] = set()
-    to_resolve: list[int] = []
-    refreshed = 0
-    for alert in open_alerts:
-        aid = agreement_of(alert.subject)
-        if aid is None or aid not in wanted or aid in seen:
-            to_resolve.append(int(alert.id))
-            continue
-        seen.add(aid)
-        severity, message, figures = wanted[aid]
-        if (alert.severity, alert.message, alert.detail) != (severity, message, figures):
-            await conn.execute(
-                update(Alert).where(Alert.id == alert.id).values(severity=severity, message=message, detail=figures)
-            )
-            refreshed += 1
-    if to_resolve:
-        await conn.execute(update(Alert).where(Alert.id.in_(to_resolve)).values(resolved_at=now))
-    fresh = [
-        {
-            "kind": KIND,
-            "severity": severity,
-            "shop_id": None,
-            "subject": subject(aid),
-            "message": message,
-            "detail": detail,
-            "created_at": now,
-        }
-        for aid, (severity, message, detail) in sorted(wanted.items())
-        if aid not in seen
-    ]
-    if fresh:
-        await conn.execute(insert(Alert), fresh)
-    return RunResult(len(active), len(fresh), refreshed, len(to_resolve), len(wanted))
+    kept = await keep_open(conn, KIND, wanted, key_of=agreement_of, subject_of=subject, now=now)
+    return RunResult(len(active), kept.opened, kept.refreshed, kept.resolved, len(wanted))
 
 
 async def open_alerts(conn: AsyncConnection, agreement_ids: list[int]) -> dict[int, datetime]:
