@@ -9,7 +9,8 @@ names no revocation date). A line without a mapped SKU has no product and is not
 A refund follows the sale it reverses: it is certified when its order line's sale was.
 
 Every figure the hub calls 帮扶 sales uses it (the sales ledger, the county overview, the
-product pivot, the public board, the certified catalogue page): ``docs/certification.md``.
+product pivot, the public board, the certified catalogue page, the purchasing units' reserved
+share and its ranking through :mod:`bangfu.unit_purchases`): ``docs/certification.md``.
 
 **Expiry alerts** (:func:`run_expiry_alerts`, the beat's ``bangfu.certificate_expiry`` task and
 ``bangfu certificates alerts``): one alert per certificate and threshold (60 and 30 days before

@@ -12,9 +12,12 @@ products or categories; none named: every product of the supplier), net of succe
 refund naming a line comes off that line; a refund of the whole order is shared over the order's
 lines in proportion to their paid amounts (largest remainder, so the fen add up).
 
-The unit's reserved-share figure for the same days is the orders' paid amount net of refunds;
-:class:`Execution` keeps what separates the two: lines of other suppliers or products, and what
-the orders carry beyond their lines (shipping, order-level adjustments).
+An agreement's execution is the contract's fulfilment: every covered line counts, certified or
+not; :class:`Execution` says how much of it is 帮扶 sales (lines of products certified on the
+sale's day, :mod:`bangfu.certification`). It also keeps what separates it from the unit's own
+purchases in the same days (paid net of refunds): lines of other suppliers or products, and what
+the orders carry beyond their lines (shipping, order-level adjustments); and, of those purchases,
+the unit's reserved-share figure (certified lines only, :mod:`bangfu.unit_purchases`).
 
 **Behind schedule**: the target is spread evenly over the period's days. On day ``d`` of ``n``
 the elapsed share is ``d / n`` and the agreement is *behind* when executed / target is below the
@@ -106,6 +109,7 @@ class OrderFact:
     order_refund_fen: int  # succeeded refunds naming no line
     ref: str = ""  # the platform's order number, for display
     shop: str = ""
+    unit_id: int | None = None  # the purchasing unit the order carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,7 @@ class LineFact:
     paid_fen: int
     refunded_fen: int  # succeeded refunds naming this line
     title: str = ""
+    certified: bool = False  # its product was certified on the sale's day (bangfu.certification)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +139,11 @@ class Execution:
     """An agreement's executed amount and what separates it from the unit's own figure."""
 
     executed_fen: int = 0
+    certified_fen: int = 0  # of executed: lines of products certified on the sale's day (帮扶 sales)
     quantity: int = 0
     orders: int = 0
-    unit_net_fen: int = 0  # the unit's orders in the same days, the reserved share's way
+    unit_net_fen: int = 0  # the unit's orders in the same days, all purchases net of refunds
+    unit_certified_fen: int = 0  # of them, the reserved share's executed (certified lines)
     other_lines_fen: int = 0  # lines of other suppliers or products, net
     order_level_fen: int = 0  # shipping and order-level adjustments, net of their refunds
     lines: list[CountedLine] = field(default_factory=list)
@@ -168,11 +175,14 @@ def execute(
         own = sorted(by_order.get(order.id, []), key=lambda ln: ln.id)
         nets = line_nets(order, own)
         out.unit_net_fen += order.paid_fen - order.refunded_fen
+        out.unit_certified_fen += sum(nets[ln.id] for ln in own if ln.certified)
         counted = 0
         for ln in own:
             if cover.covers(ln):
                 counted += 1
                 out.executed_fen += nets[ln.id]
+                if ln.certified:
+                    out.certified_fen += nets[ln.id]
                 out.quantity += ln.quantity
                 out.lines.append(CountedLine(ln, order, nets[ln.id]))
                 day = local_day(order.paid_at)

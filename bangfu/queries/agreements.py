@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu import unit_purchases
 from bangfu.agreements import (
     AT_RISK,
     TOLERANCE,
@@ -32,16 +33,12 @@ from bangfu.agreements import (
     schedule,
 )
 from bangfu.clock import SHANGHAI
-from bangfu.enums import RefundStatus
 from bangfu.models import (
     Agreement,
     AgreementItem,
     Order,
-    OrderLine,
     Product,
     PurchasingUnit,
-    Refund,
-    Shop,
     Sku,
     Supplier,
 )
@@ -150,77 +147,9 @@ async def unit_orders(
 ) -> tuple[list[OrderFact], list[LineFact]]:
     """The unit's orders paid in [start, end) with their lines and succeeded refunds: the reserved
     share's attribution (``orders.purchasing_unit_id`` and the payment time)."""
-    where = and_(Order.purchasing_unit_id == unit_id, Order.paid_at >= start, Order.paid_at < end)
-    head = (
-        await conn.execute(
-            select(Order.id, Order.paid_at, Order.paid_fen, Order.platform_order_id, Shop.name)
-            .join(Shop, Shop.id == Order.shop_id)
-            .where(where)
-        )
-    ).all()
-    if not head:
-        return [], []
-    refunds = (
-        await conn.execute(
-            select(Order.id, Refund.order_line_id, Refund.platform_line_id, Refund.amount_fen)
-            .join(Refund, (Refund.shop_id == Order.shop_id) & (Refund.platform_order_id == Order.platform_order_id))
-            .where(where, Refund.status == RefundStatus.SUCCEEDED)
-        )
-    ).all()
-    raw_lines = (
-        await conn.execute(
-            select(
-                OrderLine.id,
-                OrderLine.order_id,
-                OrderLine.platform_line_id,
-                OrderLine.sku_id,
-                OrderLine.quantity,
-                OrderLine.paid_fen,
-                OrderLine.title,
-                Sku.product_id,
-                Product.supplier_id,
-                Product.category,
-            )
-            .join(Order, Order.id == OrderLine.order_id)
-            .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-            .outerjoin(Product, Product.id == Sku.product_id)
-            .where(where)
-        )
-    ).all()
-    line_ids = {int(r.id) for r in raw_lines}
-    by_platform_id = {(int(r.order_id), str(r.platform_line_id)): int(r.id) for r in raw_lines}
-    line_refund: dict[int, int] = defaultdict(int)
-    order_refund: dict[int, int] = defaultdict(int)
-    order_all: dict[int, int] = defaultdict(int)
-    for oid, line_id, platform_line, amount in refunds:
-        order_all[int(oid)] += int(amount)
-        target = int(line_id) if line_id is not None and int(line_id) in line_ids else None
-        if target is None and platform_line is not None:
-            target = by_platform_id.get((int(oid), str(platform_line)))
-        if target is None:
-            order_refund[int(oid)] += int(amount)
-        else:
-            line_refund[target] += int(amount)
-    orders = [
-        OrderFact(int(r.id), r.paid_at, int(r.paid_fen), order_all[int(r.id)], order_refund[int(r.id)], str(r[3]), r[4])
-        for r in head
-    ]
-    lines = [
-        LineFact(
-            int(r.id),
-            int(r.order_id),
-            None if r.sku_id is None else int(r.sku_id),
-            None if r.product_id is None else int(r.product_id),
-            None if r.supplier_id is None else int(r.supplier_id),
-            r.category,
-            int(r.quantity),
-            int(r.paid_fen),
-            line_refund[int(r.id)],
-            r.title or "",
-        )
-        for r in raw_lines
-    ]
-    return orders, lines
+    return await unit_purchases.load(
+        conn, and_(Order.purchasing_unit_id == unit_id, Order.paid_at >= start, Order.paid_at < end)
+    )
 
 
 _HEAD = (

@@ -7,8 +7,9 @@ or with its definition:
 - orders and amount: orders paid in the period (Asia/Shanghai days) and the paid amount of their
   lines, the ``sales-ledger`` report's *gross* (refunds are not netted, as a sales board counts),
   split into 帮扶 sales (certified on the sale's day, the ledger's certified rows) and the rest;
-- units: ``reserved-share`` rows (:func:`bangfu.queries.units.units_overview`), executed =
-  paid - succeeded refunds, ranked here by amount executed (units with nothing executed yet are
+- units: ``reserved-share`` rows (:func:`bangfu.queries.units.units_overview`), executed = the
+  帮扶 part of the unit's purchases (lines of products certified on the sale's day, net of
+  refunds; :mod:`bangfu.unit_purchases`), ranked here by amount executed (units with nothing executed yet are
   counted in ``units_total`` but not drawn);
 - sessions: GMV as the ``session-review`` report computes it (:func:`session_sales`).
 

@@ -26,9 +26,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu import unit_purchases
 from bangfu.certification import certified_at_sale
 from bangfu.enums import HouseholdCategory, OrderStatus, RefundStatus
 from bangfu.errors import UserError
@@ -561,27 +562,16 @@ async def _campaigns(conn: AsyncConnection, scope: Scope, period: Period) -> lis
         Order.purchasing_unit_id.is_not(None),
         visible,
     )
-    refunds = (
-        select(Order.id.label("order_id"), func.sum(Refund.amount_fen).label("refunded"))
-        .join(Refund, (Refund.shop_id == Order.shop_id) & (Refund.platform_order_id == Order.platform_order_id))
-        .where(*base, Refund.status == RefundStatus.SUCCEEDED)
-        .group_by(Order.id)
-        .subquery()
-    )
-    rows = await conn.execute(
-        select(
-            PurchasingUnit.id,
-            PurchasingUnit.unit_type,
-            PurchasingUnit.kind_code,
-            func.count(Order.id),
-            func.sum(Order.paid_fen - func.coalesce(refunds.c.refunded, 0)),
+    bought = unit_purchases.tally(*await unit_purchases.load(conn, and_(*base)))
+    unit_kinds = await conn.execute(
+        select(PurchasingUnit.id, PurchasingUnit.unit_type, PurchasingUnit.kind_code).where(
+            PurchasingUnit.id.in_([uid for uid in bought if uid is not None])
         )
-        .select_from(Order)
-        .join(PurchasingUnit, PurchasingUnit.id == Order.purchasing_unit_id)
-        .outerjoin(refunds, refunds.c.order_id == Order.id)
-        .where(*base)
-        .group_by(PurchasingUnit.id, PurchasingUnit.unit_type, PurchasingUnit.kind_code)
     )
+    rows = [
+        (uid, unit_type, kind_code, bought[uid].orders, bought[uid].certified_fen)
+        for uid, unit_type, kind_code in unit_kinds
+    ]
     acc: dict[str, list[Any]] = {g.code: [set(), 0, 0, set()] for g in kinds.groups}
     for _uid, unit_type, kind_code, orders, executed in rows:
         kind = _unit_kind(unit_type, kind_code)
@@ -622,6 +612,7 @@ class UnitFigures:
     buyers: int  # distinct buyer ids among the orders
     unknown_buyers: int  # orders without a buyer id
     rank: int | None = None
+    purchases: int = 0  # every purchase net of refunds; executed is its 帮扶 (certified) part
 
     @property
     def rate(self) -> Decimal | None:
@@ -753,6 +744,7 @@ async def unit_ranking(conn: AsyncConnection, scope: Scope, year: int, sort: str
             staff=sum(staff) if staff else None,
             target=sum(known_targets) if known_targets else None,
             executed=sum(int(by_code[units[i].code]["executed"]) for i in ids if units[i].code in by_code),
+            purchases=sum(int(by_code[units[i].code]["purchases"]) for i in ids if units[i].code in by_code),
             orders=sum(orders[i] for i in ids),
             buyers=len(set().union(*(buyers[i] for i in ids))) if ids else 0,
             unknown_buyers=sum(unknown[i] for i in ids),
@@ -790,6 +782,7 @@ async def unit_ranking(conn: AsyncConnection, scope: Scope, year: int, sort: str
         staff=sum(total_staff) if total_staff else None,
         target=sum(total_targets) if total_targets else None,
         executed=sum(int(by_code[units[i].code]["executed"]) for i in all_ids if units[i].code in by_code),
+        purchases=sum(int(by_code[units[i].code]["purchases"]) for i in all_ids if units[i].code in by_code),
         orders=sum(orders[i] for i in all_ids),
         buyers=len(set().union(*(buyers[i] for i in all_ids))) if all_ids else 0,
         unknown_buyers=sum(unknown[i] for i in all_ids),
@@ -1142,6 +1135,7 @@ def unit_json(u: UnitFigures) -> dict[str, Any]:
         "target_fen": u.target,
         "executed_fen": u.executed,
         "rate": _dec(u.rate),
+        "purchases_fen": u.purchases,
         "orders": u.orders,
         "buyers": u.buyers,
         "orders_without_buyer": u.unknown_buyers,

@@ -2,11 +2,16 @@
 
 Executed and rate are the ``reserved-share`` report's own figures (the same function), so the
 unit's page and the county's report cannot disagree; the rank is among every unit with a target
-that year, as the report ranks them.
+that year, as the report ranks them. Executed is the 帮扶 part of the unit's purchases (lines of
+products certified on the sale's day); the uncertified lines and the orders' shipping and
+order-level adjustments are shown on their own lines, and the three add up to the purchases
+(:mod:`bangfu.unit_purchases`). The monthly chart and each order's 帮扶 part come from the same
+facts.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,9 +20,11 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu import unit_purchases
+from bangfu.clock import SHANGHAI
 from bangfu.enums import RefundStatus
 from bangfu.models import Order, PurchasingUnit, Refund, Shop, UnitTarget
-from bangfu.reports.base import Period, local_midnight, local_month
+from bangfu.reports.base import Period, local_midnight
 from bangfu.reports.reserved import reserved_share
 from bangfu.scope import Scope
 
@@ -32,6 +39,9 @@ class UnitRow:
     executed_fen: int
     rate: Decimal | None
     rank: int | None
+    uncertified_fen: int = 0  # lines of products not certified on the sale's day, net
+    order_level_fen: int = 0  # shipping and order-level adjustments, net
+    purchases_fen: int = 0  # executed + uncertified + order level: every purchase, net of refunds
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class UnitOrder:
     paid_at: datetime | None
     paid_fen: int
     refunded_fen: int
+    certified_fen: int  # its 帮扶 part, net (what it adds to executed)
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,10 @@ class UnitProgress:
     monthly: list[tuple[str, int]]  # (YYYY-MM, executed fen) for each month of the year
     orders: list[UnitOrder]
     orders_total: int
+
+
+def _month_of(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m")
 
 
 def year_period(year: int) -> Period:
@@ -81,6 +96,9 @@ async def units_overview(conn: AsyncConnection, scope: Scope, year: int) -> list
             executed_fen=int(row["executed"]),
             rate=row["rate"],
             rank=row["rank"],
+            uncertified_fen=int(row["uncertified"]),
+            order_level_fen=int(row["order_level"]),
+            purchases_fen=int(row["purchases"]),
         )
         for row in report.rows
         if row["code"] in visible
@@ -120,26 +138,20 @@ async def unit_progress(
         executed_fen=int(found["executed"]) if found else 0,
         rate=found["rate"] if found else None,
         rank=found["rank"] if found else None,
+        uncertified_fen=int(found["uncertified"]) if found else 0,
+        order_level_fen=int(found["order_level"]) if found else 0,
+        purchases_fen=int(found["purchases"]) if found else 0,
     )
     period = year_period(year)
     in_year = and_(Order.purchasing_unit_id == unit_id, Order.paid_at >= period.start, Order.paid_at < period.end)
-    month = local_month(conn, Order.paid_at)
-    paid_by_month = {
-        str(m): int(total)
-        for m, total in await conn.execute(select(month, func.sum(Order.paid_fen)).where(in_year).group_by(month))
-    }
     refund_join = (Refund.shop_id == Order.shop_id) & (Refund.platform_order_id == Order.platform_order_id)
-    refunded_by_month = {
-        str(m): int(total)
-        for m, total in await conn.execute(
-            select(month, func.sum(Refund.amount_fen))
-            .join(Refund, refund_join)
-            .where(in_year, Refund.status == RefundStatus.SUCCEEDED)
-            .group_by(month)
-        )
-    }
-    monthly = [(m, paid_by_month.get(m, 0) - refunded_by_month.get(m, 0)) for m in period.months()]
-    total = int(await conn.scalar(select(func.count()).select_from(Order).where(in_year)) or 0)
+    facts = await unit_purchases.load(conn, in_year)
+    split = unit_purchases.parts(*facts)
+    by_month: dict[str, int] = defaultdict(int)  # the 帮扶 part, by local payment month
+    for order in facts[0]:
+        by_month[_month_of(order.paid_at)] += split[order.id].certified_fen
+    monthly = [(m, by_month.get(m, 0)) for m in period.months()]
+    total = len(facts[0])
     refunds = (
         select(func.coalesce(func.sum(Refund.amount_fen), 0))
         .where(refund_join, Refund.status == RefundStatus.SUCCEEDED)
@@ -147,7 +159,7 @@ async def unit_progress(
         .scalar_subquery()
     )
     orders = [
-        UnitOrder(int(oid), str(pid), str(shop), paid_at, int(paid), int(refunded or 0))
+        UnitOrder(int(oid), str(pid), str(shop), paid_at, int(paid), int(refunded or 0), split[int(oid)].certified_fen)
         for oid, pid, shop, paid_at, paid, refunded in await conn.execute(
             select(Order.id, Order.platform_order_id, Shop.name, Order.paid_at, Order.paid_fen, refunds)
             .join(Shop, Shop.id == Order.shop_id)
@@ -170,6 +182,9 @@ def as_json(progress: UnitProgress) -> dict[str, Any]:
         "year": progress.year,
         "target_fen": u.target_fen,
         "executed_fen": u.executed_fen,
+        "uncertified_fen": u.uncertified_fen,
+        "order_level_fen": u.order_level_fen,
+        "purchases_fen": u.purchases_fen,
         "rate": None if u.rate is None else str(u.rate),
         "rank": u.rank,
         "ranked_units": progress.ranked_units,

@@ -1,57 +1,53 @@
 """Reserved-share execution (预留份额执行) by purchasing unit: target, executed, rate, ranking.
 
-Executed = paid amount minus succeeded refunds of the orders carrying the unit
-(``orders.purchasing_unit_id``) paid in the year (Asia/Shanghai). Units rank by rate (units
-without a target after them, by executed amount); the ranking is advisory (DOMAIN.md report 5).
+Of the orders carrying the unit (``orders.purchasing_unit_id``) paid in the year
+(Asia/Shanghai), net of their succeeded refunds (:mod:`bangfu.unit_purchases`):
+
+- executed = the 帮扶 part: lines of products certified on the sale's day
+  (:func:`bangfu.certification.certified_at_sale`), the one rule every 帮扶 figure follows;
+- uncertified = the other lines; order level = shipping and order-level adjustments;
+- purchases = all three, the orders' paid amount net of refunds (what the report gave as
+  executed before the rule applied to it).
+
+Units rank by rate on the executed part (units without a target after them, by executed
+amount); the ranking is advisory (DOMAIN.md report 5).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import RefundStatus
-from bangfu.i18n import t
-from bangfu.models import Order, PurchasingUnit, Refund, UnitTarget
+from bangfu import unit_purchases
+from bangfu.i18n import MESSAGES, t
+from bangfu.models import Order, PurchasingUnit, UnitTarget
 from bangfu.reports.base import Period, Report, column, local_midnight, ratio, totals_of
+
+MESSAGES.update(
+    {
+        "report.col.executed_certified": {"zh": "已执行（帮扶：认定产品）", "en": "Executed (certified products)"},
+        "report.col.uncertified": {"zh": "未认定产品", "en": "Uncertified products"},
+        "report.col.order_level": {"zh": "运费及订单级调整", "en": "Shipping and order-level"},
+        "report.col.purchases": {"zh": "采购合计（扣除退款）", "en": "All purchases (net of refunds)"},
+    }
+)
 
 
 async def reserved_share(conn: AsyncConnection, period: Period) -> Report:
     year = period.year
     start = local_midnight(period.first_day.replace(month=1, day=1))
     end = local_midnight(period.first_day.replace(year=year + 1, month=1, day=1))
-    in_year = (Order.paid_at >= start, Order.paid_at < end, Order.purchasing_unit_id.is_not(None))
-    paid = {
-        int(unit): int(total)
-        for unit, total in await conn.execute(
-            select(Order.purchasing_unit_id, func.sum(Order.paid_fen))
-            .where(*in_year)
-            .group_by(Order.purchasing_unit_id)
-        )
-        if unit is not None
-    }
-    refunded = {
-        int(unit): int(total)
-        for unit, total in await conn.execute(
-            select(Order.purchasing_unit_id, func.sum(Refund.amount_fen))
-            .join(
-                Refund,
-                (Refund.shop_id == Order.shop_id) & (Refund.platform_order_id == Order.platform_order_id),
-            )
-            .where(*in_year, Refund.status == RefundStatus.SUCCEEDED)
-            .group_by(Order.purchasing_unit_id)
-        )
-        if unit is not None
-    }
+    in_year = and_(Order.paid_at >= start, Order.paid_at < end, Order.purchasing_unit_id.is_not(None))
+    bought = unit_purchases.tally(*await unit_purchases.load(conn, in_year))
     targets = {
         int(unit): int(target)
         for unit, target in await conn.execute(
             select(UnitTarget.unit_id, UnitTarget.target_fen).where(UnitTarget.year == year)
         )
     }
-    wanted = set(paid) | set(targets)
+    wanted = {unit for unit in bought if unit is not None} | set(targets)
     units = (
         await conn.execute(
             select(PurchasingUnit).where(PurchasingUnit.id.in_(list(wanted))).order_by(PurchasingUnit.code)
@@ -59,7 +55,8 @@ async def reserved_share(conn: AsyncConnection, period: Period) -> Report:
     ).all()
     rows: list[dict[str, Any]] = []
     for unit in units:
-        executed = paid.get(unit.id, 0) - refunded.get(unit.id, 0)
+        part = bought.get(unit.id) or unit_purchases.Purchases()
+        executed = part.certified_fen
         target = targets.get(unit.id)
         rows.append(
             {
@@ -69,6 +66,9 @@ async def reserved_share(conn: AsyncConnection, period: Period) -> Report:
                 "target": target,
                 "executed": executed,
                 "rate": ratio(executed, target) if target else None,
+                "uncertified": part.uncertified_fen,
+                "order_level": part.order_level_fen,
+                "purchases": part.net_fen,
             }
         )
     rows.sort(key=lambda r: (r["rate"] is None, -(r["rate"] or 0), -r["executed"], r["code"]))
@@ -87,9 +87,14 @@ async def reserved_share(conn: AsyncConnection, period: Period) -> Report:
         column("unit"),
         column("unit_type"),
         column("target", "money"),
-        column("executed", "money"),
+        column("executed", "money", "report.col.executed_certified"),
         column("rate", "ratio"),
+        column("uncertified", "money"),
+        column("order_level", "money"),
+        column("purchases", "money"),
     ]
-    totals: dict[str, Any] = {"rank": t("report.total")} | totals_of(rows, ["target", "executed"])
+    totals: dict[str, Any] = {"rank": t("report.total")} | totals_of(
+        rows, ["target", "executed", "uncertified", "order_level", "purchases"]
+    )
     totals["rate"] = ratio(totals["executed"], totals["target"])
     return Report("reserved-share", t("report.title.reserved-share", year=year), columns, rows, totals)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typer.testing import CliRunner
 
@@ -35,6 +35,7 @@ from bangfu.models import (
     LiveMinuteStat,
     LiveSession,
     MemberAccount,
+    OrderLine,
     PurchasingUnit,
     SurplusDistribution,
     UnitTarget,
@@ -218,9 +219,15 @@ async def _seed(conn: AsyncConnection) -> dict[str, int]:
             [{"unit_id": u1, "year": 2026, "target_fen": 100000}, {"unit_id": u2, "year": 2026, "target_fen": 10000}]
         )
     )
-    await add_order(conn, shop, "U1-1", at("2026-03-01T04:00"), [30000], unit=u1)
+    # U1: a certified line and a line without a product, shipping 800, a whole-order refund of 5000
+    # shared over the lines by amount (3750 and 1250). U2: one uncertified and one certified order.
+    _, (u1_certified, _) = await add_order(
+        conn, shop, "U1-1", at("2026-03-01T04:00"), [30000, 10000], unit=u1, post_fee=800
+    )
+    await conn.execute(update(OrderLine).where(OrderLine.id == u1_certified).values(sku_id=sku))
     await add_refund(conn, shop, "U1-1", None, 5000, at("2026-03-05T00:00"))
     await add_order(conn, shop, "U2-1", at("2026-05-01T04:00"), [5000], unit=u2)
+    await add_order(conn, shop, "U2-2", at("2026-05-02T04:00"), [6000], unit=u2, sku=sku)
     await add_order(conn, shop, "U2-old", at("2025-05-01T04:00"), [9000], unit=u2)
 
     # Received 2025-11-20 with 365 days of shelf life: 15 days left at NOW, 7 units sold in 30 days.
@@ -293,10 +300,18 @@ async def test_member_accounts_reserved_share_unsold_and_sales_ledger(db_url: st
     assert (m1["volume"], m1["surplus_returned"]) == (3950, 1000)
 
     reserved = await _report(db_url, "reserved-share", period=parse_period("2026", now=NOW))
+    # Executed is the 帮扶 part only: lines of products certified on the day of sale.
     assert [(r["rank"], r["code"], r["executed"], r["rate"]) for r in reserved.rows] == [
-        (1, "U2", 5000, Decimal("0.5000")),
-        (2, "U1", 25000, Decimal("0.2500")),
+        (1, "U2", 6000, Decimal("0.6000")),
+        (2, "U1", 26250, Decimal("0.2625")),
     ]
+    assert [(r["uncertified"], r["order_level"], r["purchases"]) for r in reserved.rows] == [
+        (5000, 0, 11000),
+        (8750, 800, 40800 - 5000),
+    ]
+    totals = reserved.totals
+    assert totals is not None
+    assert totals["executed"] + totals["uncertified"] + totals["order_level"] == totals["purchases"]
 
     unsold = await _report(db_url, "unsold")
     (row,) = unsold.rows

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
 from bangfu.agreements.alerts import KIND, run_agreement_alerts
 from bangfu.agreements.importing import import_agreements
-from bangfu.enums import OrderStatus, RefundStatus, UserRole
+from bangfu.enums import CertificationStatus, OrderStatus, RefundStatus, UserRole
 from bangfu.importing import ImportRejected
 from bangfu.models import (
     Agreement,
     Alert,
+    Certification,
     Order,
     OrderLine,
     Product,
@@ -146,6 +147,32 @@ async def test_import_execute_and_alert(world_copy: World, tmp_path: Path) -> No
         assert (first.created, first.updated, first.unchanged) == (1, 0, 0)
         assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
 
+        # -- certification: the covered product certified in April only, the others not at all -------
+        async with engine.begin() as conn:
+            elsewhere_product = await conn.scalar(select(Sku.product_id).where(Sku.id == elsewhere.id))
+            others = [uncovered.id, elsewhere_product]
+            await conn.execute(
+                update(Certification)
+                .where(Certification.product_id.in_(others))
+                .values(status=CertificationStatus.REVOKED)
+            )
+            await conn.execute(
+                update(Certification)
+                .where(Certification.product_id == covered.id)
+                .values(valid_from=date(2026, 4, 1), valid_to=date(2026, 4, 30), status=CertificationStatus.EXPIRED)
+            )
+            if not await conn.scalar(select(func.count()).where(Certification.product_id == covered.id)):
+                await conn.execute(
+                    insert(Certification).values(
+                        product_id=covered.id,
+                        body="县乡村振兴局",
+                        number="T-CERT-APRIL",
+                        valid_from=date(2026, 4, 1),
+                        valid_to=date(2026, 4, 30),
+                        status=CertificationStatus.EXPIRED,
+                    )
+                )
+
         # -- orders: what counts and what does not --------------------------------------------------
         def order(no: str, unit_id: int, day: str, paid: int) -> Order:
             return Order(
@@ -222,6 +249,9 @@ async def test_import_execute_and_alert(world_copy: World, tmp_path: Path) -> No
             assert e.unit_net_fen == 16_000 - 5_000 + 4_000
             assert e.other_lines_fen == (5_000 - 1_000) + 4_000 and e.order_level_fen == 1_000
             assert e.unit_net_fen == e.executed_fen + e.other_lines_fen + e.order_level_fen
+            # Of what counts, the 帮扶 part: the covered line was sold while its product was certified
+            # (April); the unit's reserved-share part of the same days is that line alone.
+            assert e.certified_fen == 6_000 and e.unit_certified_fen == 6_000
             assert [c.order.ref for c in e.lines] == ["AGREE-1"]
             assert p.elapsed_share == Decimal("0.6630") and p.state == "behind"  # 122 of 184 days
             # As of the period's first days nothing was due yet; out of scope it is not found.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from datetime import date
 
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
@@ -82,3 +84,59 @@ async def test_county_and_admin_list_units_and_export(world: World, client: Test
         await login(client, name)
         assert (await client.get("/units")).status == 404
         assert (await client.get(f"/units/{own}")).status == 404
+
+
+async def test_only_certified_lines_count_and_the_parts_add_up(world: World, client: TestClient) -> None:  # type: ignore[type-arg]
+    """Executed is the 帮扶 part (products certified on the day of sale); uncertified lines and
+    shipping are on their own lines, and the three add up to the orders' paid net of refunds."""
+    from sqlalchemy import func
+
+    from bangfu.enums import RefundStatus
+    from bangfu.models import Order, Refund
+    from bangfu.queries.units import unit_progress
+    from bangfu.reports.base import local_midnight
+    from bangfu.scope import Scope
+
+    own, _, row = await _ids(world)
+    engine = make_engine(world.url)
+    try:
+        async with engine.connect() as conn:
+            report = await reserved_share(conn, parse_period(str(YEAR), now=local_midnight(date(YEAR, 6, 1))))
+            start, end = local_midnight(date(YEAR, 1, 1)), local_midnight(date(YEAR + 1, 1, 1))
+            in_year = (Order.paid_at >= start, Order.paid_at < end, Order.purchasing_unit_id.is_not(None))
+            paid = await conn.scalar(select(func.sum(Order.paid_fen)).where(*in_year))
+            refunded = await conn.scalar(
+                select(func.coalesce(func.sum(Refund.amount_fen), 0))
+                .join(Order, (Refund.shop_id == Order.shop_id) & (Refund.platform_order_id == Order.platform_order_id))
+                .where(*in_year, Refund.status == RefundStatus.SUCCEEDED)
+            )
+            progress = await unit_progress(conn, Scope.admin(), own, YEAR, limit=100_000)
+    finally:
+        await engine.dispose()
+    for r in report.rows:
+        assert r["executed"] + r["uncertified"] + r["order_level"] == r["purchases"], r
+    totals = report.totals
+    assert totals is not None and paid is not None and refunded is not None
+    # Every unit's purchases are the orders' paid net of refunds (what executed was before the rule) ...
+    assert totals["purchases"] == int(paid) - int(refunded)
+    # ... and the demo's unit orders carry uncertified products, so the rule changes the figure.
+    assert totals["uncertified"] > 0 and 0 < totals["executed"] < totals["purchases"]
+    assert progress is not None and progress.unit.executed_fen == row["executed"]
+    assert sum(o.certified_fen for o in progress.orders) == row["executed"]
+    assert sum(fen for _, fen in progress.monthly) == row["executed"]
+
+    await login(client, "unit")
+    text = await (await client.get(f"/units/{own}?year={YEAR}")).text()
+    parts = {k: int(v) for k, v in re.findall(r'data-part="(\w+)" data-fen="(-?\d+)"', text)}
+    assert parts == {
+        "certified": row["executed"],
+        "uncertified": row["uncertified"],
+        "order_level": row["order_level"],
+        "purchases": row["purchases"],
+    }
+    token = await api_token(world.url, "unit")
+    data = await (
+        await client.get(f"/api/v1/units/{own}?year={YEAR}", headers={"Authorization": f"Bearer {token}"})
+    ).json()
+    assert data["executed_fen"] + data["uncertified_fen"] + data["order_level_fen"] == data["purchases_fen"]
+    assert data["purchases_fen"] == row["purchases"]

@@ -82,9 +82,18 @@ MESSAGES.update(
         "agreements.chart_target": {"zh": "进度线（目标均摊）", "en": "Target, spread evenly"},
         "agreements.separation": {"zh": "与本单位预留份额口径的差别", "en": "From the unit's reserved-share figure"},
         "agreements.sep.unit_net": {
-            "zh": "本单位同期订单（预留份额口径，扣除退款）",
-            "en": "The unit's orders in these days (reserved share, net of refunds)",
+            "zh": "本单位同期全部采购（实付扣除退款）",
+            "en": "The unit's purchases in these days (paid, net of refunds)",
         },
+        "agreements.sep.unit_certified": {
+            "zh": "其中计入预留份额（销售当天认定有效的产品）",
+            "en": "of which count toward the reserved share (products certified on the day of sale)",
+        },
+        "agreements.sep.certified": {
+            "zh": "其中帮扶销售（认定产品）",
+            "en": "of which assistance sales (certified products)",
+        },
+        "agreements.sep.uncertified": {"zh": "其中未认定产品", "en": "of which uncertified products"},
         "agreements.sep.other": {
             "zh": "其他供应商或协议范围外产品",
             "en": "Other suppliers' or uncovered products",

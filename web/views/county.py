@@ -128,15 +128,18 @@ MESSAGES.update(
         },
         "web.county.campaigns_def": {
             "zh": "期间内付款、带采购单位的订单（本地区店铺的订单与本地区单位的订单），按单位类型归入活动分组；"
-            "执行额 = 实付 − 成功退款（预留份额口径）。单位类型与分组可用 `bangfu county kinds` / `groups` 维护。",
+            "执行额 = 销售当天认定有效产品的实付 − 其成功退款（预留份额口径，未认定产品与运费不计）。"
+            "单位类型与分组可用 `bangfu county kinds` / `groups` 维护。",
             "en": "Orders paid in the period that carry a purchasing unit (your region's shops' orders and your "
-            "region's units' orders), grouped by the unit's kind; executed = paid − succeeded refunds (as "
-            "the reserved share). Edit kinds and groups with `bangfu county kinds` / `groups`.",
+            "region's units' orders), grouped by the unit's kind; executed = what was paid for products certified on "
+            "the day of sale, net of their succeeded refunds (as the reserved share: uncertified products and "
+            "shipping do not count). Edit kinds and groups with `bangfu county kinds` / `groups`.",
         },
         "web.county.group": {"zh": "活动分组", "en": "Campaign group"},
         "web.county.kinds": {"zh": "包含单位类型", "en": "Unit kinds"},
         "web.county.units": {"zh": "单位数", "en": "Units"},
-        "web.county.executed": {"zh": "执行额", "en": "Executed"},
+        "web.county.executed": {"zh": "执行额（认定产品）", "en": "Executed (certified)"},
+        "web.county.purchases": {"zh": "采购合计", "en": "All purchases"},
         "web.county.more_rows": {
             "zh": "显示前 {shown} 行，共 {total} 行；全部请导出。",
             "en": "Showing the first {shown} of {total} rows; export for all.",
@@ -178,13 +181,15 @@ MESSAGES.update(
         "web.county.participation_def": {
             "zh": "参与度：单位全年订单都带有下单人标识时 = 不同下单人数 ÷ 职工数（百分比）；"
             "否则 = 订单数 × 100 ÷ 职工数（每百名职工订单数）。按参与度排名时前一种口径的单位在前。"
-            "执行额、目标与完成率同预留份额报表（实付 − 成功退款）。"
+            "执行额、目标与完成率同预留份额报表（销售当天认定有效产品的实付 − 其成功退款）；"
+            "采购合计含未认定产品与运费。"
             "“汇总下属单位”把上级单位（如教育局）与其下全部单位（各学校）的目标、执行额、订单、下单人与职工合计后排名。"
             "排名仅供参考。",
             "en": "Participation: when every order of the unit in the year names its buyer, distinct buyers ÷ "
             "staff (a percentage); otherwise orders × 100 ÷ staff (orders per 100 staff). Ranked by "
             "participation, units of the first kind come first. Executed, target and rate are the reserved-"
-            "share report's (paid − succeeded refunds). 'Rolled up' adds every unit under a parent (an "
+            "share report's (paid for products certified on the day of sale, net of their refunds); all purchases "
+            "include uncertified products and shipping. 'Rolled up' adds every unit under a parent (an "
             "education bureau's schools) to the parent's target, executed, orders, buyers and staff. The "
             "ranking is advisory.",
         },
@@ -546,6 +551,7 @@ def _ranking_report(r: qc.UnitRanking) -> Report:
             "target": u.target,
             "executed": u.executed,
             "rate": u.rate,
+            "purchases": u.purchases,
             "orders": u.orders,
             "buyers": u.buyers,
             "participation": u.participation,
@@ -568,6 +574,7 @@ def _ranking_report(r: qc.UnitRanking) -> Report:
             Column("target", t("web.county.target"), "money"),
             Column("executed", t("web.county.executed"), "money"),
             Column("rate", t("web.county.rate"), "ratio"),
+            Column("purchases", t("web.county.purchases"), "money"),
             Column("orders", t("web.county.orders"), "int"),
             Column("buyers", t("web.county.buyers"), "int"),
             Column("participation", t("web.county.participation"), "decimal"),
@@ -899,6 +906,7 @@ _UNIT_PROPS: dict[str, Any] = {
     "target_fen": _FEN_OR_NULL,
     "executed_fen": _FEN,
     "rate": _DEC_OR_NULL,
+    "purchases_fen": _FEN,
     "orders": _INT,
     "buyers": _INT,
     "orders_without_buyer": _INT,

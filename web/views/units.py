@@ -28,7 +28,23 @@ MESSAGES.update(
             "en": "Purchasing units' reserved share, {year}",
         },
         "web.units.target": {"zh": "年度目标", "en": "Target"},
-        "web.units.executed": {"zh": "已执行（扣除退款）", "en": "Executed (net of refunds)"},
+        "web.units.executed": {
+            "zh": "已执行（帮扶：认定产品，扣除退款）",
+            "en": "Executed (certified products, net of refunds)",
+        },
+        "web.units.uncertified": {"zh": "未认定产品", "en": "Uncertified products"},
+        "web.units.order_level": {"zh": "运费及订单级调整", "en": "Shipping and order-level"},
+        "web.units.purchases": {"zh": "采购合计（扣除退款）", "en": "All purchases (net of refunds)"},
+        "web.units.not_counted": {"zh": "未计入", "en": "Not counted"},
+        "web.units.certified_part": {"zh": "计入帮扶", "en": "Counted"},
+        "web.units.parts": {"zh": "采购构成", "en": "What the unit bought"},
+        "web.units.parts_def": {
+            "zh": "只有销售当天处于认定有效期内的产品计入帮扶销售与预留份额执行；"
+            "未认定产品、运费及订单级调整单列，三者合计等于本单位订单实付扣除退款。",
+            "en": "Only products certified on the day of sale count as assistance sales and toward the reserved "
+            "share; uncertified products and shipping or order-level adjustments are shown apart, and the three add "
+            "up to the unit's orders, paid net of refunds.",
+        },
         "web.units.rate": {"zh": "完成率", "en": "Rate"},
         "web.units.rank": {"zh": "排名", "en": "Rank"},
         "web.units.rank_of": {"zh": "共 {n} 个有目标的单位", "en": "of {n} units with a target"},
@@ -94,6 +110,9 @@ async def units_page(request: web.Request) -> web.StreamResponse:
                 Column("target", t("web.units.target"), "money"),
                 Column("executed", t("web.units.executed"), "money"),
                 Column("rate", t("web.units.rate"), "ratio"),
+                Column("uncertified", t("web.units.uncertified"), "money"),
+                Column("order_level", t("web.units.order_level"), "money"),
+                Column("purchases", t("web.units.purchases"), "money"),
             ],
             [
                 {
@@ -104,6 +123,9 @@ async def units_page(request: web.Request) -> web.StreamResponse:
                     "target": r.target_fen,
                     "executed": r.executed_fen,
                     "rate": r.rate,
+                    "uncertified": r.uncertified_fen,
+                    "order_level": r.order_level_fen,
+                    "purchases": r.purchases_fen,
                 }
                 for r in rows
             ],
@@ -152,7 +174,17 @@ def setup(app: web.Application) -> None:
 
 UNIT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["id", "code", "name", "year", "executed_fen", "monthly"],
+    "required": [
+        "id",
+        "code",
+        "name",
+        "year",
+        "executed_fen",
+        "uncertified_fen",
+        "order_level_fen",
+        "purchases_fen",
+        "monthly",
+    ],
     "properties": {
         "id": {"type": "integer"},
         "code": {"type": "string"},
@@ -160,7 +192,16 @@ UNIT_SCHEMA: dict[str, Any] = {
         "unit_type": {"type": "string"},
         "year": {"type": "integer"},
         "target_fen": {"type": ["integer", "null"]},
-        "executed_fen": {"type": "integer"},
+        "executed_fen": {
+            "type": "integer",
+            "description": "the 帮扶 part: lines of products certified on the day of sale, net of refunds",
+        },
+        "uncertified_fen": {"type": "integer", "description": "lines of uncertified products, net of refunds"},
+        "order_level_fen": {"type": "integer", "description": "shipping and order-level adjustments, net"},
+        "purchases_fen": {
+            "type": "integer",
+            "description": "every purchase, paid net of refunds = executed + uncertified + order level",
+        },
         "rate": {"type": ["string", "null"], "description": "executed / target as a decimal string"},
         "rank": {"type": ["integer", "null"]},
         "ranked_units": {"type": "integer"},
