@@ -115,6 +115,7 @@ def _pg_world(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> 
         if template is None or not asyncio.run(pg_server.exists(template)):
             template = asyncio.run(pg_server.create(template=pg_server.template))
             _build(pg_server.app_url(template), shared)
+            asyncio.run(pg_server.analyze(template))
             marker.write_text(template)
         name = asyncio.run(pg_server.create(template=template))
     return World(pg_server.app_url(name), "postgresql")
