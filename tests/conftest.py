@@ -164,6 +164,22 @@ class PgServer:
         await self._admin(NO_COMMIT_WAIT.format(name=name))
         return name
 
+    async def analyze(self, name: str) -> None:
+        """``ANALYZE`` ``name`` as its owner, as autovacuum would in time (the application role
+        may not, so a store it built has no planner statistics and gets naive plans)."""
+        conn = await asyncpg.connect(_asyncpg_dsn(self.url(name)), timeout=5)
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    async def exists(self, name: str) -> bool:
+        conn = await asyncpg.connect(_asyncpg_dsn(PG_URL), timeout=5)
+        try:
+            return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+        finally:
+            await conn.close()
+
     async def drop(self, name: str) -> None:
         await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

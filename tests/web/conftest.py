@@ -11,10 +11,12 @@ has open reconciliation exceptions (payout_missing) in every shop.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,20 +74,51 @@ def _build(url: str, data_dir: Path) -> None:
         get_settings.cache_clear()
 
 
+@contextmanager
+def _shared(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A folder every xdist worker of this run shares, held under an exclusive lock: the first
+    worker to come builds a world there, the others wait and then take a copy of it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder = root / name
+    folder.mkdir(exist_ok=True)
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield folder
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def _sqlite_world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    folder = tmp_path_factory.mktemp("world-sqlite")
-    url = f"sqlite+aiosqlite:///{folder / 'world.db'}"
-    _build(url, folder)
-    return World(url, "sqlite")
+    """Built once per run (the first worker to need it), then copied into each worker's own folder."""
+    with _shared(tmp_path_factory, "world-sqlite") as shared:
+        built = shared / "world.db"
+        if not (shared / "built").exists():
+            _build(f"sqlite+aiosqlite:///{built}", shared)
+            (shared / "built").touch()
+        folder = tmp_path_factory.mktemp("world-sqlite")
+        shutil.copyfile(built, folder / "world.db")
+    return World(f"sqlite+aiosqlite:///{folder / 'world.db'}", "sqlite")
 
 
 @pytest.fixture(scope="session")
 def _pg_world(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> World:
-    name = asyncio.run(pg_server.create(template=pg_server.template))
-    url = pg_server.app_url(name)  # the hub runs as the application role (bangfu db grant), as in production
-    _build(url, tmp_path_factory.mktemp("world-pg"))
-    return World(url, "postgresql")
+    """Built once per run in a database of its own, then cloned (``CREATE DATABASE ... TEMPLATE``)
+    for each worker. The hub runs as the application role (bangfu db grant), as in production.
+    The worker that built it drops it when it ends; a worker that comes later builds it again."""
+    with _shared(tmp_path_factory, "world-pg") as shared:
+        marker = shared / "database"
+        template = marker.read_text() if marker.exists() else None
+        if template is None or not asyncio.run(pg_server.exists(template)):
+            template = asyncio.run(pg_server.create(template=pg_server.template))
+            _build(pg_server.app_url(template), shared)
+            asyncio.run(pg_server.analyze(template))
+            marker.write_text(template)
+        name = asyncio.run(pg_server.create(template=template))
+    return World(pg_server.app_url(name), "postgresql")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
