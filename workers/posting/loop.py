@@ -36,6 +36,7 @@ from bangfu.models import (
     Refund,
     RefundPosting,
 )
+from bangfu.sale_batch import BatchedSale, SaleBatch
 from bangfu.store import among, asyncpg_in_transaction
 from workers.posting.discovery import discover
 from workers.posting.rules import (
@@ -46,6 +47,7 @@ from workers.posting.rules import (
     WAITING_LOTS,
     BatchCache,
     desired_journal,
+    plain_sale,
     receivable_account_code,
     trueup_time,
 )
@@ -138,13 +140,48 @@ async def post_lines(
     inputs = await load_inputs(conn, states)
     now = datetime.now(UTC)
 
-    journals: list[Journal] = []
+    journals: list[Journal | BatchedSale] = []
     done: list[dict[str, Any]] = []
     waiting: list[dict[str, Any]] = []
     cache = BatchCache()
+    sales = SaleBatch()  # first postings of plain cooperative sales, computed together
+    batched: list[tuple[dict[str, Any], int]] = []  # their state rows, by batch index
     refolded = await refunded_at_new_paid(conn, states)
     for state in states:
         inp = inputs[state.line_id]
+        sale = plain_sale(state, inp, cache) if state.sale_version is None and not state.refunded else None
+        if sale is not None and (state.fingerprint != sale.fingerprint or state.desired is None):
+            assert state.cooperative_id is not None
+            journal = sales.add(
+                shop_id=state.shop_id,
+                line_id=state.line_id,
+                version=state.version,
+                occurred_at=state.paid_at,
+                paid_fen=state.paid_fen,
+                fees=sale.fees,
+                host_id=sale.host_id,
+                cooperative_id=state.cooperative_id,
+                plan=sale.plan,
+                plan_key=sale.plan_key,
+            )
+            journals.append(journal)
+            sale_row: dict[str, Any] = {
+                "b_id": state.la_id,
+                "b_status": POSTED,
+                "b_reason": None,
+                "b_rev": state.input_rev,
+                "b_fp": sale.fingerprint,
+                "b_fees": sale.fees_source,
+                "b_bills": inp.bill_lines,
+                "b_desired": None,  # the batch's legs, below
+                "b_sale": state.version,
+                "b_seq": state.journal_seq + 1,
+                "b_refunded": refolded.get(state.line_id, state.refunded),
+            }
+            batched.append((sale_row, journal.slot))
+            done.append(sale_row)
+            stats.sales += 1
+            continue
         desired = desired_journal(state, inp, cache)
         if desired.status in (WAITING_LOTS, FAILED):
             if desired.status == FAILED:
@@ -201,6 +238,8 @@ async def post_lines(
             stats.unchanged += 1
         done.append(row)
 
+    for row, index in batched:
+        row["b_desired"] = sales.legs(index)
     if journals:
         await post(conn, journals)
     if done and conn.dialect.name == "postgresql":
