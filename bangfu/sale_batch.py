@@ -52,6 +52,7 @@ from bangfu.journal_rules import (
     retention_account,
     sale_event_key,
 )
+from bangfu.policy import BP_WHOLE
 from bangfu.split import LineFees, SplitPlan, plan_weights
 
 _HEAD = 5  # receivable, platform fee, payment fee, logistics, host commission
@@ -115,36 +116,67 @@ class BatchedSale(NamedTuple):
         return self.batch.journal(self.slot)
 
 
-def _floors(magnitude: Any, weights: Sequence[int], total: int) -> Any:
-    """``magnitude[:, None] * weights // total``: int64 when no product can pass 2**62, else
-    Python ints (object arrays), so the floors are always exact."""
-    if total <= 0 or not len(weights):
-        return np.zeros((len(magnitude), len(weights)), dtype=np.int64)
-    top = int(magnitude.max()) if len(magnitude) else 0
-    if top * max(weights) < _SAFE and total < _SAFE:
-        return magnitude[:, None] * np.asarray(weights, dtype=np.int64)[None, :] // total
-    big = np.array([int(v) for v in magnitude], dtype=object)
-    return big[:, None] * np.array(list(weights), dtype=object)[None, :] // total
-
-
-def _split_named(amount: Any, weights: Sequence[int], named: int) -> Any:
-    """Each row's ``amount`` split by ``weights``, floors of the magnitude, every leftover fen to
-    column ``named``, the sign given back (:func:`bangfu.money.split_largest_remainder` with
-    ``leftover_to``; weights summing to zero send everything to ``named``)."""
-    total = sum(weights)
-    magnitude = np.abs(amount)
-    parts = _floors(magnitude, weights, total)
-    parts[:, named] += magnitude - parts.sum(axis=1)
-    sign = np.where(amount < 0, -1, 1)
-    return (parts * sign[:, None]).astype(np.int64)
-
-
 @dataclass
 class _Legs:
     line: Any  # int64: the batch index of each leg's line, legs of a line contiguous
     account: Any  # int64: index into SaleBatch.accounts
     amount: Any  # int64
     starts: list[int]  # the legs of line i are starts[i]:starts[i + 1]
+
+
+_RETENTION, _COLLECTIVE, _BONUS, _HOUSEHOLDS = 0, 1, 2, 3  # PlanWeights' pool indexes
+
+
+class _Plans:
+    """The split plans of a batch's groups of lines as arrays, households of all plans end to end
+    (plan ``g``'s are rows ``first[g] : first[g] + width[g]``)."""
+
+    def __init__(self, batch: SaleBatch, firsts: Sequence[_Line]) -> None:
+        every = [plan_weights(line.plan) for line in firsts]
+        for weights in every:
+            if (weights.retention_pool, weights.collective_pool, weights.bonus_pool, weights.households_pool) != (
+                _RETENTION,
+                _COLLECTIVE,
+                _BONUS,
+                _HOUSEHOLDS,
+            ):
+                raise RuntimeError("PlanWeights' pool order changed")
+        values = [v for w in every for v in (*w.shares, w.orphan, *w.bonuses, *w.pools)]
+        sums = [t for w in every for t in (sum(w.shares) + w.orphan, sum(w.bonuses))]
+        self.largest = max((*values, *sums), default=0)
+        exact: Any = np.int64 if self.largest < _SAFE else object
+        self.pools = np.array([w.pools for w in every], dtype=np.int64).reshape(len(every), 4)
+        self.named = np.array([w.named for w in every], dtype=np.int64)
+        self.width = np.array([len(w.households) for w in every], dtype=np.int64)
+        self.first = np.cumsum(self.width) - self.width
+        self.share_total = np.array([sum(w.shares) + w.orphan for w in every], dtype=exact)
+        self.bonus_total = np.array([sum(w.bonuses) for w in every], dtype=exact)
+        self.shares = np.array([v for w in every for v in w.shares], dtype=exact)
+        self.bonuses = np.array([v for w in every for v in w.bonuses], dtype=exact)
+        self.guaranteed = np.array([v for w in every for v in w.guaranteed], dtype=np.int64)
+        self.negative = np.array([line.plan.policy.allow_negative_rebate for line in firsts], dtype=bool)
+        self.own_accounts = np.array(
+            [
+                (
+                    batch._account(retention_account(line.cooperative_id)),
+                    batch._account(collective_account(line.cooperative_id)),
+                )
+                for line in firsts
+            ],
+            dtype=np.int64,
+        ).reshape(len(firsts), 2)
+        self.household_accounts = np.array(
+            [
+                (
+                    batch._account(household_advance_account(hid)),
+                    batch._account(household_account(hid)),
+                    batch._account(household_bonus_account(hid)),
+                )
+                for w in every
+                for hid in w.households
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 3)
 
 
 class SaleBatch:
@@ -205,8 +237,10 @@ class SaleBatch:
         count = len(self.lines)
         head_account = np.full((count, _HEAD), -1, dtype=np.int64)
         head_amount = np.zeros((count, _HEAD), dtype=np.int64)
-        net = np.zeros(count, dtype=np.int64)
-        groups: dict[Hashable, list[int]] = {}
+        net_fen: list[int] = []
+        group_of = np.empty(count, dtype=np.int64)
+        groups: dict[Hashable, int] = {}
+        firsts: list[_Line] = []
         for i, line in enumerate(self.lines):
             fees, shop = line.fees, line.shop_id
             head_account[i, :4] = (
@@ -224,65 +258,68 @@ class SaleBatch:
             )
             if line.host_id is not None:
                 head_account[i, 4] = self._account(host_commission_account(line.host_id))
-            net[i] = line.paid_fen - fees.total_fen
-            groups.setdefault((line.cooperative_id, line.plan_key), []).append(i)
+            net_fen.append(line.paid_fen - fees.total_fen)
+            group = groups.setdefault((line.cooperative_id, line.plan_key), len(groups))
+            if group == len(firsts):
+                firsts.append(line)
+            group_of[i] = group
+        plans = _Plans(self, firsts)
+        # Exact in int64 when no product of a magnitude and a weight can reach 2**62, else in
+        # Python ints (object arrays): the same floors either way.
+        top = max((abs(n) for n in net_fen), default=0)
+        exact: Any = np.int64 if top * plans.largest < _SAFE and top * BP_WHOLE < _SAFE else object
+        net = np.array(net_fen, dtype=exact)
 
-        pieces: list[tuple[Any, Any, Any]] = []
-        for members in groups.values():
-            rows = np.asarray(members, dtype=np.int64)
-            first = self.lines[members[0]]
-            amounts, accounts = self._group(first.cooperative_id, first.plan, net[rows])
-            amounts = np.concatenate((head_amount[rows], amounts), axis=1)
-            tail = np.broadcast_to(accounts, (len(rows), len(accounts)))
-            accounts = np.concatenate((head_account[rows], tail), axis=1)
-            kept = amounts != 0
-            at, _ = np.nonzero(kept)
-            pieces.append((rows[at], accounts[kept], amounts[kept]))
-        leg_line = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, dtype=np.int64)
-        account = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, dtype=np.int64)
-        amount = np.concatenate([p[2] for p in pieces]) if pieces else np.zeros(0, dtype=np.int64)
-        order = np.argsort(leg_line, kind="stable")  # back to the batch's line order, leg order kept
+        # The policy's pools, each net by basis points, the leftover fen to the named pool.
+        magnitude, sign = np.abs(net), np.where(net < 0, -1, 1)
+        pools = magnitude[:, None] * plans.pools[group_of] // BP_WHOLE
+        named = plans.named[group_of]
+        everyone = np.arange(count)
+        pools[everyone, named] += magnitude - pools.sum(axis=1)
+        pools = pools * sign[:, None]
+
+        # One row per (line, household of its plan), households in the plan's order.
+        width = plans.width[group_of]
+        pair_line = np.repeat(everyone, width)
+        pair_start = np.cumsum(width) - width
+        pair_household = plans.first[group_of][pair_line] + np.arange(len(pair_line)) - pair_start[pair_line]
+
+        def split(pool: Any, weight: Any, total: Any) -> tuple[Any, Any]:
+            """Each line's ``pool`` over its households' ``weight`` / ``total`` (floors of the
+            magnitude, sign given back), and what is left of it for the named party."""
+            size = np.abs(pool)
+            totals = total[group_of][pair_line]
+            parts = np.where(totals > 0, size[pair_line] * weight[pair_household] // np.maximum(totals, 1), 0)
+            given = np.zeros(count, dtype=exact)
+            np.add.at(given, pair_line, parts)
+            signs = np.where(pool < 0, -1, 1)
+            return parts * signs[pair_line], (size - given) * signs
+
+        shares, share_left = split(pools[:, _HOUSEHOLDS], plans.shares, plans.share_total)
+        bonuses, bonus_left = split(pools[:, _BONUS], plans.bonuses, plans.bonus_total)
+        pools[everyone, named] += share_left + bonus_left
+        owed = plans.guaranteed[pair_household]
+        negative = plans.negative[group_of][pair_line]
+        rebate = np.where(negative | (shares > owed), shares - owed, 0)
+        recovered = np.where(negative, owed, shares - rebate)
+
+        # Every leg: a line's head, retention and collective, then its households' three legs.
+        head_amounts = np.concatenate((head_amount, -pools[:, [_RETENTION, _COLLECTIVE]].astype(np.int64)), axis=1)
+        head_accounts = np.concatenate((head_account, plans.own_accounts[group_of]), axis=1)
+        pair_amounts = -np.stack((recovered, rebate, bonuses), axis=1).astype(np.int64)
+        pair_accounts = plans.household_accounts[pair_household]
+        leg_line = np.concatenate((np.repeat(everyone, head_amounts.shape[1]), np.repeat(pair_line, 3)))
+        account = np.concatenate((head_accounts.ravel(), pair_accounts.ravel()))
+        amount = np.concatenate((head_amounts.ravel(), pair_amounts.ravel()))
+        kept = amount != 0
+        leg_line, account, amount = leg_line[kept], account[kept], amount[kept]
+        order = np.argsort(leg_line, kind="stable")  # line by line, each line's legs in order
         leg_line, account, amount = leg_line[order], account[order], amount[order]
         counts = np.bincount(leg_line, minlength=count)
         starts = np.concatenate(([0], np.cumsum(counts)))
         if count and (counts.min() < 2 or np.any(np.add.reduceat(amount, starts[:-1]) != 0) or np.any(account < 0)):
             raise UnbalancedJournalError("a batched sale journal is unbalanced or has fewer than two legs")
         return _Legs(leg_line, account, amount, starts.tolist())
-
-    def _group(self, cooperative_id: int, plan: SplitPlan, net: Any) -> tuple[Any, Any]:
-        """The legs after the head of every line of one plan: (amounts (rows x columns), accounts
-        (columns)); columns retention, collective, then advance, rebate and bonus per household."""
-        weights = plan_weights(plan)
-        pools = _split_named(net, weights.pools, weights.named)
-        households = pools[:, weights.households_pool]
-        bonus_pool = pools[:, weights.bonus_pool]
-        shares = _split_named(households, [*weights.shares, weights.orphan], len(weights.shares))
-        bonuses = _split_named(bonus_pool, [*weights.bonuses, 0], len(weights.bonuses))
-        leftover = shares[:, -1] + bonuses[:, -1]
-        pools[:, weights.named] += leftover
-        shares, bonuses = shares[:, :-1], bonuses[:, :-1]
-        owed = np.asarray(weights.guaranteed, dtype=np.int64)[None, :]
-        if plan.policy.allow_negative_rebate:
-            recovered = np.broadcast_to(owed, shares.shape)
-            rebate = shares - owed
-        else:
-            rebate = np.where(shares > owed, shares - owed, 0)
-            recovered = shares - rebate
-        rows, width = len(net), len(weights.households)
-        amounts = np.empty((rows, 2 + 3 * width), dtype=np.int64)
-        amounts[:, 0] = -pools[:, weights.retention_pool]
-        amounts[:, 1] = -pools[:, weights.collective_pool]
-        amounts[:, 2::3] = -recovered
-        amounts[:, 3::3] = -rebate
-        amounts[:, 4::3] = -bonuses
-        accounts = np.empty(2 + 3 * width, dtype=np.int64)
-        accounts[0] = self._account(retention_account(cooperative_id))
-        accounts[1] = self._account(collective_account(cooperative_id))
-        for n, hid in enumerate(weights.households):
-            accounts[2 + 3 * n] = self._account(household_advance_account(hid))
-            accounts[3 + 3 * n] = self._account(household_account(hid))
-            accounts[4 + 3 * n] = self._account(household_bonus_account(hid))
-        return amounts, accounts
 
     # -- reading the journals -------------------------------------------------------------------
 

@@ -350,13 +350,25 @@ def fingerprint(
         parts = encode(doc["draws"]), encode(doc["lots"])
         if cache is not None:
             cache.lots_json[key] = parts
+    fee_list = (
+        f"[{_number(fees.platform_fee_fen)}, {_number(fees.payment_fee_fen)}, "
+        f"{_number(fees.host_commission_fen)}, {_number(fees.logistics_fen)}]"
+    )
     text = (
-        f'{{"cooperative": {encode(state.cooperative_id)}, "draws": {parts[0]}, "fees": {encode(_fee_list(fees))}, '
-        f'"fees_source": {encode(source)}, "host": {encode(host_id)}, "lots": {parts[1]}, '
-        f'"paid": {encode(state.paid_fen)}, "policy": {encode(inp.policy_version)}, '
-        f'"supplier": {encode(state.supplier_id)}}}'
+        f'{{"cooperative": {_number(state.cooperative_id)}, "draws": {parts[0]}, "fees": {fee_list}, '
+        f'"fees_source": {_SOURCES.get(source) or encode(source)}, "host": {_number(host_id)}, "lots": {parts[1]}, '
+        f'"paid": {_number(state.paid_fen)}, "policy": {_number(inp.policy_version)}, '
+        f'"supplier": {_number(state.supplier_id)}}}'
     )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_SOURCES = {"bill": '"bill"', "estimate": '"estimate"'}  # the JSON of the two fee sources
+
+
+def _number(value: int | None) -> str:
+    """An int or None as JSON writes it (the text of ``json.dumps``, without its per-call setup)."""
+    return "null" if value is None else int.__repr__(value)
 
 
 def trueup_time(state: LineState, inp: LineInputs) -> datetime:
