@@ -266,7 +266,17 @@ async def post_lines(
             .execution_options(synchronize_session=False),
             [{**row, "b_num": row["b_refunded"].numerator, "b_den": row["b_refunded"].denominator} for row in done],
         )
-    if waiting:
+    if waiting and conn.dialect.name == "postgresql":
+        driver = await asyncpg_in_transaction(conn)
+        await driver.execute(
+            _PG_UPDATE_WAITING,
+            [row["b_id"] for row in waiting],
+            [row["b_status"] for row in waiting],
+            [row["b_reason"] for row in waiting],
+            [row["b_rev"] for row in waiting],
+            now,
+        )
+    elif waiting:
         await conn.execute(
             update(LineAccounting)
             .where(LineAccounting.id == bindparam("b_id"))
@@ -309,6 +319,15 @@ _PG_UPDATE_DONE = (
     "FROM unnest($1::bigint[], $2::varchar[], $3::text[], $4::int[], $5::varchar[], $6::varchar[], $7::int[], "
     "$8::text[], $9::int[], $10::int[], $12::bigint[], $13::bigint[]) "
     "AS t(id, status, reason, rev, fp, fees, bills, desired, sale, seq, num, den) "
+    "WHERE la.id = t.id"
+)
+
+
+# The lines still waiting (for lots, or failed): one statement, like _PG_UPDATE_DONE (an
+# executemany of single-row updates cost 0.7 s of 20,000 lines in bench/attribution.py).
+_PG_UPDATE_WAITING = (
+    "UPDATE line_accounting AS la SET status = t.status, reason = t.reason, checked_rev = t.rev, updated_at = $5 "
+    "FROM unnest($1::bigint[], $2::varchar[], $3::text[], $4::int[]) AS t(id, status, reason, rev) "
     "WHERE la.id = t.id"
 )
 
