@@ -176,6 +176,16 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal | BatchedSale])
             if journal.reverses_uid not in reversed_ids and journal.reverses_uid not in in_batch:
                 raise RefundError(f"journal {journal.uid} reverses {journal.reverses_uid}, which is not in the ledger")
 
+    # The pages' pre-aggregates (household credits per order line, cooperative line facts,
+    # household daily income), kept in this transaction by whoever posts a line journal. Written
+    # before the chain head is taken: they need no journal id, and a second worker's posting then
+    # waits on the head only for the journals and their postings, not for these upserts (their
+    # rows are locked in key order, and the head is always taken last, so no two posters wait on
+    # each other in a cycle).
+    from bangfu.line_credits import credit_households
+
+    await credit_households(conn, fresh)
+
     # The chain: taken right before the journals get their ids, so id order is chain order and
     # a concurrent poster appends after this transaction ends (bangfu.ledger_chain).
     head = await lock_head(conn)
@@ -232,11 +242,6 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal | BatchedSale])
                 raise UnbalancedJournalError(
                     f"journal #{bad[0]} is unbalanced in the store: {bad[2]} legs, {bad[1]} fen"
                 )
-    # Household credits per order line (line_household_credits), a pre-aggregate the sessions
-    # pages read: kept in this transaction, by whoever posts a line journal.
-    from bangfu.line_credits import credit_households
-
-    await credit_households(conn, fresh)
     for journal in fresh:
         status[journal.uid] = PostStatus.CREATED
     return status

@@ -240,8 +240,9 @@ async def post_lines(
 
     for row, index in batched:
         row["b_desired"] = sales.legs(index)
-    if journals:
-        await post(conn, journals)
+    # The state rows first, the journals last: posting takes the ledger's chain head, which
+    # another worker's posting waits on until this transaction ends, so the less done after it
+    # the better (the rows are this worker's, locked when read, and everything commits together).
     if done and conn.dialect.name == "postgresql":
         await _pg_update_done(conn, done, now)
     elif done:
@@ -289,6 +290,8 @@ async def post_lines(
             .execution_options(synchronize_session=False),
             waiting,
         )
+    if journals:
+        await post(conn, journals)
     return stats
 
 
