@@ -131,7 +131,9 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal | BatchedSale])
 
     Chained: each new journal's hash (:func:`bangfu.ledger_chain.journal_hash`) is computed here,
     in the batch, after the chain head this call locks right before inserting the journals; the
-    lock is held until the caller's transaction ends, so commit soon after posting.
+    lock is held until the caller's transaction ends, so commit soon after posting. The pages'
+    pre-aggregates (:func:`bangfu.line_credits.credit_households`) are written before the head is
+    taken, so a concurrent poster waits on it only for the journals and their postings.
     """
     batch: dict[str, Journal | BatchedSale] = {}
     for journal in journals:
