@@ -89,14 +89,16 @@ async def credit_households(
     for view in batched:
         facts = facts.merged(view.facts(cooperative_of))
     await _write_facts(conn, facts)
-    income = _Columns.of_income(income_of(objects))
-    for view in batched:
-        income = income.merged(view.income())
-    await _write_income(conn, income)
     credits = _Columns.of_credits(deltas_of(objects))
     for view in batched:
         credits = credits.merged(view.credits())
     await _write_credits(conn, credits)
+    # Last: these rows (household, day) are shared by every worker posting that day's lines, so
+    # a second poster waits here for the first one's commit; the rows above are the lines' own.
+    income = _Columns.of_income(income_of(objects))
+    for view in batched:
+        income = income.merged(view.income())
+    await _write_income(conn, income)
 
 
 async def _cooperatives_of(conn: AsyncConnection, households: Sequence[int]) -> dict[int, int]:
