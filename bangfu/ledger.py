@@ -14,11 +14,12 @@ at commit, every new journal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -62,6 +63,7 @@ from bangfu.models.base import utcnow
 from bangfu.models.ledger import Journal as JournalRow
 from bangfu.models.ledger import LedgerAccount, LedgerAdjustment
 from bangfu.models.ledger import Posting as PostingRow
+from bangfu.sale_batch import BatchedSale, SaleBatch, by_batch
 from bangfu.store import among, asyncpg_in_transaction
 
 __all__ = [
@@ -108,7 +110,7 @@ class PostStatus(StrEnum):
     EXISTS = "exists"
 
 
-async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, PostStatus]:
+async def post(conn: AsyncConnection, journals: Iterable[Journal | BatchedSale]) -> dict[str, PostStatus]:
     """Post journals in the caller's transaction; returns each uid's status.
 
     Every journal is checked before anything is written; an unbalanced or malformed one raises
@@ -118,17 +120,25 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
     ``journals`` does not matter: sales are written before the refunds that reverse them. On
     error the caller must roll back its transaction.
 
+    A :class:`bangfu.sale_batch.BatchedSale` is posted exactly as the equal
+    :class:`~bangfu.journal_rules.Journal` would be (same id order, hash, rows), from its batch's
+    arrays: its legs are never objects here (its batch checked them when it computed them).
+
     Batched: a constant number of statements whatever the batch size. One multi-row insert of
     the journals that reverse nothing (ids returned), one of the journals that reverse another,
-    one executemany of every posting, and on SQLite one grouped query checking the balances.
+    one COPY (SQLite: executemany) of every posting, and on SQLite one grouped query checking
+    the balances.
 
     Chained: each new journal's hash (:func:`bangfu.ledger_chain.journal_hash`) is computed here,
     in the batch, after the chain head this call locks right before inserting the journals; the
-    lock is held until the caller's transaction ends, so commit soon after posting.
+    lock is held until the caller's transaction ends, so commit soon after posting. The pages'
+    pre-aggregates (:func:`bangfu.line_credits.credit_households`) are written before the head is
+    taken, so a concurrent poster waits on it only for the journals and their postings.
     """
-    batch: dict[str, Journal] = {}
+    batch: dict[str, Journal | BatchedSale] = {}
     for journal in journals:
-        assert_postable(journal)
+        if not isinstance(journal, BatchedSale):
+            assert_postable(journal)
         seen = batch.get(journal.uid)
         if seen is not None and _fingerprint(seen) != _fingerprint(journal):
             raise JournalConflictError(f"journal {journal.uid} appears twice in the batch with different content")
@@ -145,22 +155,38 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
     fresh = [j for uid, j in batch.items() if uid not in existing]
     if not fresh:
         return status
+    objects = [j for j in fresh if not isinstance(j, BatchedSale)]
+    batched = by_batch(fresh)
 
     # Accounts are values: one per code is enough (a batch names each household's many times).
-    account_ids = await _ensure_accounts(conn, {p.account.code: p.account for j in fresh for p in j.postings}.values())
+    wanted = {p.account.code: p.account for j in objects for p in j.postings}
+    for sales, indexes in batched.items():
+        _, leg_accounts, _ = sales.leg_arrays(indexes)
+        wanted.update((sales.accounts[a].code, sales.accounts[a]) for a in np.unique(leg_accounts).tolist())
+    account_ids = await _ensure_accounts(conn, wanted.values())
     journal_ids: dict[str, int] = {}
     plain = [j for j in fresh if j.reverses_uid is None]
     reversing = [j for j in fresh if j.reverses_uid is not None]
     reversed_ids: dict[str, int] = {}
     if reversing:
         in_batch = {j.uid for j in plain}
-        wanted = {j.reverses_uid for j in reversing if j.reverses_uid is not None} - in_batch
-        for chunk in _chunks(sorted(wanted)):
+        wanted_uids = {j.reverses_uid for j in reversing if j.reverses_uid is not None} - in_batch
+        for chunk in _chunks(sorted(wanted_uids)):
             rows = await conn.execute(select(JournalRow.uid, JournalRow.id).where(among(conn, JournalRow.uid, chunk)))
             reversed_ids.update({uid: journal_id for uid, journal_id in rows})
         for journal in reversing:
             if journal.reverses_uid not in reversed_ids and journal.reverses_uid not in in_batch:
                 raise RefundError(f"journal {journal.uid} reverses {journal.reverses_uid}, which is not in the ledger")
+
+    # The pages' pre-aggregates (household credits per order line, cooperative line facts,
+    # household daily income), kept in this transaction by whoever posts a line journal. Written
+    # before the chain head is taken: they need no journal id, and a second worker's posting then
+    # waits on the head only for the journals and their postings, not for these upserts (their
+    # rows are locked in key order, and the head is always taken last, so no two posters wait on
+    # each other in a cycle).
+    from bangfu.line_credits import credit_households
+
+    await credit_households(conn, fresh)
 
     # The chain: taken right before the journals get their ids, so id order is chain order and
     # a concurrent poster appends after this transaction ends (bangfu.ledger_chain).
@@ -176,7 +202,7 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
             journal.occurred_at,
             journal.memo,
             journal.reverses_uid,
-            journal.legs.items(),
+            journal.batch.sorted_legs(journal.slot) if isinstance(journal, BatchedSale) else journal.legs.items(),
         )
         hashes[journal.uid] = previous
     journal_ids.update(await _insert_journals(conn, plain, {}, hashes))
@@ -185,23 +211,21 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
     last = (*plain, *reversing)[-1]
     await set_head(conn, Head(journal_ids[last.uid], previous))
 
-    posting_rows = [
-        (journal_id, account_ids[account.code], amount)
-        for j in fresh
-        for journal_id in (journal_ids[j.uid],)
-        for account, amount in j.postings
-    ]
+    columns = _posting_columns(objects, batched, journal_ids, account_ids)
     if conn.dialect.name == "postgresql":
-        # COPY: one stream, no per-row statement or parameter processing.
+        # COPY in PostgreSQL's binary format, encoded from the arrays: no per-row Python.
         driver = await asyncpg_in_transaction(conn)
-        await driver.copy_records_to_table(
-            PostingRow.__tablename__, records=posting_rows, columns=("journal_id", "account_id", "amount_fen")
+        await driver.copy_to_table(
+            PostingRow.__tablename__,
+            source=_once(_binary_copy(*columns)),
+            columns=("journal_id", "account_id", "amount_fen"),
+            format="binary",
         )
     else:
         # The raw DBAPI executemany: plain ints need no SQLAlchemy parameter processing.
         await conn.exec_driver_sql(
             f"INSERT INTO {PostingRow.__tablename__} (journal_id, account_id, amount_fen) VALUES (?, ?, ?)",
-            posting_rows,
+            list(zip(*(column.tolist() for column in columns), strict=True)),
         )
     if conn.dialect.name != "postgresql":
         # SQLite cannot defer a trigger: check the rows just written, in the same transaction.
@@ -220,14 +244,60 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal]) -> dict[str, 
                 raise UnbalancedJournalError(
                     f"journal #{bad[0]} is unbalanced in the store: {bad[2]} legs, {bad[1]} fen"
                 )
-    # Household credits per order line (line_household_credits), a pre-aggregate the sessions
-    # pages read: kept in this transaction, by whoever posts a line journal.
-    from bangfu.line_credits import credit_households
-
-    await credit_households(conn, fresh)
     for journal in fresh:
         status[journal.uid] = PostStatus.CREATED
     return status
+
+
+def _posting_columns(
+    objects: Sequence[Journal],
+    batched: Mapping[SaleBatch, Sequence[int]],
+    journal_ids: Mapping[str, int],
+    account_ids: Mapping[str, int],
+) -> tuple[Any, Any, Any]:
+    """(journal id, account id, amount) of every posting, as int64 arrays."""
+    journal_column: list[Any] = []
+    account_column: list[Any] = []
+    amount_column: list[Any] = []
+    if objects:
+        rows = [(journal_ids[j.uid], account_ids[a.code], m) for j in objects for a, m in j.postings]
+        journal_column.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+        account_column.append(np.fromiter((r[1] for r in rows), np.int64, len(rows)))
+        amount_column.append(np.fromiter((r[2] for r in rows), np.int64, len(rows)))
+    for sales, indexes in batched.items():
+        line, account, amount = sales.leg_arrays(indexes)
+        ids_by_line = np.zeros(len(sales), dtype=np.int64)
+        ids_by_line[np.asarray(indexes, dtype=np.int64)] = [journal_ids[sales.uids[i]] for i in indexes]
+        ids_by_account = np.fromiter(
+            (account_ids.get(a.code, 0) for a in sales.accounts), np.int64, len(sales.accounts)
+        )
+        journal_column.append(ids_by_line[line])
+        account_column.append(ids_by_account[account])
+        amount_column.append(amount)
+    if not journal_column:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return np.concatenate(journal_column), np.concatenate(account_column), np.concatenate(amount_column)
+
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_ROW = np.dtype(
+    [("n", ">i2"), ("l1", ">i4"), ("c1", ">i8"), ("l2", ">i4"), ("c2", ">i8"), ("l3", ">i4"), ("c3", ">i8")]
+)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    """``data`` as the async iterable asyncpg's COPY reads (bytes alone would be read as a path)."""
+    yield data
+
+
+def _binary_copy(first: Any, second: Any, third: Any) -> bytes:
+    """Three int64 columns as a PostgreSQL binary COPY stream (three bigint columns per row)."""
+    rows = np.empty(len(first), dtype=_COPY_ROW)
+    rows["n"] = 3
+    rows["l1"] = rows["l2"] = rows["l3"] = 8
+    rows["c1"], rows["c2"], rows["c3"] = first, second, third
+    return _COPY_HEADER + rows.tobytes() + b"\xff\xff"
 
 
 _CHUNK = 5_000  # ids per IN list: far below SQLite's and asyncpg's bind-parameter limits
@@ -249,7 +319,10 @@ _PG_INSERT_JOURNALS = (
 
 
 async def _insert_journals(
-    conn: AsyncConnection, journals: Sequence[Journal], known_ids: Mapping[str, int], hashes: Mapping[str, str]
+    conn: AsyncConnection,
+    journals: Sequence[Journal | BatchedSale],
+    known_ids: Mapping[str, int],
+    hashes: Mapping[str, str],
 ) -> dict[str, int]:
     """Insert journals with one multi-row statement (PostgreSQL: unnest of arrays, elsewhere
     insertmanyvalues), ids assigned in the order given; their ids by uid."""
@@ -290,7 +363,7 @@ async def _insert_journals(
 _Fingerprint = tuple[str, str, frozenset[tuple[str, int]]]
 
 
-def _fingerprint(journal: Journal) -> _Fingerprint:
+def _fingerprint(journal: Journal | BatchedSale) -> _Fingerprint:
     return (str(journal.kind), journal.source_event, frozenset(journal.legs.items()))
 
 

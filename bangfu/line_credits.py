@@ -18,10 +18,12 @@ the ledger; :func:`facts_differing_from_ledger` is the same check, for a store).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,7 +39,8 @@ from bangfu.models import (
 )
 from bangfu.models import Journal as JournalRow
 from bangfu.reports.base import SHANGHAI, parse_line_event
-from bangfu.store import among, pg_unnest_insert
+from bangfu.sale_batch import BatchedSale, SaleBatch, by_batch
+from bangfu.store import among, pg_unnest_columns
 
 LINE_JOURNALS = (JournalKind.SALE, JournalKind.REFUND, JournalKind.TRUE_UP)
 SQLITE_ROWS = 250  # rows per multi-row insert on SQLite (3 parameters each)
@@ -61,31 +64,206 @@ def deltas_of(journals: Iterable[Journal]) -> dict[tuple[int, int], int]:
 
 
 async def credit_households(
-    conn: AsyncConnection, journals: Sequence[Journal], status: Mapping[str, PostStatus] | None = None
+    conn: AsyncConnection,
+    journals: Sequence[Journal | BatchedSale],
+    status: Mapping[str, PostStatus] | None = None,
 ) -> None:
-    """Add what ``journals`` credit households to ``line_household_credits``, in the caller's
-    transaction. ``status`` is :func:`bangfu.ledger.post`'s answer: a journal already in the
-    ledger (``exists``) was counted when it was posted and is skipped."""
-    fresh: dict[str, Journal] = {}
+    """Add what ``journals`` credit households to ``line_household_credits``, and book them in
+    ``cooperative_line_facts`` and ``household_daily_income``, in the caller's transaction.
+    ``status`` is :func:`bangfu.ledger.post`'s answer: a journal already in the ledger
+    (``exists``) was counted when it was posted and is skipped. Batched sales
+    (:class:`bangfu.sale_batch.BatchedSale`) are booked from their batch's arrays, to the same
+    rows as their journals would be."""
+    fresh: dict[str, Journal | BatchedSale] = {}
     for journal in journals:
         if status is None or status.get(journal.uid) == PostStatus.CREATED:
             fresh[journal.uid] = journal
-    await record_cooperative_facts(conn, list(fresh.values()))
-    await record_household_income(conn, list(fresh.values()))
-    deltas = deltas_of(fresh.values())
-    if not deltas:
+    objects = [j for j in fresh.values() if not isinstance(j, BatchedSale)]
+    batched = [_BatchView(sales, indexes) for sales, indexes in by_batch(fresh.values()).items()]
+
+    households = _households_of(objects)
+    for view in batched:
+        households.update(view.households())
+    cooperative_of = await _cooperatives_of(conn, sorted(households))
+    facts = _Columns.of_facts(facts_of(objects, cooperative_of))
+    for view in batched:
+        facts = facts.merged(view.facts(cooperative_of))
+    await _write_facts(conn, facts)
+    credits = _Columns.of_credits(deltas_of(objects))
+    for view in batched:
+        credits = credits.merged(view.credits())
+    await _write_credits(conn, credits)
+    # Last: these rows (household, day) are shared by every worker posting that day's lines, so
+    # a second poster waits here for the first one's commit; the rows above are the lines' own.
+    income = _Columns.of_income(income_of(objects))
+    for view in batched:
+        income = income.merged(view.income())
+    await _write_income(conn, income)
+
+
+async def _cooperatives_of(conn: AsyncConnection, households: Sequence[int]) -> dict[int, int]:
+    cooperative_of: dict[int, int] = {}
+    for offset in range(0, len(households), 5_000):
+        chunk = households[offset : offset + 5_000]
+        found = await conn.execute(
+            select(Household.id, Household.cooperative_id).where(among(conn, Household.id, chunk))
+        )
+        cooperative_of.update({int(h): int(c) for h, c in found if c is not None})
+    return cooperative_of
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Rows to add to a pre-aggregate, as columns: ``keys`` (key columns) and ``values`` (summed
+    columns), rows sorted by key and each key once."""
+
+    keys: tuple[list[Any], ...]
+    values: tuple[list[int], ...]
+
+    def __len__(self) -> int:
+        return len(self.keys[0]) if self.keys else 0
+
+    @classmethod
+    def of(cls, rows: Mapping[tuple[Any, ...], tuple[int, ...]], key_width: int, value_width: int) -> _Columns:
+        ordered = sorted(rows.items())
+        keys = tuple([k[i] for k, _ in ordered] for i in range(key_width))
+        values = tuple([v[i] for _, v in ordered] for i in range(value_width))
+        return cls(keys, values)
+
+    @classmethod
+    def of_facts(cls, facts: Mapping[FactKey, Mapping[str, int]]) -> _Columns:
+        return cls.of({k: tuple(v[name] for name in FACT_MONEY) for k, v in facts.items()}, 3, len(FACT_MONEY))
+
+    @classmethod
+    def of_income(cls, income: Mapping[tuple[int, date], tuple[int, int]]) -> _Columns:
+        return cls.of(income, 2, 2)
+
+    @classmethod
+    def of_credits(cls, deltas: Mapping[tuple[int, int], int]) -> _Columns:
+        return cls.of({k: (v,) for k, v in deltas.items()}, 2, 1)
+
+    def rows(self) -> dict[tuple[Any, ...], tuple[int, ...]]:
+        return dict(zip(zip(*self.keys, strict=True), zip(*self.values, strict=True), strict=True))
+
+    def merged(self, other: _Columns) -> _Columns:
+        """Both sets of rows, a key in both summed."""
+        if not len(other):
+            return self
+        if not len(self):
+            return other
+        rows = self.rows()
+        for key, value in other.rows().items():
+            seen = rows.get(key)
+            rows[key] = value if seen is None else tuple(a + b for a, b in zip(seen, value, strict=True))
+        return _Columns.of(rows, len(self.keys), len(self.values))
+
+
+class _BatchView:
+    """The pre-aggregates of some sales of a :class:`bangfu.sale_batch.SaleBatch`, from its arrays."""
+
+    def __init__(self, sales: SaleBatch, indexes: Sequence[int]) -> None:
+        self.sales = sales
+        self.line, self.account, self.amount = sales.leg_arrays(indexes)
+        accounts = sales.accounts
+        self.household_owner = np.fromiter(
+            (a.owner_id if a.owner_type == "household" and a.owner_id is not None else -1 for a in accounts),
+            np.int64,
+            len(accounts),
+        )
+        self.cooperative_owned = np.fromiter(
+            (a.owner_type == "cooperative" and a.owner_id is not None for a in accounts), bool, len(accounts)
+        )
+        self.role = np.fromiter((_ROLE_COLUMN[account_role(a.code)] for a in accounts), np.int64, len(accounts))
+        lines = sales.lines
+        self.line_id = np.fromiter((line.line_id for line in lines), np.int64, len(lines))
+        self.cooperative = np.fromiter((line.cooperative_id for line in lines), np.int64, len(lines))
+        self.day = np.fromiter(
+            (line.occurred_at.astimezone(SHANGHAI).date().toordinal() for line in lines), np.int64, len(lines)
+        )
+        self.of_household = self.household_owner[self.account] >= 0
+
+    def households(self) -> set[int]:
+        return set(np.unique(self.household_owner[self.account[self.of_household]]).tolist())
+
+    def credits(self) -> _Columns:
+        """(line, household) -> fen credited: :func:`deltas_of`."""
+        legs = self.of_household
+        keys, sums = _group_sum(
+            (self.line_id[self.line[legs]], self.household_owner[self.account[legs]]), -self.amount[legs]
+        )
+        return _Columns((keys[0].tolist(), keys[1].tolist()), (sums.tolist(),))
+
+    def income(self) -> _Columns:
+        """(household, day) -> (trade fen, 0): :func:`income_of` of sale journals."""
+        legs = self.of_household
+        owners = self.household_owner[self.account[legs]]
+        keys, sums = _group_sum((owners, self.day[self.line[legs]]), -self.amount[legs])
+        days = [date.fromordinal(d) for d in keys[1].tolist()]
+        return _Columns((keys[0].tolist(), days), (sums.tolist(), [0] * len(days)))
+
+    def facts(self, cooperative_of: Mapping[int, int]) -> _Columns:
+        """(cooperative, day, line) -> money columns: :func:`facts_of` of sale journals (the
+        line's cooperative is the owner of its retention and collective legs, when it has one)."""
+        count = len(self.sales)
+        booked = np.zeros(count, dtype=bool)
+        booked[self.line[self.cooperative_owned[self.account]]] = True
+        where = np.flatnonzero(booked)
+        position = np.full(count, -1, dtype=np.int64)
+        position[where] = np.arange(len(where))
+        legs = booked[self.line]
+        line, account, amount = self.line[legs], self.account[legs], self.amount[legs]
+        money = np.zeros((len(where), len(FACT_MONEY)), dtype=np.int64)
+        role = self.role[account]
+        np.add.at(money, (position[line], role), np.where(role == _SALES, amount, -amount))
+        home = np.fromiter(
+            (cooperative_of.get(int(h), -1) if h >= 0 else -1 for h in self.household_owner.tolist()),
+            np.int64,
+            len(self.household_owner),
+        )[account]
+        foreign = (home >= 0) & (home != self.cooperative[line])
+        np.add.at(money[:, _TO_NON_MEMBERS], position[line[foreign]], -amount[foreign])
+        keys = (self.cooperative[where], self.day[where], self.line_id[where])
+        order = np.lexsort(keys[::-1])
+        days = [date.fromordinal(d) for d in keys[1][order].tolist()]
+        return _Columns(
+            (keys[0][order].tolist(), days, keys[2][order].tolist()),
+            tuple(money[order, i].tolist() for i in range(len(FACT_MONEY))),
+        )
+
+
+def _group_sum(keys: tuple[Any, Any], values: Any) -> tuple[tuple[Any, Any], Any]:
+    """Rows of two int64 key columns summed by key, sorted by key."""
+    if not len(values):
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty, empty), empty
+    order = np.lexsort((keys[1], keys[0]))
+    first, second, values = keys[0][order], keys[1][order], values[order]
+    starts = np.flatnonzero(np.r_[True, (first[1:] != first[:-1]) | (second[1:] != second[:-1])])
+    return (first[starts], second[starts]), np.add.reduceat(values, starts)
+
+
+async def _write_credits(conn: AsyncConnection, credits: _Columns) -> None:
+    if not len(credits):
         return
-    rows = [{"order_line_id": k[0], "household_id": k[1], "credit_fen": v} for k, v in sorted(deltas.items())]
     if conn.dialect.name == "postgresql":
-        types = {"order_line_id": "bigint", "household_id": "bigint", "credit_fen": "bigint"}
         conflict = (
             "ON CONFLICT (order_line_id, household_id) DO UPDATE "
             "SET credit_fen = line_household_credits.credit_fen + excluded.credit_fen"
         )
-        await pg_unnest_insert(conn, "line_household_credits", rows, types, conflict=conflict)
+        await pg_unnest_columns(
+            conn,
+            "line_household_credits",
+            {"order_line_id": "bigint", "household_id": "bigint", "credit_fen": "bigint"},
+            (*credits.keys, *credits.values),
+            conflict=conflict,
+        )
         return
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+    rows = [
+        {"order_line_id": line, "household_id": household, "credit_fen": fen}
+        for line, household, fen in zip(*credits.keys, *credits.values, strict=True)
+    ]
     for offset in range(0, len(rows), SQLITE_ROWS):
         stmt = sqlite_insert(LineHouseholdCredit).values(rows[offset : offset + SQLITE_ROWS])
         stmt = stmt.on_conflict_do_update(
@@ -173,6 +351,10 @@ def account_role(code: str) -> str:
 
 
 FactKey = tuple[int, date, int]  # cooperative, local day, order line
+# The FACT_MONEY column each account role books to (a sale's receivable: "sales").
+_ROLE_COLUMN = {"receivable": 0, **{name: FACT_MONEY.index(name) for name in FACT_MONEY}}
+_SALES = 0
+_TO_NON_MEMBERS = FACT_MONEY.index("to_non_members")
 
 
 def facts_of(journals: Iterable[Journal], cooperative_of: Mapping[int, int]) -> dict[FactKey, dict[str, int]]:
@@ -229,28 +411,25 @@ def _households_of(journals: Iterable[Journal]) -> set[int]:
 
 async def record_cooperative_facts(conn: AsyncConnection, journals: Sequence[Journal]) -> None:
     """Add newly posted ``journals`` to ``cooperative_line_facts``, in the caller's transaction
-    (called by :func:`credit_households` with the journals :func:`bangfu.ledger.post` created)."""
-    households = sorted(_households_of(journals))
-    cooperative_of: dict[int, int] = {}
-    for offset in range(0, len(households), 5_000):
-        chunk = households[offset : offset + 5_000]
-        found = await conn.execute(
-            select(Household.id, Household.cooperative_id).where(among(conn, Household.id, chunk))
-        )
-        cooperative_of.update({int(h): int(c) for h, c in found if c is not None})
-    facts = facts_of(journals, cooperative_of)
-    if not facts:
+    (:func:`credit_households` books the journals :func:`bangfu.ledger.post` created)."""
+    cooperative_of = await _cooperatives_of(conn, sorted(_households_of(journals)))
+    await _write_facts(conn, _Columns.of_facts(facts_of(journals, cooperative_of)))
+
+
+async def _write_facts(conn: AsyncConnection, facts: _Columns) -> None:
+    if not len(facts):
         return
-    rows = [{"cooperative_id": k[0], "day": k[1], "order_line_id": k[2], **money} for k, money in sorted(facts.items())]
     if conn.dialect.name == "postgresql":
         types = {"cooperative_id": "bigint", "day": "date", "order_line_id": "bigint"}
         types |= dict.fromkeys(FACT_MONEY, "bigint")
         adds = ", ".join(f"{name} = cooperative_line_facts.{name} + excluded.{name}" for name in FACT_MONEY)
         conflict = f"ON CONFLICT (cooperative_id, day, order_line_id) DO UPDATE SET {adds}"
-        await pg_unnest_insert(conn, "cooperative_line_facts", rows, types, conflict=conflict)
+        await pg_unnest_columns(conn, "cooperative_line_facts", types, (*facts.keys, *facts.values), conflict=conflict)
         return
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+    names = ("cooperative_id", "day", "order_line_id", *FACT_MONEY)
+    rows = [dict(zip(names, row, strict=True)) for row in zip(*facts.keys, *facts.values, strict=True)]
     per_statement = max(1, 990 // (3 + len(FACT_MONEY)))  # inside SQLite's bind-parameter limit
     table = CooperativeLineFact.__table__
     for offset in range(0, len(rows), per_statement):
@@ -366,12 +545,12 @@ def income_of(journals: Iterable[Journal]) -> dict[tuple[int, date], tuple[int, 
 
 async def record_household_income(conn: AsyncConnection, journals: Sequence[Journal]) -> None:
     """Add newly posted ``journals`` to ``household_daily_income``, in the caller's transaction."""
-    income = income_of(journals)
-    if not income:
+    await _write_income(conn, _Columns.of_income(income_of(journals)))
+
+
+async def _write_income(conn: AsyncConnection, income: _Columns) -> None:
+    if not len(income):
         return
-    rows = [
-        {"household_id": k[0], "day": k[1], "trade_fen": v[0], "surplus_fen": v[1]} for k, v in sorted(income.items())
-    ]
     if conn.dialect.name == "postgresql":
         types = {"household_id": "bigint", "day": "date", "trade_fen": "bigint", "surplus_fen": "bigint"}
         conflict = (
@@ -379,10 +558,15 @@ async def record_household_income(conn: AsyncConnection, journals: Sequence[Jour
             "trade_fen = household_daily_income.trade_fen + excluded.trade_fen, "
             "surplus_fen = household_daily_income.surplus_fen + excluded.surplus_fen"
         )
-        await pg_unnest_insert(conn, "household_daily_income", rows, types, conflict=conflict)
+        columns = (*income.keys, *income.values)
+        await pg_unnest_columns(conn, "household_daily_income", types, columns, conflict=conflict)
         return
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+    rows = [
+        {"household_id": household, "day": day, "trade_fen": trade, "surplus_fen": surplus}
+        for household, day, trade, surplus in zip(*income.keys, *income.values, strict=True)
+    ]
     for offset in range(0, len(rows), 200):
         stmt = sqlite_insert(HouseholdDailyIncome).values(rows[offset : offset + 200])
         stmt = stmt.on_conflict_do_update(

@@ -306,3 +306,48 @@ def _guaranteed(draws: Mapping[int, int], lots: Mapping[int, Sequence[Contributi
             else:
                 exact[c.household_id] = (seen[0] * delivered + num * seen[1], seen[1] * delivered)
     return {hid: num // den for hid, (num, den) in exact.items()}
+
+
+@dataclass(frozen=True)
+class PlanWeights:
+    """A :class:`SplitPlan` as plain sequences, for splitting many nets at once
+    (:class:`bangfu.sale_batch.SaleBatch`): the same floors, in the same order."""
+
+    pools: tuple[int, ...]  # basis points of the net per pool, indexed as below
+    named: int  # the pool the leftover fen go to
+    retention_pool: int
+    collective_pool: int
+    bonus_pool: int
+    households_pool: int
+    households: tuple[int, ...]  # household ids, in the order a split lists them
+    shares: tuple[int, ...]  # their weights in the household pool
+    orphan: int  # the weight of draws with no weighed delivery (to the named party)
+    bonuses: tuple[int, ...]  # their weights in the bonus pool (0 unless priority)
+    guaranteed: tuple[int, ...]  # guaranteed price of their units in the draws
+
+    @property
+    def plain(self) -> bool:
+        """No negative weight or pool: :func:`bangfu.money.split_largest_remainder` would refuse
+        one, so such a plan is split the one-line way, which raises as it always did."""
+        return min((*self.pools, *self.shares, self.orphan, *self.bonuses), default=0) >= 0
+
+
+_POOL_ORDER = (_Pool.RETENTION, _Pool.COLLECTIVE, _Pool.BONUS, _Pool.HOUSEHOLDS)
+
+
+def plan_weights(plan: SplitPlan) -> PlanWeights:
+    """``plan`` as :class:`PlanWeights` (households in :meth:`SplitPlan.split`'s order)."""
+    households = tuple(plan.categories)
+    return PlanWeights(
+        pools=tuple(plan.pools[pool] for pool in _POOL_ORDER),
+        named=_POOL_ORDER.index(plan.named),
+        retention_pool=0,
+        collective_pool=1,
+        bonus_pool=2,
+        households_pool=3,
+        households=households,
+        shares=tuple(plan.shares[hid] for hid in households),
+        orphan=plan.shares[_LEFTOVER],
+        bonuses=tuple(plan.bonuses.get(hid, 0) for hid in households),
+        guaranteed=tuple(plan.guaranteed.get(hid, 0) for hid in households),
+    )

@@ -5,8 +5,11 @@ and rolls back on error). Each works in batches with a constant number of statem
 discovery is three set-based statements per chunk of the change queue (:mod:`workers.changes`),
 the due lines are read with one joined select (locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
 so concurrent workers take different lines), their inputs with one select per input table, the
-journals go through one batched :func:`bangfu.ledger.post`, and the state rows are written back
-with one executemany.
+state rows are written back with one statement (an executemany on SQLite), and then the journals
+go through one batched :func:`bangfu.ledger.post` (last: it takes the ledger's chain head, which
+another worker's posting waits on until this transaction commits). A line's first posting, the
+common case, is computed with its batch's (:class:`bangfu.sale_batch.SaleBatch`); every other
+journal is built line by line.
 
 What is already posted for a line is never summed from the journals. ``line_accounting`` keeps
 the full (unrefunded) journal last posted for the line, ``desired_legs``, and the refunded part

@@ -39,7 +39,7 @@ from bangfu.ledger import (
 )
 from bangfu.money import split_largest_remainder
 from bangfu.policy import BP_WHOLE, Policy, PolicyError
-from bangfu.split import Contribution, LineFees, SplitError, SplitPlan, estimate_fees, plan_split
+from bangfu.split import Contribution, LineFees, SplitError, SplitPlan, estimate_fees, plan_split, plan_weights
 
 PENDING = "pending"
 POSTED = "posted"
@@ -199,6 +199,14 @@ class BatchCache:
 
     plans: dict[tuple[Any, ...], SplitPlan] = field(default_factory=dict)  # by coop, policy, draws
     lots_json: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict)  # by draws
+    plain_plans: dict[tuple[Any, ...], bool] = field(default_factory=dict)  # by the plans' keys
+
+    def plain(self, key: tuple[Any, ...], plan: SplitPlan) -> bool:
+        """Whether the plan under ``key`` splits without refusing a weight (PlanWeights.plain)."""
+        known = self.plain_plans.get(key)
+        if known is None:
+            known = self.plain_plans[key] = plan_weights(plan).plain
+        return known
 
 
 def desired_journal(state: LineState, inp: LineInputs, cache: BatchCache | None = None) -> Desired:
@@ -254,6 +262,49 @@ def desired_journal(state: LineState, inp: LineInputs, cache: BatchCache | None 
     return Desired(status, journal.legs, journal, hashed, source)
 
 
+@dataclass(frozen=True)
+class PlainSale:
+    """A cooperative line whose full journal :class:`bangfu.sale_batch.SaleBatch` computes with
+    its batch's: what :func:`desired_journal` would read, computed once."""
+
+    fees: LineFees
+    host_id: int | None
+    fees_source: str
+    fingerprint: str
+    plan: SplitPlan
+    plan_key: tuple[Any, ...]
+
+
+def plain_sale(state: LineState, inp: LineInputs, cache: BatchCache) -> PlainSale | None:
+    """The line's inputs when its full journal is a plain cooperative sale (paid, draws, a policy,
+    a split plan without errors, a commission only with a host), else None: then
+    :func:`desired_journal` says what it is (waiting, failed, not split, nothing to post).
+    ``tests/workers/test_posting_rules.py`` checks the batch's journals against it."""
+    if (
+        state.supplier_id is None
+        or state.supplier_kind is not SupplierKind.COOPERATIVE
+        or state.cooperative_id is None
+        or not inp.draws
+        or inp.policy is None
+        or state.paid_fen <= 0
+        or state.paid_at.utcoffset() is None
+    ):
+        return None
+    fees, host_id, source = line_fees(state, inp)
+    if fees.host_commission_fen and host_id is None:
+        return None
+    key = (state.cooperative_id, inp.policy_version, *sorted(inp.draws.items()))
+    plan = cache.plans.get(key)
+    if plan is None:
+        try:
+            plan = cache.plans[key] = plan_split(inp.draws, inp.lots, inp.policy)
+        except (LedgerError, SplitError, PolicyError):
+            return None
+    if not cache.plain(key, plan):
+        return None
+    return PlainSale(fees, host_id, source, fingerprint(state, inp, fees, host_id, source, cache), plan, key)
+
+
 def _fee_list(fees: LineFees) -> list[int]:
     return [fees.platform_fee_fen, fees.payment_fee_fen, fees.host_commission_fen, fees.logistics_fen]
 
@@ -299,13 +350,25 @@ def fingerprint(
         parts = encode(doc["draws"]), encode(doc["lots"])
         if cache is not None:
             cache.lots_json[key] = parts
+    fee_list = (
+        f"[{_number(fees.platform_fee_fen)}, {_number(fees.payment_fee_fen)}, "
+        f"{_number(fees.host_commission_fen)}, {_number(fees.logistics_fen)}]"
+    )
     text = (
-        f'{{"cooperative": {encode(state.cooperative_id)}, "draws": {parts[0]}, "fees": {encode(_fee_list(fees))}, '
-        f'"fees_source": {encode(source)}, "host": {encode(host_id)}, "lots": {parts[1]}, '
-        f'"paid": {encode(state.paid_fen)}, "policy": {encode(inp.policy_version)}, '
-        f'"supplier": {encode(state.supplier_id)}}}'
+        f'{{"cooperative": {_number(state.cooperative_id)}, "draws": {parts[0]}, "fees": {fee_list}, '
+        f'"fees_source": {_SOURCES.get(source) or encode(source)}, "host": {_number(host_id)}, "lots": {parts[1]}, '
+        f'"paid": {_number(state.paid_fen)}, "policy": {_number(inp.policy_version)}, '
+        f'"supplier": {_number(state.supplier_id)}}}'
     )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_SOURCES = {"bill": '"bill"', "estimate": '"estimate"'}  # the JSON of the two fee sources
+
+
+def _number(value: int | None) -> str:
+    """An int or None as JSON writes it (the text of ``json.dumps``, without its per-call setup)."""
+    return "null" if value is None else int.__repr__(value)
 
 
 def trueup_time(state: LineState, inp: LineInputs) -> datetime:
