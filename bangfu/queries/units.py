@@ -17,15 +17,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import unit_purchases
 from bangfu.clock import SHANGHAI
-from bangfu.enums import RefundStatus
-from bangfu.models import Order, PurchasingUnit, Refund, Shop, UnitTarget
+from bangfu.models import PurchasingUnit, UnitTarget
 from bangfu.reports.base import Period, local_midnight
-from bangfu.reports.reserved import reserved_share
+from bangfu.reports.reserved import reserved_share, year_facts
 from bangfu.scope import Scope
 
 
@@ -118,7 +117,10 @@ async def unit_progress(
     ).first()
     if unit is None:
         return None
-    report = await reserved_share(conn, year_period(year))
+    # One read of the year's unit purchases serves the report (rate, rank) and this unit's own
+    # figures, chart and order list.
+    facts = await year_facts(conn, year)
+    report = await reserved_share(conn, year_period(year), facts=facts)
     ranked = sum(1 for r in report.rows if r["rank"] is not None)
     found = next((r for r in report.rows if r["code"] == unit.code), None)
     target = await conn.scalar(
@@ -143,33 +145,19 @@ async def unit_progress(
         purchases_fen=int(found["purchases"]) if found else 0,
     )
     period = year_period(year)
-    in_year = and_(Order.purchasing_unit_id == unit_id, Order.paid_at >= period.start, Order.paid_at < period.end)
-    refund_join = (Refund.shop_id == Order.shop_id) & (Refund.platform_order_id == Order.platform_order_id)
-    facts = await unit_purchases.load(conn, in_year)
-    split = unit_purchases.parts(*facts)
+    own = [order for order in facts[0] if order.unit_id == unit_id]
+    own_ids = {order.id for order in own}
+    split = unit_purchases.parts(own, (ln for ln in facts[1] if ln.order_id in own_ids))
     by_month: dict[str, int] = defaultdict(int)  # the 帮扶 part, by local payment month
-    for order in facts[0]:
+    for order in own:
         by_month[_month_of(order.paid_at)] += split[order.id].certified_fen
     monthly = [(m, by_month.get(m, 0)) for m in period.months()]
-    total = len(facts[0])
-    refunds = (
-        select(func.coalesce(func.sum(Refund.amount_fen), 0))
-        .where(refund_join, Refund.status == RefundStatus.SUCCEEDED)
-        .correlate(Order)
-        .scalar_subquery()
-    )
+    newest_first = sorted(own, key=lambda o: (o.paid_at, o.id), reverse=True)
     orders = [
-        UnitOrder(int(oid), str(pid), str(shop), paid_at, int(paid), int(refunded or 0), split[int(oid)].certified_fen)
-        for oid, pid, shop, paid_at, paid, refunded in await conn.execute(
-            select(Order.id, Order.platform_order_id, Shop.name, Order.paid_at, Order.paid_fen, refunds)
-            .join(Shop, Shop.id == Order.shop_id)
-            .where(in_year)
-            .order_by(Order.paid_at.desc(), Order.id.desc())
-            .offset(offset)
-            .limit(limit)
-        )
+        UnitOrder(o.id, o.ref, o.shop, o.paid_at, o.paid_fen, o.refunded_fen, split[o.id].certified_fen)
+        for o in newest_first[offset : offset + limit]
     ]
-    return UnitProgress(row, year, ranked, monthly, orders, total)
+    return UnitProgress(row, year, ranked, monthly, orders, len(own))
 
 
 def as_json(progress: UnitProgress) -> dict[str, Any]:

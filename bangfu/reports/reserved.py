@@ -15,12 +15,14 @@ amount); the ranking is advisory (DOMAIN.md report 5).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import unit_purchases
+from bangfu.agreements import LineFact, OrderFact
 from bangfu.i18n import MESSAGES, t
 from bangfu.models import Order, PurchasingUnit, UnitTarget
 from bangfu.reports.base import Period, Report, column, local_midnight, ratio, totals_of
@@ -35,12 +37,23 @@ MESSAGES.update(
 )
 
 
-async def reserved_share(conn: AsyncConnection, period: Period) -> Report:
-    year = period.year
-    start = local_midnight(period.first_day.replace(month=1, day=1))
-    end = local_midnight(period.first_day.replace(year=year + 1, month=1, day=1))
+async def year_facts(conn: AsyncConnection, year: int) -> tuple[list[OrderFact], list[LineFact]]:
+    """Every unit's orders paid in ``year`` (Asia/Shanghai) with their lines: the report's input."""
+    start = local_midnight(date(year, 1, 1))
+    end = local_midnight(date(year + 1, 1, 1))
     in_year = and_(Order.paid_at >= start, Order.paid_at < end, Order.purchasing_unit_id.is_not(None))
-    bought = unit_purchases.tally(*await unit_purchases.load(conn, in_year))
+    return await unit_purchases.load(conn, in_year)
+
+
+async def reserved_share(
+    conn: AsyncConnection, period: Period, *, facts: tuple[list[OrderFact], list[LineFact]] | None = None
+) -> Report:
+    """The report for ``period``'s year; ``facts`` are :func:`year_facts` of that year when the
+    caller has already read them (the unit's page uses them for its own figures too)."""
+    year = period.year
+    if facts is None:
+        facts = await year_facts(conn, year)
+    bought = unit_purchases.tally(*facts)
     targets = {
         int(unit): int(target)
         for unit, target in await conn.execute(
