@@ -111,6 +111,15 @@ async def test_only_certified_lines_count_and_the_parts_add_up(world: World, cli
                 .where(*in_year, Refund.status == RefundStatus.SUCCEEDED)
             )
             progress = await unit_progress(conn, Scope.admin(), own, YEAR, limit=100_000)
+            page2 = await unit_progress(conn, Scope.admin(), own, YEAR, offset=3, limit=4)
+            newest_first = [
+                (int(oid), int(fen))
+                for oid, fen in await conn.execute(
+                    select(Order.id, Order.paid_fen)
+                    .where(*in_year, Order.purchasing_unit_id == own)
+                    .order_by(Order.paid_at.desc(), Order.id.desc())
+                )
+            ]
     finally:
         await engine.dispose()
     for r in report.rows:
@@ -124,6 +133,11 @@ async def test_only_certified_lines_count_and_the_parts_add_up(world: World, cli
     assert progress is not None and progress.unit.executed_fen == row["executed"]
     assert sum(o.certified_fen for o in progress.orders) == row["executed"]
     assert sum(fen for _, fen in progress.monthly) == row["executed"]
+    # The order list: every order of the unit's year, newest first, paged.
+    assert progress.orders_total == len(newest_first) == len(progress.orders) > 7
+    assert [(o.order_id, o.paid_fen) for o in progress.orders] == newest_first
+    assert page2 is not None and page2.orders_total == len(newest_first)
+    assert [o.order_id for o in page2.orders] == [oid for oid, _ in newest_first[3:7]]
 
     await login(client, "unit")
     text = await (await client.get(f"/units/{own}?year={YEAR}")).text()
