@@ -66,10 +66,22 @@ class LineChange(IdMixin, Base):
     """
 
     __tablename__ = "line_changes"
-    __table_args__ = (Index("ix_line_changes_stage_id", "stage", "id"),)
+    __table_args__ = (
+        Index("ix_line_changes_stage_id", "stage", "id"),
+        # The lot draws count and read a SKU's queued lines (migration 0037).
+        Index(
+            "ix_line_changes_allocate_sku",
+            "sku_id",
+            postgresql_where=text("stage = 'allocate'"),
+            sqlite_where=text("stage = 'allocate'"),
+        ),
+    )
 
     stage: Mapped[str] = mapped_column(String(16))  # attribute | allocate | post
     order_line_id: Mapped[int] = mapped_column(IdType, index=True)
+    # The line's SKU when the change was queued (NULL for a bill's ``post`` rows); a change of
+    # the SKU queues the line again with the new one.
+    sku_id: Mapped[int | None] = mapped_column(IdType)
 
 
 class LineAccounting(IdMixin, Base):
