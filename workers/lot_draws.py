@@ -216,12 +216,25 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
     #    many SKUs as the batch needs, read through their queue rows.
     skus: list[int] = []
     wanted = 0
-    stocked: list[int] = list(await conn.scalars(select(stock.c.sku_id).order_by(stock.c.sku_id)))
+    # The queue's length, counted up to a batch: a short queue (an idle run's, or a last pass's)
+    # is looked up for every SKU at once, an empty one not at all.
+    queued_rows = int(
+        await conn.scalar(
+            select(func.count()).select_from(
+                select(LineChange.id).where(LineChange.stage == changes.ALLOCATE).limit(limit + 1).subquery()
+            )
+        )
+        or 0
+    )
+    stocked: list[int] = (
+        list(await conn.scalars(select(stock.c.sku_id).order_by(stock.c.sku_id))) if queued_rows else []
+    )
+    group_size = _SKU_GROUP if queued_rows > limit else max(1, len(stocked))
     bounds: list[tuple[int, int]] = []  # (SKU, its queue rows) looked up and not counted yet
     walked = 0  # SKUs of ``stocked`` looked up
     while wanted < limit and (bounds or walked < len(stocked)):
         while walked < len(stocked) and sum(count for _sku, count in bounds) < limit - wanted:
-            group = stocked[walked : walked + _SKU_GROUP]
+            group = stocked[walked : walked + group_size]
             walked += len(group)
             per_sku: dict[int, int] = {
                 sku_id: count
@@ -449,6 +462,7 @@ async def return_refunded_units(
             Order.status,
             OrderLine.quantity,
             OrderLine.paid_fen,
+            Refund.modified_at,
         )
         .join(OrderLine, OrderLine.id == Refund.order_line_id)
         .join(Order, Order.id == OrderLine.order_id)
@@ -464,7 +478,26 @@ async def return_refunded_units(
     )
     if shop_id is not None:
         query = query.where(Refund.shop_id == shop_id)
-    refunds = list(await conn.execute(query))
+    # The refunds that may put units back first, from the refunds table and the closed orders
+    # (a partial index) alone; then the rules above for those refunds only, by id (joined to
+    # their lines and orders row by row, not by scanning every line of the store).
+    closed_lines = (
+        select(OrderLine.id).join(Order, Order.id == OrderLine.order_id).where(Order.status == OrderStatus.CLOSED)
+    )
+    succeeded = select(Refund.id).where(
+        Refund.status == RefundStatus.SUCCEEDED,
+        or_(Refund.with_return.is_(True), Refund.order_line_id.in_(closed_lines)),
+        or_(Refund.quantity > 0, Refund.quantity.is_(None)),
+    )
+    if shop_id is not None:
+        succeeded = succeeded.where(Refund.shop_id == shop_id)
+    candidates = sorted(int(refund) for refund in await conn.scalars(succeeded))
+    refunds = []
+    for start in range(0, len(candidates), _CHUNK):
+        refunds += list(await conn.execute(query.where(among(conn, Refund.id, candidates[start : start + _CHUNK]))))
+    if len(candidates) > _CHUNK:  # the batch's order across the chunks: by line, time, id
+        refunds.sort(key=lambda row: (row[1], row[8], row[0]))
+        refunds = refunds[:limit]
     stats.examined = len(refunds)
     if not refunds:
         return stats
@@ -502,7 +535,7 @@ async def return_refunded_units(
                 refunds_done.add(key.split(":lot:", 1)[0])
     inserts: list[dict[str, Any]] = []
     deltas: dict[int, int] = defaultdict(int)
-    for refund_id, refund_line, quantity, amount, with_return, status, line_quantity, line_paid in refunds:
+    for refund_id, refund_line, quantity, amount, with_return, status, line_quantity, line_paid, _at in refunds:
         if refund_line is None:
             continue
         line_id = refund_line

@@ -18,6 +18,11 @@ the line's own ``sku_id``. Rows of other stages carry the line's SKU too (NULL f
 
 Existing ``allocate`` rows get their line's SKU here.
 
+**Closed orders.** The return of refunded units (``workers.lot_draws.return_refunded_units``)
+runs on every pass; it looked at every succeeded refund joined with its line and order to find
+the few that put units back (sent back, or of an order closed after payment). A partial index on
+the closed orders lets it pick those refunds from the refunds table alone.
+
 **Session summaries, line by line.** ``bangfu.session_summaries.refresh`` recomputed every
 marked session whole from its lines, on every pass of the pipeline (and in the attribution
 stage), joining each line with its order, refunds and household credits: at 200,000 lines a
@@ -215,12 +220,20 @@ def upgrade() -> None:
     )
     for statement in _PG_UP if pg else _sqlite(sku=True):
         op.execute(statement)
+    op.create_index(
+        "ix_orders_closed",
+        "orders",
+        ["id"],
+        postgresql_where=sa.text("status = 'closed'"),
+        sqlite_where=sa.text("status = 'closed'"),
+    )
 
 
 def downgrade() -> None:
     pg = op.get_bind().dialect.name == "postgresql"
     for statement in _PG_DOWN if pg else _sqlite(sku=False):
         op.execute(statement)
+    op.drop_index("ix_orders_closed", table_name="orders")
     op.drop_index("ix_line_changes_allocate_sku", table_name="line_changes")
     # In place on SQLite too (3.35+): a copied table would break the triggers that write it.
     op.execute("ALTER TABLE line_changes DROP COLUMN sku_id")
