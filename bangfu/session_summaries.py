@@ -2,26 +2,35 @@
 
 What a session list row and the session page headline show (GMV, paid orders, buyers, units,
 orders by confidence, refunds, the net passed to households) used to be grouped from every
-attributed line of the period on each request. Distinct orders and buyers cannot be added up,
-and the inputs change outside posting, so the figures are kept per session and recomputed whole:
+attributed line of the period on each request. The inputs change outside posting, so the
+figures are kept per session, and refreshed from what changed, line by line:
 
-- Database triggers (migration 0025) write a marker row into ``session_summary_dirty`` for each
-  session a change of an input touches (an attribution made, redone or removed; a line's paid
-  amount, quantity or order; an order's payment or buyer; a refund; a household credit), in the
-  transaction of the change. No writer can forget it: the sync, the webhooks, the attribution
-  stage and posting all go through the same tables.
+- Database triggers (migration 0025, pairs since 0037) write a marker row into
+  ``session_summary_dirty`` for each (session, line) a change of an input touches (an
+  attribution made, redone or removed; a line's paid amount, quantity or order; an order's
+  payment or buyer; a refund; a household credit), in the transaction of the change. No writer
+  can forget it: the sync, the webhooks, the attribution stage and posting all go through the
+  same tables.
 - :func:`figures` reads a session's summary row only while the session has no marker (both in
   one statement, so one snapshot); a marked session is computed from its lines
   (:func:`compute`, the report's own sums). So a page is exact whatever has not been refreshed.
-- :func:`refresh` recomputes the marked sessions and deletes the markers it read. The
+- ``session_line_facts`` (migration 0037) holds what each attributed line adds to its session:
+  its session, order, buyer, confidence, whether its order is paid, paid amount, units,
+  succeeded refunds and net household credits. :func:`refresh` recomputes the facts of the
+  marked lines only (a marker without a line, written before 0037, stands for every line of its
+  session), so only those lines are joined with their orders, refunds and credits; then it
+  rewrites each marked session's row from its facts (:func:`from_facts`): the sums, and the
+  distinct orders and buyers, which do not add up, counted over that one narrow table. The
   attribution stage runs it at the end of its transaction (``workers.attribution``) and the
   pipeline after each pass (``workers.pipeline``), so markers left by sync and posting are
   cleared within a pass.
 
-Concurrency (PostgreSQL, read committed): a refresh first locks the sessions' summary rows, so
-a second refresh of the same session waits and then computes from a snapshot that includes the
-first one's commit; it deletes only the markers it read, and a change committed after it read
-them keeps its own marker. A reader therefore never takes a row that misses a committed change.
+Concurrency (PostgreSQL, read committed): a refresh first locks the summary rows of every
+session its lines were or are in (their facts' session and their attribution's), before it
+writes any fact, so a second refresh of the same session, or of the same line, waits and then
+reads facts and lines that include the first one's commit; it deletes only the markers it read,
+and a change committed after it read them keeps its own marker. A reader therefore never takes
+a row that misses a committed change.
 """
 
 from __future__ import annotations

@@ -62,7 +62,9 @@ class LineChange(IdMixin, Base):
     ``post``; a SKU's first lot queues its undrawn lines for ``allocate``. A stage deletes a
     row only once its line is no longer due for that stage (a line another worker holds, or one
     waiting for stock, keeps its row), so a change that arrives while a stage runs leaves a row
-    of its own behind. ``bangfu verify`` checks that every due line is queued.
+    of its own behind. ``bangfu verify`` checks that every due line is queued. Each row names
+    the line's SKU when it was queued (migration 0037), so the lot draws count and read a SKU's
+    queued lines through a partial index instead of joining every queued line.
     """
 
     __tablename__ = "line_changes"
