@@ -16,7 +16,8 @@ has a row naming its current SKU, and a row naming an old SKU is only ever read 
 the line's own ``sku_id``. Rows of other stages carry the line's SKU too (NULL for the bills'
 ``post`` rows): one column written the same way everywhere.
 
-Existing ``allocate`` rows get their line's SKU here.
+Existing ``allocate`` rows get their line's SKU here (the other stages' rows stay without one:
+nothing reads it there).
 
 **Closed orders.** The return of refunded units (``workers.lot_draws.return_refunded_units``)
 runs on every pass; it looked at every succeeded refund joined with its line and order to find
@@ -203,6 +204,7 @@ def _sqlite(sku: bool) -> list[str]:
 
 _BACKFILL = (
     "UPDATE line_changes SET sku_id = (SELECT l.sku_id FROM order_lines AS l WHERE l.id = line_changes.order_line_id)"
+    " WHERE stage = 'allocate'"
 )
 
 
