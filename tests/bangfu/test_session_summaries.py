@@ -303,7 +303,7 @@ FACTS_MIGRATION = Path(summaries.__file__).parent / "migrations" / "versions" / 
 
 
 async def _facts(conn: AsyncConnection) -> dict[int, tuple[Any, ...]]:
-    query = select(SessionLineFacts).order_by(SessionLineFacts.order_line_id)
+    query = select(*SessionLineFacts.__table__.columns).order_by(SessionLineFacts.order_line_id)
     return {int(row[0]): tuple(row) for row in await conn.execute(query)}
 
 
