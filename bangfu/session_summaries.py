@@ -2,26 +2,35 @@
 
 What a session list row and the session page headline show (GMV, paid orders, buyers, units,
 orders by confidence, refunds, the net passed to households) used to be grouped from every
-attributed line of the period on each request. Distinct orders and buyers cannot be added up,
-and the inputs change outside posting, so the figures are kept per session and recomputed whole:
+attributed line of the period on each request. The inputs change outside posting, so the
+figures are kept per session, and refreshed from what changed, line by line:
 
-- Database triggers (migration 0025) write a marker row into ``session_summary_dirty`` for each
-  session a change of an input touches (an attribution made, redone or removed; a line's paid
-  amount, quantity or order; an order's payment or buyer; a refund; a household credit), in the
-  transaction of the change. No writer can forget it: the sync, the webhooks, the attribution
-  stage and posting all go through the same tables.
+- Database triggers (migration 0025, pairs since 0037) write a marker row into
+  ``session_summary_dirty`` for each (session, line) a change of an input touches (an
+  attribution made, redone or removed; a line's paid amount, quantity or order; an order's
+  payment or buyer; a refund; a household credit), in the transaction of the change. No writer
+  can forget it: the sync, the webhooks, the attribution stage and posting all go through the
+  same tables.
 - :func:`figures` reads a session's summary row only while the session has no marker (both in
   one statement, so one snapshot); a marked session is computed from its lines
   (:func:`compute`, the report's own sums). So a page is exact whatever has not been refreshed.
-- :func:`refresh` recomputes the marked sessions and deletes the markers it read. The
+- ``session_line_facts`` (migration 0037) holds what each attributed line adds to its session:
+  its session, order, buyer, confidence, whether its order is paid, paid amount, units,
+  succeeded refunds and net household credits. :func:`refresh` recomputes the facts of the
+  marked lines only (a marker without a line, written before 0037, stands for every line of its
+  session), so only those lines are joined with their orders, refunds and credits; then it
+  rewrites each marked session's row from its facts (:func:`from_facts`): the sums, and the
+  distinct orders and buyers, which do not add up, counted over that one narrow table. The
   attribution stage runs it at the end of its transaction (``workers.attribution``) and the
   pipeline after each pass (``workers.pipeline``), so markers left by sync and posting are
   cleared within a pass.
 
-Concurrency (PostgreSQL, read committed): a refresh first locks the sessions' summary rows, so
-a second refresh of the same session waits and then computes from a snapshot that includes the
-first one's commit; it deletes only the markers it read, and a change committed after it read
-them keeps its own marker. A reader therefore never takes a row that misses a committed change.
+Concurrency (PostgreSQL, read committed): a refresh first locks the summary rows of every
+session its lines were or are in (their facts' session and their attribution's), before it
+writes any fact, so a second refresh of the same session, or of the same line, waits and then
+reads facts and lines that include the first one's commit; it deletes only the markers it read,
+and a change committed after it read them keeps its own marker. A reader therefore never takes
+a row that misses a committed change.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
-from sqlalchemy import case, delete, distinct, exists, func, select
+from sqlalchemy import String, and_, case, cast, delete, distinct, exists, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,12 +51,14 @@ from bangfu.models import (
     Order,
     OrderLine,
     Refund,
+    SessionLineFacts,
     SessionSummary,
     SessionSummaryDirty,
 )
 from bangfu.store import among
 
 _CHUNK = 500
+_LINES = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,13 +218,117 @@ def _upsert(conn: AsyncConnection, rows: list[dict[str, int]]) -> Any:
     )
 
 
+def _facts_of(conn: AsyncConnection, lines: Sequence[int]) -> Any:
+    """``SELECT`` of the facts rows of these lines (those attributed to a session), the columns
+    of ``session_line_facts`` in order: only these lines are joined with their orders, refunds
+    and credits."""
+    refunds = (
+        select(func.coalesce(func.sum(Refund.amount_fen), 0))
+        .where(Refund.order_line_id == LineAttribution.order_line_id, Refund.status == RefundStatus.SUCCEEDED)
+        .scalar_subquery()
+    )
+    credits = (
+        select(func.coalesce(func.sum(LineHouseholdCredit.credit_fen), 0))
+        .where(LineHouseholdCredit.order_line_id == LineAttribution.order_line_id)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            LineAttribution.order_line_id,
+            LineAttribution.session_id,
+            OrderLine.order_id,
+            Order.buyer_ref,
+            cast(LineAttribution.confidence, String),
+            case((Order.paid_at.is_(None), 0), else_=1),
+            OrderLine.paid_fen,
+            OrderLine.quantity,
+            refunds,
+            credits,
+        )
+        .join(OrderLine, OrderLine.id == LineAttribution.order_line_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(among(conn, LineAttribution.order_line_id, lines), LineAttribution.session_id.is_not(None))
+    )
+
+
+_FACT_COLUMNS = (
+    "order_line_id",
+    "session_id",
+    "order_id",
+    "buyer_ref",
+    "confidence",
+    "paid",
+    "paid_fen",
+    "quantity",
+    "refunds_fen",
+    "net_households_fen",
+)
+
+
+async def _write_facts(conn: AsyncConnection, lines: Sequence[int]) -> None:
+    """Recompute the facts rows of ``lines`` (a line no longer attributed loses its row)."""
+    for start in range(0, len(lines), _LINES):
+        chunk = lines[start : start + _LINES]
+        await conn.execute(
+            delete(SessionLineFacts)
+            .where(among(conn, SessionLineFacts.order_line_id, chunk))
+            .execution_options(synchronize_session=False)
+        )
+        await conn.execute(insert(SessionLineFacts).from_select(list(_FACT_COLUMNS), _facts_of(conn, chunk)))
+
+
+async def from_facts(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, SessionFigures]:
+    """The figures of these sessions from ``session_line_facts`` (sessions without a row are
+    left out): equal to :func:`compute` once the facts of every changed line are recomputed."""
+    facts = SessionLineFacts
+    paid = facts.paid == 1
+
+    def orders_of(*confidences: AttributionConfidence) -> Any:
+        chosen = facts.confidence.in_([c.value for c in confidences])
+        return func.count(distinct(case((and_(paid, chosen), facts.order_id))))
+
+    def gmv_of(confidence: AttributionConfidence) -> Any:
+        return func.sum(case((and_(paid, facts.confidence == confidence.value), facts.paid_fen), else_=0))
+
+    exact, link, inferred = AttributionConfidence.EXACT, AttributionConfidence.LINK, AttributionConfidence.INFERRED
+    out: dict[int, SessionFigures] = {}
+    for chunk in _chunks(ids):
+        query = (
+            select(
+                facts.session_id,
+                func.sum(case((paid, facts.paid_fen), else_=0)),
+                func.count(distinct(case((paid, facts.order_id)))),
+                func.count(distinct(case((paid, facts.buyer_ref)))),
+                func.sum(case((paid, facts.quantity), else_=0)),
+                orders_of(exact, link),
+                orders_of(inferred),
+                func.sum(facts.refunds_fen),
+                func.sum(facts.net_households_fen),
+                orders_of(exact),
+                gmv_of(exact),
+                orders_of(link),
+                gmv_of(link),
+                orders_of(inferred),
+                gmv_of(inferred),
+            )
+            .where(among(conn, facts.session_id, chunk))
+            .group_by(facts.session_id)
+        )
+        for row in await conn.execute(query):
+            out[int(row[0])] = SessionFigures(*(int(v or 0) for v in row[1:]))
+    return out
+
+
 async def refresh(conn: AsyncConnection, *, limit: int | None = None) -> int:
-    """Recompute the summaries of marked sessions (at most ``limit`` markers, oldest first) in
-    the caller's transaction and delete the markers read; returns the sessions recomputed. On
-    PostgreSQL markers another refresh holds are skipped, and the sessions' rows are locked
-    before they are computed (see the module docstring)."""
+    """Bring the summaries of marked sessions up to date (at most ``limit`` markers, oldest
+    first) in the caller's transaction and delete the markers read; returns the sessions
+    rewritten. The facts of the marked lines are recomputed (every line of a session whose
+    marker names none), then the sessions' figures from their facts. On PostgreSQL markers
+    another refresh holds are skipped, and the sessions' rows (every session the lines were or
+    are in) are locked before any fact is written (see the module docstring)."""
     pg = conn.dialect.name == "postgresql"
-    query = select(SessionSummaryDirty.id, SessionSummaryDirty.session_id).order_by(SessionSummaryDirty.id)
+    marker = SessionSummaryDirty
+    query = select(marker.id, marker.session_id, marker.order_line_id).order_by(marker.id)
     if limit is not None:
         query = query.limit(limit)
     if pg:
@@ -221,23 +336,46 @@ async def refresh(conn: AsyncConnection, *, limit: int | None = None) -> int:
     markers = list(await conn.execute(query))
     if not markers:
         return 0
+    lines = {int(line) for _id, _sid, line in markers if line is not None}
+    whole = sorted({int(sid) for _id, sid, line in markers if line is None})
+    for chunk in _chunks(whole):
+        for table in (LineAttribution, SessionLineFacts):
+            lines.update(
+                int(line)
+                for line in await conn.scalars(select(table.order_line_id).where(among(conn, table.session_id, chunk)))
+            )
+    ordered_lines = sorted(lines)
+    touched = {int(sid) for _id, sid, _line in markers}
+    for start in range(0, len(ordered_lines), _LINES):
+        chunk = ordered_lines[start : start + _LINES]
+        for table in (LineAttribution, SessionLineFacts):  # where the lines are now, and were
+            touched.update(
+                int(sid)
+                for sid in await conn.scalars(
+                    select(table.session_id).where(among(conn, table.order_line_id, chunk)).distinct()
+                )
+                if sid is not None
+            )
     sessions: list[int] = []
-    for chunk in _chunks(int(sid) for _id, sid in markers):
+    for chunk in _chunks(touched):
         sessions.extend(
             int(s) for s in await conn.scalars(select(LiveSession.id).where(among(conn, LiveSession.id, chunk)))
         )
     sessions.sort()
-    for start in range(0, len(sessions), _CHUNK):
-        chunk = sessions[start : start + _CHUNK]
-        if pg:
+    if pg:
+        for start in range(0, len(sessions), _CHUNK):
+            chunk = sessions[start : start + _CHUNK]
             zero = [{"session_id": sid, **dict.fromkeys(NAMES, 0)} for sid in chunk]
             await conn.execute(postgresql.insert(SessionSummary).values(zero).on_conflict_do_nothing())
             lock = select(SessionSummary.session_id).where(among(conn, SessionSummary.session_id, chunk))
             await conn.execute(lock.order_by(SessionSummary.session_id).with_for_update())
-        found = await compute(conn, chunk)
+    await _write_facts(conn, ordered_lines)
+    found = await from_facts(conn, sessions)
+    for start in range(0, len(sessions), _CHUNK):
+        chunk = sessions[start : start + _CHUNK]
         rows = [{"session_id": sid, **dict(zip(NAMES, astuple(found.get(sid, ZERO)), strict=True))} for sid in chunk]
         await conn.execute(_upsert(conn, rows))
-    ids = [int(marker_id) for marker_id, _sid in markers]
+    ids = [int(marker_id) for marker_id, _sid, _line in markers]
     for start in range(0, len(ids), _CHUNK * 4):
         await conn.execute(
             delete(SessionSummaryDirty)
@@ -270,4 +408,14 @@ async def differing(
     return out
 
 
-__all__ = ["NAMES", "ZERO", "SessionFigures", "compute", "differing", "figures", "marked_sessions", "refresh"]
+__all__ = [
+    "NAMES",
+    "ZERO",
+    "SessionFigures",
+    "compute",
+    "differing",
+    "figures",
+    "from_facts",
+    "marked_sessions",
+    "refresh",
+]

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, cast, delete, exists, func, literal, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, cast, delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,6 +57,7 @@ from bangfu.store import among, pg_unnest_insert
 from workers import changes
 
 _CHUNK = 2_000
+_SKU_GROUP = 32  # SKUs whose queue rows are counted at once when picking a batch's SKUs
 
 
 @dataclass
@@ -201,64 +202,142 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
     if shop_id is not None:
         due = and_(due, OrderLine.shop_id == shop_id)
 
-    def lines_of(query: Any) -> Any:
+    def lines_of(query: Any, lines: Sequence[int]) -> Any:
         return (
             query.select_from(OrderLine)
             .join(Order, Order.id == OrderLine.order_id)
             .join(stock, stock.c.sku_id == OrderLine.sku_id)
+            .where(due, among(conn, OrderLine.id, lines))
         )
 
     # 1. SKUs with due lines, in id order, until they hold about ``limit`` lines. Every due line
-    #    is in the change queue (a waiting line keeps its row), so the queue names the SKUs.
+    #    is in the change queue under its current SKU (a waiting line keeps its row), so the
+    #    queue's rows per SKU bound its due lines, and the due lines are counted only for as
+    #    many SKUs as the batch needs, read through their queue rows.
     skus: list[int] = []
     wanted = 0
-    for sku_id, count in await conn.execute(
-        lines_of(select(OrderLine.sku_id, func.count()))
-        .where(due, _queued())
-        .group_by(OrderLine.sku_id)
-        .order_by(OrderLine.sku_id)
-    ):
-        skus.append(sku_id)
-        wanted += count
-        if wanted >= limit:
+    # The queue's length, counted up to a batch: a short queue (an idle run's, or a last pass's)
+    # is looked up for every SKU at once, an empty one not at all.
+    queued_rows = int(
+        await conn.scalar(
+            select(func.count()).select_from(
+                select(LineChange.id).where(LineChange.stage == changes.ALLOCATE).limit(limit + 1).subquery()
+            )
+        )
+        or 0
+    )
+    stocked: list[int] = (
+        list(await conn.scalars(select(stock.c.sku_id).order_by(stock.c.sku_id))) if queued_rows else []
+    )
+    group_size = _SKU_GROUP if queued_rows > limit else max(1, len(stocked))
+    bounds: list[tuple[int, int]] = []  # (SKU, its queue rows) looked up and not counted yet
+    walked = 0  # SKUs of ``stocked`` looked up
+    while wanted < limit and (bounds or walked < len(stocked)):
+        while walked < len(stocked) and sum(count for _sku, count in bounds) < limit - wanted:
+            group = stocked[walked : walked + group_size]
+            walked += len(group)
+            per_sku: dict[int, int] = {
+                sku_id: count
+                for sku_id, count in await conn.execute(
+                    select(LineChange.sku_id, func.count()).where(_sku_among(conn, group)).group_by(LineChange.sku_id)
+                )
+                if sku_id is not None
+            }
+            bounds += [(sku_id, per_sku[sku_id]) for sku_id in group if sku_id in per_sku]
+        chunk: list[int] = []
+        bound = 0
+        while bounds and bound < limit - wanted:
+            sku_id, count = bounds.pop(0)
+            chunk.append(sku_id)
+            bound += count
+        if not chunk:
             break
+        counts: dict[int, int] = defaultdict(int)
+        for sku_id, count in await conn.execute(
+            lines_of(select(OrderLine.sku_id, func.count()), await _queued_lines(conn, chunk)).group_by(
+                OrderLine.sku_id
+            )
+        ):
+            counts[sku_id] += count
+        for sku_id in chunk:  # a line queued under an older SKU is counted under its own
+            if counts.get(sku_id):
+                skus.append(sku_id)
+                wanted += counts[sku_id]
+                if wanted >= limit:
+                    break
     if skus:
         # 2. Lock their lots (id order); 3. then read their due lines, in payment order.
         lots = await _locked_stock(conn, skus)
-        rows = list(
-            await conn.execute(
-                lines_of(select(OrderLine.id, OrderLine.sku_id, OrderLine.quantity, Order.paid_at))
-                .where(due, OrderLine.sku_id.in_(skus))
-                .order_by(OrderLine.sku_id, Order.paid_at, OrderLine.id)
-                .limit(limit)
+        picked = set(skus)
+        rows = [
+            row
+            for row in await conn.execute(
+                lines_of(
+                    select(OrderLine.id, OrderLine.sku_id, OrderLine.quantity, Order.paid_at),
+                    await _queued_lines(conn, skus),
+                ).order_by(OrderLine.sku_id, Order.paid_at, OrderLine.id)
             )
-        )
+            if row[1] in picked
+        ][:limit]
         stats.examined = len(rows)
         await _draw(conn, rows, lots, now, stats)
     # 4. Queue rows of lines that can no longer draw (drawn, unpaid, no SKU, or a SKU without
-    #    lots) go; lines still waiting for stock keep theirs.
-    still_waiting = exists(waiting_lines().where(OrderLine.id == LineChange.order_line_id))
-    done = select(LineChange.id).where(LineChange.stage == changes.ALLOCATE, ~still_waiting)
-    if conn.dialect.name == "postgresql":  # rows another worker is settling are its to delete
-        done = done.with_for_update(skip_locked=True)
-    settled = await conn.execute(
-        delete(LineChange).where(LineChange.id.in_(done.scalar_subquery())).execution_options(synchronize_session=False)
+    #    lots) go; lines still waiting for stock keep theirs. While SKUs with due lines are left
+    #    for later passes, only the rows of the SKUs drawn here are looked at; a pass that took
+    #    every due line looks at the whole queue (then the lines still waiting for stock).
+    candidates = select(LineChange.id, LineChange.order_line_id).where(
+        _sku_among(conn, skus) if wanted >= limit else LineChange.stage == changes.ALLOCATE
     )
-    stats.dequeued = settled.rowcount or 0
-    if wanted < limit:
-        waiting = waiting_lines().where(_queued())
-        if shop_id is not None:
-            waiting = waiting.where(OrderLine.shop_id == shop_id)
-        stats.lines_waiting = int(await conn.scalar(select(func.count()).select_from(waiting.subquery())) or 0)
+    if conn.dialect.name == "postgresql":  # rows another worker is settling are its to delete
+        candidates = candidates.with_for_update(skip_locked=True)
+    queued = [(int(row_id), int(line_id)) for row_id, line_id in await conn.execute(candidates)]
+    lines = sorted({line_id for _row, line_id in queued})
+    waiting: set[int] = set()
+    for start in range(0, len(lines), _CHUNK):
+        found = await conn.scalars(waiting_lines().where(among(conn, OrderLine.id, lines[start : start + _CHUNK])))
+        waiting.update(int(line) for line in found)
+    settled = [row_id for row_id, line_id in queued if line_id not in waiting]
+    for start in range(0, len(settled), _CHUNK):
+        await conn.execute(
+            delete(LineChange)
+            .where(among(conn, LineChange.id, settled[start : start + _CHUNK]))
+            .execution_options(synchronize_session=False)
+        )
+    stats.dequeued = len(settled)
+    if wanted < limit:  # the whole queue was looked at: the lines in it still waiting for stock
+        if shop_id is None:
+            stats.lines_waiting = len(waiting)
+        else:
+            ordered = sorted(waiting)
+            for start in range(0, len(ordered), _CHUNK):
+                stats.lines_waiting += int(
+                    await conn.scalar(
+                        select(func.count()).where(
+                            among(conn, OrderLine.id, ordered[start : start + _CHUNK]), OrderLine.shop_id == shop_id
+                        )
+                    )
+                    or 0
+                )
     return stats
+
+
+def _sku_among(conn: AsyncConnection, skus: Sequence[int]) -> Any:
+    """The ``allocate`` queue rows of these SKUs, through the partial index by SKU (a plain
+    ``= ANY`` of a short array: the index takes it as its condition)."""
+    if conn.dialect.name == "postgresql":
+        keys = bindparam(None, list(skus), type_=postgresql.ARRAY(LineChange.sku_id.type))
+        return and_(LineChange.stage == changes.ALLOCATE, LineChange.sku_id == any_(keys))
+    return and_(LineChange.stage == changes.ALLOCATE, LineChange.sku_id.in_(skus))
+
+
+async def _queued_lines(conn: AsyncConnection, skus: Sequence[int]) -> list[int]:
+    """The lines queued for ``allocate`` under these SKUs, in id order."""
+    query = select(LineChange.order_line_id).where(_sku_among(conn, skus)).distinct()
+    return sorted(int(line) for line in await conn.scalars(query))
 
 
 def _drawn() -> Any:
     return exists().where(LotAllocation.order_line_id == OrderLine.id, LotAllocation.quantity > 0)
-
-
-def _queued() -> Any:
-    return exists().where(LineChange.stage == changes.ALLOCATE, LineChange.order_line_id == OrderLine.id)
 
 
 def waiting_lines() -> Any:
@@ -383,6 +462,7 @@ async def return_refunded_units(
             Order.status,
             OrderLine.quantity,
             OrderLine.paid_fen,
+            Refund.modified_at,
         )
         .join(OrderLine, OrderLine.id == Refund.order_line_id)
         .join(Order, Order.id == OrderLine.order_id)
@@ -398,7 +478,26 @@ async def return_refunded_units(
     )
     if shop_id is not None:
         query = query.where(Refund.shop_id == shop_id)
-    refunds = list(await conn.execute(query))
+    # The refunds that may put units back first, from the refunds table and the closed orders
+    # (a partial index) alone; then the rules above for those refunds only, by id (joined to
+    # their lines and orders row by row, not by scanning every line of the store).
+    closed_lines = (
+        select(OrderLine.id).join(Order, Order.id == OrderLine.order_id).where(Order.status == OrderStatus.CLOSED)
+    )
+    succeeded = select(Refund.id).where(
+        Refund.status == RefundStatus.SUCCEEDED,
+        or_(Refund.with_return.is_(True), Refund.order_line_id.in_(closed_lines)),
+        or_(Refund.quantity > 0, Refund.quantity.is_(None)),
+    )
+    if shop_id is not None:
+        succeeded = succeeded.where(Refund.shop_id == shop_id)
+    candidates = sorted(int(refund) for refund in await conn.scalars(succeeded))
+    refunds = []
+    for start in range(0, len(candidates), _CHUNK):
+        refunds += list(await conn.execute(query.where(among(conn, Refund.id, candidates[start : start + _CHUNK]))))
+    if len(candidates) > _CHUNK:  # the batch's order across the chunks: by line, time, id
+        refunds.sort(key=lambda row: (row[1], row[8], row[0]))
+        refunds = refunds[:limit]
     stats.examined = len(refunds)
     if not refunds:
         return stats
@@ -436,7 +535,7 @@ async def return_refunded_units(
                 refunds_done.add(key.split(":lot:", 1)[0])
     inserts: list[dict[str, Any]] = []
     deltas: dict[int, int] = defaultdict(int)
-    for refund_id, refund_line, quantity, amount, with_return, status, line_quantity, line_paid in refunds:
+    for refund_id, refund_line, quantity, amount, with_return, status, line_quantity, line_paid, _at in refunds:
         if refund_line is None:
             continue
         line_id = refund_line

@@ -37,7 +37,7 @@ from bangfu.models.mall import MallOrder, MallPaymentEvent
 from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine, order_is_paid
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
 from bangfu.models.planting import PlantingContract, PlantingHistory
-from bangfu.models.session_summary import SessionSummary, SessionSummaryDirty
+from bangfu.models.session_summary import SessionLineFacts, SessionSummary, SessionSummaryDirty
 from bangfu.models.shipping import DeliveryBatch, DeliveryBatchOrder, Shipment
 from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
@@ -102,6 +102,7 @@ __all__ = [
     "RefundPosting",
     "Region",
     "ReservedShareRule",
+    "SessionLineFacts",
     "SessionSummary",
     "SessionSummaryDirty",
     "SettlementLine",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_
+from sqlalchemy import ColumnElement, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, OrderStatus, RefundStatus, SettlementKind
@@ -21,6 +21,13 @@ class Order(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "platform_order_id"),
         Index("ix_orders_shop_modified", "shop_id", "modified_at"),
+        # The few closed orders, whose refunds put units back (workers.lot_draws, migration 0037).
+        Index(
+            "ix_orders_closed",
+            "id",
+            postgresql_where=text("status = 'closed'"),
+            sqlite_where=text("status = 'closed'"),
+        ),
     )
 
     shop_id: Mapped[int] = mapped_column(IdType, ForeignKey("shops.id"))

@@ -11,7 +11,7 @@ refresh recomputes its row and removes the markers it read.
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index
+from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bangfu.models.base import Base, Fen, IdMixin, IdType
@@ -72,3 +72,27 @@ class SessionSummaryDirty(IdMixin, Base):
     __table_args__ = (Index("ix_session_summary_dirty_session_id", "session_id"),)
 
     session_id: Mapped[int] = mapped_column(IdType)
+    # The line whose change touched the session (migration 0037); NULL on markers written
+    # before it, which stand for every line of the session.
+    order_line_id: Mapped[int | None] = mapped_column(IdType)
+
+
+class SessionLineFacts(Base):
+    """What one attributed line adds to its session's figures (migration 0037): kept by
+    ``bangfu.session_summaries.refresh`` for the lines its markers name, so a refresh joins
+    only those lines with their orders, refunds and credits, and a session's figures are
+    summed (and its distinct orders and buyers counted) over this narrow table."""
+
+    __tablename__ = "session_line_facts"
+    __table_args__ = (Index("ix_session_line_facts_session_id", "session_id"),)
+
+    order_line_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    session_id: Mapped[int] = mapped_column(IdType)
+    order_id: Mapped[int] = mapped_column(IdType)
+    buyer_ref: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[str] = mapped_column(String(24))
+    paid: Mapped[int] = mapped_column(SmallInteger)  # 1 when the order is paid (counts in the sales)
+    paid_fen: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    refunds_fen: Mapped[int] = mapped_column(BigInteger)  # succeeded refunds of the line
+    net_households_fen: Mapped[int] = mapped_column(BigInteger)  # its household credits, net

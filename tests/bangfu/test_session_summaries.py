@@ -27,7 +27,9 @@ from bangfu.models import (
     Order,
     OrderLine,
     Refund,
+    SessionLineFacts,
     SessionSummary,
+    SessionSummaryDirty,
 )
 from bangfu.queries.sessions import list_sessions, session_detail
 from bangfu.reports.base import Period
@@ -293,5 +295,77 @@ async def test_list_page_and_report_agree(store: World) -> None:
             assert detail is not None
             assert detail.metrics == (await session_metrics(conn, [sid]))[0]
             assert detail.confidence == await _confidence_from_lines(conn, sid)
+
+    await _in_rolled_back(store, check)
+
+
+FACTS_MIGRATION = Path(summaries.__file__).parent / "migrations" / "versions" / "0037_queue_sku_session_facts.py"
+
+
+async def _facts(conn: AsyncConnection) -> dict[int, tuple[Any, ...]]:
+    query = select(*SessionLineFacts.__table__.columns).order_by(SessionLineFacts.order_line_id)
+    return {int(row[0]): tuple(row) for row in await conn.execute(query)}
+
+
+async def test_a_refresh_recomputes_the_marked_lines_and_a_lineless_marker_its_whole_session(store: World) -> None:
+    """Migration 0037: markers name the line; a refresh recomputes the facts of the marked lines
+    only and a session's figures from its facts; a marker without a line (written before 0037)
+    recomputes every line of its session. The facts equal the migration's backfill."""
+
+    async def check(conn: AsyncConnection) -> None:
+        a = await _busiest(conn)
+        line, other = [
+            int(x)
+            for x in await conn.scalars(
+                select(LineAttribution.order_line_id)
+                .join(OrderLine, OrderLine.id == LineAttribution.order_line_id)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(LineAttribution.session_id == a, Order.paid_at.is_not(None))
+                .order_by(LineAttribution.order_line_id)
+                .limit(2)
+            )
+        ]
+        assert await summaries.marked_sessions(conn) == set()
+        before = await _facts(conn)
+        # the migration's backfill gives the facts the refreshes kept
+        spec = importlib.util.spec_from_file_location("migration_0037", FACTS_MIGRATION)
+        assert spec is not None and spec.loader is not None
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        await conn.execute(delete(SessionLineFacts))
+        await conn.exec_driver_sql(migration.FACTS_BACKFILL)
+        assert await _facts(conn) == before
+
+        # a fact the refresh does not look at (its line is not marked) stays as it is
+        await conn.execute(
+            update(SessionLineFacts)
+            .where(SessionLineFacts.order_line_id == other)
+            .values(paid_fen=SessionLineFacts.paid_fen + 1000)
+        )
+        await conn.execute(update(OrderLine).where(OrderLine.id == line).values(paid_fen=OrderLine.paid_fen + 1))
+        marked = set(await conn.execute(select(SessionSummaryDirty.session_id, SessionSummaryDirty.order_line_id)))
+        assert marked == {(a, line)}
+        assert await summaries.refresh(conn) == 1
+        kept, lines = await _kept(conn, a), (await summaries.compute(conn, [a]))[a]
+        assert kept == (await summaries.from_facts(conn, [a]))[a]
+        assert kept.gmv_fen == lines.gmv_fen + 1000  # the marked line's +1 is in, the other line untouched
+        assert (await _facts(conn))[line][6] == before[line][6] + 1
+
+        # a marker without a line: every line of the session is recomputed
+        await conn.execute(insert(SessionSummaryDirty).values(session_id=a))
+        assert await summaries.refresh(conn) == 1
+        assert await summaries.differing(conn) == {}
+        assert (await _facts(conn))[other] == before[other]
+
+        # a line moved to another session and back: both sessions' facts follow it
+        b = await _busiest(conn, 1)
+        await conn.execute(update(LineAttribution).where(LineAttribution.order_line_id == line).values(session_id=b))
+        assert set(await conn.execute(select(SessionSummaryDirty.session_id, SessionSummaryDirty.order_line_id))) == {
+            (a, line),
+            (b, line),
+        }
+        await summaries.refresh(conn)
+        assert (await _facts(conn))[line][1] == b
+        assert await summaries.differing(conn) == {}
 
     await _in_rolled_back(store, check)

@@ -4,7 +4,7 @@ two concurrent workers on PostgreSQL never over-drawing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,9 +12,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import HouseholdCategory, OrderStatus
-from bangfu.models import LineAccounting, LotAllocation, Order, OrderLine, Refund, SupplyLot
+from bangfu.models import LineAccounting, LineChange, LotAllocation, Order, OrderLine, Refund, Sku, SupplyLot
 from bangfu.store import make_engine
-from tests.workers.accounting_seed import World, add_household, add_lot, add_order, add_refund, seed
+from tests.workers.accounting_seed import PAID_AT, World, add_household, add_lot, add_order, add_refund, seed
 from workers.lot_draws import LotStock, allocate_lines, fifo_draws, refund_units, return_plan, return_refunded_units
 
 
@@ -215,5 +215,77 @@ async def test_the_refund_posting_records_the_units_put_back_in_either_order(db_
         async with engine.connect() as conn:
             rows = dict((await conn.execute(select(RefundPosting.refund_id, RefundPosting.returned_units))).all())
         assert rows == {folded_first: 1, kept: 0, returned_first: 2}
+    finally:
+        await engine.dispose()
+
+
+async def test_small_batches_draw_each_sku_in_payment_order_through_its_queue_rows(db_url: str) -> None:
+    """Migration 0037: the queue names each line's SKU and the SKU pick reads it. However small
+    the batch, every SKU's lines draw in payment order (then line id), as one batch draws them; a
+    line moved to another SKU after it was queued draws from the new SKU's lots."""
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            world = await seed(conn)
+            await conn.execute(update(SupplyLot).where(SupplyLot.id == world.lots[0]).values(remaining=7))
+            product = await conn.scalar(select(Sku.product_id).where(Sku.id == world.coop_sku))
+            skus = [world.coop_sku]
+            for n in range(3):
+                sku = await conn.scalar(
+                    insert(Sku)
+                    .values(sku_code=f"Q37-{n}", product_id=product, spec="1kg", unit="袋", retail_price_fen=100)
+                    .returning(Sku.id)
+                )
+                assert sku is not None
+                skus.append(int(sku))
+                household = await add_household(conn, world, HouseholdCategory.LIFTED)
+                await add_lot(conn, world, [(household, 6 + n, "A", 0)], sku=int(sku))
+            # Lines stored in an order unrelated to payment, over every SKU; some too big.
+            demands: dict[int, list[tuple[datetime, int, int]]] = {sku: [] for sku in skus}
+            for k in range(24):
+                sku, quantity = skus[(k * 5) % 4], 1 + (k * 7) % 4
+                paid_at = PAID_AT - timedelta(minutes=(k * 11) % 17)
+                _, (line,) = await add_order(conn, world, [(sku, quantity, 100 * quantity)], paid_at=paid_at)
+                demands[sku].append((paid_at, line, quantity))
+            # Queued under the first SKU, then moved to the last one (queued again under it).
+            _, (moved,) = await add_order(conn, world, [(skus[0], 1, 100)], paid_at=PAID_AT - timedelta(hours=1))
+            await conn.execute(update(OrderLine).where(OrderLine.id == moved).values(sku_id=skus[-1]))
+            demands[skus[-1]].append((PAID_AT - timedelta(hours=1), moved, 1))
+            queued = set(
+                await conn.execute(
+                    select(LineChange.order_line_id, LineChange.sku_id).where(LineChange.stage == "allocate")
+                )
+            )
+            assert {(moved, skus[0]), (moved, skus[-1])} <= queued
+            lots = {
+                sku: [
+                    LotStock(lot, received, left)
+                    for lot, received, left in await conn.execute(
+                        select(SupplyLot.id, SupplyLot.received_on, SupplyLot.remaining).where(SupplyLot.sku_id == sku)
+                    )
+                ]
+                for sku in skus
+            }
+        expected: list[tuple[str, int, int, int]] = []
+        for sku in skus:
+            wanted = [(line, quantity) for _paid, line, quantity in sorted(demands[sku])]
+            for line, taken in fifo_draws(lots[sku], wanted).items():
+                expected += [(f"line:{line}:lot:{lot}", line, lot, units) for lot, units in taken]
+        passes = 0
+        while True:
+            async with engine.begin() as conn:
+                stats = await allocate_lines(conn, limit=2)
+            passes += 1
+            if not stats.lines_allocated:
+                break
+        assert passes > 4
+        async with engine.connect() as conn:
+            assert await _draws(conn) == sorted(expected)
+            assert moved in {line for _key, line, _lot, _units in expected}
+            # only the lines still waiting for stock keep their rows
+            left = set(await conn.scalars(select(LineChange.order_line_id).where(LineChange.stage == "allocate")))
+            drawn = {line for _key, line, _lot, _units in expected}
+            assert left == {line for sku in skus for _paid, line, _q in demands[sku]} - drawn
+            assert stats.lines_waiting == len(left) > 0
     finally:
         await engine.dispose()
