@@ -29,7 +29,8 @@ The hub side collects garbage as ``bangfu``'s CLI and Celery workers do (``bangf
 With a PostgreSQL URL the database named in it is only used to create a scratch database
 (``bangfu_bench_<hex>``), dropped afterwards unless ``--keep-db``. Output keys: ``orders``,
 ``order_lines`` (rows in the store), ``seconds`` (the sync, from the first request to the last
-commit), ``orders_per_s``, ``peak_rss_mb`` (the hub process), ``db``; and where the time went:
+commit), ``orders_per_s``, ``peak_rss_mb`` (the hub process, warm-up included), ``rss_sync_mb``
+(the hub's resident set sampled every half second during the sync: start, max, end), ``db``; and where the time went:
 CPU of the hub (``hub_cpu_s``, of which ``hub_threads_cpu_s`` in threads such as aiosqlite's
 worker, where SQLite itself runs), of the fakes while serving (``fakes_cpu_s``) and of the
 PostgreSQL backends (``db_cpu_s``), each also per order; per-platform figures (``orders`` stored,
@@ -274,6 +275,39 @@ def _threads_cpu() -> float:
     return sum(_stat_cpu(task / "stat") for task in Path("/proc/self/task").iterdir() if int(task.name) != main)
 
 
+class RssSampler:
+    """This process's resident set size, sampled by a thread every half second while the sync runs:
+    at its start, its largest, and at its end (``peak_rss_mb`` is the whole process's high-water
+    mark, warm-up included)."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self.samples: list[float] = [self.now()]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def now(self) -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * self._page / 2**20
+
+    def _run(self, every: float) -> None:
+        while not self._done.wait(every):
+            self.samples.append(self.now())
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self.samples.append(self.now())
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "start": round(self.samples[0], 1),
+            "max": round(max(self.samples), 1),
+            "end": round(self.samples[-1], 1),
+        }
+
+
 def _stat_cpu(path: Path) -> float:
     try:
         fields = path.read_text().rsplit(")", 1)[1].split()
@@ -361,6 +395,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
         db_cpu_before = sum(_proc_cpu(pid) for pid in db_pids)
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         threads_before = _threads_cpu()
+        rss = RssSampler()  # its thread has ended when the threads' CPU is read again
         if args.profile:
             import cProfile
 
@@ -368,6 +403,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
             profiler.enable()
         results = await sync.sync_all(shop_ids, streams=[SyncStream.ORDERS], progress=progress)
         seconds = time.perf_counter() - started
+        rss.stop()
         if args.profile:
             profiler.disable()
             profiler.dump_stats(args.profile)
@@ -398,6 +434,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
             "seconds": round(seconds, 3),
             "orders_per_s": round(n_orders / seconds),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rss_sync_mb": rss.summary(),
             "db": engine.dialect.name,
             "platforms": per_platform,
             "shops": len(shop_ids),
