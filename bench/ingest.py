@@ -69,6 +69,7 @@ from bangfu.models import Order, OrderLine, Shop
 from bangfu.runtime import tune_gc
 from bangfu.secrets import SecretStore
 from bangfu.store import make_engine, session_factory, upgrade
+from connectors.errors import TransientError
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.registry import PLATFORM_ORDER
 from connectors.fakes.server import Running, build_fake, start
@@ -81,6 +82,8 @@ SEED = 7
 #: loopback fakes need no politeness: effectively unthrottled
 UNTHROTTLED = {"per_second": 1_000_000, "burst": 1_000}
 _TICKS = os.sysconf("SC_CLK_TCK")
+#: reads of a shop's last hour in the warm-up before its timeouts count (see ``_warm_up``)
+WARMUP_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -459,7 +462,12 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
 async def _warm_up(engine: Any, shop_ids: Sequence[int], secrets: SecretStore) -> float:
     """Read the last hour of orders of every shop through the hub's own connectors: the first
     request of each record shape the connectors ask for (TOP ``fields``, JD ``optional_fields``)
-    makes a frozen fake render its whole world in that shape, before the timed sync."""
+    makes a frozen fake render its whole world in that shape, before the timed sync.
+
+    The shops are read one after another, and a read that times out is read again: the fakes
+    share one event loop, which a whole world's render holds for as long as it takes (minutes
+    at 1,000,000 orders on a loaded machine), so a request to another fake meanwhile, or the
+    rendering one itself, may time out; the render goes on, and the next read finds it done."""
     started = time.perf_counter()
     async with session_factory(engine)() as session:
         shops = list((await session.scalars(select(Shop).where(Shop.id.in_(shop_ids)))).all())
@@ -474,7 +482,14 @@ async def _warm_up(engine: Any, shop_ids: Sequence[int], secrets: SecretStore) -
         finally:
             await connector.aclose()
 
-    await asyncio.gather(*(read(shop) for shop in shops))
+    for shop in shops:
+        for attempt in range(1, WARMUP_ATTEMPTS + 1):
+            try:
+                await read(shop)
+                break
+            except TransientError:
+                if attempt == WARMUP_ATTEMPTS:
+                    raise
     return time.perf_counter() - started
 
 
