@@ -29,7 +29,8 @@ The hub side collects garbage as ``bangfu``'s CLI and Celery workers do (``bangf
 With a PostgreSQL URL the database named in it is only used to create a scratch database
 (``bangfu_bench_<hex>``), dropped afterwards unless ``--keep-db``. Output keys: ``orders``,
 ``order_lines`` (rows in the store), ``seconds`` (the sync, from the first request to the last
-commit), ``orders_per_s``, ``peak_rss_mb`` (the hub process), ``db``; and where the time went:
+commit), ``orders_per_s``, ``peak_rss_mb`` (the hub process, warm-up included), ``rss_sync_mb``
+(the hub's resident set sampled every half second during the sync: start, max, end), ``db``; and where the time went:
 CPU of the hub (``hub_cpu_s``, of which ``hub_threads_cpu_s`` in threads such as aiosqlite's
 worker, where SQLite itself runs), of the fakes while serving (``fakes_cpu_s``) and of the
 PostgreSQL backends (``db_cpu_s``), each also per order; per-platform figures (``orders`` stored,
@@ -68,6 +69,7 @@ from bangfu.models import Order, OrderLine, Shop
 from bangfu.runtime import tune_gc
 from bangfu.secrets import SecretStore
 from bangfu.store import make_engine, session_factory, upgrade
+from connectors.errors import TransientError
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.registry import PLATFORM_ORDER
 from connectors.fakes.server import Running, build_fake, start
@@ -80,6 +82,8 @@ SEED = 7
 #: loopback fakes need no politeness: effectively unthrottled
 UNTHROTTLED = {"per_second": 1_000_000, "burst": 1_000}
 _TICKS = os.sysconf("SC_CLK_TCK")
+#: reads of a shop's last hour in the warm-up before its timeouts count (see ``_warm_up``)
+WARMUP_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,39 @@ def _threads_cpu() -> float:
     return sum(_stat_cpu(task / "stat") for task in Path("/proc/self/task").iterdir() if int(task.name) != main)
 
 
+class RssSampler:
+    """This process's resident set size, sampled by a thread every half second while the sync runs:
+    at its start, its largest, and at its end (``peak_rss_mb`` is the whole process's high-water
+    mark, warm-up included)."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self.samples: list[float] = [self.now()]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def now(self) -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * self._page / 2**20
+
+    def _run(self, every: float) -> None:
+        while not self._done.wait(every):
+            self.samples.append(self.now())
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self.samples.append(self.now())
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "start": round(self.samples[0], 1),
+            "max": round(max(self.samples), 1),
+            "end": round(self.samples[-1], 1),
+        }
+
+
 def _stat_cpu(path: Path) -> float:
     try:
         fields = path.read_text().rsplit(")", 1)[1].split()
@@ -361,6 +398,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
         db_cpu_before = sum(_proc_cpu(pid) for pid in db_pids)
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         threads_before = _threads_cpu()
+        rss = RssSampler()  # its thread has ended when the threads' CPU is read again
         if args.profile:
             import cProfile
 
@@ -368,6 +406,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
             profiler.enable()
         results = await sync.sync_all(shop_ids, streams=[SyncStream.ORDERS], progress=progress)
         seconds = time.perf_counter() - started
+        rss.stop()
         if args.profile:
             profiler.disable()
             profiler.dump_stats(args.profile)
@@ -398,6 +437,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
             "seconds": round(seconds, 3),
             "orders_per_s": round(n_orders / seconds),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rss_sync_mb": rss.summary(),
             "db": engine.dialect.name,
             "platforms": per_platform,
             "shops": len(shop_ids),
@@ -422,7 +462,12 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
 async def _warm_up(engine: Any, shop_ids: Sequence[int], secrets: SecretStore) -> float:
     """Read the last hour of orders of every shop through the hub's own connectors: the first
     request of each record shape the connectors ask for (TOP ``fields``, JD ``optional_fields``)
-    makes a frozen fake render its whole world in that shape, before the timed sync."""
+    makes a frozen fake render its whole world in that shape, before the timed sync.
+
+    The shops are read one after another, and a read that times out is read again: the fakes
+    share one event loop, which a whole world's render holds for as long as it takes (minutes
+    at 1,000,000 orders on a loaded machine), so a request to another fake meanwhile, or the
+    rendering one itself, may time out; the render goes on, and the next read finds it done."""
     started = time.perf_counter()
     async with session_factory(engine)() as session:
         shops = list((await session.scalars(select(Shop).where(Shop.id.in_(shop_ids)))).all())
@@ -437,7 +482,14 @@ async def _warm_up(engine: Any, shop_ids: Sequence[int], secrets: SecretStore) -
         finally:
             await connector.aclose()
 
-    await asyncio.gather(*(read(shop) for shop in shops))
+    for shop in shops:
+        for attempt in range(1, WARMUP_ATTEMPTS + 1):
+            try:
+                await read(shop)
+                break
+            except TransientError:
+                if attempt == WARMUP_ATTEMPTS:
+                    raise
     return time.perf_counter() - started
 
 

@@ -9,6 +9,7 @@ call and its stats, so the connector holds no paging loop.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
@@ -51,6 +52,14 @@ def window_seconds(start: datetime, end: datetime) -> tuple[int, int]:
     return lo, hi
 
 
+def content_key(item: Any) -> bytes:
+    """What marks a record as yielded in a walk: its content, as a 16-byte BLAKE2b digest of its
+    canonical JSON (keys sorted). The digest, not the JSON itself: a walk keeps the mark of every
+    record of its window until the window is read, and a dense day of a large shop (thousands
+    of 3 kB orders, eight windows read at once) held tens of MB of marks."""
+    return hashlib.blake2b(orjson.dumps(item, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
 async def offset_pages(
     call: Call,
     stats: ConnectorStats,
@@ -90,7 +99,7 @@ async def offset_pages(
 
     paging = ReverseWalk(
         tables.UNSTABLE_WINDOW,
-        lambda item: orjson.dumps(item, option=orjson.OPT_SORT_KEYS),
+        content_key,
         platform=PLATFORM,
         pages_after=lambda total: page_order(total, size),
         settled="every_page",

@@ -142,13 +142,17 @@ def post_fee_shares(entries: Sequence[Mapping[str, Any]], post_fee: int) -> dict
 
 
 def parse_order_line(
-    raw: Mapping[str, Any], refund_state: LineRefundState = LineRefundState.NONE, post_fee_share: int = 0
+    raw: Mapping[str, Any],
+    refund_state: LineRefundState = LineRefundState.NONE,
+    post_fee_share: int = 0,
+    payment: int | None = None,
 ) -> OrderLineRecord:
     """One ``orders[]`` entry. ``payment`` is what the buyer paid for the line after every
     discount, plus its share of the post fee; ``paid_fen`` is the goods part only (the hub keeps
-    the post fee on the order)."""
+    the post fee on the order). ``payment``, when given, is the entry's ``payment`` in fen
+    already read (:func:`parse_order` reads it once per line)."""
     unit_key = "discount_price" if raw.get("discount_price") not in (None, "") else "price"
-    paid = fields.yuan(raw, "payment") - post_fee_share
+    paid = (fields.yuan(raw, "payment") if payment is None else payment) - post_fee_share
     if paid < 0:
         raise ValueError(f"line {raw.get('oid')!r}: payment is less than its post-fee share")
     return OrderLineRecord(
@@ -184,15 +188,21 @@ def parse_order(raw: Mapping[str, Any], *, hash_key: bytes | None = None) -> Ord
         if type(entry) is not dict and not isinstance(entry, Mapping):
             raise ValueError("orders[] entry is not an object")
     post_fee = fields.yuan(pay_info, "post_fee", 0)
-    shares = post_fee_shares(entries, post_fee)
-    goods = {str(e.get("oid")): fields.yuan(e, "payment") - shares[str(e.get("oid"))] for e in entries}
-    per_line = line_refund_states(raw, goods)
+    # Each line's id, post-fee share and payment read once, in the order the checks ran before
+    # (the shares first, then the payments), and used by the goods, the refund states and the lines.
+    oids = [str(e.get("oid")) for e in entries]
+    shares = post_fee_shares(entries, post_fee) if post_fee else dict.fromkeys(oids, 0)
+    yuan = fields.yuan
+    payments = [yuan(e, "payment") for e in entries]
+    goods = {oid: paid - shares[oid] for oid, paid in zip(oids, payments, strict=True)}
+    per_line = line_refund_states(raw, goods) if "refund_order" in raw else {}
     # Without refund_order[] (list results), only the order-level full states name the lines.
     order_level = LineRefundState.NONE
     if order_info.get("refund_state") not in (None, ""):
         order_level = ORDER_REFUND_STATE_ALL_LINES.get(fields.integer(order_info, "refund_state"), LineRefundState.NONE)
     lines = tuple(
-        parse_order_line(e, per_line.get(str(e.get("oid")), order_level), shares[str(e.get("oid"))]) for e in entries
+        parse_order_line(e, per_line.get(oid, order_level), shares[oid], paid)
+        for e, oid, paid in zip(entries, oids, payments, strict=True)
     )
 
     total = fields.yuan(pay_info, "total_fee", 0)

@@ -48,6 +48,8 @@ def test_ingest_prints_its_figures(backend: str, request: pytest.FixtureRequest,
     assert set(out["platforms"]) == {"taobao", "kuaishou", "selfmall"}
     assert sum(p["orders"] for p in out["platforms"].values()) == 90
     assert out["world_build_seconds"] >= 0 and out["hub_cpu_s"] > 0
+    rss = out["rss_sync_mb"]  # the hub's resident set sampled during the sync
+    assert 0 < rss["start"] <= rss["max"] and 0 < rss["end"] <= rss["max"] <= out["peak_rss_mb"] + 1
     if backend == "postgresql":
         assert "kept_db" not in out  # the scratch database is dropped
 

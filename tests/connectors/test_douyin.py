@@ -25,6 +25,7 @@ from bangfu.privacy import buyer_ref
 from bangfu.records import LiveSessionRecord, ProductRecord, Quarantined, SettlementLineRecord
 from connectors import douyin as dy
 from connectors.base import ShopConfig
+from connectors.douyin.pages import content_key
 from connectors.errors import AuthError, BadRequestError, RecordError, WindowUnstable
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.douyin import FakeDouyin
@@ -687,3 +688,14 @@ async def test_a_window_whose_total_only_shrinks_is_read_once(session: aiohttp.C
         [item async for item in connector.orders(start, start + timedelta(days=1))]
         assert running.fake.faults.stats["modify_during_paging"] > 0
         assert connector.stats.unstable_windows == 0
+
+
+def test_a_walk_marks_a_record_by_a_digest_of_its_content() -> None:
+    """The mark a walk keeps per yielded record: 16 bytes whatever the record's size, equal for
+    the same content in another key order, different for any other content."""
+    order = {"order_id": "1", "update_time": 5, "sku_order_list": [{"order_id": "11", "item_num": 1}] * 40}
+    reordered = dict(reversed(list(order.items())))
+    assert content_key(order) == content_key(reordered)
+    assert len(content_key(order)) == 16
+    assert content_key({**order, "update_time": 6}) != content_key(order)
+    assert content_key({**order, "sku_order_list": [{"order_id": "11", "item_num": 2}]}) != content_key(order)
