@@ -31,15 +31,29 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bangfu import accounts
 from bangfu.store import make_engine, session_factory, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 # The hub's own packages, which the tests' subprocesses (the ``bangfu`` command, benches, Celery
 # workers) import again each time.
 PACKAGES = ("bangfu", "connectors", "sync", "workers", "web", "bench")
+
+
+# Passwords: production hashes with argon2-cffi's defaults (RFC 9106's low-memory profile: 64 MiB,
+# 3 passes, 4 lanes), 0.1-0.4 s of CPU a hash or a check here by design, and every login of the
+# web tests checked one (the demo logins' hashes carry those parameters, and a check costs what the
+# stored hash says). In this process the hub hashes with the cheapest parameters argon2 takes, so
+# the worlds' logins are cheap to check. Everything else about passwords is the same code;
+# ``production_argon2`` gives a test the production hasher back (tests/bangfu/test_passwords.py
+# checks its parameters and that a login rehashes a cheaper hash to them), and the processes the
+# tests start (the ``bangfu`` command, benches, Celery) hash as production does.
+PRODUCTION_HASHER = accounts._hasher
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     xdist worker parsed and rewrote all of them again on every run (collecting cost 21 s of CPU
     per worker instead of 8.5 s). Only this process stops honouring it; the subprocesses the
     tests start inherit the variable and read the bytecode compiled here."""
+    accounts._hasher = TEST_HASHER
     sys.dont_write_bytecode = False
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
         return
@@ -81,6 +96,13 @@ def _per_worker_redis(url: str) -> str:
 REDIS_URL = _per_worker_redis(REDIS_URL)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture
+def production_argon2(monkeypatch: pytest.MonkeyPatch) -> PasswordHasher:
+    """The hub's own password hasher for this test (see ``PRODUCTION_HASHER``)."""
+    monkeypatch.setattr(accounts, "_hasher", PRODUCTION_HASHER)
+    return PRODUCTION_HASHER
 
 
 @pytest.fixture(autouse=True)
