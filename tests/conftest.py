@@ -76,6 +76,39 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(ROOT / package, quiet=2, workers=1)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker, put the ``slow`` tests at the head of each worker's first share.
+
+    The suite runs with ``--dist worksteal`` (pyproject.toml): the controller first splits the
+    collection into one contiguous share per worker (the first worker ``n // workers`` of ``n``,
+    the next that of what is left, ...), each worker runs its share from the head, and a worker
+    with nothing left takes half of what another has not started, from its tail. In collection
+    order the long tests (Celery, concurrent posting, the ledger's properties: tests/workers/)
+    came last, so a run could end with one worker on a minute-long test and the other idle.
+    Here the slow tests are dealt out in turn to the heads of the shares, so they start first,
+    spread over the workers, and what is left at the end is short tests either worker can take.
+    Every worker computes the same order (xdist checks that the collections agree)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None or config.getoption("dist") != "worksteal":
+        return
+    workers = int(workerinput["workercount"])
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if workers < 2 or not slow:
+        return
+    fast = iter([item for item in items if item.get_closest_marker("slow") is None])
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for k in range(workers):
+        share = left // (workers - k)
+        left -= share
+        head = slow[k::workers]
+        ordered += head
+        ordered += [item for _, item in zip(range(share - len(head)), fast, strict=False)]
+    ordered += list(fast)
+    assert len(ordered) == len(items)
+    items[:] = ordered
+
+
 PG_URL = os.environ.get("BANGFU_TEST_PG_URL", "postgresql+asyncpg://127.0.0.1:5432/test")
 APP_ROLE = os.environ.get("BANGFU_TEST_APP_ROLE", "bangfu_test_app")
 # A database number of its own: tests flush it, so it must not be one anything else uses.
