@@ -3,8 +3,9 @@
 PostgreSQL comes from ``BANGFU_TEST_PG_URL`` (default: ``postgresql+asyncpg://127.0.0.1:5432/test``,
 the OS user, trust auth). Where it cannot be reached the PostgreSQL variants are skipped with
 a message saying so, except in CI (``CI=true``), where a missing service is a failure.
-Each test gets its own database, cloned from a migrated template, so tests never see each
-other's rows and nothing needs cleaning.
+Each test gets its own database, cloned from a migrated template (made ahead, while the previous
+test ran, and dropped after it on a thread: ``PgServer.fresh_clone``, ``_Dropper``), so tests never
+see each other's rows and nothing needs cleaning.
 
 Two roles on PostgreSQL, as in production (README "Running against PostgreSQL and Redis"): the
 migrations run as the owner (the ``BANGFU_TEST_PG_URL`` user), and the hub runs as an application
@@ -19,6 +20,7 @@ the owner's rights (tampering as the owner, migrations, creating schemas) takes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import shutil
@@ -26,6 +28,7 @@ import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -235,6 +238,8 @@ class PgServer:
         self.created: list[str] = []
         self.dropped: set[str] = set()
         self._dropper: _Dropper | None = None
+        self._maker: ThreadPoolExecutor | None = None
+        self._spare: Future[str] | None = None
 
     async def _admin(self, sql: str) -> None:
         conn = await asyncpg.connect(_asyncpg_dsn(PG_URL), timeout=5)
@@ -300,8 +305,26 @@ class PgServer:
         self._dropper.put(name)
         self.dropped.add(name)
 
+    def fresh_clone(self) -> str:
+        """A new clone of the template for a test, made on a thread of its own while the
+        previous test ran: each call takes the clone made ahead and orders the next one, so a
+        test does not wait for its ``CREATE DATABASE`` (0.2 s, more on a busy server)."""
+        if self._maker is None:
+            self._maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-clone")
+        taken = self._spare or self._maker.submit(self._clone)
+        self._spare = self._maker.submit(self._clone)
+        return taken.result()
+
+    def _clone(self) -> str:
+        return asyncio.run(self.create(template=self.template))
+
     def close(self) -> list[str]:
-        """Wait for the queued drops; the ones that failed."""
+        """Drop the clone made ahead, wait for the queued drops; the ones that failed."""
+        if self._maker is not None:
+            if self._spare is not None:
+                with contextlib.suppress(Exception):  # a clone that failed is no database to drop
+                    self.drop_later(self._spare.result())
+            self._maker.shutdown()
         if self._dropper is None:
             return []
         self._dropper.close()
@@ -380,7 +403,7 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         yield f"sqlite+aiosqlite:///{path}"
         return
     server: PgServer = request.getfixturevalue("pg_server")
-    name = asyncio.run(server.create(template=server.template))
+    name = server.fresh_clone()
     yield server.app_url(name)
     server.drop_later(name)
 
