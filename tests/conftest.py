@@ -30,6 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
@@ -79,6 +80,13 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(ROOT / package, quiet=2, workers=1)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each xdist worker how the controller distributes (a worker's own ``--dist`` is "no")."""
+    node.workerinput["dist"] = node.config.getoption("dist")
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In an xdist worker, put the ``slow`` tests at the head of each worker's first share.
 
@@ -92,7 +100,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     spread over the workers, and what is left at the end is short tests either worker can take.
     Every worker computes the same order (xdist checks that the collections agree)."""
     workerinput = getattr(config, "workerinput", None)
-    if workerinput is None or config.getoption("dist") != "worksteal":
+    if workerinput is None or workerinput.get("dist") != "worksteal":
         return
     workers = int(workerinput["workercount"])
     slow = [item for item in items if item.get_closest_marker("slow") is not None]
