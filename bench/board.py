@@ -7,7 +7,8 @@ platforms on loopback, sync, attribution, ledger; ``--households``, ``--orders``
 then ``ANALYZE`` on PostgreSQL as autovacuum would.
 With a PostgreSQL URL the database named in it is only used to create a scratch database next
 to it (``bench/ingest.py``'s helper), dropped afterwards; without ``--db``, a SQLite file in a
-temporary folder.
+temporary folder. ``--reuse``: ``--db`` is a demo county built already (a copy: the bench commits
+its orders into it), measured as it is, without building (``build_seconds`` 0).
 
 Measured: ``web.create_app`` served by a child process on a free loopback port; the parent
 opens ``--clients`` event streams on ``/board/events`` (``Accept: text/event-stream``, as
@@ -337,11 +338,11 @@ async def drive(
 def run(args: argparse.Namespace, url: str, data_dir: Path) -> dict[str, Any]:
     import ingest
 
-    db_url, scratch = asyncio.run(ingest._scratch_database(url))
+    db_url, scratch = (url, None) if args.reuse else asyncio.run(ingest._scratch_database(url))
     backend = make_url(url).get_backend_name()
     context = multiprocessing.get_context("spawn")
     try:
-        build_seconds = build(db_url, data_dir, args.households, args.orders, args.days)
+        build_seconds = 0.0 if args.reuse else build(db_url, data_dir, args.households, args.orders, args.days)
         parent, child = context.Pipe()
         server = context.Process(target=_serve, args=(db_url, child), daemon=True)
         server.start()
@@ -424,7 +425,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--households", type=int, default=120, help="households in the demo county")
     parser.add_argument("--orders", type=int, default=150, help="orders each fake platform holds")
     parser.add_argument("--days", type=int, default=10, help="days of sales history")
+    parser.add_argument("--reuse", action="store_true", help="--db is a demo county built already: no build")
     args = parser.parse_args(argv)
+    if args.reuse and not args.db:
+        parser.error("--reuse needs --db")
     if args.clients < 1 or args.seconds <= 0 or args.rate <= 0:
         parser.error("--clients, --seconds and --rate must be positive")
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,8 +3,9 @@
 PostgreSQL comes from ``BANGFU_TEST_PG_URL`` (default: ``postgresql+asyncpg://127.0.0.1:5432/test``,
 the OS user, trust auth). Where it cannot be reached the PostgreSQL variants are skipped with
 a message saying so, except in CI (``CI=true``), where a missing service is a failure.
-Each test gets its own database, cloned from a migrated template, so tests never see each
-other's rows and nothing needs cleaning.
+Each test gets its own database, cloned from a migrated template (made ahead, while the previous
+test ran, and dropped after it on a thread: ``PgServer.fresh_clone``, ``_Dropper``), so tests never
+see each other's rows and nothing needs cleaning.
 
 Two roles on PostgreSQL, as in production (README "Running against PostgreSQL and Redis"): the
 migrations run as the owner (the ``BANGFU_TEST_PG_URL`` user), and the hub runs as an application
@@ -19,25 +20,44 @@ the owner's rights (tampering as the owner, migrations, creating schemas) takes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import queue
 import shutil
 import sys
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bangfu import accounts
 from bangfu.store import make_engine, session_factory, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 # The hub's own packages, which the tests' subprocesses (the ``bangfu`` command, benches, Celery
 # workers) import again each time.
 PACKAGES = ("bangfu", "connectors", "sync", "workers", "web", "bench")
+
+
+# Passwords: production hashes with argon2-cffi's defaults (RFC 9106's low-memory profile: 64 MiB,
+# 3 passes, 4 lanes), 0.1-0.4 s of CPU a hash or a check here by design, and every login of the
+# web tests checked one (the demo logins' hashes carry those parameters, and a check costs what the
+# stored hash says). In this process the hub hashes with the cheapest parameters argon2 takes, so
+# the worlds' logins are cheap to check. Everything else about passwords is the same code;
+# ``production_argon2`` gives a test the production hasher back (tests/bangfu/test_passwords.py
+# checks its parameters and that a login rehashes a cheaper hash to them), and the processes the
+# tests start (the ``bangfu`` command, benches, Celery) hash as production does.
+PRODUCTION_HASHER = accounts._hasher
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     xdist worker parsed and rewrote all of them again on every run (collecting cost 21 s of CPU
     per worker instead of 8.5 s). Only this process stops honouring it; the subprocesses the
     tests start inherit the variable and read the bytecode compiled here."""
+    accounts._hasher = TEST_HASHER
     sys.dont_write_bytecode = False
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
         return
@@ -57,6 +78,46 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for package in PACKAGES:
         compileall.compile_dir(ROOT / package, quiet=2, workers=1)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each xdist worker how the controller distributes (a worker's own ``--dist`` is "no")."""
+    node.workerinput["dist"] = node.config.getoption("dist")
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker, put the ``slow`` tests at the head of each worker's first share.
+
+    The suite runs with ``--dist worksteal`` (pyproject.toml): the controller first splits the
+    collection into one contiguous share per worker (the first worker ``n // workers`` of ``n``,
+    the next that of what is left, ...), each worker runs its share from the head, and a worker
+    with nothing left takes half of what another has not started, from its tail. In collection
+    order the long tests (Celery, concurrent posting, the ledger's properties: tests/workers/)
+    came last, so a run could end with one worker on a minute-long test and the other idle.
+    Here the slow tests are dealt out in turn to the heads of the shares, so they start first,
+    spread over the workers, and what is left at the end is short tests either worker can take.
+    Every worker computes the same order (xdist checks that the collections agree)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None or workerinput.get("dist") != "worksteal":
+        return
+    workers = int(workerinput["workercount"])
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if workers < 2 or not slow:
+        return
+    fast = iter([item for item in items if item.get_closest_marker("slow") is None])
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for k in range(workers):
+        share = left // (workers - k)
+        left -= share
+        head = slow[k::workers]
+        ordered += head
+        ordered += [item for _, item in zip(range(share - len(head)), fast, strict=False)]
+    ordered += list(fast)
+    assert len(ordered) == len(items)
+    items[:] = ordered
 
 
 PG_URL = os.environ.get("BANGFU_TEST_PG_URL", "postgresql+asyncpg://127.0.0.1:5432/test")
@@ -79,6 +140,13 @@ def _per_worker_redis(url: str) -> str:
 REDIS_URL = _per_worker_redis(REDIS_URL)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture
+def production_argon2(monkeypatch: pytest.MonkeyPatch) -> PasswordHasher:
+    """The hub's own password hasher for this test (see ``PRODUCTION_HASHER``)."""
+    monkeypatch.setattr(accounts, "_hasher", PRODUCTION_HASHER)
+    return PRODUCTION_HASHER
 
 
 @pytest.fixture(autouse=True)
@@ -121,12 +189,65 @@ async def _pg_reachable() -> str | None:
 NO_COMMIT_WAIT = 'ALTER DATABASE "{name}" SET synchronous_commit = off'
 
 
+class _Dropper:
+    """Drops a worker's finished databases on a thread of its own, off the tests' path.
+
+    ``DROP DATABASE`` makes the server take a checkpoint and waits for it (PostgreSQL 15): every
+    dirty page of every database on the server is written first, which took 1-5 s a drop on a
+    busy 2-core machine, once per PostgreSQL test. Here a test's teardown only queues the name;
+    the thread drops what has queued up, all at once on parallel connections, so the server
+    takes one checkpoint for several drops (concurrent requests share the next checkpoint) and no
+    test waits for it. ``close`` (the end of the session) waits for every drop, and fails the
+    session if one failed."""
+
+    BATCH = 8  # drops at once: one checkpoint for all of them
+
+    def __init__(self, admin: Callable[[str], Awaitable[None]]) -> None:
+        self._admin = admin
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="pg-dropper", daemon=True)
+        self._thread.start()
+
+    def put(self, name: str) -> None:
+        self._queue.put(name)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while len(batch) < self.BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            names = [name for name in batch if name is not None]
+            stop = len(names) < len(batch)
+            if names:
+                results = asyncio.run(self._drop_all(names))
+                self.errors += [f"{name}: {exc!r}" for name, exc in zip(names, results, strict=True) if exc]
+
+    async def _drop_all(self, names: list[str]) -> list[BaseException | None]:
+        return await asyncio.gather(*(self._admin(DROP.format(name=n)) for n in names), return_exceptions=True)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
+DROP = 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+
+
 class PgServer:
     """Creates and drops throw-away databases on the test server."""
 
     def __init__(self) -> None:
         self.template = f"bangfu_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.created: list[str] = []
+        self.dropped: set[str] = set()
+        self._dropper: _Dropper | None = None
+        self._maker: ThreadPoolExecutor | None = None
+        self._spare: Future[str] | None = None
 
     async def _admin(self, sql: str) -> None:
         conn = await asyncpg.connect(_asyncpg_dsn(PG_URL), timeout=5)
@@ -181,7 +302,41 @@ class PgServer:
             await conn.close()
 
     async def drop(self, name: str) -> None:
-        await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await self._admin(DROP.format(name=name))
+        self.dropped.add(name)
+
+    def drop_later(self, name: str) -> None:
+        """Drop ``name`` soon, on the dropper's thread (see :class:`_Dropper`): for a test's own
+        database at its teardown, which nothing uses any more."""
+        if self._dropper is None:
+            self._dropper = _Dropper(self._admin)
+        self._dropper.put(name)
+        self.dropped.add(name)
+
+    def fresh_clone(self) -> str:
+        """A new clone of the template for a test, made on a thread of its own while the
+        previous test ran: each call takes the clone made ahead and orders the next one, so a
+        test does not wait for its ``CREATE DATABASE`` (0.2 s, more on a busy server)."""
+        if self._maker is None:
+            self._maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-clone")
+        taken = self._spare or self._maker.submit(self._clone)
+        self._spare = self._maker.submit(self._clone)
+        return taken.result()
+
+    def _clone(self) -> str:
+        return asyncio.run(self.create(template=self.template))
+
+    def close(self) -> list[str]:
+        """Drop the clone made ahead, wait for the queued drops; the ones that failed."""
+        if self._maker is not None:
+            if self._spare is not None:
+                with contextlib.suppress(Exception):  # a clone that failed is no database to drop
+                    self.drop_later(self._spare.result())
+            self._maker.shutdown()
+        if self._dropper is None:
+            return []
+        self._dropper.close()
+        return self._dropper.errors
 
 
 @pytest.fixture(scope="session")
@@ -214,11 +369,14 @@ def pg_server() -> Iterator[PgServer]:
     asyncio.run(make_template())
     yield server
 
+    failed = server.close()
+
     async def cleanup() -> None:
-        for name in [*server.created, server.template]:
+        for name in [*(n for n in server.created if n not in server.dropped), server.template]:
             await server.drop(name)
 
     asyncio.run(cleanup())
+    assert not failed, f"test databases that could not be dropped: {failed}"
 
 
 @pytest.fixture(scope="session")
@@ -253,9 +411,9 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         yield f"sqlite+aiosqlite:///{path}"
         return
     server: PgServer = request.getfixturevalue("pg_server")
-    name = asyncio.run(server.create(template=server.template))
+    name = server.fresh_clone()
     yield server.app_url(name)
-    asyncio.run(server.drop(name))
+    server.drop_later(name)
 
 
 @pytest.fixture
@@ -276,7 +434,7 @@ def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     server: PgServer = request.getfixturevalue("pg_server")
     name = asyncio.run(server.create())
     yield server.url(name)
-    asyncio.run(server.drop(name))
+    server.drop_later(name)
 
 
 @pytest.fixture

@@ -605,6 +605,7 @@ def _memory_capped(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_an_xlsx_declaring_a_sheet_of_a_billion_cells_is_read_as_what_it_holds(tmp_path: Path) -> None:
     """Issue 12 item 7: a 5 KB workbook declaring ``A1:XFD1048576`` exhausted memory."""
     units = [["code", "name", "unit_type"], ["U1", "Unit", "school"]]

@@ -133,6 +133,7 @@ async def test_import_good_bad_and_again(
     assert await _count(db_url) == 5  # NEW-1 was good, but nothing of the file was written
 
 
+@pytest.mark.slow
 async def test_cli_import_and_refresh(sessions: async_sessionmaker[AsyncSession], db_url: str, tmp_path: Path) -> None:
     """``bangfu tasks import`` as a user runs it: a bad file is one line per problem on stderr,
     exit 2, nothing written; the example imports; ``bangfu tasks refresh`` reads the bindings."""

@@ -81,7 +81,7 @@ def scratch_pg(request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         yield pg_server.url(name)
     finally:
-        asyncio.run(pg_server.drop(name))
+        pg_server.drop_later(name)
 
 
 def test_attribution_with_two_workers_shares_out_the_lines(scratch_pg: str, tmp_path: Path) -> None:

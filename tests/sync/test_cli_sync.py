@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from connectors.fakes.process import FakesProcess
 
 
+@pytest.mark.slow
 def test_a_failed_stream_exits_non_zero_and_says_why_in_run_and_status(tmp_path: Path) -> None:
     """Issue 12.3: a failed stream left the platform's message only in ``sync_runs.message``.
     ``sync run`` now exits non-zero and prints, per failed shop and stream, the error class

@@ -149,7 +149,7 @@ def world_copy(world: World, tmp_path: Path, pg_server_or_none: PgServer | None)
     template = world.url.rsplit("/", 1)[1]
     name = asyncio.run(pg_server_or_none.create(template=template))
     yield World(pg_server_or_none.app_url(name), "postgresql")
-    asyncio.run(pg_server_or_none.drop(name))
+    pg_server_or_none.drop_later(name)
 
 
 @pytest.fixture

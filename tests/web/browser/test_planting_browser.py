@@ -39,6 +39,7 @@ async def _coop_of(url: str) -> int:
     return int(coop)
 
 
+@pytest.mark.slow
 async def test_planning_pages_and_accepting_a_contract(served_copy: Served, browser: Any, screenshots: Path) -> None:
     served = served_copy
     coop = await _coop_of(served.url)
