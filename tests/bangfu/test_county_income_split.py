@@ -16,7 +16,18 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.models import Cooperative, Household, Journal, LedgerAccount, OrderLine, Posting, Product, Shop, Sku
+from bangfu.models import (
+    Cooperative,
+    Household,
+    Journal,
+    LedgerAccount,
+    LineHouseholdCredit,
+    OrderLine,
+    Posting,
+    Product,
+    Shop,
+    Sku,
+)
 from bangfu.queries.county import _income_by_channel_and_product, member_income_by_month
 from bangfu.reports.base import Period, local_midnight, parse_line_event
 from bangfu.reports.households import INCOME_JOURNALS, income_by_household
@@ -59,18 +70,18 @@ async def _former(conn: AsyncConnection, period: Period, coop_ids: Sequence[int]
         if owner is not None and total:
             per_line[parse_line_event(str(source))][int(owner)] -= int(total)
     info: dict[int, tuple[str, str, str]] = {}
-    for lid, channel, pid, product in await conn.execute(
+    for lid, channel_type, pid, product_name in await conn.execute(
         select(OrderLine.id, Shop.channel_type, Product.id, Product.name)
         .join(Shop, Shop.id == OrderLine.shop_id)
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .outerjoin(Product, Product.id == Sku.product_id)
     ):
-        info[int(lid)] = (str(getattr(channel, "value", channel)), str(pid or ""), str(product or ""))
+        info[int(lid)] = (str(getattr(channel_type, "value", channel_type)), str(pid or ""), str(product_name or ""))
     out: Split = {"channel": defaultdict(lambda: defaultdict(int)), "product": defaultdict(lambda: defaultdict(int))}
     labels: dict[str, str] = {}
-    for lid, households in per_line.items():
-        channel, product_id, product = info.get(lid, ("", "", "")) if lid is not None else ("", "", "")
-        if lid is not None and lid in info and not product_id:
+    for line_id, households in per_line.items():
+        channel, product_id, product = info.get(line_id, ("", "", "")) if line_id is not None else ("", "", "")
+        if line_id is not None and line_id in info and not product_id:
             product_id = "?"
         if product_id and product_id != "?":
             labels[product_id] = product
@@ -118,7 +129,14 @@ async def test_the_split_equals_the_former_computation(store: World) -> None:
                 assert grouped == await _former(conn, period, coop_ids)
             await conn.commit()
             try:
-                line = await conn.scalar(select(OrderLine.id).where(OrderLine.sku_id.is_not(None)).limit(1))
+                # A line whose journals credited a household, so its income has a group to leave.
+                line = await conn.scalar(
+                    select(OrderLine.id)
+                    .join(LineHouseholdCredit, LineHouseholdCredit.order_line_id == OrderLine.id)
+                    .where(OrderLine.sku_id.is_not(None), LineHouseholdCredit.credit_fen != 0)
+                    .order_by(OrderLine.id)
+                    .limit(1)
+                )
                 await conn.execute(update(OrderLine).where(OrderLine.id == line).values(sku_id=None))
                 sku, product = (await conn.execute(select(Sku.id, Sku.product_id).limit(1))).one()
                 other = await conn.scalar(select(Product.id).where(Product.id != product).limit(1))
