@@ -1,6 +1,8 @@
 """The hub's store: SQLAlchemy 2 typed models. Import this package to register every table."""
 
 from bangfu.models.accounting import (
+    CooperativeDayGroup,
+    CooperativeGroupDirty,
     CooperativeLineFact,
     HouseholdDailyIncome,
     LineAccounting,
@@ -55,6 +57,8 @@ __all__ = [
     "Certification",
     "ChannelPrice",
     "Cooperative",
+    "CooperativeDayGroup",
+    "CooperativeGroupDirty",
     "CooperativeLineFact",
     "DeliveryBatch",
     "DeliveryBatchOrder",

@@ -28,11 +28,11 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, Integer, String, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu import cooperative_groups
 from bangfu.enums import JournalKind
 from bangfu.ledger import collective_account, retention_account
 from bangfu.models import (
     Cooperative,
-    CooperativeLineFact,
     Household,
     HouseholdDailyIncome,
     Journal,
@@ -268,7 +268,8 @@ async def list_cooperatives(
     conn: AsyncConnection, scope: Scope, period: Period, *, from_ledger: bool = False
 ) -> list[CooperativeRow]:
     """Every cooperative in scope with the period's headline figures (from
-    ``cooperative_line_facts``; ``from_ledger``: summed from the postings, the same figures)."""
+    ``cooperative_day_groups``, sums of ``cooperative_line_facts``; ``from_ledger``: summed from
+    the postings, the same figures)."""
     refs = await _cooperatives(conn, scope)
     by_coop: dict[int, Figures] = defaultdict(Figures)
     days = fact_days(period)
@@ -277,12 +278,8 @@ async def list_cooperatives(
         for coop, kind, klass, amount in await _facts(conn, own, period, own.c.cooperative_id):
             _book(by_coop[int(coop)], _kind(kind), str(klass), int(amount))
     else:
-        fact = CooperativeLineFact
-        query = (
-            select(fact.cooperative_id, *_fact_sums())
-            .where(_in_days(days), scope.cooperatives(fact.cooperative_id))
-            .group_by(fact.cooperative_id)
-        )
+        source = cooperative_groups.rows(conn, scope.cooperatives, days)
+        query = select(source.c.cooperative_id, *_group_sums(source)).group_by(source.c.cooperative_id)
         for coop, *money in await conn.execute(query):
             by_coop[int(coop)] = _figures(money)
     income = await member_income(conn, scope, period, from_ledger=from_ledger)
@@ -386,7 +383,8 @@ async def dashboard(
 ) -> Dashboard | None:
     """The cooperative's income for ``period``; None when it is not in the scope (or not there).
 
-    Read from ``cooperative_line_facts`` (a few grouped queries, whatever the number of lines);
+    Read from ``cooperative_day_groups`` (a few grouped queries over a few rows per day,
+    whatever the number of lines; ``bangfu.cooperative_groups``);
     ``from_ledger`` (and a period that is not whole local days) sums the postings instead, line
     by line: the same figures, the check the tests make."""
     ref = await cooperative_ref(conn, scope, cooperative_id)
@@ -478,7 +476,7 @@ async def _ledger_parts(
     return totals, by_product, by_lot, by_channel, by_session, monthly, non_members
 
 
-# -- the dashboard from cooperative_line_facts --------------------------------------------------
+# -- the dashboard from cooperative_day_groups --------------------------------------------------
 
 
 def fact_days(period: Period) -> tuple[date, date] | None:
@@ -520,15 +518,10 @@ async def _daily_income(
     return out
 
 
-def _in_days(days: tuple[date, date]) -> ColumnElement[bool]:
-    fact = CooperativeLineFact
-    return (fact.day >= days[0]) & (fact.day <= days[1])
-
-
-def _fact_sums() -> list[Any]:
-    """SQL: the sum of every money column of ``cooperative_line_facts`` (in MONEY_FIELDS order)."""
-    table = CooperativeLineFact.__table__
-    return [func.coalesce(func.sum(table.c[name]), 0) for name in MONEY_FIELDS]
+def _group_sums(source: Any) -> list[Any]:
+    """SQL: the sum of every money column of a :func:`bangfu.cooperative_groups.rows` subquery
+    (in MONEY_FIELDS order)."""
+    return [func.coalesce(func.sum(source.c[name]), 0) for name in MONEY_FIELDS]
 
 
 def _figures(money: Sequence[Any], lines: int = 0) -> Figures:
@@ -545,18 +538,17 @@ async def _fact_parts(
     trend_days: tuple[date, date],
     trend_span: Period,
 ) -> Parts:
-    """The dashboard's figures from ``cooperative_line_facts``: one query grouped by product,
+    """The dashboard's figures from ``cooperative_day_groups``: one query grouped by product,
     shop and session (each line is in exactly one such group, so distinct lines add up), one by
     lot (a line drawn from several lots is apportioned by units, as :func:`_by_lot` does), one
     by month."""
-    fact = CooperativeLineFact
-    mine = (fact.cooperative_id == cooperative_id) & _in_days(days)
+    source = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, days)
     query = (
         select(
-            OrderLine.id.is_(None),
+            source.c.shop_id.is_(None),
             Product.id,
             Product.name,
-            func.min(OrderLine.title),
+            func.min(source.c.title),
             Shop.id,
             Shop.name,
             Shop.channel_type,
@@ -564,20 +556,16 @@ async def _fact_parts(
             LiveSession.title,
             LiveSession.room_id,
             LiveSession.started_at,
-            func.count(func.distinct(fact.order_line_id)),
-            func.coalesce(func.sum(fact.to_non_members), 0),
-            *_fact_sums(),
+            cooperative_groups.counted(source, days[0]),
+            func.coalesce(func.sum(source.c.to_non_members), 0),
+            *_group_sums(source),
         )
-        .select_from(fact)
-        .outerjoin(OrderLine, OrderLine.id == fact.order_line_id)
-        .outerjoin(Shop, Shop.id == OrderLine.shop_id)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .outerjoin(Product, Product.id == Sku.product_id)
-        .outerjoin(LineAttribution, LineAttribution.order_line_id == OrderLine.id)
-        .outerjoin(LiveSession, LiveSession.id == LineAttribution.session_id)
-        .where(mine)
+        .select_from(source)
+        .outerjoin(Product, Product.id == source.c.product_id)
+        .outerjoin(Shop, Shop.id == source.c.shop_id)
+        .outerjoin(LiveSession, LiveSession.id == source.c.session_id)
         .group_by(
-            OrderLine.id.is_(None),
+            source.c.shop_id.is_(None),
             Product.id,
             Product.name,
             Shop.id,
@@ -630,17 +618,13 @@ async def _fact_parts(
     def ordered(rows: Mapping[str, Breakdown]) -> list[Breakdown]:
         return sorted(rows.values(), key=lambda r: (-r.figures.sales, r.label))
 
-    by_lot = await _fact_lots(conn, mine)
+    by_lot = await _fact_lots(conn, cooperative_id, days)
 
-    month: Any = (
-        func.to_char(fact.day, "YYYY-MM") if conn.dialect.name == "postgresql" else func.strftime("%Y-%m", fact.day)
-    )
+    spread = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, trend_days)
+    day = spread.c.day
+    month: Any = func.to_char(day, "YYYY-MM") if conn.dialect.name == "postgresql" else func.strftime("%Y-%m", day)
     monthly: dict[str, Figures] = {m: Figures() for m in trend_span.months()}
-    trend = (
-        select(cast(month, String), *_fact_sums())
-        .where(fact.cooperative_id == cooperative_id, _in_days(trend_days))
-        .group_by(month)
-    )
+    trend = select(cast(month, String), *_group_sums(spread)).group_by(month)
     for mon, *money in await conn.execute(trend):
         monthly.setdefault(str(mon), Figures()).add(_figures(money))
     return (
@@ -654,37 +638,16 @@ async def _fact_parts(
     )
 
 
-async def _fact_lots(conn: AsyncConnection, mine: ColumnElement[bool]) -> list[Breakdown]:
-    """The by-lot breakdown from ``cooperative_line_facts``: a line drawn from one lot adds to it
-    whole (grouped in SQL), a line without draws to lot 0, a line drawn from several lots is
-    apportioned by units (largest remainder, in Python, as :func:`_by_lot`)."""
-    fact = CooperativeLineFact
-    lines = select(fact.order_line_id).where(mine).distinct().subquery("lines")
-    draws = (
-        select(
-            LotAllocation.order_line_id.label("line"),
-            LotAllocation.lot_id.label("lot"),
-        )
-        .join(lines, lines.c.order_line_id == LotAllocation.order_line_id)
-        .where(LotAllocation.quantity > 0)
-        .group_by(LotAllocation.order_line_id, LotAllocation.lot_id)
-        .subquery("draws")
-    )
-    per_line = (
-        select(draws.c.line, func.count().label("lots"), func.min(draws.c.lot).label("lot"))
-        .group_by(draws.c.line)
-        .subquery("per_line")
-    )
-    lot_key = case((per_line.c.lots.is_(None), 0), (per_line.c.lots == 1, per_line.c.lot), else_=-1)
-    # One row per lot for the lines of one lot (or none); one per line for the others.
-    split_line = case((per_line.c.lots > 1, fact.order_line_id))
-    query = (
-        select(lot_key, split_line, func.count(func.distinct(fact.order_line_id)), *_fact_sums())
-        .select_from(fact)
-        .outerjoin(per_line, per_line.c.line == fact.order_line_id)
-        .where(mine)
-        .group_by(lot_key, split_line)
-    )
+async def _fact_lots(conn: AsyncConnection, cooperative_id: int, days: tuple[date, date]) -> list[Breakdown]:
+    """The by-lot breakdown from ``cooperative_day_groups``: a line drawn from one lot adds to it
+    whole, a line without draws to lot 0 (both grouped in SQL), a line drawn from several lots
+    (its own rows, ``split_line``) is apportioned by units (largest remainder, in Python, as
+    :func:`_by_lot`)."""
+    source = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, days)
+    split_line = case((source.c.split_line != 0, source.c.split_line))
+    query = select(
+        source.c.lot_id, split_line, cooperative_groups.counted(source, days[0]), *_group_sums(source)
+    ).group_by(source.c.lot_id, split_line)
     rows: dict[int, Figures] = defaultdict(Figures)
     split: dict[int, Figures] = {}
     for lot, line, count, *money in await conn.execute(query):
