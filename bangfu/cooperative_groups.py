@@ -42,6 +42,7 @@ from sqlalchemy.orm import aliased
 from bangfu.line_credits import FACT_MONEY
 from bangfu.models import (
     CooperativeDayGroup,
+    CooperativeDayTotal,
     CooperativeGroupDirty,
     CooperativeLineFact,
     LineAttribution,
@@ -103,9 +104,9 @@ def live_rows(where: Any = None, pairs: Any = None) -> Any:
     keys = [line.c[name] for name in KEYS]
     return select(
         *keys,
-        func.min(line.c.title),
-        func.count(),
-        *(func.sum(line.c[name]) for name in FACT_MONEY),
+        func.min(line.c.title).label("title"),
+        func.count().label("lines"),
+        *(func.sum(line.c[name]).label(name) for name in FACT_MONEY),
     ).group_by(*keys)
 
 
@@ -114,12 +115,13 @@ def _marked(cooperative: Any, day: Any) -> Any:
     return exists().where(dirty.cooperative_id == cooperative, dirty.day == day)
 
 
-def rows(conn: AsyncConnection, cooperatives: Any, days: tuple[date, date]) -> Any:
-    """Subquery with :data:`COLUMNS`: the groups of the cooperatives ``cooperatives`` selects
-    (an expression on a cooperative id column, given as a function of it) over ``days``: stored
-    rows of unmarked pairs and the facts' sums for marked ones, in one statement."""
+def rows(conn: AsyncConnection, cooperatives: Any, days: tuple[date, date], columns: Sequence[str] = COLUMNS) -> Any:
+    """Subquery with ``columns`` (of :data:`COLUMNS`): the groups of the cooperatives
+    ``cooperatives`` selects (an expression on a cooperative id column, given as a function of
+    it) over ``days``: stored rows of unmarked pairs and the facts' sums for marked ones, in one
+    statement."""
     group = CooperativeDayGroup
-    stored = select(*(group.__table__.c[name] for name in COLUMNS)).where(
+    stored = select(*(group.__table__.c[name] for name in columns)).where(
         cooperatives(group.cooperative_id),
         group.day >= days[0],
         group.day <= days[1],
@@ -132,8 +134,44 @@ def rows(conn: AsyncConnection, cooperatives: Any, days: tuple[date, date]) -> A
         .distinct()
         .subquery("marked")
     )
-    live = live_rows(pairs=pairs)
-    return union_all(stored, live).subquery("groups")
+    live = live_rows(pairs=pairs).subquery("live")
+    return union_all(stored, select(*(live.c[name] for name in columns))).subquery("groups")
+
+
+def totals(conn: AsyncConnection, cooperatives: Any, days: tuple[date, date]) -> Any:
+    """Subquery (cooperative_id, day, *FACT_MONEY): ``cooperative_day_totals`` of unmarked pairs
+    and the facts' sums of marked ones (as :func:`rows`)."""
+    total = CooperativeDayTotal
+    money = [total.__table__.c[name] for name in FACT_MONEY]
+    stored = select(total.cooperative_id, total.day, *money).where(
+        cooperatives(total.cooperative_id),
+        total.day >= days[0],
+        total.day <= days[1],
+        ~_marked(total.cooperative_id, total.day),
+    )
+    dirty = CooperativeGroupDirty
+    pairs = (
+        select(dirty.cooperative_id, dirty.day)
+        .where(cooperatives(dirty.cooperative_id), dirty.day >= days[0], dirty.day <= days[1])
+        .distinct()
+        .subquery("marked")
+    )
+    return union_all(stored, live_totals(pairs=pairs)).subquery("totals")
+
+
+def live_totals(where: Any = None, pairs: Any = None) -> Any:
+    """SQL: the rows of ``cooperative_day_totals`` summed from the facts (as :func:`live_rows`)."""
+    fact = CooperativeLineFact
+    query = select(fact.cooperative_id, fact.day, *(func.sum(fact.__table__.c[name]) for name in FACT_MONEY)).group_by(
+        fact.cooperative_id, fact.day
+    )
+    if pairs is not None:
+        query = query.select_from(
+            pairs.join(fact, and_(fact.cooperative_id == pairs.c.cooperative_id, fact.day == pairs.c.day))
+        )
+    if where is not None:
+        query = query.where(where)
+    return query
 
 
 def counted(source: Any, first_day: date) -> Any:
@@ -167,6 +205,11 @@ async def refresh(conn: AsyncConnection) -> int:
             await conn.execute(delete(group).where(group.cooperative_id == coop, among(conn, group.day, chunk)))
             source = live_rows(and_(fact.cooperative_id == coop, among(conn, fact.day, chunk)))
             await conn.execute(insert(table).from_select([table.c[name] for name in COLUMNS], source))
+            total = CooperativeDayTotal
+            await conn.execute(delete(total).where(total.cooperative_id == coop, among(conn, total.day, chunk)))
+            sums = live_totals(and_(fact.cooperative_id == coop, among(conn, fact.day, chunk)))
+            names = ["cooperative_id", "day", *FACT_MONEY]
+            await conn.execute(insert(total).from_select([total.__table__.c[n] for n in names], sums))
     ids = [int(i) for i, _c, _d in marks]
     for offset in range(0, len(ids), _CHUNK):
         await conn.execute(delete(dirty).where(among(conn, dirty.id, ids[offset : offset + _CHUNK])))
@@ -193,9 +236,10 @@ def _key(row: Sequence[Any]) -> tuple[Any, ...]:
 async def groups_differing_from_facts(
     conn: AsyncConnection, limit: int = 20
 ) -> list[tuple[tuple[Any, ...], tuple[Any, ...] | None, tuple[Any, ...] | None]]:
-    """(key, stored row, facts' row) where ``cooperative_day_groups`` and the sums of
-    ``cooperative_line_facts`` (:func:`live_rows`) disagree, ignoring nothing: a marked pair
-    counts as differing when its stored rows are stale (call :func:`refresh` first)."""
+    """(key, stored row, facts' row) where ``cooperative_day_groups`` or
+    ``cooperative_day_totals`` (keyed with lot -2) and the sums of ``cooperative_line_facts``
+    (:func:`live_rows`, :func:`live_totals`) disagree, ignoring nothing: a marked pair counts
+    as differing when its stored rows are stale (call :func:`refresh` first)."""
 
     def value(row: Sequence[Any]) -> tuple[Any, ...]:
         return (None if row[8] is None else str(row[8]), *(int(v) for v in row[9:]))
@@ -210,6 +254,19 @@ async def groups_differing_from_facts(
     group = CooperativeDayGroup
     table = collect(await conn.execute(select(*(group.__table__.c[name] for name in COLUMNS))))
     facts = collect(await conn.execute(live_rows()))
+    # The day totals, as rows keyed (cooperative, day, None...) with a "totals" marker.
+    total = CooperativeDayTotal
+    money = [total.__table__.c[name] for name in FACT_MONEY]
+
+    def totals_of(found: Any) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for coop, day, *sums in found:
+            key = _key((coop, day, None, None, None, -2, 0, None))
+            out[key] = ("totals", *(int(v) for v in sums))
+        return out
+
+    table |= totals_of(await conn.execute(select(total.cooperative_id, total.day, *money)))
+    facts |= totals_of(await conn.execute(live_totals()))
     differing = [
         (key, table.get(key), facts.get(key))
         for key in sorted(set(table) | set(facts), key=repr)

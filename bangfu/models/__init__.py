@@ -2,6 +2,7 @@
 
 from bangfu.models.accounting import (
     CooperativeDayGroup,
+    CooperativeDayTotal,
     CooperativeGroupDirty,
     CooperativeLineFact,
     HouseholdDailyIncome,
@@ -58,6 +59,7 @@ __all__ = [
     "ChannelPrice",
     "Cooperative",
     "CooperativeDayGroup",
+    "CooperativeDayTotal",
     "CooperativeGroupDirty",
     "CooperativeLineFact",
     "DeliveryBatch",

@@ -210,9 +210,33 @@ class CooperativeDayGroup(IdMixin, Base):
     to_non_members: Mapped[int] = mapped_column(Fen)
 
 
+class CooperativeDayTotal(Base):
+    """``cooperative_line_facts`` summed per cooperative and day (the list's and the trend's
+    figures), recomputed with ``cooperative_day_groups`` by the same markers (migration 0036)."""
+
+    __tablename__ = "cooperative_day_totals"
+
+    cooperative_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sales: Mapped[int] = mapped_column(Fen)
+    refunds: Mapped[int] = mapped_column(Fen)
+    platform_fee: Mapped[int] = mapped_column(Fen)
+    payment_fee: Mapped[int] = mapped_column(Fen)
+    logistics: Mapped[int] = mapped_column(Fen)
+    commission: Mapped[int] = mapped_column(Fen)
+    retention: Mapped[int] = mapped_column(Fen)
+    collective: Mapped[int] = mapped_column(Fen)
+    guaranteed: Mapped[int] = mapped_column(Fen)
+    rebate: Mapped[int] = mapped_column(Fen)
+    bonus: Mapped[int] = mapped_column(Fen)
+    other: Mapped[int] = mapped_column(Fen)
+    to_non_members: Mapped[int] = mapped_column(Fen)
+
+
 class CooperativeGroupDirty(IdMixin, Base):
     """A (cooperative, day) whose ``cooperative_day_groups`` rows may be stale: written by
-    triggers (never by the application), removed by the refresh that read it."""
+    triggers (never by the application), removed by the refresh that read it; its
+    ``cooperative_day_totals`` row too."""
 
     __tablename__ = "cooperative_group_dirty"
     __table_args__ = (Index("ix_cooperative_group_dirty_day", "cooperative_id", "day"),)

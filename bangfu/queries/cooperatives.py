@@ -268,7 +268,7 @@ async def list_cooperatives(
     conn: AsyncConnection, scope: Scope, period: Period, *, from_ledger: bool = False
 ) -> list[CooperativeRow]:
     """Every cooperative in scope with the period's headline figures (from
-    ``cooperative_day_groups``, sums of ``cooperative_line_facts``; ``from_ledger``: summed from
+    ``cooperative_day_totals``, sums of ``cooperative_line_facts``; ``from_ledger``: summed from
     the postings, the same figures)."""
     refs = await _cooperatives(conn, scope)
     by_coop: dict[int, Figures] = defaultdict(Figures)
@@ -278,7 +278,7 @@ async def list_cooperatives(
         for coop, kind, klass, amount in await _facts(conn, own, period, own.c.cooperative_id):
             _book(by_coop[int(coop)], _kind(kind), str(klass), int(amount))
     else:
-        source = cooperative_groups.rows(conn, scope.cooperatives, days)
+        source = cooperative_groups.totals(conn, scope.cooperatives, days)
         query = select(source.c.cooperative_id, *_group_sums(source)).group_by(source.c.cooperative_id)
         for coop, *money in await conn.execute(query):
             by_coop[int(coop)] = _figures(money)
@@ -542,7 +542,8 @@ async def _fact_parts(
     shop and session (each line is in exactly one such group, so distinct lines add up), one by
     lot (a line drawn from several lots is apportioned by units, as :func:`_by_lot` does), one
     by month."""
-    source = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, days)
+    wanted = ("product_id", "shop_id", "session_id", "title", "prev_day", "lines", "to_non_members", *MONEY_FIELDS)
+    source = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, days, wanted)
     query = (
         select(
             source.c.shop_id.is_(None),
@@ -620,7 +621,7 @@ async def _fact_parts(
 
     by_lot = await _fact_lots(conn, cooperative_id, days)
 
-    spread = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, trend_days)
+    spread = cooperative_groups.totals(conn, lambda coop: coop == cooperative_id, trend_days)
     day = spread.c.day
     month: Any = func.to_char(day, "YYYY-MM") if conn.dialect.name == "postgresql" else func.strftime("%Y-%m", day)
     monthly: dict[str, Figures] = {m: Figures() for m in trend_span.months()}
@@ -643,7 +644,8 @@ async def _fact_lots(conn: AsyncConnection, cooperative_id: int, days: tuple[dat
     whole, a line without draws to lot 0 (both grouped in SQL), a line drawn from several lots
     (its own rows, ``split_line``) is apportioned by units (largest remainder, in Python, as
     :func:`_by_lot`)."""
-    source = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, days)
+    wanted = ("lot_id", "split_line", "prev_day", "lines", *MONEY_FIELDS)
+    source = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, days, wanted)
     split_line = case((source.c.split_line != 0, source.c.split_line))
     query = select(
         source.c.lot_id, split_line, cooperative_groups.counted(source, days[0]), *_group_sums(source)

@@ -1,6 +1,6 @@
-"""cooperative_day_groups, the cooperative pages' per-day groups of cooperative_line_facts
-(bangfu.cooperative_groups), on the demo county on both backends: after the pipeline the rows
-equal the facts' sums and the migration's backfill writes the same rows; every kind of change
+"""cooperative_day_groups and cooperative_day_totals, the cooperative pages' per-day sums of
+cooperative_line_facts (bangfu.cooperative_groups), on the demo county on both backends: after
+the pipeline the rows equal the facts' sums and the migration's backfill writes the same rows; every kind of change
 the groups depend on (re-attribution, a refund and a sale posted, a line's SKU, a SKU's
 product, lot draws, a line's title) marks every (cooperative, day) whose rows it makes stale,
 the pages stay equal to the ledger while marked, and a refresh makes the rows equal again."""
@@ -30,8 +30,10 @@ from bangfu.ledger import (
     receivable_account,
     retention_account,
 )
+from bangfu.line_credits import FACT_MONEY
 from bangfu.models import (
     CooperativeDayGroup,
+    CooperativeDayTotal,
     CooperativeGroupDirty,
     CooperativeLineFact,
     Household,
@@ -85,6 +87,13 @@ async def _stored(conn: AsyncConnection) -> list[tuple[Any, ...]]:
     return sorted((tuple(row) for row in rows), key=repr)
 
 
+async def _stored_totals(conn: AsyncConnection) -> list[tuple[Any, ...]]:
+    total = CooperativeDayTotal
+    names = ("cooperative_id", "day", *FACT_MONEY)
+    rows = await conn.execute(select(*(total.__table__.c[name] for name in names)))
+    return sorted((tuple(row) for row in rows), key=repr)
+
+
 async def _marked_pairs(conn: AsyncConnection) -> set[tuple[int, date]]:
     dirty = CooperativeGroupDirty
     return {(int(c), _day(d)) for c, d in await conn.execute(select(dirty.cooperative_id, dirty.day))}
@@ -123,9 +132,14 @@ async def test_groups_equal_the_facts_and_the_backfill(store: World) -> None:
         spec.loader.exec_module(migration)
         await conn.commit()
         try:
+            totals = await _stored_totals(conn)
+            assert totals
             await conn.execute(delete(CooperativeDayGroup))
+            await conn.execute(delete(CooperativeDayTotal))
             await conn.exec_driver_sql(migration.backfill_sql())
+            await conn.exec_driver_sql(migration.totals_backfill_sql())
             assert await _stored(conn) == rows
+            assert await _stored_totals(conn) == totals
             assert await groups_differing_from_facts(conn) == []
         finally:
             await conn.rollback()

@@ -4,7 +4,8 @@
 dashboard's groups (product through the line's SKU, shop, live session, lot key, and the line's
 previous day so a period counts each line once), so a cooperative's dashboard and the list read
 a few rows per day instead of one row per line joined to lines, SKUs and attributions
-(``bangfu.cooperative_groups``). A line's SKU, shop, title, session and lot draws and a SKU's
+(``bangfu.cooperative_groups``); ``cooperative_day_totals``, the facts per cooperative and day,
+for the list and the trend, kept by the same markers. A line's SKU, shop, title, session and lot draws and a SKU's
 product may change after posting, so the rows are recomputed whole per (cooperative, day) and
 kept exact by marking: triggers write the pairs a change touches into
 ``cooperative_group_dirty`` in the transaction of the change, readers take a pair's rows only
@@ -230,6 +231,16 @@ SELECT {keys}, MIN(title), COUNT(*), {sums}
 """
 
 
+TOTALS_BACKFILL = """
+INSERT INTO cooperative_day_totals (cooperative_id, day, {money})
+SELECT cooperative_id, day, {sums} FROM cooperative_line_facts GROUP BY cooperative_id, day
+"""
+
+
+def totals_backfill_sql() -> str:
+    return TOTALS_BACKFILL.format(money=", ".join(MONEY), sums=", ".join(f"SUM({name})" for name in MONEY))
+
+
 def backfill_sql() -> str:
     return BACKFILL.format(
         keys=", ".join(KEYS),
@@ -264,6 +275,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_cooperative_day_groups_day", "cooperative_day_groups", ["cooperative_id", "day"], unique=False)
     op.create_table(
+        "cooperative_day_totals",
+        sa.Column("cooperative_id", ID, autoincrement=False, nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in MONEY),
+        sa.PrimaryKeyConstraint("cooperative_id", "day", name=op.f("pk_cooperative_day_totals")),
+    )
+    op.create_table(
         "cooperative_group_dirty",
         sa.Column("cooperative_id", ID, nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
@@ -287,6 +305,7 @@ def upgrade() -> None:
             condition = f" WHEN {when}" if when else ""
             op.execute(f"CREATE TRIGGER {name} AFTER {on}{condition} BEGIN {body} END")
     bind.exec_driver_sql(backfill_sql())
+    bind.exec_driver_sql(totals_backfill_sql())
 
 
 def downgrade() -> None:
@@ -300,6 +319,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER {name}")
     op.drop_index("ix_cooperative_group_dirty_day", table_name="cooperative_group_dirty")
     op.drop_table("cooperative_group_dirty")
+    op.drop_table("cooperative_day_totals")
     op.drop_index("ix_cooperative_day_groups_day", table_name="cooperative_day_groups")
     op.drop_table("cooperative_day_groups")
     op.drop_index("ix_cooperative_line_facts_line", table_name="cooperative_line_facts")
