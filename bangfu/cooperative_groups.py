@@ -118,8 +118,8 @@ def _marked(cooperative: Any, day: Any) -> Any:
 def rows(conn: AsyncConnection, cooperatives: Any, days: tuple[date, date], columns: Sequence[str] = COLUMNS) -> Any:
     """Subquery with ``columns`` (of :data:`COLUMNS`): the groups of the cooperatives
     ``cooperatives`` selects (an expression on a cooperative id column, given as a function of
-    it) over ``days``: stored rows of unmarked pairs and the facts' sums for marked ones, in one
-    statement."""
+    it) over ``days`` (dates or bind parameters): stored rows of unmarked pairs and the facts'
+    sums for marked ones, in one statement."""
     group = CooperativeDayGroup
     stored = select(*(group.__table__.c[name] for name in columns)).where(
         cooperatives(group.cooperative_id),
@@ -138,7 +138,7 @@ def rows(conn: AsyncConnection, cooperatives: Any, days: tuple[date, date], colu
     return union_all(stored, select(*(live.c[name] for name in columns))).subquery("groups")
 
 
-def totals(conn: AsyncConnection, cooperatives: Any, days: tuple[date, date]) -> Any:
+def totals(conn: AsyncConnection | None, cooperatives: Any, days: tuple[Any, Any]) -> Any:
     """Subquery (cooperative_id, day, *FACT_MONEY): ``cooperative_day_totals`` of unmarked pairs
     and the facts' sums of marked ones (as :func:`rows`)."""
     total = CooperativeDayTotal
@@ -174,7 +174,7 @@ def live_totals(where: Any = None, pairs: Any = None) -> Any:
     return query
 
 
-def counted(source: Any, first_day: date) -> Any:
+def counted(source: Any, first_day: Any) -> Any:
     """SQL: the lines a period starting ``first_day`` counts among ``source``'s rows (each line
     once: on its rows with no earlier day in the period)."""
     return func.coalesce(

@@ -23,9 +23,22 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, String, case, cast, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import cooperative_groups
@@ -98,8 +111,9 @@ class Figures:
         return self.net == self.retention + self.collective + self.households + self.other
 
     def add(self, other: Figures) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        mine, theirs = self.__dict__, other.__dict__
+        for name in _FIGURES_FIELDS:
+            mine[name] += theirs[name]
 
     def as_dict(self) -> dict[str, int]:
         money = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lines"}
@@ -110,6 +124,7 @@ class Figures:
 
 
 MONEY_FIELDS = tuple(f.name for f in fields(Figures) if f.name not in ("lines",))
+_FIGURES_FIELDS = tuple(f.name for f in fields(Figures))
 
 
 def _book(fig: Figures, kind: str, klass: str, amount: int) -> None:
@@ -542,43 +557,9 @@ async def _fact_parts(
     shop and session (each line is in exactly one such group, so distinct lines add up), one by
     lot (a line drawn from several lots is apportioned by units, as :func:`_by_lot` does), one
     by month."""
-    wanted = ("product_id", "shop_id", "session_id", "title", "prev_day", "lines", "to_non_members", *MONEY_FIELDS)
-    source = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, days, wanted)
-    query = (
-        select(
-            source.c.shop_id.is_(None),
-            Product.id,
-            Product.name,
-            func.min(source.c.title),
-            Shop.id,
-            Shop.name,
-            Shop.channel_type,
-            LiveSession.id,
-            LiveSession.title,
-            LiveSession.room_id,
-            LiveSession.started_at,
-            cooperative_groups.counted(source, days[0]),
-            func.coalesce(func.sum(source.c.to_non_members), 0),
-            *_group_sums(source),
-        )
-        .select_from(source)
-        .outerjoin(Product, Product.id == source.c.product_id)
-        .outerjoin(Shop, Shop.id == source.c.shop_id)
-        .outerjoin(LiveSession, LiveSession.id == source.c.session_id)
-        .group_by(
-            source.c.shop_id.is_(None),
-            Product.id,
-            Product.name,
-            Shop.id,
-            Shop.name,
-            Shop.channel_type,
-            LiveSession.id,
-            LiveSession.title,
-            LiveSession.room_id,
-            LiveSession.started_at,
-        )
-    )
-    groups = list(await conn.execute(query))
+    groups_query, lots_query, trend_query = _dashboard_statements(conn.dialect.name)
+    params = {"coop": cooperative_id, "first": days[0], "last": days[1]}
+    groups = list(await conn.execute(groups_query, params))
     sessions = sorted({int(row[7]) for row in groups if row[7] is not None})
     seen: set[int] = set()
     if sessions and scope.sees_sessions:
@@ -619,14 +600,11 @@ async def _fact_parts(
     def ordered(rows: Mapping[str, Breakdown]) -> list[Breakdown]:
         return sorted(rows.values(), key=lambda r: (-r.figures.sales, r.label))
 
-    by_lot = await _fact_lots(conn, cooperative_id, days)
+    by_lot = await _fact_lots(conn, lots_query, params)
 
-    spread = cooperative_groups.totals(conn, lambda coop: coop == cooperative_id, trend_days)
-    day = spread.c.day
-    month: Any = func.to_char(day, "YYYY-MM") if conn.dialect.name == "postgresql" else func.strftime("%Y-%m", day)
     monthly: dict[str, Figures] = {m: Figures() for m in trend_span.months()}
-    trend = select(cast(month, String), *_group_sums(spread)).group_by(month)
-    for mon, *money in await conn.execute(trend):
+    spread = {"coop": cooperative_id, "first": trend_days[0], "last": trend_days[1]}
+    for mon, *money in await conn.execute(trend_query, spread):
         monthly.setdefault(str(mon), Figures()).add(_figures(money))
     return (
         totals,
@@ -639,20 +617,75 @@ async def _fact_parts(
     )
 
 
-async def _fact_lots(conn: AsyncConnection, cooperative_id: int, days: tuple[date, date]) -> list[Breakdown]:
-    """The by-lot breakdown from ``cooperative_day_groups``: a line drawn from one lot adds to it
-    whole, a line without draws to lot 0 (both grouped in SQL), a line drawn from several lots
-    (its own rows, ``split_line``) is apportioned by units (largest remainder, in Python, as
-    :func:`_by_lot`)."""
+@lru_cache(maxsize=4)
+def _dashboard_statements(dialect: str) -> tuple[Any, Any, Any]:
+    """The dashboard's three queries on ``cooperative_day_groups`` and ``cooperative_day_totals``
+    (built once: their structure is the same for every cooperative and period), with the bind
+    parameters ``coop``, ``first`` and ``last`` (the days).
+
+    Groups by product, shop and session (each line is in exactly one such group, so distinct
+    lines add up, counted once each by :func:`bangfu.cooperative_groups.counted`); by lot key
+    and split line; the totals by month."""
+    coop = bindparam("coop", type_=BigInteger)
+    days = (bindparam("first", type_=Date), bindparam("last", type_=Date))
+    wanted = ("product_id", "shop_id", "session_id", "title", "prev_day", "lines", "to_non_members", *MONEY_FIELDS)
+    source = cooperative_groups.rows(None, lambda column: column == coop, days, wanted)
+    groups = (
+        select(
+            source.c.shop_id.is_(None),
+            Product.id,
+            Product.name,
+            func.min(source.c.title),
+            Shop.id,
+            Shop.name,
+            Shop.channel_type,
+            LiveSession.id,
+            LiveSession.title,
+            LiveSession.room_id,
+            LiveSession.started_at,
+            cooperative_groups.counted(source, days[0]),
+            func.coalesce(func.sum(source.c.to_non_members), 0),
+            *_group_sums(source),
+        )
+        .select_from(source)
+        .outerjoin(Product, Product.id == source.c.product_id)
+        .outerjoin(Shop, Shop.id == source.c.shop_id)
+        .outerjoin(LiveSession, LiveSession.id == source.c.session_id)
+        .group_by(
+            source.c.shop_id.is_(None),
+            Product.id,
+            Product.name,
+            Shop.id,
+            Shop.name,
+            Shop.channel_type,
+            LiveSession.id,
+            LiveSession.title,
+            LiveSession.room_id,
+            LiveSession.started_at,
+        )
+    )
     wanted = ("lot_id", "split_line", "prev_day", "lines", *MONEY_FIELDS)
-    source = cooperative_groups.rows(conn, lambda coop: coop == cooperative_id, days, wanted)
+    source = cooperative_groups.rows(None, lambda column: column == coop, days, wanted)
     split_line = case((source.c.split_line != 0, source.c.split_line))
-    query = select(
+    lots = select(
         source.c.lot_id, split_line, cooperative_groups.counted(source, days[0]), *_group_sums(source)
     ).group_by(source.c.lot_id, split_line)
+    spread = cooperative_groups.totals(None, lambda column: column == coop, days)
+    month: Any = (
+        func.to_char(spread.c.day, "YYYY-MM") if dialect == "postgresql" else func.strftime("%Y-%m", spread.c.day)
+    )
+    trend = select(cast(month, String), *_group_sums(spread)).group_by(month)
+    return groups, lots, trend
+
+
+async def _fact_lots(conn: AsyncConnection, query: Any, params: Mapping[str, Any]) -> list[Breakdown]:
+    """The by-lot breakdown from ``cooperative_day_groups`` (``query``, see
+    :func:`_dashboard_statements`): a line drawn from one lot adds to it whole, a line without
+    draws to lot 0 (both grouped in SQL), a line drawn from several lots (its own rows,
+    ``split_line``) is apportioned by units (largest remainder, in Python, as :func:`_by_lot`)."""
     rows: dict[int, Figures] = defaultdict(Figures)
     split: dict[int, Figures] = {}
-    for lot, line, count, *money in await conn.execute(query):
+    for lot, line, count, *money in await conn.execute(query, params):
         if line is not None:
             split[int(line)] = _figures(money, 1)
         else:
