@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import unit_purchases
@@ -54,9 +54,10 @@ from bangfu.models import (
     UnitKind,
 )
 from bangfu.queries.drives import Lines, enterprise_amounts, lines_json, lines_of
-from bangfu.reports.base import SHANGHAI, Period, local_midnight, local_month, parse_line_event, ratio
+from bangfu.reports.base import SHANGHAI, Period, local_midnight, local_month, ratio
 from bangfu.reports.households import (
     INCOME_JOURNALS,
+    TRADE_JOURNALS,
     Driven,
     category_label,
     driven,
@@ -373,28 +374,64 @@ async def _household_facts(conn: AsyncConnection, coop_ids: Sequence[int]) -> di
     }
 
 
-async def _income_by_line(
+async def _income_by_channel_and_product(
     conn: AsyncConnection, period: Period, coop_ids: Sequence[int]
-) -> dict[int | None, dict[int, int]]:
-    """Household income per order line (None: not a line's, i.e. surplus returns) per household."""
+) -> list[tuple[str, str, str, int, int]]:
+    """(channel, product key, product name, household, fen) summed over the member households'
+    income journals of ``period``: a line journal by its line's shop channel and product ("?":
+    a line without a product), anything else (surplus returns, a line that is gone) under ("", "").
+
+    Grouped in SQL from the (source event, household) sums the page used to fetch and look up
+    line by line (every order line of the year bound as a parameter: over asyncpg's limit at
+    100,000 lines); a (source event, household) sum of zero counts for nothing, as it did."""
+    from bangfu.queries.cooperatives import line_id_of
+
     members = select(Household.id).where(Household.cooperative_id.in_(list(coop_ids)))
-    query = (
-        select(Journal.source_event, LedgerAccount.owner_id, func.sum(Posting.amount_fen))
+    pairs = (
+        select(
+            Journal.kind.label("kind"),
+            Journal.source_event.label("source_event"),
+            LedgerAccount.owner_id.label("owner_id"),
+            func.sum(Posting.amount_fen).label("fen"),
+        )
         .join(Posting, Posting.account_id == LedgerAccount.id)
         .join(Journal, Journal.id == Posting.journal_id)
         .where(
             LedgerAccount.owner_type == "household",
             LedgerAccount.owner_id.in_(members),
+            LedgerAccount.owner_id.is_not(None),
             Journal.kind.in_(list(INCOME_JOURNALS)),
             Journal.occurred_at >= period.start,
             Journal.occurred_at < period.end,
         )
-        .group_by(Journal.source_event, LedgerAccount.owner_id)
+        .group_by(Journal.source_event, Journal.kind, LedgerAccount.owner_id)
+        .having(func.sum(Posting.amount_fen) != 0)
+        .subquery("pairs")
     )
-    out: dict[int | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for source, owner, total in await conn.execute(query):
-        if owner is not None and total:
-            out[parse_line_event(str(source))][int(owner)] -= int(total)  # credits are negative
+    line = case((pairs.c.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, pairs.c.source_event)))
+    query = (
+        select(
+            OrderLine.id.is_(None),
+            Shop.channel_type,
+            Product.id,
+            Product.name,
+            pairs.c.owner_id,
+            func.sum(pairs.c.fen),
+        )
+        .select_from(pairs)
+        .outerjoin(OrderLine, OrderLine.id == line)
+        .outerjoin(Shop, Shop.id == OrderLine.shop_id)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+        .group_by(OrderLine.id.is_(None), Shop.channel_type, Product.id, Product.name, pairs.c.owner_id)
+    )
+    out = []
+    for missing, channel, product_id, product, owner, total in await conn.execute(query):
+        if missing:
+            out.append(("", "", "", int(owner), -int(total)))  # credits are negative
+        else:
+            key = str(product_id) if product_id is not None else "?"
+            out.append((str(getattr(channel, "value", channel)), key, str(product or ""), int(owner), -int(total)))
     return out
 
 
@@ -427,32 +464,16 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overv
         )
     }
 
-    per_line = await _income_by_line(conn, period, coop_ids)
-    line_ids = [lid for lid in per_line if lid is not None]
-    line_info: dict[int, tuple[str, str, str]] = {}
-    for line_row in await conn.execute(
-        select(OrderLine.id, Shop.channel_type, Product.id, Product.name)
-        .join(Shop, Shop.id == OrderLine.shop_id)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .outerjoin(Product, Product.id == Sku.product_id)
-        .where(OrderLine.id.in_(line_ids))
-    ):
-        lid_, channel_, pid_, product_ = line_row
-        line_info[int(lid_)] = (str(getattr(channel_, "value", channel_)), str(pid_ or ""), str(product_ or ""))
     by_channel: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     by_product: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     channel_labels = {"": t("county.not_a_sale")}
     product_labels = {"": t("county.not_a_sale"), "?": t("report.unmapped")}
-    for lid, households in per_line.items():
-        channel, product_id, product = line_info.get(lid, ("", "", "")) if lid is not None else ("", "", "")
-        if lid is not None and lid in line_info and not product_id:
-            product_id = "?"
+    for channel, product_id, product, hid, fen in await _income_by_channel_and_product(conn, period, coop_ids):
         channel_labels.setdefault(channel, _channel_label(channel) if channel else "")
         if product_id and product_id != "?":
             product_labels[product_id] = product
-        for hid, fen in households.items():
-            by_channel[channel][hid] += fen
-            by_product[product_id][hid] += fen
+        by_channel[channel][hid] += fen
+        by_product[product_id][hid] += fen
 
     sales = await _sales(conn, scope, period)
     campaigns = await _campaigns(conn, scope, period)

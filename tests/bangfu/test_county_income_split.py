@@ -1,0 +1,129 @@
+"""The county overview's income by channel and by product (bangfu.queries.county), grouped in
+SQL, equals the former computation on both backends: every (source event, household) sum of the
+members' income journals fetched, each line looked up, the sums added per channel and product
+per household. Over the whole span and one month, and after a line's SKU and a SKU's product
+change (rolled back)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu.models import Cooperative, Household, Journal, LedgerAccount, OrderLine, Posting, Product, Shop, Sku
+from bangfu.queries.county import _income_by_channel_and_product
+from bangfu.reports.base import Period, local_midnight, parse_line_event
+from bangfu.reports.households import INCOME_JOURNALS
+from bangfu.store import make_engine
+from tests.web import conftest as web
+from tests.web.conftest import World
+
+_sqlite_world = web._sqlite_world
+_pg_world = web._pg_world
+
+Split = dict[str, dict[str, dict[int, int]]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> World:
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.postgres)
+        return request.getfixturevalue("_pg_world")  # type: ignore[no-any-return]
+    return request.getfixturevalue("_sqlite_world")  # type: ignore[no-any-return]
+
+
+async def _former(conn: AsyncConnection, period: Period, coop_ids: Sequence[int]) -> Split:
+    """The overview's split as it was computed before (pairs fetched, lines looked up in Python)."""
+    members = select(Household.id).where(Household.cooperative_id.in_(list(coop_ids)))
+    query = (
+        select(Journal.source_event, LedgerAccount.owner_id, func.sum(Posting.amount_fen))
+        .join(Posting, Posting.account_id == LedgerAccount.id)
+        .join(Journal, Journal.id == Posting.journal_id)
+        .where(
+            LedgerAccount.owner_type == "household",
+            LedgerAccount.owner_id.in_(members),
+            Journal.kind.in_(list(INCOME_JOURNALS)),
+            Journal.occurred_at >= period.start,
+            Journal.occurred_at < period.end,
+        )
+        .group_by(Journal.source_event, LedgerAccount.owner_id)
+    )
+    per_line: dict[int | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for source, owner, total in await conn.execute(query):
+        if owner is not None and total:
+            per_line[parse_line_event(str(source))][int(owner)] -= int(total)
+    info: dict[int, tuple[str, str, str]] = {}
+    for lid, channel, pid, product in await conn.execute(
+        select(OrderLine.id, Shop.channel_type, Product.id, Product.name)
+        .join(Shop, Shop.id == OrderLine.shop_id)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+    ):
+        info[int(lid)] = (str(getattr(channel, "value", channel)), str(pid or ""), str(product or ""))
+    out: Split = {"channel": defaultdict(lambda: defaultdict(int)), "product": defaultdict(lambda: defaultdict(int))}
+    labels: dict[str, str] = {}
+    for lid, households in per_line.items():
+        channel, product_id, product = info.get(lid, ("", "", "")) if lid is not None else ("", "", "")
+        if lid is not None and lid in info and not product_id:
+            product_id = "?"
+        if product_id and product_id != "?":
+            labels[product_id] = product
+        for hid, fen in households.items():
+            out["channel"][channel][hid] += fen
+            out["product"][product_id][hid] += fen
+    out["labels"] = {k: {0: 0} for k in labels}  # the keys labelled
+    return _plain(out)
+
+
+async def _grouped(conn: AsyncConnection, period: Period, coop_ids: Sequence[int]) -> Split:
+    out: Split = {"channel": defaultdict(lambda: defaultdict(int)), "product": defaultdict(lambda: defaultdict(int))}
+    labels: set[str] = set()
+    for channel, product_id, _product, hid, fen in await _income_by_channel_and_product(conn, period, coop_ids):
+        if product_id and product_id != "?":
+            labels.add(product_id)
+        out["channel"][channel][hid] += fen
+        out["product"][product_id][hid] += fen
+    out["labels"] = {k: {0: 0} for k in labels}
+    return _plain(out)
+
+
+def _plain(split: Any) -> Split:
+    return {dim: {key: dict(households) for key, households in groups.items()} for dim, groups in split.items()}
+
+
+async def test_the_split_equals_the_former_computation(store: World) -> None:
+    engine = make_engine(store.url)
+    try:
+        async with engine.connect() as conn:
+            coop_ids = [int(c) for c in await conn.scalars(select(Cooperative.id))]
+            periods = [
+                Period(local_midnight(date(2020, 1, 1)), local_midnight(date(2040, 1, 1)), "all"),
+            ]
+            first = await conn.scalar(select(func.min(Journal.occurred_at)))
+            assert first is not None
+            month = first.date().replace(day=1)
+            nxt = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+            periods.append(Period(local_midnight(month), local_midnight(nxt), "month"))
+            for period in periods:
+                grouped = await _grouped(conn, period, coop_ids)
+                assert grouped["channel"] and grouped["product"]
+                assert grouped == await _former(conn, period, coop_ids)
+            await conn.commit()
+            try:
+                line = await conn.scalar(select(OrderLine.id).where(OrderLine.sku_id.is_not(None)).limit(1))
+                await conn.execute(update(OrderLine).where(OrderLine.id == line).values(sku_id=None))
+                sku, product = (await conn.execute(select(Sku.id, Sku.product_id).limit(1))).one()
+                other = await conn.scalar(select(Product.id).where(Product.id != product).limit(1))
+                await conn.execute(update(Sku).where(Sku.id == sku).values(product_id=other))
+                grouped = await _grouped(conn, periods[0], coop_ids)
+                assert "?" in grouped["product"]
+                assert grouped == await _former(conn, periods[0], coop_ids)
+            finally:
+                await conn.rollback()
+    finally:
+        await engine.dispose()
