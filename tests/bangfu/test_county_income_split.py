@@ -1,5 +1,6 @@
-"""The county overview's income by channel and by product (bangfu.queries.county), grouped in
-SQL, equals the former computation on both backends: every (source event, household) sum of the
+"""The county overview's members' income by month (from household_daily_income) equals the
+household-income report's, and its income by channel and by product, grouped in SQL, equals
+the former computation, on both backends: every (source event, household) sum of the
 members' income journals fetched, each line looked up, the sums added per channel and product
 per household. Over the whole span and one month, and after a line's SKU and a SKU's product
 change (rolled back)."""
@@ -16,9 +17,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.models import Cooperative, Household, Journal, LedgerAccount, OrderLine, Posting, Product, Shop, Sku
-from bangfu.queries.county import _income_by_channel_and_product
+from bangfu.queries.county import _income_by_channel_and_product, member_income_by_month
 from bangfu.reports.base import Period, local_midnight, parse_line_event
-from bangfu.reports.households import INCOME_JOURNALS
+from bangfu.reports.households import INCOME_JOURNALS, income_by_household
 from bangfu.store import make_engine
 from tests.web import conftest as web
 from tests.web.conftest import World
@@ -110,6 +111,8 @@ async def test_the_split_equals_the_former_computation(store: World) -> None:
             nxt = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
             periods.append(Period(local_midnight(month), local_midnight(nxt), "month"))
             for period in periods:
+                monthly = await member_income_by_month(conn, period, coop_ids)
+                assert monthly and monthly == await income_by_household(conn, period, cooperative_ids=coop_ids)
                 grouped = await _grouped(conn, period, coop_ids)
                 assert grouped["channel"] and grouped["product"]
                 assert grouped == await _former(conn, period, coop_ids)
