@@ -115,7 +115,9 @@ def _marked(cooperative: Any, day: Any) -> Any:
     return exists().where(dirty.cooperative_id == cooperative, dirty.day == day)
 
 
-def rows(conn: AsyncConnection, cooperatives: Any, days: tuple[date, date], columns: Sequence[str] = COLUMNS) -> Any:
+def rows(
+    conn: AsyncConnection | None, cooperatives: Any, days: tuple[Any, Any], columns: Sequence[str] = COLUMNS
+) -> Any:
     """Subquery with ``columns`` (of :data:`COLUMNS`): the groups of the cooperatives
     ``cooperatives`` selects (an expression on a cooperative id column, given as a function of
     it) over ``days`` (dates or bind parameters): stored rows of unmarked pairs and the facts'
@@ -197,19 +199,20 @@ async def refresh(conn: AsyncConnection) -> int:
         days_of[int(coop)].add(day)
     group = CooperativeDayGroup
     fact = CooperativeLineFact
-    table = group.__table__
+    table = CooperativeDayGroup.__table__
+    totals_table = CooperativeDayTotal.__table__
     for coop, days in sorted(days_of.items()):
         ordered = sorted(days)
         for offset in range(0, len(ordered), _CHUNK):
             chunk = ordered[offset : offset + _CHUNK]
             await conn.execute(delete(group).where(group.cooperative_id == coop, among(conn, group.day, chunk)))
             source = live_rows(and_(fact.cooperative_id == coop, among(conn, fact.day, chunk)))
-            await conn.execute(insert(table).from_select([table.c[name] for name in COLUMNS], source))
+            await conn.execute(insert(group).from_select([table.c[name] for name in COLUMNS], source))
             total = CooperativeDayTotal
             await conn.execute(delete(total).where(total.cooperative_id == coop, among(conn, total.day, chunk)))
             sums = live_totals(and_(fact.cooperative_id == coop, among(conn, fact.day, chunk)))
             names = ["cooperative_id", "day", *FACT_MONEY]
-            await conn.execute(insert(total).from_select([total.__table__.c[n] for n in names], sums))
+            await conn.execute(insert(total).from_select([totals_table.c[n] for n in names], sums))
     ids = [int(i) for i, _c, _d in marks]
     for offset in range(0, len(ids), _CHUNK):
         await conn.execute(delete(dirty).where(among(conn, dirty.id, ids[offset : offset + _CHUNK])))

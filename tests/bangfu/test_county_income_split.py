@@ -59,18 +59,18 @@ async def _former(conn: AsyncConnection, period: Period, coop_ids: Sequence[int]
         if owner is not None and total:
             per_line[parse_line_event(str(source))][int(owner)] -= int(total)
     info: dict[int, tuple[str, str, str]] = {}
-    for lid, channel, pid, product in await conn.execute(
+    for lid, channel_type, pid, product_name in await conn.execute(
         select(OrderLine.id, Shop.channel_type, Product.id, Product.name)
         .join(Shop, Shop.id == OrderLine.shop_id)
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .outerjoin(Product, Product.id == Sku.product_id)
     ):
-        info[int(lid)] = (str(getattr(channel, "value", channel)), str(pid or ""), str(product or ""))
+        info[int(lid)] = (str(getattr(channel_type, "value", channel_type)), str(pid or ""), str(product_name or ""))
     out: Split = {"channel": defaultdict(lambda: defaultdict(int)), "product": defaultdict(lambda: defaultdict(int))}
     labels: dict[str, str] = {}
-    for lid, households in per_line.items():
-        channel, product_id, product = info.get(lid, ("", "", "")) if lid is not None else ("", "", "")
-        if lid is not None and lid in info and not product_id:
+    for line_id, households in per_line.items():
+        channel, product_id, product = info.get(line_id, ("", "", "")) if line_id is not None else ("", "", "")
+        if line_id is not None and line_id in info and not product_id:
             product_id = "?"
         if product_id and product_id != "?":
             labels[product_id] = product
