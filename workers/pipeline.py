@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bangfu import session_summaries
+from bangfu import cooperative_groups, session_summaries
 
 
 @dataclass
@@ -94,6 +94,8 @@ async def run_once(
     returned = await run("return")
     # Session summaries marked by the sync, posting (household credits) and refunds.
     await _stage(engine, session_summaries.refresh)
+    # Cooperative day groups marked by posting, attribution, lot draws and line changes.
+    await _stage(engine, cooperative_groups.refresh)
     return PipelineStats(
         passes=1,
         attributed=attributed.changed,

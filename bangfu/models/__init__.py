@@ -1,6 +1,9 @@
 """The hub's store: SQLAlchemy 2 typed models. Import this package to register every table."""
 
 from bangfu.models.accounting import (
+    CooperativeDayGroup,
+    CooperativeDayTotal,
+    CooperativeGroupDirty,
     CooperativeLineFact,
     HouseholdDailyIncome,
     LineAccounting,
@@ -55,6 +58,9 @@ __all__ = [
     "Certification",
     "ChannelPrice",
     "Cooperative",
+    "CooperativeDayGroup",
+    "CooperativeDayTotal",
+    "CooperativeGroupDirty",
     "CooperativeLineFact",
     "DeliveryBatch",
     "DeliveryBatchOrder",

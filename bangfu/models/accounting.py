@@ -164,6 +164,8 @@ class CooperativeLineFact(Base):
     """
 
     __tablename__ = "cooperative_line_facts"
+    # A line's rows, for the triggers and the line's earlier days (migration 0036).
+    __table_args__ = (Index("ix_cooperative_line_facts_line", "order_line_id", "cooperative_id", "day"),)
 
     cooperative_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -181,6 +183,80 @@ class CooperativeLineFact(Base):
     bonus: Mapped[int] = mapped_column(Fen)
     other: Mapped[int] = mapped_column(Fen)
     to_non_members: Mapped[int] = mapped_column(Fen)
+
+
+class CooperativeDayGroup(IdMixin, Base):
+    """``cooperative_line_facts`` summed per cooperative and day by what the dashboard groups by
+    (``bangfu.cooperative_groups``, migration 0036): the line's product (through its SKU), shop
+    and live session, its lot key (0: no draws, the lot when it drew from one, -1 when from
+    several, then ``split_line`` is the line, else 0) and ``prev_day``, the line's latest earlier
+    day in the cooperative's facts (NULL: none), so a period counts each line once: on its rows
+    whose ``prev_day`` is NULL or before the period. ``title`` is the least title of the lines
+    (the label of those without a product), ``lines`` the number of lines. Recomputed whole per
+    (cooperative, day) from the facts; a (cooperative, day) with a row in
+    ``cooperative_group_dirty`` is read from the facts instead."""
+
+    __tablename__ = "cooperative_day_groups"
+    __table_args__ = (Index("ix_cooperative_day_groups_day", "cooperative_id", "day"),)
+
+    cooperative_id: Mapped[int] = mapped_column(IdType)
+    day: Mapped[date] = mapped_column(Date)
+    product_id: Mapped[int | None] = mapped_column(IdType)
+    shop_id: Mapped[int | None] = mapped_column(IdType)  # NULL: the order line is gone
+    session_id: Mapped[int | None] = mapped_column(IdType)
+    lot_id: Mapped[int] = mapped_column(IdType)
+    split_line: Mapped[int] = mapped_column(IdType)
+    prev_day: Mapped[date | None] = mapped_column(Date)
+    title: Mapped[str | None] = mapped_column(String(255))
+    lines: Mapped[int] = mapped_column(Fen)
+    sales: Mapped[int] = mapped_column(Fen)
+    refunds: Mapped[int] = mapped_column(Fen)
+    platform_fee: Mapped[int] = mapped_column(Fen)
+    payment_fee: Mapped[int] = mapped_column(Fen)
+    logistics: Mapped[int] = mapped_column(Fen)
+    commission: Mapped[int] = mapped_column(Fen)
+    retention: Mapped[int] = mapped_column(Fen)
+    collective: Mapped[int] = mapped_column(Fen)
+    guaranteed: Mapped[int] = mapped_column(Fen)
+    rebate: Mapped[int] = mapped_column(Fen)
+    bonus: Mapped[int] = mapped_column(Fen)
+    other: Mapped[int] = mapped_column(Fen)
+    to_non_members: Mapped[int] = mapped_column(Fen)
+
+
+class CooperativeDayTotal(Base):
+    """``cooperative_line_facts`` summed per cooperative and day (the list's and the trend's
+    figures), recomputed with ``cooperative_day_groups`` by the same markers (migration 0036)."""
+
+    __tablename__ = "cooperative_day_totals"
+
+    cooperative_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sales: Mapped[int] = mapped_column(Fen)
+    refunds: Mapped[int] = mapped_column(Fen)
+    platform_fee: Mapped[int] = mapped_column(Fen)
+    payment_fee: Mapped[int] = mapped_column(Fen)
+    logistics: Mapped[int] = mapped_column(Fen)
+    commission: Mapped[int] = mapped_column(Fen)
+    retention: Mapped[int] = mapped_column(Fen)
+    collective: Mapped[int] = mapped_column(Fen)
+    guaranteed: Mapped[int] = mapped_column(Fen)
+    rebate: Mapped[int] = mapped_column(Fen)
+    bonus: Mapped[int] = mapped_column(Fen)
+    other: Mapped[int] = mapped_column(Fen)
+    to_non_members: Mapped[int] = mapped_column(Fen)
+
+
+class CooperativeGroupDirty(IdMixin, Base):
+    """A (cooperative, day) whose ``cooperative_day_groups`` rows may be stale: written by
+    triggers (never by the application), removed by the refresh that read it; its
+    ``cooperative_day_totals`` row too."""
+
+    __tablename__ = "cooperative_group_dirty"
+    __table_args__ = (Index("ix_cooperative_group_dirty_day", "cooperative_id", "day"),)
+
+    cooperative_id: Mapped[int] = mapped_column(IdType)
+    day: Mapped[date] = mapped_column(Date)
 
 
 class HouseholdDailyIncome(Base):

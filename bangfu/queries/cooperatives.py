@@ -23,16 +23,29 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, String, case, cast, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu import cooperative_groups
 from bangfu.enums import JournalKind
 from bangfu.ledger import collective_account, retention_account
 from bangfu.models import (
     Cooperative,
-    CooperativeLineFact,
     Household,
     HouseholdDailyIncome,
     Journal,
@@ -98,8 +111,9 @@ class Figures:
         return self.net == self.retention + self.collective + self.households + self.other
 
     def add(self, other: Figures) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        mine, theirs = self.__dict__, other.__dict__
+        for name in _FIGURES_FIELDS:
+            mine[name] += theirs[name]
 
     def as_dict(self) -> dict[str, int]:
         money = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lines"}
@@ -110,6 +124,7 @@ class Figures:
 
 
 MONEY_FIELDS = tuple(f.name for f in fields(Figures) if f.name not in ("lines",))
+_FIGURES_FIELDS = tuple(f.name for f in fields(Figures))
 
 
 def _book(fig: Figures, kind: str, klass: str, amount: int) -> None:
@@ -268,7 +283,8 @@ async def list_cooperatives(
     conn: AsyncConnection, scope: Scope, period: Period, *, from_ledger: bool = False
 ) -> list[CooperativeRow]:
     """Every cooperative in scope with the period's headline figures (from
-    ``cooperative_line_facts``; ``from_ledger``: summed from the postings, the same figures)."""
+    ``cooperative_day_totals``, sums of ``cooperative_line_facts``; ``from_ledger``: summed from
+    the postings, the same figures)."""
     refs = await _cooperatives(conn, scope)
     by_coop: dict[int, Figures] = defaultdict(Figures)
     days = fact_days(period)
@@ -277,12 +293,8 @@ async def list_cooperatives(
         for coop, kind, klass, amount in await _facts(conn, own, period, own.c.cooperative_id):
             _book(by_coop[int(coop)], _kind(kind), str(klass), int(amount))
     else:
-        fact = CooperativeLineFact
-        query = (
-            select(fact.cooperative_id, *_fact_sums())
-            .where(_in_days(days), scope.cooperatives(fact.cooperative_id))
-            .group_by(fact.cooperative_id)
-        )
+        source = cooperative_groups.totals(conn, scope.cooperatives, days)
+        query = select(source.c.cooperative_id, *_group_sums(source)).group_by(source.c.cooperative_id)
         for coop, *money in await conn.execute(query):
             by_coop[int(coop)] = _figures(money)
     income = await member_income(conn, scope, period, from_ledger=from_ledger)
@@ -386,7 +398,8 @@ async def dashboard(
 ) -> Dashboard | None:
     """The cooperative's income for ``period``; None when it is not in the scope (or not there).
 
-    Read from ``cooperative_line_facts`` (a few grouped queries, whatever the number of lines);
+    Read from ``cooperative_day_groups`` (a few grouped queries over a few rows per day,
+    whatever the number of lines; ``bangfu.cooperative_groups``);
     ``from_ledger`` (and a period that is not whole local days) sums the postings instead, line
     by line: the same figures, the check the tests make."""
     ref = await cooperative_ref(conn, scope, cooperative_id)
@@ -478,7 +491,7 @@ async def _ledger_parts(
     return totals, by_product, by_lot, by_channel, by_session, monthly, non_members
 
 
-# -- the dashboard from cooperative_line_facts --------------------------------------------------
+# -- the dashboard from cooperative_day_groups --------------------------------------------------
 
 
 def fact_days(period: Period) -> tuple[date, date] | None:
@@ -520,15 +533,10 @@ async def _daily_income(
     return out
 
 
-def _in_days(days: tuple[date, date]) -> ColumnElement[bool]:
-    fact = CooperativeLineFact
-    return (fact.day >= days[0]) & (fact.day <= days[1])
-
-
-def _fact_sums() -> list[Any]:
-    """SQL: the sum of every money column of ``cooperative_line_facts`` (in MONEY_FIELDS order)."""
-    table = CooperativeLineFact.__table__
-    return [func.coalesce(func.sum(table.c[name]), 0) for name in MONEY_FIELDS]
+def _group_sums(source: Any) -> list[Any]:
+    """SQL: the sum of every money column of a :func:`bangfu.cooperative_groups.rows` subquery
+    (in MONEY_FIELDS order)."""
+    return [func.coalesce(func.sum(source.c[name]), 0) for name in MONEY_FIELDS]
 
 
 def _figures(money: Sequence[Any], lines: int = 0) -> Figures:
@@ -545,51 +553,13 @@ async def _fact_parts(
     trend_days: tuple[date, date],
     trend_span: Period,
 ) -> Parts:
-    """The dashboard's figures from ``cooperative_line_facts``: one query grouped by product,
+    """The dashboard's figures from ``cooperative_day_groups``: one query grouped by product,
     shop and session (each line is in exactly one such group, so distinct lines add up), one by
     lot (a line drawn from several lots is apportioned by units, as :func:`_by_lot` does), one
     by month."""
-    fact = CooperativeLineFact
-    mine = (fact.cooperative_id == cooperative_id) & _in_days(days)
-    query = (
-        select(
-            OrderLine.id.is_(None),
-            Product.id,
-            Product.name,
-            func.min(OrderLine.title),
-            Shop.id,
-            Shop.name,
-            Shop.channel_type,
-            LiveSession.id,
-            LiveSession.title,
-            LiveSession.room_id,
-            LiveSession.started_at,
-            func.count(func.distinct(fact.order_line_id)),
-            func.coalesce(func.sum(fact.to_non_members), 0),
-            *_fact_sums(),
-        )
-        .select_from(fact)
-        .outerjoin(OrderLine, OrderLine.id == fact.order_line_id)
-        .outerjoin(Shop, Shop.id == OrderLine.shop_id)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .outerjoin(Product, Product.id == Sku.product_id)
-        .outerjoin(LineAttribution, LineAttribution.order_line_id == OrderLine.id)
-        .outerjoin(LiveSession, LiveSession.id == LineAttribution.session_id)
-        .where(mine)
-        .group_by(
-            OrderLine.id.is_(None),
-            Product.id,
-            Product.name,
-            Shop.id,
-            Shop.name,
-            Shop.channel_type,
-            LiveSession.id,
-            LiveSession.title,
-            LiveSession.room_id,
-            LiveSession.started_at,
-        )
-    )
-    groups = list(await conn.execute(query))
+    groups_query, lots_query, trend_query = _dashboard_statements(conn.dialect.name)
+    params = {"coop": cooperative_id, "first": days[0], "last": days[1]}
+    groups = list(await conn.execute(groups_query, params))
     sessions = sorted({int(row[7]) for row in groups if row[7] is not None})
     seen: set[int] = set()
     if sessions and scope.sees_sessions:
@@ -630,18 +600,11 @@ async def _fact_parts(
     def ordered(rows: Mapping[str, Breakdown]) -> list[Breakdown]:
         return sorted(rows.values(), key=lambda r: (-r.figures.sales, r.label))
 
-    by_lot = await _fact_lots(conn, mine)
+    by_lot = await _fact_lots(conn, lots_query, params)
 
-    month: Any = (
-        func.to_char(fact.day, "YYYY-MM") if conn.dialect.name == "postgresql" else func.strftime("%Y-%m", fact.day)
-    )
     monthly: dict[str, Figures] = {m: Figures() for m in trend_span.months()}
-    trend = (
-        select(cast(month, String), *_fact_sums())
-        .where(fact.cooperative_id == cooperative_id, _in_days(trend_days))
-        .group_by(month)
-    )
-    for mon, *money in await conn.execute(trend):
+    spread = {"coop": cooperative_id, "first": trend_days[0], "last": trend_days[1]}
+    for mon, *money in await conn.execute(trend_query, spread):
         monthly.setdefault(str(mon), Figures()).add(_figures(money))
     return (
         totals,
@@ -654,40 +617,75 @@ async def _fact_parts(
     )
 
 
-async def _fact_lots(conn: AsyncConnection, mine: ColumnElement[bool]) -> list[Breakdown]:
-    """The by-lot breakdown from ``cooperative_line_facts``: a line drawn from one lot adds to it
-    whole (grouped in SQL), a line without draws to lot 0, a line drawn from several lots is
-    apportioned by units (largest remainder, in Python, as :func:`_by_lot`)."""
-    fact = CooperativeLineFact
-    lines = select(fact.order_line_id).where(mine).distinct().subquery("lines")
-    draws = (
+@lru_cache(maxsize=4)
+def _dashboard_statements(dialect: str) -> tuple[Any, Any, Any]:
+    """The dashboard's three queries on ``cooperative_day_groups`` and ``cooperative_day_totals``
+    (built once: their structure is the same for every cooperative and period), with the bind
+    parameters ``coop``, ``first`` and ``last`` (the days).
+
+    Groups by product, shop and session (each line is in exactly one such group, so distinct
+    lines add up, counted once each by :func:`bangfu.cooperative_groups.counted`); by lot key
+    and split line; the totals by month."""
+    coop = bindparam("coop", type_=BigInteger)
+    days = (bindparam("first", type_=Date), bindparam("last", type_=Date))
+    wanted = ("product_id", "shop_id", "session_id", "title", "prev_day", "lines", "to_non_members", *MONEY_FIELDS)
+    source = cooperative_groups.rows(None, lambda column: column == coop, days, wanted)
+    groups = (
         select(
-            LotAllocation.order_line_id.label("line"),
-            LotAllocation.lot_id.label("lot"),
+            source.c.shop_id.is_(None),
+            Product.id,
+            Product.name,
+            func.min(source.c.title),
+            Shop.id,
+            Shop.name,
+            Shop.channel_type,
+            LiveSession.id,
+            LiveSession.title,
+            LiveSession.room_id,
+            LiveSession.started_at,
+            cooperative_groups.counted(source, days[0]),
+            func.coalesce(func.sum(source.c.to_non_members), 0),
+            *_group_sums(source),
         )
-        .join(lines, lines.c.order_line_id == LotAllocation.order_line_id)
-        .where(LotAllocation.quantity > 0)
-        .group_by(LotAllocation.order_line_id, LotAllocation.lot_id)
-        .subquery("draws")
+        .select_from(source)
+        .outerjoin(Product, Product.id == source.c.product_id)
+        .outerjoin(Shop, Shop.id == source.c.shop_id)
+        .outerjoin(LiveSession, LiveSession.id == source.c.session_id)
+        .group_by(
+            source.c.shop_id.is_(None),
+            Product.id,
+            Product.name,
+            Shop.id,
+            Shop.name,
+            Shop.channel_type,
+            LiveSession.id,
+            LiveSession.title,
+            LiveSession.room_id,
+            LiveSession.started_at,
+        )
     )
-    per_line = (
-        select(draws.c.line, func.count().label("lots"), func.min(draws.c.lot).label("lot"))
-        .group_by(draws.c.line)
-        .subquery("per_line")
+    wanted = ("lot_id", "split_line", "prev_day", "lines", *MONEY_FIELDS)
+    source = cooperative_groups.rows(None, lambda column: column == coop, days, wanted)
+    split_line = case((source.c.split_line != 0, source.c.split_line))
+    lots = select(
+        source.c.lot_id, split_line, cooperative_groups.counted(source, days[0]), *_group_sums(source)
+    ).group_by(source.c.lot_id, split_line)
+    spread = cooperative_groups.totals(None, lambda column: column == coop, days)
+    month: Any = (
+        func.to_char(spread.c.day, "YYYY-MM") if dialect == "postgresql" else func.strftime("%Y-%m", spread.c.day)
     )
-    lot_key = case((per_line.c.lots.is_(None), 0), (per_line.c.lots == 1, per_line.c.lot), else_=-1)
-    # One row per lot for the lines of one lot (or none); one per line for the others.
-    split_line = case((per_line.c.lots > 1, fact.order_line_id))
-    query = (
-        select(lot_key, split_line, func.count(func.distinct(fact.order_line_id)), *_fact_sums())
-        .select_from(fact)
-        .outerjoin(per_line, per_line.c.line == fact.order_line_id)
-        .where(mine)
-        .group_by(lot_key, split_line)
-    )
+    trend = select(cast(month, String), *_group_sums(spread)).group_by(month)
+    return groups, lots, trend
+
+
+async def _fact_lots(conn: AsyncConnection, query: Any, params: Mapping[str, Any]) -> list[Breakdown]:
+    """The by-lot breakdown from ``cooperative_day_groups`` (``query``, see
+    :func:`_dashboard_statements`): a line drawn from one lot adds to it whole, a line without
+    draws to lot 0 (both grouped in SQL), a line drawn from several lots (its own rows,
+    ``split_line``) is apportioned by units (largest remainder, in Python, as :func:`_by_lot`)."""
     rows: dict[int, Figures] = defaultdict(Figures)
     split: dict[int, Figures] = {}
-    for lot, line, count, *money in await conn.execute(query):
+    for lot, line, count, *money in await conn.execute(query, params):
         if line is not None:
             split[int(line)] = _figures(money, 1)
         else:

@@ -39,7 +39,7 @@ table. A marker without a line (from before this migration) recomputes the facts
 of its session. The facts are filled here from the lines.
 
 Revision ID: 0037
-Revises: 0035
+Revises: 0036
 Create Date: 2026-12-07 08:00:00
 """
 
@@ -49,7 +49,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0037"
-down_revision: str | None = "0035"
+down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
