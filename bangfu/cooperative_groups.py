@@ -75,7 +75,11 @@ def live_rows(where: Any = None, pairs: Any = None) -> Any:
     )
     drawn = (LotAllocation.order_line_id == fact.order_line_id) & (LotAllocation.quantity > 0)
     lots = select(func.count(func.distinct(LotAllocation.lot_id))).where(drawn).scalar_subquery()
-    first_lot = select(func.min(LotAllocation.lot_id)).where(drawn).scalar_subquery()
+    # ``lot_id + 0``, not ``lot_id``: PostgreSQL answers a bare ``min(lot_id)`` by walking the lot
+    # index in order and filtering on the line, i.e. through every draw before the first of this
+    # line's (1.8 ms a line at 50,000 lines, 11 s for one cooperative's refresh); an expression
+    # keeps it on the line's index (microseconds).
+    first_lot = select(func.min(LotAllocation.lot_id + 0)).where(drawn).scalar_subquery()
     per_line = (
         select(
             fact.cooperative_id.label("cooperative_id"),

@@ -75,9 +75,17 @@ async def _stage(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitabl
 
 
 async def run_once(
-    engine: AsyncEngine, *, shop_id: int | None = None, limit: int = 5_000, discovery: bool = True
+    engine: AsyncEngine,
+    *,
+    shop_id: int | None = None,
+    limit: int = 5_000,
+    discovery: bool = True,
+    refresh_groups: bool = True,
 ) -> PipelineStats:
     """One pass over at most ``limit`` due items per stage.
+
+    ``refresh_groups=False`` leaves the cooperative day groups marked (the pages stay exact: they
+    sum marked days from the facts); :func:`run_pipeline` refreshes them once, after its passes.
 
     ``discovery=False``: posting does not look for newly paid or changed lines (a scan of every
     paid line); :func:`run_pipeline` looks once, in its first pass.
@@ -95,7 +103,8 @@ async def run_once(
     # Session summaries marked by the sync, posting (household credits) and refunds.
     await _stage(engine, session_summaries.refresh)
     # Cooperative day groups marked by posting, attribution, lot draws and line changes.
-    await _stage(engine, cooperative_groups.refresh)
+    if refresh_groups:
+        await _stage(engine, cooperative_groups.refresh)
     return PipelineStats(
         passes=1,
         attributed=attributed.changed,
@@ -128,7 +137,7 @@ async def run_pipeline(
     """
     total = PipelineStats()
     for number in range(max_passes):
-        stats = await run_once(engine, shop_id=shop_id, limit=limit, discovery=number == 0)
+        stats = await run_once(engine, shop_id=shop_id, limit=limit, discovery=number == 0, refresh_groups=False)
         if on_pass is not None:
             await on_pass()
         waiting, failed = stats.waiting_lots, stats.failed
@@ -137,4 +146,7 @@ async def run_pipeline(
         if not stats.work:
             total.waiting_lots, total.failed = waiting, failed
             break
+    # Once per run, not per pass: a refresh recomputes each marked (cooperative, day) whole, and a
+    # backlog's passes mark the same busy days again and again.
+    await _stage(engine, cooperative_groups.refresh)
     return total
