@@ -119,6 +119,17 @@ def _marked(cooperative: Any, day: Any) -> Any:
     return exists().where(dirty.cooperative_id == cooperative, dirty.day == day)
 
 
+def _marked_pairs(cooperatives: Any, days: tuple[Any, Any]) -> Any:
+    """Subquery: the marked (cooperative_id, day) pairs of ``cooperatives`` over ``days``."""
+    dirty = CooperativeGroupDirty
+    return (
+        select(dirty.cooperative_id, dirty.day)
+        .where(cooperatives(dirty.cooperative_id), dirty.day >= days[0], dirty.day <= days[1])
+        .distinct()
+        .subquery("marked")
+    )
+
+
 def rows(
     conn: AsyncConnection | None, cooperatives: Any, days: tuple[Any, Any], columns: Sequence[str] = COLUMNS
 ) -> Any:
@@ -133,13 +144,7 @@ def rows(
         group.day <= days[1],
         ~_marked(group.cooperative_id, group.day),
     )
-    dirty = CooperativeGroupDirty
-    pairs = (
-        select(dirty.cooperative_id, dirty.day)
-        .where(cooperatives(dirty.cooperative_id), dirty.day >= days[0], dirty.day <= days[1])
-        .distinct()
-        .subquery("marked")
-    )
+    pairs = _marked_pairs(cooperatives, days)
     live = live_rows(pairs=pairs).subquery("live")
     return union_all(stored, select(*(live.c[name] for name in columns))).subquery("groups")
 
@@ -155,13 +160,7 @@ def totals(conn: AsyncConnection | None, cooperatives: Any, days: tuple[Any, Any
         total.day <= days[1],
         ~_marked(total.cooperative_id, total.day),
     )
-    dirty = CooperativeGroupDirty
-    pairs = (
-        select(dirty.cooperative_id, dirty.day)
-        .where(cooperatives(dirty.cooperative_id), dirty.day >= days[0], dirty.day <= days[1])
-        .distinct()
-        .subquery("marked")
-    )
+    pairs = _marked_pairs(cooperatives, days)
     return union_all(stored, live_totals(pairs=pairs)).subquery("totals")
 
 
