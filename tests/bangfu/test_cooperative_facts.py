@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,21 +49,9 @@ from bangfu.queries.cooperatives import account_class, dashboard, fact_days, lis
 from bangfu.reports.base import Period, local_midnight
 from bangfu.scope import Scope
 from bangfu.store import make_engine
-from tests.web import conftest as web
 from tests.web.conftest import World
 
-_sqlite_world = web._sqlite_world
-_pg_world = web._pg_world
-
 MIGRATION = Path(__file__).resolve().parents[2] / "bangfu/migrations/versions/0019_cooperative_line_facts.py"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest) -> World:
-    if request.param == "postgresql":
-        request.applymarker(pytest.mark.postgres)
-        return request.getfixturevalue("_pg_world")  # type: ignore[no-any-return]
-    return request.getfixturevalue("_sqlite_world")  # type: ignore[no-any-return]
 
 
 async def _with_conn(world: World, check: Any) -> None:

@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,23 +48,11 @@ from bangfu.queries.cooperatives import dashboard, list_cooperatives
 from bangfu.reports.base import Period, local_midnight
 from bangfu.scope import Scope
 from bangfu.store import make_engine
-from tests.web import conftest as web
 from tests.web.conftest import World
-
-_sqlite_world = web._sqlite_world
-_pg_world = web._pg_world
 
 MIGRATION = Path(__file__).resolve().parents[2] / "bangfu/migrations/versions/0036_cooperative_day_groups.py"
 ALL = Period(local_midnight(date(2020, 1, 1)), local_midnight(date(2040, 1, 1)), "all")
 ADMIN = Scope(role=UserRole.ADMIN, user_id=0)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest) -> World:
-    if request.param == "postgresql":
-        request.applymarker(pytest.mark.postgres)
-        return request.getfixturevalue("_pg_world")  # type: ignore[no-any-return]
-    return request.getfixturevalue("_sqlite_world")  # type: ignore[no-any-return]
 
 
 async def _with_conn(world: World, check: Callable[[AsyncConnection], Awaitable[None]]) -> None:

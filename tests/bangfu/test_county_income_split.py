@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,21 +31,9 @@ from bangfu.queries.county import _income_by_channel_and_product, member_income_
 from bangfu.reports.base import Period, local_midnight, parse_line_event
 from bangfu.reports.households import INCOME_JOURNALS, income_by_household
 from bangfu.store import make_engine
-from tests.web import conftest as web
 from tests.web.conftest import World
 
-_sqlite_world = web._sqlite_world
-_pg_world = web._pg_world
-
 Split = dict[str, dict[str, dict[int, int]]]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest) -> World:
-    if request.param == "postgresql":
-        request.applymarker(pytest.mark.postgres)
-        return request.getfixturevalue("_pg_world")  # type: ignore[no-any-return]
-    return request.getfixturevalue("_sqlite_world")  # type: ignore[no-any-return]
 
 
 async def _former(conn: AsyncConnection, period: Period, coop_ids: Sequence[int]) -> Split:

@@ -25,20 +25,9 @@ from bangfu.reports.sessions import (
 )
 from bangfu.scope import Scope
 from bangfu.store import make_engine
-from tests.web import conftest as web
 from tests.web.conftest import World
 
 # The web tests' demo county, built once per backend (pytest names a fixture by its attribute).
-_sqlite_world = web._sqlite_world
-_pg_world = web._pg_world
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest) -> World:
-    if request.param == "postgresql":
-        request.applymarker(pytest.mark.postgres)
-        return request.getfixturevalue("_pg_world")  # type: ignore[no-any-return]
-    return request.getfixturevalue("_sqlite_world")  # type: ignore[no-any-return]
 
 
 async def _scan_every_household_journal(conn: AsyncConnection, lines: set[int], since: Any) -> dict[int, int]:

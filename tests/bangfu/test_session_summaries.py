@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import and_, delete, distinct, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,21 +35,10 @@ from bangfu.reports.base import Period
 from bangfu.reports.sessions import session_metrics, session_review
 from bangfu.scope import Scope
 from bangfu.store import make_engine
-from tests.web import conftest as web
 from tests.web.conftest import World
 from workers.attribution import attribute_lines
 
 MIGRATION = Path(summaries.__file__).parent / "migrations" / "versions" / "0025_session_summaries.py"
-_sqlite_world = web._sqlite_world
-_pg_world = web._pg_world
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest) -> World:
-    if request.param == "postgresql":
-        request.applymarker(pytest.mark.postgres)
-        return request.getfixturevalue("_pg_world")  # type: ignore[no-any-return]
-    return request.getfixturevalue("_sqlite_world")  # type: ignore[no-any-return]
 
 
 async def _in_rolled_back(world: World, check: Callable[[AsyncConnection], Awaitable[None]]) -> None:
