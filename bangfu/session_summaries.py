@@ -19,8 +19,11 @@ figures are kept per session, and refreshed from what changed, line by line:
   succeeded refunds and net household credits. :func:`refresh` recomputes the facts of the
   marked lines only (a marker without a line, written before 0037, stands for every line of its
   session), so only those lines are joined with their orders, refunds and credits; then it
-  rewrites each marked session's row from its facts (:func:`from_facts`): the sums, and the
-  distinct orders and buyers, which do not add up, counted over that one narrow table. The
+  moves each session's row by what the rewrite changed (migration 0040): the sums by the
+  rewritten rows' difference, and the distinct orders and buyers, which do not add up, by
+  counting only the orders and buyers those rows name, before and after, over their rows in
+  the table (indexed by order and by buyer). A session's row is therefore always its facts'
+  sums (:func:`from_facts`), and a refresh costs what changed, not the sessions' size. The
   attribution stage runs it at the end of its transaction (``workers.attribution``) and the
   pipeline after each pass (``workers.pipeline``), so markers left by sync and posting are
   cleared within a pass.
@@ -319,13 +322,134 @@ async def from_facts(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Ses
     return out
 
 
+# A facts row as the refresh reads it back: line, session, order, buyer, confidence, paid, paid
+# amount, units, refunds, net to households.
+_FactRow = tuple[int, int, int, str | None, str, int, int, int, int, int]
+_EXACT, _LINK, _INFERRED = (
+    c.value for c in (AttributionConfidence.EXACT, AttributionConfidence.LINK, AttributionConfidence.INFERRED)
+)
+# The distinct counts of an order, by the confidences its paid lines must have (NAMES order).
+_ORDER_COUNTS = (
+    ("orders", (_EXACT, _LINK, _INFERRED)),
+    ("orders_exact", (_EXACT, _LINK)),
+    ("orders_inferred", (_INFERRED,)),
+    ("exact_orders", (_EXACT,)),
+    ("link_orders", (_LINK,)),
+    ("inferred_orders", (_INFERRED,)),
+)
+_GMV_BY = {_EXACT: "exact_gmv_fen", _LINK: "link_gmv_fen", _INFERRED: "inferred_gmv_fen"}
+
+
+async def _fact_rows(
+    conn: AsyncConnection, column: Any, keys: Sequence[Any], *, paid_only: bool = False
+) -> list[_FactRow]:
+    """The facts rows whose ``column`` is one of ``keys`` (by its index)."""
+    facts = SessionLineFacts
+    out: list[_FactRow] = []
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), _LINES):
+        query = select(*(getattr(facts, name) for name in _FACT_COLUMNS)).where(
+            among(conn, column, ordered[start : start + _LINES])
+        )
+        if paid_only:
+            query = query.where(facts.paid == 1)
+        out.extend(
+            (int(r[0]), int(r[1]), int(r[2]), r[3], str(r[4]), int(r[5]), int(r[6]), int(r[7]), int(r[8]), int(r[9]))
+            for r in await conn.execute(query)
+        )
+    return out
+
+
+def _sums(rows: Iterable[_FactRow]) -> dict[int, dict[str, int]]:
+    """The additive figures of these facts rows, per session."""
+    out: dict[int, dict[str, int]] = {}
+    for _line, sid, _order, _buyer, confidence, paid, fen, units, refunds, net in rows:
+        sums = out.setdefault(sid, dict.fromkeys(NAMES, 0))
+        sums["refunds_fen"] += refunds
+        sums["net_households_fen"] += net
+        if paid:
+            sums["gmv_fen"] += fen
+            sums["units"] += units
+            if confidence in _GMV_BY:
+                sums[_GMV_BY[confidence]] += fen
+    return out
+
+
+def _distinct(rows: Iterable[_FactRow]) -> dict[int, dict[str, int]]:
+    """The distinct counts (orders by confidence, buyers) of these facts rows, per session."""
+    orders: dict[tuple[int, int], set[str]] = {}
+    buyers: set[tuple[int, str]] = set()
+    for _line, sid, order, buyer, confidence, paid, *_rest in rows:
+        if paid:
+            orders.setdefault((sid, order), set()).add(confidence)
+            if buyer is not None:
+                buyers.add((sid, buyer))
+    out: dict[int, dict[str, int]] = {}
+    for (sid, _order), confidences in orders.items():
+        counts = out.setdefault(sid, dict.fromkeys(NAMES, 0))
+        for name, wanted in _ORDER_COUNTS:
+            if not confidences.isdisjoint(wanted):
+                counts[name] += 1
+    for sid, _buyer in buyers:
+        out.setdefault(sid, dict.fromkeys(NAMES, 0))["buyers"] += 1
+    return out
+
+
+async def _changes(
+    conn: AsyncConnection, lines: Sequence[int], old: list[_FactRow], new: list[_FactRow]
+) -> dict[int, dict[str, int]]:
+    """What rewriting the facts of ``lines`` from ``old`` to ``new`` changed in each session's
+    figures. The sums change by the rows' own difference; a distinct count changes only for the
+    orders and buyers the rows name, so those keys are counted before and after over their rows
+    in the table (the other lines' rows, which the rewrite left alone, plus old or new)."""
+    changed = set(lines)
+    orders = {row[2] for row in old} | {row[2] for row in new}
+    buyers = {row[3] for row in old if row[3] is not None} | {row[3] for row in new if row[3] is not None}
+    others = {
+        row[0]: row
+        for row in [
+            *await _fact_rows(conn, SessionLineFacts.order_id, list(orders)),
+            *await _fact_rows(conn, SessionLineFacts.buyer_ref, list(buyers), paid_only=True),
+        ]
+        if row[0] not in changed
+    }
+    out: dict[int, dict[str, int]] = {}
+    for figures, sign in (
+        (_sums(new), 1),
+        (_sums(old), -1),
+        (_distinct([*others.values(), *new]), 1),
+        (_distinct([*others.values(), *old]), -1),
+    ):
+        for sid, values in figures.items():
+            delta = out.setdefault(sid, dict.fromkeys(NAMES, 0))
+            for name, value in values.items():
+                delta[name] += sign * value
+    return out
+
+
+async def _kept(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, SessionFigures]:
+    """The stored summary rows of these sessions."""
+    columns = [getattr(SessionSummary, name) for name in NAMES]
+    out: dict[int, SessionFigures] = {}
+    for chunk in _chunks(ids):
+        for row in await conn.execute(
+            select(SessionSummary.session_id, *columns).where(among(conn, SessionSummary.session_id, chunk))
+        ):
+            out[int(row[0])] = SessionFigures(*(int(v) for v in row[1:]))
+    return out
+
+
 async def refresh(conn: AsyncConnection, *, limit: int | None = None) -> int:
     """Bring the summaries of marked sessions up to date (at most ``limit`` markers, oldest
     first) in the caller's transaction and delete the markers read; returns the sessions
-    rewritten. The facts of the marked lines are recomputed (every line of a session whose
-    marker names none), then the sessions' figures from their facts. On PostgreSQL markers
-    another refresh holds are skipped, and the sessions' rows (every session the lines were or
-    are in) are locked before any fact is written (see the module docstring)."""
+    rewritten. The facts of the marked lines are recomputed, and each session's row moves by
+    what that changed (:func:`_changes`): the work is the marked lines' and the orders and
+    buyers they name, not the sessions'. A marker without a line (written before migration
+    0037) recomputes the facts of every line of its session and the session's row from all its
+    facts (:func:`from_facts`). On PostgreSQL markers another refresh holds are skipped, and
+    the sessions' rows (every session the lines were or are in) are locked before any fact is
+    read or written (see the module docstring), so the rows they hold are their facts' sums
+    when a refresh moves them."""
     pg = conn.dialect.name == "postgresql"
     marker = SessionSummaryDirty
     query = select(marker.id, marker.session_id, marker.order_line_id).order_by(marker.id)
@@ -369,8 +493,18 @@ async def refresh(conn: AsyncConnection, *, limit: int | None = None) -> int:
             await conn.execute(postgresql.insert(SessionSummary).values(zero).on_conflict_do_nothing())
             lock = select(SessionSummary.session_id).where(among(conn, SessionSummary.session_id, chunk))
             await conn.execute(lock.order_by(SessionSummary.session_id).with_for_update())
+    old = await _fact_rows(conn, SessionLineFacts.order_line_id, ordered_lines)
     await _write_facts(conn, ordered_lines)
-    found = await from_facts(conn, sessions)
+    new = await _fact_rows(conn, SessionLineFacts.order_line_id, ordered_lines)
+    recomputed = set(whole) & set(sessions)
+    found = await from_facts(conn, sorted(recomputed))
+    kept = await _kept(conn, [sid for sid in sessions if sid not in recomputed])
+    changes = await _changes(conn, ordered_lines, old, new)
+    for sid in sessions:
+        if sid not in recomputed:
+            delta = changes.get(sid, {})
+            base = kept.get(sid, ZERO)
+            found[sid] = SessionFigures(*(getattr(base, name) + delta.get(name, 0) for name in NAMES))
     for start in range(0, len(sessions), _CHUNK):
         chunk = sessions[start : start + _CHUNK]
         rows = [{"session_id": sid, **dict(zip(NAMES, astuple(found.get(sid, ZERO)), strict=True))} for sid in chunk]

@@ -84,7 +84,13 @@ class SessionLineFacts(Base):
     summed (and its distinct orders and buyers counted) over this narrow table."""
 
     __tablename__ = "session_line_facts"
-    __table_args__ = (Index("ix_session_line_facts_session_id", "session_id"),)
+    # By order and by buyer: the refresh counts the distinct orders and buyers its lines name
+    # (migration 0040).
+    __table_args__ = (
+        Index("ix_session_line_facts_session_id", "session_id"),
+        Index("ix_session_line_facts_order_id", "order_id"),
+        Index("ix_session_line_facts_buyer_ref", "buyer_ref"),
+    )
 
     order_line_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
     session_id: Mapped[int] = mapped_column(IdType)

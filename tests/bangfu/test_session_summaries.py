@@ -297,8 +297,9 @@ async def _facts(conn: AsyncConnection) -> dict[int, tuple[Any, ...]]:
 
 async def test_a_refresh_recomputes_the_marked_lines_and_a_lineless_marker_its_whole_session(store: World) -> None:
     """Migration 0037: markers name the line; a refresh recomputes the facts of the marked lines
-    only and a session's figures from its facts; a marker without a line (written before 0037)
-    recomputes every line of its session. The facts equal the migration's backfill."""
+    only, and (0040) moves the session's row by what they changed; a marker without a line
+    (written before 0037) recomputes every line of its session and the row from all its facts.
+    The facts equal the migration's backfill."""
 
     async def check(conn: AsyncConnection) -> None:
         a = await _busiest(conn)
@@ -335,9 +336,11 @@ async def test_a_refresh_recomputes_the_marked_lines_and_a_lineless_marker_its_w
         assert marked == {(a, line)}
         assert await summaries.refresh(conn) == 1
         kept, lines = await _kept(conn, a), (await summaries.compute(conn, [a]))[a]
-        assert kept == (await summaries.from_facts(conn, [a]))[a]
-        assert kept.gmv_fen == lines.gmv_fen + 1000  # the marked line's +1 is in, the other line untouched
+        # the row moved by the marked line's change only (+1): the other line's fact was not read
+        assert kept == lines
+        assert kept.gmv_fen == (await summaries.from_facts(conn, [a]))[a].gmv_fen - 1000
         assert (await _facts(conn))[line][6] == before[line][6] + 1
+        assert (await _facts(conn))[other][6] == before[other][6] + 1000
 
         # a marker without a line: every line of the session is recomputed
         await conn.execute(insert(SessionSummaryDirty).values(session_id=a))
@@ -355,5 +358,101 @@ async def test_a_refresh_recomputes_the_marked_lines_and_a_lineless_marker_its_w
         await summaries.refresh(conn)
         assert (await _facts(conn))[line][1] == b
         assert await summaries.differing(conn) == {}
+
+    await _in_rolled_back(store, check)
+
+
+async def test_a_refresh_counts_the_orders_and_buyers_its_lines_name(store: World) -> None:
+    """Migration 0040: a refresh moves the distinct counts by the orders and buyers the marked
+    lines name, counted over their other lines too: one line of a two-line order leaving the
+    session keeps the order counted, the second leaving drops it; a buyer changed on an order;
+    a confidence changed. After each, every kept row equals the lines' sums."""
+
+    async def check(conn: AsyncConnection) -> None:
+        a, b = await _busiest(conn), await _busiest(conn, 1)
+        order = await conn.scalar(
+            select(OrderLine.order_id)
+            .join(LineAttribution, LineAttribution.order_line_id == OrderLine.id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(LineAttribution.session_id == a, Order.paid_at.is_not(None))
+            .group_by(OrderLine.order_id)
+            .having(func.count() >= 2)
+            .order_by(OrderLine.order_id)
+            .limit(1)
+        )
+        assert order is not None, "the demo county has a paid order with two lines in one session"
+        first, second = [
+            int(x)
+            for x in await conn.scalars(
+                select(OrderLine.id)
+                .join(LineAttribution, LineAttribution.order_line_id == OrderLine.id)
+                .where(OrderLine.order_id == order, LineAttribution.session_id == a)
+                .order_by(OrderLine.id)
+                .limit(2)
+            )
+        ]
+        before_a, before_b = await _kept(conn, a), await _kept(conn, b)
+        in_b = await conn.scalar(
+            select(func.count())
+            .select_from(LineAttribution)
+            .join(OrderLine, OrderLine.id == LineAttribution.order_line_id)
+            .where(OrderLine.order_id == order, LineAttribution.session_id == b)
+        )
+
+        def move(line: int, sid: int) -> Any:
+            return update(LineAttribution).where(LineAttribution.order_line_id == line).values(session_id=sid)
+
+        await conn.execute(move(first, b))
+        moved = await _exact_after_refresh(conn, {a, b})
+        assert moved[a].orders == before_a.orders  # the second line still holds the order in a
+        assert moved[b].orders == before_b.orders + (0 if in_b else 1)
+        await conn.execute(move(second, b))
+        moved = await _exact_after_refresh(conn, {a, b})
+        assert moved[a].orders == before_a.orders - 1
+        await conn.execute(move(first, a))
+        await conn.execute(move(second, a))
+        assert await _exact_after_refresh(conn, {a, b}) == {a: before_a, b: before_b}
+
+        # the order's buyer: a new one, then one that already bought in the session
+        buyer = await conn.scalar(select(Order.buyer_ref).where(Order.id == order))
+        await conn.execute(update(Order).where(Order.id == order).values(buyer_ref="summary-test-buyer"))
+        renamed = (await _exact_after_refresh(conn, {a}))[a]
+        other_buyer = await conn.scalar(
+            select(Order.buyer_ref)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .join(LineAttribution, LineAttribution.order_line_id == OrderLine.id)
+            .where(
+                LineAttribution.session_id == a,
+                Order.paid_at.is_not(None),
+                Order.buyer_ref.is_not(None),
+                Order.buyer_ref != buyer,
+                Order.buyer_ref != "summary-test-buyer",
+            )
+            .limit(1)
+        )
+        assert other_buyer is not None
+        await conn.execute(update(Order).where(Order.id == order).values(buyer_ref=other_buyer))
+        merged = (await _exact_after_refresh(conn, {a}))[a]
+        assert merged.buyers < renamed.buyers
+        await conn.execute(update(Order).where(Order.id == order).values(buyer_ref=buyer))
+        assert (await _exact_after_refresh(conn, {a}))[a] == before_a
+
+        # a confidence changed on one line of the order, then the other
+        confidence = await conn.scalar(select(LineAttribution.confidence).where(LineAttribution.order_line_id == first))
+        changed = (
+            AttributionConfidence.INFERRED
+            if confidence != AttributionConfidence.INFERRED
+            else AttributionConfidence.EXACT
+        )
+        for line in (first, second):
+            await conn.execute(
+                update(LineAttribution).where(LineAttribution.order_line_id == line).values(confidence=changed)
+            )
+            await _exact_after_refresh(conn, {a})
+        for line in (first, second):
+            await conn.execute(
+                update(LineAttribution).where(LineAttribution.order_line_id == line).values(confidence=confidence)
+            )
+        assert (await _exact_after_refresh(conn, {a}))[a] == before_a
 
     await _in_rolled_back(store, check)
