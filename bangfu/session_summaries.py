@@ -247,6 +247,7 @@ def _facts_of(conn: AsyncConnection, lines: Sequence[int]) -> Any:
             OrderLine.quantity,
             refunds,
             credits,
+            OrderLine.sku_id,
         )
         .join(OrderLine, OrderLine.id == LineAttribution.order_line_id)
         .join(Order, Order.id == OrderLine.order_id)
@@ -265,6 +266,7 @@ _FACT_COLUMNS = (
     "quantity",
     "refunds_fen",
     "net_households_fen",
+    "sku_id",
 )
 
 
@@ -348,7 +350,7 @@ async def _fact_rows(
     out: list[_FactRow] = []
     ordered = sorted(set(keys))
     for start in range(0, len(ordered), _LINES):
-        query = select(*(getattr(facts, name) for name in _FACT_COLUMNS)).where(
+        query = select(*(getattr(facts, name) for name in _FACT_COLUMNS[:10])).where(
             among(conn, column, ordered[start : start + _LINES])
         )
         if paid_only:

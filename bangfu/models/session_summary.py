@@ -102,3 +102,4 @@ class SessionLineFacts(Base):
     quantity: Mapped[int] = mapped_column(BigInteger)
     refunds_fen: Mapped[int] = mapped_column(BigInteger)  # succeeded refunds of the line
     net_households_fen: Mapped[int] = mapped_column(BigInteger)  # its household credits, net
+    sku_id: Mapped[int | None] = mapped_column(IdType)  # the line's SKU (migration 0040): the page's products

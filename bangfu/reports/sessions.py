@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import AttributionConfidence, JournalKind, RefundStatus
@@ -41,6 +41,8 @@ from bangfu.models import (
     Posting,
     Product,
     Refund,
+    SessionLineFacts,
+    SessionSummaryDirty,
     Shop,
     Sku,
 )
@@ -428,22 +430,42 @@ async def session_products(conn: AsyncConnection, session_id: int) -> Report:
     session = (await conn.execute(select(LiveSession).where(LiveSession.id == session_id))).first()
     if session is None:
         raise UserError(t("report.no_session", id=session_id))
-    name = func.coalesce(Product.name, OrderLine.title)
-    query = (
+    # One statement, one snapshot: the session's facts rows while it has no summary marker
+    # (``bangfu.session_summaries``: exact, the product joined by SKU now), its lines otherwise.
+    marked = exists().where(SessionSummaryDirty.session_id == session_id)
+    facts = SessionLineFacts
+    line_title = select(OrderLine.title).where(OrderLine.id == facts.order_line_id).scalar_subquery()
+    from_facts = (
         select(
-            name.label("product"),
-            func.sum(OrderLine.quantity),
-            func.sum(OrderLine.paid_fen),
-            func.count(distinct(OrderLine.order_id)),
+            func.coalesce(Product.name, line_title).label("product"),
+            facts.quantity.label("units"),
+            facts.paid_fen.label("fen"),
+            facts.order_id.label("order_id"),
+        )
+        .select_from(facts)
+        .outerjoin(Sku, Sku.id == facts.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+        .where(facts.session_id == session_id, facts.paid == 1, ~marked)
+    )
+    from_lines = (
+        select(
+            func.coalesce(Product.name, OrderLine.title).label("product"),
+            OrderLine.quantity.label("units"),
+            OrderLine.paid_fen.label("fen"),
+            OrderLine.order_id.label("order_id"),
         )
         .select_from(LineAttribution)
         .join(OrderLine, OrderLine.id == LineAttribution.order_line_id)
         .join(Order, and_(Order.id == OrderLine.order_id, Order.paid_at.is_not(None)))
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .outerjoin(Product, Product.id == Sku.product_id)
-        .where(LineAttribution.session_id == session_id)
-        .group_by(name)
-        .order_by(func.sum(OrderLine.paid_fen).desc(), name)
+        .where(LineAttribution.session_id == session_id, marked)
+    )
+    lines = union_all(from_facts, from_lines).subquery("lines")
+    query = (
+        select(lines.c.product, func.sum(lines.c.units), func.sum(lines.c.fen), func.count(distinct(lines.c.order_id)))
+        .group_by(lines.c.product)
+        .order_by(func.sum(lines.c.fen).desc(), lines.c.product)
     )
     rows: list[dict[str, Any]] = [
         {"product": product, "units": int(units), "gmv": int(gmv), "orders": int(orders)}

@@ -25,14 +25,16 @@ from bangfu.models import (
     LiveSession,
     Order,
     OrderLine,
+    Product,
     Refund,
     SessionLineFacts,
     SessionSummary,
     SessionSummaryDirty,
+    Sku,
 )
 from bangfu.queries.sessions import list_sessions, session_detail
 from bangfu.reports.base import Period
-from bangfu.reports.sessions import session_metrics, session_review
+from bangfu.reports.sessions import session_metrics, session_products, session_review
 from bangfu.scope import Scope
 from bangfu.store import make_engine
 from tests.web.conftest import World
@@ -288,6 +290,15 @@ async def test_list_page_and_report_agree(store: World) -> None:
 
 
 FACTS_MIGRATION = Path(summaries.__file__).parent / "migrations" / "versions" / "0037_queue_sku_session_facts.py"
+SKU_MIGRATION = Path(summaries.__file__).parent / "migrations" / "versions" / "0040_session_facts_by_order_and_buyer.py"
+
+
+def _migration(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 async def _facts(conn: AsyncConnection) -> dict[int, tuple[Any, ...]]:
@@ -323,6 +334,7 @@ async def test_a_refresh_recomputes_the_marked_lines_and_a_lineless_marker_its_w
         spec.loader.exec_module(migration)
         await conn.execute(delete(SessionLineFacts))
         await conn.exec_driver_sql(migration.FACTS_BACKFILL)
+        await conn.exec_driver_sql(_migration(SKU_MIGRATION).SKU_BACKFILL)  # 0040's column
         assert await _facts(conn) == before
 
         # a fact the refresh does not look at (its line is not marked) stays as it is
@@ -454,5 +466,84 @@ async def test_a_refresh_counts_the_orders_and_buyers_its_lines_name(store: Worl
                 update(LineAttribution).where(LineAttribution.order_line_id == line).values(confidence=confidence)
             )
         assert (await _exact_after_refresh(conn, {a}))[a] == before_a
+
+    await _in_rolled_back(store, check)
+
+
+async def _products_from_lines(conn: AsyncConnection, sid: int) -> list[tuple[str, int, int, int]]:
+    """The session page's per-product rows as they were grouped before 0040, from the lines."""
+    name = func.coalesce(Product.name, OrderLine.title)
+    query = (
+        select(
+            name, func.sum(OrderLine.quantity), func.sum(OrderLine.paid_fen), func.count(distinct(OrderLine.order_id))
+        )
+        .select_from(LineAttribution)
+        .join(OrderLine, OrderLine.id == LineAttribution.order_line_id)
+        .join(Order, and_(Order.id == OrderLine.order_id, Order.paid_at.is_not(None)))
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+        .where(LineAttribution.session_id == sid)
+        .group_by(name)
+        .order_by(func.sum(OrderLine.paid_fen).desc(), name)
+    )
+    return [(str(p), int(u), int(g), int(o)) for p, u, g, o in await conn.execute(query)]
+
+
+async def _products(conn: AsyncConnection, sid: int) -> list[tuple[str, int, int, int]]:
+    report = await session_products(conn, sid)
+    return [(r["product"], r["units"], r["gmv"], r["orders"]) for r in report.rows]
+
+
+async def test_the_session_products_come_from_the_facts_and_equal_the_lines(store: World) -> None:
+    """Migration 0040: the session page's per-product table is grouped from the facts of an
+    unmarked session (the product joined by SKU at read time) and from the lines of a marked
+    one, and equals the lines' grouping either way: after the build, a line moved to another
+    product's SKU, a SKU's product changed (no marker needed), a line without a SKU retitled."""
+
+    async def check(conn: AsyncConnection) -> None:
+        sessions = await _sessions(conn)
+        for sid in sessions:
+            assert await _products(conn, sid) == await _products_from_lines(conn, sid), sid
+        a = await _busiest(conn)
+        line, sku = (
+            await conn.execute(
+                select(OrderLine.id, OrderLine.sku_id)
+                .join(LineAttribution, LineAttribution.order_line_id == OrderLine.id)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(LineAttribution.session_id == a, Order.paid_at.is_not(None), OrderLine.sku_id.is_not(None))
+                .order_by(OrderLine.id)
+                .limit(1)
+            )
+        ).one()
+        product = await conn.scalar(select(Sku.product_id).where(Sku.id == sku))
+        other_sku, other_product = (
+            await conn.execute(
+                select(Sku.id, Sku.product_id).where(Sku.product_id != product).order_by(Sku.id).limit(1)
+            )
+        ).one()
+        before = await _products(conn, a)
+
+        async def equal_before_and_after_refresh(marked: bool) -> list[tuple[str, int, int, int]]:
+            assert (a in await summaries.marked_sessions(conn)) is marked
+            assert await _products(conn, a) == await _products_from_lines(conn, a)
+            await summaries.refresh(conn)
+            assert await summaries.marked_sessions(conn) == set()
+            products = await _products(conn, a)
+            assert products == await _products_from_lines(conn, a)
+            return products
+
+        await conn.execute(update(OrderLine).where(OrderLine.id == line).values(sku_id=other_sku))
+        assert await equal_before_and_after_refresh(True) != before
+        await conn.execute(update(Sku).where(Sku.id == other_sku).values(product_id=product))
+        await equal_before_and_after_refresh(False)
+        await conn.execute(update(Sku).where(Sku.id == other_sku).values(product_id=other_product))
+        await conn.execute(
+            update(OrderLine).where(OrderLine.id == line).values(sku_id=None, title="summary-test-title")
+        )
+        assert any(p[0] == "summary-test-title" for p in await equal_before_and_after_refresh(True))
+        await conn.execute(update(OrderLine).where(OrderLine.id == line).values(title="summary-test-title-2"))
+        assert any(p[0] == "summary-test-title-2" for p in await equal_before_and_after_refresh(True))
+        await conn.execute(update(OrderLine).where(OrderLine.id == line).values(sku_id=sku))
+        assert await equal_before_and_after_refresh(True) == before
 
     await _in_rolled_back(store, check)
