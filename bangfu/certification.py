@@ -71,7 +71,12 @@ def sale_day(conn: AsyncConnection, paid_at: Any) -> ColumnElement[Any]:
 
 def certified_at_sale(conn: AsyncConnection, product_id: Any, paid_at: Any) -> ColumnElement[bool]:
     """SQL: the product had a certificate covering the sale's local day (the module's rule)."""
-    day = sale_day(conn, paid_at)
+    return certified_on(product_id, sale_day(conn, paid_at))
+
+
+def certified_on(product_id: Any, day: Any) -> ColumnElement[bool]:
+    """SQL: the product had a certificate covering ``day`` (a :func:`sale_day` expression or
+    column): :func:`certified_at_sale` for rows already grouped by product and day."""
     return exists().where(
         Certification.product_id == product_id,
         Certification.status.in_(COUNTS),

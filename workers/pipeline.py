@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bangfu import cooperative_groups, session_summaries
+from bangfu import cooperative_groups, county_income, session_summaries
 
 
 @dataclass
@@ -84,8 +84,9 @@ async def run_once(
 ) -> PipelineStats:
     """One pass over at most ``limit`` due items per stage.
 
-    ``refresh_groups=False`` leaves the cooperative day groups marked (the pages stay exact: they
-    sum marked days from the facts); :func:`run_pipeline` refreshes them once, after its passes.
+    ``refresh_groups=False`` leaves the cooperative day groups and the county income days marked
+    (the pages stay exact: they sum marked days from the facts or the ledger); :func:`run_pipeline`
+    refreshes them once, after its passes.
 
     ``discovery=False``: posting does not look for newly paid or changed lines (a scan of every
     paid line); :func:`run_pipeline` looks once, in its first pass.
@@ -105,6 +106,7 @@ async def run_once(
     # Cooperative day groups marked by posting, attribution, lot draws and line changes.
     if refresh_groups:
         await _stage(engine, cooperative_groups.refresh)
+        await _stage(engine, county_income.refresh)  # days marked by posting and line changes
     return PipelineStats(
         passes=1,
         attributed=attributed.changed,
@@ -149,4 +151,5 @@ async def run_pipeline(
     # Once per run, not per pass: a refresh recomputes each marked (cooperative, day) whole, and a
     # backlog's passes mark the same busy days again and again.
     await _stage(engine, cooperative_groups.refresh)
+    await _stage(engine, county_income.refresh)  # the county overview's days, likewise
     return total

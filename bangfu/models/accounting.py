@@ -402,3 +402,53 @@ class SurplusDistribution(IdMixin, Base):
     journal_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journals.id"))
     plan: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CountyIncomeDay(Base):
+    """What the ledger's income journals credited one household on one Asia/Shanghai day, by the
+    line's shop and SKU (``bangfu.county_income``, migration 0039): ``shop_id`` and ``sku_id`` 0
+    for income that is not a sale (a surplus return, a line that is gone), ``sku_id`` 0 for a line
+    without SKU; ``fen`` positive when credited, rows of 0 not kept. Recomputed per day from that
+    day's journals; a day with a row in ``county_income_dirty`` is read from the ledger instead."""
+
+    __tablename__ = "county_income_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    shop_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    sku_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    fen: Mapped[int] = mapped_column(Fen)
+
+
+class CountyIncomeMonth(Base):
+    """``county_income_days`` summed per month (``month``: its first day), recomputed with them;
+    a month with a marked day is read from its days instead."""
+
+    __tablename__ = "county_income_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    shop_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    sku_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    fen: Mapped[int] = mapped_column(Fen)
+
+
+class CountyIncomeDirty(IdMixin, Base):
+    """A day whose ``county_income_days`` rows (and month) may be stale: written by triggers
+    (never by the application), removed by the refresh that read it."""
+
+    __tablename__ = "county_income_dirty"
+    __table_args__ = (Index("ix_county_income_dirty_day", "day"),)
+
+    day: Mapped[date] = mapped_column(Date)
+
+
+class JournalLineDay(Base):
+    """An order line and a local day on which it has line journals (sale, refund, true-up),
+    written by a trigger on ``journals`` (migration 0039): the days a line's SKU or shop change
+    marks in ``county_income_dirty``."""
+
+    __tablename__ = "journal_line_days"
+
+    order_line_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)

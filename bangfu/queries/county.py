@@ -26,11 +26,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu import unit_purchases
-from bangfu.certification import certified_at_sale
+from bangfu import county_income, unit_purchases
+from bangfu.certification import certified_at_sale, certified_on, sale_day
 from bangfu.enums import HouseholdCategory, OrderStatus, RefundStatus
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, current_lang, t
@@ -382,6 +382,47 @@ async def _income_by_channel_and_product(
     income journals of ``period``: a line journal by its line's shop channel and product ("?":
     a line without a product), anything else (surplus returns, a line that is gone) under ("", "").
 
+    Read from ``county_income_days`` and ``county_income_months`` (:mod:`bangfu.county_income`,
+    per day, household, shop and SKU, exact whatever is marked) when the period is whole local
+    days, as the console's are; else summed from the postings (:func:`_income_from_ledger`)."""
+    from bangfu.queries.cooperatives import fact_days
+
+    days = fact_days(period)
+    if days is None:
+        return await _income_from_ledger(conn, period, coop_ids)
+    members = select(Household.id).where(Household.cooperative_id.in_(sorted(coop_ids)))
+    source = county_income.rows(conn, days, lambda column: column.in_(members))
+    missing = source.c.shop_id == literal_column("0")  # not a bind parameter: grouped by
+    query = (
+        select(
+            missing,
+            Shop.channel_type,
+            Product.id,
+            Product.name,
+            source.c.household_id,
+            func.sum(source.c.fen),
+        )
+        .select_from(source)
+        .outerjoin(Shop, Shop.id == source.c.shop_id)
+        .outerjoin(Sku, Sku.id == source.c.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+        .group_by(missing, Shop.channel_type, Product.id, Product.name, source.c.household_id)
+    )
+    out = []
+    for missing, channel, product_id, product, owner, total in await conn.execute(query):
+        if missing:
+            out.append(("", "", "", int(owner), int(total)))
+        else:
+            key = str(product_id) if product_id is not None else "?"
+            out.append((str(getattr(channel, "value", channel)), key, str(product or ""), int(owner), int(total)))
+    return out
+
+
+async def _income_from_ledger(
+    conn: AsyncConnection, period: Period, coop_ids: Sequence[int]
+) -> list[tuple[str, str, str, int, int]]:
+    """:func:`_income_by_channel_and_product` summed from the postings (any period).
+
     Grouped in SQL from the (source event, household) sums the page used to fetch and look up
     line by line (every order line of the year bound as a parameter: over asyncpg's limit at
     100,000 lines); a (source event, household) sum of zero counts for nothing, as it did."""
@@ -434,6 +475,13 @@ async def _income_by_channel_and_product(
             key = str(product_id) if product_id is not None else "?"
             out.append((str(getattr(channel, "value", channel)), key, str(product or ""), int(owner), -int(total)))
     return out
+
+
+def shown_groups(groups: Mapping[str, Mapping[int, int]]) -> dict[str, dict[int, int]]:
+    """The channel or product groups the overview shows: those where some household's income
+    in the period is not zero (a group whose households all net to zero is left out, whether
+    its income was never there or was refunded within the period)."""
+    return {key: dict(nets) for key, nets in groups.items() if any(nets.values())}
 
 
 def _driven_rows(groups: Mapping[str, Mapping[int, int]], labels: Mapping[str, str]) -> list[DrivenRow]:
@@ -503,6 +551,7 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overv
             product_labels[product_id] = product
         by_channel[channel][hid] += fen
         by_product[product_id][hid] += fen
+    by_channel, by_product = shown_groups(by_channel), shown_groups(by_product)
 
     sales = await _sales(conn, scope, period)
     campaigns = await _campaigns(conn, scope, period)
@@ -535,23 +584,29 @@ async def _sales(conn: AsyncConnection, scope: Scope, period: Period) -> Sales:
             ).where(*in_period)
         )
     ).one()
+    # Lines summed per channel, product and sale day first, the certificate looked up per such
+    # group (at 100,000 lines: ~5,000 look-ups instead of one per line, 3 s -> well under 1 s).
+    day = sale_day(conn, Order.paid_at)
     gross_lines = (
         select(
             Shop.channel_type.label("channel"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            OrderLine.paid_fen.label("amount"),
+            Sku.product_id.label("product_id"),
+            day.label("day"),
+            func.sum(OrderLine.paid_fen).label("amount"),
         )
         .select_from(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
         .join(Shop, Shop.id == OrderLine.shop_id)
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .where(*in_period)
+        .group_by(Shop.channel_type, Sku.product_id, day)
     )
     refund_lines = (
         select(
             Shop.channel_type.label("channel"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            Refund.amount_fen.label("amount"),
+            Sku.product_id.label("product_id"),
+            day.label("day"),
+            func.sum(Refund.amount_fen).label("amount"),
         )
         .select_from(Refund)
         .join(Shop, Shop.id == Refund.shop_id)
@@ -564,12 +619,14 @@ async def _sales(conn: AsyncConnection, scope: Scope, period: Period) -> Sales:
             Refund.modified_at < period.end,
             scope.shops(Refund.shop_id),
         )
+        .group_by(Shop.channel_type, Sku.product_id, day)
     )
     cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # gross, refunds, certified of each
     for index, lines in enumerate((gross_lines, refund_lines)):
         sub = lines.subquery()
+        on_day = certified_on(sub.c.product_id, sub.c.day).label("certified")
         for ch, certified, total in await conn.execute(
-            select(sub.c.channel, sub.c.certified, func.sum(sub.c.amount)).group_by(sub.c.channel, sub.c.certified)
+            select(sub.c.channel, on_day, func.sum(sub.c.amount)).group_by(sub.c.channel, on_day)
         ):
             cell = cells[str(getattr(ch, "value", ch))]
             cell[index] += int(total)

@@ -3,7 +3,10 @@ household-income report's, and its income by channel and by product, grouped in 
 the former computation, on both backends: every (source event, household) sum of the
 members' income journals fetched, each line looked up, the sums added per channel and product
 per household. Over the whole span and one month, and after a line's SKU and a SKU's product
-change (rolled back)."""
+change (rolled back). Compared as the overview shows them (``shown_groups``): a channel or
+product whose households all net to zero in the period is left out, and so is a household
+whose income from it nets to zero (the former computation dropped only a zero (source event,
+household) sum; the per-day rows cannot see source events)."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from bangfu.models import (
     Shop,
     Sku,
 )
-from bangfu.queries.county import _income_by_channel_and_product, member_income_by_month
+from bangfu.queries.county import _income_by_channel_and_product, member_income_by_month, shown_groups
 from bangfu.reports.base import Period, local_midnight, parse_line_event
 from bangfu.reports.households import INCOME_JOURNALS, income_by_household
 from bangfu.store import make_engine
@@ -92,7 +95,14 @@ async def _grouped(conn: AsyncConnection, period: Period, coop_ids: Sequence[int
 
 
 def _plain(split: Any) -> Split:
-    return {dim: {key: dict(households) for key, households in groups.items()} for dim, groups in split.items()}
+    """As the overview shows it: groups with some household's income not zero, households with
+    income not zero, the product keys labelled among the groups shown."""
+    shown = {
+        dim: {key: {h: f for h, f in nets.items() if f} for key, nets in shown_groups(split[dim]).items()}
+        for dim in ("channel", "product")
+    }
+    shown["labels"] = {k: v for k, v in split["labels"].items() if k in shown["product"]}
+    return shown
 
 
 async def test_the_split_equals_the_former_computation(store: World) -> None:
