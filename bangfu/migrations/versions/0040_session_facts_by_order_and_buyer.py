@@ -17,7 +17,7 @@ facts of an unmarked session, the product joined by SKU at read time (a SKU's pr
 product's name needs no marker).
 
 Revision ID: 0040
-Revises: 0037
+Revises: 0039
 Create Date: 2026-12-07 11:00:00
 """
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0040"
-down_revision: str | None = "0037"
+down_revision: str | None = "0039"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
