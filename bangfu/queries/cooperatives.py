@@ -64,7 +64,7 @@ from bangfu.models import (
     SurplusDistribution,
 )
 from bangfu.money import split_largest_remainder
-from bangfu.reports.base import SHANGHAI, Period, Report, local_midnight, local_month
+from bangfu.reports.base import Period, Report, local_midnight, local_month, whole_days
 from bangfu.reports.households import INCOME_JOURNALS, income_by_household, member_accounts
 from bangfu.scope import Scope
 from bangfu.store import among
@@ -494,14 +494,7 @@ async def _ledger_parts(
 # -- the dashboard from cooperative_day_groups --------------------------------------------------
 
 
-def fact_days(period: Period) -> tuple[date, date] | None:
-    """The local days ``period`` covers (first, last), when it is whole local days, as the
-    console's periods are; None otherwise (``cooperative_line_facts`` holds days)."""
-    for bound in (period.start, period.end):
-        local = bound.astimezone(SHANGHAI)
-        if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
-            return None
-    return period.first_day, period.last_day
+fact_days = whole_days  # the local days of a whole-day period (``cooperative_line_facts`` holds days)
 
 
 async def _daily_income(

@@ -38,7 +38,6 @@ from bangfu.models import (
     CampaignGroup,
     Cooperative,
     Household,
-    HouseholdDailyIncome,
     Journal,
     LedgerAccount,
     MonitoringLine,
@@ -490,37 +489,9 @@ def _driven_rows(groups: Mapping[str, Mapping[int, int]], labels: Mapping[str, s
     return rows
 
 
-async def member_income_by_month(
-    conn: AsyncConnection, period: Period, coop_ids: Sequence[int]
-) -> dict[int, dict[str, int]]:
-    """:func:`bangfu.reports.households.income_by_household` of the cooperatives' members, read
-    from ``household_daily_income`` (the same sums per day, ``bangfu.line_credits``) when the
-    period is whole local days, as the console's are; else summed from the postings."""
-    from bangfu.queries.cooperatives import fact_days
-
-    days = fact_days(period)
-    if days is None:
-        return await income_by_household(conn, period, cooperative_ids=coop_ids)
-    daily = HouseholdDailyIncome
-    month: Any = (
-        func.to_char(daily.day, "YYYY-MM") if conn.dialect.name == "postgresql" else func.strftime("%Y-%m", daily.day)
-    )
-    members = select(Household.id).where(Household.cooperative_id.in_(sorted(coop_ids)))
-    query = (
-        select(daily.household_id, month, func.sum(daily.trade_fen + daily.surplus_fen))
-        .where(daily.day >= days[0], daily.day <= days[1], daily.household_id.in_(members))
-        .group_by(daily.household_id, month)
-    )
-    out: dict[int, dict[str, int]] = {}
-    for owner, mon, total in await conn.execute(query):
-        if total:
-            out.setdefault(int(owner), {})[str(mon)] = int(total)
-    return out
-
-
 async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overview:
     coop_ids = await visible_cooperatives(conn, scope)
-    income = await member_income_by_month(conn, period, coop_ids)
+    income = await income_by_household(conn, period, cooperative_ids=coop_ids)  # by day: household_daily_income
     facts = await _household_facts(conn, coop_ids)
     nets = net_by_household(income)
     monthly = [DrivenRow(m, m, driven(net_by_household(income, [m]))) for m in period.months()]

@@ -141,6 +141,24 @@ def local_day(conn: AsyncConnection, col: Any) -> ColumnElement[str]:
     return cast(func.strftime("%Y-%m-%d", col, "+8 hours"), String)
 
 
+def whole_days(period: Period) -> tuple[date, date] | None:
+    """The local days ``period`` covers (first, last), when it is whole local days, as the
+    console's and the reports' periods are; None otherwise. The day-grained pre-aggregates of
+    the ledger (``household_daily_income``, ``cooperative_line_facts``) answer only such periods."""
+    for bound in (period.start, period.end):
+        local = bound.astimezone(SHANGHAI)
+        if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+            return None
+    return period.first_day, period.last_day
+
+
+def day_month(conn: AsyncConnection, col: Any) -> ColumnElement[str]:
+    """SQL: the month (``YYYY-MM``) of a date column."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(col, "YYYY-MM")
+    return cast(func.strftime("%Y-%m", col), String)
+
+
 def local_month(conn: AsyncConnection, col: Any) -> ColumnElement[str]:
     """SQL: the Asia/Shanghai month (``YYYY-MM``) of a UTC timestamp column."""
     if conn.dialect.name == "postgresql":

@@ -33,6 +33,7 @@ from bangfu.i18n import MESSAGES, t
 from bangfu.models import (
     Cooperative,
     Household,
+    HouseholdDailyIncome,
     Journal,
     LedgerAccount,
     MemberAccount,
@@ -41,7 +42,18 @@ from bangfu.models import (
     SurplusDistribution,
 )
 from bangfu.privacy import mask_name
-from bangfu.reports.base import Column, Period, Report, column, div_round, local_midnight, local_month, totals_of
+from bangfu.reports.base import (
+    Column,
+    Period,
+    Report,
+    column,
+    day_month,
+    div_round,
+    local_midnight,
+    local_month,
+    totals_of,
+    whole_days,
+)
 
 MESSAGES.update(
     {
@@ -70,11 +82,43 @@ async def income_by_household(
     cooperative_id: int | None = None,
     kinds: Iterable[JournalKind] = INCOME_JOURNALS,
     cooperative_ids: Collection[int] | None = None,
+    from_ledger: bool = False,
 ) -> dict[int, dict[str, int]]:
     """Income per household id per local month (``YYYY-MM``), in fen, net of refunds.
 
     ``cooperative_ids``: only the member households of these cooperatives (the console's scope).
+    A period of whole local days (every console and report period) is read from
+    ``household_daily_income``, the ledger's sums per household and day kept by posting
+    (``bangfu.line_credits``, equal to the ledger: ``income_differing_from_ledger``) for the
+    income journals, the trade journals or the surplus returns; any other period or kinds, or
+    ``from_ledger``, sum the postings.
     """
+    days = whole_days(period)
+    daily = HouseholdDailyIncome
+    wanted = frozenset(kinds)
+    amount = {
+        frozenset(INCOME_JOURNALS): daily.trade_fen + daily.surplus_fen,
+        frozenset(TRADE_JOURNALS): daily.trade_fen,
+        frozenset({JournalKind.SURPLUS}): daily.surplus_fen,
+    }.get(wanted)
+    if days is not None and amount is not None and not from_ledger:
+        month = day_month(conn, daily.day)
+        by_day = (
+            select(daily.household_id, month, func.sum(amount))
+            .where(daily.day >= days[0], daily.day <= days[1])
+            .group_by(daily.household_id, month)
+        )
+        if cooperative_id is not None:
+            of_coop = select(Household.id).where(Household.cooperative_id == cooperative_id)
+            by_day = by_day.where(daily.household_id.in_(of_coop))
+        if cooperative_ids is not None:
+            members = select(Household.id).where(Household.cooperative_id.in_(sorted(cooperative_ids)))
+            by_day = by_day.where(daily.household_id.in_(members))
+        out: dict[int, dict[str, int]] = {}
+        for household, mon, total in await conn.execute(by_day):
+            if total:
+                out.setdefault(int(household), {})[str(mon)] = int(total)
+        return out
     month = local_month(conn, Journal.occurred_at)
     query = (
         select(LedgerAccount.owner_id, month, func.sum(Posting.amount_fen))
@@ -82,7 +126,7 @@ async def income_by_household(
         .join(Journal, Journal.id == Posting.journal_id)
         .where(
             LedgerAccount.owner_type == "household",
-            Journal.kind.in_(list(kinds)),
+            Journal.kind.in_(list(wanted)),
             Journal.occurred_at >= period.start,
             Journal.occurred_at < period.end,
         )
@@ -95,7 +139,7 @@ async def income_by_household(
     if cooperative_ids is not None:
         members = select(Household.id).where(Household.cooperative_id.in_(sorted(cooperative_ids)))
         query = query.where(LedgerAccount.owner_id.in_(members))
-    out: dict[int, dict[str, int]] = {}
+    out = {}
     for owner, mon, total in await conn.execute(query):
         if owner is not None and total:
             out.setdefault(int(owner), {})[str(mon)] = -int(total)  # credits are negative
