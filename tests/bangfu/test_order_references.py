@@ -227,9 +227,18 @@ async def test_a_delete_waits_for_a_writer_naming_the_row_and_is_then_refused(en
         await writer.begin()
         await writer.execute(text(LINE_SQL), line(order, world.shop, "W1-0"))
         await deleter.begin()
+        pid = await deleter.scalar(text("SELECT pg_backend_pid()"))
         delete = asyncio.ensure_future(deleter.execute(text(f"DELETE FROM orders WHERE id = {order}")))
-        await asyncio.sleep(0.5)
-        assert not delete.done()  # waiting for the writer's lock
+        waiting = text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid")
+        async with engine.connect() as watcher:
+            for _ in range(200):  # until the delete waits for the writer's lock on the order
+                if await watcher.scalar(waiting, {"pid": pid}) == "Lock":
+                    break
+                await watcher.rollback()
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the delete did not wait for the writer")
+        assert not delete.done()
         await writer.commit()
         with pytest.raises(IntegrityError) as error:
             await delete
