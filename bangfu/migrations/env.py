@@ -12,7 +12,7 @@ from typing import Any, Literal
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bangfu.models import Base
+from bangfu.models import Base, schema_comparison_filter
 from bangfu.models.base import UTCDateTime
 
 target_metadata = Base.metadata
@@ -32,6 +32,7 @@ def _configure_and_run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_object=schema_comparison_filter(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

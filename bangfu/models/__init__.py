@@ -41,7 +41,15 @@ from bangfu.models.drives import DividendPool, DriveEntry, DriveHousehold, Drive
 from bangfu.models.ledger import Journal, LedgerAccount, LedgerAdjustment, LedgerChainHead, Posting
 from bangfu.models.live import ExplanationWindow, Host, LiveMinuteStat, LiveSession
 from bangfu.models.mall import MallOrder, MallPaymentEvent
-from bangfu.models.orders import Order, OrderLine, Refund, SettlementLine, order_is_paid
+from bangfu.models.orders import (
+    TRIGGER_CHECKED_REFERENCES,
+    Order,
+    OrderLine,
+    Refund,
+    SettlementLine,
+    order_is_paid,
+    schema_comparison_filter,
+)
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
 from bangfu.models.planting import PlantingContract, PlantingHistory
 from bangfu.models.session_summary import SessionLineFacts, SessionSummary, SessionSummaryDirty
@@ -53,6 +61,7 @@ from bangfu.models.tasks import LedgerTask, TaskProgress
 from bangfu.models.web import ApiToken, LoginFailure, User, UserShop, WebSession
 
 __all__ = [
+    "TRIGGER_CHECKED_REFERENCES",
     "Agreement",
     "AgreementItem",
     "Alert",
@@ -143,4 +152,5 @@ __all__ = [
     "is_on_a_platform",
     "on_a_platform",
     "order_is_paid",
+    "schema_comparison_filter",
 ]

@@ -6,6 +6,7 @@ from a re-sync never creates a second row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,35 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, OrderStatus, RefundStatus, SettlementKind
 from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, enum_column, utcnow
+
+#: Foreign keys that PostgreSQL enforces with set-based triggers instead of constraints
+#: (migration 0038: one check per statement over its new rows, the parents' deletes and
+#: renumberings refused as before). The models keep them: the ORM orders its writes by them,
+#: and SQLite keeps them as foreign keys.
+TRIGGER_CHECKED_REFERENCES = frozenset(
+    {
+        "fk_orders_shop_id_shops",
+        "fk_orders_purchasing_unit_id_purchasing_units",
+        "fk_order_lines_order_id_orders",
+        "fk_order_lines_shop_id_shops",
+        "fk_order_lines_sku_id_skus",
+    }
+)
+
+
+def schema_comparison_filter(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """An ``include_object`` for alembic's schema comparison on ``dialect``: on PostgreSQL the
+    foreign keys in :data:`TRIGGER_CHECKED_REFERENCES` are triggers, not constraints."""
+
+    def include(_obj: Any, name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
+        return not (
+            dialect == "postgresql"
+            and type_ == "foreign_key_constraint"
+            and not reflected
+            and name in TRIGGER_CHECKED_REFERENCES
+        )
+
+    return include
 
 
 class Order(IdMixin, Base):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bangfu.enums import AccountKind, ChannelType, JournalKind, OrderStatus, PlatformKind
 from bangfu.ledger import journal_uid
-from bangfu.models import Base, Journal, LedgerAccount, Order, Posting, Shop
+from bangfu.models import Base, Journal, LedgerAccount, Order, Posting, Shop, schema_comparison_filter
 from bangfu.store import current_revision, head_revision, make_engine, upgrade
 
 
@@ -30,7 +30,12 @@ async def test_migrations_create_every_table_and_are_idempotent(empty_db_url: st
             from alembic.runtime.migration import MigrationContext
 
             diff = await conn.run_sync(
-                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
+                lambda c: compare_metadata(
+                    MigrationContext.configure(
+                        c, opts={"compare_type": True, "include_object": schema_comparison_filter(c.dialect.name)}
+                    ),
+                    Base.metadata,
+                )
             )
     finally:
         await engine.dispose()
