@@ -26,7 +26,7 @@ a day already marked (SQLite writers are serialised; on PostgreSQL a marker is a
 one committed while a refresh runs must outlive it).
 
 Revision ID: 0039
-Revises: 0037
+Revises: 0038
 Create Date: 2026-12-07 11:00:00
 """
 
@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0039"
-down_revision: str | None = "0037"
+down_revision: str | None = "0038"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
