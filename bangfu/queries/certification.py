@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.certification import KIND, certified_at_sale, parse_subject, state_of
+from bangfu.certification import KIND, certified_on, parse_subject, sale_day, state_of
 from bangfu.enums import RefundStatus, UserRole
 from bangfu.models import (
     Alert,
@@ -260,23 +260,31 @@ def _sales_filter(scope: Scope) -> ColumnElement[bool]:
 async def monthly_sales(conn: AsyncConnection, scope: Scope, period: Period) -> tuple[list[str], list[int], list[int]]:
     """(months, 帮扶 net per month, uncertified net per month) over the user's sales."""
     visible = _sales_filter(scope)
+    # Summed per month, product and sale day first, the certificate looked up per such group (as
+    # the county overview's sales do), not per line.
+    day = sale_day(conn, Order.paid_at)
+    paid_month = local_month(conn, Order.paid_at)
     gross = (
         select(
-            local_month(conn, Order.paid_at).label("month"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            OrderLine.paid_fen.label("amount"),
+            paid_month.label("month"),
+            Sku.product_id.label("product_id"),
+            day.label("day"),
+            func.sum(OrderLine.paid_fen).label("amount"),
         )
         .select_from(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .outerjoin(Product, Product.id == Sku.product_id)
         .where(Order.paid_at >= period.start, Order.paid_at < period.end, visible)
+        .group_by(paid_month, Sku.product_id, day)
     )
+    refund_month = local_month(conn, Refund.modified_at)
     refunds = (
         select(
-            local_month(conn, Refund.modified_at).label("month"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            (-Refund.amount_fen).label("amount"),
+            refund_month.label("month"),
+            Sku.product_id.label("product_id"),
+            day.label("day"),
+            func.sum(-Refund.amount_fen).label("amount"),
         )
         .select_from(Refund)
         .outerjoin(OrderLine, OrderLine.id == Refund.order_line_id)
@@ -289,14 +297,16 @@ async def monthly_sales(conn: AsyncConnection, scope: Scope, period: Period) -> 
             Refund.modified_at < period.end,
             scope.shops(Refund.shop_id) if scope.role in (UserRole.ADMIN, UserRole.COUNTY) else visible,
         )
+        .group_by(refund_month, Sku.product_id, day)
     )
     months = period.months()
     certified: dict[str, int] = defaultdict(int)
     other: dict[str, int] = defaultdict(int)
     for lines in (gross, refunds):
         sub = lines.subquery()
+        on_day = certified_on(sub.c.product_id, sub.c.day).label("certified")
         for month, flag, amount in await conn.execute(
-            select(sub.c.month, sub.c.certified, func.sum(sub.c.amount)).group_by(sub.c.month, sub.c.certified)
+            select(sub.c.month, on_day, func.sum(sub.c.amount)).group_by(sub.c.month, on_day)
         ):
             (certified if flag else other)[str(month)] += int(amount)
     return months, [certified.get(m, 0) for m in months], [other.get(m, 0) for m in months]

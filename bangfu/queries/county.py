@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import county_income, unit_purchases
-from bangfu.certification import certified_at_sale, certified_on, sale_day
+from bangfu.certification import certified_on, sale_day
 from bangfu.enums import HouseholdCategory, OrderStatus, RefundStatus
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, current_lang, t
@@ -1025,26 +1025,30 @@ class Pivot:
 async def product_pivot(conn: AsyncConnection, scope: Scope, period: Period) -> Pivot:
     """Net sales (the sales ledger's: gross in the paid month, refunds in the refund's month) per
     product and month, over the shops the user sees."""
+    # Lines summed per product, month and sale day first, the certificate looked up per such group
+    # (as ``_sales`` does), not per line.
+    day = sale_day(conn, Order.paid_at)
     paid_month = local_month(conn, Order.paid_at)
     gross = (
         select(
             Sku.product_id.label("product_id"),
             paid_month.label("month"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            OrderLine.paid_fen.label("amount"),
+            day.label("day"),
+            func.sum(OrderLine.paid_fen).label("amount"),
         )
         .select_from(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
         .outerjoin(Sku, Sku.id == OrderLine.sku_id)
         .where(Order.paid_at >= period.start, Order.paid_at < period.end, scope.shops(OrderLine.shop_id))
+        .group_by(Sku.product_id, paid_month, day)
     )
     refund_month = local_month(conn, Refund.modified_at)
     refunds = (
         select(
             Sku.product_id.label("product_id"),
             refund_month.label("month"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            Refund.amount_fen.label("amount"),
+            day.label("day"),
+            func.sum(Refund.amount_fen).label("amount"),
         )
         .select_from(Refund)
         .outerjoin(OrderLine, OrderLine.id == Refund.order_line_id)
@@ -1056,15 +1060,17 @@ async def product_pivot(conn: AsyncConnection, scope: Scope, period: Period) -> 
             Refund.modified_at < period.end,
             scope.shops(Refund.shop_id),
         )
+        .group_by(Sku.product_id, refund_month, day)
     )
     cells: dict[int | None, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     certified_months: dict[str, int] = defaultdict(int)  # 帮扶 (certified) net per month
     certified_cells = [0, 0]
     for index, lines in enumerate((gross, refunds)):
         sub = lines.subquery()
+        on_day = certified_on(sub.c.product_id, sub.c.day).label("certified")
         for product_ref, month, certified, amount in await conn.execute(
-            select(sub.c.product_id, sub.c.month, sub.c.certified, func.sum(sub.c.amount)).group_by(
-                sub.c.product_id, sub.c.month, sub.c.certified
+            select(sub.c.product_id, sub.c.month, on_day, func.sum(sub.c.amount)).group_by(
+                sub.c.product_id, sub.c.month, on_day
             )
         ):
             cells[int(product_ref) if product_ref is not None else None][str(month)][index] += int(amount)
