@@ -24,12 +24,11 @@ Definitions (docs/planting.md):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import LineRefundState, RefundStatus, UserRole
@@ -52,7 +51,7 @@ from bangfu.models import (
 from bangfu.planting.forecast import Forecast, forecast
 from bangfu.planting.seasons import Season
 from bangfu.planting.split import split_plan
-from bangfu.reports.base import Column, Report
+from bangfu.reports.base import Column, Report, local_month
 from bangfu.scope import Scope
 
 __all__ = [
@@ -277,39 +276,44 @@ async def sell_through(conn: AsyncConnection, product_ids: list[int]) -> dict[in
     cells: dict[int, dict[Season, dict[str, list[int]]]] = defaultdict(lambda: defaultdict(dict))
     if not product_ids:
         return {}
+    # Summed in SQL per product, channel and local month (a season is three months), each line's
+    # units and fen net of its succeeded refunds first: not every paid line fetched.
+    refunded = (
+        select(
+            Refund.order_line_id.label("line_id"),
+            func.sum(Refund.amount_fen).label("fen"),
+            func.sum(Refund.quantity).label("units"),
+        )
+        .join(OrderLine, OrderLine.id == Refund.order_line_id)
+        .join(Sku, Sku.id == OrderLine.sku_id)
+        .where(Refund.status == RefundStatus.SUCCEEDED, Sku.product_id.in_(product_ids))
+        .group_by(Refund.order_line_id)
+        .subquery("refunded")
+    )
+    left = OrderLine.quantity - func.coalesce(refunded.c.units, 0)
+    units = case((OrderLine.refund_state == LineRefundState.FULL, 0), (left > 0, left), else_=0)
+    month = local_month(conn, Order.paid_at)
     lines = (
         select(
-            OrderLine.id,
             Sku.product_id,
             Shop.channel_type,
-            Order.paid_at,
-            OrderLine.quantity,
-            OrderLine.paid_fen,
-            OrderLine.refund_state,
+            month,
+            func.sum(units),
+            func.sum(OrderLine.paid_fen - func.coalesce(refunded.c.fen, 0)),
         )
         .join(Order, Order.id == OrderLine.order_id)
         .join(Sku, Sku.id == OrderLine.sku_id)
         .join(Shop, Shop.id == OrderLine.shop_id)
+        .outerjoin(refunded, refunded.c.line_id == OrderLine.id)
         .where(order_is_paid(), Sku.product_id.in_(product_ids))
+        .group_by(Sku.product_id, Shop.channel_type, month)
     )
-    refunded: dict[int, tuple[int, int]] = {
-        int(lid or 0): (int(fen or 0), int(qty or 0))
-        for lid, fen, qty in await conn.execute(
-            select(Refund.order_line_id, func.sum(Refund.amount_fen), func.sum(Refund.quantity))
-            .join(OrderLine, OrderLine.id == Refund.order_line_id)
-            .join(Sku, Sku.id == OrderLine.sku_id)
-            .where(Refund.status == RefundStatus.SUCCEEDED, Sku.product_id.in_(product_ids))
-            .group_by(Refund.order_line_id)
-        )
-    }
-    found: Sequence[Any] = (await conn.execute(lines)).all()
-    for lid, pid, channel, paid_at, quantity, paid_fen, refund_state in found:
-        fen_back, units_back = refunded.get(int(lid), (0, 0))
-        units = 0 if refund_state == LineRefundState.FULL else max(0, int(quantity) - units_back)
+    for pid, channel, mon, units_sum, fen_sum in await conn.execute(lines):
+        year, number = (int(part) for part in str(mon).split("-"))
         key = str(getattr(channel, "value", channel))
-        cell = cells[int(pid)][Season.of_instant(paid_at)].setdefault(key, [0, 0])
-        cell[0] += units
-        cell[1] += int(paid_fen) - fen_back
+        cell = cells[int(pid)][Season(year, (number - 1) // 3 + 1)].setdefault(key, [0, 0])
+        cell[0] += int(units_sum or 0)
+        cell[1] += int(fen_sum or 0)
     imported: set[tuple[int, Season]] = set()
     for row in await conn.execute(
         select(PlantingHistory.product_id, PlantingHistory.season, PlantingHistory.channel,
