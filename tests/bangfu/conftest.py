@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Awaitable, Callable
 
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bangfu.store import make_engine
 from tests.web.conftest import World, _pg_world, _sqlite_world  # noqa: F401  (fixtures: the demo county, built once per run)
 
 
@@ -14,3 +18,13 @@ def store(request: pytest.FixtureRequest) -> World:
         request.applymarker(pytest.mark.postgres)
         return request.getfixturevalue("_pg_world")  # type: ignore[no-any-return]
     return request.getfixturevalue("_sqlite_world")  # type: ignore[no-any-return]
+
+
+async def with_conn(world: World, check: Callable[[AsyncConnection], Awaitable[None]]) -> None:
+    """Run ``check`` on one connection to the world's store (it commits or rolls back itself)."""
+    engine = make_engine(world.url)
+    try:
+        async with engine.connect() as conn:
+            await check(conn)
+    finally:
+        await engine.dispose()

@@ -48,19 +48,10 @@ from bangfu.models import (
 from bangfu.queries.cooperatives import account_class, dashboard, fact_days, list_cooperatives, member_income
 from bangfu.reports.base import Period, local_midnight
 from bangfu.scope import Scope
-from bangfu.store import make_engine
+from tests.bangfu.conftest import with_conn
 from tests.web.conftest import World
 
 MIGRATION = Path(__file__).resolve().parents[2] / "bangfu/migrations/versions/0019_cooperative_line_facts.py"
-
-
-async def _with_conn(world: World, check: Any) -> None:
-    engine = make_engine(world.url)
-    try:
-        async with engine.connect() as conn:
-            await check(conn)
-    finally:
-        await engine.dispose()
 
 
 async def _table(conn: AsyncConnection) -> dict[tuple[int, date, int], tuple[int, ...]]:
@@ -156,7 +147,7 @@ async def test_facts_equal_the_ledger_and_the_backfill(store: World) -> None:
         finally:
             await conn.rollback()
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 async def test_a_posted_journal_adds_its_legs_once(store: World) -> None:
@@ -232,7 +223,7 @@ async def test_a_posted_journal_adds_its_legs_once(store: World) -> None:
         finally:
             await conn.rollback()
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 def _periods() -> list[Period]:
@@ -283,7 +274,7 @@ async def test_dashboards_from_facts_equal_the_ledger(store: World) -> None:
         lots = await conn.scalar(select(func.count()).select_from(CooperativeLineFact))
         assert lots
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 async def test_a_line_drawn_from_several_lots_is_apportioned_as_from_the_ledger(store: World) -> None:
@@ -326,4 +317,4 @@ async def test_a_line_drawn_from_several_lots_is_apportioned_as_from_the_ledger(
         finally:
             await conn.rollback()
 
-    await _with_conn(store, check)
+    await with_conn(store, check)

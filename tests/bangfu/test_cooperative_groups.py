@@ -8,7 +8,6 @@ the pages stay equal to the ledger while marked, and a refresh makes the rows eq
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,21 +46,12 @@ from bangfu.models import (
 from bangfu.queries.cooperatives import dashboard, list_cooperatives
 from bangfu.reports.base import Period, local_midnight
 from bangfu.scope import Scope
-from bangfu.store import make_engine
+from tests.bangfu.conftest import with_conn
 from tests.web.conftest import World
 
 MIGRATION = Path(__file__).resolve().parents[2] / "bangfu/migrations/versions/0036_cooperative_day_groups.py"
 ALL = Period(local_midnight(date(2020, 1, 1)), local_midnight(date(2040, 1, 1)), "all")
 ADMIN = Scope(role=UserRole.ADMIN, user_id=0)
-
-
-async def _with_conn(world: World, check: Callable[[AsyncConnection], Awaitable[None]]) -> None:
-    engine = make_engine(world.url)
-    try:
-        async with engine.connect() as conn:
-            await check(conn)
-    finally:
-        await engine.dispose()
 
 
 def _day(value: Any) -> date:
@@ -131,7 +121,7 @@ async def test_groups_equal_the_facts_and_the_backfill(store: World) -> None:
         finally:
             await conn.rollback()
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 async def test_changes_are_marked_pages_stay_exact_and_refresh_rebooks(store: World) -> None:
@@ -264,7 +254,7 @@ async def test_changes_are_marked_pages_stay_exact_and_refresh_rebooks(store: Wo
         finally:
             await conn.rollback()
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 async def test_a_stale_row_is_never_read_while_marked(store: World) -> None:
@@ -289,4 +279,4 @@ async def test_a_stale_row_is_never_read_while_marked(store: World) -> None:
         finally:
             await conn.rollback()
 
-    await _with_conn(store, check)
+    await with_conn(store, check)

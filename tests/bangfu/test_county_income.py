@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,20 +38,11 @@ from bangfu.models import (
 from bangfu.models import Journal as JournalRow
 from bangfu.queries.county import _income_by_channel_and_product, _income_from_ledger, shown_groups
 from bangfu.reports.base import Period, local_midnight
-from bangfu.store import make_engine
+from tests.bangfu.conftest import with_conn
 from tests.web.conftest import World
 
 MIGRATION = Path(__file__).resolve().parents[2] / "bangfu/migrations/versions/0039_county_income_days.py"
 Split = dict[str, dict[str, dict[int, int]]]
-
-
-async def _with_conn(world: World, check: Callable[[AsyncConnection], Awaitable[None]]) -> None:
-    engine = make_engine(world.url)
-    try:
-        async with engine.connect() as conn:
-            await check(conn)
-    finally:
-        await engine.dispose()
 
 
 def _day(value: Any) -> date:
@@ -141,7 +132,7 @@ async def test_rows_equal_the_ledger_and_the_backfill(store: World) -> None:
         finally:
             await conn.rollback()
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 async def test_changes_are_marked_the_split_stays_exact_and_refresh_rebooks(store: World) -> None:
@@ -243,7 +234,7 @@ async def test_changes_are_marked_the_split_stays_exact_and_refresh_rebooks(stor
         finally:
             await conn.rollback()
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 async def test_a_stale_row_is_never_read_while_marked(store: World) -> None:
@@ -279,4 +270,4 @@ async def test_a_stale_row_is_never_read_while_marked(store: World) -> None:
         finally:
             await conn.rollback()
 
-    await _with_conn(store, check)
+    await with_conn(store, check)

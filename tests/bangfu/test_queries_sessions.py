@@ -24,7 +24,7 @@ from bangfu.reports.sessions import (
     unreported,
 )
 from bangfu.scope import Scope
-from bangfu.store import make_engine
+from tests.bangfu.conftest import with_conn
 from tests.web.conftest import World
 
 # The web tests' demo county, built once per backend (pytest names a fixture by its attribute).
@@ -53,15 +53,6 @@ async def _scan_every_household_journal(conn: AsyncConnection, lines: set[int], 
     return out
 
 
-async def _with_conn(world: World, check: Any) -> None:
-    engine = make_engine(world.url)
-    try:
-        async with engine.connect() as conn:
-            await check(conn)
-    finally:
-        await engine.dispose()
-
-
 async def _all_period(conn: AsyncConnection) -> Period:
     first, last = (await conn.execute(select(func.min(LiveSession.started_at), func.max(LiveSession.started_at)))).one()
     return Period(first, last + timedelta(seconds=1), "all")
@@ -84,7 +75,7 @@ async def test_household_credits_read_only_the_lines_journals_and_agree_with_a_f
         }
         assert await household_credits_by_line(conn, set()) == {}
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 async def test_session_metrics_are_the_reports_rows(store: World) -> None:
@@ -102,7 +93,7 @@ async def test_session_metrics_are_the_reports_rows(store: World) -> None:
         exported = await sessions_report(conn, Scope.admin(), period, sort="start", descending=False)
         assert exported.rows == report.rows and exported.totals == report.totals
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 def test_unreported_figures() -> None:
@@ -152,7 +143,7 @@ async def test_scope_sort_and_window(store: World) -> None:
         assert sum(c.net_fen for c in detail.cooperatives) == detail.metrics["net_households"]
         assert detail.households == sum(c.households for c in detail.cooperatives) > 0
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 @pytest.mark.parametrize("key", ["start", "duration", "gmv", "orders", "buyers", "views", "gpm", "conversion"])
@@ -163,7 +154,7 @@ async def test_every_sort_key(store: World, key: str) -> None:
             listed = await list_sessions(conn, Scope.admin(), period, sort=key, descending=descending, limit=None)
             assert len({r["session"] for r in listed.rows}) == listed.total > 0
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
 
 
 async def test_line_household_credits_equal_the_ledger_for_every_line(store: World) -> None:
@@ -189,4 +180,4 @@ async def test_line_household_credits_equal_the_ledger_for_every_line(store: Wor
         lines = {line for line, _household in ledger}
         assert await household_credits(conn, lines) == await household_credits_from_ledger(conn, lines)
 
-    await _with_conn(store, check)
+    await with_conn(store, check)
