@@ -371,11 +371,14 @@ def pg_server() -> Iterator[PgServer]:
 
     failed = server.close()
 
-    async def cleanup() -> None:
-        for name in [*(n for n in server.created if n not in server.dropped), server.template]:
-            await server.drop(name)
+    async def cleanup() -> list[BaseException | None]:
+        # All at once, as the dropper does: one checkpoint for all of them, not one each (the
+        # template and the session's shared copies, dropped one by one, took 20-26 s at the
+        # end of each worker on a busy machine).
+        names = [*(n for n in server.created if n not in server.dropped), server.template]
+        return await asyncio.gather(*(server.drop(name) for name in names), return_exceptions=True)
 
-    asyncio.run(cleanup())
+    failed += [repr(exc) for exc in asyncio.run(cleanup()) if exc is not None]
     assert not failed, f"test databases that could not be dropped: {failed}"
 
 
