@@ -10,19 +10,20 @@ so a household's row, its statement total and its journals' total are equal to t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import HouseholdCategory, JournalKind
 from bangfu.ledger import household_account, household_advance_account, household_bonus_account
 from bangfu.models import Household, Journal, LedgerAccount, OrderLine, Posting, Product, Sku
-from bangfu.queries.cooperatives import CooperativeRef, cooperative_ref
+from bangfu.queries.cooperatives import CooperativeRef, cooperative_ref, line_id_of
 from bangfu.reports.base import Period, local_month, parse_line_event
-from bangfu.reports.households import INCOME_JOURNALS, category_label, income_by_household
+from bangfu.reports.households import INCOME_JOURNALS, TRADE_JOURNALS, category_label, income_by_household
 from bangfu.scope import Scope
 from bangfu.store import among
 
@@ -216,20 +217,6 @@ class Legs:
         }
 
 
-def _book(legs: Legs, kind: str, code: str, amount: int) -> None:
-    income = -amount  # credits are negative
-    if kind == JournalKind.REFUND.value:
-        legs.refunds += income
-    elif kind == JournalKind.SURPLUS.value:
-        legs.surplus += income
-    elif code.endswith(":advance"):
-        legs.guaranteed += income
-    elif code.endswith(":bonus"):
-        legs.bonus += income
-    else:
-        legs.rebate += income
-
-
 @dataclass(frozen=True)
 class HouseholdJournal:
     journal_id: int
@@ -242,59 +229,69 @@ class HouseholdJournal:
     legs: Legs
 
 
-async def _journals(conn: AsyncConnection, household_id: int, period: Period) -> list[HouseholdJournal]:
-    """Every income journal of the household in ``period``, with its legs on the household's accounts."""
-    codes = [
-        household_account(household_id).code,
-        household_bonus_account(household_id).code,
-        household_advance_account(household_id).code,
-    ]
-    month = local_month(conn, Journal.occurred_at)
-    query = (
-        select(
-            Journal.id,
-            Journal.kind,
-            Journal.occurred_at,
-            Journal.source_event,
-            month,
-            LedgerAccount.code,
-            Posting.amount_fen,
-        )
+def _codes(household_id: int) -> dict[str, str]:
+    """The household's income accounts: code -> leg (``rebate``, ``bonus``, ``guaranteed``)."""
+    return {
+        household_account(household_id).code: "rebate",
+        household_bonus_account(household_id).code: "bonus",
+        household_advance_account(household_id).code: "guaranteed",
+    }
+
+
+def _household_legs(household_id: int, period: Period, *columns: Any) -> Select[Any]:
+    """``columns`` over the household's legs (its accounts' postings) in its income journals
+    (sale, true-up, refund, surplus) in ``period``: the accounts by code, their postings, the journals."""
+    return (
+        select(*columns)
         .select_from(LedgerAccount)
         .join(Posting, Posting.account_id == LedgerAccount.id)
         .join(Journal, Journal.id == Posting.journal_id)
         .where(
-            LedgerAccount.code.in_(codes),
+            LedgerAccount.code.in_(list(_codes(household_id))),
             Journal.kind.in_(list(INCOME_JOURNALS)),
             Journal.occurred_at >= period.start,
             Journal.occurred_at < period.end,
         )
     )
-    found: dict[int, dict[str, Any]] = {}
-    for jid, kind, occurred, source, mon, code, amount in await conn.execute(query):
-        kind_value = kind.value if isinstance(kind, JournalKind) else str(kind)
-        entry = found.setdefault(
-            int(jid),
-            {"kind": kind_value, "at": occurred, "source": source, "month": str(mon), "legs": Legs()},
-        )
-        _book(entry["legs"], kind_value, code, int(amount))
-    line_ids = sorted({lid for e in found.values() if (lid := parse_line_event(e["source"])) is not None})
-    products: dict[int, str] = {}
-    if line_ids:
-        rows = await conn.execute(
-            select(OrderLine.id, Product.name, OrderLine.title)
-            .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-            .outerjoin(Product, Product.id == Sku.product_id)
-            .where(among(conn, OrderLine.id, line_ids))
-        )
-        products = {int(lid): pname or title for lid, pname, title in rows}
-    out = []
-    for jid, e in found.items():
-        line_id = parse_line_event(e["source"])
-        product = products.get(line_id, "") if line_id is not None else ""
-        out.append(HouseholdJournal(jid, e["kind"], e["at"], e["source"], line_id, product, e["month"], e["legs"]))
-    out.sort(key=lambda j: (j.occurred_at, j.journal_id))
-    return out
+
+
+LEGS = ("guaranteed", "rebate", "bonus", "refunds", "surplus")
+
+
+def _leg_sums(household_id: int) -> list[ColumnElement[Any]]:
+    """SQL sums of the household's legs, income positive (credits are negative in the ledger),
+    labelled by :data:`LEGS`: refund journals' legs are ``refunds`` and surplus returns'
+    ``surplus``; sales' and true-ups' by the account (guarantee recovered, rebate, bonus)."""
+
+    def total(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return -func.coalesce(func.sum(case((condition, Posting.amount_fen), else_=0)), 0)
+
+    line = Journal.kind.in_([JournalKind.SALE, JournalKind.TRUE_UP])
+    code = {leg: c for c, leg in _codes(household_id).items()}
+    return [
+        total(and_(line, LedgerAccount.code == code["guaranteed"])).label("guaranteed"),
+        total(and_(line, LedgerAccount.code == code["rebate"])).label("rebate"),
+        total(and_(line, LedgerAccount.code == code["bonus"])).label("bonus"),
+        total(Journal.kind == JournalKind.REFUND).label("refunds"),
+        total(Journal.kind == JournalKind.SURPLUS).label("surplus"),
+    ]
+
+
+def _legs_of(sums: Sequence[Any]) -> Legs:
+    """Legs from sums in the order of :data:`LEGS`."""
+    return Legs(*(int(v or 0) for v in sums))
+
+
+async def _products(conn: AsyncConnection, line_ids: Collection[int]) -> dict[int, str]:
+    if not line_ids:
+        return {}
+    rows = await conn.execute(
+        select(OrderLine.id, Product.name, OrderLine.title)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+        .where(among(conn, OrderLine.id, sorted(line_ids)))
+    )
+    return {int(lid): pname or title for lid, pname, title in rows}
 
 
 @dataclass(frozen=True)
@@ -315,21 +312,54 @@ class Statement:
 
 
 async def statement(conn: AsyncConnection, scope: Scope, household_id: int, period: Period) -> Statement | None:
-    """The household's income per month and product: guaranteed price, rebate, bonus, refunds reversed."""
+    """The household's income per month and product: guaranteed price, rebate, bonus, refunds reversed.
+
+    Summed in SQL per month and order line, then per product (the line's SKU's product, else its
+    title; "" for a journal of no line, the year-end surplus), each leg as :func:`_leg_sums` books it.
+    """
     ref = await household_ref(conn, scope, household_id)
     if ref is None:
         return None
-    journals = await _journals(conn, household_id, period)
-    groups: dict[tuple[str, str], tuple[Legs, list[int]]] = {}
+    month = local_month(conn, Journal.occurred_at)
+    line = case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event)))
+    by_line = (
+        _household_legs(
+            household_id,
+            period,
+            month.label("month"),
+            line.label("line_id"),
+            func.count(distinct(Journal.id)).label("journals"),
+            *_leg_sums(household_id),
+        )
+        .group_by(month, line)
+        .subquery("by_line")
+    )
+    # The product per line looked up by the line's key (a correlated lookup, not a join the
+    # planner may turn into a scan of every order line), then summed per month and product.
+    name = (
+        select(func.coalesce(func.nullif(Product.name, ""), OrderLine.title))
+        .select_from(OrderLine)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+        .where(OrderLine.id == by_line.c.line_id)
+        .scalar_subquery()
+    )
+    named = select(
+        by_line.c.month, func.coalesce(name, "").label("product"), by_line.c.journals, *(by_line.c[leg] for leg in LEGS)
+    ).subquery("named")
+    query = select(
+        named.c.month, named.c.product, func.sum(named.c.journals), *(func.sum(named.c[leg]) for leg in LEGS)
+    ).group_by(named.c.month, named.c.product)
+    rows = [
+        StatementRow(str(mon), str(name), _legs_of(legs), int(journals))
+        for mon, name, journals, *legs in await conn.execute(query)
+    ]
+    rows.sort(key=lambda r: (r.month, r.product))
     months: dict[str, Legs] = defaultdict(Legs)
     totals = Legs()
-    for j in journals:
-        legs, ids = groups.setdefault((j.month, j.product), (Legs(), []))
-        legs.add(j.legs)
-        ids.append(j.journal_id)
-        months[j.month].add(j.legs)
-        totals.add(j.legs)
-    rows = [StatementRow(m, p, legs, len(ids)) for (m, p), (legs, ids) in sorted(groups.items())]
+    for r in rows:
+        months[r.month].add(r.legs)
+        totals.add(r.legs)
     return Statement(ref, period, rows, sorted(months.items()), totals)
 
 
@@ -345,15 +375,60 @@ class JournalPage:
 async def household_journals(
     conn: AsyncConnection, scope: Scope, household_id: int, period: Period, *, offset: int = 0, limit: int = 50
 ) -> JournalPage | None:
-    """The journals that make the household's income in ``period``, oldest first, one page."""
+    """The journals that make the household's income in ``period``, oldest first, one page.
+
+    One statement sums the legs per journal, counts and sums every journal (window functions over
+    all of them) and returns only the page's; only the page's products are looked up.
+    """
     ref = await household_ref(conn, scope, household_id)
     if ref is None:
         return None
-    journals = await _journals(conn, household_id, period)
-    totals = Legs()
-    for j in journals:
-        totals.add(j.legs)
-    return JournalPage(ref, period, journals[offset : offset + limit], len(journals), totals)
+    per_journal = (
+        _household_legs(
+            household_id,
+            period,
+            Journal.id,
+            Journal.kind,
+            Journal.occurred_at,
+            Journal.source_event,
+            *_leg_sums(household_id),
+        )
+        .group_by(Journal.id, Journal.kind, Journal.occurred_at, Journal.source_event)
+        .subquery("per_journal")
+    )
+    j = per_journal.c
+    query = (
+        select(
+            j.id,
+            j.kind,
+            j.occurred_at,
+            j.source_event,
+            local_month(conn, j.occurred_at),
+            *(j[leg] for leg in LEGS),
+            func.count().over(),
+            *(func.sum(j[leg]).over() for leg in LEGS),
+        )
+        .order_by(j.occurred_at, j.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    found = (await conn.execute(query)).all()
+    if found:
+        matched, totals = int(found[0][10]), _legs_of(found[0][11:16])
+    else:  # past the last page: the count and sums alone
+        count = _household_legs(household_id, period, func.count(distinct(Journal.id)), *_leg_sums(household_id))
+        n, *sums = (await conn.execute(count)).one()
+        matched, totals = int(n or 0), _legs_of(sums)
+    products = await _products(conn, {line for r in found if (line := parse_line_event(r[3])) is not None})
+    rows = []
+    for jid, kind, occurred, source, mon, *legs in (r[:10] for r in found):
+        kind_value = kind.value if isinstance(kind, JournalKind) else str(kind)
+        line_id = parse_line_event(source)
+        product = products.get(line_id, "") if line_id is not None else ""
+        rows.append(
+            HouseholdJournal(int(jid), kind_value, occurred, source, line_id, product, str(mon), _legs_of(legs))
+        )
+    return JournalPage(ref, period, rows, matched, totals)
 
 
 async def households_count(conn: AsyncConnection, cooperative_id: int) -> int:

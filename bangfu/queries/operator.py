@@ -590,27 +590,41 @@ async def waiting_for_stock(conn: AsyncConnection, scope: Scope) -> Waiting | No
 
 
 async def _enterprise_sales(conn: AsyncConnection, scope: Scope) -> list[EnterpriseSales]:
-    posted = LineAccounting.status.in_(("not_split", "posted"))
-    lines = {
-        int(r.supplier_id): r
-        for r in await conn.execute(
-            select(
-                Supplier.id.label("supplier_id"),
-                Supplier.name,
-                func.count(OrderLine.id).label("lines"),
-                func.sum(OrderLine.paid_fen).label("paid"),
-                func.sum(case((posted, 0), else_=1)).label("unposted"),
-            )
-            .select_from(OrderLine)
-            .join(Order, Order.id == OrderLine.order_id)
-            .join(Sku, Sku.id == OrderLine.sku_id)
+    # The enterprise suppliers' SKUs first, then their lines by SKU: named by value, the SKUs let
+    # the planner see how many lines each has (a join to the suppliers' kind made it expect a
+    # share of every line and read all of them and all of line_accounting, to find few or none).
+    skus = {
+        int(sku): (int(supplier), str(name))
+        for sku, supplier, name in await conn.execute(
+            select(Sku.id, Supplier.id, Supplier.name)
             .join(Product, Product.id == Sku.product_id)
             .join(Supplier, Supplier.id == Product.supplier_id)
-            .outerjoin(LineAccounting, LineAccounting.order_line_id == OrderLine.id)
-            .where(Supplier.kind == SupplierKind.ENTERPRISE, order_is_paid(), scope.shops(OrderLine.shop_id))
-            .group_by(Supplier.id, Supplier.name)
+            .where(Supplier.kind == SupplierKind.ENTERPRISE)
         )
     }
+    if not skus:
+        return []
+    # Posted: looked up per line (by its key), not joined (the join hashed every line's status).
+    posted = exists().where(
+        LineAccounting.order_line_id == OrderLine.id, LineAccounting.status.in_(("not_split", "posted"))
+    )
+    lines: dict[int, list[Any]] = {}
+    for sku, n, paid, unposted in await conn.execute(
+        select(
+            OrderLine.sku_id,
+            func.count(OrderLine.id),
+            func.sum(OrderLine.paid_fen),
+            func.sum(case((posted, 0), else_=1)),
+        )
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(OrderLine.sku_id.in_(sorted(skus)), order_is_paid(), scope.shops(OrderLine.shop_id))
+        .group_by(OrderLine.sku_id)
+    ):
+        supplier, name = skus[int(sku)]
+        entry = lines.setdefault(supplier, [name, 0, 0, 0])
+        entry[1] += int(n)
+        entry[2] += int(paid or 0)
+        entry[3] += int(unposted or 0)
     # What the ledger credited each supplier payable, from the journals of the shops in scope
     # (journal source events are ``order-line:<shop>:<line>:...``).
     journal_where: Any = literal(True)
@@ -634,14 +648,14 @@ async def _enterprise_sales(conn: AsyncConnection, scope: Scope) -> list[Enterpr
     out = [
         EnterpriseSales(
             supplier_id=sid,
-            supplier_name=str(r.name),
+            supplier_name=name,
             account_code=f"supplier:{sid}",
-            lines=int(r.lines),
-            paid_fen=int(r.paid or 0),
+            lines=n,
+            paid_fen=paid,
             credited_fen=credited.get(sid, 0),
-            unposted_lines=int(r.unposted or 0),
+            unposted_lines=unposted,
         )
-        for sid, r in lines.items()
+        for sid, (name, n, paid, unposted) in lines.items()
     ]
     return sorted(out, key=lambda e: (-e.paid_fen, e.supplier_id))
 
