@@ -16,53 +16,50 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.certification import certified_at_sale
-from bangfu.enums import RefundStatus
+from bangfu import sales_days
+from bangfu.certification import certified_on
 from bangfu.i18n import t
-from bangfu.models import Cooperative, Order, OrderLine, Product, Refund, Region, Shop, Sku, Supplier
+from bangfu.models import Cooperative, Product, Region, Shop, Sku, Supplier
 from bangfu.money import format_yuan
-from bangfu.reports.base import Period, Report, column, local_day, totals_of
+from bangfu.reports.base import Period, Report, column, totals_of
 
 Key = tuple[str, str, int | None, bool]  # month, channel type, supplier id, certified
 
 
 async def sales_ledger(
-    conn: AsyncConnection, period: Period, *, shop_id: int | None = None, cooperative_id: int | None = None
+    conn: AsyncConnection,
+    period: Period,
+    *,
+    shop_id: int | None = None,
+    cooperative_id: int | None = None,
+    stored: bool = True,
 ) -> Report:
-    gross_day = local_day(conn, Order.paid_at)
+    # From the sales per day (bangfu.sales_days, ``stored``), not every line and refund of the period.
+    sold = sales_days.gross_rows(conn, period, stored=stored)
     gross_lines = (
         select(
-            gross_day.label("day"),
+            sold.c.day.label("day"),
             Shop.channel_type.label("channel"),
             Sku.product_id.label("product_id"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            OrderLine.paid_fen.label("amount"),
+            certified_on(Sku.product_id, sold.c.day).label("certified"),
+            sold.c.fen.label("amount"),
         )
-        .select_from(OrderLine)
-        .join(Order, Order.id == OrderLine.order_id)
-        .join(Shop, Shop.id == OrderLine.shop_id)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .where(Order.paid_at >= period.start, Order.paid_at < period.end)
+        .select_from(sold)
+        .join(Shop, Shop.id == sold.c.shop_id)
+        .outerjoin(Sku, Sku.id == sold.c.sku_id)
     )
-    refund_day = local_day(conn, Refund.modified_at)
+    refunded = sales_days.refund_rows(conn, period, stored=stored)
     refund_lines = (
         select(
-            refund_day.label("day"),
+            refunded.c.day.label("day"),
             Shop.channel_type.label("channel"),
             Sku.product_id.label("product_id"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            Refund.amount_fen.label("amount"),
+            certified_on(Sku.product_id, refunded.c.sale_day).label("certified"),
+            refunded.c.fen.label("amount"),
         )
-        .select_from(Refund)
-        .join(Shop, Shop.id == Refund.shop_id)
-        .outerjoin(OrderLine, OrderLine.id == Refund.order_line_id)
-        .outerjoin(Order, Order.id == OrderLine.order_id)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .where(
-            Refund.status == RefundStatus.SUCCEEDED,
-            Refund.modified_at >= period.start,
-            Refund.modified_at < period.end,
-        )
+        .select_from(refunded)
+        .join(Shop, Shop.id == refunded.c.shop_id)
+        .outerjoin(Sku, Sku.id == refunded.c.sku_id)
     )
     if shop_id is not None:
         gross_lines = gross_lines.where(Shop.id == shop_id)
