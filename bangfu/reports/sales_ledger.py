@@ -6,6 +6,9 @@ closed month); net = gross - refunds. Certified or not is the hub's one rule,
 :func:`bangfu.certification.certified_at_sale`: the product had a certificate covering the day
 the order was paid; a refund is certified when the sale it reverses was. Lines without a mapped
 SKU have no supplier and are shown as unmapped (and uncertified).
+
+Read from the sales per day (:mod:`bangfu.sales_days`: per paid day, shop and SKU; refunds per
+refund day, shop, SKU and sale day), exact whatever is marked, not from every line and refund.
 """
 
 from __future__ import annotations
