@@ -9,7 +9,9 @@ summed per day:
 
 - ``sales_days``: per paid day, the order's shop (the overview's scope), the line's shop (the
   channel; the pivot's and the certificates page's scope) and the line's SKU (0: none): ``fen``
-  and ``lines``;
+  and ``lines``; and for the planting pages' sell-through, over the lines of paid orders
+  (``order_is_paid``) net of each line's succeeded refunds of any day: ``paid_lines``,
+  ``units_left`` (0 for a fully refunded line, never below 0) and ``net_fen``;
 - ``sales_refund_days``: per refund day, the refund's shop, its line's SKU (0: none) and the
   day its line's order was paid (:data:`NO_DAY`: no line, or no payment time; the certificate
   is looked up for that day): ``fen`` and ``refunds``.
@@ -20,9 +22,10 @@ day) are joined at read time, so none of them needs a rebooking. Kept exact by m
 :mod:`bangfu.county_income` is:
 
 - Database triggers (migration 0041) write the days a change touches into ``sales_dirty`` in
-  the transaction of the change (a line inserted, deleted, or its paid amount, SKU, shop or
-  order changed; an order's payment time or shop changed, or deleted; a succeeded refund
-  inserted, deleted or changed).
+  the transaction of the change (a line inserted, deleted, or its paid amount, SKU, shop,
+  order, units or refund state changed; an order's payment time or shop changed, its status
+  crossing paid / not paid, or deleted; a succeeded refund inserted, deleted or changed: its
+  day and its line's sale day).
 - :func:`gross_rows` and :func:`refund_rows` (what the pages read) take unmarked days from the
   stored rows and sum marked days from the lines and refunds (:func:`live_gross`,
   :func:`live_refunds`), in one statement, so one snapshot.
@@ -60,7 +63,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.certification import sale_day
-from bangfu.enums import RefundStatus
+from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, RefundStatus
 from bangfu.models import Order, OrderLine, Refund, SalesDay, SalesDirty, SalesRefundDay
 from bangfu.reports.base import Period, local_midnight, whole_days
 from bangfu.store import among
@@ -69,8 +72,10 @@ NO_DAY = date(1, 1, 1)  # sales_refund_days.sale_day of a refund without a paid 
 LOCK_KEY = 0x0C00_9D41  # pg_advisory_xact_lock: one refresh at a time
 _CHUNK = 366  # days per recomputing statement
 
-GROSS_COLUMNS = ("day", "order_shop_id", "shop_id", "sku_id", "fen", "lines")
-REFUND_COLUMNS = ("day", "shop_id", "sku_id", "sale_day", "fen", "refunds")
+GROSS_KEYS = ("day", "order_shop_id", "shop_id", "sku_id")
+GROSS_COLUMNS = (*GROSS_KEYS, "fen", "lines", "paid_lines", "units_left", "net_fen")
+REFUND_KEYS = ("day", "shop_id", "sku_id", "sale_day")
+REFUND_COLUMNS = (*REFUND_KEYS, "fen", "refunds")
 
 
 def _ranges(days: Sequence[date]) -> list[tuple[date, date]]:
@@ -109,9 +114,18 @@ def _within(conn: AsyncConnection, at: Any, days: Any) -> tuple[Any, Any]:
 
 
 def live_gross(conn: AsyncConnection, days: Any = None) -> Any:
-    """SQL: rows of ``sales_days`` (day, order_shop_id, shop_id, sku_id, fen, lines) summed from
-    the lines of the orders paid on ``days`` (see :func:`_within`; None: every day)."""
+    """SQL: rows of ``sales_days`` (day, order_shop_id, shop_id, sku_id, fen, lines, paid_lines,
+    units_left, net_fen) summed from the lines of the orders paid on ``days`` (see
+    :func:`_within`; None: every day). A line's succeeded refunds (of any day) are looked up per
+    line: a marked day has few."""
     day = sale_day(conn, Order.paid_at)
+    succeeded = (Refund.order_line_id == OrderLine.id, Refund.status == RefundStatus.SUCCEEDED)
+    refunded_units = select(func.coalesce(func.sum(Refund.quantity), 0)).where(*succeeded).scalar_subquery()
+    refunded_fen = select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(*succeeded).scalar_subquery()
+    paid = Order.status.not_in(UNPAID_ORDER_STATUSES)
+    left = OrderLine.quantity - refunded_units
+    zero: Any = literal_column("0")
+    units = case((~paid, zero), (OrderLine.refund_state == LineRefundState.FULL, zero), (left > 0, left), else_=zero)
     sku = func.coalesce(OrderLine.sku_id, literal_column("0"))
     marked, on_days = _within(conn, Order.paid_at, days)
     source: Any = Order if marked is None else marked.join(Order, on_days)
@@ -123,6 +137,9 @@ def live_gross(conn: AsyncConnection, days: Any = None) -> Any:
             sku.label("sku_id"),
             func.sum(OrderLine.paid_fen).label("fen"),
             func.count().label("lines"),
+            func.sum(case((paid, 1), else_=0)).label("paid_lines"),
+            func.sum(units).label("units_left"),
+            func.sum(case((paid, OrderLine.paid_fen - refunded_fen), else_=zero)).label("net_fen"),
         )
         .select_from(source)
         .join(OrderLine, OrderLine.order_id == Order.id)
@@ -168,13 +185,14 @@ def _marked(first: date, last: date) -> Any:
     return select(SalesDirty.day).where(SalesDirty.day >= first, SalesDirty.day <= last).distinct().subquery("marked")
 
 
-def gross_rows(conn: AsyncConnection, period: Period, *, stored: bool = True) -> Any:
-    """Subquery (day, order_shop_id, shop_id, sku_id, fen, lines) of the orders paid in
-    ``period``: stored rows of unmarked days and the lines' sums of marked days, in one
-    statement; summed from the lines when ``stored`` is False or the period is not whole days."""
-    days = whole_days(period) if stored else None
-    if days is None:
-        return live_gross(conn, (period.start, period.end)).subquery("gross")
+def gross_rows(conn: AsyncConnection, period: Period | None, *, stored: bool = True) -> Any:
+    """Subquery (:data:`GROSS_COLUMNS`) of the orders paid in ``period`` (None: ever): stored
+    rows of unmarked days and the lines' sums of marked days, in one statement; summed from the
+    lines when ``stored`` is False or the period is not whole days."""
+    bounds = None if period is None else (period.start, period.end)
+    days = (date.min, date.max) if period is None else whole_days(period)
+    if days is None or not stored:
+        return live_gross(conn, bounds).subquery("gross")
     row = SalesDay
     kept = select(*(row.__table__.c[name] for name in GROSS_COLUMNS)).where(
         row.day >= days[0], row.day <= days[1], ~exists().where(SalesDirty.day == row.day)
@@ -240,21 +258,21 @@ def _key(row: Sequence[Any]) -> tuple[Any, ...]:
 
 async def rows_differing_from_lines(
     conn: AsyncConnection, limit: int = 20
-) -> list[tuple[tuple[Any, ...], tuple[int, int] | None, tuple[int, int] | None]]:
-    """(("gross" | "refund", key...), stored (fen, count), live (fen, count)) where the stored
+) -> list[tuple[tuple[Any, ...], tuple[int, ...] | None, tuple[int, ...] | None]]:
+    """(("gross" | "refund", key...), stored values, live values) where the stored
     rows and the sums of the lines and refunds disagree, ignoring nothing: a marked day counts as
     differing when its rows are stale (call :func:`refresh` first)."""
-    differing: list[tuple[tuple[Any, ...], tuple[int, int] | None, tuple[int, int] | None]] = []
+    differing: list[tuple[tuple[Any, ...], tuple[int, ...] | None, tuple[int, ...] | None]] = []
     for grain, model, columns, live in (
         ("gross", SalesDay, GROSS_COLUMNS, live_gross(conn)),
         ("refund", SalesRefundDay, REFUND_COLUMNS, live_refunds(conn)),
     ):
         table: Any = model.__table__
         stored = {
-            (grain, *_key(row[:4])): (int(row[4]), int(row[5]))
+            (grain, *_key(row[:4])): tuple(int(v) for v in row[4:])
             for row in await conn.execute(select(*(table.c[name] for name in columns)))
         }
-        summed = {(grain, *_key(row[:4])): (int(row[4]), int(row[5])) for row in await conn.execute(live)}
+        summed = {(grain, *_key(row[:4])): tuple(int(v) for v in row[4:]) for row in await conn.execute(live)}
         differing += [
             (key, stored.get(key), summed.get(key))
             for key in sorted(set(stored) | set(summed))

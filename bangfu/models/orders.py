@@ -10,7 +10,19 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, OrderStatus, RefundStatus, SettlementKind
@@ -174,6 +186,11 @@ class SalesDay(Base):
     sku_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
     fen: Mapped[int] = mapped_column(Fen)
     lines: Mapped[int] = mapped_column(Integer)
+    # Of the lines of paid orders (order_is_paid), net of each line's succeeded refunds of any
+    # day: how many, units left (0 for a fully refunded line, never below 0), fen (planting).
+    paid_lines: Mapped[int] = mapped_column(Integer)
+    units_left: Mapped[int] = mapped_column(BigInteger)
+    net_fen: Mapped[int] = mapped_column(Fen)
 
 
 class SalesRefundDay(Base):

@@ -18,10 +18,22 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import sales_days
-from bangfu.enums import RefundStatus, UserRole
-from bangfu.models import Cooperative, Order, OrderLine, Refund, SalesDay, SalesDirty, SalesRefundDay, Shop, Sku
+from bangfu.enums import LineRefundState, OrderStatus, RefundStatus, UserRole
+from bangfu.models import (
+    Cooperative,
+    Order,
+    OrderLine,
+    Product,
+    Refund,
+    SalesDay,
+    SalesDirty,
+    SalesRefundDay,
+    Shop,
+    Sku,
+)
 from bangfu.queries.certification import monthly_sales
 from bangfu.queries.county import _sales, product_pivot
+from bangfu.queries.planting import sell_through
 from bangfu.reports.base import Period, local_midnight
 from bangfu.reports.sales_ledger import sales_ledger
 from bangfu.sales_days import refresh, rows_differing_from_lines
@@ -69,10 +81,10 @@ async def _periods(conn: AsyncConnection, few: bool = False) -> list[Period]:
 
 async def _pages_equal_the_lines(conn: AsyncConnection, what: str = "", few: bool = False) -> None:
     """Every page's sales figures read from the stored days equal the ones summed from the lines
-    (``few``: the whole span, admin and cooperative scopes: once per change)."""
+    (``few``: the whole span, the admin: once per change)."""
     scopes = await _scopes(conn)
     for period in await _periods(conn, few):
-        for scope in scopes[:2] if few else scopes:
+        for scope in scopes[:1] if few else scopes:
             where = (what, period.label, scope.role)
             assert await _sales(conn, scope, period) == await _sales(conn, scope, period, stored=False), where
             assert await product_pivot(conn, scope, period) == await product_pivot(conn, scope, period, stored=False), (
@@ -83,6 +95,8 @@ async def _pages_equal_the_lines(conn: AsyncConnection, what: str = "", few: boo
             )
         stored, live = await sales_ledger(conn, period), await sales_ledger(conn, period, stored=False)
         assert (stored.rows, stored.totals, stored.summary) == (live.rows, live.totals, live.summary), what
+    products = [int(p) for p in await conn.scalars(select(Product.id))]
+    assert await sell_through(conn, products) == await sell_through(conn, products, stored=False), what
 
 
 async def _stale_days_are_marked(conn: AsyncConnection, what: str, stale: bool = True) -> None:
@@ -217,6 +231,19 @@ async def test_changes_are_marked_and_the_pages_stay_exact(store: World) -> None
 
             await conn.execute(update(Refund).where(Refund.id == refund_id).values(amount_fen=450))
             await changed("the refund's amount")
+            await conn.execute(update(OrderLine).where(OrderLine.id == new_id).values(quantity=line["quantity"] + 3))
+            await changed("the line's units")
+            await conn.execute(update(Refund).where(Refund.id == refund_id).values(quantity=2))
+            await changed("the refund's units")
+            await conn.execute(
+                update(OrderLine).where(OrderLine.id == new_id).values(refund_state=LineRefundState.FULL)
+            )
+            await changed("the line fully refunded")
+            status = await conn.scalar(select(Order.status).where(Order.id == line["order_id"]))
+            await conn.execute(update(Order).where(Order.id == line["order_id"]).values(status=OrderStatus.CANCELLED))
+            await changed("the order cancelled")
+            await conn.execute(update(Order).where(Order.id == line["order_id"]).values(status=status))
+            await changed("the order paid again")
             await conn.execute(
                 update(Refund).where(Refund.id == refund_id).values(modified_at=later + timedelta(days=3))
             )
@@ -224,9 +251,9 @@ async def test_changes_are_marked_and_the_pages_stay_exact(store: World) -> None
             await conn.execute(update(Refund).where(Refund.id == refund_id).values(status=RefundStatus.CLOSED))
             await changed("the refund reverted")
             await conn.execute(update(Refund).where(Refund.id == refund_id).values(status=RefundStatus.SUCCEEDED))
-            await changed("the refund succeeded again")
+            await changed("the refund succeeded again", stale=False)  # undoes the unrefreshed revert
             await conn.execute(delete(Refund).where(Refund.id == refund_id))
-            await changed("the refund deleted", stale=False)  # undoes the unrefreshed "succeeded again"
+            await changed("the refund deleted")
             await conn.execute(delete(OrderLine).where(OrderLine.id == new_id))
             await changed("the line deleted")
 

@@ -2,11 +2,13 @@
 
 The sales ledger's figures (``bangfu.sales_days``): the order lines' paid amount summed per
 Asia/Shanghai day the order was paid, the order's shop, the line's shop and the line's SKU (0: a
-line without SKU) in ``sales_days``; the succeeded refunds' amount summed per local day they
-succeeded (``modified_at``), the refund's shop, the SKU of its line (0: none) and the day its
-line's order was paid (0001-01-01: no line, or an order without payment time) in
-``sales_refund_days``. Each row also counts its lines (refunds): a group of 0 fen is still a
-group the pages show. Channel, product and certificate are joined at read time.
+line without SKU) in ``sales_days``, with the planting pages' sell-through of the same lines (of
+paid orders, net of each line's succeeded refunds of any day: how many lines, units left, fen);
+the succeeded refunds' amount summed per local day they succeeded (``modified_at``), the
+refund's shop, the SKU of its line (0: none) and the day its line's order was paid (0001-01-01:
+no line, or an order without payment time) in ``sales_refund_days``. Each row also counts its
+lines (refunds): a group of 0 fen is still a group the pages show. Channel, product and
+certificate are joined at read time.
 
 Kept exact by marking, as ``county_income_days`` (0039) are: triggers write the days a change
 touches into ``sales_dirty`` in the transaction of the change; readers take a day's stored rows
@@ -15,13 +17,15 @@ statement; ``bangfu.sales_days.refresh`` (run by the pipeline once per run) reco
 marked day's rows of both tables and deletes the markers it read. Inputs and their triggers:
 
 - ``order_lines`` inserted or deleted: the paid day of their orders; a line's ``paid_fen``,
-  ``sku_id``, ``shop_id`` or ``order_id`` changed: the paid day of its old and new order, and
-  (SKU or order changed) the days its succeeded refunds succeeded;
-- ``orders``: ``paid_at`` or ``shop_id`` changed: the old and new paid day, and (``paid_at``
-  changed) the days the succeeded refunds of its lines succeeded; deleted: the paid day;
-- ``refunds`` inserted or deleted: the day a succeeded one succeeded; ``status``, ``amount_fen``,
-  ``modified_at``, ``order_line_id`` or ``shop_id`` changed, succeeded before or after: the old
-  and new day.
+  ``sku_id``, ``shop_id``, ``order_id``, ``quantity`` or ``refund_state`` changed: the paid day
+  of its old and new order, and (SKU or order changed) the days its succeeded refunds succeeded;
+- ``orders``: ``paid_at`` or ``shop_id`` changed, or ``status`` crossing paid / not paid: the
+  old and new paid day, and (``paid_at`` changed) the days the succeeded refunds of its lines
+  succeeded; deleted: the paid day;
+- ``refunds`` inserted or deleted: for a succeeded one the day it succeeded and the paid day of
+  its line's order; ``status``, ``amount_fen``, ``quantity``, ``modified_at``,
+  ``order_line_id`` or ``shop_id`` changed, succeeded before or after: the old and new day, and
+  the paid day of its old and new line's order.
 
 ``orders.paid_at`` gets an index: a marked day's lines are found by their orders' payment time.
 
@@ -51,13 +55,21 @@ NO_DAY = "0001-01-01"  # sales_refund_days.sale_day of a refund without a paid s
 PG_DAY = "CAST({x} AT TIME ZONE 'Asia/Shanghai' AS DATE)"
 SQLITE_DAY = "date({x}, '+8 hours')"
 SUCCEEDED = "'succeeded'"
+UNPAID = "'pending_payment', 'cancelled'"  # bangfu.enums.UNPAID_ORDER_STATUSES, frozen
 
 # bangfu.sales_days.live_gross and live_refunds over every day, frozen.
 GROSS_BACKFILL = """
-INSERT INTO sales_days (day, order_shop_id, shop_id, sku_id, fen, lines)
-SELECT {paid_day}, o.shop_id, l.shop_id, COALESCE(l.sku_id, 0), SUM(l.paid_fen), COUNT(*)
+INSERT INTO sales_days (day, order_shop_id, shop_id, sku_id, fen, lines, paid_lines, units_left, net_fen)
+SELECT {paid_day}, o.shop_id, l.shop_id, COALESCE(l.sku_id, 0), SUM(l.paid_fen), COUNT(*),
+       SUM(CASE WHEN {paid} THEN 1 ELSE 0 END),
+       SUM(CASE WHEN NOT {paid} OR l.refund_state = 'full' THEN 0
+                WHEN l.quantity - COALESCE(x.units, 0) > 0 THEN l.quantity - COALESCE(x.units, 0) ELSE 0 END),
+       SUM(CASE WHEN {paid} THEN l.paid_fen - COALESCE(x.fen, 0) ELSE 0 END)
   FROM order_lines l
   JOIN orders o ON o.id = l.order_id
+  LEFT JOIN (SELECT order_line_id, SUM(amount_fen) AS fen, SUM(quantity) AS units FROM refunds
+              WHERE status = {succeeded} AND order_line_id IS NOT NULL GROUP BY order_line_id) x
+    ON x.order_line_id = l.id
  WHERE o.paid_at IS NOT NULL
  GROUP BY {paid_day}, o.shop_id, l.shop_id, COALESCE(l.sku_id, 0)
 """
@@ -82,6 +94,7 @@ def backfill_sql(postgres: bool) -> list[str]:
             refund_day=day.format(x="r.modified_at"),
             no_day=no_day,
             succeeded=SUCCEEDED,
+            paid=f"o.status NOT IN ({UNPAID})",
         )
         for s in (GROSS_BACKFILL, REFUNDS_BACKFILL)
     ]
@@ -95,6 +108,15 @@ _PG_PAID_DAYS = (
     "INSERT INTO sales_dirty (day) SELECT DISTINCT {day} FROM orders o "
     "WHERE o.id IN (SELECT order_id FROM {rows}) AND o.paid_at IS NOT NULL ORDER BY 1;"
 ).format(day=_pg("o.paid_at"), rows="{rows}")
+_PG_SALE_DAYS_OF_REFUNDS = (
+    "INSERT INTO sales_dirty (day) SELECT DISTINCT {day} FROM {rows} r "
+    "JOIN order_lines l ON l.id = r.order_line_id JOIN orders o ON o.id = l.order_id "
+    f"WHERE r.status = {SUCCEEDED} AND o.paid_at IS NOT NULL ORDER BY 1;"
+).format(day=_pg("o.paid_at"), rows="{rows}")
+_PG_SALE_DAY_OF_LINE = (
+    "INSERT INTO sales_dirty (day) SELECT {day} FROM order_lines l JOIN orders o ON o.id = l.order_id "
+    "WHERE l.id = {line} AND o.paid_at IS NOT NULL;"
+).format(day=_pg("o.paid_at"), line="{line}")
 _PG_REFUND_DAYS = (
     "INSERT INTO sales_dirty (day) SELECT DISTINCT {day} FROM refunds r "
     f"WHERE r.order_line_id IN ({{lines}}) AND r.status = {SUCCEEDED} ORDER BY 1;"
@@ -118,7 +140,7 @@ _PG_STATEMENT_TRIGGERS: tuple[tuple[str, str, str, str, str], ...] = (
         "INSERT",
         "NEW TABLE AS n_rows",
         f"INSERT INTO sales_dirty (day) SELECT DISTINCT {_pg('modified_at')} FROM n_rows "
-        f"WHERE status = {SUCCEEDED} ORDER BY 1;",
+        f"WHERE status = {SUCCEEDED} ORDER BY 1; " + _PG_SALE_DAYS_OF_REFUNDS.format(rows="n_rows"),
     ),
     (
         "refunds_sales_delete",
@@ -126,14 +148,19 @@ _PG_STATEMENT_TRIGGERS: tuple[tuple[str, str, str, str, str], ...] = (
         "DELETE",
         "OLD TABLE AS o_rows",
         f"INSERT INTO sales_dirty (day) SELECT DISTINCT {_pg('modified_at')} FROM o_rows "
-        f"WHERE status = {SUCCEEDED} ORDER BY 1;",
+        f"WHERE status = {SUCCEEDED} ORDER BY 1; " + _PG_SALE_DAYS_OF_REFUNDS.format(rows="o_rows"),
     ),
 )
 
 # Row-level updates: (name, table, watched columns, extra WHEN condition, body)
-_LINE_COLUMNS = ("paid_fen", "sku_id", "shop_id", "order_id")
-_ORDER_COLUMNS = ("paid_at", "shop_id")
-_REFUND_COLUMNS = ("status", "amount_fen", "modified_at", "order_line_id", "shop_id")
+_LINE_COLUMNS = ("paid_fen", "sku_id", "shop_id", "order_id", "quantity", "refund_state")
+_ORDER_COLUMNS = ("paid_at", "shop_id", "status")
+_REFUND_COLUMNS = ("status", "amount_fen", "modified_at", "order_line_id", "shop_id", "quantity")
+# An order's status matters only when it crosses paid / not paid (bangfu.models.order_is_paid).
+_ORDER_CHANGED = (
+    "OLD.paid_at {d} NEW.paid_at OR OLD.shop_id {d} NEW.shop_id"
+    f" OR (OLD.status IN ({UNPAID})) {{d}} (NEW.status IN ({UNPAID}))"
+)
 
 
 def _changed(columns: Sequence[str], distinct: str) -> str:
@@ -169,7 +196,11 @@ _PG_ROW_TRIGGERS: tuple[tuple[str, str, Sequence[str], str, str], ...] = (
         _REFUND_COLUMNS,
         f"(OLD.status = {SUCCEEDED} OR NEW.status = {SUCCEEDED})",
         f"IF OLD.status = {SUCCEEDED} THEN INSERT INTO sales_dirty (day) VALUES ({_pg('OLD.modified_at')}); END IF; "
-        f"IF NEW.status = {SUCCEEDED} THEN INSERT INTO sales_dirty (day) VALUES ({_pg('NEW.modified_at')}); END IF;",
+        f"IF NEW.status = {SUCCEEDED} THEN INSERT INTO sales_dirty (day) VALUES ({_pg('NEW.modified_at')}); END IF; "
+        + _PG_SALE_DAY_OF_LINE.format(line="OLD.order_line_id")
+        + " IF OLD.order_line_id IS DISTINCT FROM NEW.order_line_id THEN "
+        + _PG_SALE_DAY_OF_LINE.format(line="NEW.order_line_id")
+        + " END IF;",
     ),
 )
 
@@ -193,6 +224,13 @@ def _sqlite_refund_days(lines: str) -> str:
     )
 
 
+def _sqlite_sale_day_of(line: str) -> str:
+    return _sqlite_mark(
+        f"SELECT {SQLITE_DAY.format(x='o.paid_at')} AS day FROM order_lines AS l JOIN orders AS o ON o.id = l.order_id "
+        f"WHERE l.id = {line}"
+    )
+
+
 def _sqlite_day_of(value: str) -> str:
     return _sqlite_mark(f"SELECT {SQLITE_DAY.format(x=value)} AS day")
 
@@ -212,7 +250,7 @@ _SQLITE_TRIGGERS: tuple[tuple[str, str, str, str], ...] = (
     (
         "orders_sales_update",
         f"UPDATE OF {', '.join(_ORDER_COLUMNS)} ON orders",
-        _changed(_ORDER_COLUMNS, "IS NOT"),
+        _ORDER_CHANGED.format(d="IS NOT"),
         _sqlite_day_of("OLD.paid_at")
         + _sqlite_day_of("NEW.paid_at")
         + _sqlite_refund_days(
@@ -220,8 +258,18 @@ _SQLITE_TRIGGERS: tuple[tuple[str, str, str, str], ...] = (
         ),
     ),
     ("orders_sales_delete", "DELETE ON orders", "", _sqlite_day_of("OLD.paid_at")),
-    ("refunds_sales_insert", "INSERT ON refunds", f"NEW.status = {SUCCEEDED}", _sqlite_day_of("NEW.modified_at")),
-    ("refunds_sales_delete", "DELETE ON refunds", f"OLD.status = {SUCCEEDED}", _sqlite_day_of("OLD.modified_at")),
+    (
+        "refunds_sales_insert",
+        "INSERT ON refunds",
+        f"NEW.status = {SUCCEEDED}",
+        _sqlite_day_of("NEW.modified_at") + _sqlite_sale_day_of("NEW.order_line_id"),
+    ),
+    (
+        "refunds_sales_delete",
+        "DELETE ON refunds",
+        f"OLD.status = {SUCCEEDED}",
+        _sqlite_day_of("OLD.modified_at") + _sqlite_sale_day_of("OLD.order_line_id"),
+    ),
     (
         "refunds_sales_update",
         f"UPDATE OF {', '.join(_REFUND_COLUMNS)} ON refunds",
@@ -229,7 +277,9 @@ _SQLITE_TRIGGERS: tuple[tuple[str, str, str, str], ...] = (
         _sqlite_mark(
             f"SELECT {SQLITE_DAY.format(x='OLD.modified_at')} AS day WHERE OLD.status = {SUCCEEDED} "
             f"UNION SELECT {SQLITE_DAY.format(x='NEW.modified_at')} WHERE NEW.status = {SUCCEEDED}"
-        ),
+        )
+        + _sqlite_sale_day_of("OLD.order_line_id")
+        + _sqlite_sale_day_of("NEW.order_line_id"),
     ),
 )
 
@@ -252,6 +302,9 @@ def upgrade() -> None:
         sa.Column("sku_id", ID, autoincrement=False, nullable=False),
         sa.Column("fen", sa.BigInteger(), nullable=False),
         sa.Column("lines", sa.Integer(), nullable=False),
+        sa.Column("paid_lines", sa.Integer(), nullable=False),
+        sa.Column("units_left", sa.BigInteger(), nullable=False),
+        sa.Column("net_fen", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("day", "order_shop_id", "shop_id", "sku_id", name=op.f("pk_sales_days")),
     )
     op.create_table(
@@ -285,7 +338,12 @@ def upgrade() -> None:
                 f"FOR EACH STATEMENT EXECUTE FUNCTION bangfu_{name}()"
             )
         for name, table, columns, also, body in _PG_ROW_TRIGGERS:
-            when = f"({_changed(columns, 'IS DISTINCT FROM')})" + (f" AND {also}" if also else "")
+            changed = (
+                _ORDER_CHANGED.format(d="IS DISTINCT FROM")
+                if table == "orders"
+                else _changed(columns, "IS DISTINCT FROM")
+            )
+            when = f"({changed})" + (f" AND {also}" if also else "")
             op.execute(
                 f"CREATE FUNCTION bangfu_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
                 f"BEGIN {body} RETURN NULL; END $$"
