@@ -31,7 +31,6 @@ from bangfu.models import (
     Alert,
     Certification,
     Product,
-    Sku,
     Supplier,
     SupplierCertification,
 )
@@ -261,30 +260,24 @@ async def monthly_sales(
     gross = (
         select(
             paid_month.label("month"),
-            Sku.product_id.label("product_id"),
+            sold.c.product_id.label("product_id"),
             sold.c.day.label("day"),
             func.sum(sold.c.fen).label("amount"),
         )
-        .select_from(sold)
-        .outerjoin(Sku, Sku.id == sold.c.sku_id)
-        .outerjoin(Product, Product.id == Sku.product_id)
-        .where(scope.shops(sold.c.shop_id) if county else scope.suppliers(Product.supplier_id))
-        .group_by(paid_month, Sku.product_id, sold.c.day)
+        .where(scope.shops(sold.c.shop_id) if county else scope.suppliers(sold.c.supplier_id))
+        .group_by(paid_month, sold.c.product_id, sold.c.day)
     )
     refunded = sales_days.refund_rows(conn, period, stored=stored)
     refund_month = day_month(conn, refunded.c.day)
     refunds = (
         select(
             refund_month.label("month"),
-            Sku.product_id.label("product_id"),
+            refunded.c.product_id.label("product_id"),
             refunded.c.sale_day.label("day"),
             func.sum(-refunded.c.fen).label("amount"),
         )
-        .select_from(refunded)
-        .outerjoin(Sku, Sku.id == refunded.c.sku_id)
-        .outerjoin(Product, Product.id == Sku.product_id)
-        .where(scope.shops(refunded.c.shop_id) if county else scope.suppliers(Product.supplier_id))
-        .group_by(refund_month, Sku.product_id, refunded.c.sale_day)
+        .where(scope.shops(refunded.c.shop_id) if county else scope.suppliers(refunded.c.supplier_id))
+        .group_by(refund_month, refunded.c.product_id, refunded.c.sale_day)
     )
     months = period.months()
     certified: dict[str, int] = defaultdict(int)

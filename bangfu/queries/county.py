@@ -559,30 +559,24 @@ async def _sales(conn: AsyncConnection, scope: Scope, period: Period, *, stored:
     sold = sales_days.gross_rows(conn, period, stored=stored)
     gross_lines = (
         select(
-            Shop.channel_type.label("channel"),
-            Sku.product_id.label("product_id"),
+            sold.c.channel.label("channel"),
+            sold.c.product_id.label("product_id"),
             sold.c.day.label("day"),
             func.sum(sold.c.fen).label("amount"),
         )
-        .select_from(sold)
-        .join(Shop, Shop.id == sold.c.shop_id)
-        .outerjoin(Sku, Sku.id == sold.c.sku_id)
         .where(scope.shops(sold.c.order_shop_id))
-        .group_by(Shop.channel_type, Sku.product_id, sold.c.day)
+        .group_by(sold.c.channel, sold.c.product_id, sold.c.day)
     )
     refunded = sales_days.refund_rows(conn, period, stored=stored)
     refund_lines = (
         select(
-            Shop.channel_type.label("channel"),
-            Sku.product_id.label("product_id"),
+            refunded.c.channel.label("channel"),
+            refunded.c.product_id.label("product_id"),
             refunded.c.sale_day.label("day"),
             func.sum(refunded.c.fen).label("amount"),
         )
-        .select_from(refunded)
-        .join(Shop, Shop.id == refunded.c.shop_id)
-        .outerjoin(Sku, Sku.id == refunded.c.sku_id)
         .where(scope.shops(refunded.c.shop_id))
-        .group_by(Shop.channel_type, Sku.product_id, refunded.c.sale_day)
+        .group_by(refunded.c.channel, refunded.c.product_id, refunded.c.sale_day)
     )
     cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # gross, refunds, certified of each
     for index, lines in enumerate((gross_lines, refund_lines)):
@@ -1023,29 +1017,25 @@ async def product_pivot(conn: AsyncConnection, scope: Scope, period: Period, *, 
     paid_month = day_month(conn, sold.c.day)
     gross = (
         select(
-            Sku.product_id.label("product_id"),
+            sold.c.product_id.label("product_id"),
             paid_month.label("month"),
             sold.c.day.label("day"),
             func.sum(sold.c.fen).label("amount"),
         )
-        .select_from(sold)
-        .outerjoin(Sku, Sku.id == sold.c.sku_id)
         .where(scope.shops(sold.c.shop_id))
-        .group_by(Sku.product_id, paid_month, sold.c.day)
+        .group_by(sold.c.product_id, paid_month, sold.c.day)
     )
     refunded = sales_days.refund_rows(conn, period, stored=stored)
     refund_month = day_month(conn, refunded.c.day)
     refunds = (
         select(
-            Sku.product_id.label("product_id"),
+            refunded.c.product_id.label("product_id"),
             refund_month.label("month"),
             refunded.c.sale_day.label("day"),
             func.sum(refunded.c.fen).label("amount"),
         )
-        .select_from(refunded)
-        .outerjoin(Sku, Sku.id == refunded.c.sku_id)
         .where(scope.shops(refunded.c.shop_id))
-        .group_by(Sku.product_id, refund_month, refunded.c.sale_day)
+        .group_by(refunded.c.product_id, refund_month, refunded.c.sale_day)
     )
     cells: dict[int | None, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     certified_months: dict[str, int] = defaultdict(int)  # 帮扶 (certified) net per month

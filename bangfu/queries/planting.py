@@ -40,7 +40,6 @@ from bangfu.models import (
     PlantingContract,
     PlantingHistory,
     Product,
-    Shop,
     Sku,
     Supplier,
     SupplyLot,
@@ -281,12 +280,9 @@ async def sell_through(
     sold = sales_days.gross_rows(conn, None, stored=stored)
     month = day_month(conn, sold.c.day)
     lines = (
-        select(Sku.product_id, Shop.channel_type, month, func.sum(sold.c.units_left), func.sum(sold.c.net_fen))
-        .select_from(sold)
-        .join(Sku, Sku.id == sold.c.sku_id)
-        .join(Shop, Shop.id == sold.c.shop_id)
-        .where(sold.c.paid_lines > 0, Sku.product_id.in_(product_ids))
-        .group_by(Sku.product_id, Shop.channel_type, month)
+        select(sold.c.product_id, sold.c.channel, month, func.sum(sold.c.units_left), func.sum(sold.c.net_fen))
+        .where(sold.c.paid_lines > 0, sold.c.product_id.in_(product_ids))
+        .group_by(sold.c.product_id, sold.c.channel, month)
     )
     for pid, channel, mon, units_sum, fen_sum in await conn.execute(lines):
         year, number = (int(part) for part in str(mon).split("-"))

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu import sales_days
 from bangfu.certification import certified_on
 from bangfu.i18n import t
-from bangfu.models import Cooperative, Product, Region, Shop, Sku, Supplier
+from bangfu.models import Cooperative, Product, Region, Supplier
 from bangfu.money import format_yuan
 from bangfu.reports.base import Period, Report, column, totals_of
 
@@ -39,34 +39,24 @@ async def sales_ledger(
 ) -> Report:
     # From the sales per day (bangfu.sales_days, ``stored``), not every line and refund of the period.
     sold = sales_days.gross_rows(conn, period, stored=stored)
-    gross_lines = (
-        select(
-            sold.c.day.label("day"),
-            Shop.channel_type.label("channel"),
-            Sku.product_id.label("product_id"),
-            certified_on(Sku.product_id, sold.c.day).label("certified"),
-            sold.c.fen.label("amount"),
-        )
-        .select_from(sold)
-        .join(Shop, Shop.id == sold.c.shop_id)
-        .outerjoin(Sku, Sku.id == sold.c.sku_id)
+    gross_lines = select(
+        sold.c.day.label("day"),
+        sold.c.channel.label("channel"),
+        sold.c.product_id.label("product_id"),
+        certified_on(sold.c.product_id, sold.c.day).label("certified"),
+        sold.c.fen.label("amount"),
     )
     refunded = sales_days.refund_rows(conn, period, stored=stored)
-    refund_lines = (
-        select(
-            refunded.c.day.label("day"),
-            Shop.channel_type.label("channel"),
-            Sku.product_id.label("product_id"),
-            certified_on(Sku.product_id, refunded.c.sale_day).label("certified"),
-            refunded.c.fen.label("amount"),
-        )
-        .select_from(refunded)
-        .join(Shop, Shop.id == refunded.c.shop_id)
-        .outerjoin(Sku, Sku.id == refunded.c.sku_id)
+    refund_lines = select(
+        refunded.c.day.label("day"),
+        refunded.c.channel.label("channel"),
+        refunded.c.product_id.label("product_id"),
+        certified_on(refunded.c.product_id, refunded.c.sale_day).label("certified"),
+        refunded.c.fen.label("amount"),
     )
     if shop_id is not None:
-        gross_lines = gross_lines.where(Shop.id == shop_id)
-        refund_lines = refund_lines.where(Shop.id == shop_id)
+        gross_lines = gross_lines.where(sold.c.shop_id == shop_id)
+        refund_lines = refund_lines.where(refunded.c.shop_id == shop_id)
     results = []
     for lines in (gross_lines, refund_lines):
         sub = lines.subquery()
