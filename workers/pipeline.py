@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bangfu import cooperative_groups, county_income, session_summaries
+from bangfu import cooperative_groups, county_income, sales_days, session_summaries
 
 
 @dataclass
@@ -107,6 +107,7 @@ async def run_once(
     if refresh_groups:
         await _stage(engine, cooperative_groups.refresh)
         await _stage(engine, county_income.refresh)  # days marked by posting and line changes
+        await _stage(engine, sales_days.refresh)  # days marked by the sync's lines, orders and refunds
     return PipelineStats(
         passes=1,
         attributed=attributed.changed,
@@ -152,4 +153,5 @@ async def run_pipeline(
     # backlog's passes mark the same busy days again and again.
     await _stage(engine, cooperative_groups.refresh)
     await _stage(engine, county_income.refresh)  # the county overview's days, likewise
+    await _stage(engine, sales_days.refresh)  # the sales ledger's days, marked by the sync
     return total

@@ -7,10 +7,22 @@ from a re-sync never creates a second row.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, OrderStatus, RefundStatus, SettlementKind
@@ -51,6 +63,8 @@ class Order(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "platform_order_id"),
         Index("ix_orders_shop_modified", "shop_id", "modified_at"),
+        # A marked day's sales summed live (bangfu.sales_days, migration 0041).
+        Index("ix_orders_paid_at", "paid_at"),
         # The few closed orders, whose refunds put units back (workers.lot_draws, migration 0037).
         Index(
             "ix_orders_closed",
@@ -156,3 +170,49 @@ class SettlementLine(IdMixin, Base):
     settled_at: Mapped[datetime] = mapped_column(index=True)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     content_hash: Mapped[str] = mapped_column(String(32), default="")
+
+
+class SalesDay(Base):
+    """The paid amount of the order lines whose order was paid on one Asia/Shanghai day, per the
+    order's shop, the line's shop and the line's SKU (0: none); ``lines`` counts them
+    (``bangfu.sales_days``, migration 0041). A day with a row in ``sales_dirty`` is summed from
+    the lines instead."""
+
+    __tablename__ = "sales_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    order_shop_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    shop_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    sku_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    fen: Mapped[int] = mapped_column(Fen)
+    lines: Mapped[int] = mapped_column(Integer)
+    # Of the lines of paid orders (order_is_paid), net of each line's succeeded refunds of any
+    # day: how many, units left (0 for a fully refunded line, never below 0), fen (planting).
+    paid_lines: Mapped[int] = mapped_column(Integer)
+    units_left: Mapped[int] = mapped_column(BigInteger)
+    net_fen: Mapped[int] = mapped_column(Fen)
+
+
+class SalesRefundDay(Base):
+    """The succeeded refunds' amount on one Asia/Shanghai day they succeeded (``modified_at``),
+    per the refund's shop, its line's SKU (0: none) and the day its line's order was paid
+    (``bangfu.sales_days.NO_DAY``: no line or no payment time); ``refunds`` counts them."""
+
+    __tablename__ = "sales_refund_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    sku_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    sale_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    fen: Mapped[int] = mapped_column(Fen)
+    refunds: Mapped[int] = mapped_column(Integer)
+
+
+class SalesDirty(IdMixin, Base):
+    """A day whose ``sales_days`` and ``sales_refund_days`` rows may be stale: written by
+    triggers (never by the application), removed by the refresh that read it."""
+
+    __tablename__ = "sales_dirty"
+    __table_args__ = (Index("ix_sales_dirty_day", "day"),)
+
+    day: Mapped[date] = mapped_column(Date)

@@ -21,23 +21,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.certification import KIND, certified_on, parse_subject, sale_day, state_of
-from bangfu.enums import RefundStatus, UserRole
+from bangfu import sales_days
+from bangfu.certification import KIND, certified_on, parse_subject, state_of
+from bangfu.enums import UserRole
 from bangfu.models import (
     Alert,
     Certification,
-    Order,
-    OrderLine,
     Product,
-    Refund,
-    Sku,
     Supplier,
     SupplierCertification,
 )
-from bangfu.reports.base import Period, local_month
+from bangfu.reports.base import Period, day_month
 from bangfu.scope import Scope
 
 STATES = ("valid", "expiring", "pending", "expired", "revoked")
@@ -249,55 +246,38 @@ async def expiry_alerts(conn: AsyncConnection, scope: Scope, rows: list[CertRow]
     return out
 
 
-def _sales_filter(scope: Scope) -> ColumnElement[bool]:
-    """The county's sales are those of its region's shops (as the overview); a cooperative's those
-    of its own products on every channel."""
-    if scope.role in (UserRole.ADMIN, UserRole.COUNTY):
-        return scope.shops(OrderLine.shop_id)
-    return scope.suppliers(Product.supplier_id)
-
-
-async def monthly_sales(conn: AsyncConnection, scope: Scope, period: Period) -> tuple[list[str], list[int], list[int]]:
-    """(months, 帮扶 net per month, uncertified net per month) over the user's sales."""
-    visible = _sales_filter(scope)
+async def monthly_sales(
+    conn: AsyncConnection, scope: Scope, period: Period, *, stored: bool = True
+) -> tuple[list[str], list[int], list[int]]:
+    """(months, 帮扶 net per month, uncertified net per month) over the user's sales: the county's
+    are those of its region's shops (as the overview), a cooperative's those of its own products
+    on every channel."""
     # Summed per month, product and sale day first, the certificate looked up per such group (as
-    # the county overview's sales do), not per line.
-    day = sale_day(conn, Order.paid_at)
-    paid_month = local_month(conn, Order.paid_at)
+    # the county overview's sales do), from the sales per day (bangfu.sales_days, ``stored``).
+    county = scope.role in (UserRole.ADMIN, UserRole.COUNTY)
+    sold = sales_days.gross_rows(conn, period, stored=stored)
+    paid_month = day_month(conn, sold.c.day)
     gross = (
         select(
             paid_month.label("month"),
-            Sku.product_id.label("product_id"),
-            day.label("day"),
-            func.sum(OrderLine.paid_fen).label("amount"),
+            sold.c.product_id.label("product_id"),
+            sold.c.day.label("day"),
+            func.sum(sold.c.fen).label("amount"),
         )
-        .select_from(OrderLine)
-        .join(Order, Order.id == OrderLine.order_id)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .outerjoin(Product, Product.id == Sku.product_id)
-        .where(Order.paid_at >= period.start, Order.paid_at < period.end, visible)
-        .group_by(paid_month, Sku.product_id, day)
+        .where(scope.shops(sold.c.shop_id) if county else scope.suppliers(sold.c.supplier_id))
+        .group_by(paid_month, sold.c.product_id, sold.c.day)
     )
-    refund_month = local_month(conn, Refund.modified_at)
+    refunded = sales_days.refund_rows(conn, period, stored=stored)
+    refund_month = day_month(conn, refunded.c.day)
     refunds = (
         select(
             refund_month.label("month"),
-            Sku.product_id.label("product_id"),
-            day.label("day"),
-            func.sum(-Refund.amount_fen).label("amount"),
+            refunded.c.product_id.label("product_id"),
+            refunded.c.sale_day.label("day"),
+            func.sum(-refunded.c.fen).label("amount"),
         )
-        .select_from(Refund)
-        .outerjoin(OrderLine, OrderLine.id == Refund.order_line_id)
-        .outerjoin(Order, Order.id == OrderLine.order_id)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .outerjoin(Product, Product.id == Sku.product_id)
-        .where(
-            Refund.status == RefundStatus.SUCCEEDED,
-            Refund.modified_at >= period.start,
-            Refund.modified_at < period.end,
-            scope.shops(Refund.shop_id) if scope.role in (UserRole.ADMIN, UserRole.COUNTY) else visible,
-        )
-        .group_by(refund_month, Sku.product_id, day)
+        .where(scope.shops(refunded.c.shop_id) if county else scope.suppliers(refunded.c.supplier_id))
+        .group_by(refund_month, refunded.c.product_id, refunded.c.sale_day)
     )
     months = period.months()
     certified: dict[str, int] = defaultdict(int)

@@ -28,30 +28,26 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.enums import LineRefundState, RefundStatus, UserRole
+from bangfu import sales_days
+from bangfu.enums import UserRole
 from bangfu.i18n import MESSAGES, t
 from bangfu.models import (
     Cooperative,
     LotContribution,
-    Order,
-    OrderLine,
     PlantingContract,
     PlantingHistory,
     Product,
-    Refund,
-    Shop,
     Sku,
     Supplier,
     SupplyLot,
-    order_is_paid,
 )
 from bangfu.planting.forecast import Forecast, forecast
 from bangfu.planting.seasons import Season
 from bangfu.planting.split import split_plan
-from bangfu.reports.base import Column, Report, local_month
+from bangfu.reports.base import Column, Report, day_month
 from bangfu.scope import Scope
 
 __all__ = [
@@ -271,42 +267,22 @@ def _products_in_scope(scope: Scope) -> ColumnElement[bool]:
 # -- sell-through ---------------------------------------------------------------------------------
 
 
-async def sell_through(conn: AsyncConnection, product_ids: list[int]) -> dict[int, dict[Season, SeasonFigure]]:
+async def sell_through(
+    conn: AsyncConnection, product_ids: list[int], *, stored: bool = True
+) -> dict[int, dict[Season, SeasonFigure]]:
     """Net units and fen per product, season and channel (imported cells standing in)."""
     cells: dict[int, dict[Season, dict[str, list[int]]]] = defaultdict(lambda: defaultdict(dict))
     if not product_ids:
         return {}
-    # Summed in SQL per product, channel and local month (a season is three months), each line's
-    # units and fen net of its succeeded refunds first: not every paid line fetched.
-    refunded = (
-        select(
-            Refund.order_line_id.label("line_id"),
-            func.sum(Refund.amount_fen).label("fen"),
-            func.sum(Refund.quantity).label("units"),
-        )
-        .join(OrderLine, OrderLine.id == Refund.order_line_id)
-        .join(Sku, Sku.id == OrderLine.sku_id)
-        .where(Refund.status == RefundStatus.SUCCEEDED, Sku.product_id.in_(product_ids))
-        .group_by(Refund.order_line_id)
-        .subquery("refunded")
-    )
-    left = OrderLine.quantity - func.coalesce(refunded.c.units, 0)
-    units = case((OrderLine.refund_state == LineRefundState.FULL, 0), (left > 0, left), else_=0)
-    month = local_month(conn, Order.paid_at)
+    # Summed per product, channel and local month (a season is three months) from the sales per
+    # day (bangfu.sales_days, ``stored``): each line's units and fen net of its succeeded refunds,
+    # over paid orders, kept per paid day, shop and SKU; not every paid line.
+    sold = sales_days.gross_rows(conn, None, stored=stored)
+    month = day_month(conn, sold.c.day)
     lines = (
-        select(
-            Sku.product_id,
-            Shop.channel_type,
-            month,
-            func.sum(units),
-            func.sum(OrderLine.paid_fen - func.coalesce(refunded.c.fen, 0)),
-        )
-        .join(Order, Order.id == OrderLine.order_id)
-        .join(Sku, Sku.id == OrderLine.sku_id)
-        .join(Shop, Shop.id == OrderLine.shop_id)
-        .outerjoin(refunded, refunded.c.line_id == OrderLine.id)
-        .where(order_is_paid(), Sku.product_id.in_(product_ids))
-        .group_by(Sku.product_id, Shop.channel_type, month)
+        select(sold.c.product_id, sold.c.channel, month, func.sum(sold.c.units_left), func.sum(sold.c.net_fen))
+        .where(sold.c.paid_lines > 0, sold.c.product_id.in_(product_ids))
+        .group_by(sold.c.product_id, sold.c.channel, month)
     )
     for pid, channel, mon, units_sum, fen_sum in await conn.execute(lines):
         year, number = (int(part) for part in str(mon).split("-"))

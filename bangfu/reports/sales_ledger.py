@@ -6,6 +6,9 @@ closed month); net = gross - refunds. Certified or not is the hub's one rule,
 :func:`bangfu.certification.certified_at_sale`: the product had a certificate covering the day
 the order was paid; a refund is certified when the sale it reverses was. Lines without a mapped
 SKU have no supplier and are shown as unmapped (and uncertified).
+
+Read from the sales per day (:mod:`bangfu.sales_days`: per paid day, shop and SKU; refunds per
+refund day, shop, SKU and sale day), exact whatever is marked, not from every line and refund.
 """
 
 from __future__ import annotations
@@ -16,57 +19,44 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bangfu.certification import certified_at_sale
-from bangfu.enums import RefundStatus
+from bangfu import sales_days
+from bangfu.certification import certified_on
 from bangfu.i18n import t
-from bangfu.models import Cooperative, Order, OrderLine, Product, Refund, Region, Shop, Sku, Supplier
+from bangfu.models import Cooperative, Product, Region, Supplier
 from bangfu.money import format_yuan
-from bangfu.reports.base import Period, Report, column, local_day, totals_of
+from bangfu.reports.base import Period, Report, column, totals_of
 
 Key = tuple[str, str, int | None, bool]  # month, channel type, supplier id, certified
 
 
 async def sales_ledger(
-    conn: AsyncConnection, period: Period, *, shop_id: int | None = None, cooperative_id: int | None = None
+    conn: AsyncConnection,
+    period: Period,
+    *,
+    shop_id: int | None = None,
+    cooperative_id: int | None = None,
+    stored: bool = True,
 ) -> Report:
-    gross_day = local_day(conn, Order.paid_at)
-    gross_lines = (
-        select(
-            gross_day.label("day"),
-            Shop.channel_type.label("channel"),
-            Sku.product_id.label("product_id"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            OrderLine.paid_fen.label("amount"),
-        )
-        .select_from(OrderLine)
-        .join(Order, Order.id == OrderLine.order_id)
-        .join(Shop, Shop.id == OrderLine.shop_id)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .where(Order.paid_at >= period.start, Order.paid_at < period.end)
+    # From the sales per day (bangfu.sales_days, ``stored``), not every line and refund of the period.
+    sold = sales_days.gross_rows(conn, period, stored=stored)
+    gross_lines = select(
+        sold.c.day.label("day"),
+        sold.c.channel.label("channel"),
+        sold.c.product_id.label("product_id"),
+        certified_on(sold.c.product_id, sold.c.day).label("certified"),
+        sold.c.fen.label("amount"),
     )
-    refund_day = local_day(conn, Refund.modified_at)
-    refund_lines = (
-        select(
-            refund_day.label("day"),
-            Shop.channel_type.label("channel"),
-            Sku.product_id.label("product_id"),
-            certified_at_sale(conn, Sku.product_id, Order.paid_at).label("certified"),
-            Refund.amount_fen.label("amount"),
-        )
-        .select_from(Refund)
-        .join(Shop, Shop.id == Refund.shop_id)
-        .outerjoin(OrderLine, OrderLine.id == Refund.order_line_id)
-        .outerjoin(Order, Order.id == OrderLine.order_id)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .where(
-            Refund.status == RefundStatus.SUCCEEDED,
-            Refund.modified_at >= period.start,
-            Refund.modified_at < period.end,
-        )
+    refunded = sales_days.refund_rows(conn, period, stored=stored)
+    refund_lines = select(
+        refunded.c.day.label("day"),
+        refunded.c.channel.label("channel"),
+        refunded.c.product_id.label("product_id"),
+        certified_on(refunded.c.product_id, refunded.c.sale_day).label("certified"),
+        refunded.c.fen.label("amount"),
     )
     if shop_id is not None:
-        gross_lines = gross_lines.where(Shop.id == shop_id)
-        refund_lines = refund_lines.where(Shop.id == shop_id)
+        gross_lines = gross_lines.where(sold.c.shop_id == shop_id)
+        refund_lines = refund_lines.where(refunded.c.shop_id == shop_id)
     results = []
     for lines in (gross_lines, refund_lines):
         sub = lines.subquery()
