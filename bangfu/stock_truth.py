@@ -1,6 +1,12 @@
 """The read side of stock (see ``sync/stock.py`` for the definitions): each SKU's truth, what
 each listing holds, the shops' shares and the targets, from one snapshot; and how a read-back
 explains uncertain pushes. No platform call and no write: the console's stock page reads it too.
+
+The units sold and not yet drawn are read from the lines not fully drawn only (``line_stock``
+rows with ``quantity <> drawn_units``, partial indexes; ``line_stock`` mirrors each line's SKU,
+shop, item and quantity and sums its ``lot_allocations``, kept by triggers in the statements
+that write them, migration 0042): a fully drawn line adds 0, so the sum is the definition's, at
+a cost that follows what is undrawn rather than every sale since the first lot.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu.channel_shares import ShopShare, allocate, split_even
 from bangfu.enums import OrderStatus
 from bangfu.models import (
+    LineStock,
     Listing,
-    LotAllocation,
     MallOrder,
     Order,
     OrderLine,
@@ -47,13 +53,13 @@ LISTINGS: Table = Listing.__table__  # type: ignore[assignment]
 LINES: Table = OrderLine.__table__  # type: ignore[assignment]
 ORDERS: Table = Order.__table__  # type: ignore[assignment]
 LOTS: Table = SupplyLot.__table__  # type: ignore[assignment]
-DRAWS: Table = LotAllocation.__table__  # type: ignore[assignment]
 PUSHES: Table = StockPush.__table__  # type: ignore[assignment]
 SHOPS: Table = Shop.__table__  # type: ignore[assignment]
 SKUS: Table = Sku.__table__  # type: ignore[assignment]
 RULES: Table = StockRule.__table__  # type: ignore[assignment]
 RESERVATIONS: Table = StockReservation.__table__  # type: ignore[assignment]
 MALL: Table = MallOrder.__table__  # type: ignore[assignment]
+LINE_STOCK: Table = LineStock.__table__  # type: ignore[assignment]
 #: ``mall_orders.state`` of a checkout whose units are held (awaiting payment)
 MALL_HELD = "reserved"
 _LOCK_SPACE = 0x42465354 << 32  # "BFST": advisory lock keys for stock, one per SKU
@@ -174,13 +180,45 @@ def _snapshot_query(counted_from: dict[int, datetime]) -> Any:
         value=SKUS.c.id,
         else_=literal(EPOCH, UTCDateTime()),
     )
-    drawn = select(func.coalesce(func.sum(DRAWS.c.quantity), 0)).where(DRAWS.c.order_line_id == LINES.c.id)
-    undrawn = (
-        select(func.coalesce(func.sum(LINES.c.quantity - drawn.scalar_subquery()), 0))
-        .select_from(LINES.join(ORDERS, ORDERS.c.id == LINES.c.order_id))
-        .where(line_of_sku, _sold(), ORDERS.c.paid_at >= counted_at)
+    # Σ (quantity − drawn) over the SKU's sold lines since the count time, read from
+    # ``line_stock`` (the line's SKU, shop, item and quantity, and the sum of its lot_allocations,
+    # kept by triggers): a fully drawn line adds 0, so only the rows with ``quantity <>
+    # drawn_units`` are read, through their partial indexes (migration 0042): the SKU's own,
+    # then the unmapped lines of its listings (a listing is unique per shop/item/SKU ids, so a
+    # line joins at most one).
+    stock = LINE_STOCK
+    not_drawn = stock.c.quantity != stock.c.drawn_units
+    left = stock.c.quantity - stock.c.drawn_units
+    undrawn_own = (
+        select(func.coalesce(func.sum(left), 0))
+        .select_from(
+            stock.join(LINES, LINES.c.id == stock.c.order_line_id).join(ORDERS, ORDERS.c.id == LINES.c.order_id)
+        )
+        .where(stock.c.sku_id == SKUS.c.id, not_drawn, _sold(), ORDERS.c.paid_at >= counted_at)
         .scalar_subquery()
     )
+    undrawn_unmapped = (
+        select(func.coalesce(func.sum(left), 0))
+        .select_from(
+            mapping.join(
+                stock,
+                and_(stock.c.shop_id == mapping.c.shop_id, stock.c.platform_item_id == mapping.c.platform_item_id),
+            )
+            .join(LINES, LINES.c.id == stock.c.order_line_id)
+            .join(ORDERS, ORDERS.c.id == LINES.c.order_id)
+        )
+        .where(
+            mapping.c.sku_id == SKUS.c.id,
+            stock.c.sku_id.is_(None),
+            not_drawn,
+            func.coalesce(LINES.c.platform_sku_id, "") == mapping.c.platform_sku_id,
+            _sold(),
+            ORDERS.c.paid_at >= counted_at,
+        )
+        .correlate(SKUS)
+        .scalar_subquery()
+    )
+    undrawn = undrawn_own + undrawn_unmapped
     lots = select(func.coalesce(func.sum(LOTS.c.remaining), 0)).where(LOTS.c.sku_id == SKUS.c.id).scalar_subquery()
     mall_held = (
         select(func.coalesce(func.sum(LINES.c.quantity), 0))

@@ -59,6 +59,7 @@ from bangfu.models import (
     OrderLine,
     Posting,
     PurchasingUnit,
+    Sku,
     SplitPolicy,
     SupplyLot,
     User,
@@ -195,6 +196,19 @@ async def _policy_versions(conn: AsyncConnection, coop: int) -> list[int]:
     return [int(v) for v in await conn.scalars(query.limit(IDS_PER_ROUTE))]
 
 
+async def _mall_products(conn: AsyncConnection) -> list[int]:
+    """The county mall's products (``/mall/p/{id}``) whose SKUs sold most: the most lines to count."""
+    query = (
+        select(Sku.product_id)
+        .join(OrderLine, OrderLine.sku_id == Sku.id)
+        .where(Sku.active.is_(True))
+        .group_by(Sku.product_id)
+        .order_by(func.count().desc(), Sku.product_id)
+        .limit(IDS_PER_ROUTE)
+    )
+    return [int(i) for i in await conn.scalars(query)]
+
+
 async def ids_in_scope(conn: AsyncConnection, scope: Scope) -> dict[str, list[int]]:
     """Ids to put in URLs, by the path segment before the placeholder (``/households/{id}``:
     households; ``/cooperatives/{id}/policies/{version}``: cooperatives, then policies)."""
@@ -208,6 +222,7 @@ async def ids_in_scope(conn: AsyncConnection, scope: Scope) -> dict[str, list[in
         "order-lines": await _order_lines(conn, coops[0]) if coops else [],
         "units": await _units(conn, scope),
         "policies": await _policy_versions(conn, coops[0]) if coops else [],
+        "p": await _mall_products(conn),  # the public mall: no scope
     }
 
 

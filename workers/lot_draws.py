@@ -26,7 +26,9 @@ Both run in the caller's transaction, a few statements per batch. On PostgreSQL 
 involved are locked ``FOR UPDATE`` in id order and the existing draws are read again after the
 lock, so two workers never draw (or return) twice, nor over-draw a lot; SQLite serialises
 writers. A line that gets its first draw and has a ``line_accounting`` row has its
-``input_rev`` bumped (so posting picks the draw up).
+``input_rev`` bumped (so posting picks the draw up). Triggers on ``lot_allocations`` add every
+draw and return to its line's ``line_stock.drawn_units`` in the same statement (migration 0042;
+the stock truth reads the lines not fully drawn through it).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ from bangfu.models.org import Cooperative, Household, MemberAccount, Region, Spl
 from bangfu.models.planting import PlantingContract, PlantingHistory
 from bangfu.models.session_summary import SessionLineFacts, SessionSummary, SessionSummaryDirty
 from bangfu.models.shipping import DeliveryBatch, DeliveryBatchOrder, Shipment
-from bangfu.models.stock import LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
+from bangfu.models.stock import LineStock, LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
 from bangfu.models.sync import QuarantinedRecord, QuarantineRefetch, SyncCursor, SyncRun
 from bangfu.models.tasks import LedgerTask, TaskProgress
@@ -101,6 +101,7 @@ __all__ = [
     "LineAttribution",
     "LineChange",
     "LineHouseholdCredit",
+    "LineStock",
     "Listing",
     "LiveMinuteStat",
     "LiveSession",

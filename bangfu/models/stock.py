@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bangfu.models.base import Base, IdMixin, IdType, utcnow
@@ -90,6 +90,40 @@ class LotAllocation(IdMixin, Base):
     lot_id: Mapped[int] = mapped_column(IdType, ForeignKey("supply_lots.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)  # positive draw, negative return
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LineStock(Base):
+    """One row per order line, kept by triggers (migration 0042): the line's SKU, shop, item and
+    quantity as ``order_lines`` holds them, and ``drawn_units``, the sum of its ``lot_allocations``
+    (draws less returns). Never written by the application.
+
+    The stock truth (``bangfu.stock_truth``) reads the units sold and not yet drawn from the rows
+    with ``quantity <> drawn_units`` only (partial indexes): a fully drawn line adds 0.
+    """
+
+    __tablename__ = "line_stock"
+    __table_args__ = (
+        Index(
+            "ix_line_stock_undrawn_sku",
+            "sku_id",
+            postgresql_where=text("quantity <> drawn_units"),
+            sqlite_where=text("quantity <> drawn_units"),
+        ),
+        Index(
+            "ix_line_stock_undrawn_unmapped",
+            "shop_id",
+            "platform_item_id",
+            postgresql_where=text("sku_id IS NULL AND quantity <> drawn_units"),
+            sqlite_where=text("sku_id IS NULL AND quantity <> drawn_units"),
+        ),
+    )
+
+    order_line_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    sku_id: Mapped[int | None] = mapped_column(IdType)
+    shop_id: Mapped[int] = mapped_column(IdType)
+    platform_item_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    drawn_units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WebhookEvent(IdMixin, Base):
