@@ -6,7 +6,9 @@ The units sold and not yet drawn are read from the lines not fully drawn only (`
 rows with ``quantity <> drawn_units``, partial indexes; ``line_stock`` mirrors each line's SKU,
 shop, item and quantity and sums its ``lot_allocations``, kept by triggers in the statements
 that write them, migration 0042): a fully drawn line adds 0, so the sum is the definition's, at
-a cost that follows what is undrawn rather than every sale since the first lot.
+a cost that follows what is undrawn rather than every sale since the first lot. Rows of lines
+whose order is cancelled or closed (``line_stock.unsold``, migration 0043) are left out of those
+indexes too: never sold, they would add 0 after the status filter anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, exists, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, Table, and_, case, exists, false, func, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.channel_shares import ShopShare, allocate, split_even
@@ -187,7 +189,9 @@ def _snapshot_query(counted_from: dict[int, datetime]) -> Any:
     # then the unmapped lines of its listings (a listing is unique per shop/item/SKU ids, so a
     # line joins at most one).
     stock = LINE_STOCK
-    not_drawn = stock.c.quantity != stock.c.drawn_units
+    # ``unsold``: the order is cancelled or closed (migration 0043), never a sold line; the same
+    # terms as the indexes' predicates (SQLite matches them term by term).
+    not_drawn = and_(stock.c.quantity != stock.c.drawn_units, stock.c.unsold == false())
     left = stock.c.quantity - stock.c.drawn_units
     undrawn_own = (
         select(func.coalesce(func.sum(left), 0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bangfu.models.base import Base, IdMixin, IdType, utcnow
@@ -95,10 +95,12 @@ class LotAllocation(IdMixin, Base):
 class LineStock(Base):
     """One row per order line, kept by triggers (migration 0042): the line's SKU, shop, item and
     quantity as ``order_lines`` holds them, and ``drawn_units``, the sum of its ``lot_allocations``
-    (draws less returns). Never written by the application.
+    (draws less returns), and ``unsold``, whether its order is cancelled or closed (migration
+    0043). Never written by the application.
 
     The stock truth (``bangfu.stock_truth``) reads the units sold and not yet drawn from the rows
-    with ``quantity <> drawn_units`` only (partial indexes): a fully drawn line adds 0.
+    with ``quantity <> drawn_units`` and not ``unsold`` only (partial indexes): a fully drawn line
+    adds 0, and a line of a cancelled or closed order is not sold.
     """
 
     __tablename__ = "line_stock"
@@ -106,15 +108,15 @@ class LineStock(Base):
         Index(
             "ix_line_stock_undrawn_sku",
             "sku_id",
-            postgresql_where=text("quantity <> drawn_units"),
-            sqlite_where=text("quantity <> drawn_units"),
+            postgresql_where=text("quantity <> drawn_units AND unsold = false"),
+            sqlite_where=text("quantity <> drawn_units AND unsold = 0"),
         ),
         Index(
             "ix_line_stock_undrawn_unmapped",
             "shop_id",
             "platform_item_id",
-            postgresql_where=text("sku_id IS NULL AND quantity <> drawn_units"),
-            sqlite_where=text("sku_id IS NULL AND quantity <> drawn_units"),
+            postgresql_where=text("sku_id IS NULL AND quantity <> drawn_units AND unsold = false"),
+            sqlite_where=text("sku_id IS NULL AND quantity <> drawn_units AND unsold = 0"),
         ),
     )
 
@@ -124,6 +126,8 @@ class LineStock(Base):
     platform_item_id: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     drawn_units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the order is cancelled or closed: never sold (the partial indexes leave the row out)
+    unsold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class WebhookEvent(IdMixin, Base):

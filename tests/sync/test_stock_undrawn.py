@@ -2,7 +2,10 @@
 the definition computed from the raw rows (every sold line since the count, less the sum of its
 ``lot_allocations``) after every kind of change: sales, draws (the pipeline's and partial ones),
 returns, cancellations, refunds, SKU remaps, quantity changes, new lots, and draw rows changed
-or removed."""
+or removed; and ``line_stock.unsold`` (migration 0043), which leaves lines of cancelled and closed
+orders out of the indexes, is set exactly on those lines (never on a sold one) through
+cancellations, closes, ``cancelled -> paid``, lines inserted for an order already cancelled and
+lines moved between orders."""
 
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from bangfu.models import (
 )
 from bangfu.stock_truth import COUNT_MARGIN, SOLD_STATUSES, load_stock
 from workers.lot_draws import allocate_lines
+
+UNSOLD = (OrderStatus.CANCELLED, OrderStatus.CLOSED)
 
 
 async def _by_definition(conn: AsyncConnection, skus: list[int]) -> dict[int, int]:
@@ -99,7 +104,19 @@ async def _check(engine: AsyncEngine, skus: list[int]) -> dict[int, int]:
                 )
             )
         }
+        # The flag: exactly the lines of cancelled or closed orders, so never a sold line.
+        flags = (
+            await conn.execute(
+                select(LineStock.unsold, Order.status)
+                .join(OrderLine, OrderLine.id == LineStock.order_line_id)
+                .join(Order, Order.id == OrderLine.order_id)
+            )
+        ).all()
     assert kept == lines
+    assert len(flags) == len(lines)
+    for unsold, status in flags:
+        assert bool(unsold) == (status in UNSOLD), (unsold, status)
+        assert not (unsold and status in SOLD_STATUSES)
     assert {sku: s.undrawn for sku, s in stock.items()} == expected
     return expected
 
@@ -269,6 +286,85 @@ async def test_undrawn_through_drawn_units_equals_the_definition(engine: AsyncEn
     async with engine.begin() as conn:  # a line removed (its draws moved away above)
         await conn.execute(delete(OrderLine).where(OrderLine.id == lines[5]))
     assert await _check(engine, skus) == {x: 1 - 8, y: 1, z: 0}
+
+    async with engine.begin() as conn:  # a closed order's draws returned; a cancelled order paid after all
+        await conn.execute(
+            insert(LotAllocation).values(
+                source_key="closed-back", order_line_id=lines[6], lot_id=lot_y, quantity=-3, created_at=now
+            )
+        )
+        await _status(conn, lines[1], OrderStatus.PAID, now)  # its draws are still there: adds 0
+    assert await _check(engine, skus) == {x: 1 - 8, y: 1, z: 0}
+
+    assert shop is not None
+    async with engine.begin() as conn:  # lines of orders already cancelled or closed; a timeout
+        timed_out = await _order(conn, shop, "late", OrderStatus.CANCELLED, None, now)
+        closed = await _order(conn, shop, "shut", OrderStatus.CLOSED, now, now)
+        unpaid = await _order(conn, shop, "wait", OrderStatus.PENDING_PAYMENT, None, now)
+        late = await _line(conn, timed_out, shop, "late", x, 5)
+        shut = await _line(conn, closed, shop, "shut", None, 4)  # unmapped: X's listing
+        await _line(conn, unpaid, shop, "wait", y, 1)
+    assert await _check(engine, skus) == {x: 1 - 8, y: 1, z: 0}
+    async with engine.begin() as conn:
+        await _status(conn, late, OrderStatus.CLOSED, now)  # within the set: no change
+        await _status(conn, await _line(conn, unpaid, shop, "wait2", x, 2), OrderStatus.CANCELLED, now)
+    assert await _check(engine, skus) == {x: 1 - 8, y: 1, z: 0}
+
+    async with engine.begin() as conn:  # the late payment lands (rank 10 -> 20); a line moves orders
+        await _status(conn, late, OrderStatus.PAID, now)
+        await conn.execute(
+            update(OrderLine).where(OrderLine.id == shut).values(order_id=await _order_of(conn, lines[4]))
+        )
+    assert await _check(engine, skus) == {x: 1 - 8 + 5 + 4, y: 1, z: 0}
+    async with engine.begin() as conn:
+        await conn.execute(update(OrderLine).where(OrderLine.id == shut).values(order_id=closed))
+    assert await _check(engine, skus) == {x: 1 - 8 + 5, y: 1, z: 0}
+
+
+async def _order(
+    conn: AsyncConnection, shop: int, key: str, status: OrderStatus, paid_at: datetime | None, now: datetime
+) -> int:
+    return await _scalar_in(
+        conn,
+        insert(Order)
+        .values(
+            shop_id=shop,
+            platform_order_id=key,
+            status=status,
+            status_rank=status.rank,
+            platform_status=status.value,
+            created_at=now,
+            paid_at=paid_at,
+            modified_at=now,
+            paid_fen=100,
+        )
+        .returning(Order.id),
+    )
+
+
+async def _line(conn: AsyncConnection, order: int, shop: int, key: str, sku: int | None, quantity: int) -> int:
+    return await _scalar_in(
+        conn,
+        insert(OrderLine)
+        .values(
+            order_id=order,
+            shop_id=shop,
+            platform_line_id=key,
+            sku_id=sku,
+            platform_item_id="11",
+            platform_sku_id="22" if sku is None else None,
+            title="t",
+            quantity=quantity,
+            unit_price_fen=100,
+            paid_fen=100 * quantity,
+            refund_state=LineRefundState.NONE,
+        )
+        .returning(OrderLine.id),
+    )
+
+
+async def _order_of(conn: AsyncConnection, line_id: int) -> int:
+    return await _scalar_in(conn, select(OrderLine.order_id).where(OrderLine.id == line_id))
 
 
 async def _scalar(engine: AsyncEngine, query: object) -> int:
