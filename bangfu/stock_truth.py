@@ -8,7 +8,7 @@ shop, item and quantity and sums its ``lot_allocations``, kept by triggers in th
 that write them, migration 0042): a fully drawn line adds 0, so the sum is the definition's, at
 a cost that follows what is undrawn rather than every sale since the first lot. Rows of lines
 whose order is cancelled or closed (``line_stock.unsold``, migration 0043) are left out of those
-indexes too: never sold, they would add 0 after the status filter anyway.
+indexes too: never sold, the status filter dropped them anyway.
 """
 
 from __future__ import annotations
