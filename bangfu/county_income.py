@@ -54,6 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.day_marks import as_date, clear_marks, take_marks
 from bangfu.models import (
     CountyIncomeDay,
     CountyIncomeDirty,
@@ -256,17 +257,13 @@ def rows(conn: AsyncConnection, days: tuple[date, date], households: Households)
 async def refresh(conn: AsyncConnection) -> int:
     """Recompute the marked days from their journals, and their months from the day rows, and
     delete the markers read, in the caller's transaction; the number of days recomputed."""
-    dirty = CountyIncomeDirty
-    if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
-    marks = list(await conn.execute(select(dirty.id, dirty.day)))
-    if not marks:
+    days, ids = await take_marks(conn, CountyIncomeDirty, LOCK_KEY)
+    if not ids:
         return 0
     if conn.dialect.name == "postgresql":
         # A month of a busy store is about a million legs: hashed in memory, not spilled in
         # 4 MB batches (this transaction only).
         await conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-    days = sorted({_as_date(d) for _id, d in marks})
     day_row, month_row = CountyIncomeDay, CountyIncomeMonth
     day_columns = [CountyIncomeDay.__table__.c[name] for name in ("day", *KEYS, "fen")]
     postgres = conn.dialect.name == "postgresql"
@@ -291,19 +288,13 @@ async def refresh(conn: AsyncConnection) -> int:
             .having(func.sum(day_row.fen) != 0)
         )
         await conn.execute(insert(month_row).from_select(month_columns, sums))
-    ids = [int(i) for i, _d in marks]
-    for offset in range(0, len(ids), 500):
-        await conn.execute(delete(dirty).where(among(conn, dirty.id, ids[offset : offset + 500])))
+    await clear_marks(conn, CountyIncomeDirty, ids)
     return len(days)
 
 
 async def marked(conn: AsyncConnection) -> int:
     """How many markers are waiting for a refresh."""
     return int(await conn.scalar(select(func.count()).select_from(CountyIncomeDirty)) or 0)
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 async def rows_differing_from_ledger(
@@ -315,7 +306,7 @@ async def rows_differing_from_ledger(
     ledger: dict[tuple[Any, ...], int] = {}
     months: dict[tuple[Any, ...], int] = defaultdict(int)
     for day, household, shop, sku, fen in await conn.execute(live_rows(conn)):
-        d = _as_date(day)
+        d = as_date(day)
         ledger[("day", d, int(household), int(shop), int(sku))] = int(fen)
         months[("month", d.replace(day=1), int(household), int(shop), int(sku))] += int(fen)
     ledger |= {k: v for k, v in months.items() if v}
@@ -324,11 +315,11 @@ async def rows_differing_from_ledger(
     for day, household, shop, sku, fen in await conn.execute(
         select(day_row.day, day_row.household_id, day_row.shop_id, day_row.sku_id, day_row.fen)
     ):
-        stored[("day", _as_date(day), int(household), int(shop), int(sku))] = int(fen)
+        stored[("day", as_date(day), int(household), int(shop), int(sku))] = int(fen)
     for month, household, shop, sku, fen in await conn.execute(
         select(month_row.month, month_row.household_id, month_row.shop_id, month_row.sku_id, month_row.fen)
     ):
-        stored[("month", _as_date(month), int(household), int(shop), int(sku))] = int(fen)
+        stored[("month", as_date(month), int(household), int(shop), int(sku))] = int(fen)
     differing = [
         (key, stored.get(key), ledger.get(key))
         for key in sorted(set(stored) | set(ledger))

@@ -63,6 +63,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.certification import sale_day
+from bangfu.day_marks import as_date, clear_marks, take_marks
 from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, RefundStatus
 from bangfu.models import Order, OrderLine, Product, Refund, SalesDay, SalesDirty, SalesRefundDay, Shop, Sku
 from bangfu.reports.base import Period, local_midnight, whole_days
@@ -251,12 +252,9 @@ def refund_rows(conn: AsyncConnection, period: Period, *, stored: bool = True) -
 async def refresh(conn: AsyncConnection) -> int:
     """Recompute the marked days' rows of both tables from the lines and refunds and delete the
     markers read, in the caller's transaction; the number of days recomputed."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
-    marks = list(await conn.execute(select(SalesDirty.id, SalesDirty.day)))
-    if not marks:
+    days, ids = await take_marks(conn, SalesDirty, LOCK_KEY)
+    if not ids:
         return 0
-    days = sorted({_as_date(d) for _id, d in marks})
     gross_columns = [SalesDay.__table__.c[name] for name in GROSS_COLUMNS]
     refund_columns = [SalesRefundDay.__table__.c[name] for name in REFUND_COLUMNS]
     for offset in range(0, len(days), _CHUNK):
@@ -265,9 +263,7 @@ async def refresh(conn: AsyncConnection) -> int:
         await conn.execute(insert(SalesDay).from_select(gross_columns, live_gross(conn, chunk)))
         await conn.execute(delete(SalesRefundDay).where(among(conn, SalesRefundDay.day, chunk)))
         await conn.execute(insert(SalesRefundDay).from_select(refund_columns, live_refunds(conn, chunk)))
-    ids = [int(i) for i, _d in marks]
-    for offset in range(0, len(ids), 500):
-        await conn.execute(delete(SalesDirty).where(among(conn, SalesDirty.id, ids[offset : offset + 500])))
+    await clear_marks(conn, SalesDirty, ids)
     return len(days)
 
 
@@ -276,12 +272,8 @@ async def marked(conn: AsyncConnection) -> int:
     return int(await conn.scalar(select(func.count()).select_from(SalesDirty)) or 0)
 
 
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
 def _key(row: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(_as_date(v) if isinstance(v, date | str) else int(v) for v in row)
+    return tuple(as_date(v) if isinstance(v, date | str) else int(v) for v in row)
 
 
 async def rows_differing_from_lines(
