@@ -9,13 +9,14 @@ answers 404 as for an id that does not exist).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, true
+from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
+from bangfu.day_marks import as_date
 from bangfu.enums import JournalKind, UserRole
 from bangfu.ledger import journal_uid, sale_event_key
 from bangfu.models import (
@@ -23,6 +24,7 @@ from bangfu.models import (
     Host,
     Household,
     Journal,
+    JournalLineDay,
     LedgerAccount,
     LineAccounting,
     LineAttribution,
@@ -41,7 +43,7 @@ from bangfu.models import (
     Supplier,
     SupplyLot,
 )
-from bangfu.reports.base import SHANGHAI, parse_line_event
+from bangfu.reports.base import SHANGHAI, local_midnight, parse_line_event
 from bangfu.reports.households import category_label
 from bangfu.scope import Scope
 from bangfu.store import among
@@ -597,14 +599,33 @@ async def _line_journals(
 ) -> list[LineJournal]:
     """The line's journals: found by their source events (``order-line:<shop>:<line>:...``).
 
-    The sale's and the refunds' are found by key; true-ups by the prefix of their source
-    event among journals dated from the payment on (they are never dated earlier).
+    The sale's and the refunds' are found by key; true-ups by the prefix of their source event
+    among the journals of the days the line has journals on (``journal_line_days``, written with
+    every sale, refund and true-up journal, the only kinds whose source events name a line:
+    migration 0039), from the payment on (they are never dated earlier). Not among every journal
+    since the payment: at 1,000,000 lines that scanned most of the ledger (109 ms a line).
     """
     prefix = f"order-line:{shop_id}:{line_id}:"
-    conditions: list[Any] = [Journal.source_event.like(prefix.replace("_", r"\_") + "%", escape="\\")]
+    days = [
+        as_date(d)
+        for d in await conn.scalars(select(JournalLineDay.day).where(JournalLineDay.order_line_id == line_id))
+    ]
+    conditions: list[Any] = [
+        Journal.source_event.like(prefix.replace("_", r"\_") + "%", escape="\\"),
+        or_(
+            false(),
+            *(
+                and_(
+                    Journal.occurred_at >= local_midnight(d),
+                    Journal.occurred_at < local_midnight(d + timedelta(days=1)),
+                )
+                for d in sorted(set(days))
+            ),
+        ),
+    ]
     if paid_at is not None:
         conditions.append(Journal.occurred_at >= paid_at)
-    ids = set(await conn.scalars(select(Journal.id).where(*conditions)))
+    ids = set(await conn.scalars(select(Journal.id).where(*conditions))) if days else set()
     if sale_version is not None:
         ids |= set(
             await conn.scalars(
