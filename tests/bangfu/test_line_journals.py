@@ -59,6 +59,7 @@ async def test_a_lines_journals_are_those_naming_it(store: World) -> None:
             )
         ).one()
         household = await conn.scalar(select(Household.id).limit(1))
+        assert household is not None
         event = f"order-line:{shop}:{line}:v97:trueup:test"
         legs = (Posting(receivable_account(int(shop)), 300), Posting(household_account(int(household)), -300))
         try:
