@@ -9,6 +9,7 @@ the effect of one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,8 @@ def _stages() -> dict[str, Callable[..., Awaitable[Any]]]:
     return {
         "attribute": attribute_lines,
         "allocate": allocate_lines,
-        "post": post_lines,
+        # Posting waits for the line's attribution (post_lines: after_attribution).
+        "post": functools.partial(post_lines, after_attribution=True),
         "refunds": post_refunds,
         "return": return_refunded_units,
     }

@@ -171,7 +171,17 @@ def _journal_difference(got: dict[str, Any], expected: dict[str, Any]) -> str:
         return {row[:4] for row in snapshot["postings"]}
 
     extra, missing = heads(got) - heads(expected), heads(expected) - heads(got)
-    return f"journals the worker wrote that the eager run did not: {sorted(extra)}; missing: {sorted(missing)}"
+    # The legs of every journal of the lines concerned, on both sides: what moved between the
+    # worker's first journal and its true-up names the input that changed in between.
+    events = {head[2] for head in extra | missing}
+
+    def legs(snapshot: dict[str, Any]) -> list[tuple[str, ...]]:
+        return [(row[0], row[4], row[5]) for row in snapshot["postings"] if row[2] in events]
+
+    return (
+        f"journals the worker wrote that the eager run did not: {sorted(extra)}; missing: {sorted(missing)}; "
+        f"the worker's legs of these lines: {legs(got)}; the eager run's: {legs(expected)}"
+    )
 
 
 def _wait_for(predicate: Any, timeout: float, what: str) -> None:

@@ -31,6 +31,7 @@ from bangfu.ledger import (
 from bangfu.models import Journal as JournalRow
 from bangfu.models import (
     LineAccounting,
+    LineAttribution,
     LotAllocation,
     OrderLine,
     Refund,
@@ -92,10 +93,18 @@ class PostingStats:
 # -- post_lines ---------------------------------------------------------------------------------
 
 
-def _due(retry_failed: bool) -> Any:
+def _due(retry_failed: bool, after_attribution: bool = False) -> Any:
     has_draw = exists().where(LotAllocation.order_line_id == LineAccounting.order_line_id, LotAllocation.quantity > 0)
+    gates = [LineAccounting.posted_rev < LineAccounting.input_rev]
+    if after_attribution:
+        gates.append(
+            exists().where(
+                LineAttribution.order_line_id == LineAccounting.order_line_id,
+                LineAttribution.line_version >= LineAccounting.line_version,
+            )
+        )
     return and_(
-        LineAccounting.posted_rev < LineAccounting.input_rev,
+        *gates,
         or_(
             LineAccounting.status.in_([PENDING, POSTED, NOT_SPLIT]),
             LineAccounting.checked_rev < LineAccounting.input_rev,
@@ -112,12 +121,20 @@ async def post_lines(
     limit: int = 5_000,
     retry_failed: bool = False,
     discovery: bool = True,
+    after_attribution: bool = False,
 ) -> PostingStats:
     """Discover paid lines, then post the journals of up to ``limit`` due lines.
 
     A failed line (``reason`` says why) is tried again when one of its inputs changes, or on
     ``retry_failed``. ``discovery=False`` skips :func:`discover`, whose statements read every
     paid line: a caller that has just run it (the pipeline's later passes) saves that scan.
+
+    ``after_attribution`` (the pipeline's stage): only lines the attribution stage has looked at,
+    at their version, are due. One pass attributes before it posts; with two workers, one could
+    otherwise post a line while the other attributes it (or before it gets to it), and the
+    host's commission would come as a true-up that one worker never writes (the SIGKILL test
+    compares the two ledgers journal for journal). Alone (tests, a re-post), a line not yet
+    attributed is posted as sold by no session.
     Runs in the caller's transaction.
     """
     stats = PostingStats()
@@ -125,11 +142,13 @@ async def post_lines(
         stats.discovered, stats.bumped = await discover(conn, shop_id=shop_id)
     if conn.dialect.name == "postgresql":
         # Lock, then read: see _lock_due_lines.
-        locked = await _lock_due_lines(conn, shop_id=shop_id, limit=limit, retry_failed=retry_failed)
+        locked = await _lock_due_lines(
+            conn, shop_id=shop_id, limit=limit, retry_failed=retry_failed, after_attribution=after_attribution
+        )
         query = state_select().where(among(conn, LineAccounting.id, locked))
     else:
         locked = None
-        query = state_select().where(_due(retry_failed))
+        query = state_select().where(_due(retry_failed, after_attribution))
         if shop_id is not None:
             query = query.where(LineAccounting.shop_id == shop_id)
         query = query.limit(limit)
@@ -295,7 +314,9 @@ async def post_lines(
     return stats
 
 
-async def _lock_due_lines(conn: AsyncConnection, *, shop_id: int | None, limit: int, retry_failed: bool) -> list[int]:
+async def _lock_due_lines(
+    conn: AsyncConnection, *, shop_id: int | None, limit: int, retry_failed: bool, after_attribution: bool
+) -> list[int]:
     """PostgreSQL: lock the state rows of up to ``limit`` due lines (``FOR UPDATE SKIP LOCKED``:
     lines another worker holds are left to it); their ids, for :func:`state_select` to read.
 
@@ -307,7 +328,7 @@ async def _lock_due_lines(conn: AsyncConnection, *, shop_id: int | None, limit: 
     Every stage that changes an input of the line bumps this row, so once it is locked the
     inputs read afterwards are the ones its ``input_rev`` stands for.
     """
-    query = select(LineAccounting.id).where(_due(retry_failed))
+    query = select(LineAccounting.id).where(_due(retry_failed, after_attribution))
     if shop_id is not None:
         query = query.where(LineAccounting.shop_id == shop_id)
     query = query.order_by(LineAccounting.id).limit(limit).with_for_update(skip_locked=True)
