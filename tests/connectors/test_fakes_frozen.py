@@ -116,8 +116,23 @@ def _records(fake: FakePlatform) -> int:
     return sum(len(records) for _, records in fake._frozen.values())
 
 
+# No faults here: the contract's 1.5 s client timeout (meant to cut the chaos fakes' hangs) would
+# only turn a slow answer on a loaded machine into a resend, one answer more in one recording.
+_PATIENT = 30.0
+
+
+@pytest.fixture
+async def patient_session() -> AsyncIterator[aiohttp.ClientSession]:
+    client = new_session(timeout=_PATIENT)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
 @pytest.mark.parametrize("platform", PLATFORM_ORDER)
-async def test_frozen_answers_are_the_live_answers(platform: str, session: aiohttp.ClientSession) -> None:
+async def test_frozen_answers_are_the_live_answers(platform: str, patient_session: aiohttp.ClientSession) -> None:
+    session = patient_session
     contract = make_contract_tests(platform)()
     orders = contract.dense_orders()
     recordings: dict[bool, Recording] = {}
@@ -125,11 +140,12 @@ async def test_frozen_answers_are_the_live_answers(platform: str, session: aioht
     totals: dict[bool, dict[str, int]] = {}
     for frozen in (False, True):
         async with _recorded(contract, frozen=frozen, orders=orders) as (running, recording):
-            connector, _ = contract.connect(running, session)
+            connector, _ = contract.connect(running, session, timeout=_PATIENT)
             result = await contract.full_harvest(running, connector)
             contract.assert_matches_truth(running, result)
             totals[frozen] = result.totals()
             assert not connector.stats.errors
+            assert not connector.stats.retries, "a resend records one answer more"
             order_windows = [w for w in connector.stats.windows if w.stream is SyncStream.ORDERS]
             assert connector.stats.pages >= 2 * len(order_windows) > 0, "the windows do not span pages"
             if frozen:
@@ -139,7 +155,9 @@ async def test_frozen_answers_are_the_live_answers(platform: str, session: aioht
             recordings[frozen] = list(recording)
             recording.clear()
             # Wrong credentials (a wrong signing secret, token and password): refused alike.
-            refused, _ = contract.connect(running, session, config=_bad_config(contract.make_config(running)))
+            refused, _ = contract.connect(
+                running, session, config=_bad_config(contract.make_config(running)), timeout=_PATIENT
+            )
             now = running.clock.now()
             with pytest.raises(AuthError):
                 await collect(refused.orders(now - refused.window_for(SyncStream.ORDERS), now))
