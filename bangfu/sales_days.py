@@ -1,4 +1,5 @@
-"""The sales ledger's figures kept per day (``sales_days``, ``sales_refund_days``).
+"""The sales ledger's figures kept per day (``sales_days``, ``sales_refund_days``), and the
+county overview's order totals (``sales_order_days``).
 
 The sales ledger's rule (:mod:`bangfu.reports.sales_ledger`): gross = the lines' ``paid_fen``
 on the Asia/Shanghai day the order was paid, refunds = succeeded refunds on the day they
@@ -14,7 +15,12 @@ summed per day:
   ``units_left`` (0 for a fully refunded line, never below 0) and ``net_fen``;
 - ``sales_refund_days``: per refund day, the refund's shop, its line's SKU (0: none) and the
   day its line's order was paid (:data:`NO_DAY`: no line, or no payment time; the certificate
-  is looked up for that day): ``fen`` and ``refunds``.
+  is looked up for that day): ``fen`` and ``refunds``;
+- ``sales_order_days`` (migration 0045): per paid day and the order's shop, the orders' own
+  sums the county overview shows beside the lines' (``queries.county._sales``): how many,
+  ``paid_fen`` of orders in a paid status (``status_rank`` paid or later: :data:`PAID_RANK`,
+  as ``bangfu stats`` counts; the rank, not ``order_is_paid``'s status list) and of the others
+  (a payment time only), and ``post_fee_fen``.
 
 A group is kept while it has a line (refund), even at 0 fen: the pages show such a group. The
 channel (shop -> channel type), the product (SKU -> product) and the certificate (product, sale
@@ -25,27 +31,33 @@ day) are joined at read time, so none of them needs a rebooking. Kept exact by m
   the transaction of the change (a line inserted, deleted, or its paid amount, SKU, shop,
   order, units or refund state changed; an order's payment time or shop changed, its status
   crossing paid / not paid, or deleted; a succeeded refund inserted, deleted or changed: its
-  day and its line's sale day).
+  day and its line's sale day). Migration 0045 adds what the order totals read: an order
+  inserted with a payment time, its ``status_rank`` crossing :data:`PAID_RANK`, its
+  ``paid_fen`` or ``post_fee_fen`` changed (old and new paid day). The three tables share the
+  markers: an order's days are nearly always marked by its lines anyway.
 - :func:`gross_rows` and :func:`refund_rows` (what the pages read) take unmarked days from the
   stored rows and sum marked days from the lines and refunds (:func:`live_gross`,
-  :func:`live_refunds`), in one statement, so one snapshot.
+  :func:`live_refunds`), in one statement, so one snapshot; :func:`order_sums` likewise
+  (:func:`live_orders`).
 - :func:`refresh` recomputes the marked days and deletes the markers it read; the pipeline runs
   it once per run. On PostgreSQL one refresh runs at a time (a transaction advisory lock).
 
 A period that is not whole local days (none of the console's) is summed from the lines and
-refunds (``stored=False``), by the same statement.
+refunds (``stored=False``), by the same statement; the order totals by the overview's own
+statement over the orders.
 
 :func:`rows_differing_from_lines` is the proof: the stored rows against the live sums.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     TIMESTAMP,
+    ColumnElement,
     and_,
     case,
     cast,
@@ -64,8 +76,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.certification import sale_day
 from bangfu.day_marks import as_date, clear_marks, take_marks
-from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, RefundStatus
-from bangfu.models import Order, OrderLine, Product, Refund, SalesDay, SalesDirty, SalesRefundDay, Shop, Sku
+from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, OrderStatus, RefundStatus
+from bangfu.models import (
+    Order,
+    OrderLine,
+    Product,
+    Refund,
+    SalesDay,
+    SalesDirty,
+    SalesOrderDay,
+    SalesRefundDay,
+    Shop,
+    Sku,
+)
 from bangfu.reports.base import Period, local_midnight, whole_days
 from bangfu.store import among
 
@@ -77,6 +100,9 @@ GROSS_KEYS = ("day", "order_shop_id", "shop_id", "sku_id")
 GROSS_COLUMNS = (*GROSS_KEYS, "fen", "lines", "paid_lines", "units_left", "net_fen")
 REFUND_KEYS = ("day", "shop_id", "sku_id", "sale_day")
 REFUND_COLUMNS = (*REFUND_KEYS, "fen", "refunds")
+ORDER_KEYS = ("day", "shop_id")
+ORDER_COLUMNS = (*ORDER_KEYS, "orders", "paid_fen", "paid_time_only_fen", "post_fee_fen")
+PAID_RANK = OrderStatus.PAID.rank  # the overview's paid status: this rank or later
 
 
 def _ranges(days: Sequence[date]) -> list[tuple[date, date]]:
@@ -182,6 +208,38 @@ def live_refunds(conn: AsyncConnection, days: Any = None) -> Any:
     return query if marked is not None else query.where(on_days)
 
 
+def _order_sums() -> tuple[Any, Any, Any, Any]:
+    """SQL aggregates over ``orders``: how many, ``paid_fen`` of paid status, ``paid_fen`` of the
+    others, ``post_fee_fen`` (0 over no order)."""
+    paid = Order.status_rank >= PAID_RANK
+    return (
+        func.count(),
+        func.coalesce(func.sum(Order.paid_fen).filter(paid), 0),
+        func.coalesce(func.sum(Order.paid_fen).filter(~paid), 0),
+        func.coalesce(func.sum(Order.post_fee_fen), 0),
+    )
+
+
+def live_orders(conn: AsyncConnection, days: Any = None) -> Any:
+    """SQL: rows of ``sales_order_days`` (day, shop_id, orders, paid_fen, paid_time_only_fen,
+    post_fee_fen) summed from the orders paid on ``days`` (see :func:`_within`; None: every day)."""
+    day = sale_day(conn, Order.paid_at)
+    marked, on_days = _within(conn, Order.paid_at, days)
+    source: Any = Order if marked is None else marked.join(Order, on_days)
+    sums = _order_sums()
+    query = (
+        select(
+            day.label("day"),
+            Order.shop_id.label("shop_id"),
+            *(value.label(name) for value, name in zip(sums, ORDER_COLUMNS[2:], strict=True)),
+        )
+        .select_from(source)
+        .where(Order.paid_at.is_not(None))
+        .group_by(day, Order.shop_id)
+    )
+    return query if marked is not None else query.where(on_days)
+
+
 def _marked(first: date, last: date) -> Any:
     return select(SalesDirty.day).where(SalesDirty.day >= first, SalesDirty.day <= last).distinct().subquery("marked")
 
@@ -249,20 +307,53 @@ def refund_rows(conn: AsyncConnection, period: Period, *, stored: bool = True) -
     ).subquery("refunds")
 
 
+def order_sums(
+    conn: AsyncConnection,
+    period: Period,
+    shops: Callable[[Any], ColumnElement[bool]],
+    *,
+    stored: bool = True,
+) -> Any:
+    """SQL, one row: (orders, paid_fen of paid status, paid_fen of the others, post_fee_fen) of
+    the orders paid in ``period`` whose shop passes ``shops`` (a scope's filter of a shop id
+    column): the stored rows of unmarked days and the orders' sums of marked days, in one
+    statement; the overview's statement over the orders when ``stored`` is False or the period
+    is not whole days."""
+    days = whole_days(period) if stored else None
+    if days is None:
+        return select(*_order_sums()).where(
+            Order.paid_at >= period.start, Order.paid_at < period.end, shops(Order.shop_id)
+        )
+    row: Any = SalesOrderDay.__table__
+    sums = ORDER_COLUMNS[2:]
+    kept = select(*(row.c[name] for name in sums)).where(
+        row.c.day >= days[0],
+        row.c.day <= days[1],
+        ~exists().where(SalesDirty.day == row.c.day),
+        shops(row.c.shop_id),
+    )
+    live = live_orders(conn, _marked(*days)).where(shops(Order.shop_id)).subquery("live_orders")
+    both = union_all(kept, select(*(live.c[name] for name in sums))).subquery("orders")
+    return select(*(func.coalesce(func.sum(both.c[name]), 0) for name in sums))
+
+
 async def refresh(conn: AsyncConnection) -> int:
-    """Recompute the marked days' rows of both tables from the lines and refunds and delete the
-    markers read, in the caller's transaction; the number of days recomputed."""
+    """Recompute the marked days' rows of the three tables from the lines, refunds and orders and
+    delete the markers read, in the caller's transaction; the number of days recomputed."""
     days, ids = await take_marks(conn, SalesDirty, LOCK_KEY)
     if not ids:
         return 0
     gross_columns = [SalesDay.__table__.c[name] for name in GROSS_COLUMNS]
     refund_columns = [SalesRefundDay.__table__.c[name] for name in REFUND_COLUMNS]
+    order_columns = [SalesOrderDay.__table__.c[name] for name in ORDER_COLUMNS]
     for offset in range(0, len(days), _CHUNK):
         chunk = days[offset : offset + _CHUNK]
         await conn.execute(delete(SalesDay).where(among(conn, SalesDay.day, chunk)))
         await conn.execute(insert(SalesDay).from_select(gross_columns, live_gross(conn, chunk)))
         await conn.execute(delete(SalesRefundDay).where(among(conn, SalesRefundDay.day, chunk)))
         await conn.execute(insert(SalesRefundDay).from_select(refund_columns, live_refunds(conn, chunk)))
+        await conn.execute(delete(SalesOrderDay).where(among(conn, SalesOrderDay.day, chunk)))
+        await conn.execute(insert(SalesOrderDay).from_select(order_columns, live_orders(conn, chunk)))
     await clear_marks(conn, SalesDirty, ids)
     return len(days)
 
@@ -279,20 +370,21 @@ def _key(row: Sequence[Any]) -> tuple[Any, ...]:
 async def rows_differing_from_lines(
     conn: AsyncConnection, limit: int = 20
 ) -> list[tuple[tuple[Any, ...], tuple[int, ...] | None, tuple[int, ...] | None]]:
-    """(("gross" | "refund", key...), stored values, live values) where the stored
-    rows and the sums of the lines and refunds disagree, ignoring nothing: a marked day counts as
-    differing when its rows are stale (call :func:`refresh` first)."""
+    """(("gross" | "refund" | "orders", day, key...), stored values, live values) where the
+    stored rows and the sums of the lines, refunds and orders disagree, ignoring nothing: a
+    marked day counts as differing when its rows are stale (call :func:`refresh` first)."""
     differing: list[tuple[tuple[Any, ...], tuple[int, ...] | None, tuple[int, ...] | None]] = []
-    for grain, model, columns, live in (
-        ("gross", SalesDay, GROSS_COLUMNS, live_gross(conn)),
-        ("refund", SalesRefundDay, REFUND_COLUMNS, live_refunds(conn)),
+    for grain, model, keys, columns, live in (
+        ("gross", SalesDay, len(GROSS_KEYS), GROSS_COLUMNS, live_gross(conn)),
+        ("refund", SalesRefundDay, len(REFUND_KEYS), REFUND_COLUMNS, live_refunds(conn)),
+        ("orders", SalesOrderDay, len(ORDER_KEYS), ORDER_COLUMNS, live_orders(conn)),
     ):
         table: Any = model.__table__
         stored = {
-            (grain, *_key(row[:4])): tuple(int(v) for v in row[4:])
+            (grain, *_key(row[:keys])): tuple(int(v) for v in row[keys:])
             for row in await conn.execute(select(*(table.c[name] for name in columns)))
         }
-        summed = {(grain, *_key(row[:4])): tuple(int(v) for v in row[4:]) for row in await conn.execute(live)}
+        summed = {(grain, *_key(row[:keys])): tuple(int(v) for v in row[keys:]) for row in await conn.execute(live)}
         differing += [
             (key, stored.get(key), summed.get(key))
             for key in sorted(set(stored) | set(summed))

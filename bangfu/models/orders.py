@@ -208,9 +208,25 @@ class SalesRefundDay(Base):
     refunds: Mapped[int] = mapped_column(Integer)
 
 
+class SalesOrderDay(Base):
+    """The orders paid on one Asia/Shanghai day, per the order's shop: how many, their
+    ``paid_fen`` split by paid status (``status_rank`` paid or later / the others) and their
+    ``post_fee_fen`` (``bangfu.sales_days``, migration 0045). A day with a row in
+    ``sales_dirty`` is summed from the orders instead."""
+
+    __tablename__ = "sales_order_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    orders: Mapped[int] = mapped_column(Integer)
+    paid_fen: Mapped[int] = mapped_column(Fen)  # of orders in a paid status
+    paid_time_only_fen: Mapped[int] = mapped_column(Fen)  # of the others (a paid time only)
+    post_fee_fen: Mapped[int] = mapped_column(Fen)
+
+
 class SalesDirty(IdMixin, Base):
-    """A day whose ``sales_days`` and ``sales_refund_days`` rows may be stale: written by
-    triggers (never by the application), removed by the refresh that read it."""
+    """A day whose ``sales_days``, ``sales_refund_days`` and ``sales_order_days`` rows may be
+    stale: written by triggers (never by the application), removed by the refresh that read it."""
 
     __tablename__ = "sales_dirty"
     __table_args__ = (Index("ix_sales_dirty_day", "day"),)

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import county_income, sales_days, unit_purchases
 from bangfu.certification import certified_on
-from bangfu.enums import HouseholdCategory, OrderStatus
+from bangfu.enums import HouseholdCategory
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, current_lang, t
 from bangfu.models import (
@@ -542,17 +542,10 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overv
 
 
 async def _sales(conn: AsyncConnection, scope: Scope, period: Period, *, stored: bool = True) -> Sales:
-    in_period = (Order.paid_at >= period.start, Order.paid_at < period.end, scope.shops(Order.shop_id))
-    paid_status = Order.status_rank >= OrderStatus.PAID.rank
+    # The orders' own sums (count, paid by status rank, shipping): per day too
+    # (sales_days.order_sums, ``stored``), not from every order of the period.
     n, orders_paid, paid_time_only, shipping = (
-        await conn.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(Order.paid_fen).filter(paid_status), 0),
-                func.coalesce(func.sum(Order.paid_fen).filter(~paid_status), 0),
-                func.coalesce(func.sum(Order.post_fee_fen), 0),
-            ).where(*in_period)
-        )
+        await conn.execute(sales_days.order_sums(conn, period, scope.shops, stored=stored))
     ).one()
     # Summed per channel, product and sale day first, the certificate looked up per such group:
     # from the sales per day (bangfu.sales_days, ``stored``), not from every line of the period.
