@@ -546,6 +546,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "农户每日收入汇总表与账簿一致",
         "en": "The households' daily income equals the ledger",
     },
+    "verify.check.household_volumes_match_ledger": {
+        "zh": "合作社成员交易量汇总表与账簿一致",
+        "en": "The households' volumes with their cooperatives equal the ledger",
+    },
     "surplus.title": {
         "zh": "合作社 #{cooperative} {year} 年盈余分配",
         "en": "Cooperative #{cooperative} surplus {year}",

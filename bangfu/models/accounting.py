@@ -277,6 +277,28 @@ class HouseholdDailyIncome(Base):
     surplus_fen: Mapped[int] = mapped_column(Fen)
 
 
+class CooperativeHouseholdVolume(Base):
+    """One household's transaction volume with one cooperative in one Asia/Shanghai month, in
+    fen (positive: credited): what the line journals (sale, true-up, refund) that post to the
+    cooperative's own accounts (retention or village collective) credited to the household's
+    rebate (``household:<id>``) and guaranteed-price (``household:<id>:advance``) accounts, the
+    legs negated; the bonus is aid, not volume. ``month`` is the month's first day. The volume
+    the year-end surplus splits the patronage return by (``workers.surplus.compute_surplus``),
+    summed over the year's twelve months. A pre-aggregate of the ledger: written by
+    ``bangfu.ledger.post`` in the transaction that posts each journal
+    (:func:`bangfu.line_credits.credit_households`), backfilled by migration 0044, and equal to the
+    ledger's figures (``bangfu.line_credits.volumes_differing_from_ledger``).
+    """
+
+    __tablename__ = "cooperative_household_volumes"
+
+    # Keyed month before household: the surplus reads one cooperative's months of one year.
+    cooperative_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    volume_fen: Mapped[int] = mapped_column(Fen)
+
+
 class RefundPosting(IdMixin, Base):
     """A refund folded into its line's journals, once (``refund_id`` unique).
 

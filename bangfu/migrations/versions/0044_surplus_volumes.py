@@ -1,0 +1,69 @@
+"""cooperative household volumes
+
+``cooperative_household_volumes``: per cooperative, Asia/Shanghai month (its first day) and
+household, what the line journals (sale, true-up, refund) that post to the cooperative's own
+accounts (retention ``cooperative:<id>:retained`` or village collective ``collective:<id>``)
+credited to the household's rebate (``household:<id>``) and guaranteed-price
+(``household:<id>:advance``) accounts, legs negated (the bonus is aid, not volume). The year-end
+surplus splits the patronage return by these volumes (``workers.surplus``); its preview summed
+every household leg of the cooperative's year from the postings on each view, and reads the
+year's twelve months here instead. ``bangfu.ledger.post`` adds to it in the transaction that
+posts each line journal (``bangfu.line_credits.credit_households``); backfilled here from the
+ledger (``bangfu.line_credits.ledger_volumes_query`` is the same query). The application role
+gets its privileges from ``bangfu db grant`` (every table but the ledger's).
+
+Revision ID: 0044
+Revises: 0043
+Create Date: 2026-12-07 17:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0044"
+down_revision: str | None = "0043"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+BACKFILL = """
+INSERT INTO cooperative_household_volumes (cooperative_id, month, household_id, volume_fen)
+SELECT o.cooperative_id, {month}, a.owner_id, -SUM(p.amount_fen)
+FROM (
+    SELECT DISTINCT p.journal_id, a.owner_id AS cooperative_id
+    FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
+    WHERE a.owner_type = 'cooperative' AND a.owner_id IS NOT NULL
+) o
+JOIN journals j ON j.id = o.journal_id
+JOIN postings p ON p.journal_id = j.id
+JOIN ledger_accounts a ON a.id = p.account_id
+WHERE j.kind IN ('sale', 'refund', 'true_up')
+  AND a.owner_type = 'household' AND a.owner_id IS NOT NULL
+  AND (a.code LIKE 'household:%:advance' OR a.code NOT LIKE 'household:%:%')
+GROUP BY o.cooperative_id, {month}, a.owner_id
+"""
+PG_MONTH = "CAST(date_trunc('month', j.occurred_at AT TIME ZONE 'Asia/Shanghai') AS DATE)"
+SQLITE_MONTH = "date(j.occurred_at, '+8 hours', 'start of month')"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "cooperative_household_volumes",
+        sa.Column("cooperative_id", ID, autoincrement=False, nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("household_id", ID, autoincrement=False, nullable=False),
+        sa.Column("volume_fen", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "cooperative_id", "month", "household_id", name=op.f("pk_cooperative_household_volumes")
+        ),
+    )
+    postgres = op.get_bind().dialect.name == "postgresql"
+    # exec_driver_sql: the LIKE patterns' colons are not bind parameters.
+    op.get_bind().exec_driver_sql(BACKFILL.format(month=PG_MONTH if postgres else SQLITE_MONTH))
+
+
+def downgrade() -> None:
+    op.drop_table("cooperative_household_volumes")
