@@ -234,7 +234,7 @@ class _BatchView:
     def volumes(self) -> _Columns:
         """(cooperative, month, household) -> fen: :func:`volumes_of` of sale journals (the
         line's cooperative is the owner of its retention and collective legs, as in :meth:`facts`)."""
-        legs = self.booked()[self.line] & self.volume_role[self.account]
+        legs = self.booked()[self.line] & self.of_household & self.volume_role[self.account]
         if not legs.any():
             return _Columns.of_volumes({})
         days, position = np.unique(self.day, return_inverse=True)

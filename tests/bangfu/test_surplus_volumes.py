@@ -13,10 +13,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import JournalKind
+from bangfu.journal_rules import SaleLine, build_sale_journal
 from bangfu.ledger import (
     Journal,
     Posting,
@@ -29,10 +31,20 @@ from bangfu.ledger import (
     receivable_account,
     retention_account,
 )
-from bangfu.line_credits import ledger_volumes_query, month_of, volumes_differing_from_ledger
+from bangfu.line_credits import (
+    _BatchView,
+    _Columns,
+    ledger_volumes_query,
+    month_of,
+    volumes_differing_from_ledger,
+    volumes_of,
+)
 from bangfu.models import Cooperative, CooperativeHouseholdVolume, Household, OrderLine
 from bangfu.models import Journal as JournalRow
+from bangfu.sale_batch import SaleBatch
+from bangfu.split import plan_split, plan_weights
 from tests.bangfu.conftest import with_conn
+from tests.bangfu.test_sale_batch import batches
 from tests.web.conftest import World
 from workers.surplus import SurplusError, SurplusPlan, compute_surplus, distribute_surplus
 
@@ -59,6 +71,32 @@ async def _plan(conn: AsyncConnection, coop: int, year: int, *, from_ledger: boo
 def test_month_of() -> None:
     assert month_of(date(2026, 12, 31)) == date(2026, 12, 1)
     assert month_of(date(2027, 1, 1)) == date(2027, 1, 1)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(batches())
+def test_a_batch_books_the_volumes_its_journals_would(batch: Any) -> None:
+    """Batched sales (``_BatchView`` over the batch's arrays) book the same volume rows as their
+    journals (:func:`volumes_of`), over three months and for every other line of the batch too."""
+    policy, stock, lines = batch
+    sales = SaleBatch()
+    for n, spec in enumerate(lines):
+        spec["occurred_at"] += timedelta(days=31 * (n % 3))
+        draws = spec.pop("draws")
+        line = SaleLine(draws=draws, lots={lot: stock[lot] for lot in draws}, **spec)
+        try:
+            plan = plan_split(line.draws, line.lots, policy)
+        except ValueError:
+            continue
+        if not plan_weights(plan).plain:
+            continue
+        build_sale_journal(line, policy, plan)
+        sales.add(**spec, plan=plan, plan_key=tuple(sorted(draws.items())))
+    for indexes in (list(range(len(sales))), list(range(0, len(sales), 2))):
+        if not indexes:
+            continue
+        expected = _Columns.of_volumes(volumes_of([sales.journal(i) for i in indexes]))
+        assert _BatchView(sales, indexes).volumes().rows() == expected.rows()
 
 
 async def test_volumes_equal_the_ledger_and_the_backfill(store: World) -> None:
