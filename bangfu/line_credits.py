@@ -19,7 +19,10 @@ transaction volume with the cooperative: the rebate and guaranteed-price legs of
 cooperative's line journals. :func:`volumes_of` books them per cooperative, household and
 Asia/Shanghai month (``cooperative_household_volumes``) in the same transaction, so the preview
 sums a cooperative's months instead of every household leg of its year
-(:func:`volumes_differing_from_ledger` is the check).
+(:func:`volumes_differing_from_ledger` is the check). Its distributable surplus is the
+cooperative's facts' ``retention`` less :func:`foreign_retention_of`, the other cooperatives'
+retention legs of journals posting to two cooperatives, kept in ``cooperative_foreign_retention``
+(:func:`foreign_retention_differing_from_ledger`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import JournalKind
-from bangfu.ledger import Journal, PostStatus
+from bangfu.ledger import Journal, PostStatus, retention_account
 from bangfu.models import (
+    CooperativeForeignRetention,
     CooperativeHouseholdVolume,
     CooperativeLineFact,
     Household,
@@ -77,8 +81,9 @@ async def credit_households(
     status: Mapping[str, PostStatus] | None = None,
 ) -> None:
     """Add what ``journals`` credit households to ``line_household_credits``, and book them in
-    ``cooperative_line_facts``, ``cooperative_household_volumes`` and ``household_daily_income``,
-    in the caller's transaction.
+    ``cooperative_line_facts``, ``cooperative_household_volumes`` (and
+    ``cooperative_foreign_retention``) and ``household_daily_income``, in the caller's
+    transaction.
     ``status`` is :func:`bangfu.ledger.post`'s answer: a journal already in the ledger
     (``exists``) was counted when it was posted and is skipped. Batched sales
     (:class:`bangfu.sale_batch.BatchedSale`) are booked from their batch's arrays, to the same
@@ -102,6 +107,8 @@ async def credit_households(
     for view in batched:
         volumes = volumes.merged(view.volumes())
     await _write_volumes(conn, volumes)
+    # A batched sale posts to its line's cooperative only: no other cooperative's retention.
+    await _write_foreign_retention(conn, foreign_retention_of(objects))
     credits = _Columns.of_credits(deltas_of(objects))
     for view in batched:
         credits = credits.merged(view.credits())
@@ -611,6 +618,47 @@ def volumes_of(journals: Iterable[Journal]) -> dict[VolumeKey, int]:
     return out
 
 
+def foreign_retention_of(journals: Iterable[Journal]) -> dict[tuple[int, date], int]:
+    """(cooperative, month) -> fen these line journals credited other cooperatives' retention
+    accounts, for each cooperative whose own account the journal posts to (the part of its
+    facts' ``retention`` that is not its own retention account): only journals posting to two
+    cooperatives have any."""
+    out: dict[tuple[int, date], int] = {}
+    for journal in journals:
+        if journal.kind not in LINE_JOURNALS:
+            continue
+        coops = {
+            int(leg.account.owner_id)
+            for leg in journal.postings
+            if leg.account.owner_type == "cooperative" and leg.account.owner_id is not None
+        }
+        if len(coops) < 2:
+            continue
+        month = month_of(journal.occurred_at.astimezone(SHANGHAI).date())
+        for coop in sorted(coops):
+            own = retention_account(coop).code
+            for leg in journal.postings:
+                if account_role(leg.account.code) == "retention" and leg.account.code != own:
+                    out[(coop, month)] = out.get((coop, month), 0) - leg.amount_fen
+    return out
+
+
+async def _write_foreign_retention(conn: AsyncConnection, rows: Mapping[tuple[int, date], int]) -> None:
+    if not rows:
+        return
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = CooperativeForeignRetention
+    values = [{"cooperative_id": c, "month": m, "retention_fen": fen} for (c, m), fen in sorted(rows.items())]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(values)  # a handful of rows: journals that move a line between cooperatives
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["cooperative_id", "month"],
+        set_={"retention_fen": table.retention_fen + stmt.excluded.retention_fen},
+    )
+    await conn.execute(stmt)
+
+
 async def _write_volumes(conn: AsyncConnection, volumes: _Columns) -> None:
     if not len(volumes):
         return
@@ -687,6 +735,63 @@ async def volumes_differing_from_ledger(conn: AsyncConnection, limit: int = 20) 
         for c, m, h, v in await conn.execute(
             select(volume.cooperative_id, volume.month, volume.household_id, volume.volume_fen)
         )
+    }
+    out = [
+        (k, table.get(k, 0), ledger.get(k, 0))
+        for k in sorted(set(ledger) | set(table))
+        if table.get(k, 0) != ledger.get(k, 0)
+    ]
+    return out[:limit]
+
+
+def ledger_foreign_retention_query(conn: AsyncConnection) -> Any:
+    """SQL: (cooperative, month, fen) summed from the ledger's postings (what
+    ``cooperative_foreign_retention`` must hold): the legs on retention accounts other than the
+    cooperative's own of the line journals posting to its own accounts."""
+    from sqlalchemy import Date as SqlDate
+    from sqlalchemy import String, cast, literal, literal_column
+
+    own = (
+        select(Posting.journal_id.label("journal_id"), LedgerAccount.owner_id.label("cooperative_id"))
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None))
+        .distinct()
+        .subquery("own")
+    )
+    if conn.dialect.name == "postgresql":
+        local = JournalRow.occurred_at.op("AT TIME ZONE")(literal_column("'Asia/Shanghai'"))
+        month: Any = cast(func.date_trunc("month", local), SqlDate)
+    else:
+        month = cast(func.date(JournalRow.occurred_at, "+8 hours", "start of month"), String)
+    own_code = literal("cooperative:") + cast(own.c.cooperative_id, String) + literal(":retained")
+    return (
+        select(own.c.cooperative_id, month, -func.sum(Posting.amount_fen))
+        .select_from(own)
+        .join(JournalRow, JournalRow.id == own.c.journal_id)
+        .join(Posting, Posting.journal_id == JournalRow.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(
+            JournalRow.kind.in_(LINE_JOURNALS),
+            LedgerAccount.code.like("cooperative:%"),
+            LedgerAccount.code != own_code,
+        )
+        .group_by(own.c.cooperative_id, month)
+    )
+
+
+async def foreign_retention_differing_from_ledger(
+    conn: AsyncConnection, limit: int = 20
+) -> list[tuple[tuple[int, date], int, int]]:
+    """(key, table fen, ledger fen) where ``cooperative_foreign_retention`` and the ledger disagree."""
+
+    def key(coop: Any, month: Any) -> tuple[int, date]:
+        return (int(coop), month if isinstance(month, date) else date.fromisoformat(str(month)))
+
+    ledger = {key(c, m): int(v) for c, m, v in await conn.execute(ledger_foreign_retention_query(conn))}
+    foreign = CooperativeForeignRetention
+    table = {
+        key(c, m): int(v)
+        for c, m, v in await conn.execute(select(foreign.cooperative_id, foreign.month, foreign.retention_fen))
     }
     out = [
         (k, table.get(k, 0), ledger.get(k, 0))

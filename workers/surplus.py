@@ -25,7 +25,9 @@ Definitions (documented choices, see DOMAIN.md):
 Where the figures are read: the preview page (:func:`compute_surplus`) reads the ledger's
 pre-aggregates kept as journals are posted (``bangfu.line_credits``): the distributable surplus
 is the ``retention`` column of ``cooperative_line_facts`` (credits positive) over the year's days,
-read through ``cooperative_day_totals`` (``bangfu.cooperative_groups.totals``), and the volumes
+read through ``cooperative_day_totals`` (``bangfu.cooperative_groups.totals``), less the legs on
+other cooperatives' retention accounts of journals posting to two cooperatives
+(``cooperative_foreign_retention``), and the volumes
 are ``cooperative_household_volumes`` over the year's twelve months; both are exactly the
 ledger's sums (``bangfu verify`` proves the tables, ``tests/workers/test_surplus_volumes.py`` the
 figures). :func:`distribute_surplus`, which posts money, sums the postings themselves
@@ -62,6 +64,7 @@ from bangfu.ledger import (
 )
 from bangfu.models import (
     Cooperative,
+    CooperativeForeignRetention,
     CooperativeHouseholdVolume,
     Household,
     LedgerAccount,
@@ -273,18 +276,25 @@ async def ledger_figures(conn: AsyncConnection, cooperative_id: int, year: int) 
 async def kept_figures(conn: AsyncConnection, cooperative_id: int, year: int) -> tuple[int, dict[int, int]]:
     """:func:`ledger_figures` from the pre-aggregates: the retention credited by the
     cooperative's line journals (``cooperative_line_facts.retention``, summed per day in
-    ``cooperative_day_totals``) over the year's days, and ``cooperative_household_volumes`` over
-    its months."""
+    ``cooperative_day_totals``) over the year's days, less what they credited other
+    cooperatives' retention accounts (``cooperative_foreign_retention``, journals posting to two
+    cooperatives), and ``cooperative_household_volumes`` over its months."""
     days = (date(year, 1, 1), date(year, 12, 31))
     totals = cooperative_groups.totals(conn, lambda column: column == cooperative_id, days)
     retained = await conn.scalar(select(func.coalesce(func.sum(totals.c.retention), 0)))
+    foreign = CooperativeForeignRetention
+    others = await conn.scalar(
+        select(func.coalesce(func.sum(foreign.retention_fen), 0)).where(
+            foreign.cooperative_id == cooperative_id, foreign.month >= days[0], foreign.month <= days[1]
+        )
+    )
     volume = CooperativeHouseholdVolume
     rows = await conn.execute(
         select(volume.household_id, func.sum(volume.volume_fen))
         .where(volume.cooperative_id == cooperative_id, volume.month >= days[0], volume.month <= days[1])
         .group_by(volume.household_id)
     )
-    return int(retained or 0), {int(household): int(total) for household, total in rows}
+    return int(retained or 0) - int(others or 0), {int(household): int(total) for household, total in rows}
 
 
 async def distribute_surplus(

@@ -3,6 +3,7 @@
 from bangfu.models.accounting import (
     CooperativeDayGroup,
     CooperativeDayTotal,
+    CooperativeForeignRetention,
     CooperativeGroupDirty,
     CooperativeHouseholdVolume,
     CooperativeLineFact,
@@ -77,6 +78,7 @@ __all__ = [
     "Cooperative",
     "CooperativeDayGroup",
     "CooperativeDayTotal",
+    "CooperativeForeignRetention",
     "CooperativeGroupDirty",
     "CooperativeHouseholdVolume",
     "CooperativeLineFact",

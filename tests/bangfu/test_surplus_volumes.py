@@ -34,19 +34,33 @@ from bangfu.ledger import (
 from bangfu.line_credits import (
     _BatchView,
     _Columns,
+    foreign_retention_differing_from_ledger,
     ledger_volumes_query,
     month_of,
     volumes_differing_from_ledger,
     volumes_of,
 )
-from bangfu.models import Cooperative, CooperativeHouseholdVolume, Household, OrderLine
+from bangfu.models import (
+    Cooperative,
+    CooperativeForeignRetention,
+    CooperativeHouseholdVolume,
+    Household,
+    OrderLine,
+)
 from bangfu.models import Journal as JournalRow
 from bangfu.sale_batch import SaleBatch
 from bangfu.split import plan_split, plan_weights
 from tests.bangfu.conftest import with_conn
 from tests.bangfu.test_sale_batch import batches
 from tests.web.conftest import World
-from workers.surplus import SurplusError, SurplusPlan, compute_surplus, distribute_surplus
+from workers.surplus import (
+    SurplusError,
+    SurplusPlan,
+    compute_surplus,
+    distribute_surplus,
+    kept_figures,
+    ledger_figures,
+)
 
 MIGRATION = Path(__file__).resolve().parents[2] / "bangfu/migrations/versions/0044_surplus_volumes.py"
 
@@ -115,6 +129,7 @@ async def test_volumes_equal_the_ledger_and_the_backfill(store: World) -> None:
         ledger = {(int(c), _day(m), int(h)): int(v) for c, m, h, v in await conn.execute(ledger_volumes_query(conn))}
         assert table == ledger
         assert await volumes_differing_from_ledger(conn) == []
+        assert await foreign_retention_differing_from_ledger(conn) == []
 
         spec = importlib.util.spec_from_file_location("m0044", MIGRATION)
         assert spec is not None and spec.loader is not None
@@ -265,6 +280,92 @@ async def test_a_year_is_the_asia_shanghai_calendar_year(store: World) -> None:
                 assert kept == await compute_surplus(conn, coop, year, from_ledger=True)
                 assert kept.distributable_fen == retained
                 assert {m.household_id: m.volume_fen for m in kept.members}[member] == volume
+        finally:
+            await conn.rollback()
+
+    await with_conn(store, check)
+
+
+async def _foreign(conn: AsyncConnection) -> dict[tuple[int, date], int]:
+    foreign = CooperativeForeignRetention
+    rows = await conn.execute(select(foreign.cooperative_id, foreign.month, foreign.retention_fen))
+    return {(int(c), _day(m)): int(v) for c, m, v in rows}
+
+
+async def test_a_true_up_moving_a_line_to_another_cooperative(store: World) -> None:
+    """A true-up that moves a line from one cooperative to another posts to both: each one's
+    facts count the other's retention leg, ``cooperative_foreign_retention`` takes it back out,
+    so each one's distributable surplus is its own retention account's, as from the ledger; the
+    volumes count the journal's households for both; the migration's backfill writes the same
+    rows of both tables. Rolled back."""
+
+    async def check(conn: AsyncConnection) -> None:
+        a, b = [int(c) for c in await conn.scalars(select(Cooperative.id).order_by(Cooperative.id).limit(2))]
+        of_a = await conn.scalar(select(Household.id).where(Household.cooperative_id == a).limit(1))
+        of_b = await conn.scalar(select(Household.id).where(Household.cooperative_id == b).limit(1))
+        line = (await conn.execute(select(OrderLine.id, OrderLine.shop_id).limit(1))).one()
+        assert of_a is not None and of_b is not None
+        at = datetime(2031, 6, 10, 2, tzinfo=UTC)
+        sale_event = f"order-line:{line.shop_id}:{line.id}:v97:sale"
+        sale = Journal(
+            journal_uid(sale_event),
+            JournalKind.SALE,
+            sale_event,
+            at,
+            (
+                Posting(receivable_account(line.shop_id), 10_000),
+                Posting(retention_account(a), -5_000),
+                Posting(collective_account(a), -1_000),
+                Posting(household_account(of_a), -4_000),
+            ),
+        )
+        move_event = f"order-line:{line.shop_id}:{line.id}:v98:trueup:moved"
+        move = Journal(
+            journal_uid(move_event),
+            JournalKind.TRUE_UP,
+            move_event,
+            at + timedelta(days=30),  # July
+            (
+                Posting(retention_account(a), 3_000),
+                Posting(collective_account(a), 1_000),
+                Posting(household_account(of_a), 4_000),
+                Posting(retention_account(b), -2_500),
+                Posting(collective_account(b), -1_200),
+                Posting(household_account(of_b), -4_300),
+            ),
+        )
+        await conn.commit()
+        try:
+            await post(conn, [sale, move])
+            assert await _foreign(conn) == {(a, date(2031, 7, 1)): 2_500, (b, date(2031, 7, 1)): -3_000}
+            assert await foreign_retention_differing_from_ledger(conn) == []
+            assert await volumes_differing_from_ledger(conn) == []
+            figures = {
+                a: (2_000, {of_a: 0, of_b: 4_300}),
+                b: (2_500, {of_a: -4_000, of_b: 4_300}),
+            }
+            for coop, (distributable, volumes) in figures.items():
+                kept = await kept_figures(conn, coop, 2031)
+                ledger = await ledger_figures(conn, coop, 2031)
+                assert kept[0] == ledger[0] == distributable
+                assert {h: v for h, v in kept[1].items() if v or h in volumes} == volumes
+                assert {h: v for h, v in ledger[1].items() if v or h in volumes} == volumes
+                assert await _plan(conn, coop, 2031, from_ledger=False) == await _plan(
+                    conn, coop, 2031, from_ledger=True
+                )
+
+            spec = importlib.util.spec_from_file_location("m0044", MIGRATION)
+            assert spec is not None and spec.loader is not None
+            migration = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(migration)
+            month = migration.PG_MONTH if conn.dialect.name == "postgresql" else migration.SQLITE_MONTH
+            volumes_before, foreign_before = await _table(conn), await _foreign(conn)
+            await conn.execute(delete(CooperativeHouseholdVolume))
+            await conn.execute(delete(CooperativeForeignRetention))
+            await conn.exec_driver_sql(migration.BACKFILL.format(month=month))
+            await conn.exec_driver_sql(migration.FOREIGN_BACKFILL.format(month=month))
+            assert await _table(conn) == volumes_before
+            assert await _foreign(conn) == foreign_before
         finally:
             await conn.rollback()
 

@@ -16,8 +16,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bangfu.enums import HouseholdCategory, SettlementKind
-from bangfu.line_credits import facts_differing_from_ledger, volumes_differing_from_ledger
-from bangfu.models import CooperativeHouseholdVolume, Journal
+from bangfu.line_credits import (
+    facts_differing_from_ledger,
+    foreign_retention_differing_from_ledger,
+    volumes_differing_from_ledger,
+)
+from bangfu.models import CooperativeForeignRetention, CooperativeHouseholdVolume, Journal
 from tests.workers.accounting_seed import (
     add_bill_line,
     add_household,
@@ -112,12 +116,13 @@ async def test_volumes_through_the_posting_stage_equal_the_ledger(db_url: str, e
         assert any(h == outsider and c == world.coop for c, _m, h in table)  # a non-member's volume
         assert await volumes_differing_from_ledger(conn) == []
         assert await facts_differing_from_ledger(conn) == []
+        assert await foreign_retention_differing_from_ledger(conn) == []
         assert await _plans_agree(conn, [world.coop, other.coop]) >= 3
         plan = await compute_surplus(conn, world.coop, 2026)
         assert plan.non_member_volume_fen > 0 and plan.distributable_fen > 0
         report = await verify(conn)
         assert report.ok, report.as_dict()
-        assert "household_volumes_match_ledger" in {c.name for c in report.checks}
+        assert {"household_volumes_match_ledger", "foreign_retention_matches_ledger"} <= {c.name for c in report.checks}
 
         # The migration's backfill, on an emptied table (rolled back), writes the same rows.
         spec = importlib.util.spec_from_file_location("m0044", MIGRATION)
@@ -127,11 +132,12 @@ async def test_volumes_through_the_posting_stage_equal_the_ledger(db_url: str, e
         postgres = conn.dialect.name == "postgresql"
         await conn.commit()
         try:
+            month = migration.PG_MONTH if postgres else migration.SQLITE_MONTH
             await conn.execute(delete(CooperativeHouseholdVolume))
-            await conn.exec_driver_sql(
-                migration.BACKFILL.format(month=migration.PG_MONTH if postgres else migration.SQLITE_MONTH)
-            )
+            await conn.exec_driver_sql(migration.BACKFILL.format(month=month))
+            await conn.exec_driver_sql(migration.FOREIGN_BACKFILL.format(month=month))
             assert await _table(conn) == table
+            assert await conn.scalar(select(func.count()).select_from(CooperativeForeignRetention)) == 0
         finally:
             await conn.rollback()
 

@@ -1,4 +1,4 @@
-"""cooperative household volumes
+"""cooperative household volumes and foreign retention
 
 ``cooperative_household_volumes``: per cooperative, Asia/Shanghai month (its first day) and
 household, what the line journals (sale, true-up, refund) that post to the cooperative's own
@@ -9,7 +9,15 @@ surplus splits the patronage return by these volumes (``workers.surplus``); its 
 every household leg of the cooperative's year from the postings on each view, and reads the
 year's twelve months here instead. ``bangfu.ledger.post`` adds to it in the transaction that
 posts each line journal (``bangfu.line_credits.credit_households``); backfilled here from the
-ledger (``bangfu.line_credits.ledger_volumes_query`` is the same query). The application role
+ledger (``bangfu.line_credits.ledger_volumes_query`` is the same query).
+
+``cooperative_foreign_retention``: per cooperative and month, what those journals credited other
+cooperatives' retention accounts (``cooperative:<other>:retained``), which the cooperative's
+``cooperative_line_facts.retention`` counts too: only a journal posting to two cooperatives (a
+true-up moving a line from one cooperative to another) has such a leg. The preview's distributable
+surplus is the facts' retention over the year's days less these rows (exactly the postings on the
+cooperative's own retention account). Kept and backfilled the same way
+(``bangfu.line_credits.ledger_foreign_retention_query``). The application role
 gets its privileges from ``bangfu db grant`` (every table but the ledger's).
 
 Revision ID: 0044
@@ -45,6 +53,22 @@ WHERE j.kind IN ('sale', 'refund', 'true_up')
   AND (a.code LIKE 'household:%:advance' OR a.code NOT LIKE 'household:%:%')
 GROUP BY o.cooperative_id, {month}, a.owner_id
 """
+FOREIGN_BACKFILL = """
+INSERT INTO cooperative_foreign_retention (cooperative_id, month, retention_fen)
+SELECT o.cooperative_id, {month}, -SUM(p.amount_fen)
+FROM (
+    SELECT DISTINCT p.journal_id, a.owner_id AS cooperative_id
+    FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
+    WHERE a.owner_type = 'cooperative' AND a.owner_id IS NOT NULL
+) o
+JOIN journals j ON j.id = o.journal_id
+JOIN postings p ON p.journal_id = j.id
+JOIN ledger_accounts a ON a.id = p.account_id
+WHERE j.kind IN ('sale', 'refund', 'true_up')
+  AND a.code LIKE 'cooperative:%'
+  AND a.code <> 'cooperative:' || CAST(o.cooperative_id AS VARCHAR) || ':retained'
+GROUP BY o.cooperative_id, {month}
+"""
 PG_MONTH = "CAST(date_trunc('month', j.occurred_at AT TIME ZONE 'Asia/Shanghai') AS DATE)"
 SQLITE_MONTH = "date(j.occurred_at, '+8 hours', 'start of month')"
 
@@ -60,10 +84,20 @@ def upgrade() -> None:
             "cooperative_id", "month", "household_id", name=op.f("pk_cooperative_household_volumes")
         ),
     )
+    op.create_table(
+        "cooperative_foreign_retention",
+        sa.Column("cooperative_id", ID, autoincrement=False, nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("retention_fen", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("cooperative_id", "month", name=op.f("pk_cooperative_foreign_retention")),
+    )
     postgres = op.get_bind().dialect.name == "postgresql"
+    month = PG_MONTH if postgres else SQLITE_MONTH
     # exec_driver_sql: the LIKE patterns' colons are not bind parameters.
-    op.get_bind().exec_driver_sql(BACKFILL.format(month=PG_MONTH if postgres else SQLITE_MONTH))
+    op.get_bind().exec_driver_sql(BACKFILL.format(month=month))
+    op.get_bind().exec_driver_sql(FOREIGN_BACKFILL.format(month=month))
 
 
 def downgrade() -> None:
+    op.drop_table("cooperative_foreign_retention")
     op.drop_table("cooperative_household_volumes")
