@@ -103,20 +103,20 @@ async def credit_households(
     for view in batched:
         facts = facts.merged(view.facts(cooperative_of))
     await _write_facts(conn, facts)
+    credits = _Columns.of_credits(deltas_of(objects))
+    for view in batched:
+        credits = credits.merged(view.credits())
+    await _write_credits(conn, credits)
+    # Last: the rows below are shared by the workers posting lines of the same households
+    # (cooperative, month, household; household, day), so a second poster waits on them for the
+    # first one's commit; the rows above are the lines' own. Every poster locks them table after
+    # table in this order and in key order within a table, so no two wait in a cycle.
     volumes = _Columns.of_volumes(volumes_of(objects))
     for view in batched:
         volumes = volumes.merged(view.volumes())
     await _write_volumes(conn, volumes)
     # A batched sale posts to its line's cooperative only: no other cooperative's retention.
     await _write_foreign_retention(conn, foreign_retention_of(objects))
-    credits = _Columns.of_credits(deltas_of(objects))
-    for view in batched:
-        credits = credits.merged(view.credits())
-    await _write_credits(conn, credits)
-    # Last: these rows (household, day) are shared by every worker posting that day's lines, so
-    # a second poster waits here for the first one's commit; the rows above are the lines' own,
-    # but for the volumes (cooperative, month, household), shared the same way: locked in key
-    # order, table after table in this order by every poster, so no two wait in a cycle.
     income = _Columns.of_income(income_of(objects))
     for view in batched:
         income = income.merged(view.income())
