@@ -751,10 +751,19 @@ def ledger_foreign_retention_query(conn: AsyncConnection) -> Any:
     from sqlalchemy import Date as SqlDate
     from sqlalchemy import String, cast, literal, literal_column
 
+    # Only a journal posting to two cooperatives has a leg on another one's retention account.
+    coop_legs = (LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None))
+    several = (
+        select(Posting.journal_id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(*coop_legs)
+        .group_by(Posting.journal_id)
+        .having(func.count(func.distinct(LedgerAccount.owner_id)) > 1)
+    )
     own = (
         select(Posting.journal_id.label("journal_id"), LedgerAccount.owner_id.label("cooperative_id"))
         .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .where(LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None))
+        .where(*coop_legs, Posting.journal_id.in_(several))
         .distinct()
         .subquery("own")
     )

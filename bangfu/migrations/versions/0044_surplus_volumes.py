@@ -14,7 +14,8 @@ ledger (``bangfu.line_credits.ledger_volumes_query`` is the same query).
 ``cooperative_foreign_retention``: per cooperative and month, what those journals credited other
 cooperatives' retention accounts (``cooperative:<other>:retained``), which the cooperative's
 ``cooperative_line_facts.retention`` counts too: only a journal posting to two cooperatives (a
-true-up moving a line from one cooperative to another) has such a leg. The preview's distributable
+true-up moving a line from one cooperative to another) has such a leg, so the backfill reads
+those journals only. The preview's distributable
 surplus is the facts' retention over the year's days less these rows (exactly the postings on the
 cooperative's own retention account). Kept and backfilled the same way
 (``bangfu.line_credits.ledger_foreign_retention_query``). The application role
@@ -60,6 +61,13 @@ FROM (
     SELECT DISTINCT p.journal_id, a.owner_id AS cooperative_id
     FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
     WHERE a.owner_type = 'cooperative' AND a.owner_id IS NOT NULL
+      AND p.journal_id IN (
+        SELECT p2.journal_id
+        FROM postings p2 JOIN ledger_accounts a2 ON a2.id = p2.account_id
+        WHERE a2.owner_type = 'cooperative' AND a2.owner_id IS NOT NULL
+        GROUP BY p2.journal_id
+        HAVING COUNT(DISTINCT a2.owner_id) > 1
+      )
 ) o
 JOIN journals j ON j.id = o.journal_id
 JOIN postings p ON p.journal_id = j.id
