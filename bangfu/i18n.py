@@ -546,6 +546,14 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "农户每日收入汇总表与账簿一致",
         "en": "The households' daily income equals the ledger",
     },
+    "verify.check.household_volumes_match_ledger": {
+        "zh": "合作社成员交易量汇总表与账簿一致",
+        "en": "The households' volumes with their cooperatives equal the ledger",
+    },
+    "verify.check.foreign_retention_matches_ledger": {
+        "zh": "合作社跨社留存汇总表与账簿一致",
+        "en": "Other cooperatives' retention in the surplus equals the ledger",
+    },
     "surplus.title": {
         "zh": "合作社 #{cooperative} {year} 年盈余分配",
         "en": "Cooperative #{cooperative} surplus {year}",

@@ -13,6 +13,16 @@ journals by the role of its account; :func:`record_cooperative_facts` books each
 same way, per Asia/Shanghai day, in the posting transaction, so a dashboard sums a few rows per
 line instead of two dozen postings (``tests/bangfu/test_cooperative_facts.py`` compares them with
 the ledger; :func:`facts_differing_from_ledger` is the same check, for a store).
+
+The year-end surplus (``workers.surplus``) splits the patronage return by each household's
+transaction volume with the cooperative: the rebate and guaranteed-price legs of the
+cooperative's line journals. :func:`volumes_of` books them per cooperative, household and
+Asia/Shanghai month (``cooperative_household_volumes``) in the same transaction, so the preview
+sums a cooperative's months instead of every household leg of its year
+(:func:`volumes_differing_from_ledger` is the check). Its distributable surplus is the
+cooperative's facts' ``retention`` less :func:`foreign_retention_of`, the other cooperatives'
+retention legs of journals posting to two cooperatives, kept in ``cooperative_foreign_retention``
+(:func:`foreign_retention_differing_from_ledger`).
 """
 
 from __future__ import annotations
@@ -28,8 +38,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import JournalKind
-from bangfu.ledger import Journal, PostStatus
+from bangfu.ledger import Journal, PostStatus, retention_account
 from bangfu.models import (
+    CooperativeForeignRetention,
+    CooperativeHouseholdVolume,
     CooperativeLineFact,
     Household,
     HouseholdDailyIncome,
@@ -69,7 +81,9 @@ async def credit_households(
     status: Mapping[str, PostStatus] | None = None,
 ) -> None:
     """Add what ``journals`` credit households to ``line_household_credits``, and book them in
-    ``cooperative_line_facts`` and ``household_daily_income``, in the caller's transaction.
+    ``cooperative_line_facts``, ``cooperative_household_volumes`` (and
+    ``cooperative_foreign_retention``) and ``household_daily_income``, in the caller's
+    transaction.
     ``status`` is :func:`bangfu.ledger.post`'s answer: a journal already in the ledger
     (``exists``) was counted when it was posted and is skipped. Batched sales
     (:class:`bangfu.sale_batch.BatchedSale`) are booked from their batch's arrays, to the same
@@ -93,8 +107,16 @@ async def credit_households(
     for view in batched:
         credits = credits.merged(view.credits())
     await _write_credits(conn, credits)
-    # Last: these rows (household, day) are shared by every worker posting that day's lines, so
-    # a second poster waits here for the first one's commit; the rows above are the lines' own.
+    # Last: the rows below are shared by the workers posting lines of the same households
+    # (cooperative, month, household; household, day), so a second poster waits on them for the
+    # first one's commit; the rows above are the lines' own. Every poster locks them table after
+    # table in this order and in key order within a table, so no two wait in a cycle.
+    volumes = _Columns.of_volumes(volumes_of(objects))
+    for view in batched:
+        volumes = volumes.merged(view.volumes())
+    await _write_volumes(conn, volumes)
+    # A batched sale posts to its line's cooperative only: no other cooperative's retention.
+    await _write_foreign_retention(conn, foreign_retention_of(objects))
     income = _Columns.of_income(income_of(objects))
     for view in batched:
         income = income.merged(view.income())
@@ -139,6 +161,10 @@ class _Columns:
         return cls.of(income, 2, 2)
 
     @classmethod
+    def of_volumes(cls, volumes: Mapping[VolumeKey, int]) -> _Columns:
+        return cls.of({k: (v,) for k, v in volumes.items()}, 3, 1)
+
+    @classmethod
     def of_credits(cls, deltas: Mapping[tuple[int, int], int]) -> _Columns:
         return cls.of({k: (v,) for k, v in deltas.items()}, 2, 1)
 
@@ -174,6 +200,11 @@ class _BatchView:
             (a.owner_type == "cooperative" and a.owner_id is not None for a in accounts), bool, len(accounts)
         )
         self.role = np.fromiter((_ROLE_COLUMN[account_role(a.code)] for a in accounts), np.int64, len(accounts))
+        self.volume_role = np.fromiter(
+            (a.owner_type == "household" and account_role(a.code) in VOLUME_ROLES for a in accounts),
+            bool,
+            len(accounts),
+        )
         lines = sales.lines
         self.line_id = np.fromiter((line.line_id for line in lines), np.int64, len(lines))
         self.cooperative = np.fromiter((line.cooperative_id for line in lines), np.int64, len(lines))
@@ -201,12 +232,34 @@ class _BatchView:
         days = [date.fromordinal(d) for d in keys[1].tolist()]
         return _Columns((keys[0].tolist(), days), (sums.tolist(), [0] * len(days)))
 
+    def booked(self) -> Any:
+        """Per line of the batch: whether its sale posts to a cooperative's own account."""
+        booked = np.zeros(len(self.sales), dtype=bool)
+        booked[self.line[self.cooperative_owned[self.account]]] = True
+        return booked
+
+    def volumes(self) -> _Columns:
+        """(cooperative, month, household) -> fen: :func:`volumes_of` of sale journals (the
+        line's cooperative is the owner of its retention and collective legs, as in :meth:`facts`)."""
+        legs = self.booked()[self.line] & self.of_household & self.volume_role[self.account]
+        if not legs.any():
+            return _Columns.of_volumes({})
+        days, position = np.unique(self.day, return_inverse=True)
+        months = np.fromiter((date.fromordinal(d).replace(day=1).toordinal() for d in days.tolist()), np.int64)
+        line = self.line[legs]
+        keys, sums = _group_sum(
+            (self.cooperative[line], months[position.reshape(-1)][line], self.household_owner[self.account[legs]]),
+            -self.amount[legs],
+        )
+        return _Columns(
+            (keys[0].tolist(), [date.fromordinal(m) for m in keys[1].tolist()], keys[2].tolist()), (sums.tolist(),)
+        )
+
     def facts(self, cooperative_of: Mapping[int, int]) -> _Columns:
         """(cooperative, day, line) -> money columns: :func:`facts_of` of sale journals (the
         line's cooperative is the owner of its retention and collective legs, when it has one)."""
         count = len(self.sales)
-        booked = np.zeros(count, dtype=bool)
-        booked[self.line[self.cooperative_owned[self.account]]] = True
+        booked = self.booked()
         where = np.flatnonzero(booked)
         position = np.full(count, -1, dtype=np.int64)
         position[where] = np.arange(len(where))
@@ -231,15 +284,19 @@ class _BatchView:
         )
 
 
-def _group_sum(keys: tuple[Any, Any], values: Any) -> tuple[tuple[Any, Any], Any]:
-    """Rows of two int64 key columns summed by key, sorted by key."""
+def _group_sum(keys: tuple[Any, ...], values: Any) -> tuple[tuple[Any, ...], Any]:
+    """Rows of int64 key columns summed by key, sorted by key (the first column first)."""
     if not len(values):
         empty = np.zeros(0, dtype=np.int64)
-        return (empty, empty), empty
-    order = np.lexsort((keys[1], keys[0]))
-    first, second, values = keys[0][order], keys[1][order], values[order]
-    starts = np.flatnonzero(np.r_[True, (first[1:] != first[:-1]) | (second[1:] != second[:-1])])
-    return (first[starts], second[starts]), np.add.reduceat(values, starts)
+        return tuple(empty for _ in keys), empty
+    order = np.lexsort(keys[::-1])
+    ordered = tuple(key[order] for key in keys)
+    values = values[order]
+    changed = np.zeros(len(values) - 1, dtype=bool)
+    for key in ordered:
+        changed |= key[1:] != key[:-1]
+    starts = np.flatnonzero(np.r_[True, changed])
+    return tuple(key[starts] for key in ordered), np.add.reduceat(values, starts)
 
 
 async def _write_credits(conn: AsyncConnection, credits: _Columns) -> None:
@@ -516,6 +573,239 @@ async def facts_differing_from_ledger(
         (k, table.get(k, zero), ledger.get(k, zero))
         for k in sorted(set(ledger) | set(table))
         if table.get(k, zero) != ledger.get(k, zero)
+    ]
+    return out[:limit]
+
+
+# -- cooperative household volumes ------------------------------------------------------------
+
+VOLUME_ROLES = ("rebate", "guaranteed")  # a household's transaction volume (the bonus is aid)
+VolumeKey = tuple[int, date, int]  # cooperative, first day of the local month, household
+
+
+def month_of(day: date) -> date:
+    """The first day of ``day``'s month (the volumes' key)."""
+    return day.replace(day=1)
+
+
+def volumes_of(journals: Iterable[Journal]) -> dict[VolumeKey, int]:
+    """(cooperative, month, household) -> fen these line journals credited the household's
+    rebate and guaranteed-price accounts (legs negated), for each cooperative whose own account
+    (retention or collective) the journal posts to: ``workers.surplus``'s transaction volume."""
+    out: dict[VolumeKey, int] = {}
+    for journal in journals:
+        if journal.kind not in LINE_JOURNALS:
+            continue
+        coops = sorted(
+            {
+                int(leg.account.owner_id)
+                for leg in journal.postings
+                if leg.account.owner_type == "cooperative" and leg.account.owner_id is not None
+            }
+        )
+        if not coops:
+            continue
+        month = month_of(journal.occurred_at.astimezone(SHANGHAI).date())
+        for leg in journal.postings:
+            account = leg.account
+            if account.owner_type != "household" or account.owner_id is None:
+                continue
+            if account_role(account.code) not in VOLUME_ROLES:
+                continue
+            for coop in coops:
+                key = (coop, month, int(account.owner_id))
+                out[key] = out.get(key, 0) - leg.amount_fen
+    return out
+
+
+def foreign_retention_of(journals: Iterable[Journal]) -> dict[tuple[int, date], int]:
+    """(cooperative, month) -> fen these line journals credited other cooperatives' retention
+    accounts, for each cooperative whose own account the journal posts to (the part of its
+    facts' ``retention`` that is not its own retention account): only journals posting to two
+    cooperatives have any."""
+    out: dict[tuple[int, date], int] = {}
+    for journal in journals:
+        if journal.kind not in LINE_JOURNALS:
+            continue
+        coops = {
+            int(leg.account.owner_id)
+            for leg in journal.postings
+            if leg.account.owner_type == "cooperative" and leg.account.owner_id is not None
+        }
+        if len(coops) < 2:
+            continue
+        month = month_of(journal.occurred_at.astimezone(SHANGHAI).date())
+        for coop in sorted(coops):
+            own = retention_account(coop).code
+            for leg in journal.postings:
+                if account_role(leg.account.code) == "retention" and leg.account.code != own:
+                    out[(coop, month)] = out.get((coop, month), 0) - leg.amount_fen
+    return out
+
+
+async def _write_foreign_retention(conn: AsyncConnection, rows: Mapping[tuple[int, date], int]) -> None:
+    if not rows:
+        return
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = CooperativeForeignRetention
+    values = [{"cooperative_id": c, "month": m, "retention_fen": fen} for (c, m), fen in sorted(rows.items())]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(values)  # a handful of rows: journals that move a line between cooperatives
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["cooperative_id", "month"],
+        set_={"retention_fen": table.retention_fen + stmt.excluded.retention_fen},
+    )
+    await conn.execute(stmt)
+
+
+async def _write_volumes(conn: AsyncConnection, volumes: _Columns) -> None:
+    if not len(volumes):
+        return
+    if conn.dialect.name == "postgresql":
+        types = {"cooperative_id": "bigint", "month": "date", "household_id": "bigint", "volume_fen": "bigint"}
+        conflict = (
+            "ON CONFLICT (cooperative_id, month, household_id) DO UPDATE "
+            "SET volume_fen = cooperative_household_volumes.volume_fen + excluded.volume_fen"
+        )
+        columns = (*volumes.keys, *volumes.values)
+        await pg_unnest_columns(conn, "cooperative_household_volumes", types, columns, conflict=conflict)
+        return
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    rows = [
+        {"cooperative_id": coop, "month": month, "household_id": household, "volume_fen": fen}
+        for coop, month, household, fen in zip(*volumes.keys, *volumes.values, strict=True)
+    ]
+    for offset in range(0, len(rows), 200):  # 4 parameters a row
+        stmt = sqlite_insert(CooperativeHouseholdVolume).values(rows[offset : offset + 200])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["cooperative_id", "month", "household_id"],
+            set_={"volume_fen": CooperativeHouseholdVolume.volume_fen + stmt.excluded.volume_fen},
+        )
+        await conn.execute(stmt)
+
+
+def ledger_volumes_query(conn: AsyncConnection) -> Any:
+    """SQL: (cooperative, month, household, fen) summed from the ledger's postings (what
+    ``cooperative_household_volumes`` must hold): the household legs on ``household:<id>`` and
+    ``household:<id>:advance`` of the line journals posting to each cooperative's own accounts."""
+    from sqlalchemy import Date as SqlDate
+    from sqlalchemy import String, cast, literal_column, or_
+
+    own = (
+        select(Posting.journal_id.label("journal_id"), LedgerAccount.owner_id.label("cooperative_id"))
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None))
+        .distinct()
+        .subquery("own")
+    )
+    if conn.dialect.name == "postgresql":
+        local = JournalRow.occurred_at.op("AT TIME ZONE")(literal_column("'Asia/Shanghai'"))
+        month: Any = cast(func.date_trunc("month", local), SqlDate)
+    else:
+        month = cast(func.date(JournalRow.occurred_at, "+8 hours", "start of month"), String)
+    code = LedgerAccount.code
+    return (
+        select(own.c.cooperative_id, month, LedgerAccount.owner_id, -func.sum(Posting.amount_fen))
+        .select_from(own)
+        .join(JournalRow, JournalRow.id == own.c.journal_id)
+        .join(Posting, Posting.journal_id == JournalRow.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(
+            JournalRow.kind.in_(LINE_JOURNALS),
+            LedgerAccount.owner_type == "household",
+            LedgerAccount.owner_id.is_not(None),
+            or_(code.like("household:%:advance"), ~code.like("household:%:%")),
+        )
+        .group_by(own.c.cooperative_id, month, LedgerAccount.owner_id)
+    )
+
+
+async def volumes_differing_from_ledger(conn: AsyncConnection, limit: int = 20) -> list[tuple[VolumeKey, int, int]]:
+    """(key, table fen, ledger fen) where ``cooperative_household_volumes`` and the ledger disagree."""
+
+    def key(coop: Any, month: Any, household: Any) -> VolumeKey:
+        return (int(coop), month if isinstance(month, date) else date.fromisoformat(str(month)), int(household))
+
+    ledger = {key(c, m, h): int(v) for c, m, h, v in await conn.execute(ledger_volumes_query(conn))}
+    volume = CooperativeHouseholdVolume
+    table = {
+        key(c, m, h): int(v)
+        for c, m, h, v in await conn.execute(
+            select(volume.cooperative_id, volume.month, volume.household_id, volume.volume_fen)
+        )
+    }
+    out = [
+        (k, table.get(k, 0), ledger.get(k, 0))
+        for k in sorted(set(ledger) | set(table))
+        if table.get(k, 0) != ledger.get(k, 0)
+    ]
+    return out[:limit]
+
+
+def ledger_foreign_retention_query(conn: AsyncConnection) -> Any:
+    """SQL: (cooperative, month, fen) summed from the ledger's postings (what
+    ``cooperative_foreign_retention`` must hold): the legs on retention accounts other than the
+    cooperative's own of the line journals posting to its own accounts."""
+    from sqlalchemy import Date as SqlDate
+    from sqlalchemy import String, cast, literal, literal_column
+
+    # Only a journal posting to two cooperatives has a leg on another one's retention account.
+    coop_legs = (LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None))
+    several = (
+        select(Posting.journal_id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(*coop_legs)
+        .group_by(Posting.journal_id)
+        .having(func.count(func.distinct(LedgerAccount.owner_id)) > 1)
+    )
+    own = (
+        select(Posting.journal_id.label("journal_id"), LedgerAccount.owner_id.label("cooperative_id"))
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(*coop_legs, Posting.journal_id.in_(several))
+        .distinct()
+        .subquery("own")
+    )
+    if conn.dialect.name == "postgresql":
+        local = JournalRow.occurred_at.op("AT TIME ZONE")(literal_column("'Asia/Shanghai'"))
+        month: Any = cast(func.date_trunc("month", local), SqlDate)
+    else:
+        month = cast(func.date(JournalRow.occurred_at, "+8 hours", "start of month"), String)
+    own_code = literal("cooperative:") + cast(own.c.cooperative_id, String) + literal(":retained")
+    return (
+        select(own.c.cooperative_id, month, -func.sum(Posting.amount_fen))
+        .select_from(own)
+        .join(JournalRow, JournalRow.id == own.c.journal_id)
+        .join(Posting, Posting.journal_id == JournalRow.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(
+            JournalRow.kind.in_(LINE_JOURNALS),
+            LedgerAccount.code.like("cooperative:%"),
+            LedgerAccount.code != own_code,
+        )
+        .group_by(own.c.cooperative_id, month)
+    )
+
+
+async def foreign_retention_differing_from_ledger(
+    conn: AsyncConnection, limit: int = 20
+) -> list[tuple[tuple[int, date], int, int]]:
+    """(key, table fen, ledger fen) where ``cooperative_foreign_retention`` and the ledger disagree."""
+
+    def key(coop: Any, month: Any) -> tuple[int, date]:
+        return (int(coop), month if isinstance(month, date) else date.fromisoformat(str(month)))
+
+    ledger = {key(c, m): int(v) for c, m, v in await conn.execute(ledger_foreign_retention_query(conn))}
+    foreign = CooperativeForeignRetention
+    table = {
+        key(c, m): int(v)
+        for c, m, v in await conn.execute(select(foreign.cooperative_id, foreign.month, foreign.retention_fen))
+    }
+    out = [
+        (k, table.get(k, 0), ledger.get(k, 0))
+        for k in sorted(set(ledger) | set(table))
+        if table.get(k, 0) != ledger.get(k, 0)
     ]
     return out[:limit]
 

@@ -22,6 +22,17 @@ Definitions (documented choices, see DOMAIN.md):
   ``MemberAccount``); if no member has any, by transaction volume as well.
 - Every split is largest remainder, so the parts sum to the distributable surplus exactly.
 
+Where the figures are read: the preview page (:func:`compute_surplus`) reads the ledger's
+pre-aggregates kept as journals are posted (``bangfu.line_credits``): the distributable surplus
+is the ``retention`` column of ``cooperative_line_facts`` (credits positive) over the year's days,
+read through ``cooperative_day_totals`` (``bangfu.cooperative_groups.totals``), less the legs on
+other cooperatives' retention accounts of journals posting to two cooperatives
+(``cooperative_foreign_retention``), and the volumes
+are ``cooperative_household_volumes`` over the year's twelve months; both are exactly the
+ledger's sums (``bangfu verify`` proves the tables, ``tests/workers/test_surplus_volumes.py`` the
+figures). :func:`distribute_surplus`, which posts money, sums the postings themselves
+(``from_ledger=True``).
+
 Posted as one ``surplus`` journal (source ``surplus:<cooperative>:<year>``): the retention
 account is debited with the distributable surplus and each member's ``household:<id>`` account
 credited with its part. ``surplus_distributions`` records it once per (cooperative, year): a
@@ -39,6 +50,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu import cooperative_groups
 from bangfu.enums import JournalKind
 from bangfu.errors import UserError
 from bangfu.i18n import t
@@ -52,6 +64,8 @@ from bangfu.ledger import (
 )
 from bangfu.models import (
     Cooperative,
+    CooperativeForeignRetention,
+    CooperativeHouseholdVolume,
     Household,
     LedgerAccount,
     MemberAccount,
@@ -179,8 +193,12 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def compute_surplus(conn: AsyncConnection, cooperative_id: int, year: int) -> SurplusPlan:
-    """The plan of ``cooperative_id`` for ``year`` from the ledger and the member accounts."""
+async def compute_surplus(
+    conn: AsyncConnection, cooperative_id: int, year: int, *, from_ledger: bool = False
+) -> SurplusPlan:
+    """The plan of ``cooperative_id`` for ``year`` from the ledger's figures and the member
+    accounts: read from the pre-aggregates (:func:`kept_figures`), or with ``from_ledger``
+    summed from the postings (:func:`ledger_figures`); the two are equal."""
     if await conn.scalar(select(Cooperative.id).where(Cooperative.id == cooperative_id)) is None:
         raise SurplusError(t("surplus.err.no_cooperative", cooperative=cooperative_id))
     versions = [
@@ -196,6 +214,35 @@ async def compute_surplus(conn: AsyncConnection, cooperative_id: int, year: int)
         raise SurplusError(t("surplus.err.no_policy", cooperative=cooperative_id, year=year))
     _, policy_version, patronage_bp, _ = chosen
 
+    figures = ledger_figures if from_ledger else kept_figures
+    distributable, volumes = await figures(conn, cooperative_id, year)
+    members: dict[int, tuple[str, int, int, int, int]] = {}
+    for hid, member_no, capital, reserve, subsidy in await conn.execute(
+        select(
+            Household.id,
+            Household.member_no,
+            MemberAccount.capital_fen,
+            MemberAccount.reserve_share_fen,
+            MemberAccount.subsidy_share_fen,
+        )
+        .outerjoin(MemberAccount, MemberAccount.household_id == Household.id)
+        .where(Household.cooperative_id == cooperative_id)
+    ):
+        members[hid] = (member_no, volumes.pop(hid, 0), capital or 0, reserve or 0, subsidy or 0)
+    return plan_surplus(
+        cooperative_id=cooperative_id,
+        year=year,
+        policy_version=policy_version,
+        patronage_return_bp=patronage_bp,
+        distributable_fen=distributable,
+        members=members,
+        non_member_volume_fen=sum(volumes.values()),
+    )
+
+
+async def ledger_figures(conn: AsyncConnection, cooperative_id: int, year: int) -> tuple[int, dict[int, int]]:
+    """(distributable surplus, household -> transaction volume) of the year, summed from the
+    postings of the year's line journals."""
     start, end = year_bounds(year)
     retention = retention_account(cooperative_id).code
     in_year = (JournalRow.occurred_at >= start, JournalRow.occurred_at < end, JournalRow.kind.in_(_LINE_KINDS))
@@ -223,29 +270,31 @@ async def compute_surplus(conn: AsyncConnection, cooperative_id: int, year: int)
         )
         .group_by(LedgerAccount.owner_id)
     )
-    volumes = {int(owner): -int(total) for owner, total in rows if owner is not None}
-    members: dict[int, tuple[str, int, int, int, int]] = {}
-    for hid, member_no, capital, reserve, subsidy in await conn.execute(
-        select(
-            Household.id,
-            Household.member_no,
-            MemberAccount.capital_fen,
-            MemberAccount.reserve_share_fen,
-            MemberAccount.subsidy_share_fen,
+    return distributable, {int(owner): -int(total) for owner, total in rows if owner is not None}
+
+
+async def kept_figures(conn: AsyncConnection, cooperative_id: int, year: int) -> tuple[int, dict[int, int]]:
+    """:func:`ledger_figures` from the pre-aggregates: the retention credited by the
+    cooperative's line journals (``cooperative_line_facts.retention``, summed per day in
+    ``cooperative_day_totals``) over the year's days, less what they credited other
+    cooperatives' retention accounts (``cooperative_foreign_retention``, journals posting to two
+    cooperatives), and ``cooperative_household_volumes`` over its months."""
+    days = (date(year, 1, 1), date(year, 12, 31))
+    totals = cooperative_groups.totals(conn, lambda column: column == cooperative_id, days)
+    retained = await conn.scalar(select(func.coalesce(func.sum(totals.c.retention), 0)))
+    foreign = CooperativeForeignRetention
+    others = await conn.scalar(
+        select(func.coalesce(func.sum(foreign.retention_fen), 0)).where(
+            foreign.cooperative_id == cooperative_id, foreign.month >= days[0], foreign.month <= days[1]
         )
-        .outerjoin(MemberAccount, MemberAccount.household_id == Household.id)
-        .where(Household.cooperative_id == cooperative_id)
-    ):
-        members[hid] = (member_no, volumes.pop(hid, 0), capital or 0, reserve or 0, subsidy or 0)
-    return plan_surplus(
-        cooperative_id=cooperative_id,
-        year=year,
-        policy_version=policy_version,
-        patronage_return_bp=patronage_bp,
-        distributable_fen=distributable,
-        members=members,
-        non_member_volume_fen=sum(volumes.values()),
     )
+    volume = CooperativeHouseholdVolume
+    rows = await conn.execute(
+        select(volume.household_id, func.sum(volume.volume_fen))
+        .where(volume.cooperative_id == cooperative_id, volume.month >= days[0], volume.month <= days[1])
+        .group_by(volume.household_id)
+    )
+    return int(retained or 0) - int(others or 0), {int(household): int(total) for household, total in rows}
 
 
 async def distribute_surplus(
@@ -267,7 +316,7 @@ async def distribute_surplus(
     )
     if done is not None:
         raise SurplusError(t("surplus.err.done", cooperative=cooperative_id, year=year, day=f"{done:%Y-%m-%d}"))
-    plan = await compute_surplus(conn, cooperative_id, year)
+    plan = await compute_surplus(conn, cooperative_id, year, from_ledger=True)  # posted money: the postings'
     if dry_run:
         return plan
     journal = plan.journal(occurred_at or datetime.now(UTC))

@@ -28,6 +28,11 @@ found (``count``) with the first few spelled out (``details``):
   (the next one is hashed after the stored hash), first break first. With a digest kept from
   ``bangfu ledger digest`` (``ID:HASH``), the journal it names must still carry that hash.
 - ``adjustments_recorded``: every ``adjustment`` journal moves exactly what its record says.
+- ``cooperative_facts_match_ledger``, ``household_income_matches_ledger``,
+  ``household_volumes_match_ledger``, ``foreign_retention_matches_ledger``: the pages'
+  pre-aggregates kept at posting (``cooperative_line_facts``, ``household_daily_income``,
+  ``cooperative_household_volumes``, ``cooperative_foreign_retention``) equal the ledger's sums
+  (:mod:`bangfu.line_credits`).
 
 The report carries the chain head (last journal id and hash) for an outside party to keep.
 """
@@ -45,7 +50,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu.enums import JournalKind, RefundStatus
 from bangfu.ledger import journal_uid, refunded_legs
 from bangfu.ledger_chain import GENESIS, Head, stored_head, walk
-from bangfu.line_credits import facts_differing_from_ledger, income_differing_from_ledger
+from bangfu.line_credits import (
+    facts_differing_from_ledger,
+    foreign_retention_differing_from_ledger,
+    income_differing_from_ledger,
+    volumes_differing_from_ledger,
+)
 from bangfu.models import (
     Journal,
     LedgerAccount,
@@ -126,6 +136,7 @@ async def verify(conn: AsyncConnection, *, inputs: bool = True, digest: Head | N
     checks += [await _lot_remaining(conn), await _no_negative_remaining(conn), await _refunds_within_paid(conn)]
     checks.append(await _due_lines_queued(conn))
     checks += [await _cooperative_facts_match_ledger(conn), await _household_income_matches_ledger(conn)]
+    checks += [await _household_volumes_match_ledger(conn), await _foreign_retention_matches_ledger(conn)]
     return VerifyReport(checks, head)
 
 
@@ -146,6 +157,25 @@ async def _household_income_matches_ledger(conn: AsyncConnection) -> Check:
         f"household #{household}, {day}: table {table}, ledger {ledger}" for (household, day), table, ledger in rows
     ]
     return _check("household_income_matches_ledger", problems)
+
+
+async def _household_volumes_match_ledger(conn: AsyncConnection) -> Check:
+    """The surplus's volumes (``cooperative_household_volumes``) equal the ledger."""
+    rows = await volumes_differing_from_ledger(conn, limit=MAX_DETAILS)
+    problems = [
+        f"cooperative #{coop}, {month:%Y-%m}, household #{household}: table {table}, ledger {ledger}"
+        for (coop, month, household), table, ledger in rows
+    ]
+    return _check("household_volumes_match_ledger", problems)
+
+
+async def _foreign_retention_matches_ledger(conn: AsyncConnection) -> Check:
+    """The surplus's retention correction (``cooperative_foreign_retention``) equals the ledger."""
+    rows = await foreign_retention_differing_from_ledger(conn, limit=MAX_DETAILS)
+    problems = [
+        f"cooperative #{coop}, {month:%Y-%m}: table {table}, ledger {ledger}" for (coop, month), table, ledger in rows
+    ]
+    return _check("foreign_retention_matches_ledger", problems)
 
 
 async def journal_chain(conn: AsyncConnection, digest: Head | None = None) -> tuple[Check, Head]:

@@ -277,6 +277,47 @@ class HouseholdDailyIncome(Base):
     surplus_fen: Mapped[int] = mapped_column(Fen)
 
 
+class CooperativeHouseholdVolume(Base):
+    """One household's transaction volume with one cooperative in one Asia/Shanghai month, in
+    fen (positive: credited): what the line journals (sale, true-up, refund) that post to the
+    cooperative's own accounts (retention or village collective) credited to the household's
+    rebate (``household:<id>``) and guaranteed-price (``household:<id>:advance``) accounts, the
+    legs negated; the bonus is aid, not volume. ``month`` is the month's first day. The volume
+    the year-end surplus splits the patronage return by (``workers.surplus.compute_surplus``),
+    summed over the year's twelve months. A pre-aggregate of the ledger: written by
+    ``bangfu.ledger.post`` in the transaction that posts each journal
+    (:func:`bangfu.line_credits.credit_households`), backfilled by migration 0044, and equal to the
+    ledger's figures (``bangfu.line_credits.volumes_differing_from_ledger``).
+    """
+
+    __tablename__ = "cooperative_household_volumes"
+
+    # Keyed month before household: the surplus reads one cooperative's months of one year.
+    cooperative_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    volume_fen: Mapped[int] = mapped_column(Fen)
+
+
+class CooperativeForeignRetention(Base):
+    """What the line journals that post to one cooperative's own accounts credited to *other*
+    cooperatives' retention accounts, per Asia/Shanghai month (its first day), in fen (positive:
+    credited). ``cooperative_line_facts.retention`` books every retention leg of a cooperative's
+    journals, so for a journal posting to two cooperatives (a true-up moving a line from one
+    cooperative to another) it counts the other's leg too; the year-end surplus subtracts these
+    rows to get the cooperative's own retention account (``workers.surplus.kept_figures``). Rows
+    exist only for such journals. Written by ``bangfu.ledger.post`` in the posting transaction
+    (:func:`bangfu.line_credits.credit_households`), backfilled by migration 0044, and equal to the
+    ledger's figures (``bangfu.line_credits.foreign_retention_differing_from_ledger``).
+    """
+
+    __tablename__ = "cooperative_foreign_retention"
+
+    cooperative_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    retention_fen: Mapped[int] = mapped_column(Fen)
+
+
 class RefundPosting(IdMixin, Base):
     """A refund folded into its line's journals, once (``refund_id`` unique).
 
