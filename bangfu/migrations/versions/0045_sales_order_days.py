@@ -24,7 +24,7 @@ A day marked for an order's amounts only also makes its ``sales_days`` rows be s
 until the refresh: correct, and rare (the sync's amount changes come with their lines').
 
 Revision ID: 0045
-Revises: 0043
+Revises: 0044
 Create Date: 2026-12-07 17:00:00
 """
 
@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0045"
-down_revision: str | None = "0043"
+down_revision: str | None = "0044"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
