@@ -42,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, delete, distinct, exists, func, insert, select
+from sqlalchemy import String, and_, case, cast, delete, distinct, exists, func, insert, select, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,6 +54,7 @@ from bangfu.models import (
     Order,
     OrderLine,
     Refund,
+    SessionHouseholdCredit,
     SessionLineFacts,
     SessionSummary,
     SessionSummaryDirty,
@@ -511,6 +512,8 @@ async def refresh(conn: AsyncConnection, *, limit: int | None = None) -> int:
         chunk = sessions[start : start + _CHUNK]
         rows = [{"session_id": sid, **dict(zip(NAMES, astuple(found.get(sid, ZERO)), strict=True))} for sid in chunk]
         await conn.execute(_upsert(conn, rows))
+    marked = {int(sid) for _id, sid, _line in markers}
+    await _write_household_credits(conn, [sid for sid in sessions if sid in marked])
     ids = [int(marker_id) for marker_id, _sid, _line in markers]
     for start in range(0, len(ids), _CHUNK * 4):
         await conn.execute(
@@ -519,6 +522,95 @@ async def refresh(conn: AsyncConnection, *, limit: int | None = None) -> int:
             .execution_options(synchronize_session=False)
         )
     return len(sessions)
+
+
+def live_household_credits(conn: AsyncConnection, where: Any) -> Any:
+    """``SELECT`` session, household, net fen: ``line_household_credits`` summed per household
+    over the attributed lines ``where`` picks (a condition on ``line_attributions``), a row for
+    every household those lines have a row for (at 0 fen too). On PostgreSQL the credits are
+    looked up line by line (a LATERAL subquery the planner cannot flatten): joined plainly, it
+    hashes the session's few hundred lines against a scan of every line's credits (105 ms
+    against 15 ms at 50,000 lines, and growing with the store rather than with the session)."""
+    if conn.dialect.name != "postgresql":
+        return (
+            select(
+                LineAttribution.session_id, LineHouseholdCredit.household_id, func.sum(LineHouseholdCredit.credit_fen)
+            )
+            .join(LineAttribution, LineAttribution.order_line_id == LineHouseholdCredit.order_line_id)
+            .where(where)
+            .group_by(LineAttribution.session_id, LineHouseholdCredit.household_id)
+        )
+    credits = (
+        select(LineHouseholdCredit.household_id, LineHouseholdCredit.credit_fen)
+        .where(LineHouseholdCredit.order_line_id == LineAttribution.order_line_id)
+        .offset(0)
+        .lateral("credits")
+    )
+    return (
+        select(LineAttribution.session_id, credits.c.household_id, func.sum(credits.c.credit_fen))
+        .select_from(LineAttribution)
+        .join(credits, true())
+        .where(where)
+        .group_by(LineAttribution.session_id, credits.c.household_id)
+    )
+
+
+def household_credits(conn: AsyncConnection, session_id: int) -> Any:
+    """``SELECT`` household, net fen credited by the session's lines, exact: the stored rows of
+    ``session_household_credits`` while the session has no marker, the live sum
+    (:func:`live_household_credits`) while it has one, in one statement (one snapshot). The
+    marker test does not depend on the rows, so each side is skipped as a whole (PostgreSQL: a
+    one-time filter) and a page of an unmarked session reads its few hundred stored rows."""
+    stored = SessionHouseholdCredit
+    marked = exists().where(SessionSummaryDirty.session_id == session_id)
+    live = live_household_credits(conn, and_(LineAttribution.session_id == session_id, marked)).subquery()
+    return union_all(
+        select(stored.household_id, stored.credit_fen).where(stored.session_id == session_id, ~marked),
+        select(live.c[1], live.c[2]),
+    )
+
+
+async def _write_household_credits(conn: AsyncConnection, sessions: Sequence[int]) -> None:
+    """Rewrite the ``session_household_credits`` rows of these sessions wholly from their lines
+    (the refresh runs it for the sessions whose markers it read, after locking their summary
+    rows): a chunk of sessions is deleted, then inserted by one statement."""
+    for chunk in _chunks(sessions):
+        await conn.execute(
+            delete(SessionHouseholdCredit)
+            .where(among(conn, SessionHouseholdCredit.session_id, chunk))
+            .execution_options(synchronize_session=False)
+        )
+        await conn.execute(
+            insert(SessionHouseholdCredit).from_select(
+                ["session_id", "household_id", "credit_fen"],
+                live_household_credits(conn, among(conn, LineAttribution.session_id, chunk)),
+            )
+        )
+
+
+async def household_credits_differing(
+    conn: AsyncConnection, ids: Sequence[int] | None = None
+) -> dict[int, tuple[dict[int, int], dict[int, int]]]:
+    """Sessions whose stored household credits differ from their lines' sums (a marked session
+    is skipped: it is read live): session -> (stored, live), each household -> fen. Empty when
+    the table is exact; the proof of ``session_household_credits``, for tests and checks."""
+    if ids is None:
+        ids = [int(s) for s in await conn.scalars(select(LiveSession.id))]
+    marked = await marked_sessions(conn)
+    wanted = [sid for sid in ids if sid not in marked]
+    stored: dict[int, dict[int, int]] = {}
+    live: dict[int, dict[int, int]] = {}
+    for chunk in _chunks(wanted):
+        table = SessionHouseholdCredit
+        for sid, household, fen in await conn.execute(
+            select(table.session_id, table.household_id, table.credit_fen).where(among(conn, table.session_id, chunk))
+        ):
+            stored.setdefault(int(sid), {})[int(household)] = int(fen)
+        for sid, household, fen in await conn.execute(
+            live_household_credits(conn, among(conn, LineAttribution.session_id, chunk))
+        ):
+            live.setdefault(int(sid), {})[int(household)] = int(fen)
+    return {sid: (stored.get(sid, {}), live.get(sid, {})) for sid in wanted if stored.get(sid, {}) != live.get(sid, {})}
 
 
 async def differing(
@@ -552,6 +644,9 @@ __all__ = [
     "differing",
     "figures",
     "from_facts",
+    "household_credits",
+    "household_credits_differing",
+    "live_household_credits",
     "marked_sessions",
     "refresh",
 ]

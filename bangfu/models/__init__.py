@@ -56,7 +56,12 @@ from bangfu.models.orders import (
 )
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
 from bangfu.models.planting import PlantingContract, PlantingHistory
-from bangfu.models.session_summary import SessionLineFacts, SessionSummary, SessionSummaryDirty
+from bangfu.models.session_summary import (
+    SessionHouseholdCredit,
+    SessionLineFacts,
+    SessionSummary,
+    SessionSummaryDirty,
+)
 from bangfu.models.shipping import DeliveryBatch, DeliveryBatchOrder, Shipment
 from bangfu.models.stock import LineStock, LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
@@ -134,6 +139,7 @@ __all__ = [
     "SalesDirty",
     "SalesOrderDay",
     "SalesRefundDay",
+    "SessionHouseholdCredit",
     "SessionLineFacts",
     "SessionSummary",
     "SessionSummaryDirty",
