@@ -27,6 +27,14 @@ figures are kept per session, and refreshed from what changed, line by line:
   attribution stage runs it at the end of its transaction (``workers.attribution``) and the
   pipeline after each pass (``workers.pipeline``), so markers left by sync and posting are
   cleared within a pass.
+- ``session_household_credits`` (migration 0046) holds what each session's lines credited to
+  each household, net (the session page's cooperative table): a row for every household the
+  lines have a ``line_household_credits`` row for, at 0 fen too, as the live sum gives it. The
+  same markers keep it: :func:`refresh` rewrites the rows of every session whose markers it read
+  wholly from the lines (delete, then one ``INSERT ... SELECT`` per chunk of sessions), after
+  the summary-row locks, in its transaction; :func:`household_credits` reads the stored rows
+  while the session has no marker and the live sum while it has one, in one statement;
+  :func:`household_credits_differing` is the proof.
 
 Concurrency (PostgreSQL, read committed): a refresh first locks the summary rows of every
 session its lines were or are in (their facts' session and their attribution's), before it
@@ -452,7 +460,8 @@ async def refresh(conn: AsyncConnection, *, limit: int | None = None) -> int:
     facts (:func:`from_facts`). On PostgreSQL markers another refresh holds are skipped, and
     the sessions' rows (every session the lines were or are in) are locked before any fact is
     read or written (see the module docstring), so the rows they hold are their facts' sums
-    when a refresh moves them."""
+    when a refresh moves them. The ``session_household_credits`` rows of the sessions whose
+    markers were read are rewritten from their lines (:func:`_write_household_credits`)."""
     pg = conn.dialect.name == "postgresql"
     marker = SessionSummaryDirty
     query = select(marker.id, marker.session_id, marker.order_line_id).order_by(marker.id)
