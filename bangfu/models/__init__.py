@@ -58,6 +58,7 @@ from bangfu.models.org import Cooperative, Household, MemberAccount, Region, Spl
 from bangfu.models.planting import PlantingContract, PlantingHistory
 from bangfu.models.session_summary import (
     SessionHouseholdCredit,
+    SessionHouseholdDirty,
     SessionLineFacts,
     SessionSummary,
     SessionSummaryDirty,
@@ -140,6 +141,7 @@ __all__ = [
     "SalesOrderDay",
     "SalesRefundDay",
     "SessionHouseholdCredit",
+    "SessionHouseholdDirty",
     "SessionLineFacts",
     "SessionSummary",
     "SessionSummaryDirty",

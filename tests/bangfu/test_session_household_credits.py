@@ -4,7 +4,8 @@ migration's backfill writes the same rows; a refund posted to a session's line, 
 another session, and a 0-fen credit of a new household each leave the page's per-household
 credits (and its cooperative table's count) equal to the lines' sums before any refresh (the
 session is marked, its stale rows are not read), and after a refresh the stored rows equal the
-lines' sums again and nothing is marked.
+lines' sums again and nothing is marked (the summaries' refresh hands the session on to
+``refresh_household_credits``, and it is read from its lines until that runs).
 
 The changes run in a transaction that is rolled back, so the shared demo world is untouched."""
 
@@ -113,6 +114,12 @@ async def _marked_then_exact(conn: AsyncConnection, changed: set[int]) -> None:
     assert stale, "the change left the stored rows as they were: the test would prove nothing"
     assert await summaries.refresh(conn) >= len(changed)
     assert await summaries.marked_sessions(conn) == set()
+    # handed on: still read from the lines until the credits are rewritten
+    assert changed <= await summaries.household_credits_marked(conn)
+    for sid in changed:
+        await _page_equals_the_lines(conn, sid)
+    assert await summaries.refresh_household_credits(conn) >= len(changed)
+    assert await summaries.household_credits_marked(conn) == set()
     assert await summaries.household_credits_differing(conn) == {}
     for sid in changed:
         live = await _page_equals_the_lines(conn, sid)
@@ -122,7 +129,7 @@ async def _marked_then_exact(conn: AsyncConnection, changed: set[int]) -> None:
 async def test_the_built_store_keeps_every_sessions_credits_and_the_backfill_agrees(store: World) -> None:
     async def check(conn: AsyncConnection) -> None:
         ids = [int(s) for s in await conn.scalars(select(LiveSession.id).order_by(LiveSession.id))]
-        assert await summaries.marked_sessions(conn) == set()  # the pipeline refreshed them
+        assert await summaries.household_credits_marked(conn) == set()  # the pipeline refreshed them
         assert await summaries.household_credits_differing(conn, ids) == {}
         kept = await _stored(conn)
         assert len({s for s, _h in kept}) > 1 and sum(kept.values()) > 0
@@ -205,6 +212,8 @@ async def test_a_falsified_row_is_never_read_while_marked(store: World) -> None:
         assert a in await summaries.marked_sessions(conn)
         await _page_equals_the_lines(conn, a)
         await summaries.refresh(conn)
+        await _page_equals_the_lines(conn, a)
+        await summaries.refresh_household_credits(conn)
         assert await summaries.household_credits_differing(conn) == {}
 
     await _in_rolled_back(store, check)

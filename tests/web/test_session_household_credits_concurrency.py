@@ -1,7 +1,8 @@
 """Two transactions changing one session's household credits at once on PostgreSQL, each
-refreshing before committing: the second refresh waits for the first's summary row, then
-rewrites the session's ``session_household_credits`` rows from a snapshot that includes the
-first's commit, so the rows kept are the lines' sums, both changes in."""
+refreshing (the summaries, then the credits) before committing: the second waits for the
+first's summary row (and the credits refresh's lock), then rewrites the session's
+``session_household_credits`` rows from a snapshot that includes the first's commit, so the
+rows kept are the lines' sums, both changes in."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import session_summaries as summaries
 from bangfu.models import LineAttribution, LineHouseholdCredit, SessionHouseholdCredit
@@ -23,6 +25,12 @@ def _credit(line: int, household: int, fen: int) -> Any:
         .where(and_(LineHouseholdCredit.order_line_id == line, LineHouseholdCredit.household_id == household))
         .values(credit_fen=LineHouseholdCredit.credit_fen + fen)
     )
+
+
+async def _refresh(conn: AsyncConnection) -> None:
+    """What a pipeline run does at its end: the summaries, then the credits they marked."""
+    await summaries.refresh(conn)
+    await summaries.refresh_household_credits(conn)
 
 
 async def test_concurrent_refreshes_of_one_sessions_credits_keep_them_exact(world_copy: World) -> None:
@@ -70,10 +78,10 @@ async def test_concurrent_refreshes_of_one_sessions_credits_keep_them_exact(worl
         try:
             await first.begin()
             await first.execute(_credit(lines[0], int(household), 7))
-            await summaries.refresh(first)
+            await _refresh(first)
             await second.begin()
             await second.execute(_credit(lines[1], int(household), 11))
-            waiting = asyncio.create_task(summaries.refresh(second))
+            waiting = asyncio.create_task(_refresh(second))
             await asyncio.sleep(0.5)
             assert not waiting.done()  # held by the first transaction's summary row
             await first.commit()
@@ -84,7 +92,7 @@ async def test_concurrent_refreshes_of_one_sessions_credits_keep_them_exact(worl
             await second.close()
 
         async with engine.connect() as conn:
-            assert await summaries.marked_sessions(conn) == set()
+            assert await summaries.household_credits_marked(conn) == set()
             assert await summaries.household_credits_differing(conn) == {}
             assert await conn.scalar(stored) == before + 18
     finally:

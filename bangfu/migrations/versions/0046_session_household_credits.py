@@ -9,10 +9,11 @@ gives it.
 
 Kept exact by the session summaries' markers (``session_summary_dirty``, 0025/0037): their
 triggers already mark a session for every change of its lines' household credits and of its
-attributions, so no trigger is added. ``bangfu.session_summaries.refresh`` rewrites the rows of
-every session whose markers it read, from the lines, after locking the sessions' summary rows
-and in the same transaction; the page reads the stored rows while the session has no marker
-and the live sum while it has one, in one statement.
+attributions, so no trigger is added. ``bangfu.session_summaries.refresh`` hands each session
+whose markers it read on to ``session_household_dirty`` (in its transaction), and
+``refresh_household_credits`` (once per pipeline run) rewrites those sessions' rows from their
+lines and deletes the markers it read; the page reads the stored rows while the session has
+neither marker and the live sum otherwise, in one statement.
 
 Backfill: every session's rows from its lines (the live sum, frozen here).
 
@@ -57,8 +58,17 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("session_id", "household_id", name=op.f("pk_session_household_credits")),
     )
+    op.create_table(
+        "session_household_dirty",
+        sa.Column("session_id", ID, nullable=False),
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_session_household_dirty")),
+    )
+    op.create_index("ix_session_household_dirty_session_id", "session_household_dirty", ["session_id"])
     op.execute(BACKFILL)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_session_household_dirty_session_id", table_name="session_household_dirty")
+    op.drop_table("session_household_dirty")
     op.drop_table("session_household_credits")
