@@ -86,9 +86,10 @@ async def run_once(
 ) -> PipelineStats:
     """One pass over at most ``limit`` due items per stage.
 
-    ``refresh_groups=False`` leaves the cooperative day groups and the county income days marked
-    (the pages stay exact: they sum marked days from the facts or the ledger); :func:`run_pipeline`
-    refreshes them once, after its passes.
+    ``refresh_groups=False`` leaves the sessions' household credits, the cooperative day groups
+    and the county income days marked (the pages stay exact: they sum marked sessions and days
+    from the lines, the facts or the ledger); :func:`run_pipeline` refreshes them once, after its
+    passes.
 
     ``discovery=False``: posting does not look for newly paid or changed lines (a scan of every
     paid line); :func:`run_pipeline` looks once, in its first pass.
@@ -107,6 +108,7 @@ async def run_once(
     await _stage(engine, session_summaries.refresh)
     # Cooperative day groups marked by posting, attribution, lot draws and line changes.
     if refresh_groups:
+        await _stage(engine, session_summaries.refresh_household_credits)  # sessions the refreshes marked
         await _stage(engine, cooperative_groups.refresh)
         await _stage(engine, county_income.refresh)  # days marked by posting and line changes
         await _stage(engine, sales_days.refresh)  # days marked by the sync's lines, orders and refunds
@@ -152,7 +154,9 @@ async def run_pipeline(
             total.waiting_lots, total.failed = waiting, failed
             break
     # Once per run, not per pass: a refresh recomputes each marked (cooperative, day) whole, and a
-    # backlog's passes mark the same busy days again and again.
+    # backlog's passes mark the same busy days again and again (and the same busy sessions: their
+    # household credits are rewritten whole).
+    await _stage(engine, session_summaries.refresh_household_credits)
     await _stage(engine, cooperative_groups.refresh)
     await _stage(engine, county_income.refresh)  # the county overview's days, likewise
     await _stage(engine, sales_days.refresh)  # the sales ledger's days, marked by the sync

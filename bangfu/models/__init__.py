@@ -58,7 +58,13 @@ from bangfu.models.orders import (
 )
 from bangfu.models.org import Cooperative, Household, MemberAccount, Region, SplitPolicy, Supplier
 from bangfu.models.planting import PlantingContract, PlantingHistory
-from bangfu.models.session_summary import SessionLineFacts, SessionSummary, SessionSummaryDirty
+from bangfu.models.session_summary import (
+    SessionHouseholdCredit,
+    SessionHouseholdDirty,
+    SessionLineFacts,
+    SessionSummary,
+    SessionSummaryDirty,
+)
 from bangfu.models.shipping import DeliveryBatch, DeliveryBatchOrder, Shipment
 from bangfu.models.stock import LineStock, LotAllocation, StockPush, StockReservation, StockRule, WebhookEvent
 from bangfu.models.supply import LotContribution, SupplyLot
@@ -138,6 +144,8 @@ __all__ = [
     "SalesDirty",
     "SalesOrderDay",
     "SalesRefundDay",
+    "SessionHouseholdCredit",
+    "SessionHouseholdDirty",
     "SessionLineFacts",
     "SessionSummary",
     "SessionSummaryDirty",

@@ -103,3 +103,32 @@ class SessionLineFacts(Base):
     refunds_fen: Mapped[int] = mapped_column(BigInteger)  # succeeded refunds of the line
     net_households_fen: Mapped[int] = mapped_column(BigInteger)  # its household credits, net
     sku_id: Mapped[int | None] = mapped_column(IdType)  # the line's SKU (migration 0040): the page's products
+
+
+class SessionHouseholdCredit(Base):
+    """What one session's lines credited to one household, net, in fen (migration 0046): the sum
+    of ``line_household_credits`` over the session's attributed lines, a row for every household
+    those lines have a row for (at 0 fen too, as the live sum gives it). Kept by
+    ``bangfu.session_summaries.refresh_household_credits``, which rewrites the rows of every
+    session ``session_household_dirty`` names; read (the session page's cooperatives) only while
+    the session has no marker in either table."""
+
+    __tablename__ = "session_household_credits"
+
+    session_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("live_sessions.id"), primary_key=True, autoincrement=False
+    )
+    household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    credit_fen: Mapped[int] = mapped_column(Fen)
+
+
+class SessionHouseholdDirty(IdMixin, Base):
+    """A session whose ``session_household_credits`` rows may be stale (migration 0046): written
+    by ``bangfu.session_summaries.refresh`` for every session whose summary markers it read (it
+    hands them on instead of rewriting the rows each time), removed by the
+    ``refresh_household_credits`` that read it (once per pipeline run)."""
+
+    __tablename__ = "session_household_dirty"
+    __table_args__ = (Index("ix_session_household_dirty_session_id", "session_id"),)
+
+    session_id: Mapped[int] = mapped_column(IdType)

@@ -11,7 +11,9 @@ Cost: a list reads the light columns of the sessions matching the filter and the
 net to households, orders by confidence, exact while their inputs change; a session whose
 inputs changed since its last refresh is summed from its lines); the rest of the review row is
 built only for the sessions on the page. A session page reads the same summary for its headline
-and confidence table, and its lines for the per-product and cooperative tables.
+and confidence table, its lines for the per-product table, and its per-household credits
+(``session_household_credits``, stored like the summary, read live while the session is marked)
+for the cooperative table.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import AttributionConfidence
@@ -31,8 +33,6 @@ from bangfu.models import (
     Cooperative,
     ExplanationWindow,
     Household,
-    LineAttribution,
-    LineHouseholdCredit,
     Listing,
     LiveMinuteStat,
     LiveSession,
@@ -49,7 +49,7 @@ from bangfu.reports.sessions import (
     session_products,
 )
 from bangfu.scope import Scope
-from bangfu.session_summaries import SessionFigures, figures
+from bangfu.session_summaries import SessionFigures, figures, household_credits
 
 # Sort keys of the list (``?sort=gmv`` / ``?sort=-gmv``) and the figure each sorts by.
 SORTS = ("start", "duration", "gmv", "orders", "buyers", "views", "gpm", "conversion")
@@ -237,34 +237,13 @@ def _confidence(found: SessionFigures) -> list[dict[str, Any]]:
 
 
 def _household_credits(conn: AsyncConnection, session_id: int) -> Any:
-    """(household, fen) credited by the session's lines. On PostgreSQL the credits are looked up
-    line by line (a LATERAL subquery the planner cannot flatten): joined plainly, it hashes the
-    session's few hundred lines against a scan of every line's credits (105 ms against 15 ms at
-    50,000 lines, and growing with the store rather than with the session)."""
-    if conn.dialect.name != "postgresql":
-        return (
-            select(LineHouseholdCredit.household_id, func.sum(LineHouseholdCredit.credit_fen))
-            .join(LineAttribution, LineAttribution.order_line_id == LineHouseholdCredit.order_line_id)
-            .where(LineAttribution.session_id == session_id)
-            .group_by(LineHouseholdCredit.household_id)
-        )
-    credits = (
-        select(LineHouseholdCredit.household_id, LineHouseholdCredit.credit_fen)
-        .where(LineHouseholdCredit.order_line_id == LineAttribution.order_line_id)
-        .offset(0)
-        .lateral("credits")
-    )
-    return (
-        select(credits.c.household_id, func.sum(credits.c.credit_fen))
-        .select_from(LineAttribution)
-        .join(credits, true())
-        .where(LineAttribution.session_id == session_id)
-        .group_by(credits.c.household_id)
-    )
+    """(household, fen) credited by the session's lines: the stored rows of an unmarked session,
+    the lines' live sum of a marked one (``bangfu.session_summaries.household_credits``)."""
+    return household_credits(conn, session_id)
 
 
 async def _cooperatives(conn: AsyncConnection, session_id: int) -> tuple[list[CooperativeSupport], int]:
-    # household_credits over session_lines, summed per household in one grouped query
+    # the session's credits per household, stored or (a marked session) summed from its lines
     per_household = {
         int(household): int(fen) for household, fen in await conn.execute(_household_credits(conn, session_id))
     }
