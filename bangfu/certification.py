@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, cast, exists, insert, select, text, update
+from sqlalchemy import ColumnElement, Date, Subquery, and_, case, cast, exists, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from bangfu.clock import SHANGHAI, utcnow
 from bangfu.enums import CertificationStatus
@@ -82,6 +83,31 @@ def certified_on(product_id: Any, day: Any) -> ColumnElement[bool]:
         Certification.status.in_(COUNTS),
         Certification.valid_from <= day,
         Certification.valid_to >= day,
+    )
+
+
+def with_certified(groups: Subquery, product_id: str = "product_id", day: str = "day") -> Subquery:
+    """``groups`` (rows unique by their columns: a ``GROUP BY``'s result, by product and day among
+    its keys) with a ``certified`` column, 1 or 0: :func:`certified_on` for each row, as a join.
+
+    The same rule as :func:`certified_on`, for thousands of groups at once: a correlated
+    ``EXISTS`` per group ran a scan of the certificates per row (4,838 of them for the refunds
+    of two months at 1,000,000 lines, 22 of the query's 36 ms); joined on the product, the
+    certificates are hashed once. Rows are grouped back by all their columns, so a day two
+    certificates of the product cover still counts once."""
+    cert = aliased(Certification)
+    covered = and_(
+        cert.product_id == groups.c[product_id],
+        cert.status.in_(COUNTS),
+        cert.valid_from <= groups.c[day],
+        cert.valid_to >= groups.c[day],
+    )
+    columns = list(groups.c)
+    return (
+        select(*columns, func.max(case((cert.id.is_not(None), 1), else_=0)).label("certified"))
+        .select_from(groups.outerjoin(cert, covered))
+        .group_by(*columns)
+        .subquery("certified_groups")
     )
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import sales_days
-from bangfu.certification import KIND, certified_on, parse_subject, state_of
+from bangfu.certification import KIND, parse_subject, state_of, with_certified
 from bangfu.enums import UserRole
 from bangfu.models import (
     Alert,
@@ -283,10 +283,9 @@ async def monthly_sales(
     certified: dict[str, int] = defaultdict(int)
     other: dict[str, int] = defaultdict(int)
     for lines in (gross, refunds):
-        sub = lines.subquery()
-        on_day = certified_on(sub.c.product_id, sub.c.day).label("certified")
+        sub = with_certified(lines.subquery())
         for month, flag, amount in await conn.execute(
-            select(sub.c.month, on_day, func.sum(sub.c.amount)).group_by(sub.c.month, on_day)
+            select(sub.c.month, sub.c.certified, func.sum(sub.c.amount)).group_by(sub.c.month, sub.c.certified)
         ):
             (certified if flag else other)[str(month)] += int(amount)
     return months, [certified.get(m, 0) for m in months], [other.get(m, 0) for m in months]

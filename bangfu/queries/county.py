@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import county_income, sales_days, unit_purchases
-from bangfu.certification import certified_on
+from bangfu.certification import with_certified
 from bangfu.enums import HouseholdCategory
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, current_lang, t
@@ -573,10 +573,9 @@ async def _sales(conn: AsyncConnection, scope: Scope, period: Period, *, stored:
     )
     cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # gross, refunds, certified of each
     for index, lines in enumerate((gross_lines, refund_lines)):
-        sub = lines.subquery()
-        on_day = certified_on(sub.c.product_id, sub.c.day).label("certified")
+        sub = with_certified(lines.subquery())
         for ch, certified, total in await conn.execute(
-            select(sub.c.channel, on_day, func.sum(sub.c.amount)).group_by(sub.c.channel, on_day)
+            select(sub.c.channel, sub.c.certified, func.sum(sub.c.amount)).group_by(sub.c.channel, sub.c.certified)
         ):
             cell = cells[str(getattr(ch, "value", ch))]
             cell[index] += int(total)
@@ -1034,11 +1033,10 @@ async def product_pivot(conn: AsyncConnection, scope: Scope, period: Period, *, 
     certified_months: dict[str, int] = defaultdict(int)  # 帮扶 (certified) net per month
     certified_cells = [0, 0]
     for index, lines in enumerate((gross, refunds)):
-        sub = lines.subquery()
-        on_day = certified_on(sub.c.product_id, sub.c.day).label("certified")
+        sub = with_certified(lines.subquery())
         for product_ref, month, certified, amount in await conn.execute(
-            select(sub.c.product_id, sub.c.month, on_day, func.sum(sub.c.amount)).group_by(
-                sub.c.product_id, sub.c.month, on_day
+            select(sub.c.product_id, sub.c.month, sub.c.certified, func.sum(sub.c.amount)).group_by(
+                sub.c.product_id, sub.c.month, sub.c.certified
             )
         ):
             cells[int(product_ref) if product_ref is not None else None][str(month)][index] += int(amount)

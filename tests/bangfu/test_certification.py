@@ -164,6 +164,8 @@ async def test_certified_at_sale_on_both_backends(engine: AsyncEngine) -> None:
             ("C-1", date(2026, 3, 10), date(2026, 3, 20), CertificationStatus.VALID),
             ("C-2", date(2026, 1, 1), date(2026, 1, 31), CertificationStatus.EXPIRED),  # still covers January
             ("C-3", date(2026, 5, 1), date(2026, 5, 31), CertificationStatus.REVOKED),  # covers nothing
+            # A renewal overlapping C-1: a day two certificates cover counts once.
+            ("C-4", date(2026, 3, 12), date(2026, 3, 20), CertificationStatus.VALID),
         ):
             await new_id(
                 conn,
