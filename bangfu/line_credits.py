@@ -55,7 +55,7 @@ from bangfu.sale_batch import BatchedSale, SaleBatch, by_batch
 from bangfu.store import among, pg_unnest_columns
 
 LINE_JOURNALS = (JournalKind.SALE, JournalKind.REFUND, JournalKind.TRUE_UP)
-SQLITE_ROWS = 250  # rows per multi-row insert on SQLite (3 parameters each)
+SQLITE_PARAMETERS = 990  # bind parameters per multi-row insert on SQLite (its old limit is 999)
 
 
 def deltas_of(journals: Iterable[Journal]) -> dict[tuple[int, int], int]:
@@ -299,35 +299,41 @@ def _group_sum(keys: tuple[Any, ...], values: Any) -> tuple[tuple[Any, ...], Any
     return tuple(key[starts] for key in ordered), np.add.reduceat(values, starts)
 
 
-async def _write_credits(conn: AsyncConnection, credits: _Columns) -> None:
-    if not len(credits):
+async def _add_rows(
+    conn: AsyncConnection, model: Any, key_types: Mapping[str, str], value_names: Sequence[str], rows: _Columns
+) -> None:
+    """Add ``rows`` to the pre-aggregate ``model`` in the caller's transaction: a new key is
+    inserted, an existing key's values are summed with the row's (every table here keeps fen
+    added up by key). ``key_types``: the key columns and their PostgreSQL types (the values are
+    ``bigint``). PostgreSQL: one ``INSERT ... SELECT FROM unnest`` (:func:`pg_unnest_columns`);
+    SQLite: multi-row inserts inside its bind-parameter limit."""
+    if not len(rows):
         return
+    table = model.__table__
+    keys = list(key_types)
     if conn.dialect.name == "postgresql":
-        conflict = (
-            "ON CONFLICT (order_line_id, household_id) DO UPDATE "
-            "SET credit_fen = line_household_credits.credit_fen + excluded.credit_fen"
-        )
-        await pg_unnest_columns(
-            conn,
-            "line_household_credits",
-            {"order_line_id": "bigint", "household_id": "bigint", "credit_fen": "bigint"},
-            (*credits.keys, *credits.values),
-            conflict=conflict,
-        )
+        types = dict(key_types) | dict.fromkeys(value_names, "bigint")
+        adds = ", ".join(f"{name} = {table.name}.{name} + excluded.{name}" for name in value_names)
+        conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}"
+        await pg_unnest_columns(conn, table.name, types, (*rows.keys, *rows.values), conflict=conflict)
         return
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    rows = [
-        {"order_line_id": line, "household_id": household, "credit_fen": fen}
-        for line, household, fen in zip(*credits.keys, *credits.values, strict=True)
-    ]
-    for offset in range(0, len(rows), SQLITE_ROWS):
-        stmt = sqlite_insert(LineHouseholdCredit).values(rows[offset : offset + SQLITE_ROWS])
+    names = (*keys, *value_names)
+    values = [dict(zip(names, row, strict=True)) for row in zip(*rows.keys, *rows.values, strict=True)]
+    per_statement = max(1, SQLITE_PARAMETERS // len(names))
+    for offset in range(0, len(values), per_statement):
+        stmt = sqlite_insert(table).values(values[offset : offset + per_statement])
         stmt = stmt.on_conflict_do_update(
-            index_elements=["order_line_id", "household_id"],
-            set_={"credit_fen": LineHouseholdCredit.credit_fen + stmt.excluded.credit_fen},
+            index_elements=keys, set_={name: table.c[name] + stmt.excluded[name] for name in value_names}
         )
         await conn.execute(stmt)
+
+
+async def _write_credits(conn: AsyncConnection, credits: _Columns) -> None:
+    await _add_rows(
+        conn, LineHouseholdCredit, {"order_line_id": "bigint", "household_id": "bigint"}, ("credit_fen",), credits
+    )
 
 
 def ledger_credits_query(conn: AsyncConnection) -> Any:
@@ -474,28 +480,8 @@ async def record_cooperative_facts(conn: AsyncConnection, journals: Sequence[Jou
 
 
 async def _write_facts(conn: AsyncConnection, facts: _Columns) -> None:
-    if not len(facts):
-        return
-    if conn.dialect.name == "postgresql":
-        types = {"cooperative_id": "bigint", "day": "date", "order_line_id": "bigint"}
-        types |= dict.fromkeys(FACT_MONEY, "bigint")
-        adds = ", ".join(f"{name} = cooperative_line_facts.{name} + excluded.{name}" for name in FACT_MONEY)
-        conflict = f"ON CONFLICT (cooperative_id, day, order_line_id) DO UPDATE SET {adds}"
-        await pg_unnest_columns(conn, "cooperative_line_facts", types, (*facts.keys, *facts.values), conflict=conflict)
-        return
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    names = ("cooperative_id", "day", "order_line_id", *FACT_MONEY)
-    rows = [dict(zip(names, row, strict=True)) for row in zip(*facts.keys, *facts.values, strict=True)]
-    per_statement = max(1, 990 // (3 + len(FACT_MONEY)))  # inside SQLite's bind-parameter limit
-    table = CooperativeLineFact.__table__
-    for offset in range(0, len(rows), per_statement):
-        stmt = sqlite_insert(CooperativeLineFact).values(rows[offset : offset + per_statement])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["cooperative_id", "day", "order_line_id"],
-            set_={name: table.c[name] + stmt.excluded[name] for name in FACT_MONEY},
-        )
-        await conn.execute(stmt)
+    keys = {"cooperative_id": "bigint", "day": "date", "order_line_id": "bigint"}
+    await _add_rows(conn, CooperativeLineFact, keys, FACT_MONEY, facts)
 
 
 def ledger_facts_query(conn: AsyncConnection) -> Any:
@@ -660,30 +646,8 @@ async def _write_foreign_retention(conn: AsyncConnection, rows: Mapping[tuple[in
 
 
 async def _write_volumes(conn: AsyncConnection, volumes: _Columns) -> None:
-    if not len(volumes):
-        return
-    if conn.dialect.name == "postgresql":
-        types = {"cooperative_id": "bigint", "month": "date", "household_id": "bigint", "volume_fen": "bigint"}
-        conflict = (
-            "ON CONFLICT (cooperative_id, month, household_id) DO UPDATE "
-            "SET volume_fen = cooperative_household_volumes.volume_fen + excluded.volume_fen"
-        )
-        columns = (*volumes.keys, *volumes.values)
-        await pg_unnest_columns(conn, "cooperative_household_volumes", types, columns, conflict=conflict)
-        return
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    rows = [
-        {"cooperative_id": coop, "month": month, "household_id": household, "volume_fen": fen}
-        for coop, month, household, fen in zip(*volumes.keys, *volumes.values, strict=True)
-    ]
-    for offset in range(0, len(rows), 200):  # 4 parameters a row
-        stmt = sqlite_insert(CooperativeHouseholdVolume).values(rows[offset : offset + 200])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["cooperative_id", "month", "household_id"],
-            set_={"volume_fen": CooperativeHouseholdVolume.volume_fen + stmt.excluded.volume_fen},
-        )
-        await conn.execute(stmt)
+    keys = {"cooperative_id": "bigint", "month": "date", "household_id": "bigint"}
+    await _add_rows(conn, CooperativeHouseholdVolume, keys, ("volume_fen",), volumes)
 
 
 def ledger_volumes_query(conn: AsyncConnection) -> Any:
@@ -839,34 +803,8 @@ async def record_household_income(conn: AsyncConnection, journals: Sequence[Jour
 
 
 async def _write_income(conn: AsyncConnection, income: _Columns) -> None:
-    if not len(income):
-        return
-    if conn.dialect.name == "postgresql":
-        types = {"household_id": "bigint", "day": "date", "trade_fen": "bigint", "surplus_fen": "bigint"}
-        conflict = (
-            "ON CONFLICT (household_id, day) DO UPDATE SET "
-            "trade_fen = household_daily_income.trade_fen + excluded.trade_fen, "
-            "surplus_fen = household_daily_income.surplus_fen + excluded.surplus_fen"
-        )
-        columns = (*income.keys, *income.values)
-        await pg_unnest_columns(conn, "household_daily_income", types, columns, conflict=conflict)
-        return
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    rows = [
-        {"household_id": household, "day": day, "trade_fen": trade, "surplus_fen": surplus}
-        for household, day, trade, surplus in zip(*income.keys, *income.values, strict=True)
-    ]
-    for offset in range(0, len(rows), 200):
-        stmt = sqlite_insert(HouseholdDailyIncome).values(rows[offset : offset + 200])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["household_id", "day"],
-            set_={
-                "trade_fen": HouseholdDailyIncome.trade_fen + stmt.excluded.trade_fen,
-                "surplus_fen": HouseholdDailyIncome.surplus_fen + stmt.excluded.surplus_fen,
-            },
-        )
-        await conn.execute(stmt)
+    keys = {"household_id": "bigint", "day": "date"}
+    await _add_rows(conn, HouseholdDailyIncome, keys, ("trade_fen", "surplus_fen"), income)
 
 
 def ledger_income_query(conn: AsyncConnection) -> Any:

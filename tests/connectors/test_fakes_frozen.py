@@ -35,6 +35,7 @@ from connectors.fakes.server import FakePlatform, Running, build_fake, start
 from connectors.fakes.world import FakeWorld
 from connectors.http import new_session
 from tests.connectors.clients.douyin_client import DouyinTestClient
+from tests.connectors.conftest import PATIENT_CLIENT_TIMEOUT
 from tests.connectors.contract import ContractTests, collect, make_contract_tests
 
 Recording = list[tuple[str, int, bytes]]
@@ -118,16 +119,7 @@ def _records(fake: FakePlatform) -> int:
 
 # No faults here: the contract's 1.5 s client timeout (meant to cut the chaos fakes' hangs) would
 # only turn a slow answer on a loaded machine into a resend, one answer more in one recording.
-_PATIENT = 30.0
-
-
-@pytest.fixture
-async def patient_session() -> AsyncIterator[aiohttp.ClientSession]:
-    client = new_session(timeout=_PATIENT)
-    try:
-        yield client
-    finally:
-        await client.close()
+_PATIENT = PATIENT_CLIENT_TIMEOUT
 
 
 @pytest.mark.parametrize("platform", PLATFORM_ORDER)

@@ -3,25 +3,16 @@
 ``tests/connectors/conftest.py`` cuts every request at 1.5 s, so that the fakes' ``hang`` faults
 (3 s) end on the client's side. No test here injects a hang, and on a loaded machine one page of
 100 JD orders once took longer than 1.5 s (``test_other_date_type_numbers_act_like_zero``, a
-``TimeoutError`` that said nothing about the fake), so here a request may take 30 s.
+``TimeoutError`` that said nothing about the fake), so here ``session`` is the patient one
+(``tests/connectors/conftest.py``): a request may take 30 s.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 
-from connectors.http import new_session
-
-FAKES_CLIENT_TIMEOUT = 30.0
-
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    client = new_session(timeout=FAKES_CLIENT_TIMEOUT)
-    try:
-        yield client
-    finally:
-        await client.close()
+def session(patient_session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    return patient_session
