@@ -31,12 +31,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.day_marks import as_date
 from bangfu.enums import JournalKind
 from bangfu.ledger import Journal, PostStatus, retention_account
 from bangfu.models import (
@@ -55,6 +56,8 @@ from bangfu.sale_batch import BatchedSale, SaleBatch, by_batch
 from bangfu.store import among, pg_unnest_columns
 
 LINE_JOURNALS = (JournalKind.SALE, JournalKind.REFUND, JournalKind.TRUE_UP)
+K = TypeVar("K", bound=tuple[Any, ...])  # a pre-aggregate's key
+V = TypeVar("V")
 SQLITE_PARAMETERS = 990  # bind parameters per multi-row insert on SQLite (its old limit is 999)
 
 
@@ -354,6 +357,13 @@ def ledger_credits_query(conn: AsyncConnection) -> Any:
     )
 
 
+def _disagreements(table: Mapping[K, V], ledger: Mapping[K, V], zero: V, limit: int) -> list[tuple[K, V, V]]:
+    """(key, table figures, ledger figures) of the keys whose figures differ (a missing key is
+    ``zero``), in key order, the first ``limit``."""
+    keys = sorted(k for k in set(ledger) | set(table) if table.get(k, zero) != ledger.get(k, zero))
+    return [(k, table.get(k, zero), ledger.get(k, zero)) for k in keys[:limit]]
+
+
 async def credits_differing_from_ledger(conn: AsyncConnection, limit: int = 20) -> list[tuple[int, int, int, int]]:
     """(line, household, table fen, ledger fen) where the table and the ledger disagree."""
     ledger = {(int(a), int(b)): int(c) for a, b, c in await conn.execute(ledger_credits_query(conn))}
@@ -420,6 +430,18 @@ _SALES = 0
 _TO_NON_MEMBERS = FACT_MONEY.index("to_non_members")
 
 
+def cooperatives_posted(journal: Journal) -> list[int]:
+    """The cooperatives whose own accounts (retention, village collective) ``journal`` posts to,
+    in id order: each books the journal (facts, volumes)."""
+    return sorted(
+        {
+            int(leg.account.owner_id)
+            for leg in journal.postings
+            if leg.account.owner_type == "cooperative" and leg.account.owner_id is not None
+        }
+    )
+
+
 def facts_of(journals: Iterable[Journal], cooperative_of: Mapping[int, int]) -> dict[FactKey, dict[str, int]]:
     """(cooperative, day, line) -> the money columns these line journals add.
 
@@ -432,13 +454,7 @@ def facts_of(journals: Iterable[Journal], cooperative_of: Mapping[int, int]) -> 
         line = parse_line_event(journal.source_event)
         if line is None:
             continue
-        coops = sorted(
-            {
-                int(leg.account.owner_id)
-                for leg in journal.postings
-                if leg.account.owner_type == "cooperative" and leg.account.owner_id is not None
-            }
-        )
+        coops = cooperatives_posted(journal)
         if not coops:
             continue
         day = journal.occurred_at.astimezone(SHANGHAI).date()
@@ -537,7 +553,7 @@ async def facts_differing_from_ledger(
     zero = dict.fromkeys(FACT_MONEY, 0)
 
     def key(coop: Any, day: Any, line: Any) -> FactKey:
-        return (int(coop), day if isinstance(day, date) else date.fromisoformat(str(day)), int(line))
+        return (int(coop), as_date(day), int(line))
 
     ledger = {
         key(*row[:3]): dict(zip(FACT_MONEY, (int(v) for v in row[3:]), strict=True))
@@ -555,12 +571,7 @@ async def facts_differing_from_ledger(
             )
         )
     }
-    out = [
-        (k, table.get(k, zero), ledger.get(k, zero))
-        for k in sorted(set(ledger) | set(table))
-        if table.get(k, zero) != ledger.get(k, zero)
-    ]
-    return out[:limit]
+    return _disagreements(table, ledger, zero, limit)
 
 
 # -- cooperative household volumes ------------------------------------------------------------
@@ -582,13 +593,7 @@ def volumes_of(journals: Iterable[Journal]) -> dict[VolumeKey, int]:
     for journal in journals:
         if journal.kind not in LINE_JOURNALS:
             continue
-        coops = sorted(
-            {
-                int(leg.account.owner_id)
-                for leg in journal.postings
-                if leg.account.owner_type == "cooperative" and leg.account.owner_id is not None
-            }
-        )
+        coops = cooperatives_posted(journal)
         if not coops:
             continue
         month = month_of(journal.occurred_at.astimezone(SHANGHAI).date())
@@ -613,15 +618,11 @@ def foreign_retention_of(journals: Iterable[Journal]) -> dict[tuple[int, date], 
     for journal in journals:
         if journal.kind not in LINE_JOURNALS:
             continue
-        coops = {
-            int(leg.account.owner_id)
-            for leg in journal.postings
-            if leg.account.owner_type == "cooperative" and leg.account.owner_id is not None
-        }
+        coops = cooperatives_posted(journal)
         if len(coops) < 2:
             continue
         month = month_of(journal.occurred_at.astimezone(SHANGHAI).date())
-        for coop in sorted(coops):
+        for coop in coops:
             own = retention_account(coop).code
             for leg in journal.postings:
                 if account_role(leg.account.code) == "retention" and leg.account.code != own:
@@ -630,19 +631,10 @@ def foreign_retention_of(journals: Iterable[Journal]) -> dict[tuple[int, date], 
 
 
 async def _write_foreign_retention(conn: AsyncConnection, rows: Mapping[tuple[int, date], int]) -> None:
-    if not rows:
-        return
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    table = CooperativeForeignRetention
-    values = [{"cooperative_id": c, "month": m, "retention_fen": fen} for (c, m), fen in sorted(rows.items())]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(values)  # a handful of rows: journals that move a line between cooperatives
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["cooperative_id", "month"],
-        set_={"retention_fen": table.retention_fen + stmt.excluded.retention_fen},
+    columns = _Columns.of({key: (fen,) for key, fen in rows.items()}, 2, 1)
+    await _add_rows(
+        conn, CooperativeForeignRetention, {"cooperative_id": "bigint", "month": "date"}, ("retention_fen",), columns
     )
-    await conn.execute(stmt)
 
 
 async def _write_volumes(conn: AsyncConnection, volumes: _Columns) -> None:
@@ -650,25 +642,38 @@ async def _write_volumes(conn: AsyncConnection, volumes: _Columns) -> None:
     await _add_rows(conn, CooperativeHouseholdVolume, keys, ("volume_fen",), volumes)
 
 
+def _journal_month(conn: AsyncConnection) -> Any:
+    """SQL: the first day of the Asia/Shanghai month of ``journals.occurred_at`` (the volumes'
+    and the foreign retention's ``month``)."""
+    from sqlalchemy import Date as SqlDate
+    from sqlalchemy import String, cast, literal_column
+
+    if conn.dialect.name == "postgresql":
+        local = JournalRow.occurred_at.op("AT TIME ZONE")(literal_column("'Asia/Shanghai'"))
+        return cast(func.date_trunc("month", local), SqlDate)
+    return cast(func.date(JournalRow.occurred_at, "+8 hours", "start of month"), String)
+
+
+def _own_journals(*where: Any) -> Any:
+    """Subquery (journal_id, cooperative_id): each journal and each cooperative whose own
+    account it posts to (:func:`cooperatives_posted`, in SQL), of the journals ``where`` keeps."""
+    return (
+        select(Posting.journal_id.label("journal_id"), LedgerAccount.owner_id.label("cooperative_id"))
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None), *where)
+        .distinct()
+        .subquery("own")
+    )
+
+
 def ledger_volumes_query(conn: AsyncConnection) -> Any:
     """SQL: (cooperative, month, household, fen) summed from the ledger's postings (what
     ``cooperative_household_volumes`` must hold): the household legs on ``household:<id>`` and
     ``household:<id>:advance`` of the line journals posting to each cooperative's own accounts."""
-    from sqlalchemy import Date as SqlDate
-    from sqlalchemy import String, cast, literal_column, or_
+    from sqlalchemy import or_
 
-    own = (
-        select(Posting.journal_id.label("journal_id"), LedgerAccount.owner_id.label("cooperative_id"))
-        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .where(LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None))
-        .distinct()
-        .subquery("own")
-    )
-    if conn.dialect.name == "postgresql":
-        local = JournalRow.occurred_at.op("AT TIME ZONE")(literal_column("'Asia/Shanghai'"))
-        month: Any = cast(func.date_trunc("month", local), SqlDate)
-    else:
-        month = cast(func.date(JournalRow.occurred_at, "+8 hours", "start of month"), String)
+    own = _own_journals()
+    month = _journal_month(conn)
     code = LedgerAccount.code
     return (
         select(own.c.cooperative_id, month, LedgerAccount.owner_id, -func.sum(Posting.amount_fen))
@@ -690,7 +695,7 @@ async def volumes_differing_from_ledger(conn: AsyncConnection, limit: int = 20) 
     """(key, table fen, ledger fen) where ``cooperative_household_volumes`` and the ledger disagree."""
 
     def key(coop: Any, month: Any, household: Any) -> VolumeKey:
-        return (int(coop), month if isinstance(month, date) else date.fromisoformat(str(month)), int(household))
+        return (int(coop), as_date(month), int(household))
 
     ledger = {key(c, m, h): int(v) for c, m, h, v in await conn.execute(ledger_volumes_query(conn))}
     volume = CooperativeHouseholdVolume
@@ -700,42 +705,25 @@ async def volumes_differing_from_ledger(conn: AsyncConnection, limit: int = 20) 
             select(volume.cooperative_id, volume.month, volume.household_id, volume.volume_fen)
         )
     }
-    out = [
-        (k, table.get(k, 0), ledger.get(k, 0))
-        for k in sorted(set(ledger) | set(table))
-        if table.get(k, 0) != ledger.get(k, 0)
-    ]
-    return out[:limit]
+    return _disagreements(table, ledger, 0, limit)
 
 
 def ledger_foreign_retention_query(conn: AsyncConnection) -> Any:
     """SQL: (cooperative, month, fen) summed from the ledger's postings (what
     ``cooperative_foreign_retention`` must hold): the legs on retention accounts other than the
     cooperative's own of the line journals posting to its own accounts."""
-    from sqlalchemy import Date as SqlDate
-    from sqlalchemy import String, cast, literal, literal_column
+    from sqlalchemy import String, cast, literal
 
     # Only a journal posting to two cooperatives has a leg on another one's retention account.
-    coop_legs = (LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None))
     several = (
         select(Posting.journal_id)
         .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .where(*coop_legs)
+        .where(LedgerAccount.owner_type == "cooperative", LedgerAccount.owner_id.is_not(None))
         .group_by(Posting.journal_id)
         .having(func.count(func.distinct(LedgerAccount.owner_id)) > 1)
     )
-    own = (
-        select(Posting.journal_id.label("journal_id"), LedgerAccount.owner_id.label("cooperative_id"))
-        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .where(*coop_legs, Posting.journal_id.in_(several))
-        .distinct()
-        .subquery("own")
-    )
-    if conn.dialect.name == "postgresql":
-        local = JournalRow.occurred_at.op("AT TIME ZONE")(literal_column("'Asia/Shanghai'"))
-        month: Any = cast(func.date_trunc("month", local), SqlDate)
-    else:
-        month = cast(func.date(JournalRow.occurred_at, "+8 hours", "start of month"), String)
+    own = _own_journals(Posting.journal_id.in_(several))
+    month = _journal_month(conn)
     own_code = literal("cooperative:") + cast(own.c.cooperative_id, String) + literal(":retained")
     return (
         select(own.c.cooperative_id, month, -func.sum(Posting.amount_fen))
@@ -758,7 +746,7 @@ async def foreign_retention_differing_from_ledger(
     """(key, table fen, ledger fen) where ``cooperative_foreign_retention`` and the ledger disagree."""
 
     def key(coop: Any, month: Any) -> tuple[int, date]:
-        return (int(coop), month if isinstance(month, date) else date.fromisoformat(str(month)))
+        return (int(coop), as_date(month))
 
     ledger = {key(c, m): int(v) for c, m, v in await conn.execute(ledger_foreign_retention_query(conn))}
     foreign = CooperativeForeignRetention
@@ -766,12 +754,7 @@ async def foreign_retention_differing_from_ledger(
         key(c, m): int(v)
         for c, m, v in await conn.execute(select(foreign.cooperative_id, foreign.month, foreign.retention_fen))
     }
-    out = [
-        (k, table.get(k, 0), ledger.get(k, 0))
-        for k in sorted(set(ledger) | set(table))
-        if table.get(k, 0) != ledger.get(k, 0)
-    ]
-    return out[:limit]
+    return _disagreements(table, ledger, 0, limit)
 
 
 # -- household daily income -------------------------------------------------------------------
@@ -842,7 +825,7 @@ async def income_differing_from_ledger(
     """(key, table figures, ledger figures) where ``household_daily_income`` and the ledger disagree."""
 
     def key(household: Any, day: Any) -> tuple[int, date]:
-        return (int(household), day if isinstance(day, date) else date.fromisoformat(str(day)))
+        return (int(household), as_date(day))
 
     ledger = {key(h, d): (int(t), int(s)) for h, d, t, s in await conn.execute(ledger_income_query(conn))}
     table = {
@@ -857,9 +840,4 @@ async def income_differing_from_ledger(
         )
     }
     zero = (0, 0)
-    out = [
-        (k, table.get(k, zero), ledger.get(k, zero))
-        for k in sorted(set(ledger) | set(table))
-        if table.get(k, zero) != ledger.get(k, zero)
-    ]
-    return out[:limit]
+    return _disagreements(table, ledger, zero, limit)
