@@ -236,16 +236,10 @@ def _confidence(found: SessionFigures) -> list[dict[str, Any]]:
     return [{"confidence": c.value, "orders": by[c][0], "gmv": by[c][1]} for c in CONFIDENCES]
 
 
-def _household_credits(conn: AsyncConnection, session_id: int) -> Any:
-    """(household, fen) credited by the session's lines: the stored rows of an unmarked session,
-    the lines' live sum of a marked one (``bangfu.session_summaries.household_credits``)."""
-    return household_credits(conn, session_id)
-
-
 async def _cooperatives(conn: AsyncConnection, session_id: int) -> tuple[list[CooperativeSupport], int]:
     # the session's credits per household, stored or (a marked session) summed from its lines
     per_household = {
-        int(household): int(fen) for household, fen in await conn.execute(_household_credits(conn, session_id))
+        int(household): int(fen) for household, fen in await conn.execute(household_credits(conn, session_id))
     }
     if not per_household:
         return [], 0

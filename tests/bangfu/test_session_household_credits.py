@@ -32,7 +32,7 @@ from bangfu.models import (
     OrderLine,
     SessionHouseholdCredit,
 )
-from bangfu.queries.sessions import _household_credits, session_detail
+from bangfu.queries.sessions import session_detail
 from bangfu.scope import Scope
 from bangfu.store import make_engine
 from tests.web.conftest import World
@@ -95,7 +95,7 @@ async def _stored(conn: AsyncConnection, sid: int | None = None) -> dict[tuple[i
 async def _page_equals_the_lines(conn: AsyncConnection, sid: int) -> dict[int, int]:
     """What the session page reads per household, and the households it counts, are the lines'."""
     live = await _from_lines(conn, sid)
-    read = {int(h): int(fen) for h, fen in await conn.execute(_household_credits(conn, sid))}
+    read = {int(h): int(fen) for h, fen in await conn.execute(summaries.household_credits(conn, sid))}
     assert read == live
     detail = await session_detail(conn, Scope.admin(), sid)
     assert detail is not None
@@ -205,7 +205,7 @@ async def test_a_falsified_row_is_never_read_while_marked(store: World) -> None:
             .values(credit_fen=SessionHouseholdCredit.credit_fen + 1_000_000)
         )
         assert set(await summaries.household_credits_differing(conn)) == {a}
-        read = {int(h): int(fen) for h, fen in await conn.execute(_household_credits(conn, a))}
+        read = {int(h): int(fen) for h, fen in await conn.execute(summaries.household_credits(conn, a))}
         assert read != await _from_lines(conn, a)
         line = await conn.scalar(select(LineAttribution.order_line_id).where(LineAttribution.session_id == a).limit(1))
         await conn.execute(update(OrderLine).where(OrderLine.id == line).values(paid_fen=OrderLine.paid_fen + 1))
