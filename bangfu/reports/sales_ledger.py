@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import sales_days
-from bangfu.certification import certified_on
+from bangfu.certification import with_certified
 from bangfu.i18n import t
 from bangfu.models import Cooperative, Product, Region, Supplier
 from bangfu.money import format_yuan
@@ -38,28 +38,30 @@ async def sales_ledger(
     stored: bool = True,
 ) -> Report:
     # From the sales per day (bangfu.sales_days, ``stored``), not every line and refund of the period.
+    # The certificate looked up per (day, channel, product) group (certification.with_certified),
+    # as the county overview and the product pivot do: one rule, one way of applying it.
     sold = sales_days.gross_rows(conn, period, stored=stored)
     gross_lines = select(
         sold.c.day.label("day"),
         sold.c.channel.label("channel"),
         sold.c.product_id.label("product_id"),
-        certified_on(sold.c.product_id, sold.c.day).label("certified"),
-        sold.c.fen.label("amount"),
-    )
+        func.sum(sold.c.fen).label("amount"),
+    ).group_by(sold.c.day, sold.c.channel, sold.c.product_id)
     refunded = sales_days.refund_rows(conn, period, stored=stored)
     refund_lines = select(
         refunded.c.day.label("day"),
         refunded.c.channel.label("channel"),
         refunded.c.product_id.label("product_id"),
-        certified_on(refunded.c.product_id, refunded.c.sale_day).label("certified"),
-        refunded.c.fen.label("amount"),
-    )
+        refunded.c.sale_day.label("sale_day"),
+        func.sum(refunded.c.fen).label("amount"),
+    ).group_by(refunded.c.day, refunded.c.channel, refunded.c.product_id, refunded.c.sale_day)
     if shop_id is not None:
         gross_lines = gross_lines.where(sold.c.shop_id == shop_id)
         refund_lines = refund_lines.where(refunded.c.shop_id == shop_id)
     results = []
-    for lines in (gross_lines, refund_lines):
-        sub = lines.subquery()
+    # A refund is certified when the sale it reverses was: its sale day decides.
+    for lines, day in ((gross_lines, "day"), (refund_lines, "sale_day")):
+        sub = with_certified(lines.subquery(), day=day)
         results.append(
             (
                 await conn.execute(
