@@ -282,16 +282,23 @@ def _legs_of(sums: Sequence[Any]) -> Legs:
     return Legs(*(int(v or 0) for v in sums))
 
 
+def _named_lines(*columns: Any) -> Select[Any]:
+    """``columns`` and each order line's product as the household pages name it: its SKU's
+    product, else the line's title (the statement's groups and the journals' rows alike)."""
+    name = func.coalesce(func.nullif(Product.name, ""), OrderLine.title)
+    return (
+        select(*columns, name)
+        .select_from(OrderLine)
+        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
+    )
+
+
 async def _products(conn: AsyncConnection, line_ids: Collection[int]) -> dict[int, str]:
     if not line_ids:
         return {}
-    rows = await conn.execute(
-        select(OrderLine.id, Product.name, OrderLine.title)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .outerjoin(Product, Product.id == Sku.product_id)
-        .where(among(conn, OrderLine.id, sorted(line_ids)))
-    )
-    return {int(lid): pname or title for lid, pname, title in rows}
+    rows = await conn.execute(_named_lines(OrderLine.id).where(among(conn, OrderLine.id, sorted(line_ids))))
+    return {int(lid): str(name) for lid, name in rows}
 
 
 @dataclass(frozen=True)
@@ -336,14 +343,7 @@ async def statement(conn: AsyncConnection, scope: Scope, household_id: int, peri
     )
     # The product per line looked up by the line's key (a correlated lookup, not a join the
     # planner may turn into a scan of every order line), then summed per month and product.
-    name = (
-        select(func.coalesce(func.nullif(Product.name, ""), OrderLine.title))
-        .select_from(OrderLine)
-        .outerjoin(Sku, Sku.id == OrderLine.sku_id)
-        .outerjoin(Product, Product.id == Sku.product_id)
-        .where(OrderLine.id == by_line.c.line_id)
-        .scalar_subquery()
-    )
+    name = _named_lines().where(OrderLine.id == by_line.c.line_id).scalar_subquery()
     named = select(
         by_line.c.month, func.coalesce(name, "").label("product"), by_line.c.journals, *(by_line.c[leg] for leg in LEGS)
     ).subquery("named")
