@@ -1,6 +1,10 @@
 """Attribution + lot allocation + posting throughput, as one JSON line.
 
-    python bench/attribution.py --lines 100000 --db postgresql+asyncpg://127.0.0.1:5432/bench
+    python bench/attribution.py --lines 100000 --db postgresql+asyncpg://127.0.0.1:5432/postgres
+
+With a PostgreSQL URL the database named in it is only used to create a scratch database next to
+it (as ``bench/web.py`` and ``bench/ingest.py`` do), dropped afterwards unless ``--keep-db``
+(then the JSON line names it as ``kept_db``); nothing is written into the database given.
 
 With ``--workers N`` (PostgreSQL), N processes run the pipeline on the store at once, as N Celery
 workers would; the clock starts once all of them are up.
@@ -389,19 +393,29 @@ if __name__ == "__main__":
     parser.add_argument(
         "--default-gc", action="store_true", help="keep CPython's garbage collector thresholds (bangfu.runtime)"
     )
+    parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL scratch database")
     args = parser.parse_args()
     if args.with_floor and (args.db is None or make_url(args.db).get_backend_name() != "postgresql"):
         parser.error("--with-floor needs a PostgreSQL --db: the floor measures PostgreSQL")
+    import ingest  # bench/ingest.py: the scratch database next to the one in --db
+
     with tempfile.TemporaryDirectory() as tmp:
-        db_url = args.db or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        result = main(
-            args.lines,
-            db_url,
-            args.seed,
-            args.households,
-            args.workers,
-            args.floor_split if args.with_floor else None,
-            args.floor_repeat,
-            not args.default_gc,
-        )
+        given = args.db or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        db_url, scratch = asyncio.run(ingest._scratch_database(given))
+        try:
+            result = main(
+                args.lines,
+                db_url,
+                args.seed,
+                args.households,
+                args.workers,
+                args.floor_split if args.with_floor else None,
+                args.floor_repeat,
+                not args.default_gc,
+            )
+        finally:
+            if scratch is not None and not args.keep_db:
+                asyncio.run(ingest._drop_database(given, scratch))
+        if scratch is not None and args.keep_db:
+            result["kept_db"] = make_url(db_url).render_as_string(hide_password=True)
         sys.stdout.write(orjson.dumps(result).decode() + "\n")

@@ -1,7 +1,10 @@
 """Where one pipeline run's time goes, stage by stage: wall, the worker's CPU and its PostgreSQL
 backend's CPU (read from /proc, so PostgreSQL must run on this machine).
 
-    python bench/stage_cpu.py --lines 20000 --db postgresql+asyncpg://127.0.0.1:5432/<fresh db> [--profile out.prof]
+    python bench/stage_cpu.py --lines 20000 --db postgresql+asyncpg://127.0.0.1:5432/postgres [--profile out.prof]
+
+The store is built in a scratch database next to the one named in ``--db`` (``bench/ingest.py``'s
+helper), dropped afterwards unless ``--keep-db``; nothing is written into the database given.
 
 The store is filled as ``bench/attribution.py`` fills it (same seed, same lines), then one
 ``workers.pipeline.run_pipeline`` runs with each stage's transaction timed. On a shared machine
@@ -93,9 +96,19 @@ async def run(url: str, profile: str | None) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=20_000)
-    parser.add_argument("--db", required=True, help="a fresh PostgreSQL database URL")
+    parser.add_argument("--db", required=True, help="a PostgreSQL database URL (a scratch database is made beside it)")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--profile", help="write a cProfile of the pipeline run to this file")
+    parser.add_argument("--keep-db", action="store_true", help="keep the scratch database (its name goes to stderr)")
     args = parser.parse_args()
-    asyncio.run(attribution.prepare(args.db, args.lines, args.seed))
-    asyncio.run(run(args.db, args.profile))
+    import ingest  # bench/ingest.py, beside this file: the scratch database
+
+    db_url, scratch = asyncio.run(ingest._scratch_database(args.db))
+    try:
+        asyncio.run(attribution.prepare(db_url, args.lines, args.seed))
+        asyncio.run(run(db_url, args.profile))
+    finally:
+        if scratch is not None and not args.keep_db:
+            asyncio.run(ingest._drop_database(args.db, scratch))
+        elif scratch is not None:
+            print(f"kept database {scratch}", file=sys.stderr)
