@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import HouseholdCategory, JournalKind
 from bangfu.ledger import household_account, household_advance_account, household_bonus_account
-from bangfu.models import Household, Journal, LedgerAccount, OrderLine, Posting, Product, Sku
+from bangfu.models import Household, HouseholdLineDay, Journal, LedgerAccount, OrderLine, Posting, Product, Sku
 from bangfu.queries.cooperatives import CooperativeRef, cooperative_ref, line_id_of
-from bangfu.reports.base import Period, local_month, parse_line_event
+from bangfu.reports.base import Period, day_month, local_month, parse_line_event, whole_days
 from bangfu.reports.households import INCOME_JOURNALS, TRADE_JOURNALS, category_label, income_by_household
 from bangfu.scope import Scope
 from bangfu.store import among
@@ -318,18 +318,12 @@ class Statement:
     totals: Legs
 
 
-async def statement(conn: AsyncConnection, scope: Scope, household_id: int, period: Period) -> Statement | None:
-    """The household's income per month and product: guaranteed price, rebate, bonus, refunds reversed.
-
-    Summed in SQL per month and order line, then per product (the line's SKU's product, else its
-    title; "" for a journal of no line, the year-end surplus), each leg as :func:`_leg_sums` books it.
-    """
-    ref = await household_ref(conn, scope, household_id)
-    if ref is None:
-        return None
+def _ledger_by_line(conn: AsyncConnection, household_id: int, period: Period) -> Any:
+    """Subquery (month, line_id, journals, *LEGS): the household's legs summed from the postings
+    per local month and order line (NULL for a journal of no line, the year-end surplus)."""
     month = local_month(conn, Journal.occurred_at)
     line = case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event)))
-    by_line = (
+    return (
         _household_legs(
             household_id,
             period,
@@ -341,6 +335,48 @@ async def statement(conn: AsyncConnection, scope: Scope, household_id: int, peri
         .group_by(month, line)
         .subquery("by_line")
     )
+
+
+def _kept_by_line(conn: AsyncConnection, household_id: int, days: tuple[date, date]) -> Any:
+    """:func:`_ledger_by_line` from ``household_line_days``, the same sums kept per day and line at
+    posting, for a period of whole local days ``days`` (first, last); line 0 is no line."""
+    kept = HouseholdLineDay
+    month = day_month(conn, kept.day)
+    sums = (kept.guaranteed_fen, kept.rebate_fen, kept.bonus_fen, kept.refunds_fen, kept.surplus_fen)
+    return (
+        select(
+            month.label("month"),
+            kept.order_line_id.label("line_id"),
+            func.sum(kept.journals).label("journals"),
+            *(func.sum(column).label(leg) for column, leg in zip(sums, LEGS, strict=True)),
+        )
+        .where(kept.household_id == household_id, kept.day >= days[0], kept.day <= days[1])
+        .group_by(month, kept.order_line_id)
+        .subquery("by_line")
+    )
+
+
+async def statement(
+    conn: AsyncConnection, scope: Scope, household_id: int, period: Period, *, from_ledger: bool = False
+) -> Statement | None:
+    """The household's income per month and product: guaranteed price, rebate, bonus, refunds reversed.
+
+    Summed in SQL per month and order line, then per product (the line's SKU's product, else its
+    title; "" for a journal of no line, the year-end surplus), each leg as :func:`_leg_sums` books it.
+    A period of whole local days (every console period) is summed from ``household_line_days``,
+    the same legs kept per household, day and line at posting (``bangfu.line_credits``, equal to
+    the ledger: ``household_line_days_differing_from_ledger``): the household's rows of the
+    period's days, not its postings scattered over the ledger. Any other period, or
+    ``from_ledger``, sums the postings.
+    """
+    ref = await household_ref(conn, scope, household_id)
+    if ref is None:
+        return None
+    days = whole_days(period)
+    if days is not None and not from_ledger:
+        by_line = _kept_by_line(conn, household_id, days)
+    else:
+        by_line = _ledger_by_line(conn, household_id, period)
     # The product per line looked up by the line's key (a correlated lookup, not a join the
     # planner may turn into a scan of every order line), then summed per month and product.
     name = _named_lines().where(OrderLine.id == by_line.c.line_id).scalar_subquery()
