@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, select
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import HouseholdCategory, JournalKind
@@ -319,7 +319,7 @@ class Statement:
 
 
 def _ledger_by_line(conn: AsyncConnection, household_id: int, period: Period) -> Any:
-    """Subquery (month, line_id, journals, *LEGS): the household's legs summed from the postings
+    """CTE (month, line_id, journals, *LEGS): the household's legs summed from the postings
     per local month and order line (NULL for a journal of no line, the year-end surplus)."""
     month = local_month(conn, Journal.occurred_at)
     line = case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event)))
@@ -333,7 +333,7 @@ def _ledger_by_line(conn: AsyncConnection, household_id: int, period: Period) ->
             *_leg_sums(household_id),
         )
         .group_by(month, line)
-        .subquery("by_line")
+        .cte("by_line")
     )
 
 
@@ -352,7 +352,7 @@ def _kept_by_line(conn: AsyncConnection, household_id: int, days: tuple[date, da
         )
         .where(kept.household_id == household_id, kept.day >= days[0], kept.day <= days[1])
         .group_by(month, kept.order_line_id)
-        .subquery("by_line")
+        .cte("by_line")
     )
 
 
@@ -377,12 +377,29 @@ async def statement(
         by_line = _kept_by_line(conn, household_id, days)
     else:
         by_line = _ledger_by_line(conn, household_id, period)
-    # The product per line looked up by the line's key (a correlated lookup, not a join the
-    # planner may turn into a scan of every order line), then summed per month and product.
-    name = _named_lines().where(OrderLine.id == by_line.c.line_id).scalar_subquery()
-    named = select(
-        by_line.c.month, func.coalesce(name, "").label("product"), by_line.c.journals, *(by_line.c[leg] for leg in LEGS)
-    ).subquery("named")
+    # The product of each line, the lines' keys looked up at once (PostgreSQL: ``= ANY`` of
+    # their array, one index scan in key order; not a join the planner may turn into a scan of
+    # every order line, nor a lookup per row), then summed per month and product.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        # Cast: an array value, not ``= ANY (subquery)`` comparing the key with each row.
+        keys = cast(select(func.array_agg(distinct(by_line.c.line_id))).scalar_subquery(), ARRAY(BigInteger))
+        of_lines = OrderLine.id == func.any(keys)
+    else:
+        of_lines = OrderLine.id.in_(select(by_line.c.line_id))
+    names = _named_lines(OrderLine.id.label("line_id")).where(of_lines).subquery("names")
+    line_id, name = names.c
+    named = (
+        select(
+            by_line.c.month,
+            func.coalesce(name, "").label("product"),
+            by_line.c.journals,
+            *(by_line.c[leg] for leg in LEGS),
+        )
+        .select_from(by_line.outerjoin(names, line_id == by_line.c.line_id))
+        .subquery("named")
+    )
     query = select(
         named.c.month, named.c.product, func.sum(named.c.journals), *(func.sum(named.c[leg]) for leg in LEGS)
     ).group_by(named.c.month, named.c.product)
