@@ -179,7 +179,7 @@ async def test_the_table_equals_the_ledger_and_the_backfill(store: World) -> Non
         assert await household_line_days_differing_from_ledger(conn) == []
 
         busiest = [
-            int(h)
+            int(h or 0)
             for (h,) in await conn.execute(
                 select(LedgerAccount.owner_id)
                 .join(PostingRow, PostingRow.account_id == LedgerAccount.id)
