@@ -550,6 +550,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "合作社成员交易量汇总表与账簿一致",
         "en": "The households' volumes with their cooperatives equal the ledger",
     },
+    "verify.check.household_line_days_match_ledger": {
+        "zh": "农户对账单汇总表与账簿一致",
+        "en": "The household statements' line days equal the ledger",
+    },
     "verify.check.foreign_retention_matches_ledger": {
         "zh": "合作社跨社留存汇总表与账簿一致",
         "en": "Other cooperatives' retention in the surplus equals the ledger",

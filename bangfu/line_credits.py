@@ -23,6 +23,12 @@ sums a cooperative's months instead of every household leg of its year
 cooperative's facts' ``retention`` less :func:`foreign_retention_of`, the other cooperatives'
 retention legs of journals posting to two cooperatives, kept in ``cooperative_foreign_retention``
 (:func:`foreign_retention_differing_from_ledger`).
+
+A household's statement (``bangfu.queries.households.statement``) sums its legs per month and
+order line over every income journal of the period. :func:`line_days_of` books them per
+household, Asia/Shanghai day and line (``household_line_days``) in the same transaction, so the
+statement sums the household's rows of the period's days instead of its postings, scattered
+over the whole ledger (:func:`household_line_days_differing_from_ledger` is the check).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from bangfu.models import (
     CooperativeLineFact,
     Household,
     HouseholdDailyIncome,
+    HouseholdLineDay,
     LedgerAccount,
     LineHouseholdCredit,
     Posting,
@@ -124,6 +131,11 @@ async def credit_households(
     for view in batched:
         income = income.merged(view.income())
     await _write_income(conn, income)
+    # Keyed by household first too: after the daily income, in the same order by every poster.
+    line_days = _Columns.of_line_days(line_days_of(objects))
+    for view in batched:
+        line_days = line_days.merged(view.line_days())
+    await _write_line_days(conn, line_days)
 
 
 async def _cooperatives_of(conn: AsyncConnection, households: Sequence[int]) -> dict[int, int]:
@@ -166,6 +178,10 @@ class _Columns:
     @classmethod
     def of_volumes(cls, volumes: Mapping[VolumeKey, int]) -> _Columns:
         return cls.of({k: (v,) for k, v in volumes.items()}, 3, 1)
+
+    @classmethod
+    def of_line_days(cls, days: Mapping[LineDayKey, tuple[int, ...]]) -> _Columns:
+        return cls.of(days, 3, len(LINE_DAY_VALUES))
 
     @classmethod
     def of_credits(cls, deltas: Mapping[tuple[int, int], int]) -> _Columns:
@@ -215,6 +231,9 @@ class _BatchView:
             (line.occurred_at.astimezone(SHANGHAI).date().toordinal() for line in lines), np.int64, len(lines)
         )
         self.of_household = self.household_owner[self.account] >= 0
+        # The statement's leg of each account: guaranteed, rebate, bonus (a household's own three
+        # accounts by their exact codes), -1 for any other account.
+        self.statement_leg = np.fromiter((_statement_leg(a) for a in accounts), np.int64, len(accounts))
 
     def households(self) -> set[int]:
         return set(np.unique(self.household_owner[self.account[self.of_household]]).tolist())
@@ -234,6 +253,26 @@ class _BatchView:
         keys, sums = _group_sum((owners, self.day[self.line[legs]]), -self.amount[legs])
         days = [date.fromordinal(d) for d in keys[1].tolist()]
         return _Columns((keys[0].tolist(), days), (sums.tolist(), [0] * len(days)))
+
+    def line_days(self) -> _Columns:
+        """(household, day, line) -> (journals, guaranteed, rebate, bonus, 0, 0): :func:`line_days_of`
+        of sale journals; a sale counts once per household it credits."""
+        legs = self.statement_leg[self.account] >= 0
+        if not legs.any():
+            return _Columns.of_line_days({})
+        line, leg = self.line[legs], self.statement_leg[self.account[legs]]
+        money = np.zeros((len(line), 3), dtype=np.int64)
+        money[np.arange(len(line)), leg] = -self.amount[legs]
+        owners = self.household_owner[self.account[legs]]
+        # Per journal (batch slot) and household first, so each journal counts once in its key.
+        keys, sums = _group_sum((owners, self.day[line], self.line_id[line], line), money)
+        counted = np.column_stack((np.ones(len(sums), dtype=np.int64), sums))
+        keys, sums = _group_sum(keys[:3], counted)
+        days = [date.fromordinal(d) for d in keys[1].tolist()]
+        zeros = [0] * len(days)
+        return _Columns(
+            (keys[0].tolist(), days, keys[2].tolist()), (*(sums[:, i].tolist() for i in range(4)), zeros, zeros)
+        )
 
     def booked(self) -> Any:
         """Per line of the batch: whether its sale posts to a cooperative's own account."""
@@ -288,10 +327,11 @@ class _BatchView:
 
 
 def _group_sum(keys: tuple[Any, ...], values: Any) -> tuple[tuple[Any, ...], Any]:
-    """Rows of int64 key columns summed by key, sorted by key (the first column first)."""
+    """Rows of int64 key columns summed by key, sorted by key (the first column first);
+    ``values`` one column or a 2-D array of columns (each summed)."""
     if not len(values):
         empty = np.zeros(0, dtype=np.int64)
-        return tuple(empty for _ in keys), empty
+        return tuple(empty for _ in keys), np.zeros((0, *values.shape[1:]), dtype=np.int64)
     order = np.lexsort(keys[::-1])
     ordered = tuple(key[order] for key in keys)
     values = values[order]
@@ -841,3 +881,123 @@ async def income_differing_from_ledger(
     }
     zero = (0, 0)
     return _disagreements(table, ledger, zero, limit)
+
+
+# -- household line days ----------------------------------------------------------------------
+
+LineDayKey = tuple[int, date, int]  # household, local day, order line (0: a journal of no line)
+# journals, then the statement's legs (bangfu.queries.households.Legs), income positive.
+LINE_DAY_VALUES = ("journals", "guaranteed_fen", "rebate_fen", "bonus_fen", "refunds_fen", "surplus_fen")
+_GUARANTEED, _REBATE, _BONUS, _REFUNDS, _SURPLUS = range(1, 6)  # their columns in LINE_DAY_VALUES
+_STATEMENT_LEGS = {"": _REBATE - 1, ":bonus": _BONUS - 1, ":advance": _GUARANTEED - 1}
+
+
+def _statement_leg(account: Any) -> int:
+    """0 guaranteed, 1 rebate, 2 bonus: which of its household's three income accounts
+    (``household:<id>:advance``, ``household:<id>``, ``household:<id>:bonus``, by exact code, as
+    the statement reads them) ``account`` is; -1 for any other account."""
+    if account.owner_type != "household" or account.owner_id is None:
+        return -1
+    prefix = f"household:{int(account.owner_id)}"
+    if not account.code.startswith(prefix):
+        return -1
+    return _STATEMENT_LEGS.get(account.code[len(prefix) :], -1)
+
+
+def line_days_of(journals: Iterable[Journal]) -> dict[LineDayKey, tuple[int, ...]]:
+    """(household, local day, line) -> :data:`LINE_DAY_VALUES` these income journals add: each
+    journal once per household whose income accounts it posts to, its legs there negated (a
+    refund's all in ``refunds_fen``, a surplus return's in ``surplus_fen``, a sale's or
+    true-up's by account). The line is a trade journal's (0 when it names none), 0 for a surplus
+    return: ``household_line_days``, what the statement sums."""
+    out: dict[LineDayKey, list[int]] = {}
+    for journal in journals:
+        if journal.kind not in INCOME_KINDS:
+            continue
+        day = journal.occurred_at.astimezone(SHANGHAI).date()
+        line = parse_line_event(journal.source_event) if journal.kind in LINE_JOURNALS else None
+        column = {JournalKind.REFUND: _REFUNDS, JournalKind.SURPLUS: _SURPLUS}.get(journal.kind)
+        touched: dict[int, list[int]] = {}
+        for leg in journal.postings:
+            which = _statement_leg(leg.account)
+            if which < 0 or leg.account.owner_id is None:
+                continue
+            key = (int(leg.account.owner_id), day, line or 0)
+            row = touched.get(key[0])
+            if row is None:
+                row = touched[key[0]] = out.setdefault(key, [0] * len(LINE_DAY_VALUES))
+                row[0] += 1
+            row[column if column is not None else which + 1] -= leg.amount_fen
+    return {key: tuple(row) for key, row in out.items()}
+
+
+async def _write_line_days(conn: AsyncConnection, line_days: _Columns) -> None:
+    keys = {"household_id": "bigint", "day": "date", "order_line_id": "bigint"}
+    await _add_rows(conn, HouseholdLineDay, keys, LINE_DAY_VALUES, line_days)
+
+
+def ledger_line_days_query(conn: AsyncConnection) -> Any:
+    """SQL: (household, day, line, *LINE_DAY_VALUES) summed from the ledger's postings (what
+    ``household_line_days`` must hold; the migration's backfill, as a query): the legs on each
+    household's three income accounts of the income journals, the journals counted apart."""
+    from sqlalchemy import Date as SqlDate
+    from sqlalchemy import String, and_, case, cast, literal, literal_column, or_
+
+    from bangfu.queries.cooperatives import line_id_of
+
+    if conn.dialect.name == "postgresql":
+        day: Any = cast(JournalRow.occurred_at.op("AT TIME ZONE")(literal_column("'Asia/Shanghai'")), SqlDate)
+    else:
+        day = cast(func.date(JournalRow.occurred_at, "+8 hours"), String)
+    line = func.coalesce(case((JournalRow.kind.in_(LINE_JOURNALS), line_id_of(conn, JournalRow.source_event))), 0)
+    own = literal("household:") + cast(LedgerAccount.owner_id, String)
+    code = LedgerAccount.code
+    trade = JournalRow.kind.in_([JournalKind.SALE, JournalKind.TRUE_UP])
+    amount = Posting.amount_fen
+
+    def credit(condition: Any) -> Any:
+        return -func.sum(case((condition, amount), else_=0))
+
+    return (
+        select(
+            LedgerAccount.owner_id,
+            day,
+            line,
+            func.count(func.distinct(JournalRow.id)),
+            credit(and_(trade, code == own + ":advance")),
+            credit(and_(trade, code == own)),
+            credit(and_(trade, code == own + ":bonus")),
+            credit(JournalRow.kind == JournalKind.REFUND),
+            credit(JournalRow.kind == JournalKind.SURPLUS),
+        )
+        .select_from(JournalRow)
+        .join(Posting, Posting.journal_id == JournalRow.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(
+            LedgerAccount.owner_type == "household",
+            LedgerAccount.owner_id.is_not(None),
+            or_(code == own, code == own + ":bonus", code == own + ":advance"),
+            JournalRow.kind.in_(INCOME_KINDS),
+        )
+        .group_by(LedgerAccount.owner_id, day, line)
+    )
+
+
+async def household_line_days_differing_from_ledger(
+    conn: AsyncConnection, limit: int = 20
+) -> list[tuple[LineDayKey, tuple[int, ...], tuple[int, ...]]]:
+    """(key, table figures, ledger figures) where ``household_line_days`` and the ledger disagree
+    (figures in the order of :data:`LINE_DAY_VALUES`)."""
+
+    def key(household: Any, day: Any, line: Any) -> LineDayKey:
+        return (int(household), as_date(day), int(line))
+
+    ledger = {key(*row[:3]): tuple(int(v) for v in row[3:]) for row in await conn.execute(ledger_line_days_query(conn))}
+    days = HouseholdLineDay.__table__.c
+    table = {
+        key(*row[:3]): tuple(int(v) for v in row[3:])
+        for row in await conn.execute(
+            select(days.household_id, days.day, days.order_line_id, *(days[name] for name in LINE_DAY_VALUES))
+        )
+    }
+    return _disagreements(table, ledger, (0,) * len(LINE_DAY_VALUES), limit)

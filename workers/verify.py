@@ -29,9 +29,10 @@ found (``count``) with the first few spelled out (``details``):
   ``bangfu ledger digest`` (``ID:HASH``), the journal it names must still carry that hash.
 - ``adjustments_recorded``: every ``adjustment`` journal moves exactly what its record says.
 - ``cooperative_facts_match_ledger``, ``household_income_matches_ledger``,
-  ``household_volumes_match_ledger``, ``foreign_retention_matches_ledger``: the pages'
-  pre-aggregates kept at posting (``cooperative_line_facts``, ``household_daily_income``,
-  ``cooperative_household_volumes``, ``cooperative_foreign_retention``) equal the ledger's sums
+  ``household_volumes_match_ledger``, ``foreign_retention_matches_ledger``,
+  ``household_line_days_match_ledger``: the pages' pre-aggregates kept at posting
+  (``cooperative_line_facts``, ``household_daily_income``, ``cooperative_household_volumes``,
+  ``cooperative_foreign_retention``, ``household_line_days``) equal the ledger's sums
   (:mod:`bangfu.line_credits`).
 
 The report carries the chain head (last journal id and hash) for an outside party to keep.
@@ -53,6 +54,7 @@ from bangfu.ledger_chain import GENESIS, Head, stored_head, walk
 from bangfu.line_credits import (
     facts_differing_from_ledger,
     foreign_retention_differing_from_ledger,
+    household_line_days_differing_from_ledger,
     income_differing_from_ledger,
     volumes_differing_from_ledger,
 )
@@ -137,6 +139,7 @@ async def verify(conn: AsyncConnection, *, inputs: bool = True, digest: Head | N
     checks.append(await _due_lines_queued(conn))
     checks += [await _cooperative_facts_match_ledger(conn), await _household_income_matches_ledger(conn)]
     checks += [await _household_volumes_match_ledger(conn), await _foreign_retention_matches_ledger(conn)]
+    checks.append(await _household_line_days_match_ledger(conn))
     return VerifyReport(checks, head)
 
 
@@ -176,6 +179,16 @@ async def _foreign_retention_matches_ledger(conn: AsyncConnection) -> Check:
         f"cooperative #{coop}, {month:%Y-%m}: table {table}, ledger {ledger}" for (coop, month), table, ledger in rows
     ]
     return _check("foreign_retention_matches_ledger", problems)
+
+
+async def _household_line_days_match_ledger(conn: AsyncConnection) -> Check:
+    """The household statement's sums (``household_line_days``) equal the ledger."""
+    rows = await household_line_days_differing_from_ledger(conn, limit=MAX_DETAILS)
+    problems = [
+        f"household #{household}, {day}, line {line}: table {table}, ledger {ledger}"
+        for (household, day, line), table, ledger in rows
+    ]
+    return _check("household_line_days_match_ledger", problems)
 
 
 async def journal_chain(conn: AsyncConnection, digest: Head | None = None) -> tuple[Check, Head]:

@@ -277,6 +277,37 @@ class HouseholdDailyIncome(Base):
     surplus_fen: Mapped[int] = mapped_column(Fen)
 
 
+class HouseholdLineDay(Base):
+    """One household's income legs of one order line on one Asia/Shanghai day, in fen (positive:
+    credited): the household statement's sums (``bangfu.queries.households.statement``), kept per
+    (household, day, line) so a statement reads the household's rows of the period's days
+    instead of its postings scattered over the ledger. ``order_line_id`` is the line of a trade
+    journal (sale, true-up, refund), 0 for a journal of no line (the year-end surplus return).
+    ``journals``: how many income journals (sale, true-up, refund, surplus) post to the
+    household's accounts (``household:<id>``, ``:bonus``, ``:advance``); a journal has one day
+    and one line, so the counts of a month's rows add up to its distinct journals.
+    ``guaranteed_fen``, ``rebate_fen``, ``bonus_fen``: the sale and true-up legs on the advance,
+    rebate and bonus accounts; ``refunds_fen``: every household leg of refund journals;
+    ``surplus_fen``: of surplus returns, all legs negated as the statement's ``Legs``. Day, not
+    month: any whole-day period (every console period) is answered from it. A pre-aggregate of
+    the ledger: written by ``bangfu.ledger.post`` in the transaction that posts each journal
+    (:func:`bangfu.line_credits.credit_households`), backfilled by migration 0047, and equal to the
+    ledger's figures (``bangfu.line_credits.household_line_days_differing_from_ledger``).
+    """
+
+    __tablename__ = "household_line_days"
+
+    household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    order_line_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    journals: Mapped[int] = mapped_column(Fen)
+    guaranteed_fen: Mapped[int] = mapped_column(Fen)
+    rebate_fen: Mapped[int] = mapped_column(Fen)
+    bonus_fen: Mapped[int] = mapped_column(Fen)
+    refunds_fen: Mapped[int] = mapped_column(Fen)
+    surplus_fen: Mapped[int] = mapped_column(Fen)
+
+
 class CooperativeHouseholdVolume(Base):
     """One household's transaction volume with one cooperative in one Asia/Shanghai month, in
     fen (positive: credited): what the line journals (sale, true-up, refund) that post to the

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, select
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import HouseholdCategory, JournalKind
 from bangfu.ledger import household_account, household_advance_account, household_bonus_account
-from bangfu.models import Household, Journal, LedgerAccount, OrderLine, Posting, Product, Sku
+from bangfu.models import Household, HouseholdLineDay, Journal, LedgerAccount, OrderLine, Posting, Product, Sku
 from bangfu.queries.cooperatives import CooperativeRef, cooperative_ref, line_id_of
-from bangfu.reports.base import Period, local_month, parse_line_event
+from bangfu.reports.base import Period, day_month, local_month, parse_line_event, whole_days
 from bangfu.reports.households import INCOME_JOURNALS, TRADE_JOURNALS, category_label, income_by_household
 from bangfu.scope import Scope
 from bangfu.store import among
@@ -318,18 +318,12 @@ class Statement:
     totals: Legs
 
 
-async def statement(conn: AsyncConnection, scope: Scope, household_id: int, period: Period) -> Statement | None:
-    """The household's income per month and product: guaranteed price, rebate, bonus, refunds reversed.
-
-    Summed in SQL per month and order line, then per product (the line's SKU's product, else its
-    title; "" for a journal of no line, the year-end surplus), each leg as :func:`_leg_sums` books it.
-    """
-    ref = await household_ref(conn, scope, household_id)
-    if ref is None:
-        return None
+def _ledger_by_line(conn: AsyncConnection, household_id: int, period: Period) -> Any:
+    """CTE (month, line_id, journals, *LEGS): the household's legs summed from the postings
+    per local month and order line (NULL for a journal of no line, the year-end surplus)."""
     month = local_month(conn, Journal.occurred_at)
     line = case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event)))
-    by_line = (
+    return (
         _household_legs(
             household_id,
             period,
@@ -339,14 +333,73 @@ async def statement(conn: AsyncConnection, scope: Scope, household_id: int, peri
             *_leg_sums(household_id),
         )
         .group_by(month, line)
-        .subquery("by_line")
+        .cte("by_line")
     )
-    # The product per line looked up by the line's key (a correlated lookup, not a join the
-    # planner may turn into a scan of every order line), then summed per month and product.
-    name = _named_lines().where(OrderLine.id == by_line.c.line_id).scalar_subquery()
-    named = select(
-        by_line.c.month, func.coalesce(name, "").label("product"), by_line.c.journals, *(by_line.c[leg] for leg in LEGS)
-    ).subquery("named")
+
+
+def _kept_by_line(conn: AsyncConnection, household_id: int, days: tuple[date, date]) -> Any:
+    """:func:`_ledger_by_line` from ``household_line_days``, the same sums kept per day and line at
+    posting, for a period of whole local days ``days`` (first, last); line 0 is no line."""
+    kept = HouseholdLineDay
+    month = day_month(conn, kept.day)
+    sums = (kept.guaranteed_fen, kept.rebate_fen, kept.bonus_fen, kept.refunds_fen, kept.surplus_fen)
+    return (
+        select(
+            month.label("month"),
+            kept.order_line_id.label("line_id"),
+            func.sum(kept.journals).label("journals"),
+            *(func.sum(column).label(leg) for column, leg in zip(sums, LEGS, strict=True)),
+        )
+        .where(kept.household_id == household_id, kept.day >= days[0], kept.day <= days[1])
+        .group_by(month, kept.order_line_id)
+        .cte("by_line")
+    )
+
+
+async def statement(
+    conn: AsyncConnection, scope: Scope, household_id: int, period: Period, *, from_ledger: bool = False
+) -> Statement | None:
+    """The household's income per month and product: guaranteed price, rebate, bonus, refunds reversed.
+
+    Summed in SQL per month and order line, then per product (the line's SKU's product, else its
+    title; "" for a journal of no line, the year-end surplus), each leg as :func:`_leg_sums` books it.
+    A period of whole local days (every console period) is summed from ``household_line_days``,
+    the same legs kept per household, day and line at posting (``bangfu.line_credits``, equal to
+    the ledger: ``household_line_days_differing_from_ledger``): the household's rows of the
+    period's days, not its postings scattered over the ledger. Any other period, or
+    ``from_ledger``, sums the postings.
+    """
+    ref = await household_ref(conn, scope, household_id)
+    if ref is None:
+        return None
+    days = whole_days(period)
+    if days is not None and not from_ledger:
+        by_line = _kept_by_line(conn, household_id, days)
+    else:
+        by_line = _ledger_by_line(conn, household_id, period)
+    # The product of each line, the lines' keys looked up at once (PostgreSQL: ``= ANY`` of
+    # their array, one index scan in key order; not a join the planner may turn into a scan of
+    # every order line, nor a lookup per row), then summed per month and product.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        # Cast: an array value, not ``= ANY (subquery)`` comparing the key with each row.
+        keys = cast(select(func.array_agg(distinct(by_line.c.line_id))).scalar_subquery(), ARRAY(BigInteger))
+        of_lines = OrderLine.id == func.any(keys)
+    else:
+        of_lines = OrderLine.id.in_(select(by_line.c.line_id))
+    names = _named_lines(OrderLine.id.label("line_id")).where(of_lines).subquery("names")
+    line_id, name = names.c
+    named = (
+        select(
+            by_line.c.month,
+            func.coalesce(name, "").label("product"),
+            by_line.c.journals,
+            *(by_line.c[leg] for leg in LEGS),
+        )
+        .select_from(by_line.outerjoin(names, line_id == by_line.c.line_id))
+        .subquery("named")
+    )
     query = select(
         named.c.month, named.c.product, func.sum(named.c.journals), *(func.sum(named.c[leg]) for leg in LEGS)
     ).group_by(named.c.month, named.c.product)
