@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Date, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.day_marks import as_date
@@ -46,6 +46,7 @@ from bangfu.models import (
     CooperativeLineFact,
     Household,
     HouseholdDailyIncome,
+    HouseholdMonthlyIncome,
     LedgerAccount,
     LineHouseholdCredit,
     Posting,
@@ -785,9 +786,23 @@ async def record_household_income(conn: AsyncConnection, journals: Sequence[Jour
     await _write_income(conn, _Columns.of_income(income_of(journals)))
 
 
+def monthly_income(income: _Columns) -> _Columns:
+    """Rows of ``household_daily_income`` summed per (household, month's first day)."""
+    months: dict[tuple[Any, ...], tuple[int, int]] = {}
+    for household, day, trade, surplus in zip(*income.keys, *income.values, strict=True):
+        key = (household, month_of(day))
+        seen = months.get(key)
+        months[key] = (trade, surplus) if seen is None else (seen[0] + trade, seen[1] + surplus)
+    return _Columns.of(months, 2, 2)
+
+
 async def _write_income(conn: AsyncConnection, income: _Columns) -> None:
+    """The day rows, then their months (``household_monthly_income``): every poster locks the
+    two tables in this order."""
     keys = {"household_id": "bigint", "day": "date"}
     await _add_rows(conn, HouseholdDailyIncome, keys, ("trade_fen", "surplus_fen"), income)
+    monthly = {"household_id": "bigint", "month": "date"}
+    await _add_rows(conn, HouseholdMonthlyIncome, monthly, ("trade_fen", "surplus_fen"), monthly_income(income))
 
 
 def ledger_income_query(conn: AsyncConnection) -> Any:
@@ -841,3 +856,34 @@ async def income_differing_from_ledger(
     }
     zero = (0, 0)
     return _disagreements(table, ledger, zero, limit)
+
+
+def ledger_monthly_income_query(conn: AsyncConnection) -> Any:
+    """SQL: (household, month's first day, trade fen, surplus fen) summed from the ledger's
+    postings (what ``household_monthly_income`` must hold)."""
+    daily = ledger_income_query(conn).subquery("ledger_days")
+    household, day, trade, surplus = daily.c
+    if conn.dialect.name == "postgresql":
+        month: Any = func.date_trunc("month", day).cast(Date)
+    else:
+        month = func.date(day, "start of month")
+    return select(household, month, func.sum(trade), func.sum(surplus)).group_by(household, month)
+
+
+async def monthly_income_differing_from_ledger(
+    conn: AsyncConnection, limit: int = 20
+) -> list[tuple[tuple[int, date], tuple[int, int], tuple[int, int]]]:
+    """(key, table figures, ledger figures) where ``household_monthly_income`` and the ledger disagree."""
+
+    def key(household: Any, month: Any) -> tuple[int, date]:
+        return (int(household), as_date(month))
+
+    ledger = {key(h, m): (int(t), int(s)) for h, m, t, s in await conn.execute(ledger_monthly_income_query(conn))}
+    monthly = HouseholdMonthlyIncome
+    table = {
+        key(h, m): (int(t), int(s))
+        for h, m, t, s in await conn.execute(
+            select(monthly.household_id, monthly.month, monthly.trade_fen, monthly.surplus_fen)
+        )
+    }
+    return _disagreements(table, ledger, (0, 0), limit)
