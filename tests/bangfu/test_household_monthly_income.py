@@ -173,8 +173,8 @@ async def test_the_reader_equals_the_ledger_for_any_cut(store: World) -> None:
         for period in await _periods(conn):
             for kinds in (INCOME_JOURNALS, TRADE_JOURNALS, (JournalKind.SURPLUS,)):
                 for where in ({}, {"cooperative_ids": coops[:1]}, {"cooperative_id": coops[-1]}):
-                    kept = await income_by_household(conn, period, kinds=kinds, **where)  # type: ignore[arg-type]
-                    ledger = await income_by_household(conn, period, kinds=kinds, from_ledger=True, **where)  # type: ignore[arg-type]
+                    kept = await income_by_household(conn, period, kinds=kinds, **where)
+                    ledger = await income_by_household(conn, period, kinds=kinds, from_ledger=True, **where)
                     assert kept == ledger, (period.label, kinds, where)
         assert await income_by_household(conn, (await _periods(conn))[0])
         await conn.rollback()
