@@ -546,6 +546,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "农户每日收入汇总表与账簿一致",
         "en": "The households' daily income equals the ledger",
     },
+    "verify.check.household_monthly_income_matches_ledger": {
+        "zh": "农户每月收入汇总表与账簿一致",
+        "en": "The households' monthly income equals the ledger",
+    },
     "verify.check.household_volumes_match_ledger": {
         "zh": "合作社成员交易量汇总表与账簿一致",
         "en": "The households' volumes with their cooperatives equal the ledger",

@@ -40,7 +40,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Date, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.day_marks import as_date
@@ -53,6 +53,7 @@ from bangfu.models import (
     Household,
     HouseholdDailyIncome,
     HouseholdLineDay,
+    HouseholdMonthlyIncome,
     LedgerAccount,
     LineHouseholdCredit,
     Posting,
@@ -117,6 +118,13 @@ async def credit_households(
     for view in batched:
         credits = credits.merged(view.credits())
     await _write_credits(conn, credits)
+    # Keyed by household, day and line: rows of the lines being posted (a line is posted by one
+    # worker at a time; only the year-end surplus returns share line 0), so written before the
+    # shared rows below, which are then held for less time. Same order for every poster.
+    line_days = _Columns.of_line_days(line_days_of(objects))
+    for view in batched:
+        line_days = line_days.merged(view.line_days())
+    await _write_line_days(conn, line_days)
     # Last: the rows below are shared by the workers posting lines of the same households
     # (cooperative, month, household; household, day), so a second poster waits on them for the
     # first one's commit; the rows above are the lines' own. Every poster locks them table after
@@ -131,11 +139,6 @@ async def credit_households(
     for view in batched:
         income = income.merged(view.income())
     await _write_income(conn, income)
-    # Keyed by household first too: after the daily income, in the same order by every poster.
-    line_days = _Columns.of_line_days(line_days_of(objects))
-    for view in batched:
-        line_days = line_days.merged(view.line_days())
-    await _write_line_days(conn, line_days)
 
 
 async def _cooperatives_of(conn: AsyncConnection, households: Sequence[int]) -> dict[int, int]:
@@ -825,9 +828,23 @@ async def record_household_income(conn: AsyncConnection, journals: Sequence[Jour
     await _write_income(conn, _Columns.of_income(income_of(journals)))
 
 
+def monthly_income(income: _Columns) -> _Columns:
+    """Rows of ``household_daily_income`` summed per (household, month's first day)."""
+    months: dict[tuple[Any, ...], tuple[int, int]] = {}
+    for household, day, trade, surplus in zip(*income.keys, *income.values, strict=True):
+        key = (household, month_of(day))
+        seen = months.get(key)
+        months[key] = (trade, surplus) if seen is None else (seen[0] + trade, seen[1] + surplus)
+    return _Columns.of(months, 2, 2)
+
+
 async def _write_income(conn: AsyncConnection, income: _Columns) -> None:
+    """The day rows, then their months (``household_monthly_income``): every poster locks the
+    two tables in this order."""
     keys = {"household_id": "bigint", "day": "date"}
     await _add_rows(conn, HouseholdDailyIncome, keys, ("trade_fen", "surplus_fen"), income)
+    monthly = {"household_id": "bigint", "month": "date"}
+    await _add_rows(conn, HouseholdMonthlyIncome, monthly, ("trade_fen", "surplus_fen"), monthly_income(income))
 
 
 def ledger_income_query(conn: AsyncConnection) -> Any:
@@ -881,6 +898,37 @@ async def income_differing_from_ledger(
     }
     zero = (0, 0)
     return _disagreements(table, ledger, zero, limit)
+
+
+def ledger_monthly_income_query(conn: AsyncConnection) -> Any:
+    """SQL: (household, month's first day, trade fen, surplus fen) summed from the ledger's
+    postings (what ``household_monthly_income`` must hold)."""
+    daily = ledger_income_query(conn).subquery("ledger_days")
+    household, day, trade, surplus = daily.c
+    if conn.dialect.name == "postgresql":
+        month: Any = func.date_trunc("month", day).cast(Date)
+    else:
+        month = func.date(day, "start of month")
+    return select(household, month, func.sum(trade), func.sum(surplus)).group_by(household, month)
+
+
+async def monthly_income_differing_from_ledger(
+    conn: AsyncConnection, limit: int = 20
+) -> list[tuple[tuple[int, date], tuple[int, int], tuple[int, int]]]:
+    """(key, table figures, ledger figures) where ``household_monthly_income`` and the ledger disagree."""
+
+    def key(household: Any, month: Any) -> tuple[int, date]:
+        return (int(household), as_date(month))
+
+    ledger = {key(h, m): (int(t), int(s)) for h, m, t, s in await conn.execute(ledger_monthly_income_query(conn))}
+    monthly = HouseholdMonthlyIncome
+    table = {
+        key(h, m): (int(t), int(s))
+        for h, m, t, s in await conn.execute(
+            select(monthly.household_id, monthly.month, monthly.trade_fen, monthly.surplus_fen)
+        )
+    }
+    return _disagreements(table, ledger, (0, 0), limit)
 
 
 # -- household line days ----------------------------------------------------------------------

@@ -29,9 +29,10 @@ found (``count``) with the first few spelled out (``details``):
   ``bangfu ledger digest`` (``ID:HASH``), the journal it names must still carry that hash.
 - ``adjustments_recorded``: every ``adjustment`` journal moves exactly what its record says.
 - ``cooperative_facts_match_ledger``, ``household_income_matches_ledger``,
-  ``household_volumes_match_ledger``, ``foreign_retention_matches_ledger``,
-  ``household_line_days_match_ledger``: the pages' pre-aggregates kept at posting
-  (``cooperative_line_facts``, ``household_daily_income``, ``cooperative_household_volumes``,
+  ``household_monthly_income_matches_ledger``, ``household_volumes_match_ledger``,
+  ``foreign_retention_matches_ledger``, ``household_line_days_match_ledger``: the pages'
+  pre-aggregates kept at posting (``cooperative_line_facts``, ``household_daily_income``,
+  ``household_monthly_income``, ``cooperative_household_volumes``,
   ``cooperative_foreign_retention``, ``household_line_days``) equal the ledger's sums
   (:mod:`bangfu.line_credits`).
 
@@ -56,6 +57,7 @@ from bangfu.line_credits import (
     foreign_retention_differing_from_ledger,
     household_line_days_differing_from_ledger,
     income_differing_from_ledger,
+    monthly_income_differing_from_ledger,
     volumes_differing_from_ledger,
 )
 from bangfu.models import (
@@ -138,6 +140,7 @@ async def verify(conn: AsyncConnection, *, inputs: bool = True, digest: Head | N
     checks += [await _lot_remaining(conn), await _no_negative_remaining(conn), await _refunds_within_paid(conn)]
     checks.append(await _due_lines_queued(conn))
     checks += [await _cooperative_facts_match_ledger(conn), await _household_income_matches_ledger(conn)]
+    checks.append(await _household_monthly_income_matches_ledger(conn))
     checks += [await _household_volumes_match_ledger(conn), await _foreign_retention_matches_ledger(conn)]
     checks.append(await _household_line_days_match_ledger(conn))
     return VerifyReport(checks, head)
@@ -160,6 +163,16 @@ async def _household_income_matches_ledger(conn: AsyncConnection) -> Check:
         f"household #{household}, {day}: table {table}, ledger {ledger}" for (household, day), table, ledger in rows
     ]
     return _check("household_income_matches_ledger", problems)
+
+
+async def _household_monthly_income_matches_ledger(conn: AsyncConnection) -> Check:
+    """The households' monthly income (``household_monthly_income``) equals the ledger."""
+    rows = await monthly_income_differing_from_ledger(conn, limit=MAX_DETAILS)
+    problems = [
+        f"household #{household}, {month:%Y-%m}: table {table}, ledger {ledger}"
+        for (household, month), table, ledger in rows
+    ]
+    return _check("household_monthly_income_matches_ledger", problems)
 
 
 async def _household_volumes_match_ledger(conn: AsyncConnection) -> Check:

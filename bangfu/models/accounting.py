@@ -308,6 +308,27 @@ class HouseholdLineDay(Base):
     surplus_fen: Mapped[int] = mapped_column(Fen)
 
 
+class HouseholdMonthlyIncome(Base):
+    """``household_daily_income`` summed per Asia/Shanghai month (``month``: its first day): what
+    the ledger credited one household's accounts in the month, net, in fen (``trade_fen`` from
+    line journals, ``surplus_fen`` from surplus returns). The county overview's households-driven
+    figures read a period's whole months here and its partial edge months from the daily rows
+    (:func:`bangfu.reports.households.income_by_household`): per household and month over two
+    months that was about 180,000 day rows grouped on each view at 1,000,000 lines, against about
+    6,000 rows here. Written by ``bangfu.ledger.post`` with the daily rows, in the transaction that
+    posts each journal (:func:`bangfu.line_credits.credit_households`), backfilled by migration
+    0048, and equal to the ledger's figures
+    (``bangfu.line_credits.monthly_income_differing_from_ledger``).
+    """
+
+    __tablename__ = "household_monthly_income"
+
+    household_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    trade_fen: Mapped[int] = mapped_column(Fen)
+    surplus_fen: Mapped[int] = mapped_column(Fen)
+
+
 class CooperativeHouseholdVolume(Base):
     """One household's transaction volume with one cooperative in one Asia/Shanghai month, in
     fen (positive: credited): what the line journals (sale, true-up, refund) that post to the

@@ -373,6 +373,16 @@ async def _household_facts(conn: AsyncConnection, coop_ids: Sequence[int]) -> di
     }
 
 
+#: The overview's statements over the stored pre-aggregates, built once per (dialect, period,
+#: scope or cooperatives) and kept (the oldest dropped past :data:`_STATEMENTS_KEPT`): building
+#: them (unions of subqueries, each column proxied at every level) took more of a request's CPU
+#: than PostgreSQL's execution of the smaller ones, and a console asks for few periods and scopes.
+#: Nothing in them depends on the data or the time: marked days and scopes are subqueries.
+_SALES_STATEMENTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_INCOME_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_STATEMENTS_KEPT = 64
+
+
 async def _income_by_channel_and_product(
     conn: AsyncConnection, period: Period, coop_ids: Sequence[int]
 ) -> list[tuple[str, str, str, int, int]]:
@@ -388,10 +398,29 @@ async def _income_by_channel_and_product(
     days = fact_days(period)
     if days is None:
         return await _income_from_ledger(conn, period, coop_ids)
-    members = select(Household.id).where(Household.cooperative_id.in_(sorted(coop_ids)))
+    members = tuple(sorted(coop_ids))
+    cached = (conn.dialect.name, days, members)
+    query = _INCOME_STATEMENTS.get(cached)
+    if query is None:
+        query = _income_statement(conn, days, members)
+        if len(_INCOME_STATEMENTS) >= _STATEMENTS_KEPT:
+            _INCOME_STATEMENTS.pop(next(iter(_INCOME_STATEMENTS)))  # the oldest
+        _INCOME_STATEMENTS[cached] = query
+    out = []
+    for missing, channel, product_id, product, owner, total in await conn.execute(query):
+        if missing:
+            out.append(("", "", "", int(owner), int(total)))
+        else:
+            key = str(product_id) if product_id is not None else "?"
+            out.append((str(getattr(channel, "value", channel)), key, str(product or ""), int(owner), int(total)))
+    return out
+
+
+def _income_statement(conn: AsyncConnection, days: tuple[date, date], coop_ids: Sequence[int]) -> Any:
+    members = select(Household.id).where(Household.cooperative_id.in_(list(coop_ids)))
     source = county_income.rows(conn, days, lambda column: column.in_(members))
     missing = source.c.shop_id == literal_column("0")  # not a bind parameter: grouped by
-    query = (
+    return (
         select(
             missing,
             Shop.channel_type,
@@ -406,14 +435,6 @@ async def _income_by_channel_and_product(
         .outerjoin(Product, Product.id == Sku.product_id)
         .group_by(missing, Shop.channel_type, Product.id, Product.name, source.c.household_id)
     )
-    out = []
-    for missing, channel, product_id, product, owner, total in await conn.execute(query):
-        if missing:
-            out.append(("", "", "", int(owner), int(total)))
-        else:
-            key = str(product_id) if product_id is not None else "?"
-            out.append((str(getattr(channel, "value", channel)), key, str(product or ""), int(owner), int(total)))
-    return out
 
 
 async def _income_from_ledger(
@@ -541,12 +562,22 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overv
     )
 
 
-async def _sales(conn: AsyncConnection, scope: Scope, period: Period, *, stored: bool = True) -> Sales:
+def _sales_statements(conn: AsyncConnection, scope: Scope, period: Period, stored: bool) -> tuple[Any, ...]:
+    """(order sums, gross per channel and certified, refunds per channel and certified)."""
+    key = (conn.dialect.name, period.start, period.end, stored, scope)
+    found = _SALES_STATEMENTS.get(key)
+    if found is None:
+        found = _build_sales_statements(conn, scope, period, stored)
+        if len(_SALES_STATEMENTS) >= _STATEMENTS_KEPT:
+            _SALES_STATEMENTS.pop(next(iter(_SALES_STATEMENTS)))  # the oldest
+        _SALES_STATEMENTS[key] = found
+    return found
+
+
+def _build_sales_statements(conn: AsyncConnection, scope: Scope, period: Period, stored: bool) -> tuple[Any, ...]:
     # The orders' own sums (count, paid by status rank, shipping): per day too
     # (sales_days.order_sums, ``stored``), not from every order of the period.
-    n, orders_paid, paid_time_only, shipping = (
-        await conn.execute(sales_days.order_sums(conn, period, scope.shops, stored=stored))
-    ).one()
+    orders = sales_days.order_sums(conn, period, scope.shops, stored=stored)
     # Summed per channel, product and sale day first, the certificate looked up per such group:
     # from the sales per day (bangfu.sales_days, ``stored``), not from every line of the period.
     sold = sales_days.gross_rows(conn, period, stored=stored)
@@ -571,12 +602,21 @@ async def _sales(conn: AsyncConnection, scope: Scope, period: Period, *, stored:
         .where(scope.shops(refunded.c.shop_id))
         .group_by(refunded.c.channel, refunded.c.product_id, refunded.c.sale_day)
     )
-    cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # gross, refunds, certified of each
-    for index, lines in enumerate((gross_lines, refund_lines)):
+    by_channel = []
+    for lines in (gross_lines, refund_lines):
         sub = with_certified(lines.subquery())
-        for ch, certified, total in await conn.execute(
+        by_channel.append(
             select(sub.c.channel, sub.c.certified, func.sum(sub.c.amount)).group_by(sub.c.channel, sub.c.certified)
-        ):
+        )
+    return (orders, *by_channel)
+
+
+async def _sales(conn: AsyncConnection, scope: Scope, period: Period, *, stored: bool = True) -> Sales:
+    orders, *by_channel_statements = _sales_statements(conn, scope, period, stored)
+    n, orders_paid, paid_time_only, shipping = (await conn.execute(orders)).one()
+    cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # gross, refunds, certified of each
+    for index, statement in enumerate(by_channel_statements):
+        for ch, certified, total in await conn.execute(statement):
             cell = cells[str(getattr(ch, "value", ch))]
             cell[index] += int(total)
             if certified:

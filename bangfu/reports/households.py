@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.drives import amounts as drive_amounts
@@ -34,6 +35,7 @@ from bangfu.models import (
     Cooperative,
     Household,
     HouseholdDailyIncome,
+    HouseholdMonthlyIncome,
     Journal,
     LedgerAccount,
     MemberAccount,
@@ -75,6 +77,64 @@ def category_label(category: HouseholdCategory | str) -> str:
     return t(f"report.category.{HouseholdCategory(category).value}")
 
 
+_STORED_KINDS = (frozenset(INCOME_JOURNALS), frozenset(TRADE_JOURNALS), frozenset({JournalKind.SURPLUS}))
+
+
+def _amount(table: Any, kinds: frozenset[JournalKind]) -> Any:
+    """The stored income of ``kinds`` (one of :data:`_STORED_KINDS`) in a daily or monthly row."""
+    if kinds == frozenset(TRADE_JOURNALS):
+        return table.trade_fen
+    if kinds == frozenset({JournalKind.SURPLUS}):
+        return table.surplus_fen
+    return table.trade_fen + table.surplus_fen
+
+
+def whole_months(first: date, last: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """The whole months inside the days ``first``..``last`` (the first day of the first one and
+    the first day after the last one; None: no whole month) and the days outside them, as
+    (first, last) ranges."""
+    start = first if first.day == 1 else _next_month(first)
+    end = (last + timedelta(days=1)).replace(day=1)
+    if start >= end:
+        return None, [(first, last)]
+    edges = [(first, start - timedelta(days=1))] if first < start else []
+    if end <= last:
+        edges.append((end, last))
+    return (start, end), edges
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _stored_income(
+    conn: AsyncConnection, days: tuple[date, date], kinds: frozenset[JournalKind], households: list[Any]
+) -> Any:
+    """SQL: (household, ``YYYY-MM``, fen) of the households the subqueries ``households`` all
+    select (every household when none): the period's whole months from
+    ``household_monthly_income`` (one row per household and month), the days of its partial
+    months from ``household_daily_income`` summed per month."""
+    months, edges = whole_months(*days)
+    parts: list[Any] = []
+    if edges:
+        daily = HouseholdDailyIncome
+        month = day_month(conn, daily.day)
+        parts.append(
+            select(daily.household_id, month, func.sum(_amount(daily, kinds)))
+            .where(or_(*(and_(daily.day >= a, daily.day <= b) for a, b in edges)))
+            .where(*(daily.household_id.in_(h) for h in households))
+            .group_by(daily.household_id, month)
+        )
+    if months is not None:
+        monthly = HouseholdMonthlyIncome
+        parts.append(
+            select(monthly.household_id, day_month(conn, monthly.month), _amount(monthly, kinds))
+            .where(monthly.month >= months[0], monthly.month < months[1])
+            .where(*(monthly.household_id.in_(h) for h in households))
+        )
+    return parts[0] if len(parts) == 1 else union_all(*parts)
+
+
 async def income_by_household(
     conn: AsyncConnection,
     period: Period,
@@ -88,34 +148,22 @@ async def income_by_household(
 
     ``cooperative_ids``: only the member households of these cooperatives (the console's scope).
     A period of whole local days (every console and report period) is read from
-    ``household_daily_income``, the ledger's sums per household and day kept by posting
-    (``bangfu.line_credits``, equal to the ledger: ``income_differing_from_ledger``) for the
-    income journals, the trade journals or the surplus returns; any other period or kinds, or
-    ``from_ledger``, sum the postings.
+    ``household_monthly_income`` (its whole months) and ``household_daily_income`` (the days
+    of its partial months), the ledger's sums per household and month and day kept by posting
+    (``bangfu.line_credits``, equal to the ledger: ``monthly_income_differing_from_ledger``,
+    ``income_differing_from_ledger``) for the income journals, the trade journals or the
+    surplus returns; any other period or kinds, or ``from_ledger``, sum the postings.
     """
     days = whole_days(period)
-    daily = HouseholdDailyIncome
     wanted = frozenset(kinds)
-    amount = {
-        frozenset(INCOME_JOURNALS): daily.trade_fen + daily.surplus_fen,
-        frozenset(TRADE_JOURNALS): daily.trade_fen,
-        frozenset({JournalKind.SURPLUS}): daily.surplus_fen,
-    }.get(wanted)
-    if days is not None and amount is not None and not from_ledger:
-        month = day_month(conn, daily.day)
-        by_day = (
-            select(daily.household_id, month, func.sum(amount))
-            .where(daily.day >= days[0], daily.day <= days[1])
-            .group_by(daily.household_id, month)
-        )
+    if days is not None and wanted in _STORED_KINDS and not from_ledger:
+        households: list[Any] = []
         if cooperative_id is not None:
-            of_coop = select(Household.id).where(Household.cooperative_id == cooperative_id)
-            by_day = by_day.where(daily.household_id.in_(of_coop))
+            households.append(select(Household.id).where(Household.cooperative_id == cooperative_id))
         if cooperative_ids is not None:
-            members = select(Household.id).where(Household.cooperative_id.in_(sorted(cooperative_ids)))
-            by_day = by_day.where(daily.household_id.in_(members))
+            households.append(select(Household.id).where(Household.cooperative_id.in_(sorted(cooperative_ids))))
         out: dict[int, dict[str, int]] = {}
-        for household, mon, total in await conn.execute(by_day):
+        for household, mon, total in await conn.execute(_stored_income(conn, days, wanted, households)):
             if total:
                 out.setdefault(int(household), {})[str(mon)] = int(total)
         return out

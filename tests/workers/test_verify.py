@@ -14,6 +14,7 @@ from bangfu.ledger import journal_uid
 from bangfu.models import (
     CooperativeLineFact,
     HouseholdDailyIncome,
+    HouseholdMonthlyIncome,
     Journal,
     LedgerAccount,
     LineAccounting,
@@ -77,6 +78,7 @@ def test_a_posted_ledger_verifies(db_url: str) -> None:
         "due_lines_queued",
         "cooperative_facts_match_ledger",
         "household_income_matches_ledger",
+        "household_monthly_income_matches_ledger",
     }
     assert all(set(c) == {"name", "ok", "count", "details"} for c in report["checks"])
     head = report["head"]
@@ -128,7 +130,11 @@ def test_each_breakage_is_caught(db_url: str, owner_db_url: str) -> None:
                 income = await conn.execute(
                     update(HouseholdDailyIncome).values(trade_fen=HouseholdDailyIncome.trade_fen + 1)
                 )
+                monthly = await conn.execute(
+                    update(HouseholdMonthlyIncome).values(surplus_fen=HouseholdMonthlyIncome.surplus_fen - 1)
+                )
                 assert facts.rowcount and income.rowcount, "the posted line has no facts or income rows to tamper"
+                assert monthly.rowcount, "the posted line has no monthly income rows to tamper"
         finally:
             await engine.dispose()
 
@@ -141,6 +147,7 @@ def test_each_breakage_is_caught(db_url: str, owner_db_url: str) -> None:
         "lines_match_state",
         "cooperative_facts_match_ledger",
         "household_income_matches_ledger",
+        "household_monthly_income_matches_ledger",
     }
     code, out = _verify_cli(db_url, "--json")
     assert code == 1 and json.loads(out)["ok"] is False
