@@ -108,7 +108,9 @@ class LineStock(Base):
         Index(
             "ix_line_stock_undrawn_sku",
             "sku_id",
-            postgresql_where=text("quantity <> drawn_units AND unsold = false"),
+            # Not the lines without a SKU (migration 0049): the reader asks for ``sku_id = <a SKU>``.
+            # SQLite keeps 0043's predicate (0049 changes PostgreSQL's schema only).
+            postgresql_where=text("sku_id IS NOT NULL AND quantity <> drawn_units AND unsold = false"),
             sqlite_where=text("quantity <> drawn_units AND unsold = 0"),
         ),
         Index(
