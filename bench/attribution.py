@@ -397,7 +397,9 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.with_floor and (args.db is None or make_url(args.db).get_backend_name() != "postgresql"):
         parser.error("--with-floor needs a PostgreSQL --db: the floor measures PostgreSQL")
-    import ingest  # bench/ingest.py: the scratch database next to the one in --db
+    # bench/ingest.py (the scratch database next to the one in --db), by name as line_floor above:
+    # the tests import this module as bench.attribution.
+    ingest = importlib.import_module("ingest")
 
     with tempfile.TemporaryDirectory() as tmp:
         given = args.db or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
