@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import county_income, sales_days, unit_purchases
 from bangfu.certification import certified_spans, with_certified
+from bangfu.day_marks import as_date
 from bangfu.enums import HouseholdCategory
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, current_lang, t
@@ -563,7 +564,7 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overv
 
 
 def _sales_statements(
-    conn: AsyncConnection, scope: Scope, period: Period, stored: bool, marked: bool
+    conn: AsyncConnection, scope: Scope, period: Period, stored: bool, marked: tuple[date, ...] | None
 ) -> tuple[Any, Any]:
     """(order sums, gross and refunds per kind, channel, with their certified part)."""
     key = (conn.dialect.name, period.start, period.end, stored, marked, scope)
@@ -580,19 +581,19 @@ _GROSS, _REFUNDS = 0, 1  # the kinds of the sales statement's rows
 
 
 def _build_sales_statements(
-    conn: AsyncConnection, scope: Scope, period: Period, stored: bool, marked: bool
+    conn: AsyncConnection, scope: Scope, period: Period, stored: bool, marked: tuple[date, ...] | None
 ) -> tuple[Any, Any]:
     # The orders' own sums (count, paid by status rank, shipping): per day too
     # (sales_days.order_sums, ``stored``), not from every order of the period.
-    orders = sales_days.order_sums(conn, period, scope.shops, stored=stored, marked=marked)
-    # From the sales per day (bangfu.sales_days, ``stored``; the stored rows alone when no day of
-    # the period is marked), not from every line of the period: gross and refunds in one
+    orders = sales_days.order_sums(conn, period, scope.shops, stored=stored, marked_days=marked)
+    # From the sales per day (bangfu.sales_days, ``stored``; the marked days the caller found
+    # summed live, the stored rows alone when none), not from every line of the period: gross and refunds in one
     # statement, each row joined to its product's certified spans (certification.certified_spans:
     # disjoint, so at most one per row) with a range condition and summed per channel, the
     # certified part with it: no grouping per (channel, product, day) and no certificate lookup
     # per group (with_certified's rule, the certificates merged once).
-    sold = sales_days.gross_rows(conn, period, stored=stored, marked=marked)
-    refunded = sales_days.refund_rows(conn, period, stored=stored, marked=marked)
+    sold = sales_days.gross_rows(conn, period, stored=stored, marked_days=marked)
+    refunded = sales_days.refund_rows(conn, period, stored=stored, marked_days=marked)
     rows = union_all(
         select(
             literal_column(str(_GROSS)).label("kind"),
@@ -629,8 +630,11 @@ def _build_sales_statements(
 
 
 async def _sales(conn: AsyncConnection, scope: Scope, period: Period, *, stored: bool = True) -> Sales:
-    # No marked day in the period (the usual case): statements over the stored rows alone.
-    marked = not stored or whole_days(period) is None or bool(await conn.scalar(sales_days.any_marked(period)))
+    # The period's marked days first (one index range; none is the usual case for a past period):
+    # statements over the stored rows alone, or with those days summed live.
+    marked: tuple[date, ...] | None = None
+    if stored and whole_days(period) is not None:
+        marked = tuple(as_date(d) for d in await conn.scalars(sales_days.marked_days(period)))
     orders, by_channel_statement = _sales_statements(conn, scope, period, stored, marked)
     n, orders_paid, paid_time_only, shipping = (await conn.execute(orders)).one()
     cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # gross, refunds, certified of each
