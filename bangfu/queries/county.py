@@ -378,7 +378,8 @@ async def _household_facts(conn: AsyncConnection, coop_ids: Sequence[int]) -> di
 #: scope or cooperatives) and kept (the oldest dropped past :data:`_STATEMENTS_KEPT`): building
 #: them (unions of subqueries, each column proxied at every level) took more of a request's CPU
 #: than PostgreSQL's execution of the smaller ones, and a console asks for few periods and scopes.
-#: Nothing in them depends on the data or the time: marked days and scopes are subqueries.
+#: Nothing in them depends on the time; the sales statements are kept per set of marked days of
+#: the period too (read first: none for a past period, usually today's alone for the current one).
 _SALES_STATEMENTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _INCOME_STATEMENTS: dict[tuple[Any, ...], Any] = {}
 _STATEMENTS_KEPT = 64
