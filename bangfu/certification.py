@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Subquery, and_, case, cast, exists, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Date, Subquery, and_, case, cast, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -108,6 +108,53 @@ def with_certified(groups: Subquery, product_id: str = "product_id", day: str = 
         .select_from(groups.outerjoin(cert, covered))
         .group_by(*columns)
         .subquery("certified_groups")
+    )
+
+
+def certified_spans() -> Subquery:
+    """Subquery (product_id, first_day, last_day): the days each product's certificates cover by
+    :func:`certified_on`'s rule, overlapping certificates merged, so the spans of a product are
+    disjoint: a row of (product, day) joins at most one span, and is certified when it joins one.
+
+    For readers that sum thousands of rows by something other than the product and day (the
+    county overview's sales per channel): the certificates merged once, hashed and joined to the
+    rows with a range condition, instead of :func:`with_certified`'s join and grouping back per
+    (product, day) group. Sorted by ``valid_from``, a certificate starts a new span when it starts
+    after every earlier one of the product has ended; a span runs from its first certificate's
+    ``valid_from`` to the latest ``valid_to`` among its certificates (a certificate ending before
+    it starts covers no day and never widens a span)."""
+    order = (Certification.valid_from, Certification.valid_to, Certification.id)
+    reach = (
+        func.max(Certification.valid_to)
+        .over(partition_by=Certification.product_id, order_by=order, rows=(None, -1))
+        .label("reach")
+    )
+    ordered = (
+        select(Certification.product_id, Certification.valid_from, Certification.valid_to, Certification.id, reach)
+        .where(Certification.status.in_(COUNTS))
+        .subquery("certificates")
+    )
+    starts = case((or_(ordered.c.reach.is_(None), ordered.c.valid_from > ordered.c.reach), 1), else_=0)
+    numbered = select(
+        ordered.c.product_id,
+        ordered.c.valid_from,
+        ordered.c.valid_to,
+        func.sum(starts)
+        .over(
+            partition_by=ordered.c.product_id,
+            order_by=(ordered.c.valid_from, ordered.c.valid_to, ordered.c.id),
+            rows=(None, 0),
+        )
+        .label("span"),
+    ).subquery("numbered")
+    return (
+        select(
+            numbered.c.product_id,
+            func.min(numbered.c.valid_from).label("first_day"),
+            func.max(numbered.c.valid_to).label("last_day"),
+        )
+        .group_by(numbered.c.product_id, numbered.c.span)
+        .subquery("certified_spans")
     )
 
 

@@ -267,38 +267,76 @@ def _dimensioned(source: Any, columns: Sequence[str]) -> Any:
     )
 
 
-def gross_rows(conn: AsyncConnection, period: Period | None, *, stored: bool = True) -> Any:
+def marked_days(period: Period) -> Any:
+    """SQL: the marked days of ``period`` (whole local days), distinct. A reader passes what it
+    found as ``marked_days`` (:func:`gross_rows`): none (the usual case for a past period), the
+    stored rows alone; otherwise the stored rows of the other days and the lines' sums of those
+    days by their payment time's range (constants: the planner sees a day's few orders, where a
+    join to the markers was planned for 17,000 orders per day, with parallel workers and JIT
+    compilation, even when nothing was marked). Under READ COMMITTED each statement has its own
+    snapshot anyway; a day unmarked when this ran is read stored: its figures as of then or of a
+    later refresh. A day read live is exact whether or not it is still marked."""
+    days = whole_days(period)
+    if days is None:
+        raise ValueError("marked_days: a period of whole local days")
+    return (
+        select(SalesDirty.day)
+        .where(SalesDirty.day >= days[0], SalesDirty.day <= days[1])
+        .distinct()
+        .order_by(SalesDirty.day)
+    )
+
+
+def _kept_where(row: Any, days: tuple[date, date], marked_days: Sequence[date] | None) -> list[Any]:
+    within = [row.c.day >= days[0], row.c.day <= days[1]]
+    if marked_days is None:
+        return [*within, ~exists().where(SalesDirty.day == row.c.day)]
+    return [*within, row.c.day.not_in(list(marked_days))] if marked_days else within
+
+
+def _live_days(days: tuple[date, date], marked_days: Sequence[date] | None) -> Any:
+    """What the live branch sums: the markers (a subquery) or the days the caller found."""
+    return _marked(*days) if marked_days is None else list(marked_days)
+
+
+def gross_rows(
+    conn: AsyncConnection, period: Period | None, *, stored: bool = True, marked_days: Sequence[date] | None = None
+) -> Any:
     """Subquery (:data:`GROSS_COLUMNS` and :data:`DIMENSIONS`: of the line's shop and SKU) of the
     orders paid in ``period`` (None: ever): stored rows of unmarked days and the lines' sums of
     marked days, in one statement; summed from the lines when ``stored`` is False or the period
-    is not whole days."""
+    is not whole days. ``marked_days``: the marked days of the period the caller found
+    (:func:`marked_days`), instead of the markers read in the statement."""
     bounds = None if period is None else (period.start, period.end)
     days = (date.min, date.max) if period is None else whole_days(period)
     if days is None or not stored:
         return _dimensioned(live_gross(conn, bounds).subquery("live_gross"), GROSS_COLUMNS).subquery("gross")
     row: Any = SalesDay.__table__
-    kept = _dimensioned(row, GROSS_COLUMNS).where(
-        row.c.day >= days[0], row.c.day <= days[1], ~exists().where(SalesDirty.day == row.c.day)
-    )
-    live = live_gross(conn, _marked(*days)).subquery("live_gross")
+    kept = _dimensioned(row, GROSS_COLUMNS).where(*_kept_where(row, days, marked_days))
+    if marked_days is not None and not marked_days:
+        return kept.subquery("gross")
+    live = live_gross(conn, _live_days(days, marked_days)).subquery("live_gross")
     return union_all(kept, _dimensioned(live, GROSS_COLUMNS)).subquery("gross")
 
 
-def refund_rows(conn: AsyncConnection, period: Period, *, stored: bool = True) -> Any:
+def refund_rows(
+    conn: AsyncConnection, period: Period, *, stored: bool = True, marked_days: Sequence[date] | None = None
+) -> Any:
     """Subquery (day, shop_id, sku_id, sale_day, fen, refunds and :data:`DIMENSIONS`: of the
     refund's shop and its line's SKU) of the refunds that succeeded in ``period``, ``sale_day``
-    NULL for a refund without a paid sale: as :func:`gross_rows`."""
+    NULL for a refund without a paid sale: as :func:`gross_rows` (``marked_days`` too)."""
     days = whole_days(period) if stored else None
     if days is None:
         live = live_refunds(conn, (period.start, period.end)).subquery("live_refunds")
         source = _dimensioned(live, REFUND_COLUMNS).subquery("refund_source")
     else:
         row: Any = SalesRefundDay.__table__
-        kept = _dimensioned(row, REFUND_COLUMNS).where(
-            row.c.day >= days[0], row.c.day <= days[1], ~exists().where(SalesDirty.day == row.c.day)
-        )
-        live = live_refunds(conn, _marked(*days)).subquery("live_refunds")
-        source = union_all(kept, _dimensioned(live, REFUND_COLUMNS)).subquery("refund_source")
+        kept = _dimensioned(row, REFUND_COLUMNS).where(*_kept_where(row, days, marked_days))
+        if marked_days is not None and not marked_days:
+            source = kept.subquery("refund_source")
+        else:
+            live = live_refunds(conn, _live_days(days, marked_days)).subquery("live_refunds")
+            source = union_all(kept, _dimensioned(live, REFUND_COLUMNS)).subquery("refund_source")
     sold = case((source.c.sale_day == _no_day(conn), null()), else_=source.c.sale_day)
     return select(
         *(source.c[name] for name in REFUND_COLUMNS if name != "sale_day"),
@@ -313,12 +351,13 @@ def order_sums(
     shops: Callable[[Any], ColumnElement[bool]],
     *,
     stored: bool = True,
+    marked_days: Sequence[date] | None = None,
 ) -> Any:
     """SQL, one row: (orders, paid_fen of paid status, paid_fen of the others, post_fee_fen) of
     the orders paid in ``period`` whose shop passes ``shops`` (a scope's filter of a shop id
     column): the stored rows of unmarked days and the orders' sums of marked days, in one
     statement; the overview's statement over the orders when ``stored`` is False or the period
-    is not whole days."""
+    is not whole days; ``marked_days`` as :func:`gross_rows`'s."""
     days = whole_days(period) if stored else None
     if days is None:
         return select(*_order_sums()).where(
@@ -326,13 +365,11 @@ def order_sums(
         )
     row: Any = SalesOrderDay.__table__
     sums = ORDER_COLUMNS[2:]
-    kept = select(*(row.c[name] for name in sums)).where(
-        row.c.day >= days[0],
-        row.c.day <= days[1],
-        ~exists().where(SalesDirty.day == row.c.day),
-        shops(row.c.shop_id),
-    )
-    live = live_orders(conn, _marked(*days)).where(shops(Order.shop_id)).subquery("live_orders")
+    where = (*_kept_where(row, days, marked_days), shops(row.c.shop_id))
+    if marked_days is not None and not marked_days:
+        return select(*(func.coalesce(func.sum(row.c[name]), 0) for name in sums)).where(*where)
+    kept = select(*(row.c[name] for name in sums)).where(*where)
+    live = live_orders(conn, _live_days(days, marked_days)).where(shops(Order.shop_id)).subquery("live_orders")
     both = union_all(kept, select(*(live.c[name] for name in sums))).subquery("orders")
     return select(*(func.coalesce(func.sum(both.c[name]), 0) for name in sums))
 

@@ -26,11 +26,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal_column, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal_column, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import county_income, sales_days, unit_purchases
-from bangfu.certification import with_certified
+from bangfu.certification import certified_spans, with_certified
+from bangfu.day_marks import as_date
 from bangfu.enums import HouseholdCategory
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, current_lang, t
@@ -53,7 +54,7 @@ from bangfu.models import (
     UnitKind,
 )
 from bangfu.queries.drives import Lines, enterprise_amounts, lines_json, lines_of
-from bangfu.reports.base import SHANGHAI, Period, day_month, local_midnight, ratio
+from bangfu.reports.base import SHANGHAI, Period, day_month, local_midnight, ratio, whole_days
 from bangfu.reports.households import (
     INCOME_JOURNALS,
     TRADE_JOURNALS,
@@ -377,7 +378,8 @@ async def _household_facts(conn: AsyncConnection, coop_ids: Sequence[int]) -> di
 #: scope or cooperatives) and kept (the oldest dropped past :data:`_STATEMENTS_KEPT`): building
 #: them (unions of subqueries, each column proxied at every level) took more of a request's CPU
 #: than PostgreSQL's execution of the smaller ones, and a console asks for few periods and scopes.
-#: Nothing in them depends on the data or the time: marked days and scopes are subqueries.
+#: Nothing in them depends on the time; the sales statements are kept per set of marked days of
+#: the period too (read first: none for a past period, usually today's alone for the current one).
 _SALES_STATEMENTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _INCOME_STATEMENTS: dict[tuple[Any, ...], Any] = {}
 _STATEMENTS_KEPT = 64
@@ -562,65 +564,86 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overv
     )
 
 
-def _sales_statements(conn: AsyncConnection, scope: Scope, period: Period, stored: bool) -> tuple[Any, ...]:
-    """(order sums, gross per channel and certified, refunds per channel and certified)."""
-    key = (conn.dialect.name, period.start, period.end, stored, scope)
+def _sales_statements(
+    conn: AsyncConnection, scope: Scope, period: Period, stored: bool, marked: tuple[date, ...] | None
+) -> tuple[Any, Any]:
+    """(order sums, gross and refunds per kind, channel, with their certified part)."""
+    key = (conn.dialect.name, period.start, period.end, stored, marked, scope)
     found = _SALES_STATEMENTS.get(key)
     if found is None:
-        found = _build_sales_statements(conn, scope, period, stored)
+        found = _build_sales_statements(conn, scope, period, stored, marked)
         if len(_SALES_STATEMENTS) >= _STATEMENTS_KEPT:
             _SALES_STATEMENTS.pop(next(iter(_SALES_STATEMENTS)))  # the oldest
         _SALES_STATEMENTS[key] = found
     return found
 
 
-def _build_sales_statements(conn: AsyncConnection, scope: Scope, period: Period, stored: bool) -> tuple[Any, ...]:
+_GROSS, _REFUNDS = 0, 1  # the kinds of the sales statement's rows
+
+
+def _build_sales_statements(
+    conn: AsyncConnection, scope: Scope, period: Period, stored: bool, marked: tuple[date, ...] | None
+) -> tuple[Any, Any]:
     # The orders' own sums (count, paid by status rank, shipping): per day too
     # (sales_days.order_sums, ``stored``), not from every order of the period.
-    orders = sales_days.order_sums(conn, period, scope.shops, stored=stored)
-    # Summed per channel, product and sale day first, the certificate looked up per such group:
-    # from the sales per day (bangfu.sales_days, ``stored``), not from every line of the period.
-    sold = sales_days.gross_rows(conn, period, stored=stored)
-    gross_lines = (
+    orders = sales_days.order_sums(conn, period, scope.shops, stored=stored, marked_days=marked)
+    # From the sales per day (bangfu.sales_days, ``stored``; the marked days the caller found
+    # summed live, the stored rows alone when none), not from every line of the period: gross and refunds in one
+    # statement, each row joined to its product's certified spans (certification.certified_spans:
+    # disjoint, so at most one per row) with a range condition and summed per channel, the
+    # certified part with it: no grouping per (channel, product, day) and no certificate lookup
+    # per group (with_certified's rule, the certificates merged once).
+    sold = sales_days.gross_rows(conn, period, stored=stored, marked_days=marked)
+    refunded = sales_days.refund_rows(conn, period, stored=stored, marked_days=marked)
+    rows = union_all(
         select(
+            literal_column(str(_GROSS)).label("kind"),
             sold.c.channel.label("channel"),
             sold.c.product_id.label("product_id"),
             sold.c.day.label("day"),
-            func.sum(sold.c.fen).label("amount"),
-        )
-        .where(scope.shops(sold.c.order_shop_id))
-        .group_by(sold.c.channel, sold.c.product_id, sold.c.day)
-    )
-    refunded = sales_days.refund_rows(conn, period, stored=stored)
-    refund_lines = (
+            sold.c.fen.label("fen"),
+        ).where(scope.shops(sold.c.order_shop_id)),
         select(
-            refunded.c.channel.label("channel"),
-            refunded.c.product_id.label("product_id"),
-            refunded.c.sale_day.label("day"),
-            func.sum(refunded.c.fen).label("amount"),
-        )
-        .where(scope.shops(refunded.c.shop_id))
-        .group_by(refunded.c.channel, refunded.c.product_id, refunded.c.sale_day)
+            literal_column(str(_REFUNDS)),
+            refunded.c.channel,
+            refunded.c.product_id,
+            refunded.c.sale_day,
+            refunded.c.fen,
+        ).where(scope.shops(refunded.c.shop_id)),
+    ).subquery("sold")
+    spans = certified_spans()
+    covered = and_(
+        spans.c.product_id == rows.c.product_id,
+        spans.c.first_day <= rows.c.day,
+        spans.c.last_day >= rows.c.day,
     )
-    by_channel = []
-    for lines in (gross_lines, refund_lines):
-        sub = with_certified(lines.subquery())
-        by_channel.append(
-            select(sub.c.channel, sub.c.certified, func.sum(sub.c.amount)).group_by(sub.c.channel, sub.c.certified)
+    by_channel = (
+        select(
+            rows.c.kind,
+            rows.c.channel,
+            func.sum(rows.c.fen),
+            func.sum(case((spans.c.product_id.is_not(None), rows.c.fen), else_=literal_column("0"))),
         )
-    return (orders, *by_channel)
+        .select_from(rows.outerjoin(spans, covered))
+        .group_by(rows.c.kind, rows.c.channel)
+    )
+    return orders, by_channel
 
 
 async def _sales(conn: AsyncConnection, scope: Scope, period: Period, *, stored: bool = True) -> Sales:
-    orders, *by_channel_statements = _sales_statements(conn, scope, period, stored)
+    # The period's marked days first (one index range; none is the usual case for a past period):
+    # statements over the stored rows alone, or with those days summed live.
+    marked: tuple[date, ...] | None = None
+    if stored and whole_days(period) is not None:
+        marked = tuple(as_date(d) for d in await conn.scalars(sales_days.marked_days(period)))
+    orders, by_channel_statement = _sales_statements(conn, scope, period, stored, marked)
     n, orders_paid, paid_time_only, shipping = (await conn.execute(orders)).one()
     cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # gross, refunds, certified of each
-    for index, statement in enumerate(by_channel_statements):
-        for ch, certified, total in await conn.execute(statement):
-            cell = cells[str(getattr(ch, "value", ch))]
-            cell[index] += int(total)
-            if certified:
-                cell[index + 2] += int(total)
+    for kind, ch, total, certified in await conn.execute(by_channel_statement):
+        cell = cells[str(getattr(ch, "value", ch))]
+        index = int(kind)
+        cell[index] += int(total)
+        cell[index + 2] += int(certified)
     gross = sum(c[0] for c in cells.values())
     by_channel = [_channel_row(c, cells[c]) for c in sorted(cells)]
     by_channel.sort(key=lambda r: (-r.gross, r.key))

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bangfu.certification import KIND, run_expiry_alerts
+from bangfu.certification import KIND, certified_spans, in_force, run_expiry_alerts
 from bangfu.enums import CertificationStatus
 from bangfu.importing import ImportRejected, import_file
 from bangfu.importing.certificates import import_certificates
@@ -214,6 +214,61 @@ async def test_certified_at_sale_on_both_backends(engine: AsyncEngine) -> None:
         assert (tally.certified_fen, tally.uncertified_fen) == (certified, uncertified)
         months, yes_m, no_m = await monthly_sales(conn, admin, YEAR)
         assert sum(yes_m) == certified - 500 and sum(no_m) == uncertified and len(months) == 12
+
+
+async def test_certified_spans_are_disjoint_and_cover_the_rules_days(engine: AsyncEngine) -> None:
+    """certified_spans (the county overview's sales join it): per product, disjoint spans covering
+    exactly the days in_force says some certificate covers: overlapping, nested, touching,
+    same-start, revoked and inverted (ending before they start) certificates."""
+    d = date(2026, 3, 1)
+    layouts: list[list[tuple[int, int, CertificationStatus]]] = [
+        [(0, 10, VALID), (5, 20, VALID), (30, 35, VALID), (35, 38, EXPIRED)],  # overlapping, by one day
+        [(0, 30, VALID), (5, 10, EXPIRED), (12, 14, VALID)],  # nested
+        [(0, 9, VALID), (10, 19, VALID), (25, 25, EXPIRED)],  # touching, a single day
+        [(3, 8, VALID), (3, 5, VALID), (3, 12, REVOKED), (20, 10, VALID)],  # same start, revoked, inverted
+        [(8, 2, VALID), (8, 9, VALID), (1, 3, VALID)],  # inverted first, out of insertion order
+        [(0, 40, REVOKED)],  # nothing
+    ]
+    async with engine.begin() as conn:
+        ids = await base(conn)
+        certificates: dict[int, list[tuple[CertificationStatus, date, date]]] = {}
+        for n, layout in enumerate(layouts):
+            product = await new_id(
+                conn, Product, spu_code=f"S{n}", name=f"产品{n}", category="c", supplier_id=ids["supplier"]
+            )
+            certificates[product] = []
+            for m, (start, end, status) in enumerate(layout):
+                first, last = d + timedelta(days=start), d + timedelta(days=end)
+                await new_id(
+                    conn,
+                    Certification,
+                    product_id=product,
+                    body="县乡村振兴局",
+                    number=f"S-{n}-{m}",
+                    valid_from=first,
+                    valid_to=last,
+                    status=status,
+                )
+                certificates[product].append((status, first, last))
+    async with engine.connect() as conn:
+        spans = certified_spans()
+        found: dict[int, list[tuple[date, date]]] = {p: [] for p in certificates}
+        for product, first, last in await conn.execute(select(spans.c.product_id, spans.c.first_day, spans.c.last_day)):
+            if int(product) in found:
+                found[int(product)].append((_date(first), _date(last)))
+    for product, held in certificates.items():
+        for offset in range(-2, 45):
+            day = d + timedelta(days=offset)
+            covering = [s for s in found[product] if s[0] <= day <= s[1]]
+            assert len(covering) <= 1, (product, day, found[product])
+            assert bool(covering) == any(in_force(st, a, b, day) for st, a, b in held), (product, day, found[product])
+
+
+def _date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+VALID, EXPIRED, REVOKED = CertificationStatus.VALID, CertificationStatus.EXPIRED, CertificationStatus.REVOKED
 
 
 # -- expiry alerts ------------------------------------------------------------------------------
