@@ -267,24 +267,28 @@ def _dimensioned(source: Any, columns: Sequence[str]) -> Any:
     )
 
 
-def marked_days(period: Period) -> Any:
-    """SQL: the marked days of ``period`` (whole local days), distinct. A reader passes what it
-    found as ``marked_days`` (:func:`gross_rows`): none (the usual case for a past period), the
-    stored rows alone; otherwise the stored rows of the other days and the lines' sums of those
-    days by their payment time's range (constants: the planner sees a day's few orders, where a
-    join to the markers was planned for 17,000 orders per day, with parallel workers and JIT
-    compilation, even when nothing was marked). Under READ COMMITTED each statement has its own
-    snapshot anyway; a day unmarked when this ran is read stored: its figures as of then or of a
-    later refresh. A day read live is exact whether or not it is still marked."""
-    days = whole_days(period)
+async def read_marked_days(
+    conn: AsyncConnection, period: Period | None, *, stored: bool = True
+) -> tuple[date, ...] | None:
+    """The marked days of ``period`` (None: ever), read first, for a reader to pass as
+    ``marked_days`` to :func:`gross_rows`, :func:`refund_rows` and :func:`order_sums`; None where
+    those sum the lines anyway (not ``stored``, or a period that is not whole local days), which
+    is also what they take for "read the markers in the statement".
+
+    None marked (the usual case for a past period): the stored rows alone; otherwise the stored
+    rows of the other days and the lines' sums of those days by their payment time's range
+    (constants: the planner sees a day's few orders, where a join to the markers was planned for
+    17,000 orders per day, with parallel workers and JIT compilation, even when nothing was
+    marked). Under READ COMMITTED each statement has its own snapshot anyway; a day unmarked when
+    this ran is read stored: its figures as of then or of a later refresh. A day read live is
+    exact whether or not it is still marked."""
+    if not stored:
+        return None
+    days = (date.min, date.max) if period is None else whole_days(period)
     if days is None:
-        raise ValueError("marked_days: a period of whole local days")
-    return (
-        select(SalesDirty.day)
-        .where(SalesDirty.day >= days[0], SalesDirty.day <= days[1])
-        .distinct()
-        .order_by(SalesDirty.day)
-    )
+        return None
+    found = select(SalesDirty.day).where(SalesDirty.day >= days[0], SalesDirty.day <= days[1]).distinct()
+    return tuple(sorted(as_date(d) for d in await conn.scalars(found)))
 
 
 def _kept_where(row: Any, days: tuple[date, date], marked_days: Sequence[date] | None) -> list[Any]:
@@ -306,7 +310,7 @@ def gross_rows(
     orders paid in ``period`` (None: ever): stored rows of unmarked days and the lines' sums of
     marked days, in one statement; summed from the lines when ``stored`` is False or the period
     is not whole days. ``marked_days``: the marked days of the period the caller found
-    (:func:`marked_days`), instead of the markers read in the statement."""
+    (:func:`read_marked_days`), instead of the markers read in the statement."""
     bounds = None if period is None else (period.start, period.end)
     days = (date.min, date.max) if period is None else whole_days(period)
     if days is None or not stored:

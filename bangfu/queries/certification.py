@@ -255,7 +255,8 @@ async def monthly_sales(
     # Summed per month, product and sale day first, the certificate looked up per such group (as
     # the county overview's sales do), from the sales per day (bangfu.sales_days, ``stored``).
     county = scope.role in (UserRole.ADMIN, UserRole.COUNTY)
-    sold = sales_days.gross_rows(conn, period, stored=stored)
+    marked = await sales_days.read_marked_days(conn, period, stored=stored)
+    sold = sales_days.gross_rows(conn, period, stored=stored, marked_days=marked)
     paid_month = day_month(conn, sold.c.day)
     gross = (
         select(
@@ -267,7 +268,7 @@ async def monthly_sales(
         .where(scope.shops(sold.c.shop_id) if county else scope.suppliers(sold.c.supplier_id))
         .group_by(paid_month, sold.c.product_id, sold.c.day)
     )
-    refunded = sales_days.refund_rows(conn, period, stored=stored)
+    refunded = sales_days.refund_rows(conn, period, stored=stored, marked_days=marked)
     refund_month = day_month(conn, refunded.c.day)
     refunds = (
         select(

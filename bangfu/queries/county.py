@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import county_income, sales_days, unit_purchases
 from bangfu.certification import certified_spans, with_certified
-from bangfu.day_marks import as_date
 from bangfu.enums import HouseholdCategory
 from bangfu.errors import UserError
 from bangfu.i18n import MESSAGES, current_lang, t
@@ -54,7 +53,7 @@ from bangfu.models import (
     UnitKind,
 )
 from bangfu.queries.drives import Lines, enterprise_amounts, lines_json, lines_of
-from bangfu.reports.base import SHANGHAI, Period, day_month, local_midnight, ratio, whole_days
+from bangfu.reports.base import SHANGHAI, Period, day_month, local_midnight, ratio
 from bangfu.reports.households import (
     INCOME_JOURNALS,
     TRADE_JOURNALS,
@@ -633,9 +632,7 @@ def _build_sales_statements(
 async def _sales(conn: AsyncConnection, scope: Scope, period: Period, *, stored: bool = True) -> Sales:
     # The period's marked days first (one index range; none is the usual case for a past period):
     # statements over the stored rows alone, or with those days summed live.
-    marked: tuple[date, ...] | None = None
-    if stored and whole_days(period) is not None:
-        marked = tuple(as_date(d) for d in await conn.scalars(sales_days.marked_days(period)))
+    marked = await sales_days.read_marked_days(conn, period, stored=stored)
     orders, by_channel_statement = _sales_statements(conn, scope, period, stored, marked)
     n, orders_paid, paid_time_only, shipping = (await conn.execute(orders)).one()
     cells: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # gross, refunds, certified of each
@@ -1068,7 +1065,8 @@ async def product_pivot(conn: AsyncConnection, scope: Scope, period: Period, *, 
     product and month, over the shops the user sees."""
     # Summed per product, month and sale day first, the certificate looked up per such group (as
     # ``_sales`` does), from the sales per day (bangfu.sales_days, ``stored``).
-    sold = sales_days.gross_rows(conn, period, stored=stored)
+    marked = await sales_days.read_marked_days(conn, period, stored=stored)
+    sold = sales_days.gross_rows(conn, period, stored=stored, marked_days=marked)
     paid_month = day_month(conn, sold.c.day)
     gross = (
         select(
@@ -1080,7 +1078,7 @@ async def product_pivot(conn: AsyncConnection, scope: Scope, period: Period, *, 
         .where(scope.shops(sold.c.shop_id))
         .group_by(sold.c.product_id, paid_month, sold.c.day)
     )
-    refunded = sales_days.refund_rows(conn, period, stored=stored)
+    refunded = sales_days.refund_rows(conn, period, stored=stored, marked_days=marked)
     refund_month = day_month(conn, refunded.c.day)
     refunds = (
         select(

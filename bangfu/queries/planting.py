@@ -277,7 +277,8 @@ async def sell_through(
     # Summed per product, channel and local month (a season is three months) from the sales per
     # day (bangfu.sales_days, ``stored``): each line's units and fen net of its succeeded refunds,
     # over paid orders, kept per paid day, shop and SKU; not every paid line.
-    sold = sales_days.gross_rows(conn, None, stored=stored)
+    marked = await sales_days.read_marked_days(conn, None, stored=stored)
+    sold = sales_days.gross_rows(conn, None, stored=stored, marked_days=marked)
     month = day_month(conn, sold.c.day)
     lines = (
         select(sold.c.product_id, sold.c.channel, month, func.sum(sold.c.units_left), func.sum(sold.c.net_fen))

@@ -40,14 +40,15 @@ async def sales_ledger(
     # From the sales per day (bangfu.sales_days, ``stored``), not every line and refund of the period.
     # The certificate looked up per (day, channel, product) group (certification.with_certified),
     # as the county overview and the product pivot do: one rule, one way of applying it.
-    sold = sales_days.gross_rows(conn, period, stored=stored)
+    marked = await sales_days.read_marked_days(conn, period, stored=stored)
+    sold = sales_days.gross_rows(conn, period, stored=stored, marked_days=marked)
     gross_lines = select(
         sold.c.day.label("day"),
         sold.c.channel.label("channel"),
         sold.c.product_id.label("product_id"),
         func.sum(sold.c.fen).label("amount"),
     ).group_by(sold.c.day, sold.c.channel, sold.c.product_id)
-    refunded = sales_days.refund_rows(conn, period, stored=stored)
+    refunded = sales_days.refund_rows(conn, period, stored=stored, marked_days=marked)
     refund_lines = select(
         refunded.c.day.label("day"),
         refunded.c.channel.label("channel"),
