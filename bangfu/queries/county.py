@@ -538,7 +538,8 @@ async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overv
     channel_labels = {"": t("county.not_a_sale")}
     product_labels = {"": t("county.not_a_sale"), "?": t("report.unmapped")}
     for channel, product_id, product, hid, fen in await _income_by_channel_and_product(conn, period, coop_ids):
-        channel_labels.setdefault(channel, _channel_label(channel) if channel else "")
+        if channel not in channel_labels:  # a label per channel, not per row
+            channel_labels[channel] = _channel_label(channel) if channel else ""
         if product_id and product_id != "?":
             product_labels[product_id] = product
         by_channel[channel][hid] += fen
