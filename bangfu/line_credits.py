@@ -876,28 +876,26 @@ def ledger_income_query(conn: AsyncConnection) -> Any:
     )
 
 
-async def income_differing_from_ledger(
-    conn: AsyncConnection, limit: int = 20
+async def _income_differing(
+    conn: AsyncConnection, ledger_query: Any, table: Any, when: Any, limit: int
 ) -> list[tuple[tuple[int, date], tuple[int, int], tuple[int, int]]]:
-    """(key, table figures, ledger figures) where ``household_daily_income`` and the ledger disagree."""
+    """(key, table figures, ledger figures) where an income table (per household and ``when``, a
+    day or a month's first day: trade fen, surplus fen) and ``ledger_query`` disagree."""
 
     def key(household: Any, day: Any) -> tuple[int, date]:
         return (int(household), as_date(day))
 
-    ledger = {key(h, d): (int(t), int(s)) for h, d, t, s in await conn.execute(ledger_income_query(conn))}
-    table = {
-        key(h, d): (int(t), int(s))
-        for h, d, t, s in await conn.execute(
-            select(
-                HouseholdDailyIncome.household_id,
-                HouseholdDailyIncome.day,
-                HouseholdDailyIncome.trade_fen,
-                HouseholdDailyIncome.surplus_fen,
-            )
-        )
-    }
-    zero = (0, 0)
-    return _disagreements(table, ledger, zero, limit)
+    ledger = {key(h, d): (int(t), int(s)) for h, d, t, s in await conn.execute(ledger_query)}
+    rows = await conn.execute(select(table.household_id, when, table.trade_fen, table.surplus_fen))
+    return _disagreements({key(h, d): (int(t), int(s)) for h, d, t, s in rows}, ledger, (0, 0), limit)
+
+
+async def income_differing_from_ledger(
+    conn: AsyncConnection, limit: int = 20
+) -> list[tuple[tuple[int, date], tuple[int, int], tuple[int, int]]]:
+    """(key, table figures, ledger figures) where ``household_daily_income`` and the ledger disagree."""
+    daily = HouseholdDailyIncome
+    return await _income_differing(conn, ledger_income_query(conn), daily, daily.day, limit)
 
 
 def ledger_monthly_income_query(conn: AsyncConnection) -> Any:
@@ -916,19 +914,8 @@ async def monthly_income_differing_from_ledger(
     conn: AsyncConnection, limit: int = 20
 ) -> list[tuple[tuple[int, date], tuple[int, int], tuple[int, int]]]:
     """(key, table figures, ledger figures) where ``household_monthly_income`` and the ledger disagree."""
-
-    def key(household: Any, month: Any) -> tuple[int, date]:
-        return (int(household), as_date(month))
-
-    ledger = {key(h, m): (int(t), int(s)) for h, m, t, s in await conn.execute(ledger_monthly_income_query(conn))}
     monthly = HouseholdMonthlyIncome
-    table = {
-        key(h, m): (int(t), int(s))
-        for h, m, t, s in await conn.execute(
-            select(monthly.household_id, monthly.month, monthly.trade_fen, monthly.surplus_fen)
-        )
-    }
-    return _disagreements(table, ledger, (0, 0), limit)
+    return await _income_differing(conn, ledger_monthly_income_query(conn), monthly, monthly.month, limit)
 
 
 # -- household line days ----------------------------------------------------------------------
