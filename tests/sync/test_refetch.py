@@ -6,7 +6,7 @@ the error class and the platform's message and leave the entry open; ``bangfu sy
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -22,6 +22,7 @@ from bangfu.store import session_factory
 from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
+from connectors.fakes.world import FakeOrder
 from connectors.retry import RetryPolicy
 from sync.engine import SyncEngine
 from sync.refetch import run_refetch
@@ -29,6 +30,12 @@ from sync.shops import register, specs_from_fakes
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+def _world_orders(fake: Running) -> list[FakeOrder]:
+    """Every order the fake's world has created by now. Its history is the days before the real
+    time (not before NOW): reading it up to NOW found fewer orders as the days went by."""
+    return fake.world.orders_created(datetime(2000, 1, 1, tzinfo=UTC), fake.world.now() + timedelta(seconds=1))
 
 
 async def _setup(engine: AsyncEngine, fake: Running, tmp_path: Path) -> tuple[int, int, SecretStore]:
@@ -94,7 +101,7 @@ async def test_refetch_stores_a_record_that_parses_now_and_records_one_that_stil
 ) -> None:
     async with fake_server("kuaishou", seed=4, orders=12, days=2, clock=FakeClock()) as fake:
         shop_id, user_id, _ = await _setup(engine, fake, tmp_path)
-        good, bad = (o.order_id for o in fake.world.orders_created(datetime(2000, 1, 1, tzinfo=UTC), NOW)[:2])
+        good, bad = (o.order_id for o in _world_orders(fake)[:2])
         sync = SyncEngine(engine, connector_kwargs={"retry": FAST_RETRY})
 
         # 1. It parses now: stored through the sync path, the entry closed by the requester.
@@ -140,7 +147,7 @@ async def test_refetch_stores_a_record_that_parses_now_and_records_one_that_stil
 async def test_refetch_with_revoked_credentials_records_the_auth_error(engine: AsyncEngine, tmp_path: Path) -> None:
     async with fake_server("kuaishou", seed=5, orders=6, days=2, clock=FakeClock()) as fake:
         shop_id, user_id, secrets = await _setup(engine, fake, tmp_path)
-        order_id = fake.world.orders_created(datetime(2000, 1, 1, tzinfo=UTC), NOW)[0].order_id
+        order_id = _world_orders(fake)[0].order_id
         async with engine.connect() as conn:
             ref = str(await conn.scalar(select(Shop.credentials_ref).where(Shop.id == shop_id)))
         stored = secrets.get(ref)
@@ -170,7 +177,7 @@ async def test_cli_refetch_exits_non_zero_with_the_reason(engine: AsyncEngine, d
 
     async with fake_server("kuaishou", seed=6, orders=6, days=2, clock=FakeClock()) as fake:
         shop_id, _, _ = await _setup(engine, fake, tmp_path)
-        good, bad = (o.order_id for o in fake.world.orders_created(datetime(2000, 1, 1, tzinfo=UTC), NOW)[:2])
+        good, bad = (o.order_id for o in _world_orders(fake)[:2])
         record = await _quarantine(engine, shop_id, good, SyncStream.ORDERS)
         # The command runs its own event loop: off this one, which serves the fake.
         code, output = await asyncio.to_thread(cli, "--quarantine", str(record))
