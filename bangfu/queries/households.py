@@ -12,17 +12,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bangfu.day_marks import as_date
 from bangfu.enums import HouseholdCategory, JournalKind
 from bangfu.ledger import household_account, household_advance_account, household_bonus_account
 from bangfu.models import Household, HouseholdLineDay, Journal, LedgerAccount, OrderLine, Posting, Product, Sku
 from bangfu.queries.cooperatives import CooperativeRef, cooperative_ref, line_id_of
-from bangfu.reports.base import Period, day_month, local_month, parse_line_event, whole_days
+from bangfu.reports.base import Period, day_month, local_midnight, local_month, parse_line_event, whole_days
 from bangfu.reports.households import INCOME_JOURNALS, TRADE_JOURNALS, category_label, income_by_household
 from bangfu.scope import Scope
 from bangfu.store import among
@@ -426,17 +427,50 @@ class JournalPage:
 
 
 async def household_journals(
-    conn: AsyncConnection, scope: Scope, household_id: int, period: Period, *, offset: int = 0, limit: int = 50
+    conn: AsyncConnection,
+    scope: Scope,
+    household_id: int,
+    period: Period,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    from_ledger: bool = False,
 ) -> JournalPage | None:
     """The journals that make the household's income in ``period``, oldest first, one page.
 
-    One statement sums the legs per journal, counts and sums every journal (window functions over
-    all of them) and returns only the page's; only the page's products are looked up.
+    A period of whole local days (every console period) is counted and summed from
+    ``household_line_days`` (:func:`_kept_journal_page`): the page's journals are read from the
+    days that hold them only. Any other period, or ``from_ledger``, sums every posting of the
+    household in one statement (:func:`_ledger_journal_page`). Either way only the page's products
+    are looked up.
     """
     ref = await household_ref(conn, scope, household_id)
     if ref is None:
         return None
-    per_journal = (
+    days = whole_days(period)
+    if days is not None and not from_ledger:
+        found, matched, totals = await _kept_journal_page(conn, household_id, days, offset, limit)
+    else:
+        found, matched, totals = await _ledger_journal_page(conn, household_id, period, offset, limit)
+    products = await _products(conn, {line for r in found if (line := parse_line_event(r[3])) is not None})
+    rows = []
+    for jid, kind, occurred, source, mon, *legs in found:
+        kind_value = kind.value if isinstance(kind, JournalKind) else str(kind)
+        line_id = parse_line_event(source)
+        product = products.get(line_id, "") if line_id is not None else ""
+        rows.append(
+            HouseholdJournal(int(jid), kind_value, occurred, source, line_id, product, str(mon), _legs_of(legs))
+        )
+    return JournalPage(ref, period, rows, matched, totals)
+
+
+JournalRows = list[Sequence[Any]]  # (id, kind, occurred_at, source_event, month, *LEGS) per journal
+
+
+def _per_journal(household_id: int, period: Period, *where: ColumnElement[bool]) -> Any:
+    """Subquery: the household's legs summed per income journal of ``period`` (``where`` on the
+    journal narrows them)."""
+    return (
         _household_legs(
             household_id,
             period,
@@ -446,10 +480,19 @@ async def household_journals(
             Journal.source_event,
             *_leg_sums(household_id),
         )
+        .where(*where)
         .group_by(Journal.id, Journal.kind, Journal.occurred_at, Journal.source_event)
         .subquery("per_journal")
     )
-    j = per_journal.c
+
+
+async def _ledger_journal_page(
+    conn: AsyncConnection, household_id: int, period: Period, offset: int, limit: int
+) -> tuple[JournalRows, int, Legs]:
+    """The page, the count and the sums of every journal from the postings: one statement sums the
+    legs per journal, counts and sums every journal (window functions over all of them) and
+    returns only the page's."""
+    j = _per_journal(household_id, period).c
     query = (
         select(
             j.id,
@@ -467,21 +510,65 @@ async def household_journals(
     )
     found = (await conn.execute(query)).all()
     if found:
-        matched, totals = int(found[0][10]), _legs_of(found[0][11:16])
-    else:  # past the last page: the count and sums alone
-        count = _household_legs(household_id, period, func.count(distinct(Journal.id)), *_leg_sums(household_id))
-        n, *sums = (await conn.execute(count)).one()
-        matched, totals = int(n or 0), _legs_of(sums)
-    products = await _products(conn, {line for r in found if (line := parse_line_event(r[3])) is not None})
-    rows = []
-    for jid, kind, occurred, source, mon, *legs in (r[:10] for r in found):
-        kind_value = kind.value if isinstance(kind, JournalKind) else str(kind)
-        line_id = parse_line_event(source)
-        product = products.get(line_id, "") if line_id is not None else ""
-        rows.append(
-            HouseholdJournal(int(jid), kind_value, occurred, source, line_id, product, str(mon), _legs_of(legs))
-        )
-    return JournalPage(ref, period, rows, matched, totals)
+        return [r[:10] for r in found], int(found[0][10]), _legs_of(found[0][11:16])
+    # past the last page: the count and sums alone
+    count = _household_legs(household_id, period, func.count(distinct(Journal.id)), *_leg_sums(household_id))
+    n, *sums = (await conn.execute(count)).one()
+    return [], int(n or 0), _legs_of(sums)
+
+
+async def _kept_journal_page(
+    conn: AsyncConnection, household_id: int, days: tuple[date, date], offset: int, limit: int
+) -> tuple[JournalRows, int, Legs]:
+    """:func:`_ledger_journal_page` for a period of whole local days ``days`` (first, last),
+    through ``household_line_days``.
+
+    Its rows summed per day give the count and the sums of every journal (a journal has one day
+    and one line, counted once in its row), and the days that hold the page's journals: journals
+    are ordered by time, so the page is the days' journals after those of the days before. Only
+    those days' journals of the lines the household has rows for there (line 0: the year-end
+    surplus returns) are read, by the journals' time index, and only their postings on the
+    household's accounts are summed; not every posting of the household in the period.
+    """
+    kept = HouseholdLineDay
+    sums = (kept.guaranteed_fen, kept.rebate_fen, kept.bonus_fen, kept.refunds_fen, kept.surplus_fen)
+    per_day = (
+        select(kept.day, func.sum(kept.journals), *(func.sum(column) for column in sums))
+        .where(kept.household_id == household_id, kept.day >= days[0], kept.day <= days[1])
+        .group_by(kept.day)
+        .order_by(kept.day)
+    )
+    counts: list[tuple[date, int]] = []
+    totals = Legs()
+    for day, journals, *legs in await conn.execute(per_day):
+        counts.append((as_date(day), int(journals or 0)))
+        totals.add(_legs_of(legs))
+    matched = sum(n for _day, n in counts)
+    if offset >= matched or limit <= 0:
+        return [], matched, totals
+    first: date | None = None
+    last = first
+    before = seen = 0
+    for day, n in counts:
+        if seen >= offset + limit:
+            break
+        if seen + n > offset:
+            if first is None:
+                first, before = day, seen
+            last = day
+        seen += n
+    assert first is not None and last is not None  # offset < matched
+    span = Period(local_midnight(first), local_midnight(last + timedelta(days=1)), "")
+    line = func.coalesce(case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event))), 0)
+    lines = select(kept.order_line_id).where(kept.household_id == household_id, kept.day >= first, kept.day <= last)
+    j = _per_journal(household_id, span, line.in_(lines.scalar_subquery())).c
+    query = (
+        select(j.id, j.kind, j.occurred_at, j.source_event, local_month(conn, j.occurred_at), *(j[leg] for leg in LEGS))
+        .order_by(j.occurred_at, j.id)
+        .offset(offset - before)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).all()), matched, totals
 
 
 async def households_count(conn: AsyncConnection, cooperative_id: int) -> int:

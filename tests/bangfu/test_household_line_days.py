@@ -43,7 +43,7 @@ from bangfu.models import Cooperative, Household, HouseholdLineDay, LedgerAccoun
 from bangfu.models import Journal as JournalRow
 from bangfu.models import Posting as PostingRow
 from bangfu.queries import households as qh
-from bangfu.reports.base import Period, parse_period
+from bangfu.reports.base import SHANGHAI, Period, parse_period
 from bangfu.sale_batch import SaleBatch
 from bangfu.scope import Scope
 from bangfu.split import plan_split, plan_weights
@@ -101,6 +101,32 @@ async def statements_agree(conn: AsyncConnection, household_id: int, period: Per
     assert kept.rows == ledger.rows, (household_id, period.label)
     assert (kept.months, kept.totals) == (ledger.months, ledger.totals)
     return kept
+
+
+async def journals_agree(conn: AsyncConnection, household_id: int, period: Period) -> qh.JournalPage:
+    """The journals pages from the table equal the pages summed from the postings: the whole list,
+    then pages of 1, 2 and 3 at offsets around every change of Shanghai day (a page crossing from
+    one day to the next), at the start, the end and past it, each with the count and sums of every
+    journal; returns the whole list from the table."""
+    admin = Scope.admin()
+    whole = await qh.household_journals(conn, admin, household_id, period, offset=0, limit=10**9)
+    ledger = await qh.household_journals(conn, admin, household_id, period, offset=0, limit=10**9, from_ledger=True)
+    assert whole is not None and ledger is not None
+    assert whole.rows == ledger.rows, (household_id, period.label)
+    assert (whole.matched, whole.totals) == (ledger.matched, ledger.totals) == (len(ledger.rows), whole.totals)
+    days = [r.occurred_at.astimezone(SHANGHAI).date() for r in ledger.rows]
+    changes = [i for i in range(1, len(days)) if days[i] != days[i - 1]]
+    n = len(ledger.rows)
+    offsets = {0, 1, n - 1, n, n + 1, n + 5} | {o for i in changes for o in (i - 2, i - 1, i, i + 1)}
+    for limit in (1, 2, 3):
+        for offset in sorted(o for o in offsets if o >= 0):
+            page = await qh.household_journals(conn, admin, household_id, period, offset=offset, limit=limit)
+            assert page is not None
+            assert page.rows == ledger.rows[offset : offset + limit], (household_id, period.label, offset, limit)
+            assert (page.matched, page.totals) == (ledger.matched, ledger.totals)
+    past = await qh.household_journals(conn, admin, household_id, period, offset=n + 1, limit=2, from_ledger=True)
+    assert past is not None and (past.rows, past.matched, past.totals) == ([], ledger.matched, ledger.totals)
+    return whole
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -190,11 +216,12 @@ async def test_the_table_equals_the_ledger_and_the_backfill(store: World) -> Non
             )
         ]
         days = sorted(d for _h, d, _l in table)
-        rows = 0
+        rows = journals = 0
         for household in busiest:
             for period in periods(days[0], days[-1]):
                 rows += len((await statements_agree(conn, household, period)).rows)
-        assert rows > 10
+                journals += len((await journals_agree(conn, household, period)).rows)
+        assert rows > 10 and journals > 20
 
         await conn.commit()  # ends the reads' transaction; the backfill's is rolled back
         try:
@@ -304,7 +331,14 @@ async def test_posted_journals_add_their_legs_once(store: World) -> None:
             for household in (member, other, stranger):
                 for period in periods(date(2031, 3, 20), date(2031, 12, 31)):
                     await statements_agree(conn, household, period)
+                    await journals_agree(conn, household, period)
             year = await statements_agree(conn, member, parse_period("2031", now=NOW))
+            listed = await journals_agree(conn, member, parse_period("2031", now=NOW))
+            # The two sales, the true-up, the refund, then the surplus return of no line.
+            assert [r.kind for r in listed.rows] == ["sale", "sale", "true_up", "refund", "surplus"]
+            assert {r.line_id for r in listed.rows[:2]} == {l1, l2} and listed.rows[2].line_id == l1
+            assert listed.rows[-1].line_id is None and listed.rows[-1].legs.surplus > 0
+            assert listed.totals == year.totals
             assert [r.month for r in year.rows][-1] == "2031-12" and year.rows[-1].product == ""
             assert year.totals.refunds == -1_250 and year.totals.surplus == returned[(member, date(2031, 12, 1), 0)][5]
             assert sum(r.journals for r in year.rows) == 5  # two sales, the true-up, the refund, the surplus
@@ -321,6 +355,22 @@ async def test_posted_journals_add_their_legs_once(store: World) -> None:
             )
             tampered = await qh.statement(conn, Scope.admin(), member, parse_period("2031", now=NOW))
             assert tampered is not None and tampered.totals.rebate == year.totals.rebate + 1
+            # So do the journals pages: their sums, their count, and where a page starts (the
+            # fifth journal is the surplus return; with two more counted in April, the days
+            # after April start at the fifth, the true-up).
+            await conn.execute(
+                update(HouseholdLineDay)
+                .where(HouseholdLineDay.household_id == member, HouseholdLineDay.day == april)
+                .values(journals=HouseholdLineDay.journals + 1)
+            )
+            page = await qh.household_journals(conn, Scope.admin(), member, parse_period("2031", now=NOW), offset=4)
+            assert page is not None and page.totals.rebate == listed.totals.rebate + 1
+            assert page.matched == listed.matched + 2  # two April rows (the two lines)
+            assert [r.kind for r in page.rows] == ["true_up", "refund", "surplus"]
+            ledger = await qh.household_journals(
+                conn, Scope.admin(), member, parse_period("2031", now=NOW), offset=4, from_ledger=True
+            )
+            assert ledger is not None and [r.kind for r in ledger.rows] == ["surplus"]
             assert await household_line_days_differing_from_ledger(conn) != []
         finally:
             await conn.rollback()

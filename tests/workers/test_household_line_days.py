@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bangfu.enums import HouseholdCategory, SettlementKind
 from bangfu.line_credits import household_line_days_differing_from_ledger
 from bangfu.models import Household, HouseholdLineDay, Journal, OrderLine
-from tests.bangfu.test_household_line_days import migration, periods, statements_agree, table_of
+from tests.bangfu.test_household_line_days import journals_agree, migration, periods, statements_agree, table_of
 from tests.workers.accounting_seed import (
     add_bill_line,
     add_household,
@@ -45,12 +45,13 @@ async def _run(engine: AsyncEngine) -> PostingStats:
 
 
 async def _statements_agree(conn: AsyncConnection) -> int:
-    """Every household's statement from the table equals the ledger's over several periods;
-    how many statement rows were compared."""
+    """Every household's statement and journals pages from the table equal the ledger's over
+    several periods; how many statement rows were compared."""
     rows = 0
     for household in await conn.scalars(select(Household.id).order_by(Household.id)):
         for period in periods(date(2026, 12, 1), date(2027, 2, 28)):
             rows += len((await statements_agree(conn, int(household), period)).rows)
+            await journals_agree(conn, int(household), period)
     return rows
 
 
