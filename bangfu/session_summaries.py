@@ -56,6 +56,7 @@ from dataclasses import astuple, dataclass, fields
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     String,
     and_,
     case,
@@ -65,6 +66,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     true,
@@ -605,6 +607,16 @@ def household_credits(conn: AsyncConnection, session_id: int) -> Any:
     )
 
 
+def households_credits_of_sessions(conn: AsyncConnection, ids: Sequence[int]) -> Any:
+    """``SELECT`` session, household, net fen: :func:`household_credits` of each session in
+    ``ids`` (at least one), in one statement (one snapshot), each session's part as for it alone."""
+    parts = []
+    for sid in dict.fromkeys(ids):
+        part = household_credits(conn, sid).subquery()
+        parts.append(select(literal(sid, BigInteger).label("session_id"), part.c[0], part.c[1]))
+    return parts[0] if len(parts) == 1 else union_all(*parts)
+
+
 async def _write_household_credits(conn: AsyncConnection, sessions: Sequence[int]) -> None:
     """Rewrite the ``session_household_credits`` rows of these sessions wholly from their lines
     (the refresh runs it for the sessions whose markers it read, after locking their summary
@@ -718,6 +730,7 @@ __all__ = [
     "household_credits",
     "household_credits_differing",
     "household_credits_marked",
+    "households_credits_of_sessions",
     "live_household_credits",
     "marked_sessions",
     "refresh",

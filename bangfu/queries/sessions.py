@@ -43,13 +43,13 @@ from bangfu.models import (
 )
 from bangfu.reports.base import Period, Report, div_round, ratio
 from bangfu.reports.sessions import (
+    products_of_sessions,
     review_columns,
     review_totals,
     session_metrics,
-    session_products,
 )
 from bangfu.scope import Scope
-from bangfu.session_summaries import SessionFigures, figures, household_credits
+from bangfu.session_summaries import SessionFigures, figures, households_credits_of_sessions
 
 # Sort keys of the list (``?sort=gmv`` / ``?sort=-gmv``) and the figure each sorts by.
 SORTS = ("start", "duration", "gmv", "orders", "buyers", "views", "gpm", "conversion")
@@ -236,38 +236,62 @@ def _confidence(found: SessionFigures) -> list[dict[str, Any]]:
     return [{"confidence": c.value, "orders": by[c][0], "gmv": by[c][1]} for c in CONFIDENCES]
 
 
-async def _cooperatives(conn: AsyncConnection, session_id: int) -> tuple[list[CooperativeSupport], int]:
-    # the session's credits per household, stored or (a marked session) summed from its lines
-    per_household = {
-        int(household): int(fen) for household, fen in await conn.execute(household_credits(conn, session_id))
+async def _cooperatives(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[list[CooperativeSupport], int]]:
+    """Per session: the cooperatives its lines credited (largest net first) and how many
+    households got a net credit above zero."""
+    # the sessions' credits per household, stored or (a marked session) summed from its lines
+    per_session: dict[int, dict[int, int]] = {sid: {} for sid in ids}
+    for sid, household, fen in await conn.execute(households_credits_of_sessions(conn, ids)):
+        per_session[int(sid)][int(household)] = int(fen)
+    households = sorted({h for credits in per_session.values() for h in credits})
+    owner: dict[int, tuple[int, str]] = {}
+    if households:
+        owners = await conn.execute(
+            select(Household.id, Household.cooperative_id, Supplier.name)
+            .join(Cooperative, Cooperative.id == Household.cooperative_id)
+            .join(Supplier, Supplier.id == Cooperative.supplier_id)
+            .where(Household.id.in_(households))
+        )
+        owner = {int(hid): (int(coop), str(name)) for hid, coop, name in owners}
+    out: dict[int, tuple[list[CooperativeSupport], int]] = {}
+    for sid, per_household in per_session.items():
+        by_coop: dict[int, tuple[str, int, int]] = {}
+        for hid, fen in per_household.items():
+            if hid not in owner:
+                continue
+            coop, name = owner[hid]
+            _, count, total = by_coop.get(coop, (name, 0, 0))
+            by_coop[coop] = (name, count + (1 if fen > 0 else 0), total + fen)
+        coops = [CooperativeSupport(cid, name, n, fen) for cid, (name, n, fen) in by_coop.items()]
+        coops.sort(key=lambda c: (-c.net_fen, c.cooperative_id))
+        out[sid] = (coops, sum(1 for fen in per_household.values() if fen > 0))
+    return out
+
+
+async def session_details(conn: AsyncConnection, scope: Scope, ids: Sequence[int]) -> dict[int, SessionDetail]:
+    """Sessions in full, by id, read together (each query once for all of them); a session that
+    is not the user's to see (or does not exist) is left out."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    query = select(LiveSession.id).where(LiveSession.id.in_(wanted), scope.sessions())
+    visible = {int(sid) for sid in await conn.scalars(query)}
+    shown = [sid for sid in wanted if sid in visible]
+    if not shown:
+        return {}
+    known = await figures(conn, shown)
+    metrics = {int(row["session"]): row for row in await _review_rows(conn, shown, known)}
+    products = await products_of_sessions(conn, shown)
+    coops = await _cooperatives(conn, shown)
+    return {
+        sid: SessionDetail(metrics[sid], products[sid], _confidence(known[sid]), coops[sid][0], coops[sid][1])
+        for sid in shown
     }
-    if not per_household:
-        return [], 0
-    owners = await conn.execute(
-        select(Household.id, Household.cooperative_id, Supplier.name)
-        .join(Cooperative, Cooperative.id == Household.cooperative_id)
-        .join(Supplier, Supplier.id == Cooperative.supplier_id)
-        .where(Household.id.in_(sorted(per_household)))
-    )
-    by_coop: dict[int, tuple[str, int, int]] = {}
-    for hid, coop, name in owners:
-        fen = per_household[int(hid)]
-        _, count, total = by_coop.get(int(coop), (str(name), 0, 0))
-        by_coop[int(coop)] = (str(name), count + (1 if fen > 0 else 0), total + fen)
-    coops = [CooperativeSupport(cid, name, n, fen) for cid, (name, n, fen) in by_coop.items()]
-    coops.sort(key=lambda c: (-c.net_fen, c.cooperative_id))
-    return coops, sum(1 for fen in per_household.values() if fen > 0)
 
 
 async def session_detail(conn: AsyncConnection, scope: Scope, session_id: int) -> SessionDetail | None:
     """One session in full, or None when it is not the user's to see (or does not exist)."""
-    if not await _visible(conn, scope, session_id):
-        return None
-    known = await figures(conn, [session_id])
-    (metrics,) = await _review_rows(conn, [session_id], known)
-    products = (await session_products(conn, session_id)).rows
-    coops, households = await _cooperatives(conn, session_id)
-    return SessionDetail(metrics, products, _confidence(known[session_id]), coops, households)
+    return (await session_details(conn, scope, [session_id])).get(session_id)
 
 
 async def session_minutes(conn: AsyncConnection, scope: Scope, session_id: int) -> SessionMinutes | None:
@@ -319,12 +343,12 @@ async def session_minutes(conn: AsyncConnection, scope: Scope, session_id: int) 
 
 
 async def compare_sessions(conn: AsyncConnection, scope: Scope, a: int, b: int) -> Comparison | None:
-    """Two of the user's sessions side by side; None when either is not theirs."""
-    first = await session_detail(conn, scope, a)
-    second = await session_detail(conn, scope, b) if first is not None else None
-    if first is None or second is None:
+    """Two of the user's sessions side by side, read together (:func:`session_details`); None
+    when either is not theirs."""
+    details = await session_details(conn, scope, [a, b])
+    if a not in details or b not in details:
         return None
-    return Comparison(first, second)
+    return Comparison(details[a], details[b])
 
 
 async def session_choices(conn: AsyncConnection, scope: Scope, limit: int = 300) -> list[tuple[int, datetime, str]]:

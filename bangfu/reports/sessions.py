@@ -425,18 +425,18 @@ async def _refunds(conn: AsyncConnection, ids: list[int]) -> dict[int, int]:
     return {int(sid): int(total) for sid, total in await conn.execute(query) if sid is not None}
 
 
-async def session_products(conn: AsyncConnection, session_id: int) -> Report:
-    """One session's sales per product (product GPM is left out: product views are not synced)."""
-    session = (await conn.execute(select(LiveSession).where(LiveSession.id == session_id))).first()
-    if session is None:
-        raise UserError(t("report.no_session", id=session_id))
-    # One statement, one snapshot: the session's facts rows while it has no summary marker
-    # (``bangfu.session_summaries``: exact, the product joined by SKU now), its lines otherwise.
+def _product_lines(session_id: int) -> tuple[Any, Any]:
+    """Two ``SELECT`` s of session, product, units, fen, order of each paid line of the session,
+    to be unioned: its facts
+    rows while it has no summary marker (``bangfu.session_summaries``: exact, the product joined
+    by SKU now), its lines otherwise. The marker test does not depend on the rows, so each side
+    is skipped as a whole."""
     marked = exists().where(SessionSummaryDirty.session_id == session_id)
     facts = SessionLineFacts
     line_title = select(OrderLine.title).where(OrderLine.id == facts.order_line_id).scalar_subquery()
     from_facts = (
         select(
+            facts.session_id.label("session_id"),
             func.coalesce(Product.name, line_title).label("product"),
             facts.quantity.label("units"),
             facts.paid_fen.label("fen"),
@@ -449,6 +449,7 @@ async def session_products(conn: AsyncConnection, session_id: int) -> Report:
     )
     from_lines = (
         select(
+            LineAttribution.session_id.label("session_id"),
             func.coalesce(Product.name, OrderLine.title).label("product"),
             OrderLine.quantity.label("units"),
             OrderLine.paid_fen.label("fen"),
@@ -461,19 +462,44 @@ async def session_products(conn: AsyncConnection, session_id: int) -> Report:
         .outerjoin(Product, Product.id == Sku.product_id)
         .where(LineAttribution.session_id == session_id, marked)
     )
-    lines = union_all(from_facts, from_lines).subquery("lines")
+    return from_facts, from_lines
+
+
+async def products_of_sessions(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each session's sales per product (:func:`session_products`' rows: product, units, gmv,
+    orders, share; largest GMV first), for several sessions in one statement (one snapshot):
+    each session's lines read as for it alone, then grouped per session and product."""
+    ids = list(dict.fromkeys(ids))
+    out: dict[int, list[dict[str, Any]]] = {sid: [] for sid in ids}
+    if not ids:
+        return out
+    lines = union_all(*(part for sid in ids for part in _product_lines(sid))).subquery("lines")
     query = (
-        select(lines.c.product, func.sum(lines.c.units), func.sum(lines.c.fen), func.count(distinct(lines.c.order_id)))
-        .group_by(lines.c.product)
-        .order_by(func.sum(lines.c.fen).desc(), lines.c.product)
+        select(
+            lines.c.session_id,
+            lines.c.product,
+            func.sum(lines.c.units),
+            func.sum(lines.c.fen),
+            func.count(distinct(lines.c.order_id)),
+        )
+        .group_by(lines.c.session_id, lines.c.product)
+        .order_by(lines.c.session_id, func.sum(lines.c.fen).desc(), lines.c.product)
     )
-    rows: list[dict[str, Any]] = [
-        {"product": product, "units": int(units), "gmv": int(gmv), "orders": int(orders)}
-        for product, units, gmv, orders in await conn.execute(query)
-    ]
-    gmv_total = sum(int(r["gmv"]) for r in rows)
-    for r in rows:
-        r["share"] = ratio(int(r["gmv"]), gmv_total)
+    for sid, product, units, gmv, orders in await conn.execute(query):
+        out[int(sid)].append({"product": product, "units": int(units), "gmv": int(gmv), "orders": int(orders)})
+    for rows in out.values():
+        gmv_total = sum(int(r["gmv"]) for r in rows)
+        for r in rows:
+            r["share"] = ratio(int(r["gmv"]), gmv_total)
+    return out
+
+
+async def session_products(conn: AsyncConnection, session_id: int) -> Report:
+    """One session's sales per product (product GPM is left out: product views are not synced)."""
+    session = (await conn.execute(select(LiveSession).where(LiveSession.id == session_id))).first()
+    if session is None:
+        raise UserError(t("report.no_session", id=session_id))
+    rows = (await products_of_sessions(conn, [session_id]))[session_id]
     columns = [column("product"), column("units", "int"), column("gmv", "money"), column("orders", "int")]
     columns.append(column("share", "ratio"))
     totals: dict[str, Any] = {"product": t("report.total")} | totals_of(rows, ["units", "gmv"])

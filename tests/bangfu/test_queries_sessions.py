@@ -8,22 +8,46 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import UserRole
-from bangfu.models import Journal, LedgerAccount, LineAttribution, LiveSession, Posting
-from bangfu.queries.sessions import list_sessions, session_detail, session_minutes, sessions_report
+from bangfu.models import (
+    Cooperative,
+    Household,
+    Journal,
+    LedgerAccount,
+    LineAttribution,
+    LiveSession,
+    Posting,
+    SessionHouseholdDirty,
+    SessionSummaryDirty,
+    Supplier,
+)
+from bangfu.queries.sessions import (
+    CONFIDENCES,
+    Comparison,
+    CooperativeSupport,
+    SessionDetail,
+    compare_sessions,
+    list_sessions,
+    session_detail,
+    session_details,
+    session_minutes,
+    sessions_report,
+)
 from bangfu.reports.base import Period, parse_line_event
 from bangfu.reports.sessions import (
     LINE_JOURNALS,
     household_credits_by_line,
     review_columns,
     session_metrics,
+    session_products,
     session_review,
     unreported,
 )
 from bangfu.scope import Scope
+from bangfu.session_summaries import figures, household_credits
 from tests.bangfu.conftest import with_conn
 from tests.web.conftest import World
 
@@ -179,5 +203,84 @@ async def test_line_household_credits_equal_the_ledger_for_every_line(store: Wor
         assert await credits_differing_from_ledger(conn) == []
         lines = {line for line, _household in ledger}
         assert await household_credits(conn, lines) == await household_credits_from_ledger(conn, lines)
+
+    await with_conn(store, check)
+
+
+async def _detail_alone(conn: AsyncConnection, session_id: int) -> SessionDetail:
+    """One session's detail from its own single-session queries, as ``session_detail`` built it
+    before sessions were read together: its figures and review row, its products report, its
+    household credits and their cooperatives."""
+    known = await figures(conn, [session_id])
+    (metrics,) = await session_metrics(
+        conn,
+        [session_id],
+        sales={sid: f.sales for sid, f in known.items()},
+        refunds={sid: f.refunds_fen for sid, f in known.items()},
+        net={sid: f.net_households_fen for sid, f in known.items()},
+    )
+    products = (await session_products(conn, session_id)).rows
+    credits = {int(h): int(fen) for h, fen in await conn.execute(household_credits(conn, session_id))}
+    by_coop: dict[int, tuple[str, int, int]] = {}
+    if credits:
+        for hid, coop, name in await conn.execute(
+            select(Household.id, Household.cooperative_id, Supplier.name)
+            .join(Cooperative, Cooperative.id == Household.cooperative_id)
+            .join(Supplier, Supplier.id == Cooperative.supplier_id)
+            .where(Household.id.in_(sorted(credits)))
+        ):
+            fen = credits[int(hid)]
+            _, count, total = by_coop.get(int(coop), (str(name), 0, 0))
+            by_coop[int(coop)] = (str(name), count + (1 if fen > 0 else 0), total + fen)
+    coops = sorted(
+        (CooperativeSupport(cid, name, n, fen) for cid, (name, n, fen) in by_coop.items()),
+        key=lambda c: (-c.net_fen, c.cooperative_id),
+    )
+    by = known[session_id].by_confidence()
+    confidence = [{"confidence": c.value, "orders": by[c][0], "gmv": by[c][1]} for c in CONFIDENCES]
+    return SessionDetail(metrics, products, confidence, coops, sum(1 for fen in credits.values() if fen > 0))
+
+
+async def test_sessions_read_together_equal_each_read_alone(store: World) -> None:
+    """``compare_sessions`` and ``session_details`` read several sessions with one query set; each
+    session's detail equals its own single-session queries', for sessions with credits and
+    products, the same session twice, the least-selling session, and with one of them marked (its
+    products and credits then summed from its lines) while the other is read from its summary.
+    A session out of scope makes the comparison None. Markers rolled back."""
+
+    async def check(conn: AsyncConnection) -> None:
+        admin = Scope.admin()
+        ranked = (
+            await list_sessions(conn, admin, await _all_period(conn), sort="gmv", descending=True, limit=None)
+        ).rows
+        busy = [int(r["session"]) for r in ranked[:3]]
+        idle = int(ranked[-1]["session"])
+        assert len(busy) == 3 and all(r["gmv"] > 0 for r in ranked[:3])
+
+        async def agree() -> None:
+            alone = {sid: await _detail_alone(conn, sid) for sid in [*busy, idle]}
+            assert all(alone[sid].products and alone[sid].cooperatives for sid in busy)
+            assert await session_details(conn, admin, [*busy, idle, busy[0]]) == alone
+            for a, b in ((busy[0], busy[1]), (busy[1], busy[0]), (busy[2], idle), (busy[0], busy[0])):
+                assert await compare_sessions(conn, admin, a, b) == Comparison(alone[a], alone[b])
+            assert await session_detail(conn, admin, busy[0]) == alone[busy[0]]
+
+        await agree()
+        await conn.commit()
+        try:
+            await conn.execute(
+                insert(SessionSummaryDirty).values(session_id=busy[0]),
+            )
+            await conn.execute(insert(SessionHouseholdDirty).values(session_id=busy[1]))
+            await agree()
+        finally:
+            await conn.rollback()
+
+        host_id = await conn.scalar(select(LiveSession.host_id).where(LiveSession.id == busy[0]))
+        host = Scope(UserRole.HOST, host_id=host_id)
+        other = next(int(r["session"]) for r in ranked if r["host_id"] != host_id)
+        assert await compare_sessions(conn, host, busy[0], other) is None
+        assert await compare_sessions(conn, host, other, busy[0]) is None
+        assert await session_details(conn, host, [other]) == {}
 
     await with_conn(store, check)
