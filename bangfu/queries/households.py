@@ -257,6 +257,9 @@ def _household_legs(household_id: int, period: Period, *columns: Any) -> Select[
 
 
 LEGS = ("guaranteed", "rebate", "bonus", "refunds", "surplus")
+# The journals page reads the journals of the days that hold it unless they outnumber the
+# household's journals in the period this many times (then its postings are summed).
+DAY_SCAN_FACTOR = 4
 
 
 def _leg_sums(household_id: int) -> list[ColumnElement[Any]]:
@@ -559,11 +562,48 @@ async def _kept_journal_page(
         seen += n
     assert first is not None and last is not None  # offset < matched
     span = Period(local_midnight(first), local_midnight(last + timedelta(days=1)), "")
+    in_span = select(func.count()).where(Journal.occurred_at >= span.start, Journal.occurred_at < span.end)
+    if int(await conn.scalar(in_span) or 0) > DAY_SCAN_FACTOR * matched:
+        # Fewer postings of the household than journals of those days: its postings are summed.
+        found, _, _ = await _ledger_journal_page(conn, household_id, span, offset - before, limit)
+        return found, matched, totals
+    accounts = {
+        _codes(household_id)[code]: int(account)
+        for code, account in await conn.execute(
+            select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(list(_codes(household_id))))
+        )
+    }
     line = func.coalesce(case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event))), 0)
     lines = select(kept.order_line_id).where(kept.household_id == household_id, kept.day >= first, kept.day <= last)
-    j = _per_journal(household_id, span, line.in_(lines.scalar_subquery())).c
+
+    def total(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return -func.coalesce(func.sum(case((condition, Posting.amount_fen), else_=0)), 0)
+
+    trade = Journal.kind.in_([JournalKind.SALE, JournalKind.TRUE_UP])
+    per_journal = (
+        select(
+            Journal.id,
+            Journal.kind,
+            Journal.occurred_at,
+            Journal.source_event,
+            *(total(and_(trade, Posting.account_id == accounts.get(leg, 0))) for leg in LEGS[:3]),
+            total(Journal.kind == JournalKind.REFUND),
+            total(Journal.kind == JournalKind.SURPLUS),
+        )
+        .select_from(Journal)
+        .join(Posting, and_(Posting.journal_id == Journal.id, Posting.account_id.in_(sorted(accounts.values()))))
+        .where(
+            Journal.occurred_at >= span.start,
+            Journal.occurred_at < span.end,
+            Journal.kind.in_(list(INCOME_JOURNALS)),
+            line.in_(lines.scalar_subquery()),
+        )
+        .group_by(Journal.id, Journal.kind, Journal.occurred_at, Journal.source_event)
+        .subquery("per_journal")
+    )
+    j = per_journal.c
     query = (
-        select(j.id, j.kind, j.occurred_at, j.source_event, local_month(conn, j.occurred_at), *(j[leg] for leg in LEGS))
+        select(j.id, j.kind, j.occurred_at, j.source_event, local_month(conn, j.occurred_at), *list(j)[4:])
         .order_by(j.occurred_at, j.id)
         .offset(offset - before)
         .limit(limit)
