@@ -28,7 +28,8 @@ A household's statement (``bangfu.queries.households.statement``) sums its legs 
 order line over every income journal of the period. :func:`line_days_of` books them per
 household, Asia/Shanghai day and line (``household_line_days``) in the same transaction, so the
 statement sums the household's rows of the period's days instead of its postings, scattered
-over the whole ledger (:func:`household_line_days_differing_from_ledger` is the check).
+over the whole ledger (:func:`household_line_days_differing_from_ledger` is the check); the
+household's journals page (``household_journals``) counts, sums and places its page from them.
 """
 
 from __future__ import annotations
