@@ -159,6 +159,7 @@ SKEW = timedelta(seconds=2)  # our clock a moment behind the platform's, as in p
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the connectors' clamp, not the store's
 @pytest.mark.parametrize("platform", ["kuaishou", "taobao", "douyin", "jd"])
 async def test_first_sync_with_the_default_90_day_lookback_is_not_refused(
     engine: AsyncEngine, tmp_path: Path, platform: str

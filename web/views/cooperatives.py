@@ -575,7 +575,6 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
         "chart": chart,
         "title": t("web.coop.dashboard_title", name=d.cooperative.name, period=period.label),
         "tab": "dashboard",
-        "echarts": request.app.router["static"].url_for(filename="vendor/echarts/echarts.min.js"),
     }
     return render(request, "console/cooperatives/dashboard.html", context | _period_context(request, period))
 

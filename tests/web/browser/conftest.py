@@ -50,9 +50,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+# Reduced motion: the console's charts then draw at once (web/static/js/charts.js), so a screenshot
+# needs no wait for their entry animation.
 VIEWPORTS: dict[str, dict[str, Any]] = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "reduced_motion": "reduce",
+    },
+    "desktop": {"viewport": {"width": 1280, "height": 900}, "reduced_motion": "reduce"},
 }
 
 
