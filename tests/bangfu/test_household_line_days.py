@@ -103,20 +103,26 @@ async def statements_agree(conn: AsyncConnection, household_id: int, period: Per
     return kept
 
 
-async def journals_agree(conn: AsyncConnection, household_id: int, period: Period) -> qh.JournalPage:
+async def journals_agree(
+    conn: AsyncConnection, household_id: int, period: Period, *, pages: bool = True
+) -> qh.JournalPage:
     """The journals pages from the table equal the pages summed from the postings: the whole list,
-    then pages of 1, 2 and 3 at offsets around every change of Shanghai day (a page crossing from
+    then pages of 1 and 3 at offsets around changes of Shanghai day (a page crossing from
     one day to the next), at the start, the end and past it, each with the count and sums of every
     journal; the page's journals read from its days' journals and from the household's postings
-    alike (``DAY_SCAN_FACTOR`` forcing either). Returns the whole list from the table."""
+    alike (``DAY_SCAN_FACTOR`` forcing either). Without ``pages``, the whole list alone. Returns
+    the whole list from the table."""
     admin = Scope.admin()
     ledger = await qh.household_journals(conn, admin, household_id, period, offset=0, limit=10**9, from_ledger=True)
     assert ledger is not None
     assert (ledger.matched, ledger.totals) == (len(ledger.rows), _sum_legs(ledger.rows))
     days = [r.occurred_at.astimezone(SHANGHAI).date() for r in ledger.rows]
     changes = [i for i in range(1, len(days)) if days[i] != days[i - 1]]
+    # The first changes of day, one in the middle and the last (every one of them made this the
+    # suite's slowest test on a busy household: thousands of pages, each as good as the next).
+    changes = sorted({*changes[:3], *changes[len(changes) // 2 : len(changes) // 2 + 1], *changes[-3:]})
     n = len(ledger.rows)
-    offsets = {0, 1, n - 1, n, n + 1, n + 5} | {o for i in changes for o in (i - 2, i - 1, i, i + 1)}
+    offsets = {0, 1, n - 1, n, n + 1, n + 5} | {o for i in changes for o in (i - 2, i - 1, i)}
     past = await qh.household_journals(conn, admin, household_id, period, offset=n + 1, limit=2, from_ledger=True)
     assert past is not None and (past.rows, past.matched, past.totals) == ([], ledger.matched, ledger.totals)
     default = qh.DAY_SCAN_FACTOR
@@ -127,7 +133,7 @@ async def journals_agree(conn: AsyncConnection, household_id: int, period: Perio
             assert whole is not None
             assert whole.rows == ledger.rows, (household_id, period.label, factor)
             assert (whole.matched, whole.totals) == (ledger.matched, ledger.totals)
-            for limit in (1, 2, 3):
+            for limit in (1, 3) if pages else ():
                 for offset in sorted(o for o in offsets if o >= 0):
                     page = await qh.household_journals(conn, admin, household_id, period, offset=offset, limit=limit)
                     assert page is not None
@@ -235,9 +241,9 @@ async def test_the_table_equals_the_ledger_and_the_backfill(store: World) -> Non
         days = sorted(d for _h, d, _l in table)
         rows = journals = 0
         for household in busiest:
-            for period in periods(days[0], days[-1]):
+            for k, period in enumerate(periods(days[0], days[-1])):
                 rows += len((await statements_agree(conn, household, period)).rows)
-                journals += len((await journals_agree(conn, household, period)).rows)
+                journals += len((await journals_agree(conn, household, period, pages=k == 0)).rows)
         assert rows > 10 and journals > 20
 
         await conn.commit()  # ends the reads' transaction; the backfill's is rolled back
