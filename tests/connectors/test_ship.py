@@ -20,10 +20,11 @@ from connectors.fakes.clock import FakeClock
 from connectors.fakes.faults import FaultProfile
 from connectors.fakes.server import Running, fake_server
 from connectors.fakes.world import FakeOrder
+from connectors.ratelimit import RateLimiter
 from connectors.registry import connector_class
 from connectors.retry import RetryPolicy
 from connectors.shipping import ShipConflict
-from tests.connectors.contract import STANDARD_CREDENTIALS
+from tests.connectors.contract import STANDARD_CREDENTIALS, VirtualTime
 
 PLATFORMS = ("taobao", "jd", "douyin", "kuaishou", "youzan")
 FROZEN_AT = datetime(2024, 6, 15, 4, 0, tzinfo=UTC)
@@ -52,8 +53,11 @@ def config_for(fake: Running, **changes: Any) -> ShopConfig:
     return ShopConfig(**values)
 
 
-def connect(fake: Running, session: aiohttp.ClientSession, **changes: Any) -> Connector:
-    return connector_class(fake.platform)(config_for(fake, **changes), session=session, clock=fake.clock.now)
+def connect(
+    fake: Running, session: aiohttp.ClientSession, *, limiter: Any = None, sleep: Any = None, **changes: Any
+) -> Connector:
+    extra = {k: v for k, v in (("limiter", limiter), ("sleep", sleep)) if v is not None}
+    return connector_class(fake.platform)(config_for(fake, **changes), session=session, clock=fake.clock.now, **extra)
 
 
 def new_paid_order(fake: Running) -> FakeOrder:
@@ -105,14 +109,16 @@ async def test_a_world_shipped_order_is_a_conflict(fake: Running, session: aioht
 async def test_rate_limits_and_transient_errors_are_retried(
     fake: Running, session: aiohttp.ClientSession, kind: str
 ) -> None:
-    connector = connect(fake, session)
+    # The platform's ban hints and the backoff are honoured on virtual time: waited, not spent.
+    vt = VirtualTime()
+    connector = connect(fake, session, limiter=RateLimiter(clock=vt.clock, sleep=vt.sleep), sleep=vt.sleep)
     if fake.platform == "jd":
         fake.fake.ban_hint_seconds = None  # type: ignore[attr-defined]
     fake.fake.faults.profile = FaultProfile(**{kind: 1.0}, max_consecutive=2)
     order = new_paid_order(fake)
     result = await connector.ship(public_id(fake, order), Carrier.YTO, "YT1234567890")
     assert not result.already
-    assert sum(connector.stats.retries.values()) >= 2
+    assert sum(connector.stats.retries.values()) >= 2 and vt.slept > 0
     assert fake.fake.faults.stats[kind] == 2
     assert fake.world.order(order.order_id).tracking_no == "YT1234567890"  # type: ignore[union-attr]
     await connector.aclose()
