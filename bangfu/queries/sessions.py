@@ -115,11 +115,6 @@ class Comparison:
     b: SessionDetail
 
 
-async def _visible(conn: AsyncConnection, scope: Scope, session_id: int) -> bool:
-    found = await conn.scalar(select(LiveSession.id).where(LiveSession.id == session_id, scope.sessions()))
-    return found is not None
-
-
 def _filtered(scope: Scope, period: Period, shop_id: int | None) -> Any:
     query = select(LiveSession.id, LiveSession.started_at, LiveSession.ended_at, LiveSession.views).where(
         scope.sessions(), LiveSession.started_at >= period.start, LiveSession.started_at < period.end
