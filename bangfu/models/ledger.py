@@ -53,6 +53,8 @@ class Journal(IdMixin, Base):
 
     uid: Mapped[str] = mapped_column(String(36), unique=True)  # uuid5 of the source event
     kind: Mapped[JournalKind] = enum_column(JournalKind)
+    # On PostgreSQL also indexed by the order-line id it names, for line journals (migration 0050,
+    # ``ix_journals_order_line``; not declared here: see ``MIGRATION_ONLY_INDEXES``).
     source_event: Mapped[str] = mapped_column(String(160))
     occurred_at: Mapped[datetime] = mapped_column(index=True)  # when it happened (refunds: then)
     posted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -43,17 +43,22 @@ TRIGGER_CHECKED_REFERENCES = frozenset(
 )
 
 
+#: Indexes PostgreSQL's migrations make on expressions and the models do not declare (SQLite has
+#: no such index, and alembic cannot compare expression indexes there).
+MIGRATION_ONLY_INDEXES = frozenset({"ix_journals_order_line"})  # migration 0050
+
+
 def schema_comparison_filter(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
     """An ``include_object`` for alembic's schema comparison on ``dialect``: on PostgreSQL the
-    foreign keys in :data:`TRIGGER_CHECKED_REFERENCES` are triggers, not constraints."""
+    foreign keys in :data:`TRIGGER_CHECKED_REFERENCES` are triggers, not constraints, and the
+    indexes in :data:`MIGRATION_ONLY_INDEXES` are the migrations' alone."""
 
     def include(_obj: Any, name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
-        return not (
-            dialect == "postgresql"
-            and type_ == "foreign_key_constraint"
-            and not reflected
-            and name in TRIGGER_CHECKED_REFERENCES
-        )
+        if dialect != "postgresql":
+            return True
+        if type_ == "index":
+            return not (reflected and name in MIGRATION_ONLY_INDEXES)
+        return not (type_ == "foreign_key_constraint" and not reflected and name in TRIGGER_CHECKED_REFERENCES)
 
     return include
 

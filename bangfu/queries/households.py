@@ -15,8 +15,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, distinct, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from bangfu.day_marks import as_date
 from bangfu.enums import HouseholdCategory, JournalKind
@@ -254,6 +267,17 @@ def _household_legs(household_id: int, period: Period, *columns: Any) -> Select[
             Journal.occurred_at < period.end,
         )
     )
+
+
+# ``ix_journals_order_line`` (migration 0050, PostgreSQL): its predicate and its expression, the
+# order-line id of a line journal's source event (``order-line:<shop>:<line>:...``), in literals
+# (not bound parameters), so that any plan of a query written with them can use the index.
+LINE_SOURCES = "'order-line:%'"
+
+
+def indexed_line_id(source_event: Any) -> ColumnElement[int]:
+    """PostgreSQL: ``CAST(split_part(source_event, ':', 3) AS BIGINT)``, the index's expression."""
+    return cast(func.split_part(source_event, literal_column("':'"), literal_column("3")), BigInteger)
 
 
 LEGS = ("guaranteed", "rebate", "bonus", "refunds", "surplus")
@@ -562,19 +586,42 @@ async def _kept_journal_page(
         seen += n
     assert first is not None and last is not None  # offset < matched
     span = Period(local_midnight(first), local_midnight(last + timedelta(days=1)), "")
-    in_span = select(func.count()).where(Journal.occurred_at >= span.start, Journal.occurred_at < span.end)
-    if int(await conn.scalar(in_span) or 0) > DAY_SCAN_FACTOR * matched:
-        # Fewer postings of the household than journals of those days: its postings are summed.
-        found, _, _ = await _ledger_journal_page(conn, household_id, span, offset - before, limit)
-        return found, matched, totals
+    lines = select(kept.order_line_id).where(kept.household_id == household_id, kept.day >= first, kept.day <= last)
+    if conn.dialect.name == "postgresql":
+        # The journals of the household's lines of those days, by ``ix_journals_order_line``
+        # (migration 0050: its expression and its predicate, as literals), and the surplus
+        # returns of those days (line 0) where it has one: no day's other journals are read.
+        line_journal = aliased(Journal, name="line_journal")
+        by_line = select(line_journal.id).where(
+            line_journal.occurred_at >= span.start,
+            line_journal.occurred_at < span.end,
+            line_journal.kind.in_(list(TRADE_JOURNALS)),
+            line_journal.source_event.like(literal_column(LINE_SOURCES)),
+            indexed_line_id(line_journal.source_event).in_(lines.where(kept.order_line_id != 0).scalar_subquery()),
+        )
+        surplus_journal = aliased(Journal, name="surplus_journal")
+        surplus = select(surplus_journal.id).where(
+            surplus_journal.occurred_at >= span.start,
+            surplus_journal.occurred_at < span.end,
+            surplus_journal.kind == JournalKind.SURPLUS,
+            lines.where(kept.order_line_id == 0).exists(),
+        )
+        chosen = Journal.id.in_(union_all(by_line, surplus).scalar_subquery())
+    else:
+        # SQLite has no such index: the days' journals are read by time, unless they outnumber
+        # the household's journals :data:`DAY_SCAN_FACTOR` times (then its postings are summed).
+        in_span = and_(Journal.occurred_at >= span.start, Journal.occurred_at < span.end)
+        if int(await conn.scalar(select(func.count()).where(in_span)) or 0) > DAY_SCAN_FACTOR * matched:
+            found, _, _ = await _ledger_journal_page(conn, household_id, span, offset - before, limit)
+            return found, matched, totals
+        line = func.coalesce(case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event))), 0)
+        chosen = and_(in_span, Journal.kind.in_(list(INCOME_JOURNALS)), line.in_(lines.scalar_subquery()))
     accounts = {
         _codes(household_id)[code]: int(account)
         for code, account in await conn.execute(
             select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(list(_codes(household_id))))
         )
     }
-    line = func.coalesce(case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event))), 0)
-    lines = select(kept.order_line_id).where(kept.household_id == household_id, kept.day >= first, kept.day <= last)
 
     def total(condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return -func.coalesce(func.sum(case((condition, Posting.amount_fen), else_=0)), 0)
@@ -592,12 +639,7 @@ async def _kept_journal_page(
         )
         .select_from(Journal)
         .join(Posting, and_(Posting.journal_id == Journal.id, Posting.account_id.in_(sorted(accounts.values()))))
-        .where(
-            Journal.occurred_at >= span.start,
-            Journal.occurred_at < span.end,
-            Journal.kind.in_(list(INCOME_JOURNALS)),
-            line.in_(lines.scalar_subquery()),
-        )
+        .where(chosen)
         .group_by(Journal.id, Journal.kind, Journal.occurred_at, Journal.source_event)
         .subquery("per_journal")
     )
