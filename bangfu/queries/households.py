@@ -269,15 +269,14 @@ def _household_legs(household_id: int, period: Period, *columns: Any) -> Select[
     )
 
 
-# ``ix_journals_order_line`` (migration 0050, PostgreSQL): its predicate and its expression, the
-# order-line id of a line journal's source event (``order-line:<shop>:<line>:...``), in literals
-# (not bound parameters), so that any plan of a query written with them can use the index.
-LINE_SOURCES = "'order-line:%'"
-
-
+# ``ix_journals_order_line`` (migration 0050, PostgreSQL): the order-line id of a line journal's
+# source event (``order-line:<shop>:<line>:...``; NULL for other journals), written with literals
+# (not bound parameters) so that any plan of a query using it, generic ones too, can use the index.
 def indexed_line_id(source_event: Any) -> ColumnElement[int]:
-    """PostgreSQL: ``CAST(split_part(source_event, ':', 3) AS BIGINT)``, the index's expression."""
-    return cast(func.split_part(source_event, literal_column("':'"), literal_column("3")), BigInteger)
+    """PostgreSQL: ``CASE WHEN source_event LIKE 'order-line:%' THEN CAST(split_part(source_event,
+    ':', 3) AS BIGINT) END``, the index's expression."""
+    line = cast(func.split_part(source_event, literal_column("':'"), literal_column("3")), BigInteger)
+    return case((source_event.like(literal_column("'order-line:%'")), line))
 
 
 LEGS = ("guaranteed", "rebate", "bonus", "refunds", "surplus")
@@ -589,14 +588,13 @@ async def _kept_journal_page(
     lines = select(kept.order_line_id).where(kept.household_id == household_id, kept.day >= first, kept.day <= last)
     if conn.dialect.name == "postgresql":
         # The journals of the household's lines of those days, by ``ix_journals_order_line``
-        # (migration 0050: its expression and its predicate, as literals), and the surplus
+        # (migration 0050: its expression, in literals), and the surplus
         # returns of those days (line 0) where it has one: no day's other journals are read.
         line_journal = aliased(Journal, name="line_journal")
         by_line = select(line_journal.id).where(
             line_journal.occurred_at >= span.start,
             line_journal.occurred_at < span.end,
             line_journal.kind.in_(list(TRADE_JOURNALS)),
-            line_journal.source_event.like(literal_column(LINE_SOURCES)),
             indexed_line_id(line_journal.source_event).in_(lines.where(kept.order_line_id != 0).scalar_subquery()),
         )
         surplus_journal = aliased(Journal, name="surplus_journal")
