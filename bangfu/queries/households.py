@@ -280,8 +280,9 @@ def indexed_line_id(source_event: Any) -> ColumnElement[int]:
 
 
 LEGS = ("guaranteed", "rebate", "bonus", "refunds", "surplus")
-# The journals page reads the journals of the days that hold it unless they outnumber the
-# household's journals in the period this many times (then its postings are summed).
+# SQLite: the journals page reads the journals of the days that hold it unless they outnumber
+# the household's journals in the period this many times (then its postings are summed).
+# PostgreSQL reads the household's lines' journals only (migration 0050) and needs no such bound.
 DAY_SCAN_FACTOR = 4
 
 
@@ -553,8 +554,10 @@ async def _kept_journal_page(
     and one line, counted once in its row), and the days that hold the page's journals: journals
     are ordered by time, so the page is the days' journals after those of the days before. Only
     those days' journals of the lines the household has rows for there (line 0: the year-end
-    surplus returns) are read, by the journals' time index, and only their postings on the
-    household's accounts are summed; not every posting of the household in the period.
+    surplus returns) are read, and only their postings on the household's accounts are summed;
+    not every posting of the household in the period. On PostgreSQL they are found by line
+    (``ix_journals_order_line``, migration 0050; the surplus returns by time, on days the household
+    has one), so no other journal of those days is read; on SQLite by the journals' time index.
     """
     kept = HouseholdLineDay
     sums = (kept.guaranteed_fen, kept.rebate_fen, kept.bonus_fen, kept.refunds_fen, kept.surplus_fen)
@@ -604,7 +607,7 @@ async def _kept_journal_page(
             surplus_journal.kind == JournalKind.SURPLUS,
             lines.where(kept.order_line_id == 0).exists(),
         )
-        chosen = Journal.id.in_(union_all(by_line, surplus).scalar_subquery())
+        chosen: ColumnElement[bool] = Journal.id.in_(union_all(by_line, surplus).scalar_subquery())
     else:
         # SQLite has no such index: the days' journals are read by time, unless they outnumber
         # the household's journals :data:`DAY_SCAN_FACTOR` times (then its postings are summed).
