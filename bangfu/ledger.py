@@ -388,7 +388,7 @@ async def _ensure_accounts(conn: AsyncConnection, accounts: Iterable[Account]) -
     workers creating the same accounts lock them in the same order and cannot deadlock).
     """
     wanted = {a.code: a for a in accounts}
-    found = await _account_ids(conn, sorted(wanted))
+    found = await account_ids(conn, sorted(wanted))
     missing = sorted(set(wanted) - set(found))
     if missing:
         statement = (
@@ -407,11 +407,12 @@ async def _ensure_accounts(conn: AsyncConnection, accounts: Iterable[Account]) -
                 for code in missing
             ],
         )
-        found.update(await _account_ids(conn, missing))
+        found.update(await account_ids(conn, missing))
     return found
 
 
-async def _account_ids(conn: AsyncConnection, codes: Sequence[str]) -> dict[str, int]:
+async def account_ids(conn: AsyncConnection, codes: Sequence[str]) -> dict[str, int]:
+    """code -> id of the accounts among ``codes`` that exist (read in chunks)."""
     found: dict[str, int] = {}
     for chunk in _chunks(codes):
         rows = await conn.execute(
@@ -453,7 +454,7 @@ async def post_adjustment(
     if not reason or not requested_by:
         raise LedgerError("an adjustment needs a reason and the name of who asked for it")
     accounts = {code: account_from_code(code) for code in (from_code, to_code)}
-    missing = sorted(set(accounts) - set(await _account_ids(conn, sorted(accounts))))
+    missing = sorted(set(accounts) - set(await account_ids(conn, sorted(accounts))))
     if missing:
         raise LedgerError(f"no such ledger account: {', '.join(missing)}")
     when = at or utcnow()

@@ -10,7 +10,7 @@ so a household's row, its statement total and its journals' total are equal to t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -33,7 +33,7 @@ from sqlalchemy.orm import aliased
 
 from bangfu.day_marks import as_date
 from bangfu.enums import HouseholdCategory, JournalKind
-from bangfu.ledger import household_account, household_advance_account, household_bonus_account
+from bangfu.ledger import account_ids, household_account, household_advance_account, household_bonus_account
 from bangfu.models import Household, HouseholdLineDay, Journal, LedgerAccount, OrderLine, Posting, Product, Sku
 from bangfu.queries.cooperatives import CooperativeRef, cooperative_ref, line_id_of
 from bangfu.reports.base import Period, day_month, local_midnight, local_month, parse_line_event, whole_days
@@ -286,20 +286,23 @@ LEGS = ("guaranteed", "rebate", "bonus", "refunds", "surplus")
 DAY_SCAN_FACTOR = 4
 
 
-def _leg_sums(household_id: int) -> list[ColumnElement[Any]]:
+def _leg_sums(household_id: int, accounts: Mapping[str, int] | None = None) -> list[ColumnElement[Any]]:
     """SQL sums of the household's legs, income positive (credits are negative in the ledger),
     labelled by :data:`LEGS`: refund journals' legs are ``refunds`` and surplus returns'
-    ``surplus``; sales' and true-ups' by the account (guarantee recovered, rebate, bonus)."""
+    ``surplus``; sales' and true-ups' by the account (guarantee recovered, rebate, bonus), told
+    by its code (postings joined to their accounts) or, given ``accounts`` (code -> id), by the
+    posting's account id."""
 
     def total(condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return -func.coalesce(func.sum(case((condition, Posting.amount_fen), else_=0)), 0)
 
+    def account(leg: str) -> ColumnElement[bool]:
+        code = next(c for c, named in _codes(household_id).items() if named == leg)
+        return LedgerAccount.code == code if accounts is None else Posting.account_id == accounts.get(code, 0)
+
     line = Journal.kind.in_([JournalKind.SALE, JournalKind.TRUE_UP])
-    code = {leg: c for c, leg in _codes(household_id).items()}
     return [
-        total(and_(line, LedgerAccount.code == code["guaranteed"])).label("guaranteed"),
-        total(and_(line, LedgerAccount.code == code["rebate"])).label("rebate"),
-        total(and_(line, LedgerAccount.code == code["bonus"])).label("bonus"),
+        *(total(and_(line, account(leg))).label(leg) for leg in ("guaranteed", "rebate", "bonus")),
         total(Journal.kind == JournalKind.REFUND).label("refunds"),
         total(Journal.kind == JournalKind.SURPLUS).label("surplus"),
     ]
@@ -494,9 +497,8 @@ async def household_journals(
 JournalRows = list[Sequence[Any]]  # (id, kind, occurred_at, source_event, month, *LEGS) per journal
 
 
-def _per_journal(household_id: int, period: Period, *where: ColumnElement[bool]) -> Any:
-    """Subquery: the household's legs summed per income journal of ``period`` (``where`` on the
-    journal narrows them)."""
+def _per_journal(household_id: int, period: Period) -> Any:
+    """Subquery: the household's legs summed per income journal of ``period``."""
     return (
         _household_legs(
             household_id,
@@ -507,7 +509,6 @@ def _per_journal(household_id: int, period: Period, *where: ColumnElement[bool])
             Journal.source_event,
             *_leg_sums(household_id),
         )
-        .where(*where)
         .group_by(Journal.id, Journal.kind, Journal.occurred_at, Journal.source_event)
         .subquery("per_journal")
     )
@@ -617,26 +618,14 @@ async def _kept_journal_page(
             return found, matched, totals
         line = func.coalesce(case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event))), 0)
         chosen = and_(in_span, Journal.kind.in_(list(INCOME_JOURNALS)), line.in_(lines.scalar_subquery()))
-    accounts = {
-        _codes(household_id)[code]: int(account)
-        for code, account in await conn.execute(
-            select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(list(_codes(household_id))))
-        )
-    }
-
-    def total(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-        return -func.coalesce(func.sum(case((condition, Posting.amount_fen), else_=0)), 0)
-
-    trade = Journal.kind.in_([JournalKind.SALE, JournalKind.TRUE_UP])
+    accounts = await account_ids(conn, list(_codes(household_id)))
     per_journal = (
         select(
             Journal.id,
             Journal.kind,
             Journal.occurred_at,
             Journal.source_event,
-            *(total(and_(trade, Posting.account_id == accounts.get(leg, 0))) for leg in LEGS[:3]),
-            total(Journal.kind == JournalKind.REFUND),
-            total(Journal.kind == JournalKind.SURPLUS),
+            *_leg_sums(household_id, accounts),
         )
         .select_from(Journal)
         .join(Posting, and_(Posting.journal_id == Journal.id, Posting.account_id.in_(sorted(accounts.values()))))
