@@ -22,6 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, union_all
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bangfu.drives import amounts as drive_amounts
 from bangfu.drives import combined_households, nets_by_identity
 from bangfu.enums import HouseholdCategory, JournalKind
-from bangfu.i18n import MESSAGES, t
+from bangfu.i18n import MESSAGES, Lang, current_lang, t
 from bangfu.models import (
     Cooperative,
     Household,
@@ -74,6 +75,13 @@ TRADE_JOURNALS = (JournalKind.SALE, JournalKind.REFUND, JournalKind.TRUE_UP)
 
 
 def category_label(category: HouseholdCategory | str) -> str:
+    """The category's name in the current language (kept per language: a member list asks
+    for it once per household)."""
+    return _category_label(current_lang(), category)
+
+
+@cache
+def _category_label(lang: Lang, category: HouseholdCategory | str) -> str:
     return t(f"report.category.{HouseholdCategory(category).value}")
 
 

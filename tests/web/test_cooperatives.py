@@ -409,3 +409,40 @@ async def test_admin_opens_an_enterprise_sale_journal_the_order_line_links(world
     client.session.cookie_jar.clear()
     await login(client, "coop")
     assert (await client.get(f"/journals/{journal_id}")).status == 404
+
+
+async def test_members_and_surplus_list_every_household_a_page_at_a_time(client: Client) -> None:
+    """The member accounts and the surplus plan show a page of households at a time
+    (MEMBERS_PER_PAGE unless ``size`` says otherwise); the pages together hold every row of the
+    export once, and the footer counts and totals all of them."""
+    from web.views.cooperatives import MEMBERS_PER_PAGE
+
+    coop_id = await _own_coop(client)
+    year = datetime.now(UTC).astimezone(SHANGHAI).year
+    size = 20
+    for tab in ("members", "surplus"):
+        book = load_workbook(io.BytesIO(await (await client.get(f"/cooperatives/{coop_id}/{tab}?format=xlsx")).read()))
+        sheet = book.active
+        assert sheet is not None
+        rows = list(sheet.iter_rows(values_only=True))
+        header = next(i for i, row in enumerate(rows) if "成员编号" in row)
+        column = rows[header].index("成员编号")
+        exported = [str(row[column]) for row in rows[header + 1 :] if row[column] not in (None, "合计")]
+        assert len(exported) > 2 * size, (tab, len(exported))
+        first = await (await client.get(f"/cooperatives/{coop_id}/{tab}?year={year}")).text()
+        shown = first.split("<tbody>", 1)[1].split("</tbody>", 1)[0].count("<tr>")
+        assert shown == min(len(exported), MEMBERS_PER_PAGE), tab
+        seen: list[str] = []
+        page = 1
+        while True:
+            html = await (await client.get(f"/cooperatives/{coop_id}/{tab}?year={year}&page={page}&size={size}")).text()
+            body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+            numbers = re.findall(r'<a href="/households/\d+\?period=\d+">([^<]+)</a>', body)
+            assert 0 < len(numbers) <= size, (tab, page)
+            seen += numbers
+            assert f"({len(exported)})" in html.split("<tfoot>", 1)[1], (tab, page)
+            if f"page={page + 1}&amp;size={size}" not in html.split('<nav class="pager"', 1)[1]:
+                break
+            page += 1
+        assert page == -(-len(exported) // size), tab
+        assert sorted(seen) == sorted(exported), tab

@@ -820,6 +820,11 @@ async def order_line_page(request: web.Request) -> web.StreamResponse:
     return render(request, "console/cooperatives/order_line.html", {"line": line, "title": title})
 
 
+# The members and surplus pages list a cooperative's households a page at a time (their totals
+# are over all of them); the XLSX and CSV exports hold every row.
+MEMBERS_PER_PAGE = 100
+
+
 @routes.get("/cooperatives/{id}/members")
 async def members_page(request: web.Request) -> web.StreamResponse:
     scope = scope_of(request)
@@ -834,7 +839,17 @@ async def members_page(request: web.Request) -> web.StreamResponse:
     title = t("web.coop.members_title", name=m.cooperative.name, year=year)
     if fmt:
         return export_response(m.report, fmt, title, _subtitle(m.cooperative.name, str(year)))
-    context = {"m": m, "coop": m.cooperative, "title": title, "tab": "members", "year": year}
+    window = page_window(request, MEMBERS_PER_PAGE)
+    context = {
+        "m": m,
+        "coop": m.cooperative,
+        "title": title,
+        "tab": "members",
+        "year": year,
+        "rows": m.report.rows[window.offset : window.offset + window.limit],
+        "window": window,
+        "page_qs": lambda n: urlencode({"year": year, "page": n, "size": window.limit}),
+    }
     return render(request, "console/cooperatives/members.html", context)
 
 
@@ -885,7 +900,19 @@ async def surplus_page(request: web.Request) -> web.StreamResponse:
         }
         report = Report("surplus", title, columns, rows, totals)
         return export_response(report, fmt, title, _subtitle(s.cooperative.name, str(year)))
-    context = {"s": s, "coop": s.cooperative, "title": title, "tab": "surplus", "year": year}
+    window = page_window(request, MEMBERS_PER_PAGE)
+    sums = ("volume_fen", "capital_fen", "reserve_share_fen", "subsidy_share_fen", "patronage_fen", "share_fen")
+    context = {
+        "s": s,
+        "coop": s.cooperative,
+        "title": title,
+        "tab": "surplus",
+        "year": year,
+        "rows": s.members[window.offset : window.offset + window.limit],
+        "totals": {key: sum(getattr(r, key) for r in s.members) for key in sums},
+        "window": window,
+        "page_qs": lambda n: urlencode({"year": year, "page": n, "size": window.limit}),
+    }
     return render(request, "console/cooperatives/surplus.html", context)
 
 
