@@ -247,7 +247,9 @@ _SQLITE_LINK_REFUNDS = (
     " WHERE shop_id = ? AND order_line_id IS NULL AND platform_order_id IN (SELECT value FROM json_each(?))"
 )
 # The staged raw payload is the JSON's bytes (``bytea``): the driver passes them through as they
-# are, where a ``jsonb`` column would take them decoded to text and encoded again.
+# are, where a ``json`` column would take them decoded to text and encoded again. ``orders.raw``
+# is ``json`` (0051): the payload is checked and kept as text, not parsed into ``jsonb`` (its
+# numbers into ``numeric``), which was about a quarter of PostgreSQL's work per stored order.
 _PG_STAGED_ORDER = [f"''::bytea AS {c}" if c == "raw" else c for c in ORDER_COLUMNS]
 _PG_TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS bangfu_orders_in ON COMMIT DELETE ROWS AS"
@@ -259,7 +261,7 @@ _PG_TEMP = (
 )
 _PG_ORDERS = (
     f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) SELECT "
-    + ", ".join("convert_from(raw, 'UTF8')::jsonb" if c == "raw" else c for c in ORDER_COLUMNS)
+    + ", ".join("convert_from(raw, 'UTF8')::json" if c == "raw" else c for c in ORDER_COLUMNS)
     + f" FROM bangfu_orders_in {_ORDER_CONFLICT} RETURNING id, platform_order_id, (xmax = 0) AS inserted"
 )
 _PG_LINES = (

@@ -90,9 +90,19 @@ def _line_rows(shop_id: int, returned: list[Any], lines: dict[str, int]) -> list
     return out
 
 
+async def _orders_statement(driver: Any) -> str:
+    """The orders statement as the revision's hub wrote it: the payload cast to ``jsonb`` before
+    0051 (a ``json`` value would be parsed twice on its way into a ``jsonb`` column)."""
+    kind = await driver.fetchval(
+        "SELECT atttypid::regtype::text FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'raw'"
+    )
+    return _PG_ORDERS.replace("convert_from(raw, 'UTF8')::json", f"convert_from(raw, 'UTF8')::{kind}")
+
+
 async def _run(driver: Any, shop_id: int, start: int, batches: int, orders: int) -> tuple[float, int]:
     """CPU seconds of the two statements over ``batches`` batches, and the orders stored."""
     pid = await driver.fetchval("SELECT pg_backend_pid()")
+    orders_sql = await _orders_statement(driver)
     cpu = 0.0
     stored = 0
     for b in range(batches):
@@ -101,7 +111,7 @@ async def _run(driver: Any, shop_id: int, start: int, batches: int, orders: int)
             await driver.execute(_PG_TEMP)
             await driver.copy_records_to_table("bangfu_orders_in", records=rows, columns=ORDER_COLUMNS)
             before = backend_cpu(pid)
-            returned = await driver.fetch(_PG_ORDERS)
+            returned = await driver.fetch(orders_sql)
             cpu += backend_cpu(pid) - before
             line_rows = _line_rows(shop_id, returned, lines)
             await driver.copy_records_to_table("bangfu_lines_in", records=line_rows, columns=LINE_COLUMNS)

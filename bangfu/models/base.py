@@ -3,7 +3,10 @@
 - ``Fen``: money, BigInteger integer fen (never float, never Numeric).
 - ``UTCDateTime``: timezone-aware UTC in and out on both SQLite (which keeps no zone) and
   PostgreSQL (timestamptz).
-- ``JSONDoc``: JSON on SQLite, JSONB on PostgreSQL (raw platform payloads, policies).
+- ``JSONDoc``: JSON on SQLite, JSONB on PostgreSQL (policies, plans, quarantined records).
+- ``RawPayload``: JSON on both; on PostgreSQL the ``json`` type (text checked on input), for the
+  platform payloads kept beside the sync's high-volume rows (orders, refunds, settlement lines):
+  an archive nothing queries by content, so it need not pay ``jsonb``'s parse on every write.
 - ``PK``: integer ids that autoincrement on both back ends.
 """
 
@@ -14,6 +17,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Integer, MetaData, String
+from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -30,6 +34,7 @@ NAMING_CONVENTION = {
 
 Fen = BigInteger
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+RawPayload = JSON().with_variant(PG_JSON(), "postgresql")
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
 E = TypeVar("E", bound=StrEnum)

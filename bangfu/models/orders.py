@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bangfu.enums import UNPAID_ORDER_STATUSES, LineRefundState, OrderStatus, RefundStatus, SettlementKind
-from bangfu.models.base import Base, Fen, IdMixin, IdType, JSONDoc, enum_column, utcnow
+from bangfu.models.base import Base, Fen, IdMixin, IdType, RawPayload, enum_column, utcnow
 
 #: Foreign keys that PostgreSQL enforces with set-based triggers instead of constraints
 #: (migration 0038: one check per statement over its new rows, the parents' deletes and
@@ -96,7 +96,7 @@ class Order(IdMixin, Base):
     room_id: Mapped[str | None] = mapped_column(String(64))
     author_id: Mapped[str | None] = mapped_column(String(64))
     campaign_code: Mapped[str | None] = mapped_column(String(64))
-    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(RawPayload)
     content_hash: Mapped[str] = mapped_column(String(32), default="")  # of the normalised record
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -156,7 +156,7 @@ class Refund(IdMixin, Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     modified_at: Mapped[datetime]
-    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(RawPayload)
     content_hash: Mapped[str] = mapped_column(String(32), default="")
 
 
@@ -173,7 +173,7 @@ class SettlementLine(IdMixin, Base):
     kind: Mapped[SettlementKind] = enum_column(SettlementKind)
     amount_fen: Mapped[int] = mapped_column(Fen)
     settled_at: Mapped[datetime] = mapped_column(index=True)
-    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(RawPayload)
     content_hash: Mapped[str] = mapped_column(String(32), default="")
 
 
