@@ -166,6 +166,16 @@ def line_id_of(conn: AsyncConnection, source_event: Any) -> ColumnElement[int]:
     return cast(func.substr(after_shop, 1, func.instr(after_shop, ":") - 1), Integer)
 
 
+# ``ix_journals_order_line`` (migration 0050, PostgreSQL): the order-line id of a line journal's
+# source event (``order-line:<shop>:<line>:...``; NULL for other journals), written with literals
+# (not bound parameters) so that any plan of a query using it, generic ones too, can use the index.
+def indexed_line_id(source_event: Any) -> ColumnElement[int]:
+    """PostgreSQL: ``CASE WHEN source_event LIKE 'order-line:%' THEN CAST(split_part(source_event,
+    ':', 3) AS BIGINT) END``, the index's expression."""
+    line = cast(func.split_part(source_event, literal_column("':'"), literal_column("3")), BigInteger)
+    return case((source_event.like(literal_column("'order-line:%'")), line))
+
+
 def own_journals(scope: Scope, cooperative_id: int | None = None) -> Any:
     """Subquery (journal_id, cooperative_id): journals posting to a visible cooperative's own accounts."""
     query = select(Posting.journal_id.label("journal_id"), LedgerAccount.owner_id.label("cooperative_id")).join(

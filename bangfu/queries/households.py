@@ -24,7 +24,6 @@ from sqlalchemy import (
     cast,
     distinct,
     func,
-    literal_column,
     select,
     union_all,
 )
@@ -35,7 +34,7 @@ from bangfu.day_marks import as_date
 from bangfu.enums import HouseholdCategory, JournalKind
 from bangfu.ledger import account_ids, household_account, household_advance_account, household_bonus_account
 from bangfu.models import Household, HouseholdLineDay, Journal, LedgerAccount, OrderLine, Posting, Product, Sku
-from bangfu.queries.cooperatives import CooperativeRef, cooperative_ref, line_id_of
+from bangfu.queries.cooperatives import CooperativeRef, cooperative_ref, indexed_line_id, line_id_of
 from bangfu.reports.base import Period, day_month, local_midnight, local_month, parse_line_event, whole_days
 from bangfu.reports.households import INCOME_JOURNALS, TRADE_JOURNALS, category_label, income_by_household
 from bangfu.scope import Scope
@@ -267,16 +266,6 @@ def _household_legs(household_id: int, period: Period, *columns: Any) -> Select[
             Journal.occurred_at < period.end,
         )
     )
-
-
-# ``ix_journals_order_line`` (migration 0050, PostgreSQL): the order-line id of a line journal's
-# source event (``order-line:<shop>:<line>:...``; NULL for other journals), written with literals
-# (not bound parameters) so that any plan of a query using it, generic ones too, can use the index.
-def indexed_line_id(source_event: Any) -> ColumnElement[int]:
-    """PostgreSQL: ``CASE WHEN source_event LIKE 'order-line:%' THEN CAST(split_part(source_event,
-    ':', 3) AS BIGINT) END``, the index's expression."""
-    line = cast(func.split_part(source_event, literal_column("':'"), literal_column("3")), BigInteger)
-    return case((source_event.like(literal_column("'order-line:%'")), line))
 
 
 LEGS = ("guaranteed", "rebate", "bonus", "refunds", "surplus")

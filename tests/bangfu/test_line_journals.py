@@ -1,5 +1,6 @@
 """An order line's journals (the line page, ``bangfu.queries.ledger._line_journals``) are found
-among the journals of the days the line has journals on (``journal_line_days``), not among every
+by the line id in their source events on PostgreSQL (``ix_journals_order_line``) and among the
+journals of the days the line has journals on (``journal_line_days``) on SQLite, not among every
 journal since the payment: on the demo county on both backends they are exactly the journals whose
 source event names the line, for the lines with refunds and for others, and a true-up posted on
 a later day than any of the line's journals is found too."""
