@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.enums import AttributionConfidence
@@ -233,34 +233,29 @@ def _confidence(found: SessionFigures) -> list[dict[str, Any]]:
 
 async def _cooperatives(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[list[CooperativeSupport], int]]:
     """Per session: the cooperatives its lines credited (largest net first) and how many
-    households got a net credit above zero."""
-    # the sessions' credits per household, stored or (a marked session) summed from its lines
-    per_session: dict[int, dict[int, int]] = {sid: {} for sid in ids}
-    for sid, household, fen in await conn.execute(households_credits_of_sessions(conn, ids)):
-        per_session[int(sid)][int(household)] = int(fen)
-    households = sorted({h for credits in per_session.values() for h in credits})
-    owner: dict[int, tuple[int, str]] = {}
-    if households:
-        owners = await conn.execute(
-            select(Household.id, Household.cooperative_id, Supplier.name)
-            .join(Cooperative, Cooperative.id == Household.cooperative_id)
-            .join(Supplier, Supplier.id == Cooperative.supplier_id)
-            .where(Household.id.in_(households))
-        )
-        owner = {int(hid): (int(coop), str(name)) for hid, coop, name in owners}
-    out: dict[int, tuple[list[CooperativeSupport], int]] = {}
-    for sid, per_household in per_session.items():
-        by_coop: dict[int, tuple[str, int, int]] = {}
-        for hid, fen in per_household.items():
-            if hid not in owner:
-                continue
-            coop, name = owner[hid]
-            _, count, total = by_coop.get(coop, (name, 0, 0))
-            by_coop[coop] = (name, count + (1 if fen > 0 else 0), total + fen)
-        coops = [CooperativeSupport(cid, name, n, fen) for cid, (name, n, fen) in by_coop.items()]
-        coops.sort(key=lambda c: (-c.net_fen, c.cooperative_id))
-        out[sid] = (coops, sum(1 for fen in per_household.values() if fen > 0))
-    return out
+    households got a net credit above zero. Grouped in SQL per session and cooperative over the
+    sessions' credits per household (stored, or summed from its lines for a marked session): a
+    few rows per session, not one per household credited and a list of their ids sent back."""
+    credits = households_credits_of_sessions(conn, ids).subquery("credits")
+    session_id, household_id, fen = credits.c
+    positive = func.sum(case((fen > 0, 1), else_=0))
+    query = (
+        select(session_id, Household.cooperative_id, Supplier.name, positive, func.sum(fen))
+        .select_from(credits)
+        .outerjoin(Household, Household.id == household_id)
+        .outerjoin(Cooperative, Cooperative.id == Household.cooperative_id)
+        .outerjoin(Supplier, Supplier.id == Cooperative.supplier_id)
+        .group_by(session_id, Household.cooperative_id, Supplier.name)
+    )
+    coops: dict[int, list[CooperativeSupport]] = {sid: [] for sid in ids}
+    reached = dict.fromkeys(ids, 0)
+    for sid, coop, name, households, net in await conn.execute(query):
+        reached[int(sid)] += int(households)
+        if coop is not None and name is not None:  # a household of no cooperative is counted, not listed
+            coops[int(sid)].append(CooperativeSupport(int(coop), str(name), int(households), int(net)))
+    for rows in coops.values():
+        rows.sort(key=lambda c: (-c.net_fen, c.cooperative_id))
+    return {sid: (coops[sid], reached[sid]) for sid in ids}
 
 
 async def session_details(conn: AsyncConnection, scope: Scope, ids: Sequence[int]) -> dict[int, SessionDetail]:
