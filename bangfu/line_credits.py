@@ -981,8 +981,8 @@ def line_days_of(journals: Iterable[Journal]) -> dict[LineDayKey, tuple[int, ...
 
 async def _skus_of_lines(conn: AsyncConnection, lines: Sequence[int], known: Mapping[int, int]) -> list[int | None]:
     """The SKU of each of ``lines`` (None for line 0): from ``known``, else from ``order_lines``,
-    the rest looked up in one statement (SQLite: per bind-parameter limit's worth)."""
-    skus = dict(known)
+    the rest looked up in one statement (SQLite: one per bind-parameter limit's worth)."""
+    skus: dict[int, int | None] = dict(known)
     missing = sorted({line for line in lines if line and line not in skus})
     step = len(missing) if conn.dialect.name == "postgresql" else SQLITE_PARAMETERS
     for start in range(0, len(missing), step or 1):
