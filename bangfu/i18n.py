@@ -558,6 +558,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "农户对账单汇总表与账簿一致",
         "en": "The household statements' line days equal the ledger",
     },
+    "verify.check.household_line_day_skus_match_lines": {
+        "zh": "农户对账单汇总表的商品规格与订单行一致",
+        "en": "The household statements' line days keep their lines' SKUs",
+    },
     "verify.check.foreign_retention_matches_ledger": {
         "zh": "合作社跨社留存汇总表与账簿一致",
         "en": "Other cooperatives' retention in the surplus equals the ledger",

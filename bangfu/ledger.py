@@ -110,7 +110,9 @@ class PostStatus(StrEnum):
     EXISTS = "exists"
 
 
-async def post(conn: AsyncConnection, journals: Iterable[Journal | BatchedSale]) -> dict[str, PostStatus]:
+async def post(
+    conn: AsyncConnection, journals: Iterable[Journal | BatchedSale], *, line_skus: Mapping[int, int] | None = None
+) -> dict[str, PostStatus]:
     """Post journals in the caller's transaction; returns each uid's status.
 
     Every journal is checked before anything is written; an unbalanced or malformed one raises
@@ -134,6 +136,8 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal | BatchedSale])
     lock is held until the caller's transaction ends, so commit soon after posting. The pages'
     pre-aggregates (:func:`bangfu.line_credits.credit_households`) are written before the head is
     taken, so a concurrent poster waits on it only for the journals and their postings.
+    ``line_skus``: the SKUs of the journals' lines, when the caller has them at hand (the
+    household statement's rows keep them); any other line's is looked up.
     """
     batch: dict[str, Journal | BatchedSale] = {}
     for journal in journals:
@@ -186,7 +190,7 @@ async def post(conn: AsyncConnection, journals: Iterable[Journal | BatchedSale])
     # each other in a cycle).
     from bangfu.line_credits import credit_households
 
-    await credit_households(conn, fresh)
+    await credit_households(conn, fresh, line_skus=line_skus)
 
     # The chain: taken right before the journals get their ids, so id order is chain order and
     # a concurrent poster appends after this transaction ends (bangfu.ledger_chain).

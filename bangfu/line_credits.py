@@ -57,6 +57,7 @@ from bangfu.models import (
     HouseholdMonthlyIncome,
     LedgerAccount,
     LineHouseholdCredit,
+    OrderLine,
     Posting,
 )
 from bangfu.models import Journal as JournalRow
@@ -91,6 +92,7 @@ async def credit_households(
     conn: AsyncConnection,
     journals: Sequence[Journal | BatchedSale],
     status: Mapping[str, PostStatus] | None = None,
+    line_skus: Mapping[int, int] | None = None,
 ) -> None:
     """Add what ``journals`` credit households to ``line_household_credits``, and book them in
     ``cooperative_line_facts``, ``cooperative_household_volumes`` (and
@@ -99,7 +101,9 @@ async def credit_households(
     ``status`` is :func:`bangfu.ledger.post`'s answer: a journal already in the ledger
     (``exists``) was counted when it was posted and is skipped. Batched sales
     (:class:`bangfu.sale_batch.BatchedSale`) are booked from their batch's arrays, to the same
-    rows as their journals would be."""
+    rows as their journals would be. ``line_skus``: the SKU of lines the caller knows (the
+    posting stage read them with the lines), for ``household_line_days.sku_id``; the others'
+    are looked up at once (:func:`_skus_of_lines`)."""
     fresh: dict[str, Journal | BatchedSale] = {}
     for journal in journals:
         if status is None or status.get(journal.uid) == PostStatus.CREATED:
@@ -125,7 +129,7 @@ async def credit_households(
     line_days = _Columns.of_line_days(line_days_of(objects))
     for view in batched:
         line_days = line_days.merged(view.line_days())
-    await _write_line_days(conn, line_days)
+    await _write_line_days(conn, line_days, await _skus_of_lines(conn, line_days.keys[2], line_skus or {}))
     # Last: the rows below are shared by the workers posting lines of the same households
     # (cooperative, month, household; household, day), so a second poster waits on them for the
     # first one's commit; the rows above are the lines' own. Every poster locks them table after
@@ -347,26 +351,34 @@ def _group_sum(keys: tuple[Any, ...], values: Any) -> tuple[tuple[Any, ...], Any
 
 
 async def _add_rows(
-    conn: AsyncConnection, model: Any, key_types: Mapping[str, str], value_names: Sequence[str], rows: _Columns
+    conn: AsyncConnection,
+    model: Any,
+    key_types: Mapping[str, str],
+    value_names: Sequence[str],
+    rows: _Columns,
+    kept: Mapping[str, str] | None = None,
 ) -> None:
     """Add ``rows`` to the pre-aggregate ``model`` in the caller's transaction: a new key is
     inserted, an existing key's values are summed with the row's (every table here keeps fen
     added up by key). ``key_types``: the key columns and their PostgreSQL types (the values are
-    ``bigint``). PostgreSQL: one ``INSERT ... SELECT FROM unnest`` (:func:`pg_unnest_columns`);
-    SQLite: multi-row inserts inside its bind-parameter limit."""
+    ``bigint``); ``kept``: columns of the key's attributes (and their types), after the key's in
+    ``rows.keys``, written with a new row and left as they are on an existing one. PostgreSQL:
+    one ``INSERT ... SELECT FROM unnest`` (:func:`pg_unnest_columns`); SQLite: multi-row inserts
+    inside its bind-parameter limit."""
     if not len(rows):
         return
     table = model.__table__
     keys = list(key_types)
+    kept = kept or {}
     if conn.dialect.name == "postgresql":
-        types = dict(key_types) | dict.fromkeys(value_names, "bigint")
+        types = dict(key_types) | dict(kept) | dict.fromkeys(value_names, "bigint")
         adds = ", ".join(f"{name} = {table.name}.{name} + excluded.{name}" for name in value_names)
         conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}"
         await pg_unnest_columns(conn, table.name, types, (*rows.keys, *rows.values), conflict=conflict)
         return
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    names = (*keys, *value_names)
+    names = (*keys, *kept, *value_names)
     values = [dict(zip(names, row, strict=True)) for row in zip(*rows.keys, *rows.values, strict=True)]
     per_statement = max(1, SQLITE_PARAMETERS // len(names))
     for offset in range(0, len(values), per_statement):
@@ -967,9 +979,26 @@ def line_days_of(journals: Iterable[Journal]) -> dict[LineDayKey, tuple[int, ...
     return {key: tuple(row) for key, row in out.items()}
 
 
-async def _write_line_days(conn: AsyncConnection, line_days: _Columns) -> None:
+async def _skus_of_lines(conn: AsyncConnection, lines: Sequence[int], known: Mapping[int, int]) -> list[int | None]:
+    """The SKU of each of ``lines`` (None for line 0): from ``known``, else from ``order_lines``,
+    the rest looked up in one statement (SQLite: one per bind-parameter limit's worth)."""
+    skus: dict[int, int | None] = dict(known)
+    missing = sorted({line for line in lines if line and line not in skus})
+    step = len(missing) if conn.dialect.name == "postgresql" else SQLITE_PARAMETERS
+    for start in range(0, len(missing), step or 1):
+        rows = await conn.execute(
+            select(OrderLine.id, OrderLine.sku_id).where(among(conn, OrderLine.id, missing[start : start + step]))
+        )
+        skus.update({int(line): sku for line, sku in rows})
+    return [skus.get(line) if line else None for line in lines]
+
+
+async def _write_line_days(conn: AsyncConnection, line_days: _Columns, skus: Sequence[int | None]) -> None:
+    """Add ``line_days`` with each row's SKU (``skus``, in the rows' order): written with a new
+    row, kept by an existing one (a line's SKU does not change)."""
     keys = {"household_id": "bigint", "day": "date", "order_line_id": "bigint"}
-    await _add_rows(conn, HouseholdLineDay, keys, LINE_DAY_VALUES, line_days)
+    rows = _Columns((*line_days.keys, list(skus)), line_days.values)
+    await _add_rows(conn, HouseholdLineDay, keys, LINE_DAY_VALUES, rows, kept={"sku_id": "bigint"})
 
 
 def ledger_line_days_query(conn: AsyncConnection) -> Any:
@@ -1037,3 +1066,24 @@ async def household_line_days_differing_from_ledger(
         )
     }
     return _disagreements(table, ledger, (0,) * len(LINE_DAY_VALUES), limit)
+
+
+async def household_line_day_skus_differing_from_lines(
+    conn: AsyncConnection, limit: int = 20
+) -> list[tuple[LineDayKey, int | None, int | None]]:
+    """(key, the row's SKU, its line's SKU) where a ``household_line_days`` row's ``sku_id`` is not
+    its order line's (``order_lines.sku_id``; None for line 0 and for a line that is gone): the
+    statement names a row by it."""
+    days = HouseholdLineDay.__table__.c
+    lines = OrderLine.__table__.c
+    query = (
+        select(days.household_id, days.day, days.order_line_id, days.sku_id, lines.sku_id)
+        .select_from(HouseholdLineDay.__table__.outerjoin(OrderLine.__table__, lines.id == days.order_line_id))
+        .where(days.sku_id.is_distinct_from(lines.sku_id))
+        .order_by(days.household_id, days.day, days.order_line_id)
+        .limit(limit)
+    )
+    return [
+        ((int(household), as_date(day), int(line)), row_sku, line_sku)
+        for household, day, line, row_sku, line_sku in await conn.execute(query)
+    ]

@@ -181,7 +181,7 @@ async def pg_unnest_columns(
     """PostgreSQL: insert rows given as ``columns`` (one sequence per name of ``types``) with one
     ``INSERT ... SELECT FROM unnest(arrays)`` statement, like :func:`pg_unnest_insert`. Only for
     integer and date columns: each is sent as one array literal in text (``{1,2,3}``), which
-    costs the driver one string instead of one encoded element per row. ``conflict`` is the
+    costs the driver one string instead of one encoded element per row (None is ``NULL``). ``conflict`` is the
     ``ON CONFLICT`` clause; names come from code, never from data."""
     if not columns or not len(columns[0]):
         return
@@ -191,7 +191,14 @@ async def pg_unnest_columns(
     arrays = ", ".join(f"${i + 1}::text::{types[name]}[]" for i, name in enumerate(names))
     sql = f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) {conflict}"
     driver = await asyncpg_in_transaction(conn)
-    await driver.execute(sql, *("{" + ",".join(map(str, column)) + "}" for column in columns))
+    await driver.execute(sql, *("{" + _array_text(column) + "}" for column in columns))
+
+
+def _array_text(column: Sequence[Any]) -> str:
+    """An array literal's elements in text, None as ``NULL`` (looked for once, not per element)."""
+    if None not in column:
+        return ",".join(map(str, column))
+    return ",".join("NULL" if value is None else str(value) for value in column)
 
 
 def among(conn: AsyncConnection, column: Any, values: Sequence[Any]) -> Any:

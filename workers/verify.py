@@ -35,6 +35,8 @@ found (``count``) with the first few spelled out (``details``):
   ``household_monthly_income``, ``cooperative_household_volumes``,
   ``cooperative_foreign_retention``, ``household_line_days``) equal the ledger's sums
   (:mod:`bangfu.line_credits`).
+- ``household_line_day_skus_match_lines``: each ``household_line_days`` row keeps its order
+  line's SKU (the statement names its rows by it), none for line 0.
 
 The report carries the chain head (last journal id and hash) for an outside party to keep.
 """
@@ -55,6 +57,7 @@ from bangfu.ledger_chain import GENESIS, Head, stored_head, walk
 from bangfu.line_credits import (
     facts_differing_from_ledger,
     foreign_retention_differing_from_ledger,
+    household_line_day_skus_differing_from_lines,
     household_line_days_differing_from_ledger,
     income_differing_from_ledger,
     monthly_income_differing_from_ledger,
@@ -143,6 +146,7 @@ async def verify(conn: AsyncConnection, *, inputs: bool = True, digest: Head | N
     checks.append(await _household_monthly_income_matches_ledger(conn))
     checks += [await _household_volumes_match_ledger(conn), await _foreign_retention_matches_ledger(conn)]
     checks.append(await _household_line_days_match_ledger(conn))
+    checks.append(await _household_line_day_skus_match_lines(conn))
     return VerifyReport(checks, head)
 
 
@@ -202,6 +206,16 @@ async def _household_line_days_match_ledger(conn: AsyncConnection) -> Check:
         for (household, day, line), table, ledger in rows
     ]
     return _check("household_line_days_match_ledger", problems)
+
+
+async def _household_line_day_skus_match_lines(conn: AsyncConnection) -> Check:
+    """The household statement's rows (``household_line_days``) keep their lines' SKUs."""
+    rows = await household_line_day_skus_differing_from_lines(conn, limit=MAX_DETAILS)
+    problems = [
+        f"household #{household}, {day}, line {line}: sku {row_sku}, the line's {line_sku}"
+        for (household, day, line), row_sku, line_sku in rows
+    ]
+    return _check("household_line_day_skus_match_lines", problems)
 
 
 async def journal_chain(conn: AsyncConnection, digest: Head | None = None) -> tuple[Check, Head]:

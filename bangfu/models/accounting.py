@@ -293,6 +293,10 @@ class HouseholdLineDay(Base):
     the ledger: written by ``bangfu.ledger.post`` in the transaction that posts each journal
     (:func:`bangfu.line_credits.credit_households`), backfilled by migration 0047, and equal to the
     ledger's figures (``bangfu.line_credits.household_line_days_differing_from_ledger``).
+    ``sku_id``: the line's SKU (``order_lines.sku_id``, set when the line is resolved; only
+    resolved lines are posted), NULL for line 0, so the statement sums a month's rows per SKU and
+    names them from the SKUs, not from each line (migration 0052;
+    ``bangfu.line_credits.household_line_day_skus_differing_from_lines`` is the check).
     """
 
     __tablename__ = "household_line_days"
@@ -306,6 +310,7 @@ class HouseholdLineDay(Base):
     bonus_fen: Mapped[int] = mapped_column(Fen)
     refunds_fen: Mapped[int] = mapped_column(Fen)
     surplus_fen: Mapped[int] = mapped_column(Fen)
+    sku_id: Mapped[int | None] = mapped_column(IdType)
 
 
 class HouseholdMonthlyIncome(Base):

@@ -24,6 +24,8 @@ from sqlalchemy import (
     cast,
     distinct,
     func,
+    literal_column,
+    null,
     select,
     union_all,
 )
@@ -302,10 +304,18 @@ def _legs_of(sums: Sequence[Any]) -> Legs:
     return Legs(*(int(v or 0) for v in sums))
 
 
+def _sku_product() -> ColumnElement[Any]:
+    """The name a SKU gives its lines: its product's, NULL when that is empty (the line's title
+    then names it). The empty string as SQL text, not a bound value: the expression is grouped
+    by, and PostgreSQL matches a grouped expression only to the same text."""
+    return func.nullif(Product.name, literal_column("''"))
+
+
 def _named_lines(*columns: Any) -> Select[Any]:
     """``columns`` and each order line's product as the household pages name it: its SKU's
-    product, else the line's title (the statement's groups and the journals' rows alike)."""
-    name = func.coalesce(func.nullif(Product.name, ""), OrderLine.title)
+    product (:func:`_sku_product`), else the line's title (the statement's groups and the
+    journals' rows alike)."""
+    name = func.coalesce(_sku_product(), OrderLine.title)
     return (
         select(*columns, name)
         .select_from(OrderLine)
@@ -339,8 +349,9 @@ class Statement:
 
 
 def _ledger_by_line(conn: AsyncConnection, household_id: int, period: Period) -> Any:
-    """CTE (month, line_id, journals, *LEGS): the household's legs summed from the postings
-    per local month and order line (NULL for a journal of no line, the year-end surplus)."""
+    """CTE (month, product, line_id, journals, *LEGS): the household's legs summed from the
+    postings per local month and order line (NULL for a journal of no line, the year-end
+    surplus), each line to be named (``product`` NULL)."""
     month = local_month(conn, Journal.occurred_at)
     line = case((Journal.kind.in_(list(TRADE_JOURNALS)), line_id_of(conn, Journal.source_event)))
     return (
@@ -348,6 +359,7 @@ def _ledger_by_line(conn: AsyncConnection, household_id: int, period: Period) ->
             household_id,
             period,
             month.label("month"),
+            null().label("product"),
             line.label("line_id"),
             func.count(distinct(Journal.id)).label("journals"),
             *_leg_sums(household_id),
@@ -359,19 +371,28 @@ def _ledger_by_line(conn: AsyncConnection, household_id: int, period: Period) ->
 
 def _kept_by_line(conn: AsyncConnection, household_id: int, days: tuple[date, date]) -> Any:
     """:func:`_ledger_by_line` from ``household_line_days``, the same sums kept per day and line at
-    posting, for a period of whole local days ``days`` (first, last); line 0 is no line."""
+    posting, for a period of whole local days ``days`` (first, last); line 0 is no line. A row
+    whose SKU names it (:func:`_sku_product`; the row keeps its line's SKU) is summed per month
+    and that name, its line not needed (``line_id`` NULL): a few hundred SKUs joined, not every
+    line looked up. Only the rest (no SKU: line 0; a product of no name) is kept per line."""
     kept = HouseholdLineDay
     month = day_month(conn, kept.day)
+    product = _sku_product()
+    line = case((product.is_(None), kept.order_line_id))
     sums = (kept.guaranteed_fen, kept.rebate_fen, kept.bonus_fen, kept.refunds_fen, kept.surplus_fen)
     return (
         select(
             month.label("month"),
-            kept.order_line_id.label("line_id"),
+            product.label("product"),
+            line.label("line_id"),
             func.sum(kept.journals).label("journals"),
             *(func.sum(column).label(leg) for column, leg in zip(sums, LEGS, strict=True)),
         )
+        .select_from(kept)
+        .outerjoin(Sku, Sku.id == kept.sku_id)
+        .outerjoin(Product, Product.id == Sku.product_id)
         .where(kept.household_id == household_id, kept.day >= days[0], kept.day <= days[1])
-        .group_by(month, kept.order_line_id)
+        .group_by(month, product, line)
         .cte("by_line")
     )
 
@@ -386,8 +407,9 @@ async def statement(
     A period of whole local days (every console period) is summed from ``household_line_days``,
     the same legs kept per household, day and line at posting (``bangfu.line_credits``, equal to
     the ledger: ``household_line_days_differing_from_ledger``): the household's rows of the
-    period's days, not its postings scattered over the ledger. Any other period, or
-    ``from_ledger``, sums the postings.
+    period's days, not its postings scattered over the ledger, and per SKU where the SKU names
+    them (:func:`_kept_by_line`). Any other period, or ``from_ledger``, sums the postings.
+    A group is named here only: by its SKU's product when it has one, else by its line.
     """
     ref = await household_ref(conn, scope, household_id)
     if ref is None:
@@ -397,9 +419,10 @@ async def statement(
         by_line = _kept_by_line(conn, household_id, days)
     else:
         by_line = _ledger_by_line(conn, household_id, period)
-    # The product of each line, the lines' keys looked up at once (PostgreSQL: ``= ANY`` of
-    # their array, one index scan in key order; not a join the planner may turn into a scan of
-    # every order line, nor a lookup per row), then summed per month and product.
+    # The product of each line still to be named (``product`` NULL), the lines' keys looked up at
+    # once (PostgreSQL: ``= ANY`` of their array, one index scan in key order; not a join the
+    # planner may turn into a scan of every order line, nor a lookup per row), then summed per
+    # month and product.
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -413,7 +436,7 @@ async def statement(
     named = (
         select(
             by_line.c.month,
-            func.coalesce(name, "").label("product"),
+            func.coalesce(by_line.c.product, name, "").label("product"),
             by_line.c.journals,
             *(by_line.c[leg] for leg in LEGS),
         )

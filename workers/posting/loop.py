@@ -310,7 +310,7 @@ async def post_lines(
             waiting,
         )
     if journals:
-        await post(conn, journals)
+        await post(conn, journals, line_skus={s.line_id: s.sku_id for s in states if s.sku_id is not None})
     return stats
 
 
