@@ -7,17 +7,20 @@ posting is followed by its rows; and ``bangfu verify`` names a row whose SKU is 
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu.line_credits import household_line_day_skus_differing_from_lines
-from bangfu.models import HouseholdLineDay, OrderLine, Product, Sku
+from bangfu.models import HouseholdLineDay, JournalLineDay, LineAccounting, OrderLine, Product, Sku
 from bangfu.reports.base import Period
+from bangfu.store import make_engine
 from tests.bangfu.conftest import with_conn
 from tests.bangfu.test_household_line_days import periods, statements_agree
 from tests.web.conftest import World
@@ -79,6 +82,8 @@ async def test_rows_keep_their_lines_skus_and_the_statement_names_them(store: Wo
             product = await conn.scalar(select(Sku.product_id).where(Sku.id == sku))
             before = await conn.scalar(select(Product.name).where(Product.id == product))
             await conn.execute(update(Product).where(Product.id == product).values(name=""))
+            # Titles that differ from the product's name (a demo line may be titled just so).
+            await conn.execute(update(OrderLine).where(OrderLine.sku_id == sku).values(title=OrderLine.title + " ·"))
             titles = set(await conn.scalars(select(OrderLine.title).where(OrderLine.sku_id == sku)))
             renamed = [await statements_agree(conn, household, period) for period in whole_and_parts]
             products = {row.product for row in renamed[0].rows}
@@ -122,3 +127,55 @@ async def test_rows_keep_their_lines_skus_and_the_statement_names_them(store: Wo
             await conn.rollback()
 
     await with_conn(store, check)
+
+
+async def test_a_sku_change_waits_for_the_poster_holding_the_line(store: World) -> None:
+    """PostgreSQL: a poster holds a line's state row from before it reads the line's SKU until it
+    commits the rows it wrote with that SKU, rows a SKU change committed in between could not
+    see. The change's trigger waits for the state row, then rewrites those rows too."""
+    if not store.url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time")
+    days = HouseholdLineDay.__table__.c
+    engine = make_engine(store.url)
+    try:
+        async with engine.connect() as setup:
+            household, line, sku = (
+                await setup.execute(
+                    select(days.household_id, days.order_line_id, days.sku_id)
+                    .where(days.order_line_id != 0)
+                    .order_by(days.household_id, days.order_line_id)
+                    .limit(1)
+                )
+            ).one()
+            other = await setup.scalar(select(Sku.id).where(Sku.id != sku).order_by(Sku.id).limit(1))
+            later = await setup.scalar(select(func.max(days.day))) + timedelta(days=1)
+        row = (days.household_id == household, days.day == later, days.order_line_id == line)
+        try:
+            async with engine.connect() as poster, engine.connect() as sync:
+                # The poster: the line's state row, then a row of a later day with the SKU it read.
+                locked = select(LineAccounting.id).where(LineAccounting.order_line_id == line).with_for_update()
+                assert await poster.scalar(locked) is not None
+                await poster.execute(insert(JournalLineDay).values(order_line_id=line, day=later))
+                zero = dict.fromkeys(("guaranteed_fen", "rebate_fen", "bonus_fen", "refunds_fen", "surplus_fen"), 0)
+                await poster.execute(
+                    insert(HouseholdLineDay).values(
+                        household_id=household, day=later, order_line_id=line, journals=1, sku_id=sku, **zero
+                    )
+                )
+                change = asyncio.create_task(
+                    sync.execute(update(OrderLine).where(OrderLine.id == line).values(sku_id=other))
+                )
+                await asyncio.sleep(0.5)
+                assert not change.done(), "the SKU change waits for the poster"
+                await poster.commit()
+                await asyncio.wait_for(change, 10)
+                assert await sync.scalar(select(days.sku_id).where(*row)) == other
+                await sync.rollback()
+        finally:
+            async with engine.begin() as cleanup:
+                await cleanup.execute(delete(HouseholdLineDay).where(*row))
+                await cleanup.execute(
+                    delete(JournalLineDay).where(JournalLineDay.order_line_id == line, JournalLineDay.day == later)
+                )
+    finally:
+        await engine.dispose()

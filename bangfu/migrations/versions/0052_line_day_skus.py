@@ -56,8 +56,15 @@ BACKFILL = {
 
 
 # The rows of the lines in ``moved`` (a query of (id, sku_id)) take that SKU; found by their keys.
+# First the lines' state rows are locked ``FOR SHARE``: a poster holds a line's state row
+# (``FOR UPDATE``) from before it reads the line's SKU until it commits the rows it wrote with
+# that SKU, which this statement could not see. Waiting for it, the update below (a new snapshot
+# in plpgsql) sees and rewrites them too; a poster that comes later skips the line while it is
+# locked (``SKIP LOCKED``) and reads the new SKU once this transaction has committed.
 _PG_FOLLOW = (
-    "UPDATE household_line_days AS d SET sku_id = m.sku_id FROM ({moved}) AS m"
+    "PERFORM 1 FROM line_accounting WHERE order_line_id IN (SELECT id FROM ({moved}) AS m)"
+    " ORDER BY id FOR SHARE;"
+    " UPDATE household_line_days AS d SET sku_id = m.sku_id FROM ({moved}) AS m"
     " JOIN line_household_credits AS c ON c.order_line_id = m.id"
     " JOIN journal_line_days AS j ON j.order_line_id = m.id"
     " WHERE d.household_id = c.household_id AND d.day = j.day AND d.order_line_id = m.id"
