@@ -10,8 +10,10 @@ mapping, else the SKU with the line's merchant code. A line of an unmapped listi
 it is kept, counted here as *waiting*, and no stage (lot allocation, posting) takes it. Mapping
 the listing gives its waiting lines the SKU in the same transaction; the change triggers of
 ``line_changes`` then queue them for every stage, so they flow on. A line already resolved is
-never moved to another SKU by a later remap or unmap: it may have drawn stock and been posted,
-and the ledger is append-only.
+not moved here by a later remap or unmap (it may have drawn stock and been posted); the next
+sync of its order resolves it again through the listing's current mapping (``bangfu.upsert``:
+``sku_id = excluded.sku_id``), and the stages take the change from the queue as any other
+(posting trues the line up; ``household_line_days`` follow it by trigger, migration 0052).
 
 :func:`suggest` is pure: candidates for an unmapped listing, the SKU with its outer id first
 (exact, case-insensitive), then by title similarity.
