@@ -187,6 +187,12 @@ async def test_monitoring_lists_households_below_the_line(world: World, client: 
         assert rest["items"][0]["household_id"] == data["items"][5]["household_id"]
     nothing = await _json(client, "/api/v1/county/monitoring?year=2099", token)
     assert nothing["items"] == [] and nothing["elapsed_days"] == 0
+    # The page counts the households below the line with no income at all, as the API lists them.
+    await login(client, "county")
+    html = await (await client.get(f"/county/monitoring?year={YEAR}")).text()
+    none = sum(1 for item in data["items"] if item["income_fen"] == 0)
+    assert f'data-below="{data["below"]}"' in html
+    assert (f"其中 {none} 户本年度尚无经平台的收入" in html) == (none > 0)
 
 
 async def test_only_county_and_admin_and_bad_params(world: World, client: Client) -> None:
