@@ -26,7 +26,21 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal_column, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bangfu import county_income, sales_days, unit_purchases
@@ -363,14 +377,12 @@ def _channel_label(value: Any) -> str:
 
 
 async def _household_facts(conn: AsyncConnection, coop_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
-    return {
-        int(hid): (str(getattr(cat, "value", cat)), int(coop))
-        for hid, cat, coop in await conn.execute(
-            select(Household.id, Household.category, Household.cooperative_id).where(
-                Household.cooperative_id.in_(list(coop_ids))
-            )
-        )
-    }
+    """Member household -> (category value, cooperative). The category is read as its stored
+    text: every member household is read on each overview, and turning each into the enum and
+    back cost more than the query."""
+    category = type_coerce(Household.category, String)
+    query = select(Household.id, category, Household.cooperative_id).where(Household.cooperative_id.in_(list(coop_ids)))
+    return {hid: (cat, coop) for hid, cat, coop in await conn.execute(query)}
 
 
 #: The overview's statements over the stored pre-aggregates, built once per (dialect, period,
@@ -424,7 +436,7 @@ def _income_statement(conn: AsyncConnection, days: tuple[date, date], coop_ids: 
     return (
         select(
             missing,
-            Shop.channel_type,
+            type_coerce(Shop.channel_type, String),  # its stored text: no enum per row
             Product.id,
             Product.name,
             source.c.household_id,
