@@ -995,7 +995,8 @@ async def _skus_of_lines(conn: AsyncConnection, lines: Sequence[int], known: Map
 
 async def _write_line_days(conn: AsyncConnection, line_days: _Columns, skus: Sequence[int | None]) -> None:
     """Add ``line_days`` with each row's SKU (``skus``, in the rows' order): written with a new
-    row, kept by an existing one (a line's SKU does not change)."""
+    row, kept by an existing one (migration 0052's triggers keep it equal to its line's when the
+    line's SKU changes)."""
     keys = {"household_id": "bigint", "day": "date", "order_line_id": "bigint"}
     rows = _Columns((*line_days.keys, list(skus)), line_days.values)
     await _add_rows(conn, HouseholdLineDay, keys, LINE_DAY_VALUES, rows, kept={"sku_id": "bigint"})
