@@ -31,9 +31,10 @@ POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT_S = 10, 10, 5.0
 # values: at 1,000,000 lines the operator's waiting lines (a status = $1 filter on
 # line_accounting) went from 0.8 s to 36-39 s on every later request, the household page from
 # 0.6 to 6-8 s. The console's statements are few per request; planning each costs far less.
-# No parallel workers: a request's statements read a few thousand rows at most, where starting
+# No parallel workers: a page's statements read a few thousand rows at most, where starting
 # workers costs more than it saves (the sessions comparison's skipped live branches launched two
-# each, about 50 ms per session at 1,000,000 lines), and requests in flight already share the cores.
+# each, about 50 ms per session at 1,000,000 lines), and requests in flight already share the
+# cores; an export reading more takes longer alone rather than the cores from everyone else.
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "max_parallel_workers_per_gather": "0"}
 
 
