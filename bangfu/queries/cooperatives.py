@@ -900,6 +900,22 @@ class SurplusPreview:
     shares_basis: str = "shares"
     members: list[SurplusMember] = field(default_factory=list)
 
+    def totals(self) -> dict[str, int]:
+        """The members' money columns summed (:data:`SURPLUS_SUMS`): the page's footer and the
+        export's totals row alike."""
+        return {name: sum(getattr(m, name) for m in self.members) for name in SURPLUS_SUMS}
+
+
+SURPLUS_SUMS = (
+    "volume_fen",
+    "capital_fen",
+    "reserve_share_fen",
+    "subsidy_share_fen",
+    "patronage_fen",
+    "share_fen",
+    "total_fen",
+)
+
 
 PlanFunction = Callable[[AsyncConnection, int, int], Awaitable[Any]]
 

@@ -9,6 +9,7 @@ Every view reads the scope, parses its parameters, calls one query function of
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +28,7 @@ from web.errors import BadParam
 from web.export import FORMATS, export_response
 from web.keys import ENGINE, scope_of
 from web.paging import (
+    Window,
     choice_param,
     cursor_window,
     id_param,
@@ -823,6 +825,21 @@ async def order_line_page(request: web.Request) -> web.StreamResponse:
 # The members and surplus pages list a cooperative's households a page at a time (their totals
 # are over all of them); the XLSX and CSV exports hold every row.
 MEMBERS_PER_PAGE = 100
+# The surplus plan's money columns: (export key, SurplusMember field, heading).
+_SURPLUS_MONEY = (
+    ("volume", "volume_fen", "web.coop.volume"),
+    ("capital", "capital_fen", "web.coop.capital"),
+    ("reserve", "reserve_share_fen", "web.coop.reserve_share"),
+    ("subsidy", "subsidy_share_fen", "web.coop.subsidy_share"),
+    ("patronage", "patronage_fen", "web.coop.patronage"),
+    ("shares", "share_fen", "web.coop.by_shares"),
+    ("total", "total_fen", "web.coop.total"),
+)
+
+
+def _year_pages(year: int, window: Window) -> Callable[[int], str]:
+    """The query string of page ``n`` of a year's member list (members, surplus)."""
+    return lambda n: urlencode({"year": year, "page": n, "size": window.limit})
 
 
 @routes.get("/cooperatives/{id}/members")
@@ -848,7 +865,7 @@ async def members_page(request: web.Request) -> web.StreamResponse:
         "year": year,
         "rows": m.report.rows[window.offset : window.offset + window.limit],
         "window": window,
-        "page_qs": lambda n: urlencode({"year": year, "page": n, "size": window.limit}),
+        "page_qs": _year_pages(year, window),
     }
     return render(request, "console/cooperatives/members.html", context)
 
@@ -866,42 +883,25 @@ async def surplus_page(request: web.Request) -> web.StreamResponse:
     if s is None:
         raise web.HTTPNotFound()
     title = t("web.coop.surplus_title", name=s.cooperative.name, year=year)
+    totals = s.totals()
     if fmt:
         columns = [
             Column("member_no", t("web.coop.member_no")),
             Column("name", t("web.coop.head")),
             Column("category", t("web.coop.category")),
-            Column("volume", t("web.coop.volume"), "money"),
-            Column("capital", t("web.coop.capital"), "money"),
-            Column("reserve", t("web.coop.reserve_share"), "money"),
-            Column("subsidy", t("web.coop.subsidy_share"), "money"),
-            Column("patronage", t("web.coop.patronage"), "money"),
-            Column("shares", t("web.coop.by_shares"), "money"),
-            Column("total", t("web.coop.total"), "money"),
+            *(Column(key, t(label), "money") for key, _field, label in _SURPLUS_MONEY),
         ]
         rows: list[dict[str, Any]] = [
-            {
-                "member_no": r.member_no,
-                "name": r.name,
-                "category": r.category,
-                "volume": r.volume_fen,
-                "capital": r.capital_fen,
-                "reserve": r.reserve_share_fen,
-                "subsidy": r.subsidy_share_fen,
-                "patronage": r.patronage_fen,
-                "shares": r.share_fen,
-                "total": r.total_fen,
-            }
+            {"member_no": r.member_no, "name": r.name, "category": r.category}
+            | {key: getattr(r, name) for key, name, _label in _SURPLUS_MONEY}
             for r in s.members
         ]
-        totals: dict[str, Any] = {"member_no": t("web.coop.total")} | {
-            key: sum(int(row[key]) for row in rows)
-            for key in ("volume", "capital", "reserve", "subsidy", "patronage", "shares", "total")
+        summed: dict[str, Any] = {"member_no": t("web.coop.total")} | {
+            key: totals[name] for key, name, _label in _SURPLUS_MONEY
         }
-        report = Report("surplus", title, columns, rows, totals)
+        report = Report("surplus", title, columns, rows, summed)
         return export_response(report, fmt, title, _subtitle(s.cooperative.name, str(year)))
     window = page_window(request, MEMBERS_PER_PAGE)
-    sums = ("volume_fen", "capital_fen", "reserve_share_fen", "subsidy_share_fen", "patronage_fen", "share_fen")
     context = {
         "s": s,
         "coop": s.cooperative,
@@ -909,9 +909,9 @@ async def surplus_page(request: web.Request) -> web.StreamResponse:
         "tab": "surplus",
         "year": year,
         "rows": s.members[window.offset : window.offset + window.limit],
-        "totals": {key: sum(getattr(r, key) for r in s.members) for key in sums},
+        "totals": totals,
         "window": window,
-        "page_qs": lambda n: urlencode({"year": year, "page": n, "size": window.limit}),
+        "page_qs": _year_pages(year, window),
     }
     return render(request, "console/cooperatives/surplus.html", context)
 
