@@ -51,6 +51,7 @@ PAGES = [
     ("coop", "policy", "/cooperatives/{id}/policies/{version}", "/cooperatives/{coop}/policies/{policy}"),
     ("county", "cooperatives", "/cooperatives", "/cooperatives?{pq}"),
     ("county", "overview", "/county", "/county"),
+    ("county", "monitoring", "/county/monitoring", "/county/monitoring"),
     ("county", "unsold", "/county/unsold", "/county/unsold"),
     ("coop", "unsold", "/cooperatives/{id}/unsold", "/cooperatives/{coop}/unsold"),
     ("admin", "cooperatives", "/cooperatives", "/cooperatives?{pq}"),
