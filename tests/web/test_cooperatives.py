@@ -173,6 +173,8 @@ async def test_bad_parameters_are_400_naming_the_parameter(world: World, client:
         f"/cooperatives/{coop_id}/households?size=abc": "size",
         f"/cooperatives/{coop_id}/members?year=1": "year",
         f"/cooperatives/{coop_id}/surplus?year=x": "year",
+        f"/cooperatives/{coop_id}/members?page=0": "page",
+        f"/cooperatives/{coop_id}/surplus?size=1000": "size",
     }
     for path, param in cases.items():
         response = await client.get(path)
