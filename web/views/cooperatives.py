@@ -9,7 +9,7 @@ Every view reads the scope, parses its parameters, calls one query function of
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +28,6 @@ from web.errors import BadParam
 from web.export import FORMATS, export_response
 from web.keys import ENGINE, scope_of
 from web.paging import (
-    Window,
     choice_param,
     cursor_window,
     id_param,
@@ -837,9 +836,20 @@ _SURPLUS_MONEY = (
 )
 
 
-def _year_pages(year: int, window: Window) -> Callable[[int], str]:
-    """The query string of page ``n`` of a year's member list (members, surplus)."""
-    return lambda n: urlencode({"year": year, "page": n, "size": window.limit})
+def _member_list(
+    request: web.Request, coop: qc.CooperativeRef, tab: str, year: int, rows: Sequence[Any]
+) -> dict[str, Any]:
+    """The context the two paged lists of a year's members (members, surplus) share: the page's
+    rows of ``rows``, the window and the query string of page ``n``."""
+    window = page_window(request, MEMBERS_PER_PAGE)
+    return {
+        "coop": coop,
+        "tab": tab,
+        "year": year,
+        "rows": rows[window.offset : window.offset + window.limit],
+        "window": window,
+        "page_qs": lambda n: urlencode({"year": year, "page": n, "size": window.limit}),
+    }
 
 
 @routes.get("/cooperatives/{id}/members")
@@ -856,17 +866,7 @@ async def members_page(request: web.Request) -> web.StreamResponse:
     title = t("web.coop.members_title", name=m.cooperative.name, year=year)
     if fmt:
         return export_response(m.report, fmt, title, _subtitle(m.cooperative.name, str(year)))
-    window = page_window(request, MEMBERS_PER_PAGE)
-    context = {
-        "m": m,
-        "coop": m.cooperative,
-        "title": title,
-        "tab": "members",
-        "year": year,
-        "rows": m.report.rows[window.offset : window.offset + window.limit],
-        "window": window,
-        "page_qs": _year_pages(year, window),
-    }
+    context = {"m": m, "title": title} | _member_list(request, m.cooperative, "members", year, m.report.rows)
     return render(request, "console/cooperatives/members.html", context)
 
 
@@ -901,18 +901,9 @@ async def surplus_page(request: web.Request) -> web.StreamResponse:
         }
         report = Report("surplus", title, columns, rows, summed)
         return export_response(report, fmt, title, _subtitle(s.cooperative.name, str(year)))
-    window = page_window(request, MEMBERS_PER_PAGE)
-    context = {
-        "s": s,
-        "coop": s.cooperative,
-        "title": title,
-        "tab": "surplus",
-        "year": year,
-        "rows": s.members[window.offset : window.offset + window.limit],
-        "totals": totals,
-        "window": window,
-        "page_qs": _year_pages(year, window),
-    }
+    context = {"s": s, "title": title, "totals": totals} | _member_list(
+        request, s.cooperative, "surplus", year, s.members
+    )
     return render(request, "console/cooperatives/surplus.html", context)
 
 
