@@ -37,12 +37,21 @@ PostgreSQL backends (``db_cpu_s``), each also per order; per-platform figures (`
 ``reread`` records read again by a platform's paging walk, ``windows``, when it finished); the
 machine's load average before and after (the machine may be shared). ``--profile FILE`` writes
 a cProfile of the hub's side, ``--profile-fakes FILE`` one of the fakes' process while serving.
+
+``--with-floor`` (with ``--frozen``) then measures the floor of the same work in the same run
+(``bench/ingest_floor.py``): the sync's own HTTP requests sent again and their answers decoded
+(orjson, lxml), and, on PostgreSQL, its orders and lines stored again the leanest idempotent way.
+Under ``floor``: ``fetch_cpu_us_per_order``, ``store_client_cpu_us_per_order``,
+``store_db_cpu_us_per_order``, the floor's ``hub_cpu_us_per_order`` (fetch and decode plus the
+store's client side), and the ratios ``hub_floor_ratio`` (floor CPU / hub CPU) and
+``db_floor_ratio`` (the floor's PostgreSQL CPU / the sync's).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -60,6 +69,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from ingest_floor import RequestRecorder, replay, store_floor  # bench/ingest_floor.py, beside this file
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
@@ -399,12 +409,14 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         threads_before = _threads_cpu()
         rss = RssSampler()  # its thread has ended when the threads' CPU is read again
+        recorder = RequestRecorder() if args.with_floor else None
         if args.profile:
             import cProfile
 
             profiler = cProfile.Profile()
             profiler.enable()
-        results = await sync.sync_all(shop_ids, streams=[SyncStream.ORDERS], progress=progress)
+        with recorder or contextlib.nullcontext():
+            results = await sync.sync_all(shop_ids, streams=[SyncStream.ORDERS], progress=progress)
         seconds = time.perf_counter() - started
         rss.stop()
         if args.profile:
@@ -453,10 +465,47 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
             out["db_cpu_us_per_order"] = round(db_cpu / n_orders * 1e6) if n_orders else None
         if errors:
             out["errors"] = errors
+        if recorder is not None:
+            out["floor"] = await _floor(args, url, recorder, out)
         return out
     finally:
         await engine.dispose()
         await close_all_sessions()
+
+
+async def _floor(args: argparse.Namespace, url: str, recorder: RequestRecorder, out: dict[str, Any]) -> dict[str, Any]:
+    """``bench/ingest_floor.py`` on this run's requests and rows, and its ratios to the hub's figures."""
+    n_orders = out["orders"]
+    fetched = await replay(recorder.requests)
+    floor: dict[str, Any] = {
+        "requests": fetched.requests,
+        "statuses": {str(k): v for k, v in sorted(fetched.statuses.items())},
+        "refused": fetched.refused,
+        "response_bytes": fetched.response_bytes,
+        "hub_response_bytes": recorder.response_bytes,
+        "decoded": {"json": fetched.decoded_json, "html": fetched.decoded_html},
+        "fetch_seconds": round(fetched.seconds, 3),
+        "fetch_cpu_s": round(fetched.cpu_s, 2),
+        "fetch_cpu_us_per_order": round(fetched.cpu_s / n_orders * 1e6, 1),
+    }
+    hub_floor = fetched.cpu_s
+    if make_url(url).get_backend_name() == "postgresql":
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        stored = await store_floor(dsn, batch_size=args.batch_size)
+        hub_floor += stored.client_cpu_s
+        floor.update(
+            store_orders=stored.orders,
+            store_lines=stored.lines,
+            store_transactions=stored.transactions,
+            store_seconds=round(stored.seconds, 3),
+            store_client_cpu_us_per_order=round(stored.client_cpu_s / stored.orders * 1e6, 1),
+            store_db_cpu_us_per_order=round(stored.db_cpu_s / stored.orders * 1e6, 1),
+        )
+        if out.get("db_cpu_s"):
+            floor["db_floor_ratio"] = round(stored.db_cpu_s / out["db_cpu_s"], 3)
+    floor["hub_cpu_us_per_order"] = round(hub_floor / n_orders * 1e6, 1)
+    floor["hub_floor_ratio"] = round(hub_floor / out["hub_cpu_s"], 3) if out["hub_cpu_s"] else None
+    return floor
 
 
 async def _warm_up(engine: Any, shop_ids: Sequence[int], secrets: SecretStore) -> float:
@@ -513,6 +562,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--frozen",
         action="store_true",
         help="fakes serve pre-rendered records (rendered before the timed sync); default: rendered per request",
+    )
+    parser.add_argument(
+        "--with-floor",
+        action="store_true",
+        help="after the sync, measure the floor of the same work (bench/ingest_floor.py) and print it under 'floor'",
     )
     parser.add_argument("--profile", help="write a cProfile of the sync (hub side) to this file")
     parser.add_argument("--profile-fakes", help="write a cProfile of the fakes while serving (with --fakes process)")
