@@ -487,6 +487,7 @@ async def _floor(args: argparse.Namespace, url: str, recorder: RequestRecorder, 
         "fetch_seconds": round(fetched.seconds, 3),
         "fetch_cpu_s": round(fetched.cpu_s, 2),
         "fetch_cpu_us_per_order": round(fetched.cpu_s / n_orders * 1e6, 1),
+        "decode_cpu_us_per_order": round(fetched.decode_cpu_s / n_orders * 1e6, 1),  # of the fetch's
     }
     hub_floor = fetched.cpu_s
     if make_url(url).get_backend_name() == "postgresql":

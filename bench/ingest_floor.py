@@ -110,6 +110,7 @@ class Replayed:
     requests: int
     seconds: float
     cpu_s: float
+    decode_cpu_s: float
     response_bytes: int
     statuses: dict[int, int]
     refused: list[str]
@@ -122,6 +123,7 @@ async def replay(recorded: Sequence[Recorded], *, in_flight: int = 16) -> Replay
     statuses: dict[int, int] = {}
     refused: list[str] = []  # the first few answers other than 200: method, path, status
     counts = {"bytes": 0, "json": 0, "html": 0}
+    decode_s = [0.0]  # of the CPU, the decoding's
     gate = asyncio.Semaphore(in_flight)
     # The connectors closed their sessions when the sync ended: a fresh one for each, with its
     # default headers and its cookies (the mall's login).
@@ -140,12 +142,14 @@ async def replay(recorded: Sequence[Recorded], *, in_flight: int = 16) -> Replay
             if resp.status != 200 and len(refused) < 5:
                 refused.append(f"{item.method} {resp.url.path} {resp.status}")
             counts["bytes"] += len(raw)
+            decoding = time.process_time()
             if resp.content_type == "text/html":
                 lxml.etree.fromstring(raw, _HTML)
                 counts["html"] += 1
             elif raw:
                 orjson.loads(raw)
                 counts["json"] += 1
+            decode_s[0] += time.process_time() - decoding
 
     cpu, started = _cpu(), time.perf_counter()
     try:
@@ -157,6 +161,7 @@ async def replay(recorded: Sequence[Recorded], *, in_flight: int = 16) -> Replay
         requests=len(recorded),
         seconds=time.perf_counter() - started,
         cpu_s=_cpu() - cpu,
+        decode_cpu_s=decode_s[0],
         response_bytes=counts["bytes"],
         statuses=statuses,
         refused=refused,
