@@ -40,11 +40,14 @@ a cProfile of the hub's side, ``--profile-fakes FILE`` one of the fakes' process
 
 ``--with-floor`` (with ``--frozen``) then measures the floor of the same work in the same run
 (``bench/ingest_floor.py``): the sync's own HTTP requests sent again and their answers decoded
-(orjson, lxml), and, on PostgreSQL, its orders and lines stored again the leanest idempotent way.
-Under ``floor``: ``fetch_cpu_us_per_order``, ``store_client_cpu_us_per_order``,
-``store_db_cpu_us_per_order``, the floor's ``hub_cpu_us_per_order`` (fetch and decode plus the
-store's client side), and the ratios ``hub_floor_ratio`` (floor CPU / hub CPU) and
-``db_floor_ratio`` (the floor's PostgreSQL CPU / the sync's).
+(orjson, lxml), and its orders and lines stored again the leanest idempotent way (PostgreSQL: a
+scratch schema; SQLite: a scratch file, written in this process). Under ``floor``:
+``fetch_cpu_us_per_order``, on PostgreSQL ``store_client_cpu_us_per_order`` and
+``store_db_cpu_us_per_order``, on SQLite ``store_cpu_us_per_order`` and ``store_orders_per_s``;
+the floor's ``hub_cpu_us_per_order`` (what the hub's process would spend: fetch and decode plus
+the store's client side, and SQLite's work, which the hub does in aiosqlite's thread), and the
+ratios ``hub_floor_ratio`` (floor CPU / hub CPU) and ``db_floor_ratio`` (the floor's PostgreSQL
+CPU / the sync's).
 """
 
 from __future__ import annotations
@@ -69,7 +72,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from ingest_floor import RequestRecorder, replay, store_floor  # bench/ingest_floor.py, beside this file
+from ingest_floor import (  # bench/ingest_floor.py, beside this file
+    RequestRecorder,
+    replay,
+    store_floor,
+    store_floor_sqlite,
+)
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
@@ -504,6 +512,18 @@ async def _floor(args: argparse.Namespace, url: str, recorder: RequestRecorder, 
         )
         if out.get("db_cpu_s"):
             floor["db_floor_ratio"] = round(stored.db_cpu_s / out["db_cpu_s"], 3)
+    else:
+        # SQLite works in this process (the hub's in aiosqlite's thread): its floor is all CPU here.
+        stored = store_floor_sqlite(str(make_url(url).database), batch_size=args.batch_size)
+        hub_floor += stored.client_cpu_s
+        floor.update(
+            store_orders=stored.orders,
+            store_lines=stored.lines,
+            store_transactions=stored.transactions,
+            store_seconds=round(stored.seconds, 3),
+            store_cpu_us_per_order=round(stored.client_cpu_s / stored.orders * 1e6, 1),
+            store_orders_per_s=round(stored.orders / stored.seconds),
+        )
     floor["hub_cpu_us_per_order"] = round(hub_floor / n_orders * 1e6, 1)
     floor["hub_floor_ratio"] = round(hub_floor / out["hub_cpu_s"], 3) if out["hub_cpu_s"] else None
     return floor

@@ -304,3 +304,75 @@ async def store_floor(dsn: str, *, batch_size: int) -> Stored:
 def _batches(rows: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def store_floor_sqlite(path: str, *, batch_size: int) -> Stored:
+    """The same as :func:`store_floor` on SQLite: the orders and lines of the store at ``path``
+    written again into a scratch file beside it (WAL and ``synchronous=NORMAL`` as the hub's
+    store), one transaction per batch, each table's rows with one prepared statement
+    (``executemany``), the lines' order ids read back by natural key. The time is this
+    process's (``sqlite3`` runs in it)."""
+    import sqlite3
+
+    source = sqlite3.connect(path)
+    try:
+        orders = source.execute(f"SELECT id, {', '.join(_ORDER_COLS)} FROM orders ORDER BY id").fetchall()
+        lines = source.execute(f"SELECT {', '.join(_LINE_COLS)} FROM order_lines ORDER BY order_id, id").fetchall()
+    finally:
+        source.close()
+    by_order: dict[int, list[tuple[Any, ...]]] = {}
+    for line in lines:
+        by_order.setdefault(line[0], []).append(line[1:])
+    scratch = Path(path).with_name(f"ingest_floor_{uuid.uuid4().hex[:8]}.db")
+    conn = sqlite3.connect(scratch, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, "
+            + ", ".join(_ORDER_COLS)
+            + ", UNIQUE (shop_id, platform_order_id))"
+        )
+        conn.execute(
+            "CREATE TABLE order_lines (id INTEGER PRIMARY KEY, "
+            + ", ".join(_LINE_COLS)
+            + ", UNIQUE (order_id, platform_line_id))"
+        )
+        marks = ", ".join("?" * len(_ORDER_COLS))
+        insert_orders = (
+            f"INSERT INTO orders ({', '.join(_ORDER_COLS)}) VALUES ({marks})"
+            " ON CONFLICT (shop_id, platform_order_id) DO UPDATE SET"
+            f" {', '.join(f'{c} = excluded.{c}' for c in _ORDER_COLS[2:])}"
+            " WHERE orders.modified_at < excluded.modified_at"
+        )
+        read_ids = "SELECT id FROM orders WHERE shop_id = ? AND platform_order_id = ?"
+        insert_lines = (
+            f"INSERT INTO order_lines ({', '.join(_LINE_COLS)}) VALUES ({', '.join('?' * len(_LINE_COLS))})"
+            " ON CONFLICT (order_id, platform_line_id) DO NOTHING"
+        )
+        rows = [(row[0], row[1:]) for row in orders]
+        cpu, started = _cpu(), time.perf_counter()
+        transactions = 0
+        for batch in _batches(rows, batch_size):
+            conn.execute("BEGIN")
+            conn.executemany(insert_orders, [r for _, r in batch])
+            line_rows = []
+            for stored_id, order in batch:
+                (order_id,) = conn.execute(read_ids, (order[0], order[1])).fetchone()
+                line_rows += [(order_id, *line) for line in by_order.get(stored_id, ())]
+            conn.executemany(insert_lines, line_rows)
+            conn.execute("COMMIT")
+            transactions += 1
+        seconds = time.perf_counter() - started
+        return Stored(
+            orders=len(rows),
+            lines=len(lines),
+            transactions=transactions,
+            seconds=seconds,
+            db_cpu_s=0.0,
+            client_cpu_s=_cpu() - cpu,
+        )
+    finally:
+        conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{scratch}{suffix}").unlink(missing_ok=True)
