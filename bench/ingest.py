@@ -413,7 +413,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
             finished[outcome.shop_id] = time.perf_counter() - started
 
         db_pids = await _backend_pids(engine) if engine.dialect.name == "postgresql" else []
-        db_cpu_before = sum(_proc_cpu(pid) for pid in db_pids)
+        db_cpu_before = {pid: _proc_cpu(pid) for pid in db_pids}
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         threads_before = _threads_cpu()
         rss = RssSampler()  # its thread has ended when the threads' CPU is read again
@@ -433,7 +433,9 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         threads_cpu = _threads_cpu() - threads_before
         db_pids = sorted(set(db_pids) | set(await _backend_pids(engine))) if db_pids else []
-        db_cpu = sum(_proc_cpu(pid) for pid in db_pids) - db_cpu_before
+        # Per backend: one that ended during the sync (the pool replaced it) reads 0 now, and its
+        # CPU since the start is lost with it; it must not count as negative.
+        db_cpu = sum(max(0.0, _proc_cpu(pid) - db_cpu_before.get(pid, 0.0)) for pid in db_pids)
         async with engine.connect() as conn:
             n_orders = int(await conn.scalar(select(func.count()).select_from(Order)) or 0)
             n_lines = int(await conn.scalar(select(func.count()).select_from(OrderLine)) or 0)
