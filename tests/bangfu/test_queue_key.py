@@ -5,7 +5,7 @@ stages do with them are the same on both back ends, across the migration both wa
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, false, inspect, select, true
+from sqlalchemy import delete, false, inspect, select, text, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -51,6 +51,15 @@ def _key_and_indexes(connection: Connection) -> tuple[list[str], set[str]]:
     return key, {index["name"] for index in inspector.get_indexes("line_changes")}
 
 
+async def _lot_functions(conn: AsyncConnection) -> list[str]:
+    """The first-lot triggers' function bodies, whitespace collapsed (PostgreSQL)."""
+    query = text(
+        "SELECT prosrc FROM pg_proc WHERE proname IN ('bangfu_new_lot_lines_queued', 'bangfu_moved_lot_lines_queued')"
+        " ORDER BY proname"
+    )
+    return [" ".join(source.split()) for source in await conn.scalars(query)]
+
+
 def _downgrade(connection: Connection, revision: str) -> None:
     from alembic import command
 
@@ -61,10 +70,17 @@ def _downgrade(connection: Connection, revision: str) -> None:
 async def test_the_migration_keeps_the_queue_down_and_up(empty_db_url: str, sku_lot_first: bool) -> None:
     engine = make_engine(empty_db_url)
     try:
+        await upgrade(engine, "0052")
+        async with engine.connect() as conn:
+            postgresql = conn.dialect.name == "postgresql"
+            functions = await _lot_functions(conn) if postgresql else []
         await upgrade(engine)
         async with engine.connect() as conn:
             key, indexes = await conn.run_sync(_key_and_indexes)
-            postgresql = conn.dialect.name == "postgresql"
+            if postgresql:
+                upgraded = await _lot_functions(conn)
+                assert len(upgraded) == 2
+                assert all("c.sku_id = l.sku_id AND c.order_line_id = l.id" in body for body in upgraded)
         if postgresql:
             assert key == ["stage", "id"]
             assert indexes == {"ix_line_changes_allocate_sku"}
@@ -96,6 +112,8 @@ async def test_the_migration_keeps_the_queue_down_and_up(empty_db_url: str, sku_
                 {"ix_line_changes_allocate_sku", "ix_line_changes_stage_id", "ix_line_changes_order_line_id"},
             )
             assert await _rows(conn) == queued
+            if postgresql:
+                assert await _lot_functions(conn) == functions  # 0037's, as they were
         async with engine.begin() as conn:
             lines += await _orders(conn, world)  # queued under 0052's key
             queued = await _rows(conn)

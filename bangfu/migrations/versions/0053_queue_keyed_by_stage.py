@@ -13,9 +13,11 @@ On PostgreSQL the primary key is now ``(stage, id)`` and the two other indexes a
   (``workers.changes.settle``, the lot draws), which is the new key's order; the lot draws read
   a SKU's ``allocate`` rows through the partial SKU index, as before;
 - the look-ups by line are set-wise and rare: ``bangfu verify``'s anti-join of every due line
-  with its stage's rows, and the first-lot trigger's check that a line is not already queued
-  for ``allocate`` (one anti-join per statement that gives a SKU its first lot). Both are read
-  through the key's ``stage`` prefix now.
+  with its stage's rows (through the key's ``stage`` prefix), and the first-lot triggers' check
+  that a line of the SKU is not queued for ``allocate`` yet (0037), which now also names the
+  line's SKU, so it reads the SKU's rows through the partial SKU index instead of every
+  ``allocate`` row for each line. A line queued only under an older SKU is then queued once more:
+  a duplicate row, which the stages settle like any other (the check only ever saved a row).
 ``id`` still comes from its sequence and stays unique (the key's columns include it), so a row
 is named by its id as before; what a stage reads, deletes and leaves behind is unchanged, and so
 is the concurrency story (``bangfu.models.accounting.LineChange``).
@@ -39,9 +41,40 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+
+def _lot_function(name: str, moved: str, queued: str) -> str:
+    """0037's function queueing a SKU's undrawn lines when it gets its first lot; ``queued`` is
+    the condition that a line already has an ``allocate`` row."""
+    return f"""
+    CREATE OR REPLACE FUNCTION bangfu_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO line_changes (stage, order_line_id, sku_id)
+         SELECT 'allocate', l.id, l.sku_id
+         FROM (SELECT DISTINCT n.sku_id FROM new_lots n {moved}) n
+         CROSS JOIN LATERAL (SELECT ol.id, ol.sku_id FROM order_lines ol WHERE ol.sku_id = n.sku_id) l
+         WHERE NOT EXISTS (SELECT 1 FROM supply_lots s WHERE s.sku_id = n.sku_id
+         AND s.id NOT IN (SELECT id FROM new_lots))
+         AND NOT EXISTS (SELECT 1 FROM lot_allocations a WHERE a.order_line_id = l.id AND a.quantity > 0)
+         AND NOT EXISTS (SELECT 1 FROM line_changes c WHERE {queued})
+         ORDER BY l.id;
+        RETURN NULL;
+    END $$
+    """
+
+
+_LOT_EVENTS = (
+    ("new_lot_lines_queued", ""),
+    ("moved_lot_lines_queued", "JOIN old_lots o ON o.id = n.id WHERE n.sku_id IS DISTINCT FROM o.sku_id"),
+)
+_QUEUED_UP = "c.stage = 'allocate' AND c.sku_id = l.sku_id AND c.order_line_id = l.id"
+_QUEUED_DOWN = "c.stage = 'allocate' AND c.order_line_id = l.id"
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    for name, moved in _LOT_EVENTS:
+        op.execute(_lot_function(name, moved, _QUEUED_UP))
     op.execute("ALTER TABLE line_changes DROP CONSTRAINT pk_line_changes")
     op.execute("DROP INDEX ix_line_changes_stage_id")
     op.execute("DROP INDEX ix_line_changes_order_line_id")
@@ -55,3 +88,5 @@ def downgrade() -> None:
     op.execute("ALTER TABLE line_changes ADD CONSTRAINT pk_line_changes PRIMARY KEY (id)")
     op.execute("CREATE INDEX ix_line_changes_stage_id ON line_changes (stage, id)")
     op.execute("CREATE INDEX ix_line_changes_order_line_id ON line_changes (order_line_id)")
+    for name, moved in _LOT_EVENTS:
+        op.execute(_lot_function(name, moved, _QUEUED_DOWN))
