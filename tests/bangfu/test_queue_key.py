@@ -48,7 +48,7 @@ async def test_settle_deletes_only_the_named_stages_rows(engine: AsyncEngine) ->
 def _key_and_indexes(connection: Connection) -> tuple[list[str], set[str]]:
     inspector = inspect(connection)
     key = inspector.get_pk_constraint("line_changes")["constrained_columns"]
-    return key, {index["name"] for index in inspector.get_indexes("line_changes")}
+    return key, {str(index["name"]) for index in inspector.get_indexes("line_changes")}
 
 
 async def _lot_functions(conn: AsyncConnection) -> list[str]:
@@ -131,7 +131,7 @@ async def test_the_migration_keeps_the_queue_down_and_up(empty_db_url: str, sku_
             left = {line for _id, _stage, line, _sku in await _rows(conn)}
             unmapped = set(await conn.scalars(select(OrderLine.id).where(OrderLine.sku_id.is_(None))))
             report = await verify(conn)
-        assert report.ok, [c for c in report.as_dict()['checks'] if not c['ok']]
+        assert report.ok, [c for c in report.as_dict()["checks"] if not c["ok"]]
         assert len(unmapped) == 3
         assert not left & unmapped  # what is left waits for stock: no line without a SKU
     finally:
