@@ -510,7 +510,7 @@ async def attribute_lines(
             stats.sessions = len({s[0] for s in sessions})
         lines.extend(near)
     await _apply(conn, lines, now, stats)
-    stats.dequeued = await changes.settle(conn, [row for row, _line_id in queued], _queued_due())
+    stats.dequeued = await changes.settle(conn, changes.ATTRIBUTE, [row for row, _line_id in queued], _queued_due())
     # Session summaries: the sessions these attributions touched were marked by triggers;
     # recompute them in this transaction (bangfu.session_summaries).
     await session_summaries.refresh(conn)

@@ -36,14 +36,15 @@ async def take(
     return [(row_id, line_id) for row_id, line_id in await conn.execute(query)]
 
 
-async def settle(conn: AsyncConnection, rows: Sequence[int], due: ColumnElement[bool]) -> int:
-    """Delete the queue rows ``rows`` whose line is not due; ``due`` is the stage's predicate,
-    correlated to ``LineChange.order_line_id``. Returns the rows deleted."""
+async def settle(conn: AsyncConnection, stage: str, rows: Sequence[int], due: ColumnElement[bool]) -> int:
+    """Delete the queue rows ``rows`` of ``stage`` whose line is not due; ``due`` is the stage's
+    predicate, correlated to ``LineChange.order_line_id``. Returns the rows deleted. (The rows are
+    found by stage and id: on PostgreSQL that is the queue's primary key, migration 0053.)"""
     deleted = 0
     for start in range(0, len(rows), _CHUNK):
         result = await conn.execute(
             delete(LineChange)
-            .where(among(conn, LineChange.id, rows[start : start + _CHUNK]), ~due)
+            .where(LineChange.stage == stage, among(conn, LineChange.id, rows[start : start + _CHUNK]), ~due)
             .execution_options(synchronize_session=False)
         )
         deleted += result.rowcount or 0

@@ -302,7 +302,7 @@ async def allocate_lines(conn: AsyncConnection, *, shop_id: int | None = None, l
     for start in range(0, len(settled), _CHUNK):
         await conn.execute(
             delete(LineChange)
-            .where(among(conn, LineChange.id, settled[start : start + _CHUNK]))
+            .where(LineChange.stage == changes.ALLOCATE, among(conn, LineChange.id, settled[start : start + _CHUNK]))
             .execution_options(synchronize_session=False)
         )
     stats.dequeued = len(settled)

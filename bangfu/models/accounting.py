@@ -65,10 +65,15 @@ class LineChange(IdMixin, Base):
     of its own behind. ``bangfu verify`` checks that every due line is queued. Each row names
     the line's SKU when it was queued (migration 0037), so the lot draws count and read a SKU's
     queued lines through a partial index instead of joining every queued line.
+
+    On PostgreSQL the primary key is ``(stage, id)`` and the two plain indexes below are not made
+    (migration 0053: one B-tree entry per queued row instead of three). Every reader names the
+    stage, so a query or delete by row id says which stage's rows it means.
     """
 
     __tablename__ = "line_changes"
     __table_args__ = (
+        # SQLite only; PostgreSQL's primary key is (stage, id) (migration 0053).
         Index("ix_line_changes_stage_id", "stage", "id"),
         # The lot draws count and read a SKU's queued lines (migration 0037).
         Index(
@@ -80,7 +85,7 @@ class LineChange(IdMixin, Base):
     )
 
     stage: Mapped[str] = mapped_column(String(16))  # attribute | allocate | post
-    order_line_id: Mapped[int] = mapped_column(IdType, index=True)
+    order_line_id: Mapped[int] = mapped_column(IdType, index=True)  # index: SQLite only (0053)
     # The line's SKU when the change was queued (NULL for a bill's ``post`` rows); a change of
     # the SKU queues the line again with the new one.
     sku_id: Mapped[int | None] = mapped_column(IdType)

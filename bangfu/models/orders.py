@@ -47,17 +47,25 @@ TRIGGER_CHECKED_REFERENCES = frozenset(
 #: no such index, and alembic cannot compare expression indexes there).
 MIGRATION_ONLY_INDEXES = frozenset({"ix_journals_order_line"})  # migration 0050
 
+#: Indexes of the change queue that PostgreSQL does without (migration 0053): its primary key is
+#: ``(stage, id)`` there, which serves every reader; SQLite keeps ``id`` (the rowid) as its key
+#: and these indexes, as the models declare.
+QUEUE_INDEXES_IN_KEY = frozenset({"ix_line_changes_stage_id", "ix_line_changes_order_line_id"})
+
 
 def schema_comparison_filter(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
     """An ``include_object`` for alembic's schema comparison on ``dialect``: on PostgreSQL the
-    foreign keys in :data:`TRIGGER_CHECKED_REFERENCES` are triggers, not constraints, and the
-    indexes in :data:`MIGRATION_ONLY_INDEXES` are the migrations' alone."""
+    foreign keys in :data:`TRIGGER_CHECKED_REFERENCES` are triggers, not constraints, the
+    indexes in :data:`MIGRATION_ONLY_INDEXES` are the migrations' alone and those in
+    :data:`QUEUE_INDEXES_IN_KEY` are not made."""
 
     def include(_obj: Any, name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
         if dialect != "postgresql":
             return True
         if type_ == "index":
-            return not (reflected and name in MIGRATION_ONLY_INDEXES)
+            if reflected:
+                return name not in MIGRATION_ONLY_INDEXES
+            return name not in QUEUE_INDEXES_IN_KEY
         return not (type_ == "foreign_key_constraint" and not reflected and name in TRIGGER_CHECKED_REFERENCES)
 
     return include

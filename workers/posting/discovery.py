@@ -44,7 +44,7 @@ async def discover(conn: AsyncConnection, *, shop_id: int | None = None, chunk: 
         made, moved = await _discover_lines(conn, sorted({line_id for _row, line_id in queued}))
         created += made
         bumped += moved
-        await changes.settle(conn, [row for row, _line_id in queued], _discovery_due())
+        await changes.settle(conn, changes.POST, [row for row, _line_id in queued], _discovery_due())
         if len(queued) < chunk:
             break
     return created, bumped
