@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bangfu.store import make_engine
 from web.errors import error_middleware
 from web.keys import ENGINE, SECURE_COOKIES, SESSION_STORAGE
-from web.render import STATIC_DIR, setup_templates
+from web.render import STATIC_DIR, STATIC_PREFIX, setup_templates
 from web.security import auth_middleware, forwarded_middleware
 from web.sessions import DbStorage
 
@@ -83,7 +83,7 @@ def create_app(
     api.setup(app)
     for module in surface_modules():
         module.setup(app)
-    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
+    app.router.add_static(STATIC_PREFIX, STATIC_DIR, name="static", append_version=True)
 
     async def lifespan(_app: web.Application) -> AsyncIterator[None]:
         yield
