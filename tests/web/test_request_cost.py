@@ -1,16 +1,23 @@
 """What every request pays stays small without changing what it answers: static URLs keep
-aiohttp's content version, computed once per file version."""
+aiohttp's content version, computed once per file version; the web pool pings only connections
+that idled, and still replaces one the server closed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
+from tests.conftest import PG_URL, PgServer
+from web import app as app_module
 from web import render
+from web.app import web_engine
 from web.render import STATIC_DIR, STATIC_PREFIX, static_url
 
 REFERENCED = ("favicon.svg", "css/console.css", "css/mall.css", "vendor/echarts/echarts.min.js", "js/charts.js")
@@ -48,3 +55,47 @@ def test_static_url_reads_a_file_once_and_again_when_it_changes(
     assert second != first and second.startswith("/static/css/console.css?v=") and len(reads) == 2
     assert static_url("css/missing.css") == "/static/css/missing.css"
     render._versioned_url.cache_clear()
+
+
+async def test_a_pooled_connection_is_pinged_only_after_idling(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No pre-ping round trips on a busy pool (three per checkout before), a ping after
+    PING_IDLE_S idle, as pool_pre_ping would."""
+    pings: list[object] = []
+    real = AsyncAdapt_asyncpg_connection.ping
+
+    def counted(self: AsyncAdapt_asyncpg_connection) -> None:
+        pings.append(self)
+        real(self)
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", counted)
+    engine = web_engine(PG_URL)
+    try:
+        for _ in range(3):
+            async with engine.connect() as conn:
+                assert await conn.scalar(text("SELECT 1")) == 1
+        assert pings == []
+        monkeypatch.setattr(app_module, "PING_IDLE_S", 0.0)
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT 1")) == 1
+        assert len(pings) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_the_server_closed_is_replaced_at_checkout(pg_server: PgServer) -> None:
+    """Without a pre-ping: a pooled connection whose backend was terminated (a restart, an
+    administrator) is replaced when checked out, and the request never sees the error."""
+    engine = web_engine(PG_URL)
+    try:
+        async with engine.connect() as other:
+            async with engine.connect() as conn:
+                pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+            assert await other.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(0.3)  # the event loop reads the end of the terminated socket
+        async with engine.connect() as first, engine.connect() as second:  # both pooled ones
+            pids = {await first.scalar(text("SELECT pg_backend_pid()")), await second.scalar(text("SELECT 1"))}
+            assert pid not in pids
+    finally:
+        await engine.dispose()
