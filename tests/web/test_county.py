@@ -324,3 +324,28 @@ def test_county_cli_edits_kinds_groups_and_lines(sqlite_world: World, tmp_path: 
     assert runner.invoke(app, [*line, "--yuan", "7400", *db]).exit_code == 0
     assert runner.invoke(app, [*line, "--yuan", "7.001", *db]).exit_code == 2
     assert "7,400.00" in runner.invoke(app, ["county", "monitoring-line", "list", *db]).stdout
+
+
+async def test_monitoring_rows_are_built_when_read_and_read_alike_every_way(world: World) -> None:
+    """The page and the API show a window of the rows below the line: only those are built
+    (named, labelled); an index, a slice, iteration and the export's full read agree."""
+    from bangfu.queries import county as qc
+    from bangfu.scope import Scope
+
+    engine = make_engine(world.url)
+    try:
+        async with engine.connect() as conn:
+            m = await qc.below_monitoring_line(conn, Scope.admin(), YEAR)
+            fresh = await qc.below_monitoring_line(conn, Scope.admin(), YEAR)
+    finally:
+        await engine.dispose()
+    assert len(m.rows) >= 3
+    window = m.rows[1:3]
+    assert len(m.rows._built) == 2  # nothing else built
+    every = list(m.rows)
+    assert len(every) == len(m.rows) == len(fresh.rows) and every[1:3] == window
+    assert m.rows[0] is every[0] and m.rows[-1] == every[-1] == fresh.rows[len(fresh.rows) - 1]
+    assert [r.per_person for r in every] == sorted(r.per_person for r in every)
+    assert list(fresh.rows) == every and m.no_income == sum(1 for r in every if r.income == 0)
+    with pytest.raises(IndexError):
+        m.rows[len(m.rows)]
