@@ -349,3 +349,18 @@ async def test_monitoring_rows_are_built_when_read_and_read_alike_every_way(worl
     assert list(fresh.rows) == every and m.no_income == sum(1 for r in every if r.income == 0)
     with pytest.raises(IndexError):
         m.rows[len(m.rows)]
+
+
+def test_the_overviews_monthly_nets_are_net_by_household_per_month() -> None:
+    from bangfu.queries.county import _nets_by_month
+    from bangfu.reports.households import net_by_household
+
+    period = parse_period(None, "2026-09-01", "2026-11-30", now=NOW)
+    income = {
+        1: {"2026-09": 500, "2026-10": -200},
+        2: {"2026-10": 0, "2026-11": 70},
+        3: {"2026-08": 900},  # outside the period
+        4: {"2026-09": -5, "2026-11": 5},
+    }
+    expected = {m: net_by_household(income, [m]) for m in period.months()}
+    assert _nets_by_month(income, period) == expected and list(expected) == ["2026-09", "2026-10", "2026-11"]
