@@ -8,6 +8,7 @@ import asyncio
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -63,7 +64,7 @@ async def test_a_pooled_connection_is_pinged_only_after_idling(
     """No pre-ping round trips on a busy pool (three per checkout before), a ping after
     PING_IDLE_S idle, as pool_pre_ping would."""
     pings: list[object] = []
-    real = AsyncAdapt_asyncpg_connection.ping
+    real: Any = AsyncAdapt_asyncpg_connection.ping
 
     def counted(self: AsyncAdapt_asyncpg_connection) -> None:
         pings.append(self)
