@@ -590,6 +590,9 @@ async def _fact_parts(
     totals = Figures()
     non_members = 0
     dims: dict[str, dict[str, Breakdown]] = {"product": {}, "shop": {}, "session": {}}
+    Key = tuple[str, str, str, str | None]
+    shop_keys: dict[Any, Key] = {}
+    session_keys: dict[Any, Key] = {None: ("s-", "", "", None)}
     for group in groups:
         row: tuple[Any, ...] = tuple(group)
         (missing, pid, pname, title, sid, sname, channel, sess, stitle, room, started, lines, foreign) = row[:13]
@@ -601,14 +604,18 @@ async def _fact_parts(
             keys = {dim: ("-", "", "", None) for dim in dims}
         else:
             product = (f"p{pid}", str(pname), "", None) if pid is not None else ("p-", str(title or "-"), "", None)
-            channel_value = channel.value if hasattr(channel, "value") else str(channel)
-            session: tuple[str, str, str, str | None] = ("s-", "", "", None)
-            if sess is not None:
+            shop = shop_keys.get(sid)
+            if shop is None:  # a shop's and a session's key and label once, not once per group
+                channel_value = channel.value if hasattr(channel, "value") else str(channel)
+                shop = shop_keys[sid] = (f"shop{sid}", str(sname), channel_value, None)
+            session = session_keys.get(sess)
+            if session is None:
                 label = stitle or room
                 if started is not None:
                     label = f"{label} ({started:%Y-%m-%d})"
-                session = (f"s{sess}", str(label), "", f"/sessions/{sess}" if int(sess) in seen else None)
-            keys = {"product": product, "shop": (f"shop{sid}", str(sname), channel_value, None), "session": session}
+                link = f"/sessions/{sess}" if int(sess) in seen else None
+                session = session_keys[sess] = (f"s{sess}", str(label), "", link)
+            keys = {"product": product, "shop": shop, "session": session}
         for dim, (key, label, detail, link) in keys.items():
             rows = dims[dim]
             found = rows.get(key)
