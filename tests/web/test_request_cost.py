@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
+from bangfu.i18n import MESSAGES, Lang, _override, t
 from tests.conftest import PG_URL, PgServer
 from web import app as app_module
 from web import render
@@ -100,3 +101,24 @@ async def test_a_connection_the_server_closed_is_replaced_at_checkout(pg_server:
             assert pid not in pids
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_t_without_values_is_the_messages_format(lang: Lang) -> None:
+    """t() skips str.format for a message without braces; every message reads as before."""
+    import web.app  # noqa: F401  # every surface's messages registered
+
+    token = _override.set(lang)
+    try:
+        for key, entry in MESSAGES.items():
+            try:
+                expected: object = entry[lang].format()
+            except (KeyError, IndexError, ValueError) as exc:
+                expected = type(exc)
+            try:
+                got: object = t(key)
+            except (KeyError, IndexError, ValueError) as exc:
+                got = type(exc)
+            assert got == expected, key
+    finally:
+        _override.reset(token)
