@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from aiohttp_session import AbstractStorage, Session
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bangfu.models import User, WebSession
@@ -28,6 +28,15 @@ MAX_AGE = int(timedelta(days=7).total_seconds())
 # The session's user and scope, read with the session itself (one connection, one query for
 # most roles) and kept for this request only: web/security.py checks and uses them.
 LOADED: web.RequestKey[tuple[User, Scope]] = web.RequestKey("session_user", tuple)
+
+
+# The session's row and its user, built once: every request reads it, and building the statement
+# and its cache key cost 0.1-0.3 ms of CPU each time.
+_SESSION_ROW = (
+    select(WebSession.data, WebSession.created_at, WebSession.expires_at, User)
+    .outerjoin(User, User.id == WebSession.user_id)
+    .where(WebSession.key_hash == bindparam("key_hash"))
+)
 
 
 def _hash(key: str) -> str:
@@ -51,13 +60,7 @@ class DbStorage(AbstractStorage):
             if conn.dialect.name == "postgresql":
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             async with AsyncSession(bind=conn, expire_on_commit=False) as db:
-                row = (
-                    await db.execute(
-                        select(WebSession.data, WebSession.created_at, WebSession.expires_at, User)
-                        .outerjoin(User, User.id == WebSession.user_id)
-                        .where(WebSession.key_hash == _hash(key))
-                    )
-                ).first()
+                row = (await db.execute(_SESSION_ROW, {"key_hash": _hash(key)})).first()
                 if row is None or row.expires_at <= datetime.now(UTC):
                     return Session(None, data=None, new=True, max_age=self.max_age)
                 user = row.User
