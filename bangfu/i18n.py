@@ -660,5 +660,7 @@ def set_lang(lang: Lang) -> None:
 
 def t(key: str, **values: object) -> str:
     """The message ``key`` in the current language, formatted with ``values``."""
-    entry = MESSAGES[key]
-    return entry[current_lang()].format(**values)
+    text = MESSAGES[key][current_lang()]
+    if not values and "{" not in text and "}" not in text:
+        return text  # what format() would return, without its call (a page asks for hundreds)
+    return text.format(**values)

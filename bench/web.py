@@ -381,7 +381,10 @@ def _serve(url: str, conn: Connection) -> None:
         )
         conn.send({"port": port, "routes": routes})
         started = time.process_time()
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+        # "cpu" asks for the CPU seconds used so far (the client reads it around each route);
+        # anything else stops the server.
+        while await asyncio.get_running_loop().run_in_executor(None, conn.recv) == "cpu":
+            conn.send(time.process_time() - started)
         used = time.process_time() - started
         await runner.cleanup()
         conn.send({"cpu_s": used, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
@@ -490,7 +493,11 @@ async def drive(
     concurrency: int,
     budget: float,
     only: frozenset[str] | None = None,
+    server_cpu: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
+    """Each measured route's figures; with ``server_cpu`` (the server process's CPU seconds so
+    far) also ``server_cpu_ms``, the server's CPU per request of that route, its first probe
+    excluded."""
     measured: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     homes: dict[str, dict[str, str | None]] = {}
@@ -540,6 +547,7 @@ async def drive(
                 if status != 200:
                     skipped[key] = f"HTTP {status}"
                     continue
+                cpu_before = server_cpu() if server_cpu else 0.0
                 result = await hammer(
                     lambda i, u=urls: session.get(base + u[i % len(u)], allow_redirects=False),
                     requests,
@@ -547,6 +555,9 @@ async def drive(
                     budget=budget,
                 )
                 measured[key] = result.summary() | {"first_ms": round(first * 1000, 1), "url": urls[0]}
+                if server_cpu and result.latencies:
+                    used = server_cpu() - cpu_before
+                    measured[key]["server_cpu_ms"] = round(used * 1000 / len(result.latencies), 2)
                 _progress(key, measured[key])
     return {"measured": measured, "skipped": skipped, "homes": homes}
 
@@ -578,7 +589,14 @@ def measure_server(
         ready = _receive(parent, process)
         base = f"http://127.0.0.1:{ready['port']}"
         started = time.perf_counter()
-        out = asyncio.run(drive(base, ready["routes"], roles, data_period(), requests, concurrency, budget, only))
+
+        def server_cpu() -> float:
+            parent.send("cpu")
+            return float(_receive(parent, process))
+
+        out = asyncio.run(
+            drive(base, ready["routes"], roles, data_period(), requests, concurrency, budget, only, server_cpu)
+        )
         out["measure_seconds"] = round(time.perf_counter() - started, 1)
         parent.send("stop")
         usage = _receive(parent, process)

@@ -6,17 +6,21 @@ the login throttle live in the database, nothing is kept in a process's memory.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from types import ModuleType
+from typing import Any
 
 from aiohttp import web
 from aiohttp_session import session_middleware
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bangfu.store import make_engine
 from web.errors import error_middleware
 from web.keys import ENGINE, SECURE_COOKIES, SESSION_STORAGE
-from web.render import STATIC_DIR, setup_templates
+from web.render import STATIC_DIR, STATIC_PREFIX, setup_templates
 from web.security import auth_middleware, forwarded_middleware
 from web.sessions import DbStorage
 
@@ -38,6 +42,31 @@ POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT_S = 10, 10, 5.0
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "max_parallel_workers_per_gather": "0"}
 
 
+# A pooled connection is checked before use (make_engine's pool_pre_ping) only when it has been
+# idle this long: the pre-ping is three round trips (BEGIN, an empty statement, ROLLBACK) on
+# every checkout, and a page checks out two connections (the session, then its queries). A
+# connection the server has closed (a restart, pg_terminate_backend) is known to asyncpg as
+# soon as the event loop reads the end of its socket, and is replaced at checkout for free.
+PING_IDLE_S = 10.0
+_CHECKED_IN = "web_checked_in"
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any, *_args: Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _check_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """The console's pre-ping: replace a connection the server closed; ping one idle for
+    PING_IDLE_S or more (as pool_pre_ping would: a failed ping invalidates the whole pool)."""
+    if dbapi_connection._connection.is_closed():  # the asyncpg connection under the adapter
+        raise DisconnectionError("connection closed by the server")
+    if time.monotonic() - record.info.get(_CHECKED_IN, 0.0) >= PING_IDLE_S:
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise InvalidatePoolError(f"ping of an idle connection failed: {exc}") from exc
+
+
 def web_engine(database_url: str | None) -> AsyncEngine:
     """An engine for the console: a pool sized for concurrent requests on PostgreSQL."""
     from sqlalchemy.engine import make_url
@@ -45,14 +74,22 @@ def web_engine(database_url: str | None) -> AsyncEngine:
     from bangfu.settings import get_settings
 
     url = database_url or get_settings().resolved_database_url
-    if make_url(url).get_backend_name() == "postgresql":
-        return make_engine(
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        asyncpg = parsed.get_driver_name() == "asyncpg"
+        engine = make_engine(
             url,
             pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW,
             pool_timeout=POOL_TIMEOUT_S,
+            pool_pre_ping=not asyncpg,
             connect_args={"server_settings": SERVER_SETTINGS},
         )
+        if asyncpg:
+            event.listen(engine.sync_engine, "connect", _note_checkin)
+            event.listen(engine.sync_engine, "checkin", _note_checkin)
+            event.listen(engine.sync_engine, "checkout", _check_on_checkout)
+        return engine
     return make_engine(url)
 
 
@@ -83,7 +120,7 @@ def create_app(
     api.setup(app)
     for module in surface_modules():
         module.setup(app)
-    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
+    app.router.add_static(STATIC_PREFIX, STATIC_DIR, name="static", append_version=True)
 
     async def lifespan(_app: web.Application) -> AsyncIterator[None]:
         yield

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     ColumnElement,
@@ -522,12 +522,23 @@ def _driven_rows(groups: Mapping[str, Mapping[int, int]], labels: Mapping[str, s
     return rows
 
 
+def _nets_by_month(income: Mapping[int, Mapping[str, int]], period: Period) -> dict[str, dict[int, int]]:
+    """Each month of ``period``: ``net_by_household(income, [month])``, in one pass over the
+    households instead of one per month."""
+    out: dict[str, dict[int, int]] = {m: {} for m in period.months()}
+    for hid, by_month in income.items():
+        for month, fen in by_month.items():
+            if fen and month in out:
+                out[month][hid] = fen
+    return out
+
+
 async def overview(conn: AsyncConnection, scope: Scope, period: Period) -> Overview:
     coop_ids = await visible_cooperatives(conn, scope)
     income = await income_by_household(conn, period, cooperative_ids=coop_ids)  # by day: household_daily_income
     facts = await _household_facts(conn, coop_ids)
     nets = net_by_household(income)
-    monthly = [DrivenRow(m, m, driven(net_by_household(income, [m]))) for m in period.months()]
+    monthly = [DrivenRow(m, m, driven(nets_of_month)) for m, nets_of_month in _nets_by_month(income, period).items()]
 
     by_category: dict[str, dict[int, int]] = {c.value: {} for c in HouseholdCategory}
     by_coop: dict[str, dict[int, int]] = defaultdict(dict)
@@ -938,6 +949,68 @@ class BelowLine:
     gap: int  # line - per person
 
 
+# A household below the line before its row is built: (per person, cooperative, member no,
+# household, head's name, category, village, members, income, projected, line, its cooperative).
+_Below = tuple[int, str, str, int, str, Any, str, int, int, int, int, int]
+
+
+class BelowLineRows(Sequence[BelowLine]):
+    """The households below the line in order, each :class:`BelowLine` built when it is first
+    read: the page and the API show 50 of the ~2,000 rows of 3,000 member households, and naming
+    (masked), labelling and building every row cost more than reading them (about a third of
+    the page's CPU). The export, which reads every row, builds every row."""
+
+    def __init__(self, below: list[_Below], scope: Scope) -> None:
+        self._below = below
+        self._scope = scope
+        self._built: dict[int, BelowLine] = {}
+
+    def __len__(self) -> int:
+        return len(self._below)
+
+    @overload
+    def __getitem__(self, index: int) -> BelowLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[BelowLine]: ...
+
+    def __getitem__(self, index: int | slice) -> BelowLine | list[BelowLine]:
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self._below)))]
+        if index < 0:
+            index += len(self._below)
+        if not 0 <= index < len(self._below):
+            raise IndexError(index)
+        return self._row(index)
+
+    def _row(self, index: int) -> BelowLine:
+        row = self._built.get(index)
+        if row is None:
+            per_person, coop_name, member_no, hid, head, category, village, size, fen, projected, line, coop = (
+                self._below[index]
+            )
+            row = BelowLine(
+                hid,
+                coop_name,
+                member_no,
+                self._scope.household_name(head, coop),
+                category_label(category),
+                village,
+                size,
+                fen,
+                projected,
+                per_person,
+                line,
+                line - per_person,
+            )
+            self._built[index] = row
+        return row
+
+    @property
+    def no_income(self) -> int:
+        return sum(1 for b in self._below if b[8] == 0)
+
+
 @dataclass
 class Monitoring:
     year: int
@@ -945,14 +1018,14 @@ class Monitoring:
     elapsed_days: int
     year_days: int
     households: int  # member households checked
-    rows: list[BelowLine]  # every household below its line, lowest per person first
+    rows: BelowLineRows  # every household below its line, lowest per person first
     lines: list[tuple[str, int, bool]] = field(default_factory=list)  # (region, fen, is the default)
 
     @property
     def no_income(self) -> int:
         """How many of the households below the line had no income at all in the year so far
         (counted here, not by a template filter over every row: 2,000 rows cost it ~10 ms)."""
-        return sum(1 for r in self.rows if r.income == 0)
+        return self.rows.no_income
 
 
 async def _line_of_regions(conn: AsyncConnection, year: int, regions: Iterable[int]) -> dict[int, tuple[int, bool]]:
@@ -1020,9 +1093,10 @@ async def below_monitoring_line(
         )
     ).all()
     lines = await _line_of_regions(conn, year, {int(h.county_id) for h in households})
-    rows: list[BelowLine] = []
-    # Rows unpacked by position and the filter applied before any row is built: 3,000 households
-    # a request, most of them below the line early in the year.
+    below: list[_Below] = []
+    # Rows unpacked by position and the filter applied before anything is built: 3,000
+    # households a request, most of them below the line early in the year; the rows themselves
+    # are built when read (BelowLineRows).
     for hid, member_no, head, category, village, members, coop, coop_name, county in households if elapsed else []:
         fen = income.get(hid, 0)
         projected = fen * year_days // elapsed
@@ -1030,23 +1104,24 @@ async def below_monitoring_line(
         per_person = projected // size
         line = lines[county][0]
         if per_person < line:
-            rows.append(
-                BelowLine(
-                    int(hid),
+            below.append(
+                (
+                    per_person,
                     str(coop_name),
                     str(member_no),
-                    scope.household_name(str(head), int(coop)),
-                    category_label(category),
+                    int(hid),
+                    str(head),
+                    category,
                     str(village),
                     int(size),
                     fen,
                     projected,
-                    per_person,
                     line,
-                    line - per_person,
+                    int(coop),
                 )
             )
-    rows.sort(key=lambda r: (r.per_person, r.cooperative, r.member_no))
+    below.sort(key=lambda b: b[:3])  # per person, cooperative, member no (stable, as before)
+    rows = BelowLineRows(below, scope)
     names = {
         int(r): str(n) for r, n in await conn.execute(select(Region.id, Region.name).where(Region.id.in_(list(lines))))
     }

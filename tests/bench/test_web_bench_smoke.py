@@ -32,3 +32,6 @@ def test_web_bench_prints_latencies_per_role_and_route(tmp_path: Path) -> None:
         # The home page itself, once its route exists, is measured with no error.
         assert f"{role} GET {home['route']}" in measured, (role, out["skipped"].get(f"{role} GET {home['route']}"))
     assert not out["routes_with_errors"], out["routes_with_errors"]
+    # The server's CPU per request, per measured route (the anonymous login apart).
+    routes = [k for k in measured if not k.startswith("anonymous") and not k.endswith(" GET /")]
+    assert routes and all(measured[k]["server_cpu_ms"] > 0 for k in routes)

@@ -324,3 +324,43 @@ def test_county_cli_edits_kinds_groups_and_lines(sqlite_world: World, tmp_path: 
     assert runner.invoke(app, [*line, "--yuan", "7400", *db]).exit_code == 0
     assert runner.invoke(app, [*line, "--yuan", "7.001", *db]).exit_code == 2
     assert "7,400.00" in runner.invoke(app, ["county", "monitoring-line", "list", *db]).stdout
+
+
+async def test_monitoring_rows_are_built_when_read_and_read_alike_every_way(world: World) -> None:
+    """The page and the API show a window of the rows below the line: only those are built
+    (named, labelled); an index, a slice, iteration and the export's full read agree."""
+    from bangfu.queries import county as qc
+    from bangfu.scope import Scope
+
+    engine = make_engine(world.url)
+    try:
+        async with engine.connect() as conn:
+            m = await qc.below_monitoring_line(conn, Scope.admin(), YEAR)
+            fresh = await qc.below_monitoring_line(conn, Scope.admin(), YEAR)
+    finally:
+        await engine.dispose()
+    assert len(m.rows) >= 3
+    window = m.rows[1:3]
+    assert len(m.rows._built) == 2  # nothing else built
+    every = list(m.rows)
+    assert len(every) == len(m.rows) == len(fresh.rows) and every[1:3] == window
+    assert m.rows[0] is every[0] and m.rows[-1] == every[-1] == fresh.rows[len(fresh.rows) - 1]
+    assert [r.per_person for r in every] == sorted(r.per_person for r in every)
+    assert list(fresh.rows) == every and m.no_income == sum(1 for r in every if r.income == 0)
+    with pytest.raises(IndexError):
+        m.rows[len(m.rows)]
+
+
+def test_the_overviews_monthly_nets_are_net_by_household_per_month() -> None:
+    from bangfu.queries.county import _nets_by_month
+    from bangfu.reports.households import net_by_household
+
+    period = parse_period(None, "2026-09-01", "2026-11-30", now=NOW)
+    income = {
+        1: {"2026-09": 500, "2026-10": -200},
+        2: {"2026-10": 0, "2026-11": 70},
+        3: {"2026-08": 900},  # outside the period
+        4: {"2026-09": -5, "2026-11": 5},
+    }
+    expected = {m: net_by_household(income, [m]) for m in period.months()}
+    assert _nets_by_month(income, period) == expected and list(expected) == ["2026-09", "2026-10", "2026-11"]

@@ -13,7 +13,7 @@ from bangfu.i18n import t
 from bangfu.models import User
 from bangfu.store import session_factory
 from web.keys import ENGINE, SESSION_STORAGE, USER
-from web.render import render
+from web.render import render, static_url
 from web.security import LANG_COOKIE, safe_redirect_target
 
 routes = web.RouteTableDef()
@@ -108,7 +108,7 @@ async def switch_lang(request: web.Request) -> web.StreamResponse:
 @routes.get("/favicon.ico")
 async def favicon(request: web.Request) -> web.StreamResponse:
     """Browsers ask for /favicon.ico whatever the page says: point them at the icon."""
-    raise web.HTTPMovedPermanently(str(request.app.router["static"].url_for(filename="favicon.svg")))
+    raise web.HTTPMovedPermanently(static_url("favicon.svg"))
 
 
 @routes.get("/healthz")
