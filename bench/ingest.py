@@ -27,7 +27,8 @@ The hub side collects garbage as ``bangfu``'s CLI and Celery workers do (``bangf
 ``"gc": "tuned"``); ``--default-gc`` keeps CPython's thresholds (``"gc": "default"``).
 
 With a PostgreSQL URL the database named in it is only used to create a scratch database
-(``bangfu_bench_<hex>``, ``--db-prefix`` to name it otherwise), dropped afterwards unless ``--keep-db``. Output keys: ``orders``,
+(``bangfu_bench_<hex>``, ``--db-prefix`` to name it otherwise), dropped afterwards unless
+``--keep-db``. Output keys: ``orders``,
 ``order_lines`` (rows in the store), ``seconds`` (the sync, from the first request to the last
 commit), ``orders_per_s``, ``peak_rss_mb`` (the hub process, warm-up included), ``rss_sync_mb``
 (the hub's resident set sampled every half second during the sync: start, max, end), ``db``; and where the time went:
@@ -510,9 +511,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=int, default=SyncPolicy().batch_size, help="sync batch size")
     parser.add_argument("--fakes", choices=("process", "inline"), default="process", help="where the fakes run")
     parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL scratch database")
-    parser.add_argument(
-        "--db-prefix", default="bangfu_bench", help="name prefix of the PostgreSQL scratch database (default bangfu_bench)"
-    )
+    parser.add_argument("--db-prefix", default="bangfu_bench", help="name prefix of the PostgreSQL scratch database")
     parser.add_argument(
         "--frozen",
         action="store_true",
