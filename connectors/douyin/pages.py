@@ -74,8 +74,11 @@ async def offset_pages(
     """A page-from-0 list over ``[start, end)``: page 0, then last..1, then 0 again.
 
     A window with more than 50,000 records is split in halves (the cap makes the rest
-    unreachable). A pass over which ``total`` grew is repeated (see the package doc);
-    what was yielded (same id, same ``update_time``) is not yielded again.
+    unreachable). A pass over which ``total`` grew is repeated (see the package doc). A record
+    already yielded exactly as it is now (the same :func:`content_key`) is not yielded again, in
+    the first pass too: page 0 read again at the end of a pass mostly repeats what its first read
+    gave, and parsing, scrubbing and storing those copies again wrote nothing (sync counted them
+    duplicates or unchanged); a record that changed in between has another key and is yielded.
     """
     start, end = window
     lo, hi = window_seconds(start, end)
@@ -103,7 +106,7 @@ async def offset_pages(
         platform=PLATFORM,
         pages_after=lambda total: page_order(total, size),
         settled="every_page",
-        skip_seen_in_first_pass=False,
+        skip_seen_in_first_pass=True,
         wrap_non_objects=False,
     )
     async for item in paging.walk(
