@@ -146,7 +146,9 @@ def text_of(tag: Any, field_name: str) -> str | None:
 def having(tag: Any, attribute: str, name: str | None = None) -> list[Any]:
     """Descendants of ``tag`` (optionally of one element name) that carry ``attribute``."""
     if not isinstance(tag, Tag):  # lxml
-        found: list[Any] = _xpath(f".//{name or '*'}[@{attribute}]")(tag)
+        # ``descendant::`` is ``.//`` in one step: libxml2 builds no node set of every node on
+        # the way (a list page's cards: 0.55 against 0.75 ms a page here).
+        found: list[Any] = _xpath(f"descendant::{name or '*'}[@{attribute}]")(tag)
         return found
     wanted: dict[str, Any] = {attribute: True}
     tags = tag.find_all(name, wanted) if name else tag.find_all(None, wanted)
@@ -181,7 +183,7 @@ class Pager:
 
 
 def read_pager(page: HtmlPage) -> Pager:
-    nav = page.first("//*[@data-pager]")
+    nav = page.first("/descendant::*[@data-pager]")  # ``//*[@data-pager]`` in one step (see having)
     if nav is None:
         raise TransientError(PLATFORM, "no_pager", "list page without its pager")
     try:
