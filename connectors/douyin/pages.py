@@ -53,11 +53,13 @@ def window_seconds(start: datetime, end: datetime) -> tuple[int, int]:
 
 
 def content_key(item: Any) -> bytes:
-    """What marks a record as yielded in a walk: its content, as a 16-byte BLAKE2b digest of its
-    canonical JSON (keys sorted). The digest, not the JSON itself: a walk keeps the mark of every
-    record of its window until the window is read, and a dense day of a large shop (thousands
-    of 3 kB orders, eight windows read at once) held tens of MB of marks."""
-    return hashlib.blake2b(orjson.dumps(item, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    """What marks a record as yielded in a walk: its content, as a 16-byte digest (SHA-256, cut)
+    of its canonical JSON (keys sorted). The digest, not the JSON itself: a walk keeps the mark of
+    every record of its window until the window is read, and a dense day of a large shop
+    (thousands of 3 kB orders, eight windows read at once) held tens of MB of marks. SHA-256
+    rather than BLAKE2b: with the CPU's SHA instructions it hashes a 4 kB order in half the time
+    (2.9 against 5.9 µs here); the marks live in memory only, so nothing stored depends on it."""
+    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).digest()[:16]
 
 
 async def offset_pages(
