@@ -155,6 +155,16 @@ def having(tag: Any, attribute: str, name: str | None = None) -> list[Any]:
     return [item for item in tags if isinstance(item, Tag)]
 
 
+def marked(tree: Any, attribute: str) -> list[Any]:
+    """The elements of an lxml tree (or below an element) that carry ``attribute``, in document
+    order: :func:`having` for an attribute few elements carry (a list page's cards, its pager).
+    Reached through the attribute axis (``descendant::*/@a/..``, the same nodes as
+    ``descendant::*[@a]``), which libxml2 answers in about 0.4 against 0.55 ms on a list page;
+    for an attribute most elements carry (``data-field``) the predicate is the faster form."""
+    found: list[Any] = _xpath(f"descendant::*/@{attribute}/..")(tree)
+    return found
+
+
 def fields_of(tag: Any) -> dict[str, Any]:
     """Every ``data-field`` inside ``tag``, first occurrence wins (one pass over the tree;
     far cheaper than one CSS query per field on pages with a hundred cards)."""
@@ -183,7 +193,7 @@ class Pager:
 
 
 def read_pager(page: HtmlPage) -> Pager:
-    nav = page.first("/descendant::*[@data-pager]")  # ``//*[@data-pager]`` in one step (see having)
+    nav = page.first("/descendant::*/@data-pager/..")  # ``//*[@data-pager]`` (see marked)
     if nav is None:
         raise TransientError(PLATFORM, "no_pager", "list page without its pager")
     try:
