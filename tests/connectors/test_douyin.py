@@ -697,7 +697,8 @@ async def test_a_window_that_holds_still_yields_each_record_once(session: aiohtt
         start = FROZEN - timedelta(days=2)
         got = [item async for item in connector.orders(start, start + timedelta(days=1))]
         assert connector.stats.pages > 2  # page 0, the last back to 1, page 0 again
-        ids = [item.platform_order_id for item in got]
+        ids = [item.platform_order_id for item in got if not isinstance(item, Quarantined)]
+        assert len(ids) == len(got)
         assert len(ids) > dy.tables.ORDER_PAGE_SIZE
         assert len(ids) == len(set(ids))
 
