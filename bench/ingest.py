@@ -27,7 +27,8 @@ The hub side collects garbage as ``bangfu``'s CLI and Celery workers do (``bangf
 ``"gc": "tuned"``); ``--default-gc`` keeps CPython's thresholds (``"gc": "default"``).
 
 With a PostgreSQL URL the database named in it is only used to create a scratch database
-(``bangfu_bench_<hex>``), dropped afterwards unless ``--keep-db``. Output keys: ``orders``,
+(``bangfu_bench_<hex>``, ``--db-prefix`` to name it otherwise), dropped afterwards unless
+``--keep-db``. Output keys: ``orders``,
 ``order_lines`` (rows in the store), ``seconds`` (the sync, from the first request to the last
 commit), ``orders_per_s``, ``peak_rss_mb`` (the hub process, warm-up included), ``rss_sync_mb``
 (the hub's resident set sampled every half second during the sync: start, max, end), ``db``; and where the time went:
@@ -261,12 +262,13 @@ class Fakes:
 # --------------------------------------------------------------------------- the database
 
 
-async def _scratch_database(url: str) -> tuple[str, str | None]:
-    """For PostgreSQL, a fresh database next to the one in ``url``; SQLite URLs are used as given."""
+async def _scratch_database(url: str, prefix: str = "bangfu_bench") -> tuple[str, str | None]:
+    """For PostgreSQL, a fresh database next to the one in ``url`` (``<prefix>_<hex>``); SQLite URLs
+    are used as given."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
         return url, None
-    name = f"bangfu_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = make_engine(url, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
@@ -354,7 +356,7 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         args.frozen,
     )
     load_before = os.getloadavg()
-    db_url, scratch = await _scratch_database(url)
+    db_url, scratch = await _scratch_database(url, args.db_prefix)
     try:
         async with Fakes(plan, args.fakes) as fakes:
             result = await _sync(args, db_url, fakes, tmp)
@@ -581,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=int, default=SyncPolicy().batch_size, help="sync batch size")
     parser.add_argument("--fakes", choices=("process", "inline"), default="process", help="where the fakes run")
     parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL scratch database")
+    parser.add_argument("--db-prefix", default="bangfu_bench", help="name prefix of the PostgreSQL scratch database")
     parser.add_argument(
         "--frozen",
         action="store_true",

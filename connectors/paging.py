@@ -160,8 +160,8 @@ class ReverseWalk:
     - ``settled``: ``"first_page_again"`` trusts a pass when the first page read again does not
       report more than at the start (Taobao); ``"every_page"`` when no page did (Douyin);
     - ``key(raw)`` marks a record as yielded; with ``skip_seen_in_first_pass=False`` records are
-      only held back on rescans (Douyin yields the first page's re-read again in the first pass,
-      and sync counts those as duplicates);
+      only held back on rescans (the first page's re-read is yielded again in the first pass, and
+      sync counts those as duplicates); Taobao and Douyin both hold them back;
     - ``wrap_non_objects``: an item that is not an object is yielded as ``{"value": item}``
       (Taobao) rather than as it is (Douyin); the base's guard quarantines either.
     """

@@ -27,12 +27,13 @@ Streams and endpoints:
 Paging under change: a record whose ``update_time`` changes while we page leaves the window and
 shifts the records behind it one place forward, so walking pages 0, 1, 2... can skip one. The
 connector reads page 0 (which gives ``total``), then the remaining pages from the last to the
-first, then page 0 again: removals then only cause duplicates (merged by id downstream), never
-gaps, and records modified into the window are newer than the window start and are seen by the
-next incremental run (sync overlaps its windows). Records *entering* the window while we page
-(``total`` grew: late indexing, or a window reaching into "now") push others onto pages already
-read, so then the window is paged again, without yielding a record twice, up to
-:data:`UNSTABLE_WINDOW` ``.rescans`` times; a window that still does not settle raises
+first, then page 0 again: removals then only cause repeats (a record yielded before exactly as
+it is now is held back; anything else is merged by id downstream), never gaps, and records
+modified into the window are newer than the window start and are seen by the next incremental
+run (sync overlaps its windows). Records *entering* the window while we page (``total`` grew:
+late indexing, or a window reaching into "now") push others onto pages already read, so then the
+window is paged again, without yielding a record twice, up to :data:`UNSTABLE_WINDOW`
+``.rescans`` times; a window that still does not settle raises
 :class:`~connectors.errors.WindowUnstable` (the base reads it again, then sync keeps its cursor
 before it). A shrinking total is the harmless case above.
 """

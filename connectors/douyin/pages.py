@@ -53,11 +53,13 @@ def window_seconds(start: datetime, end: datetime) -> tuple[int, int]:
 
 
 def content_key(item: Any) -> bytes:
-    """What marks a record as yielded in a walk: its content, as a 16-byte BLAKE2b digest of its
-    canonical JSON (keys sorted). The digest, not the JSON itself: a walk keeps the mark of every
-    record of its window until the window is read, and a dense day of a large shop (thousands
-    of 3 kB orders, eight windows read at once) held tens of MB of marks."""
-    return hashlib.blake2b(orjson.dumps(item, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    """What marks a record as yielded in a walk: its content, as a 16-byte digest (SHA-256, cut)
+    of its canonical JSON (keys sorted). The digest, not the JSON itself: a walk keeps the mark of
+    every record of its window until the window is read, and a dense day of a large shop
+    (thousands of 3 kB orders, eight windows read at once) held tens of MB of marks. SHA-256
+    rather than BLAKE2b: with the CPU's SHA instructions it hashes a 4 kB order in half the time
+    (2.9 against 5.9 µs here); the marks live in memory only, so nothing stored depends on it."""
+    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).digest()[:16]
 
 
 async def offset_pages(
@@ -74,8 +76,11 @@ async def offset_pages(
     """A page-from-0 list over ``[start, end)``: page 0, then last..1, then 0 again.
 
     A window with more than 50,000 records is split in halves (the cap makes the rest
-    unreachable). A pass over which ``total`` grew is repeated (see the package doc);
-    what was yielded (same id, same ``update_time``) is not yielded again.
+    unreachable). A pass over which ``total`` grew is repeated (see the package doc). A record
+    already yielded exactly as it is now (the same :func:`content_key`) is not yielded again, in
+    the first pass too: page 0 read again at the end of a pass mostly repeats what its first read
+    gave, and parsing, scrubbing and storing those copies again wrote nothing (sync counted them
+    duplicates or unchanged); a record that changed in between has another key and is yielded.
     """
     start, end = window
     lo, hi = window_seconds(start, end)
@@ -103,7 +108,7 @@ async def offset_pages(
         platform=PLATFORM,
         pages_after=lambda total: page_order(total, size),
         settled="every_page",
-        skip_seen_in_first_pass=False,
+        skip_seen_in_first_pass=True,
         wrap_non_objects=False,
     )
     async for item in paging.walk(

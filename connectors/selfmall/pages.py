@@ -10,7 +10,7 @@ from typing import Any
 from bangfu.records import Raw
 from connectors.errors import TransientError
 from connectors.paging import NumberedPage, PageNumberUntilStable
-from connectors.selfmall.html import HtmlPage, having, read_pager
+from connectors.selfmall.html import HtmlPage, having, marked, read_pager
 from connectors.selfmall.scrape import extract_product
 from connectors.selfmall.session import MallSession
 from connectors.selfmall.tables import CATALOGUE_PER_PAGE, PER_PAGE, PLATFORM, UNSTABLE_WINDOW
@@ -64,7 +64,7 @@ class MallPaging(MallSession):
             page = await self.page(op, path, expect=expect, params={**window, "page": number})
             pager = read_pager(page)
             self.stats.pages += 1
-            items = [extract(tag) for tag in having(page.tree, marker)]
+            items = [extract(tag) for tag in marked(page.tree, marker)]
             return NumberedPage(items, pager.total, more=number < pager.pages)
 
         paging = PageNumberUntilStable(UNSTABLE_WINDOW, ident, platform=PLATFORM)

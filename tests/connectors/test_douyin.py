@@ -690,6 +690,19 @@ async def test_a_window_whose_total_only_shrinks_is_read_once(session: aiohttp.C
         assert connector.stats.unstable_windows == 0
 
 
+async def test_a_window_that_holds_still_yields_each_record_once(session: aiohttp.ClientSession) -> None:
+    """Page 0 is read again at the end of a pass; what it repeats unchanged is not yielded again."""
+    async with fake_server("douyin", seed=21, orders=2500, days=10, clock=FakeClock(frozen_at=FROZEN)) as running:
+        connector = make_connector(running, session)
+        start = FROZEN - timedelta(days=2)
+        got = [item async for item in connector.orders(start, start + timedelta(days=1))]
+        assert connector.stats.pages > 2  # page 0, the last back to 1, page 0 again
+        ids = [item.platform_order_id for item in got if not isinstance(item, Quarantined)]
+        assert len(ids) == len(got)
+        assert len(ids) > dy.tables.ORDER_PAGE_SIZE
+        assert len(ids) == len(set(ids))
+
+
 def test_a_walk_marks_a_record_by_a_digest_of_its_content() -> None:
     """The mark a walk keeps per yielded record: 16 bytes whatever the record's size, equal for
     the same content in another key order, different for any other content."""

@@ -62,6 +62,7 @@ from connectors.selfmall import (
     parse_refund,
     read_pager,
 )
+from connectors.selfmall.html import having, marked
 from tests.connectors.contract import CHAOS_EVERY_KIND, CONTRACT_RETRY, ContractTests, VirtualTime
 from tests.connectors.harvest import harvest
 
@@ -297,6 +298,22 @@ def test_pager_cookie_and_csrf_reading() -> None:
     assert current.cookie("mall_session") == "abc123" and current.cookie("other") is None
     form = page(200, '<form><input name="csrf_token" value="tok-2"></form>')
     assert csrf_of(form) == "tok-2"
+
+
+def test_marked_finds_what_having_finds() -> None:
+    """The list pages' cards and pager are found through the attribute axis: the same elements,
+    in document order, as the predicate form, nested, empty-valued and beside text included."""
+    html = (
+        '<html data-pager="" data-page="1" data-pages="1" data-total="4"><body>'
+        '<article data-order-id="1">a<section data-order-id="">b<p data-order-id="2"></p></section></article>'
+        '<table><tr data-order-id="3"><td>c</td></tr></table><div data-other="4"></div>'
+        '<nav data-pager data-page="2" data-pages="3" data-total="250"></nav></body></html>'
+    )
+    tree = page(200, html).tree
+    for attribute in ("data-order-id", "data-pager", "data-other", "data-missing"):
+        assert marked(tree, attribute) == having(tree, attribute)
+    assert [e.get("data-order-id") for e in marked(tree, "data-order-id")] == ["1", "", "2", "3"]
+    assert read_pager(page(200, html)).total == 4  # the root's own pager, as //*[@data-pager] finds it
 
 
 def test_prepare_sends_the_session_cookie_and_current_csrf() -> None:
