@@ -501,33 +501,29 @@ async def _floor(args: argparse.Namespace, url: str, recorder: RequestRecorder, 
         "fetch_cpu_us_per_order": round(fetched.cpu_s / n_orders * 1e6, 1),
         "decode_cpu_us_per_order": round(fetched.decode_cpu_s / n_orders * 1e6, 1),  # of the fetch's
     }
-    hub_floor = fetched.cpu_s
-    if make_url(url).get_backend_name() == "postgresql":
+    postgresql = make_url(url).get_backend_name() == "postgresql"
+    if postgresql:
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         stored = await store_floor(dsn, batch_size=args.batch_size)
-        hub_floor += stored.client_cpu_s
-        floor.update(
-            store_orders=stored.orders,
-            store_lines=stored.lines,
-            store_transactions=stored.transactions,
-            store_seconds=round(stored.seconds, 3),
-            store_client_cpu_us_per_order=round(stored.client_cpu_s / stored.orders * 1e6, 1),
-            store_db_cpu_us_per_order=round(stored.db_cpu_s / stored.orders * 1e6, 1),
-        )
-        if out.get("db_cpu_s"):
-            floor["db_floor_ratio"] = round(stored.db_cpu_s / out["db_cpu_s"], 3)
     else:
         # SQLite works in this process (the hub's in aiosqlite's thread): its floor is all CPU here.
         stored = store_floor_sqlite(str(make_url(url).database), batch_size=args.batch_size)
-        hub_floor += stored.client_cpu_s
-        floor.update(
-            store_orders=stored.orders,
-            store_lines=stored.lines,
-            store_transactions=stored.transactions,
-            store_seconds=round(stored.seconds, 3),
-            store_cpu_us_per_order=round(stored.client_cpu_s / stored.orders * 1e6, 1),
-            store_orders_per_s=round(stored.orders / stored.seconds),
-        )
+    hub_floor = fetched.cpu_s + stored.client_cpu_s
+    floor.update(
+        store_orders=stored.orders,
+        store_lines=stored.lines,
+        store_transactions=stored.transactions,
+        store_seconds=round(stored.seconds, 3),
+    )
+    per_order = 1e6 / stored.orders
+    if postgresql:
+        floor["store_client_cpu_us_per_order"] = round(stored.client_cpu_s * per_order, 1)
+        floor["store_db_cpu_us_per_order"] = round(stored.db_cpu_s * per_order, 1)
+        if out.get("db_cpu_s"):
+            floor["db_floor_ratio"] = round(stored.db_cpu_s / out["db_cpu_s"], 3)
+    else:
+        floor["store_cpu_us_per_order"] = round(stored.client_cpu_s * per_order, 1)
+        floor["store_orders_per_s"] = round(stored.orders / stored.seconds)
     floor["hub_cpu_us_per_order"] = round(hub_floor / n_orders * 1e6, 1)
     floor["hub_floor_ratio"] = round(hub_floor / out["hub_cpu_s"], 3) if out["hub_cpu_s"] else None
     return floor

@@ -41,6 +41,8 @@ import aiohttp
 import lxml.etree  # type: ignore[import-untyped]  # no stubs installed
 import orjson
 
+from bangfu.upsert import LINE_COLUMNS, ORDER_COLUMNS
+
 _TICKS = __import__("os").sysconf("SC_CLK_TCK")
 _HTML = lxml.etree.HTMLParser()
 
@@ -172,42 +174,9 @@ async def replay(recorded: Sequence[Recorded], *, in_flight: int = 16) -> Replay
 
 # --------------------------------------------------------------------------- store
 
-_ORDER_COLS = (
-    "shop_id",
-    "platform_order_id",
-    "status",
-    "status_rank",
-    "platform_status",
-    "created_at",
-    "paid_at",
-    "modified_at",
-    "paid_fen",
-    "post_fee_fen",
-    "discount_fen",
-    "buyer_ref",
-    "purchasing_unit_id",
-    "room_id",
-    "author_id",
-    "campaign_code",
-    "raw",
-    "content_hash",
-)
-_LINE_COLS = (
-    "order_id",
-    "shop_id",
-    "platform_line_id",
-    "platform_item_id",
-    "platform_sku_id",
-    "outer_sku_id",
-    "title",
-    "quantity",
-    "unit_price_fen",
-    "paid_fen",
-    "refund_state",
-    "room_id",
-    "author_id",
-    "content_hash",
-)
+# The hub's upsert columns, less its own bookkeeping (the sync time, the line's version).
+_ORDER_COLS = tuple(c for c in ORDER_COLUMNS if c != "synced_at")
+_LINE_COLS = tuple(c for c in LINE_COLUMNS if c != "version")
 
 
 @dataclass
