@@ -75,7 +75,10 @@ from typing import Any
 import orjson
 from ingest_floor import (  # bench/ingest_floor.py, beside this file
     RequestRecorder,
+    own_cpu,
+    proc_cpu,
     replay,
+    stat_cpu,
     store_floor,
     store_floor_sqlite,
 )
@@ -100,7 +103,6 @@ from sync.shops import register, specs_from_fakes
 SEED = 7
 #: loopback fakes need no politeness: effectively unthrottled
 UNTHROTTLED = {"per_second": 1_000_000, "burst": 1_000}
-_TICKS = os.sysconf("SC_CLK_TCK")
 #: reads of a shop's last hour in the warm-up before its timeouts count (see ``_warm_up``)
 WARMUP_ATTEMPTS = 10
 
@@ -180,14 +182,14 @@ def _fakes_child(conn: Connection, plan: Plan) -> None:
 
             profiler = cProfile.Profile()
             profiler.enable()
-        conn.send({**ready, "cpu_s": _own_cpu()})
+        conn.send({**ready, "cpu_s": own_cpu()})
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, conn.recv) == "cpu":  # then "stop"
             if profiler is not None:  # profile what follows the warm-up only
                 profiler.disable()
                 profiler = cProfile.Profile()
                 profiler.enable()
-            conn.send(_own_cpu())
+            conn.send(own_cpu())
         if profiler is not None and plan.profile:
             profiler.disable()
             profiler.dump_stats(plan.profile)
@@ -195,13 +197,8 @@ def _fakes_child(conn: Connection, plan: Plan) -> None:
             await item.close()
 
     asyncio.run(serve())
-    conn.send({"cpu_s": _own_cpu(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    conn.send({"cpu_s": own_cpu(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     conn.close()
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class Fakes:
@@ -287,15 +284,10 @@ async def _drop_database(url: str, name: str) -> None:
         await admin.dispose()
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process from /proc, 0 if it is gone."""
-    return _stat_cpu(Path(f"/proc/{pid}/stat"))
-
-
 def _threads_cpu() -> float:
     """CPU seconds of this process's threads other than the main one (aiosqlite's worker...)."""
     main = threading.main_thread().native_id
-    return sum(_stat_cpu(task / "stat") for task in Path("/proc/self/task").iterdir() if int(task.name) != main)
+    return sum(stat_cpu(task / "stat") for task in Path("/proc/self/task").iterdir() if int(task.name) != main)
 
 
 class RssSampler:
@@ -329,14 +321,6 @@ class RssSampler:
             "max": round(max(self.samples), 1),
             "end": round(self.samples[-1], 1),
         }
-
-
-def _stat_cpu(path: Path) -> float:
-    try:
-        fields = path.read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 # --------------------------------------------------------------------------- the run
@@ -415,7 +399,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
             finished[outcome.shop_id] = time.perf_counter() - started
 
         db_pids = await _backend_pids(engine) if engine.dialect.name == "postgresql" else []
-        db_cpu_before = {pid: _proc_cpu(pid) for pid in db_pids}
+        db_cpu_before = {pid: proc_cpu(pid) for pid in db_pids}
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         threads_before = _threads_cpu()
         rss = RssSampler()  # its thread has ended when the threads' CPU is read again
@@ -437,7 +421,7 @@ async def _sync(args: argparse.Namespace, url: str, fakes: Fakes, tmp: Path) -> 
         db_pids = sorted(set(db_pids) | set(await _backend_pids(engine))) if db_pids else []
         # Per backend: one that ended during the sync (the pool replaced it) reads 0 now, and its
         # CPU since the start is lost with it; it must not count as negative.
-        db_cpu = sum(max(0.0, _proc_cpu(pid) - db_cpu_before.get(pid, 0.0)) for pid in db_pids)
+        db_cpu = sum(max(0.0, proc_cpu(pid) - db_cpu_before.get(pid, 0.0)) for pid in db_pids)
         async with engine.connect() as conn:
             n_orders = int(await conn.scalar(select(func.count()).select_from(Order)) or 0)
             n_lines = int(await conn.scalar(select(func.count()).select_from(OrderLine)) or 0)

@@ -29,6 +29,7 @@ and the worlds' shapes cancel as far as they can:
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import time
 import uuid
@@ -43,21 +44,36 @@ import orjson
 
 from bangfu.upsert import LINE_COLUMNS, ORDER_COLUMNS
 
-_TICKS = __import__("os").sysconf("SC_CLK_TCK")
+_TICKS = os.sysconf("SC_CLK_TCK")
 _HTML = lxml.etree.HTMLParser()
 
 
-def _cpu() -> float:
+def own_cpu() -> float:
+    """CPU seconds (user + system) of this process, all its threads."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def _proc_cpu(pid: int) -> float:
+def stat_cpu(path: Path) -> float:
+    """CPU seconds (user + system) from a ``/proc/.../stat`` file, 0 if it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = path.read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process from /proc, 0 if it is gone."""
+    return stat_cpu(Path(f"/proc/{pid}/stat"))
+
+
+def _lines_by_order(lines: Sequence[Sequence[Any]]) -> dict[int, list[tuple[Any, ...]]]:
+    """The stored lines (order id first) grouped by order id, each without it."""
+    by_order: dict[int, list[tuple[Any, ...]]] = {}
+    for line in lines:
+        by_order.setdefault(line[0], []).append(tuple(line[1:]))
+    return by_order
 
 
 # --------------------------------------------------------------------------- fetch and decode
@@ -153,7 +169,7 @@ async def replay(recorded: Sequence[Recorded], *, in_flight: int = 16) -> Replay
                 counts["json"] += 1
             decode_s[0] += time.process_time() - decoding
 
-    cpu, started = _cpu(), time.perf_counter()
+    cpu, started = own_cpu(), time.perf_counter()
     try:
         await asyncio.gather(*(one(item) for item in recorded))
     finally:
@@ -162,7 +178,7 @@ async def replay(recorded: Sequence[Recorded], *, in_flight: int = 16) -> Replay
     return Replayed(
         requests=len(recorded),
         seconds=time.perf_counter() - started,
-        cpu_s=_cpu() - cpu,
+        cpu_s=own_cpu() - cpu,
         decode_cpu_s=decode_s[0],
         response_bytes=counts["bytes"],
         statuses=statuses,
@@ -204,9 +220,7 @@ async def store_floor(dsn: str, *, batch_size: int) -> Stored:
         lines = await conn.fetch(
             f"SELECT {', '.join('l.' + c for c in _LINE_COLS)} FROM order_lines l ORDER BY l.order_id, l.id"
         )
-        by_order: dict[int, list[tuple[Any, ...]]] = {}
-        for line in lines:
-            by_order.setdefault(line[0], []).append(tuple(line)[1:])
+        by_order = _lines_by_order(lines)
         await conn.execute(
             f"CREATE SCHEMA {schema};"
             f" CREATE TABLE {schema}.orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
@@ -240,7 +254,7 @@ async def store_floor(dsn: str, *, batch_size: int) -> Stored:
         )
         pid = await conn.fetchval("SELECT pg_backend_pid()")
         rows = [(row[0], tuple(row)[1:]) for row in orders]
-        db_cpu, cpu, started = _proc_cpu(pid), _cpu(), time.perf_counter()
+        db_cpu, cpu, started = proc_cpu(pid), own_cpu(), time.perf_counter()
         transactions = 0
         for batch in _batches(rows, batch_size):
             async with conn.transaction():
@@ -262,8 +276,8 @@ async def store_floor(dsn: str, *, batch_size: int) -> Stored:
             lines=len(lines),
             transactions=transactions,
             seconds=seconds,
-            db_cpu_s=_proc_cpu(pid) - db_cpu,
-            client_cpu_s=_cpu() - cpu,
+            db_cpu_s=proc_cpu(pid) - db_cpu,
+            client_cpu_s=own_cpu() - cpu,
         )
     finally:
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -289,9 +303,7 @@ def store_floor_sqlite(path: str, *, batch_size: int) -> Stored:
         lines = source.execute(f"SELECT {', '.join(_LINE_COLS)} FROM order_lines ORDER BY order_id, id").fetchall()
     finally:
         source.close()
-    by_order: dict[int, list[tuple[Any, ...]]] = {}
-    for line in lines:
-        by_order.setdefault(line[0], []).append(line[1:])
+    by_order = _lines_by_order(lines)
     scratch = Path(path).with_name(f"ingest_floor_{uuid.uuid4().hex[:8]}.db")
     conn = sqlite3.connect(scratch, isolation_level=None)
     try:
@@ -320,7 +332,7 @@ def store_floor_sqlite(path: str, *, batch_size: int) -> Stored:
             " ON CONFLICT (order_id, platform_line_id) DO NOTHING"
         )
         rows = [(row[0], row[1:]) for row in orders]
-        cpu, started = _cpu(), time.perf_counter()
+        cpu, started = own_cpu(), time.perf_counter()
         transactions = 0
         for batch in _batches(rows, batch_size):
             conn.execute("BEGIN")
@@ -339,7 +351,7 @@ def store_floor_sqlite(path: str, *, batch_size: int) -> Stored:
             transactions=transactions,
             seconds=seconds,
             db_cpu_s=0.0,
-            client_cpu_s=_cpu() - cpu,
+            client_cpu_s=own_cpu() - cpu,
         )
     finally:
         conn.close()
